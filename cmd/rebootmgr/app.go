@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/rebootmgr/rebootmgr/flock"
+	"github.com/rebootmgr/rebootmgr/pipeline"
+)
+
+// Exit codes, compatible with the Python rebootmgr.
+const (
+	exitOK          = 0
+	exitError       = 1
+	exitUnhealthy   = 2
+	exitLockHeld    = 4
+	exitLockLost    = 5
+	exitTaskFailed  = 100
+	exitDisabled    = 101
+	exitStopped     = 102
+	exitNotRebooted = 103
+	exitUsage       = 64
+)
+
+// errUsage marks a command line that cannot be run.
+var errUsage = errors.New("usage")
+
+// exitCode maps a run's error to the process's exit code.
+func exitCode(err error) int {
+	codes := []struct {
+		err  error
+		code int
+	}{
+		{errUsage, exitUsage},
+		{pipeline.ErrStopped, exitStopped},
+		{pipeline.ErrNotRebooted, exitNotRebooted},
+		{pipeline.ErrDisabled, exitDisabled},
+		{pipeline.ErrLockLost, exitLockLost},
+		{pipeline.ErrLockHeld, exitLockHeld},
+		{pipeline.ErrTaskFailed, exitTaskFailed},
+		{pipeline.ErrUnhealthy, exitUnhealthy},
+	}
+	if err == nil {
+		return exitOK
+	}
+	for _, c := range codes {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	return exitError
+}
+
+// env is the process environment, injected so tests set it per run.
+type env struct {
+	lookup func(string) (string, bool)
+}
+
+func (e env) get(name string) string {
+	v, _ := e.lookup(name)
+	return v
+}
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"reboot", "run the reboot pipeline once for this node (the default command)", runReboot},
+		{"version", "print the version", runVersion},
+	}
+}
+
+// run runs the command line and returns the exit code. Every non-zero exit prints one line
+// to stderr that says why.
+func run(ctx context.Context, args []string, e env, stdout, stderr io.Writer) int {
+	name := "reboot"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	}
+	if name == "help" {
+		usage(stdout)
+		return exitOK
+	}
+	for _, c := range commands() {
+		if c.name != name {
+			continue
+		}
+		err := c.run(ctx, args, e, stdout, stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "rebootmgr %s: %v\n", name, oneLine(err))
+		}
+		return exitCode(err)
+	}
+	fmt.Fprintf(stderr, "rebootmgr: unknown command %q (see rebootmgr help)\n", name)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `rebootmgr reboots the nodes of a Consul cluster one at a time, when every gate allows it.
+
+Usage:
+  rebootmgr [command] [flags]
+
+Commands:
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Run "rebootmgr COMMAND -h" for a command's flags. Every flag can also be set in the
+environment as REBOOTMGR_<FLAG>, e.g. REBOOTMGR_DRY_RUN=1 or REBOOTMGR_TASKS_DIR=/etc/rebootmgr.
+`)
+}
+
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func runVersion(_ context.Context, _ []string, _ env, stdout, _ io.Writer) error {
+	fmt.Fprintln(stdout, "rebootmgr", version)
+	return nil
+}
+
+// holdNodeLock takes the per-node lock file for a command that acts.
+func holdNodeLock(path string) (func(), error) {
+	l, err := flock.Acquire(path)
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = l.Release() }, nil
+}

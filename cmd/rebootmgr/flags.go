@@ -1,0 +1,153 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/store"
+)
+
+// globalFlags are the flags every command that talks to Consul takes.
+type globalFlags struct {
+	node       string
+	prefix     string
+	consulAddr string
+	logFormat  string
+	logLevel   string
+}
+
+func (g *globalFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&g.node, "node", "", "this node's name (default: the local Consul agent's node name)")
+	fs.StringVar(&g.prefix, "prefix", store.DefaultPrefix, "Consul KV prefix of rebootmgr's keys")
+	fs.StringVar(&g.consulAddr, "consul-addr", "", "Consul HTTP address (default: $CONSUL_HTTP_ADDR or 127.0.0.1:8500; token, TLS and datacenter follow Consul's CONSUL_* variables)")
+	fs.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+func (g *globalFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
+		return nil, fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errUsage, g.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch g.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("%w: --log-format %q: want text or json", errUsage, g.logFormat)
+}
+
+func (g *globalFlags) consul() (*api.Client, error) {
+	cfg := api.DefaultConfig()
+	if g.consulAddr != "" {
+		cfg.Address = g.consulAddr
+	}
+	client, err := api.NewClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("consul client: %w", err)
+	}
+	return client, nil
+}
+
+// parse parses args, then takes every flag not given on the command line from the
+// environment variable REBOOTMGR_<NAME> (dashes as underscores).
+func parse(fs *flag.FlagSet, args []string, e env) error {
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || err != nil {
+			return
+		}
+		name := envName(f.Name)
+		v, ok := e.lookup(name)
+		if !ok {
+			return
+		}
+		if serr := fs.Set(f.Name, v); serr != nil {
+			err = fmt.Errorf("%w: %s=%q: %v", errUsage, name, v, serr)
+		}
+	})
+	return err
+}
+
+func envName(flagName string) string {
+	return "REBOOTMGR_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// usageFunc prints a command's help with its flags and examples.
+func usageFunc(fs *flag.FlagSet, w io.Writer, synopsis, examples string) func() {
+	return func() {
+		fmt.Fprintf(w, "Usage: %s\n\n", synopsis)
+		fmt.Fprintln(w, "Flags (each also settable as REBOOTMGR_<FLAG>):")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+		if examples != "" {
+			fmt.Fprintf(w, "\nExamples:\n%s", examples)
+		}
+	}
+}
+
+// listFlag is a repeatable flag; the first value given replaces the defaults. From the
+// environment it takes a colon-separated list.
+type listFlag struct {
+	values []string
+	given  bool
+}
+
+func (l *listFlag) String() string { return strings.Join(l.values, ":") }
+
+func (l *listFlag) Set(v string) error {
+	if !l.given {
+		l.values, l.given = nil, true
+	}
+	for _, p := range strings.Split(v, ":") {
+		if p != "" {
+			l.values = append(l.values, p)
+		}
+	}
+	return nil
+}
+
+// settleFlag is "auto" or a duration.
+type settleFlag struct{ d time.Duration }
+
+func (s *settleFlag) String() string {
+	if s.d == pipeline.SettleAuto {
+		return "auto"
+	}
+	return s.d.String()
+}
+
+func (s *settleFlag) Set(v string) error {
+	if v == "auto" {
+		s.d = pipeline.SettleAuto
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return fmt.Errorf("want auto or a duration such as 90s")
+	}
+	s.d = d
+	return nil
+}

@@ -1,0 +1,16 @@
+// Command rebootmgr reboots the nodes of a Consul cluster one at a time, when it is safe.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], env{lookup: os.LookupEnv}, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/store"
+	"github.com/rebootmgr/rebootmgr/tasks"
+)
+
+// rebootFlags are the flags of the pipeline, shared by reboot and (later) the daemon.
+type rebootFlags struct {
+	globalFlags
+	rebootCommand string
+	triggerFiles  listFlag
+	tasksDir      string
+	taskTimeout   time.Duration
+	settle        settleFlag
+	bootIDFile    string
+	lockFile      string
+	dryRun        bool
+	checkTriggers bool
+}
+
+func (f *rebootFlags) register(fs *flag.FlagSet) {
+	f.globalFlags.register(fs)
+	f.triggerFiles.values = []string{"/var/run/reboot_required", "/var/run/reboot-required"}
+	f.settle.d = pipeline.SettleAuto
+	fs.StringVar(&f.rebootCommand, "reboot-command", "systemctl reboot", "command that reboots the machine (run with /bin/sh -c)")
+	fs.Var(&f.triggerFiles, "reboot-required-file", "a file whose existence requests a reboot (repeatable; the environment takes a colon-separated list)")
+	fs.StringVar(&f.tasksDir, "tasks-dir", "/etc/rebootmgr", "directory holding pre_boot_tasks/ and post_boot_tasks/")
+	fs.DurationVar(&f.taskTimeout, "task-timeout", tasks.DefaultTimeout, "how long one task may run")
+	fs.Var(&f.settle, "settle", "after the pre-boot tasks, wait this long before checking again: auto (until every check has run again, at most 3m) or a duration")
+	fs.StringVar(&f.bootIDFile, "boot-id-file", "/proc/sys/kernel/random/boot_id", "file holding the boot id, which changes on every boot")
+	fs.StringVar(&f.lockFile, "lock-file", "/run/rebootmgr.lock", "file locked so that only one rebootmgr acts on this node at a time")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "run the checks and the tasks (with REBOOTMGR_DRY_RUN=1), change nothing, never reboot")
+	fs.BoolVar(&f.checkTriggers, "check-triggers", false, "reboot only if a reboot-required file or the node's reboot_required key exists")
+}
+
+const rebootExamples = `  rebootmgr                                   reboot this node now, if every gate allows it
+  rebootmgr reboot --check-triggers           reboot only if a reboot was requested
+  rebootmgr reboot --dry-run --settle 0s      show what would happen, change nothing
+`
+
+func runReboot(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("reboot", flag.ContinueOnError)
+	var f rebootFlags
+	f.register(fs)
+	fs.Usage = usageFunc(fs, stdout, "rebootmgr [reboot] [flags]", rebootExamples)
+	if err := parse(fs, args, e); err != nil {
+		return err
+	}
+	log, err := f.logger(stderr)
+	if err != nil {
+		return err
+	}
+	release, err := holdNodeLock(f.lockFile)
+	if err != nil {
+		return err
+	}
+	defer release()
+
+	p, err := f.pipeline(ctx, log.With("component", "pipeline"))
+	if err != nil {
+		return err
+	}
+	res, err := p.Run(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, res.Message)
+	return nil
+}
+
+// pipeline wires the pipeline from the flags.
+func (f *rebootFlags) pipeline(ctx context.Context, log *slog.Logger) (*pipeline.Pipeline, error) {
+	client, err := f.consul()
+	if err != nil {
+		return nil, err
+	}
+	agentNode, err := store.NodeName(ctx, client)
+	if err != nil {
+		return nil, err
+	}
+	node := f.node
+	if node == "" {
+		node = agentNode
+	}
+	if node != agentNode && !f.dryRun {
+		return nil, fmt.Errorf("--node %s is not the local consul agent's node (%s): rebootmgr reboots the machine it runs on", node, agentNode)
+	}
+	log = log.With("node", node)
+	return &pipeline.Pipeline{
+		Config: pipeline.Config{
+			Node:          node,
+			Limit:         1,
+			Settle:        f.settle.d,
+			CheckTriggers: f.checkTriggers,
+			TriggerFiles:  f.triggerFiles.values,
+			DryRun:        f.dryRun,
+		},
+		Store:  &store.Consul{Client: client, Keys: store.Keys{Prefix: f.prefix}, Logger: log},
+		Health: health.Consul{Client: client},
+		Tasks: &tasks.Runner{
+			Dir: f.tasksDir, Timeout: f.taskTimeout, Node: node,
+			Env: os.Environ(), Owner: os.Geteuid(), Logger: log.With("component", "tasks"),
+		},
+		Rebooter: tasks.RebootCommand{Command: f.rebootCommand, Logger: log},
+		Clock:    pipeline.SystemClock{},
+		BootID:   pipeline.BootIDFile(f.bootIDFile),
+		Logger:   log,
+	}, nil
+}

@@ -1,0 +1,193 @@
+package health
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Check is one Consul health check of a service instance or of its node.
+type Check struct {
+	Node    string
+	CheckID string
+	Name    string
+	Status  string // passing, warning, critical, maintenance
+	Output  string
+	Type    string // script, http, tcp, ttl, ... ("" for node checks such as serfHealth)
+	// Interval, Timeout and TTL come from the check's definition; zero where it has none.
+	Interval time.Duration
+	Timeout  time.Duration
+	TTL      time.Duration
+}
+
+// Instance is one instance of a service: its service checks and its node's checks.
+type Instance struct {
+	Node      string
+	ServiceID string
+	Checks    []Check
+}
+
+// Service is a service this node runs with the tag "rebootmgr", and all its instances in
+// the cluster.
+type Service struct {
+	Name string
+	// Tags are the tags of this node's instance: they carry the rules.
+	Tags      []string
+	Instances []Instance
+}
+
+// ServiceReport is the verdict on one service.
+type ServiceReport struct {
+	Name    string
+	Rules   Rules
+	Passing int
+	Total   int
+	// Failing names each instance that does not pass and why.
+	Failing []string
+}
+
+// Report is the verdict on a node's services.
+type Report struct {
+	Node     string
+	Services []ServiceReport
+	// Problems are the reasons the node may not reboot now; empty when it may.
+	Problems []string
+	// Settle is how long the considered checks need to run again: the longest
+	// interval+timeout (or TTL) among them.
+	Settle time.Duration
+}
+
+// OK reports whether every rule holds.
+func (r Report) OK() bool { return len(r.Problems) == 0 }
+
+// Reason is all problems in one line.
+func (r Report) Reason() string { return strings.Join(r.Problems, "; ") }
+
+// Default check timeouts of Consul when a definition gives none.
+const (
+	defaultScriptTimeout = 30 * time.Second
+	defaultCheckTimeout  = 10 * time.Second
+)
+
+// Evaluate applies the rules of each service to its instances as they are now, this node's
+// own included. An instance passes when all its checks, service and node checks, pass
+// ("warning" fails). Consul's node maintenance check is ignored for this node (rebootmgr puts
+// it there itself) and for services tagged ignore_maintenance.
+func Evaluate(node string, services []Service) Report {
+	rep := Report{Node: node}
+	for _, svc := range services {
+		sr, problems := evaluateService(node, svc)
+		rep.Services = append(rep.Services, sr)
+		rep.Problems = append(rep.Problems, problems...)
+		for _, inst := range svc.Instances {
+			for _, c := range inst.Checks {
+				rep.Settle = max(rep.Settle, rerun(c))
+			}
+		}
+	}
+	return rep
+}
+
+func evaluateService(node string, svc Service) (ServiceReport, []string) {
+	sr := ServiceReport{Name: svc.Name, Total: len(svc.Instances)}
+	rules, err := ParseRules(svc.Tags)
+	if err != nil {
+		return sr, []string{fmt.Sprintf("service %s: %v", svc.Name, err)}
+	}
+	sr.Rules = rules
+	var problems []string
+	own := 0
+	for _, inst := range svc.Instances {
+		failing := failingChecks(inst, node, rules)
+		if inst.Node == node {
+			own++
+		}
+		if len(failing) == 0 {
+			sr.Passing++
+			continue
+		}
+		why := fmt.Sprintf("%s: %s", instanceName(svc.Name, inst), strings.Join(failing, ", "))
+		sr.Failing = append(sr.Failing, why)
+		if inst.Node == node {
+			problems = append(problems, fmt.Sprintf("%s on this node: %s", svc.Name, why))
+		}
+	}
+	if own == 0 {
+		problems = append(problems, fmt.Sprintf("%s: this node's instance is not in Consul's health catalog", svc.Name))
+	}
+	failing := sr.Total - sr.Passing
+	detail := func() string {
+		if len(sr.Failing) == 0 {
+			return ""
+		}
+		return " (" + strings.Join(sr.Failing, "; ") + ")"
+	}
+	switch {
+	case !rules.Quorum():
+		if failing > 0 && len(problems) == 0 {
+			problems = append(problems, fmt.Sprintf("%s: every instance must pass, %d/%d passing%s", svc.Name, sr.Passing, sr.Total, detail()))
+		}
+	default:
+		if rules.MinPassing >= 0 && sr.Passing < rules.MinPassing {
+			problems = append(problems, fmt.Sprintf("%s: min_passing=%d, passing %d/%d%s", svc.Name, rules.MinPassing, sr.Passing, sr.Total, detail()))
+		}
+		if rules.MaxFailing >= 0 && failing > rules.MaxFailing {
+			problems = append(problems, fmt.Sprintf("%s: max_failing=%d, failing %d/%d%s", svc.Name, rules.MaxFailing, failing, sr.Total, detail()))
+		}
+	}
+	return sr, problems
+}
+
+func failingChecks(inst Instance, node string, rules Rules) []string {
+	var out []string
+	for _, c := range inst.Checks {
+		if c.Status == "passing" {
+			continue
+		}
+		if c.CheckID == NodeMaintenanceCheck && (inst.Node == node || rules.IgnoreMaintenance) {
+			continue
+		}
+		s := fmt.Sprintf("check %q %s", c.CheckID, c.Status)
+		if out := firstLine(c.Output); out != "" {
+			s += ": " + out
+		}
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func instanceName(service string, inst Instance) string {
+	if inst.ServiceID == "" || inst.ServiceID == service {
+		return inst.Node
+	}
+	return inst.Node + "/" + inst.ServiceID
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	const maxLen = 120
+	if len(s) > maxLen {
+		s = s[:maxLen] + "..."
+	}
+	return s
+}
+
+// rerun is how long a check needs to produce a fresh result.
+func rerun(c Check) time.Duration {
+	if c.TTL > 0 {
+		return c.TTL
+	}
+	if c.Interval <= 0 {
+		return 0
+	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = defaultCheckTimeout
+		if c.Type == "script" {
+			timeout = defaultScriptTimeout
+		}
+	}
+	return c.Interval + timeout
+}

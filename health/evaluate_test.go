@@ -1,0 +1,88 @@
+package health
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func inst(node, status string, extra ...Check) Instance {
+	checks := []Check{{Node: node, CheckID: "serfHealth", Status: "passing"}, {Node: node, CheckID: "service:svc", Status: status, Type: "script", Interval: 10 * time.Second}}
+	return Instance{Node: node, ServiceID: "svc", Checks: append(checks, extra...)}
+}
+
+func maint(node string) Check {
+	return Check{Node: node, CheckID: NodeMaintenanceCheck, Status: "critical", Output: "rebooting"}
+}
+
+func TestEvaluate(t *testing.T) {
+	tests := []struct {
+		name      string
+		tags      []string
+		instances []Instance
+		ok        bool
+		mention   string // a word the reason must contain when not ok
+	}{
+		{"all passing", nil, []Instance{inst("n1", "passing"), inst("n2", "passing")}, true, ""},
+		{"own failing", []string{"min_passing=1"}, []Instance{inst("n1", "critical"), inst("n2", "passing")}, false, "on this node"},
+		{"own warning counts as failing", []string{"max_failing=5"}, []Instance{inst("n1", "warning"), inst("n2", "passing")}, false, "warning"},
+		{"other failing without quorum tags", nil, []Instance{inst("n1", "passing"), inst("n2", "critical")}, false, "n2"},
+		{"other warning without quorum tags", nil, []Instance{inst("n1", "passing"), inst("n2", "warning")}, false, "n2"},
+		{"min_passing=2 with two healthy", []string{"min_passing=2"}, []Instance{inst("n1", "passing"), inst("n2", "passing")}, true, ""},
+		{"min_passing=2 with one instance", []string{"min_passing=2"}, []Instance{inst("n1", "passing")}, false, "min_passing=2, passing 1/1"},
+		{"min_passing=2 with one of three failing", []string{"min_passing=2"}, []Instance{inst("n1", "passing"), inst("n2", "passing"), inst("n3", "critical")}, true, ""},
+		{"min_passing=3 with one of three failing", []string{"min_passing=3"}, []Instance{inst("n1", "passing"), inst("n2", "passing"), inst("n3", "critical")}, false, "n3"},
+		{"max_failing=1 at the limit", []string{"max_failing=1"}, []Instance{inst("n1", "passing"), inst("n2", "critical"), inst("n3", "passing")}, true, ""},
+		{"max_failing=1 over the limit", []string{"max_failing=1"}, []Instance{inst("n1", "passing"), inst("n2", "critical"), inst("n3", "critical")}, false, "max_failing=1, failing 2/3"},
+		{"max_failing=0", []string{"max_failing=0"}, []Instance{inst("n1", "passing"), inst("n2", "critical")}, false, "max_failing=0"},
+		{"both rules, one broken", []string{"min_passing=1", "max_failing=0"}, []Instance{inst("n1", "passing"), inst("n2", "critical")}, false, "max_failing=0"},
+		{"other node in maintenance", nil, []Instance{inst("n1", "passing"), inst("n2", "passing", maint("n2"))}, false, NodeMaintenanceCheck},
+		{"other node in maintenance, ignore_maintenance", []string{"ignore_maintenance"}, []Instance{inst("n1", "passing"), inst("n2", "passing", maint("n2"))}, true, ""},
+		{"own maintenance is always ignored", nil, []Instance{inst("n1", "passing", maint("n1")), inst("n2", "passing")}, true, ""},
+		{"malformed min_passing", []string{"min_passing=abc"}, []Instance{inst("n1", "passing")}, false, `"min_passing=abc"`},
+		{"negative max_failing", []string{"max_failing=-1"}, []Instance{inst("n1", "passing")}, false, `"max_failing=-1"`},
+		{"min_passing without value", []string{"min_passing"}, []Instance{inst("n1", "passing")}, false, "min_passing"},
+		{"conflicting values", []string{"min_passing=1", "min_passing=2"}, []Instance{inst("n1", "passing")}, false, "twice"},
+		{"own instance missing", nil, []Instance{inst("n2", "passing")}, false, "this node's instance"},
+		{"unrelated tags ignored", []string{"rebootmgr", "v=2", "primary"}, []Instance{inst("n1", "passing")}, true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := Evaluate("n1", []Service{{Name: "svc", Tags: tt.tags, Instances: tt.instances}})
+			if rep.OK() != tt.ok {
+				t.Fatalf("OK() = %v, want %v; problems: %q", rep.OK(), tt.ok, rep.Problems)
+			}
+			if !tt.ok {
+				if !strings.Contains(rep.Reason(), "svc") || !strings.Contains(rep.Reason(), tt.mention) {
+					t.Fatalf("reason %q does not name the service and %q", rep.Reason(), tt.mention)
+				}
+			}
+		})
+	}
+}
+
+func TestSettle(t *testing.T) {
+	tests := []struct {
+		name   string
+		checks []Check
+		want   time.Duration
+	}{
+		{"no timed checks", []Check{{CheckID: "serfHealth", Status: "passing"}}, 0},
+		{"interval and timeout", []Check{{Type: "http", Interval: 10 * time.Second, Timeout: 2 * time.Second}}, 12 * time.Second},
+		{"script default timeout", []Check{{Type: "script", Interval: 10 * time.Second}}, 40 * time.Second},
+		{"http default timeout", []Check{{Type: "http", Interval: 5 * time.Second}}, 15 * time.Second},
+		{"longest wins", []Check{{Type: "tcp", Interval: time.Second, Timeout: time.Second}, {Type: "http", Interval: time.Minute, Timeout: 5 * time.Second}}, 65 * time.Second},
+		{"ttl", []Check{{Type: "ttl", TTL: 30 * time.Second}}, 30 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for i := range tt.checks {
+				tt.checks[i].Status = "passing"
+			}
+			rep := Evaluate("n1", []Service{{Name: "svc", Instances: []Instance{{Node: "n1", Checks: tt.checks}}}})
+			if rep.Settle != tt.want {
+				t.Fatalf("Settle = %v, want %v", rep.Settle, tt.want)
+			}
+		})
+	}
+}

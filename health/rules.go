@@ -1,0 +1,86 @@
+// Package health decides whether the services a node's reboot depends on are healthy enough
+// for it to go down. Only services carrying the tag "rebootmgr" count; their tags carry the
+// quorum rules (min_passing=N, max_failing=N, ignore_maintenance) over all instances of the
+// service in the cluster.
+package health
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Tag marks a service whose health gates this node's reboot.
+const Tag = "rebootmgr"
+
+// The tags that carry rules.
+const (
+	tagMinPassing        = "min_passing"
+	tagMaxFailing        = "max_failing"
+	tagIgnoreMaintenance = "ignore_maintenance"
+)
+
+// NodeMaintenanceCheck is the check Consul adds to a node in maintenance mode.
+const NodeMaintenanceCheck = "_node_maintenance"
+
+// Rules are the quorum rules of one service. A negative count means the rule is not given.
+type Rules struct {
+	MinPassing        int
+	MaxFailing        int
+	IgnoreMaintenance bool
+}
+
+// Quorum reports whether a quorum rule is given; without one every instance must pass.
+func (r Rules) Quorum() bool { return r.MinPassing >= 0 || r.MaxFailing >= 0 }
+
+func (r Rules) String() string {
+	var parts []string
+	if r.MinPassing >= 0 {
+		parts = append(parts, fmt.Sprintf("%s=%d", tagMinPassing, r.MinPassing))
+	}
+	if r.MaxFailing >= 0 {
+		parts = append(parts, fmt.Sprintf("%s=%d", tagMaxFailing, r.MaxFailing))
+	}
+	if r.IgnoreMaintenance {
+		parts = append(parts, tagIgnoreMaintenance)
+	}
+	if len(parts) == 0 {
+		return "all instances passing"
+	}
+	return strings.Join(parts, ",")
+}
+
+// ParseRules reads the rules from a service's tags. Tags it does not know are not its
+// business (services carry many); a known tag with a bad value is an error, and so is the same
+// rule given twice with different values.
+func ParseRules(tags []string) (Rules, error) {
+	r := Rules{MinPassing: -1, MaxFailing: -1}
+	for _, tag := range tags {
+		key, value, hasValue := strings.Cut(tag, "=")
+		key = strings.TrimSpace(key)
+		switch key {
+		case tagIgnoreMaintenance:
+			if hasValue {
+				return Rules{}, fmt.Errorf("malformed tag %q: %s takes no value", tag, key)
+			}
+			r.IgnoreMaintenance = true
+		case tagMinPassing, tagMaxFailing:
+			if !hasValue {
+				return Rules{}, fmt.Errorf("malformed tag %q: want %s=N", tag, key)
+			}
+			n, err := strconv.Atoi(strings.TrimSpace(value))
+			if err != nil || n < 0 {
+				return Rules{}, fmt.Errorf("malformed tag %q: want %s=N with N a whole number >= 0", tag, key)
+			}
+			dst := &r.MinPassing
+			if key == tagMaxFailing {
+				dst = &r.MaxFailing
+			}
+			if *dst >= 0 && *dst != n {
+				return Rules{}, fmt.Errorf("malformed tag %q: %s is given twice (%d and %d)", tag, key, *dst, n)
+			}
+			*dst = n
+		}
+	}
+	return r, nil
+}

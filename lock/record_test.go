@@ -1,0 +1,134 @@
+package lock
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAcquire(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	n := func(name string) Holder { return Holder{Node: name, Phase: Preparing, Since: t0} }
+	tests := []struct {
+		name    string
+		holders []Holder
+		add     string
+		limit   int
+		want    []string
+		wantErr error
+	}{
+		{name: "empty", add: "n1", limit: 1, want: []string{"n1"}},
+		{name: "full", holders: []Holder{n("n2")}, add: "n1", limit: 1, want: []string{"n2"}, wantErr: ErrFull},
+		{name: "already holder", holders: []Holder{n("n1")}, add: "n1", limit: 1, want: []string{"n1"}},
+		{name: "room for two", holders: []Holder{n("n2")}, add: "n1", limit: 2, want: []string{"n2", "n1"}},
+		{name: "over a lowered limit", holders: []Holder{n("n2"), n("n3")}, add: "n1", limit: 1, want: []string{"n2", "n3"}, wantErr: ErrFull},
+		{name: "bad limit", add: "n1", limit: 0, want: nil, wantErr: errAny},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Record{Version: Version, Holders: tt.holders}
+			got, err := r.Acquire(n(tt.add), tt.limit)
+			switch {
+			case tt.wantErr == errAny && err == nil:
+				t.Fatalf("want an error")
+			case tt.wantErr != nil && tt.wantErr != errAny && !errors.Is(err, tt.wantErr):
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			case tt.wantErr == nil && err != nil:
+				t.Fatalf("err = %v", err)
+			}
+			if names := nodes(got); !slices.Equal(names, tt.want) {
+				t.Fatalf("holders = %v, want %v", names, tt.want)
+			}
+			if len(r.Holders) != len(tt.holders) {
+				t.Fatalf("Acquire changed its receiver")
+			}
+		})
+	}
+}
+
+var errAny = errors.New("any error")
+
+func TestUpdateRelease(t *testing.T) {
+	r := Record{Version: Version, Holders: []Holder{{Node: "n1", Phase: Preparing}, {Node: "n2", Phase: Rebooting}}}
+	got, err := r.Update(Holder{Node: "n1", Phase: Rebooting, BootID: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := got.Holder("n1"); h.Phase != Rebooting || h.BootID != "b" {
+		t.Fatalf("updated holder = %+v", h)
+	}
+	if h, _ := r.Holder("n1"); h.Phase != Preparing {
+		t.Fatalf("Update changed its receiver")
+	}
+	if _, err := r.Update(Holder{Node: "n3"}); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("update of a non-holder: err = %v", err)
+	}
+	if got := nodes(r.Release("n1")); !slices.Equal(got, []string{"n2"}) {
+		t.Fatalf("release: %v", got)
+	}
+	if got := nodes(r.Release("n9")); !slices.Equal(got, []string{"n1", "n2"}) {
+		t.Fatalf("release of a non-holder: %v", got)
+	}
+}
+
+func TestDecode(t *testing.T) {
+	tests := []struct {
+		name  string
+		data  string
+		valid bool
+	}{
+		{"round trip", `{"version":1,"holders":[{"node":"n1","phase":"rebooting","since":"2026-01-02T03:04:05Z","updated":"2026-01-02T03:04:05Z","boot_id":"x"}]}`, true},
+		{"no holders", `{"version":1,"holders":[]}`, true},
+		{"empty value", ``, false},
+		{"not json", `n1`, false},
+		{"trailing data", `{"version":1,"holders":[]} x`, false},
+		{"no version", `{"holders":[]}`, false},
+		{"newer version", `{"version":2,"holders":[]}`, false},
+		{"unknown phase", `{"version":1,"holders":[{"node":"n1","phase":"dancing"}]}`, false},
+		{"holder without node", `{"version":1,"holders":[{"phase":"preparing"}]}`, false},
+		{"holder twice", `{"version":1,"holders":[{"node":"n1","phase":"preparing"},{"node":"n1","phase":"preparing"}]}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := Decode([]byte(tt.data))
+			if tt.valid != (err == nil) {
+				t.Fatalf("Decode(%q) err = %v, want valid=%v", tt.data, err, tt.valid)
+			}
+			if !tt.valid {
+				return
+			}
+			enc, err := r.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, err := Decode(enc)
+			if err != nil {
+				t.Fatalf("decode of encoded %s: %v", enc, err)
+			}
+			if !slices.Equal(nodes(again), nodes(r)) {
+				t.Fatalf("round trip lost holders: %s", enc)
+			}
+		})
+	}
+}
+
+func TestFullErrorNamesHolders(t *testing.T) {
+	_, err := Record{Version: Version, Holders: []Holder{{Node: "n7", Phase: Rebooting}}}.Acquire(Holder{Node: "n1"}, 1)
+	var full *FullError
+	if !errors.As(err, &full) || full.Holders[0].Node != "n7" {
+		t.Fatalf("err = %v", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "n7") || !strings.Contains(msg, "rebooting") {
+		t.Fatalf("message does not name the holder: %q", msg)
+	}
+}
+
+func nodes(r Record) []string {
+	var out []string
+	for _, h := range r.Holders {
+		out = append(out, h.Node)
+	}
+	return out
+}

@@ -1,0 +1,37 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+)
+
+// The reasons a run ends without rebooting. Each error a run returns wraps at most one of
+// them; errors that wrap none are operational errors (Consul unreachable, bad configuration).
+var (
+	ErrStopped     = errors.New("stop flag set")
+	ErrDisabled    = errors.New("node disabled")
+	ErrUnhealthy   = errors.New("health checks failed")
+	ErrLockHeld    = errors.New("reboot lock held by another node")
+	ErrLockLost    = errors.New("lost the reboot lock")
+	ErrTaskFailed  = errors.New("task failed")
+	ErrNotRebooted = errors.New("node did not reboot")
+)
+
+// gateError is a run ending at a gate: its message says why in one line, and it wraps the
+// gate's sentinel (and, where there is one, the error underneath).
+type gateError struct {
+	gate error
+	msg  string
+	err  error
+}
+
+func (e *gateError) Error() string   { return e.msg }
+func (e *gateError) Unwrap() []error { return []error{e.gate, e.err} }
+
+func gateFail(gate error, format string, args ...any) error {
+	return &gateError{gate: gate, msg: fmt.Sprintf(format, args...)}
+}
+
+func gateWrap(gate, err error, format string, args ...any) error {
+	return &gateError{gate: gate, msg: fmt.Sprintf(format, args...) + ": " + err.Error(), err: err}
+}

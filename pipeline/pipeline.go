@@ -1,0 +1,565 @@
+// Package pipeline is one reboot of one node: the gates it must pass, the lock it takes, the
+// tasks it runs, the reboot, and the work that finishes it after the node is back. It consumes
+// small interfaces (a store of keys and the lock record, a health source, a task runner, a
+// rebooter, a clock) and knows nothing of how they are implemented.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/lock"
+)
+
+// Flag is a key that means something by existing: the stop flag, a node's disabled mark, a
+// node's reboot request. Value is what it holds (a reason, often), Index its ModifyIndex.
+type Flag struct {
+	Set   bool
+	Value string
+	Index uint64
+}
+
+// Store holds the fleet's keys and the lock record.
+type Store interface {
+	Stop(ctx context.Context) (Flag, error)
+	// WaitStop returns when the stop flag is set (or ctx ends).
+	WaitStop(ctx context.Context) (Flag, error)
+	Disabled(ctx context.Context, node string) (Flag, error)
+	// SetDisabled marks node disabled with reason, keeping a mark that is already there.
+	SetDisabled(ctx context.Context, node, reason string) error
+	Trigger(ctx context.Context, node string) (Flag, error)
+	// DeleteTrigger deletes node's reboot request if its ModifyIndex is still index.
+	DeleteTrigger(ctx context.Context, node string, index uint64) (bool, error)
+	// Lock reads the lock record and its index (0: no record).
+	Lock(ctx context.Context) (lock.Record, uint64, error)
+	// CASLock writes the record if it is still at index (0: if there is none); false if not.
+	CASLock(ctx context.Context, rec lock.Record, index uint64) (bool, error)
+	// StartMaintenance puts node into Consul maintenance with reason.
+	StartMaintenance(ctx context.Context, node, reason string) error
+	// EndMaintenance ends node's maintenance if rebootmgr started it.
+	EndMaintenance(ctx context.Context, node string) error
+}
+
+// Health judges the services a node's reboot depends on.
+type Health interface {
+	Check(ctx context.Context, node string) (health.Report, error)
+}
+
+// Task phases.
+const (
+	PreBoot  = "pre"
+	PostBoot = "post"
+)
+
+// Tasks runs the operator's pre- and post-boot tasks.
+type Tasks interface {
+	// Validate checks the tasks of both phases without running any.
+	Validate() error
+	// Run runs the tasks of phase in order; the first failure ends it.
+	Run(ctx context.Context, phase string, dryRun bool) error
+}
+
+// Rebooter reboots the machine.
+type Rebooter interface {
+	Reboot(ctx context.Context) error
+}
+
+// Clock is time, injected so that waits are driven by tests.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+// SystemClock is the machine's clock.
+type SystemClock struct{}
+
+// Now returns the current time.
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// After waits for d.
+func (SystemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// SettleAuto asks the pipeline to wait, after the pre-boot tasks, as long as the considered
+// checks need to run again (at most MaxSettle).
+const SettleAuto time.Duration = -1
+
+// MaxSettle bounds the automatic settle time.
+const MaxSettle = 3 * time.Minute
+
+// Config is what a run is asked to do.
+type Config struct {
+	Node string
+	// Limit is how many nodes may hold the reboot lock at once.
+	Limit int
+	// Settle is how long to wait after the pre-boot tasks before checking again, or SettleAuto.
+	Settle time.Duration
+	// CheckTriggers: reboot only when a trigger file or the node's reboot_required key exists.
+	CheckTriggers bool
+	TriggerFiles  []string
+	// DryRun reads and runs the tasks in dry-run mode, but writes nothing and never reboots.
+	DryRun bool
+}
+
+// Pipeline is one node's reboot run.
+type Pipeline struct {
+	Config
+	Store    Store
+	Health   Health
+	Tasks    Tasks
+	Rebooter Rebooter
+	Clock    Clock
+	// BootID reads the machine's boot id.
+	BootID func() (string, error)
+	Logger *slog.Logger
+}
+
+// Outcome is how a run that did not fail ended.
+type Outcome int
+
+// The outcomes of a successful run.
+const (
+	NothingToDo Outcome = iota
+	RebootStarted
+	Finished
+	DryRunPassed
+)
+
+// Result is a successful run's outcome, with one line for the operator.
+type Result struct {
+	Outcome Outcome
+	Message string
+}
+
+// lockAttempts bounds the check-and-set retries of one lock change.
+const lockAttempts = 20
+
+// Run runs the pipeline once: it either starts a reboot, finishes one after the node came
+// back, or ends at a gate with an error that says why.
+func (p *Pipeline) Run(ctx context.Context) (Result, error) {
+	log := p.Logger
+	if err := p.checkStop(ctx); err != nil {
+		return Result{}, err
+	}
+	rec, _, err := p.Store.Lock(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	held := false
+	if h, ok := rec.Holder(p.Node); ok {
+		switch h.Phase {
+		case lock.Rebooting, lock.Finishing:
+			log.Info("this node holds the reboot lock: finishing the reboot", "phase", h.Phase, "since", h.Since)
+			return p.finish(ctx, h)
+		default:
+			log.Info("this node holds the reboot lock from a run that did not reboot: starting over from the gates", "phase", h.Phase, "since", h.Since)
+			held = true
+		}
+	}
+	if !held && p.CheckTriggers {
+		why, err := p.triggered(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		if why == "" {
+			log.Info("no reboot required", "gate", "trigger")
+			return Result{Outcome: NothingToDo, Message: "no reboot required"}, nil
+		}
+		log.Info("reboot required", "gate", "trigger", "by", why)
+	}
+	return p.prepare(ctx, held)
+}
+
+// prepare runs the gates, takes the lock, runs the pre-boot tasks, settles, checks again
+// and reboots. Every error before the reboot releases the lock, but a stop-flag halt (which
+// leaves everything for the operator to see), a lost lock and a cancelled run (a shutdown,
+// which must leave the lock as a crash would).
+func (p *Pipeline) prepare(ctx context.Context, held bool) (res Result, err error) {
+	log := p.Logger
+	defer func() {
+		if err == nil || !held || !p.releasesOnError(ctx, err) {
+			return
+		}
+		p.abandon(ctx, err)
+	}()
+
+	if err := p.checkDisabled(ctx); err != nil {
+		return Result{}, err
+	}
+	if err := p.checkHealth(ctx, "health"); err != nil {
+		return Result{}, err
+	}
+	if err := p.Tasks.Validate(); err != nil {
+		return Result{}, err
+	}
+	if err := p.checkStop(ctx); err != nil {
+		return Result{}, err
+	}
+
+	if p.DryRun {
+		if err := p.checkLockFree(ctx); err != nil {
+			return Result{}, err
+		}
+	} else {
+		if err := p.acquire(ctx); err != nil {
+			return Result{}, err
+		}
+		held = true
+	}
+	if err := p.checkStop(ctx); err != nil {
+		return Result{}, err
+	}
+
+	if err := p.runTasks(ctx, PreBoot); err != nil {
+		return Result{}, err
+	}
+
+	if err := p.settle(ctx); err != nil {
+		return Result{}, err
+	}
+	if err := p.checkStop(ctx); err != nil {
+		return Result{}, err
+	}
+	if err := p.checkDisabled(ctx); err != nil {
+		return Result{}, err
+	}
+	if !p.DryRun {
+		if _, err := p.holder(ctx); err != nil {
+			held = false
+			return Result{}, err
+		}
+	}
+	if p.CheckTriggers {
+		why, err := p.triggered(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		if why == "" {
+			log.Info("reboot request withdrawn while preparing: not rebooting", "gate", "trigger")
+			if held {
+				p.abandon(ctx, nil)
+				held = false
+			}
+			return Result{Outcome: NothingToDo, Message: "reboot request withdrawn: not rebooting"}, nil
+		}
+	}
+	if err := p.checkHealth(ctx, "health after settle"); err != nil {
+		return Result{}, err
+	}
+	if p.DryRun {
+		log.Info("dry run: every gate passed; would reboot now")
+		return Result{Outcome: DryRunPassed, Message: "dry run: every gate passed, would reboot"}, nil
+	}
+
+	if err := p.checkStop(ctx); err != nil {
+		return Result{}, err
+	}
+	if err := p.Store.StartMaintenance(ctx, p.Node, maintenanceReason(p.Node)); err != nil {
+		return Result{}, err
+	}
+	log.Info("node in maintenance", "step", "maintenance")
+	bootID, err := p.BootID()
+	if err != nil {
+		return Result{}, err
+	}
+	trigger, err := p.Store.Trigger(ctx, p.Node)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := p.checkStop(ctx); err != nil {
+		return Result{}, err
+	}
+	now := p.Clock.Now().UTC()
+	if _, err := p.updateHolder(ctx, func(h lock.Holder) lock.Holder {
+		h.Phase = lock.Rebooting
+		h.BootID = bootID
+		h.RebootStarted = now
+		h.TriggerIndex = trigger.Index
+		return h
+	}); err != nil {
+		if errors.Is(err, ErrLockLost) {
+			held = false
+		}
+		return Result{}, err
+	}
+	// From here on the lock stays: the node is going down, or the reboot command failed and the
+	// next run must see that it did not reboot (exit 103) rather than try again.
+	held = false
+	log.Info("rebooting", "step", "reboot", "boot_id", bootID)
+	if err := p.Rebooter.Reboot(ctx); err != nil {
+		return Result{}, fmt.Errorf("reboot command failed (the lock stays in phase rebooting; the next run reports that the node did not reboot): %w", err)
+	}
+	return Result{Outcome: RebootStarted, Message: "reboot started"}, nil
+}
+
+// finish is the part after the reboot: the node holds the lock in phase rebooting or finishing.
+func (p *Pipeline) finish(ctx context.Context, h lock.Holder) (Result, error) {
+	log := p.Logger
+	if h.Phase == lock.Rebooting {
+		bootID, err := p.BootID()
+		if err != nil {
+			return Result{}, err
+		}
+		if bootID == h.BootID {
+			return Result{}, gateFail(ErrNotRebooted, "the reboot lock says %s is rebooting since %s, but the boot id %s did not change: the reboot did not happen (check the reboot command; the lock stays until an operator unlocks it)",
+				p.Node, h.RebootStarted.Format(time.RFC3339), bootID)
+		}
+		if !p.DryRun {
+			var err error
+			if h, err = p.updateHolder(ctx, func(h lock.Holder) lock.Holder { h.Phase = lock.Finishing; return h }); err != nil {
+				return Result{}, err
+			}
+		}
+		log.Info("node rebooted", "step", "finishing", "boot_id", bootID)
+	}
+	if err := p.checkStop(ctx); err != nil {
+		return Result{}, err
+	}
+	if err := p.checkHealth(ctx, "health after reboot"); err != nil {
+		return Result{}, err
+	}
+	if err := p.checkStop(ctx); err != nil {
+		return Result{}, err
+	}
+	if err := p.runTasks(ctx, PostBoot); err != nil {
+		return Result{}, err
+	}
+	if err := p.checkStop(ctx); err != nil {
+		return Result{}, err
+	}
+	if err := p.checkHealth(ctx, "health after post-boot tasks"); err != nil {
+		return Result{}, err
+	}
+	if p.DryRun {
+		return Result{Outcome: DryRunPassed, Message: "dry run: the node is healthy after its reboot; would release the lock"}, nil
+	}
+	if err := p.Store.EndMaintenance(ctx, p.Node); err != nil {
+		return Result{}, err
+	}
+	if h.TriggerIndex != 0 {
+		deleted, err := p.Store.DeleteTrigger(ctx, p.Node, h.TriggerIndex)
+		if err != nil {
+			return Result{}, err
+		}
+		if !deleted {
+			log.Info("reboot_required key changed after the reboot started: kept as a new request")
+		}
+	}
+	if err := p.removeTriggerFiles(h.RebootStarted); err != nil {
+		return Result{}, err
+	}
+	if err := p.release(ctx); err != nil {
+		return Result{}, err
+	}
+	log.Info("reboot finished: lock released", "step", "done")
+	return Result{Outcome: Finished, Message: "reboot finished"}, nil
+}
+
+// releasesOnError says whether an error before the reboot gives the lock back.
+func (p *Pipeline) releasesOnError(ctx context.Context, err error) bool {
+	return ctx.Err() == nil && !errors.Is(err, ErrStopped) && !errors.Is(err, ErrLockLost)
+}
+
+// abandon gives the lock back after a run that will not reboot, and ends the maintenance
+// this or an earlier run may have started.
+func (p *Pipeline) abandon(ctx context.Context, cause error) {
+	if err := p.Store.EndMaintenance(ctx, p.Node); err != nil {
+		p.Logger.Error("could not end maintenance", "err", err)
+	}
+	if err := p.release(ctx); err != nil {
+		p.Logger.Error("could not release the reboot lock", "err", err)
+		return
+	}
+	if cause != nil {
+		p.Logger.Info("reboot lock released", "reason", cause.Error())
+	}
+}
+
+func (p *Pipeline) checkStop(ctx context.Context) error {
+	f, err := p.Store.Stop(ctx)
+	if err != nil {
+		return err
+	}
+	if f.Set {
+		return stopError(f)
+	}
+	return nil
+}
+
+func stopError(f Flag) error {
+	if f.Value == "" {
+		return gateFail(ErrStopped, "stop flag is set: halted, nothing further is started")
+	}
+	return gateFail(ErrStopped, "stop flag is set (%s): halted, nothing further is started", oneLine(f.Value))
+}
+
+func (p *Pipeline) checkDisabled(ctx context.Context) error {
+	f, err := p.Store.Disabled(ctx, p.Node)
+	if err != nil {
+		return err
+	}
+	if f.Set {
+		reason := oneLine(f.Value)
+		if reason == "" {
+			reason = "no reason given"
+		}
+		return gateFail(ErrDisabled, "node %s is disabled: %s", p.Node, reason)
+	}
+	return nil
+}
+
+func (p *Pipeline) checkHealth(ctx context.Context, gate string) error {
+	rep, err := p.Health.Check(ctx, p.Node)
+	if err != nil {
+		return err
+	}
+	if !rep.OK() {
+		return gateFail(ErrUnhealthy, "%s: %s", gate, rep.Reason())
+	}
+	p.Logger.Info("health checks pass", "gate", gate, "services", len(rep.Services))
+	return nil
+}
+
+func (p *Pipeline) settleTime(ctx context.Context) (time.Duration, error) {
+	if p.Settle != SettleAuto {
+		return p.Settle, nil
+	}
+	rep, err := p.Health.Check(ctx, p.Node)
+	if err != nil {
+		return 0, err
+	}
+	return min(rep.Settle, MaxSettle), nil
+}
+
+// settle waits until the checks have had time to run again, or the stop flag appears.
+func (p *Pipeline) settle(ctx context.Context) error {
+	d, err := p.settleTime(ctx)
+	if err != nil {
+		return err
+	}
+	if p.DryRun {
+		p.Logger.Info("dry run: would settle", "step", "settle", "duration", d)
+		return nil
+	}
+	if d <= 0 {
+		return nil
+	}
+	p.Logger.Info("settling: waiting for the checks to run again", "step", "settle", "duration", d)
+	return p.whileNotStopped(ctx, func(ctx context.Context) error {
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-p.Clock.After(d):
+			return nil
+		}
+	})
+}
+
+func (p *Pipeline) runTasks(ctx context.Context, phase string) error {
+	err := p.whileNotStopped(ctx, func(ctx context.Context) error {
+		return p.Tasks.Run(ctx, phase, p.DryRun)
+	})
+	if err == nil || errors.Is(err, ErrStopped) || ctx.Err() != nil {
+		return err
+	}
+	var reason string
+	if phase == PreBoot {
+		reason = "pre-boot " + err.Error()
+	} else {
+		reason = "post-boot " + err.Error()
+	}
+	if !p.DryRun {
+		mark := fmt.Sprintf("%s (rebootmgr, %s)", reason, p.Clock.Now().UTC().Format(time.RFC3339))
+		if derr := p.Store.SetDisabled(ctx, p.Node, mark); derr != nil {
+			p.Logger.Error("could not mark the node disabled", "err", derr)
+		} else {
+			p.Logger.Warn("node marked disabled: an operator must look and clear the mark", "reason", reason)
+		}
+	}
+	return gateWrap(ErrTaskFailed, err, "%s tasks", phaseName(phase))
+}
+
+func phaseName(phase string) string {
+	if phase == PreBoot {
+		return "pre-boot"
+	}
+	return "post-boot"
+}
+
+// whileNotStopped runs fn with a context that ends, with ErrStopped as its cause, as soon as
+// the stop flag appears.
+func (p *Pipeline) whileNotStopped(ctx context.Context, fn func(context.Context) error) error {
+	wctx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f, err := p.Store.WaitStop(wctx)
+		if err == nil && f.Set {
+			p.Logger.Warn("stop flag appeared: halting", "value", oneLine(f.Value))
+			cancel(stopError(f))
+		}
+	}()
+	err := fn(wctx)
+	cancel(nil)
+	<-done
+	if cause := context.Cause(wctx); errors.Is(cause, ErrStopped) {
+		return cause
+	}
+	return err
+}
+
+// triggered names what requests a reboot of this node ("" when nothing does).
+func (p *Pipeline) triggered(ctx context.Context) (string, error) {
+	for _, path := range p.TriggerFiles {
+		_, err := os.Stat(path)
+		if err == nil {
+			return "file " + path, nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("reboot-required file: %w", err)
+		}
+	}
+	f, err := p.Store.Trigger(ctx, p.Node)
+	if err != nil {
+		return "", err
+	}
+	if f.Set {
+		return "key reboot_required", nil
+	}
+	return "", nil
+}
+
+// removeTriggerFiles removes the reboot-required files that asked for the reboot just done;
+// a file written after the reboot started is a new request and stays.
+func (p *Pipeline) removeTriggerFiles(started time.Time) error {
+	for _, path := range p.TriggerFiles {
+		fi, err := os.Stat(path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("reboot-required file: %w", err)
+		}
+		if !started.IsZero() && fi.ModTime().After(started) {
+			p.Logger.Info("reboot-required file written after the reboot started: kept as a new request", "file", path)
+			continue
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove reboot-required file: %w", err)
+		}
+	}
+	return nil
+}
+
+func maintenanceReason(node string) string {
+	return "rebootmgr: rebooting " + node
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}

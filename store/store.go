@@ -1,0 +1,277 @@
+// Package store keeps rebootmgr's state in Consul: the fleet's stop flag, each node's
+// reboot request and disabled mark, the reboot lock record (written only with
+// check-and-set), and node maintenance through the local agent.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/hashicorp/consul/api"
+
+	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/watch"
+)
+
+// DefaultPrefix is where rebootmgr keeps its keys.
+const DefaultPrefix = "service/rebootmgr"
+
+// Keys is the layout of rebootmgr's keys under a prefix.
+type Keys struct{ Prefix string }
+
+// Stop is the fleet's stop flag: while it exists (any value), nothing starts.
+func (k Keys) Stop() string { return k.Prefix + "/stop" }
+
+// Lock is the reboot lock record.
+func (k Keys) Lock() string { return k.Prefix + "/lock" }
+
+// Disabled is a node's disabled mark; its value is the reason.
+func (k Keys) Disabled(node string) string { return k.Prefix + "/" + node + "/disabled" }
+
+// RebootRequired is a node's reboot request.
+func (k Keys) RebootRequired(node string) string { return k.Prefix + "/" + node + "/reboot_required" }
+
+// maintenancePrefix starts every maintenance reason rebootmgr sets, so that it never ends a
+// maintenance an operator started.
+const maintenancePrefix = "rebootmgr:"
+
+// Consul is the store in Consul.
+type Consul struct {
+	Client *api.Client
+	Keys   Keys
+	// Options are applied to every query (datacenter, token).
+	Options api.QueryOptions
+	Logger  *slog.Logger
+	// NewBackOff makes the retry policy of WaitStop (jittered exponential, never giving up,
+	// when nil).
+	NewBackOff func() backoff.BackOff
+}
+
+var _ pipeline.Store = (*Consul)(nil)
+
+func (c *Consul) query(ctx context.Context) *api.QueryOptions {
+	q := c.Options
+	return q.WithContext(ctx)
+}
+
+func (c *Consul) write(ctx context.Context) *api.WriteOptions {
+	w := api.WriteOptions{Datacenter: c.Options.Datacenter, Token: c.Options.Token}
+	return w.WithContext(ctx)
+}
+
+// Flag reads a key that means something by existing.
+func (c *Consul) Flag(ctx context.Context, key string) (pipeline.Flag, error) {
+	pair, _, err := c.Client.KV().Get(key, c.query(ctx))
+	if err != nil {
+		return pipeline.Flag{}, fmt.Errorf("read key %s: %w", key, err)
+	}
+	return flagOf(pair), nil
+}
+
+func flagOf(pair *api.KVPair) pipeline.Flag {
+	if pair == nil {
+		return pipeline.Flag{}
+	}
+	return pipeline.Flag{Set: true, Value: string(pair.Value), Index: pair.ModifyIndex}
+}
+
+// Stop reads the stop flag.
+func (c *Consul) Stop(ctx context.Context) (pipeline.Flag, error) { return c.Flag(ctx, c.Keys.Stop()) }
+
+// WaitStop blocks on the stop flag until it is set, retrying errors with backoff.
+func (c *Consul) WaitStop(ctx context.Context) (pipeline.Flag, error) {
+	w := watch.Key{KV: c.Client.KV(), Key: c.Keys.Stop(), Options: c.Options}
+	b := backoff.WithContext(c.backOff(), ctx)
+	failing := false
+	for {
+		pair, err := w.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return pipeline.Flag{}, context.Cause(ctx)
+			}
+			if !failing {
+				c.Logger.Warn("cannot watch the stop flag: retrying", "err", err)
+				failing = true
+			}
+			d := b.NextBackOff()
+			if d == backoff.Stop {
+				return pipeline.Flag{}, err
+			}
+			select {
+			case <-ctx.Done():
+				return pipeline.Flag{}, context.Cause(ctx)
+			case <-time.After(d):
+			}
+			continue
+		}
+		if failing {
+			c.Logger.Info("watching the stop flag again")
+			failing = false
+		}
+		b.Reset()
+		if f := flagOf(pair); f.Set {
+			return f, nil
+		}
+	}
+}
+
+func (c *Consul) backOff() backoff.BackOff {
+	if c.NewBackOff != nil {
+		return c.NewBackOff()
+	}
+	return NewBackOff()
+}
+
+// NewBackOff is the retry policy for talking to Consul: jittered, exponential up to 30s,
+// never giving up by itself.
+func NewBackOff() backoff.BackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 200 * time.Millisecond
+	b.MaxInterval = 30 * time.Second
+	b.MaxElapsedTime = 0
+	return b
+}
+
+// Disabled reads node's disabled mark.
+func (c *Consul) Disabled(ctx context.Context, node string) (pipeline.Flag, error) {
+	return c.Flag(ctx, c.Keys.Disabled(node))
+}
+
+// SetDisabled marks node disabled, keeping a mark (and its reason) that is already there.
+func (c *Consul) SetDisabled(ctx context.Context, node, reason string) error {
+	key := c.Keys.Disabled(node)
+	if _, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: []byte(reason)}, c.write(ctx)); err != nil {
+		return fmt.Errorf("write key %s: %w", key, err)
+	}
+	return nil
+}
+
+// Trigger reads node's reboot request.
+func (c *Consul) Trigger(ctx context.Context, node string) (pipeline.Flag, error) {
+	return c.Flag(ctx, c.Keys.RebootRequired(node))
+}
+
+// DeleteTrigger deletes node's reboot request if it is unchanged since index.
+func (c *Consul) DeleteTrigger(ctx context.Context, node string, index uint64) (bool, error) {
+	key := c.Keys.RebootRequired(node)
+	ok, _, err := c.Client.KV().DeleteCAS(&api.KVPair{Key: key, ModifyIndex: index}, c.write(ctx))
+	if err != nil {
+		return false, fmt.Errorf("delete key %s: %w", key, err)
+	}
+	return ok, nil
+}
+
+// Lock reads the lock record; a record that cannot be read is an error, never "free".
+func (c *Consul) Lock(ctx context.Context) (lock.Record, uint64, error) {
+	key := c.Keys.Lock()
+	pair, _, err := c.Client.KV().Get(key, c.query(ctx))
+	if err != nil {
+		return lock.Record{}, 0, fmt.Errorf("read reboot lock %s: %w", key, err)
+	}
+	if pair == nil {
+		return lock.Record{Version: lock.Version}, 0, nil
+	}
+	rec, err := lock.Decode(pair.Value)
+	if err != nil {
+		return lock.Record{}, 0, fmt.Errorf("reboot lock %s: %w (fix or delete the key by hand after checking which nodes are rebooting)", key, err)
+	}
+	return rec, pair.ModifyIndex, nil
+}
+
+// CASLock writes the record if the key is still at index (0: absent). A record without
+// holders deletes the key.
+func (c *Consul) CASLock(ctx context.Context, rec lock.Record, index uint64) (bool, error) {
+	key := c.Keys.Lock()
+	if len(rec.Holders) == 0 {
+		if index == 0 {
+			return true, nil
+		}
+		ok, _, err := c.Client.KV().DeleteCAS(&api.KVPair{Key: key, ModifyIndex: index}, c.write(ctx))
+		if err != nil {
+			return false, fmt.Errorf("release reboot lock %s: %w", key, err)
+		}
+		return ok, nil
+	}
+	data, err := rec.Encode()
+	if err != nil {
+		return false, fmt.Errorf("encode reboot lock: %w", err)
+	}
+	ok, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: data, ModifyIndex: index}, c.write(ctx))
+	if err != nil {
+		return false, fmt.Errorf("write reboot lock %s: %w", key, err)
+	}
+	return ok, nil
+}
+
+// StartMaintenance puts the local agent's node into maintenance. The node must be the
+// agent's own: Consul keeps maintenance per agent.
+func (c *Consul) StartMaintenance(ctx context.Context, node, reason string) error {
+	if err := c.checkLocal(ctx, node); err != nil {
+		return err
+	}
+	if !strings.HasPrefix(reason, maintenancePrefix) {
+		reason = maintenancePrefix + " " + reason
+	}
+	if err := c.Client.Agent().EnableNodeMaintenance(reason); err != nil {
+		return fmt.Errorf("put node %s into maintenance: %w", node, err)
+	}
+	return nil
+}
+
+// EndMaintenance ends the node's maintenance if rebootmgr started it.
+func (c *Consul) EndMaintenance(ctx context.Context, node string) error {
+	if err := c.checkLocal(ctx, node); err != nil {
+		return err
+	}
+	checks, err := c.Client.Agent().ChecksWithFilterOpts("", c.query(ctx))
+	if err != nil {
+		return fmt.Errorf("read checks of node %s: %w", node, err)
+	}
+	m, ok := checks[nodeMaintenanceCheck]
+	if !ok {
+		return nil
+	}
+	if !strings.HasPrefix(m.Notes, maintenancePrefix) {
+		c.Logger.Info("node is in maintenance, started by someone else: leaving it", "reason", m.Notes)
+		return nil
+	}
+	if err := c.Client.Agent().DisableNodeMaintenance(); err != nil {
+		return fmt.Errorf("end maintenance of node %s: %w", node, err)
+	}
+	return nil
+}
+
+const nodeMaintenanceCheck = "_node_maintenance"
+
+// ErrNotLocal means a node's maintenance was asked of another node's agent.
+var ErrNotLocal = errors.New("node is not the local consul agent's")
+
+func (c *Consul) checkLocal(ctx context.Context, node string) error {
+	name, err := NodeName(ctx, c.Client)
+	if err != nil {
+		return err
+	}
+	if name != node {
+		return fmt.Errorf("%w: node %s, agent %s", ErrNotLocal, node, name)
+	}
+	return nil
+}
+
+// NodeName asks the local agent for its node name.
+func NodeName(ctx context.Context, client *api.Client) (string, error) {
+	var self struct{ Config struct{ NodeName string } }
+	q := &api.QueryOptions{}
+	if _, err := client.Raw().Query("/v1/agent/self", &self, q.WithContext(ctx)); err != nil {
+		return "", fmt.Errorf("ask the local consul agent for its node name: %w", err)
+	}
+	if self.Config.NodeName == "" {
+		return "", errors.New("the local consul agent did not say its node name")
+	}
+	return self.Config.NodeName, nil
+}

@@ -1,0 +1,368 @@
+// Package tasks runs the operator's pre- and post-boot tasks: the executables in
+// <dir>/pre_boot_tasks and <dir>/post_boot_tasks, in name order, each with a timeout. Tasks run
+// as the user rebootmgr runs as (root, in production), so a task file that someone else could
+// have written is refused, never run.
+package tasks
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// The phases and the directories that hold their tasks.
+const (
+	Pre  = "pre"
+	Post = "post"
+
+	PreDir  = "pre_boot_tasks"
+	PostDir = "post_boot_tasks"
+)
+
+// DefaultTimeout is how long one task may run.
+const DefaultTimeout = 2 * time.Minute
+
+// DefaultGrace is how long a task has to exit after SIGTERM before its process group is killed.
+const DefaultGrace = 10 * time.Second
+
+// ErrUnsafe means a task file or directory could have been written by someone other than
+// its owner, or is not executable: it is refused.
+var ErrUnsafe = errors.New("unsafe task")
+
+// Runner finds, checks and runs tasks.
+type Runner struct {
+	// Dir holds pre_boot_tasks/ and post_boot_tasks/.
+	Dir string
+	// Timeout bounds each task (DefaultTimeout when zero).
+	Timeout time.Duration
+	// Grace is the time between SIGTERM and SIGKILL (DefaultGrace when zero).
+	Grace time.Duration
+	// Node is passed to tasks as REBOOTMGR_NODE.
+	Node string
+	// Env is the environment tasks start from (before the REBOOTMGR_ variables).
+	Env    []string
+	Logger *slog.Logger
+	// Owner is the user id task files and directories must belong to, besides root.
+	Owner int
+}
+
+// Task is one task file.
+type Task struct {
+	Name string
+	Path string
+}
+
+// Error is a task that failed or timed out.
+type Error struct {
+	Task     string
+	TimedOut bool
+	Timeout  time.Duration
+	// LastLine is the last line the task printed, which often says why.
+	LastLine string
+	Err      error
+}
+
+func (e *Error) Error() string {
+	var msg string
+	if e.TimedOut {
+		msg = fmt.Sprintf("task %s timed out after %s", e.Task, e.Timeout)
+	} else {
+		msg = fmt.Sprintf("task %s failed: %v", e.Task, e.Err)
+	}
+	if e.LastLine != "" {
+		msg += fmt.Sprintf(" (last output: %q)", e.LastLine)
+	}
+	return msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func phaseDir(phase string) (string, error) {
+	switch phase {
+	case Pre:
+		return PreDir, nil
+	case Post:
+		return PostDir, nil
+	}
+	return "", fmt.Errorf("unknown task phase %q", phase)
+}
+
+// Validate checks the tasks of both phases.
+func (r *Runner) Validate() error {
+	for _, phase := range []string{Pre, Post} {
+		if _, err := r.List(phase); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// List returns the tasks of phase in the order they run, after checking that each is safe to
+// run. A missing directory has no tasks.
+func (r *Runner) List(phase string) ([]Task, error) {
+	sub, err := phaseDir(phase)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(r.Dir, sub)
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("task directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("%w: task directory %s is not a directory", ErrUnsafe, dir)
+	}
+	for _, d := range []string{r.Dir, dir} {
+		if err := r.checkOwner(d); err != nil {
+			return nil, err
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read task directory: %w", err)
+	}
+	var out []Task
+	for _, e := range entries {
+		name := e.Name()
+		if skipped(name) {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		fi, err := os.Stat(path)
+		if err != nil {
+			return nil, fmt.Errorf("%w: task %s: %v", ErrUnsafe, path, err)
+		}
+		if fi.IsDir() {
+			r.Logger.Warn("not a task: a directory in the task directory", "path", path)
+			continue
+		}
+		if !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("%w: task %s is not a regular file", ErrUnsafe, path)
+		}
+		if err := r.checkOwner(path); err != nil {
+			return nil, err
+		}
+		if fi.Mode().Perm()&0o100 == 0 {
+			return nil, fmt.Errorf("%w: task %s is not executable (chmod 0755 it, or remove it)", ErrUnsafe, path)
+		}
+		out = append(out, Task{Name: name, Path: path})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// skipped reports whether a directory entry is no task: hidden files and the leftovers of
+// package managers and editors.
+func skipped(name string) bool {
+	return strings.HasPrefix(name, ".") ||
+		strings.HasSuffix(name, "~") ||
+		strings.Contains(name, ".dpkg-") ||
+		strings.Contains(name, ".rpm") ||
+		strings.HasSuffix(name, ".ucf-old") || strings.HasSuffix(name, ".ucf-new") || strings.HasSuffix(name, ".ucf-dist")
+}
+
+// checkOwner refuses a file or directory (or the target of a link to one) that is writable
+// by group or others, or owned by someone other than root or r.Owner.
+func (r *Runner) checkOwner(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnsafe, err)
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("%w: %s is writable by group or others (mode %04o): tasks run as root", ErrUnsafe, path, fi.Mode().Perm())
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("%w: %s: cannot read its owner", ErrUnsafe, path)
+	}
+	if st.Uid != 0 && int(st.Uid) != r.Owner {
+		return fmt.Errorf("%w: %s is owned by uid %d, not root or uid %d", ErrUnsafe, path, st.Uid, r.Owner)
+	}
+	return nil
+}
+
+// Run runs the tasks of phase in order and stops at the first that fails. When ctx ends, the
+// running task's process group gets SIGTERM, then SIGKILL after the grace period.
+func (r *Runner) Run(ctx context.Context, phase string, dryRun bool) error {
+	list, err := r.List(phase)
+	if err != nil {
+		return err
+	}
+	for _, t := range list {
+		if err := context.Cause(ctx); err != nil {
+			return err
+		}
+		if err := r.run(ctx, phase, t, dryRun); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Runner) timeout() time.Duration {
+	if r.Timeout > 0 {
+		return r.Timeout
+	}
+	return DefaultTimeout
+}
+
+func (r *Runner) grace() time.Duration {
+	if r.Grace > 0 {
+		return r.Grace
+	}
+	return DefaultGrace
+}
+
+var errTimedOut = errors.New("task timed out")
+
+func (r *Runner) run(ctx context.Context, phase string, t Task, dryRun bool) error {
+	log := r.Logger.With("task", t.Name, "phase", phase)
+	timeout := r.timeout()
+	tctx, cancel := context.WithTimeoutCause(ctx, timeout, errTimedOut)
+	defer cancel()
+
+	dry := "0"
+	if dryRun {
+		dry = "1"
+	}
+	cmd := exec.Command(t.Path)
+	cmd.Dir = "/"
+	cmd.Env = append(append([]string(nil), r.Env...), "REBOOTMGR_NODE="+r.Node, "REBOOTMGR_PHASE="+phase, "REBOOTMGR_DRY_RUN="+dry)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out := &lineLogger{log: log}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("task %s: %w", t.Name, err)
+	}
+	cmd.Stdout, cmd.Stderr = pw, pw
+	start := time.Now()
+	log.Info("task started")
+	if err := cmd.Start(); err != nil {
+		pr.Close()
+		pw.Close()
+		return &Error{Task: t.Name, Err: err}
+	}
+	pw.Close()
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		out.copy(pr)
+	}()
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+
+	pgid := cmd.Process.Pid
+	var werr error
+	ended := false
+	select {
+	case werr = <-waited:
+	case <-tctx.Done():
+		ended = true
+		log.Warn("ending task: SIGTERM to its process group", "cause", context.Cause(tctx))
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		werr = r.reap(pgid, waited, log)
+	}
+	// Whatever the task left behind in its group is not allowed to outlive a task that was
+	// ended; the pipe is read to its end only when nothing holds it open any more.
+	if ended {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	}
+	waitCopy(copied, pr, r.grace())
+	pr.Close()
+
+	elapsed := time.Since(start).Round(time.Millisecond)
+	if cause := context.Cause(tctx); ended {
+		if errors.Is(cause, errTimedOut) {
+			return &Error{Task: t.Name, TimedOut: true, Timeout: timeout, LastLine: out.last()}
+		}
+		return fmt.Errorf("task %s ended: %w", t.Name, cause)
+	}
+	if werr != nil {
+		return &Error{Task: t.Name, Err: werr, LastLine: out.last()}
+	}
+	log.Info("task done", "duration", elapsed)
+	return nil
+}
+
+// reap waits for the task after SIGTERM; after the grace period its whole group gets SIGKILL.
+func (r *Runner) reap(pgid int, waited <-chan error, log *slog.Logger) error {
+	grace := time.NewTimer(r.grace())
+	defer grace.Stop()
+	var werr error
+	select {
+	case werr = <-waited:
+	case <-grace.C:
+		log.Warn("task did not exit after SIGTERM: SIGKILL to its process group")
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		return <-waited
+	}
+	// The leader is gone; give the rest of its group what is left of the grace period.
+	for groupAlive(pgid) {
+		select {
+		case <-grace.C:
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			return werr
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return werr
+}
+
+func groupAlive(pgid int) bool {
+	return syscall.Kill(-pgid, 0) == nil
+}
+
+// waitCopy waits for the output to be read to its end; a process that escaped its group and
+// still holds the pipe does not hold up the run longer than d.
+func waitCopy(copied <-chan struct{}, pr *os.File, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-copied:
+	case <-t.C:
+		pr.Close()
+		<-copied
+	}
+}
+
+// lineLogger logs a task's output line by line under the task's name.
+type lineLogger struct {
+	log      *slog.Logger
+	mu       sync.Mutex
+	lastLine string
+}
+
+func (l *lineLogger) copy(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		l.log.Info("task output", "line", line)
+		if strings.TrimSpace(line) != "" {
+			l.mu.Lock()
+			l.lastLine = line
+			l.mu.Unlock()
+		}
+	}
+}
+
+func (l *lineLogger) last() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lastLine
+}

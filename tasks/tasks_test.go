@@ -1,0 +1,234 @@
+package tasks
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+type fixture struct {
+	dir string
+	log *bytes.Buffer
+	r   *Runner
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{PreDir, PostDir} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := &bytes.Buffer{}
+	return &fixture{dir: dir, log: buf, r: &Runner{
+		Dir: dir, Timeout: 5 * time.Second, Grace: 300 * time.Millisecond, Node: "n1",
+		Env: []string{"PATH=" + os.Getenv("PATH")}, Owner: os.Geteuid(),
+		Logger: slog.New(slog.NewTextHandler(&syncWriter{w: buf}, nil)),
+	}}
+}
+
+func (f *fixture) write(t *testing.T, phase, name, script string, mode os.FileMode) string {
+	t.Helper()
+	sub, _ := phaseDir(phase)
+	path := filepath.Join(f.dir, sub, name)
+	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+script+"\n"), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestOrderEnvAndSkipped(t *testing.T) {
+	f := newFixture(t)
+	out := filepath.Join(t.TempDir(), "out")
+	rec := `echo "$(basename "$0") $REBOOTMGR_NODE $REBOOTMGR_PHASE $REBOOTMGR_DRY_RUN" >> ` + out
+	for _, name := range []string{"20-b", "10-a", "3-c", ".hidden", "x~", "y.dpkg-old", "z.rpmnew", "w.dpkg-dist"} {
+		f.write(t, Pre, name, rec, 0o755)
+	}
+	if err := os.Mkdir(filepath.Join(f.dir, PreDir, "subdir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.r.Run(context.Background(), Pre, true); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(out)
+	want := "10-a n1 pre 1\n20-b n1 pre 1\n3-c n1 pre 1\n"
+	if string(got) != want {
+		t.Fatalf("ran:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestOutputLogged(t *testing.T) {
+	f := newFixture(t)
+	f.write(t, Post, "10-talk", "echo hello from the task; echo to stderr >&2", 0o755)
+	if err := f.r.Run(context.Background(), Post, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"task=10-talk", "hello from the task", "to stderr"} {
+		if !strings.Contains(f.log.String(), want) {
+			t.Fatalf("log lacks %q:\n%s", want, f.log)
+		}
+	}
+}
+
+func TestFailureStopsTheRun(t *testing.T) {
+	f := newFixture(t)
+	marker := filepath.Join(t.TempDir(), "ran")
+	f.write(t, Pre, "10-fail", "echo evacuation failed: 3 VMs left; exit 3", 0o755)
+	f.write(t, Pre, "20-next", "touch "+marker, 0o755)
+	err := f.r.Run(context.Background(), Pre, false)
+	var te *Error
+	if !errors.As(err, &te) || te.Task != "10-fail" || te.TimedOut {
+		t.Fatalf("err = %v", err)
+	}
+	if !strings.Contains(err.Error(), "exit status 3") || !strings.Contains(err.Error(), "3 VMs left") {
+		t.Fatalf("error does not say why: %v", err)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("the task after a failed one ran")
+	}
+}
+
+func TestTimeoutKillsTheWholeGroup(t *testing.T) {
+	tests := []struct {
+		name   string
+		script string
+	}{
+		{"children that obey SIGTERM", "sleep 1000 & echo $! > PIDFILE; sleep 1000"},
+		{"children that ignore SIGTERM", "(trap '' TERM; exec sleep 1000) & echo $! > PIDFILE; trap '' TERM; sleep 1000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.r.Timeout = 300 * time.Millisecond
+			pidfile := filepath.Join(t.TempDir(), "pid")
+			f.write(t, Pre, "10-hang", strings.ReplaceAll(tt.script, "PIDFILE", pidfile), 0o755)
+			err := f.r.Run(context.Background(), Pre, false)
+			var te *Error
+			if !errors.As(err, &te) || !te.TimedOut {
+				t.Fatalf("err = %v, want a timeout", err)
+			}
+			data, err := os.ReadFile(pidfile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+			if alive(pid) {
+				t.Fatalf("child %d of the timed-out task survived", pid)
+			}
+		})
+	}
+}
+
+// alive reports whether pid runs (a zombie waiting for its parent does not).
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	return len(fields) > 0 && fields[0] != "Z"
+}
+
+func TestCancelEndsTheTask(t *testing.T) {
+	f := newFixture(t)
+	started := filepath.Join(t.TempDir(), "started")
+	f.write(t, Pre, "10-hang", "touch "+started+"; sleep 1000", 0o755)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	stop := errors.New("stop flag")
+	done := make(chan error, 1)
+	go func() { done <- f.r.Run(ctx, Pre, false) }()
+	waitFor(t, func() bool { _, err := os.Stat(started); return err == nil })
+	cancel(stop)
+	if err := <-done; !errors.Is(err, stop) {
+		t.Fatalf("err = %v, want the cancel cause", err)
+	}
+}
+
+func TestUnsafe(t *testing.T) {
+	const nobody = 65534
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, f *fixture)
+		want  string
+	}{
+		{"not executable", func(t *testing.T, f *fixture) { f.write(t, Pre, "10-x", "true", 0o644) }, "not executable"},
+		{"group writable", func(t *testing.T, f *fixture) { f.write(t, Post, "10-x", "true", 0o775) }, "writable by group or others"},
+		{"world writable", func(t *testing.T, f *fixture) { f.write(t, Pre, "10-x", "true", 0o757) }, "writable by group or others"},
+		{"writable directory", func(t *testing.T, f *fixture) {
+			f.write(t, Pre, "10-x", "true", 0o755)
+			chmod(t, filepath.Join(f.dir, PreDir), 0o777)
+		}, "writable by group or others"},
+		{"writable top directory", func(t *testing.T, f *fixture) { chmod(t, f.dir, 0o777) }, "writable by group or others"},
+		{"owned by someone else", func(t *testing.T, f *fixture) {
+			p := f.write(t, Post, "10-x", "true", 0o755)
+			if os.Geteuid() != 0 {
+				t.Skip("needs root to give a file away")
+			}
+			if err := os.Chown(p, nobody, nobody); err != nil {
+				t.Fatal(err)
+			}
+		}, "owned by uid 65534"},
+		{"fifo", func(t *testing.T, f *fixture) {
+			if err := syscall.Mkfifo(filepath.Join(f.dir, PreDir, "10-fifo"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}, "not a regular file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			tt.setup(t, f)
+			err := f.r.Validate()
+			if !errors.Is(err, ErrUnsafe) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Validate() = %v, want ErrUnsafe saying %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestMissingDirectoriesHaveNoTasks(t *testing.T) {
+	r := &Runner{Dir: filepath.Join(t.TempDir(), "none"), Logger: slog.New(slog.DiscardHandler)}
+	if err := r.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Run(context.Background(), Pre, false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func chmod(t *testing.T, path string, mode os.FileMode) {
+	t.Helper()
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor polls a condition that a child process makes true; it fails after a long bound.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 30s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
