@@ -1,0 +1,13 @@
+.PHONY: build test demo consul
+
+build:
+	go build -o bin/rebootmgr ./cmd/rebootmgr
+
+test:
+	./scripts/test
+
+demo:
+	./scripts/demo
+
+consul:
+	./scripts/install-consul

@@ -1,0 +1,262 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/rebootmgr/rebootmgr/internal/consultest"
+	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/store"
+)
+
+// testNode is one simulated machine: its Consul agent, its tasks, its boot id and a reboot
+// command that only records that it ran.
+type testNode struct {
+	t        *testing.T
+	agent    *consultest.Agent
+	dir      string
+	tasksDir string
+	bootID   string
+	lockFile string
+	reboots  string
+	trigger  string
+	boots    int
+}
+
+func newTestNode(t *testing.T, agent *consultest.Agent) *testNode {
+	t.Helper()
+	dir := t.TempDir()
+	n := &testNode{
+		t: t, agent: agent, dir: dir,
+		tasksDir: filepath.Join(dir, "etc"),
+		bootID:   filepath.Join(dir, "boot_id"),
+		lockFile: filepath.Join(dir, "run", "rebootmgr.lock"),
+		reboots:  filepath.Join(dir, "reboots"),
+		trigger:  filepath.Join(dir, "run", "reboot_required"),
+	}
+	for _, d := range []string{n.tasksDir, filepath.Join(n.tasksDir, "pre_boot_tasks"), filepath.Join(n.tasksDir, "post_boot_tasks"), filepath.Join(dir, "run")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.boot()
+	return n
+}
+
+// dev starts a dev agent and a node on it.
+func dev(t *testing.T) *testNode {
+	t.Helper()
+	return newTestNode(t, consultest.Dev(t, "n1"))
+}
+
+// boot gives the machine a new boot id, as a reboot does.
+func (n *testNode) boot() {
+	n.t.Helper()
+	n.boots++
+	if err := os.WriteFile(n.bootID, []byte(fmt.Sprintf("boot-%d\n", n.boots)), 0o644); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+// rebootCount is how often the reboot command ran.
+func (n *testNode) rebootCount() int {
+	data, err := os.ReadFile(n.reboots)
+	if os.IsNotExist(err) {
+		return 0
+	}
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return strings.Count(string(data), "\n")
+}
+
+func (n *testNode) task(phase, name, script string) {
+	n.t.Helper()
+	path := filepath.Join(n.tasksDir, phase+"_boot_tasks", name)
+	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+script+"\n"), 0o755); err != nil {
+		n.t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o755); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+type result struct {
+	code   int
+	stdout string
+	stderr string
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout: %s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+// args are the flags that point a run at this node's files and agent.
+func (n *testNode) args(extra ...string) []string {
+	return append([]string{
+		"--consul-addr", n.agent.HTTPAddr,
+		"--tasks-dir", n.tasksDir,
+		"--boot-id-file", n.bootID,
+		"--lock-file", n.lockFile,
+		"--reboot-command", "echo rebooted >> " + n.reboots,
+		"--reboot-required-file", n.trigger,
+		"--settle", "0s",
+		"--log-level", "debug",
+	}, extra...)
+}
+
+// run runs rebootmgr in this process with the node's flags.
+func (n *testNode) run(command string, extra ...string) result {
+	n.t.Helper()
+	return n.runWith(context.Background(), nil, &logWatch{}, command, extra...)
+}
+
+func (n *testNode) runWith(ctx context.Context, environ map[string]string, stderr *logWatch, command string, extra ...string) result {
+	n.t.Helper()
+	var stdout bytes.Buffer
+	lookup := func(k string) (string, bool) { v, ok := environ[k]; return v, ok }
+	code := run(ctx, append([]string{command}, n.args(extra...)...), env{lookup: lookup}, &stdout, stderr)
+	r := result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+	n.t.Logf("rebootmgr %s: exit %d: %s", command, code, lastLine(r.stderr))
+	return r
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return lines[len(lines)-1]
+}
+
+func (n *testNode) kv() *api.KV { return n.agent.Client.KV() }
+
+func (n *testNode) put(key, value string) {
+	n.t.Helper()
+	if _, err := n.kv().Put(&api.KVPair{Key: key, Value: []byte(value)}, nil); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+func (n *testNode) get(key string) *api.KVPair {
+	n.t.Helper()
+	pair, _, err := n.kv().Get(key, nil)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return pair
+}
+
+func (n *testNode) keys() store.Keys { return store.Keys{Prefix: store.DefaultPrefix} }
+
+func (n *testNode) lockRecord() lock.Record {
+	n.t.Helper()
+	pair := n.get(n.keys().Lock())
+	if pair == nil {
+		return lock.Record{}
+	}
+	rec, err := lock.Decode(pair.Value)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return rec
+}
+
+// holder returns node's entry in the lock ("" phase when it holds none).
+func (n *testNode) holder(node string) lock.Holder {
+	h, _ := n.lockRecord().Holder(node)
+	return h
+}
+
+func (n *testNode) inMaintenance() bool {
+	n.t.Helper()
+	checks, err := n.agent.Client.Agent().Checks()
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	_, ok := checks["_node_maintenance"]
+	return ok
+}
+
+func (n *testNode) expect(r result, code int, mentions ...string) {
+	n.t.Helper()
+	if r.code != code {
+		n.t.Fatalf("want exit %d, got %s", code, r)
+	}
+	if code != 0 {
+		last := lastLine(r.stderr)
+		if !strings.HasPrefix(last, "rebootmgr ") {
+			n.t.Fatalf("last line of stderr is not the reason: %q", last)
+		}
+	}
+	for _, m := range mentions {
+		if !strings.Contains(lastLine(r.stderr)+r.stdout, m) {
+			n.t.Fatalf("output does not mention %q: %s", m, r)
+		}
+	}
+}
+
+// logWatch collects a run's log and tells a test when a line containing some text appears.
+type logWatch struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	waiters []waiter
+}
+
+type waiter struct {
+	text string
+	ch   chan struct{}
+}
+
+func (w *logWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, _ := w.buf.Write(p)
+	kept := w.waiters[:0]
+	for _, wt := range w.waiters {
+		if strings.Contains(w.buf.String(), wt.text) {
+			close(wt.ch)
+		} else {
+			kept = append(kept, wt)
+		}
+	}
+	w.waiters = kept
+	return n, nil
+}
+
+func (w *logWatch) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// seen returns a channel closed once the log contains text.
+func (w *logWatch) seen(text string) <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ch := make(chan struct{})
+	if strings.Contains(w.buf.String(), text) {
+		close(ch)
+		return ch
+	}
+	w.waiters = append(w.waiters, waiter{text: text, ch: ch})
+	return ch
+}
+
+func waitSeen(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("never saw %s", what)
+	}
+}

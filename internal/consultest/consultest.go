@@ -1,0 +1,235 @@
+// Package consultest starts real Consul agents on loopback for tests: a dev agent for one
+// node, or a server and client agents for several. It never fakes Consul.
+package consultest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+)
+
+// Version is the Consul version the tests run against (scripts/install-consul builds it).
+const Version = "1.20.1"
+
+// startTimeout bounds how long an agent may take to become ready.
+const startTimeout = 60 * time.Second
+
+// Binary returns the consul binary: $CONSUL_BIN, else the one scripts/install-consul cached,
+// else consul on $PATH. Without one the test fails and says how to get it.
+func Binary(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("CONSUL_BIN"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("CONSUL_BIN=%s: %v", p, err)
+		}
+		return p
+	}
+	cache := os.Getenv("REBOOTMGR_CACHE")
+	if cache == "" {
+		if dir, err := os.UserCacheDir(); err == nil {
+			cache = filepath.Join(dir, "rebootmgr")
+		}
+	}
+	if cache != "" {
+		p := filepath.Join(cache, "consul-"+Version, "consul")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("consul"); err == nil {
+		return p
+	}
+	t.Fatalf("no consul agent to test against: run the tests with `make test`, which builds Consul v%s once with scripts/install-consul, or set CONSUL_BIN", Version)
+	return ""
+}
+
+// Agent is a running Consul agent.
+type Agent struct {
+	Node     string
+	HTTPAddr string
+	SerfAddr string
+	Client   *api.Client
+
+	t      testing.TB
+	bin    string
+	args   []string
+	dir    string
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+	log    *bytes.Buffer
+}
+
+type ports struct{ http, serf, server int }
+
+func freePorts(t testing.TB) ports {
+	t.Helper()
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var p [3]int
+	for i := range p {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("free port: %v", err)
+		}
+		ls = append(ls, l)
+		p[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports{http: p[0], serf: p[1], server: p[2]}
+}
+
+// commonArgs are the flags every test agent takes: loopback only, the listeners tests do not
+// use switched off, and script checks allowed (the tests' checks are scripts).
+func commonArgs(node string, p ports) []string {
+	return []string{
+		"-node", node,
+		"-bind", "127.0.0.1", "-client", "127.0.0.1", "-advertise", "127.0.0.1",
+		"-http-port", strconv.Itoa(p.http),
+		"-serf-lan-port", strconv.Itoa(p.serf),
+		"-dns-port", "-1", "-grpc-port", "-1",
+		"-hcl", "ports { grpc_tls = -1 }",
+		"-hcl", "enable_script_checks = true",
+		"-log-level", "debug",
+	}
+}
+
+// Dev starts a dev agent (a server holding everything in memory) for node, and stops it when
+// the test ends.
+func Dev(t testing.TB, node string) *Agent {
+	t.Helper()
+	p := freePorts(t)
+	args := append([]string{"agent", "-dev", "-server-port", strconv.Itoa(p.server), "-serf-wan-port", "-1"}, commonArgs(node, p)...)
+	return start(t, node, p, args)
+}
+
+// Client starts a client agent for node that joins the agent at serfAddr.
+func Client(t testing.TB, node string, join *Agent) *Agent {
+	t.Helper()
+	p := freePorts(t)
+	dir := t.TempDir()
+	args := append([]string{"agent", "-data-dir", dir, "-retry-join", join.SerfAddr, "-hcl", "check_update_interval = \"0s\""}, commonArgs(node, p)...)
+	return start(t, node, p, args)
+}
+
+func start(t testing.TB, node string, p ports, args []string) *Agent {
+	t.Helper()
+	a := &Agent{
+		Node:     node,
+		HTTPAddr: fmt.Sprintf("127.0.0.1:%d", p.http),
+		SerfAddr: fmt.Sprintf("127.0.0.1:%d", p.serf),
+		t:        t,
+		bin:      Binary(t),
+		args:     args,
+		dir:      t.TempDir(),
+	}
+	client, err := api.NewClient(&api.Config{Address: a.HTTPAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Client = client
+	t.Cleanup(func() {
+		a.Kill()
+		if t.Failed() {
+			t.Logf("consul agent %s log (last 40 lines):\n%s", node, a.tail(40))
+		}
+	})
+	a.Start()
+	return a
+}
+
+// Start starts the agent (again) and waits until it serves its node's catalog entry.
+func (a *Agent) Start() {
+	a.t.Helper()
+	a.mu.Lock()
+	a.log = &bytes.Buffer{}
+	cmd := exec.Command(a.bin, a.args...)
+	cmd.Stdout = &lockedWriter{mu: &a.mu, w: a.log}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		a.mu.Unlock()
+		a.t.Fatalf("start consul agent %s: %v", a.Node, err)
+	}
+	a.cmd = cmd
+	exited := make(chan struct{})
+	a.exited = exited
+	a.mu.Unlock()
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	a.WaitReady()
+}
+
+// WaitReady waits until the agent has a leader and its node is in the catalog.
+func (a *Agent) WaitReady() {
+	a.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	for {
+		q := (&api.QueryOptions{}).WithContext(ctx)
+		node, _, err := a.Client.Catalog().Node(a.Node, q)
+		if err == nil && node != nil {
+			if leader, err := a.Client.Status().Leader(); err == nil && leader != "" {
+				return
+			}
+		}
+		select {
+		case <-a.exited:
+			a.t.Fatalf("consul agent %s exited while starting:\n%s", a.Node, a.tail(40))
+		case <-ctx.Done():
+			a.t.Fatalf("consul agent %s not ready after %s (last error: %v):\n%s", a.Node, startTimeout, err, a.tail(40))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Kill stops the agent at once (SIGKILL) and waits for it to exit.
+func (a *Agent) Kill() {
+	a.mu.Lock()
+	cmd, exited := a.cmd, a.exited
+	a.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-exited
+}
+
+func (a *Agent) tail(n int) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.log == nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(a.log.String(), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
