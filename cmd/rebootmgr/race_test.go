@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/rebootmgr/rebootmgr/internal/consultest"
+	"github.com/rebootmgr/rebootmgr/lock"
+)
+
+// TestNodesRaceForTheLock: three nodes, each with its own agent in one cluster, run at the
+// same instant; exactly one may start its reboot, the others are told who holds the lock. The
+// holder finishes after its "boot", and the next one goes. No two nodes are ever past the lock
+// at once.
+func TestNodesRaceForTheLock(t *testing.T) {
+	server := consultest.Dev(t, "n1")
+	nodes := []*testNode{newTestNode(t, server)}
+	for _, name := range []string{"n2", "n3"} {
+		nodes = append(nodes, newTestNode(t, consultest.Client(t, name, server)))
+	}
+	for _, n := range nodes {
+		n.agent.RegisterService("gateway", []string{"rebootmgr", "min_passing=2"}, "passing")
+	}
+	for _, n := range nodes {
+		n.put(n.keys().RebootRequired(n.agent.Node), "")
+	}
+
+	done := map[string]bool{}
+	for round := 0; len(done) < len(nodes); round++ {
+		if round > len(nodes) {
+			t.Fatalf("not every node rebooted after %d rounds: %v", round, done)
+		}
+		results := make([]result, len(nodes))
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i, n := range nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				results[i] = n.runWith(context.Background(), nil, &logWatch{}, "reboot", "--check-triggers")
+			}()
+		}
+		close(start)
+		wg.Wait()
+
+		var started []*testNode
+		for i, n := range nodes {
+			r := results[i]
+			switch {
+			case done[n.agent.Node]:
+				n.expect(r, 0, "no reboot required")
+			case r.code == 0:
+				n.expect(r, 0, "reboot started")
+				started = append(started, n)
+			default:
+				n.expect(r, exitLockHeld, "reboot lock held by")
+			}
+		}
+		if len(started) != 1 {
+			t.Fatalf("round %d: %d nodes started a reboot, want exactly 1", round, len(started))
+		}
+		rec := nodes[0].lockRecord()
+		if len(rec.Holders) != 1 || rec.Holders[0].Node != started[0].agent.Node || rec.Holders[0].Phase != lock.Rebooting {
+			t.Fatalf("round %d: lock record %+v", round, rec)
+		}
+
+		n := started[0]
+		n.boot()
+		n.expect(n.run("reboot", "--check-triggers"), 0, "reboot finished")
+		done[n.agent.Node] = true
+	}
+	for _, n := range nodes {
+		if got := n.rebootCount(); got != 1 {
+			t.Fatalf("%s rebooted %d times", n.agent.Node, got)
+		}
+	}
+}
