@@ -181,6 +181,10 @@ func (p *Pipeline) Run(ctx context.Context) (Result, error) {
 // which must leave the lock as a crash would).
 func (p *Pipeline) prepare(ctx context.Context, held bool) (res Result, err error) {
 	log := p.Logger
+	if p.DryRun {
+		// A dry run writes nothing: a lock this node already holds is left as it is.
+		held = false
+	}
 	defer func() {
 		if err == nil || !held || !p.releasesOnError(ctx, err) {
 			return

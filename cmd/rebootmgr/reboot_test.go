@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/consul/api"
-
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/lock"
 )
@@ -515,4 +513,72 @@ func pidAlive(pid string) bool {
 	return len(fields) > 0 && fields[0] != "Z"
 }
 
-var _ = api.KVPair{}
+// TestChangesWhilePreparing: what an operator (here, a pre-boot task) changes after the lock
+// was taken is seen by the checks after the settle.
+func TestChangesWhilePreparing(t *testing.T) {
+	consul := consultest.Binary(t)
+	tests := []struct {
+		name    string
+		change  string // consul kv arguments
+		code    int
+		say     string
+		lockSet bool
+	}{
+		{"lock taken away", "delete service/rebootmgr/lock", exitLockLost, "no longer holds the reboot lock", false},
+		{"request withdrawn", "delete service/rebootmgr/n1/reboot_required", 0, "withdrawn", false},
+		{"disabled", "put service/rebootmgr/n1/disabled hardware-ticket-42", exitDisabled, "hardware-ticket-42", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := dev(t)
+			n.put(n.keys().RebootRequired("n1"), "")
+			n.task("pre", "10-operator", consul+" kv "+strings.Replace(tt.change, " ", " -http-addr="+n.agent.HTTPAddr+" ", 1))
+			n.expect(n.run("reboot", "--check-triggers"), tt.code, tt.say)
+			if n.rebootCount() != 0 {
+				t.Fatal("rebooted")
+			}
+			if got := n.get(n.keys().Lock()) != nil; got != tt.lockSet {
+				t.Fatalf("lock present = %v, want %v: %+v", got, tt.lockSet, n.lockRecord())
+			}
+		})
+	}
+}
+
+// TestShutdownKeepsTheLock: SIGTERM (a cancelled run) ends the running task and keeps the
+// lock in phase preparing, exactly as a crash would; the next run starts over with it.
+func TestShutdownKeepsTheLock(t *testing.T) {
+	n := dev(t)
+	n.task("pre", "10-hang", "echo draining; sleep 1000")
+	ctx, cancel := context.WithCancel(context.Background())
+	log := &logWatch{}
+	done := make(chan result, 1)
+	go func() { done <- n.runWith(ctx, nil, log, "reboot") }()
+	waitSeen(t, log.seen("draining"), "the task running")
+	cancel()
+	r := <-done
+	if r.code == 0 {
+		t.Fatalf("a cancelled run succeeded: %s", r)
+	}
+	if h := n.holder("n1"); h.Phase != lock.Preparing {
+		t.Fatalf("lock after shutdown: %+v", n.lockRecord())
+	}
+	if n.get(n.keys().Disabled("n1")) != nil {
+		t.Fatal("a shutdown marked the node disabled")
+	}
+	os.Remove(filepath.Join(n.tasksDir, "pre_boot_tasks", "10-hang"))
+	n.expect(n.run("reboot"), 0, "reboot started")
+}
+
+// TestDryRunKeepsAHeldLock: a dry run on a node that holds the lock writes nothing, even when
+// a gate fails.
+func TestDryRunKeepsAHeldLock(t *testing.T) {
+	n := dev(t)
+	rec, _ := lock.Record{Version: lock.Version}.Acquire(lock.Holder{Node: "n1", Phase: lock.Preparing, Since: time.Now()}, 1)
+	data, _ := rec.Encode()
+	n.put(n.keys().Lock(), string(data))
+	n.put(n.keys().Disabled("n1"), "testing")
+	n.expect(n.run("reboot", "--dry-run"), exitDisabled, "testing")
+	if h := n.holder("n1"); h.Phase != lock.Preparing {
+		t.Fatalf("a dry run changed the lock: %+v", n.lockRecord())
+	}
+}
