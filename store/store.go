@@ -218,6 +218,15 @@ func (c *Consul) StartMaintenance(ctx context.Context, node, reason string) erro
 	if !strings.HasPrefix(reason, maintenancePrefix) {
 		reason = maintenancePrefix + " " + reason
 	}
+	current, err := c.maintenance(ctx, node)
+	if err != nil {
+		return err
+	}
+	if current != nil && !strings.HasPrefix(current.Notes, maintenancePrefix) {
+		// Someone else's maintenance stays as it is, reason and all; it is theirs to end.
+		c.Logger.Info("node is already in maintenance, started by someone else: keeping it", "reason", current.Notes)
+		return nil
+	}
 	if err := c.Client.Agent().EnableNodeMaintenance(reason); err != nil {
 		return fmt.Errorf("put node %s into maintenance: %w", node, err)
 	}
@@ -229,13 +238,9 @@ func (c *Consul) EndMaintenance(ctx context.Context, node string) error {
 	if err := c.checkLocal(ctx, node); err != nil {
 		return err
 	}
-	checks, err := c.Client.Agent().ChecksWithFilterOpts("", c.query(ctx))
-	if err != nil {
-		return fmt.Errorf("read checks of node %s: %w", node, err)
-	}
-	m, ok := checks[nodeMaintenanceCheck]
-	if !ok {
-		return nil
+	m, err := c.maintenance(ctx, node)
+	if err != nil || m == nil {
+		return err
 	}
 	if !strings.HasPrefix(m.Notes, maintenancePrefix) {
 		c.Logger.Info("node is in maintenance, started by someone else: leaving it", "reason", m.Notes)
@@ -248,6 +253,15 @@ func (c *Consul) EndMaintenance(ctx context.Context, node string) error {
 }
 
 const nodeMaintenanceCheck = "_node_maintenance"
+
+// maintenance returns the local agent's node maintenance check, nil when there is none.
+func (c *Consul) maintenance(ctx context.Context, node string) (*api.AgentCheck, error) {
+	checks, err := c.Client.Agent().ChecksWithFilterOpts("", c.query(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("read checks of node %s: %w", node, err)
+	}
+	return checks[nodeMaintenanceCheck], nil
+}
 
 // ErrNotLocal means a node's maintenance was asked of another node's agent.
 var ErrNotLocal = errors.New("node is not the local consul agent's")

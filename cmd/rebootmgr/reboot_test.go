@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/consul/api"
+
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/lock"
 )
@@ -581,4 +583,32 @@ func TestDryRunKeepsAHeldLock(t *testing.T) {
 	if h := n.holder("n1"); h.Phase != lock.Preparing {
 		t.Fatalf("a dry run changed the lock: %+v", n.lockRecord())
 	}
+}
+
+// TestACLDenied: a token that may read but not write rebootmgr's keys gets an error naming the
+// key and the permission, and nothing changes.
+func TestACLDenied(t *testing.T) {
+	agent := consultest.DevACL(t, "n1")
+	n := newTestNode(t, agent)
+	policy, _, err := agent.Client.ACL().PolicyCreate(&api.ACLPolicy{Name: "read-only", Rules: `
+agent_prefix "" { policy = "read" }
+node_prefix "" { policy = "read" }
+service_prefix "" { policy = "read" }
+key_prefix "service/rebootmgr/" { policy = "read" }
+`}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := agent.Client.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: policy.ID}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CONSUL_HTTP_TOKEN", token.SecretID)
+	n.expect(n.run("reboot"), exitError, "service/rebootmgr/lock", "Permission denied")
+	if n.rebootCount() != 0 || n.get(n.keys().Lock()) != nil {
+		t.Fatal("rebooted or wrote the lock without permission")
+	}
+
+	t.Setenv("CONSUL_HTTP_TOKEN", "")
+	n.expect(n.run("reboot"), exitError, "Permission denied")
 }

@@ -109,12 +109,23 @@ func commonArgs(node string, p ports) []string {
 }
 
 // Dev starts a dev agent (a server holding everything in memory) for node, and stops it when
-// the test ends.
-func Dev(t testing.TB, node string) *Agent {
+// the test ends. Extra arguments go to the agent.
+func Dev(t testing.TB, node string, extra ...string) *Agent {
 	t.Helper()
 	p := freePorts(t)
 	args := append([]string{"agent", "-dev", "-server-port", strconv.Itoa(p.server), "-serf-wan-port", "-1"}, commonArgs(node, p)...)
-	return start(t, node, p, args)
+	return start(t, node, p, append(args, extra...))
+}
+
+// ManagementToken is the token of agents started with ACLs.
+const ManagementToken = "d0c7a8d4-6b1c-4e55-9f2a-3c1e2b7a9f00"
+
+// DevACL starts a dev agent with ACLs enabled and denying by default; its Client uses
+// ManagementToken.
+func DevACL(t testing.TB, node string) *Agent {
+	t.Helper()
+	hcl := `acl { enabled = true, default_policy = "deny", tokens { initial_management = "` + ManagementToken + `", agent = "` + ManagementToken + `" } }`
+	return Dev(t, node, "-hcl", hcl)
 }
 
 // Client starts a client agent for node that joins the agent at serfAddr.
@@ -137,7 +148,13 @@ func start(t testing.TB, node string, p ports, args []string) *Agent {
 		args:     args,
 		dir:      t.TempDir(),
 	}
-	client, err := api.NewClient(&api.Config{Address: a.HTTPAddr})
+	cfg := &api.Config{Address: a.HTTPAddr}
+	for _, arg := range args {
+		if strings.Contains(arg, "initial_management") {
+			cfg.Token = ManagementToken
+		}
+	}
+	client, err := api.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
