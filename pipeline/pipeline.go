@@ -471,12 +471,7 @@ func (p *Pipeline) runTasks(ctx context.Context, phase string) error {
 	if err == nil || errors.Is(err, ErrStopped) || ctx.Err() != nil {
 		return err
 	}
-	var reason string
-	if phase == PreBoot {
-		reason = "pre-boot " + err.Error()
-	} else {
-		reason = "post-boot " + err.Error()
-	}
+	reason := phaseName(phase) + " " + err.Error()
 	if !p.DryRun {
 		mark := fmt.Sprintf("%s (rebootmgr, %s)", reason, p.Clock.Now().UTC().Format(time.RFC3339))
 		if derr := p.Store.SetDisabled(ctx, p.Node, mark); derr != nil {

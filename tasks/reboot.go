@@ -17,7 +17,6 @@ type RebootCommand struct {
 // Reboot runs the command and returns when it exits; the machine goes down after that.
 func (r RebootCommand) Reboot(ctx context.Context) error {
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", r.Command)
-	cmd.Stdin = nil
 	cmd.Env = os.Environ()
 	out, err := cmd.CombinedOutput()
 	if len(out) > 0 {
