@@ -2,11 +2,14 @@ module github.com/rebootmgr/rebootmgr
 
 go 1.24
 
-require github.com/hashicorp/consul/api v1.29.4
+require (
+	github.com/cenkalti/backoff/v4 v4.3.0
+	github.com/fsnotify/fsnotify v1.10.1
+	github.com/hashicorp/consul/api v1.29.4
+)
 
 require (
 	github.com/armon/go-metrics v0.4.1 // indirect
-	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
 	github.com/fatih/color v1.16.0 // indirect
 	github.com/hashicorp/errwrap v1.1.0 // indirect
 	github.com/hashicorp/go-cleanhttp v0.5.2 // indirect

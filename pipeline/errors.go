@@ -35,3 +35,14 @@ func gateFail(gate error, format string, args ...any) error {
 func gateWrap(gate, err error, format string, args ...any) error {
 	return &gateError{gate: gate, msg: fmt.Sprintf(format, args...) + ": " + err.Error(), err: err}
 }
+
+// Gate returns the gate a run ended at (one of the Err values above), or nil for a run that
+// succeeded or failed for an operational reason.
+func Gate(err error) error {
+	for _, g := range []error{ErrStopped, ErrNotRebooted, ErrDisabled, ErrLockLost, ErrLockHeld, ErrTaskFailed, ErrUnhealthy} {
+		if errors.Is(err, g) {
+			return g
+		}
+	}
+	return nil
+}

@@ -294,7 +294,7 @@ func (p *Pipeline) prepare(ctx context.Context, held bool) (res Result, err erro
 	// From here on the lock stays: the node is going down, or the reboot command failed and the
 	// next run must see that it did not reboot (exit 103) rather than try again.
 	held = false
-	log.Info("rebooting", "step", "reboot", "boot_id", bootID)
+	log.Info("running the reboot command", "step", "reboot", "boot_id", bootID)
 	if err := p.Rebooter.Reboot(ctx); err != nil {
 		return Result{}, fmt.Errorf("reboot command failed (the lock stays in phase rebooting; the next run reports that the node did not reboot): %w", err)
 	}

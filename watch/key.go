@@ -1,21 +1,22 @@
-// Package watch turns Consul blocking queries (and, for the daemon, file changes and a tick)
-// into events that say "look again". A blocking query returning is no proof of change, so
-// every event carries the state as it is now.
+// Package watch turns Consul blocking queries, file changes and a tick into events that say
+// "look again". A blocking query returning is no proof of change, so an event carries the
+// state as it is now, never a diff.
 package watch
 
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/consul/api"
 )
 
-// DefaultWait is how long one blocking query waits for a change.
-const DefaultWait = 5 * time.Minute
+// DefaultWait is how long one blocking query waits for a change (Consul's own maximum).
+const DefaultWait = 10 * time.Minute
 
-// minQueryInterval is the least time between two queries that did not see the index
-// advance, so that a misbehaving index cannot make a hot loop.
+// minQueryInterval is the least time between two queries, so that an index that misbehaves
+// (or a value that changes all the time) cannot make a hot loop.
 const minQueryInterval = 100 * time.Millisecond
 
 // IndexRule applies Consul's blocking-query index rules to the index a query returned, given
@@ -36,57 +37,56 @@ func IndexRule(waited, returned uint64) (next uint64, changed bool) {
 	}
 }
 
-// Key watches one KV key with blocking queries.
-type Key struct {
-	KV  *api.KV
-	Key string
+// Query repeats one blocking query. Fetch runs it with the options given (WaitIndex and
+// WaitTime set) and returns a fingerprint of what it read and Consul's index.
+type Query struct {
+	Fetch func(ctx context.Context, q *api.QueryOptions) (fingerprint string, index uint64, err error)
 	// Wait is how long one query blocks (DefaultWait when zero).
 	Wait time.Duration
 	// Options are applied to every query (datacenter, token).
 	Options api.QueryOptions
 
 	index    uint64
-	last     *api.KVPair
+	last     string
 	seen     bool
 	lastCall time.Time
 }
 
-// Next returns the key's current value (nil when absent). The first call returns at once;
-// later calls block until the key may have changed, and return only when its value, its
-// existence or its ModifyIndex did.
-func (w *Key) Next(ctx context.Context) (*api.KVPair, error) {
-	for {
-		if err := w.pace(ctx); err != nil {
-			return nil, err
+// Next returns the fingerprint of the current result. The first call returns at once; later
+// calls block until the result differs from the one returned before.
+func (w *Query) Next(ctx context.Context) (string, error) {
+	for again := false; ; again = true {
+		if again {
+			// Only a query that saw no change is paced: that is where a misbehaving index
+			// would loop.
+			if err := w.pace(ctx); err != nil {
+				return "", err
+			}
 		}
+		w.lastCall = time.Now()
 		q := w.Options
 		q.WaitIndex = w.index
 		q.WaitTime = w.Wait
 		if q.WaitTime == 0 {
 			q.WaitTime = DefaultWait
 		}
-		pair, meta, err := w.KV.Get(w.Key, q.WithContext(ctx))
+		fp, index, err := w.Fetch(ctx, q.WithContext(ctx))
 		if err != nil {
-			return nil, fmt.Errorf("watch key %s: %w", w.Key, err)
+			return "", err
 		}
-		next, changed := IndexRule(w.index, meta.LastIndex)
+		next, changed := IndexRule(w.index, index)
 		w.index = next
-		if !changed && w.seen {
+		if w.seen && (!changed || fp == w.last) {
 			continue
 		}
-		if w.seen && samePair(w.last, pair) {
-			continue
-		}
-		w.seen = true
-		w.last = pair
-		return pair, nil
+		w.seen, w.last = true, fp
+		return fp, nil
 	}
 }
 
-func (w *Key) pace(ctx context.Context) error {
+func (w *Query) pace(ctx context.Context) error {
 	wait := minQueryInterval - time.Since(w.lastCall)
-	if w.lastCall.IsZero() || wait <= 0 {
-		w.lastCall = time.Now()
+	if wait <= 0 {
 		return nil
 	}
 	t := time.NewTimer(wait)
@@ -95,14 +95,43 @@ func (w *Key) pace(ctx context.Context) error {
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	case <-t.C:
-		w.lastCall = time.Now()
 		return nil
 	}
 }
 
-func samePair(a, b *api.KVPair) bool {
-	if a == nil || b == nil {
-		return a == b
+// Key watches one KV key.
+type Key struct {
+	KV      *api.KV
+	Key     string
+	Wait    time.Duration
+	Options api.QueryOptions
+
+	q    *Query
+	pair *api.KVPair
+}
+
+// Next returns the key's value (nil when absent): at once on the first call, later when its
+// existence, value or ModifyIndex changed.
+func (w *Key) Next(ctx context.Context) (*api.KVPair, error) {
+	if w.q == nil {
+		w.q = &Query{Wait: w.Wait, Options: w.Options, Fetch: func(ctx context.Context, q *api.QueryOptions) (string, uint64, error) {
+			pair, meta, err := w.KV.Get(w.Key, q)
+			if err != nil {
+				return "", 0, fmt.Errorf("watch key %s: %w", w.Key, err)
+			}
+			w.pair = pair
+			return pairFingerprint(pair), meta.LastIndex, nil
+		}}
 	}
-	return a.ModifyIndex == b.ModifyIndex && string(a.Value) == string(b.Value)
+	if _, err := w.q.Next(ctx); err != nil {
+		return nil, err
+	}
+	return w.pair, nil
+}
+
+func pairFingerprint(p *api.KVPair) string {
+	if p == nil {
+		return "absent"
+	}
+	return strconv.FormatUint(p.ModifyIndex, 10) + ":" + string(p.Value)
 }

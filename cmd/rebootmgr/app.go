@@ -75,6 +75,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"reboot", "run the reboot pipeline once for this node (the default command)", runReboot},
+		{"daemon", "run always: reboot this node whenever it is asked to and every gate allows it", runDaemon},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -214,6 +214,7 @@ type logWatch struct {
 
 type waiter struct {
 	text string
+	n    int
 	ch   chan struct{}
 }
 
@@ -223,7 +224,7 @@ func (w *logWatch) Write(p []byte) (int, error) {
 	n, _ := w.buf.Write(p)
 	kept := w.waiters[:0]
 	for _, wt := range w.waiters {
-		if strings.Contains(w.buf.String(), wt.text) {
+		if strings.Count(w.buf.String(), wt.text) >= wt.n {
 			close(wt.ch)
 		} else {
 			kept = append(kept, wt)
@@ -240,23 +241,33 @@ func (w *logWatch) String() string {
 }
 
 // seen returns a channel closed once the log contains text.
-func (w *logWatch) seen(text string) <-chan struct{} {
+func (w *logWatch) seen(text string) <-chan struct{} { return w.seenN(text, 1) }
+
+// seenN returns a channel closed once the log contains text n times.
+func (w *logWatch) seenN(text string, n int) <-chan struct{} {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	ch := make(chan struct{})
-	if strings.Contains(w.buf.String(), text) {
+	if strings.Count(w.buf.String(), text) >= n {
 		close(ch)
 		return ch
 	}
-	w.waiters = append(w.waiters, waiter{text: text, ch: ch})
+	w.waiters = append(w.waiters, waiter{text: text, n: n, ch: ch})
 	return ch
+}
+
+// count is how often text is in the log.
+func (w *logWatch) count(text string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Count(w.buf.String(), text)
 }
 
 func waitSeen(t *testing.T, ch <-chan struct{}, what string) {
 	t.Helper()
 	select {
 	case <-ch:
-	case <-time.After(60 * time.Second):
+	case <-time.After(20 * time.Second):
 		t.Fatalf("never saw %s", what)
 	}
 }

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	"time"
+
+	"github.com/rebootmgr/rebootmgr/daemon"
+	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/store"
+	"github.com/rebootmgr/rebootmgr/systemd"
+	"github.com/rebootmgr/rebootmgr/watch"
+)
+
+const daemonExamples = `  rebootmgr daemon                            run as the always-on service (see deploy/rebootmgr.service)
+  rebootmgr daemon --log-format json          the same, logging JSON for journald or ELK
+`
+
+func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("daemon", flag.ContinueOnError)
+	var f rebootFlags
+	f.register(fs)
+	interval := fs.Duration("interval", 5*time.Minute, "look again this often even without an event, in case one was missed")
+	rebootTimeout := fs.Duration("reboot-timeout", 10*time.Minute, "give up, loudly, if the machine is still up this long after the reboot command")
+	fs.Usage = usageFunc(fs, stdout, "rebootmgr daemon [flags]", daemonExamples)
+	if err := parse(fs, args, e); err != nil {
+		return err
+	}
+	f.checkTriggers = true
+	log, err := f.logger(stderr)
+	if err != nil {
+		return err
+	}
+	release, err := holdNodeLock(f.lockFile)
+	if err != nil {
+		return err
+	}
+	defer release()
+
+	p, err := f.pipeline(ctx, log.With("component", "pipeline"))
+	if err != nil {
+		return err
+	}
+	client, err := f.consul()
+	if err != nil {
+		return err
+	}
+	keys := store.Keys{Prefix: f.prefix}
+	wlog := log.With("component", "watch", "node", p.Node)
+	key := func(k string, src watch.Source) daemon.Source {
+		return watch.KeySource{KV: client.KV(), Key: k, Source: src, Logger: wlog}
+	}
+	d := &daemon.Daemon{
+		Pipeline: p,
+		Events:   watch.NewEvents(),
+		Sources: []daemon.Source{
+			key(keys.Stop(), watch.SourceStop),
+			key(keys.RebootRequired(p.Node), watch.SourceTrigger),
+			key(keys.Disabled(p.Node), watch.SourceDisabled),
+			key(keys.Lock(), watch.SourceLock),
+			watch.HealthSource{Client: client, Node: p.Node, Tag: health.Tag, Logger: wlog},
+			watch.FileSource{Paths: f.triggerFiles.values, Logger: wlog},
+			watch.Tick{Interval: *interval},
+		},
+		RebootTimeout: *rebootTimeout,
+		Notifier:      systemd.Notifier{Socket: e.get("NOTIFY_SOCKET")},
+		Logger:        log.With("component", "daemon", "node", p.Node),
+	}
+	log.Info("rebootmgr daemon started", "node", p.Node, "version", version)
+	return d.Run(ctx)
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// daemonRun is a daemon running in this process, as systemd would run it.
+type daemonRun struct {
+	log    *logWatch
+	cancel context.CancelFunc
+	done   chan result
+}
+
+// startDaemon starts the daemon of n and waits until it has looked at its state once.
+func (n *testNode) startDaemon(extra ...string) *daemonRun {
+	n.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &daemonRun{log: &logWatch{}, cancel: cancel, done: make(chan result, 1)}
+	go func() { d.done <- n.runWith(ctx, nil, d.log, "daemon", extra...) }()
+	n.t.Cleanup(func() {
+		d.stop()
+		if n.t.Failed() {
+			n.t.Logf("daemon log:\n%s", d.log)
+		}
+	})
+	waitSeen(n.t, d.log.seen("evaluating"), "the daemon's first evaluation")
+	return d
+}
+
+// stop is a clean shutdown (SIGTERM); it returns the daemon's result.
+func (d *daemonRun) stop() result {
+	d.cancel()
+	r := <-d.done
+	d.done <- r
+	return r
+}
+
+// builtBinary builds rebootmgr once per test that needs a separate process.
+func builtBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "rebootmgr")
+	cmd := exec.Command("go", "build", "-race", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build rebootmgr: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// daemonProc is a daemon running as its own process, for kill -9.
+type daemonProc struct {
+	cmd  *exec.Cmd
+	log  *logWatch
+	done chan struct{}
+	mu   sync.Mutex
+}
+
+func (n *testNode) startDaemonProc(bin string, extra ...string) *daemonProc {
+	n.t.Helper()
+	d := &daemonProc{log: &logWatch{}, done: make(chan struct{})}
+	d.cmd = exec.Command(bin, append([]string{"daemon"}, n.args(extra...)...)...)
+	d.cmd.Stdout = &bytes.Buffer{}
+	d.cmd.Stderr = d.log
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := d.cmd.Start(); err != nil {
+		n.t.Fatal(err)
+	}
+	go func() { _ = d.cmd.Wait(); close(d.done) }()
+	n.t.Cleanup(func() {
+		d.kill9()
+		if n.t.Failed() {
+			n.t.Logf("daemon log:\n%s", d.log)
+		}
+	})
+	waitSeen(n.t, d.log.seen("evaluating"), "the daemon's first evaluation")
+	return d
+}
+
+// kill9 kills the daemon and everything in its process group at once, as a crash or a power
+// cut would.
+func (d *daemonProc) kill9() {
+	_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
+	<-d.done
+}
+
+// waitFile waits until a file written by a task or the reboot command exists.
+func waitFile(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never appeared", path)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

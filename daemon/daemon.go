@@ -1,0 +1,226 @@
+// Package daemon runs the reboot pipeline whenever something it depends on may have changed:
+// events from Consul blocking queries, the reboot-required files and a fallback tick, coalesced
+// so that a burst makes one evaluation.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/watch"
+)
+
+// Pipeline is one run of the reboot pipeline.
+type Pipeline interface {
+	Run(ctx context.Context) (pipeline.Result, error)
+}
+
+// Source feeds events until its context ends. It calls ready once, when it has read the
+// state it watches for the first time (or failed to): changes after that are events.
+type Source interface {
+	Run(ctx context.Context, events *watch.Events, ready func()) error
+}
+
+// Notifier tells the service manager how the daemon is.
+type Notifier interface {
+	Ready(status string) error
+	Status(status string) error
+}
+
+// ErrStillRunning means the machine did not go down after the reboot command.
+var ErrStillRunning = errors.New("still running after the reboot command")
+
+// Daemon is the always-on loop.
+type Daemon struct {
+	Pipeline Pipeline
+	Sources  []Source
+	Events   *watch.Events
+	// RebootTimeout is how long the daemon waits for the machine to go down after the reboot
+	// command before it gives up loudly.
+	RebootTimeout time.Duration
+	Notifier      Notifier
+	Logger        *slog.Logger
+	// Retry paces evaluations after operational errors (Consul unreachable and the like).
+	Retry func() backoff.BackOff
+}
+
+// Run runs until ctx ends (nil), a source fails, or the machine does not go down after a
+// reboot (ErrStillRunning).
+func (d *Daemon) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	failed := make(chan error, len(d.Sources))
+	var wg, watching sync.WaitGroup
+	watching.Add(len(d.Sources))
+	for _, s := range d.Sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ready := sync.OnceFunc(watching.Done)
+			defer ready()
+			if err := s.Run(ctx, d.Events, ready); err != nil {
+				failed <- err
+			}
+		}()
+	}
+	defer wg.Wait()
+	defer cancel()
+
+	// The first evaluation reads the state once every source watches it, so that no change
+	// falls between the two.
+	allWatching := make(chan struct{})
+	go func() { watching.Wait(); close(allWatching) }()
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-failed:
+		return err
+	case <-allWatching:
+	}
+
+	retry := d.Retry
+	if retry == nil {
+		retry = watch.DefaultRetry
+	}
+	b := retry()
+	var again <-chan time.Time
+	last := ""
+	d.Events.Send(watch.Event{Source: watch.SourceStart})
+	ready := false
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-failed:
+			return err
+		case <-d.Events.Wake():
+		case <-again:
+			again = nil
+			d.Events.Send(watch.Event{Source: watch.SourceRetry})
+			continue
+		}
+		evs := d.Events.Take()
+		if len(evs) == 0 {
+			continue
+		}
+		d.logEvaluation(evs)
+		res, err := d.Pipeline.Run(ctx)
+		if ctx.Err() != nil {
+			d.Logger.Info("shutting down: the reboot lock stays as it is")
+			return nil
+		}
+		status := Status(res, err)
+		if status != last {
+			d.log(res, err, status)
+			last = status
+		}
+		if !ready {
+			_ = d.Notifier.Ready(status)
+			ready = true
+		} else {
+			_ = d.Notifier.Status(status)
+		}
+		switch {
+		case err == nil && res.Outcome == pipeline.RebootStarted:
+			return d.waitForShutdown(ctx)
+		case err != nil && pipeline.Gate(err) == nil:
+			// Operational trouble: try again after a backoff, events or not.
+			again = time.After(b.NextBackOff())
+		default:
+			b.Reset()
+			again = nil
+		}
+	}
+}
+
+// waitForShutdown waits for the machine to go down after the reboot command.
+func (d *Daemon) waitForShutdown(ctx context.Context) error {
+	t := time.NewTimer(d.RebootTimeout)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-t.C:
+		d.Logger.Error("the machine did not go down after the reboot command: giving up; the next start reports that it did not reboot",
+			"timeout", d.RebootTimeout)
+		return fmt.Errorf("%w (%s)", ErrStillRunning, d.RebootTimeout)
+	}
+}
+
+func (d *Daemon) logEvaluation(evs []watch.Event) {
+	sources := make([]string, 0, len(evs))
+	for _, ev := range evs {
+		sources = append(sources, string(ev.Source))
+	}
+	d.Logger.Debug("evaluating", "events", len(evs), "sources", sources, "latency", time.Since(evs[0].At))
+}
+
+// log writes one line per change of the node's status: the status, the gate and the reason.
+func (d *Daemon) log(res pipeline.Result, err error, status string) {
+	if err == nil {
+		d.Logger.Info(status, "outcome", outcomeName(res.Outcome))
+		return
+	}
+	gate := "error"
+	level := slog.LevelError
+	switch g := pipeline.Gate(err); g {
+	case nil:
+	case pipeline.ErrNotRebooted, pipeline.ErrTaskFailed, pipeline.ErrLockLost:
+		gate = g.Error()
+	default:
+		gate = g.Error()
+		level = slog.LevelInfo
+	}
+	d.Logger.Log(context.Background(), level, status, "gate", gate)
+}
+
+func outcomeName(o pipeline.Outcome) string {
+	switch o {
+	case pipeline.RebootStarted:
+		return "reboot started"
+	case pipeline.Finished:
+		return "finished"
+	case pipeline.DryRunPassed:
+		return "dry run passed"
+	}
+	return "nothing to do"
+}
+
+// Status is the one line that says where the node is.
+func Status(res pipeline.Result, err error) string {
+	if err == nil {
+		switch res.Outcome {
+		case pipeline.RebootStarted:
+			return "rebooting"
+		case pipeline.Finished:
+			return "idle: reboot finished"
+		case pipeline.NothingToDo:
+			return "idle: " + res.Message
+		}
+		return res.Message
+	}
+	switch pipeline.Gate(err) {
+	case pipeline.ErrStopped:
+		return "halted: " + err.Error()
+	case pipeline.ErrLockHeld:
+		return "waiting: " + err.Error()
+	case pipeline.ErrUnhealthy:
+		return "waiting for health: " + err.Error()
+	case pipeline.ErrDisabled:
+		return "disabled: " + err.Error()
+	case pipeline.ErrNotRebooted:
+		return "waiting for an operator: " + err.Error()
+	case pipeline.ErrTaskFailed:
+		return "task failed: " + err.Error()
+	case pipeline.ErrLockLost:
+		return "lost the lock: " + err.Error()
+	}
+	return "error, retrying: " + err.Error()
+}

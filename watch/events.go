@@ -1,0 +1,76 @@
+package watch
+
+import (
+	"sync"
+	"time"
+)
+
+// Source says what an event comes from.
+type Source string
+
+// The sources of events.
+const (
+	SourceStart    Source = "start"
+	SourceStop     Source = "stop-key"
+	SourceTrigger  Source = "reboot-required-key"
+	SourceDisabled Source = "disabled-key"
+	SourceLock     Source = "lock"
+	SourceHealth   Source = "health"
+	SourceFile     Source = "reboot-required-file"
+	SourceTick     Source = "tick"
+	SourceRetry    Source = "retry"
+)
+
+// Event means "look again": something this node's reboot depends on may have changed.
+type Event struct {
+	Source Source
+	// At is when the event was seen.
+	At time.Time
+	// Subject names what changed: a key, a service, a file.
+	Subject string
+	// Exists is the state of a key or file as it is now.
+	Exists bool
+}
+
+// Events coalesces events: any number sent between two evaluations wake one evaluation.
+type Events struct {
+	mu      sync.Mutex
+	pending []Event
+	wake    chan struct{}
+}
+
+// NewEvents returns an empty queue.
+func NewEvents() *Events {
+	return &Events{wake: make(chan struct{}, 1)}
+}
+
+// maxPending bounds the events kept for one evaluation; more only wake the same evaluation.
+const maxPending = 64
+
+// Send queues an event and wakes the evaluation; it never blocks.
+func (e *Events) Send(ev Event) {
+	if ev.At.IsZero() {
+		ev.At = time.Now()
+	}
+	e.mu.Lock()
+	if len(e.pending) < maxPending {
+		e.pending = append(e.pending, ev)
+	}
+	e.mu.Unlock()
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Wake is ready when events are pending.
+func (e *Events) Wake() <-chan struct{} { return e.wake }
+
+// Take returns and clears the pending events.
+func (e *Events) Take() []Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := e.pending
+	e.pending = nil
+	return out
+}

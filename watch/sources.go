@@ -1,0 +1,287 @@
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/fsnotify/fsnotify"
+	"github.com/hashicorp/consul/api"
+)
+
+// Retry is how a source waits between failed queries.
+type Retry func() backoff.BackOff
+
+// DefaultRetry is jittered exponential backoff up to 30s that never gives up.
+func DefaultRetry() backoff.BackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 200 * time.Millisecond
+	b.MaxInterval = 30 * time.Second
+	b.MaxElapsedTime = 0
+	return b
+}
+
+// sink receives events.
+type sink interface{ Send(Event) }
+
+// follow calls next until ctx ends and sends what it returns, except the first result: ready
+// is called after the first attempt, and the evaluation that follows readiness reads the state
+// itself. A failure is retried with backoff and logged once, when it starts; the recovery is
+// logged once too and sends an event, since anything may have changed while the source was
+// blind.
+func follow(ctx context.Context, name string, events sink, log *slog.Logger, retry Retry, ready func(), next func(context.Context) (Event, error)) error {
+	if retry == nil {
+		retry = DefaultRetry
+	}
+	b := backoff.WithContext(retry(), ctx)
+	failing := false
+	first := true
+	for {
+		ev, err := next(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if first {
+			first = false
+			ready()
+			if err == nil {
+				log.Debug("watching", "watch", name)
+				continue
+			}
+		}
+		if err != nil {
+			if !failing {
+				log.Warn("watch failing: retrying with backoff", "watch", name, "err", err)
+				failing = true
+			}
+			d := b.NextBackOff()
+			if d == backoff.Stop {
+				return fmt.Errorf("watch %s: %w", name, err)
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(d):
+			}
+			continue
+		}
+		if failing {
+			log.Info("watch recovered", "watch", name)
+			failing = false
+		}
+		b.Reset()
+		events.Send(ev)
+	}
+}
+
+// KeySource sends an event whenever a key appears, changes or goes away.
+type KeySource struct {
+	KV      *api.KV
+	Key     string
+	Source  Source
+	Options api.QueryOptions
+	Wait    time.Duration
+	Logger  *slog.Logger
+	Retry   Retry
+}
+
+// Run watches until ctx ends.
+func (s KeySource) Run(ctx context.Context, events *Events, ready func()) error {
+	w := &Key{KV: s.KV, Key: s.Key, Options: s.Options, Wait: s.Wait}
+	return follow(ctx, s.Key, events, s.Logger, s.Retry, ready, func(ctx context.Context) (Event, error) {
+		pair, err := w.Next(ctx)
+		return Event{Source: s.Source, Subject: s.Key, Exists: pair != nil}, err
+	})
+}
+
+// HealthSource sends an event whenever the health of a service this node's reboot depends on
+// changes (any check of any instance), or the set of those services changes.
+type HealthSource struct {
+	Client  *api.Client
+	Node    string
+	Tag     string
+	Options api.QueryOptions
+	Wait    time.Duration
+	Logger  *slog.Logger
+	Retry   Retry
+}
+
+// Run watches until ctx ends. It is ready when it has read the set of services and the
+// health of each once.
+func (s HealthSource) Run(ctx context.Context, events *Events, ready func()) error {
+	services := &Query{Wait: s.Wait, Options: s.Options, Fetch: func(ctx context.Context, q *api.QueryOptions) (string, uint64, error) {
+		node, meta, err := s.Client.Catalog().Node(s.Node, q)
+		if err != nil {
+			return "", 0, fmt.Errorf("watch services of node %s: %w", s.Node, err)
+		}
+		var names []string
+		if node != nil {
+			for _, svc := range node.Services {
+				if slices.Contains(svc.Tags, s.Tag) && !slices.Contains(names, svc.Service) {
+					names = append(names, svc.Service)
+				}
+			}
+		}
+		sort.Strings(names)
+		return strings.Join(names, "\n"), meta.LastIndex, nil
+	}}
+	var (
+		cancel   context.CancelFunc = func() {}
+		watched  string
+		watching bool
+		done     = make(chan struct{})
+		once     sync.Once
+	)
+	close(done)
+	defer func() { cancel(); <-done }()
+	allReady := func() { once.Do(ready) }
+	return follow(ctx, "services of "+s.Node, events, s.Logger, s.Retry, func() {}, func(ctx context.Context) (Event, error) {
+		fp, err := services.Next(ctx)
+		if err != nil {
+			allReady()
+			return Event{}, err
+		}
+		if !watching || fp != watched {
+			cancel()
+			<-done
+			watched, watching = fp, true
+			var sctx context.Context
+			sctx, cancel = context.WithCancel(ctx)
+			done = make(chan struct{})
+			go s.watchServices(sctx, strings.Fields(fp), events, done, allReady)
+		}
+		return Event{Source: SourceHealth, Subject: "services of " + s.Node, Exists: fp != ""}, nil
+	})
+}
+
+// watchServices watches the health of each service until ctx ends; ready is called when each
+// has been read once.
+func (s HealthSource) watchServices(ctx context.Context, names []string, events *Events, done chan<- struct{}, ready func()) {
+	defer close(done)
+	var first sync.WaitGroup
+	first.Add(len(names))
+	go func() { first.Wait(); ready() }()
+	var all sync.WaitGroup
+	for _, name := range names {
+		all.Add(1)
+		go func() {
+			defer all.Done()
+			q := &Query{Wait: s.Wait, Options: s.Options, Fetch: func(ctx context.Context, q *api.QueryOptions) (string, uint64, error) {
+				return serviceHealth(ctx, s.Client, name, q)
+			}}
+			readyOnce := sync.OnceFunc(first.Done)
+			defer readyOnce()
+			_ = follow(ctx, "health of "+name, events, s.Logger, s.Retry, readyOnce, func(ctx context.Context) (Event, error) {
+				_, err := q.Next(ctx)
+				return Event{Source: SourceHealth, Subject: name, Exists: true}, err
+			})
+		}()
+	}
+	all.Wait()
+}
+
+// serviceHealth fingerprints every check of every instance of a service.
+func serviceHealth(_ context.Context, client *api.Client, service string, q *api.QueryOptions) (string, uint64, error) {
+	var entries []struct {
+		Node    struct{ Node string }
+		Service struct{ ID string }
+		Checks  []struct{ Node, CheckID, Status string }
+	}
+	meta, err := client.Raw().Query("/v1/health/service/"+url.PathEscape(service), &entries, q)
+	if err != nil {
+		return "", 0, fmt.Errorf("watch health of service %s: %w", service, err)
+	}
+	var lines []string
+	for _, e := range entries {
+		for _, c := range e.Checks {
+			lines = append(lines, e.Node.Node+"/"+e.Service.ID+"/"+c.CheckID+"="+c.Status)
+		}
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n"), meta.LastIndex, nil
+}
+
+// FileSource sends an event whenever one of the files is created, written, renamed or
+// removed. It watches their directories, since the files come and go.
+type FileSource struct {
+	Paths  []string
+	Logger *slog.Logger
+}
+
+// Run watches until ctx ends.
+func (s FileSource) Run(ctx context.Context, events *Events, ready func()) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watch reboot-required files: %w", err)
+	}
+	defer w.Close()
+	names := map[string]bool{}
+	dirs := map[string]bool{}
+	for _, p := range s.Paths {
+		p = filepath.Clean(p)
+		names[p] = true
+		dirs[filepath.Dir(p)] = true
+	}
+	for dir := range dirs {
+		if err := w.Add(dir); err != nil {
+			// The tick still looks at the files; they are only not seen at once.
+			s.Logger.Warn("cannot watch a reboot-required file's directory: relying on the tick", "dir", dir, "err", err)
+		}
+	}
+	ready()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			if !names[filepath.Clean(ev.Name)] {
+				continue
+			}
+			_, err := os.Stat(ev.Name)
+			events.Send(Event{Source: SourceFile, Subject: ev.Name, Exists: err == nil})
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				events.Send(Event{Source: SourceFile, Subject: "overflow"})
+				continue
+			}
+			s.Logger.Warn("watching reboot-required files", "err", err)
+		}
+	}
+}
+
+// Tick sends an event every Interval, in case an event was missed.
+type Tick struct{ Interval time.Duration }
+
+// Run ticks until ctx ends.
+func (t Tick) Run(ctx context.Context, events *Events, ready func()) error {
+	ready()
+	if t.Interval <= 0 {
+		return nil
+	}
+	tk := time.NewTicker(t.Interval)
+	defer tk.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tk.C:
+			events.Send(Event{Source: SourceTick})
+		}
+	}
+}
