@@ -43,11 +43,16 @@ func (d *daemonRun) stop() result {
 	return r
 }
 
-// builtBinary builds rebootmgr once per test that needs a separate process.
-func builtBinary(t *testing.T) string {
+// builtBinary builds rebootmgr for a test that needs it as a separate process (with the race
+// detector for tests, without it for benchmarks).
+func builtBinary(t testing.TB, race bool) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "rebootmgr")
-	cmd := exec.Command("go", "build", "-race", "-o", bin, ".")
+	args := []string{"build", "-o", bin, "."}
+	if race {
+		args = append(args[:1], append([]string{"-race"}, args[1:]...)...)
+	}
+	cmd := exec.Command("go", args...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build rebootmgr: %v\n%s", err, out)
 	}
@@ -91,7 +96,7 @@ func (d *daemonProc) kill9() {
 }
 
 // waitFile waits until a file written by a task or the reboot command exists.
-func waitFile(t *testing.T, path string) {
+func waitFile(t testing.TB, path string) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {

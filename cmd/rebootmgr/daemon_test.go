@@ -177,7 +177,7 @@ func waitAnyReboot(t *testing.T, nodes []*testNode, finished map[int]bool) int {
 // TestDaemonKill9: a crash at any point resumes from the lock record: before the reboot the
 // node starts over (keeping the lock, so nobody else moves); after it, the post-boot part.
 func TestDaemonKill9(t *testing.T) {
-	bin := builtBinary(t)
+	bin := builtBinary(t, true)
 	n := dev(t)
 	proceed := filepath.Join(n.dir, "proceed")
 	n.task("pre", "10-drain", "echo draining; while [ ! -e "+proceed+" ]; do sleep 0.05; done")
@@ -255,5 +255,29 @@ func TestDaemonConsulRestart(t *testing.T) {
 	waitSeen(t, d.log.seen("msg=rebooting"), "the reboot after Consul came back")
 	if got := n.rebootCount(); got != 1 {
 		t.Fatalf("reboot command ran %d times", got)
+	}
+}
+
+// TestDaemonWaitsForHealthAfterBoot: after the boot the daemon keeps the lock while a check
+// fails and finishes the moment it passes, on the health event.
+func TestDaemonWaitsForHealthAfterBoot(t *testing.T) {
+	n := dev(t)
+	n.agent.RegisterService("rabbitmq", []string{"rebootmgr"}, "passing")
+	d := n.startDaemon()
+	n.put(n.keys().RebootRequired("n1"), "")
+	waitSeen(t, d.log.seen("msg=rebooting"), "the reboot")
+	d.stop()
+
+	n.boot()
+	n.agent.SetService("rabbitmq", "critical")
+	d = n.startDaemon()
+	waitSeen(t, d.log.seen("waiting for health"), "the daemon waiting for health")
+	if h := n.holder("n1"); h.Phase != lock.Finishing {
+		t.Fatalf("lock while waiting for health after the boot: %+v", n.lockRecord())
+	}
+	n.agent.SetService("rabbitmq", "passing")
+	waitSeen(t, d.log.seen("idle: reboot finished"), "the post-boot part")
+	if n.get(n.keys().Lock()) != nil {
+		t.Fatal("lock not released")
 	}
 }

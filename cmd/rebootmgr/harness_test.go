@@ -21,7 +21,7 @@ import (
 // testNode is one simulated machine: its Consul agent, its tasks, its boot id and a reboot
 // command that only records that it ran.
 type testNode struct {
-	t        *testing.T
+	t        testing.TB
 	agent    *consultest.Agent
 	dir      string
 	tasksDir string
@@ -32,7 +32,7 @@ type testNode struct {
 	boots    int
 }
 
-func newTestNode(t *testing.T, agent *consultest.Agent) *testNode {
+func newTestNode(t testing.TB, agent *consultest.Agent) *testNode {
 	t.Helper()
 	dir := t.TempDir()
 	n := &testNode{
@@ -56,7 +56,7 @@ func newTestNode(t *testing.T, agent *consultest.Agent) *testNode {
 }
 
 // dev starts a dev agent and a node on it.
-func dev(t *testing.T) *testNode {
+func dev(t testing.TB) *testNode {
 	t.Helper()
 	return newTestNode(t, consultest.Dev(t, "n1"))
 }
@@ -263,7 +263,7 @@ func (w *logWatch) count(text string) int {
 	return strings.Count(w.buf.String(), text)
 }
 
-func waitSeen(t *testing.T, ch <-chan struct{}, what string) {
+func waitSeen(t testing.TB, ch <-chan struct{}, what string) {
 	t.Helper()
 	select {
 	case <-ch:

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rebootmgr/rebootmgr/internal/consultest"
+	"github.com/rebootmgr/rebootmgr/lock"
+)
+
+// The daemon's latencies on loopback, with a real agent and the daemon as its own process
+// (built without the race detector). Each reports p50 and p99 over b.N rounds:
+//
+//	go test -run '^$' -bench Daemon -benchtime 50x ./cmd/rebootmgr
+//
+// Targets: every latency under 1 s at p99.
+
+// latencies collects round times and reports percentiles.
+type latencies []time.Duration
+
+func (l latencies) report(b *testing.B) {
+	if len(l) == 0 {
+		return
+	}
+	slices.Sort(l)
+	pct := func(p float64) float64 {
+		i := int(float64(len(l)-1) * p)
+		return float64(l[i].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(0.5), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(0, "ns/op")
+}
+
+// measure runs act and returns how long until the log shows text once more than before.
+func measure(b *testing.B, log *logWatch, text string, act func()) time.Duration {
+	b.Helper()
+	ch := log.seenN(text, log.count(text)+1)
+	start := time.Now()
+	act()
+	waitSeen(b, ch, text)
+	return time.Since(start)
+}
+
+func benchNode(b *testing.B) (*testNode, string) {
+	b.Helper()
+	return dev(b), builtBinary(b, false)
+}
+
+// BenchmarkDaemonTriggerKey: from `consul kv put .../reboot_required` to the pipeline's start.
+func BenchmarkDaemonTriggerKey(b *testing.B) {
+	n, bin := benchNode(b)
+	d := n.startDaemonProc(bin, "--dry-run")
+	key := n.keys().RebootRequired("n1")
+	var l latencies
+	b.ResetTimer()
+	for range b.N {
+		l = append(l, measure(b, d.log, `msg="reboot required"`, func() { n.put(key, "") }))
+		b.StopTimer()
+		measure(b, d.log, `msg="no reboot required"`, func() { n.kv().Delete(key, nil) })
+		b.StartTimer()
+	}
+	l.report(b)
+}
+
+// BenchmarkDaemonTriggerFile: from creating the reboot-required file to the pipeline's start.
+func BenchmarkDaemonTriggerFile(b *testing.B) {
+	n, bin := benchNode(b)
+	d := n.startDaemonProc(bin, "--dry-run")
+	var l latencies
+	b.ResetTimer()
+	for range b.N {
+		l = append(l, measure(b, d.log, `msg="reboot required"`, func() { writeFile(b, n.trigger, "") }))
+		b.StopTimer()
+		measure(b, d.log, `msg="no reboot required"`, func() { os.Remove(n.trigger) })
+		b.StartTimer()
+	}
+	l.report(b)
+}
+
+// BenchmarkDaemonStopKey: from `consul kv put .../stop` to the running task ended and the
+// daemon halted.
+func BenchmarkDaemonStopKey(b *testing.B) {
+	n, bin := benchNode(b)
+	n.task("pre", "10-drain", "echo task running; exec sleep 1000")
+	d := n.startDaemonProc(bin, "--dry-run")
+	measure(b, d.log, "task running", func() { n.put(n.keys().RebootRequired("n1"), "") })
+	var l latencies
+	b.ResetTimer()
+	for range b.N {
+		l = append(l, measure(b, d.log, "halted", func() { n.put(n.keys().Stop(), "") }))
+		b.StopTimer()
+		measure(b, d.log, "task running", func() { n.kv().Delete(n.keys().Stop(), nil) })
+		b.StartTimer()
+	}
+	l.report(b)
+}
+
+// BenchmarkDaemonHandOff: from the lock's release by the node before to this node taking it.
+func BenchmarkDaemonHandOff(b *testing.B) {
+	n, bin := benchNode(b)
+	// The pre-boot task withdraws the request, so the node gives the lock back and the next
+	// round can start.
+	n.task("pre", "10-withdraw", consultest.Binary(b)+" kv delete -http-addr="+n.agent.HTTPAddr+" "+n.keys().RebootRequired("n1"))
+	d := n.startDaemonProc(bin)
+	other, _ := lock.Record{Version: lock.Version}.Acquire(lock.Holder{Node: "n9", Phase: lock.Finishing, Since: time.Now()}, 1)
+	held, _ := other.Encode()
+	var l latencies
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		n.put(n.keys().Lock(), string(held))
+		measure(b, d.log, "waiting:", func() { n.put(n.keys().RebootRequired("n1"), "") })
+		b.StartTimer()
+		l = append(l, measure(b, d.log, `msg="reboot lock taken"`, func() { n.kv().Delete(n.keys().Lock(), nil) }))
+		b.StopTimer()
+		waitSeen(b, d.log.seenN(`msg="idle: reboot request withdrawn`, d.log.count(`msg="reboot lock taken"`)), "the lock given back")
+		b.StartTimer()
+	}
+	if n.rebootCount() != 0 {
+		b.Fatal("rebooted")
+	}
+	l.report(b)
+}
+
+// BenchmarkDaemonIdle: the Consul requests an idle daemon makes and its resident memory. The
+// daemon talks to Consul through a proxy that counts; the window after the first evaluation
+// is REBOOTMGR_BENCH_IDLE (default 60s; 11m covers the 10-minute blocking queries and two
+// ticks, and gives the steady rate).
+func BenchmarkDaemonIdle(b *testing.B) {
+	window := 60 * time.Second
+	if v := os.Getenv("REBOOTMGR_BENCH_IDLE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		window = d
+	}
+	n, bin := benchNode(b)
+	n.agent.RegisterService("galera", []string{"rebootmgr"}, "passing")
+	var requests atomic.Int64
+	target, _ := url.Parse("http://" + n.agent.HTTPAddr)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		rp.ServeHTTP(w, r)
+	}))
+	b.Cleanup(proxy.Close)
+	for range b.N {
+		requests.Store(0)
+		d := n.startDaemonProc(bin, "--consul-addr", strings.TrimPrefix(proxy.URL, "http://"))
+		waitSeen(b, d.log.seen(`msg="idle: no reboot required"`), "the first evaluation")
+		startup := requests.Load()
+		time.Sleep(window)
+		idle := requests.Load() - startup
+		b.ReportMetric(float64(startup), "startup-requests")
+		b.ReportMetric(float64(idle)/window.Minutes(), "idle-requests/min")
+		b.ReportMetric(rssMB(b, d.cmd.Process.Pid), "rss-MB")
+		b.ReportMetric(0, "ns/op")
+		d.kill9()
+	}
+}
+
+func rssMB(b *testing.B, pid int) float64 {
+	b.Helper()
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	b.Fatal(fmt.Sprintf("no VmRSS for %d", pid))
+	return 0
+}
