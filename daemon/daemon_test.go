@@ -1,0 +1,183 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/watch"
+)
+
+// scripted is a pipeline whose runs the test hands out one by one.
+type scripted struct {
+	runs chan chan outcome
+}
+
+type outcome struct {
+	res pipeline.Result
+	err error
+}
+
+func (s *scripted) Run(ctx context.Context) (pipeline.Result, error) {
+	reply := make(chan outcome)
+	select {
+	case s.runs <- reply:
+	case <-ctx.Done():
+		return pipeline.Result{}, ctx.Err()
+	}
+	select {
+	case o := <-reply:
+		return o.res, o.err
+	case <-ctx.Done():
+		return pipeline.Result{}, ctx.Err()
+	}
+}
+
+// next waits for the daemon's next run and answers it.
+func (s *scripted) next(t *testing.T, o outcome) {
+	t.Helper()
+	select {
+	case reply := <-s.runs:
+		reply <- o
+	case <-time.After(10 * time.Second):
+		t.Fatal("no evaluation")
+	}
+}
+
+// none checks that no evaluation is waiting.
+func (s *scripted) none(t *testing.T) {
+	t.Helper()
+	select {
+	case <-s.runs:
+		t.Fatal("an evaluation nobody asked for")
+	default:
+	}
+}
+
+type nopNotifier struct{}
+
+func (nopNotifier) Ready(string) error  { return nil }
+func (nopNotifier) Status(string) error { return nil }
+
+// gate is a source that is ready at once and sends nothing by itself.
+type gate struct{}
+
+func (gate) Run(ctx context.Context, _ *watch.Events, ready func()) error {
+	ready()
+	<-ctx.Done()
+	return nil
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newDaemon(retry func() backoff.BackOff) (*Daemon, *scripted, *syncBuffer) {
+	p := &scripted{runs: make(chan chan outcome)}
+	buf := &syncBuffer{}
+	return &Daemon{
+		Pipeline:      p,
+		Sources:       []Source{gate{}},
+		Events:        watch.NewEvents(),
+		RebootTimeout: 50 * time.Millisecond,
+		Notifier:      nopNotifier{},
+		Logger:        slog.New(slog.NewTextHandler(buf, nil)),
+		Retry:         retry,
+	}, p, buf
+}
+
+func start(t *testing.T, d *Daemon) (context.CancelFunc, chan error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return cancel, done
+}
+
+var held = fmt.Errorf("%w: n7", pipeline.ErrLockHeld)
+
+func TestBurstsCoalesce(t *testing.T) {
+	d, p, _ := newDaemon(nil)
+	start(t, d)
+	// The first evaluation is running; a burst arrives meanwhile.
+	reply := <-p.runs
+	for range 100 {
+		d.Events.Send(watch.Event{Source: watch.SourceHealth})
+	}
+	reply <- outcome{err: held}
+	p.next(t, outcome{err: held})
+	p.none(t)
+}
+
+func TestOneLinePerStatusChange(t *testing.T) {
+	d, p, log := newDaemon(nil)
+	start(t, d)
+	idle := outcome{res: pipeline.Result{Outcome: pipeline.NothingToDo, Message: "no reboot required"}}
+	answers := []outcome{{err: held}, {err: held}, {err: held}, idle, idle, idle}
+	for i, o := range answers {
+		if i > 0 {
+			d.Events.Send(watch.Event{Source: watch.SourceLock})
+		}
+		p.next(t, o)
+	}
+	// The daemon logs a run's status before it asks for the next evaluation.
+	d.Events.Send(watch.Event{Source: watch.SourceLock})
+	p.next(t, idle)
+	if n := strings.Count(log.String(), "waiting:"); n != 1 {
+		t.Fatalf("one status logged %d times:\n%s", n, log)
+	}
+	if n := strings.Count(log.String(), "idle: no reboot required"); n != 1 {
+		t.Fatalf("one status logged %d times:\n%s", n, log)
+	}
+}
+
+// TestOperationalErrorsAreRetried: Consul trouble is tried again after a backoff without any
+// event; a gate is not.
+func TestOperationalErrorsAreRetried(t *testing.T) {
+	d, p, _ := newDaemon(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Millisecond) })
+	start(t, d)
+	p.next(t, outcome{err: errors.New("consul unreachable")})
+	p.next(t, outcome{err: errors.New("consul unreachable")})
+	p.next(t, outcome{err: held})
+	time.Sleep(20 * time.Millisecond) // many backoff periods: nothing may come
+	p.none(t)
+}
+
+func TestRebootTimeout(t *testing.T) {
+	d, p, _ := newDaemon(nil)
+	_, done := start(t, d)
+	p.next(t, outcome{res: pipeline.Result{Outcome: pipeline.RebootStarted}})
+	d.Events.Send(watch.Event{Source: watch.SourceLock})
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrStillRunning) {
+			t.Fatalf("err = %v", err)
+		}
+		done <- err
+	case <-time.After(10 * time.Second):
+		t.Fatal("the daemon did not give up")
+	}
+	p.none(t)
+}
