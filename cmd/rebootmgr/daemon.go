@@ -38,11 +38,7 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	}
 	defer release()
 
-	p, err := f.pipeline(ctx, log.With("component", "pipeline"))
-	if err != nil {
-		return err
-	}
-	client, err := f.consul()
+	p, client, err := f.pipeline(ctx, log.With("component", "pipeline"))
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/hashicorp/consul/api"
+
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/store"
@@ -67,7 +69,7 @@ func runReboot(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	}
 	defer release()
 
-	p, err := f.pipeline(ctx, log.With("component", "pipeline"))
+	p, _, err := f.pipeline(ctx, log.With("component", "pipeline"))
 	if err != nil {
 		return err
 	}
@@ -79,22 +81,22 @@ func runReboot(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	return nil
 }
 
-// pipeline wires the pipeline from the flags.
-func (f *rebootFlags) pipeline(ctx context.Context, log *slog.Logger) (*pipeline.Pipeline, error) {
+// pipeline wires the pipeline from the flags, and returns the Consul client it uses.
+func (f *rebootFlags) pipeline(ctx context.Context, log *slog.Logger) (*pipeline.Pipeline, *api.Client, error) {
 	client, err := f.consul()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	agentNode, err := store.NodeName(ctx, client)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	node := f.node
 	if node == "" {
 		node = agentNode
 	}
 	if node != agentNode && !f.dryRun {
-		return nil, fmt.Errorf("--node %s is not the local consul agent's node (%s): rebootmgr reboots the machine it runs on", node, agentNode)
+		return nil, nil, fmt.Errorf("--node %s is not the local consul agent's node (%s): rebootmgr reboots the machine it runs on", node, agentNode)
 	}
 	log = log.With("node", node)
 	return &pipeline.Pipeline{
@@ -116,5 +118,5 @@ func (f *rebootFlags) pipeline(ctx context.Context, log *slog.Logger) (*pipeline
 		Clock:    pipeline.SystemClock{},
 		BootID:   pipeline.BootIDFile(f.bootIDFile),
 		Logger:   log,
-	}, nil
+	}, client, nil
 }
