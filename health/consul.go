@@ -60,7 +60,7 @@ func (c Consul) Services(ctx context.Context, node string) ([]Service, error) {
 	sort.Strings(names)
 	out := make([]Service, 0, len(names))
 	for _, name := range names {
-		instances, err := c.instances(ctx, name)
+		instances, err := c.Instances(ctx, name)
 		if err != nil {
 			return nil, err
 		}
@@ -72,8 +72,11 @@ func (c Consul) Services(ctx context.Context, node string) ([]Service, error) {
 // serviceEntry is the part of /v1/health/service/:name that rebootmgr reads.
 type serviceEntry struct {
 	Node    struct{ Node string }
-	Service struct{ ID string }
-	Checks  []struct {
+	Service struct {
+		ID   string
+		Tags []string
+	}
+	Checks []struct {
 		Node     string
 		CheckID  string
 		Name     string
@@ -85,7 +88,8 @@ type serviceEntry struct {
 	}
 }
 
-func (c Consul) instances(ctx context.Context, service string) ([]Instance, error) {
+// Instances reads all instances of a service in the cluster with their checks, in one request.
+func (c Consul) Instances(ctx context.Context, service string) ([]Instance, error) {
 	var entries []serviceEntry
 	q := c.Options
 	if _, err := c.Client.Raw().Query("/v1/health/service/"+url.PathEscape(service), &entries, q.WithContext(ctx)); err != nil {
@@ -93,7 +97,7 @@ func (c Consul) instances(ctx context.Context, service string) ([]Instance, erro
 	}
 	out := make([]Instance, 0, len(entries))
 	for _, e := range entries {
-		inst := Instance{Node: e.Node.Node, ServiceID: e.Service.ID}
+		inst := Instance{Node: e.Node.Node, ServiceID: e.Service.ID, Tags: e.Service.Tags}
 		for _, ch := range e.Checks {
 			check := Check{Node: ch.Node, CheckID: ch.CheckID, Name: ch.Name, Status: ch.Status, Output: ch.Output, Type: ch.Type}
 			var err error

@@ -25,7 +25,9 @@ type Check struct {
 type Instance struct {
 	Node      string
 	ServiceID string
-	Checks    []Check
+	// Tags are this instance's own tags.
+	Tags   []string
+	Checks []Check
 }
 
 // Service is a service this node runs with the tag "rebootmgr", and all its instances in

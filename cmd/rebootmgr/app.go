@@ -76,6 +76,16 @@ func commands() []command {
 	return []command{
 		{"reboot", "run the reboot pipeline once for this node (the default command)", runReboot},
 		{"daemon", "run always: reboot this node whenever it is asked to and every gate allows it", runDaemon},
+		{"status", "the fleet at a glance: stop flag, lock holders, and what each node waits for", runStatus},
+		{"check", "every gate of this node (or --node) with its evidence; changes nothing", runCheck},
+		{"stop", "stop the whole fleet: nothing further starts anywhere", runStop},
+		{"resume", "remove the fleet's stop flag", runResume},
+		{"trigger", "ask a node (default: this one) to reboot", runTrigger},
+		{"cancel", "withdraw a node's reboot request", runCancel},
+		{"disable", "keep a node from rebooting, with a reason", runDisable},
+		{"enable", "remove a node's disabled mark", runEnable},
+		{"unlock", "release the reboot lock of a node that will not come back", runUnlock},
+		{"completion", "print shell completion for bash or zsh", runCompletion},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -70,7 +70,7 @@ type daemonProc struct {
 func (n *testNode) startDaemonProc(bin string, extra ...string) *daemonProc {
 	n.t.Helper()
 	d := &daemonProc{log: &logWatch{}, done: make(chan struct{})}
-	d.cmd = exec.Command(bin, append([]string{"daemon"}, n.args(extra...)...)...)
+	d.cmd = exec.Command(bin, append([]string{"daemon"}, n.args("daemon", extra...)...)...)
 	d.cmd.Stdout = &bytes.Buffer{}
 	d.cmd.Stderr = d.log
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -59,17 +59,33 @@ func (g *globalFlags) consul() (*api.Client, error) {
 }
 
 // parse parses args, then takes every flag not given on the command line from the
-// environment variable REBOOTMGR_<NAME> (dashes as underscores).
+// environment variable REBOOTMGR_<NAME> (dashes as underscores). No arguments are allowed
+// besides the flags.
 func parse(fs *flag.FlagSet, args []string, e env) error {
+	_, err := parseArgs(fs, args, e, 0)
+	return err
+}
+
+// parseArgs is parse for a command that takes up to maxArgs arguments, which it returns. Flags
+// may come before or after them.
+func parseArgs(fs *flag.FlagSet, args []string, e env, maxArgs int) ([]string, error) {
 	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return err
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if err == flag.ErrHelp {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	if len(positional) > maxArgs {
+		return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, positional[maxArgs])
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -87,7 +103,7 @@ func parse(fs *flag.FlagSet, args []string, e env) error {
 			err = fmt.Errorf("%w: %s=%q: %v", errUsage, name, v, serr)
 		}
 	})
-	return err
+	return positional, err
 }
 
 func envName(flagName string) string {

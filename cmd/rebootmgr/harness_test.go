@@ -103,18 +103,20 @@ func (r result) String() string {
 	return fmt.Sprintf("exit %d\nstdout: %s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 }
 
-// args are the flags that point a run at this node's files and agent.
-func (n *testNode) args(extra ...string) []string {
-	return append([]string{
-		"--consul-addr", n.agent.HTTPAddr,
-		"--tasks-dir", n.tasksDir,
-		"--boot-id-file", n.bootID,
-		"--lock-file", n.lockFile,
-		"--reboot-command", "echo rebooted >> " + n.reboots,
-		"--reboot-required-file", n.trigger,
-		"--settle", "0s",
-		"--log-level", "debug",
-	}, extra...)
+// args are the flags that point a run of command at this node's files and agent.
+func (n *testNode) args(command string, extra ...string) []string {
+	args := []string{"--consul-addr", n.agent.HTTPAddr, "--log-level", "debug"}
+	switch command {
+	case "reboot", "daemon", "check":
+		args = append(args,
+			"--tasks-dir", n.tasksDir,
+			"--boot-id-file", n.bootID,
+			"--lock-file", n.lockFile,
+			"--reboot-command", "echo rebooted >> "+n.reboots,
+			"--reboot-required-file", n.trigger,
+			"--settle", "0s")
+	}
+	return append(args, extra...)
 }
 
 // run runs rebootmgr in this process with the node's flags.
@@ -127,7 +129,7 @@ func (n *testNode) runWith(ctx context.Context, environ map[string]string, stder
 	n.t.Helper()
 	var stdout bytes.Buffer
 	lookup := func(k string) (string, bool) { v, ok := environ[k]; return v, ok }
-	code := run(ctx, append([]string{command}, n.args(extra...)...), env{lookup: lookup}, &stdout, stderr)
+	code := run(ctx, append([]string{command}, n.args(command, extra...)...), env{lookup: lookup}, &stdout, stderr)
 	r := result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 	n.t.Logf("rebootmgr %s: exit %d: %s", command, code, lastLine(r.stderr))
 	return r

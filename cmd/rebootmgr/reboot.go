@@ -33,7 +33,7 @@ type rebootFlags struct {
 
 func (f *rebootFlags) register(fs *flag.FlagSet) {
 	f.globalFlags.register(fs)
-	f.triggerFiles.values = []string{"/var/run/reboot_required", "/var/run/reboot-required"}
+	f.triggerFiles.values = defaultTriggerFiles()
 	f.settle.d = pipeline.SettleAuto
 	fs.StringVar(&f.rebootCommand, "reboot-command", "systemctl reboot", "command that reboots the machine (run with /bin/sh -c)")
 	fs.Var(&f.triggerFiles, "reboot-required-file", "a file whose existence requests a reboot (repeatable; the environment takes a colon-separated list)")
@@ -44,6 +44,10 @@ func (f *rebootFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.lockFile, "lock-file", "/run/rebootmgr.lock", "file locked so that only one rebootmgr acts on this node at a time")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "run the checks and the tasks (with REBOOTMGR_DRY_RUN=1), change nothing, never reboot")
 	fs.BoolVar(&f.checkTriggers, "check-triggers", false, "reboot only if a reboot-required file or the node's reboot_required key exists")
+}
+
+func defaultTriggerFiles() []string {
+	return []string{"/var/run/reboot_required", "/var/run/reboot-required"}
 }
 
 const rebootExamples = `  rebootmgr                                   reboot this node now, if every gate allows it

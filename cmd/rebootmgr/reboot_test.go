@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -590,20 +591,12 @@ func TestDryRunKeepsAHeldLock(t *testing.T) {
 func TestACLDenied(t *testing.T) {
 	agent := consultest.DevACL(t, "n1")
 	n := newTestNode(t, agent)
-	policy, _, err := agent.Client.ACL().PolicyCreate(&api.ACLPolicy{Name: "read-only", Rules: `
+	t.Setenv("CONSUL_HTTP_TOKEN", aclToken(t, agent, `
 agent_prefix "" { policy = "read" }
 node_prefix "" { policy = "read" }
 service_prefix "" { policy = "read" }
 key_prefix "service/rebootmgr/" { policy = "read" }
-`}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	token, _, err := agent.Client.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: policy.ID}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("CONSUL_HTTP_TOKEN", token.SecretID)
+`))
 	n.expect(n.run("reboot"), exitError, "service/rebootmgr/lock", "Permission denied")
 	if n.rebootCount() != 0 || n.get(n.keys().Lock()) != nil {
 		t.Fatal("rebooted or wrote the lock without permission")
@@ -611,4 +604,18 @@ key_prefix "service/rebootmgr/" { policy = "read" }
 
 	t.Setenv("CONSUL_HTTP_TOKEN", "")
 	n.expect(n.run("reboot"), exitError, "Permission denied")
+}
+
+// aclToken creates a policy with rules and returns the secret of a token that has it.
+func aclToken(t testing.TB, agent *consultest.Agent, rules string) string {
+	t.Helper()
+	policy, _, err := agent.Client.ACL().PolicyCreate(&api.ACLPolicy{Name: fmt.Sprintf("p%d", time.Now().UnixNano()), Rules: rules}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := agent.Client.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: policy.ID}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token.SecretID
 }

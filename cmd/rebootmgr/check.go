@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/rebootmgr/rebootmgr/fleet"
+	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/tasks"
+)
+
+func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	var f rebootFlags
+	f.register(fs)
+	fs.Usage = usageFunc(fs, stdout, "rebootmgr check [--node NODE]", `  rebootmgr check                       may this node reboot now, and why not
+  rebootmgr check --node db-3           the same for another node (its tasks are not visible here)
+`)
+	if err := parse(fs, args, e); err != nil {
+		return err
+	}
+	o, err := f.operator(stderr)
+	if err != nil {
+		return err
+	}
+	local, err := o.node(ctx, nil, "")
+	if err != nil {
+		return err
+	}
+	node := f.node
+	if node == "" {
+		node = local
+	}
+	s := fleet.NodeState{Node: node, Limit: 1}
+	if flag, err := o.store.Stop(ctx); err != nil {
+		return err
+	} else if flag.Set {
+		s.Stop = &fleet.Mark{Value: flag.Value}
+	}
+	if rec, _, err := o.store.Lock(ctx); err != nil {
+		s.LockError = err.Error()
+	} else {
+		s.Lock = rec
+	}
+	if flag, err := o.store.Disabled(ctx, node); err != nil {
+		return err
+	} else if flag.Set {
+		s.Disabled = &fleet.Mark{Value: flag.Value}
+	}
+	var requested []string
+	if flag, err := o.store.Trigger(ctx, node); err != nil {
+		return err
+	} else if flag.Set {
+		requested = append(requested, "key "+o.keys.RebootRequired(node))
+	}
+	if node == local {
+		for _, p := range f.triggerFiles.values {
+			if fileExists(p) {
+				requested = append(requested, "file "+p)
+			}
+		}
+	}
+	s.Requested = strings.Join(requested, ", ")
+	if s.Health, err = (health.Consul{Client: o.client}).Check(ctx, node); err != nil {
+		return err
+	}
+	if node == local {
+		r := &tasks.Runner{Dir: f.tasksDir, Owner: os.Geteuid()}
+		s.Tasks = map[string]int{}
+		for _, phase := range []string{tasks.Pre, tasks.Post} {
+			list, err := r.List(phase)
+			if err != nil {
+				s.TasksErr = err
+				break
+			}
+			s.Tasks[phase] = len(list)
+		}
+	}
+	verdicts := fleet.Gates(s)
+	for _, v := range verdicts {
+		if v.Gate == "tasks" && node != local {
+			v.Evidence = []string{"not visible from this node: run rebootmgr check on " + node}
+		}
+		verdict := "pass"
+		if !v.Pass {
+			verdict = "FAIL"
+		}
+		fmt.Fprintf(stdout, "%-9s %s", v.Gate, verdict)
+		for i, line := range v.Evidence {
+			if i == 0 {
+				fmt.Fprintf(stdout, "  %s\n", line)
+			} else {
+				fmt.Fprintf(stdout, "%-15s %s\n", "", line)
+			}
+		}
+		if len(v.Evidence) == 0 {
+			fmt.Fprintln(stdout)
+		}
+	}
+	if err := fleet.First(verdicts); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s may reboot now\n", node)
+	return nil
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/rebootmgr/rebootmgr/store"
+)
+
+// operator is what the operator commands share: the Consul client and the store.
+type operator struct {
+	client *api.Client
+	store  *store.Consul
+	keys   store.Keys
+}
+
+func (g *globalFlags) operator(stderr io.Writer) (*operator, error) {
+	log, err := g.logger(stderr)
+	if err != nil {
+		return nil, err
+	}
+	client, err := g.consul()
+	if err != nil {
+		return nil, err
+	}
+	keys := store.Keys{Prefix: g.prefix}
+	return &operator{client: client, keys: keys, store: &store.Consul{Client: client, Keys: keys, Logger: log}}, nil
+}
+
+// node is the node a command is about: its argument, else --node, else the local agent's.
+func (o *operator) node(ctx context.Context, args []string, flagNode string) (string, error) {
+	if len(args) > 0 {
+		return args[0], nil
+	}
+	if flagNode != "" {
+		return flagNode, nil
+	}
+	return store.NodeName(ctx, o.client)
+}
+
+// stamp says who did something, where and when, for the value of a key an operator writes.
+func stamp(e env, now time.Time) string {
+	who := e.get("SUDO_USER")
+	if who == "" {
+		who = e.get("USER")
+	}
+	if who == "" {
+		if u, err := user.Current(); err == nil {
+			who = u.Username
+		}
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown host"
+	}
+	return fmt.Sprintf("by %s on %s at %s", who, host, now.UTC().Format(time.RFC3339))
+}
+
+// withReason is a key's value: the reason, if any, and who wrote it.
+func withReason(reason string, e env, now time.Time) string {
+	if reason == "" {
+		return "(" + stamp(e, now) + ")"
+	}
+	return reason + " (" + stamp(e, now) + ")"
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rebootmgr/rebootmgr/fleet"
+	"github.com/rebootmgr/rebootmgr/internal/consultest"
+	"github.com/rebootmgr/rebootmgr/lock"
+)
+
+func TestStopResume(t *testing.T) {
+	n := dev(t)
+	environ := map[string]string{"SUDO_USER": "alice"}
+	r := n.runWith(t.Context(), environ, &logWatch{}, "stop", "--reason", "galera upgrade")
+	n.expect(r, 0, "stopped the fleet")
+	stop := n.get(n.keys().Stop())
+	if stop == nil || !strings.Contains(string(stop.Value), "galera upgrade") || !strings.Contains(string(stop.Value), "by alice on ") {
+		t.Fatalf("stop value does not say why, who and where: %v", stop)
+	}
+	n.expect(n.run("reboot"), exitStopped, "galera upgrade", "by alice")
+	// A second stop never overwrites the first one's reason.
+	n.expect(n.run("stop", "--reason", "other"), exitError, "already stopped", "galera upgrade")
+	if got := n.get(n.keys().Stop()); string(got.Value) != string(stop.Value) {
+		t.Fatalf("stop reason overwritten: %s", got.Value)
+	}
+	n.expect(n.run("resume"), 0, "resumed", "galera upgrade")
+	n.expect(n.run("resume"), 0, "not stopped")
+	n.expect(n.run("reboot"), 0, "reboot started")
+}
+
+func TestTriggerCancel(t *testing.T) {
+	n := dev(t)
+	n.expect(n.run("trigger", "compute-17", "--reason", "kernel 6.1"), 0, "asked compute-17 to reboot")
+	if n.get(n.keys().RebootRequired("compute-17")) == nil {
+		t.Fatal("no request written")
+	}
+	n.expect(n.run("trigger", "compute-17"), 0, "already asked", "kernel 6.1")
+	n.expect(n.run("cancel", "compute-17"), 0, "cancelled", "kernel 6.1")
+	n.expect(n.run("cancel", "compute-17"), 0, "no reboot request")
+	// Without an argument: this node.
+	n.expect(n.run("trigger"), 0, "asked n1")
+	n.expect(n.run("reboot", "--check-triggers"), 0, "reboot started")
+}
+
+func TestDisableEnable(t *testing.T) {
+	n := dev(t)
+	n.expect(n.run("disable", "n1", "--reason", "disk swap"), 0, "disabled n1")
+	n.expect(n.run("reboot"), exitDisabled, "disk swap")
+	n.expect(n.run("disable", "n1", "--reason", "other"), exitError, "already disabled", "disk swap")
+	n.expect(n.run("check"), exitDisabled, "disk swap")
+	n.expect(n.run("enable"), 0, "enabled n1", "disk swap")
+	n.expect(n.run("enable"), 0, "was not disabled")
+	n.expect(n.run("reboot"), 0, "reboot started")
+}
+
+func TestUnlock(t *testing.T) {
+	n := dev(t)
+	put := func(h lock.Holder) {
+		rec, _ := lock.Record{Version: lock.Version}.Acquire(h, 1)
+		data, _ := rec.Encode()
+		n.put(n.keys().Lock(), string(data))
+	}
+	// n1 is alive and just started: refused.
+	put(lock.Holder{Node: "n1", Phase: lock.Preparing, Since: time.Now(), Updated: time.Now()})
+	n.expect(n.run("unlock", "n1"), exitError, "refusing", "alive")
+	if n.holder("n1").Phase != lock.Preparing {
+		t.Fatal("a refused unlock changed the lock")
+	}
+	n.expect(n.run("unlock", "n1", "--force"), 0, "released the reboot lock of n1")
+	if n.get(n.keys().Lock()) != nil {
+		t.Fatal("lock not released")
+	}
+	// A node Consul does not know is not coming back.
+	put(lock.Holder{Node: "gone", Phase: lock.Rebooting, Since: time.Now(), Updated: time.Now(), BootID: "b1"})
+	n.expect(n.run("unlock", "gone"), 0, "released the reboot lock of gone", "rebooting", "b1")
+	n.expect(n.run("unlock", "gone"), exitError, "does not hold")
+	n.expect(n.run("unlock"), exitUsage, "NODE")
+}
+
+func TestStatus(t *testing.T) {
+	n := dev(t)
+	n.agent.RegisterService("galera", []string{"rebootmgr", "min_passing=2"}, "passing")
+	n.agent.RegisterRemote("n2", "galera", []string{"rebootmgr", "min_passing=2"}, "critical")
+	n.expect(n.run("trigger"), 0)
+	n.expect(n.run("disable", "n3", "--reason", "broken fan"), 0)
+	writeFile(t, n.trigger, "")
+	r := n.run("status", "--json", "--reboot-required-file", n.trigger)
+	n.expect(r, 0)
+	var st fleet.Status
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatalf("status --json is not JSON: %v\n%s", err, r.stdout)
+	}
+	rows := map[string]fleet.Node{}
+	for _, row := range st.Nodes {
+		rows[row.Node] = row
+	}
+	if got := rows["n1"]; strings.Join(got.RebootRequired, ",") != "key,file" || got.Blocked == nil || got.Blocked.Gate != fleet.GateHealth {
+		t.Fatalf("n1: %+v %+v", got, got.Blocked)
+	}
+	if got := rows["n3"]; got.Disabled == nil || !strings.Contains(*got.Disabled, "broken fan") {
+		t.Fatalf("n3: %+v", got)
+	}
+	if _, ok := rows["n2"]; !ok {
+		t.Fatal("a node known only to Consul is missing")
+	}
+	r = n.run("status")
+	n.expect(r, 0, "NODE", "blocked by health", "min_passing=2")
+	if strings.Contains(r.stdout, "\x1b[") {
+		t.Fatal("colours when not on a terminal")
+	}
+}
+
+func TestCheck(t *testing.T) {
+	n := dev(t)
+	n.agent.RegisterService("galera", []string{"rebootmgr", "min_passing=3"}, "passing")
+	n.agent.RegisterRemote("n2", "galera", []string{"rebootmgr", "min_passing=3"}, "passing")
+	n.agent.RegisterRemote("n3", "galera", []string{"rebootmgr", "min_passing=3"}, "critical")
+	r := n.run("check")
+	n.expect(r, exitUnhealthy, "galera: min_passing=3, passing 2/3", "n3")
+	for _, gate := range []string{"stop", "lock", "disabled", "health", "tasks"} {
+		if !strings.Contains(r.stdout, gate) {
+			t.Fatalf("check does not show the %s gate:\n%s", gate, r.stdout)
+		}
+	}
+	indexBefore := kvIndex(t, n)
+	n.agent.RegisterRemote("n3", "galera", []string{"rebootmgr", "min_passing=3"}, "passing")
+	n.expect(n.run("check"), 0, "may reboot now")
+	n.expect(n.run("check", "--node", "n2"), 0, "not visible from this node")
+	n.expect(n.run("check", "--node", "nowhere"), exitError, "not in consul's catalog")
+	if kvIndex(t, n) != indexBefore || n.rebootCount() != 0 {
+		t.Fatal("check changed something")
+	}
+}
+
+// TestOperatorDenied: an operator without write permission is told which key and which
+// permission.
+func TestOperatorDenied(t *testing.T) {
+	agent := consultest.DevACL(t, "n1")
+	n := newTestNode(t, agent)
+	token := aclToken(t, agent, `
+agent_prefix "" { policy = "read" }
+node_prefix "" { policy = "read" }
+service_prefix "" { policy = "read" }
+key_prefix "service/rebootmgr/" { policy = "read" }
+`)
+	t.Setenv("CONSUL_HTTP_TOKEN", token)
+	n.expect(n.run("stop"), exitError, "service/rebootmgr/stop", "Permission denied", "key:write")
+	n.expect(n.run("status"), 0)
+}
+
+func TestCompletion(t *testing.T) {
+	for _, shell := range []string{"bash", "zsh"} {
+		var out, errOut strings.Builder
+		if code := run(t.Context(), []string{"completion", shell}, env{lookup: func(string) (string, bool) { return "", false }}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "unlock") {
+			t.Fatalf("%s completion: exit %d\n%s%s", shell, code, out.String(), errOut.String())
+		}
+	}
+}

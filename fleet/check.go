@@ -1,0 +1,133 @@
+package fleet
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/pipeline"
+)
+
+// NodeState is what the gates of one node read.
+type NodeState struct {
+	Node      string
+	Stop      *Mark
+	Lock      lock.Record
+	LockError string
+	Limit     int
+	Disabled  *Mark
+	// Requested says what asks for a reboot ("" when nothing does).
+	Requested string
+	Health    health.Report
+	// TasksErr is why the tasks cannot run (nil when they can); Tasks counts them by phase.
+	TasksErr error
+	Tasks    map[string]int
+}
+
+// Verdict is one gate's answer, with its evidence.
+type Verdict struct {
+	Gate     string
+	Pass     bool
+	Evidence []string
+	// Err is the error the pipeline would end with at this gate (nil when it passes).
+	Err error
+}
+
+// Gates evaluates every gate of a node, in the pipeline's order, without stopping at the first
+// that fails.
+func Gates(s NodeState) []Verdict {
+	var out []Verdict
+	add := func(gate string, err error, evidence ...string) {
+		out = append(out, Verdict{Gate: gate, Pass: err == nil, Evidence: evidence, Err: err})
+	}
+
+	if s.Stop != nil {
+		add("stop", fmt.Errorf("%w: %s", pipeline.ErrStopped, orNone(s.Stop.Value)), "stop flag is set: "+orNone(s.Stop.Value))
+	} else {
+		add("stop", nil, "no stop flag")
+	}
+
+	if s.Requested != "" {
+		add("trigger", nil, "reboot requested by "+s.Requested)
+	} else {
+		add("trigger", nil, "no reboot requested (the daemon would do nothing; an operator's rebootmgr would still go on)")
+	}
+
+	h, holds := s.Lock.Holder(s.Node)
+	switch {
+	case s.LockError != "":
+		add("lock", fmt.Errorf("%s", s.LockError), s.LockError)
+	case holds:
+		add("lock", nil, fmt.Sprintf("this node holds the lock: phase %s since %s", h.Phase, h.Since.UTC().Format("2006-01-02T15:04:05Z")))
+	default:
+		if _, err := s.Lock.Acquire(lock.Holder{Node: s.Node}, s.Limit); err != nil {
+			add("lock", fmt.Errorf("%w: %v", pipeline.ErrLockHeld, err), err.Error())
+		} else {
+			add("lock", nil, fmt.Sprintf("free: %d of %d held", len(s.Lock.Holders), s.Limit))
+		}
+	}
+
+	if s.Disabled != nil {
+		add("disabled", fmt.Errorf("%w: %s", pipeline.ErrDisabled, orNone(s.Disabled.Value)), "disabled: "+orNone(s.Disabled.Value))
+	} else {
+		add("disabled", nil, "not disabled")
+	}
+
+	var ev []string
+	for _, svc := range s.Health.Services {
+		line := fmt.Sprintf("%s: %s, passing %d/%d", svc.Name, svc.Rules, svc.Passing, svc.Total)
+		if len(svc.Failing) > 0 {
+			line += ": " + strings.Join(svc.Failing, "; ")
+		}
+		ev = append(ev, line)
+	}
+	if len(s.Health.Services) == 0 {
+		ev = append(ev, "no service on this node carries the tag "+health.Tag)
+	}
+	if !s.Health.OK() {
+		add("health", fmt.Errorf("%w: %s", pipeline.ErrUnhealthy, s.Health.Reason()), append(ev, s.Health.Problems...)...)
+	} else {
+		add("health", nil, ev...)
+	}
+
+	if s.TasksErr != nil {
+		add("tasks", s.TasksErr, s.TasksErr.Error())
+	} else {
+		add("tasks", nil, fmt.Sprintf("%d pre-boot and %d post-boot tasks, all safe to run", s.Tasks[pipeline.PreBoot], s.Tasks[pipeline.PostBoot]))
+	}
+	return out
+}
+
+// First returns the error of the first gate that fails, in the order the pipeline meets them
+// (stop, reading the lock, disabled, health, tasks, taking the lock), or nil.
+func First(vs []Verdict) error {
+	get := func(gate string) *Verdict {
+		for i := range vs {
+			if vs[i].Gate == gate && !vs[i].Pass {
+				return &vs[i]
+			}
+		}
+		return nil
+	}
+	if v := get("stop"); v != nil {
+		return v.Err
+	}
+	if v := get("lock"); v != nil && !errors.Is(v.Err, pipeline.ErrLockHeld) {
+		return v.Err
+	}
+	for _, gate := range []string{"disabled", "health", "tasks", "lock"} {
+		if v := get(gate); v != nil {
+			return v.Err
+		}
+	}
+	return nil
+}
+
+func orNone(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "(no reason given)"
+	}
+	return oneLine(s)
+}

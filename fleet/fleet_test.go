@@ -1,0 +1,101 @@
+package fleet
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/lock"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+var t0 = time.Date(2026, 11, 24, 18, 0, 0, 0, time.UTC)
+
+func inst(node, status string, tags ...string) health.Instance {
+	return health.Instance{Node: node, ServiceID: "svc", Tags: tags, Checks: []health.Check{
+		{Node: node, CheckID: "serfHealth", Status: "passing"},
+		{Node: node, CheckID: "service:svc", Status: status},
+	}}
+}
+
+// fleetSnapshot is a fleet of six: n2 rebooting, n1 waiting for it, n3 disabled, n4 failing
+// its galera check (which blocks n5 too, min_passing=3), n6 untouched.
+func fleetSnapshot() Snapshot {
+	galera := []string{"rebootmgr", "min_passing=3"}
+	return Snapshot{
+		At:    t0,
+		Limit: 1,
+		Lock: lock.Record{Version: lock.Version, Holders: []lock.Holder{
+			{Node: "n2", Phase: lock.Rebooting, Since: t0.Add(-192 * time.Second), RebootStarted: t0.Add(-60 * time.Second)},
+		}},
+		Requests: map[string]Mark{"n1": {}, "n2": {}, "n5": {}},
+		Disabled: map[string]Mark{"n3": {Value: "disk replacement (alice)"}},
+		Nodes:    []string{"n1", "n2", "n3", "n4", "n5", "n6"},
+		Services: []Service{
+			{Name: "galera", Instances: []health.Instance{inst("n4", "critical", galera...), inst("n5", "passing", galera...), inst("n6", "passing", galera...)}},
+			{Name: "gateway", Instances: []health.Instance{inst("n1", "passing", "rebootmgr", "min_passing=1"), inst("n2", "passing", "rebootmgr", "min_passing=1")}},
+		},
+		Local:      "n1",
+		LocalFiles: []string{"/var/run/reboot_required"},
+	}
+}
+
+func TestCompute(t *testing.T) {
+	st := Compute(fleetSnapshot())
+	want := map[string]string{"n1": GateLock, "n2": "", "n3": GateDisabled, "n4": GateHealth, "n5": GateHealth, "n6": GateHealth}
+	for _, n := range st.Nodes {
+		got := ""
+		if n.Blocked != nil {
+			got = n.Blocked.Gate
+		}
+		if got != want[n.Node] {
+			t.Errorf("%s blocked by %q, want %q (%+v)", n.Node, got, want[n.Node], n.Blocked)
+		}
+	}
+
+	stopped := fleetSnapshot()
+	stopped.Stop = &Mark{Value: "storage upgrade"}
+	for _, n := range Compute(stopped).Nodes {
+		if n.Blocked == nil || n.Blocked.Gate != GateStop {
+			t.Errorf("%s not blocked by the stop flag: %+v", n.Node, n.Blocked)
+		}
+	}
+}
+
+func TestGolden(t *testing.T) {
+	st := Compute(fleetSnapshot())
+	tests := []struct {
+		file  string
+		write func(*bytes.Buffer) error
+	}{
+		{"status.json", func(b *bytes.Buffer) error { return WriteJSON(b, st) }},
+		{"status.txt", func(b *bytes.Buffer) error { return WriteTable(b, st, false) }},
+		{"status.color.txt", func(b *bytes.Buffer) error { return WriteTable(b, st, true) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := tt.write(&b); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join("testdata", tt.file)
+			if *update {
+				if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to write it)", err)
+			}
+			if !bytes.Equal(b.Bytes(), want) {
+				t.Fatalf("%s differs from the golden file:\n%s", tt.file, b.String())
+			}
+		})
+	}
+}

@@ -1,0 +1,72 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/pipeline"
+)
+
+// ErrConflict means a key changed between reading and writing it: nothing was written.
+var ErrConflict = errors.New("changed by someone else while writing: nothing was written, look and try again")
+
+// ErrExists means a key that is only ever created (never overwritten) already exists.
+var ErrExists = errors.New("already set")
+
+// Create writes key only if it does not exist; an existing key keeps its value and ErrExists is
+// returned with it.
+func (c *Consul) Create(ctx context.Context, key, value string) (pipeline.Flag, error) {
+	ok, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: []byte(value)}, c.write(ctx))
+	if err != nil {
+		return pipeline.Flag{}, fmt.Errorf("write key %s: %w", key, err)
+	}
+	if ok {
+		return pipeline.Flag{}, nil
+	}
+	existing, err := c.Flag(ctx, key)
+	if err != nil {
+		return pipeline.Flag{}, err
+	}
+	return existing, fmt.Errorf("%s: %w", key, ErrExists)
+}
+
+// Remove deletes key if it exists and has not changed since it was read; it returns what it
+// deleted (Set false when there was nothing).
+func (c *Consul) Remove(ctx context.Context, key string) (pipeline.Flag, error) {
+	f, err := c.Flag(ctx, key)
+	if err != nil || !f.Set {
+		return f, err
+	}
+	ok, _, err := c.Client.KV().DeleteCAS(&api.KVPair{Key: key, ModifyIndex: f.Index}, c.write(ctx))
+	if err != nil {
+		return pipeline.Flag{}, fmt.Errorf("delete key %s: %w", key, err)
+	}
+	if !ok {
+		return pipeline.Flag{}, fmt.Errorf("%s: %w", key, ErrConflict)
+	}
+	return f, nil
+}
+
+// Unlock removes node from the lock record with check-and-set and returns the entry removed.
+func (c *Consul) Unlock(ctx context.Context, node string) (lock.Holder, error) {
+	rec, index, err := c.Lock(ctx)
+	if err != nil {
+		return lock.Holder{}, err
+	}
+	h, ok := rec.Holder(node)
+	if !ok {
+		return lock.Holder{}, fmt.Errorf("%s does not hold the reboot lock", node)
+	}
+	ok, err = c.CASLock(ctx, rec.Release(node), index)
+	if err != nil {
+		return lock.Holder{}, err
+	}
+	if !ok {
+		return lock.Holder{}, fmt.Errorf("reboot lock %s: %w", c.Keys.Lock(), ErrConflict)
+	}
+	return h, nil
+}
