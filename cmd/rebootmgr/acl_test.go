@@ -1,0 +1,62 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rebootmgr/rebootmgr/internal/consultest"
+)
+
+func policy(t *testing.T, name, node string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "deploy", "acl", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.ReplaceAll(string(data), "NODE", node)
+}
+
+// TestDaemonPolicy: the shipped daemon policy is enough for a whole reboot, and no more than
+// this node's keys and the lock may be written with it.
+func TestDaemonPolicy(t *testing.T) {
+	agent := consultest.DevACL(t, "n1")
+	n := newTestNode(t, agent)
+	n.agent.RegisterService("galera", []string{"rebootmgr"}, "passing")
+	n.agent.RegisterRemote("n2", "galera", []string{"rebootmgr"}, "passing")
+	n.put(n.keys().RebootRequired("n1"), "")
+	t.Setenv("CONSUL_HTTP_TOKEN", aclToken(t, agent, policy(t, "rebootmgr-daemon.hcl", "n1")))
+
+	n.expect(n.run("reboot", "--check-triggers"), 0, "reboot started")
+	if !n.inMaintenance() {
+		t.Fatal("maintenance not set with the daemon policy")
+	}
+	n.boot()
+	n.expect(n.run("reboot", "--check-triggers"), 0, "reboot finished")
+	if n.get(n.keys().RebootRequired("n1")) != nil || n.get(n.keys().Lock()) != nil {
+		t.Fatal("not cleaned up with the daemon policy")
+	}
+	d := n.startDaemon()
+	waitSeen(t, d.log.seen("idle: no reboot required"), "the daemon idle")
+
+	// Not the fleet's stop flag, not another node's keys.
+	n.expect(n.run("stop"), exitError, "Permission denied")
+	n.expect(n.run("disable", "n2"), exitError, "Permission denied")
+}
+
+// TestOperatorPolicy: the shipped operator policy runs every operator command.
+func TestOperatorPolicy(t *testing.T) {
+	agent := consultest.DevACL(t, "n1")
+	n := newTestNode(t, agent)
+	n.agent.RegisterRemote("n2", "galera", []string{"rebootmgr"}, "passing")
+	t.Setenv("CONSUL_HTTP_TOKEN", aclToken(t, agent, policy(t, "rebootmgr-operator.hcl", "")))
+	for _, args := range [][]string{
+		{"stop", "--reason", "x"}, {"resume"},
+		{"trigger", "n2"}, {"cancel", "n2"},
+		{"disable", "n2", "--reason", "y"}, {"enable", "n2"},
+		{"status"}, {"status", "--json"}, {"check", "--node", "n2"},
+	} {
+		n.expect(n.run(args[0], args[1:]...), 0)
+	}
+}

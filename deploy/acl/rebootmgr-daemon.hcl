@@ -1,0 +1,18 @@
+# Consul ACL policy for the rebootmgr daemon on one node. Replace NODE with the node's name
+# (one policy per node: sed 's/NODE/compute-17/g' rebootmgr-daemon.hcl), or give every daemon
+# `key_prefix "service/rebootmgr/" { policy = "write" }` instead of the two NODE key rules if
+# per-node policies are too much to manage.
+
+# The local agent's node name (/v1/agent/self) and its checks.
+agent "NODE" { policy = "read" }
+# Node maintenance while rebooting (/v1/agent/maintenance).
+node "NODE" { policy = "write" }
+# Health of every instance of the services this node's reboot depends on.
+node_prefix "" { policy = "read" }
+service_prefix "" { policy = "read" }
+# The stop flag and every other key: read.
+key_prefix "service/rebootmgr/" { policy = "read" }
+# The reboot lock record: written with check-and-set.
+key "service/rebootmgr/lock" { policy = "write" }
+# This node's reboot request (deleted when done) and disabled mark (set when a task fails).
+key_prefix "service/rebootmgr/NODE/" { policy = "write" }
