@@ -187,3 +187,44 @@ func rssMB(b *testing.B, pid int) float64 {
 	b.Fatal(fmt.Sprintf("no VmRSS for %d", pid))
 	return 0
 }
+
+// BenchmarkStatus500: rebootmgr status over 500 nodes registered in the catalog, each with a
+// tagged service (5 services, 100 instances each), a few holding requests and disabled marks.
+// It reports the requests made to Consul per run: bounded by the number of tagged services,
+// not by the number of nodes. Target: under 1 s.
+func BenchmarkStatus500(b *testing.B) {
+	n := dev(b)
+	for i := range 500 {
+		node := fmt.Sprintf("node-%03d", i)
+		svc := fmt.Sprintf("svc-%d", i%5)
+		n.agent.RegisterRemoteQuiet(node, svc, []string{"rebootmgr", "min_passing=50"}, "passing")
+		if i%50 == 0 {
+			n.put(n.keys().RebootRequired(node), "")
+		}
+		if i%100 == 0 {
+			n.put(n.keys().Disabled(node), "bench")
+		}
+	}
+	var requests atomic.Int64
+	target, _ := url.Parse("http://" + n.agent.HTTPAddr)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		rp.ServeHTTP(w, r)
+	}))
+	b.Cleanup(proxy.Close)
+	addr := strings.TrimPrefix(proxy.URL, "http://")
+	noEnv := env{lookup: func(string) (string, bool) { return "", false }}
+	b.ResetTimer()
+	requests.Store(0)
+	for range b.N {
+		var out, errOut strings.Builder
+		if code := run(b.Context(), []string{"status", "--json", "--consul-addr", addr}, noEnv, &out, &errOut); code != 0 {
+			b.Fatalf("status: exit %d: %s", code, errOut.String())
+		}
+		if !strings.Contains(out.String(), "node-499") {
+			b.Fatal("status misses nodes")
+		}
+	}
+	b.ReportMetric(float64(requests.Load())/float64(b.N), "consul-requests/op")
+}

@@ -55,7 +55,16 @@ type NodeCheck struct {
 
 // RegisterRemote registers an instance of service on another node, one without an agent,
 // through the catalog: its service check and any node checks (such as _node_maintenance).
+// It waits until the health catalog shows it.
 func (a *Agent) RegisterRemote(node, service string, tags []string, status string, nodeChecks ...NodeCheck) {
+	a.t.Helper()
+	a.RegisterRemoteQuiet(node, service, tags, status, nodeChecks...)
+	a.WaitCheck(node, service, "service:"+service, status)
+}
+
+// RegisterRemoteQuiet is RegisterRemote without the wait (the catalog write is done when it
+// returns), for registering many nodes.
+func (a *Agent) RegisterRemoteQuiet(node, service string, tags []string, status string, nodeChecks ...NodeCheck) {
 	a.t.Helper()
 	checks := api.HealthChecks{{Node: node, CheckID: "service:" + service, Name: service, Status: status, ServiceID: service}}
 	for _, c := range nodeChecks {
@@ -69,7 +78,6 @@ func (a *Agent) RegisterRemote(node, service string, tags []string, status strin
 	if err != nil {
 		a.t.Fatalf("register %s on %s: %v", service, node, err)
 	}
-	a.WaitCheck(node, service, "service:"+service, status)
 }
 
 // WaitCheck waits, with blocking queries, until the health catalog shows checkID of service on
