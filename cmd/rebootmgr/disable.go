@@ -18,6 +18,7 @@ func runDisable(ctx context.Context, args []string, e env, stdout, stderr io.Wri
 	reason := fs.String("reason", "", "why the node must not reboot (recorded with who, where and when)")
 	fs.Usage = usageFunc(fs, stdout, "rebootmgr disable [NODE] [--reason TEXT]", `  rebootmgr disable db-3 --reason "disk replacement, ticket 4711"
 `)
+	force := fs.Bool("force", false, "write even for a node Consul does not know")
 	pos, err := parseArgs(fs, args, e, 1)
 	if err != nil {
 		return err
@@ -28,6 +29,9 @@ func runDisable(ctx context.Context, args []string, e env, stdout, stderr io.Wri
 	}
 	node, err := o.node(ctx, pos, g.node)
 	if err != nil {
+		return err
+	}
+	if err := o.requireKnown(ctx, node, *force); err != nil {
 		return err
 	}
 	key := o.keys.Disabled(node)

@@ -69,3 +69,19 @@ func withReason(reason string, e env, now time.Time) string {
 	}
 	return reason + " (" + stamp(e, now) + ")"
 }
+
+// requireKnown refuses to write for a node Consul has never heard of (a typo, most often),
+// unless forced.
+func (o *operator) requireKnown(ctx context.Context, node string, force bool) error {
+	if force {
+		return nil
+	}
+	n, _, err := o.client.Catalog().Node(node, (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("look up node %s in consul: %w", node, err)
+	}
+	if n == nil || n.Node == nil {
+		return fmt.Errorf("node %s is not in consul's catalog (a typo?): nothing written; --force writes anyway", node)
+	}
+	return nil
+}

@@ -33,6 +33,11 @@ func TestStopResume(t *testing.T) {
 
 func TestTriggerCancel(t *testing.T) {
 	n := dev(t)
+	n.expect(n.run("trigger", "compute-17"), exitError, "not in consul's catalog")
+	if n.get(n.keys().RebootRequired("compute-17")) != nil {
+		t.Fatal("a request was written for an unknown node")
+	}
+	n.agent.RegisterRemote("compute-17", "nova", nil, "passing")
 	n.expect(n.run("trigger", "compute-17", "--reason", "kernel 6.1"), 0, "asked compute-17 to reboot")
 	if n.get(n.keys().RebootRequired("compute-17")) == nil {
 		t.Fatal("no request written")
@@ -85,7 +90,8 @@ func TestStatus(t *testing.T) {
 	n.agent.RegisterService("galera", []string{"rebootmgr", "min_passing=2"}, "passing")
 	n.agent.RegisterRemote("n2", "galera", []string{"rebootmgr", "min_passing=2"}, "critical")
 	n.expect(n.run("trigger"), 0)
-	n.expect(n.run("disable", "n3", "--reason", "broken fan"), 0)
+	n.expect(n.run("disable", "n3", "--reason", "broken fan"), exitError, "not in consul's catalog")
+	n.expect(n.run("disable", "n3", "--reason", "broken fan", "--force"), 0)
 	writeFile(t, n.trigger, "")
 	r := n.run("status", "--json", "--reboot-required-file", n.trigger)
 	n.expect(r, 0)
@@ -157,5 +163,21 @@ func TestCompletion(t *testing.T) {
 		if code := run(t.Context(), []string{"completion", shell}, env{lookup: func(string) (string, bool) { return "", false }}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "unlock") {
 			t.Fatalf("%s completion: exit %d\n%s%s", shell, code, out.String(), errOut.String())
 		}
+	}
+}
+
+// TestHelp: every command has help with examples and exits 0.
+func TestHelp(t *testing.T) {
+	for _, c := range commands() {
+		if c.name == "version" || c.name == "completion" {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			var out, errOut strings.Builder
+			code := run(t.Context(), []string{c.name, "--help"}, env{lookup: func(string) (string, bool) { return "", false }}, &out, &errOut)
+			if code != 0 || !strings.Contains(out.String(), "Examples:") || !strings.Contains(out.String(), "Usage: rebootmgr") {
+				t.Fatalf("exit %d:\n%s%s", code, out.String(), errOut.String())
+			}
+		})
 	}
 }

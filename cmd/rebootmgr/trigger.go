@@ -19,6 +19,7 @@ func runTrigger(ctx context.Context, args []string, e env, stdout, stderr io.Wri
 	fs.Usage = usageFunc(fs, stdout, "rebootmgr trigger [NODE] [--reason TEXT]", `  rebootmgr trigger                     ask this node to reboot
   rebootmgr trigger compute-17 --reason "kernel 6.1.0-27"
 `)
+	force := fs.Bool("force", false, "write even for a node Consul does not know")
 	pos, err := parseArgs(fs, args, e, 1)
 	if err != nil {
 		return err
@@ -29,6 +30,9 @@ func runTrigger(ctx context.Context, args []string, e env, stdout, stderr io.Wri
 	}
 	node, err := o.node(ctx, pos, g.node)
 	if err != nil {
+		return err
+	}
+	if err := o.requireKnown(ctx, node, *force); err != nil {
 		return err
 	}
 	key := o.keys.RebootRequired(node)
