@@ -23,6 +23,7 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	f.register(fs)
 	interval := fs.Duration("interval", 5*time.Minute, "look again this often even without an event, in case one was missed")
 	rebootTimeout := fs.Duration("reboot-timeout", 10*time.Minute, "give up, loudly, if the machine is still up this long after the reboot command")
+	watchEvents := fs.Bool("watch", true, "react to Consul and file changes at once; false leaves only the --interval tick, as a timer would")
 	fs.Usage = usageFunc(fs, stdout, "rebootmgr daemon [flags]", daemonExamples)
 	if err := parse(fs, args, e); err != nil {
 		return err
@@ -47,18 +48,21 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	key := func(k string, src watch.Source) daemon.Source {
 		return watch.KeySource{KV: client.KV(), Key: k, Source: src, Logger: wlog}
 	}
-	d := &daemon.Daemon{
-		Pipeline: p,
-		Events:   watch.NewEvents(),
-		Sources: []daemon.Source{
+	sources := []daemon.Source{watch.Tick{Interval: *interval}}
+	if *watchEvents {
+		sources = append(sources,
 			key(keys.Stop(), watch.SourceStop),
 			key(keys.RebootRequired(p.Node), watch.SourceTrigger),
 			key(keys.Disabled(p.Node), watch.SourceDisabled),
 			key(keys.Lock(), watch.SourceLock),
 			watch.HealthSource{Client: client, Node: p.Node, Tag: health.Tag, Logger: wlog},
 			watch.FileSource{Paths: f.triggerFiles.values, Logger: wlog},
-			watch.Tick{Interval: *interval},
-		},
+		)
+	}
+	d := &daemon.Daemon{
+		Pipeline: p,
+		Events:   watch.NewEvents(),
+		Sources:  sources,
 		RebootTimeout: *rebootTimeout,
 		Notifier:      systemd.Notifier{Socket: e.get("NOTIFY_SOCKET")},
 		Logger:        log.With("component", "daemon", "node", p.Node),
