@@ -60,9 +60,9 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		)
 	}
 	d := &daemon.Daemon{
-		Pipeline: p,
-		Events:   watch.NewEvents(),
-		Sources:  sources,
+		Pipeline:      p,
+		Events:        watch.NewEvents(),
+		Sources:       sources,
 		RebootTimeout: *rebootTimeout,
 		Notifier:      systemd.Notifier{Socket: e.get("NOTIFY_SOCKET")},
 		Logger:        log.With("component", "daemon", "node", p.Node),
