@@ -48,8 +48,7 @@ type Consul struct {
 	// Options are applied to every query (datacenter, token).
 	Options api.QueryOptions
 	Logger  *slog.Logger
-	// NewBackOff makes the retry policy of WaitStop (jittered exponential, never giving up,
-	// when nil).
+	// NewBackOff makes the retry policy of WaitStop (watch.DefaultRetry when nil).
 	NewBackOff func() backoff.BackOff
 }
 
@@ -125,17 +124,7 @@ func (c *Consul) backOff() backoff.BackOff {
 	if c.NewBackOff != nil {
 		return c.NewBackOff()
 	}
-	return NewBackOff()
-}
-
-// NewBackOff is the retry policy for talking to Consul: jittered, exponential up to 30s,
-// never giving up by itself.
-func NewBackOff() backoff.BackOff {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = 200 * time.Millisecond
-	b.MaxInterval = 30 * time.Second
-	b.MaxElapsedTime = 0
-	return b
+	return watch.DefaultRetry()
 }
 
 // Disabled reads node's disabled mark.

@@ -78,12 +78,12 @@ func commands() []command {
 		{"daemon", "run always: reboot this node whenever it is asked to and every gate allows it", runDaemon},
 		{"status", "the fleet at a glance: stop flag, lock holders, and what each node waits for", runStatus},
 		{"check", "every gate of this node (or --node) with its evidence; changes nothing", runCheck},
-		{"stop", "stop the whole fleet: nothing further starts anywhere", runStop},
-		{"resume", "remove the fleet's stop flag", runResume},
-		{"trigger", "ask a node (default: this one) to reboot", runTrigger},
-		{"cancel", "withdraw a node's reboot request", runCancel},
-		{"disable", "keep a node from rebooting, with a reason", runDisable},
-		{"enable", "remove a node's disabled mark", runEnable},
+		mark("stop", "stop the whole fleet: nothing further starts anywhere"),
+		mark("resume", "remove the fleet's stop flag"),
+		mark("trigger", "ask a node (default: this one) to reboot"),
+		mark("cancel", "withdraw a node's reboot request"),
+		mark("disable", "keep a node from rebooting, with a reason"),
+		mark("enable", "remove a node's disabled mark"),
 		{"unlock", "release the reboot lock of a node that will not come back", runUnlock},
 		{"completion", "print shell completion for bash or zsh", runCompletion},
 		{"version", "print the version", runVersion},
@@ -116,6 +116,16 @@ func run(ctx context.Context, args []string, e env, stdout, stderr io.Writer) in
 	}
 	fmt.Fprintf(stderr, "rebootmgr: unknown command %q (see rebootmgr help)\n", name)
 	return exitUsage
+}
+
+// mark is the command of the markCommand called name.
+func mark(name, summary string) command {
+	for _, m := range markCommands() {
+		if m.name == name {
+			return command{name: name, summary: summary, run: m.run}
+		}
+	}
+	panic("no mark command " + name)
 }
 
 func usage(w io.Writer) {

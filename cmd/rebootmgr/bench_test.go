@@ -149,17 +149,10 @@ func BenchmarkDaemonIdle(b *testing.B) {
 	}
 	n, bin := benchNode(b)
 	n.agent.RegisterService("galera", []string{"rebootmgr"}, "passing")
-	var requests atomic.Int64
-	target, _ := url.Parse("http://" + n.agent.HTTPAddr)
-	rp := httputil.NewSingleHostReverseProxy(target)
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		requests.Add(1)
-		rp.ServeHTTP(w, r)
-	}))
-	b.Cleanup(proxy.Close)
+	proxy, requests := countingProxy(b, n.agent.HTTPAddr)
 	for range b.N {
 		requests.Store(0)
-		d := n.startDaemonProc(bin, "--consul-addr", strings.TrimPrefix(proxy.URL, "http://"))
+		d := n.startDaemonProc(bin, "--consul-addr", proxy)
 		waitSeen(b, d.log.seen(`msg="idle: no reboot required"`), "the first evaluation")
 		startup := requests.Load()
 		time.Sleep(window)
@@ -205,15 +198,7 @@ func BenchmarkStatus500(b *testing.B) {
 			n.put(n.keys().Disabled(node), "bench")
 		}
 	}
-	var requests atomic.Int64
-	target, _ := url.Parse("http://" + n.agent.HTTPAddr)
-	rp := httputil.NewSingleHostReverseProxy(target)
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		requests.Add(1)
-		rp.ServeHTTP(w, r)
-	}))
-	b.Cleanup(proxy.Close)
-	addr := strings.TrimPrefix(proxy.URL, "http://")
+	addr, requests := countingProxy(b, n.agent.HTTPAddr)
 	noEnv := env{lookup: func(string) (string, bool) { return "", false }}
 	b.ResetTimer()
 	requests.Store(0)
@@ -227,4 +212,18 @@ func BenchmarkStatus500(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(requests.Load())/float64(b.N), "consul-requests/op")
+}
+
+// countingProxy forwards to a Consul agent and counts the requests; it returns its address.
+func countingProxy(b *testing.B, agent string) (string, *atomic.Int64) {
+	b.Helper()
+	requests := &atomic.Int64{}
+	target, _ := url.Parse("http://" + agent)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		rp.ServeHTTP(w, r)
+	}))
+	b.Cleanup(proxy.Close)
+	return strings.TrimPrefix(proxy.URL, "http://"), requests
 }

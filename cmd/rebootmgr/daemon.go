@@ -29,20 +29,12 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		return err
 	}
 	f.checkTriggers = true
-	log, err := f.logger(stderr)
+	w, err := f.wire(ctx, stderr)
 	if err != nil {
 		return err
 	}
-	release, err := holdNodeLock(f.lockFile)
-	if err != nil {
-		return err
-	}
-	defer release()
-
-	p, client, err := f.pipeline(ctx, log.With("component", "pipeline"))
-	if err != nil {
-		return err
-	}
+	defer w.release()
+	p, client, log := w.pipeline, w.client, w.log
 	keys := store.Keys{Prefix: f.prefix}
 	wlog := log.With("component", "watch", "node", p.Node)
 	key := func(k string, src watch.Source) daemon.Source {

@@ -63,26 +63,44 @@ func runReboot(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	if err := parse(fs, args, e); err != nil {
 		return err
 	}
-	log, err := f.logger(stderr)
+	w, err := f.wire(ctx, stderr)
 	if err != nil {
 		return err
 	}
-	release, err := holdNodeLock(f.lockFile)
-	if err != nil {
-		return err
-	}
-	defer release()
-
-	p, _, err := f.pipeline(ctx, log.With("component", "pipeline"))
-	if err != nil {
-		return err
-	}
-	res, err := p.Run(ctx)
+	defer w.release()
+	res, err := w.pipeline.Run(ctx)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, res.Message)
 	return nil
+}
+
+// wired is what reboot and daemon run on: the pipeline, its Consul client and logger, and the
+// node's lock file, held until release.
+type wired struct {
+	pipeline *pipeline.Pipeline
+	client   *api.Client
+	log      *slog.Logger
+	release  func()
+}
+
+// wire takes the node's lock file and wires the pipeline from the flags.
+func (f *rebootFlags) wire(ctx context.Context, stderr io.Writer) (*wired, error) {
+	log, err := f.logger(stderr)
+	if err != nil {
+		return nil, err
+	}
+	release, err := holdNodeLock(f.lockFile)
+	if err != nil {
+		return nil, err
+	}
+	p, client, err := f.pipeline(ctx, log.With("component", "pipeline"))
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return &wired{pipeline: p, client: client, log: log, release: release}, nil
 }
 
 // pipeline wires the pipeline from the flags, and returns the Consul client it uses.

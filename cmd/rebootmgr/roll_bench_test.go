@@ -64,8 +64,8 @@ func BenchmarkRoll(b *testing.B) {
 		return total
 	}
 	for range b.N {
-		events := roll("--log-level", "info")
-		polling := roll("--log-level", "info", "--watch=false", "--interval", interval.String())
+		events := roll()
+		polling := roll("--watch=false", "--interval", interval.String())
 		perEvent := (events - ideal) / time.Duration(nodesN)
 		perPoll := (polling - ideal) / time.Duration(nodesN)
 		scale := func(to time.Duration) time.Duration {

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/rebootmgr/rebootmgr/store"
+)
+
+// markCommand sets or removes a key that means something by existing: the fleet's stop flag, a
+// node's reboot request, a node's disabled mark. Setting never overwrites (the reason already
+// there is kept); removing deletes only what it read.
+type markCommand struct {
+	name     string
+	synopsis string
+	examples string
+	// perNode: the key belongs to a node (the argument, --node, or the local agent's).
+	perNode bool
+	key     func(k store.Keys, node string) string
+	// set creates the key (with a reason and who set it); otherwise the command removes it.
+	set        bool
+	reasonHelp string
+	// existsIsError: setting a key that exists fails (its reason is kept) rather than being a
+	// no-op.
+	existsIsError bool
+	// done and unchanged say what happened, given the node and the key's value.
+	done      func(node, value string) string
+	unchanged func(node, value string) string
+}
+
+func markCommands() []markCommand {
+	stopKey := func(k store.Keys, _ string) string { return k.Stop() }
+	return []markCommand{
+		{
+			name: "stop", synopsis: "rebootmgr stop [--reason TEXT]", set: true, existsIsError: true, key: stopKey,
+			reasonHelp: "why the fleet stops (recorded with who, where and when)",
+			examples:   "  rebootmgr stop --reason \"galera upgrade, until 14:00\"\n",
+			done:       func(_, v string) string { return "stopped the fleet: " + v },
+			unchanged: func(_, v string) string {
+				return "the fleet is already stopped: " + orNone(v) + " (rebootmgr resume first to change the reason)"
+			},
+		},
+		{
+			name: "resume", synopsis: "rebootmgr resume", key: stopKey,
+			examples:  "  rebootmgr resume\n",
+			done:      func(_, v string) string { return "resumed the fleet: removed the stop flag " + orNone(v) },
+			unchanged: func(string, string) string { return "the fleet was not stopped" },
+		},
+		{
+			name: "trigger", synopsis: "rebootmgr trigger [NODE] [--reason TEXT]", perNode: true, set: true, key: store.Keys.RebootRequired,
+			reasonHelp: "why the node should reboot",
+			examples:   "  rebootmgr trigger                     ask this node to reboot\n  rebootmgr trigger compute-17 --reason \"kernel 6.1.0-27\"\n",
+			done:       func(n, v string) string { return "asked " + n + " to reboot: " + v },
+			unchanged:  func(n, v string) string { return n + " was already asked to reboot: " + orNone(v) },
+		},
+		{
+			name: "cancel", synopsis: "rebootmgr cancel [NODE]", perNode: true, key: store.Keys.RebootRequired,
+			examples: "  rebootmgr cancel compute-17\n",
+			done:     func(n, v string) string { return "cancelled the reboot request of " + n + ": " + orNone(v) },
+			unchanged: func(n, _ string) string {
+				return n + " had no reboot request in Consul (a reboot-required file on the node is not touched)"
+			},
+		},
+		{
+			name: "disable", synopsis: "rebootmgr disable [NODE] [--reason TEXT]", perNode: true, set: true, existsIsError: true, key: store.Keys.Disabled,
+			reasonHelp: "why the node must not reboot (recorded with who, where and when)",
+			examples:   "  rebootmgr disable db-3 --reason \"disk replacement, ticket 4711\"\n",
+			done:       func(n, v string) string { return "disabled " + n + ": " + v },
+			unchanged: func(n, v string) string {
+				return n + " is already disabled: " + orNone(v) + " (rebootmgr enable " + n + " first to change the reason)"
+			},
+		},
+		{
+			name: "enable", synopsis: "rebootmgr enable [NODE]", perNode: true, key: store.Keys.Disabled,
+			examples:  "  rebootmgr enable db-3\n",
+			done:      func(n, v string) string { return "enabled " + n + ": removed " + orNone(v) },
+			unchanged: func(n, _ string) string { return n + " was not disabled" },
+		},
+	}
+}
+
+func (m markCommand) run(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet(m.name, flag.ContinueOnError)
+	var g globalFlags
+	g.register(fs)
+	var reason *string
+	var force *bool
+	if m.set {
+		reason = fs.String("reason", "", m.reasonHelp)
+	}
+	if m.set && m.perNode {
+		force = fs.Bool("force", false, "write even for a node Consul does not know")
+	}
+	fs.Usage = usageFunc(fs, stdout, m.synopsis, m.examples)
+	maxArgs := 0
+	if m.perNode {
+		maxArgs = 1
+	}
+	pos, err := parseArgs(fs, args, e, maxArgs)
+	if err != nil {
+		return err
+	}
+	o, err := g.operator(stderr)
+	if err != nil {
+		return err
+	}
+	node := ""
+	if m.perNode {
+		if node, err = o.node(ctx, pos, g.node); err != nil {
+			return err
+		}
+	}
+	key := m.key(o.keys, node)
+	if !m.set {
+		removed, err := o.store.Remove(ctx, key)
+		if err != nil {
+			return err
+		}
+		if !removed.Set {
+			fmt.Fprintln(stdout, m.unchanged(node, ""))
+			return nil
+		}
+		fmt.Fprintln(stdout, m.done(node, removed.Value))
+		return nil
+	}
+	if force != nil {
+		if err := o.requireKnown(ctx, node, *force); err != nil {
+			return err
+		}
+	}
+	value := withReason(*reason, e, time.Now())
+	existing, err := o.store.Create(ctx, key, value)
+	switch {
+	case errors.Is(err, store.ErrExists) && m.existsIsError:
+		return errors.New(m.unchanged(node, existing.Value))
+	case errors.Is(err, store.ErrExists):
+		fmt.Fprintln(stdout, m.unchanged(node, existing.Value))
+		return nil
+	case err != nil:
+		return err
+	}
+	fmt.Fprintf(stdout, "%s (%s)\n", m.done(node, value), key)
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(empty)"
+	}
+	return s
+}
