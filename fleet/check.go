@@ -13,6 +13,7 @@ import (
 // NodeState is what the gates of one node read.
 type NodeState struct {
 	Node      string
+	Group     string
 	Stop      *Mark
 	Lock      lock.Record
 	LockError string
@@ -65,7 +66,7 @@ func Gates(s NodeState) []Verdict {
 		if _, err := s.Lock.Acquire(lock.Holder{Node: s.Node}, s.Limit); err != nil {
 			add("lock", fmt.Errorf("%w: %v", pipeline.ErrLockHeld, err), err.Error())
 		} else {
-			add("lock", nil, fmt.Sprintf("free: %d of %d held", len(s.Lock.Holders), s.Limit))
+			add("lock", nil, fmt.Sprintf("group %s: %d of %d held", s.Group, len(s.Lock.Holders), s.Limit))
 		}
 	}
 

@@ -20,7 +20,6 @@ import (
 type Reader struct {
 	Client *api.Client
 	Keys   store.Keys
-	Limit  int
 	// Local is the node this runs on; LocalFiles are its reboot-required files.
 	Local      string
 	LocalFiles []string
@@ -31,35 +30,60 @@ type Reader struct {
 
 // Read takes the snapshot.
 func (r Reader) Read(ctx context.Context) (Snapshot, error) {
-	s := Snapshot{At: r.Now().UTC(), Limit: r.Limit, Local: r.Local, Requests: map[string]Mark{}, Disabled: map[string]Mark{}, Lock: lock.Record{Version: lock.Version}}
+	s := Snapshot{At: r.Now().UTC(), Local: r.Local, Requests: map[string]Mark{}, Disabled: map[string]Mark{}, Groups: map[string]GroupState{}, Nodes: map[string]string{}}
 	q := (&api.QueryOptions{}).WithContext(ctx)
 	pairs, _, err := r.Client.KV().List(r.Keys.Prefix+"/", q)
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("read keys under %s: %w", r.Keys.Prefix, err)
 	}
+	group := func(name string) GroupState {
+		if g, ok := s.Groups[name]; ok {
+			return g
+		}
+		return GroupState{Lock: lock.Record{Version: lock.Version}, Limit: 1}
+	}
+	setLock := func(name string, p *api.KVPair) {
+		g := group(name)
+		rec, err := lock.Decode(p.Value)
+		if err != nil {
+			g.Error = fmt.Sprintf("reboot lock %s: %v", p.Key, err)
+		} else {
+			g.Lock = rec
+		}
+		s.Groups[name] = g
+	}
 	for _, p := range pairs {
+		rest := strings.TrimPrefix(p.Key, r.Keys.Prefix+"/")
+		parts := strings.Split(rest, "/")
 		switch {
-		case p.Key == r.Keys.Stop():
+		case rest == "stop":
 			s.Stop = &Mark{Value: string(p.Value)}
-		case p.Key == r.Keys.Lock():
-			rec, err := lock.Decode(p.Value)
-			if err != nil {
-				s.LockError = fmt.Sprintf("reboot lock %s: %v", p.Key, err)
-				continue
+		case rest == "lock":
+			setLock(DefaultGroup, p)
+		case len(parts) == 3 && parts[0] == "groups":
+			name := parts[1]
+			switch parts[2] {
+			case "lock":
+				if name != DefaultGroup {
+					setLock(name, p)
+				}
+			case "stop":
+				g := group(name)
+				g.Stop = &Mark{Value: string(p.Value)}
+				s.Groups[name] = g
+			case "limit":
+				g := group(name)
+				if n, err := store.ParseLimit(string(p.Value)); err != nil {
+					g.Error = fmt.Sprintf("key %s: %v", p.Key, err)
+				} else {
+					g.Limit = n
+				}
+				s.Groups[name] = g
 			}
-			s.Lock = rec
-		default:
-			rest := strings.TrimPrefix(p.Key, r.Keys.Prefix+"/")
-			node, name, ok := strings.Cut(rest, "/")
-			if !ok || strings.Contains(name, "/") {
-				continue
-			}
-			switch name {
-			case "reboot_required":
-				s.Requests[node] = Mark{Value: string(p.Value)}
-			case "disabled":
-				s.Disabled[node] = Mark{Value: string(p.Value)}
-			}
+		case len(parts) == 2 && parts[1] == "reboot_required":
+			s.Requests[parts[0]] = Mark{Value: string(p.Value)}
+		case len(parts) == 2 && parts[1] == "disabled":
+			s.Disabled[parts[0]] = Mark{Value: string(p.Value)}
 		}
 	}
 	nodes, _, err := r.Client.Catalog().Nodes(q)
@@ -67,7 +91,7 @@ func (r Reader) Read(ctx context.Context) (Snapshot, error) {
 		return Snapshot{}, fmt.Errorf("read nodes from consul: %w", err)
 	}
 	for _, n := range nodes {
-		s.Nodes = append(s.Nodes, n.Node)
+		s.Nodes[n.Node] = n.Meta[store.GroupMeta]
 	}
 	services, _, err := r.Client.Catalog().Services(q)
 	if err != nil {

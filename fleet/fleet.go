@@ -17,20 +17,29 @@ import (
 type Snapshot struct {
 	At   time.Time
 	Stop *Mark
-	Lock lock.Record
-	// LockError is set when the lock record cannot be read; then nothing may reboot.
-	LockError string
-	Limit     int
+	// Groups holds each group's lock, limit and stop flag; a group without keys is absent.
+	Groups map[string]GroupState
 	// Requests and Disabled are the nodes' keys.
 	Requests map[string]Mark
 	Disabled map[string]Mark
-	// Nodes are the nodes in Consul's catalog.
-	Nodes []string
+	// Nodes are the nodes in Consul's catalog, with their group ("" for the default one).
+	Nodes map[string]string
 	// Services are the services tagged rebootmgr, with all their instances.
 	Services []Service
 	// Local is the node this runs on, LocalFiles the reboot-required files that exist there.
 	Local      string
 	LocalFiles []string
+}
+
+// GroupState is what Consul holds for one group.
+type GroupState struct {
+	Lock lock.Record
+	// Limit is how many nodes may hold the group's lock (1 when not set).
+	Limit int
+	Stop  *Mark
+	// Error says why the group's lock or limit cannot be read; then none of its nodes may
+	// reboot.
+	Error string
 }
 
 // Mark is a key that means something by existing, with its value.
@@ -46,13 +55,25 @@ type Service struct {
 
 // Status is the fleet's state.
 type Status struct {
-	At      time.Time `json:"at"`
-	Stop    *Stop     `json:"stop"`
-	Limit   int       `json:"limit"`
-	Holders []Holder  `json:"holders"`
-	// LockError says why the lock record cannot be read ("" when it can).
-	LockError string `json:"lock_error,omitempty"`
-	Nodes     []Node `json:"nodes"`
+	At   time.Time `json:"at"`
+	Stop *Stop     `json:"stop"`
+	// Limit is the default group's limit.
+	Limit int `json:"limit"`
+	// Holders are the lock holders of every group.
+	Holders []Holder `json:"holders"`
+	// LockError says why the default group's lock cannot be read ("" when it can).
+	LockError string  `json:"lock_error,omitempty"`
+	Groups    []Group `json:"groups"`
+	Nodes     []Node  `json:"nodes"`
+}
+
+// Group is one group's lock, limit and stop flag.
+type Group struct {
+	Name    string `json:"name"`
+	Limit   int    `json:"limit"`
+	Stop    *Stop  `json:"stop"`
+	Holders int    `json:"holders"`
+	Error   string `json:"error,omitempty"`
 }
 
 // Stop is the fleet's stop flag.
@@ -63,6 +84,7 @@ type Stop struct {
 // Holder is a node holding the reboot lock.
 type Holder struct {
 	Node          string     `json:"node"`
+	Group         string     `json:"group"`
 	Phase         lock.Phase `json:"phase"`
 	Since         time.Time  `json:"since"`
 	ForSeconds    int64      `json:"for_seconds"`
@@ -71,7 +93,8 @@ type Holder struct {
 
 // Node is one node's row.
 type Node struct {
-	Node string `json:"node"`
+	Node  string `json:"node"`
+	Group string `json:"group"`
 	// RebootRequired says what asks for a reboot: "key", "file" (only known for the local
 	// node) or both; empty when nothing does.
 	RebootRequired []string `json:"reboot_required"`
@@ -97,23 +120,53 @@ const (
 	GateHealth   = "health"
 )
 
+// DefaultGroup is the group of nodes that name none.
+const DefaultGroup = "default"
+
+// group returns the state of a group, with the defaults of one without keys.
+func (s Snapshot) group(name string) GroupState {
+	g, ok := s.Groups[name]
+	if !ok {
+		return GroupState{Lock: lock.Record{Version: lock.Version}, Limit: 1}
+	}
+	return g
+}
+
 // Compute derives the fleet's status from a snapshot.
 func Compute(s Snapshot) Status {
-	st := Status{At: s.At, Limit: s.Limit, LockError: s.LockError, Holders: []Holder{}, Nodes: []Node{}}
+	def := s.group(DefaultGroup)
+	st := Status{At: s.At, Limit: def.Limit, LockError: def.Error, Holders: []Holder{}, Groups: []Group{}, Nodes: []Node{}}
 	if s.Stop != nil {
 		st.Stop = &Stop{Value: s.Stop.Value}
 	}
-	for _, h := range s.Lock.Holders {
-		out := Holder{Node: h.Node, Phase: h.Phase, Since: h.Since, ForSeconds: int64(s.At.Sub(h.Since).Seconds())}
-		if !h.RebootStarted.IsZero() {
-			t := h.RebootStarted
-			out.RebootStarted = &t
+	groups := map[string]bool{DefaultGroup: true}
+	for g := range s.Groups {
+		groups[g] = true
+	}
+	for _, g := range s.Nodes {
+		if g != "" {
+			groups[g] = true
 		}
-		st.Holders = append(st.Holders, out)
+	}
+	for _, name := range sortedKeys(groups) {
+		gs := s.group(name)
+		out := Group{Name: name, Limit: gs.Limit, Holders: len(gs.Lock.Holders), Error: gs.Error}
+		if gs.Stop != nil {
+			out.Stop = &Stop{Value: gs.Stop.Value}
+		}
+		st.Groups = append(st.Groups, out)
+		for _, h := range gs.Lock.Holders {
+			hold := Holder{Node: h.Node, Group: name, Phase: h.Phase, Since: h.Since, ForSeconds: int64(s.At.Sub(h.Since).Seconds())}
+			if !h.RebootStarted.IsZero() {
+				t := h.RebootStarted
+				hold.RebootStarted = &t
+			}
+			st.Holders = append(st.Holders, hold)
+		}
 	}
 
 	names := map[string]bool{}
-	for _, n := range s.Nodes {
+	for n := range s.Nodes {
 		names[n] = true
 	}
 	for n := range s.Requests {
@@ -122,24 +175,42 @@ func Compute(s Snapshot) Status {
 	for n := range s.Disabled {
 		names[n] = true
 	}
-	for _, h := range s.Lock.Holders {
+	for _, h := range st.Holders {
 		names[h.Node] = true
 	}
-	sorted := make([]string, 0, len(names))
-	for n := range names {
-		sorted = append(sorted, n)
-	}
-	sort.Strings(sorted)
-
 	byNode := servicesByNode(s.Services)
-	for _, name := range sorted {
+	for _, name := range sortedKeys(names) {
 		st.Nodes = append(st.Nodes, node(s, name, byNode[name]))
 	}
 	return st
 }
 
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// groupOf is the group a node belongs to: its catalog meta, else the group whose lock it
+// holds (a node Consul no longer knows), else the default.
+func (s Snapshot) groupOf(node string) string {
+	if g := s.Nodes[node]; g != "" {
+		return g
+	}
+	for name, g := range s.Groups {
+		if _, ok := g.Lock.Holder(node); ok {
+			return name
+		}
+	}
+	return DefaultGroup
+}
+
 func node(s Snapshot, name string, services []health.Service) Node {
-	n := Node{Node: name, RebootRequired: []string{}}
+	group := s.groupOf(name)
+	n := Node{Node: name, Group: group, RebootRequired: []string{}}
 	if _, ok := s.Requests[name]; ok {
 		n.RebootRequired = append(n.RebootRequired, "key")
 	}
@@ -150,21 +221,25 @@ func node(s Snapshot, name string, services []health.Service) Node {
 		reason := m.Value
 		n.Disabled = &reason
 	}
-	h, holds := s.Lock.Holder(name)
+	g := s.group(group)
+	h, holds := g.Lock.Holder(name)
 	if holds {
 		n.Phase = h.Phase
 	}
-	n.Blocked = firstBlock(s, name, holds, n.Disabled, services)
+	n.Blocked = firstBlock(s, g, group, name, holds, n.Disabled, services)
 	return n
 }
 
 // firstBlock is the first gate, in the pipeline's order, that keeps node from rebooting now.
-func firstBlock(s Snapshot, name string, holds bool, disabled *string, services []health.Service) *Block {
+func firstBlock(s Snapshot, g GroupState, group, name string, holds bool, disabled *string, services []health.Service) *Block {
 	if s.Stop != nil {
 		return &Block{Gate: GateStop, Reason: "stop flag is set"}
 	}
-	if s.LockError != "" {
-		return &Block{Gate: GateLock, Reason: s.LockError}
+	if g.Stop != nil {
+		return &Block{Gate: GateStop, Reason: "group " + group + " stop flag is set"}
+	}
+	if g.Error != "" {
+		return &Block{Gate: GateLock, Reason: g.Error}
 	}
 	if holds {
 		return nil
@@ -175,8 +250,8 @@ func firstBlock(s Snapshot, name string, holds bool, disabled *string, services 
 	if rep := health.Evaluate(name, services); !rep.OK() {
 		return &Block{Gate: GateHealth, Reason: rep.Reason()}
 	}
-	if _, err := s.Lock.Acquire(lock.Holder{Node: name}, s.Limit); err != nil {
-		return &Block{Gate: GateLock, Reason: err.Error()}
+	if _, err := g.Lock.Acquire(lock.Holder{Node: name}, g.Limit); err != nil {
+		return &Block{Gate: GateLock, Reason: "group " + group + ": " + err.Error()}
 	}
 	return nil
 }

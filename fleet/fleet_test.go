@@ -23,19 +23,24 @@ func inst(node, status string, tags ...string) health.Instance {
 	}}
 }
 
-// fleetSnapshot is a fleet of six: n2 rebooting, n1 waiting for it, n3 disabled, n4 failing
-// its galera check (which blocks n5 too, min_passing=3), n6 untouched.
+// fleetSnapshot is a fleet of eight: n2 rebooting, n1 waiting for it, n3 disabled, n4 failing
+// its galera check (which blocks n5 and n6 too, min_passing=3); c1 and c2 in group compute
+// (limit 2), c1 rebooting and c2 free to go.
 func fleetSnapshot() Snapshot {
 	galera := []string{"rebootmgr", "min_passing=3"}
 	return Snapshot{
-		At:    t0,
-		Limit: 1,
-		Lock: lock.Record{Version: lock.Version, Holders: []lock.Holder{
-			{Node: "n2", Phase: lock.Rebooting, Since: t0.Add(-192 * time.Second), RebootStarted: t0.Add(-60 * time.Second)},
-		}},
-		Requests: map[string]Mark{"n1": {}, "n2": {}, "n5": {}},
+		At: t0,
+		Groups: map[string]GroupState{
+			DefaultGroup: {Limit: 1, Lock: lock.Record{Version: lock.Version, Holders: []lock.Holder{
+				{Node: "n2", Phase: lock.Rebooting, Since: t0.Add(-192 * time.Second), RebootStarted: t0.Add(-60 * time.Second)},
+			}}},
+			"compute": {Limit: 2, Lock: lock.Record{Version: lock.Version, Holders: []lock.Holder{
+				{Node: "c1", Phase: lock.Preparing, Since: t0.Add(-30 * time.Second)},
+			}}},
+		},
+		Requests: map[string]Mark{"n1": {}, "n2": {}, "n5": {}, "c1": {}, "c2": {}},
 		Disabled: map[string]Mark{"n3": {Value: "disk replacement (alice)"}},
-		Nodes:    []string{"n1", "n2", "n3", "n4", "n5", "n6"},
+		Nodes:    map[string]string{"n1": "", "n2": "", "n3": "", "n4": "", "n5": "", "n6": "", "c1": "compute", "c2": "compute"},
 		Services: []Service{
 			{Name: "galera", Instances: []health.Instance{inst("n4", "critical", galera...), inst("n5", "passing", galera...), inst("n6", "passing", galera...)}},
 			{Name: "gateway", Instances: []health.Instance{inst("n1", "passing", "rebootmgr", "min_passing=1"), inst("n2", "passing", "rebootmgr", "min_passing=1")}},
@@ -47,7 +52,7 @@ func fleetSnapshot() Snapshot {
 
 func TestCompute(t *testing.T) {
 	st := Compute(fleetSnapshot())
-	want := map[string]string{"n1": GateLock, "n2": "", "n3": GateDisabled, "n4": GateHealth, "n5": GateHealth, "n6": GateHealth}
+	want := map[string]string{"n1": GateLock, "n2": "", "n3": GateDisabled, "n4": GateHealth, "n5": GateHealth, "n6": GateHealth, "c1": "", "c2": ""}
 	for _, n := range st.Nodes {
 		got := ""
 		if n.Blocked != nil {
@@ -63,6 +68,27 @@ func TestCompute(t *testing.T) {
 	for _, n := range Compute(stopped).Nodes {
 		if n.Blocked == nil || n.Blocked.Gate != GateStop {
 			t.Errorf("%s not blocked by the stop flag: %+v", n.Node, n.Blocked)
+		}
+	}
+
+	// A group's stop flag and a full group lock block only that group.
+	groupStopped := fleetSnapshot()
+	g := groupStopped.Groups["compute"]
+	g.Stop = &Mark{Value: "nova upgrade"}
+	groupStopped.Groups["compute"] = g
+	for _, n := range Compute(groupStopped).Nodes {
+		blockedByStop := n.Blocked != nil && n.Blocked.Gate == GateStop
+		if blockedByStop != (n.Group == "compute") {
+			t.Errorf("%s (group %s) blocked by %+v", n.Node, n.Group, n.Blocked)
+		}
+	}
+	full := fleetSnapshot()
+	g = full.Groups["compute"]
+	g.Limit = 1
+	full.Groups["compute"] = g
+	for _, n := range Compute(full).Nodes {
+		if n.Node == "c2" && (n.Blocked == nil || n.Blocked.Gate != GateLock) {
+			t.Errorf("c2 not blocked by its group's full lock: %+v", n.Blocked)
 		}
 	}
 }

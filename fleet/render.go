@@ -37,28 +37,34 @@ func WriteTable(w io.Writer, st Status, color bool) error {
 	}
 	var b strings.Builder
 	if st.Stop != nil {
-		v := st.Stop.Value
-		if v == "" {
-			v = "(no reason given)"
-		}
-		fmt.Fprintf(&b, "%s %s\n", paint(red+bold, "STOPPED:"), oneLine(v))
+		fmt.Fprintf(&b, "%s %s\n", paint(red+bold, "FLEET STOPPED:"), oneLine(orEmpty(st.Stop.Value)))
 	} else {
 		fmt.Fprintf(&b, "stop flag: %s\n", "not set")
 	}
-	switch {
-	case st.LockError != "":
-		fmt.Fprintf(&b, "%s %s\n", paint(red+bold, "LOCK UNREADABLE:"), st.LockError)
-	case len(st.Holders) == 0:
-		fmt.Fprintf(&b, "reboot lock (limit %d): free\n", st.Limit)
-	default:
-		fmt.Fprintf(&b, "reboot lock (limit %d):\n", st.Limit)
+	for _, g := range st.Groups {
+		fmt.Fprintf(&b, "group %s (limit %d): ", g.Name, g.Limit)
+		switch {
+		case g.Error != "":
+			fmt.Fprintf(&b, "%s %s\n", paint(red+bold, "UNREADABLE:"), g.Error)
+			continue
+		case g.Stop != nil:
+			fmt.Fprintf(&b, "%s %s; ", paint(red+bold, "STOPPED:"), oneLine(orEmpty(g.Stop.Value)))
+		}
+		var holders []string
 		for _, h := range st.Holders {
-			fmt.Fprintf(&b, "  %s %s since %s (%s)\n", paint(yellow, h.Node), h.Phase, h.Since.UTC().Format(time.RFC3339), time.Duration(h.ForSeconds)*time.Second)
+			if h.Group == g.Name {
+				holders = append(holders, fmt.Sprintf("%s %s since %s (%s)", paint(yellow, h.Node), h.Phase, h.Since.UTC().Format(time.RFC3339), time.Duration(h.ForSeconds)*time.Second))
+			}
+		}
+		if len(holders) == 0 {
+			b.WriteString("lock free\n")
+		} else {
+			b.WriteString(strings.Join(holders, ", ") + "\n")
 		}
 	}
 	b.WriteString("\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tREQUESTED\tDISABLED\tPHASE\tNOW")
+	fmt.Fprintln(tw, "NODE\tGROUP\tREQUESTED\tDISABLED\tPHASE\tNOW")
 	for _, n := range st.Nodes {
 		req := strings.Join(n.RebootRequired, ",")
 		if req == "" {
@@ -72,7 +78,7 @@ func WriteTable(w io.Writer, st Status, color bool) error {
 		if n.Phase != "" {
 			phase = string(n.Phase)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.Node, req, disabled, phase, now(n, paint))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Node, n.Group, req, disabled, phase, now(n, paint))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -102,3 +108,10 @@ func truncate(s string) string {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func orEmpty(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "(no reason given)"
+	}
+	return s
+}

@@ -34,8 +34,12 @@ func (p *Pipeline) changeLock(ctx context.Context, change func(lock.Record) (loc
 
 func (p *Pipeline) acquire(ctx context.Context) error {
 	now := p.Clock.Now().UTC()
-	_, err := p.changeLock(ctx, func(rec lock.Record) (lock.Record, error) {
-		return rec.Acquire(lock.Holder{Node: p.Node, Phase: lock.Preparing, Since: now, Updated: now}, p.Limit)
+	limit, err := p.Store.Limit(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = p.changeLock(ctx, func(rec lock.Record) (lock.Record, error) {
+		return rec.Acquire(lock.Holder{Node: p.Node, Phase: lock.Preparing, Since: now, Updated: now}, limit)
 	})
 	var full *lock.FullError
 	if errors.As(err, &full) {
@@ -54,7 +58,11 @@ func (p *Pipeline) checkLockFree(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := rec.Acquire(lock.Holder{Node: p.Node, Phase: lock.Preparing}, p.Limit); err != nil {
+	limit, err := p.Store.Limit(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := rec.Acquire(lock.Holder{Node: p.Node, Phase: lock.Preparing}, limit); err != nil {
 		return gateWrap(ErrLockHeld, err, "cannot take the reboot lock")
 	}
 	return nil

@@ -40,6 +40,8 @@ type Store interface {
 	Lock(ctx context.Context) (lock.Record, uint64, error)
 	// CASLock writes the record if it is still at index (0: if there is none); false if not.
 	CASLock(ctx context.Context, rec lock.Record, index uint64) (bool, error)
+	// Limit is how many nodes may hold the lock at once.
+	Limit(ctx context.Context) (int, error)
 	// StartMaintenance puts node into Consul maintenance with reason.
 	StartMaintenance(ctx context.Context, node, reason string) error
 	// EndMaintenance ends node's maintenance if rebootmgr started it.
@@ -95,8 +97,6 @@ const MaxSettle = 3 * time.Minute
 // Config is what a run is asked to do.
 type Config struct {
 	Node string
-	// Limit is how many nodes may hold the reboot lock at once.
-	Limit int
 	// Settle is how long to wait after the pre-boot tasks before checking again, or SettleAuto.
 	Settle time.Duration
 	// CheckTriggers: reboot only when a trigger file or the node's reboot_required key exists.

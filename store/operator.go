@@ -66,7 +66,7 @@ func (c *Consul) Unlock(ctx context.Context, node string) (lock.Holder, error) {
 		return lock.Holder{}, err
 	}
 	if !ok {
-		return lock.Holder{}, fmt.Errorf("reboot lock %s: %w", c.Keys.Lock(), ErrConflict)
+		return lock.Holder{}, fmt.Errorf("reboot lock %s: %w", c.Keys.GroupLock(c.Group), ErrConflict)
 	}
 	return h, nil
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,8 +29,58 @@ type Keys struct{ Prefix string }
 // Stop is the fleet's stop flag: while it exists (any value), nothing starts.
 func (k Keys) Stop() string { return k.Prefix + "/stop" }
 
-// Lock is the reboot lock record.
+// Lock is the reboot lock record of the default group.
 func (k Keys) Lock() string { return k.Prefix + "/lock" }
+
+// DefaultGroup is the group of the nodes that name none: the whole fleet.
+const DefaultGroup = "default"
+
+func groupName(group string) string {
+	if group == "" {
+		return DefaultGroup
+	}
+	return group
+}
+
+// GroupLock is the reboot lock record of a group; the default group's is Lock.
+func (k Keys) GroupLock(group string) string {
+	if groupName(group) == DefaultGroup {
+		return k.Lock()
+	}
+	return k.Prefix + "/groups/" + group + "/lock"
+}
+
+// GroupStop is a group's stop flag, beside the fleet's.
+func (k Keys) GroupStop(group string) string {
+	return k.Prefix + "/groups/" + groupName(group) + "/stop"
+}
+
+// GroupLimit holds how many nodes of a group may hold its lock at once (1 when absent).
+func (k Keys) GroupLimit(group string) string {
+	return k.Prefix + "/groups/" + groupName(group) + "/limit"
+}
+
+// ValidGroup checks a group name: letters, digits, '.', '_' and '-'.
+func ValidGroup(name string) error {
+	if name == "" {
+		return errors.New("empty group name")
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Errorf("group name %q: only letters, digits, '.', '_' and '-'", name)
+		}
+	}
+	return nil
+}
+
+// ParseLimit reads a group's limit from its key's value.
+func ParseLimit(value string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(value))
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("limit %q is not a whole number of at least 1", value)
+	}
+	return n, nil
+}
 
 // Disabled is a node's disabled mark; its value is the reason.
 func (k Keys) Disabled(node string) string { return k.Prefix + "/" + node + "/disabled" }
@@ -41,10 +92,12 @@ func (k Keys) RebootRequired(node string) string { return k.Prefix + "/" + node 
 // maintenance an operator started.
 const maintenancePrefix = "rebootmgr:"
 
-// Consul is the store in Consul.
+// Consul is the store in Consul, for the nodes of one group.
 type Consul struct {
 	Client *api.Client
 	Keys   Keys
+	// Group is the group whose lock, stop flag and limit apply ("" for the default group).
+	Group string
 	// Options are applied to every query (datacenter, token).
 	Options api.QueryOptions
 	Logger  *slog.Logger
@@ -80,12 +133,48 @@ func flagOf(pair *api.KVPair) pipeline.Flag {
 	return pipeline.Flag{Set: true, Value: string(pair.Value), Index: pair.ModifyIndex}
 }
 
-// Stop reads the stop flag.
-func (c *Consul) Stop(ctx context.Context) (pipeline.Flag, error) { return c.Flag(ctx, c.Keys.Stop()) }
+// Stop reads the fleet's stop flag and the group's; the fleet's wins when both are set.
+func (c *Consul) Stop(ctx context.Context) (pipeline.Flag, error) {
+	f, err := c.Flag(ctx, c.Keys.Stop())
+	if err != nil || f.Set {
+		return f, err
+	}
+	f, err = c.Flag(ctx, c.Keys.GroupStop(c.Group))
+	if f.Set {
+		f.Value = "group " + groupName(c.Group) + ": " + f.Value
+	}
+	return f, err
+}
 
-// WaitStop blocks on the stop flag until it is set, retrying errors with backoff.
+// WaitStop blocks on the fleet's and the group's stop flags until one is set, retrying errors
+// with backoff.
 func (c *Consul) WaitStop(ctx context.Context) (pipeline.Flag, error) {
-	w := watch.Key{KV: c.Client.KV(), Key: c.Keys.Stop(), Options: c.Options}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		f   pipeline.Flag
+		err error
+	}
+	keys := []string{c.Keys.Stop(), c.Keys.GroupStop(c.Group)}
+	results := make(chan result, len(keys))
+	for _, key := range keys {
+		go func() {
+			f, err := c.waitKey(ctx, key)
+			if err == nil && key != c.Keys.Stop() {
+				f.Value = "group " + groupName(c.Group) + ": " + f.Value
+			}
+			results <- result{f, err}
+		}()
+	}
+	r := <-results
+	cancel()
+	<-results
+	return r.f, r.err
+}
+
+// waitKey blocks until key exists.
+func (c *Consul) waitKey(ctx context.Context, key string) (pipeline.Flag, error) {
+	w := watch.Key{KV: c.Client.KV(), Key: key, Options: c.Options}
 	b := backoff.WithContext(c.backOff(), ctx)
 	failing := false
 	for {
@@ -95,7 +184,7 @@ func (c *Consul) WaitStop(ctx context.Context) (pipeline.Flag, error) {
 				return pipeline.Flag{}, context.Cause(ctx)
 			}
 			if !failing {
-				c.Logger.Warn("cannot watch the stop flag: retrying", "err", err)
+				c.Logger.Warn("cannot watch a stop flag: retrying", "key", key, "err", err)
 				failing = true
 			}
 			d := b.NextBackOff()
@@ -110,7 +199,7 @@ func (c *Consul) WaitStop(ctx context.Context) (pipeline.Flag, error) {
 			continue
 		}
 		if failing {
-			c.Logger.Info("watching the stop flag again")
+			c.Logger.Info("watching the stop flag again", "key", key)
 			failing = false
 		}
 		b.Reset()
@@ -118,6 +207,21 @@ func (c *Consul) WaitStop(ctx context.Context) (pipeline.Flag, error) {
 			return f, nil
 		}
 	}
+}
+
+// Limit reads how many nodes of the group may hold its lock at once; a value that is not a
+// whole number of at least 1 is an error, never a guess.
+func (c *Consul) Limit(ctx context.Context) (int, error) {
+	key := c.Keys.GroupLimit(c.Group)
+	f, err := c.Flag(ctx, key)
+	if err != nil || !f.Set {
+		return 1, err
+	}
+	n, err := ParseLimit(f.Value)
+	if err != nil {
+		return 0, fmt.Errorf("key %s: %w", key, err)
+	}
+	return n, nil
 }
 
 func (c *Consul) backOff() backoff.BackOff {
@@ -158,7 +262,7 @@ func (c *Consul) DeleteTrigger(ctx context.Context, node string, index uint64) (
 
 // Lock reads the lock record; a record that cannot be read is an error, never "free".
 func (c *Consul) Lock(ctx context.Context) (lock.Record, uint64, error) {
-	key := c.Keys.Lock()
+	key := c.Keys.GroupLock(c.Group)
 	pair, _, err := c.Client.KV().Get(key, c.query(ctx))
 	if err != nil {
 		return lock.Record{}, 0, fmt.Errorf("read reboot lock %s: %w", key, err)
@@ -176,7 +280,7 @@ func (c *Consul) Lock(ctx context.Context) (lock.Record, uint64, error) {
 // CASLock writes the record if the key is still at index (0: absent). A record without
 // holders deletes the key.
 func (c *Consul) CASLock(ctx context.Context, rec lock.Record, index uint64) (bool, error) {
-	key := c.Keys.Lock()
+	key := c.Keys.GroupLock(c.Group)
 	if len(rec.Holders) == 0 {
 		if index == 0 {
 			return true, nil
@@ -268,13 +372,26 @@ func (c *Consul) checkLocal(ctx context.Context, node string) error {
 
 // NodeName asks the local agent for its node name.
 func NodeName(ctx context.Context, client *api.Client) (string, error) {
-	var self struct{ Config struct{ NodeName string } }
+	name, _, err := LocalNode(ctx, client)
+	return name, err
+}
+
+// GroupMeta is the node meta key that names a node's group (agent configuration:
+// node_meta { rebootmgr-group = "compute" }).
+const GroupMeta = "rebootmgr-group"
+
+// LocalNode asks the local agent for its node name and node meta.
+func LocalNode(ctx context.Context, client *api.Client) (string, map[string]string, error) {
+	var self struct {
+		Config struct{ NodeName string }
+		Meta   map[string]string
+	}
 	q := &api.QueryOptions{}
 	if _, err := client.Raw().Query("/v1/agent/self", &self, q.WithContext(ctx)); err != nil {
-		return "", fmt.Errorf("ask the local consul agent for its node name: %w", err)
+		return "", nil, fmt.Errorf("ask the local consul agent for its node name: %w", err)
 	}
 	if self.Config.NodeName == "" {
-		return "", errors.New("the local consul agent did not say its node name")
+		return "", nil, errors.New("the local consul agent did not say its node name")
 	}
-	return self.Config.NodeName, nil
+	return self.Config.NodeName, self.Meta, nil
 }

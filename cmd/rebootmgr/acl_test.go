@@ -15,7 +15,7 @@ func policy(t *testing.T, name, node string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.ReplaceAll(string(data), "NODE", node)
+	return strings.NewReplacer("NODE", node, "GROUP", "default").Replace(string(data))
 }
 
 // TestDaemonPolicy: the shipped daemon policy is enough for a whole reboot, and no more than

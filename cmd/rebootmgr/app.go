@@ -85,6 +85,7 @@ func commands() []command {
 		mark("disable", "keep a node from rebooting, with a reason"),
 		mark("enable", "remove a node's disabled mark"),
 		{"unlock", "release the reboot lock of a node that will not come back", runUnlock},
+		{"limit", "show or set how many nodes of a group may reboot at once", runLimit},
 		{"completion", "print shell completion for bash or zsh", runCompletion},
 		{"version", "print the version", runVersion},
 	}

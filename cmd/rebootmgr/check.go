@@ -35,7 +35,16 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	if node == "" {
 		node = local
 	}
-	s := fleet.NodeState{Node: node, Limit: 1}
+	group, err := o.groupOf(ctx, node, f.group)
+	if err != nil {
+		return err
+	}
+	o.store.Group = group
+	limit, err := o.store.Limit(ctx)
+	if err != nil {
+		return err
+	}
+	s := fleet.NodeState{Node: node, Group: group, Limit: limit}
 	if flag, err := o.store.Stop(ctx); err != nil {
 		return err
 	} else if flag.Set {

@@ -44,9 +44,11 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	if *watchEvents {
 		sources = append(sources,
 			key(keys.Stop(), watch.SourceStop),
+			key(keys.GroupStop(f.group), watch.SourceStop),
 			key(keys.RebootRequired(p.Node), watch.SourceTrigger),
 			key(keys.Disabled(p.Node), watch.SourceDisabled),
-			key(keys.Lock(), watch.SourceLock),
+			key(keys.GroupLock(f.group), watch.SourceLock),
+			key(keys.GroupLimit(f.group), watch.SourceLock),
 			watch.HealthSource{Client: client, Node: p.Node, Tag: health.Tag, Logger: wlog},
 			watch.FileSource{Paths: f.triggerFiles.values, Logger: wlog},
 		)

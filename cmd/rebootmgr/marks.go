@@ -20,7 +20,7 @@ type markCommand struct {
 	examples string
 	// perNode: the key belongs to a node (the argument, --node, or the local agent's).
 	perNode bool
-	key     func(k store.Keys, node string) string
+	key     func(k store.Keys, node, group string) string
 	// set creates the key (with a reason and who set it); otherwise the command removes it.
 	set        bool
 	reasonHelp string
@@ -33,32 +33,39 @@ type markCommand struct {
 }
 
 func markCommands() []markCommand {
-	stopKey := func(k store.Keys, _ string) string { return k.Stop() }
+	stopKey := func(k store.Keys, _, group string) string {
+		if group != "" {
+			return k.GroupStop(group)
+		}
+		return k.Stop()
+	}
+	requestKey := func(k store.Keys, node, _ string) string { return k.RebootRequired(node) }
+	disabledKey := func(k store.Keys, node, _ string) string { return k.Disabled(node) }
 	return []markCommand{
 		{
-			name: "stop", synopsis: "rebootmgr stop [--reason TEXT]", set: true, existsIsError: true, key: stopKey,
+			name: "stop", synopsis: "rebootmgr stop [--group GROUP] [--reason TEXT]", set: true, existsIsError: true, key: stopKey,
 			reasonHelp: "why the fleet stops (recorded with who, where and when)",
-			examples:   "  rebootmgr stop --reason \"galera upgrade, until 14:00\"\n",
-			done:       func(_, v string) string { return "stopped the fleet: " + v },
+			examples:   "  rebootmgr stop --reason \"galera upgrade, until 14:00\"     the whole fleet\n  rebootmgr stop --group compute --reason \"nova upgrade\"   one group\n",
+			done:       func(_, v string) string { return "stopped: " + v },
 			unchanged: func(_, v string) string {
-				return "the fleet is already stopped: " + orNone(v) + " (rebootmgr resume first to change the reason)"
+				return "already stopped: " + orNone(v) + " (rebootmgr resume first to change the reason)"
 			},
 		},
 		{
-			name: "resume", synopsis: "rebootmgr resume", key: stopKey,
-			examples:  "  rebootmgr resume\n",
-			done:      func(_, v string) string { return "resumed the fleet: removed the stop flag " + orNone(v) },
-			unchanged: func(string, string) string { return "the fleet was not stopped" },
+			name: "resume", synopsis: "rebootmgr resume [--group GROUP]", key: stopKey,
+			examples:  "  rebootmgr resume\n  rebootmgr resume --group compute\n",
+			done:      func(_, v string) string { return "resumed: removed the stop flag " + orNone(v) },
+			unchanged: func(string, string) string { return "not stopped" },
 		},
 		{
-			name: "trigger", synopsis: "rebootmgr trigger [NODE] [--reason TEXT]", perNode: true, set: true, key: store.Keys.RebootRequired,
+			name: "trigger", synopsis: "rebootmgr trigger [NODE] [--reason TEXT]", perNode: true, set: true, key: requestKey,
 			reasonHelp: "why the node should reboot",
 			examples:   "  rebootmgr trigger                     ask this node to reboot\n  rebootmgr trigger compute-17 --reason \"kernel 6.1.0-27\"\n",
 			done:       func(n, v string) string { return "asked " + n + " to reboot: " + v },
 			unchanged:  func(n, v string) string { return n + " was already asked to reboot: " + orNone(v) },
 		},
 		{
-			name: "cancel", synopsis: "rebootmgr cancel [NODE]", perNode: true, key: store.Keys.RebootRequired,
+			name: "cancel", synopsis: "rebootmgr cancel [NODE]", perNode: true, key: requestKey,
 			examples: "  rebootmgr cancel compute-17\n",
 			done:     func(n, v string) string { return "cancelled the reboot request of " + n + ": " + orNone(v) },
 			unchanged: func(n, _ string) string {
@@ -66,7 +73,7 @@ func markCommands() []markCommand {
 			},
 		},
 		{
-			name: "disable", synopsis: "rebootmgr disable [NODE] [--reason TEXT]", perNode: true, set: true, existsIsError: true, key: store.Keys.Disabled,
+			name: "disable", synopsis: "rebootmgr disable [NODE] [--reason TEXT]", perNode: true, set: true, existsIsError: true, key: disabledKey,
 			reasonHelp: "why the node must not reboot (recorded with who, where and when)",
 			examples:   "  rebootmgr disable db-3 --reason \"disk replacement, ticket 4711\"\n",
 			done:       func(n, v string) string { return "disabled " + n + ": " + v },
@@ -75,7 +82,7 @@ func markCommands() []markCommand {
 			},
 		},
 		{
-			name: "enable", synopsis: "rebootmgr enable [NODE]", perNode: true, key: store.Keys.Disabled,
+			name: "enable", synopsis: "rebootmgr enable [NODE]", perNode: true, key: disabledKey,
 			examples:  "  rebootmgr enable db-3\n",
 			done:      func(n, v string) string { return "enabled " + n + ": removed " + orNone(v) },
 			unchanged: func(n, _ string) string { return n + " was not disabled" },
@@ -114,7 +121,12 @@ func (m markCommand) run(ctx context.Context, args []string, e env, stdout, stde
 			return err
 		}
 	}
-	key := m.key(o.keys, node)
+	if g.group != "" {
+		if err := store.ValidGroup(g.group); err != nil {
+			return fmt.Errorf("%w: --group: %v", errUsage, err)
+		}
+	}
+	key := m.key(o.keys, node, g.group)
 	if !m.set {
 		removed, err := o.store.Remove(ctx, key)
 		if err != nil {

@@ -30,7 +30,7 @@ func (g *globalFlags) operator(stderr io.Writer) (*operator, error) {
 		return nil, err
 	}
 	keys := store.Keys{Prefix: g.prefix}
-	return &operator{client: client, keys: keys, store: &store.Consul{Client: client, Keys: keys, Logger: log}}, nil
+	return &operator{client: client, keys: keys, store: &store.Consul{Client: client, Keys: keys, Group: g.group, Logger: log}}, nil
 }
 
 // node is the node a command is about: its argument, else --node, else the local agent's.
@@ -84,4 +84,20 @@ func (o *operator) requireKnown(ctx context.Context, node string, force bool) er
 		return fmt.Errorf("node %s is not in consul's catalog (a typo?): nothing written; --force writes anyway", node)
 	}
 	return nil
+}
+
+// groupOf is node's group: the one given, else its node meta rebootmgr-group, else the default.
+func (o *operator) groupOf(ctx context.Context, node, given string) (string, error) {
+	if given != "" {
+		return given, store.ValidGroup(given)
+	}
+	n, _, err := o.client.Catalog().Node(node, (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return "", fmt.Errorf("look up node %s in consul: %w", node, err)
+	}
+	if n != nil && n.Node != nil && n.Node.Meta[store.GroupMeta] != "" {
+		g := n.Node.Meta[store.GroupMeta]
+		return g, store.ValidGroup(g)
+	}
+	return store.DefaultGroup, nil
 }

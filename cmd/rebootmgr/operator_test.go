@@ -15,7 +15,7 @@ func TestStopResume(t *testing.T) {
 	n := dev(t)
 	environ := map[string]string{"SUDO_USER": "alice"}
 	r := n.runWith(t.Context(), environ, &logWatch{}, "stop", "--reason", "galera upgrade")
-	n.expect(r, 0, "stopped the fleet")
+	n.expect(r, 0, "stopped: galera upgrade")
 	stop := n.get(n.keys().Stop())
 	if stop == nil || !strings.Contains(string(stop.Value), "galera upgrade") || !strings.Contains(string(stop.Value), "by alice on ") {
 		t.Fatalf("stop value does not say why, who and where: %v", stop)
@@ -26,7 +26,7 @@ func TestStopResume(t *testing.T) {
 	if got := n.get(n.keys().Stop()); string(got.Value) != string(stop.Value) {
 		t.Fatalf("stop reason overwritten: %s", got.Value)
 	}
-	n.expect(n.run("resume"), 0, "resumed", "galera upgrade")
+	n.expect(n.run("resume"), 0, "resumed: removed the stop flag", "galera upgrade")
 	n.expect(n.run("resume"), 0, "not stopped")
 	n.expect(n.run("reboot"), 0, "reboot started")
 }

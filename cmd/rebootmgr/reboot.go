@@ -109,7 +109,7 @@ func (f *rebootFlags) pipeline(ctx context.Context, log *slog.Logger) (*pipeline
 	if err != nil {
 		return nil, nil, err
 	}
-	agentNode, err := store.NodeName(ctx, client)
+	agentNode, meta, err := store.LocalNode(ctx, client)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -120,17 +120,27 @@ func (f *rebootFlags) pipeline(ctx context.Context, log *slog.Logger) (*pipeline
 	if node != agentNode && !f.dryRun {
 		return nil, nil, fmt.Errorf("--node %s is not the local consul agent's node (%s): rebootmgr reboots the machine it runs on", node, agentNode)
 	}
-	log = log.With("node", node)
+	group := f.group
+	if group == "" && node == agentNode {
+		group = meta[store.GroupMeta]
+	}
+	if group == "" {
+		group = store.DefaultGroup
+	}
+	if err := store.ValidGroup(group); err != nil {
+		return nil, nil, fmt.Errorf("%w: --group: %v", errUsage, err)
+	}
+	f.group = group
+	log = log.With("node", node, "group", group)
 	return &pipeline.Pipeline{
 		Config: pipeline.Config{
 			Node:          node,
-			Limit:         1,
 			Settle:        f.settle.d,
 			CheckTriggers: f.checkTriggers,
 			TriggerFiles:  f.triggerFiles.values,
 			DryRun:        f.dryRun,
 		},
-		Store:  &store.Consul{Client: client, Keys: store.Keys{Prefix: f.prefix}, Logger: log},
+		Store:  &store.Consul{Client: client, Keys: store.Keys{Prefix: f.prefix}, Group: group, Logger: log},
 		Health: health.Consul{Client: client},
 		Tasks: &tasks.Runner{
 			Dir: f.tasksDir, Timeout: f.taskTimeout, Node: node,

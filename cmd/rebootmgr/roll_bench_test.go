@@ -39,6 +39,9 @@ func BenchmarkRoll(b *testing.B) {
 			n.put(n.keys().RebootRequired(n.agent.Node), "")
 		}
 		done := make([]int, len(nodes))
+		for i, n := range nodes {
+			done[i] = n.rebootCount()
+		}
 		for finished := 0; finished < len(nodes); {
 			for i, n := range nodes {
 				if n.rebootCount() == done[i] {

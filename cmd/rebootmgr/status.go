@@ -34,7 +34,7 @@ func runStatus(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		local, _ = o.node(ctx, nil, "")
 	}
 	snap, err := fleet.Reader{
-		Client: o.client, Keys: o.keys, Limit: 1,
+		Client: o.client, Keys: o.keys,
 		Local: local, LocalFiles: files.values, FileExists: fileExists, Now: time.Now,
 	}.Read(ctx)
 	if err != nil {

@@ -27,7 +27,7 @@ func runUnlock(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	var g globalFlags
 	g.register(fs)
 	force := fs.Bool("force", false, "unlock even though the holder is alive and within its phase's expected time")
-	fs.Usage = usageFunc(fs, stdout, "rebootmgr unlock NODE [--force]", `  rebootmgr unlock compute-17           release the lock of a node that will not come back
+	fs.Usage = usageFunc(fs, stdout, "rebootmgr unlock NODE [--group GROUP] [--force]", `  rebootmgr unlock compute-17           release the lock of a node that will not come back
 `)
 	pos, err := parseArgs(fs, args, e, 1)
 	if err != nil {
@@ -39,6 +39,9 @@ func runUnlock(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	node := pos[0]
 	o, err := g.operator(stderr)
 	if err != nil {
+		return err
+	}
+	if o.store.Group, err = o.groupOf(ctx, node, g.group); err != nil {
 		return err
 	}
 	rec, _, err := o.store.Lock(ctx)

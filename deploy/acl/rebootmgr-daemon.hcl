@@ -1,7 +1,8 @@
-# Consul ACL policy for the rebootmgr daemon on one node. Replace NODE with the node's name
-# (one policy per node: sed 's/NODE/compute-17/g' rebootmgr-daemon.hcl), or give every daemon
-# `key_prefix "service/rebootmgr/" { policy = "write" }` instead of the two NODE key rules if
-# per-node policies are too much to manage.
+# Consul ACL policy for the rebootmgr daemon on one node. Replace NODE with the node's name and
+# GROUP with its group ("default" when it has none): one policy per node,
+#   sed 's/NODE/compute-17/g; s/GROUP/compute/g' rebootmgr-daemon.hcl
+# or give every daemon `key_prefix "service/rebootmgr/" { policy = "write" }` instead of the
+# key rules below if per-node policies are too much to manage.
 
 # The local agent's node name (/v1/agent/self) and its checks.
 agent "NODE" { policy = "read" }
@@ -12,7 +13,9 @@ node_prefix "" { policy = "read" }
 service_prefix "" { policy = "read" }
 # The stop flag and every other key: read.
 key_prefix "service/rebootmgr/" { policy = "read" }
-# The reboot lock record: written with check-and-set.
+# The reboot lock record of the default group, and of the node's group: written with
+# check-and-set.
 key "service/rebootmgr/lock" { policy = "write" }
+key "service/rebootmgr/groups/GROUP/lock" { policy = "write" }
 # This node's reboot request (deleted when done) and disabled mark (set when a task fails).
 key_prefix "service/rebootmgr/NODE/" { policy = "write" }

@@ -128,13 +128,14 @@ func DevACL(t testing.TB, node string) *Agent {
 	return Dev(t, node, "-hcl", hcl)
 }
 
-// Client starts a client agent for node that joins the agent at serfAddr.
-func Client(t testing.TB, node string, join *Agent) *Agent {
+// Client starts a client agent for node that joins the agent join. Extra arguments go to the
+// agent.
+func Client(t testing.TB, node string, join *Agent, extra ...string) *Agent {
 	t.Helper()
 	p := freePorts(t)
 	dir := t.TempDir()
 	args := append([]string{"agent", "-data-dir", dir, "-retry-join", join.SerfAddr, "-hcl", "check_update_interval = \"0s\""}, commonArgs(node, p)...)
-	return start(t, node, p, args)
+	return start(t, node, p, append(args, extra...))
 }
 
 func start(t testing.TB, node string, p ports, args []string) *Agent {

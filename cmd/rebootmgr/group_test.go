@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/rebootmgr/rebootmgr/internal/consultest"
+	"github.com/rebootmgr/rebootmgr/lock"
+)
+
+// TestGroupLimitRace: ten nodes of group compute with limit 3, all run at the same instant, round
+// after round: never more than three are past the lock, and every node reboots once.
+func TestGroupLimitRace(t *testing.T) {
+	server := consultest.Dev(t, "c00", "-node-meta", "rebootmgr-group:compute")
+	nodes := []*testNode{newTestNode(t, server)}
+	for i := 1; i < 10; i++ {
+		nodes = append(nodes, newTestNode(t, consultest.Client(t, fmt.Sprintf("c%02d", i), server, "-node-meta", "rebootmgr-group:compute")))
+	}
+	nodes[0].expect(nodes[0].run("limit", "compute", "3"), 0, "3 at a time")
+	for _, n := range nodes {
+		n.put(n.keys().RebootRequired(n.agent.Node), "")
+	}
+	done := map[*testNode]bool{}
+	for round := 0; len(done) < len(nodes); round++ {
+		if round > 4 {
+			t.Fatalf("not every node rebooted after %d rounds", round)
+		}
+		results := make([]result, len(nodes))
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i, n := range nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				results[i] = n.runWith(context.Background(), nil, &logWatch{}, "reboot", "--check-triggers")
+			}()
+		}
+		close(start)
+		wg.Wait()
+		var started []*testNode
+		for i, n := range nodes {
+			switch r := results[i]; {
+			case done[n]:
+				n.expect(r, 0, "no reboot required")
+			case r.code == 0:
+				n.expect(r, 0, "reboot started")
+				started = append(started, n)
+			default:
+				n.expect(r, exitLockHeld, "limit 3")
+			}
+		}
+		want := min(3, len(nodes)-len(done))
+		if len(started) != want {
+			t.Fatalf("round %d: %d nodes started a reboot, want %d", round, len(started), want)
+		}
+		pair := nodes[0].get(nodes[0].keys().GroupLock("compute"))
+		rec, err := lock.Decode(pair.Value)
+		if err != nil || len(rec.Holders) != want {
+			t.Fatalf("round %d: lock record %s (%v)", round, pair.Value, err)
+		}
+		if nodes[0].get(nodes[0].keys().Lock()) != nil {
+			t.Fatal("group compute used the default group's lock")
+		}
+		for _, n := range started {
+			n.boot()
+			n.expect(n.run("reboot", "--check-triggers"), 0, "reboot finished")
+			done[n] = true
+		}
+	}
+}
+
+// TestGroupStop: a group's stop flag halts that group only, and its daemon at once.
+func TestGroupStop(t *testing.T) {
+	n := dev(t)
+	n.expect(n.run("stop", "--group", "compute", "--reason", "nova upgrade"), 0, "stopped")
+	n.expect(n.run("reboot", "--group", "compute"), exitStopped, "group compute", "nova upgrade")
+	n.expect(n.run("status"), 0, "STOPPED", "nova upgrade")
+	n.expect(n.run("resume", "--group", "compute"), 0, "resumed")
+
+	n.task("pre", "10-drain", "echo draining; sleep 1000")
+	d := n.startDaemon("--group", "compute")
+	n.put(n.keys().RebootRequired("n1"), "")
+	waitSeen(t, d.log.seen("draining"), "the task running")
+	n.expect(n.run("stop", "--group", "other"), 0)
+	n.expect(n.run("stop", "--group", "compute"), 0)
+	waitSeen(t, d.log.seen("halted"), "the halt")
+	if h, _ := lockAt(t, n, "compute").Holder("n1"); h.Phase != lock.Preparing {
+		t.Fatalf("lock of group compute after the halt: %+v", lockAt(t, n, "compute"))
+	}
+	if n.rebootCount() != 0 {
+		t.Fatal("rebooted")
+	}
+}
+
+func TestLimitCommand(t *testing.T) {
+	n := dev(t)
+	n.expect(n.run("limit", "default"), 0, "group default: 1 at a time")
+	n.expect(n.run("limit", "compute", "0"), exitUsage, "at least 1")
+	n.expect(n.run("limit", "bad/name", "2"), exitUsage, "group name")
+	n.put(n.keys().GroupLimit("default"), "many")
+	n.expect(n.run("reboot"), exitError, "limit", "many")
+	if n.rebootCount() != 0 || n.get(n.keys().Lock()) != nil {
+		t.Fatal("rebooted with an unreadable limit")
+	}
+}
+
+func lockAt(t *testing.T, n *testNode, group string) lock.Record {
+	t.Helper()
+	pair := n.get(n.keys().GroupLock(group))
+	if pair == nil {
+		return lock.Record{}
+	}
+	rec, err := lock.Decode(pair.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
