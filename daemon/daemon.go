@@ -34,6 +34,9 @@ type Notifier interface {
 	Status(status string) error
 }
 
+// deadlineSlack is how long after a holder's deadline the daemon looks again.
+const deadlineSlack = 100 * time.Millisecond
+
 // ErrStillRunning means the machine did not go down after the reboot command.
 var ErrStillRunning = errors.New("still running after the reboot command")
 
@@ -90,7 +93,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		retry = watch.DefaultRetry
 	}
 	b := retry()
-	var again <-chan time.Time
+	var again, deadline <-chan time.Time
 	last := ""
 	d.Events.Send(watch.Event{Source: watch.SourceStart})
 	ready := false
@@ -105,6 +108,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 			again = nil
 			d.Events.Send(watch.Event{Source: watch.SourceRetry})
 			continue
+		case <-deadline:
+			deadline = nil
+			d.Events.Send(watch.Event{Source: watch.SourceDeadline})
+			continue
 		}
 		evs := d.Events.Take()
 		if len(evs) == 0 {
@@ -115,6 +122,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			d.Logger.Info("shutting down: the reboot lock stays as it is")
 			return nil
+		}
+		deadline = nil
+		if !res.Recheck.IsZero() {
+			// A holder's deadline is a moment nothing else announces: look again just after it.
+			deadline = time.After(time.Until(res.Recheck) + deadlineSlack)
 		}
 		status := Status(res, err)
 		if status != last {

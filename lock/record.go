@@ -52,6 +52,32 @@ type Holder struct {
 	// TriggerIndex is the ModifyIndex of the node's reboot_required key when the reboot
 	// started (0: none); the key is deleted afterwards only if it has not changed since.
 	TriggerIndex uint64 `json:"trigger_index,omitempty"`
+	// Deadline is when the holder must have finished its post-boot part (set when the reboot
+	// starts). A holder past it is never released by itself: the nodes that see it stop the
+	// group for an operator to look.
+	Deadline time.Time `json:"deadline,omitzero"`
+}
+
+// Overdue returns the holders whose deadline has passed at now.
+func (r Record) Overdue(now time.Time) []Holder {
+	var out []Holder
+	for _, h := range r.Holders {
+		if !h.Deadline.IsZero() && now.After(h.Deadline) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// NextDeadline is the earliest deadline of a holder still within it (zero when none).
+func (r Record) NextDeadline(now time.Time) time.Time {
+	var next time.Time
+	for _, h := range r.Holders {
+		if !h.Deadline.IsZero() && !now.After(h.Deadline) && (next.IsZero() || h.Deadline.Before(next)) {
+			next = h.Deadline
+		}
+	}
+	return next
 }
 
 // Record is the lock: the nodes that hold it. It is designed for several holders; the

@@ -132,3 +132,37 @@ func nodes(r Record) []string {
 	}
 	return out
 }
+
+func TestDeadlines(t *testing.T) {
+	t0 := time.Date(2026, 3, 29, 1, 30, 0, 0, time.UTC) // the night clocks change in Europe: deadlines are instants
+	rec := Record{Version: Version, Holders: []Holder{
+		{Node: "a", Phase: Rebooting, Deadline: t0.Add(30 * time.Minute)},
+		{Node: "b", Phase: Finishing, Deadline: t0.Add(10 * time.Minute)},
+		{Node: "c", Phase: Preparing},
+	}}
+	tests := []struct {
+		name    string
+		now     time.Time
+		overdue []string
+		next    time.Time
+	}{
+		{"all within", t0, nil, t0.Add(10 * time.Minute)},
+		{"at the deadline is still within", t0.Add(10 * time.Minute), nil, t0.Add(10 * time.Minute)},
+		{"one past", t0.Add(10*time.Minute + time.Second), []string{"b"}, t0.Add(30 * time.Minute)},
+		{"both past", t0.Add(time.Hour), []string{"a", "b"}, time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, h := range rec.Overdue(tt.now) {
+				got = append(got, h.Node)
+			}
+			if !slices.Equal(got, tt.overdue) {
+				t.Fatalf("Overdue = %v, want %v", got, tt.overdue)
+			}
+			if next := rec.NextDeadline(tt.now); !next.Equal(tt.next) {
+				t.Fatalf("NextDeadline = %v, want %v", next, tt.next)
+			}
+		})
+	}
+}

@@ -42,6 +42,8 @@ type Store interface {
 	CASLock(ctx context.Context, rec lock.Record, index uint64) (bool, error)
 	// Limit is how many nodes may hold the lock at once.
 	Limit(ctx context.Context) (int, error)
+	// StopGroup sets the group's stop flag with reason, keeping one already set.
+	StopGroup(ctx context.Context, reason string) error
 	// StartMaintenance puts node into Consul maintenance with reason.
 	StartMaintenance(ctx context.Context, node, reason string) error
 	// EndMaintenance ends node's maintenance if rebootmgr started it.
@@ -104,6 +106,9 @@ type Config struct {
 	TriggerFiles  []string
 	// DryRun reads and runs the tasks in dry-run mode, but writes nothing and never reboots.
 	DryRun bool
+	// Deadline is how long a node may take from the start of its reboot to the end of its
+	// post-boot part; 0 for none.
+	Deadline time.Duration
 }
 
 // Pipeline is one node's reboot run.
@@ -130,10 +135,13 @@ const (
 	DryRunPassed
 )
 
-// Result is a successful run's outcome, with one line for the operator.
+// Result is a run's outcome, with one line for the operator.
 type Result struct {
 	Outcome Outcome
 	Message string
+	// Recheck is when a lock holder's deadline passes (zero when none is pending), set whether
+	// the run failed or not: a daemon looks again then.
+	Recheck time.Time
 }
 
 // lockAttempts bounds the check-and-set retries of one lock change.
@@ -141,13 +149,20 @@ const lockAttempts = 20
 
 // Run runs the pipeline once: it either starts a reboot, finishes one after the node came
 // back, or ends at a gate with an error that says why.
-func (p *Pipeline) Run(ctx context.Context) (Result, error) {
+func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 	log := p.Logger
+	var recheck time.Time
+	defer func() { res.Recheck = recheck }()
 	if err := p.checkStop(ctx); err != nil {
 		return Result{}, err
 	}
 	rec, _, err := p.Store.Lock(ctx)
 	if err != nil {
+		return Result{}, err
+	}
+	now := p.Clock.Now()
+	recheck = rec.NextDeadline(now)
+	if err := p.stopOverdue(ctx, rec, now); err != nil {
 		return Result{}, err
 	}
 	held := false
@@ -284,6 +299,9 @@ func (p *Pipeline) prepare(ctx context.Context, held bool) (res Result, err erro
 		h.BootID = bootID
 		h.RebootStarted = now
 		h.TriggerIndex = trigger.Index
+		if p.Deadline > 0 {
+			h.Deadline = now.Add(p.Deadline)
+		}
 		return h
 	}); err != nil {
 		if errors.Is(err, ErrLockLost) {
@@ -382,6 +400,23 @@ func (p *Pipeline) abandon(ctx context.Context, cause error) {
 	if cause != nil {
 		p.Logger.Info("reboot lock released", "reason", cause.Error())
 	}
+}
+
+// stopOverdue stops the group when a holder is past its deadline: the lock stays, nothing else
+// moves until an operator has looked. No time ever releases a lock by itself.
+func (p *Pipeline) stopOverdue(ctx context.Context, rec lock.Record, now time.Time) error {
+	for _, h := range rec.Overdue(now) {
+		reason := fmt.Sprintf("%s did not finish its reboot by its deadline %s (phase %s since %s); its lock is kept: look at %s, then rebootmgr unlock or resume",
+			h.Node, h.Deadline.UTC().Format(time.RFC3339), h.Phase, h.Updated.UTC().Format(time.RFC3339), h.Node)
+		p.Logger.Error("reboot deadline passed: stopping the group", "holder", h.Node, "deadline", h.Deadline)
+		if p.DryRun {
+			continue
+		}
+		if err := p.Store.StopGroup(ctx, reason+" (rebootmgr on "+p.Node+", "+now.UTC().Format(time.RFC3339)+")"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (p *Pipeline) checkStop(ctx context.Context) error {

@@ -209,6 +209,15 @@ func (c *Consul) waitKey(ctx context.Context, key string) (pipeline.Flag, error)
 	}
 }
 
+// StopGroup sets the group's stop flag, keeping one already set (and its reason).
+func (c *Consul) StopGroup(ctx context.Context, reason string) error {
+	key := c.Keys.GroupStop(c.Group)
+	if _, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: []byte(reason)}, c.write(ctx)); err != nil {
+		return fmt.Errorf("write key %s: %w", key, err)
+	}
+	return nil
+}
+
 // Limit reads how many nodes of the group may hold its lock at once; a value that is not a
 // whole number of at least 1 is an error, never a guess.
 func (c *Consul) Limit(ctx context.Context) (int, error) {

@@ -19,6 +19,7 @@ const (
 	SourceFile     Source = "reboot-required-file"
 	SourceTick     Source = "tick"
 	SourceRetry    Source = "retry"
+	SourceDeadline Source = "deadline"
 )
 
 // Event means "look again": something this node's reboot depends on may have changed.

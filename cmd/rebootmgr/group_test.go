@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/lock"
@@ -118,4 +120,48 @@ func lockAt(t *testing.T, n *testNode, group string) lock.Record {
 		t.Fatal(err)
 	}
 	return rec
+}
+
+// TestDeadlinePassed: a holder past its deadline stops its group with a reason naming it, and
+// keeps the lock; nothing releases it by itself.
+func TestDeadlinePassed(t *testing.T) {
+	n := dev(t)
+	putHolder(t, n, lock.Holder{Node: "n7", Phase: lock.Rebooting, Since: time.Now().Add(-time.Hour), Deadline: time.Now().Add(-time.Minute)})
+	n.expect(n.run("reboot", "--check-triggers"), 0, "no reboot required")
+	stop := n.get(n.keys().GroupStop("default"))
+	if stop == nil || !strings.Contains(string(stop.Value), "n7 did not finish its reboot") {
+		t.Fatalf("group not stopped for the overdue holder: %v", stop)
+	}
+	n.expect(n.run("reboot"), exitStopped, "n7 did not finish")
+	if h := n.holder("n7"); h.Phase != lock.Rebooting {
+		t.Fatalf("the overdue holder's lock changed: %+v", n.lockRecord())
+	}
+	// The first reason stays; later runs do not rewrite it.
+	if again := n.get(n.keys().GroupStop("default")); string(again.Value) != string(stop.Value) {
+		t.Fatalf("stop reason rewritten: %s", again.Value)
+	}
+}
+
+// TestDaemonWakesAtTheDeadline: an idle daemon looks again when a holder's deadline passes,
+// though nothing in Consul changes then.
+func TestDaemonWakesAtTheDeadline(t *testing.T) {
+	n := dev(t)
+	putHolder(t, n, lock.Holder{Node: "n7", Phase: lock.Finishing, Since: time.Now(), Deadline: time.Now().Add(500 * time.Millisecond)})
+	d := n.startDaemon()
+	waitSeen(t, d.log.seen("sources=[deadline]"), "an evaluation at the deadline")
+	waitSeen(t, d.log.seen("reboot deadline passed"), "the deadline noticed")
+	waitSeen(t, d.log.seen("sources=[stop-key]"), "the daemon seeing the stop flag it set")
+	if n.get(n.keys().GroupStop("default")) == nil {
+		t.Fatal("group not stopped")
+	}
+}
+
+func putHolder(t *testing.T, n *testNode, h lock.Holder) {
+	t.Helper()
+	rec, err := lock.Record{Version: lock.Version}.Acquire(h, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := rec.Encode()
+	n.put(n.keys().Lock(), string(data))
 }

@@ -29,6 +29,7 @@ type rebootFlags struct {
 	lockFile      string
 	dryRun        bool
 	checkTriggers bool
+	deadline      time.Duration
 }
 
 func (f *rebootFlags) register(fs *flag.FlagSet) {
@@ -44,6 +45,7 @@ func (f *rebootFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.lockFile, "lock-file", "/run/rebootmgr.lock", "file locked so that only one rebootmgr acts on this node at a time")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "run the checks and the tasks (with REBOOTMGR_DRY_RUN=1), change nothing, never reboot")
 	fs.BoolVar(&f.checkTriggers, "check-triggers", false, "reboot only if a reboot-required file or the node's reboot_required key exists")
+	fs.DurationVar(&f.deadline, "reboot-deadline", 30*time.Minute, "from the start of the reboot to the end of the post-boot part; a node past it stops its group, keeping the lock (0: none)")
 }
 
 func defaultTriggerFiles() []string {
@@ -139,6 +141,7 @@ func (f *rebootFlags) pipeline(ctx context.Context, log *slog.Logger) (*pipeline
 			CheckTriggers: f.checkTriggers,
 			TriggerFiles:  f.triggerFiles.values,
 			DryRun:        f.dryRun,
+			Deadline:      f.deadline,
 		},
 		Store:  &store.Consul{Client: client, Keys: store.Keys{Prefix: f.prefix}, Group: group, Logger: log},
 		Health: health.Consul{Client: client},

@@ -31,7 +31,7 @@ func TestFullReboot(t *testing.T) {
 		t.Fatalf("reboot command ran %d times", got)
 	}
 	h := n.holder("n1")
-	if h.Phase != lock.Rebooting || h.BootID != "boot-1" || h.RebootStarted.IsZero() || h.TriggerIndex == 0 {
+	if h.Phase != lock.Rebooting || h.BootID != "boot-1" || h.RebootStarted.IsZero() || h.TriggerIndex == 0 || !h.Deadline.Equal(h.RebootStarted.Add(30*time.Minute)) {
 		t.Fatalf("lock after the reboot command: %+v", h)
 	}
 	if !n.inMaintenance() {
