@@ -227,6 +227,8 @@ func Status(res pipeline.Result, err error) string {
 		return "waiting for health: " + err.Error()
 	case pipeline.ErrDisabled:
 		return "disabled: " + err.Error()
+	case pipeline.ErrOutsideWindow:
+		return "waiting for the reboot window: " + err.Error()
 	case pipeline.ErrNotRebooted:
 		return "waiting for an operator: " + err.Error()
 	case pipeline.ErrTaskFailed:

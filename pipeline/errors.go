@@ -15,6 +15,8 @@ var (
 	ErrLockLost    = errors.New("lost the reboot lock")
 	ErrTaskFailed  = errors.New("task failed")
 	ErrNotRebooted = errors.New("node did not reboot")
+	// ErrOutsideWindow: not inside a reboot window now (or a blackout date).
+	ErrOutsideWindow = errors.New("outside the reboot window")
 )
 
 // gateError is a run ending at a gate: its message says why in one line, and it wraps the
@@ -39,7 +41,7 @@ func gateWrap(gate, err error, format string, args ...any) error {
 // Gate returns the gate a run ended at (one of the Err values above), or nil for a run that
 // succeeded or failed for an operational reason.
 func Gate(err error) error {
-	for _, g := range []error{ErrStopped, ErrNotRebooted, ErrDisabled, ErrLockLost, ErrLockHeld, ErrTaskFailed, ErrUnhealthy} {
+	for _, g := range []error{ErrStopped, ErrNotRebooted, ErrDisabled, ErrOutsideWindow, ErrLockLost, ErrLockHeld, ErrTaskFailed, ErrUnhealthy} {
 		if errors.Is(err, g) {
 			return g
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/window"
 )
 
 // Flag is a key that means something by existing: the stop flag, a node's disabled mark, a
@@ -109,6 +110,9 @@ type Config struct {
 	// Deadline is how long a node may take from the start of its reboot to the end of its
 	// post-boot part; 0 for none.
 	Deadline time.Duration
+	// Schedule says when a reboot may start (always, when empty). The post-boot part is never
+	// held back by it.
+	Schedule window.Schedule
 }
 
 // Pipeline is one node's reboot run.
@@ -152,7 +156,14 @@ const lockAttempts = 20
 func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 	log := p.Logger
 	var recheck time.Time
-	defer func() { res.Recheck = recheck }()
+	defer func() {
+		if errors.Is(err, ErrOutsideWindow) {
+			if open := p.Schedule.Next(p.Clock.Now()); !open.IsZero() && (recheck.IsZero() || open.Before(recheck)) {
+				recheck = open
+			}
+		}
+		res.Recheck = recheck
+	}()
 	if err := p.checkStop(ctx); err != nil {
 		return Result{}, err
 	}
@@ -208,6 +219,9 @@ func (p *Pipeline) prepare(ctx context.Context, held bool) (res Result, err erro
 	}()
 
 	if err := p.checkDisabled(ctx); err != nil {
+		return Result{}, err
+	}
+	if err := p.checkWindow(); err != nil {
 		return Result{}, err
 	}
 	if err := p.checkHealth(ctx, "health"); err != nil {
@@ -266,6 +280,9 @@ func (p *Pipeline) prepare(ctx context.Context, held bool) (res Result, err erro
 			}
 			return Result{Outcome: NothingToDo, Message: "reboot request withdrawn: not rebooting"}, nil
 		}
+	}
+	if err := p.checkWindow(); err != nil {
+		return Result{}, err
 	}
 	if err := p.checkHealth(ctx, "health after settle"); err != nil {
 		return Result{}, err
@@ -450,6 +467,20 @@ func (p *Pipeline) checkDisabled(ctx context.Context) error {
 		return gateFail(ErrDisabled, "node %s is disabled: %s", p.Node, reason)
 	}
 	return nil
+}
+
+// checkWindow is the reboot window gate: a node outside its windows, or on a blackout date,
+// does not start (and does not hold the lock while it waits).
+func (p *Pipeline) checkWindow() error {
+	now := p.Clock.Now()
+	if p.Schedule.Open(now) {
+		return nil
+	}
+	next := p.Schedule.Next(now)
+	if next.IsZero() {
+		return gateFail(ErrOutsideWindow, "outside every reboot window, and none opens within 400 days")
+	}
+	return gateFail(ErrOutsideWindow, "outside the reboot window: the next opens at %s", next.Format(time.RFC3339))
 }
 
 func (p *Pipeline) checkHealth(ctx context.Context, gate string) error {

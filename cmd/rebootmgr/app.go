@@ -17,6 +17,7 @@ const (
 	exitOK          = 0
 	exitError       = 1
 	exitUnhealthy   = 2
+	exitWindow      = 3
 	exitLockHeld    = 4
 	exitLockLost    = 5
 	exitTaskFailed  = 100
@@ -43,6 +44,7 @@ func exitCode(err error) int {
 		{pipeline.ErrLockHeld, exitLockHeld},
 		{pipeline.ErrTaskFailed, exitTaskFailed},
 		{pipeline.ErrUnhealthy, exitUnhealthy},
+		{pipeline.ErrOutsideWindow, exitWindow},
 	}
 	if err == nil {
 		return exitOK

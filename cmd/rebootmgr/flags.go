@@ -126,22 +126,31 @@ func usageFunc(fs *flag.FlagSet, w io.Writer, synopsis, examples string) func() 
 	}
 }
 
-// listFlag is a repeatable flag; the first value given replaces the defaults. From the
-// environment it takes a colon-separated list.
+// listFlag is a repeatable flag; the first value given replaces the defaults. One value may
+// hold several, separated by sep (":" when empty, as in PATH), which is how the environment
+// gives a list.
 type listFlag struct {
 	values []string
 	given  bool
+	sep    string
 }
 
-func (l *listFlag) String() string { return strings.Join(l.values, ":") }
+func (l *listFlag) separator() string {
+	if l.sep == "" {
+		return ":"
+	}
+	return l.sep
+}
+
+func (l *listFlag) String() string { return strings.Join(l.values, l.separator()) }
 
 func (l *listFlag) Set(v string) error {
 	if !l.given {
 		l.values, l.given = nil, true
 	}
-	for _, p := range strings.Split(v, ":") {
-		if p != "" {
-			l.values = append(l.values, p)
+	for _, p := range strings.Split(v, l.separator()) {
+		if strings.TrimSpace(p) != "" {
+			l.values = append(l.values, strings.TrimSpace(p))
 		}
 	}
 	return nil

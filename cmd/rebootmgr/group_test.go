@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -164,4 +165,27 @@ func putHolder(t *testing.T, n *testNode, h lock.Holder) {
 	}
 	data, _ := rec.Encode()
 	n.put(n.keys().Lock(), string(data))
+}
+
+// TestRebootWindow: outside its windows, or on a blackout date, a node does not start and does
+// not take the lock; the post-boot part is never held back.
+func TestRebootWindow(t *testing.T) {
+	now := time.Now().UTC()
+	today := now.Format(time.DateOnly)
+	always := "daily 00:00-24:00 UTC"
+	// A window on another day of the week only.
+	other := time.Weekday((int(now.Weekday()) + 3) % 7).String()[:3] + " 00:00-24:00 UTC"
+	holidays := filepath.Join(t.TempDir(), "holidays")
+	writeFile(t, holidays, "# test: today and tomorrow, in case the run crosses midnight\n"+today+"\n"+now.AddDate(0, 0, 1).Format(time.DateOnly)+"\n")
+
+	n := dev(t)
+	n.expect(n.run("reboot", "--reboot-window", other), exitWindow, "outside the reboot window", "next opens")
+	n.expect(n.run("reboot", "--reboot-window", always, "--blackout", "@"+holidays), exitWindow, "outside the reboot window")
+	n.expect(n.run("reboot", "--reboot-window", "Mon 2:00-03:00"), exitUsage, "HH:MM")
+	if n.get(n.keys().Lock()) != nil || n.rebootCount() != 0 {
+		t.Fatal("a node outside its window took the lock or rebooted")
+	}
+	n.expect(n.run("reboot", "--reboot-window", other, "--reboot-window", always), 0, "reboot started")
+	n.boot()
+	n.expect(n.run("reboot", "--reboot-window", other), 0, "reboot finished")
 }

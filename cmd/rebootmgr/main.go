@@ -6,6 +6,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// Reboot windows name IANA time zones; the binary carries the database so that it does not
+	// depend on the machine's.
+	_ "time/tzdata"
 )
 
 func main() {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -15,6 +16,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/store"
 	"github.com/rebootmgr/rebootmgr/tasks"
+	"github.com/rebootmgr/rebootmgr/window"
 )
 
 // rebootFlags are the flags of the pipeline, shared by reboot and (later) the daemon.
@@ -30,6 +32,8 @@ type rebootFlags struct {
 	dryRun        bool
 	checkTriggers bool
 	deadline      time.Duration
+	windows       listFlag
+	blackouts     listFlag
 }
 
 func (f *rebootFlags) register(fs *flag.FlagSet) {
@@ -45,6 +49,9 @@ func (f *rebootFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.lockFile, "lock-file", "/run/rebootmgr.lock", "file locked so that only one rebootmgr acts on this node at a time")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "run the checks and the tasks (with REBOOTMGR_DRY_RUN=1), change nothing, never reboot")
 	fs.BoolVar(&f.checkTriggers, "check-triggers", false, "reboot only if a reboot-required file or the node's reboot_required key exists")
+	f.windows.sep, f.blackouts.sep = ";", ";"
+	fs.Var(&f.windows, "reboot-window", `start reboots only inside this weekly window, e.g. "Mon-Fri 02:00-05:00 Europe/Berlin" (repeatable; the environment takes a list separated by ';')`)
+	fs.Var(&f.blackouts, "blackout", "no reboot starts on these dates: YYYY-MM-DD, a comma list, or @FILE with one date a line (repeatable; the environment takes a list separated by ';')")
 	fs.DurationVar(&f.deadline, "reboot-deadline", 30*time.Minute, "from the start of the reboot to the end of the post-boot part; a node past it stops its group, keeping the lock (0: none)")
 }
 
@@ -134,6 +141,10 @@ func (f *rebootFlags) pipeline(ctx context.Context, log *slog.Logger) (*pipeline
 	}
 	f.group = group
 	log = log.With("node", node, "group", group)
+	schedule, err := f.schedule()
+	if err != nil {
+		return nil, nil, err
+	}
 	return &pipeline.Pipeline{
 		Config: pipeline.Config{
 			Node:          node,
@@ -142,6 +153,7 @@ func (f *rebootFlags) pipeline(ctx context.Context, log *slog.Logger) (*pipeline
 			TriggerFiles:  f.triggerFiles.values,
 			DryRun:        f.dryRun,
 			Deadline:      f.deadline,
+			Schedule:      schedule,
 		},
 		Store:  &store.Consul{Client: client, Keys: store.Keys{Prefix: f.prefix}, Group: group, Logger: log},
 		Health: health.Consul{Client: client},
@@ -154,4 +166,36 @@ func (f *rebootFlags) pipeline(ctx context.Context, log *slog.Logger) (*pipeline
 		BootID:   pipeline.BootIDFile(f.bootIDFile),
 		Logger:   log,
 	}, client, nil
+}
+
+// schedule reads the reboot windows and blackout dates.
+func (f *rebootFlags) schedule() (window.Schedule, error) {
+	var s window.Schedule
+	for _, spec := range f.windows.values {
+		w, err := window.Parse(spec)
+		if err != nil {
+			return s, fmt.Errorf("%w: --reboot-window: %v", errUsage, err)
+		}
+		s.Windows = append(s.Windows, w)
+	}
+	s.Blackouts = map[string]bool{}
+	for _, b := range f.blackouts.values {
+		var r io.Reader = strings.NewReader(b)
+		if name, ok := strings.CutPrefix(b, "@"); ok {
+			file, err := os.Open(name)
+			if err != nil {
+				return s, fmt.Errorf("--blackout: %w", err)
+			}
+			defer file.Close()
+			r = file
+		}
+		dates, err := window.ParseBlackouts(r)
+		if err != nil {
+			return s, fmt.Errorf("%w: --blackout: %v", errUsage, err)
+		}
+		for d := range dates {
+			s.Blackouts[d] = true
+		}
+	}
+	return s, nil
 }
