@@ -56,6 +56,8 @@ type Holder struct {
 	// starts). A holder past it is never released by itself: the nodes that see it stop the
 	// group for an operator to look.
 	Deadline time.Time `json:"deadline,omitzero"`
+	// TriggeredBy says what asked for the reboot.
+	TriggeredBy string `json:"triggered_by,omitempty"`
 }
 
 // Overdue returns the holders whose deadline has passed at now.

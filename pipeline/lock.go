@@ -32,14 +32,14 @@ func (p *Pipeline) changeLock(ctx context.Context, change func(lock.Record) (loc
 	return lock.Record{}, fmt.Errorf("reboot lock changed %d times while writing it: giving up", lockAttempts)
 }
 
-func (p *Pipeline) acquire(ctx context.Context) error {
+func (p *Pipeline) acquire(ctx context.Context, why string) error {
 	now := p.Clock.Now().UTC()
 	limit, err := p.Store.Limit(ctx)
 	if err != nil {
 		return err
 	}
 	_, err = p.changeLock(ctx, func(rec lock.Record) (lock.Record, error) {
-		return rec.Acquire(lock.Holder{Node: p.Node, Phase: lock.Preparing, Since: now, Updated: now}, limit)
+		return rec.Acquire(lock.Holder{Node: p.Node, Phase: lock.Preparing, Since: now, Updated: now, TriggeredBy: why}, limit)
 	})
 	var full *lock.FullError
 	if errors.As(err, &full) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/window"
 )
@@ -43,8 +44,11 @@ type Store interface {
 	CASLock(ctx context.Context, rec lock.Record, index uint64) (bool, error)
 	// Limit is how many nodes may hold the lock at once.
 	Limit(ctx context.Context) (int, error)
-	// StopGroup sets the group's stop flag with reason, keeping one already set.
-	StopGroup(ctx context.Context, reason string) error
+	// StopGroup sets the group's stop flag with reason, keeping one already set; it reports
+	// whether it set it.
+	StopGroup(ctx context.Context, reason string) (bool, error)
+	// AppendHistory records a reboot (or a failed one) and returns the group's history.
+	AppendHistory(ctx context.Context, e history.Entry) (history.Log, error)
 	// StartMaintenance puts node into Consul maintenance with reason.
 	StartMaintenance(ctx context.Context, node, reason string) error
 	// EndMaintenance ends node's maintenance if rebootmgr started it.
@@ -113,6 +117,8 @@ type Config struct {
 	// Schedule says when a reboot may start (always, when empty). The post-boot part is never
 	// held back by it.
 	Schedule window.Schedule
+	// Breaker stops the group after too many failed reboots in a period (off when zero).
+	Breaker history.Breaker
 }
 
 // Pipeline is one node's reboot run.
@@ -177,6 +183,7 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 		return Result{}, err
 	}
 	held := false
+	why := "an operator's rebootmgr reboot"
 	if h, ok := rec.Holder(p.Node); ok {
 		switch h.Phase {
 		case lock.Rebooting, lock.Finishing:
@@ -188,7 +195,7 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 		}
 	}
 	if !held && p.CheckTriggers {
-		why, err := p.triggered(ctx)
+		why, err = p.triggered(ctx)
 		if err != nil {
 			return Result{}, err
 		}
@@ -198,14 +205,14 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 		}
 		log.Info("reboot required", "gate", "trigger", "by", why)
 	}
-	return p.prepare(ctx, held)
+	return p.prepare(ctx, held, why)
 }
 
 // prepare runs the gates, takes the lock, runs the pre-boot tasks, settles, checks again
 // and reboots. Every error before the reboot releases the lock, but a stop-flag halt (which
 // leaves everything for the operator to see), a lost lock and a cancelled run (a shutdown,
 // which must leave the lock as a crash would).
-func (p *Pipeline) prepare(ctx context.Context, held bool) (res Result, err error) {
+func (p *Pipeline) prepare(ctx context.Context, held bool, why string) (res Result, err error) {
 	log := p.Logger
 	if p.DryRun {
 		// A dry run writes nothing: a lock this node already holds is left as it is.
@@ -239,7 +246,7 @@ func (p *Pipeline) prepare(ctx context.Context, held bool) (res Result, err erro
 			return Result{}, err
 		}
 	} else {
-		if err := p.acquire(ctx); err != nil {
+		if err := p.acquire(ctx, why); err != nil {
 			return Result{}, err
 		}
 		held = true
@@ -395,6 +402,11 @@ func (p *Pipeline) finish(ctx context.Context, h lock.Holder) (Result, error) {
 	if err := p.release(ctx); err != nil {
 		return Result{}, err
 	}
+	start := h.RebootStarted
+	if start.IsZero() {
+		start = h.Since
+	}
+	p.record(ctx, history.Entry{Node: p.Node, Start: start, End: p.Clock.Now().UTC(), Outcome: history.Finished, TriggeredBy: h.TriggeredBy})
 	log.Info("reboot finished: lock released", "step", "done")
 	return Result{Outcome: Finished, Message: "reboot finished"}, nil
 }
@@ -429,11 +441,40 @@ func (p *Pipeline) stopOverdue(ctx context.Context, rec lock.Record, now time.Ti
 		if p.DryRun {
 			continue
 		}
-		if err := p.Store.StopGroup(ctx, reason+" (rebootmgr on "+p.Node+", "+now.UTC().Format(time.RFC3339)+")"); err != nil {
+		set, err := p.Store.StopGroup(ctx, reason+" (rebootmgr on "+p.Node+", "+now.UTC().Format(time.RFC3339)+")")
+		if err != nil {
 			return err
+		}
+		if set {
+			p.record(ctx, history.Entry{Node: h.Node, Start: h.RebootStarted, End: now.UTC(), Outcome: history.DeadlinePassed, TriggeredBy: h.TriggeredBy})
 		}
 	}
 	return nil
+}
+
+// record appends to the group's history and trips the circuit breaker when the failures in its
+// period reach its limit. A history that cannot be written is logged, never a reason to stop
+// what the run is doing.
+func (p *Pipeline) record(ctx context.Context, e history.Entry) {
+	l, err := p.Store.AppendHistory(ctx, e)
+	if err != nil {
+		p.Logger.Error("could not record the reboot in the history", "err", err)
+		return
+	}
+	failures, trips := p.Breaker.Trips(l, p.Clock.Now())
+	if !trips || !e.Failed() {
+		return
+	}
+	nodes := make([]string, len(failures))
+	for i, f := range failures {
+		nodes[i] = f.Node + " (" + f.Outcome + ")"
+	}
+	reason := fmt.Sprintf("circuit breaker: %d failed reboots within %s: %s; look, then rebootmgr resume", len(failures), p.Breaker.Period, strings.Join(nodes, ", "))
+	if _, err := p.Store.StopGroup(ctx, reason); err != nil {
+		p.Logger.Error("could not stop the group for the circuit breaker", "err", err)
+		return
+	}
+	p.Logger.Error("circuit breaker tripped: group stopped", "failures", len(failures))
 }
 
 func (p *Pipeline) checkStop(ctx context.Context) error {
@@ -539,12 +580,18 @@ func (p *Pipeline) runTasks(ctx context.Context, phase string) error {
 	}
 	reason := phaseName(phase) + " " + err.Error()
 	if !p.DryRun {
-		mark := fmt.Sprintf("%s (rebootmgr, %s)", reason, p.Clock.Now().UTC().Format(time.RFC3339))
+		now := p.Clock.Now().UTC()
+		mark := fmt.Sprintf("%s (rebootmgr, %s)", reason, now.Format(time.RFC3339))
 		if derr := p.Store.SetDisabled(ctx, p.Node, mark); derr != nil {
 			p.Logger.Error("could not mark the node disabled", "err", derr)
 		} else {
 			p.Logger.Warn("node marked disabled: an operator must look and clear the mark", "reason", reason)
 		}
+		start := now
+		if h, herr := p.holder(ctx); herr == nil {
+			start = h.Since
+		}
+		p.record(ctx, history.Entry{Node: p.Node, Start: start, End: now, Outcome: history.TaskFailed, Detail: reason})
 	}
 	return gateWrap(ErrTaskFailed, err, "%s tasks", phaseName(phase))
 }
@@ -594,6 +641,9 @@ func (p *Pipeline) triggered(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if f.Set {
+		if v := oneLine(f.Value); v != "" {
+			return "key reboot_required: " + v, nil
+		}
 		return "key reboot_required", nil
 	}
 	return "", nil

@@ -15,6 +15,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/hashicorp/consul/api"
 
+	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/watch"
@@ -58,6 +59,11 @@ func (k Keys) GroupStop(group string) string {
 // GroupLimit holds how many nodes of a group may hold its lock at once (1 when absent).
 func (k Keys) GroupLimit(group string) string {
 	return k.Prefix + "/groups/" + groupName(group) + "/limit"
+}
+
+// GroupHistory is a group's bounded record of reboots.
+func (k Keys) GroupHistory(group string) string {
+	return k.Prefix + "/groups/" + groupName(group) + "/history"
 }
 
 // ValidGroup checks a group name: letters, digits, '.', '_' and '-'.
@@ -209,13 +215,56 @@ func (c *Consul) waitKey(ctx context.Context, key string) (pipeline.Flag, error)
 	}
 }
 
-// StopGroup sets the group's stop flag, keeping one already set (and its reason).
-func (c *Consul) StopGroup(ctx context.Context, reason string) error {
+// StopGroup sets the group's stop flag, keeping one already set (and its reason); it reports
+// whether it set it.
+func (c *Consul) StopGroup(ctx context.Context, reason string) (bool, error) {
 	key := c.Keys.GroupStop(c.Group)
-	if _, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: []byte(reason)}, c.write(ctx)); err != nil {
-		return fmt.Errorf("write key %s: %w", key, err)
+	ok, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: []byte(reason)}, c.write(ctx))
+	if err != nil {
+		return false, fmt.Errorf("write key %s: %w", key, err)
 	}
-	return nil
+	return ok, nil
+}
+
+// History reads the group's history and its index (0: none yet).
+func (c *Consul) History(ctx context.Context) (history.Log, uint64, error) {
+	key := c.Keys.GroupHistory(c.Group)
+	pair, _, err := c.Client.KV().Get(key, c.query(ctx))
+	if err != nil {
+		return history.Log{}, 0, fmt.Errorf("read history %s: %w", key, err)
+	}
+	if pair == nil {
+		return history.Log{Version: 1}, 0, nil
+	}
+	l, err := history.Decode(pair.Value)
+	if err != nil {
+		return history.Log{}, 0, fmt.Errorf("history %s: %w", key, err)
+	}
+	return l, pair.ModifyIndex, nil
+}
+
+// AppendHistory adds an entry to the group's history with check-and-set and returns the log.
+func (c *Consul) AppendHistory(ctx context.Context, e history.Entry) (history.Log, error) {
+	key := c.Keys.GroupHistory(c.Group)
+	for range 20 {
+		l, index, err := c.History(ctx)
+		if err != nil {
+			return history.Log{}, err
+		}
+		l = l.Append(e)
+		data, err := l.Encode()
+		if err != nil {
+			return history.Log{}, err
+		}
+		ok, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: data, ModifyIndex: index}, c.write(ctx))
+		if err != nil {
+			return history.Log{}, fmt.Errorf("write history %s: %w", key, err)
+		}
+		if ok {
+			return l, nil
+		}
+	}
+	return history.Log{}, fmt.Errorf("history %s: %w", key, ErrConflict)
 }
 
 // Limit reads how many nodes of the group may hold its lock at once; a value that is not a

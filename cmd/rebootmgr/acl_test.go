@@ -5,8 +5,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
+	"github.com/rebootmgr/rebootmgr/lock"
 )
 
 func policy(t *testing.T, name, node string) string {
@@ -37,6 +39,17 @@ func TestDaemonPolicy(t *testing.T) {
 	if n.get(n.keys().RebootRequired("n1")) != nil || n.get(n.keys().Lock()) != nil {
 		t.Fatal("not cleaned up with the daemon policy")
 	}
+	if h := n.get(n.keys().GroupHistory("default")); h == nil || !strings.Contains(string(h.Value), `"outcome":"finished"`) {
+		t.Fatalf("history not written with the daemon policy: %v", h)
+	}
+	// A holder past its deadline: the daemon policy may stop its own group.
+	putHolder(t, n, lock.Holder{Node: "n7", Phase: lock.Rebooting, Since: time.Now().Add(-time.Hour), Deadline: time.Now().Add(-time.Minute)})
+	n.expect(n.run("reboot", "--check-triggers"), 0)
+	if n.get(n.keys().GroupStop("default")) == nil {
+		t.Fatal("the daemon policy could not stop its group for an overdue holder")
+	}
+	n.kv().Delete(n.keys().GroupStop("default"), nil)
+	n.kv().Delete(n.keys().Lock(), nil)
 	d := n.startDaemon()
 	waitSeen(t, d.log.seen("idle: no reboot required"), "the daemon idle")
 

@@ -88,6 +88,7 @@ func commands() []command {
 		mark("enable", "remove a node's disabled mark"),
 		{"unlock", "release the reboot lock of a node that will not come back", runUnlock},
 		{"limit", "show or set how many nodes of a group may reboot at once", runLimit},
+		{"history", "a group's last reboots: who, when, how long, how it ended, who asked", runHistory},
 		{"completion", "print shell completion for bash or zsh", runCompletion},
 		{"version", "print the version", runVersion},
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/lock"
 )
@@ -188,4 +190,51 @@ func TestRebootWindow(t *testing.T) {
 	n.expect(n.run("reboot", "--reboot-window", other, "--reboot-window", always), 0, "reboot started")
 	n.boot()
 	n.expect(n.run("reboot", "--reboot-window", other), 0, "reboot finished")
+}
+
+// TestHistory: every reboot, and every failed one, is recorded with who asked for it.
+func TestHistory(t *testing.T) {
+	n := dev(t)
+	n.expect(n.runWith(t.Context(), map[string]string{"SUDO_USER": "alice"}, &logWatch{}, "trigger", "--reason", "kernel 6.1"), 0)
+	n.expect(n.run("reboot", "--check-triggers"), 0, "reboot started")
+	n.boot()
+	n.expect(n.run("reboot", "--check-triggers"), 0, "reboot finished")
+	n.task("pre", "10-drain", "echo 3 VMs left; exit 1")
+	n.expect(n.run("reboot"), exitTaskFailed)
+
+	r := n.run("history", "--json")
+	n.expect(r, 0)
+	var entries []history.Entry
+	if err := json.Unmarshal([]byte(r.stdout), &entries); err != nil {
+		t.Fatalf("history --json: %v\n%s", err, r.stdout)
+	}
+	if len(entries) != 2 || entries[0].Outcome != history.Finished || entries[1].Outcome != history.TaskFailed {
+		t.Fatalf("history: %+v", entries)
+	}
+	if !strings.Contains(entries[0].TriggeredBy, "kernel 6.1") || !strings.Contains(entries[0].TriggeredBy, "by alice") {
+		t.Fatalf("history does not say who asked: %q", entries[0].TriggeredBy)
+	}
+	if !strings.Contains(entries[1].Detail, "3 VMs left") {
+		t.Fatalf("history does not say why it failed: %q", entries[1].Detail)
+	}
+	n.expect(n.run("history", "n1"), 0, "finished", "task failed")
+}
+
+// TestBreaker: after two failed reboots within the period the group stops itself.
+func TestBreaker(t *testing.T) {
+	n := dev(t)
+	n.task("pre", "10-drain", "echo drain failed; exit 1")
+	n.expect(n.run("reboot", "--breaker", "2/1h"), exitTaskFailed)
+	if n.get(n.keys().GroupStop("default")) != nil {
+		t.Fatal("the breaker tripped after one failure")
+	}
+	n.expect(n.run("enable"), 0)
+	n.expect(n.run("reboot", "--breaker", "2/1h"), exitTaskFailed)
+	stop := n.get(n.keys().GroupStop("default"))
+	if stop == nil || !strings.Contains(string(stop.Value), "circuit breaker: 2 failed reboots") {
+		t.Fatalf("the breaker did not stop the group: %v", stop)
+	}
+	n.expect(n.run("enable"), 0)
+	n.expect(n.run("reboot"), exitStopped, "circuit breaker")
+	n.expect(n.run("reboot", "--breaker", "2/soon"), exitUsage, "breaker")
 }

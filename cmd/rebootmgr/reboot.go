@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/store"
 	"github.com/rebootmgr/rebootmgr/tasks"
@@ -34,6 +35,7 @@ type rebootFlags struct {
 	deadline      time.Duration
 	windows       listFlag
 	blackouts     listFlag
+	breaker       string
 }
 
 func (f *rebootFlags) register(fs *flag.FlagSet) {
@@ -52,6 +54,7 @@ func (f *rebootFlags) register(fs *flag.FlagSet) {
 	f.windows.sep, f.blackouts.sep = ";", ";"
 	fs.Var(&f.windows, "reboot-window", `start reboots only inside this weekly window, e.g. "Mon-Fri 02:00-05:00 Europe/Berlin" (repeatable; the environment takes a list separated by ';')`)
 	fs.Var(&f.blackouts, "blackout", "no reboot starts on these dates: YYYY-MM-DD, a comma list, or @FILE with one date a line (repeatable; the environment takes a list separated by ';')")
+	fs.StringVar(&f.breaker, "breaker", "off", "stop the group after FAILURES/PERIOD failed reboots (task failures, deadline misses), e.g. 3/1h")
 	fs.DurationVar(&f.deadline, "reboot-deadline", 30*time.Minute, "from the start of the reboot to the end of the post-boot part; a node past it stops its group, keeping the lock (0: none)")
 }
 
@@ -145,6 +148,10 @@ func (f *rebootFlags) pipeline(ctx context.Context, log *slog.Logger) (*pipeline
 	if err != nil {
 		return nil, nil, err
 	}
+	breaker, err := history.ParseBreaker(f.breaker)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: --breaker: %v", errUsage, err)
+	}
 	return &pipeline.Pipeline{
 		Config: pipeline.Config{
 			Node:          node,
@@ -154,6 +161,7 @@ func (f *rebootFlags) pipeline(ctx context.Context, log *slog.Logger) (*pipeline
 			DryRun:        f.dryRun,
 			Deadline:      f.deadline,
 			Schedule:      schedule,
+			Breaker:       breaker,
 		},
 		Store:  &store.Consul{Client: client, Keys: store.Keys{Prefix: f.prefix}, Group: group, Logger: log},
 		Health: health.Consul{Client: client},

@@ -17,5 +17,9 @@ key_prefix "service/rebootmgr/" { policy = "read" }
 # check-and-set.
 key "service/rebootmgr/lock" { policy = "write" }
 key "service/rebootmgr/groups/GROUP/lock" { policy = "write" }
+# The group's history (appended to after every reboot) and its stop flag (set, never removed,
+# when a holder misses its deadline or the circuit breaker trips).
+key "service/rebootmgr/groups/GROUP/history" { policy = "write" }
+key "service/rebootmgr/groups/GROUP/stop" { policy = "write" }
 # This node's reboot request (deleted when done) and disabled mark (set when a task fails).
 key_prefix "service/rebootmgr/NODE/" { policy = "write" }

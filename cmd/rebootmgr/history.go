@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/rebootmgr/rebootmgr/history"
+	"github.com/rebootmgr/rebootmgr/store"
+)
+
+func runHistory(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("history", flag.ContinueOnError)
+	var g globalFlags
+	g.register(fs)
+	asJSON := fs.Bool("json", false, "print the entries as JSON")
+	fs.Usage = usageFunc(fs, stdout, "rebootmgr history [NODE] [--group GROUP] [--json]", `  rebootmgr history                     the default group's last reboots
+  rebootmgr history compute-17 --group compute
+`)
+	pos, err := parseArgs(fs, args, e, 1)
+	if err != nil {
+		return err
+	}
+	o, err := g.operator(stderr)
+	if err != nil {
+		return err
+	}
+	if g.group == "" {
+		g.group = store.DefaultGroup
+	}
+	if err := store.ValidGroup(g.group); err != nil {
+		return fmt.Errorf("%w: --group: %v", errUsage, err)
+	}
+	o.store.Group = g.group
+	l, _, err := o.store.History(ctx)
+	if err != nil {
+		return err
+	}
+	entries := []history.Entry{}
+	for _, en := range l.Entries {
+		if len(pos) == 0 || en.Node == pos[0] {
+			entries = append(entries, en)
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(entries)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "END\tNODE\tOUTCOME\tTOOK\tTRIGGERED BY\tDETAIL")
+	for _, en := range entries {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", en.End.UTC().Format(time.RFC3339), en.Node, en.Outcome, en.Duration().Round(time.Second), dash(en.TriggeredBy), dash(en.Detail))
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,115 @@
+// Package history is the record of a group's reboots: who rebooted, when, how it ended and who
+// asked for it, kept in Consul with a bounded length. The circuit breaker reads it.
+package history
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// MaxEntries bounds a group's history; the oldest entries go first.
+const MaxEntries = 200
+
+// Outcomes of a reboot.
+const (
+	Finished       = "finished"
+	TaskFailed     = "task failed"
+	DeadlinePassed = "deadline passed"
+)
+
+// Entry is one reboot, or one that failed.
+type Entry struct {
+	Node        string    `json:"node"`
+	Start       time.Time `json:"start"`
+	End         time.Time `json:"end"`
+	Outcome     string    `json:"outcome"`
+	Detail      string    `json:"detail,omitempty"`
+	TriggeredBy string    `json:"triggered_by,omitempty"`
+}
+
+// Failed reports whether the entry counts against the circuit breaker.
+func (e Entry) Failed() bool { return e.Outcome != Finished }
+
+// Duration is how long the reboot took.
+func (e Entry) Duration() time.Duration { return e.End.Sub(e.Start) }
+
+// Log is a group's history, oldest first.
+type Log struct {
+	Version int     `json:"version"`
+	Entries []Entry `json:"entries"`
+}
+
+// Append returns the log with e added, keeping the last MaxEntries.
+func (l Log) Append(e Entry) Log {
+	entries := append(append([]Entry(nil), l.Entries...), e)
+	if len(entries) > MaxEntries {
+		entries = entries[len(entries)-MaxEntries:]
+	}
+	return Log{Version: 1, Entries: entries}
+}
+
+// FailuresSince returns the failed entries that ended after since.
+func (l Log) FailuresSince(since time.Time) []Entry {
+	var out []Entry
+	for _, e := range l.Entries {
+		if e.Failed() && e.End.After(since) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Encode returns the log as stored.
+func (l Log) Encode() ([]byte, error) {
+	l.Version = 1
+	if l.Entries == nil {
+		l.Entries = []Entry{}
+	}
+	return json.Marshal(l)
+}
+
+// Decode parses a stored log.
+func Decode(data []byte) (Log, error) {
+	var l Log
+	if err := json.Unmarshal(data, &l); err != nil {
+		return Log{}, fmt.Errorf("not a history: %w", err)
+	}
+	if l.Version != 1 {
+		return Log{}, fmt.Errorf("history version %d is not known to this rebootmgr", l.Version)
+	}
+	return l, nil
+}
+
+// Breaker stops a group after Failures failed reboots within Period; zero Failures is off.
+type Breaker struct {
+	Failures int
+	Period   time.Duration
+}
+
+// Trips reports whether the log, at now, has as many failures in the period as the breaker
+// allows, and returns them.
+func (b Breaker) Trips(l Log, now time.Time) ([]Entry, bool) {
+	if b.Failures <= 0 {
+		return nil, false
+	}
+	f := l.FailuresSince(now.Add(-b.Period))
+	return f, len(f) >= b.Failures
+}
+
+// ParseBreaker reads "K/PERIOD" such as "3/1h"; "" and "off" are off.
+func ParseBreaker(s string) (Breaker, error) {
+	if s == "" || s == "off" {
+		return Breaker{}, nil
+	}
+	var k int
+	var period string
+	if n, err := fmt.Sscanf(s, "%d/%s", &k, &period); n != 2 || err != nil || k < 1 {
+		return Breaker{}, fmt.Errorf("breaker %q: want FAILURES/PERIOD such as 3/1h, or off", s)
+	}
+	d, err := time.ParseDuration(period)
+	if err != nil || d <= 0 {
+		return Breaker{}, fmt.Errorf("breaker %q: want FAILURES/PERIOD such as 3/1h, or off", s)
+	}
+	return Breaker{Failures: k, Period: d}, nil
+}
