@@ -34,19 +34,31 @@ func BenchmarkRoll(b *testing.B) {
 		for i, n := range nodes {
 			daemons[i] = n.startDaemon(extra...)
 		}
-		start := time.Now()
-		for _, n := range nodes {
-			n.put(n.keys().RebootRequired(n.agent.Node), "")
-		}
+		// Reboots counted so far, read before any node is asked to reboot.
 		done := make([]int, len(nodes))
 		for i, n := range nodes {
 			done[i] = n.rebootCount()
 		}
+		start := time.Now()
+		for _, n := range nodes {
+			n.put(n.keys().RebootRequired(n.agent.Node), "")
+		}
+		progress := time.Now()
 		for finished := 0; finished < len(nodes); {
+			if time.Since(progress) > time.Minute {
+				rec := nodes[0].lockRecord()
+				for i, n := range nodes {
+					if _, ok := rec.Holder(n.agent.Node); ok {
+						b.Logf("daemon log of %s:\n%s", n.agent.Node, daemons[i].log)
+					}
+				}
+				b.Fatalf("no reboot for a minute after %d of %d; lock %+v", finished, len(nodes), rec.Holders)
+			}
 			for i, n := range nodes {
 				if n.rebootCount() == done[i] {
 					continue
 				}
+				progress = time.Now()
 				done[i] = n.rebootCount()
 				daemons[i].stop()
 				time.Sleep(rebootTime) // the machine is down
