@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,19 +30,7 @@ func TestGroupLimitRace(t *testing.T) {
 		if round > 4 {
 			t.Fatalf("not every node rebooted after %d rounds", round)
 		}
-		results := make([]result, len(nodes))
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i, n := range nodes {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				results[i] = n.runWith(context.Background(), nil, &logWatch{}, "reboot", "--check-triggers")
-			}()
-		}
-		close(start)
-		wg.Wait()
+		results := runAll(nodes, "reboot", "--check-triggers")
 		var started []*testNode
 		for i, n := range nodes {
 			switch r := results[i]; {

@@ -31,19 +31,7 @@ func TestNodesRaceForTheLock(t *testing.T) {
 		if round > len(nodes) {
 			t.Fatalf("not every node rebooted after %d rounds: %v", round, done)
 		}
-		results := make([]result, len(nodes))
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i, n := range nodes {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				results[i] = n.runWith(context.Background(), nil, &logWatch{}, "reboot", "--check-triggers")
-			}()
-		}
-		close(start)
-		wg.Wait()
+		results := runAll(nodes, "reboot", "--check-triggers")
 
 		var started []*testNode
 		for i, n := range nodes {
@@ -76,4 +64,23 @@ func TestNodesRaceForTheLock(t *testing.T) {
 			t.Fatalf("%s rebooted %d times", n.agent.Node, got)
 		}
 	}
+}
+
+// runAll runs the same command on every node at the same instant and returns the results in
+// the nodes' order.
+func runAll(nodes []*testNode, command string, args ...string) []result {
+	results := make([]result, len(nodes))
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			results[i] = n.runWith(context.Background(), nil, &logWatch{}, command, args...)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return results
 }
