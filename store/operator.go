@@ -41,14 +41,20 @@ func (c *Consul) Remove(ctx context.Context, key string) (pipeline.Flag, error) 
 	if err != nil || !f.Set {
 		return f, err
 	}
-	ok, _, err := c.Client.KV().DeleteCAS(&api.KVPair{Key: key, ModifyIndex: f.Index}, c.write(ctx))
+	return f, c.RemoveAt(ctx, key, f.Index)
+}
+
+// RemoveAt deletes key only if its ModifyIndex is still index: a change made after it was read
+// is a conflict, never lost.
+func (c *Consul) RemoveAt(ctx context.Context, key string, index uint64) error {
+	ok, _, err := c.Client.KV().DeleteCAS(&api.KVPair{Key: key, ModifyIndex: index}, c.write(ctx))
 	if err != nil {
-		return pipeline.Flag{}, fmt.Errorf("delete key %s: %w", key, err)
+		return fmt.Errorf("delete key %s: %w", key, err)
 	}
 	if !ok {
-		return pipeline.Flag{}, fmt.Errorf("%s: %w", key, ErrConflict)
+		return fmt.Errorf("%s: %w", key, ErrConflict)
 	}
-	return f, nil
+	return nil
 }
 
 // Unlock removes node from the lock record with check-and-set and returns the entry removed.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"testing"
 	"time"
@@ -159,5 +160,27 @@ func TestOperatorsMaintenanceIsKept(t *testing.T) {
 	}
 	if m, ok := checks["_node_maintenance"]; !ok || m.Notes != "replacing a fan" {
 		t.Fatalf("operator's maintenance changed: %+v", m)
+	}
+}
+
+// TestConcurrentChangeIsAConflict: an operator's delete of a key someone changed after it was
+// read fails and writes nothing; so does an unlock of a lock record that changed.
+func TestConcurrentChangeIsAConflict(t *testing.T) {
+	s, a := newStore(t)
+	ctx := context.Background()
+	key := s.Keys.Disabled("n1")
+	if _, err := s.Create(ctx, key, "disk swap"); err != nil {
+		t.Fatal(err)
+	}
+	read, _ := s.Flag(ctx, key)
+	a.Client.KV().Put(&api.KVPair{Key: key, Value: []byte("disk swap, and the fan too")}, nil)
+	if err := s.RemoveAt(ctx, key, read.Index); !errors.Is(err, ErrConflict) {
+		t.Fatalf("RemoveAt after a change: %v", err)
+	}
+	if f, _ := s.Flag(ctx, key); f.Value != "disk swap, and the fan too" {
+		t.Fatalf("the newer value was lost: %q", f.Value)
+	}
+	if _, err := s.Create(ctx, key, "other"); !errors.Is(err, ErrExists) {
+		t.Fatalf("Create over an existing key: %v", err)
 	}
 }
