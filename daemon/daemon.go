@@ -228,7 +228,7 @@ func Status(res pipeline.Result, err error) string {
 	case pipeline.ErrDisabled:
 		return "disabled: " + err.Error()
 	case pipeline.ErrOutsideWindow:
-		return "waiting for the reboot window: " + err.Error()
+		return "not now: " + err.Error()
 	case pipeline.ErrNotRebooted:
 		return "waiting for an operator: " + err.Error()
 	case pipeline.ErrTaskFailed:

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // The reasons a run ends without rebooting. Each error a run returns wraps at most one of
@@ -15,9 +16,16 @@ var (
 	ErrLockLost    = errors.New("lost the reboot lock")
 	ErrTaskFailed  = errors.New("task failed")
 	ErrNotRebooted = errors.New("node did not reboot")
-	// ErrOutsideWindow: not inside a reboot window now (or a blackout date).
+	// ErrOutsideWindow: not now: outside a reboot window, on a blackout date, or within the
+	// group's cooldown.
 	ErrOutsideWindow = errors.New("outside the reboot window")
 )
+
+// notBeforeError is a "not now" gate that knows when it opens.
+type notBeforeError struct {
+	gateError
+	until time.Time
+}
 
 // gateError is a run ending at a gate: its message says why in one line, and it wraps the
 // gate's sentinel (and, where there is one, the error underneath).

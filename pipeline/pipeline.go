@@ -47,6 +47,8 @@ type Store interface {
 	// StopGroup sets the group's stop flag with reason, keeping one already set; it reports
 	// whether it set it.
 	StopGroup(ctx context.Context, reason string) (bool, error)
+	// History reads the group's history.
+	History(ctx context.Context) (history.Log, uint64, error)
 	// AppendHistory records a reboot (or a failed one) and returns the group's history.
 	AppendHistory(ctx context.Context, e history.Entry) (history.Log, error)
 	// StartMaintenance puts node into Consul maintenance with reason.
@@ -119,6 +121,9 @@ type Config struct {
 	Schedule window.Schedule
 	// Breaker stops the group after too many failed reboots in a period (off when zero).
 	Breaker history.Breaker
+	// Cooldown is the least time between the end of a reboot in the group and the start of
+	// the next (0: none).
+	Cooldown time.Duration
 }
 
 // Pipeline is one node's reboot run.
@@ -163,10 +168,12 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 	log := p.Logger
 	var recheck time.Time
 	defer func() {
-		if errors.Is(err, ErrOutsideWindow) {
-			if open := p.Schedule.Next(p.Clock.Now()); !open.IsZero() && (recheck.IsZero() || open.Before(recheck)) {
-				recheck = open
-			}
+		var nb *notBeforeError
+		switch {
+		case errors.As(err, &nb):
+			recheck = earliest(recheck, nb.until)
+		case errors.Is(err, ErrOutsideWindow):
+			recheck = earliest(recheck, p.Schedule.Next(p.Clock.Now()))
 		}
 		res.Recheck = recheck
 	}()
@@ -241,6 +248,11 @@ func (p *Pipeline) prepare(ctx context.Context, held bool, why string) (res Resu
 		return Result{}, err
 	}
 
+	if !held {
+		if err := p.checkCooldown(ctx); err != nil {
+			return Result{}, err
+		}
+	}
 	if p.DryRun {
 		if err := p.checkLockFree(ctx); err != nil {
 			return Result{}, err
@@ -508,6 +520,40 @@ func (p *Pipeline) checkDisabled(ctx context.Context) error {
 		return gateFail(ErrDisabled, "node %s is disabled: %s", p.Node, reason)
 	}
 	return nil
+}
+
+// checkCooldown keeps the group's reboots apart: the next starts only when the cooldown since
+// the last finished one has passed.
+func (p *Pipeline) checkCooldown(ctx context.Context) error {
+	if p.Cooldown <= 0 {
+		return nil
+	}
+	l, _, err := p.Store.History(ctx)
+	if err != nil {
+		return err
+	}
+	var last time.Time
+	for _, e := range l.Entries {
+		if e.Outcome == history.Finished && e.End.After(last) {
+			last = e.End
+		}
+	}
+	until := last.Add(p.Cooldown)
+	if last.IsZero() || !p.Clock.Now().Before(until) {
+		return nil
+	}
+	return &notBeforeError{
+		gateError: gateError{gate: ErrOutsideWindow, msg: fmt.Sprintf("cooldown: the group's last reboot finished at %s; the next may start at %s", last.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339))},
+		until:     until,
+	}
+}
+
+// earliest is the earlier of two times, zero meaning none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 // checkWindow is the reboot window gate: a node outside its windows, or on a blackout date,

@@ -224,3 +224,16 @@ func TestBreaker(t *testing.T) {
 	n.expect(n.run("reboot"), exitStopped, "circuit breaker")
 	n.expect(n.run("reboot", "--breaker", "2/soon"), exitUsage, "breaker")
 }
+
+// TestCooldown: the next reboot in a group waits until the cooldown since the last one passed.
+func TestCooldown(t *testing.T) {
+	n := dev(t)
+	n.expect(n.run("reboot", "--cooldown", "1h"), 0, "reboot started")
+	n.boot()
+	n.expect(n.run("reboot", "--cooldown", "1h"), 0, "reboot finished")
+	n.expect(n.run("reboot", "--cooldown", "1h"), exitWindow, "cooldown", "the next may start at")
+	if n.get(n.keys().Lock()) != nil || n.rebootCount() != 1 {
+		t.Fatal("a node in the cooldown took the lock or rebooted")
+	}
+	n.expect(n.run("reboot"), 0, "reboot started")
+}
