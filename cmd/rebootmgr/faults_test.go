@@ -43,7 +43,7 @@ type timeline struct {
 }
 
 // TestFleetFaults triggers every node at once and, while the fleet rolls, kills daemons, restarts
-// agents, flips the stop flag, fails and heals checks, and makes tasks fail or hang. After every
+// agents (the server too), flips the stop flag, fails and heals checks, and makes tasks fail or hang. After every
 // step: never more than one lock holder; at every reboot: the lock holds only that node, the
 // stop flag was not set, and galera (min_passing=2) had quorum. Once the faults stop, every
 // node reboots exactly once and finishes. Reproduce a run with -fault-seed.
@@ -56,7 +56,8 @@ func TestFleetFaults(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, seed))
 	bin := builtBinary(t, true)
 
-	server := consultest.Dev(t, "n1")
+	// A server that keeps its state on disk, so that it can be restarted like the clients.
+	server := consultest.Server(t, "n1")
 	var nodes []*simNode
 	for i, name := range []string{"n1", "n2", "n3", "n4"} {
 		agent := server
@@ -147,10 +148,7 @@ func TestFleetFaults(t *testing.T) {
 		do   func(n *simNode)
 	}{
 		{"kill -9 the daemon", func(n *simNode) { n.daemon.kill9(); start(n) }},
-		{"restart the agent", func(n *simNode) {
-			if n.agent == server {
-				return // a dev server keeps its state in memory only
-			}
+		{"kill -9 and restart the Consul agent (n1's is the server)", func(n *simNode) {
 			n.agent.Kill()
 			n.agent.Start()
 			status := "passing"

@@ -117,6 +117,17 @@ func Dev(t testing.TB, node string, extra ...string) *Agent {
 	return start(t, node, p, append(args, extra...))
 }
 
+// Server starts a server that keeps its state on disk, so that it survives a restart (a dev
+// agent forgets everything), for node. Extra arguments go to the agent.
+func Server(t testing.TB, node string, extra ...string) *Agent {
+	t.Helper()
+	p := freePorts(t)
+	args := append([]string{"agent", "-server", "-bootstrap-expect", "1", "-data-dir", t.TempDir(),
+		"-server-port", strconv.Itoa(p.server), "-serf-wan-port", "-1",
+		"-hcl", "performance { raft_multiplier = 1 }", "-hcl", "disable_update_check = true"}, commonArgs(node, p)...)
+	return start(t, node, p, append(args, extra...))
+}
+
 // ManagementToken is the token of agents started with ACLs.
 const ManagementToken = "d0c7a8d4-6b1c-4e55-9f2a-3c1e2b7a9f00"
 
