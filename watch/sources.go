@@ -222,7 +222,11 @@ type FileSource struct {
 func (s FileSource) Run(ctx context.Context, events *Events, ready func()) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		return fmt.Errorf("watch reboot-required files: %w", err)
+		// The tick still looks at the files; a request is only not seen at once.
+		s.Logger.Error("cannot watch the reboot-required files: relying on the tick", "err", err)
+		ready()
+		<-ctx.Done()
+		return nil
 	}
 	defer w.Close()
 	names := map[string]bool{}

@@ -227,3 +227,54 @@ func countingProxy(b *testing.B, agent string) (string, *atomic.Int64) {
 	b.Cleanup(proxy.Close)
 	return strings.TrimPrefix(proxy.URL, "http://"), requests
 }
+
+// BenchmarkIdleFleet: REBOOTMGR_BENCH_DAEMONS (default 200) idle daemons, each its own process
+// (in dry-run mode, so that one agent serves them all), talk to Consul through a counting
+// proxy for REBOOTMGR_BENCH_IDLE (default 60s; 11m for the steady rate). It reports the
+// requests per minute the Consul agent serves, and each daemon's CPU seconds and memory.
+func BenchmarkIdleFleet(b *testing.B) {
+	count := envInt(b, "REBOOTMGR_BENCH_DAEMONS", 200)
+	window := envDuration(b, "REBOOTMGR_BENCH_IDLE", 60*time.Second)
+	// In a fleet every daemon talks to its own agent; here they all come from one address, past
+	// Consul's default limit of 200 connections per client.
+	n := newTestNode(b, consultest.Dev(b, "n1", "-hcl", "limits { http_max_conns_per_client = 5000 }"))
+	bin := builtBinary(b, false)
+	proxy, requests := countingProxy(b, n.agent.HTTPAddr)
+	for range b.N {
+		var procs []*daemonProc
+		for i := range count {
+			node := fmt.Sprintf("idle-%03d", i)
+			procs = append(procs, n.startDaemonProc(bin, "--dry-run", "--node", node, "--consul-addr", proxy,
+				"--lock-file", filepath.Join(n.dir, node+".lock"), "--reboot-required-file", filepath.Join(n.dir, node+".required")))
+		}
+		startup := requests.Load()
+		time.Sleep(window)
+		idle := requests.Load() - startup
+		var cpu, rss float64
+		for _, d := range procs {
+			cpu += cpuSeconds(b, d.cmd.Process.Pid)
+			rss += rssMB(b, d.cmd.Process.Pid)
+			d.kill9()
+		}
+		b.ReportMetric(float64(startup)/float64(count), "startup-requests/daemon")
+		b.ReportMetric(float64(idle)/window.Minutes(), "server-requests/min")
+		b.ReportMetric(cpu/float64(count), "cpu-s/daemon")
+		b.ReportMetric(rss/float64(count), "rss-MB/daemon")
+		b.ReportMetric(0, "ns/op")
+	}
+}
+
+// cpuSeconds is the user and system CPU time a process has used.
+func cpuSeconds(b *testing.B, pid int) float64 {
+	b.Helper()
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := string(data)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	// After the command: state is field 3, utime 14 and stime 15 (1-based, in clock ticks).
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return (utime + stime) / 100
+}
