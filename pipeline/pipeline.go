@@ -124,6 +124,9 @@ type Config struct {
 	// Cooldown is the least time between the end of a reboot in the group and the start of
 	// the next (0: none).
 	Cooldown time.Duration
+	// StayGreen is how long the health checks must be seen passing, without a break, before
+	// the node takes the lock (0: once is enough).
+	StayGreen time.Duration
 }
 
 // Pipeline is one node's reboot run.
@@ -240,6 +243,11 @@ func (p *Pipeline) prepare(ctx context.Context, held bool, why string) (res Resu
 	}
 	if err := p.checkHealth(ctx, "health"); err != nil {
 		return Result{}, err
+	}
+	if !held {
+		if err := p.stayGreen(ctx); err != nil {
+			return Result{}, err
+		}
 	}
 	if err := p.Tasks.Validate(); err != nil {
 		return Result{}, err
@@ -520,6 +528,32 @@ func (p *Pipeline) checkDisabled(ctx context.Context) error {
 		return gateFail(ErrDisabled, "node %s is disabled: %s", p.Node, reason)
 	}
 	return nil
+}
+
+// stayGreen watches the health gate for StayGreen before the node takes the lock: a check that
+// fails at any look in that time stops the run, so a flapping check does not let a node start.
+func (p *Pipeline) stayGreen(ctx context.Context) error {
+	if p.StayGreen <= 0 {
+		return nil
+	}
+	look := min(p.StayGreen/10, time.Second)
+	p.Logger.Info("health must stay green before the lock is taken", "gate", "stay green", "for", p.StayGreen)
+	deadline := p.Clock.After(p.StayGreen)
+	for {
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-deadline:
+			return p.checkHealth(ctx, "health, green for "+p.StayGreen.String())
+		case <-p.Clock.After(look):
+			if err := p.checkStop(ctx); err != nil {
+				return err
+			}
+			if err := p.checkHealth(ctx, "health while staying green"); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // checkCooldown keeps the group's reboots apart: the next starts only when the cooldown since

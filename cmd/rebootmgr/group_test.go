@@ -237,3 +237,25 @@ func TestCooldown(t *testing.T) {
 	}
 	n.expect(n.run("reboot"), 0, "reboot started")
 }
+
+// TestStayGreen: a check that fails while the node waits for it to stay green stops the run
+// before the lock; one that stays green lets it go.
+func TestStayGreen(t *testing.T) {
+	n := dev(t)
+	n.agent.RegisterService("galera", []string{"rebootmgr"}, "passing")
+	log := &logWatch{}
+	done := make(chan result, 1)
+	go func() { done <- n.runWith(t.Context(), nil, log, "reboot", "--stay-green", "1h") }()
+	waitSeen(t, log.seen("must stay green"), "the wait for green")
+	if n.get(n.keys().Lock()) != nil {
+		t.Fatal("the lock was taken before the checks stayed green")
+	}
+	n.agent.SetService("galera", "critical")
+	n.expect(<-done, exitUnhealthy, "while staying green", "galera")
+	if n.get(n.keys().Lock()) != nil || n.rebootCount() != 0 {
+		t.Fatal("rebooted or took the lock")
+	}
+
+	n.agent.SetService("galera", "passing")
+	n.expect(n.run("reboot", "--stay-green", "300ms"), 0, "reboot started")
+}

@@ -37,6 +37,7 @@ type rebootFlags struct {
 	blackouts     listFlag
 	breaker       string
 	cooldown      time.Duration
+	stayGreen     time.Duration
 }
 
 func (f *rebootFlags) register(fs *flag.FlagSet) {
@@ -55,6 +56,7 @@ func (f *rebootFlags) register(fs *flag.FlagSet) {
 	f.windows.sep, f.blackouts.sep = ";", ";"
 	fs.Var(&f.windows, "reboot-window", `start reboots only inside this weekly window, e.g. "Mon-Fri 02:00-05:00 Europe/Berlin" (repeatable; the environment takes a list separated by ';')`)
 	fs.Var(&f.blackouts, "blackout", "no reboot starts on these dates: YYYY-MM-DD, a comma list, or @FILE with one date a line (repeatable; the environment takes a list separated by ';')")
+	fs.DurationVar(&f.stayGreen, "stay-green", 0, "the health checks must pass for this long, watched without a break, before the node takes the lock")
 	fs.DurationVar(&f.cooldown, "cooldown", 0, "least time between the end of one reboot in the group and the start of the next")
 	fs.StringVar(&f.breaker, "breaker", "off", "stop the group after FAILURES/PERIOD failed reboots (task failures, deadline misses), e.g. 3/1h")
 	fs.DurationVar(&f.deadline, "reboot-deadline", 30*time.Minute, "from the start of the reboot to the end of the post-boot part; a node past it stops its group, keeping the lock (0: none)")
@@ -165,6 +167,7 @@ func (f *rebootFlags) pipeline(ctx context.Context, log *slog.Logger) (*pipeline
 			Schedule:      schedule,
 			Breaker:       breaker,
 			Cooldown:      f.cooldown,
+			StayGreen:     f.stayGreen,
 		},
 		Store:  &store.Consul{Client: client, Keys: store.Keys{Prefix: f.prefix}, Group: group, Logger: log},
 		Health: health.Consul{Client: client},
