@@ -7,6 +7,7 @@ package window
 import (
 	"bufio"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"strings"
 	"time"
@@ -119,12 +120,56 @@ func (w Window) Contains(t time.Time) bool {
 	return (w.days[day] && minute >= w.start) || (w.days[yesterday] && minute < w.end)
 }
 
+// openedAt is when the occurrence of the window that contains t opened.
+func (w Window) openedAt(t time.Time) time.Time {
+	local := t.In(w.loc)
+	day := local
+	if w.start >= w.end && local.Hour()*60+local.Minute() < w.end {
+		day = local.AddDate(0, 0, -1)
+	}
+	return time.Date(day.Year(), day.Month(), day.Day(), w.start/60, w.start%60, 0, 0, w.loc)
+}
+
+// length is how long the window is open.
+func (w Window) length() time.Duration {
+	end := w.end
+	if end <= w.start {
+		end += 24 * 60
+	}
+	return time.Duration(end-w.start) * time.Minute
+}
+
 // Schedule is the windows reboots may start in and the dates they may not.
 type Schedule struct {
 	Windows []Window
 	// Blackouts are dates ("2006-01-02") on which no reboot starts, on the wall clock of the
 	// first window's time zone (UTC without windows).
 	Blackouts map[string]bool
+	// Offset is how long after a window opens this node may start (see SpreadOffset), so that
+	// the nodes of a group do not all start at the opening.
+	Offset time.Duration
+}
+
+// SpreadOffset places node at a moment within spread, the same every time (a hash of its name,
+// in whole minutes), so that each node of a group has its own start in every window.
+func SpreadOffset(node string, spread time.Duration) time.Duration {
+	minutes := int64(spread / time.Minute)
+	if minutes <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(node))
+	return time.Duration(h.Sum64()%uint64(minutes)) * time.Minute
+}
+
+// CheckSpread refuses a spread that would leave a node no time in the shortest window.
+func (s Schedule) CheckSpread(spread time.Duration) error {
+	for _, w := range s.Windows {
+		if spread >= w.length() {
+			return fmt.Errorf("spread %s is not shorter than the reboot window %q", spread, w)
+		}
+	}
+	return nil
 }
 
 // Open reports whether a reboot may start at t: inside a window (any time, without windows)
@@ -137,7 +182,7 @@ func (s Schedule) Open(t time.Time) bool {
 		return true
 	}
 	for _, w := range s.Windows {
-		if w.Contains(t) {
+		if w.Contains(t) && t.Sub(w.openedAt(t)) >= s.Offset {
 			return true
 		}
 	}

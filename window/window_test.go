@@ -107,3 +107,48 @@ func TestSchedule(t *testing.T) {
 		t.Error("a bad date accepted")
 	}
 }
+
+func TestSpread(t *testing.T) {
+	w, _ := Parse("Mon-Fri 02:00-05:00 Europe/Berlin")
+	night, _ := Parse("Fri 22:00-02:00 UTC")
+	tests := []struct {
+		w      Window
+		offset time.Duration
+		zone   string
+		at     string
+		open   bool
+		next   string
+	}{
+		{w, 30 * time.Minute, "Europe/Berlin", "2026-11-23 02:10", false, "2026-11-23 02:30"},
+		{w, 30 * time.Minute, "Europe/Berlin", "2026-11-23 02:30", true, "2026-11-23 02:30"},
+		{w, 30 * time.Minute, "Europe/Berlin", "2026-11-23 04:59", true, "2026-11-23 04:59"},
+		{night, 3 * time.Hour, "UTC", "2026-11-28 00:30", false, "2026-11-28 01:00"}, // past midnight, Saturday early
+		{night, 3 * time.Hour, "UTC", "2026-11-28 01:30", true, "2026-11-28 01:30"},
+	}
+	for _, tt := range tests {
+		s := Schedule{Windows: []Window{tt.w}, Offset: tt.offset}
+		now := at(t, tt.zone, tt.at)
+		if got := s.Open(now); got != tt.open {
+			t.Errorf("%s +%s at %s: Open = %v, want %v", tt.w, tt.offset, tt.at, got, tt.open)
+		}
+		if got, want := s.Next(now), at(t, tt.zone, tt.next); !got.Equal(want) {
+			t.Errorf("%s +%s at %s: Next = %s, want %s", tt.w, tt.offset, tt.at, got, want)
+		}
+	}
+	// Offsets are stable, within the spread, and differ between nodes.
+	seen := map[time.Duration]bool{}
+	for i := range 20 {
+		node := "compute-" + string(rune('a'+i))
+		o := SpreadOffset(node, time.Hour)
+		if o < 0 || o >= time.Hour || o != SpreadOffset(node, time.Hour) {
+			t.Fatalf("offset of %s: %s", node, o)
+		}
+		seen[o] = true
+	}
+	if len(seen) < 10 {
+		t.Fatalf("20 nodes got only %d distinct offsets", len(seen))
+	}
+	if err := (Schedule{Windows: []Window{w}}).CheckSpread(3 * time.Hour); err == nil {
+		t.Fatal("a spread as long as the window accepted")
+	}
+}

@@ -170,6 +170,8 @@ func TestRebootWindow(t *testing.T) {
 	n.expect(n.run("reboot", "--reboot-window", other), exitWindow, "outside the reboot window", "next opens")
 	n.expect(n.run("reboot", "--reboot-window", always, "--blackout", "@"+holidays), exitWindow, "outside the reboot window")
 	n.expect(n.run("reboot", "--reboot-window", "Mon 2:00-03:00"), exitUsage, "HH:MM")
+	n.expect(n.run("reboot", "--window-spread", "1h"), exitUsage, "needs a --reboot-window")
+	n.expect(n.run("reboot", "--reboot-window", "Mon 02:00-03:00", "--window-spread", "2h"), exitUsage, "not shorter")
 	if n.get(n.keys().Lock()) != nil || n.rebootCount() != 0 {
 		t.Fatal("a node outside its window took the lock or rebooted")
 	}

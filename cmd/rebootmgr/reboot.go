@@ -38,6 +38,7 @@ type rebootFlags struct {
 	breaker       string
 	cooldown      time.Duration
 	stayGreen     time.Duration
+	spread        time.Duration
 }
 
 func (f *rebootFlags) register(fs *flag.FlagSet) {
@@ -55,6 +56,7 @@ func (f *rebootFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.checkTriggers, "check-triggers", false, "reboot only if a reboot-required file or the node's reboot_required key exists")
 	f.windows.sep, f.blackouts.sep = ";", ";"
 	fs.Var(&f.windows, "reboot-window", `start reboots only inside this weekly window, e.g. "Mon-Fri 02:00-05:00 Europe/Berlin" (repeatable; the environment takes a list separated by ';')`)
+	fs.DurationVar(&f.spread, "window-spread", 0, "start at this node's own moment within the first part of each window, so a group does not start at once")
 	fs.Var(&f.blackouts, "blackout", "no reboot starts on these dates: YYYY-MM-DD, a comma list, or @FILE with one date a line (repeatable; the environment takes a list separated by ';')")
 	fs.DurationVar(&f.stayGreen, "stay-green", 0, "the health checks must pass for this long, watched without a break, before the node takes the lock")
 	fs.DurationVar(&f.cooldown, "cooldown", 0, "least time between the end of one reboot in the group and the start of the next")
@@ -148,7 +150,7 @@ func (f *rebootFlags) pipeline(ctx context.Context, log *slog.Logger) (*pipeline
 	}
 	f.group = group
 	log = log.With("node", node, "group", group)
-	schedule, err := f.schedule()
+	schedule, err := f.schedule(node)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -183,7 +185,7 @@ func (f *rebootFlags) pipeline(ctx context.Context, log *slog.Logger) (*pipeline
 }
 
 // schedule reads the reboot windows and blackout dates.
-func (f *rebootFlags) schedule() (window.Schedule, error) {
+func (f *rebootFlags) schedule(node string) (window.Schedule, error) {
 	var s window.Schedule
 	for _, spec := range f.windows.values {
 		w, err := window.Parse(spec)
@@ -191,6 +193,15 @@ func (f *rebootFlags) schedule() (window.Schedule, error) {
 			return s, fmt.Errorf("%w: --reboot-window: %v", errUsage, err)
 		}
 		s.Windows = append(s.Windows, w)
+	}
+	if f.spread > 0 {
+		if len(s.Windows) == 0 {
+			return s, fmt.Errorf("%w: --window-spread needs a --reboot-window", errUsage)
+		}
+		if err := s.CheckSpread(f.spread); err != nil {
+			return s, fmt.Errorf("%w: --window-spread: %v", errUsage, err)
+		}
+		s.Offset = window.SpreadOffset(node, f.spread)
 	}
 	s.Blackouts = map[string]bool{}
 	for _, b := range f.blackouts.values {
