@@ -425,12 +425,13 @@ func TestDryRun(t *testing.T) {
 }
 
 // TestSettleAuto waits for the checks' interval+timeout and then checks again: a check that
-// fails during the settle stops the reboot.
+// fails during the settle stops the reboot. (The check's timeout is generous: the settle is
+// all the time Consul gets to run it and sync its result, on a loaded machine too.)
 func TestSettleAuto(t *testing.T) {
 	n := dev(t)
 	flag := filepath.Join(n.dir, "healthy")
 	writeFile(t, flag, "")
-	n.agent.RegisterScriptService("quobyte", []string{"rebootmgr"}, "test -e "+flag, "1s", "1s")
+	n.agent.RegisterScriptService("quobyte", []string{"rebootmgr"}, "test -e "+flag, "1s", "4s")
 	n.agent.WaitCheck("n1", "quobyte", "service:quobyte", "passing")
 	n.task("pre", "10-break", "rm "+flag)
 	n.expect(n.run("reboot", "--settle", "auto"), exitUnhealthy, "quobyte")
