@@ -32,7 +32,17 @@ func (n *testNode) startDaemon(extra ...string) *daemonRun {
 		}
 	})
 	waitSeen(n.t, d.log.seen("evaluating"), "the daemon's first evaluation")
+	requireInotify(n.t, d.log)
 	return d
+}
+
+// requireInotify fails a test whose daemon could not watch files: the machine is out of inotify
+// instances (fs.inotify.max_user_instances), and file events would never come.
+func requireInotify(t testing.TB, log *logWatch) {
+	t.Helper()
+	if log.count("cannot watch the reboot-required files") > 0 {
+		t.Fatalf("the daemon cannot use inotify on this machine (fs.inotify.max_user_instances exhausted?):\n%s", log)
+	}
 }
 
 // stop is a clean shutdown (SIGTERM); it returns the daemon's result.
