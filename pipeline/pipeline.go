@@ -76,6 +76,19 @@ type Tasks interface {
 	Run(ctx context.Context, phase string, dryRun bool) error
 }
 
+// Notifier tells the outside world what happened; it never fails the run.
+type Notifier interface {
+	Tell(ctx context.Context, kind, reason string)
+}
+
+// The kinds of notification.
+const (
+	NotifyRebootStarted  = "reboot started"
+	NotifyRebootFinished = "reboot finished"
+	NotifyTaskFailed     = "task failed"
+	NotifyGroupStopped   = "group stopped"
+)
+
 // Rebooter reboots the machine.
 type Rebooter interface {
 	Reboot(ctx context.Context) error
@@ -139,7 +152,15 @@ type Pipeline struct {
 	Clock    Clock
 	// BootID reads the machine's boot id.
 	BootID func() (string, error)
-	Logger *slog.Logger
+	// Notifier is told of reboots, failed tasks and stopped groups (nobody, when nil).
+	Notifier Notifier
+	Logger   *slog.Logger
+}
+
+func (p *Pipeline) tell(ctx context.Context, kind, reason string) {
+	if p.Notifier != nil && !p.DryRun {
+		p.Notifier.Tell(ctx, kind, reason)
+	}
 }
 
 // Outcome is how a run that did not fail ended.
@@ -357,6 +378,7 @@ func (p *Pipeline) prepare(ctx context.Context, held bool, why string) (res Resu
 	// next run must see that it did not reboot (exit 103) rather than try again.
 	held = false
 	log.Info("running the reboot command", "step", "reboot", "boot_id", bootID)
+	p.tell(ctx, NotifyRebootStarted, "requested by "+why)
 	if err := p.Rebooter.Reboot(ctx); err != nil {
 		return Result{}, fmt.Errorf("reboot command failed (the lock stays in phase rebooting; the next run reports that the node did not reboot): %w", err)
 	}
@@ -427,6 +449,7 @@ func (p *Pipeline) finish(ctx context.Context, h lock.Holder) (Result, error) {
 		start = h.Since
 	}
 	p.record(ctx, history.Entry{Node: p.Node, Start: start, End: p.Clock.Now().UTC(), Outcome: history.Finished, TriggeredBy: h.TriggeredBy})
+	p.tell(ctx, NotifyRebootFinished, "")
 	log.Info("reboot finished: lock released", "step", "done")
 	return Result{Outcome: Finished, Message: "reboot finished"}, nil
 }
@@ -467,6 +490,7 @@ func (p *Pipeline) stopOverdue(ctx context.Context, rec lock.Record, now time.Ti
 		}
 		if set {
 			p.record(ctx, history.Entry{Node: h.Node, Start: h.RebootStarted, End: now.UTC(), Outcome: history.DeadlinePassed, TriggeredBy: h.TriggeredBy})
+			p.tell(ctx, NotifyGroupStopped, reason)
 		}
 	}
 	return nil
@@ -490,9 +514,13 @@ func (p *Pipeline) record(ctx context.Context, e history.Entry) {
 		nodes[i] = f.Node + " (" + f.Outcome + ")"
 	}
 	reason := fmt.Sprintf("circuit breaker: %d failed reboots within %s: %s; look, then rebootmgr resume", len(failures), p.Breaker.Period, strings.Join(nodes, ", "))
-	if _, err := p.Store.StopGroup(ctx, reason); err != nil {
+	set, err := p.Store.StopGroup(ctx, reason)
+	if err != nil {
 		p.Logger.Error("could not stop the group for the circuit breaker", "err", err)
 		return
+	}
+	if set {
+		p.tell(ctx, NotifyGroupStopped, reason)
 	}
 	p.Logger.Error("circuit breaker tripped: group stopped", "failures", len(failures))
 }
@@ -672,6 +700,7 @@ func (p *Pipeline) runTasks(ctx context.Context, phase string) error {
 			start = h.Since
 		}
 		p.record(ctx, history.Entry{Node: p.Node, Start: start, End: now, Outcome: history.TaskFailed, Detail: reason})
+		p.tell(ctx, NotifyTaskFailed, reason+"; the node is disabled")
 	}
 	return gateWrap(ErrTaskFailed, err, "%s tasks", phaseName(phase))
 }

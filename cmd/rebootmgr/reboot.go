@@ -14,6 +14,7 @@ import (
 
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/history"
+	"github.com/rebootmgr/rebootmgr/notify"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/store"
 	"github.com/rebootmgr/rebootmgr/tasks"
@@ -39,6 +40,7 @@ type rebootFlags struct {
 	cooldown      time.Duration
 	stayGreen     time.Duration
 	spread        time.Duration
+	notifyURL     string
 }
 
 func (f *rebootFlags) register(fs *flag.FlagSet) {
@@ -58,6 +60,7 @@ func (f *rebootFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.windows, "reboot-window", `start reboots only inside this weekly window, e.g. "Mon-Fri 02:00-05:00 Europe/Berlin" (repeatable; the environment takes a list separated by ';')`)
 	fs.DurationVar(&f.spread, "window-spread", 0, "start at this node's own moment within the first part of each window, so a group does not start at once")
 	fs.Var(&f.blackouts, "blackout", "no reboot starts on these dates: YYYY-MM-DD, a comma list, or @FILE with one date a line (repeatable; the environment takes a list separated by ';')")
+	fs.StringVar(&f.notifyURL, "notify-url", "", "also POST every notification (reboot started and finished, task failed, group stopped) as JSON to this URL; a Consul event named rebootmgr is always fired")
 	fs.DurationVar(&f.stayGreen, "stay-green", 0, "the health checks must pass for this long, watched without a break, before the node takes the lock")
 	fs.DurationVar(&f.cooldown, "cooldown", 0, "least time between the end of one reboot in the group and the start of the next")
 	fs.StringVar(&f.breaker, "breaker", "off", "stop the group after FAILURES/PERIOD failed reboots (task failures, deadline misses), e.g. 3/1h")
@@ -180,6 +183,7 @@ func (f *rebootFlags) pipeline(ctx context.Context, log *slog.Logger) (*pipeline
 		Rebooter: tasks.RebootCommand{Command: f.rebootCommand, Logger: log},
 		Clock:    pipeline.SystemClock{},
 		BootID:   pipeline.BootIDFile(f.bootIDFile),
+		Notifier: notify.Notifier{Client: client, URL: f.notifyURL, Node: node, Group: group, Logger: log.With("component", "notify")},
 		Logger:   log,
 	}, client, nil
 }

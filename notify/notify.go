@@ -1,0 +1,121 @@
+// Package notify tells the outside world what rebootmgr did: a Consul user event named
+// "rebootmgr" and, optionally, a JSON POST to a webhook. Notifying is bounded in time and its
+// failures are logged, never passed on: a notification never blocks or breaks a reboot.
+package notify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/hashicorp/consul/api"
+)
+
+// EventName is the name of the Consul user events rebootmgr fires.
+const EventName = "rebootmgr"
+
+// Message is one notification.
+type Message struct {
+	Kind   string    `json:"kind"`
+	Node   string    `json:"node"`
+	Group  string    `json:"group"`
+	Reason string    `json:"reason,omitempty"`
+	Time   time.Time `json:"time"`
+}
+
+// maxEventPayload keeps a Consul event's payload well under Consul's limit.
+const maxEventPayload = 400
+
+// Notifier sends messages about one node.
+type Notifier struct {
+	Node  string
+	Group string
+	// Client fires the Consul event (none when nil).
+	Client *api.Client
+	// URL receives a JSON POST ("" for none).
+	URL  string
+	HTTP *http.Client
+	// Timeout bounds one notification, retries included (5s when zero).
+	Timeout time.Duration
+	Logger  *slog.Logger
+}
+
+// Tell sends a message of kind about the node.
+func (n Notifier) Tell(ctx context.Context, kind, reason string) {
+	n.Notify(ctx, Message{Kind: kind, Node: n.Node, Group: n.Group, Reason: reason})
+}
+
+// Notify sends m, within the timeout; failures are logged.
+func (n Notifier) Notify(ctx context.Context, m Message) {
+	timeout := n.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	if m.Time.IsZero() {
+		m.Time = time.Now().UTC()
+	}
+	if n.Client != nil {
+		if err := n.event(ctx, m); err != nil {
+			n.Logger.Warn("could not fire the consul event", "kind", m.Kind, "err", err)
+		}
+	}
+	if n.URL != "" {
+		if err := n.post(ctx, m); err != nil {
+			n.Logger.Warn("could not notify the webhook", "kind", m.Kind, "url", n.URL, "err", err)
+		}
+	}
+}
+
+func (n Notifier) event(ctx context.Context, m Message) error {
+	short := m
+	if len(short.Reason) > maxEventPayload-150 {
+		short.Reason = short.Reason[:maxEventPayload-150] + "..."
+	}
+	payload, err := json.Marshal(short)
+	if err != nil {
+		return err
+	}
+	w := (&api.WriteOptions{}).WithContext(ctx)
+	_, _, err = n.Client.Event().Fire(&api.UserEvent{Name: EventName, Payload: payload}, w)
+	return err
+}
+
+func (n Notifier) post(ctx context.Context, m Message) error {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	client := n.HTTP
+	if client == nil {
+		client = http.DefaultClient
+	}
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 200 * time.Millisecond
+	b.MaxElapsedTime = 0
+	return backoff.Retry(func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.URL, bytes.NewReader(body))
+		if err != nil {
+			return backoff.Permanent(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
+			return fmt.Errorf("webhook answered %s", resp.Status)
+		case resp.StatusCode >= 300:
+			return backoff.Permanent(fmt.Errorf("webhook answered %s", resp.Status))
+		}
+		return nil
+	}, backoff.WithContext(b, ctx))
+}
