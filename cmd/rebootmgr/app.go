@@ -90,6 +90,7 @@ func commands() []command {
 		{"limit", "show or set how many nodes of a group may reboot at once", runLimit},
 		{"history", "a group's last reboots: who, when, how long, how it ended, who asked", runHistory},
 		{"completion", "print shell completion for bash or zsh", runCompletion},
+		{"man", "print the manual page, rebootmgr(8)", runMan},
 		{"version", "print the version", runVersion},
 	}
 }
