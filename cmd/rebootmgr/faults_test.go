@@ -16,8 +16,8 @@ import (
 )
 
 var (
-	faultSeed   = flag.Uint64("fault-seed", 0, "seed of TestFleetFaults (0: from the clock; the seed is printed)")
-	faultEvents = flag.Int("fault-events", 20, "faults TestFleetFaults injects (raise it for a longer run)")
+	faultSeed   = flag.Int64("fault-seed", -1, "seed of TestFleetFaults (-1: the fixed seeds 1 and 2, as CI runs; 0: one from the clock; the seed is printed)")
+	faultEvents = flag.Int("fault-events", 20, "faults TestFleetFaults injects per seed (raise it for a longer run)")
 )
 
 // grace is how long before a reboot a gate must have been false for the reboot to count as a
@@ -48,10 +48,19 @@ type timeline struct {
 // stop flag was not set, and galera (min_passing=2) had quorum. Once the faults stop, every
 // node reboots exactly once and finishes. Reproduce a run with -fault-seed.
 func TestFleetFaults(t *testing.T) {
-	seed := *faultSeed
-	if seed == 0 {
-		seed = uint64(time.Now().UnixNano())
+	seeds := []uint64{1, 2}
+	switch {
+	case *faultSeed == 0:
+		seeds = []uint64{uint64(time.Now().UnixNano())}
+	case *faultSeed > 0:
+		seeds = []uint64{uint64(*faultSeed)}
 	}
+	for _, seed := range seeds {
+		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) { faultRun(t, seed) })
+	}
+}
+
+func faultRun(t *testing.T, seed uint64) {
 	t.Logf("seed %d (go test ./cmd/rebootmgr -run TestFleetFaults -fault-seed=%d)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, seed))
 	bin := builtBinary(t, true)
