@@ -37,7 +37,7 @@ func WriteTable(w io.Writer, st Status, color bool) error {
 	}
 	var b strings.Builder
 	if st.Stop != nil {
-		fmt.Fprintf(&b, "%s %s\n", paint(red+bold, "FLEET STOPPED:"), oneLine(orEmpty(st.Stop.Value)))
+		fmt.Fprintf(&b, "%s %s\n", paint(red+bold, "FLEET STOPPED:"), orNone(st.Stop.Value))
 	} else {
 		fmt.Fprintf(&b, "stop flag: %s\n", "not set")
 	}
@@ -48,7 +48,7 @@ func WriteTable(w io.Writer, st Status, color bool) error {
 			fmt.Fprintf(&b, "%s %s\n", paint(red+bold, "UNREADABLE:"), g.Error)
 			continue
 		case g.Stop != nil:
-			fmt.Fprintf(&b, "%s %s; ", paint(red+bold, "STOPPED:"), oneLine(orEmpty(g.Stop.Value)))
+			fmt.Fprintf(&b, "%s %s; ", paint(red+bold, "STOPPED:"), orNone(g.Stop.Value))
 		}
 		var holders []string
 		for _, h := range st.Holders {
@@ -108,10 +108,3 @@ func truncate(s string) string {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
-func orEmpty(s string) string {
-	if strings.TrimSpace(s) == "" {
-		return "(no reason given)"
-	}
-	return s
-}
