@@ -30,29 +30,32 @@ const (
 // errUsage marks a command line that cannot be run.
 var errUsage = errors.New("usage")
 
-// exitCode maps a run's error to the process's exit code.
+// exitCode maps a run's error to the process's exit code: the gate it ended at (see
+// pipeline.Gate), a usage error, or any other error.
 func exitCode(err error) int {
-	codes := []struct {
-		err  error
-		code int
-	}{
-		{errUsage, exitUsage},
-		{pipeline.ErrStopped, exitStopped},
-		{pipeline.ErrNotRebooted, exitNotRebooted},
-		{pipeline.ErrDisabled, exitDisabled},
-		{pipeline.ErrLockLost, exitLockLost},
-		{pipeline.ErrLockHeld, exitLockHeld},
-		{pipeline.ErrTaskFailed, exitTaskFailed},
-		{pipeline.ErrUnhealthy, exitUnhealthy},
-		{pipeline.ErrOutsideWindow, exitWindow},
-	}
-	if err == nil {
+	switch {
+	case err == nil:
 		return exitOK
+	case errors.Is(err, errUsage):
+		return exitUsage
 	}
-	for _, c := range codes {
-		if errors.Is(err, c.err) {
-			return c.code
-		}
+	switch pipeline.Gate(err) {
+	case pipeline.ErrStopped:
+		return exitStopped
+	case pipeline.ErrNotRebooted:
+		return exitNotRebooted
+	case pipeline.ErrDisabled:
+		return exitDisabled
+	case pipeline.ErrLockLost:
+		return exitLockLost
+	case pipeline.ErrLockHeld:
+		return exitLockHeld
+	case pipeline.ErrTaskFailed:
+		return exitTaskFailed
+	case pipeline.ErrUnhealthy:
+		return exitUnhealthy
+	case pipeline.ErrOutsideWindow:
+		return exitWindow
 	}
 	return exitError
 }
