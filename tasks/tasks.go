@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -281,6 +282,10 @@ func (r *Runner) run(ctx context.Context, phase string, t Task, dryRun bool) err
 	// ended; the pipe is read to its end only when nothing holds it open any more.
 	if ended {
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		// SIGKILL takes effect asynchronously: the task is only over when its group is.
+		if !waitGroupGone(pgid, r.grace()) {
+			log.Error("processes of the ended task are still alive after SIGKILL", "pgid", pgid)
+		}
 	}
 	waitCopy(copied, pr, r.grace())
 	pr.Close()
@@ -323,8 +328,44 @@ func (r *Runner) reap(pgid int, waited <-chan error, log *slog.Logger) error {
 	return werr
 }
 
+// groupAlive reports whether a process of the group still runs. A zombie does not count: it
+// has exited and only waits to be reaped by whoever inherited it.
 func groupAlive(pgid int) bool {
-	return syscall.Kill(-pgid, 0) == nil
+	if syscall.Kill(-pgid, 0) != nil {
+		return false
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return true
+	}
+	for _, e := range entries {
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// After "(comm)": state, ppid, pgrp.
+		i := strings.LastIndexByte(string(stat), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) >= 3 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" && f[0] != "X" {
+			return true
+		}
+	}
+	return false
+}
+
+// waitGroupGone waits up to d for the group to have no running process.
+func waitGroupGone(pgid int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for groupAlive(pgid) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
 }
 
 // waitCopy waits for the output to be read to its end; a process that escaped its group and
