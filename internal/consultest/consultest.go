@@ -5,6 +5,7 @@ package consultest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -112,20 +113,23 @@ func commonArgs(node string, p ports) []string {
 // the test ends. Extra arguments go to the agent.
 func Dev(t testing.TB, node string, extra ...string) *Agent {
 	t.Helper()
-	p := freePorts(t)
-	args := append([]string{"agent", "-dev", "-server-port", strconv.Itoa(p.server), "-serf-wan-port", "-1"}, commonArgs(node, p)...)
-	return start(t, node, p, append(args, extra...))
+	return start(t, node, func(p ports) []string {
+		args := append([]string{"agent", "-dev", "-server-port", strconv.Itoa(p.server), "-serf-wan-port", "-1"}, commonArgs(node, p)...)
+		return append(args, extra...)
+	})
 }
 
 // Server starts a server that keeps its state on disk, so that it survives a restart (a dev
 // agent forgets everything), for node. Extra arguments go to the agent.
 func Server(t testing.TB, node string, extra ...string) *Agent {
 	t.Helper()
-	p := freePorts(t)
-	args := append([]string{"agent", "-server", "-bootstrap-expect", "1", "-data-dir", t.TempDir(),
-		"-server-port", strconv.Itoa(p.server), "-serf-wan-port", "-1",
-		"-hcl", "performance { raft_multiplier = 1 }", "-hcl", "disable_update_check = true"}, commonArgs(node, p)...)
-	return start(t, node, p, append(args, extra...))
+	dir := t.TempDir()
+	return start(t, node, func(p ports) []string {
+		args := append([]string{"agent", "-server", "-bootstrap-expect", "1", "-data-dir", dir,
+			"-server-port", strconv.Itoa(p.server), "-serf-wan-port", "-1",
+			"-hcl", "performance { raft_multiplier = 1 }", "-hcl", "disable_update_check = true"}, commonArgs(node, p)...)
+		return append(args, extra...)
+	})
 }
 
 // ManagementToken is the token of agents started with ACLs.
@@ -143,47 +147,68 @@ func DevACL(t testing.TB, node string) *Agent {
 // agent.
 func Client(t testing.TB, node string, join *Agent, extra ...string) *Agent {
 	t.Helper()
-	p := freePorts(t)
 	dir := t.TempDir()
-	args := append([]string{"agent", "-data-dir", dir, "-retry-join", join.SerfAddr, "-hcl", "check_update_interval = \"0s\""}, commonArgs(node, p)...)
-	return start(t, node, p, append(args, extra...))
+	return start(t, node, func(p ports) []string {
+		args := append([]string{"agent", "-data-dir", dir, "-retry-join", join.SerfAddr, "-hcl", "check_update_interval = \"0s\""}, commonArgs(node, p)...)
+		return append(args, extra...)
+	})
 }
 
-func start(t testing.TB, node string, p ports, args []string) *Agent {
+// portAttempts bounds how often an agent is started again on other ports: a port found free
+// can be taken by another test before the agent binds it.
+const portAttempts = 5
+
+// errPortTaken means the agent could not bind a port it was given.
+var errPortTaken = errors.New("a port was taken before the agent bound it")
+
+// start starts an agent with the arguments args makes for a set of free ports, picking other
+// ports when one was taken in between.
+func start(t testing.TB, node string, args func(ports) []string) *Agent {
 	t.Helper()
-	a := &Agent{
-		Node:     node,
-		HTTPAddr: fmt.Sprintf("127.0.0.1:%d", p.http),
-		SerfAddr: fmt.Sprintf("127.0.0.1:%d", p.serf),
-		t:        t,
-		bin:      Binary(t),
-		args:     args,
-		dir:      t.TempDir(),
-	}
-	cfg := &api.Config{Address: a.HTTPAddr}
-	for _, arg := range args {
-		if strings.Contains(arg, "initial_management") {
-			cfg.Token = ManagementToken
-		}
-	}
-	client, err := api.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.Client = client
+	a := &Agent{Node: node, t: t, bin: Binary(t), dir: t.TempDir()}
 	t.Cleanup(func() {
 		a.Kill()
 		if t.Failed() {
 			t.Logf("consul agent %s log (last 40 lines):\n%s", node, a.tail(40))
 		}
 	})
-	a.Start()
-	return a
+	for attempt := 1; ; attempt++ {
+		p := freePorts(t)
+		a.args = args(p)
+		a.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", p.http)
+		a.SerfAddr = fmt.Sprintf("127.0.0.1:%d", p.serf)
+		cfg := &api.Config{Address: a.HTTPAddr}
+		for _, arg := range a.args {
+			if strings.Contains(arg, "initial_management") {
+				cfg.Token = ManagementToken
+			}
+		}
+		client, err := api.NewClient(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Client = client
+		err = a.launch()
+		if err == nil {
+			return a
+		}
+		a.Kill()
+		if !errors.Is(err, errPortTaken) || attempt == portAttempts {
+			t.Fatal(err)
+		}
+		t.Logf("consul agent %s: %v; again on other ports", node, err)
+	}
 }
 
 // Start starts the agent (again) and waits until it serves its node's catalog entry.
 func (a *Agent) Start() {
 	a.t.Helper()
+	if err := a.launch(); err != nil {
+		a.t.Fatal(err)
+	}
+}
+
+func (a *Agent) launch() error {
 	a.mu.Lock()
 	a.log = &bytes.Buffer{}
 	cmd := exec.Command(a.bin, a.args...)
@@ -191,7 +216,7 @@ func (a *Agent) Start() {
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
 		a.mu.Unlock()
-		a.t.Fatalf("start consul agent %s: %v", a.Node, err)
+		return fmt.Errorf("start consul agent %s: %w", a.Node, err)
 	}
 	a.cmd = cmd
 	exited := make(chan struct{})
@@ -201,12 +226,18 @@ func (a *Agent) Start() {
 		_ = cmd.Wait()
 		close(exited)
 	}()
-	a.WaitReady()
+	return a.waitReady()
 }
 
 // WaitReady waits until the agent has a leader and its node is in the catalog.
 func (a *Agent) WaitReady() {
 	a.t.Helper()
+	if err := a.waitReady(); err != nil {
+		a.t.Fatal(err)
+	}
+}
+
+func (a *Agent) waitReady() error {
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	for {
@@ -214,14 +245,18 @@ func (a *Agent) WaitReady() {
 		node, _, err := a.Client.Catalog().Node(a.Node, q)
 		if err == nil && node != nil {
 			if leader, err := a.Client.Status().Leader(); err == nil && leader != "" {
-				return
+				return nil
 			}
 		}
 		select {
 		case <-a.exited:
-			a.t.Fatalf("consul agent %s exited while starting:\n%s", a.Node, a.tail(40))
+			log := a.tail(40)
+			if strings.Contains(log, "address already in use") {
+				return fmt.Errorf("consul agent %s: %w", a.Node, errPortTaken)
+			}
+			return fmt.Errorf("consul agent %s exited while starting:\n%s", a.Node, log)
 		case <-ctx.Done():
-			a.t.Fatalf("consul agent %s not ready after %s (last error: %v):\n%s", a.Node, startTimeout, err, a.tail(40))
+			return fmt.Errorf("consul agent %s not ready after %s (last error: %v):\n%s", a.Node, startTimeout, err, a.tail(40))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
