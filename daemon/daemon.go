@@ -52,6 +52,8 @@ type Daemon struct {
 	Logger        *slog.Logger
 	// Retry paces evaluations after operational errors (Consul unreachable and the like).
 	Retry func() backoff.BackOff
+	// Observe, when set, hears of every run's result (for metrics).
+	Observe func(res pipeline.Result, err error)
 }
 
 // Run runs until ctx ends (nil), a source fails, or the machine does not go down after a
@@ -122,6 +124,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			d.Logger.Info("shutting down: the reboot lock stays as it is")
 			return nil
+		}
+		if d.Observe != nil {
+			d.Observe(res, err)
 		}
 		deadline = nil
 		if !res.Recheck.IsZero() {

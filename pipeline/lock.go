@@ -16,6 +16,7 @@ func (p *Pipeline) changeLock(ctx context.Context, change func(lock.Record) (loc
 		if err != nil {
 			return lock.Record{}, err
 		}
+		p.seen.saw(rec)
 		next, err := change(rec)
 		if err != nil {
 			return lock.Record{}, err
@@ -25,6 +26,7 @@ func (p *Pipeline) changeLock(ctx context.Context, change func(lock.Record) (loc
 			return lock.Record{}, err
 		}
 		if ok {
+			p.seen.saw(next)
 			return next, nil
 		}
 		p.Logger.Debug("reboot lock changed under us: reading it again")
@@ -58,6 +60,7 @@ func (p *Pipeline) checkLockFree(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	p.seen.saw(rec)
 	limit, err := p.Store.Limit(ctx)
 	if err != nil {
 		return err
@@ -74,6 +77,7 @@ func (p *Pipeline) holder(ctx context.Context) (lock.Holder, error) {
 	if err != nil {
 		return lock.Holder{}, err
 	}
+	p.seen.saw(rec)
 	h, ok := rec.Holder(p.Node)
 	if !ok {
 		return lock.Holder{}, gateFail(ErrLockLost, "this node no longer holds the reboot lock (was it unlocked by an operator?): not rebooting")

@@ -155,6 +155,9 @@ type Pipeline struct {
 	// Notifier is told of reboots, failed tasks and stopped groups (nobody, when nil).
 	Notifier Notifier
 	Logger   *slog.Logger
+
+	// seen is what the current run learnt so far; runs of one Pipeline never overlap.
+	seen Seen
 }
 
 func (p *Pipeline) tell(ctx context.Context, kind, reason string) {
@@ -181,7 +184,26 @@ type Result struct {
 	// Recheck is when a lock holder's deadline passes (zero when none is pending), set whether
 	// the run failed or not: a daemon looks again then.
 	Recheck time.Time
+	// Seen is what the run learnt of the node on its way, whether it failed or not.
+	Seen Seen
 }
+
+// Seen is what a run learnt of its node and group, for metrics and status: a part the run did
+// not reach is left unknown.
+type Seen struct {
+	// Lock is the group's reboot lock as the run last read or wrote it (nil: not read).
+	Lock *lock.Record
+	// Asked says whether the run looked for a reboot request; Required is known only then.
+	Asked bool
+	// Required names what requests the reboot ("" when nothing does).
+	Required string
+}
+
+// saw keeps the lock record the run last read or wrote.
+func (s *Seen) saw(rec lock.Record) { s.Lock = &rec }
+
+// asked keeps what the run found requesting a reboot.
+func (s *Seen) asked(why string) { s.Asked, s.Required = true, why }
 
 // lockAttempts bounds the check-and-set retries of one lock change.
 const lockAttempts = 20
@@ -191,6 +213,7 @@ const lockAttempts = 20
 func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 	log := p.Logger
 	var recheck time.Time
+	p.seen = Seen{}
 	defer func() {
 		var nb *notBeforeError
 		switch {
@@ -200,6 +223,7 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 			recheck = earliest(recheck, p.Schedule.Next(p.Clock.Now()))
 		}
 		res.Recheck = recheck
+		res.Seen = p.seen
 	}()
 	if err := p.checkStop(ctx); err != nil {
 		return Result{}, err
@@ -208,6 +232,7 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 	if err != nil {
 		return Result{}, err
 	}
+	p.seen.saw(rec)
 	now := p.Clock.Now()
 	recheck = rec.NextDeadline(now)
 	if err := p.stopOverdue(ctx, rec, now); err != nil {
@@ -224,12 +249,14 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 			log.Info("this node holds the reboot lock from a run that did not reboot: starting over from the gates", "phase", h.Phase, "since", h.Since)
 			held = true
 		}
+		p.seen.asked("the reboot lock it holds")
 	}
 	if !held && p.CheckTriggers {
 		why, err = p.triggered(ctx)
 		if err != nil {
 			return Result{}, err
 		}
+		p.seen.asked(why)
 		if why == "" {
 			log.Info("no reboot required", "gate", "trigger")
 			return Result{Outcome: NothingToDo, Message: "no reboot required"}, nil
@@ -320,6 +347,7 @@ func (p *Pipeline) prepare(ctx context.Context, held bool, why string) (res Resu
 		if err != nil {
 			return Result{}, err
 		}
+		p.seen.asked(why)
 		if why == "" {
 			log.Info("reboot request withdrawn while preparing: not rebooting", "gate", "trigger")
 			if held {

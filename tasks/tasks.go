@@ -57,6 +57,9 @@ type Runner struct {
 	Logger *slog.Logger
 	// Owner is the user id task files and directories must belong to, besides root.
 	Owner int
+	// Observe, when set, hears of every task that ran (not in a dry run): how long it took and
+	// how it ended (an *Error when it failed or timed out).
+	Observe func(phase, task string, took time.Duration, err error)
 }
 
 // Task is one task file.
@@ -208,7 +211,12 @@ func (r *Runner) Run(ctx context.Context, phase string, dryRun bool) error {
 		if err := context.Cause(ctx); err != nil {
 			return err
 		}
-		if err := r.run(ctx, phase, t, dryRun); err != nil {
+		start := time.Now()
+		err := r.run(ctx, phase, t, dryRun)
+		if r.Observe != nil && !dryRun {
+			r.Observe(phase, t.Name, time.Since(start), err)
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -230,5 +231,37 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met in 30s")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestObserveHearsEachTaskThatRan(t *testing.T) {
+	f := newFixture(t)
+	f.write(t, Pre, "10-ok", "true", 0o755)
+	f.write(t, Pre, "20-fail", "exit 4", 0o755)
+	f.write(t, Pre, "30-never", "true", 0o755)
+	type seen struct {
+		phase, task string
+		failed      bool
+	}
+	var got []seen
+	f.r.Observe = func(phase, task string, took time.Duration, err error) {
+		if took <= 0 {
+			t.Errorf("%s took %s", task, took)
+		}
+		var te *Error
+		got = append(got, seen{phase, task, errors.As(err, &te)})
+	}
+	if err := f.r.Run(context.Background(), Pre, true); err == nil {
+		t.Fatal("dry run: the failing task did not fail")
+	}
+	if len(got) != 0 {
+		t.Fatalf("a dry run was observed: %v", got)
+	}
+	if err := f.r.Run(context.Background(), Pre, false); err == nil {
+		t.Fatal("the failing task did not fail")
+	}
+	want := []seen{{Pre, "10-ok", false}, {Pre, "20-fail", true}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("observed %v, want %v", got, want)
 	}
 }
