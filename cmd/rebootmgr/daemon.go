@@ -3,11 +3,16 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/rebootmgr/rebootmgr/daemon"
 	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/metrics"
+	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/store"
 	"github.com/rebootmgr/rebootmgr/systemd"
 	"github.com/rebootmgr/rebootmgr/watch"
@@ -24,17 +29,37 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	interval := fs.Duration("interval", 5*time.Minute, "look again this often even without an event, in case one was missed")
 	rebootTimeout := fs.Duration("reboot-timeout", 10*time.Minute, "give up, loudly, if the machine is still up this long after the reboot command")
 	watchEvents := fs.Bool("watch", true, "react to Consul and file changes at once; false leaves only the --interval tick, as a timer would")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. :9279 (off when empty)")
 	fs.Usage = usageFunc(fs, stdout, "rebootmgr daemon [flags]", daemonExamples)
 	if err := parse(fs, args, e); err != nil {
 		return err
 	}
 	f.checkTriggers = true
+	var m *metrics.Metrics
+	reg := prometheus.NewRegistry()
+	if *metricsAddr != "" {
+		var err error
+		if m, err = metrics.New(reg, version); err != nil {
+			return err
+		}
+		f.via, f.observeTask = m.Transport, m.ObserveTask
+	}
 	w, err := f.wire(ctx, stderr)
 	if err != nil {
 		return err
 	}
 	defer w.release()
 	p, client, log := w.pipeline, w.client, w.log
+	var observe func(pipeline.Result, error)
+	if m != nil {
+		m.Identify(p.Node, f.group)
+		stop, err := serveMetrics(ctx, metrics.Server{Addr: *metricsAddr, Gatherer: reg, Logger: log.With("component", "metrics")})
+		if err != nil {
+			return err
+		}
+		defer stop()
+		observe = func(res pipeline.Result, err error) { m.ObserveRun(res, err, time.Now()) }
+	}
 	keys := store.Keys{Prefix: f.prefix}
 	wlog := log.With("component", "watch", "node", p.Node)
 	key := func(k string, src watch.Source) daemon.Source {
@@ -60,7 +85,26 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		RebootTimeout: *rebootTimeout,
 		Notifier:      systemd.Notifier{Socket: e.get("NOTIFY_SOCKET")},
 		Logger:        log.With("component", "daemon", "node", p.Node),
+		Observe:       observe,
 	}
 	log.Info("rebootmgr daemon started", "node", p.Node, "version", version)
 	return d.Run(ctx)
+}
+
+// serveMetrics binds the metrics address (a port in use fails the start) and serves until stop.
+// A server that fails later is logged, never a reason to stop the daemon.
+func serveMetrics(ctx context.Context, srv metrics.Server) (stop func(), err error) {
+	ln, err := srv.Listen()
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		if err := srv.Serve(ctx, ln); err != nil {
+			srv.Logger.Error("metrics server failed: no more metrics until the daemon restarts", "err", err)
+		}
+	}()
+	return func() { cancel(); <-served }, nil
 }

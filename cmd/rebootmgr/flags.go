@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"strings"
 	"time"
 
@@ -49,9 +52,19 @@ func (g *globalFlags) logger(w io.Writer) (*slog.Logger, error) {
 }
 
 func (g *globalFlags) consul() (*api.Client, error) {
+	return g.consulVia(nil)
+}
+
+// consulVia is consul with every request going through wrap(transport), when wrap is set.
+func (g *globalFlags) consulVia(wrap func(http.RoundTripper) http.RoundTripper) (*api.Client, error) {
 	cfg := api.DefaultConfig()
 	if g.consulAddr != "" {
 		cfg.Address = g.consulAddr
+	}
+	if wrap != nil {
+		if err := wrapTransport(cfg, wrap); err != nil {
+			return nil, fmt.Errorf("consul client: %w", err)
+		}
 	}
 	client, err := api.NewClient(cfg)
 	if err != nil {
@@ -176,5 +189,26 @@ func (s *settleFlag) Set(v string) error {
 		return fmt.Errorf("want auto or a duration such as 90s")
 	}
 	s.d = d
+	return nil
+}
+
+// wrapTransport gives cfg an HTTP client whose transport is wrapped, built as the Consul client
+// would build its own (TLS settings from the environment included; a unix:// address dials the
+// socket).
+func wrapTransport(cfg *api.Config, wrap func(http.RoundTripper) http.RoundTripper) error {
+	transport := cfg.Transport
+	if socket, ok := strings.CutPrefix(cfg.Address, "unix://"); ok {
+		transport = http.DefaultTransport.(*http.Transport).Clone()
+		transport.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", socket)
+		}
+		cfg.Address, cfg.Scheme = "localhost", "http"
+	}
+	hc, err := api.NewHttpClient(transport, cfg.TLSConfig)
+	if err != nil {
+		return err
+	}
+	hc.Transport = wrap(hc.Transport)
+	cfg.HttpClient = hc
 	return nil
 }

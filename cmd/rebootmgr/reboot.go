@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -41,6 +42,11 @@ type rebootFlags struct {
 	stayGreen     time.Duration
 	spread        time.Duration
 	notifyURL     string
+
+	// via wraps the Consul client's transport, and observeTask hears of every task (both for
+	// metrics; unset, nothing is counted).
+	via         func(http.RoundTripper) http.RoundTripper
+	observeTask func(phase, task string, took time.Duration, err error)
 }
 
 func (f *rebootFlags) register(fs *flag.FlagSet) {
@@ -126,7 +132,7 @@ func (f *rebootFlags) wire(ctx context.Context, stderr io.Writer) (*wired, error
 
 // pipeline wires the pipeline from the flags, and returns the Consul client it uses.
 func (f *rebootFlags) pipeline(ctx context.Context, log *slog.Logger) (*pipeline.Pipeline, *api.Client, error) {
-	client, err := f.consul()
+	client, err := f.consulVia(f.via)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -179,6 +185,7 @@ func (f *rebootFlags) pipeline(ctx context.Context, log *slog.Logger) (*pipeline
 		Tasks: &tasks.Runner{
 			Dir: f.tasksDir, Timeout: f.taskTimeout, Node: node,
 			Env: os.Environ(), Owner: os.Geteuid(), Logger: log.With("component", "tasks"),
+			Observe: f.observeTask,
 		},
 		Rebooter: tasks.RebootCommand{Command: f.rebootCommand, Logger: log},
 		Clock:    pipeline.SystemClock{},
