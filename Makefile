@@ -1,4 +1,4 @@
-.PHONY: build test demo consul
+.PHONY: build test demo consul deb
 
 build:
 	go build -o bin/rebootmgr ./cmd/rebootmgr
@@ -11,3 +11,6 @@ demo:
 
 consul:
 	./scripts/install-consul
+
+deb:
+	./scripts/deb
