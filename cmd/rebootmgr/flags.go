@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -61,6 +62,7 @@ func (g *globalFlags) consulVia(wrap func(http.RoundTripper) http.RoundTripper) 
 	if g.consulAddr != "" {
 		cfg.Address = g.consulAddr
 	}
+	cfg.Address = withDefaultPort(cfg.Address)
 	if wrap != nil {
 		if err := wrapTransport(cfg, wrap); err != nil {
 			return nil, fmt.Errorf("consul client: %w", err)
@@ -211,4 +213,27 @@ func wrapTransport(cfg *api.Config, wrap func(http.RoundTripper) http.RoundTripp
 	hc.Transport = wrap(hc.Transport)
 	cfg.HttpClient = hc
 	return nil
+}
+
+// withDefaultPort gives an HTTP address without a port Consul's HTTP port: "10.0.0.1" (a host
+// alone, as older tools took it) is 10.0.0.1:8500, not port 80. Sockets, https and addresses
+// that name a port are left as they are.
+func withDefaultPort(addr string) string {
+	scheme, hostport, found := strings.Cut(addr, "://")
+	if !found {
+		scheme, hostport = "", addr
+	}
+	if (scheme != "" && scheme != "http") || hostport == "" {
+		return addr
+	}
+	_, _, err := net.SplitHostPort(hostport)
+	var aerr *net.AddrError
+	if err == nil || !errors.As(err, &aerr) || aerr.Err != "missing port in address" {
+		return addr
+	}
+	hostport += ":8500"
+	if found {
+		return scheme + "://" + hostport
+	}
+	return hostport
 }
