@@ -98,9 +98,19 @@ func evaluateService(node string, svc Service) (ServiceReport, []string) {
 		return sr, []string{fmt.Sprintf("service %s: %v", svc.Name, err)}
 	}
 	sr.Rules = rules
+	instances := svc.Instances
+	if rules.LocalOnly {
+		instances = nil
+		for _, inst := range svc.Instances {
+			if inst.Node == node {
+				instances = append(instances, inst)
+			}
+		}
+		sr.Total = len(instances)
+	}
 	var problems []string
 	own := 0
-	for _, inst := range svc.Instances {
+	for _, inst := range instances {
 		failing := failingChecks(inst, node, rules)
 		if inst.Node == node {
 			own++

@@ -44,6 +44,11 @@ func TestEvaluate(t *testing.T) {
 		{"min_passing without value", []string{"min_passing"}, []Instance{inst("n1", "passing")}, false, "min_passing"},
 		{"conflicting values", []string{"min_passing=1", "min_passing=2"}, []Instance{inst("n1", "passing")}, false, "twice"},
 		{"own instance missing", nil, []Instance{inst("n2", "passing")}, false, "this node's instance"},
+		{"local_only: another node failing does not count", []string{"local_only"}, []Instance{inst("n1", "passing"), inst("n2", "critical")}, true, ""},
+		{"local_only: this node failing", []string{"local_only"}, []Instance{inst("n1", "critical"), inst("n2", "passing")}, false, "on this node"},
+		{"local_only: this node missing", []string{"local_only"}, []Instance{inst("n2", "passing")}, false, "this node's instance"},
+		{"local_only with a value", []string{"local_only=yes"}, []Instance{inst("n1", "passing")}, false, "takes no value"},
+		{"local_only with a quorum rule", []string{"local_only", "min_passing=2"}, []Instance{inst("n1", "passing")}, false, "quorum"},
 		{"unrelated tags ignored", []string{"rebootmgr", "v=2", "primary"}, []Instance{inst("n1", "passing")}, true, ""},
 	}
 	for _, tt := range tests {

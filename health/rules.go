@@ -1,7 +1,7 @@
 // Package health decides whether the services a node's reboot depends on are healthy enough
 // for it to go down. Only services carrying the tag "rebootmgr" count; their tags carry the
 // quorum rules (min_passing=N, max_failing=N, ignore_maintenance) over all instances of the
-// service in the cluster.
+// service in the cluster, or say that only this node's instance counts (local_only).
 package health
 
 import (
@@ -18,6 +18,7 @@ const (
 	tagMinPassing        = "min_passing"
 	tagMaxFailing        = "max_failing"
 	tagIgnoreMaintenance = "ignore_maintenance"
+	tagLocalOnly         = "local_only"
 )
 
 // NodeMaintenanceCheck is the check Consul adds to a node in maintenance mode.
@@ -28,6 +29,8 @@ type Rules struct {
 	MinPassing        int
 	MaxFailing        int
 	IgnoreMaintenance bool
+	// LocalOnly: only this node's instance counts (a node's own state: dkms, updating).
+	LocalOnly bool
 }
 
 // Quorum reports whether a quorum rule is given; without one every instance must pass.
@@ -44,6 +47,9 @@ func (r Rules) String() string {
 	if r.IgnoreMaintenance {
 		parts = append(parts, tagIgnoreMaintenance)
 	}
+	if r.LocalOnly {
+		return strings.Join(append([]string{"this node's instance passing"}, parts...), ",")
+	}
 	if len(parts) == 0 {
 		return "all instances passing"
 	}
@@ -59,11 +65,15 @@ func ParseRules(tags []string) (Rules, error) {
 		key, value, hasValue := strings.Cut(tag, "=")
 		key = strings.TrimSpace(key)
 		switch key {
-		case tagIgnoreMaintenance:
+		case tagIgnoreMaintenance, tagLocalOnly:
 			if hasValue {
 				return Rules{}, fmt.Errorf("malformed tag %q: %s takes no value", tag, key)
 			}
-			r.IgnoreMaintenance = true
+			if key == tagLocalOnly {
+				r.LocalOnly = true
+			} else {
+				r.IgnoreMaintenance = true
+			}
 		case tagMinPassing, tagMaxFailing:
 			if !hasValue {
 				return Rules{}, fmt.Errorf("malformed tag %q: want %s=N", tag, key)
@@ -82,5 +92,14 @@ func ParseRules(tags []string) (Rules, error) {
 			*dst = n
 		}
 	}
+	if r.LocalOnly && r.Quorum() {
+		return Rules{}, fmt.Errorf("tag %s cannot go with a quorum rule (%s): one counts this node only, the other all instances", tagLocalOnly, r.quorumString())
+	}
 	return r, nil
+}
+
+func (r Rules) quorumString() string {
+	q := r
+	q.IgnoreMaintenance, q.LocalOnly = false, false
+	return q.String()
 }

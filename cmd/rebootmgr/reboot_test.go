@@ -245,6 +245,9 @@ func TestHealth(t *testing.T) {
 		{"max_failing=1 over the limit", []string{"max_failing=1"}, "passing", []remote{{"r2", "critical", nil}, {"r3", "critical", nil}}, exitUnhealthy, "max_failing=1, failing 2/3"},
 		{"other node in maintenance", nil, "passing", []remote{{"r2", "passing", []consultest.NodeCheck{maint}}}, exitUnhealthy, "_node_maintenance"},
 		{"ignore_maintenance", []string{"ignore_maintenance"}, "passing", []remote{{"r2", "passing", []consultest.NodeCheck{maint}}}, 0, ""},
+		{"local_only, another instance failing", []string{"local_only"}, "passing", []remote{{"r2", "critical", nil}}, 0, ""},
+		{"local_only, own instance failing", []string{"local_only"}, "critical", []remote{{"r2", "passing", nil}}, exitUnhealthy, "on this node"},
+		{"local_only with a quorum rule", []string{"local_only", "max_failing=1"}, "passing", nil, exitUnhealthy, "local_only"},
 		{"malformed tag", []string{"min_passing=abc"}, "passing", nil, exitUnhealthy, `"min_passing=abc"`},
 		{"negative count", []string{"max_failing=-2"}, "passing", nil, exitUnhealthy, `"max_failing=-2"`},
 	}
