@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
+	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
 )
 
@@ -51,7 +52,7 @@ func TestDaemonPolicy(t *testing.T) {
 	n.kv().Delete(n.keys().GroupStop("default"), nil)
 	n.kv().Delete(n.keys().Lock(), nil)
 	d := n.startDaemon()
-	waitSeen(t, d.log.seen("idle: no reboot required"), "the daemon idle")
+	fleettest.WaitSeen(t, d.Log.Seen("idle: no reboot required"), "the daemon idle")
 
 	// Not the fleet's stop flag, not another node's keys.
 	n.expect(n.run("stop"), exitError, "Permission denied")

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
+	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
 )
 
@@ -44,18 +45,18 @@ func (l latencies) report(b *testing.B) {
 }
 
 // measure runs act and returns how long until the log shows text once more than before.
-func measure(b *testing.B, log *logWatch, text string, act func()) time.Duration {
+func measure(b *testing.B, log *fleettest.Log, text string, act func()) time.Duration {
 	b.Helper()
-	ch := log.seenN(text, log.count(text)+1)
+	ch := log.SeenN(text, log.Count(text)+1)
 	start := time.Now()
 	act()
-	waitSeen(b, ch, text)
+	fleettest.WaitSeen(b, ch, text)
 	return time.Since(start)
 }
 
 func benchNode(b *testing.B) (*testNode, string) {
 	b.Helper()
-	return dev(b), builtBinary(b, false)
+	return dev(b), fleettest.Build(b, false)
 }
 
 // BenchmarkDaemonTriggerKey: from `consul kv put .../reboot_required` to the pipeline's start.
@@ -66,9 +67,9 @@ func BenchmarkDaemonTriggerKey(b *testing.B) {
 	var l latencies
 	b.ResetTimer()
 	for range b.N {
-		l = append(l, measure(b, d.log, `msg="reboot required"`, func() { n.put(key, "") }))
+		l = append(l, measure(b, d.Log, `msg="reboot required"`, func() { n.put(key, "") }))
 		b.StopTimer()
-		measure(b, d.log, `msg="no reboot required"`, func() { n.kv().Delete(key, nil) })
+		measure(b, d.Log, `msg="no reboot required"`, func() { n.kv().Delete(key, nil) })
 		b.StartTimer()
 	}
 	l.report(b)
@@ -81,9 +82,9 @@ func BenchmarkDaemonTriggerFile(b *testing.B) {
 	var l latencies
 	b.ResetTimer()
 	for range b.N {
-		l = append(l, measure(b, d.log, `msg="reboot required"`, func() { writeFile(b, n.trigger, "") }))
+		l = append(l, measure(b, d.Log, `msg="reboot required"`, func() { writeFile(b, n.trigger, "") }))
 		b.StopTimer()
-		measure(b, d.log, `msg="no reboot required"`, func() { os.Remove(n.trigger) })
+		measure(b, d.Log, `msg="no reboot required"`, func() { os.Remove(n.trigger) })
 		b.StartTimer()
 	}
 	l.report(b)
@@ -95,13 +96,13 @@ func BenchmarkDaemonStopKey(b *testing.B) {
 	n, bin := benchNode(b)
 	n.task("pre", "10-drain", "echo task running; exec sleep 1000")
 	d := n.startDaemonProc(bin, "--dry-run")
-	measure(b, d.log, "task running", func() { n.put(n.keys().RebootRequired("n1"), "") })
+	measure(b, d.Log, "task running", func() { n.put(n.keys().RebootRequired("n1"), "") })
 	var l latencies
 	b.ResetTimer()
 	for range b.N {
-		l = append(l, measure(b, d.log, "halted", func() { n.put(n.keys().Stop(), "") }))
+		l = append(l, measure(b, d.Log, "halted", func() { n.put(n.keys().Stop(), "") }))
 		b.StopTimer()
-		measure(b, d.log, "task running", func() { n.kv().Delete(n.keys().Stop(), nil) })
+		measure(b, d.Log, "task running", func() { n.kv().Delete(n.keys().Stop(), nil) })
 		b.StartTimer()
 	}
 	l.report(b)
@@ -121,11 +122,11 @@ func BenchmarkDaemonHandOff(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		n.put(n.keys().Lock(), string(held))
-		measure(b, d.log, "waiting:", func() { n.put(n.keys().RebootRequired("n1"), "") })
+		measure(b, d.Log, "waiting:", func() { n.put(n.keys().RebootRequired("n1"), "") })
 		b.StartTimer()
-		l = append(l, measure(b, d.log, `msg="reboot lock taken"`, func() { n.kv().Delete(n.keys().Lock(), nil) }))
+		l = append(l, measure(b, d.Log, `msg="reboot lock taken"`, func() { n.kv().Delete(n.keys().Lock(), nil) }))
 		b.StopTimer()
-		waitSeen(b, d.log.seenN(`msg="idle: reboot request withdrawn`, d.log.count(`msg="reboot lock taken"`)), "the lock given back")
+		fleettest.WaitSeen(b, d.Log.SeenN(`msg="idle: reboot request withdrawn`, d.Log.Count(`msg="reboot lock taken"`)), "the lock given back")
 		b.StartTimer()
 	}
 	if n.rebootCount() != 0 {
@@ -153,15 +154,15 @@ func BenchmarkDaemonIdle(b *testing.B) {
 	for range b.N {
 		requests.Store(0)
 		d := n.startDaemonProc(bin, "--consul-addr", proxy)
-		waitSeen(b, d.log.seen(`msg="idle: no reboot required"`), "the first evaluation")
+		fleettest.WaitSeen(b, d.Log.Seen(`msg="idle: no reboot required"`), "the first evaluation")
 		startup := requests.Load()
 		time.Sleep(window)
 		idle := requests.Load() - startup
 		b.ReportMetric(float64(startup), "startup-requests")
 		b.ReportMetric(float64(idle)/window.Minutes(), "idle-requests/min")
-		b.ReportMetric(rssMB(b, d.cmd.Process.Pid), "rss-MB")
+		b.ReportMetric(rssMB(b, d.Pid()), "rss-MB")
 		b.ReportMetric(0, "ns/op")
-		d.kill9()
+		d.Kill9()
 	}
 }
 
@@ -238,10 +239,10 @@ func BenchmarkIdleFleet(b *testing.B) {
 	// In a fleet every daemon talks to its own agent; here they all come from one address, past
 	// Consul's default limit of 200 connections per client.
 	n := newTestNode(b, consultest.Dev(b, "n1", "-hcl", "limits { http_max_conns_per_client = 5000 }"))
-	bin := builtBinary(b, false)
+	bin := fleettest.Build(b, false)
 	proxy, requests := countingProxy(b, n.agent.HTTPAddr)
 	for range b.N {
-		var procs []*daemonProc
+		var procs []*fleettest.Daemon
 		for i := range count {
 			node := fmt.Sprintf("idle-%03d", i)
 			procs = append(procs, n.startDaemonProc(bin, "--dry-run", "--node", node, "--consul-addr", proxy,
@@ -252,9 +253,9 @@ func BenchmarkIdleFleet(b *testing.B) {
 		idle := requests.Load() - startup
 		var cpu, rss float64
 		for _, d := range procs {
-			cpu += cpuSeconds(b, d.cmd.Process.Pid)
-			rss += rssMB(b, d.cmd.Process.Pid)
-			d.kill9()
+			cpu += cpuSeconds(b, d.Pid())
+			rss += rssMB(b, d.Pid())
+			d.Kill9()
 		}
 		b.ReportMetric(float64(startup)/float64(count), "startup-requests/daemon")
 		b.ReportMetric(float64(idle)/window.Minutes(), "server-requests/min")

@@ -1,20 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 )
 
 // daemonRun is a daemon running in this process, as systemd would run it.
 type daemonRun struct {
-	log    *logWatch
+	Log    *fleettest.Log
 	cancel context.CancelFunc
 	done   chan result
 }
@@ -23,24 +20,24 @@ type daemonRun struct {
 func (n *testNode) startDaemon(extra ...string) *daemonRun {
 	n.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &daemonRun{log: &logWatch{}, cancel: cancel, done: make(chan result, 1)}
-	go func() { d.done <- n.runWith(ctx, nil, d.log, "daemon", extra...) }()
+	d := &daemonRun{Log: &fleettest.Log{}, cancel: cancel, done: make(chan result, 1)}
+	go func() { d.done <- n.runWith(ctx, nil, d.Log, "daemon", extra...) }()
 	n.t.Cleanup(func() {
 		d.stop()
 		if n.t.Failed() {
-			n.t.Logf("daemon log:\n%s", d.log)
+			n.t.Logf("daemon log:\n%s", d.Log)
 		}
 	})
-	waitSeen(n.t, d.log.seen("evaluating"), "the daemon's first evaluation")
-	requireInotify(n.t, d.log)
+	fleettest.WaitSeen(n.t, d.Log.Seen("evaluating"), "the daemon's first evaluation")
+	requireInotify(n.t, d.Log)
 	return d
 }
 
 // requireInotify fails a test whose daemon could not watch files: the machine is out of inotify
 // instances (fs.inotify.max_user_instances), and file events would never come.
-func requireInotify(t testing.TB, log *logWatch) {
+func requireInotify(t testing.TB, log *fleettest.Log) {
 	t.Helper()
-	if log.count("cannot watch the reboot-required files") > 0 {
+	if log.Count("cannot watch the reboot-required files") > 0 {
 		t.Fatalf("the daemon cannot use inotify on this machine (fs.inotify.max_user_instances exhausted?):\n%s", log)
 	}
 }
@@ -53,56 +50,10 @@ func (d *daemonRun) stop() result {
 	return r
 }
 
-// builtBinary builds rebootmgr for a test that needs it as a separate process (with the race
-// detector for tests, without it for benchmarks).
-func builtBinary(t testing.TB, race bool) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "rebootmgr")
-	args := []string{"build", "-o", bin, "."}
-	if race {
-		args = append(args[:1], append([]string{"-race"}, args[1:]...)...)
-	}
-	cmd := exec.Command("go", args...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build rebootmgr: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// daemonProc is a daemon running as its own process, for kill -9.
-type daemonProc struct {
-	cmd  *exec.Cmd
-	log  *logWatch
-	done chan struct{}
-	mu   sync.Mutex
-}
-
-func (n *testNode) startDaemonProc(bin string, extra ...string) *daemonProc {
+// startDaemonProc starts n's daemon as its own process, for kill -9.
+func (n *testNode) startDaemonProc(bin string, extra ...string) *fleettest.Daemon {
 	n.t.Helper()
-	d := &daemonProc{log: &logWatch{}, done: make(chan struct{})}
-	d.cmd = exec.Command(bin, append([]string{"daemon"}, n.args("daemon", extra...)...)...)
-	d.cmd.Stdout = &bytes.Buffer{}
-	d.cmd.Stderr = d.log
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := d.cmd.Start(); err != nil {
-		n.t.Fatal(err)
-	}
-	go func() { _ = d.cmd.Wait(); close(d.done) }()
-	n.t.Cleanup(func() {
-		d.kill9()
-		if n.t.Failed() {
-			n.t.Logf("daemon log:\n%s", d.log)
-		}
-	})
-	waitSeen(n.t, d.log.seen("evaluating"), "the daemon's first evaluation")
-	return d
-}
-
-// kill9 kills the daemon and everything in its process group at once, as a crash or a power
-// cut would.
-func (d *daemonProc) kill9() {
-	_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
-	<-d.done
+	return fleettest.StartDaemon(n.t, bin, append([]string{"daemon"}, n.args("daemon", extra...)...)...)
 }
 
 // waitFile waits until a file written by a task or the reboot command exists.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
+	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
 )
 
@@ -28,9 +29,9 @@ func TestDaemonTriggers(t *testing.T) {
 			d := n.startDaemon()
 			start := time.Now()
 			tt.trigger(n)
-			waitSeen(t, d.log.seen("reboot required"), "the pipeline start")
+			fleettest.WaitSeen(t, d.Log.Seen("reboot required"), "the pipeline start")
 			t.Logf("trigger (%s) to pipeline start: %s", tt.name, time.Since(start))
-			waitSeen(t, d.log.seen("msg=rebooting"), "the reboot")
+			fleettest.WaitSeen(t, d.Log.Seen("msg=rebooting"), "the reboot")
 			if got := n.rebootCount(); got != 1 {
 				t.Fatalf("reboot command ran %d times", got)
 			}
@@ -38,7 +39,7 @@ func TestDaemonTriggers(t *testing.T) {
 
 			n.boot()
 			d = n.startDaemon()
-			waitSeen(t, d.log.seen("idle: reboot finished"), "the post-boot part")
+			fleettest.WaitSeen(t, d.Log.Seen("idle: reboot finished"), "the post-boot part")
 			if n.get(n.keys().Lock()) != nil || n.get(n.keys().RebootRequired("n1")) != nil || n.inMaintenance() {
 				t.Fatalf("not cleaned up after the reboot: lock %+v", n.lockRecord())
 			}
@@ -47,7 +48,7 @@ func TestDaemonTriggers(t *testing.T) {
 			}
 			// A new request after that is a new reboot.
 			tt.trigger(n)
-			waitSeen(t, d.log.seenN("msg=rebooting", 1), "the second reboot")
+			fleettest.WaitSeen(t, d.Log.SeenN("msg=rebooting", 1), "the second reboot")
 			if got := n.rebootCount(); got != 2 {
 				t.Fatalf("reboot command ran %d times", got)
 			}
@@ -61,9 +62,9 @@ func TestDaemonIdleNeverReboots(t *testing.T) {
 	n.agent.RegisterService("galera", []string{"rebootmgr"}, "passing")
 	d := n.startDaemon()
 	n.agent.SetService("galera", "critical")
-	waitSeen(t, d.log.seen("sources=[health]"), "an evaluation on a health event")
+	fleettest.WaitSeen(t, d.Log.Seen("sources=[health]"), "an evaluation on a health event")
 	n.put(n.keys().Disabled("n1"), "x")
-	waitSeen(t, d.log.seen("sources=[disabled-key]"), "an evaluation on the disabled key")
+	fleettest.WaitSeen(t, d.Log.Seen("sources=[disabled-key]"), "an evaluation on the disabled key")
 	n.put(n.keys().RebootRequired("n2"), "")
 	writeFile(t, filepath.Join(filepath.Dir(n.trigger), "unrelated"), "")
 	d.stop()
@@ -81,12 +82,12 @@ func TestDaemonStopKey(t *testing.T) {
 	n.task("pre", "10-evacuate", "echo run >> "+runs+"; echo evacuating; while [ ! -e "+proceed+" ]; do sleep 0.05; done")
 	d := n.startDaemon()
 	n.put(n.keys().RebootRequired("n1"), "")
-	waitSeen(t, d.log.seen("evacuating"), "the task running")
+	fleettest.WaitSeen(t, d.Log.Seen("evacuating"), "the task running")
 	start := time.Now()
 	n.put(n.keys().Stop(), "storage maintenance (carol)")
-	waitSeen(t, d.log.seen("halted"), "the halt")
+	fleettest.WaitSeen(t, d.Log.Seen("halted"), "the halt")
 	t.Logf("stop key to halt: %s", time.Since(start))
-	if !strings.Contains(d.log.String(), "SIGTERM") {
+	if !strings.Contains(d.Log.String(), "SIGTERM") {
 		t.Fatal("the running task was not ended")
 	}
 	if h := n.holder("n1"); h.Phase != lock.Preparing {
@@ -98,7 +99,7 @@ func TestDaemonStopKey(t *testing.T) {
 
 	writeFile(t, proceed, "")
 	n.kv().Delete(n.keys().Stop(), nil)
-	waitSeen(t, d.log.seen("msg=rebooting"), "the reboot after the stop key went away")
+	fleettest.WaitSeen(t, d.Log.Seen("msg=rebooting"), "the reboot after the stop key went away")
 	data, _ := os.ReadFile(runs)
 	if strings.Count(string(data), "run") != 2 {
 		t.Fatalf("the task ran %q times, want twice (once more after the halt)", data)
@@ -147,7 +148,7 @@ func TestDaemonsRollOneAtATime(t *testing.T) {
 		daemons[i].stop()
 		nodes[i].boot()
 		daemons[i] = nodes[i].startDaemon()
-		waitSeen(t, daemons[i].log.seen("idle: reboot finished"), "the post-boot part of "+nodes[i].agent.Node)
+		fleettest.WaitSeen(t, daemons[i].Log.Seen("idle: reboot finished"), "the post-boot part of "+nodes[i].agent.Node)
 		handedOver = time.Now()
 		finished[i] = true
 	}
@@ -177,14 +178,14 @@ func waitAnyReboot(t *testing.T, nodes []*testNode, finished map[int]bool) int {
 // TestDaemonKill9: a crash at any point resumes from the lock record: before the reboot the
 // node starts over (keeping the lock, so nobody else moves); after it, the post-boot part.
 func TestDaemonKill9(t *testing.T) {
-	bin := builtBinary(t, true)
+	bin := fleettest.Build(t, true)
 	n := dev(t)
 	proceed := filepath.Join(n.dir, "proceed")
 	n.task("pre", "10-drain", "echo draining; while [ ! -e "+proceed+" ]; do sleep 0.05; done")
 	d := n.startDaemonProc(bin)
 	n.put(n.keys().RebootRequired("n1"), "")
-	waitSeen(t, d.log.seen("draining"), "the task running")
-	d.kill9()
+	fleettest.WaitSeen(t, d.Log.Seen("draining"), "the task running")
+	d.Kill9()
 	if h := n.holder("n1"); h.Phase != lock.Preparing {
 		t.Fatalf("lock after kill -9 while preparing: %+v", n.lockRecord())
 	}
@@ -195,8 +196,8 @@ func TestDaemonKill9(t *testing.T) {
 
 	writeFile(t, proceed, "")
 	d = n.startDaemonProc(bin)
-	waitSeen(t, d.log.seen("msg=rebooting"), "the reboot after the restart")
-	d.kill9()
+	fleettest.WaitSeen(t, d.Log.Seen("msg=rebooting"), "the reboot after the restart")
+	d.Kill9()
 	if h := n.holder("n1"); h.Phase != lock.Rebooting {
 		t.Fatalf("lock after kill -9 after the reboot command: %+v", n.lockRecord())
 	}
@@ -206,7 +207,7 @@ func TestDaemonKill9(t *testing.T) {
 
 	n.boot()
 	d = n.startDaemonProc(bin)
-	waitSeen(t, d.log.seen("idle: reboot finished"), "the post-boot part")
+	fleettest.WaitSeen(t, d.Log.Seen("idle: reboot finished"), "the post-boot part")
 	if n.get(n.keys().Lock()) != nil {
 		t.Fatal("lock not released")
 	}
@@ -222,14 +223,14 @@ func TestDaemonDidNotReboot(t *testing.T) {
 	d.done <- r
 	n.expect(r, exitError, "still running after the reboot command")
 	d = n.startDaemon()
-	waitSeen(t, d.log.seen("waiting for an operator"), "the report")
+	fleettest.WaitSeen(t, d.Log.Seen("waiting for an operator"), "the report")
 	writeFile(t, n.trigger, "")
-	waitSeen(t, d.log.seen("sources=[reboot-required-file]"), "an evaluation on the file")
+	fleettest.WaitSeen(t, d.Log.Seen("sources=[reboot-required-file]"), "an evaluation on the file")
 	d.stop()
 	if got := n.rebootCount(); got != 1 {
 		t.Fatalf("reboot command ran %d times", got)
 	}
-	if c := strings.Count(d.log.String(), "did not change"); c != 1 {
+	if c := strings.Count(d.Log.String(), "did not change"); c != 1 {
 		t.Fatalf("the did-not-reboot reason was logged %d times, want once", c)
 	}
 }
@@ -247,12 +248,12 @@ func TestDaemonConsulRestart(t *testing.T) {
 	d := n.startDaemon()
 	n.agent.Kill()
 	writeFile(t, n.trigger, "")
-	waitSeen(t, d.log.seen("error, retrying"), "the daemon noticing Consul is away")
+	fleettest.WaitSeen(t, d.Log.Seen("error, retrying"), "the daemon noticing Consul is away")
 	if n.rebootCount() != 0 {
 		t.Fatal("rebooted while Consul was away")
 	}
 	n.agent.Start()
-	waitSeen(t, d.log.seen("msg=rebooting"), "the reboot after Consul came back")
+	fleettest.WaitSeen(t, d.Log.Seen("msg=rebooting"), "the reboot after Consul came back")
 	if got := n.rebootCount(); got != 1 {
 		t.Fatalf("reboot command ran %d times", got)
 	}
@@ -265,18 +266,18 @@ func TestDaemonWaitsForHealthAfterBoot(t *testing.T) {
 	n.agent.RegisterService("rabbitmq", []string{"rebootmgr"}, "passing")
 	d := n.startDaemon()
 	n.put(n.keys().RebootRequired("n1"), "")
-	waitSeen(t, d.log.seen("msg=rebooting"), "the reboot")
+	fleettest.WaitSeen(t, d.Log.Seen("msg=rebooting"), "the reboot")
 	d.stop()
 
 	n.boot()
 	n.agent.SetService("rabbitmq", "critical")
 	d = n.startDaemon()
-	waitSeen(t, d.log.seen("waiting for health"), "the daemon waiting for health")
+	fleettest.WaitSeen(t, d.Log.Seen("waiting for health"), "the daemon waiting for health")
 	if h := n.holder("n1"); h.Phase != lock.Finishing {
 		t.Fatalf("lock while waiting for health after the boot: %+v", n.lockRecord())
 	}
 	n.agent.SetService("rabbitmq", "passing")
-	waitSeen(t, d.log.seen("idle: reboot finished"), "the post-boot part")
+	fleettest.WaitSeen(t, d.Log.Seen("idle: reboot finished"), "the post-boot part")
 	if n.get(n.keys().Lock()) != nil {
 		t.Fatal("lock not released")
 	}

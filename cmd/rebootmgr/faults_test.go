@@ -5,13 +5,15 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rebootmgr/rebootmgr/internal/consultest"
+	"github.com/hashicorp/consul/api"
+
+	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
 )
 
@@ -21,32 +23,34 @@ var (
 )
 
 // grace is how long before a reboot a gate must have been false for the reboot to count as a
-// violation: the pipeline checks every gate right before it reboots, so a change in the last
-// moment before is a race no tool can win.
-const grace = 1500 * time.Millisecond
+// violation: a script check sees a fault at its next run (every second here), and the pipeline
+// checks every gate right before it reboots, so a change in the last moments before is a race
+// no tool can win.
+const grace = 3 * time.Second
 
-// simNode is one machine of the simulated fleet.
-type simNode struct {
-	*testNode
-	name    string
-	daemon  *daemonProc
-	down    bool
-	failing bool // the test made its galera check fail
-	reboots int
-}
-
-// timeline is when the stop flag and each node's check changed.
+// timeline is when the stop flag, each node's services and each node's machine changed.
 type timeline struct {
-	stopSince time.Time // zero: not set
-	failSince map[string]time.Time
+	stopSince time.Time                       // zero: not set
+	failSince map[string]map[string]time.Time // node, service
 	downSince map[string]time.Time
 }
 
-// TestFleetFaults triggers every node at once and, while the fleet rolls, kills daemons, restarts
-// agents (the server too), flips the stop flag, fails and heals checks, and makes tasks fail or hang. After every
-// step: never more than one lock holder; at every reboot: the lock holds only that node, the
-// stop flag was not set, and galera (min_passing=2) had quorum. Once the faults stop, every
-// node reboots exactly once and finishes. Reproduce a run with -fault-seed.
+func (tl *timeline) surelyFailing(node, service string, now time.Time) bool {
+	if f, ok := tl.failSince[node][service]; ok && now.Sub(f) > grace {
+		return true
+	}
+	d, ok := tl.downSince[node]
+	return ok && now.Sub(d) > grace
+}
+
+// TestFleetFaults rolls a small OpenStack fleet (two gateways, three controllers, two computes in
+// their own group; the services and rules of the examples, as script checks) and, while it
+// rolls, kills daemons, restarts agents (the server too), flips the stop flag, fails and heals
+// services, makes tasks fail or hang and VMs refuse to migrate. After every step: no group's
+// lock has more holders than its limit (1). At every reboot: the lock holds only that node,
+// the stop flag was not set, every rule of every service of the node held, and a compute had
+// no VM left. Once the faults stop, every node reboots exactly once and finishes. Reproduce a
+// run with -fault-seed.
 func TestFleetFaults(t *testing.T) {
 	seeds := []uint64{1, 2}
 	switch {
@@ -60,43 +64,75 @@ func TestFleetFaults(t *testing.T) {
 	}
 }
 
+// simNode is a node of the fault run and what the run did to it.
+type simNode struct {
+	*fleettest.Node
+	down    bool
+	failing map[string]bool
+	reboots int
+}
+
 func faultRun(t *testing.T, seed uint64) {
 	t.Logf("seed %d (go test ./cmd/rebootmgr -run TestFleetFaults -fault-seed=%d)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, seed))
-	bin := builtBinary(t, true)
-
-	// A server that keeps its state on disk, so that it can be restarted like the clients.
-	server := consultest.Server(t, "n1")
+	bin := fleettest.Build(t, true)
+	fleet := fleettest.New(t, fleettest.OpenStack(2, 3, 2), fleettest.Options{
+		Binary:     bin,
+		DaemonArgs: []string{"--task-timeout", "2s", "--interval", "3s"},
+	})
 	var nodes []*simNode
-	for i, name := range []string{"n1", "n2", "n3", "n4"} {
-		agent := server
-		if i > 0 {
-			agent = consultest.Client(t, name, server)
-		}
-		nodes = append(nodes, &simNode{testNode: newTestNode(t, agent), name: name})
+	for _, n := range fleet.Nodes {
+		nodes = append(nodes, &simNode{Node: n, failing: map[string]bool{}})
 	}
-	tl := timeline{failSince: map[string]time.Time{}, downSince: map[string]time.Time{}}
+	tl := timeline{failSince: map[string]map[string]time.Time{}, downSince: map[string]time.Time{}}
 	for _, n := range nodes {
-		n.agent.RegisterService("galera", []string{"rebootmgr", "min_passing=2"}, "passing")
-		fail, hang := filepath.Join(n.dir, "fail"), filepath.Join(n.dir, "hang")
-		n.task("pre", "10-drain", fmt.Sprintf("[ -e %s ] && { echo drain failed; exit 1; }; while [ -e %s ]; do sleep 0.05; done; true", fail, hang))
-		n.task("post", "10-undrain", "true")
-	}
-	start := func(n *simNode) {
-		n.daemon = n.startDaemonProc(bin, "--task-timeout", "2s", "--interval", "3s")
+		tl.failSince[n.Name] = map[string]time.Time{}
+		n.Start()
 	}
 	for _, n := range nodes {
-		start(n)
+		n.Request()
 	}
-	for _, n := range nodes {
-		n.put(n.keys().RebootRequired(n.name), "")
-	}
+	first := nodes[0]
 
-	checkLock := func(when string) {
+	checkLocks := func(when string) {
 		t.Helper()
-		rec := nodes[0].lockRecord()
-		if len(rec.Holders) > 1 {
-			t.Fatalf("%s: %d lock holders: %+v", when, len(rec.Holders), rec.Holders)
+		for group, members := range fleet.Groups() {
+			if rec := members[0].Lock(); len(rec.Holders) > 1 {
+				t.Fatalf("%s: group %s has %d lock holders: %+v", when, group, len(rec.Holders), rec.Holders)
+			}
+		}
+	}
+	// checkRules checks, at n's reboot, every rule of every service n runs against what the run
+	// did to the fleet.
+	checkRules := func(n *simNode, now time.Time) {
+		t.Helper()
+		for _, svc := range n.Services {
+			rules, err := health.ParseRules(svc.Tags)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tl.surelyFailing(n.Name, svc.Name, now) {
+				t.Fatalf("%s rebooted with its own %s failing", n.Name, svc.Name)
+			}
+			if rules.LocalOnly {
+				continue
+			}
+			members := fleet.Running(svc.Name)
+			failing := 0
+			for _, m := range members {
+				if tl.surelyFailing(m.Name, svc.Name, now) {
+					failing++
+				}
+			}
+			passing := len(members) - failing
+			switch {
+			case rules.MinPassing >= 0 && passing < rules.MinPassing:
+				t.Fatalf("%s rebooted with %s passing on %d of %d (min_passing=%d)", n.Name, svc.Name, passing, len(members), rules.MinPassing)
+			case rules.MaxFailing >= 0 && failing > rules.MaxFailing:
+				t.Fatalf("%s rebooted with %s failing on %d of %d (max_failing=%d)", n.Name, svc.Name, failing, len(members), rules.MaxFailing)
+			case !rules.Quorum() && failing > 0:
+				t.Fatalf("%s rebooted with %s failing on %d of %d (all must pass)", n.Name, svc.Name, failing, len(members))
+			}
 		}
 	}
 	// reboot handles a node whose reboot command ran: it checks the invariants at that moment,
@@ -105,92 +141,83 @@ func faultRun(t *testing.T, seed uint64) {
 		t.Helper()
 		now := time.Now()
 		n.reboots++
-		rec := n.lockRecord()
-		if len(rec.Holders) != 1 || rec.Holders[0].Node != n.name || rec.Holders[0].Phase != lock.Rebooting {
-			t.Fatalf("%s rebooted while the lock was %+v", n.name, rec.Holders)
+		rec := n.Lock()
+		if len(rec.Holders) != 1 || rec.Holders[0].Node != n.Name || rec.Holders[0].Phase != lock.Rebooting {
+			t.Fatalf("%s rebooted while the lock of group %s was %+v", n.Name, n.Group, rec.Holders)
 		}
 		if !tl.stopSince.IsZero() && now.Sub(tl.stopSince) > grace {
-			t.Fatalf("%s rebooted %s after the stop flag was set", n.name, now.Sub(tl.stopSince))
+			t.Fatalf("%s rebooted %s after the stop flag was set", n.Name, now.Sub(tl.stopSince))
 		}
-		surelyFailing := 0
-		for _, o := range nodes {
-			f, failing := tl.failSince[o.name]
-			d, down := tl.downSince[o.name]
-			if (failing && now.Sub(f) > grace) || (down && now.Sub(d) > grace) {
-				surelyFailing++
-				if o == n {
-					t.Fatalf("%s rebooted with its own galera check failing since %s", n.name, f)
-				}
-			}
+		checkRules(n, now)
+		if n.Compute && n.VMs() != 0 {
+			t.Fatalf("compute %s rebooted with %d VMs running", n.Name, n.VMs())
 		}
-		if len(nodes)-surelyFailing < 2 {
-			t.Fatalf("%s rebooted with %d of %d galera instances failing (min_passing=2)", n.name, surelyFailing, len(nodes))
-		}
-		t.Logf("%s rebooted", n.name)
-		// The machine goes down at once, its service with it.
-		n.daemon.kill9()
+		t.Logf("%s rebooted", n.Name)
+		// The machine goes down at once, its services with it.
+		n.Daemon.Kill9()
 		n.down = true
-		tl.downSince[n.name] = time.Now()
-		n.agent.SetService("galera", "critical")
+		tl.downSince[n.Name] = time.Now()
+		n.SetDown(true)
 		time.Sleep(time.Duration(100+rng.IntN(400)) * time.Millisecond) // the boot takes a while
-		n.boot()
+		n.Boot()
 		n.down = false
-		delete(tl.downSince, n.name)
-		if !n.failing {
-			n.agent.SetService("galera", "passing")
-		}
-		start(n)
+		delete(tl.downSince, n.Name)
+		n.Start()
 	}
 	// step handles what happened since the last step.
 	step := func(when string) {
 		t.Helper()
 		for _, n := range nodes {
-			if n.rebootCount() > n.reboots {
+			if n.RebootCount() > n.reboots {
 				reboot(n)
 			}
 		}
-		checkLock(when)
+		checkLocks(when)
 	}
 
 	faults := []struct {
 		name string
 		do   func(n *simNode)
 	}{
-		{"kill -9 the daemon", func(n *simNode) { n.daemon.kill9(); start(n) }},
-		{"kill -9 and restart the Consul agent (n1's is the server)", func(n *simNode) {
-			n.agent.Kill()
-			n.agent.Start()
-			status := "passing"
-			if n.failing {
-				status = "critical"
-			}
-			n.agent.SetService("galera", status)
+		{"kill -9 the daemon", func(n *simNode) { n.Daemon.Kill9(); n.Start() }},
+		{"kill -9 and restart the Consul agent (" + first.Name + "'s is the server)", func(n *simNode) {
+			n.Agent.Kill()
+			n.Agent.Start()
 		}},
 		{"flip the stop flag", func(n *simNode) {
 			if tl.stopSince.IsZero() {
-				n.put(n.keys().Stop(), "fault run")
+				if _, err := n.KV().Put(&api.KVPair{Key: n.Keys().Stop(), Value: []byte("fault run")}, nil); err != nil {
+					t.Fatal(err)
+				}
 				tl.stopSince = time.Now()
 			} else {
-				n.kv().Delete(n.keys().Stop(), nil)
+				if _, err := n.KV().Delete(n.Keys().Stop(), nil); err != nil {
+					t.Fatal(err)
+				}
 				tl.stopSince = time.Time{}
 			}
 		}},
-		{"flip the galera check", func(n *simNode) {
-			n.failing = !n.failing
-			if n.failing {
-				tl.failSince[n.name] = time.Now()
-				n.agent.SetService("galera", "critical")
+		{"flip a service", func(n *simNode) {
+			svc := n.Services[rng.IntN(len(n.Services))].Name
+			n.failing[svc] = !n.failing[svc]
+			if n.failing[svc] {
+				tl.failSince[n.Name][svc] = time.Now()
 			} else {
-				delete(tl.failSince, n.name)
-				n.agent.SetService("galera", "passing")
+				delete(tl.failSince[n.Name], svc)
 			}
+			t.Logf("  %s failing: %v", svc, n.failing[svc])
+			n.SetFailing(svc, n.failing[svc])
 		}},
-		{"make the pre-boot task fail", func(n *simNode) { writeFile(t, filepath.Join(n.dir, "fail"), "") }},
-		{"make the pre-boot task hang", func(n *simNode) { writeFile(t, filepath.Join(n.dir, "hang"), "") }},
+		{"make the pre-boot task fail", func(n *simNode) { n.SetTaskFails(true) }},
+		{"make the pre-boot task hang", func(n *simNode) { n.SetTaskHangs(true) }},
+		{"make the VMs stuck", func(n *simNode) { n.SetVMsStuck(true) }},
 	}
 	for i := range *faultEvents {
 		n := nodes[rng.IntN(len(nodes))]
 		f := faults[rng.IntN(len(faults))]
+		for f.name == "make the VMs stuck" && !n.Compute {
+			n = nodes[rng.IntN(len(nodes))]
+		}
 		wait := time.Now().Add(time.Duration(100+rng.IntN(400)) * time.Millisecond)
 		for time.Now().Before(wait) {
 			step("before fault " + fmt.Sprint(i))
@@ -199,49 +226,66 @@ func faultRun(t *testing.T, seed uint64) {
 		if n.down {
 			continue
 		}
-		t.Logf("fault %d: %s on %s", i, f.name, n.name)
+		t.Logf("fault %d: %s on %s", i, f.name, n.Name)
 		f.do(n)
 		step("after fault " + fmt.Sprint(i))
 	}
 
 	// The faults stop; an operator clears what they left.
 	t.Log("faults over: healing")
-	nodes[0].kv().Delete(nodes[0].keys().Stop(), nil)
+	if _, err := first.KV().Delete(first.Keys().Stop(), nil); err != nil {
+		t.Fatal(err)
+	}
 	tl.stopSince = time.Time{}
 	for _, n := range nodes {
-		os.Remove(filepath.Join(n.dir, "fail"))
-		os.Remove(filepath.Join(n.dir, "hang"))
-		if n.failing {
-			n.failing = false
-			delete(tl.failSince, n.name)
-			n.agent.SetService("galera", "passing")
+		n.SetTaskFails(false)
+		n.SetTaskHangs(false)
+		n.SetVMsStuck(false)
+		for svc, failing := range n.failing {
+			if failing {
+				n.SetFailing(svc, false)
+				delete(tl.failSince[n.Name], svc)
+			}
 		}
-		n.kv().Delete(n.keys().Disabled(n.name), nil)
+		n.failing = map[string]bool{}
+		if _, err := n.KV().Delete(n.Keys().Disabled(n.Name), nil); err != nil {
+			t.Fatal(err)
+		}
 	}
-	deadline := time.Now().Add(3 * time.Minute)
+	deadline := time.Now().Add(4 * time.Minute)
 	for {
 		step("while healing")
 		left := 0
+		locked := false
 		for _, n := range nodes {
-			if n.get(n.keys().RebootRequired(n.name)) != nil {
+			if n.Requested() {
 				left++
+			}
+			if len(n.Lock().Holders) > 0 {
+				locked = true
 			}
 			// A daemon killed between recording the reboot and running the reboot command
 			// reports that the node did not reboot and waits for an operator.
-			if !n.down && n.daemon.log.count("waiting for an operator") > 0 && n.holder(n.name).Phase == lock.Rebooting && n.rebootCount() == n.reboots {
-				t.Logf("operator: %s did not reboot, unlocking it", n.name)
-				n.expect(n.run("unlock", n.name, "--force"), 0, "released")
-				n.daemon.kill9()
-				start(n)
+			if !n.down && n.Daemon.Log.Count("waiting for an operator") > 0 && n.RebootCount() == n.reboots {
+				if h, ok := n.Lock().Holder(n.Name); ok && h.Phase == lock.Rebooting {
+					t.Logf("operator: %s did not reboot, unlocking it", n.Name)
+					out, err := exec.Command(bin, append([]string{"unlock", n.Name, "--force"}, n.ConsulArgs()...)...).CombinedOutput()
+					if err != nil || !strings.Contains(string(out), "released") {
+						t.Fatalf("unlock %s: %v: %s", n.Name, err, out)
+					}
+					n.Daemon.Kill9()
+					n.Start()
+				}
 			}
 		}
-		if left == 0 && nodes[0].get(nodes[0].keys().Lock()) == nil {
+		if left == 0 && !locked {
 			break
 		}
 		if time.Now().After(deadline) {
 			var b strings.Builder
 			for _, n := range nodes {
-				fmt.Fprintf(&b, "%s: reboots %d, request %v, holder %+v\n", n.name, n.reboots, n.get(n.keys().RebootRequired(n.name)) != nil, n.holder(n.name))
+				h, _ := n.Lock().Holder(n.Name)
+				fmt.Fprintf(&b, "%s: reboots %d, request %v, holder %+v\n", n.Name, n.reboots, n.Requested(), h)
 			}
 			t.Fatalf("the fleet did not finish after the faults stopped:\n%s", b.String())
 		}
@@ -249,18 +293,21 @@ func faultRun(t *testing.T, seed uint64) {
 	}
 	for _, n := range nodes {
 		if n.reboots != 1 {
-			t.Errorf("%s rebooted %d times, want exactly once", n.name, n.reboots)
+			t.Errorf("%s rebooted %d times, want exactly once", n.Name, n.reboots)
+		}
+		if n.Compute && n.VMs() != fleettest.VMsPerCompute {
+			t.Errorf("compute %s has %d VMs after its post-boot tasks, want %d", n.Name, n.VMs(), fleettest.VMsPerCompute)
 		}
 	}
 	// No key is lost or corrupted: whatever is left under the prefix reads cleanly.
-	pairs, _, err := nodes[0].kv().List("service/rebootmgr/", nil)
+	pairs, _, err := first.KV().List("service/rebootmgr/", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range pairs {
-		if strings.HasSuffix(p.Key, "/lock") && !json.Valid(p.Value) {
-			t.Errorf("corrupted lock record: %q", p.Value)
+		if (strings.HasSuffix(p.Key, "/lock") || strings.HasSuffix(p.Key, "/history")) && !json.Valid(p.Value) {
+			t.Errorf("corrupted %s: %q", p.Key, p.Value)
 		}
-		t.Logf("left: %s = %q", p.Key, p.Value)
+		t.Logf("left: %s = %.120q", p.Key, p.Value)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
+	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
 )
 
@@ -74,10 +75,10 @@ func TestGroupStop(t *testing.T) {
 	n.task("pre", "10-drain", "echo draining; sleep 1000")
 	d := n.startDaemon("--group", "compute")
 	n.put(n.keys().RebootRequired("n1"), "")
-	waitSeen(t, d.log.seen("draining"), "the task running")
+	fleettest.WaitSeen(t, d.Log.Seen("draining"), "the task running")
 	n.expect(n.run("stop", "--group", "other"), 0)
 	n.expect(n.run("stop", "--group", "compute"), 0)
-	waitSeen(t, d.log.seen("halted"), "the halt")
+	fleettest.WaitSeen(t, d.Log.Seen("halted"), "the halt")
 	if h, _ := lockAt(t, n, "compute").Holder("n1"); h.Phase != lock.Preparing {
 		t.Fatalf("lock of group compute after the halt: %+v", lockAt(t, n, "compute"))
 	}
@@ -137,9 +138,9 @@ func TestDaemonWakesAtTheDeadline(t *testing.T) {
 	n := dev(t)
 	putHolder(t, n, lock.Holder{Node: "n7", Phase: lock.Finishing, Since: time.Now(), Deadline: time.Now().Add(500 * time.Millisecond)})
 	d := n.startDaemon()
-	waitSeen(t, d.log.seen("sources=[deadline]"), "an evaluation at the deadline")
-	waitSeen(t, d.log.seen("reboot deadline passed"), "the deadline noticed")
-	waitSeen(t, d.log.seen("sources=[stop-key]"), "the daemon seeing the stop flag it set")
+	fleettest.WaitSeen(t, d.Log.Seen("sources=[deadline]"), "an evaluation at the deadline")
+	fleettest.WaitSeen(t, d.Log.Seen("reboot deadline passed"), "the deadline noticed")
+	fleettest.WaitSeen(t, d.Log.Seen("sources=[stop-key]"), "the daemon seeing the stop flag it set")
 	if n.get(n.keys().GroupStop("default")) == nil {
 		t.Fatal("group not stopped")
 	}
@@ -183,7 +184,7 @@ func TestRebootWindow(t *testing.T) {
 // TestHistory: every reboot, and every failed one, is recorded with who asked for it.
 func TestHistory(t *testing.T) {
 	n := dev(t)
-	n.expect(n.runWith(t.Context(), map[string]string{"SUDO_USER": "alice"}, &logWatch{}, "trigger", "--reason", "kernel 6.1"), 0)
+	n.expect(n.runWith(t.Context(), map[string]string{"SUDO_USER": "alice"}, &fleettest.Log{}, "trigger", "--reason", "kernel 6.1"), 0)
 	n.expect(n.run("reboot", "--check-triggers"), 0, "reboot started")
 	n.boot()
 	n.expect(n.run("reboot", "--check-triggers"), 0, "reboot finished")
@@ -245,10 +246,10 @@ func TestCooldown(t *testing.T) {
 func TestStayGreen(t *testing.T) {
 	n := dev(t)
 	n.agent.RegisterService("galera", []string{"rebootmgr"}, "passing")
-	log := &logWatch{}
+	log := &fleettest.Log{}
 	done := make(chan result, 1)
 	go func() { done <- n.runWith(t.Context(), nil, log, "reboot", "--stay-green", "1h") }()
-	waitSeen(t, log.seen("must stay green"), "the wait for green")
+	fleettest.WaitSeen(t, log.Seen("must stay green"), "the wait for green")
 	if n.get(n.keys().Lock()) != nil {
 		t.Fatal("the lock was taken before the checks stayed green")
 	}

@@ -7,13 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/consul/api"
 
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
+	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/store"
 )
@@ -122,10 +121,10 @@ func (n *testNode) args(command string, extra ...string) []string {
 // run runs rebootmgr in this process with the node's flags.
 func (n *testNode) run(command string, extra ...string) result {
 	n.t.Helper()
-	return n.runWith(context.Background(), nil, &logWatch{}, command, extra...)
+	return n.runWith(context.Background(), nil, &fleettest.Log{}, command, extra...)
 }
 
-func (n *testNode) runWith(ctx context.Context, environ map[string]string, stderr *logWatch, command string, extra ...string) result {
+func (n *testNode) runWith(ctx context.Context, environ map[string]string, stderr *fleettest.Log, command string, extra ...string) result {
 	n.t.Helper()
 	var stdout bytes.Buffer
 	lookup := func(k string) (string, bool) { v, ok := environ[k]; return v, ok }
@@ -204,72 +203,5 @@ func (n *testNode) expect(r result, code int, mentions ...string) {
 		if !strings.Contains(lastLine(r.stderr)+r.stdout, m) {
 			n.t.Fatalf("output does not mention %q: %s", m, r)
 		}
-	}
-}
-
-// logWatch collects a run's log and tells a test when a line containing some text appears.
-type logWatch struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	waiters []waiter
-}
-
-type waiter struct {
-	text string
-	n    int
-	ch   chan struct{}
-}
-
-func (w *logWatch) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	n, _ := w.buf.Write(p)
-	kept := w.waiters[:0]
-	for _, wt := range w.waiters {
-		if strings.Count(w.buf.String(), wt.text) >= wt.n {
-			close(wt.ch)
-		} else {
-			kept = append(kept, wt)
-		}
-	}
-	w.waiters = kept
-	return n, nil
-}
-
-func (w *logWatch) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
-}
-
-// seen returns a channel closed once the log contains text.
-func (w *logWatch) seen(text string) <-chan struct{} { return w.seenN(text, 1) }
-
-// seenN returns a channel closed once the log contains text n times.
-func (w *logWatch) seenN(text string, n int) <-chan struct{} {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	ch := make(chan struct{})
-	if strings.Count(w.buf.String(), text) >= n {
-		close(ch)
-		return ch
-	}
-	w.waiters = append(w.waiters, waiter{text: text, n: n, ch: ch})
-	return ch
-}
-
-// count is how often text is in the log.
-func (w *logWatch) count(text string) int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return strings.Count(w.buf.String(), text)
-}
-
-func waitSeen(t testing.TB, ch <-chan struct{}, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("never saw %s", what)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 )
 
 // TestDaemonMetrics scrapes a daemon's metrics while it waits, is held back by health, and
@@ -16,8 +18,8 @@ func TestDaemonMetrics(t *testing.T) {
 	n.agent.RegisterService("galera", []string{"rebootmgr"}, "critical")
 	n.task("pre", "10-evacuate", "true")
 	d := n.startDaemon("--metrics-addr", "127.0.0.1:0")
-	addr := metricsAddr(t, d.log)
-	waitSeen(t, d.log.seen("idle: no reboot required"), "the first run")
+	addr := metricsAddr(t, d.Log)
+	fleettest.WaitSeen(t, d.Log.Seen("idle: no reboot required"), "the first run")
 
 	type series map[string]float64
 	check := func(when string, want series) map[string]float64 {
@@ -43,7 +45,7 @@ func TestDaemonMetrics(t *testing.T) {
 	}
 
 	n.put(n.keys().RebootRequired("n1"), "kernel 6.12")
-	waitSeen(t, d.log.seen("waiting for health"), "the health gate")
+	fleettest.WaitSeen(t, d.Log.Seen("waiting for health"), "the health gate")
 	check("held back by health", series{
 		`rebootmgr_reboot_required`:               1,
 		`rebootmgr_blocked{gate="health"}`:        1,
@@ -52,7 +54,7 @@ func TestDaemonMetrics(t *testing.T) {
 	})
 
 	n.agent.SetService("galera", "passing")
-	waitSeen(t, d.log.seen("msg=rebooting"), "the reboot")
+	fleettest.WaitSeen(t, d.Log.Seen("msg=rebooting"), "the reboot")
 	check("rebooting", series{
 		`rebootmgr_reboot_required`:                                             1,
 		`rebootmgr_blocked{gate="health"}`:                                      0,
@@ -67,8 +69,8 @@ func TestDaemonMetrics(t *testing.T) {
 
 	n.boot()
 	d = n.startDaemon("--metrics-addr", "127.0.0.1:0")
-	addr = metricsAddr(t, d.log)
-	waitSeen(t, d.log.seen("idle: reboot finished"), "the post-boot part")
+	addr = metricsAddr(t, d.Log)
+	fleettest.WaitSeen(t, d.Log.Seen("idle: reboot finished"), "the post-boot part")
 	got := check("finished", series{
 		`rebootmgr_reboot_required`:               0,
 		`rebootmgr_phase{phase="idle"}`:           1,
@@ -84,16 +86,16 @@ func TestDaemonMetrics(t *testing.T) {
 func TestMetricsAddressInUse(t *testing.T) {
 	n := dev(t)
 	d := n.startDaemon("--metrics-addr", "127.0.0.1:0")
-	r := n.run("daemon", "--metrics-addr", metricsAddr(t, d.log), "--lock-file", n.dir+"/other.lock")
+	r := n.run("daemon", "--metrics-addr", metricsAddr(t, d.Log), "--lock-file", n.dir+"/other.lock")
 	n.expect(r, 1, "--metrics-addr", "address already in use")
 }
 
 var servingMetrics = regexp.MustCompile(`"serving metrics".* addr=(\S+)`)
 
 // metricsAddr is the address a daemon serves its metrics at, from its log.
-func metricsAddr(t *testing.T, log *logWatch) string {
+func metricsAddr(t *testing.T, log *fleettest.Log) string {
 	t.Helper()
-	waitSeen(t, log.seen("serving metrics"), "the metrics server")
+	fleettest.WaitSeen(t, log.Seen("serving metrics"), "the metrics server")
 	m := servingMetrics.FindStringSubmatch(log.String())
 	if m == nil {
 		t.Fatalf("no metrics address in the log:\n%s", log)

@@ -8,13 +8,14 @@ import (
 
 	"github.com/rebootmgr/rebootmgr/fleet"
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
+	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
 )
 
 func TestStopResume(t *testing.T) {
 	n := dev(t)
 	environ := map[string]string{"SUDO_USER": "alice"}
-	r := n.runWith(t.Context(), environ, &logWatch{}, "stop", "--reason", "galera upgrade")
+	r := n.runWith(t.Context(), environ, &fleettest.Log{}, "stop", "--reason", "galera upgrade")
 	n.expect(r, 0, "stopped: galera upgrade")
 	stop := n.get(n.keys().Stop())
 	if stop == nil || !strings.Contains(string(stop.Value), "galera upgrade") || !strings.Contains(string(stop.Value), "by alice on ") {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
+	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
 )
 
@@ -77,7 +78,7 @@ func runAll(nodes []*testNode, command string, args ...string) []result {
 		go func() {
 			defer wg.Done()
 			<-start
-			results[i] = n.runWith(context.Background(), nil, &logWatch{}, command, args...)
+			results[i] = n.runWith(context.Background(), nil, &fleettest.Log{}, command, args...)
 		}()
 	}
 	close(start)

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
+	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
 )
 
@@ -139,10 +140,10 @@ func TestStopFlag(t *testing.T) {
 // run after the flag is gone starts over with the lock it kept.
 func TestStopFlagKeepsTheLock(t *testing.T) {
 	n := dev(t)
-	log := &logWatch{}
+	log := &fleettest.Log{}
 	done := make(chan result, 1)
 	go func() { done <- n.runWith(context.Background(), nil, log, "reboot", "--settle", "1h") }()
-	waitSeen(t, log.seen("settling"), "the run settling")
+	fleettest.WaitSeen(t, log.Seen("settling"), "the run settling")
 	n.put(n.keys().Stop(), "halt")
 	r := <-done
 	n.expect(r, exitStopped, "halt")
@@ -160,10 +161,10 @@ func TestStopFlagEndsARunningTask(t *testing.T) {
 	n := dev(t)
 	pidFile := filepath.Join(n.dir, "pid")
 	n.task("pre", "10-hang", "sleep 1000 & echo $! > "+pidFile+"; echo waiting for VMs to leave; wait")
-	log := &logWatch{}
+	log := &fleettest.Log{}
 	done := make(chan result, 1)
 	go func() { done <- n.runWith(context.Background(), nil, log, "reboot") }()
-	waitSeen(t, log.seen("waiting for VMs to leave"), "the task running")
+	fleettest.WaitSeen(t, log.Seen("waiting for VMs to leave"), "the task running")
 	n.put(n.keys().Stop(), "")
 	r := <-done
 	n.expect(r, exitStopped, "stop flag")
@@ -412,7 +413,7 @@ func TestDryRun(t *testing.T) {
 	n.agent.RegisterService("galera", []string{"rebootmgr"}, "passing")
 	indexBefore := kvIndex(t, n)
 	n.expect(n.run("reboot", "--dry-run"), 0, "dry run")
-	n.expect(n.runWith(context.Background(), map[string]string{"REBOOTMGR_DRY_RUN": "1"}, &logWatch{}, "reboot"), 0, "dry run")
+	n.expect(n.runWith(context.Background(), map[string]string{"REBOOTMGR_DRY_RUN": "1"}, &fleettest.Log{}, "reboot"), 0, "dry run")
 	data, _ := os.ReadFile(out)
 	if string(data) != "pre 1\npre 1\n" {
 		t.Fatalf("tasks ran:\n%s", data)
@@ -455,10 +456,10 @@ func TestConsulUnreachable(t *testing.T) {
 
 func TestSecondInstanceRefused(t *testing.T) {
 	n := dev(t)
-	log := &logWatch{}
+	log := &fleettest.Log{}
 	done := make(chan result, 1)
 	go func() { done <- n.runWith(context.Background(), nil, log, "reboot", "--settle", "1h") }()
-	waitSeen(t, log.seen("settling"), "the first run settling")
+	fleettest.WaitSeen(t, log.Seen("settling"), "the first run settling")
 	n.expect(n.run("reboot"), exitError, "another rebootmgr is running", n.lockFile)
 	n.put(n.keys().Stop(), "")
 	<-done
@@ -557,10 +558,10 @@ func TestShutdownKeepsTheLock(t *testing.T) {
 	n := dev(t)
 	n.task("pre", "10-hang", "echo draining; sleep 1000")
 	ctx, cancel := context.WithCancel(context.Background())
-	log := &logWatch{}
+	log := &fleettest.Log{}
 	done := make(chan result, 1)
 	go func() { done <- n.runWith(ctx, nil, log, "reboot") }()
-	waitSeen(t, log.seen("draining"), "the task running")
+	fleettest.WaitSeen(t, log.Seen("draining"), "the task running")
 	cancel()
 	r := <-done
 	if r.code == 0 {

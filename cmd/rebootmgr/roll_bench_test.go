@@ -49,7 +49,7 @@ func BenchmarkRoll(b *testing.B) {
 				rec := nodes[0].lockRecord()
 				for i, n := range nodes {
 					if _, ok := rec.Holder(n.agent.Node); ok {
-						b.Logf("daemon log of %s:\n%s", n.agent.Node, daemons[i].log)
+						b.Logf("daemon log of %s:\n%s", n.agent.Node, daemons[i].Log)
 					}
 				}
 				b.Fatalf("no reboot for a minute after %d of %d; lock %+v", finished, len(nodes), rec.Holders)
