@@ -182,7 +182,7 @@ func (d *Daemon) logEvaluation(evs []watch.Event) {
 // log writes one line per change of the node's status: the status, the gate and the reason.
 func (d *Daemon) log(res pipeline.Result, err error, status string) {
 	if err == nil {
-		d.Logger.Info(status, "outcome", outcomeName(res.Outcome))
+		d.Logger.Info(status, "outcome", res.Outcome.String())
 		return
 	}
 	gate := "error"
@@ -196,18 +196,6 @@ func (d *Daemon) log(res pipeline.Result, err error, status string) {
 		level = slog.LevelInfo
 	}
 	d.Logger.Log(context.Background(), level, status, "gate", gate)
-}
-
-func outcomeName(o pipeline.Outcome) string {
-	switch o {
-	case pipeline.RebootStarted:
-		return "reboot started"
-	case pipeline.Finished:
-		return "finished"
-	case pipeline.DryRunPassed:
-		return "dry run passed"
-	}
-	return "nothing to do"
 }
 
 // Status is the one line that says where the node is.

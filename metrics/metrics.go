@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -85,7 +86,7 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 		version: version,
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rebootmgr_runs_total",
-			Help: "Pipeline runs by result: nothing_to_do, reboot_started, finished, dry_run, or the gate the run ended at.",
+			Help: "Pipeline runs by result: nothing_to_do, reboot_started, finished, dry_run_passed, or the gate the run ended at.",
 		}, []string{"result"}),
 		lastRun: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "rebootmgr_last_run_timestamp_seconds",
@@ -198,15 +199,7 @@ func RunResult(res pipeline.Result, err error) string {
 	if err != nil {
 		return gateLabel(err)
 	}
-	switch res.Outcome {
-	case pipeline.RebootStarted:
-		return "reboot_started"
-	case pipeline.Finished:
-		return "finished"
-	case pipeline.DryRunPassed:
-		return "dry_run"
-	}
-	return "nothing_to_do"
+	return strings.ReplaceAll(res.Outcome.String(), " ", "_")
 }
 
 func (m *Metrics) setPhase(phase string) {

@@ -119,7 +119,7 @@ func TestRunResult(t *testing.T) {
 		{pipeline.Result{Outcome: pipeline.NothingToDo}, nil, "nothing_to_do"},
 		{pipeline.Result{Outcome: pipeline.RebootStarted}, nil, "reboot_started"},
 		{pipeline.Result{Outcome: pipeline.Finished}, nil, "finished"},
-		{pipeline.Result{Outcome: pipeline.DryRunPassed}, nil, "dry_run"},
+		{pipeline.Result{Outcome: pipeline.DryRunPassed}, nil, "dry_run_passed"},
 		{pipeline.Result{}, pipeline.ErrStopped, "stop"},
 		{pipeline.Result{}, pipeline.ErrDisabled, "disabled"},
 		{pipeline.Result{}, pipeline.ErrOutsideWindow, "not_now"},

@@ -177,6 +177,19 @@ const (
 	DryRunPassed
 )
 
+// String names the outcome: "nothing to do", "reboot started", "finished", "dry run passed".
+func (o Outcome) String() string {
+	switch o {
+	case RebootStarted:
+		return "reboot started"
+	case Finished:
+		return "finished"
+	case DryRunPassed:
+		return "dry run passed"
+	}
+	return "nothing to do"
+}
+
 // Result is a run's outcome, with one line for the operator.
 type Result struct {
 	Outcome Outcome
