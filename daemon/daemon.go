@@ -20,6 +20,9 @@ import (
 // Pipeline is one run of the reboot pipeline.
 type Pipeline interface {
 	Run(ctx context.Context) (pipeline.Result, error)
+	// CheckLock is the lock gate alone (nil: this node could take the lock now), for a node
+	// that waits for it: a change of the lock that frees no place needs no whole run.
+	CheckLock(ctx context.Context) error
 }
 
 // Source feeds events until its context ends. It calls ready once, when it has read the
@@ -98,7 +101,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var again, deadline <-chan time.Time
 	last := ""
 	d.Events.Send(watch.Event{Source: watch.SourceStart})
-	ready := false
+	ready, waitingForLock := false, false
 	for {
 		select {
 		case <-ctx.Done():
@@ -120,18 +123,32 @@ func (d *Daemon) Run(ctx context.Context) error {
 			continue
 		}
 		d.logEvaluation(evs)
-		res, err := d.Pipeline.Run(ctx)
+		var res pipeline.Result
+		var err error
+		probed := waitingForLock && onlyLockEvents(evs)
+		if probed {
+			// Waiting for the lock, and only the lock changed: the whole run is needed only
+			// once there is a place.
+			err = d.Pipeline.CheckLock(ctx)
+			probed = err != nil
+		}
+		if !probed {
+			res, err = d.Pipeline.Run(ctx)
+		}
 		if ctx.Err() != nil {
 			d.Logger.Info("shutting down: the reboot lock stays as it is")
 			return nil
 		}
-		if d.Observe != nil {
-			d.Observe(res, err)
-		}
-		deadline = nil
-		if !res.Recheck.IsZero() {
-			// A holder's deadline is a moment nothing else announces: look again just after it.
-			deadline = time.After(time.Until(res.Recheck) + deadlineSlack)
+		waitingForLock = errors.Is(err, pipeline.ErrLockHeld)
+		if !probed {
+			if d.Observe != nil {
+				d.Observe(res, err)
+			}
+			deadline = nil
+			if !res.Recheck.IsZero() {
+				// A holder's deadline is a moment nothing else announces: look again just after it.
+				deadline = time.After(time.Until(res.Recheck) + deadlineSlack)
+			}
 		}
 		status := Status(res, err)
 		if status != last {
@@ -155,6 +172,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 			again = nil
 		}
 	}
+}
+
+// onlyLockEvents says whether every event is a change of the lock record or the limit.
+func onlyLockEvents(evs []watch.Event) bool {
+	for _, ev := range evs {
+		if ev.Source != watch.SourceLock {
+			return false
+		}
+	}
+	return true
 }
 
 // waitForShutdown waits for the machine to go down after the reboot command.

@@ -17,9 +17,10 @@ import (
 	"github.com/rebootmgr/rebootmgr/watch"
 )
 
-// scripted is a pipeline whose runs the test hands out one by one.
+// scripted is a pipeline whose runs (and lock checks) the test hands out one by one.
 type scripted struct {
-	runs chan chan outcome
+	runs   chan chan outcome
+	checks chan chan error
 }
 
 type outcome struct {
@@ -39,6 +40,35 @@ func (s *scripted) Run(ctx context.Context) (pipeline.Result, error) {
 		return o.res, o.err
 	case <-ctx.Done():
 		return pipeline.Result{}, ctx.Err()
+	}
+}
+
+func (s *scripted) CheckLock(ctx context.Context) error {
+	reply := make(chan error)
+	select {
+	case s.checks <- reply:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// check waits for the daemon's next lock check and answers it.
+func (s *scripted) check(t *testing.T, err error) {
+	t.Helper()
+	select {
+	case reply := <-s.checks:
+		reply <- err
+	case reply := <-s.runs:
+		reply <- outcome{}
+		t.Fatal("a whole run where a lock check was due")
+	case <-time.After(10 * time.Second):
+		t.Fatal("no lock check")
 	}
 }
 
@@ -95,7 +125,7 @@ func (s *syncBuffer) String() string {
 }
 
 func newDaemon(retry func() backoff.BackOff) (*Daemon, *scripted, *syncBuffer) {
-	p := &scripted{runs: make(chan chan outcome)}
+	p := &scripted{runs: make(chan chan outcome), checks: make(chan chan error)}
 	buf := &syncBuffer{}
 	return &Daemon{
 		Pipeline:      p,
@@ -138,18 +168,48 @@ func TestOneLinePerStatusChange(t *testing.T) {
 	answers := []outcome{{err: held}, {err: held}, {err: held}, idle, idle, idle}
 	for i, o := range answers {
 		if i > 0 {
-			d.Events.Send(watch.Event{Source: watch.SourceLock})
+			d.Events.Send(watch.Event{Source: watch.SourceHealth})
 		}
 		p.next(t, o)
 	}
 	// The daemon logs a run's status before it asks for the next evaluation.
-	d.Events.Send(watch.Event{Source: watch.SourceLock})
+	d.Events.Send(watch.Event{Source: watch.SourceHealth})
 	p.next(t, idle)
 	if n := strings.Count(log.String(), "waiting:"); n != 1 {
 		t.Fatalf("one status logged %d times:\n%s", n, log)
 	}
 	if n := strings.Count(log.String(), "idle: no reboot required"); n != 1 {
 		t.Fatalf("one status logged %d times:\n%s", n, log)
+	}
+}
+
+// TestWaitingForTheLockLooksAtTheLockOnly: a node waiting for the lock answers a change of the
+// lock with a look at the lock alone, and runs the whole pipeline once there is a place, or
+// when anything else changes.
+func TestWaitingForTheLockLooksAtTheLockOnly(t *testing.T) {
+	d, p, log := newDaemon(nil)
+	start(t, d)
+	p.next(t, outcome{err: held})
+	lock := watch.Event{Source: watch.SourceLock}
+
+	d.Events.Send(lock)
+	p.check(t, fmt.Errorf("%w: n8", pipeline.ErrLockHeld)) // another holder: the status follows
+	d.Events.Send(lock)
+	p.check(t, nil) // a place: the whole run
+	p.next(t, outcome{err: held})
+
+	d.Events.Send(watch.Event{Source: watch.SourceHealth})
+	p.next(t, outcome{err: held})
+	d.Events.Send(lock)
+	p.check(t, errors.New("consul unreachable")) // trouble: a whole run after the backoff
+	p.next(t, outcome{res: pipeline.Result{Outcome: pipeline.NothingToDo, Message: "no reboot required"}})
+
+	d.Events.Send(lock)
+	p.next(t, outcome{err: held}) // not waiting for the lock any more: a whole run
+	for _, holder := range []string{"n7", "n8"} {
+		if !strings.Contains(log.String(), "held by another node: "+holder) {
+			t.Errorf("the status never named %s:\n%s", holder, log)
+		}
 	}
 }
 

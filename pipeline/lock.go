@@ -54,8 +54,10 @@ func (p *Pipeline) acquire(ctx context.Context, why string) error {
 	return nil
 }
 
-// checkLockFree is the dry run's lock gate: it reads, and says whether acquire would succeed.
-func (p *Pipeline) checkLockFree(ctx context.Context) error {
+// CheckLock is the lock gate alone: it reads the lock record and the limit, writes nothing,
+// and says whether this node could take the lock now (nil), or why not (ErrLockHeld). A dry
+// run uses it in place of taking the lock; a daemon waiting for the lock, to look cheaply.
+func (p *Pipeline) CheckLock(ctx context.Context) error {
 	rec, _, err := p.Store.Lock(ctx)
 	if err != nil {
 		return err

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -221,6 +223,7 @@ func countingProxy(b *testing.B, agent string) (string, *atomic.Int64) {
 	requests := &atomic.Int64{}
 	target, _ := url.Parse("http://" + agent)
 	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.ErrorLog = log.New(io.Discard, "", 0) // blocking queries cut off when a daemon stops
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
 		rp.ServeHTTP(w, r)
