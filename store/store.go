@@ -146,10 +146,15 @@ func (c *Consul) Stop(ctx context.Context) (pipeline.Flag, error) {
 		return f, err
 	}
 	f, err = c.Flag(ctx, c.Keys.GroupStop(c.Group))
+	return c.groupStop(f), err
+}
+
+// groupStop says, in the value of the group's stop flag, whose flag it is.
+func (c *Consul) groupStop(f pipeline.Flag) pipeline.Flag {
 	if f.Set {
 		f.Value = "group " + groupName(c.Group) + ": " + f.Value
 	}
-	return f, err
+	return f
 }
 
 // WaitStop blocks on the fleet's and the group's stop flags until one is set, retrying errors
@@ -167,7 +172,7 @@ func (c *Consul) WaitStop(ctx context.Context) (pipeline.Flag, error) {
 		go func() {
 			f, err := c.waitKey(ctx, key)
 			if err == nil && key != c.Keys.Stop() {
-				f.Value = "group " + groupName(c.Group) + ": " + f.Value
+				f = c.groupStop(f)
 			}
 			results <- result{f, err}
 		}()
