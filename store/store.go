@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/hashicorp/consul/api"
@@ -183,41 +182,19 @@ func (c *Consul) WaitStop(ctx context.Context) (pipeline.Flag, error) {
 	return r.f, r.err
 }
 
-// waitKey blocks until key exists.
+// waitKey blocks until key exists (or ctx ends, with its cause).
 func (c *Consul) waitKey(ctx context.Context, key string) (pipeline.Flag, error) {
 	w := watch.Key{KV: c.Client.KV(), Key: key, Options: c.Options}
-	b := backoff.WithContext(c.backOff(), ctx)
-	failing := false
-	for {
+	var f pipeline.Flag
+	err := watch.Retrying(ctx, key, c.Logger, c.backOff, func(ctx context.Context) (bool, error) {
 		pair, err := w.Next(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return pipeline.Flag{}, context.Cause(ctx)
-			}
-			if !failing {
-				c.Logger.Warn("cannot watch a stop flag: retrying", "key", key, "err", err)
-				failing = true
-			}
-			d := b.NextBackOff()
-			if d == backoff.Stop {
-				return pipeline.Flag{}, err
-			}
-			select {
-			case <-ctx.Done():
-				return pipeline.Flag{}, context.Cause(ctx)
-			case <-time.After(d):
-			}
-			continue
-		}
-		if failing {
-			c.Logger.Info("watching the stop flag again", "key", key)
-			failing = false
-		}
-		b.Reset()
-		if f := flagOf(pair); f.Set {
-			return f, nil
-		}
+		f = flagOf(pair)
+		return err == nil && f.Set, err
+	})
+	if err == nil && ctx.Err() != nil {
+		return pipeline.Flag{}, context.Cause(ctx)
 	}
+	return f, err
 }
 
 // StopGroup sets the group's stop flag, keeping one already set (and its reason); it reports

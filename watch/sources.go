@@ -36,28 +36,43 @@ type sink interface{ Send(Event) }
 
 // follow calls next until ctx ends and sends what it returns, except the first result: ready
 // is called after the first attempt, and the evaluation that follows readiness reads the state
-// itself. A failure is retried with backoff and logged once, when it starts; the recovery is
-// logged once too and sends an event, since anything may have changed while the source was
-// blind.
+// itself. A recovery after failures sends an event too, since anything may have changed while
+// the source was blind.
 func follow(ctx context.Context, name string, events sink, log *slog.Logger, retry Retry, ready func(), next func(context.Context) (Event, error)) error {
-	if retry == nil {
-		retry = DefaultRetry
-	}
-	b := backoff.WithContext(retry(), ctx)
-	failing := false
 	first := true
-	for {
+	return Retrying(ctx, name, log, retry, func(ctx context.Context) (bool, error) {
 		ev, err := next(ctx)
 		if ctx.Err() != nil {
-			return nil
+			return true, nil
 		}
 		if first {
 			first = false
 			ready()
 			if err == nil {
 				log.Debug("watching", "watch", name)
-				continue
+				return false, nil
 			}
+		}
+		if err == nil {
+			events.Send(ev)
+		}
+		return false, err
+	})
+}
+
+// Retrying calls try until it is done or ctx ends (nil). A failure is tried again with backoff
+// (retry; DefaultRetry when nil) and logged once when it starts, and once when it ends; a
+// backoff that gives up returns the last error.
+func Retrying(ctx context.Context, name string, log *slog.Logger, retry Retry, try func(context.Context) (done bool, err error)) error {
+	if retry == nil {
+		retry = DefaultRetry
+	}
+	b := backoff.WithContext(retry(), ctx)
+	failing := false
+	for {
+		done, err := try(ctx)
+		if ctx.Err() != nil {
+			return nil
 		}
 		if err != nil {
 			if !failing {
@@ -80,7 +95,9 @@ func follow(ctx context.Context, name string, events sink, log *slog.Logger, ret
 			failing = false
 		}
 		b.Reset()
-		events.Send(ev)
+		if done {
+			return nil
+		}
 	}
 }
 
