@@ -170,17 +170,23 @@ func BenchmarkDaemonIdle(b *testing.B) {
 
 func rssMB(b *testing.B, pid int) float64 {
 	b.Helper()
+	return procStatusMB(b, pid, "VmRSS:")
+}
+
+// procStatusMB reads a memory field of /proc/PID/status, in MB.
+func procStatusMB(b *testing.B, pid int, field string) float64 {
+	b.Helper()
 	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == field {
 			kb, _ := strconv.ParseFloat(f[1], 64)
 			return kb / 1024
 		}
 	}
-	b.Fatal(fmt.Sprintf("no VmRSS for %d", pid))
+	b.Fatalf("no %s for %d", field, pid)
 	return 0
 }
 
