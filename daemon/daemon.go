@@ -20,9 +20,9 @@ import (
 // Pipeline is one run of the reboot pipeline.
 type Pipeline interface {
 	Run(ctx context.Context) (pipeline.Result, error)
-	// CheckLock is the lock gate alone (nil: this node could take the lock now), for a node
-	// that waits for it: a change of the lock that frees no place needs no whole run.
-	CheckLock(ctx context.Context) error
+	// LookAtLock is what a node waiting for the lock does when only the lock changed: nil when
+	// a whole run is due (a place is free), else why not, with the time to look again.
+	LookAtLock(ctx context.Context) (pipeline.Result, error)
 }
 
 // Source feeds events until its context ends. It calls ready once, when it has read the
@@ -125,14 +125,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.logEvaluation(evs)
 		var res pipeline.Result
 		var err error
-		probed := waitingForLock && onlyLockEvents(evs)
-		if probed {
+		looked := waitingForLock && onlyLockEvents(evs)
+		if looked {
 			// Waiting for the lock, and only the lock changed: the whole run is needed only
 			// once there is a place.
-			err = d.Pipeline.CheckLock(ctx)
-			probed = err != nil
+			d.Logger.Debug("waiting for the lock, and only the lock changed: looking at the lock alone")
+			res, err = d.Pipeline.LookAtLock(ctx)
+			looked = err != nil
 		}
-		if !probed {
+		if !looked {
 			res, err = d.Pipeline.Run(ctx)
 		}
 		if ctx.Err() != nil {
@@ -140,15 +141,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return nil
 		}
 		waitingForLock = errors.Is(err, pipeline.ErrLockHeld)
-		if !probed {
-			if d.Observe != nil {
-				d.Observe(res, err)
-			}
-			deadline = nil
-			if !res.Recheck.IsZero() {
-				// A holder's deadline is a moment nothing else announces: look again just after it.
-				deadline = time.After(time.Until(res.Recheck) + deadlineSlack)
-			}
+		if d.Observe != nil {
+			d.Observe(res, err)
+		}
+		deadline = nil
+		if !res.Recheck.IsZero() {
+			// A holder's deadline is a moment nothing else announces: look again just after it.
+			deadline = time.After(time.Until(res.Recheck) + deadlineSlack)
 		}
 		status := Status(res, err)
 		if status != last {

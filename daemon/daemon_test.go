@@ -43,18 +43,18 @@ func (s *scripted) Run(ctx context.Context) (pipeline.Result, error) {
 	}
 }
 
-func (s *scripted) CheckLock(ctx context.Context) error {
+func (s *scripted) LookAtLock(ctx context.Context) (pipeline.Result, error) {
 	reply := make(chan error)
 	select {
 	case s.checks <- reply:
 	case <-ctx.Done():
-		return ctx.Err()
+		return pipeline.Result{}, ctx.Err()
 	}
 	select {
 	case err := <-reply:
-		return err
+		return pipeline.Result{}, err
 	case <-ctx.Done():
-		return ctx.Err()
+		return pipeline.Result{}, ctx.Err()
 	}
 }
 

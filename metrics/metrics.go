@@ -86,7 +86,7 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 		version: version,
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rebootmgr_runs_total",
-			Help: "Pipeline runs by result: nothing_to_do, reboot_started, finished, dry_run_passed, or the gate the run ended at.",
+			Help: "Evaluations (pipeline runs, and looks at the lock while waiting for it) by result: nothing_to_do, reboot_started, finished, dry_run_passed, or the gate it ended at.",
 		}, []string{"result"}),
 		lastRun: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "rebootmgr_last_run_timestamp_seconds",

@@ -54,15 +54,18 @@ func (p *Pipeline) acquire(ctx context.Context, why string) error {
 	return nil
 }
 
-// CheckLock is the lock gate alone: it reads the lock record and the limit, writes nothing,
-// and says whether this node could take the lock now (nil), or why not (ErrLockHeld). A dry
-// run uses it in place of taking the lock; a daemon waiting for the lock, to look cheaply.
-func (p *Pipeline) CheckLock(ctx context.Context) error {
+// checkLockFree is the dry run's lock gate: it reads, and says whether acquire would succeed.
+func (p *Pipeline) checkLockFree(ctx context.Context) error {
 	rec, _, err := p.Store.Lock(ctx)
 	if err != nil {
 		return err
 	}
 	p.seen.saw(rec)
+	return p.lockFree(ctx, rec)
+}
+
+// lockFree says whether this node could take the lock as rec has it now (nil), or why not.
+func (p *Pipeline) lockFree(ctx context.Context, rec lock.Record) error {
 	limit, err := p.Store.Limit(ctx)
 	if err != nil {
 		return err
@@ -71,6 +74,23 @@ func (p *Pipeline) CheckLock(ctx context.Context) error {
 		return gateWrap(ErrLockHeld, err, "cannot take the reboot lock")
 	}
 	return nil
+}
+
+// LookAtLock is what a node waiting for the lock does when only the lock changed: it reads the
+// lock and the limit and writes nothing. It returns nil when a whole run is due, because a place
+// is free or a holder is past its deadline (the whole run stops the group); else ErrLockHeld,
+// with the next holder's deadline as the time to look again.
+func (p *Pipeline) LookAtLock(ctx context.Context) (Result, error) {
+	rec, _, err := p.Store.Lock(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	now := p.Clock.Now()
+	res := Result{Recheck: rec.NextDeadline(now), Seen: Seen{Lock: &rec}}
+	if len(rec.Overdue(now)) > 0 {
+		return res, nil
+	}
+	return res, p.lockFree(ctx, rec)
 }
 
 // holder returns this node's entry in the lock, or ErrLockLost.

@@ -323,7 +323,7 @@ func (p *Pipeline) prepare(ctx context.Context, held bool, why string) (res Resu
 		}
 	}
 	if p.DryRun {
-		if err := p.CheckLock(ctx); err != nil {
+		if err := p.checkLockFree(ctx); err != nil {
 			return Result{}, err
 		}
 	} else {

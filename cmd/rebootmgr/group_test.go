@@ -146,6 +146,24 @@ func TestDaemonWakesAtTheDeadline(t *testing.T) {
 	}
 }
 
+// TestWaitingDaemonWakesAtTheDeadline: a daemon waiting for the lock looks at the lock alone
+// when only the lock changes, and still learns the new holder's deadline from it.
+func TestWaitingDaemonWakesAtTheDeadline(t *testing.T) {
+	n := dev(t)
+	n.put(n.keys().RebootRequired("n1"), "")
+	putHolder(t, n, lock.Holder{Node: "n7", Phase: lock.Preparing, Since: time.Now()})
+	d := n.startDaemon()
+	fleettest.WaitSeen(t, d.Log.Seen("waiting: "), "the daemon waiting for the lock")
+	putHolder(t, n, lock.Holder{Node: "n7", Phase: lock.Rebooting, Since: time.Now(), Deadline: time.Now().Add(time.Second)})
+	fleettest.WaitSeen(t, d.Log.Seen("looking at the lock alone"), "a look at the lock alone")
+	fleettest.WaitSeen(t, d.Log.Seen("sources=[deadline]"), "an evaluation at the deadline")
+	fleettest.WaitSeen(t, d.Log.Seen("reboot deadline passed"), "the deadline noticed")
+	fleettest.WaitSeen(t, d.Log.Seen("sources=[stop-key]"), "the daemon seeing the stop flag it set")
+	if n.get(n.keys().GroupStop("default")) == nil || n.rebootCount() != 0 {
+		t.Fatal("group not stopped, or the node rebooted")
+	}
+}
+
 func putHolder(t *testing.T, n *testNode, h lock.Holder) {
 	t.Helper()
 	rec, err := lock.Record{Version: lock.Version}.Acquire(h, 1)
