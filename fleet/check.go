@@ -18,7 +18,9 @@ type NodeState struct {
 	Lock      lock.Record
 	LockError string
 	Limit     int
-	Disabled  *Mark
+	// Legacy are the reboots the Python rebootmgr has in progress ("KEY = NODE").
+	Legacy   []string
+	Disabled *Mark
 	// Requested says what asks for a reboot ("" when nothing does).
 	Requested string
 	Health    health.Report
@@ -62,6 +64,9 @@ func Gates(s NodeState) []Verdict {
 		add("lock", fmt.Errorf("%s", s.LockError), s.LockError)
 	case holds:
 		add("lock", nil, fmt.Sprintf("this node holds the lock: phase %s since %s", h.Phase, h.Since.UTC().Format("2006-01-02T15:04:05Z")))
+	case len(s.Legacy) > 0:
+		why := legacyReason(s.Legacy)
+		add("lock", fmt.Errorf("%w: %s", pipeline.ErrLockHeld, why), why)
 	default:
 		if _, err := s.Lock.Acquire(lock.Holder{Node: s.Node}, s.Limit); err != nil {
 			add("lock", fmt.Errorf("%w: %v", pipeline.ErrLockHeld, err), err.Error())
@@ -131,4 +136,9 @@ func orNone(s string) string {
 		return "(no reason given)"
 	}
 	return oneLine(s)
+}
+
+// legacyReason says that the Python rebootmgr has reboots in progress.
+func legacyReason(legacy []string) string {
+	return "the Python rebootmgr has a reboot in progress (" + strings.Join(legacy, ", ") + ")"
 }

@@ -80,6 +80,13 @@ func (r Reader) Read(ctx context.Context) (Snapshot, error) {
 				}
 				s.Groups[name] = g
 			}
+		case rest == "reboot_in_progress":
+			s.Legacy = append(s.Legacy, p.Key+" = "+strings.TrimSpace(string(p.Value)))
+		case len(parts) == 1 && strings.HasSuffix(rest, "_reboot_in_progress"):
+			name := strings.TrimSuffix(rest, "_reboot_in_progress")
+			g := group(name)
+			g.Legacy = append(g.Legacy, p.Key+" = "+strings.TrimSpace(string(p.Value)))
+			s.Groups[name] = g
 		case len(parts) == 2 && parts[1] == "reboot_required":
 			s.Requests[parts[0]] = Mark{Value: string(p.Value)}
 		case len(parts) == 2 && parts[1] == "disabled":

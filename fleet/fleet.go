@@ -17,6 +17,8 @@ import (
 type Snapshot struct {
 	At   time.Time
 	Stop *Mark
+	// Legacy are the fleet-wide reboots the Python rebootmgr has in progress ("KEY = NODE").
+	Legacy []string
 	// Groups holds each group's lock, limit and stop flag; a group without keys is absent.
 	Groups map[string]GroupState
 	// Requests and Disabled are the nodes' keys.
@@ -40,6 +42,8 @@ type GroupState struct {
 	// Error says why the group's lock or limit cannot be read; then none of its nodes may
 	// reboot.
 	Error string
+	// Legacy are the group's reboots the Python rebootmgr has in progress ("KEY = NODE").
+	Legacy []string
 }
 
 // Mark is a key that means something by existing, with its value.
@@ -249,6 +253,9 @@ func firstBlock(s Snapshot, g GroupState, group, name string, holds bool, disabl
 	}
 	if rep := health.Evaluate(name, services); !rep.OK() {
 		return &Block{Gate: GateHealth, Reason: rep.Reason()}
+	}
+	if legacy := append(append([]string(nil), s.Legacy...), g.Legacy...); len(legacy) > 0 {
+		return &Block{Gate: GateLock, Reason: legacyReason(legacy)}
 	}
 	if _, err := g.Lock.Acquire(lock.Holder{Node: name}, g.Limit); err != nil {
 		return &Block{Gate: GateLock, Reason: "group " + group + ": " + err.Error()}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/rebootmgr/rebootmgr/lock"
 )
@@ -35,6 +36,9 @@ func (p *Pipeline) changeLock(ctx context.Context, change func(lock.Record) (loc
 }
 
 func (p *Pipeline) acquire(ctx context.Context, why string) error {
+	if err := p.checkLegacy(ctx); err != nil {
+		return err
+	}
 	now := p.Clock.Now().UTC()
 	limit, err := p.Store.Limit(ctx)
 	if err != nil {
@@ -61,7 +65,23 @@ func (p *Pipeline) checkLockFree(ctx context.Context) error {
 		return err
 	}
 	p.seen.saw(rec)
+	if err := p.checkLegacy(ctx); err != nil {
+		return err
+	}
 	return p.lockFree(ctx, rec)
+}
+
+// checkLegacy keeps the lock while the Python rebootmgr has a reboot in progress: during a
+// switch from it, its reboots count as holders.
+func (p *Pipeline) checkLegacy(ctx context.Context) error {
+	legacy, err := p.Store.LegacyReboots(ctx)
+	if err != nil {
+		return err
+	}
+	if len(legacy) > 0 {
+		return gateFail(ErrLockHeld, "cannot take the reboot lock: the Python rebootmgr has a reboot in progress (%s); delete the key once that node is back", strings.Join(legacy, ", "))
+	}
+	return nil
 }
 
 // lockFree says whether this node could take the lock as rec has it now (nil), or why not.

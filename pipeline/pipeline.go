@@ -55,6 +55,9 @@ type Store interface {
 	StartMaintenance(ctx context.Context, node, reason string) error
 	// EndMaintenance ends node's maintenance if rebootmgr started it.
 	EndMaintenance(ctx context.Context, node string) error
+	// LegacyReboots names the reboots the Python rebootmgr has in progress (its
+	// reboot_in_progress keys), which hold the lock as surely as a holder in the record.
+	LegacyReboots(ctx context.Context) ([]string, error)
 }
 
 // Health judges the services a node's reboot depends on.

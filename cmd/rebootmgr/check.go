@@ -55,6 +55,9 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	} else {
 		s.Lock = rec
 	}
+	if s.Legacy, err = o.store.LegacyReboots(ctx); err != nil {
+		return err
+	}
 	if flag, err := o.store.Disabled(ctx, node); err != nil {
 		return err
 	} else if flag.Set {
