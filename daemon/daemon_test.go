@@ -29,33 +29,36 @@ type outcome struct {
 }
 
 func (s *scripted) Run(ctx context.Context) (pipeline.Result, error) {
-	reply := make(chan outcome)
+	o, err := ask(ctx, s.runs)
+	if err != nil {
+		return pipeline.Result{}, err
+	}
+	return o.res, o.err
+}
+
+// ask hands the test a reply channel over ch and waits for its answer (or ctx).
+func ask[T any](ctx context.Context, ch chan chan T) (T, error) {
+	var zero T
+	reply := make(chan T)
 	select {
-	case s.runs <- reply:
+	case ch <- reply:
 	case <-ctx.Done():
-		return pipeline.Result{}, ctx.Err()
+		return zero, ctx.Err()
 	}
 	select {
-	case o := <-reply:
-		return o.res, o.err
+	case v := <-reply:
+		return v, nil
 	case <-ctx.Done():
-		return pipeline.Result{}, ctx.Err()
+		return zero, ctx.Err()
 	}
 }
 
 func (s *scripted) LookAtLock(ctx context.Context) (pipeline.Result, error) {
-	reply := make(chan error)
-	select {
-	case s.checks <- reply:
-	case <-ctx.Done():
-		return pipeline.Result{}, ctx.Err()
+	err, cerr := ask(ctx, s.checks)
+	if cerr != nil {
+		return pipeline.Result{}, cerr
 	}
-	select {
-	case err := <-reply:
-		return pipeline.Result{}, err
-	case <-ctx.Done():
-		return pipeline.Result{}, ctx.Err()
-	}
+	return pipeline.Result{}, err
 }
 
 // check waits for the daemon's next lock check and answers it.
