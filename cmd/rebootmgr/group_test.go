@@ -32,18 +32,7 @@ func TestGroupLimitRace(t *testing.T) {
 			t.Fatalf("not every node rebooted after %d rounds", round)
 		}
 		results := runAll(nodes, "reboot", "--check-triggers")
-		var started []*testNode
-		for i, n := range nodes {
-			switch r := results[i]; {
-			case done[n]:
-				n.expect(r, 0, "no reboot required")
-			case r.code == 0:
-				n.expect(r, 0, "reboot started")
-				started = append(started, n)
-			default:
-				n.expect(r, exitLockHeld, "limit 3")
-			}
-		}
+		started := startedIn(nodes, results, done, "limit 3")
 		want := min(3, len(nodes)-len(done))
 		if len(started) != want {
 			t.Fatalf("round %d: %d nodes started a reboot, want %d", round, len(started), want)

@@ -27,26 +27,14 @@ func TestNodesRaceForTheLock(t *testing.T) {
 		n.put(n.keys().RebootRequired(n.agent.Node), "")
 	}
 
-	done := map[string]bool{}
+	done := map[*testNode]bool{}
 	for round := 0; len(done) < len(nodes); round++ {
 		if round > len(nodes) {
-			t.Fatalf("not every node rebooted after %d rounds: %v", round, done)
+			t.Fatalf("not every node rebooted after %d rounds: %d did", round, len(done))
 		}
 		results := runAll(nodes, "reboot", "--check-triggers")
 
-		var started []*testNode
-		for i, n := range nodes {
-			r := results[i]
-			switch {
-			case done[n.agent.Node]:
-				n.expect(r, 0, "no reboot required")
-			case r.code == 0:
-				n.expect(r, 0, "reboot started")
-				started = append(started, n)
-			default:
-				n.expect(r, exitLockHeld, "reboot lock held by")
-			}
-		}
+		started := startedIn(nodes, results, done, "reboot lock held by")
 		if len(started) != 1 {
 			t.Fatalf("round %d: %d nodes started a reboot, want exactly 1", round, len(started))
 		}
@@ -58,13 +46,32 @@ func TestNodesRaceForTheLock(t *testing.T) {
 		n := started[0]
 		n.boot()
 		n.expect(n.run("reboot", "--check-triggers"), 0, "reboot finished")
-		done[n.agent.Node] = true
+		done[n] = true
 	}
 	for _, n := range nodes {
 		if got := n.rebootCount(); got != 1 {
 			t.Fatalf("%s rebooted %d times", n.agent.Node, got)
 		}
 	}
+}
+
+// startedIn checks the results of a round of runAll: the nodes in done found nothing to do, the
+// others started a reboot or were told the lock is held (mentioning held); it returns those
+// that started.
+func startedIn(nodes []*testNode, results []result, done map[*testNode]bool, held string) []*testNode {
+	var started []*testNode
+	for i, n := range nodes {
+		switch r := results[i]; {
+		case done[n]:
+			n.expect(r, 0, "no reboot required")
+		case r.code == 0:
+			n.expect(r, 0, "reboot started")
+			started = append(started, n)
+		default:
+			n.expect(r, exitLockHeld, held)
+		}
+	}
+	return started
 }
 
 // runAll runs the same command on every node at the same instant and returns the results in
