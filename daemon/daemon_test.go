@@ -1,18 +1,17 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/watch"
 )
@@ -110,26 +109,9 @@ func (gate) Run(ctx context.Context, _ *watch.Events, ready func()) error {
 	return nil
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func newDaemon(retry func() backoff.BackOff) (*Daemon, *scripted, *syncBuffer) {
+func newDaemon(retry func() backoff.BackOff) (*Daemon, *scripted, *fleettest.Log) {
 	p := &scripted{runs: make(chan chan outcome), checks: make(chan chan error)}
-	buf := &syncBuffer{}
+	buf := &fleettest.Log{}
 	return &Daemon{
 		Pipeline:      p,
 		Sources:       []Source{gate{}},

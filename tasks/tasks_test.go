@@ -13,11 +13,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 )
 
 type fixture struct {
 	dir string
-	log *bytes.Buffer
+	log *fleettest.Log
 	r   *Runner
 }
 
@@ -32,11 +34,11 @@ func newFixture(t *testing.T) *fixture {
 			t.Fatal(err)
 		}
 	}
-	buf := &bytes.Buffer{}
+	buf := &fleettest.Log{}
 	return &fixture{dir: dir, log: buf, r: &Runner{
 		Dir: dir, Timeout: 5 * time.Second, Grace: 300 * time.Millisecond, Node: "n1",
 		Env: []string{"PATH=" + os.Getenv("PATH")}, Owner: os.Geteuid(),
-		Logger: slog.New(slog.NewTextHandler(&syncWriter{w: buf}, nil)),
+		Logger: slog.New(slog.NewTextHandler(buf, nil)),
 	}}
 }
 
