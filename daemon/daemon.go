@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -102,6 +103,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	last := ""
 	d.Events.Send(watch.Event{Source: watch.SourceStart})
 	ready, waitingForLock := false, false
+	var lastErr error
 	for {
 		select {
 		case <-ctx.Done():
@@ -120,6 +122,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		evs := d.Events.Take()
 		if len(evs) == 0 {
+			continue
+		}
+		if onlyHolderEvents(evs) && !errors.Is(lastErr, pipeline.ErrUnhealthy) && !errors.Is(lastErr, pipeline.ErrLockHeld) {
+			// Another group's holders changed: that matters to a node waiting for health (a
+			// reboot in flight counts as failing) or for the lock, not to one with nothing to do.
+			d.Logger.Debug("only the fleet's holders changed, and this node waits for neither health nor the lock: not evaluating")
 			continue
 		}
 		d.logEvaluation(evs)
@@ -141,6 +149,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return nil
 		}
 		waitingForLock = errors.Is(err, pipeline.ErrLockHeld)
+		lastErr = err
 		if d.Observe != nil {
 			d.Observe(res, err)
 		}
@@ -173,10 +182,25 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 }
 
-// onlyLockEvents says whether every event is a change of the lock record or the limit.
+// onlyLockEvents says whether every event is a change of the lock record, the limit or the
+// fleet's holders.
 func onlyLockEvents(evs []watch.Event) bool {
+	return onlyFrom(evs, watch.SourceLock, watch.SourceHolders)
+}
+
+// onlyHolderEvents says whether every event is a change of the fleet's holders.
+func onlyHolderEvents(evs []watch.Event) bool {
+	return onlyFrom(evs, watch.SourceHolders)
+}
+
+// onlyFrom says whether every event comes from one of sources; a full batch may have dropped
+// others, so it never does.
+func onlyFrom(evs []watch.Event, sources ...watch.Source) bool {
+	if len(evs) >= watch.MaxPending {
+		return false
+	}
 	for _, ev := range evs {
-		if ev.Source != watch.SourceLock {
+		if !slices.Contains(sources, ev.Source) {
 			return false
 		}
 	}

@@ -30,7 +30,7 @@ type Reader struct {
 
 // Read takes the snapshot.
 func (r Reader) Read(ctx context.Context) (Snapshot, error) {
-	s := Snapshot{At: r.Now().UTC(), Local: r.Local, Requests: map[string]Mark{}, Disabled: map[string]Mark{}, Groups: map[string]GroupState{}, Nodes: map[string]string{}}
+	s := Snapshot{At: r.Now().UTC(), Local: r.Local, Requests: map[string]Mark{}, Disabled: map[string]Mark{}, Groups: map[string]GroupState{}, Nodes: map[string]string{}, Members: map[string][]string{}}
 	q := (&api.QueryOptions{}).WithContext(ctx)
 	pairs, _, err := r.Client.KV().List(r.Keys.Prefix+"/", q)
 	if err != nil {
@@ -87,6 +87,14 @@ func (r Reader) Read(ctx context.Context) (Snapshot, error) {
 			g := group(name)
 			g.Legacy = append(g.Legacy, p.Key+" = "+strings.TrimSpace(string(p.Value)))
 			s.Groups[name] = g
+		case rest == "holders":
+			if f, err := lock.DecodeFleet(p.Value); err == nil {
+				s.Fleet = f
+			} else {
+				s.FleetError = fmt.Sprintf("fleet's lock holders %s: %v", p.Key, err)
+			}
+		case len(parts) == 3 && parts[0] == "members":
+			s.Members[parts[1]] = append(s.Members[parts[1]], parts[2])
 		case len(parts) == 2 && parts[1] == "reboot_required":
 			s.Requests[parts[0]] = Mark{Value: string(p.Value)}
 		case len(parts) == 2 && parts[1] == "disabled":

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/pipeline"
 )
 
 // Snapshot is what Consul holds, read at one moment.
@@ -28,6 +29,11 @@ type Snapshot struct {
 	Nodes map[string]string
 	// Services are the services tagged rebootmgr, with all their instances.
 	Services []Service
+	// Members are, for each service, the nodes remembered running it.
+	Members map[string][]string
+	// Fleet is every holder of every group's lock; FleetError says why it cannot be read.
+	Fleet      lock.Fleet
+	FleetError string
 	// Local is the node this runs on, LocalFiles the reboot-required files that exist there.
 	Local      string
 	LocalFiles []string
@@ -182,7 +188,7 @@ func Compute(s Snapshot) Status {
 	for _, h := range st.Holders {
 		names[h.Node] = true
 	}
-	byNode := servicesByNode(s.Services)
+	byNode := servicesByNode(s.Services, s.Members)
 	for _, name := range sortedKeys(names) {
 		st.Nodes = append(st.Nodes, node(s, name, byNode[name]))
 	}
@@ -196,6 +202,16 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// InFlight is every node whose reboot is under way, except self, with why, as the pipeline
+// counts them.
+func (s Snapshot) InFlight(self string) map[string]string {
+	locks := map[string]lock.Record{}
+	for name, g := range s.Groups {
+		locks[name] = g.Lock
+	}
+	return pipeline.InFlight(self, s.Fleet, locks, nil)
 }
 
 // groupOf is the group a node belongs to: its catalog meta, else the group whose lock it
@@ -251,7 +267,10 @@ func firstBlock(s Snapshot, g GroupState, group, name string, holds bool, disabl
 	if disabled != nil {
 		return &Block{Gate: GateDisabled, Reason: *disabled}
 	}
-	if rep := health.Evaluate(name, services); !rep.OK() {
+	if s.FleetError != "" {
+		return &Block{Gate: GateLock, Reason: s.FleetError}
+	}
+	if rep := health.Evaluate(name, services, s.InFlight(name)); !rep.OK() {
 		return &Block{Gate: GateHealth, Reason: rep.Reason()}
 	}
 	if legacy := append(append([]string(nil), s.Legacy...), g.Legacy...); len(legacy) > 0 {
@@ -265,7 +284,7 @@ func firstBlock(s Snapshot, g GroupState, group, name string, holds bool, disabl
 
 // servicesByNode groups, for each node, the services it runs with the tag rebootmgr, with all
 // their instances and the tags of that node's instance.
-func servicesByNode(services []Service) map[string][]health.Service {
+func servicesByNode(services []Service, members map[string][]string) map[string][]health.Service {
 	out := map[string][]health.Service{}
 	for _, svc := range services {
 		tagsOf := map[string][]string{}
@@ -280,7 +299,7 @@ func servicesByNode(services []Service) map[string][]health.Service {
 			}
 		}
 		for node, tags := range tagsOf {
-			out[node] = append(out[node], health.Service{Name: svc.Name, Tags: tags, Instances: svc.Instances})
+			out[node] = append(out[node], health.Service{Name: svc.Name, Tags: tags, Instances: svc.Instances, Members: members[svc.Name]})
 		}
 	}
 	return out

@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -16,28 +17,54 @@ import (
 const ttlRerun = 3 * time.Minute
 
 // Consul reads the services a node's reboot depends on from Consul's catalog: one request for
-// the node's services, then one per service tagged "rebootmgr" for all its instances.
+// the node's services, then for each service tagged "rebootmgr" one for all its instances and
+// one for its remembered members. Every read is consistent, whatever the agent's
+// discovery_max_stale, and results hidden by ACLs are an error, never fewer instances.
 type Consul struct {
 	Client *api.Client
-	// Options are applied to every query (datacenter, consistency, token).
+	// Options are applied to every query (datacenter, token).
 	Options api.QueryOptions
+	// Members remembers the nodes seen running each service (nil: none are remembered).
+	Members Members
+	// Remember writes down the instances seen that Members does not know yet (off: only read,
+	// as check, status and dry runs do).
+	Remember bool
 }
 
-// Check reads and evaluates the health of node's services.
-func (c Consul) Check(ctx context.Context, node string) (Report, error) {
+// Members remembers, for each service, the nodes seen running it.
+type Members interface {
+	Members(ctx context.Context, service string) ([]string, error)
+	Remember(ctx context.Context, service string, nodes []string) error
+}
+
+// ErrFiltered means Consul left out results the token may not read: a quorum counted on what
+// is left could be wrong.
+var ErrFiltered = errors.New("results hidden by Consul's ACLs (X-Consul-Results-Filtered-By-ACLs): the token needs node_prefix and service_prefix read")
+
+// Check reads and evaluates the health of node's services; every node in down counts as a
+// failing instance.
+func (c Consul) Check(ctx context.Context, node string, down map[string]string) (Report, error) {
 	services, err := c.Services(ctx, node)
 	if err != nil {
 		return Report{}, err
 	}
-	return Evaluate(node, services), nil
+	return Evaluate(node, services, down), nil
+}
+
+func (c Consul) query(ctx context.Context) *api.QueryOptions {
+	q := c.Options
+	q.RequireConsistent, q.AllowStale = true, false
+	return q.WithContext(ctx)
 }
 
 // Services returns node's services tagged "rebootmgr" with all their instances.
 func (c Consul) Services(ctx context.Context, node string) ([]Service, error) {
-	q := c.Options
-	catalogNode, _, err := c.Client.Catalog().Node(node, q.WithContext(ctx))
+	catalogNode, meta, err := c.Client.Catalog().Node(node, c.query(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("read services of node %s from consul: %w", node, err)
+	}
+	if meta.ResultsFilteredByACLs {
+		return nil, fmt.Errorf("read services of node %s from consul: %w", node, ErrFiltered)
 	}
 	if catalogNode == nil || catalogNode.Node == nil {
 		return nil, fmt.Errorf("node %s is not in consul's catalog", node)
@@ -64,9 +91,37 @@ func (c Consul) Services(ctx context.Context, node string) ([]Service, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Service{Name: name, Tags: tags[name], Instances: instances})
+		members, err := c.members(ctx, name, instances)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Service{Name: name, Tags: tags[name], Instances: instances, Members: members})
 	}
 	return out, nil
+}
+
+// members reads the nodes remembered running service and, with Remember, writes down the
+// nodes of instances it does not know yet.
+func (c Consul) members(ctx context.Context, service string, instances []Instance) ([]string, error) {
+	if c.Members == nil {
+		return nil, nil
+	}
+	members, err := c.Members.Members(ctx, service)
+	if err != nil {
+		return nil, err
+	}
+	var unknown []string
+	for _, inst := range instances {
+		if !slices.Contains(members, inst.Node) && !slices.Contains(unknown, inst.Node) {
+			unknown = append(unknown, inst.Node)
+		}
+	}
+	if c.Remember && len(unknown) > 0 {
+		if err := c.Members.Remember(ctx, service, unknown); err != nil {
+			return nil, err
+		}
+	}
+	return members, nil
 }
 
 // serviceEntry is the part of /v1/health/service/:name that rebootmgr reads.
@@ -91,9 +146,12 @@ type serviceEntry struct {
 // Instances reads all instances of a service in the cluster with their checks, in one request.
 func (c Consul) Instances(ctx context.Context, service string) ([]Instance, error) {
 	var entries []serviceEntry
-	q := c.Options
-	if _, err := c.Client.Raw().Query("/v1/health/service/"+url.PathEscape(service), &entries, q.WithContext(ctx)); err != nil {
+	meta, err := c.Client.Raw().Query("/v1/health/service/"+url.PathEscape(service), &entries, c.query(ctx))
+	if err != nil {
 		return nil, fmt.Errorf("read health of service %s from consul: %w", service, err)
+	}
+	if meta.ResultsFilteredByACLs {
+		return nil, fmt.Errorf("read health of service %s from consul: %w", service, ErrFiltered)
 	}
 	out := make([]Instance, 0, len(entries))
 	for _, e := range entries {

@@ -2,6 +2,7 @@ package health
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -37,6 +38,10 @@ type Service struct {
 	// Tags are the tags of this node's instance: they carry the rules.
 	Tags      []string
 	Instances []Instance
+	// Members are the nodes remembered running the service: one that has no instance in the
+	// catalog (it left the cluster cleanly, or its service was deregistered) is a failing
+	// instance until an operator forgets it.
+	Members []string
 }
 
 // ServiceReport is the verdict on one service.
@@ -75,11 +80,13 @@ const (
 // Evaluate applies the rules of each service to its instances as they are now, this node's
 // own included. An instance passes when all its checks, service and node checks, pass
 // ("warning" fails). Consul's node maintenance check is ignored for this node (rebootmgr puts
-// it there itself) and for services tagged ignore_maintenance.
-func Evaluate(node string, services []Service) Report {
+// it there itself) and for services tagged ignore_maintenance. An instance on a node in down
+// (a reboot in flight; the value says why) fails whatever its checks say, and so does a member
+// with no instance in the catalog.
+func Evaluate(node string, services []Service, down map[string]string) Report {
 	rep := Report{Node: node}
 	for _, svc := range services {
-		sr, problems := evaluateService(node, svc)
+		sr, problems := evaluateService(node, svc, down)
 		rep.Services = append(rep.Services, sr)
 		rep.Problems = append(rep.Problems, problems...)
 		for _, inst := range svc.Instances {
@@ -91,17 +98,17 @@ func Evaluate(node string, services []Service) Report {
 	return rep
 }
 
-func evaluateService(node string, svc Service) (ServiceReport, []string) {
-	sr := ServiceReport{Name: svc.Name, Total: len(svc.Instances)}
+func evaluateService(node string, svc Service, down map[string]string) (ServiceReport, []string) {
 	rules, err := ParseRules(svc.Tags)
 	if err != nil {
-		return sr, []string{fmt.Sprintf("service %s: %v", svc.Name, err)}
+		return ServiceReport{Name: svc.Name, Total: len(svc.Instances)}, []string{fmt.Sprintf("service %s: %v", svc.Name, err)}
 	}
-	sr.Rules = rules
-	instances := svc.Instances
+	instances := withMissing(svc)
+	sr := ServiceReport{Name: svc.Name, Rules: rules, Total: len(instances)}
 	if rules.LocalOnly {
+		all := instances
 		instances = nil
-		for _, inst := range svc.Instances {
+		for _, inst := range all {
 			if inst.Node == node {
 				instances = append(instances, inst)
 			}
@@ -112,6 +119,9 @@ func evaluateService(node string, svc Service) (ServiceReport, []string) {
 	own := 0
 	for _, inst := range instances {
 		failing := failingChecks(inst, node, rules)
+		if why, ok := down[inst.Node]; ok && inst.Node != node {
+			failing = append([]string{"reboot in flight: " + why}, failing...)
+		}
 		if inst.Node == node {
 			own++
 		}
@@ -151,6 +161,22 @@ func evaluateService(node string, svc Service) (ServiceReport, []string) {
 	return sr, problems
 }
 
+// missingCheck is the check an instance gone from the catalog fails.
+const missingCheck = "rebootmgr:missing"
+
+// withMissing is the service's instances, plus one failing instance for each member that has
+// none in the catalog.
+func withMissing(svc Service) []Instance {
+	out := svc.Instances
+	for _, m := range svc.Members {
+		if !slices.ContainsFunc(svc.Instances, func(i Instance) bool { return i.Node == m }) {
+			out = append(out[:len(out):len(out)], Instance{Node: m, Checks: []Check{{Node: m, CheckID: missingCheck, Status: "critical",
+				Output: fmt.Sprintf("gone from Consul's catalog, counted as failing (rebootmgr forget %s %s once it is gone for good)", m, svc.Name)}}})
+		}
+	}
+	return out
+}
+
 func failingChecks(inst Instance, node string, rules Rules) []string {
 	var out []string
 	for _, c := range inst.Checks {
@@ -158,6 +184,10 @@ func failingChecks(inst Instance, node string, rules Rules) []string {
 			continue
 		}
 		if c.CheckID == NodeMaintenanceCheck && (inst.Node == node || rules.IgnoreMaintenance) {
+			continue
+		}
+		if c.CheckID == missingCheck {
+			out = append(out, c.Output)
 			continue
 		}
 		s := fmt.Sprintf("check %q %s", c.CheckID, c.Status)

@@ -53,7 +53,7 @@ func TestEvaluate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rep := Evaluate("n1", []Service{{Name: "svc", Tags: tt.tags, Instances: tt.instances}})
+			rep := Evaluate("n1", []Service{{Name: "svc", Tags: tt.tags, Instances: tt.instances}}, nil)
 			if rep.OK() != tt.ok {
 				t.Fatalf("OK() = %v, want %v; problems: %q", rep.OK(), tt.ok, rep.Problems)
 			}
@@ -84,7 +84,7 @@ func TestSettle(t *testing.T) {
 			for i := range tt.checks {
 				tt.checks[i].Status = "passing"
 			}
-			rep := Evaluate("n1", []Service{{Name: "svc", Instances: []Instance{{Node: "n1", Checks: tt.checks}}}})
+			rep := Evaluate("n1", []Service{{Name: "svc", Instances: []Instance{{Node: "n1", Checks: tt.checks}}}}, nil)
 			if rep.Settle != tt.want {
 				t.Fatalf("Settle = %v, want %v", rep.Settle, tt.want)
 			}

@@ -38,6 +38,14 @@ type gateError struct {
 func (e *gateError) Error() string   { return e.msg }
 func (e *gateError) Unwrap() []error { return []error{e.gate, e.err} }
 
+// errWaitInPlace marks a holder that may not reboot yet (its group's limit was lowered, or the
+// Python rebootmgr holds the lock) and keeps its place while it waits.
+var errWaitInPlace = errors.New("waiting in place")
+
+func waitInPlace(format string, args ...any) error {
+	return &gateError{gate: ErrLockHeld, msg: fmt.Sprintf(format, args...), err: errWaitInPlace}
+}
+
 func gateFail(gate error, format string, args ...any) error {
 	return &gateError{gate: gate, msg: fmt.Sprintf(format, args...)}
 }

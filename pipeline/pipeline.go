@@ -40,10 +40,12 @@ type Store interface {
 	DeleteTrigger(ctx context.Context, node string, index uint64) (bool, error)
 	// Lock reads the lock record and its index (0: no record).
 	Lock(ctx context.Context) (lock.Record, uint64, error)
-	// CASLock writes the record if it is still at index (0: if there is none); false if not.
-	CASLock(ctx context.Context, rec lock.Record, index uint64) (bool, error)
-	// Limit is how many nodes may hold the lock at once.
-	Limit(ctx context.Context) (int, error)
+	// View reads the stop flags, the group's lock record and limit, the fleet's holders and
+	// the Python rebootmgr's keys at one moment.
+	View(ctx context.Context) (View, error)
+	// Commit writes ch if nothing v holds changed since it was read; false (nothing written)
+	// if something did.
+	Commit(ctx context.Context, v View, ch Change) (bool, error)
 	// StopGroup sets the group's stop flag with reason, keeping one already set; it reports
 	// whether it set it.
 	StopGroup(ctx context.Context, reason string) (bool, error)
@@ -55,14 +57,13 @@ type Store interface {
 	StartMaintenance(ctx context.Context, node, reason string) error
 	// EndMaintenance ends node's maintenance if rebootmgr started it.
 	EndMaintenance(ctx context.Context, node string) error
-	// LegacyReboots names the reboots the Python rebootmgr has in progress (its
-	// reboot_in_progress keys), which hold the lock as surely as a holder in the record.
-	LegacyReboots(ctx context.Context) ([]string, error)
 }
 
 // Health judges the services a node's reboot depends on.
 type Health interface {
-	Check(ctx context.Context, node string) (health.Report, error)
+	// Check judges node's services; every node in down counts as a failing instance (the
+	// value says why), whatever its checks say.
+	Check(ctx context.Context, node string, down map[string]string) (health.Report, error)
 }
 
 // Task phases.
@@ -161,6 +162,9 @@ type Pipeline struct {
 
 	// seen is what the current run learnt so far; runs of one Pipeline never overlap.
 	seen Seen
+	// unrecorded is the disabled mark a failed task called for and that could not be written:
+	// until it is, every run only tries to write it again.
+	unrecorded string
 }
 
 func (p *Pipeline) tell(ctx context.Context, kind, reason string) {
@@ -241,13 +245,17 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 		res.Recheck = recheck
 		res.Seen = p.seen
 	}()
-	if err := p.checkStop(ctx); err != nil {
+	if err := p.recordDisabled(ctx); err != nil {
 		return Result{}, err
 	}
-	rec, _, err := p.Store.Lock(ctx)
+	v, err := p.Store.View(ctx)
 	if err != nil {
 		return Result{}, err
 	}
+	if v.Stop.Set {
+		return Result{}, stopError(v.Stop)
+	}
+	rec := v.Lock
 	p.seen.saw(rec)
 	now := p.Clock.Now()
 	recheck = rec.NextDeadline(now)
@@ -305,7 +313,7 @@ func (p *Pipeline) prepare(ctx context.Context, held bool, why string) (res Resu
 	if err := p.checkWindow(); err != nil {
 		return Result{}, err
 	}
-	if err := p.checkHealth(ctx, "health"); err != nil {
+	if err := p.checkHealth(ctx, "health, counting every reboot in flight"); err != nil {
 		return Result{}, err
 	}
 	if !held {
@@ -316,10 +324,6 @@ func (p *Pipeline) prepare(ctx context.Context, held bool, why string) (res Resu
 	if err := p.Tasks.Validate(); err != nil {
 		return Result{}, err
 	}
-	if err := p.checkStop(ctx); err != nil {
-		return Result{}, err
-	}
-
 	if !held {
 		if err := p.checkCooldown(ctx); err != nil {
 			return Result{}, err
@@ -334,9 +338,6 @@ func (p *Pipeline) prepare(ctx context.Context, held bool, why string) (res Resu
 			return Result{}, err
 		}
 		held = true
-	}
-	if err := p.checkStop(ctx); err != nil {
-		return Result{}, err
 	}
 
 	if err := p.runTasks(ctx, PreBoot); err != nil {
@@ -376,7 +377,7 @@ func (p *Pipeline) prepare(ctx context.Context, held bool, why string) (res Resu
 	if err := p.checkWindow(); err != nil {
 		return Result{}, err
 	}
-	if err := p.checkHealth(ctx, "health after settle"); err != nil {
+	if err := p.checkHealth(ctx, "health after settle, counting every reboot in flight"); err != nil {
 		return Result{}, err
 	}
 	if p.DryRun {
@@ -399,11 +400,11 @@ func (p *Pipeline) prepare(ctx context.Context, held bool, why string) (res Resu
 	if err != nil {
 		return Result{}, err
 	}
-	if err := p.checkStop(ctx); err != nil {
-		return Result{}, err
-	}
+	// The notification goes out before the last look at the stop flag and the lock, so that
+	// nothing slow stands between that look and the reboot command.
+	p.tell(ctx, NotifyRebootStarted, "requested by "+why)
 	now := p.Clock.Now().UTC()
-	if _, err := p.updateHolder(ctx, func(h lock.Holder) lock.Holder {
+	if err := p.beginReboot(ctx, func(h lock.Holder) lock.Holder {
 		h.Phase = lock.Rebooting
 		h.BootID = bootID
 		h.RebootStarted = now
@@ -416,13 +417,15 @@ func (p *Pipeline) prepare(ctx context.Context, held bool, why string) (res Resu
 		if errors.Is(err, ErrLockLost) {
 			held = false
 		}
+		if errors.Is(err, ErrStopped) {
+			log.Warn("stop flag set after the reboot was announced: not rebooting", "gate", "stop")
+		}
 		return Result{}, err
 	}
 	// From here on the lock stays: the node is going down, or the reboot command failed and the
 	// next run must see that it did not reboot (exit 103) rather than try again.
 	held = false
 	log.Info("running the reboot command", "step", "reboot", "boot_id", bootID)
-	p.tell(ctx, NotifyRebootStarted, "requested by "+why)
 	if err := p.Rebooter.Reboot(ctx); err != nil {
 		return Result{}, fmt.Errorf("reboot command failed (the lock stays in phase rebooting; the next run reports that the node did not reboot): %w", err)
 	}
@@ -500,7 +503,7 @@ func (p *Pipeline) finish(ctx context.Context, h lock.Holder) (Result, error) {
 
 // releasesOnError says whether an error before the reboot gives the lock back.
 func (p *Pipeline) releasesOnError(ctx context.Context, err error) bool {
-	return ctx.Err() == nil && !errors.Is(err, ErrStopped) && !errors.Is(err, ErrLockLost)
+	return ctx.Err() == nil && !errors.Is(err, ErrStopped) && !errors.Is(err, ErrLockLost) && !errors.Is(err, errWaitInPlace)
 }
 
 // abandon gives the lock back after a run that will not reboot, and ends the maintenance
@@ -676,8 +679,19 @@ func (p *Pipeline) checkWindow() error {
 	return gateFail(ErrOutsideWindow, "outside the reboot window: the next opens at %s", next.Format(time.RFC3339))
 }
 
+// checkHealth is the health gate: every rule of every service of the node holds, with every
+// reboot in flight anywhere in the fleet counted as a failing instance.
 func (p *Pipeline) checkHealth(ctx context.Context, gate string) error {
-	rep, err := p.Health.Check(ctx, p.Node)
+	v, err := p.Store.View(ctx)
+	if err != nil {
+		return err
+	}
+	return p.checkHealthIn(ctx, v, gate)
+}
+
+// checkHealthIn is the health gate with the reboots in flight as v has them.
+func (p *Pipeline) checkHealthIn(ctx context.Context, v View, gate string) error {
+	rep, err := p.Health.Check(ctx, p.Node, v.InFlight(p.Node))
 	if err != nil {
 		return err
 	}
@@ -692,7 +706,7 @@ func (p *Pipeline) settleTime(ctx context.Context) (time.Duration, error) {
 	if p.Settle != SettleAuto {
 		return p.Settle, nil
 	}
-	rep, err := p.Health.Check(ctx, p.Node)
+	rep, err := p.Health.Check(ctx, p.Node, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -734,8 +748,9 @@ func (p *Pipeline) runTasks(ctx context.Context, phase string) error {
 	if !p.DryRun {
 		now := p.Clock.Now().UTC()
 		mark := fmt.Sprintf("%s (rebootmgr, %s)", reason, now.Format(time.RFC3339))
-		if derr := p.Store.SetDisabled(ctx, p.Node, mark); derr != nil {
-			p.Logger.Error("could not mark the node disabled", "err", derr)
+		p.unrecorded = mark
+		if derr := p.recordDisabled(ctx); derr != nil {
+			p.Logger.Error("could not mark the node disabled: halted until it can", "err", derr)
 		} else {
 			p.Logger.Warn("node marked disabled: an operator must look and clear the mark", "reason", reason)
 		}
@@ -747,6 +762,19 @@ func (p *Pipeline) runTasks(ctx context.Context, phase string) error {
 		p.tell(ctx, NotifyTaskFailed, reason+"; the node is disabled")
 	}
 	return gateWrap(ErrTaskFailed, err, "%s tasks", phaseName(phase))
+}
+
+// recordDisabled writes the disabled mark a failed task called for, if one is still unwritten.
+// A mark that cannot be written halts the node: nothing else runs until it is.
+func (p *Pipeline) recordDisabled(ctx context.Context) error {
+	if p.unrecorded == "" {
+		return nil
+	}
+	if err := p.Store.SetDisabled(ctx, p.Node, p.unrecorded); err != nil {
+		return gateWrap(ErrDisabled, err, "a task failed and this node must be disabled (%s), but the mark cannot be written: halted, nothing runs until it can be", oneLine(p.unrecorded))
+	}
+	p.unrecorded = ""
+	return nil
 }
 
 func phaseName(phase string) string {

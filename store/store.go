@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/hashicorp/consul/api"
@@ -118,6 +119,11 @@ type Consul struct {
 	Logger  *slog.Logger
 	// NewBackOff makes the retry policy of WaitStop (watch.DefaultRetry when nil).
 	NewBackOff func() backoff.BackOff
+
+	mu      sync.Mutex
+	watches map[string]*flagWatch
+	// known are the members remembered, by service, as far as this store knows.
+	known map[string]map[string]bool
 }
 
 var _ pipeline.Store = (*Consul)(nil)
@@ -167,7 +173,7 @@ func (c *Consul) groupStop(f pipeline.Flag) pipeline.Flag {
 }
 
 // WaitStop blocks on the fleet's and the group's stop flags until one is set, retrying errors
-// with backoff.
+// with backoff. Every wait of the store shares one query per flag (see flagWatch).
 func (c *Consul) WaitStop(ctx context.Context) (pipeline.Flag, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -178,8 +184,9 @@ func (c *Consul) WaitStop(ctx context.Context) (pipeline.Flag, error) {
 	keys := []string{c.Keys.Stop(), c.Keys.GroupStop(c.Group)}
 	results := make(chan result, len(keys))
 	for _, key := range keys {
+		w := c.flagWatch(key)
 		go func() {
-			f, err := c.waitKey(ctx, key)
+			f, err := w.wait(ctx)
 			if err == nil && key != c.Keys.Stop() {
 				f = c.groupStop(f)
 			}
@@ -192,19 +199,19 @@ func (c *Consul) WaitStop(ctx context.Context) (pipeline.Flag, error) {
 	return r.f, r.err
 }
 
-// waitKey blocks until key exists (or ctx ends, with its cause).
-func (c *Consul) waitKey(ctx context.Context, key string) (pipeline.Flag, error) {
-	w := watch.Key{KV: c.Client.KV(), Key: key, Options: c.Options}
-	var f pipeline.Flag
-	err := watch.Retrying(ctx, key, c.Logger, c.backOff, func(ctx context.Context) (bool, error) {
-		pair, err := w.Next(ctx)
-		f = flagOf(pair)
-		return err == nil && f.Set, err
-	})
-	if err == nil && ctx.Err() != nil {
-		return pipeline.Flag{}, context.Cause(ctx)
+// flagWatch is the store's shared watch of key.
+func (c *Consul) flagWatch(key string) *flagWatch {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.watches == nil {
+		c.watches = map[string]*flagWatch{}
 	}
-	return f, err
+	w, ok := c.watches[key]
+	if !ok {
+		w = &flagWatch{c: c, key: key}
+		c.watches[key] = w
+	}
+	return w
 }
 
 // LegacyReboots names the reboots the Python rebootmgr has in progress in this group or

@@ -15,6 +15,8 @@ const (
 	SourceTrigger  Source = "reboot-required-key"
 	SourceDisabled Source = "disabled-key"
 	SourceLock     Source = "lock"
+	// SourceHolders: the fleet's record of every group's holders changed.
+	SourceHolders  Source = "holders"
 	SourceHealth   Source = "health"
 	SourceFile     Source = "reboot-required-file"
 	SourceTick     Source = "tick"
@@ -45,8 +47,9 @@ func NewEvents() *Events {
 	return &Events{wake: make(chan struct{}, 1)}
 }
 
-// maxPending bounds the events kept for one evaluation; more only wake the same evaluation.
-const maxPending = 64
+// MaxPending bounds the events kept for one evaluation; more only wake the same evaluation (so
+// a batch of MaxPending may not name every source that sent one).
+const MaxPending = 64
 
 // Send queues an event and wakes the evaluation; it never blocks.
 func (e *Events) Send(ev Event) {
@@ -54,7 +57,7 @@ func (e *Events) Send(ev Event) {
 		ev.At = time.Now()
 	}
 	e.mu.Lock()
-	if len(e.pending) < maxPending {
+	if len(e.pending) < MaxPending {
 		e.pending = append(e.pending, ev)
 	}
 	e.mu.Unlock()

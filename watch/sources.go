@@ -131,6 +131,9 @@ type HealthSource struct {
 	Wait    time.Duration
 	Logger  *slog.Logger
 	Retry   Retry
+	// Seen, when set, hears the nodes running each service every time its health is read, so
+	// that they are remembered as its members.
+	Seen func(ctx context.Context, service string, nodes []string)
 }
 
 // Run watches until ctx ends. It is ready when it has read the set of services and the
@@ -194,7 +197,11 @@ func (s HealthSource) watchServices(ctx context.Context, names []string, events 
 		go func() {
 			defer all.Done()
 			q := &Query{Wait: s.Wait, Options: s.Options, Fetch: func(ctx context.Context, q *api.QueryOptions) (string, uint64, error) {
-				return serviceHealth(ctx, s.Client, name, q)
+				fp, nodes, index, err := serviceHealth(ctx, s.Client, name, q)
+				if err == nil && s.Seen != nil {
+					s.Seen(ctx, name, nodes)
+				}
+				return fp, index, err
 			}}
 			readyOnce := sync.OnceFunc(first.Done)
 			defer readyOnce()
@@ -207,8 +214,9 @@ func (s HealthSource) watchServices(ctx context.Context, names []string, events 
 	all.Wait()
 }
 
-// serviceHealth fingerprints every check of every instance of a service.
-func serviceHealth(_ context.Context, client *api.Client, service string, q *api.QueryOptions) (string, uint64, error) {
+// serviceHealth fingerprints every check of every instance of a service, and names the nodes
+// running it.
+func serviceHealth(_ context.Context, client *api.Client, service string, q *api.QueryOptions) (string, []string, uint64, error) {
 	var entries []struct {
 		Node    struct{ Node string }
 		Service struct{ ID string }
@@ -216,16 +224,19 @@ func serviceHealth(_ context.Context, client *api.Client, service string, q *api
 	}
 	meta, err := client.Raw().Query("/v1/health/service/"+url.PathEscape(service), &entries, q)
 	if err != nil {
-		return "", 0, fmt.Errorf("watch health of service %s: %w", service, err)
+		return "", nil, 0, fmt.Errorf("watch health of service %s: %w", service, err)
 	}
-	var lines []string
+	var lines, nodes []string
 	for _, e := range entries {
+		if !slices.Contains(nodes, e.Node.Node) {
+			nodes = append(nodes, e.Node.Node)
+		}
 		for _, c := range e.Checks {
 			lines = append(lines, e.Node.Node+"/"+e.Service.ID+"/"+c.CheckID+"="+c.Status)
 		}
 	}
 	sort.Strings(lines)
-	return strings.Join(lines, "\n"), meta.LastIndex, nil
+	return strings.Join(lines, "\n"), nodes, meta.LastIndex, nil
 }
 
 // FileSource sends an event whenever one of the files is created, written, renamed or

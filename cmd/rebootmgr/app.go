@@ -91,6 +91,7 @@ func commands() []command {
 		mark("enable", "remove a node's disabled mark"),
 		{"unlock", "release the reboot lock of a node that will not come back", runUnlock},
 		{"limit", "show or set how many nodes of a group may reboot at once", runLimit},
+		{"forget", "stop counting a node gone for good as a failing member of its services", runForget},
 		{"history", "a group's last reboots: who, when, how long, how it ended, who asked", runHistory},
 		{"completion", "print shell completion for bash or zsh", runCompletion},
 		{"man", "print the manual page, rebootmgr(8)", runMan},

@@ -40,23 +40,18 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 		return err
 	}
 	o.store.Group = group
-	limit, err := o.store.Limit(ctx)
+	s := fleet.NodeState{Node: node, Group: group, Limit: 1}
+	v, err := o.store.View(ctx)
 	if err != nil {
-		return err
-	}
-	s := fleet.NodeState{Node: node, Group: group, Limit: limit}
-	if flag, err := o.store.Stop(ctx); err != nil {
-		return err
-	} else if flag.Set {
-		s.Stop = &fleet.Mark{Value: flag.Value}
-	}
-	if rec, _, err := o.store.Lock(ctx); err != nil {
 		s.LockError = err.Error()
 	} else {
-		s.Lock = rec
-	}
-	if s.Legacy, err = o.store.LegacyReboots(ctx); err != nil {
-		return err
+		s.Lock, s.Limit = v.Lock, v.Limit
+		if v.Stop.Set {
+			s.Stop = &fleet.Mark{Value: v.Stop.Value}
+		}
+		if held := v.LegacyHeld(); held != "" {
+			s.Legacy = []string{held}
+		}
 	}
 	if flag, err := o.store.Disabled(ctx, node); err != nil {
 		return err
@@ -77,7 +72,7 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 		}
 	}
 	s.Requested = strings.Join(requested, ", ")
-	if s.Health, err = (health.Consul{Client: o.client}).Check(ctx, node); err != nil {
+	if s.Health, err = (health.Consul{Client: o.client, Members: o.store}).Check(ctx, node, v.InFlight(node)); err != nil {
 		return err
 	}
 	if node == local {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,7 +75,8 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 			key(keys.Disabled(p.Node), watch.SourceDisabled),
 			key(keys.GroupLock(f.group), watch.SourceLock),
 			key(keys.GroupLimit(f.group), watch.SourceLock),
-			watch.HealthSource{Client: client, Node: p.Node, Tag: health.Tag, Logger: wlog},
+			key(keys.Holders(), watch.SourceHolders),
+			watch.HealthSource{Client: client, Node: p.Node, Tag: health.Tag, Logger: wlog, Seen: remember(w.store, wlog)},
 			watch.FileSource{Paths: f.triggerFiles.values, Logger: wlog},
 		)
 	}
@@ -89,6 +91,16 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	}
 	log.Info("rebootmgr daemon started", "node", p.Node, "version", version)
 	return d.Run(ctx)
+}
+
+// remember writes down the nodes a health watch sees running a service as its members, so
+// that one that leaves the catalog later still counts (as failing).
+func remember(st *store.Consul, log *slog.Logger) func(context.Context, string, []string) {
+	return func(ctx context.Context, service string, nodes []string) {
+		if err := st.Remember(ctx, service, nodes); err != nil && ctx.Err() == nil {
+			log.Warn("could not remember the members of a service: a member that leaves the catalog before it is remembered is not counted", "service", service, "err", err)
+		}
+	}
 }
 
 // serveMetrics binds the metrics address (a port in use fails the start) and serves until stop.

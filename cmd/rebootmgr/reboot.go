@@ -107,6 +107,7 @@ func runReboot(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 // node's lock file, held until release.
 type wired struct {
 	pipeline *pipeline.Pipeline
+	store    *store.Consul
 	client   *api.Client
 	log      *slog.Logger
 	release  func()
@@ -122,30 +123,31 @@ func (f *rebootFlags) wire(ctx context.Context, stderr io.Writer) (*wired, error
 	if err != nil {
 		return nil, err
 	}
-	p, client, err := f.pipeline(ctx, log.With("component", "pipeline"))
+	w, err := f.pipeline(ctx, log.With("component", "pipeline"))
 	if err != nil {
 		release()
 		return nil, err
 	}
-	return &wired{pipeline: p, client: client, log: log, release: release}, nil
+	w.log, w.release = log, release
+	return w, nil
 }
 
-// pipeline wires the pipeline from the flags, and returns the Consul client it uses.
-func (f *rebootFlags) pipeline(ctx context.Context, log *slog.Logger) (*pipeline.Pipeline, *api.Client, error) {
+// pipeline wires the pipeline from the flags, with the store and the Consul client it uses.
+func (f *rebootFlags) pipeline(ctx context.Context, log *slog.Logger) (*wired, error) {
 	client, err := f.consulVia(f.via)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	agentNode, meta, err := store.LocalNode(ctx, client)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	node := f.node
 	if node == "" {
 		node = agentNode
 	}
 	if node != agentNode && !f.dryRun {
-		return nil, nil, fmt.Errorf("--node %s is not the local consul agent's node (%s): rebootmgr reboots the machine it runs on", node, agentNode)
+		return nil, fmt.Errorf("--node %s is not the local consul agent's node (%s): rebootmgr reboots the machine it runs on", node, agentNode)
 	}
 	group := f.group
 	if group == "" && node == agentNode {
@@ -155,19 +157,20 @@ func (f *rebootFlags) pipeline(ctx context.Context, log *slog.Logger) (*pipeline
 		group = store.DefaultGroup
 	}
 	if err := store.ValidGroup(group); err != nil {
-		return nil, nil, fmt.Errorf("%w: --group: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: --group: %v", errUsage, err)
 	}
 	f.group = group
 	log = log.With("node", node, "group", group)
 	schedule, err := f.schedule(node)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	breaker, err := history.ParseBreaker(f.breaker)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: --breaker: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: --breaker: %v", errUsage, err)
 	}
-	return &pipeline.Pipeline{
+	st := &store.Consul{Client: client, Keys: store.Keys{Prefix: f.prefix}, Group: group, Logger: log}
+	p := &pipeline.Pipeline{
 		Config: pipeline.Config{
 			Node:          node,
 			Settle:        f.settle.d,
@@ -180,8 +183,8 @@ func (f *rebootFlags) pipeline(ctx context.Context, log *slog.Logger) (*pipeline
 			Cooldown:      f.cooldown,
 			StayGreen:     f.stayGreen,
 		},
-		Store:  &store.Consul{Client: client, Keys: store.Keys{Prefix: f.prefix}, Group: group, Logger: log},
-		Health: health.Consul{Client: client},
+		Store:  st,
+		Health: health.Consul{Client: client, Members: st, Remember: !f.dryRun},
 		Tasks: &tasks.Runner{
 			Dir: f.tasksDir, Timeout: f.taskTimeout, Node: node,
 			Env: os.Environ(), Owner: os.Geteuid(), Logger: log.With("component", "tasks"),
@@ -192,7 +195,8 @@ func (f *rebootFlags) pipeline(ctx context.Context, log *slog.Logger) (*pipeline
 		BootID:   pipeline.BootIDFile(f.bootIDFile),
 		Notifier: notify.Notifier{Client: client, URL: f.notifyURL, Node: node, Group: group, Logger: log.With("component", "notify")},
 		Logger:   log,
-	}, client, nil
+	}
+	return &wired{pipeline: p, store: st, client: client}, nil
 }
 
 // schedule reads the reboot windows and blackout dates.

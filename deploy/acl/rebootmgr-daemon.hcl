@@ -11,12 +11,20 @@ node "NODE" { policy = "write" }
 # Health of every instance of the services this node's reboot depends on.
 node_prefix "" { policy = "read" }
 service_prefix "" { policy = "read" }
+# The Consul event every notification fires.
+event "rebootmgr" { policy = "write" }
 # The stop flag and every other key: read.
 key_prefix "service/rebootmgr/" { policy = "read" }
 # The reboot lock record of the default group, and of the node's group: written with
 # check-and-set.
 key "service/rebootmgr/lock" { policy = "write" }
 key "service/rebootmgr/groups/GROUP/lock" { policy = "write" }
+# The fleet's record of every holder of any group's lock, written in the same transaction as
+# the group's record when a node takes or gives back its place.
+key "service/rebootmgr/holders" { policy = "write" }
+# The nodes seen running each service tagged rebootmgr: a member gone from the catalog counts as
+# failing until an operator forgets it. Any daemon writes down the members it sees.
+key_prefix "service/rebootmgr/members/" { policy = "write" }
 # The group's history (appended to after every reboot) and its stop flag (set, never removed,
 # when a holder misses its deadline or the circuit breaker trips).
 key "service/rebootmgr/groups/GROUP/history" { policy = "write" }

@@ -1,0 +1,353 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/rebootmgr/rebootmgr/internal/consultest"
+	"github.com/rebootmgr/rebootmgr/internal/fleettest"
+	"github.com/rebootmgr/rebootmgr/lock"
+)
+
+// cluster starts one agent per node, the first a server, each node in the group given (none:
+// the default group).
+func cluster(t *testing.T, groups []string) []*testNode {
+	t.Helper()
+	meta := func(i int) []string {
+		if groups[i] == "" {
+			return nil
+		}
+		return []string{"-node-meta", "rebootmgr-group:" + groups[i]}
+	}
+	server := consultest.Dev(t, "n00", meta(0)...)
+	nodes := []*testNode{newTestNode(t, server)}
+	for i := 1; i < len(groups); i++ {
+		nodes = append(nodes, newTestNode(t, consultest.Client(t, fmt.Sprintf("n%02d", i), server, meta(i)...)))
+	}
+	return nodes
+}
+
+// TestQuorumCountsRebootsInFlight: nodes that share a service race, triggered together, with a
+// pre-boot task that keeps them preparing for a second. A node holding a place anywhere in the
+// fleet counts as a failing instance, and places are taken one after the other fleet-wide, so
+// no more nodes start than the service's rule allows at once, within a group with a limit above
+// 1 and across groups; and at least one starts.
+func TestQuorumCountsRebootsInFlight(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		groups []string
+		limits map[string]string
+		tags   []string
+		want   int
+	}{
+		{"three computes, limit 3, max_failing=0", []string{"compute", "compute", "compute"}, map[string]string{"compute": "3"}, []string{"rebootmgr", "max_failing=0"}, 1},
+		{"two groups, min_passing=2 of 2", []string{"a", "b"}, nil, []string{"rebootmgr", "min_passing=2"}, 1},
+		{"five computes, limit 5, max_failing=2", []string{"compute", "compute", "compute", "compute", "compute"}, map[string]string{"compute": "5"}, []string{"rebootmgr", "max_failing=2"}, 3},
+		{"four nodes in four groups, every instance must pass", []string{"a", "b", "c", ""}, nil, []string{"rebootmgr"}, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			nodes := cluster(t, tt.groups)
+			for group, limit := range tt.limits {
+				nodes[0].expect(nodes[0].run("limit", group, limit), 0)
+			}
+			for _, n := range nodes {
+				n.agent.RegisterService("svc", tt.tags, "passing")
+			}
+			for _, n := range nodes {
+				for _, o := range nodes {
+					n.agent.WaitCheck(o.agent.Node, "svc", consultest.ServiceCheckID("svc"), "passing")
+				}
+				n.task("pre", "10-slow", "sleep 1")
+				n.put(n.keys().RebootRequired(n.agent.Node), "")
+			}
+			done := map[*testNode]bool{}
+			for round := 0; len(done) < len(nodes); round++ {
+				if round > len(nodes) {
+					t.Fatalf("not every node rebooted after %d rounds: %d did", round, len(done))
+				}
+				results := runAll(nodes, "reboot", "--check-triggers")
+				var started []*testNode
+				for i, n := range nodes {
+					switch r := results[i]; {
+					case done[n]:
+						n.expect(r, 0, "no reboot required")
+					case r.code == 0:
+						n.expect(r, 0, "reboot started")
+						started = append(started, n)
+					case r.code == exitUnhealthy:
+						n.expect(r, exitUnhealthy, "reboot in flight")
+					default:
+						n.expect(r, exitLockHeld)
+					}
+				}
+				want := min(tt.want, len(nodes)-len(done))
+				if len(started) != want {
+					t.Fatalf("round %d: %d nodes started a reboot, want %d", round, len(started), want)
+				}
+				if got := inFlight(t, nodes[0]); len(got.Holders) != want {
+					t.Fatalf("round %d: the fleet's holders are %v, want %d", round, got.Holders, want)
+				}
+				for _, n := range started {
+					n.boot()
+					n.expect(n.run("reboot", "--check-triggers"), 0, "reboot finished")
+					done[n] = true
+				}
+			}
+			if got := inFlight(t, nodes[0]); len(got.Holders) != 0 {
+				t.Fatalf("holders left after every reboot: %v", got.Holders)
+			}
+		})
+	}
+}
+
+func inFlight(t *testing.T, n *testNode) lock.Fleet {
+	t.Helper()
+	pair := n.get(n.keys().Holders())
+	if pair == nil {
+		return lock.Fleet{}
+	}
+	f, err := lock.DecodeFleet(pair.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestLoweredLimitHoldsPreparingNodes: two nodes of a group with limit 2 prepare; the limit is
+// lowered to 1 before their tasks end. One reboots; the other keeps its place, preparing, and
+// reboots once the first has finished.
+func TestLoweredLimitHoldsPreparingNodes(t *testing.T) {
+	nodes := cluster(t, []string{"compute", "compute"})
+	gate := filepath.Join(t.TempDir(), "go")
+	nodes[0].expect(nodes[0].run("limit", "compute", "2"), 0)
+	for _, n := range nodes {
+		n.task("pre", "10-wait", fmt.Sprintf("while [ ! -e %s ]; do sleep 0.05; done", gate))
+		n.put(n.keys().RebootRequired(n.agent.Node), "")
+	}
+	results := make(chan []result, 1)
+	go func() { results <- runAll(nodes, "reboot", "--check-triggers") }()
+	waitLock(t, nodes[0], "compute", func(r lock.Record) bool { return len(r.Holders) == 2 })
+	nodes[0].expect(nodes[0].run("limit", "compute", "1"), 0)
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rs := <-results
+	var started, waiting *testNode
+	for i, n := range nodes {
+		if rs[i].code == 0 {
+			n.expect(rs[i], 0, "reboot started")
+			started = n
+		} else {
+			n.expect(rs[i], exitLockHeld, "keeps its place")
+			waiting = n
+		}
+	}
+	if started == nil || waiting == nil {
+		t.Fatalf("want one node rebooting and one waiting: %v", rs)
+	}
+	rec := lockAt(t, nodes[0], "compute")
+	if h, _ := rec.Holder(waiting.agent.Node); h.Phase != lock.Preparing {
+		t.Fatalf("the waiting node lost its place: %+v", rec)
+	}
+	waiting.expect(waiting.run("reboot", "--check-triggers"), exitLockHeld, "keeps its place")
+	started.boot()
+	started.expect(started.run("reboot", "--check-triggers"), 0, "reboot finished")
+	waiting.expect(waiting.run("reboot", "--check-triggers"), 0, "reboot started")
+	if started.rebootCount()+waiting.rebootCount() != 2 {
+		t.Fatal("want one reboot each")
+	}
+}
+
+// waitLock waits, with blocking queries, until group's lock record satisfies ok.
+func waitLock(t *testing.T, n *testNode, group string, ok func(lock.Record) bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var index uint64
+	for time.Now().Before(deadline) {
+		pair, meta, err := n.kv().Get(n.keys().GroupLock(group), &api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		index = meta.LastIndex
+		if pair == nil {
+			continue
+		}
+		if rec, err := lock.Decode(pair.Value); err == nil && ok(rec) {
+			return
+		}
+	}
+	t.Fatalf("lock of group %s never as wanted: %+v", group, lockAt(t, n, group))
+}
+
+// TestStopIsTheLastRead: a stop flag set anywhere on the way, even by the webhook that hears
+// the reboot is starting, halts the node before the reboot command; the lock stays preparing.
+func TestStopIsTheLastRead(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		// setup arranges for the stop flag to be set at one step; it returns extra flags.
+		setup func(t *testing.T, n *testNode) []string
+	}{
+		{"by the webhook announcing the reboot", func(t *testing.T, n *testNode) []string {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if _, err := n.kv().Put(&api.KVPair{Key: n.keys().Stop(), Value: []byte("set by the webhook")}, nil); err != nil {
+					t.Error(err)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}))
+			t.Cleanup(srv.Close)
+			return []string{"--notify-url", srv.URL}
+		}},
+		{"by a pre-boot task", func(t *testing.T, n *testNode) []string {
+			n.task("pre", "10-stop", fmt.Sprintf("%s kv put -http-addr=%s %s 'set by a task' >/dev/null", consultest.Binary(t), n.agent.HTTPAddr, n.keys().Stop()))
+			return nil
+		}},
+		{"for the group, by the webhook", func(t *testing.T, n *testNode) []string {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if _, err := n.kv().Put(&api.KVPair{Key: n.keys().GroupStop("default"), Value: []byte("set by the webhook")}, nil); err != nil {
+					t.Error(err)
+				}
+			}))
+			t.Cleanup(srv.Close)
+			return []string{"--notify-url", srv.URL}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			n := dev(t)
+			extra := tt.setup(t, n)
+			n.expect(n.run("reboot", extra...), exitStopped, "set by")
+			if n.rebootCount() != 0 {
+				t.Fatal("rebooted with the stop flag set")
+			}
+			if h := n.holder("n1"); h.Phase != lock.Preparing {
+				t.Fatalf("lock after the halt: %+v", n.lockRecord())
+			}
+		})
+	}
+}
+
+// TestMissingMemberCountsAsFailing: a node whose agent left the cluster cleanly takes its
+// services out of the catalog; one killed leaves them critical. Either way, once its services
+// were seen, it counts as a failing instance until an operator forgets it.
+func TestMissingMemberCountsAsFailing(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		gone func(t *testing.T, n *testNode)
+		// catalogGone: the node is gone from the catalog, so forget is what lets the other go.
+		catalogGone bool
+	}{
+		{"clean leave", func(t *testing.T, n *testNode) {
+			if err := n.agent.Client.Agent().Leave(); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+		{"kill -9", func(t *testing.T, n *testNode) { n.agent.Kill() }, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			nodes := cluster(t, []string{"", ""})
+			n, other := nodes[0], nodes[1]
+			for _, x := range nodes {
+				x.agent.RegisterService("cassandra", []string{"rebootmgr", "max_failing=0"}, "passing")
+			}
+			n.agent.WaitCheck(other.agent.Node, "cassandra", consultest.ServiceCheckID("cassandra"), "passing")
+			// A daemon remembers the members it sees.
+			d := n.startDaemon()
+			waitKey(t, n, n.keys().Member("cassandra", other.agent.Node))
+			d.stop()
+
+			tt.gone(t, other)
+			waitCatalog(t, n, other.agent.Node, tt.catalogGone)
+			n.put(n.keys().RebootRequired("n00"), "")
+			n.expect(n.run("reboot", "--check-triggers"), exitUnhealthy, "cassandra")
+			n.expect(n.run("check"), exitUnhealthy)
+			if n.rebootCount() != 0 {
+				t.Fatal("rebooted with a cassandra member gone")
+			}
+			if !tt.catalogGone {
+				return
+			}
+			n.expect(n.run("forget", other.agent.Node, "cassandra"), 0, "forgot n01 as a member of cassandra")
+			n.expect(n.run("reboot", "--check-triggers"), 0, "reboot started")
+		})
+	}
+}
+
+func waitKey(t *testing.T, n *testNode, key string) {
+	t.Helper()
+	var index uint64
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		pair, meta, err := n.kv().Get(key, &api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pair != nil {
+			return
+		}
+		index = meta.LastIndex
+	}
+	t.Fatalf("key %s never written", key)
+}
+
+// waitCatalog waits until node is gone from the catalog (gone) or its serfHealth is critical.
+func waitCatalog(t *testing.T, n *testNode, node string, gone bool) {
+	t.Helper()
+	var index uint64
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		checks, meta, err := n.agent.Client.Health().Node(node, &api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		index = meta.LastIndex
+		if gone && len(checks) == 0 {
+			return
+		}
+		for _, c := range checks {
+			if !gone && c.CheckID == "serfHealth" && c.Status == api.HealthCritical {
+				return
+			}
+		}
+	}
+	t.Fatalf("node %s never %s", node, map[bool]string{true: "left the catalog", false: "failed"}[gone])
+}
+
+// TestFailureThatCannotBeRecordedHalts: a pre-boot task fails, and the token may not write the
+// node's disabled mark. The daemon does not take the lock and run the task again and again: it
+// halts its node, saying so, until the mark can be written.
+func TestFailureThatCannotBeRecordedHalts(t *testing.T) {
+	agent := consultest.DevACL(t, "n1")
+	n := newTestNode(t, agent)
+	n.agent.RegisterService("galera", []string{"rebootmgr"}, "passing")
+	n.put(n.keys().RebootRequired("n1"), "")
+	runs := filepath.Join(n.dir, "runs")
+	n.task("pre", "10-fail", fmt.Sprintf("echo ran >> %s; echo %s; exit 1", runs, strings.Repeat("x", 2000)))
+	pol := policy(t, "rebootmgr-daemon.hcl", "n1") + "\nkey \"service/rebootmgr/n1/disabled\" { policy = \"read\" }\n"
+	t.Setenv("CONSUL_HTTP_TOKEN", aclToken(t, agent, pol))
+	d := n.startDaemon()
+	fleettest.WaitSeen(t, d.Log.Seen("the mark cannot be written: halted"), "the mark cannot be written: halted")
+	// Events keep coming (a request written again, twice); the task must not run again. The
+	// second evaluation starts after the first one's run ended.
+	for i := range 2 {
+		evaluated := d.Log.Count("msg=evaluating")
+		n.put(n.keys().RebootRequired("n1"), fmt.Sprint("again ", i))
+		fleettest.WaitSeen(t, d.Log.SeenN("msg=evaluating", evaluated+1), "an evaluation of the new request")
+	}
+	data, err := os.ReadFile(runs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(string(data), "ran"); got != 1 {
+		t.Fatalf("the failing task ran %d times", got)
+	}
+	if n.rebootCount() != 0 {
+		t.Fatal("rebooted")
+	}
+}

@@ -1,0 +1,92 @@
+package lock
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+)
+
+// Fleet is every node that holds a place in any group's lock, with its group: the reboots in
+// flight across the whole fleet. It is written in the same Consul transaction as the group's
+// record whenever a holder is added or removed, so that taking a place anywhere is ordered
+// against taking a place everywhere else: a node that takes a place has counted every node
+// that took one before it.
+type Fleet struct {
+	Version int               `json:"version"`
+	Holders map[string]string `json:"holders"`
+}
+
+// Group returns the group of node, if it holds a place.
+func (f Fleet) Group(node string) (string, bool) {
+	g, ok := f.Holders[node]
+	return g, ok
+}
+
+// With returns the record with node holding a place in group.
+func (f Fleet) With(node, group string) Fleet {
+	out := f.clone()
+	out.Holders[node] = group
+	return out
+}
+
+// Without returns the record without node.
+func (f Fleet) Without(node string) Fleet {
+	out := f.clone()
+	delete(out.Holders, node)
+	return out
+}
+
+// Nodes are the holders' names, sorted.
+func (f Fleet) Nodes() []string {
+	return slices.Sorted(maps.Keys(f.Holders))
+}
+
+func (f Fleet) clone() Fleet {
+	out := Fleet{Version: Version, Holders: make(map[string]string, len(f.Holders)+1)}
+	maps.Copy(out.Holders, f.Holders)
+	return out
+}
+
+// Encode returns the record as stored.
+func (f Fleet) Encode() ([]byte, error) {
+	f.Version = Version
+	if f.Holders == nil {
+		f.Holders = map[string]string{}
+	}
+	return json.Marshal(f)
+}
+
+// DecodeFleet parses a stored fleet record strictly: unknown fields, a missing holders field,
+// a holder without a group and trailing data are errors, never an empty fleet.
+func DecodeFleet(data []byte) (Fleet, error) {
+	var raw struct {
+		Version *int               `json:"version"`
+		Holders *map[string]string `json:"holders"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return Fleet{}, fmt.Errorf("not a fleet record: %w", err)
+	}
+	if dec.More() {
+		return Fleet{}, errors.New("not a fleet record: trailing data")
+	}
+	if raw.Version == nil || raw.Holders == nil || *raw.Holders == nil {
+		return Fleet{}, errors.New("not a fleet record: version or holders missing")
+	}
+	if *raw.Version < 1 {
+		return Fleet{}, fmt.Errorf("not a fleet record: version %d", *raw.Version)
+	}
+	if *raw.Version > Version {
+		return Fleet{}, fmt.Errorf("fleet record version %d was written by a newer rebootmgr (this one knows %d)", *raw.Version, Version)
+	}
+	for node, group := range *raw.Holders {
+		if node == "" || group == "" {
+			return Fleet{}, fmt.Errorf("fleet record: holder %q in group %q: empty name", node, group)
+		}
+	}
+	return Fleet{Version: *raw.Version, Holders: *raw.Holders}, nil
+}

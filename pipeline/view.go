@@ -1,0 +1,82 @@
+package pipeline
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/rebootmgr/rebootmgr/lock"
+)
+
+// View is the state of the reboot locks as read at one moment: the node's group's record and
+// limit, every holder of the fleet, and the Python rebootmgr's holders. A Change committed
+// against a View is written only if nothing the View holds changed since it was read.
+type View struct {
+	Group string
+	// Stop is the fleet's stop flag, else the group's.
+	Stop  Flag
+	Lock  lock.Record
+	Limit int
+	Fleet lock.Fleet
+	// Legacy are the reboots the Python rebootmgr has in progress or is preparing: the key that
+	// says so, and the node it names ("" when it names none).
+	Legacy map[string]string
+	// Version is what the store needs to tell whether the View is still current; the pipeline
+	// never looks into it.
+	Version any
+}
+
+// Change is what a run writes against a View.
+type Change struct {
+	// Lock is the group's record as it is to be.
+	Lock lock.Record
+	// Fleet is the fleet's record as it is to be; nil when the change adds or removes no
+	// holder (then it is neither written nor checked).
+	Fleet *lock.Fleet
+}
+
+// InFlight is every node whose reboot is under way anywhere in the fleet, except self, with
+// why (see InFlight).
+func (v View) InFlight(self string) map[string]string {
+	return InFlight(self, v.Fleet, map[string]lock.Record{v.Group: v.Lock}, v.Legacy)
+}
+
+// InFlight is every node whose reboot is under way, except self, with why: a holder of any
+// group's lock (the fleet's record, and the groups' records given), in any phase, and a node
+// the Python rebootmgr reboots (legacy: key -> node). Each is a failing instance of every
+// service it runs, whatever its checks say now.
+func InFlight(self string, fleet lock.Fleet, locks map[string]lock.Record, legacy map[string]string) map[string]string {
+	down := map[string]string{}
+	for node, group := range fleet.Holders {
+		down[node] = "holds a place in the reboot lock of group " + group
+	}
+	for group, rec := range locks {
+		for _, h := range rec.Holders {
+			down[h.Node] = fmt.Sprintf("holds the reboot lock of group %s (%s)", group, h.Phase)
+		}
+	}
+	for key, node := range legacy {
+		if node != "" {
+			down[node] = "rebooted by the Python rebootmgr (" + key + ")"
+		}
+	}
+	delete(down, self)
+	return down
+}
+
+// LegacyHeld names the Python rebootmgr's holders in one line ("" when there are none).
+func (v View) LegacyHeld() string {
+	if len(v.Legacy) == 0 {
+		return ""
+	}
+	parts := make([]string, 0, len(v.Legacy))
+	for _, key := range slices.Sorted(maps.Keys(v.Legacy)) {
+		if node := v.Legacy[key]; node != "" {
+			parts = append(parts, key+" = "+node)
+		} else {
+			parts = append(parts, key)
+		}
+	}
+	return strings.Join(parts, ", ")
+}

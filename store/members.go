@@ -1,0 +1,144 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+)
+
+// MembersPrefix holds, for each service tagged rebootmgr, a key for every node seen running it:
+// members/<service>/<node>. A member with no instance in the catalog counts as failing until it
+// is forgotten.
+func (k Keys) MembersPrefix() string { return k.Prefix + "/members/" }
+
+// Member is the key that remembers node running service.
+func (k Keys) Member(service, node string) string {
+	return k.MembersPrefix() + service + "/" + node
+}
+
+// Members reads the nodes remembered running service, in one consistent request.
+func (c *Consul) Members(ctx context.Context, service string) ([]string, error) {
+	if err := ValidKeyName("service", service); err != nil {
+		return nil, err
+	}
+	prefix := c.Keys.MembersPrefix() + service + "/"
+	q := c.Options
+	q.RequireConsistent, q.AllowStale = true, false
+	keys, meta, err := c.Client.KV().Keys(prefix, "", q.WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("read members of %s (%s): %w", service, prefix, err)
+	}
+	if meta.ResultsFilteredByACLs {
+		return nil, fmt.Errorf("read members of %s (%s): %w", service, prefix, ErrFiltered)
+	}
+	nodes := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if node := strings.TrimPrefix(k, prefix); node != "" && !strings.Contains(node, "/") {
+			nodes = append(nodes, node)
+		}
+	}
+	return nodes, nil
+}
+
+// Remember writes down nodes as members of service. What the store already knows it remembers
+// is not written again: the first call for a service reads its members once, and only nodes
+// new to them are written (a key that exists is left as it is).
+func (c *Consul) Remember(ctx context.Context, service string, nodes []string) error {
+	if err := ValidKeyName("service", service); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	known := maps.Clone(c.known[service])
+	c.mu.Unlock()
+	if known == nil {
+		members, err := c.Members(ctx, service)
+		if err != nil {
+			return err
+		}
+		known = map[string]bool{}
+		for _, m := range members {
+			known[m] = true
+		}
+	}
+	for _, node := range nodes {
+		if known[node] {
+			continue
+		}
+		if err := ValidKeyName("node", node); err != nil {
+			return err
+		}
+		key := c.Keys.Member(service, node)
+		value := "first seen " + time.Now().UTC().Format(time.RFC3339)
+		if _, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: []byte(value)}, c.write(ctx)); err != nil {
+			return fmt.Errorf("remember %s as a member of %s (%s): %w", node, service, key, err)
+		}
+		known[node] = true
+	}
+	c.mu.Lock()
+	if c.known == nil {
+		c.known = map[string]map[string]bool{}
+	}
+	maps.Copy(known, c.known[service])
+	c.known[service] = known
+	c.mu.Unlock()
+	return nil
+}
+
+// Forget removes node from the members of service, or of every service when service is "";
+// it returns the services it was forgotten from.
+func (c *Consul) Forget(ctx context.Context, node, service string) ([]string, error) {
+	if err := ValidKeyName("node", node); err != nil {
+		return nil, err
+	}
+	services := []string{service}
+	if service == "" {
+		keys, _, err := c.Client.KV().Keys(c.Keys.MembersPrefix(), "", c.query(ctx))
+		if err != nil {
+			return nil, fmt.Errorf("read members (%s): %w", c.Keys.MembersPrefix(), err)
+		}
+		services = nil
+		for _, k := range keys {
+			svc, n, ok := strings.Cut(strings.TrimPrefix(k, c.Keys.MembersPrefix()), "/")
+			if ok && n == node {
+				services = append(services, svc)
+			}
+		}
+	} else if err := ValidKeyName("service", service); err != nil {
+		return nil, err
+	}
+	var forgotten []string
+	for _, svc := range services {
+		f, err := c.Remove(ctx, c.Keys.Member(svc, node))
+		if err != nil {
+			return forgotten, err
+		}
+		if f.Set {
+			forgotten = append(forgotten, svc)
+		}
+	}
+	return forgotten, nil
+}
+
+// ValidKeyName checks a name that becomes one segment of a key path: Consul cleans paths
+// (a/../b is b), so a name with '/', a '.' or '..' segment, or control characters could name
+// another key. what says what the name is, for the error.
+func ValidKeyName(what, name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("empty %s name", what)
+	case name == "." || name == "..":
+		return fmt.Errorf("%s name %q: not a name", what, name)
+	case len(name) > 128:
+		return fmt.Errorf("%s name %q: longer than 128 characters", what, name)
+	}
+	for _, r := range name {
+		if r == '/' || r < 0x20 || r == 0x7f || r == ' ' {
+			return fmt.Errorf("%s name %q: no '/', spaces or control characters", what, name)
+		}
+	}
+	return nil
+}

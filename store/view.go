@@ -1,0 +1,214 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/pipeline"
+)
+
+// Holders is the fleet's record of every node holding a place in any group's lock.
+func (k Keys) Holders() string { return k.Prefix + "/holders" }
+
+// LegacyKeys are the keys through which the Python rebootmgr holds a lock for group: its
+// session locks (lock/.lock fleet-wide, <group>_lock/.lock in a group) and its markers
+// (reboot_in_progress, <group>_reboot_in_progress), the default group's included, since a
+// Python node given --group default writes those.
+func (k Keys) LegacyKeys(group string) []string {
+	return []string{
+		k.Prefix + "/lock/.lock",
+		k.Prefix + "/reboot_in_progress",
+		k.Prefix + "/" + groupName(group) + "_lock/.lock",
+		k.Prefix + "/" + groupName(group) + "_reboot_in_progress",
+	}
+}
+
+// viewVersion is what a View was read at: the index of every key it holds (0: absent).
+type viewVersion map[string]uint64
+
+// View reads the group's lock record and limit, the fleet's record and the Python
+// rebootmgr's keys in one consistent transaction.
+func (c *Consul) View(ctx context.Context) (pipeline.View, error) {
+	lockKey, limitKey, fleetKey := c.Keys.GroupLock(c.Group), c.Keys.GroupLimit(c.Group), c.Keys.Holders()
+	stopKey, groupStopKey := c.Keys.Stop(), c.Keys.GroupStop(c.Group)
+	legacy := c.Keys.LegacyKeys(c.Group)
+	keys := append([]string{lockKey, limitKey, fleetKey, stopKey, groupStopKey}, legacy...)
+	pairs, err := c.getAll(ctx, keys)
+	if err != nil {
+		return pipeline.View{}, err
+	}
+	v := pipeline.View{Group: groupName(c.Group), Lock: lock.Record{Version: lock.Version}, Limit: 1,
+		Fleet: lock.Fleet{Version: lock.Version}, Legacy: map[string]string{}}
+	version := viewVersion{}
+	for _, key := range keys {
+		version[key] = 0
+		if p := pairs[key]; p != nil {
+			version[key] = p.ModifyIndex
+		}
+	}
+	v.Version = version
+	if v.Stop = flagOf(pairs[stopKey]); !v.Stop.Set {
+		v.Stop = c.groupStop(flagOf(pairs[groupStopKey]))
+	}
+	if p := pairs[lockKey]; p != nil {
+		if v.Lock, err = lock.Decode(p.Value); err != nil {
+			return pipeline.View{}, fmt.Errorf("reboot lock %s: %w (fix or delete the key by hand after checking which nodes are rebooting)", lockKey, err)
+		}
+	}
+	if p := pairs[limitKey]; p != nil {
+		if v.Limit, err = ParseLimit(string(p.Value)); err != nil {
+			return pipeline.View{}, fmt.Errorf("key %s: %w", limitKey, err)
+		}
+	}
+	if p := pairs[fleetKey]; p != nil {
+		if v.Fleet, err = lock.DecodeFleet(p.Value); err != nil {
+			return pipeline.View{}, fmt.Errorf("fleet's lock holders %s: %w (fix or delete the key by hand after checking which nodes are rebooting)", fleetKey, err)
+		}
+	}
+	for _, key := range legacy {
+		p := pairs[key]
+		switch {
+		case p == nil:
+		case strings.HasSuffix(key, "/.lock"):
+			if p.Session != "" {
+				v.Legacy[key] = ""
+			}
+		default:
+			v.Legacy[key] = strings.TrimSpace(string(p.Value))
+		}
+	}
+	return v, nil
+}
+
+// getAll reads keys in one consistent transaction; an absent key has no pair. A key the token
+// may not read is an error, never "absent".
+func (c *Consul) getAll(ctx context.Context, keys []string) (map[string]*api.KVPair, error) {
+	ops := make(api.TxnOps, len(keys))
+	for i, key := range keys {
+		ops[i] = &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVGetOrEmpty, Key: key}}
+	}
+	q := c.Options
+	q.RequireConsistent, q.AllowStale = true, false
+	ok, resp, meta, err := c.Client.Txn().Txn(ops, q.WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("read keys %s: %w", strings.Join(keys, ", "), err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("read keys %s: %w", strings.Join(keys, ", "), txnErrors(resp))
+	}
+	if meta.ResultsFilteredByACLs || len(resp.Results) != len(keys) {
+		return nil, fmt.Errorf("read keys %s: %w", strings.Join(keys, ", "), ErrFiltered)
+	}
+	out := make(map[string]*api.KVPair, len(keys))
+	for _, r := range resp.Results {
+		if r.KV != nil && r.KV.ModifyIndex != 0 {
+			out[r.KV.Key] = r.KV
+		}
+	}
+	return out, nil
+}
+
+// ErrFiltered means Consul left out results the token may not read: what rebootmgr sees is not
+// the whole truth, so it does not act on it.
+var ErrFiltered = errors.New("some results were hidden by Consul's ACLs (X-Consul-Results-Filtered-By-ACLs): the token needs read access to them")
+
+// Commit writes ch in one transaction if nothing v holds changed since it was read (see
+// pipeline.Change); false, and nothing written, when something did.
+func (c *Consul) Commit(ctx context.Context, v pipeline.View, ch pipeline.Change) (bool, error) {
+	version, ok := v.Version.(viewVersion)
+	if !ok {
+		return false, errors.New("commit: the view was not read from this store")
+	}
+	lockKey, fleetKey := c.Keys.GroupLock(c.Group), c.Keys.Holders()
+	var ops api.TxnOps
+	lockOp, err := casOp(lockKey, version[lockKey], len(ch.Lock.Holders) == 0, ch.Lock.Encode)
+	if err != nil {
+		return false, err
+	}
+	ops = append(ops, lockOp)
+	if ch.Fleet != nil {
+		fleetOp, err := casOp(fleetKey, version[fleetKey], len(ch.Fleet.Holders) == 0, ch.Fleet.Encode)
+		if err != nil {
+			return false, err
+		}
+		ops = append(ops, fleetOp)
+	}
+	return c.txn(ctx, ops)
+}
+
+// casOp writes key with check-and-set at index (0: only if absent), or deletes it when empty.
+func casOp(key string, index uint64, empty bool, encode func() ([]byte, error)) (*api.TxnOp, error) {
+	if empty {
+		if index == 0 {
+			return unchanged(key, 0), nil
+		}
+		return &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDeleteCAS, Key: key, Index: index}}, nil
+	}
+	data, err := encode()
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", key, err)
+	}
+	return &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: key, Value: data, Index: index}}, nil
+}
+
+// unchanged checks that key is still at index (0: still absent).
+func unchanged(key string, index uint64) *api.TxnOp {
+	if index == 0 {
+		return &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCheckNotExists, Key: key}}
+	}
+	return &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCheckIndex, Key: key, Index: index}}
+}
+
+// txn runs a writing transaction: true when it was applied, false when one of its checks
+// failed (something changed: nothing was written), an error when Consul refused it.
+func (c *Consul) txn(ctx context.Context, ops api.TxnOps) (bool, error) {
+	names := make([]string, len(ops))
+	for i, op := range ops {
+		names[i] = op.KV.Key
+	}
+	ok, resp, _, err := c.Client.Txn().Txn(ops, c.writeQuery(ctx))
+	if err != nil {
+		return false, fmt.Errorf("write keys %s: %w", strings.Join(names, ", "), err)
+	}
+	if ok {
+		return true, nil
+	}
+	for _, e := range resp.Errors {
+		if !conflict(e.What) {
+			return false, fmt.Errorf("write keys %s: %w", strings.Join(names, ", "), txnErrors(resp))
+		}
+	}
+	return false, nil
+}
+
+// writeQuery is the query options of a writing transaction (its token and datacenter).
+func (c *Consul) writeQuery(ctx context.Context) *api.QueryOptions {
+	q := api.QueryOptions{Datacenter: c.Options.Datacenter, Token: c.Options.Token}
+	return q.WithContext(ctx)
+}
+
+// conflict says whether a transaction error is a check that failed because a key changed.
+func conflict(what string) bool {
+	for _, s := range []string{"index is stale", "current modify index", "doesn't exist", "\" exists"} {
+		if strings.Contains(what, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func txnErrors(resp *api.TxnResponse) error {
+	if resp == nil || len(resp.Errors) == 0 {
+		return errors.New("transaction failed without saying why")
+	}
+	msgs := make([]string, len(resp.Errors))
+	for i, e := range resp.Errors {
+		msgs[i] = e.What
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
