@@ -20,6 +20,9 @@ var ErrExists = errors.New("already set")
 // Create writes key only if it does not exist; an existing key keeps its value and ErrExists is
 // returned with it.
 func (c *Consul) Create(ctx context.Context, key, value string) (pipeline.Flag, error) {
+	if err := CheckKey(key); err != nil {
+		return pipeline.Flag{}, err
+	}
 	ok, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: []byte(value)}, c.write(ctx))
 	if err != nil {
 		return pipeline.Flag{}, fmt.Errorf("write key %s: %w", key, err)
@@ -47,6 +50,9 @@ func (c *Consul) Remove(ctx context.Context, key string) (pipeline.Flag, error) 
 // RemoveAt deletes key only if its ModifyIndex is still index: a change made after it was read
 // is a conflict, never lost.
 func (c *Consul) RemoveAt(ctx context.Context, key string, index uint64) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
 	ok, _, err := c.Client.KV().DeleteCAS(&api.KVPair{Key: key, ModifyIndex: index}, c.write(ctx))
 	if err != nil {
 		return fmt.Errorf("delete key %s: %w", key, err)
