@@ -37,6 +37,9 @@ func runUnlock(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		return fmt.Errorf("%w: unlock needs the NODE whose lock to release", errUsage)
 	}
 	node := pos[0]
+	if err := nodeArg(node); err != nil {
+		return err
+	}
 	o, err := g.operator(stderr)
 	if err != nil {
 		return err
