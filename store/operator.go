@@ -63,15 +63,24 @@ func (c *Consul) RemoveAt(ctx context.Context, key string, index uint64) error {
 	return nil
 }
 
-// Unlock removes node from the lock record with check-and-set and returns the entry removed.
-func (c *Consul) Unlock(ctx context.Context, node string) (lock.Holder, error) {
+// Unlock removes node from the lock record and returns the entry removed. It reads the record
+// once, asks judge whether that entry may go (judge's error is returned and nothing written),
+// and writes with check-and-set against that very read: a change made after it, even while
+// judge looked, is ErrConflict and nothing is written.
+func (c *Consul) Unlock(ctx context.Context, node string, judge func(lock.Holder) error) (lock.Holder, error) {
+	if err := ValidNode(node); err != nil {
+		return lock.Holder{}, err
+	}
 	rec, index, err := c.Lock(ctx)
 	if err != nil {
 		return lock.Holder{}, err
 	}
 	h, ok := rec.Holder(node)
 	if !ok {
-		return lock.Holder{}, fmt.Errorf("%s does not hold the reboot lock", node)
+		return lock.Holder{}, fmt.Errorf("%s does not hold the reboot lock (holders: %d)", node, len(rec.Holders))
+	}
+	if err := judge(h); err != nil {
+		return lock.Holder{}, err
 	}
 	ok, err = c.CASLock(ctx, rec.Release(node), index)
 	if err != nil {
