@@ -5,9 +5,14 @@
 package lock
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 )
@@ -176,15 +181,36 @@ func (r Record) Encode() ([]byte, error) {
 }
 
 // Decode parses a stored record and checks it. Anything it cannot fully understand is an
-// error: a lock that cannot be read must not be overwritten or ignored.
+// error: a lock that cannot be read must not be overwritten or ignored. Besides what Encode
+// writes, it refuses what encoding/json would quietly accept: a field it does not know (at the
+// top or in a holder, a known one in other letter case included), a field given twice (json
+// keeps the last one), a record without "version" or "holders", "holders" null, and anything
+// after the record.
 func Decode(data []byte) (Record, error) {
-	var r Record
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	if err := dec.Decode(&r); err != nil {
+	if err := checkShape(data); err != nil {
 		return Record{}, fmt.Errorf("not a lock record: %w", err)
 	}
-	if dec.More() {
-		return Record{}, errors.New("not a lock record: trailing data")
+	var wire struct {
+		Version json.RawMessage `json:"version"`
+		Holders json.RawMessage `json:"holders"`
+	}
+	if err := strictUnmarshal(data, &wire); err != nil {
+		return Record{}, fmt.Errorf("not a lock record: %w", err)
+	}
+	var r Record
+	switch {
+	case wire.Version == nil:
+		return Record{}, errors.New(`not a lock record: no "version" field`)
+	case wire.Holders == nil:
+		return Record{}, errors.New(`not a lock record: no "holders" field (a free lock is "holders":[] or no key at all)`)
+	case string(wire.Holders) == "null":
+		return Record{}, errors.New(`not a lock record: "holders" is null, not a list`)
+	}
+	if err := strictUnmarshal(wire.Version, &r.Version); err != nil {
+		return Record{}, fmt.Errorf(`not a lock record: "version" is %.40s, not a whole number`, wire.Version)
+	}
+	if err := strictUnmarshal(wire.Holders, &r.Holders); err != nil {
+		return Record{}, fmt.Errorf(`not a lock record: "holders" is not a list of holders: %w`, err)
 	}
 	if r.Version < 1 {
 		return Record{}, fmt.Errorf("not a lock record: version %d", r.Version)
@@ -206,4 +232,175 @@ func Decode(data []byte) (Record, error) {
 		}
 	}
 	return r, nil
+}
+
+// strictUnmarshal is json.Unmarshal that refuses unknown fields.
+func strictUnmarshal(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
+
+// shape is what a JSON value of the record may hold: for an object, the fields it may have
+// (each with its own shape, nil: any value); for a list, the shape of its elements.
+type shape struct {
+	fields map[string]*shape
+	elem   *shape
+}
+
+// recordShape is the record's shape, taken from the json tags of Record and Holder so that a
+// field added there is known here.
+func recordShape() *shape {
+	holder := &shape{fields: map[string]*shape{}}
+	for _, name := range jsonFields(reflect.TypeFor[Holder]()) {
+		holder.fields[name] = nil
+	}
+	return &shape{fields: map[string]*shape{
+		"version": nil,
+		"holders": {elem: holder},
+	}}
+}
+
+// jsonFields are the names a struct's fields have in JSON.
+func jsonFields(t reflect.Type) []string {
+	var names []string
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		names = append(names, name)
+	}
+	return names
+}
+
+// checkShape reads data token by token: it must be one JSON object and nothing after it, no
+// object in it may give a field twice, and every field must be one the record has, spelled as
+// Encode spells it.
+func checkShape(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err == io.EOF {
+		return errors.New("empty value")
+	}
+	if err != nil {
+		return syntax("", err)
+	}
+	if tok != json.Delim('{') {
+		return fmt.Errorf("want a JSON object, found %s", describe(tok))
+	}
+	if err := walkObject(dec, "", recordShape(), 1); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("trailing data after the record")
+	}
+	return nil
+}
+
+// maxDepth bounds how deeply the values of a record may nest; a record nests three deep.
+const maxDepth = 10
+
+// walkValue reads one value whose first token is tok, at path and depth.
+func walkValue(dec *json.Decoder, tok json.Token, path string, s *shape, depth int) error {
+	if tok == json.Delim('{') || tok == json.Delim('[') {
+		if depth++; depth > maxDepth {
+			return fmt.Errorf("%svalues nested more than %d deep", inPath(path), maxDepth)
+		}
+	}
+	switch tok {
+	case json.Delim('{'):
+		return walkObject(dec, path, s, depth)
+	case json.Delim('['):
+		var elem *shape
+		if s != nil {
+			elem = s.elem
+		}
+		for i := 0; dec.More(); i++ {
+			t, err := dec.Token()
+			if err != nil {
+				return syntax(path, err)
+			}
+			if err := walkValue(dec, t, fmt.Sprintf("%s[%d]", path, i), elem, depth); err != nil {
+				return err
+			}
+		}
+		if _, err := dec.Token(); err != nil {
+			return syntax(path, err)
+		}
+	}
+	return nil
+}
+
+// walkObject reads the rest of an object whose '{' was read, at path and depth.
+func walkObject(dec *json.Decoder, path string, s *shape, depth int) error {
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return syntax(path, err)
+		}
+		key, _ := t.(string)
+		if seen[key] {
+			return fmt.Errorf("%sfield %q appears twice", inPath(path), key)
+		}
+		seen[key] = true
+		var field *shape
+		if s != nil && s.fields != nil {
+			f, ok := s.fields[key]
+			if !ok {
+				return fmt.Errorf("%sunknown field %q (known: %s)", inPath(path), key, strings.Join(slices.Sorted(maps.Keys(s.fields)), ", "))
+			}
+			field = f
+		}
+		child := key
+		if path != "" {
+			child = path + "." + key
+		}
+		t, err = dec.Token()
+		if err != nil {
+			return syntax(child, err)
+		}
+		if err := walkValue(dec, t, child, field, depth); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return syntax(path, err)
+	}
+	return nil
+}
+
+// inPath names a place in the record at the start of an error ("" at the top).
+func inPath(path string) string {
+	if path == "" {
+		return ""
+	}
+	return path + ": "
+}
+
+// syntax is a JSON syntax error met at path.
+func syntax(path string, err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%sthe value ends early (truncated?)", inPath(path))
+	}
+	return fmt.Errorf("%s%w", inPath(path), err)
+}
+
+func describe(tok json.Token) string {
+	switch v := tok.(type) {
+	case json.Delim:
+		return fmt.Sprintf("%q", string(v))
+	case string:
+		return "a string"
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	}
+	return "a number"
 }

@@ -2,6 +2,7 @@ package lock
 
 import (
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -74,30 +75,72 @@ func TestUpdateRelease(t *testing.T) {
 }
 
 func TestDecode(t *testing.T) {
+	const n1 = `{"node":"n1","phase":"rebooting","since":"2026-01-02T03:04:05Z","updated":"2026-01-02T03:04:05Z","boot_id":"x"}`
 	tests := []struct {
-		name  string
-		data  string
-		valid bool
+		name string
+		data string
+		// wantErr: what the error must mention ("" means the record is valid).
+		wantErr string
 	}{
-		{"round trip", `{"version":1,"holders":[{"node":"n1","phase":"rebooting","since":"2026-01-02T03:04:05Z","updated":"2026-01-02T03:04:05Z","boot_id":"x"}]}`, true},
-		{"no holders", `{"version":1,"holders":[]}`, true},
-		{"empty value", ``, false},
-		{"not json", `n1`, false},
-		{"trailing data", `{"version":1,"holders":[]} x`, false},
-		{"no version", `{"holders":[]}`, false},
-		{"newer version", `{"version":2,"holders":[]}`, false},
-		{"unknown phase", `{"version":1,"holders":[{"node":"n1","phase":"dancing"}]}`, false},
-		{"holder without node", `{"version":1,"holders":[{"phase":"preparing"}]}`, false},
-		{"holder twice", `{"version":1,"holders":[{"node":"n1","phase":"preparing"},{"node":"n1","phase":"preparing"}]}`, false},
+		{"round trip", `{"version":1,"holders":[` + n1 + `]}`, ""},
+		{"no holders", `{"version":1,"holders":[]}`, ""},
+		{"fields in another order", `{"holders":[],"version":1}`, ""},
+		{"whitespace around", " \n{\"version\":1,\"holders\":[]}\n\t ", ""},
+		{"holder with node and phase alone", `{"version":1,"holders":[{"phase":"preparing","node":"n1"}]}`, ""},
+		{"empty value", ``, "empty value"},
+		{"not json", `n1`, "invalid character"},
+		{"truncated", `{"version":1,"holders":[` + n1, "holders"},
+		{"a list", `[]`, "want a JSON object"},
+		{"null", `null`, "want a JSON object"},
+		{"a string", `"free"`, "want a JSON object"},
+		{"trailing data", `{"version":1,"holders":[]} x`, "trailing data"},
+		{"a second record", `{"version":1,"holders":[]}{"version":1,"holders":[` + n1 + `]}`, "trailing data"},
+		{"trailing bracket", `{"version":1,"holders":[]}]`, "trailing data"},
+		{"no version", `{"holders":[]}`, `no "version" field`},
+		{"null version", `{"version":null,"holders":[]}`, "version 0"},
+		{"version as a string", `{"version":"1","holders":[]}`, `"version"`},
+		{"fractional version", `{"version":1.5,"holders":[]}`, `"version"`},
+		{"newer version", `{"version":2,"holders":[]}`, "newer rebootmgr"},
+		{"no holders field", `{"version":1}`, `no "holders" field`},
+		{"empty object", `{}`, `no "version" field`},
+		{"null holders", `{"version":1,"holders":null}`, `"holders" is null`},
+		{"holders an object", `{"version":1,"holders":{}}`, `"holders"`},
+		{"holders a string", `{"version":1,"holders":"n1"}`, `"holders"`},
+		{"typo in holders", `{"version":1,"holder":[` + n1 + `]}`, `unknown field "holder"`},
+		{"typo beside holders", `{"version":1,"holders":[],"holder":[` + n1 + `]}`, `unknown field "holder"`},
+		{"holders in capitals", `{"version":1,"Holders":[` + n1 + `]}`, `unknown field "Holders"`},
+		{"capitals beside holders", `{"version":1,"Holders":[` + n1 + `],"holders":[]}`, `unknown field "Holders"`},
+		{"unknown field in a holder", `{"version":1,"holders":[{"node":"n1","phase":"rebooting","boot-id":"x"}]}`, `holders[0]: unknown field "boot-id"`},
+		{"unknown field in the second holder", `{"version":1,"holders":[` + n1 + `,{"node":"n2","phase":"preparing","deadLine":"x"}]}`, `holders[1]: unknown field "deadLine"`},
+		{"node in capitals", `{"version":1,"holders":[{"Node":"n1","phase":"rebooting"}]}`, `unknown field "Node"`},
+		{"a field folded by unicode case", `{"version":1,"holders":[{"node":"n1","phase":"rebooting","ſince":"2026-01-02T03:04:05Z"}]}`, `unknown field "ſince"`},
+		{"holders twice, the last full", `{"version":1,"holders":[],"holders":[` + n1 + `]}`, `field "holders" appears twice`},
+		{"holders twice, the last empty", `{"version":1,"holders":[` + n1 + `],"holders":[]}`, `field "holders" appears twice`},
+		{"holders twice, spelled with an escape", `{"version":1,"holders":[` + n1 + `],"hold\u0065rs":[]}`, `field "holders" appears twice`},
+		{"version twice", `{"version":1,"version":1,"holders":[]}`, `field "version" appears twice`},
+		{"node twice in a holder", `{"version":1,"holders":[{"node":"n1","phase":"rebooting","node":"n2"}]}`, `holders[0]: field "node" appears twice`},
+		{"phase twice in a holder", `{"version":1,"holders":[{"node":"n1","phase":"rebooting","phase":"preparing"}]}`, `holders[0]: field "phase" appears twice`},
+		{"unknown phase", `{"version":1,"holders":[{"node":"n1","phase":"dancing"}]}`, "unknown phase"},
+		{"holder without node", `{"version":1,"holders":[{"phase":"preparing"}]}`, "has no node"},
+		{"null holder", `{"version":1,"holders":[null]}`, "has no node"},
+		{"holder a string", `{"version":1,"holders":["n1"]}`, `"holders"`},
+		{"nested deep in a holder", `{"version":1,"holders":[{"node":"n1","phase":"rebooting","since":` + strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + `}]}`, "nested more than"},
+		{"holder twice", `{"version":1,"holders":[{"node":"n1","phase":"preparing"},{"node":"n1","phase":"preparing"}]}`, "names n1 twice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r, err := Decode([]byte(tt.data))
-			if tt.valid != (err == nil) {
-				t.Fatalf("Decode(%q) err = %v, want valid=%v", tt.data, err, tt.valid)
-			}
-			if !tt.valid {
+			if tt.wantErr != "" {
+				if err == nil {
+					t.Fatalf("Decode(%q) = %+v, want an error mentioning %q", tt.data, r, tt.wantErr)
+				}
+				if !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Decode(%q) err = %q, want it to mention %q", tt.data, err, tt.wantErr)
+				}
 				return
+			}
+			if err != nil {
+				t.Fatalf("Decode(%q) err = %v", tt.data, err)
 			}
 			enc, err := r.Encode()
 			if err != nil {
@@ -109,6 +152,46 @@ func TestDecode(t *testing.T) {
 			}
 			if !slices.Equal(nodes(again), nodes(r)) {
 				t.Fatalf("round trip lost holders: %s", enc)
+			}
+		})
+	}
+}
+
+// TestDecodeWhatEncodeWrites: every field Encode writes, the optional ones included, is one
+// Decode knows.
+func TestDecodeWhatEncodeWrites(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC)
+	full := Holder{
+		Node: "n1", Phase: Rebooting, Since: t0, Updated: t0.Add(time.Minute),
+		BootID: "b1", RebootStarted: t0.Add(2 * time.Minute), TriggerIndex: 42,
+		Deadline: t0.Add(time.Hour), TriggeredBy: "key service/rebootmgr/n1/reboot_required",
+	}
+	tests := []struct {
+		name string
+		rec  Record
+	}{
+		{"no holders", Record{}},
+		{"a bare holder", Record{Holders: []Holder{{Node: "n1", Phase: Preparing}}}},
+		{"every field set", Record{Holders: []Holder{full}}},
+		{"several holders", Record{Holders: []Holder{full, {Node: "n2", Phase: Finishing, Since: t0}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			enc, err := tt.rec.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := Decode(enc)
+			if err != nil {
+				t.Fatalf("Decode(%s): %v", enc, err)
+			}
+			want := tt.rec
+			want.Version = Version
+			if want.Holders == nil {
+				want.Holders = []Holder{}
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("round trip of %s:\ngot  %+v\nwant %+v", enc, got, want)
 			}
 		})
 	}

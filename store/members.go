@@ -22,7 +22,7 @@ func (k Keys) Member(service, node string) string {
 
 // Members reads the nodes remembered running service, in one consistent request.
 func (c *Consul) Members(ctx context.Context, service string) ([]string, error) {
-	if err := ValidKeyName("service", service); err != nil {
+	if err := ValidService(service); err != nil {
 		return nil, err
 	}
 	prefix := c.Keys.MembersPrefix() + service + "/"
@@ -48,7 +48,7 @@ func (c *Consul) Members(ctx context.Context, service string) ([]string, error) 
 // is not written again: the first call for a service reads its members once, and only nodes
 // new to them are written (a key that exists is left as it is).
 func (c *Consul) Remember(ctx context.Context, service string, nodes []string) error {
-	if err := ValidKeyName("service", service); err != nil {
+	if err := ValidService(service); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -68,7 +68,7 @@ func (c *Consul) Remember(ctx context.Context, service string, nodes []string) e
 		if known[node] {
 			continue
 		}
-		if err := ValidKeyName("node", node); err != nil {
+		if err := ValidNode(node); err != nil {
 			return err
 		}
 		key := c.Keys.Member(service, node)
@@ -91,7 +91,7 @@ func (c *Consul) Remember(ctx context.Context, service string, nodes []string) e
 // Forget removes node from the members of service, or of every service when service is "";
 // it returns the services it was forgotten from.
 func (c *Consul) Forget(ctx context.Context, node, service string) ([]string, error) {
-	if err := ValidKeyName("node", node); err != nil {
+	if err := ValidNode(node); err != nil {
 		return nil, err
 	}
 	services := []string{service}
@@ -107,7 +107,7 @@ func (c *Consul) Forget(ctx context.Context, node, service string) ([]string, er
 				services = append(services, svc)
 			}
 		}
-	} else if err := ValidKeyName("service", service); err != nil {
+	} else if err := ValidService(service); err != nil {
 		return nil, err
 	}
 	var forgotten []string
@@ -123,22 +123,3 @@ func (c *Consul) Forget(ctx context.Context, node, service string) ([]string, er
 	return forgotten, nil
 }
 
-// ValidKeyName checks a name that becomes one segment of a key path: Consul cleans paths
-// (a/../b is b), so a name with '/', a '.' or '..' segment, or control characters could name
-// another key. what says what the name is, for the error.
-func ValidKeyName(what, name string) error {
-	switch {
-	case name == "":
-		return fmt.Errorf("empty %s name", what)
-	case name == "." || name == "..":
-		return fmt.Errorf("%s name %q: not a name", what, name)
-	case len(name) > 128:
-		return fmt.Errorf("%s name %q: longer than 128 characters", what, name)
-	}
-	for _, r := range name {
-		if r == '/' || r < 0x20 || r == 0x7f || r == ' ' {
-			return fmt.Errorf("%s name %q: no '/', spaces or control characters", what, name)
-		}
-	}
-	return nil
-}

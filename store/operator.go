@@ -20,6 +20,9 @@ var ErrExists = errors.New("already set")
 // Create writes key only if it does not exist; an existing key keeps its value and ErrExists is
 // returned with it.
 func (c *Consul) Create(ctx context.Context, key, value string) (pipeline.Flag, error) {
+	if err := CheckKey(key); err != nil {
+		return pipeline.Flag{}, err
+	}
 	ok, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: []byte(value)}, c.write(ctx))
 	if err != nil {
 		return pipeline.Flag{}, fmt.Errorf("write key %s: %w", key, err)
@@ -47,6 +50,9 @@ func (c *Consul) Remove(ctx context.Context, key string) (pipeline.Flag, error) 
 // RemoveAt deletes key only if its ModifyIndex is still index: a change made after it was read
 // is a conflict, never lost.
 func (c *Consul) RemoveAt(ctx context.Context, key string, index uint64) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
 	ok, _, err := c.Client.KV().DeleteCAS(&api.KVPair{Key: key, ModifyIndex: index}, c.write(ctx))
 	if err != nil {
 		return fmt.Errorf("delete key %s: %w", key, err)
@@ -57,17 +63,27 @@ func (c *Consul) RemoveAt(ctx context.Context, key string, index uint64) error {
 	return nil
 }
 
-// Unlock removes node from the lock record with check-and-set and returns the entry removed.
-func (c *Consul) Unlock(ctx context.Context, node string) (lock.Holder, error) {
-	rec, index, err := c.Lock(ctx)
+// Unlock removes node from the lock record (and the fleet's holders) and returns the entry removed. It reads the record
+// once, asks judge whether that entry may go (judge's error is returned and nothing written),
+// and writes with check-and-set against that very read: a change made after it, even while
+// judge looked, is ErrConflict and nothing is written.
+func (c *Consul) Unlock(ctx context.Context, node string, judge func(lock.Holder) error) (lock.Holder, error) {
+	if err := ValidNode(node); err != nil {
+		return lock.Holder{}, err
+	}
+	v, err := c.View(ctx)
 	if err != nil {
 		return lock.Holder{}, err
 	}
-	h, ok := rec.Holder(node)
+	h, ok := v.Lock.Holder(node)
 	if !ok {
-		return lock.Holder{}, fmt.Errorf("%s does not hold the reboot lock", node)
+		return lock.Holder{}, fmt.Errorf("%s does not hold the reboot lock (holders: %d)", node, len(v.Lock.Holders))
 	}
-	ok, err = c.CASLock(ctx, rec.Release(node), index)
+	if err := judge(h); err != nil {
+		return lock.Holder{}, err
+	}
+	fleet := v.Fleet.Without(node)
+	ok, err = c.Commit(ctx, v, pipeline.Change{Lock: v.Lock.Release(node), Fleet: &fleet})
 	if err != nil {
 		return lock.Holder{}, err
 	}

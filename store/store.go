@@ -24,7 +24,10 @@ import (
 // DefaultPrefix is where rebootmgr keeps its keys.
 const DefaultPrefix = "service/rebootmgr"
 
-// Keys is the layout of rebootmgr's keys under a prefix.
+// Keys is the layout of rebootmgr's keys under a prefix. Its methods put names into keys as
+// they are given: a name must have passed ValidNode or ValidGroup. The store checks again
+// before it reads or writes (a node's name with ValidNode, any key with CheckKey), so that a
+// name that slipped through fails rather than reaching the key Consul would clean it into.
 type Keys struct{ Prefix string }
 
 // Stop is the fleet's stop flag: while it exists (any value), nothing starts.
@@ -64,19 +67,6 @@ func (k Keys) GroupLimit(group string) string {
 // GroupHistory is a group's bounded record of reboots.
 func (k Keys) GroupHistory(group string) string {
 	return k.Prefix + "/groups/" + groupName(group) + "/history"
-}
-
-// ValidGroup checks a group name: letters, digits, '.', '_' and '-'.
-func ValidGroup(name string) error {
-	if name == "" {
-		return errors.New("empty group name")
-	}
-	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
-			return fmt.Errorf("group name %q: only letters, digits, '.', '_' and '-'", name)
-		}
-	}
-	return nil
 }
 
 // ParseLimit reads a group's limit from its key's value.
@@ -140,6 +130,9 @@ func (c *Consul) write(ctx context.Context) *api.WriteOptions {
 
 // Flag reads a key that means something by existing.
 func (c *Consul) Flag(ctx context.Context, key string) (pipeline.Flag, error) {
+	if err := CheckKey(key); err != nil {
+		return pipeline.Flag{}, err
+	}
 	pair, _, err := c.Client.KV().Get(key, c.query(ctx))
 	if err != nil {
 		return pipeline.Flag{}, fmt.Errorf("read key %s: %w", key, err)
@@ -182,6 +175,11 @@ func (c *Consul) WaitStop(ctx context.Context) (pipeline.Flag, error) {
 		err error
 	}
 	keys := []string{c.Keys.Stop(), c.Keys.GroupStop(c.Group)}
+	for _, key := range keys {
+		if err := CheckKey(key); err != nil {
+			return pipeline.Flag{}, err
+		}
+	}
 	results := make(chan result, len(keys))
 	for _, key := range keys {
 		w := c.flagWatch(key)
@@ -234,6 +232,9 @@ func (c *Consul) LegacyReboots(ctx context.Context) ([]string, error) {
 // whether it set it.
 func (c *Consul) StopGroup(ctx context.Context, reason string) (bool, error) {
 	key := c.Keys.GroupStop(c.Group)
+	if err := CheckKey(key); err != nil {
+		return false, err
+	}
 	ok, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: []byte(reason)}, c.write(ctx))
 	if err != nil {
 		return false, fmt.Errorf("write key %s: %w", key, err)
@@ -244,6 +245,9 @@ func (c *Consul) StopGroup(ctx context.Context, reason string) (bool, error) {
 // History reads the group's history and its index (0: none yet).
 func (c *Consul) History(ctx context.Context) (history.Log, uint64, error) {
 	key := c.Keys.GroupHistory(c.Group)
+	if err := CheckKey(key); err != nil {
+		return history.Log{}, 0, err
+	}
 	pair, _, err := c.Client.KV().Get(key, c.query(ctx))
 	if err != nil {
 		return history.Log{}, 0, fmt.Errorf("read history %s: %w", key, err)
@@ -306,11 +310,17 @@ func (c *Consul) backOff() backoff.BackOff {
 
 // Disabled reads node's disabled mark.
 func (c *Consul) Disabled(ctx context.Context, node string) (pipeline.Flag, error) {
+	if err := ValidNode(node); err != nil {
+		return pipeline.Flag{}, err
+	}
 	return c.Flag(ctx, c.Keys.Disabled(node))
 }
 
 // SetDisabled marks node disabled, keeping a mark (and its reason) that is already there.
 func (c *Consul) SetDisabled(ctx context.Context, node, reason string) error {
+	if err := ValidNode(node); err != nil {
+		return err
+	}
 	key := c.Keys.Disabled(node)
 	if _, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: []byte(reason)}, c.write(ctx)); err != nil {
 		return fmt.Errorf("write key %s: %w", key, err)
@@ -320,11 +330,17 @@ func (c *Consul) SetDisabled(ctx context.Context, node, reason string) error {
 
 // Trigger reads node's reboot request.
 func (c *Consul) Trigger(ctx context.Context, node string) (pipeline.Flag, error) {
+	if err := ValidNode(node); err != nil {
+		return pipeline.Flag{}, err
+	}
 	return c.Flag(ctx, c.Keys.RebootRequired(node))
 }
 
 // DeleteTrigger deletes node's reboot request if it is unchanged since index.
 func (c *Consul) DeleteTrigger(ctx context.Context, node string, index uint64) (bool, error) {
+	if err := ValidNode(node); err != nil {
+		return false, err
+	}
 	key := c.Keys.RebootRequired(node)
 	ok, _, err := c.Client.KV().DeleteCAS(&api.KVPair{Key: key, ModifyIndex: index}, c.write(ctx))
 	if err != nil {
@@ -465,6 +481,9 @@ func LocalNode(ctx context.Context, client *api.Client) (string, map[string]stri
 	}
 	if self.Config.NodeName == "" {
 		return "", nil, errors.New("the local consul agent did not say its node name")
+	}
+	if err := ValidNode(self.Config.NodeName); err != nil {
+		return "", nil, fmt.Errorf("the local consul agent's %w", err)
 	}
 	return self.Config.NodeName, self.Meta, nil
 }

@@ -29,11 +29,11 @@ func runForget(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	if len(pos) == 2 {
 		service = pos[1]
 	}
-	if err := store.ValidKeyName("node", node); err != nil {
+	if err := store.ValidNode(node); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if service != "" {
-		if err := store.ValidKeyName("service", service); err != nil {
+		if err := store.ValidService(service); err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
 	}

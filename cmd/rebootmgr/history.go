@@ -25,15 +25,17 @@ func runHistory(ctx context.Context, args []string, e env, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
+	if len(pos) > 0 {
+		if err := nodeArg(pos[0]); err != nil {
+			return err
+		}
+	}
 	o, err := g.operator(stderr)
 	if err != nil {
 		return err
 	}
 	if g.group == "" {
 		g.group = store.DefaultGroup
-	}
-	if err := store.ValidGroup(g.group); err != nil {
-		return fmt.Errorf("%w: --group: %v", errUsage, err)
 	}
 	o.store.Group = g.group
 	l, _, err := o.store.History(ctx)

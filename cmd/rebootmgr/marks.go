@@ -121,11 +121,6 @@ func (m markCommand) run(ctx context.Context, args []string, e env, stdout, stde
 			return err
 		}
 	}
-	if g.group != "" {
-		if err := store.ValidGroup(g.group); err != nil {
-			return fmt.Errorf("%w: --group: %v", errUsage, err)
-		}
-	}
 	key := m.key(o.keys, node, g.group)
 	if !m.set {
 		removed, err := o.store.Remove(ctx, key)

@@ -21,6 +21,9 @@ type operator struct {
 }
 
 func (g *globalFlags) operator(stderr io.Writer) (*operator, error) {
+	if err := g.validate(); err != nil {
+		return nil, err
+	}
 	log, err := g.logger(stderr)
 	if err != nil {
 		return nil, err
@@ -36,10 +39,10 @@ func (g *globalFlags) operator(stderr io.Writer) (*operator, error) {
 // node is the node a command is about: its argument, else --node, else the local agent's.
 func (o *operator) node(ctx context.Context, args []string, flagNode string) (string, error) {
 	if len(args) > 0 {
-		return args[0], nil
+		return args[0], nodeArg(args[0])
 	}
 	if flagNode != "" {
-		return flagNode, nil
+		return flagNode, nodeFlag(flagNode)
 	}
 	return store.NodeName(ctx, o.client)
 }
@@ -89,7 +92,7 @@ func (o *operator) requireKnown(ctx context.Context, node string, force bool) er
 // groupOf is node's group: the one given, else its node meta rebootmgr-group, else the default.
 func (o *operator) groupOf(ctx context.Context, node, given string) (string, error) {
 	if given != "" {
-		return given, store.ValidGroup(given)
+		return given, groupFlag(given)
 	}
 	n, _, err := o.client.Catalog().Node(node, (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
@@ -97,7 +100,7 @@ func (o *operator) groupOf(ctx context.Context, node, given string) (string, err
 	}
 	if n != nil && n.Node != nil && n.Node.Meta[store.GroupMeta] != "" {
 		g := n.Node.Meta[store.GroupMeta]
-		return g, store.ValidGroup(g)
+		return g, groupMeta(node, g)
 	}
 	return store.DefaultGroup, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/store"
 )
 
 func TestStopResume(t *testing.T) {
@@ -62,28 +64,90 @@ func TestDisableEnable(t *testing.T) {
 	n.expect(n.run("reboot"), 0, "reboot started")
 }
 
+// TestUnlock: without --force, a holder within its phase's expected time is refused when it is
+// rebooting or finishing (alive in Consul or not: a rebooting node's agent is down), and when it
+// is preparing and alive. Refused, the record is as it was.
 func TestUnlock(t *testing.T) {
 	n := dev(t)
-	put := func(h lock.Holder) {
-		rec, _ := lock.Record{Version: lock.Version}.Acquire(h, 1)
-		data, _ := rec.Encode()
-		n.put(n.keys().Lock(), string(data))
+	n.agent.RegisterRemote("down", "nova", nil, "passing") // in the catalog, no agent: not alive
+	now := time.Now()
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
+	tests := []struct {
+		name  string
+		h     lock.Holder
+		force bool
+		code  int
+		says  []string
+	}{
+		{"preparing, alive, just started", lock.Holder{Node: "n1", Phase: lock.Preparing, Since: now, Updated: now}, false, exitError, []string{"refusing", "alive"}},
+		{"preparing, alive, forced", lock.Holder{Node: "n1", Phase: lock.Preparing, Since: now, Updated: now}, true, 0, []string{"released the reboot lock of n1"}},
+		{"preparing, alive, past its time", lock.Holder{Node: "n1", Phase: lock.Preparing, Since: ago(time.Hour), Updated: ago(31 * time.Minute)}, false, 0, []string{"released"}},
+		{"preparing, down", lock.Holder{Node: "down", Phase: lock.Preparing, Since: now, Updated: now}, false, 0, []string{"released the reboot lock of down"}},
+		{"preparing, not in consul", lock.Holder{Node: "gone", Phase: lock.Preparing, Since: now, Updated: now}, false, 0, []string{"released"}},
+		{"rebooting, down", lock.Holder{Node: "down", Phase: lock.Rebooting, Since: ago(time.Minute), Updated: now, BootID: "b1"}, false, exitError, []string{"refusing to unlock down", "rebooting", "--force"}},
+		{"rebooting, not in consul", lock.Holder{Node: "gone", Phase: lock.Rebooting, Since: now, Updated: now, BootID: "b1"}, false, exitError, []string{"refusing", "rebooting"}},
+		{"rebooting, alive", lock.Holder{Node: "n1", Phase: lock.Rebooting, Since: now, Updated: now}, false, exitError, []string{"refusing", "rebooting"}},
+		{"rebooting, down, only since given", lock.Holder{Node: "down", Phase: lock.Rebooting, Since: ago(time.Minute)}, false, exitError, []string{"refusing", "rebooting"}},
+		{"rebooting, down, forced", lock.Holder{Node: "down", Phase: lock.Rebooting, Since: now, Updated: now, BootID: "b1"}, true, 0, []string{"released the reboot lock of down", "rebooting", "b1"}},
+		{"rebooting, down, past its time", lock.Holder{Node: "down", Phase: lock.Rebooting, Since: ago(time.Hour), Updated: ago(21 * time.Minute)}, false, 0, []string{"released"}},
+		{"finishing, alive", lock.Holder{Node: "n1", Phase: lock.Finishing, Since: ago(10 * time.Minute), Updated: now}, false, exitError, []string{"refusing", "finishing"}},
+		{"finishing, down", lock.Holder{Node: "down", Phase: lock.Finishing, Since: ago(10 * time.Minute), Updated: now}, false, exitError, []string{"refusing", "finishing"}},
+		{"finishing, down, past its time", lock.Holder{Node: "down", Phase: lock.Finishing, Since: ago(time.Hour), Updated: ago(31 * time.Minute)}, false, 0, []string{"released"}},
 	}
-	// n1 is alive and just started: refused.
-	put(lock.Holder{Node: "n1", Phase: lock.Preparing, Since: time.Now(), Updated: time.Now()})
-	n.expect(n.run("unlock", "n1"), exitError, "refusing", "alive")
-	if n.holder("n1").Phase != lock.Preparing {
-		t.Fatal("a refused unlock changed the lock")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec, _ := lock.Record{Version: lock.Version}.Acquire(tt.h, 1)
+			data, _ := rec.Encode()
+			n.put(n.keys().Lock(), string(data))
+			before := n.get(n.keys().Lock())
+			args := []string{tt.h.Node}
+			if tt.force {
+				args = append(args, "--force")
+			}
+			n.expect(n.run("unlock", args...), tt.code, tt.says...)
+			after := n.get(n.keys().Lock())
+			if tt.code == 0 && after != nil {
+				t.Fatalf("lock not released: %s", after.Value)
+			}
+			if tt.code != 0 && (after == nil || after.ModifyIndex != before.ModifyIndex) {
+				t.Fatalf("a refused unlock changed the lock: %v", after)
+			}
+			n.kv().Delete(n.keys().Lock(), nil)
+		})
 	}
-	n.expect(n.run("unlock", "n1", "--force"), 0, "released the reboot lock of n1")
-	if n.get(n.keys().Lock()) != nil {
-		t.Fatal("lock not released")
-	}
-	// A node Consul does not know is not coming back.
-	put(lock.Holder{Node: "gone", Phase: lock.Rebooting, Since: time.Now(), Updated: time.Now(), BootID: "b1"})
-	n.expect(n.run("unlock", "gone"), 0, "released the reboot lock of gone", "rebooting", "b1")
 	n.expect(n.run("unlock", "gone"), exitError, "does not hold")
 	n.expect(n.run("unlock"), exitUsage, "NODE")
+}
+
+// TestUnlockConflict: unlock writes against the read it judged; a change while it judges is a
+// conflict, and the change stays.
+func TestUnlockConflict(t *testing.T) {
+	n := dev(t)
+	now := time.Now()
+	rec, _ := lock.Record{Version: lock.Version}.Acquire(lock.Holder{Node: "gone", Phase: lock.Preparing, Since: now, Updated: now}, 2)
+	data, _ := rec.Encode()
+	n.put(n.keys().Lock(), string(data))
+	joined, _ := rec.Acquire(lock.Holder{Node: "n1", Phase: lock.Preparing, Since: now, Updated: now}, 2)
+	joinedData, _ := joined.Encode()
+	var g globalFlags
+	g.prefix, g.consulAddr, g.logLevel, g.logFormat = store.DefaultPrefix, n.agent.HTTPAddr, "info", "text"
+	o, err := g.operator(&fleettest.Log{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = o.store.Unlock(t.Context(), "gone", func(h lock.Holder) error {
+		if err := mayUnlock(t.Context(), o.client, h, time.Now()); err != nil {
+			return err // gone is not in Consul: it may go
+		}
+		n.put(n.keys().Lock(), string(joinedData)) // n1 takes the lock meanwhile
+		return nil
+	})
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("err = %v, want a conflict", err)
+	}
+	if got := n.lockRecord(); len(got.Holders) != 2 {
+		t.Fatalf("the change made meanwhile was lost: %+v", got)
+	}
 }
 
 func TestStatus(t *testing.T) {

@@ -115,6 +115,9 @@ type wired struct {
 
 // wire takes the node's lock file and wires the pipeline from the flags.
 func (f *rebootFlags) wire(ctx context.Context, stderr io.Writer) (*wired, error) {
+	if err := f.validate(); err != nil {
+		return nil, err
+	}
 	log, err := f.logger(stderr)
 	if err != nil {
 		return nil, err
@@ -150,14 +153,14 @@ func (f *rebootFlags) pipeline(ctx context.Context, log *slog.Logger) (*wired, e
 		return nil, fmt.Errorf("--node %s is not the local consul agent's node (%s): rebootmgr reboots the machine it runs on", node, agentNode)
 	}
 	group := f.group
-	if group == "" && node == agentNode {
+	if group == "" && node == agentNode && meta[store.GroupMeta] != "" {
 		group = meta[store.GroupMeta]
+		if err := groupMeta(node, group); err != nil {
+			return nil, err
+		}
 	}
 	if group == "" {
 		group = store.DefaultGroup
-	}
-	if err := store.ValidGroup(group); err != nil {
-		return nil, fmt.Errorf("%w: --group: %v", errUsage, err)
 	}
 	f.group = group
 	log = log.With("node", node, "group", group)

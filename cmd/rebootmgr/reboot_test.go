@@ -240,12 +240,29 @@ func TestLegacyRebootInProgress(t *testing.T) {
 	n.expect(n.run("reboot", "--group", "compute"), 0, "reboot started")
 }
 
+// TestUnreadableLockRecord: a lock record that is damaged, however slightly, holds every node
+// and is never overwritten; the error names the key and what is wrong.
 func TestUnreadableLockRecord(t *testing.T) {
-	for _, value := range []string{"", "n7", `{"version":9,"holders":[]}`} {
-		t.Run(value, func(t *testing.T) {
+	const n7 = `{"node":"n7","phase":"rebooting","since":"2026-01-02T03:04:05Z","updated":"2026-01-02T03:04:05Z"}`
+	tests := []struct {
+		name, value, mention string
+	}{
+		{"empty", "", "empty value"},
+		{"a name", "n7", "invalid character"},
+		{"newer version", `{"version":9,"holders":[]}`, "newer rebootmgr"},
+		{"typo in holders", `{"version":1,"holder":[` + n7 + `]}`, `unknown field "holder"`},
+		{"holders twice", `{"version":1,"holders":[],"holders":[` + n7 + `]}`, `field "holders" appears twice`},
+		{"no holders", `{"version":1}`, `no "holders" field`},
+		{"null holders", `{"version":1,"holders":null}`, `"holders" is null`},
+		{"trailing data", `{"version":1,"holders":[]}{"version":1,"holders":[` + n7 + `]}`, "trailing data"},
+		{"unknown field in a holder", `{"version":1,"holders":[{"node":"n7","phase":"rebooting","boot-id":"x"}]}`, `holders[0]: unknown field "boot-id"`},
+	}
+	for _, tt := range tests {
+		value := tt.value
+		t.Run(tt.name, func(t *testing.T) {
 			n := dev(t)
 			n.put(n.keys().Lock(), value)
-			n.expect(n.run("reboot"), exitError, "reboot lock")
+			n.expect(n.run("reboot"), exitError, "reboot lock "+n.keys().Lock(), tt.mention)
 			if n.rebootCount() != 0 {
 				t.Fatal("rebooted with an unreadable lock")
 			}

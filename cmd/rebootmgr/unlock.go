@@ -26,7 +26,7 @@ func runUnlock(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	fs := flag.NewFlagSet("unlock", flag.ContinueOnError)
 	var g globalFlags
 	g.register(fs)
-	force := fs.Bool("force", false, "unlock even though the holder is alive and within its phase's expected time")
+	force := fs.Bool("force", false, "unlock even though the holder is within its phase's expected time (and, preparing, alive)")
 	fs.Usage = usageFunc(fs, stdout, "rebootmgr unlock NODE [--group GROUP] [--force]", `  rebootmgr unlock compute-17           release the lock of a node that will not come back
 `)
 	pos, err := parseArgs(fs, args, e, 1)
@@ -37,6 +37,9 @@ func runUnlock(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		return fmt.Errorf("%w: unlock needs the NODE whose lock to release", errUsage)
 	}
 	node := pos[0]
+	if err := nodeArg(node); err != nil {
+		return err
+	}
 	o, err := g.operator(stderr)
 	if err != nil {
 		return err
@@ -44,34 +47,51 @@ func runUnlock(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	if o.store.Group, err = o.groupOf(ctx, node, g.group); err != nil {
 		return err
 	}
-	rec, _, err := o.store.Lock(ctx)
-	if err != nil {
-		return err
-	}
-	h, ok := rec.Holder(node)
-	if !ok {
-		return fmt.Errorf("%s does not hold the reboot lock (holders: %d)", node, len(rec.Holders))
-	}
-	if !*force {
-		alive, err := nodeAlive(ctx, o.client, node)
-		if err != nil {
-			return err
+	judge := func(h lock.Holder) error {
+		if *force {
+			return nil
 		}
-		since := time.Since(h.Updated)
-		if h.Updated.IsZero() {
-			since = time.Since(h.Since)
-		}
-		if alive && since < expected(h.Phase) {
-			return fmt.Errorf("refusing to unlock %s: it is alive in Consul and has been %s for %s, within the %s expected; it may still be working (use --force if you are sure)",
-				node, h.Phase, since.Round(time.Second), expected(h.Phase))
-		}
+		return mayUnlock(ctx, o.client, h, time.Now())
 	}
-	removed, err := o.store.Unlock(ctx, node)
+	removed, err := o.store.Unlock(ctx, node, judge)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "released the reboot lock of %s: phase %s since %s, boot id %q (its maintenance mode, if any, is left to the node)\n",
 		removed.Node, removed.Phase, removed.Since.UTC().Format(time.RFC3339), removed.BootID)
+	return nil
+}
+
+// mayUnlock judges, without --force, whether h may be released at now. A holder still within
+// its phase's expected time may be working: rebooting or finishing, it is refused whether its
+// node is alive or not (its agent is down while it boots); preparing, it is refused while its
+// node is alive.
+func mayUnlock(ctx context.Context, client *api.Client, h lock.Holder, now time.Time) error {
+	last := h.Updated
+	if last.IsZero() {
+		last = h.Since
+	}
+	in := now.Sub(last)
+	limit := expected(h.Phase)
+	if in >= limit {
+		return nil
+	}
+	switch h.Phase {
+	case lock.Rebooting:
+		return fmt.Errorf("refusing to unlock %s: it has been rebooting for %s, within the %s expected; a rebooting node's agent is down until it is back, so that Consul sees it down or gone says nothing (use --force if you are sure it will not come back)",
+			h.Node, in.Round(time.Second), limit)
+	case lock.Finishing:
+		return fmt.Errorf("refusing to unlock %s: it has been finishing its reboot for %s, within the %s expected; its post-boot tasks and health checks may still be running (use --force if you are sure)",
+			h.Node, in.Round(time.Second), limit)
+	}
+	alive, err := nodeAlive(ctx, client, h.Node)
+	if err != nil {
+		return err
+	}
+	if alive {
+		return fmt.Errorf("refusing to unlock %s: it is alive in Consul and has been %s for %s, within the %s expected; it may still be working (use --force if you are sure)",
+			h.Node, h.Phase, in.Round(time.Second), limit)
+	}
 	return nil
 }
 
