@@ -122,4 +122,3 @@ func (c *Consul) Forget(ctx context.Context, node, service string) ([]string, er
 	}
 	return forgotten, nil
 }
-
