@@ -53,7 +53,8 @@ type Runner struct {
 	// Node is passed to tasks as REBOOTMGR_NODE.
 	Node string
 	// Env is the environment tasks start from (before the REBOOTMGR_ variables).
-	Env    []string
+	Env []string
+	// Logger hears of every task, its output and what was skipped; nil logs nothing.
 	Logger *slog.Logger
 	// Owner is the user id task files and directories must belong to, besides root.
 	Owner int
@@ -152,7 +153,7 @@ func (r *Runner) List(phase string) ([]Task, error) {
 			return nil, fmt.Errorf("%w: task %s: %v", ErrUnsafe, path, err)
 		}
 		if fi.IsDir() {
-			r.Logger.Warn("not a task: a directory in the task directory", "path", path)
+			r.log().Warn("not a task: a directory in the task directory is skipped", "path", path)
 			continue
 		}
 		if !fi.Mode().IsRegular() {
@@ -223,6 +224,14 @@ func (r *Runner) Run(ctx context.Context, phase string, dryRun bool) error {
 	return nil
 }
 
+// log is the Runner's logger, or one that discards when it has none.
+func (r *Runner) log() *slog.Logger {
+	if r.Logger != nil {
+		return r.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
 func (r *Runner) timeout() time.Duration {
 	if r.Timeout > 0 {
 		return r.Timeout
@@ -240,7 +249,7 @@ func (r *Runner) grace() time.Duration {
 var errTimedOut = errors.New("task timed out")
 
 func (r *Runner) run(ctx context.Context, phase string, t Task, dryRun bool) error {
-	log := r.Logger.With("task", t.Name, "phase", phase)
+	log := r.log().With("task", t.Name, "phase", phase)
 	timeout := r.timeout()
 	tctx, cancel := context.WithTimeoutCause(ctx, timeout, errTimedOut)
 	defer cancel()

@@ -267,3 +267,49 @@ func TestObserveHearsEachTaskThatRan(t *testing.T) {
 		t.Fatalf("observed %v, want %v", got, want)
 	}
 }
+
+// A directory among the tasks, or a link to one, is no task: every entry point skips it with a
+// warning, and none needs a Logger (rebootmgr check lists tasks without one).
+func TestDirectoriesAreSkipped(t *testing.T) {
+	calls := []struct {
+		name string
+		call func(r *Runner) error
+	}{
+		{"List", func(r *Runner) error {
+			list, err := r.List(Pre)
+			if err == nil && (len(list) != 1 || list[0].Name != "10-ok") {
+				return fmt.Errorf("listed %v, want only 10-ok", list)
+			}
+			return err
+		}},
+		{"Validate", func(r *Runner) error { return r.Validate() }},
+		{"Run", func(r *Runner) error { return r.Run(context.Background(), Pre, false) }},
+	}
+	for _, c := range calls {
+		for _, withLogger := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s logger=%v", c.name, withLogger), func(t *testing.T) {
+				f := newFixture(t)
+				f.write(t, Pre, "10-ok", "true", 0o755)
+				if err := os.Mkdir(filepath.Join(f.dir, PreDir, "20-subdir"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink(filepath.Join(f.dir, PostDir), filepath.Join(f.dir, PreDir, "30-link-to-dir")); err != nil {
+					t.Fatal(err)
+				}
+				if !withLogger {
+					f.r.Logger = nil
+				}
+				if err := c.call(f.r); err != nil {
+					t.Fatal(err)
+				}
+				if withLogger {
+					for _, name := range []string{"20-subdir", "30-link-to-dir"} {
+						if !strings.Contains(f.log.String(), "level=WARN") || !strings.Contains(f.log.String(), name) {
+							t.Fatalf("no warning about %s:\n%s", name, f.log)
+						}
+					}
+				}
+			})
+		}
+	}
+}
