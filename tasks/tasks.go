@@ -115,11 +115,19 @@ func (r *Runner) Validate() error {
 }
 
 // List returns the tasks of phase in the order they run, after checking that each is safe to
-// run. A missing directory has no tasks.
+// run. The tasks directory must exist (a mistyped one must not mean "nothing to do before the
+// reboot"); a phase without its directory in it has no tasks.
 func (r *Runner) List(phase string) ([]Task, error) {
 	sub, err := phaseDir(phase)
 	if err != nil {
 		return nil, err
+	}
+	if fi, err := os.Stat(r.Dir); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("tasks directory %s does not exist: %w", r.Dir, err)
+	} else if err != nil {
+		return nil, fmt.Errorf("tasks directory: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("tasks directory %s is not a directory", r.Dir)
 	}
 	dir := filepath.Join(r.Dir, sub)
 	fi, err := os.Stat(dir)

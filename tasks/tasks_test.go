@@ -207,13 +207,53 @@ func TestUnsafe(t *testing.T) {
 	}
 }
 
-func TestMissingDirectoriesHaveNoTasks(t *testing.T) {
-	r := &Runner{Dir: filepath.Join(t.TempDir(), "none"), Logger: slog.New(slog.DiscardHandler)}
-	if err := r.Validate(); err != nil {
+// A missing tasks directory (a typo in --tasks-dir, a package not installed) is an error, never
+// "no tasks": a compute node would reboot without evacuating. A tasks directory without a
+// phase's directory has no tasks of that phase.
+func TestMissingTasksDirectory(t *testing.T) {
+	tmp := t.TempDir()
+	file := filepath.Join(tmp, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Run(context.Background(), Pre, false); err != nil {
+	empty := filepath.Join(tmp, "empty")
+	if err := os.Mkdir(empty, 0o755); err != nil {
 		t.Fatal(err)
+	}
+	chmod(t, tmp, 0o755)
+	tests := []struct {
+		name string
+		dir  string
+		want string // "" for no error
+	}{
+		{"missing", filepath.Join(tmp, "rebootmrg"), "does not exist"},
+		{"missing parent", filepath.Join(tmp, "none", "rebootmgr"), "does not exist"},
+		{"a file", file, "is not a directory"},
+		{"without phase directories", empty, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &Runner{Dir: tt.dir, Timeout: time.Second, Owner: os.Geteuid()}
+			errs := map[string]error{"Validate": r.Validate(), "Run": r.Run(context.Background(), Pre, false)}
+			for _, phase := range []string{Pre, Post} {
+				list, err := r.List(phase)
+				if err == nil && len(list) != 0 {
+					t.Fatalf("List(%s) = %v", phase, list)
+				}
+				errs["List "+phase] = err
+			}
+			for call, err := range errs {
+				if tt.want == "" {
+					if err != nil {
+						t.Errorf("%s: %v", call, err)
+					}
+					continue
+				}
+				if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), tt.dir) {
+					t.Errorf("%s = %v, want an error naming %s saying %q", call, err, tt.dir, tt.want)
+				}
+			}
+		})
 	}
 }
 
