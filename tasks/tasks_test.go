@@ -166,7 +166,6 @@ func TestCancelEndsTheTask(t *testing.T) {
 }
 
 func TestUnsafe(t *testing.T) {
-	const nobody = 65534
 	tests := []struct {
 		name  string
 		setup func(t *testing.T, f *fixture)
@@ -351,5 +350,329 @@ func TestDirectoriesAreSkipped(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+const nobody = 65534
+
+// tree is a fixture with directories around its tasks directory to lead links through.
+type tree struct {
+	*fixture
+	marker string
+}
+
+func newTree(t *testing.T) *tree {
+	f := newFixture(t)
+	return &tree{fixture: f, marker: filepath.Join(t.TempDir(), "ran")}
+}
+
+// dir makes a directory with mode, owned by uid.
+func (tr *tree) dir(t *testing.T, path string, mode os.FileMode, uid int) string {
+	t.Helper()
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	chmod(t, path, mode)
+	tr.chown(t, path, uid)
+	return path
+}
+
+func (tr *tree) chown(t *testing.T, path string, uid int) {
+	t.Helper()
+	if uid == os.Geteuid() {
+		return
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give a file away")
+	}
+	if err := os.Lchown(path, uid, uid); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// script writes a task that records its $0 in the marker.
+func (tr *tree) script(t *testing.T, path string) string {
+	t.Helper()
+	if err := os.WriteFile(path, []byte("#!/bin/sh\necho \"$0\" >> "+tr.marker+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	chmod(t, path, 0o755)
+	return path
+}
+
+func (tr *tree) link(t *testing.T, target, path string) string {
+	t.Helper()
+	if err := os.Symlink(target, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func (tr *tree) pre(name string) string { return filepath.Join(tr.dir0(), PreDir, name) }
+func (tr *tree) dir0() string           { return tr.fixture.dir }
+
+// Every directory on the way to a task, links followed, must be one that only root or the
+// Owner can change (or have the sticky bit, above the task directories): a task reached
+// through any other could be swapped for another file after it was checked.
+func TestPathChecks(t *testing.T) {
+	tests := []struct {
+		name string
+		// setup returns the path the task is listed under.
+		setup func(t *testing.T, tr *tree) string
+		want  string // "" when the task is run
+	}{
+		{"plain task", func(t *testing.T, tr *tree) string {
+			return tr.script(t, tr.pre("20-x"))
+		}, ""},
+		{"link to a task in a safe directory", func(t *testing.T, tr *tree) string {
+			lib := tr.dir(t, filepath.Join(tr.dir0(), "lib"), 0o755, 0)
+			return tr.link(t, tr.script(t, filepath.Join(lib, "x")), tr.pre("20-x"))
+		}, ""},
+		{"relative link to a task in a safe directory", func(t *testing.T, tr *tree) string {
+			lib := tr.dir(t, filepath.Join(tr.dir0(), "lib"), 0o755, 0)
+			tr.script(t, filepath.Join(lib, "x"))
+			return tr.link(t, "../lib/./x", tr.pre("20-x"))
+		}, ""},
+		{"link into a directory anyone can write", func(t *testing.T, tr *tree) string {
+			open := tr.dir(t, filepath.Join(tr.dir0(), "open"), 0o777, 0)
+			return tr.link(t, tr.script(t, filepath.Join(open, "x")), tr.pre("20-x"))
+		}, "open is writable by group or others (mode 0777)"},
+		{"relative link into a directory anyone can write", func(t *testing.T, tr *tree) string {
+			tr.script(t, filepath.Join(tr.dir(t, filepath.Join(tr.dir0(), "open"), 0o777, 0), "x"))
+			return tr.link(t, "../open/x", tr.pre("20-x"))
+		}, "open is writable by group or others"},
+		{"link into a group-writable directory", func(t *testing.T, tr *tree) string {
+			open := tr.dir(t, filepath.Join(tr.dir0(), "open"), 0o775, 0)
+			return tr.link(t, tr.script(t, filepath.Join(open, "x")), tr.pre("20-x"))
+		}, "writable by group or others (mode 0775)"},
+		{"link to a link into a directory anyone can write", func(t *testing.T, tr *tree) string {
+			open := tr.dir(t, filepath.Join(tr.dir0(), "open"), 0o777, 0)
+			lib := tr.dir(t, filepath.Join(tr.dir0(), "lib"), 0o755, 0)
+			tr.link(t, tr.script(t, filepath.Join(open, "x")), filepath.Join(lib, "y"))
+			return tr.link(t, filepath.Join(lib, "y"), tr.pre("20-x"))
+		}, "open is writable by group or others"},
+		{"link into a directory below a sticky one", func(t *testing.T, tr *tree) string {
+			sticky := tr.dir(t, filepath.Join(tr.dir0(), "sticky"), 0o777|os.ModeSticky, 0)
+			lib := tr.dir(t, filepath.Join(sticky, "lib"), 0o755, 0)
+			return tr.link(t, tr.script(t, filepath.Join(lib, "x")), tr.pre("20-x"))
+		}, ""},
+		{"link into a sticky directory", func(t *testing.T, tr *tree) string {
+			sticky := tr.dir(t, filepath.Join(tr.dir0(), "sticky"), 0o777|os.ModeSticky, 0)
+			return tr.link(t, tr.script(t, filepath.Join(sticky, "x")), tr.pre("20-x"))
+		}, "sticky is writable by group or others (mode 0777)"},
+		{"link through another user's link in a sticky directory", func(t *testing.T, tr *tree) string {
+			sticky := tr.dir(t, filepath.Join(tr.dir0(), "sticky"), 0o777|os.ModeSticky, 0)
+			lib := tr.dir(t, filepath.Join(tr.dir0(), "lib"), 0o755, 0)
+			theirs := tr.link(t, lib, filepath.Join(sticky, "theirs"))
+			tr.chown(t, theirs, nobody)
+			tr.script(t, filepath.Join(lib, "x"))
+			return tr.link(t, filepath.Join(theirs, "x"), tr.pre("20-x"))
+		}, "theirs is owned by uid 65534"},
+		{"link through the Owner's link in a sticky directory", func(t *testing.T, tr *tree) string {
+			tr.r.Owner = nobody
+			sticky := tr.dir(t, filepath.Join(tr.dir0(), "sticky"), 0o777|os.ModeSticky, 0)
+			lib := tr.dir(t, filepath.Join(tr.dir0(), "lib"), 0o755, 0)
+			tr.chown(t, tr.link(t, lib, filepath.Join(sticky, "owners")), nobody)
+			tr.script(t, filepath.Join(lib, "x"))
+			return tr.link(t, filepath.Join(sticky, "owners", "x"), tr.pre("20-x"))
+		}, ""},
+		{"link below a sticky directory of another user", func(t *testing.T, tr *tree) string {
+			sticky := tr.dir(t, filepath.Join(tr.dir0(), "sticky"), 0o777|os.ModeSticky, nobody)
+			lib := tr.dir(t, filepath.Join(sticky, "lib"), 0o755, 0)
+			return tr.link(t, tr.script(t, filepath.Join(lib, "x")), tr.pre("20-x"))
+		}, "sticky is owned by uid 65534"},
+		{"link below another user's directory in a sticky directory", func(t *testing.T, tr *tree) string {
+			sticky := tr.dir(t, filepath.Join(tr.dir0(), "sticky"), 0o777|os.ModeSticky, 0)
+			lib := tr.dir(t, filepath.Join(sticky, "lib"), 0o755, nobody)
+			return tr.link(t, tr.script(t, filepath.Join(lib, "x")), tr.pre("20-x"))
+		}, "lib is owned by uid 65534"},
+		{"link into another user's directory", func(t *testing.T, tr *tree) string {
+			other := tr.dir(t, filepath.Join(tr.dir0(), "other"), 0o755, nobody)
+			return tr.link(t, tr.script(t, filepath.Join(other, "x")), tr.pre("20-x"))
+		}, "other is owned by uid 65534, not root"},
+		{"link into the Owner's directory", func(t *testing.T, tr *tree) string {
+			tr.r.Owner = nobody
+			other := tr.dir(t, filepath.Join(tr.dir0(), "other"), 0o755, nobody)
+			x := tr.script(t, filepath.Join(other, "x"))
+			tr.chown(t, x, nobody)
+			return tr.link(t, x, tr.pre("20-x"))
+		}, ""},
+		{"link to nowhere", func(t *testing.T, tr *tree) string {
+			return tr.link(t, filepath.Join(tr.dir0(), "none"), tr.pre("20-x"))
+		}, "no such file or directory"},
+		{"link loop", func(t *testing.T, tr *tree) string {
+			tr.link(t, "20-y", tr.pre("20-x"))
+			return tr.link(t, "20-x", tr.pre("20-y"))
+		}, "too many levels of symbolic links"},
+		{"tasks directory through a link", func(t *testing.T, tr *tree) string {
+			tr.r.Dir = tr.link(t, tr.dir0(), filepath.Join(filepath.Dir(tr.dir0()), "link"))
+			tr.script(t, tr.pre("20-x"))
+			return filepath.Join(tr.r.Dir, PreDir, "20-x")
+		}, ""},
+		{"relative tasks directory", func(t *testing.T, tr *tree) string {
+			t.Chdir(filepath.Dir(tr.dir0()))
+			tr.r.Dir = filepath.Base(tr.dir0())
+			return tr.script(t, tr.pre("20-x"))
+		}, ""},
+		{"tasks directory through a link in a directory anyone can write", func(t *testing.T, tr *tree) string {
+			open := tr.dir(t, filepath.Join(filepath.Dir(tr.dir0()), "open"), 0o777, 0)
+			tr.r.Dir = tr.link(t, tr.dir0(), filepath.Join(open, "link"))
+			return tr.script(t, tr.pre("20-x"))
+		}, "open is writable by group or others"},
+		{"tasks directory in a directory anyone can write", func(t *testing.T, tr *tree) string {
+			chmod(t, filepath.Dir(tr.dir0()), 0o777)
+			return tr.script(t, tr.pre("20-x"))
+		}, "writable by group or others (mode 0777)"},
+		{"tasks directory in a sticky directory", func(t *testing.T, tr *tree) string {
+			chmod(t, filepath.Dir(tr.dir0()), 0o777|os.ModeSticky)
+			return tr.script(t, tr.pre("20-x"))
+		}, ""},
+		{"tasks directory in another user's directory", func(t *testing.T, tr *tree) string {
+			tr.chown(t, filepath.Dir(tr.dir0()), nobody)
+			return tr.script(t, tr.pre("20-x"))
+		}, "owned by uid 65534"},
+		{"sticky tasks directory", func(t *testing.T, tr *tree) string {
+			chmod(t, tr.dir0(), 0o777|os.ModeSticky)
+			return tr.script(t, tr.pre("20-x"))
+		}, "writable by group or others (mode 0777)"},
+		{"sticky phase directory", func(t *testing.T, tr *tree) string {
+			chmod(t, filepath.Join(tr.dir0(), PreDir), 0o777|os.ModeSticky)
+			return tr.script(t, tr.pre("20-x"))
+		}, "writable by group or others (mode 0777)"},
+		{"phase directory a link into a directory anyone can write", func(t *testing.T, tr *tree) string {
+			open := tr.dir(t, filepath.Join(tr.dir0(), "open"), 0o777, 0)
+			pre := tr.dir(t, filepath.Join(open, "pre"), 0o755, 0)
+			tr.script(t, filepath.Join(pre, "20-x"))
+			if err := os.Remove(filepath.Join(tr.dir0(), PreDir)); err != nil {
+				t.Fatal(err)
+			}
+			tr.link(t, pre, filepath.Join(tr.dir0(), PreDir))
+			return tr.pre("20-x")
+		}, "open is writable by group or others"},
+		{"phase directory a link to nowhere", func(t *testing.T, tr *tree) string {
+			if err := os.Remove(filepath.Join(tr.dir0(), PreDir)); err != nil {
+				t.Fatal(err)
+			}
+			tr.link(t, "none", filepath.Join(tr.dir0(), PreDir))
+			return ""
+		}, "no such file or directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := newTree(t)
+			path := tt.setup(t, tr)
+			if tt.want != "" {
+				for call, err := range map[string]error{"Validate": tr.r.Validate(), "Run": tr.r.Run(context.Background(), Pre, false)} {
+					if err == nil || !strings.Contains(err.Error(), tt.want) {
+						t.Errorf("%s = %v, want an error saying %q", call, err, tt.want)
+					}
+				}
+				if _, err := os.Stat(tr.marker); err == nil {
+					t.Fatal("the task ran")
+				}
+				return
+			}
+			if err := tr.r.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			if err := tr.r.Run(context.Background(), Pre, false); err != nil {
+				t.Fatal(err)
+			}
+			// A shell script runs by the path it is listed under, so its $0 is that path.
+			if got, _ := os.ReadFile(tr.marker); string(got) != path+"\n" {
+				t.Fatalf("ran %q, want %q", got, path+"\n")
+			}
+		})
+	}
+}
+
+// A task that runs before another can change it, or a directory on its way (as could someone
+// who can write there while a long task runs): each task is checked again right before it
+// runs.
+func TestChangedBeforeItRuns(t *testing.T) {
+	tests := []struct {
+		name string
+		// setup lays out 20-second (it records its run in the marker) and returns what 10-first
+		// then runs, with $PRE, $DIR and $LIB standing for the directories.
+		setup func(t *testing.T, tr *tree) string
+		// upFront: refused before 10-first runs.
+		upFront bool
+		want    string
+	}{
+		{"task made writable", func(t *testing.T, tr *tree) string {
+			tr.script(t, tr.pre("20-second"))
+			return "chmod 0777 $PRE/20-second"
+		}, false, "writable by group or others"},
+		{"task given away", func(t *testing.T, tr *tree) string {
+			tr.script(t, tr.pre("20-second"))
+			return "chown 65534 $PRE/20-second"
+		}, false, "owned by uid 65534"},
+		{"task replaced by a link into a directory anyone can write", func(t *testing.T, tr *tree) string {
+			tr.script(t, tr.pre("20-second"))
+			tr.script(t, filepath.Join(tr.dir(t, filepath.Join(tr.dir0(), "open"), 0o777, 0), "x"))
+			return "ln -sf $DIR/open/x $PRE/20-second"
+		}, false, "writable by group or others"},
+		{"a directory on a link's way made writable", func(t *testing.T, tr *tree) string {
+			lib := tr.dir(t, filepath.Join(tr.dir0(), "lib"), 0o755, 0)
+			tr.link(t, tr.script(t, filepath.Join(lib, "x")), tr.pre("20-second"))
+			return "chmod 0777 $DIR/lib"
+		}, false, "lib is writable by group or others"},
+		{"a directory below a sticky one, on a link's way, given away", func(t *testing.T, tr *tree) string {
+			lib := tr.dir(t, filepath.Join(tr.dir0(), "sticky", "lib"), 0o755, 0)
+			chmod(t, filepath.Join(tr.dir0(), "sticky"), 0o777|os.ModeSticky)
+			tr.link(t, tr.script(t, filepath.Join(lib, "x")), tr.pre("20-second"))
+			return "chown 65534 $DIR/sticky/lib"
+		}, false, "lib is owned by uid 65534"},
+		{"a link in a sticky directory, on a link's way, given away", func(t *testing.T, tr *tree) string {
+			sticky := tr.dir(t, filepath.Join(tr.dir0(), "sticky"), 0o777|os.ModeSticky, 0)
+			lib := tr.dir(t, filepath.Join(tr.dir0(), "lib"), 0o755, 0)
+			tr.link(t, lib, filepath.Join(sticky, "lib"))
+			tr.link(t, filepath.Join(sticky, "lib", "x"), tr.pre("20-second"))
+			tr.script(t, filepath.Join(lib, "x"))
+			return "chown -h 65534 $DIR/sticky/lib"
+		}, false, "lib is owned by uid 65534"},
+		{"link into a directory anyone can write, its file swapped", func(t *testing.T, tr *tree) string {
+			open := tr.dir(t, filepath.Join(tr.dir0(), "open"), 0o777, 0)
+			tr.link(t, tr.script(t, filepath.Join(open, "x")), tr.pre("20-second"))
+			return "rm $DIR/open/x; printf '#!/bin/sh\\necho evil >> " + tr.marker + "\\n' > $DIR/open/x; chmod 0755 $DIR/open/x; chown 65534 $DIR/open/x"
+		}, true, "open is writable by group or others"},
+		{"phase directory made writable", func(t *testing.T, tr *tree) string {
+			tr.script(t, tr.pre("20-second"))
+			return "chmod 0777 $PRE"
+		}, false, "pre_boot_tasks is writable by group or others"},
+		{"tasks directory given away", func(t *testing.T, tr *tree) string {
+			tr.script(t, tr.pre("20-second"))
+			return "chown 65534 $DIR"
+		}, false, "owned by uid 65534"},
+		{"task replaced by a directory", func(t *testing.T, tr *tree) string {
+			tr.script(t, tr.pre("20-second"))
+			return "rm $PRE/20-second; mkdir $PRE/20-second"
+		}, false, "is a directory now"},
+		{"task removed", func(t *testing.T, tr *tree) string {
+			tr.script(t, tr.pre("20-second"))
+			return "rm $PRE/20-second"
+		}, false, "no such file or directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if os.Geteuid() != 0 && strings.Contains(tt.name, "given away") {
+				t.Skip("needs root to give a file away")
+			}
+			tr := newTree(t)
+			change := tt.setup(t, tr)
+			first := filepath.Join(t.TempDir(), "first")
+			r := strings.NewReplacer("$PRE", filepath.Join(tr.dir0(), PreDir), "$DIR", tr.dir0())
+			tr.write(t, Pre, "10-first", "touch "+first+"; "+r.Replace(change), 0o755)
+			err := tr.r.Run(context.Background(), Pre, false)
+			if !errors.Is(err, ErrUnsafe) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Run() = %v, want ErrUnsafe saying %q", err, tt.want)
+			}
+			if got, err := os.ReadFile(tr.marker); err == nil {
+				t.Fatalf("20-second ran after it was changed: %q", got)
+			}
+			if _, err := os.Stat(first); (err == nil) == tt.upFront {
+				t.Fatalf("10-first ran: %v, want %v", err == nil, !tt.upFront)
+			}
+		})
 	}
 }
