@@ -21,6 +21,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 )
 
 // The phases and the directories that hold their tasks.
@@ -556,7 +557,15 @@ func waitCopy(copied <-chan struct{}, pr *os.File, d time.Duration) {
 	}
 }
 
-// lineLogger logs a task's output line by line under the task's name.
+// MaxLine is how much of a line of a task's output is kept, in the log and in Error.LastLine;
+// the rest of a longer line is read and dropped, and the line is marked with CutMark.
+const MaxLine = 4096
+
+// CutMark ends a line of output that was cut at MaxLine.
+const CutMark = "... (cut)"
+
+// lineLogger logs a task's output line by line under the task's name. It reads everything the
+// task writes, however long its lines: a task must never block on a full pipe.
 type lineLogger struct {
 	log      *slog.Logger
 	mu       sync.Mutex
@@ -564,16 +573,48 @@ type lineLogger struct {
 }
 
 func (l *lineLogger) copy(r io.Reader) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
-	for sc.Scan() {
-		line := sc.Text()
-		l.log.Info("task output", "line", line)
-		if strings.TrimSpace(line) != "" {
-			l.mu.Lock()
-			l.lastLine = line
-			l.mu.Unlock()
+	// One byte more than is kept: a line of exactly MaxLine fits, newline and all.
+	br := bufio.NewReaderSize(r, MaxLine+1)
+	cut := false // the rest of the current line is dropped
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// A line longer than MaxLine: keep its start, read and drop the rest.
+			if !cut {
+				l.line(string(whole(chunk[:MaxLine])) + CutMark)
+				cut = true
+			}
+			continue
 		}
+		if !cut && len(chunk) > 0 {
+			l.line(strings.TrimSuffix(strings.TrimSuffix(string(chunk), "\n"), "\r"))
+		}
+		cut = false
+		if err != nil {
+			return
+		}
+	}
+}
+
+// whole drops a character cut in half at the end of b.
+func whole(b []byte) []byte {
+	for i := len(b) - 1; i >= 0 && i > len(b)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:]) {
+				return b[:i]
+			}
+			break
+		}
+	}
+	return b
+}
+
+func (l *lineLogger) line(line string) {
+	l.log.Info("task output", "line", line)
+	if strings.TrimSpace(line) != "" {
+		l.mu.Lock()
+		l.lastLine = line
+		l.mu.Unlock()
 	}
 }
 

@@ -676,3 +676,49 @@ func TestChangedBeforeItRuns(t *testing.T) {
 		})
 	}
 }
+
+// A task's output is read to its end, however long its lines: a task printing a line of
+// megabytes must not block on its pipe (and then time out). Long lines are cut in the log and
+// in Error.LastLine.
+func TestOutputOfAnySize(t *testing.T) {
+	xs := func(n int) string { return fmt.Sprintf("head -c %d /dev/zero | tr '\\0' x", n) }
+	long := strings.Repeat("x", MaxLine) + CutMark
+	tests := []struct {
+		name   string
+		script string
+		last   string // Error.LastLine (every task exits 1)
+		cut    bool   // the log has a cut line
+	}{
+		{"a line of 1 MiB and a byte", xs(1<<20+1) + "; echo; echo after", "after", true},
+		{"a line of 8 MiB", xs(8<<20) + "; echo", long, true},
+		{"8 MiB and no newline", xs(8 << 20), long, true},
+		{"8 MiB on stderr", "{ " + xs(8<<20) + "; echo; echo after; } >&2", "after", true},
+		{"a line of exactly MaxLine", xs(MaxLine) + "; echo", strings.Repeat("x", MaxLine), false},
+		{"a line of MaxLine and a byte", xs(MaxLine + 1), long, true},
+		{"a character cut in half", xs(MaxLine-1) + "; printf '\\303\\251\\303\\251\\n'", strings.Repeat("x", MaxLine-1) + CutMark, true},
+		{"a long line between short ones", "echo before; " + xs(2<<20) + "; printf '\\r\\nafter\\r\\n'", "after", true},
+		{"many lines", "seq 1 50000", "50000", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.r.Timeout = 60 * time.Second
+			f.write(t, Pre, "10-talk", tt.script+"; exit 1", 0o755)
+			err := f.r.Run(context.Background(), Pre, false)
+			var te *Error
+			if !errors.As(err, &te) || te.TimedOut {
+				t.Fatalf("err = %v, want the task to fail (not to time out)", err)
+			}
+			if te.LastLine != tt.last {
+				t.Fatalf("LastLine = %.80q... (%d bytes), want %.80q... (%d bytes)", te.LastLine, len(te.LastLine), tt.last, len(tt.last))
+			}
+			log := f.log.String()
+			if strings.Contains(log, strings.Repeat("x", MaxLine+1)) {
+				t.Fatal("a line longer than MaxLine was logged")
+			}
+			if got := strings.Contains(log, CutMark); got != tt.cut {
+				t.Fatalf("cut line logged: %v, want %v", got, tt.cut)
+			}
+		})
+	}
+}
