@@ -53,7 +53,8 @@ type Runner struct {
 	Grace time.Duration
 	// Node is passed to tasks as REBOOTMGR_NODE.
 	Node string
-	// Env is the environment tasks start from (before the REBOOTMGR_ variables).
+	// Env is the environment tasks start from (before the REBOOTMGR_ variables), less the
+	// Consul credentials in it (see credential).
 	Env []string
 	// Logger hears of every task, its output and what was skipped; nil logs nothing.
 	Logger *slog.Logger
@@ -383,6 +384,28 @@ func (r *Runner) recheck(phase string, t Task) error {
 	return nil
 }
 
+// credential reports whether the environment variable name holds rebootmgr's Consul
+// credentials, which the commands it runs do not get: CONSUL_HTTP_TOKEN, CONSUL_HTTP_TOKEN_FILE,
+// any other CONSUL_ variable with TOKEN in its name, and CONSUL_HTTP_AUTH (user:password). A
+// task that talks to Consul brings its own token; the address and TLS settings are kept.
+func credential(name string) bool {
+	name = strings.ToUpper(name)
+	rest, ok := strings.CutPrefix(name, "CONSUL_")
+	return ok && (strings.Contains(rest, "TOKEN") || rest == "HTTP_AUTH")
+}
+
+// withoutCredentials is env (NAME=value entries) without the variables that are a credential.
+func withoutCredentials(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if !credential(name) {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
 // log is the Runner's logger, or one that discards when it has none.
 func (r *Runner) log() *slog.Logger {
 	if r.Logger != nil {
@@ -419,7 +442,7 @@ func (r *Runner) run(ctx context.Context, phase string, t Task, dryRun bool) err
 	}
 	cmd := exec.Command(t.Path)
 	cmd.Dir = "/"
-	cmd.Env = append(append([]string(nil), r.Env...), "REBOOTMGR_NODE="+r.Node, "REBOOTMGR_PHASE="+phase, "REBOOTMGR_DRY_RUN="+dry)
+	cmd.Env = append(withoutCredentials(r.Env), "REBOOTMGR_NODE="+r.Node, "REBOOTMGR_PHASE="+phase, "REBOOTMGR_DRY_RUN="+dry)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out := &lineLogger{log: log}
 	pr, pw, err := os.Pipe()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -721,4 +722,73 @@ func TestOutputOfAnySize(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Tasks, and the reboot command, do not get rebootmgr's Consul token or other credentials.
+func TestNoConsulCredentials(t *testing.T) {
+	env := []struct {
+		kv   string
+		kept bool
+	}{
+		{"CONSUL_HTTP_TOKEN=secret-1", false},
+		{"CONSUL_HTTP_TOKEN_FILE=/etc/rebootmgr/consul-token", false},
+		{"CONSUL_GRPC_TOKEN=secret-2", false},
+		{"CONSUL_TOKEN=secret-3", false},
+		{"consul_http_token=secret-4", false},
+		{"CONSUL_HTTP_AUTH=operator:secret-5", false},
+		{"CONSUL_HTTP_TOKEN=", false},
+		{"CONSUL_HTTP_ADDR=https://127.0.0.1:8501", true},
+		{"CONSUL_CACERT=/etc/consul/ca.pem", true},
+		{"CONSUL_NAMESPACE=ops", true},
+		{"VAULT_TOKEN=kept", true},
+		{"MY_CONSUL_HTTP_TOKEN=kept", true},
+		{"PATH=" + os.Getenv("PATH"), true},
+	}
+	var in []string
+	for _, e := range env {
+		in = append(in, e.kv)
+	}
+	check := func(t *testing.T, dump string) {
+		t.Helper()
+		data, err := os.ReadFile(dump)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Split(string(data), "\n")
+		for _, e := range env {
+			if slices.Contains(got, e.kv) != e.kept {
+				t.Errorf("%s passed on: %v, want %v", e.kv, !e.kept, e.kept)
+			}
+		}
+		if strings.Contains(string(data), "secret") {
+			t.Errorf("a secret was passed on:\n%s", data)
+		}
+	}
+	t.Run("tasks", func(t *testing.T) {
+		f := newFixture(t)
+		f.r.Env = in
+		dump := filepath.Join(t.TempDir(), "env")
+		f.write(t, Pre, "10-env", "env > "+dump, 0o755)
+		if err := f.r.Run(context.Background(), Pre, false); err != nil {
+			t.Fatal(err)
+		}
+		check(t, dump)
+		for _, want := range []string{"REBOOTMGR_NODE=n1", "REBOOTMGR_PHASE=pre"} {
+			if data, _ := os.ReadFile(dump); !strings.Contains(string(data), want) {
+				t.Errorf("no %s", want)
+			}
+		}
+	})
+	t.Run("reboot command", func(t *testing.T) {
+		for _, kv := range in {
+			k, v, _ := strings.Cut(kv, "=")
+			t.Setenv(k, v)
+		}
+		dump := filepath.Join(t.TempDir(), "env")
+		cmd := RebootCommand{Command: "env > " + dump, Logger: slog.New(slog.DiscardHandler)}
+		if err := cmd.Reboot(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		check(t, dump)
+	})
 }
