@@ -33,7 +33,7 @@ const (
 	PostDir = "post_boot_tasks"
 )
 
-// DefaultTimeout is how long one task may run.
+// DefaultTimeout is how long one task may run, unless told otherwise (--task-timeout).
 const DefaultTimeout = 2 * time.Minute
 
 // DefaultGrace is how long a task has to exit after SIGTERM before its process group is killed.
@@ -47,7 +47,8 @@ var ErrUnsafe = errors.New("unsafe task")
 type Runner struct {
 	// Dir holds pre_boot_tasks/ and post_boot_tasks/.
 	Dir string
-	// Timeout bounds each task (DefaultTimeout when zero).
+	// Timeout bounds each task. It must be positive: Validate and Run refuse zero or less, which
+	// would mean no time at all, not "no limit".
 	Timeout time.Duration
 	// Grace is the time between SIGTERM and SIGKILL (DefaultGrace when zero).
 	Grace time.Duration
@@ -106,8 +107,11 @@ func phaseDir(phase string) (string, error) {
 	return "", fmt.Errorf("unknown task phase %q", phase)
 }
 
-// Validate checks the tasks of both phases.
+// Validate checks the Runner's timeout and the tasks of both phases.
 func (r *Runner) Validate() error {
+	if err := r.checkTimeout(); err != nil {
+		return err
+	}
 	for _, phase := range []string{Pre, Post} {
 		if _, err := r.List(phase); err != nil {
 			return err
@@ -344,6 +348,9 @@ func (r *Runner) checkOwner(path string, fi fs.FileInfo) error {
 // Run runs the tasks of phase in order and stops at the first that fails. When ctx ends, the
 // running task's process group gets SIGTERM, then SIGKILL after the grace period.
 func (r *Runner) Run(ctx context.Context, phase string, dryRun bool) error {
+	if err := r.checkTimeout(); err != nil {
+		return err
+	}
 	list, err := r.List(phase)
 	if err != nil {
 		return err
@@ -414,11 +421,11 @@ func (r *Runner) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-func (r *Runner) timeout() time.Duration {
-	if r.Timeout > 0 {
-		return r.Timeout
+func (r *Runner) checkTimeout() error {
+	if r.Timeout <= 0 {
+		return fmt.Errorf("task timeout %s: it must be positive", r.Timeout)
 	}
-	return DefaultTimeout
+	return nil
 }
 
 func (r *Runner) grace() time.Duration {
@@ -432,7 +439,7 @@ var errTimedOut = errors.New("task timed out")
 
 func (r *Runner) run(ctx context.Context, phase string, t Task, dryRun bool) error {
 	log := r.log().With("task", t.Name, "phase", phase)
-	timeout := r.timeout()
+	timeout := r.Timeout
 	tctx, cancel := context.WithTimeoutCause(ctx, timeout, errTimedOut)
 	defer cancel()
 

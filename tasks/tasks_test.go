@@ -792,3 +792,23 @@ func TestNoConsulCredentials(t *testing.T) {
 		check(t, dump)
 	})
 }
+
+// A timeout of zero or less is refused, not taken as "no limit" or as a default.
+func TestTimeoutMustBePositive(t *testing.T) {
+	for _, timeout := range []time.Duration{0, -time.Nanosecond, -time.Minute} {
+		t.Run(timeout.String(), func(t *testing.T) {
+			f := newFixture(t)
+			f.r.Timeout = timeout
+			marker := filepath.Join(t.TempDir(), "ran")
+			f.write(t, Pre, "10-x", "touch "+marker, 0o755)
+			for call, err := range map[string]error{"Validate": f.r.Validate(), "Run": f.r.Run(context.Background(), Pre, false)} {
+				if err == nil || !strings.Contains(err.Error(), "must be positive") || !strings.Contains(err.Error(), timeout.String()) {
+					t.Errorf("%s = %v, want an error saying the timeout %s must be positive", call, err, timeout)
+				}
+			}
+			if _, err := os.Stat(marker); err == nil {
+				t.Fatal("the task ran")
+			}
+		})
+	}
+}
