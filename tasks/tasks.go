@@ -224,14 +224,18 @@ func (r *Runner) checkTask(path string) (isDir bool, err error) {
 	if fi.IsDir() {
 		return true, nil
 	}
-	if !fi.Mode().IsRegular() {
-		return false, fmt.Errorf("%w: task %s is not a regular file", ErrUnsafe, path)
+	name := path
+	if real != path {
+		name = fmt.Sprintf("%s (a link to %s)", path, real)
 	}
-	if err := r.checkMode(path, fi, false); err != nil {
+	if !fi.Mode().IsRegular() {
+		return false, fmt.Errorf("%w: task %s is not a regular file", ErrUnsafe, name)
+	}
+	if err := r.checkMode(name, fi, false); err != nil {
 		return false, err
 	}
 	if fi.Mode().Perm()&0o100 == 0 {
-		return false, fmt.Errorf("%w: task %s is not executable (chmod 0755 it, or remove it)", ErrUnsafe, path)
+		return false, fmt.Errorf("%w: task %s is not executable (chmod 0755 it, or remove it)", ErrUnsafe, name)
 	}
 	dir := filepath.Dir(real)
 	if fi, err = os.Lstat(dir); err != nil {

@@ -498,6 +498,12 @@ func TestPathChecks(t *testing.T) {
 			tr.chown(t, x, nobody)
 			return tr.link(t, x, tr.pre("20-x"))
 		}, ""},
+		{"link to a file anyone can write", func(t *testing.T, tr *tree) string {
+			lib := tr.dir(t, filepath.Join(tr.dir0(), "lib"), 0o755, 0)
+			x := tr.script(t, filepath.Join(lib, "x"))
+			chmod(t, x, 0o777)
+			return tr.link(t, x, tr.pre("20-x"))
+		}, "20-x (a link to %s/lib/x) is writable by group or others"},
 		{"link to nowhere", func(t *testing.T, tr *tree) string {
 			return tr.link(t, filepath.Join(tr.dir0(), "none"), tr.pre("20-x"))
 		}, "no such file or directory"},
@@ -563,6 +569,7 @@ func TestPathChecks(t *testing.T) {
 			tr := newTree(t)
 			path := tt.setup(t, tr)
 			if tt.want != "" {
+				tt.want = strings.ReplaceAll(tt.want, "%s", tr.dir0())
 				for call, err := range map[string]error{"Validate": tr.r.Validate(), "Run": tr.r.Run(context.Background(), Pre, false)} {
 					if err == nil || !strings.Contains(err.Error(), tt.want) {
 						t.Errorf("%s = %v, want an error saying %q", call, err, tt.want)
