@@ -379,6 +379,14 @@ func TestTasks(t *testing.T) {
 			t.Fatal("an unsafe task disabled the node or took the lock")
 		}
 	})
+	t.Run("missing tasks directory refused before the lock", func(t *testing.T) {
+		n := dev(t)
+		missing := filepath.Join(n.dir, "etc-typo")
+		n.expect(n.run("reboot", "--tasks-dir", missing), exitError, "tasks directory "+missing+" does not exist")
+		if n.rebootCount() != 0 || n.get(n.keys().Lock()) != nil || n.get(n.keys().Disabled("n1")) != nil {
+			t.Fatal("a missing tasks directory rebooted, took the lock or disabled the node")
+		}
+	})
 	t.Run("not executable", func(t *testing.T) {
 		n := dev(t)
 		n.task("pre", "10-x", "true")
