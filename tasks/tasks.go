@@ -1,7 +1,8 @@
 // Package tasks runs the operator's pre- and post-boot tasks: the executables in
 // <dir>/pre_boot_tasks and <dir>/post_boot_tasks, in name order, each with a timeout. Tasks run
-// as the user rebootmgr runs as (root, in production), so a task file that someone else could
-// have written is refused, never run.
+// as the user rebootmgr runs as (root, in production), so a task that someone else could have
+// written, or swapped for another file through a directory or link on its way, is refused,
+// never run.
 package tasks
 
 import (
