@@ -8,7 +8,8 @@ import (
 	"os/exec"
 )
 
-// RebootCommand reboots the machine with a shell command (systemctl reboot, in production).
+// RebootCommand reboots the machine with a shell command (systemctl reboot, in production). The
+// command does not get rebootmgr's Consul credentials, as tasks do not.
 type RebootCommand struct {
 	Command string
 	Logger  *slog.Logger
@@ -17,7 +18,7 @@ type RebootCommand struct {
 // Reboot runs the command and returns when it exits; the machine goes down after that.
 func (r RebootCommand) Reboot(ctx context.Context) error {
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", r.Command)
-	cmd.Env = os.Environ()
+	cmd.Env = withoutCredentials(os.Environ())
 	out, err := cmd.CombinedOutput()
 	if len(out) > 0 {
 		r.Logger.Info("reboot command output", "command", r.Command, "output", string(out))

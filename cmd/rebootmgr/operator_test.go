@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -203,6 +205,27 @@ func TestCheck(t *testing.T) {
 	n.expect(n.run("check", "--node", "nowhere"), exitError, "not in consul's catalog")
 	if kvIndex(t, n) != indexBefore || n.rebootCount() != 0 {
 		t.Fatal("check changed something")
+	}
+}
+
+// TestCheckTasks: check lists the tasks as reboot would: a directory among them is skipped (it
+// made check panic), a missing tasks directory fails the tasks gate.
+func TestCheckTasks(t *testing.T) {
+	n := dev(t)
+	n.task("pre", "10-drain", "true")
+	if err := os.Mkdir(filepath.Join(n.tasksDir, "pre_boot_tasks", "20-subdir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := n.run("check")
+	n.expect(r, 0, "may reboot now")
+	if !strings.Contains(r.stdout, "1 pre-boot and 0 post-boot tasks") {
+		t.Fatalf("check does not count the one pre-boot task:\n%s", r.stdout)
+	}
+	missing := filepath.Join(n.dir, "no-such-dir")
+	r = n.run("check", "--tasks-dir", missing)
+	n.expect(r, exitError, "tasks directory "+missing+" does not exist")
+	if !strings.Contains(r.stdout, "tasks     FAIL") {
+		t.Fatalf("the tasks gate does not fail:\n%s", r.stdout)
 	}
 }
 

@@ -122,6 +122,9 @@ func (f *rebootFlags) wire(ctx context.Context, stderr io.Writer) (*wired, error
 	if err != nil {
 		return nil, err
 	}
+	if f.taskTimeout <= 0 {
+		return nil, fmt.Errorf("%w: --task-timeout %s: want a positive duration", errUsage, f.taskTimeout)
+	}
 	release, err := holdNodeLock(f.lockFile)
 	if err != nil {
 		return nil, err

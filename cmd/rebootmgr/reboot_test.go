@@ -396,6 +396,14 @@ func TestTasks(t *testing.T) {
 			t.Fatal("an unsafe task disabled the node or took the lock")
 		}
 	})
+	t.Run("missing tasks directory refused before the lock", func(t *testing.T) {
+		n := dev(t)
+		missing := filepath.Join(n.dir, "etc-typo")
+		n.expect(n.run("reboot", "--tasks-dir", missing), exitError, "tasks directory "+missing+" does not exist")
+		if n.rebootCount() != 0 || n.get(n.keys().Lock()) != nil || n.get(n.keys().Disabled("n1")) != nil {
+			t.Fatal("a missing tasks directory rebooted, took the lock or disabled the node")
+		}
+	})
 	t.Run("not executable", func(t *testing.T) {
 		n := dev(t)
 		n.task("pre", "10-x", "true")
@@ -521,22 +529,34 @@ func TestSecondInstanceRefused(t *testing.T) {
 
 func TestUsage(t *testing.T) {
 	tests := []struct {
-		args []string
-		code int
+		args    []string
+		environ map[string]string
+		code    int
+		says    string
 	}{
-		{[]string{"reboot", "--no-such-flag"}, exitUsage},
-		{[]string{"reboot", "--settle", "soon"}, exitUsage},
-		{[]string{"frobnicate"}, exitUsage},
-		{[]string{"reboot", "extra"}, exitUsage},
-		{[]string{"help"}, exitOK},
-		{[]string{"reboot", "-h"}, exitOK},
+		{[]string{"reboot", "--no-such-flag"}, nil, exitUsage, ""},
+		{[]string{"reboot", "--settle", "soon"}, nil, exitUsage, ""},
+		{[]string{"frobnicate"}, nil, exitUsage, ""},
+		{[]string{"reboot", "extra"}, nil, exitUsage, ""},
+		{[]string{"help"}, nil, exitOK, ""},
+		{[]string{"reboot", "-h"}, nil, exitOK, ""},
+		// A task timeout of zero or less would leave no time for any task.
+		{[]string{"reboot", "--task-timeout", "0"}, nil, exitUsage, "--task-timeout 0s: want a positive duration"},
+		{[]string{"reboot", "--task-timeout", "-1s"}, nil, exitUsage, "--task-timeout -1s"},
+		{[]string{"daemon", "--task-timeout", "0s"}, nil, exitUsage, "--task-timeout 0s"},
+		{[]string{"reboot"}, map[string]string{"REBOOTMGR_TASK_TIMEOUT": "0"}, exitUsage, "--task-timeout 0s"},
 	}
 	for _, tt := range tests {
-		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+		name := strings.Join(tt.args, " ")
+		for k, v := range tt.environ {
+			name += " " + k + "=" + v
+		}
+		t.Run(name, func(t *testing.T) {
 			var stdout, stderr strings.Builder
-			code := run(context.Background(), tt.args, env{lookup: func(string) (string, bool) { return "", false }}, &stdout, &stderr)
-			if code != tt.code {
-				t.Fatalf("exit %d, want %d; stderr: %s", code, tt.code, stderr.String())
+			lookup := func(k string) (string, bool) { v, ok := tt.environ[k]; return v, ok }
+			code := run(context.Background(), tt.args, env{lookup: lookup}, &stdout, &stderr)
+			if code != tt.code || !strings.Contains(stderr.String(), tt.says) {
+				t.Fatalf("exit %d, want %d saying %q; stderr: %s", code, tt.code, tt.says, stderr.String())
 			}
 		})
 	}
