@@ -297,23 +297,56 @@ func (s FileSource) Run(ctx context.Context, events *Events, ready func()) error
 	}
 }
 
-// Tick sends an event every Interval, in case an event was missed.
-type Tick struct{ Interval time.Duration }
+// Tick sends an event every Interval, in case an event was missed; for For only, when For is
+// set.
+type Tick struct {
+	Interval time.Duration
+	For      time.Duration
+}
 
-// Run ticks until ctx ends.
+// Run ticks until ctx ends (or For has passed).
 func (t Tick) Run(ctx context.Context, events *Events, ready func()) error {
 	ready()
 	if t.Interval <= 0 {
+		<-ctx.Done()
 		return nil
 	}
 	tk := time.NewTicker(t.Interval)
 	defer tk.Stop()
+	var end <-chan time.Time
+	if t.For > 0 {
+		end = time.After(t.For)
+	}
 	for {
 		select {
 		case <-ctx.Done():
+			return nil
+		case <-end:
+			<-ctx.Done()
 			return nil
 		case <-tk.C:
 			events.Send(Event{Source: SourceTick})
 		}
 	}
+}
+
+// Delayed starts a source only after Delay. It is ready at once (the evaluation that follows
+// readiness reads the state itself), and sends an event when the source has read its state
+// for the first time, since anything may have changed meanwhile.
+type Delayed struct {
+	Source interface {
+		Run(ctx context.Context, events *Events, ready func()) error
+	}
+	Delay time.Duration
+}
+
+// Run waits for Delay, then runs the source until ctx ends.
+func (d Delayed) Run(ctx context.Context, events *Events, ready func()) error {
+	ready()
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-time.After(d.Delay):
+	}
+	return d.Source.Run(ctx, events, func() { events.Send(Event{Source: SourceStart}) })
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,11 +47,16 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		}
 		f.via, f.observeTask = m.Transport, m.ObserveTask
 	}
+	lastStart := startedAt(f.lockFile)
 	w, err := f.wire(ctx, stderr)
 	if err != nil {
 		return err
 	}
 	defer w.release()
+	now := time.Now()
+	if err := os.WriteFile(f.lockFile, []byte(startMark+now.UTC().Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
+		w.log.Warn("could not note the daemon's start in its lock file", "file", f.lockFile, "err", err)
+	}
 	p, client, log := w.pipeline, w.client, w.log
 	var observe func(pipeline.Result, error)
 	if m != nil {
@@ -68,7 +75,7 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	}
 	sources := []daemon.Source{watch.Tick{Interval: *interval}}
 	if *watchEvents {
-		sources = append(sources,
+		consul := []daemon.Source{
 			key(keys.Stop(), watch.SourceStop),
 			key(keys.GroupStop(f.group), watch.SourceStop),
 			key(keys.RebootRequired(p.Node), watch.SourceTrigger),
@@ -77,8 +84,22 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 			key(keys.GroupLimit(f.group), watch.SourceLock),
 			key(keys.Holders(), watch.SourceHolders),
 			watch.HealthSource{Client: client, Node: p.Node, Tag: health.Tag, Logger: wlog, Seen: remember(w.store, wlog)},
-			watch.FileSource{Paths: f.triggerFiles.values, Logger: wlog},
-		)
+		}
+		if !lastStart.IsZero() && now.Sub(lastStart) < restartWindow {
+			// Consul keeps a blocking query, and one of the agent's connections per client
+			// address, until its wait ends, even after the daemon that asked is gone: a daemon
+			// in a restart loop would leave its watches behind at every exit until the agent
+			// refuses its clients. So a daemon started again soon after its last start polls
+			// for a while before it blocks.
+			log.Warn("started again soon after a daemon that did not stop cleanly: looking every few seconds instead of watching Consul for a while, so that a restart loop leaves no queries behind",
+				"last_start", lastStart.UTC().Format(time.RFC3339), "poll", restartPoll, "for", restartQuiet)
+			for i, s := range consul {
+				consul[i] = watch.Delayed{Source: s, Delay: restartQuiet}
+			}
+			sources = append(sources, watch.Tick{Interval: restartPoll, For: restartQuiet})
+		}
+		sources = append(sources, consul...)
+		sources = append(sources, watch.FileSource{Paths: f.triggerFiles.values, Logger: wlog})
 	}
 	d := &daemon.Daemon{
 		Pipeline:      p,
@@ -90,7 +111,41 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		Observe:       observe,
 	}
 	log.Info("rebootmgr daemon started", "node", p.Node, "version", version)
-	return d.Run(ctx)
+	if err := d.Run(ctx); err != nil {
+		return err
+	}
+	// A clean stop is no restart loop: the next start watches at once.
+	if err := os.WriteFile(f.lockFile, nil, 0o644); err != nil {
+		log.Warn("could not clear the daemon's start from its lock file", "file", f.lockFile, "err", err)
+	}
+	return nil
+}
+
+// A daemon started within restartWindow of the start of one that did not stop cleanly polls
+// Consul every restartPoll for restartQuiet before it opens its blocking queries (see
+// runDaemon).
+const (
+	restartWindow = 10 * time.Minute
+	restartQuiet  = time.Minute
+	restartPoll   = 5 * time.Second
+)
+
+// startMark starts the line a daemon writes into its lock file when it starts, and clears
+// when it stops cleanly.
+const startMark = "rebootmgr daemon started at "
+
+// startedAt is when a daemon last started on this node and did not stop cleanly (it crashed,
+// was killed, or failed): zero when none did (the lock file lives in /run, empty after a boot).
+func startedAt(lockFile string) time.Time {
+	data, err := os.ReadFile(lockFile)
+	if err != nil {
+		return time.Time{}
+	}
+	at, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(strings.TrimPrefix(string(data), startMark)))
+	if err != nil || !strings.HasPrefix(string(data), startMark) {
+		return time.Time{}
+	}
+	return at
 }
 
 // remember writes down the nodes a health watch sees running a service as its members, so

@@ -67,6 +67,10 @@ func (n *testNode) boot() {
 	if err := os.WriteFile(n.bootID, []byte(fmt.Sprintf("boot-%d\n", n.boots)), 0o644); err != nil {
 		n.t.Fatal(err)
 	}
+	// /run is a tmpfs: a boot empties it, the daemon's lock file with it.
+	if err := os.Remove(n.lockFile); err != nil && !os.IsNotExist(err) {
+		n.t.Fatal(err)
+	}
 }
 
 // rebootCount is how often the reboot command ran.

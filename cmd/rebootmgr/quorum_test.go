@@ -351,3 +351,61 @@ func TestFailureThatCannotBeRecordedHalts(t *testing.T) {
 		t.Fatal("rebooted")
 	}
 }
+
+// TestAgentKeepsServing: Consul keeps a blocking query, and one of the agent's connections per
+// client address (200 by default), until its wait ends, even when the client has gone. After
+// 100 pipeline runs in one daemon, and after 20 daemons killed in a minute, the agent still
+// answers every one of a burst of requests from the same address.
+func TestAgentKeepsServing(t *testing.T) {
+	const burst = 60
+	serving := func(t *testing.T, n *testNode) {
+		t.Helper()
+		codes := make(chan int, burst)
+		for range burst {
+			go func() {
+				resp, err := http.Get("http://" + n.agent.HTTPAddr + "/v1/kv/" + n.keys().Stop())
+				if err != nil {
+					codes <- 0
+					return
+				}
+				resp.Body.Close()
+				codes <- resp.StatusCode
+			}()
+		}
+		answered := 0
+		for range burst {
+			if code := <-codes; code == http.StatusOK || code == http.StatusNotFound {
+				answered++
+			}
+		}
+		if answered != burst {
+			t.Fatalf("the agent answered %d of %d requests", answered, burst)
+		}
+	}
+	t.Run("100 pipeline runs", func(t *testing.T) {
+		n := dev(t)
+		// The task withdraws the request, so every run takes the lock, runs its tasks (waiting on
+		// the stop flags meanwhile) and gives the lock back.
+		n.task("pre", "10-withdraw", fmt.Sprintf("%s kv delete -http-addr=%s %s >/dev/null", consultest.Binary(t), n.agent.HTTPAddr, n.keys().RebootRequired("n1")))
+		d := n.startDaemon()
+		for i := range 100 {
+			n.put(n.keys().RebootRequired("n1"), fmt.Sprint(i))
+			fleettest.WaitSeen(t, d.Log.SeenN("reboot request withdrawn while preparing", i+1), "the run withdrawn")
+		}
+		serving(t, n)
+	})
+	t.Run("20 daemons killed in a minute", func(t *testing.T) {
+		bin := fleettest.Build(t, true)
+		n := dev(t)
+		n.agent.RegisterService("galera", []string{"rebootmgr"}, "passing")
+		for i := range 20 {
+			d := n.startDaemonProc(bin)
+			fleettest.WaitSeen(t, d.Log.Seen("idle: no reboot required"), "the daemon idle")
+			if i > 0 && d.Log.Count("started again soon after a daemon that did not stop cleanly") != 1 {
+				t.Fatalf("start %d was not taken for a restart loop:\n%s", i, d.Log)
+			}
+			d.Kill9()
+		}
+		serving(t, n)
+	})
+}

@@ -227,6 +227,10 @@ func (n *Node) Boot() {
 	if err := os.WriteFile(n.path("boot_id"), []byte(fmt.Sprintf("boot-%d\n", n.boots)), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// /run is a tmpfs: a boot empties it, the daemon's lock file with it.
+	if err := os.Remove(n.path("run", "rebootmgr.lock")); err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
 	n.SetDown(false)
 }
 
