@@ -3,12 +3,16 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/lock"
 )
@@ -182,5 +186,78 @@ func TestConcurrentChangeIsAConflict(t *testing.T) {
 	}
 	if _, err := s.Create(ctx, key, "other"); !errors.Is(err, ErrExists) {
 		t.Fatalf("Create over an existing key: %v", err)
+	}
+}
+
+// TestLongTextIsCut: a reason or a request's text far beyond what Consul takes in one value is
+// written cut, and the write succeeds.
+func TestLongTextIsCut(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	huge := "pre-boot task failed: " + strings.Repeat("ü", 300<<10) // 600 kB
+	tests := []struct {
+		name  string
+		write func() error
+		read  func() (string, error)
+	}{
+		{
+			name:  "disabled mark",
+			write: func() error { return s.SetDisabled(ctx, "n1", huge) },
+			read: func() (string, error) {
+				f, err := s.Disabled(ctx, "n1")
+				return f.Value, err
+			},
+		},
+		{
+			name: "group stop flag",
+			write: func() error {
+				if ok, err := s.StopGroup(ctx, huge); !ok {
+					return fmt.Errorf("not set: %w", err)
+				}
+				return nil
+			},
+			read: func() (string, error) {
+				f, err := s.Flag(ctx, s.Keys.GroupStop(""))
+				return f.Value, err
+			},
+		},
+		{
+			name: "triggered_by in the lock",
+			write: func() error {
+				rec, _ := lock.Record{}.Acquire(lock.Holder{Node: "n1", Phase: lock.Preparing, TriggeredBy: "key reboot_required: " + huge}, 1)
+				if ok, err := s.CASLock(ctx, rec, 0); !ok {
+					return fmt.Errorf("not written: %w", err)
+				}
+				return nil
+			},
+			read: func() (string, error) {
+				pair, _, err := s.Client.KV().Get(s.Keys.Lock(), nil)
+				if err != nil || pair == nil {
+					return "", fmt.Errorf("read the lock: %v", err)
+				}
+				if len(pair.Value) > 2*clip.Max {
+					return "", fmt.Errorf("lock record of %d bytes", len(pair.Value))
+				}
+				rec, err := lock.Decode(pair.Value)
+				if err != nil {
+					return "", err
+				}
+				return rec.Holders[0].TriggeredBy, nil
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.write(); err != nil {
+				t.Fatalf("write: %v", err)
+			}
+			got, err := tt.read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) > clip.Max || !strings.HasSuffix(got, clip.Marker) || !utf8.ValidString(got) {
+				t.Fatalf("stored %d bytes, ending %q", len(got), got[max(0, len(got)-20):])
+			}
+		})
 	}
 }
