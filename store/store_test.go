@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/rebootmgr/rebootmgr/clip"
+	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/lock"
 )
@@ -259,5 +260,55 @@ func TestLongTextIsCut(t *testing.T) {
 				t.Fatalf("stored %d bytes, ending %q", len(got), got[max(0, len(got)-20):])
 			}
 		})
+	}
+}
+
+// TestHistoryStaysWritable: a history already too large (written by hand, or by an older
+// rebootmgr) is trimmed by the next append, and appends of long details never make it grow
+// past history.MaxBytes.
+func TestHistoryStaysWritable(t *testing.T) {
+	s, a := newStore(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	seed, err := history.Log{Entries: []history.Entry{
+		{Node: "n0", End: t0, Outcome: history.TaskFailed, Detail: strings.Repeat("x", 500<<10)},
+	}}.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := s.Keys.GroupHistory("")
+	if _, err := a.Client.KV().Put(&api.KVPair{Key: key, Value: seed}, nil); err != nil {
+		t.Fatalf("seed a %d-byte history: %v", len(seed), err)
+	}
+	stored := func() int {
+		pair, _, err := a.Client.KV().Get(key, nil)
+		if err != nil || pair == nil {
+			t.Fatalf("read the history: %v", err)
+		}
+		return len(pair.Value)
+	}
+	long := strings.Repeat("output ", 100<<10)
+	for i := range 40 {
+		e := history.Entry{Node: fmt.Sprintf("n%d", i+1), End: t0.Add(time.Duration(i+1) * time.Minute), Outcome: history.TaskFailed, Detail: long, TriggeredBy: long}
+		l, err := s.AppendHistory(ctx, e)
+		if err != nil {
+			t.Fatalf("append %d: %v", i+1, err)
+		}
+		if n := stored(); n > history.MaxBytes {
+			t.Fatalf("after append %d the history is %d bytes", i+1, n)
+		}
+		if l.Entries[0].Node == "n0" {
+			t.Fatal("the oversized entry was kept")
+		}
+		if last := l.Entries[len(l.Entries)-1]; last.Node != e.Node || !strings.HasSuffix(last.Detail, clip.Marker) {
+			t.Fatalf("append %d: last entry %s, detail of %d bytes", i+1, last.Node, len(last.Detail))
+		}
+	}
+	back, _, err := s.History(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Entries) >= 40 || back.Entries[len(back.Entries)-1].Node != "n40" {
+		t.Fatalf("history of %d entries, newest %s: not bounded by its size", len(back.Entries), back.Entries[len(back.Entries)-1].Node)
 	}
 }
