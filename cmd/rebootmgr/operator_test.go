@@ -6,10 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/fleet"
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/store"
 )
 
 func TestStopResume(t *testing.T) {
@@ -180,5 +182,36 @@ func TestHelp(t *testing.T) {
 				t.Fatalf("exit %d:\n%s%s", code, out.String(), errOut.String())
 			}
 		})
+	}
+}
+
+// TestLongReasonIsRefused: a reason over the bound is a usage error that writes nothing,
+// never a reason cut without a word; one at the bound is written whole.
+func TestLongReasonIsRefused(t *testing.T) {
+	n := dev(t)
+	long := strings.Repeat("ü", 300<<10) // 600 kB
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"stop", []string{"stop", "--reason", long}},
+		{"stop a group", []string{"stop", "--group", "compute", "--reason", long}},
+		{"trigger", []string{"trigger", "n1", "--reason", long}},
+		{"disable", []string{"disable", "n1", "--reason", long}},
+		{"disable, one byte over", []string{"disable", "n1", "--reason", strings.Repeat("x", clip.Max+1)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n.expect(n.run(tt.args[0], tt.args[1:]...), exitUsage, "--reason is", "nothing written")
+			keys, _, err := n.kv().Keys(store.DefaultPrefix+"/", "", nil)
+			if err != nil || len(keys) != 0 {
+				t.Fatalf("written: %v %v", keys, err)
+			}
+		})
+	}
+	atBound := strings.Repeat("x", clip.Max)
+	n.expect(n.run("disable", "n1", "--reason", atBound), 0, "disabled n1")
+	if v := n.get(n.keys().Disabled("n1")); v == nil || !strings.HasPrefix(string(v.Value), atBound+" (by ") {
+		t.Fatal("a reason at the bound was not written whole")
 	}
 }
