@@ -8,6 +8,11 @@ import "unicode/utf8"
 // Max is the most bytes of free text rebootmgr writes for one reason or detail.
 const Max = 2 << 10
 
+// MaxReason is the most bytes of a reason an operator types. It is half of Max: what rebootmgr
+// adds to it (who wrote it, where and when; what kind of request it is) fits beside it, so the
+// text is stored whole. A longer one is refused, never cut.
+const MaxReason = Max / 2
+
 // Marker ends a text that was cut.
 const Marker = "… (cut)"
 

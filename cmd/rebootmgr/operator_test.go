@@ -8,6 +8,7 @@ import (
 
 	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/fleet"
+	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
@@ -186,7 +187,8 @@ func TestHelp(t *testing.T) {
 }
 
 // TestLongReasonIsRefused: a reason over the bound is a usage error that writes nothing,
-// never a reason cut without a word; one at the bound is written whole.
+// never a reason cut without a word; one at the bound is stored whole, with who wrote it, in the
+// request, the lock and the history.
 func TestLongReasonIsRefused(t *testing.T) {
 	n := dev(t)
 	long := strings.Repeat("ü", 300<<10) // 600 kB
@@ -198,7 +200,7 @@ func TestLongReasonIsRefused(t *testing.T) {
 		{"stop a group", []string{"stop", "--group", "compute", "--reason", long}},
 		{"trigger", []string{"trigger", "n1", "--reason", long}},
 		{"disable", []string{"disable", "n1", "--reason", long}},
-		{"disable, one byte over", []string{"disable", "n1", "--reason", strings.Repeat("x", clip.Max+1)}},
+		{"disable, one byte over", []string{"disable", "n1", "--reason", strings.Repeat("x", clip.MaxReason+1)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -209,9 +211,27 @@ func TestLongReasonIsRefused(t *testing.T) {
 			}
 		})
 	}
-	atBound := strings.Repeat("x", clip.Max)
-	n.expect(n.run("disable", "n1", "--reason", atBound), 0, "disabled n1")
-	if v := n.get(n.keys().Disabled("n1")); v == nil || !strings.HasPrefix(string(v.Value), atBound+" (by ") {
-		t.Fatal("a reason at the bound was not written whole")
+	atBound := strings.Repeat("€", clip.MaxReason/len("€"))
+	whole := func(what, text string) {
+		t.Helper()
+		if !strings.Contains(text, atBound+" (by alice on ") || strings.Contains(text, clip.Marker) {
+			t.Fatalf("%s: a reason at the bound was not kept whole, with who wrote it: %d bytes", what, len(text))
+		}
 	}
+	environ := map[string]string{"SUDO_USER": "alice"}
+	n.expect(n.runWith(t.Context(), environ, &fleettest.Log{}, "trigger", "n1", "--reason", atBound), 0, "asked n1 to reboot")
+	whole("request", string(n.get(n.keys().RebootRequired("n1")).Value))
+	n.expect(n.run("reboot", "--check-triggers"), 0, "reboot started")
+	whole("lock", n.holder("n1").TriggeredBy)
+	n.boot()
+	n.expect(n.run("reboot", "--check-triggers"), 0)
+	pair := n.get(n.keys().GroupHistory(""))
+	if pair == nil {
+		t.Fatal("no history")
+	}
+	l, err := history.Decode(pair.Value)
+	if err != nil || len(l.Entries) != 1 {
+		t.Fatalf("history: %d entries, %v", len(l.Entries), err)
+	}
+	whole("history", l.Entries[0].TriggeredBy)
 }
