@@ -48,7 +48,7 @@ func TestDaemonTriggers(t *testing.T) {
 			d := n.startDaemon(flags...)
 			start := time.Now()
 			tt.trigger(n)
-			fleettest.WaitSeen(t, d.Log.Seen("reboot required"), "the pipeline start")
+			fleettest.WaitSeen(t, d.Log.Seen(`msg="reboot required"`), "the pipeline start")
 			t.Logf("trigger (%s) to pipeline start: %s", tt.name, time.Since(start))
 			fleettest.WaitSeen(t, d.Log.Seen("msg=rebooting"), "the reboot")
 			if got := n.rebootCount(); got != 1 {
