@@ -1,15 +1,22 @@
 // Package history is the record of a group's reboots: who rebooted, when, how it ended and who
-// asked for it, kept in Consul with a bounded length. The circuit breaker reads it.
+// asked for it, kept in Consul with a bounded length and size. The circuit breaker reads it.
 package history
 
 import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/rebootmgr/rebootmgr/clip"
 )
 
 // MaxEntries bounds a group's history; the oldest entries go first.
 const MaxEntries = 200
+
+// MaxBytes bounds a group's history as stored, far below the 512 kB Consul takes in one value:
+// a history that could not be written again would blind the circuit breaker and the cooldown.
+// The oldest entries go first.
+const MaxBytes = 64 << 10
 
 // Outcomes of a reboot.
 const (
@@ -40,13 +47,39 @@ type Log struct {
 	Entries []Entry `json:"entries"`
 }
 
-// Append returns the log with e added, keeping the last MaxEntries.
+// Append returns the log with e added (its texts cut, see package clip), keeping the last
+// entries that fit in MaxEntries and, encoded, in MaxBytes; e itself is always kept. A log
+// already past the bounds shrinks to them.
 func (l Log) Append(e Entry) Log {
+	e.Detail = clip.Text(e.Detail)
+	e.TriggeredBy = clip.Text(e.TriggeredBy)
 	entries := append(append([]Entry(nil), l.Entries...), e)
 	if len(entries) > MaxEntries {
 		entries = entries[len(entries)-MaxEntries:]
 	}
-	return Log{Version: 1, Entries: entries}
+	return Log{Version: 1, Entries: newestThatFit(entries)}
+}
+
+// newestThatFit returns the newest entries whose log, encoded, is at most MaxBytes (at least
+// the newest one).
+func newestThatFit(entries []Entry) []Entry {
+	size := len(`{"version":1,"entries":[]}`)
+	for i := len(entries) - 1; i >= 0; i-- {
+		data, err := json.Marshal(entries[i])
+		if err != nil {
+			// Encode reports it.
+			continue
+		}
+		n := len(data)
+		if i < len(entries)-1 {
+			n++ // the comma
+		}
+		if size+n > MaxBytes && i < len(entries)-1 {
+			return entries[i+1:]
+		}
+		size += n
+	}
+	return entries
 }
 
 // FailuresSince returns the failed entries that ended after since.

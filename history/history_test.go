@@ -1,8 +1,11 @@
 package history
 
 import (
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/rebootmgr/rebootmgr/clip"
 )
 
 func TestAppendIsBounded(t *testing.T) {
@@ -52,5 +55,70 @@ func TestBreaker(t *testing.T) {
 		if _, err := ParseBreaker(bad); err == nil {
 			t.Errorf("ParseBreaker(%q) accepted", bad)
 		}
+	}
+}
+
+func TestAppendIsBoundedInBytes(t *testing.T) {
+	t0 := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	entry := func(i int, detail string) Entry {
+		return Entry{Node: "n", Start: t0, End: t0.Add(time.Duration(i) * time.Minute), Outcome: TaskFailed, Detail: detail}
+	}
+	entries := func(n int, detail string) []Entry {
+		var out []Entry
+		for i := range n {
+			out = append(out, entry(i, detail))
+		}
+		return out
+	}
+	tests := []struct {
+		name     string
+		log      []Entry
+		add      Entry
+		wantKept int // -1: as many as fit
+	}{
+		{"small log kept whole", entries(5, "exit 1"), entry(99, "exit 2"), 6},
+		{"long details", entries(MaxEntries, strings.Repeat("d", clip.Max)), entry(999, strings.Repeat("d", clip.Max)), -1},
+		{"details that JSON escapes", entries(MaxEntries, strings.Repeat("<", clip.Max)), entry(999, strings.Repeat("<", clip.Max)), -1},
+		{"a new entry far too long", entries(3, "exit 1"), entry(99, strings.Repeat("é", 300<<10)), 4},
+		{"an oversized log recovers", append([]Entry{entry(0, strings.Repeat("x", 500<<10))}, entries(3, "exit 1")...), entry(99, "exit 2"), 4},
+		{"an oversized newest entry goes too", append(entries(3, "exit 1"), entry(50, strings.Repeat("x", 500<<10))), entry(99, "exit 2"), 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := Log{Version: 1, Entries: tt.log}.Append(tt.add)
+			data, err := l.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(data) > MaxBytes {
+				t.Fatalf("encoded in %d bytes, more than %d", len(data), MaxBytes)
+			}
+			last := l.Entries[len(l.Entries)-1]
+			if !last.End.Equal(tt.add.End) || last.Detail != clip.Text(tt.add.Detail) {
+				t.Fatalf("the new entry is not the last, as given (cut): %+v", last.End)
+			}
+			all := append(append([]Entry(nil), tt.log...), tt.add)
+			kept := len(l.Entries)
+			if tt.wantKept >= 0 && kept != tt.wantKept {
+				t.Fatalf("kept %d entries, want %d", kept, tt.wantKept)
+			}
+			for i, e := range l.Entries {
+				if !e.End.Equal(all[len(all)-kept+i].End) {
+					t.Fatalf("entry %d is not the one of the newest that fit", i)
+				}
+			}
+			if tt.wantKept < 0 {
+				// As many as fit: one more would not.
+				older := all[len(all)-kept-1]
+				older.Detail = clip.Text(older.Detail)
+				more, _ := Log{Entries: append([]Entry{older}, l.Entries...)}.Encode()
+				if len(more) <= MaxBytes {
+					t.Fatalf("dropped an entry that fit (%d bytes with it)", len(more))
+				}
+			}
+			if _, err := Decode(data); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/rebootmgr/rebootmgr/clip"
 )
 
 // Version is the record format this build writes. A record with a higher version was written
@@ -171,12 +173,16 @@ func (r Record) clone() Record {
 	return Record{Version: r.Version, Holders: append([]Holder(nil), r.Holders...)}
 }
 
-// Encode returns the record as stored.
+// Encode returns the record as stored. What triggered a reboot is cut when long (see package
+// clip): a request's text must never make the lock too large to be written.
 func (r Record) Encode() ([]byte, error) {
 	r.Version = Version
-	if r.Holders == nil {
-		r.Holders = []Holder{}
+	holders := make([]Holder, len(r.Holders))
+	for i, h := range r.Holders {
+		h.TriggeredBy = clip.Text(h.TriggeredBy)
+		holders[i] = h
 	}
+	r.Holders = holders
 	return json.Marshal(r)
 }
 

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rebootmgr/rebootmgr/clip"
 )
 
 func TestAcquire(t *testing.T) {
@@ -245,6 +247,38 @@ func TestDeadlines(t *testing.T) {
 			}
 			if next := rec.NextDeadline(tt.now); !next.Equal(tt.next) {
 				t.Fatalf("NextDeadline = %v, want %v", next, tt.next)
+			}
+		})
+	}
+}
+
+func TestEncodeCutsTriggeredBy(t *testing.T) {
+	long := strings.Repeat("kernel ", 100<<10)
+	tests := []struct {
+		name, triggeredBy string
+		cut               bool
+	}{
+		{"none", "", false},
+		{"short", "file /var/run/reboot-required", false},
+		{"600 kB", long, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Record{Version: Version, Holders: []Holder{{Node: "n1", Phase: Preparing, TriggeredBy: tt.triggeredBy}}}
+			data, err := r.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := Decode(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := back.Holders[0].TriggeredBy
+			if tt.cut != (got != tt.triggeredBy) || len(got) > clip.Max {
+				t.Fatalf("stored %d bytes of %d", len(got), len(tt.triggeredBy))
+			}
+			if r.Holders[0].TriggeredBy != tt.triggeredBy {
+				t.Fatal("Encode changed its receiver")
 			}
 		})
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/hashicorp/consul/api"
 
+	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
@@ -229,13 +230,13 @@ func (c *Consul) LegacyReboots(ctx context.Context) ([]string, error) {
 }
 
 // StopGroup sets the group's stop flag, keeping one already set (and its reason); it reports
-// whether it set it.
+// whether it set it. A long reason is cut (see package clip).
 func (c *Consul) StopGroup(ctx context.Context, reason string) (bool, error) {
 	key := c.Keys.GroupStop(c.Group)
 	if err := CheckKey(key); err != nil {
 		return false, err
 	}
-	ok, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: []byte(reason)}, c.write(ctx))
+	ok, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: []byte(clip.Text(reason))}, c.write(ctx))
 	if err != nil {
 		return false, fmt.Errorf("write key %s: %w", key, err)
 	}
@@ -316,13 +317,14 @@ func (c *Consul) Disabled(ctx context.Context, node string) (pipeline.Flag, erro
 	return c.Flag(ctx, c.Keys.Disabled(node))
 }
 
-// SetDisabled marks node disabled, keeping a mark (and its reason) that is already there.
+// SetDisabled marks node disabled, keeping a mark (and its reason) that is already there. A
+// long reason, such as a task's output, is cut (see package clip).
 func (c *Consul) SetDisabled(ctx context.Context, node, reason string) error {
 	if err := ValidNode(node); err != nil {
 		return err
 	}
 	key := c.Keys.Disabled(node)
-	if _, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: []byte(reason)}, c.write(ctx)); err != nil {
+	if _, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: []byte(clip.Text(reason))}, c.write(ctx)); err != nil {
 		return fmt.Errorf("write key %s: %w", key, err)
 	}
 	return nil
@@ -409,7 +411,7 @@ func (c *Consul) StartMaintenance(ctx context.Context, node, reason string) erro
 		c.Logger.Info("node is already in maintenance, started by someone else: keeping it", "reason", current.Notes)
 		return nil
 	}
-	if err := c.Client.Agent().EnableNodeMaintenance(reason); err != nil {
+	if err := c.Client.Agent().EnableNodeMaintenance(clip.Text(reason)); err != nil {
 		return fmt.Errorf("put node %s into maintenance: %w", node, err)
 	}
 	return nil

@@ -3,12 +3,17 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/rebootmgr/rebootmgr/clip"
+	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/lock"
 )
@@ -182,5 +187,128 @@ func TestConcurrentChangeIsAConflict(t *testing.T) {
 	}
 	if _, err := s.Create(ctx, key, "other"); !errors.Is(err, ErrExists) {
 		t.Fatalf("Create over an existing key: %v", err)
+	}
+}
+
+// TestLongTextIsCut: a reason or a request's text far beyond what Consul takes in one value is
+// written cut, and the write succeeds.
+func TestLongTextIsCut(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	huge := "pre-boot task failed: " + strings.Repeat("ü", 300<<10) // 600 kB
+	tests := []struct {
+		name  string
+		write func() error
+		read  func() (string, error)
+	}{
+		{
+			name:  "disabled mark",
+			write: func() error { return s.SetDisabled(ctx, "n1", huge) },
+			read: func() (string, error) {
+				f, err := s.Disabled(ctx, "n1")
+				return f.Value, err
+			},
+		},
+		{
+			name: "group stop flag",
+			write: func() error {
+				if ok, err := s.StopGroup(ctx, huge); !ok {
+					return fmt.Errorf("not set: %w", err)
+				}
+				return nil
+			},
+			read: func() (string, error) {
+				f, err := s.Flag(ctx, s.Keys.GroupStop(""))
+				return f.Value, err
+			},
+		},
+		{
+			name: "triggered_by in the lock",
+			write: func() error {
+				rec, _ := lock.Record{}.Acquire(lock.Holder{Node: "n1", Phase: lock.Preparing, TriggeredBy: "key reboot_required: " + huge}, 1)
+				if ok, err := s.CASLock(ctx, rec, 0); !ok {
+					return fmt.Errorf("not written: %w", err)
+				}
+				return nil
+			},
+			read: func() (string, error) {
+				pair, _, err := s.Client.KV().Get(s.Keys.Lock(), nil)
+				if err != nil || pair == nil {
+					return "", fmt.Errorf("read the lock: %v", err)
+				}
+				if len(pair.Value) > 2*clip.Max {
+					return "", fmt.Errorf("lock record of %d bytes", len(pair.Value))
+				}
+				rec, err := lock.Decode(pair.Value)
+				if err != nil {
+					return "", err
+				}
+				return rec.Holders[0].TriggeredBy, nil
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.write(); err != nil {
+				t.Fatalf("write: %v", err)
+			}
+			got, err := tt.read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) > clip.Max || !strings.HasSuffix(got, clip.Marker) || !utf8.ValidString(got) {
+				t.Fatalf("stored %d bytes, ending %q", len(got), got[max(0, len(got)-20):])
+			}
+		})
+	}
+}
+
+// TestHistoryStaysWritable: a history already too large (written by hand, or by an older
+// rebootmgr) is trimmed by the next append, and appends of long details never make it grow
+// past history.MaxBytes.
+func TestHistoryStaysWritable(t *testing.T) {
+	s, a := newStore(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	seed, err := history.Log{Entries: []history.Entry{
+		{Node: "n0", End: t0, Outcome: history.TaskFailed, Detail: strings.Repeat("x", 500<<10)},
+	}}.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := s.Keys.GroupHistory("")
+	if _, err := a.Client.KV().Put(&api.KVPair{Key: key, Value: seed}, nil); err != nil {
+		t.Fatalf("seed a %d-byte history: %v", len(seed), err)
+	}
+	stored := func() int {
+		pair, _, err := a.Client.KV().Get(key, nil)
+		if err != nil || pair == nil {
+			t.Fatalf("read the history: %v", err)
+		}
+		return len(pair.Value)
+	}
+	long := strings.Repeat("output ", 100<<10)
+	for i := range 40 {
+		e := history.Entry{Node: fmt.Sprintf("n%d", i+1), End: t0.Add(time.Duration(i+1) * time.Minute), Outcome: history.TaskFailed, Detail: long, TriggeredBy: long}
+		l, err := s.AppendHistory(ctx, e)
+		if err != nil {
+			t.Fatalf("append %d: %v", i+1, err)
+		}
+		if n := stored(); n > history.MaxBytes {
+			t.Fatalf("after append %d the history is %d bytes", i+1, n)
+		}
+		if l.Entries[0].Node == "n0" {
+			t.Fatal("the oversized entry was kept")
+		}
+		if last := l.Entries[len(l.Entries)-1]; last.Node != e.Node || !strings.HasSuffix(last.Detail, clip.Marker) {
+			t.Fatalf("append %d: last entry %s, detail of %d bytes", i+1, last.Node, len(last.Detail))
+		}
+	}
+	back, _, err := s.History(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Entries) >= 40 || back.Entries[len(back.Entries)-1].Node != "n40" {
+		t.Fatalf("history of %d entries, newest %s: not bounded by its size", len(back.Entries), back.Entries[len(back.Entries)-1].Node)
 	}
 }

@@ -2,12 +2,9 @@ package watch
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -15,7 +12,6 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
-	"github.com/fsnotify/fsnotify"
 	"github.com/hashicorp/consul/api"
 )
 
@@ -237,64 +233,6 @@ func serviceHealth(_ context.Context, client *api.Client, service string, q *api
 	}
 	sort.Strings(lines)
 	return strings.Join(lines, "\n"), nodes, meta.LastIndex, nil
-}
-
-// FileSource sends an event whenever one of the files is created, written, renamed or
-// removed. It watches their directories, since the files come and go.
-type FileSource struct {
-	Paths  []string
-	Logger *slog.Logger
-}
-
-// Run watches until ctx ends.
-func (s FileSource) Run(ctx context.Context, events *Events, ready func()) error {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		// The tick still looks at the files; a request is only not seen at once.
-		s.Logger.Error("cannot watch the reboot-required files: relying on the tick", "err", err)
-		ready()
-		<-ctx.Done()
-		return nil
-	}
-	defer w.Close()
-	names := map[string]bool{}
-	dirs := map[string]bool{}
-	for _, p := range s.Paths {
-		p = filepath.Clean(p)
-		names[p] = true
-		dirs[filepath.Dir(p)] = true
-	}
-	for dir := range dirs {
-		if err := w.Add(dir); err != nil {
-			// The tick still looks at the files; they are only not seen at once.
-			s.Logger.Warn("cannot watch a reboot-required file's directory: relying on the tick", "dir", dir, "err", err)
-		}
-	}
-	ready()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-w.Events:
-			if !ok {
-				return nil
-			}
-			if !names[filepath.Clean(ev.Name)] {
-				continue
-			}
-			_, err := os.Stat(ev.Name)
-			events.Send(Event{Source: SourceFile, Subject: ev.Name, Exists: err == nil})
-		case err, ok := <-w.Errors:
-			if !ok {
-				return nil
-			}
-			if errors.Is(err, fsnotify.ErrEventOverflow) {
-				events.Send(Event{Source: SourceFile, Subject: "overflow"})
-				continue
-			}
-			s.Logger.Warn("watching reboot-required files", "err", err)
-		}
-	}
 }
 
 // Tick sends an event every Interval, in case an event was missed; for For only, when For is

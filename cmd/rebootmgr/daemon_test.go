@@ -13,23 +13,42 @@ import (
 	"github.com/rebootmgr/rebootmgr/lock"
 )
 
-// TestDaemonTriggers: a key or a file starts the pipeline at once; after the "reboot" the
-// daemon of the next boot finishes the job and goes back to waiting.
+// TestDaemonTriggers: a key or a file starts the pipeline at once, a file too whose
+// directories are made after the daemon started (as the kernel hook does, with mkdir -p);
+// after the "reboot" the daemon of the next boot finishes the job and goes back to waiting.
 func TestDaemonTriggers(t *testing.T) {
+	kernelFile := func(n *testNode) string { return filepath.Join(n.dir, "var", "run", "kernel", "reboot-required") }
 	tests := []struct {
 		name    string
+		flags   func(n *testNode) []string
 		trigger func(n *testNode)
 	}{
-		{"key", func(n *testNode) { n.put(n.keys().RebootRequired("n1"), "") }},
-		{"file", func(n *testNode) { writeFile(t, n.trigger, "") }},
+		{"key", nil, func(n *testNode) { n.put(n.keys().RebootRequired("n1"), "") }},
+		{"file", nil, func(n *testNode) { writeFile(t, n.trigger, "") }},
+		{
+			"file in directories made after the start",
+			func(n *testNode) []string {
+				return []string{"--reboot-required-file", kernelFile(n), "--interval", "1h"}
+			},
+			func(n *testNode) {
+				if err := os.MkdirAll(filepath.Dir(kernelFile(n)), 0o755); err != nil {
+					n.t.Fatal(err)
+				}
+				writeFile(n.t, kernelFile(n), "")
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			n := dev(t)
-			d := n.startDaemon()
+			var flags []string
+			if tt.flags != nil {
+				flags = tt.flags(n)
+			}
+			d := n.startDaemon(flags...)
 			start := time.Now()
 			tt.trigger(n)
-			fleettest.WaitSeen(t, d.Log.Seen("reboot required"), "the pipeline start")
+			fleettest.WaitSeen(t, d.Log.Seen(`msg="reboot required"`), "the pipeline start")
 			t.Logf("trigger (%s) to pipeline start: %s", tt.name, time.Since(start))
 			fleettest.WaitSeen(t, d.Log.Seen("msg=rebooting"), "the reboot")
 			if got := n.rebootCount(); got != 1 {
@@ -38,7 +57,7 @@ func TestDaemonTriggers(t *testing.T) {
 			d.stop()
 
 			n.boot()
-			d = n.startDaemon()
+			d = n.startDaemon(flags...)
 			fleettest.WaitSeen(t, d.Log.Seen("idle: reboot finished"), "the post-boot part")
 			if n.get(n.keys().Lock()) != nil || n.get(n.keys().RebootRequired("n1")) != nil || n.inMaintenance() {
 				t.Fatalf("not cleaned up after the reboot: lock %+v", n.lockRecord())

@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
@@ -110,6 +111,10 @@ func (m markCommand) run(ctx context.Context, args []string, e env, stdout, stde
 	pos, err := parseArgs(fs, args, e, maxArgs)
 	if err != nil {
 		return err
+	}
+	if reason != nil && len(*reason) > clip.MaxReason {
+		// Cut, it would lose what the operator wrote without saying so.
+		return fmt.Errorf("%w: --reason is %d bytes, more than the %d allowed: nothing written (give the gist, and where the details are)", errUsage, len(*reason), clip.MaxReason)
 	}
 	o, err := g.operator(stderr)
 	if err != nil {

@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/fleet"
+	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
@@ -268,4 +270,54 @@ func TestHelp(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLongReasonIsRefused: a reason over the bound is a usage error that writes nothing,
+// never a reason cut without a word; one at the bound is stored whole, with who wrote it, in the
+// request, the lock and the history.
+func TestLongReasonIsRefused(t *testing.T) {
+	n := dev(t)
+	long := strings.Repeat("ü", 300<<10) // 600 kB
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"stop", []string{"stop", "--reason", long}},
+		{"stop a group", []string{"stop", "--group", "compute", "--reason", long}},
+		{"trigger", []string{"trigger", "n1", "--reason", long}},
+		{"disable", []string{"disable", "n1", "--reason", long}},
+		{"disable, one byte over", []string{"disable", "n1", "--reason", strings.Repeat("x", clip.MaxReason+1)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n.expect(n.run(tt.args[0], tt.args[1:]...), exitUsage, "--reason is", "nothing written")
+			keys, _, err := n.kv().Keys(store.DefaultPrefix+"/", "", nil)
+			if err != nil || len(keys) != 0 {
+				t.Fatalf("written: %v %v", keys, err)
+			}
+		})
+	}
+	atBound := strings.Repeat("€", clip.MaxReason/len("€"))
+	whole := func(what, text string) {
+		t.Helper()
+		if !strings.Contains(text, atBound+" (by alice on ") || strings.Contains(text, clip.Marker) {
+			t.Fatalf("%s: a reason at the bound was not kept whole, with who wrote it: %d bytes", what, len(text))
+		}
+	}
+	environ := map[string]string{"SUDO_USER": "alice"}
+	n.expect(n.runWith(t.Context(), environ, &fleettest.Log{}, "trigger", "n1", "--reason", atBound), 0, "asked n1 to reboot")
+	whole("request", string(n.get(n.keys().RebootRequired("n1")).Value))
+	n.expect(n.run("reboot", "--check-triggers"), 0, "reboot started")
+	whole("lock", n.holder("n1").TriggeredBy)
+	n.boot()
+	n.expect(n.run("reboot", "--check-triggers"), 0)
+	pair := n.get(n.keys().GroupHistory(""))
+	if pair == nil {
+		t.Fatal("no history")
+	}
+	l, err := history.Decode(pair.Value)
+	if err != nil || len(l.Entries) != 1 {
+		t.Fatalf("history: %d entries, %v", len(l.Entries), err)
+	}
+	whole("history", l.Entries[0].TriggeredBy)
 }
