@@ -76,7 +76,11 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 		return err
 	}
 	if node == local {
-		r := &tasks.Runner{Dir: f.tasksDir, Owner: os.Geteuid()}
+		log, err := f.logger(stderr)
+		if err != nil {
+			return err
+		}
+		r := &tasks.Runner{Dir: f.tasksDir, Owner: os.Geteuid(), Logger: log.With("component", "tasks")}
 		s.Tasks = map[string]int{}
 		for _, phase := range []string{tasks.Pre, tasks.Post} {
 			list, err := r.List(phase)

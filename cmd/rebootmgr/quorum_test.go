@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -407,5 +410,61 @@ func TestAgentKeepsServing(t *testing.T) {
 			d.Kill9()
 		}
 		serving(t, n)
+	})
+}
+
+// TestGatingReadsAreWholeAndCurrent: the reads a reboot is judged on are consistent, even on an
+// agent whose discovery_max_stale would serve them stale, and results an ACL token hides are an
+// error, never fewer instances.
+func TestGatingReadsAreWholeAndCurrent(t *testing.T) {
+	t.Run("not stale under discovery_max_stale", func(t *testing.T) {
+		n := newTestNode(t, consultest.Dev(t, "n1", "-hcl", `discovery_max_stale = "1h"`))
+		n.agent.RegisterService("galera", []string{"rebootmgr", "min_passing=2"}, "passing")
+		n.agent.RegisterRemote("n2", "galera", []string{"rebootmgr"}, "passing")
+		target, _ := url.Parse("http://" + n.agent.HTTPAddr)
+		rp := httputil.NewSingleHostReverseProxy(target)
+		var mu sync.Mutex
+		var seen []string
+		rp.ModifyResponse = func(r *http.Response) error {
+			path := r.Request.URL.Path
+			if strings.HasPrefix(path, "/v1/health/") || strings.HasPrefix(path, "/v1/catalog/") {
+				mu.Lock()
+				seen = append(seen, path+": "+r.Header.Get("X-Consul-Effective-Consistency"))
+				mu.Unlock()
+			}
+			return nil
+		}
+		proxy := httptest.NewServer(rp)
+		t.Cleanup(proxy.Close)
+		n.put(n.keys().RebootRequired("n1"), "")
+		n.expect(n.run("reboot", "--check-triggers", "--consul-addr", strings.TrimPrefix(proxy.URL, "http://")), 0, "reboot started")
+		mu.Lock()
+		defer mu.Unlock()
+		if len(seen) == 0 {
+			t.Fatal("no health read seen")
+		}
+		for _, s := range seen {
+			if !strings.HasSuffix(s, ": consistent") {
+				t.Errorf("a gating read was not consistent: %s", s)
+			}
+		}
+	})
+	t.Run("an instance hidden by ACLs", func(t *testing.T) {
+		agent := consultest.DevACL(t, "n1")
+		n := newTestNode(t, agent)
+		n.agent.RegisterService("cassandra", []string{"rebootmgr", "max_failing=0"}, "passing")
+		n.agent.RegisterRemote("n2", "cassandra", []string{"rebootmgr"}, "critical")
+		n.put(n.keys().RebootRequired("n1"), "")
+		// The daemon's policy, but nodes readable only by name: n2 and its instance are hidden.
+		pol := strings.Replace(policy(t, "rebootmgr-daemon.hcl", "n1"), `node_prefix "" { policy = "read" }`, `node "n1" { policy = "read" }`, 1)
+		if pol == policy(t, "rebootmgr-daemon.hcl", "n1") {
+			t.Fatal("the daemon policy no longer reads node_prefix: adapt the test")
+		}
+		t.Setenv("CONSUL_HTTP_TOKEN", aclToken(t, agent, pol))
+		n.expect(n.run("reboot", "--check-triggers"), exitError, "hidden by Consul's ACLs")
+		n.expect(n.run("check"), exitError, "hidden by Consul's ACLs")
+		if n.rebootCount() != 0 {
+			t.Fatal("rebooted on a view with an instance hidden")
+		}
 	})
 }
