@@ -91,3 +91,46 @@ func TestSettle(t *testing.T) {
 		})
 	}
 }
+
+// TestInFlightAndMissing: a node whose reboot is in flight, and a remembered member gone from
+// the catalog, are failing instances whatever their checks say; this node itself never is.
+func TestInFlightAndMissing(t *testing.T) {
+	two := []Instance{inst("n1", "passing"), inst("n2", "passing")}
+	three := append(append([]Instance(nil), two...), inst("n3", "passing"))
+	tests := []struct {
+		name      string
+		tags      []string
+		instances []Instance
+		members   []string
+		down      map[string]string
+		ok        bool
+		mention   string
+	}{
+		{"max_failing=0, another in flight", []string{"max_failing=0"}, two, nil, map[string]string{"n2": "holds the lock"}, false, "reboot in flight: holds the lock"},
+		{"max_failing=1, another in flight", []string{"max_failing=1"}, three, nil, map[string]string{"n2": "x"}, true, ""},
+		{"max_failing=1, two in flight", []string{"max_failing=1"}, three, nil, map[string]string{"n2": "x", "n3": "y"}, false, "failing 2/3"},
+		{"min_passing=2 of 2, the other in flight", []string{"min_passing=2"}, two, nil, map[string]string{"n2": "x"}, false, "passing 1/2"},
+		{"no quorum tag, another in flight", nil, two, nil, map[string]string{"n2": "x"}, false, "every instance must pass"},
+		{"this node in the set does not count", []string{"max_failing=0"}, two, nil, map[string]string{"n1": "x"}, true, ""},
+		{"a node in flight that does not run the service", []string{"max_failing=0"}, two, nil, map[string]string{"n9": "x"}, true, ""},
+		{"local_only ignores others in flight", []string{"local_only"}, two, nil, map[string]string{"n2": "x"}, true, ""},
+		{"member gone, max_failing=0", []string{"max_failing=0"}, two, []string{"n1", "n2", "n3"}, nil, false, "rebootmgr forget n3 svc"},
+		{"member gone, no quorum tag", nil, two, []string{"n3"}, nil, false, "gone from Consul's catalog"},
+		{"member gone, min_passing=2 still met", []string{"min_passing=2"}, two, []string{"n3"}, nil, true, ""},
+		{"members all present", []string{"max_failing=0"}, two, []string{"n1", "n2"}, nil, true, ""},
+		{"member gone and in flight counts once", []string{"max_failing=1"}, two, []string{"n3"}, map[string]string{"n3": "x"}, true, ""},
+		{"local_only ignores missing members", []string{"local_only"}, two, []string{"n3"}, nil, true, ""},
+		{"this node remembered but gone", nil, []Instance{inst("n2", "passing")}, []string{"n1"}, nil, false, "on this node"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := Evaluate("n1", []Service{{Name: "svc", Tags: tt.tags, Instances: tt.instances, Members: tt.members}}, tt.down)
+			if rep.OK() != tt.ok {
+				t.Fatalf("OK() = %v, want %v; problems: %q", rep.OK(), tt.ok, rep.Problems)
+			}
+			if !tt.ok && !strings.Contains(rep.Reason(), tt.mention) {
+				t.Fatalf("reason %q does not mention %q", rep.Reason(), tt.mention)
+			}
+		})
+	}
+}

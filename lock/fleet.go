@@ -59,9 +59,18 @@ func (f Fleet) Encode() ([]byte, error) {
 	return json.Marshal(f)
 }
 
-// DecodeFleet parses a stored fleet record strictly: unknown fields, a missing holders field,
-// a holder without a group and trailing data are errors, never an empty fleet.
+// fleetShape is the fleet record's shape: its holders are any node names, each once.
+func fleetShape() *shape {
+	return &shape{fields: map[string]*shape{"version": nil, "holders": {}}}
+}
+
+// DecodeFleet parses a stored fleet record strictly: unknown or repeated fields, a node named
+// twice, a missing holders field, a holder without a group and trailing data are errors, never
+// an empty fleet.
 func DecodeFleet(data []byte) (Fleet, error) {
+	if err := checkShape(data, fleetShape()); err != nil {
+		return Fleet{}, fmt.Errorf("not a fleet record: %w", err)
+	}
 	var raw struct {
 		Version *int               `json:"version"`
 		Holders *map[string]string `json:"holders"`

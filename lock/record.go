@@ -193,7 +193,7 @@ func (r Record) Encode() ([]byte, error) {
 // keeps the last one), a record without "version" or "holders", "holders" null, and anything
 // after the record.
 func Decode(data []byte) (Record, error) {
-	if err := checkShape(data); err != nil {
+	if err := checkShape(data, recordShape()); err != nil {
 		return Record{}, fmt.Errorf("not a lock record: %w", err)
 	}
 	var wire struct {
@@ -284,9 +284,9 @@ func jsonFields(t reflect.Type) []string {
 }
 
 // checkShape reads data token by token: it must be one JSON object and nothing after it, no
-// object in it may give a field twice, and every field must be one the record has, spelled as
+// object in it may give a field twice, and every field must be one the shape s has, spelled as
 // Encode spells it.
-func checkShape(data []byte) error {
+func checkShape(data []byte, s *shape) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	tok, err := dec.Token()
@@ -299,7 +299,7 @@ func checkShape(data []byte) error {
 	if tok != json.Delim('{') {
 		return fmt.Errorf("want a JSON object, found %s", describe(tok))
 	}
-	if err := walkObject(dec, "", recordShape(), 1); err != nil {
+	if err := walkObject(dec, "", s, 1); err != nil {
 		return err
 	}
 	if _, err := dec.Token(); err != io.EOF {
