@@ -9,7 +9,7 @@ func TestDecodeFleet(t *testing.T) {
 	for _, tt := range []struct {
 		name, data string
 		// err is part of the error wanted ("" for none).
-		err string
+		err  string
 		want map[string]string
 	}{
 		{"empty fleet", `{"version":1,"holders":{}}`, "", map[string]string{}},
