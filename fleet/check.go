@@ -3,11 +3,15 @@ package fleet
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/window"
 )
 
 // NodeState is what the gates of one node read.
@@ -27,6 +31,15 @@ type NodeState struct {
 	// TasksErr is why the tasks cannot run (nil when they can); Tasks counts them by phase.
 	TasksErr error
 	Tasks    map[string]int
+	// Now is when the gates are judged; Schedule, Cooldown and StayGreen are the node's
+	// settings, History its group's reboots.
+	Now       time.Time
+	Schedule  window.Schedule
+	Cooldown  time.Duration
+	StayGreen time.Duration
+	History   history.Log
+	// BootID is the node's boot id, known only when check runs on the node ("" otherwise).
+	BootID string
 }
 
 // Verdict is one gate's answer, with its evidence.
@@ -52,33 +65,38 @@ func Gates(s NodeState) []Verdict {
 		add("stop", nil, "no stop flag")
 	}
 
+	h, holds := s.Lock.Holder(s.Node)
+	if holds && h.Phase != lock.Preparing {
+		// The pipeline finishes this reboot; the gates before the lock no longer apply to it.
+		switch err := pipeline.RebootedGate(s.Node, h, s.BootID); {
+		case h.Phase == lock.Rebooting && s.BootID == "":
+			add("rebooted", nil, "this node holds the lock in phase rebooting since "+h.Since.UTC().Format("2006-01-02T15:04:05Z")+": whether it rebooted is seen only on the node")
+		case err != nil:
+			add("rebooted", err, err.Error())
+		default:
+			add("rebooted", nil, fmt.Sprintf("this node holds the lock in phase %s: its reboot happened, the daemon finishes it", h.Phase))
+		}
+	}
+
 	if s.Requested != "" {
 		add("trigger", nil, "reboot requested by "+s.Requested)
 	} else {
 		add("trigger", nil, "no reboot requested (the daemon would do nothing; an operator's rebootmgr would still go on)")
 	}
 
-	h, holds := s.Lock.Holder(s.Node)
-	switch {
-	case s.LockError != "":
-		add("lock", fmt.Errorf("%s", s.LockError), s.LockError)
-	case holds:
-		add("lock", nil, fmt.Sprintf("this node holds the lock: phase %s since %s", h.Phase, h.Since.UTC().Format("2006-01-02T15:04:05Z")))
-	case len(s.Legacy) > 0:
-		why := legacyReason(s.Legacy)
-		add("lock", fmt.Errorf("%w: %s", pipeline.ErrLockHeld, why), why)
-	default:
-		if _, err := s.Lock.Acquire(lock.Holder{Node: s.Node}, s.Limit); err != nil {
-			add("lock", fmt.Errorf("%w: %v", pipeline.ErrLockHeld, err), err.Error())
-		} else {
-			add("lock", nil, fmt.Sprintf("group %s: %d of %d held", s.Group, len(s.Lock.Holders), s.Limit))
-		}
-	}
-
 	if s.Disabled != nil {
 		add("disabled", fmt.Errorf("%w: %s", pipeline.ErrDisabled, orNone(s.Disabled.Value)), "disabled: "+orNone(s.Disabled.Value))
 	} else {
 		add("disabled", nil, "not disabled")
+	}
+
+	switch err := pipeline.WindowGate(s.Schedule, s.Now); {
+	case err != nil:
+		add("window", err, err.Error())
+	case len(s.Schedule.Windows) > 0 || len(s.Schedule.Blackouts) > 0:
+		add("window", nil, "inside a reboot window, and not a blackout date")
+	default:
+		add("window", nil, "no reboot window or blackout date set: any time")
 	}
 
 	var ev []string
@@ -98,16 +116,44 @@ func Gates(s NodeState) []Verdict {
 		add("health", nil, ev...)
 	}
 
+	if s.StayGreen > 0 {
+		add("stay green", nil, fmt.Sprintf("health must be seen passing without a break for %s before the lock is taken (the pipeline watches it; check looks once)", s.StayGreen))
+	}
+
 	if s.TasksErr != nil {
 		add("tasks", s.TasksErr, s.TasksErr.Error())
 	} else {
 		add("tasks", nil, fmt.Sprintf("%d pre-boot and %d post-boot tasks, all safe to run", s.Tasks[pipeline.PreBoot], s.Tasks[pipeline.PostBoot]))
 	}
+
+	switch err := pipeline.CooldownGate(s.History, s.Cooldown, s.Now); {
+	case err != nil:
+		add("cooldown", err, err.Error())
+	case s.Cooldown > 0:
+		add("cooldown", nil, fmt.Sprintf("no reboot of the group finished within the last %s", s.Cooldown))
+	}
+
+	switch {
+	case s.LockError != "":
+		add("lock", fmt.Errorf("%s", s.LockError), s.LockError)
+	case holds:
+		add("lock", nil, fmt.Sprintf("this node holds the lock: phase %s since %s", h.Phase, h.Since.UTC().Format("2006-01-02T15:04:05Z")))
+	case len(s.Legacy) > 0:
+		why := legacyReason(s.Legacy)
+		add("lock", fmt.Errorf("%w: %s", pipeline.ErrLockHeld, why), why)
+	default:
+		if _, err := s.Lock.Acquire(lock.Holder{Node: s.Node}, s.Limit); err != nil {
+			add("lock", fmt.Errorf("%w: %v", pipeline.ErrLockHeld, err), err.Error())
+		} else {
+			add("lock", nil, fmt.Sprintf("group %s: %d of %d held", s.Group, len(s.Lock.Holders), s.Limit))
+		}
+	}
 	return out
 }
 
 // First returns the error of the first gate that fails, in the order the pipeline meets them
-// (stop, reading the lock, disabled, health, tasks, taking the lock), or nil.
+// (stop, reading the lock, whether a reboot under way happened, disabled, window, health, tasks,
+// cooldown, taking the lock), or nil.
 func First(vs []Verdict) error {
 	get := func(gate string) *Verdict {
 		for i := range vs {
@@ -123,7 +169,18 @@ func First(vs []Verdict) error {
 	if v := get("lock"); v != nil && !errors.Is(v.Err, pipeline.ErrLockHeld) {
 		return v.Err
 	}
-	for _, gate := range []string{"disabled", "health", "tasks", "lock"} {
+	if v := get("rebooted"); v != nil {
+		return v.Err
+	}
+	if slices.ContainsFunc(vs, func(v Verdict) bool { return v.Gate == "rebooted" }) {
+		// A reboot under way is finished whatever the gates before the lock say, once health
+		// holds.
+		if v := get("health"); v != nil {
+			return v.Err
+		}
+		return nil
+	}
+	for _, gate := range []string{"disabled", "window", "health", "tasks", "cooldown", "lock"} {
 		if v := get(gate); v != nil {
 			return v.Err
 		}

@@ -440,9 +440,8 @@ func (p *Pipeline) finish(ctx context.Context, h lock.Holder) (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
-		if bootID == h.BootID {
-			return Result{}, gateFail(ErrNotRebooted, "the reboot lock says %s is rebooting since %s, but the boot id %s did not change: the reboot did not happen (check the reboot command; the lock stays until an operator unlocks it)",
-				p.Node, h.RebootStarted.Format(time.RFC3339), bootID)
+		if err := RebootedGate(p.Node, h, bootID); err != nil {
+			return Result{}, err
 		}
 		if !p.DryRun {
 			var err error
@@ -499,6 +498,16 @@ func (p *Pipeline) finish(ctx context.Context, h lock.Holder) (Result, error) {
 	p.tell(ctx, NotifyRebootFinished, "")
 	log.Info("reboot finished: lock released", "step", "done")
 	return Result{Outcome: Finished, Message: "reboot finished"}, nil
+}
+
+// RebootedGate is the gate of a node whose holder entry says it is rebooting: its boot id must
+// have changed since the reboot command ran.
+func RebootedGate(node string, h lock.Holder, bootID string) error {
+	if h.Phase != lock.Rebooting || bootID != h.BootID {
+		return nil
+	}
+	return gateFail(ErrNotRebooted, "the reboot lock says %s is rebooting since %s, but the boot id %s did not change: the reboot did not happen (check the reboot command; the lock stays until an operator unlocks it)",
+		node, h.RebootStarted.Format(time.RFC3339), bootID)
 }
 
 // releasesOnError says whether an error before the reboot gives the lock back.
@@ -641,14 +650,23 @@ func (p *Pipeline) checkCooldown(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return CooldownGate(l, p.Cooldown, p.Clock.Now())
+}
+
+// CooldownGate is the cooldown gate judged on the group's history at now: nil, or a "not now"
+// error that knows when it opens.
+func CooldownGate(l history.Log, cooldown time.Duration, now time.Time) error {
+	if cooldown <= 0 {
+		return nil
+	}
 	var last time.Time
 	for _, e := range l.Entries {
 		if e.Outcome == history.Finished && e.End.After(last) {
 			last = e.End
 		}
 	}
-	until := last.Add(p.Cooldown)
-	if last.IsZero() || !p.Clock.Now().Before(until) {
+	until := last.Add(cooldown)
+	if last.IsZero() || !now.Before(until) {
 		return nil
 	}
 	return &notBeforeError{
@@ -668,11 +686,15 @@ func earliest(a, b time.Time) time.Time {
 // checkWindow is the reboot window gate: a node outside its windows, or on a blackout date,
 // does not start (and does not hold the lock while it waits).
 func (p *Pipeline) checkWindow() error {
-	now := p.Clock.Now()
-	if p.Schedule.Open(now) {
+	return WindowGate(p.Schedule, p.Clock.Now())
+}
+
+// WindowGate is the reboot window gate at now.
+func WindowGate(s window.Schedule, now time.Time) error {
+	if s.Open(now) {
 		return nil
 	}
-	next := p.Schedule.Next(now)
+	next := s.Next(now)
 	if next.IsZero() {
 		return gateFail(ErrOutsideWindow, "outside every reboot window, and none opens within 400 days")
 	}

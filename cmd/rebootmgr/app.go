@@ -60,16 +60,6 @@ func exitCode(err error) int {
 	return exitError
 }
 
-// env is the process environment, injected so tests set it per run.
-type env struct {
-	lookup func(string) (string, bool)
-}
-
-func (e env) get(name string) string {
-	v, _ := e.lookup(name)
-	return v
-}
-
 // command is one subcommand.
 type command struct {
 	name    string
@@ -93,6 +83,7 @@ func commands() []command {
 		{"limit", "show or set how many nodes of a group may reboot at once", runLimit},
 		{"forget", "stop counting a node gone for good as a failing member of its services", runForget},
 		{"history", "a group's last reboots: who, when, how long, how it ended, who asked", runHistory},
+		{"config", "the settings every command uses here (configuration file, environment, flags) and where each comes from", runConfig},
 		{"completion", "print shell completion for bash or zsh", runCompletion},
 		{"man", "print the manual page, rebootmgr(8)", runMan},
 		{"version", "print the version", runVersion},
@@ -109,6 +100,11 @@ func run(ctx context.Context, args []string, e env, stdout, stderr io.Writer) in
 	if name == "help" {
 		usage(stdout)
 		return exitOK
+	}
+	e, err := e.withConfigFile()
+	if err != nil {
+		fmt.Fprintf(stderr, "rebootmgr %s: %v\n", name, oneLine(err))
+		return exitCode(err)
 	}
 	for _, c := range commands() {
 		if c.name != name {

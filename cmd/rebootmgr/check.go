@@ -7,9 +7,11 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/rebootmgr/rebootmgr/fleet"
 	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/tasks"
 )
 
@@ -23,7 +25,7 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	if err := parse(fs, args, e); err != nil {
 		return err
 	}
-	o, err := f.operator(stderr)
+	o, err := f.operator(e, stderr)
 	if err != nil {
 		return err
 	}
@@ -40,7 +42,21 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 		return err
 	}
 	o.store.Group = group
-	s := fleet.NodeState{Node: node, Group: group, Limit: 1}
+	schedule, err := f.schedule(node)
+	if err != nil {
+		return err
+	}
+	s := fleet.NodeState{Node: node, Group: group, Limit: 1, Now: time.Now(), Schedule: schedule, Cooldown: f.cooldown, StayGreen: f.stayGreen}
+	if f.cooldown > 0 {
+		if s.History, _, err = o.store.History(ctx); err != nil {
+			return err
+		}
+	}
+	if node == local {
+		if s.BootID, err = pipeline.BootIDFile(f.bootIDFile)(); err != nil {
+			return err
+		}
+	}
 	v, err := o.store.View(ctx)
 	if err != nil {
 		s.LockError = err.Error()

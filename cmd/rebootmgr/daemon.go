@@ -25,14 +25,29 @@ const daemonExamples = `  rebootmgr daemon                            run as the
   rebootmgr daemon --log-format json          the same, logging JSON for journald or ELK
 `
 
+// daemonFlags are the daemon's flags: the pipeline's and its own.
+type daemonFlags struct {
+	rebootFlags
+	interval      time.Duration
+	rebootTimeout time.Duration
+	watchEvents   bool
+	metricsAddr   string
+}
+
+func (d *daemonFlags) register(fs *flag.FlagSet) {
+	d.rebootFlags.register(fs)
+	fs.DurationVar(&d.interval, "interval", 5*time.Minute, "look again this often even without an event, in case one was missed")
+	fs.DurationVar(&d.rebootTimeout, "reboot-timeout", 10*time.Minute, "give up, loudly, if the machine is still up this long after the reboot command")
+	fs.BoolVar(&d.watchEvents, "watch", true, "react to Consul and file changes at once; false leaves only the --interval tick, as a timer would")
+	fs.StringVar(&d.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. :9279 (off when empty)")
+}
+
 func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("daemon", flag.ContinueOnError)
-	var f rebootFlags
-	f.register(fs)
-	interval := fs.Duration("interval", 5*time.Minute, "look again this often even without an event, in case one was missed")
-	rebootTimeout := fs.Duration("reboot-timeout", 10*time.Minute, "give up, loudly, if the machine is still up this long after the reboot command")
-	watchEvents := fs.Bool("watch", true, "react to Consul and file changes at once; false leaves only the --interval tick, as a timer would")
-	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. :9279 (off when empty)")
+	var df daemonFlags
+	df.register(fs)
+	f := &df.rebootFlags
+	interval, rebootTimeout, watchEvents, metricsAddr := &df.interval, &df.rebootTimeout, &df.watchEvents, &df.metricsAddr
 	fs.Usage = usageFunc(fs, stdout, "rebootmgr daemon [flags]", daemonExamples)
 	if err := parse(fs, args, e); err != nil {
 		return err
@@ -48,7 +63,7 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		f.via, f.observeTask = m.Transport, m.ObserveTask
 	}
 	lastStart := startedAt(f.lockFile)
-	w, err := f.wire(ctx, stderr)
+	w, err := f.wire(ctx, e, stderr)
 	if err != nil {
 		return err
 	}

@@ -52,13 +52,14 @@ func (g *globalFlags) logger(w io.Writer) (*slog.Logger, error) {
 	return nil, fmt.Errorf("%w: --log-format %q: want text or json", errUsage, g.logFormat)
 }
 
-func (g *globalFlags) consul() (*api.Client, error) {
-	return g.consulVia(nil)
+func (g *globalFlags) consul(e env) (*api.Client, error) {
+	return g.consulVia(e, nil)
 }
 
 // consulVia is consul with every request going through wrap(transport), when wrap is set.
-func (g *globalFlags) consulVia(wrap func(http.RoundTripper) http.RoundTripper) (*api.Client, error) {
+func (g *globalFlags) consulVia(e env, wrap func(http.RoundTripper) http.RoundTripper) (*api.Client, error) {
 	cfg := api.DefaultConfig()
+	e.applyConsulFile(cfg)
 	if g.consulAddr != "" {
 		cfg.Address = g.consulAddr
 	}
@@ -112,12 +113,12 @@ func parseArgs(fs *flag.FlagSet, args []string, e env, maxArgs int) ([]string, e
 			return
 		}
 		name := envName(f.Name)
-		v, ok := e.lookup(name)
+		v, source, ok := e.setting(name)
 		if !ok {
 			return
 		}
 		if serr := fs.Set(f.Name, v); serr != nil {
-			err = fmt.Errorf("%w: %s=%q: %v", errUsage, name, v, serr)
+			err = fmt.Errorf("%w: %s=%q (%s): %v", errUsage, name, v, source, serr)
 		}
 	})
 	return positional, err

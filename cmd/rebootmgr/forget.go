@@ -37,7 +37,7 @@ func runForget(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
 	}
-	o, err := g.operator(stderr)
+	o, err := g.operator(e, stderr)
 	if err != nil {
 		return err
 	}

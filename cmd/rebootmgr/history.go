@@ -30,7 +30,7 @@ func runHistory(ctx context.Context, args []string, e env, stdout, stderr io.Wri
 			return err
 		}
 	}
-	o, err := g.operator(stderr)
+	o, err := g.operator(e, stderr)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ func runLimit(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	if err := store.ValidGroup(group); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	o, err := g.operator(stderr)
+	o, err := g.operator(e, stderr)
 	if err != nil {
 		return err
 	}

@@ -116,7 +116,7 @@ func (m markCommand) run(ctx context.Context, args []string, e env, stdout, stde
 		// Cut, it would lose what the operator wrote without saying so.
 		return fmt.Errorf("%w: --reason is %d bytes, more than the %d allowed: nothing written (give the gist, and where the details are)", errUsage, len(*reason), clip.MaxReason)
 	}
-	o, err := g.operator(stderr)
+	o, err := g.operator(e, stderr)
 	if err != nil {
 		return err
 	}

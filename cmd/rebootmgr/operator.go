@@ -20,7 +20,7 @@ type operator struct {
 	keys   store.Keys
 }
 
-func (g *globalFlags) operator(stderr io.Writer) (*operator, error) {
+func (g *globalFlags) operator(e env, stderr io.Writer) (*operator, error) {
 	if err := g.validate(); err != nil {
 		return nil, err
 	}
@@ -28,7 +28,7 @@ func (g *globalFlags) operator(stderr io.Writer) (*operator, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := g.consul()
+	client, err := g.consul(e)
 	if err != nil {
 		return nil, err
 	}

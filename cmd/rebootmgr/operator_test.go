@@ -135,7 +135,7 @@ func TestUnlockConflict(t *testing.T) {
 	joinedData, _ := joined.Encode()
 	var g globalFlags
 	g.prefix, g.consulAddr, g.logLevel, g.logFormat = store.DefaultPrefix, n.agent.HTTPAddr, "info", "text"
-	o, err := g.operator(&fleettest.Log{})
+	o, err := g.operator(env{lookup: func(string) (string, bool) { return "", false }}, &fleettest.Log{})
 	if err != nil {
 		t.Fatal(err)
 	}

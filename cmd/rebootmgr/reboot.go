@@ -90,7 +90,7 @@ func runReboot(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	if err := parse(fs, args, e); err != nil {
 		return err
 	}
-	w, err := f.wire(ctx, stderr)
+	w, err := f.wire(ctx, e, stderr)
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ type wired struct {
 }
 
 // wire takes the node's lock file and wires the pipeline from the flags.
-func (f *rebootFlags) wire(ctx context.Context, stderr io.Writer) (*wired, error) {
+func (f *rebootFlags) wire(ctx context.Context, e env, stderr io.Writer) (*wired, error) {
 	if err := f.validate(); err != nil {
 		return nil, err
 	}
@@ -129,7 +129,7 @@ func (f *rebootFlags) wire(ctx context.Context, stderr io.Writer) (*wired, error
 	if err != nil {
 		return nil, err
 	}
-	w, err := f.pipeline(ctx, log.With("component", "pipeline"))
+	w, err := f.pipeline(ctx, e, log.With("component", "pipeline"))
 	if err != nil {
 		release()
 		return nil, err
@@ -139,8 +139,8 @@ func (f *rebootFlags) wire(ctx context.Context, stderr io.Writer) (*wired, error
 }
 
 // pipeline wires the pipeline from the flags, with the store and the Consul client it uses.
-func (f *rebootFlags) pipeline(ctx context.Context, log *slog.Logger) (*wired, error) {
-	client, err := f.consulVia(f.via)
+func (f *rebootFlags) pipeline(ctx context.Context, e env, log *slog.Logger) (*wired, error) {
+	client, err := f.consulVia(e, f.via)
 	if err != nil {
 		return nil, err
 	}

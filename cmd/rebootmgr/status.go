@@ -24,7 +24,7 @@ func runStatus(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	if err := parse(fs, args, e); err != nil {
 		return err
 	}
-	o, err := g.operator(stderr)
+	o, err := g.operator(e, stderr)
 	if err != nil {
 		return err
 	}

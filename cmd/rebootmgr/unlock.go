@@ -40,7 +40,7 @@ func runUnlock(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	if err := nodeArg(node); err != nil {
 		return err
 	}
-	o, err := g.operator(stderr)
+	o, err := g.operator(e, stderr)
 	if err != nil {
 		return err
 	}

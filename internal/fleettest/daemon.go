@@ -2,6 +2,7 @@ package fleettest
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
@@ -40,6 +41,8 @@ func StartDaemon(t testing.TB, bin string, args ...string) *Daemon {
 	d.cmd.Stdout = &bytes.Buffer{}
 	d.cmd.Stderr = d.Log
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// The machine's configuration file is not the test's.
+	d.cmd.Env = append(os.Environ(), "REBOOTMGR_CONFIG=")
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
