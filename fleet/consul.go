@@ -119,7 +119,7 @@ func (r Reader) Read(ctx context.Context) (Snapshot, error) {
 		}
 	}
 	sort.Strings(names)
-	h := health.Consul{Client: r.Client}
+	h := store.Health{Client: r.Client}
 	for _, name := range names {
 		instances, err := h.Instances(ctx, name)
 		if err != nil {

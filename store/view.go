@@ -114,8 +114,8 @@ func (c *Consul) getAll(ctx context.Context, keys []string) (map[string]*api.KVP
 }
 
 // ErrFiltered means Consul left out results the token may not read: what rebootmgr sees is not
-// the whole truth, so it does not act on it.
-var ErrFiltered = errors.New("some results were hidden by Consul's ACLs (X-Consul-Results-Filtered-By-ACLs): the token needs read access to them")
+// the whole truth (a quorum counted on what is left could be wrong), so it does not act on it.
+var ErrFiltered = errors.New("results hidden by Consul's ACLs (X-Consul-Results-Filtered-By-ACLs): the token needs read access to them (node_prefix, service_prefix and key_prefix read)")
 
 // Commit writes ch in one transaction if nothing v holds changed since it was read (see
 // pipeline.Change); false, and nothing written, when something did.

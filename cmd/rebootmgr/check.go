@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/fleet"
-	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/store"
 	"github.com/rebootmgr/rebootmgr/tasks"
 )
 
@@ -88,7 +88,7 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 		}
 	}
 	s.Requested = strings.Join(requested, ", ")
-	if s.Health, err = (health.Consul{Client: o.client, Members: o.store}).Check(ctx, node, v.InFlight(node)); err != nil {
+	if s.Health, err = (store.Health{Client: o.client, Members: o.store}).Check(ctx, node, v.InFlight(node)); err != nil {
 		return err
 	}
 	if node == local {

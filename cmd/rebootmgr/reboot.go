@@ -13,7 +13,6 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
-	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/notify"
 	"github.com/rebootmgr/rebootmgr/pipeline"
@@ -190,7 +189,7 @@ func (f *rebootFlags) pipeline(ctx context.Context, e env, log *slog.Logger) (*w
 			StayGreen:     f.stayGreen,
 		},
 		Store:  st,
-		Health: health.Consul{Client: client, Members: st, Remember: !f.dryRun},
+		Health: store.Health{Client: client, Members: st, Remember: !f.dryRun},
 		Tasks: &tasks.Runner{
 			Dir: f.tasksDir, Timeout: f.taskTimeout, Node: node,
 			Env: os.Environ(), Owner: os.Geteuid(), Logger: log.With("component", "tasks"),

@@ -1,8 +1,7 @@
-package health
+package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -10,55 +9,48 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/rebootmgr/rebootmgr/health"
 )
 
 // ttlRerun is how long a TTL check is given to report again. Consul does not publish a
 // check's TTL in its catalog, so rebootmgr assumes the longest wait it allows (see Settle).
 const ttlRerun = 3 * time.Minute
 
-// Consul reads the services a node's reboot depends on from Consul's catalog: one request for
-// the node's services, then for each service tagged "rebootmgr" one for all its instances and
-// one for its remembered members. Every read is consistent, whatever the agent's
-// discovery_max_stale, and results hidden by ACLs are an error, never fewer instances.
-type Consul struct {
+// Health reads the services a node's reboot depends on from Consul's catalog, for package
+// health to judge: one request for the node's services, then for each service tagged
+// "rebootmgr" one for all its instances and one for its remembered members. Every read is
+// consistent, whatever the agent's discovery_max_stale, and results hidden by ACLs are an
+// error, never fewer instances.
+type Health struct {
 	Client *api.Client
 	// Options are applied to every query (datacenter, token).
 	Options api.QueryOptions
 	// Members remembers the nodes seen running each service (nil: none are remembered).
-	Members Members
+	Members *Consul
 	// Remember writes down the instances seen that Members does not know yet (off: only read,
 	// as check, status and dry runs do).
 	Remember bool
 }
 
-// Members remembers, for each service, the nodes seen running it.
-type Members interface {
-	Members(ctx context.Context, service string) ([]string, error)
-	Remember(ctx context.Context, service string, nodes []string) error
-}
-
-// ErrFiltered means Consul left out results the token may not read: a quorum counted on what
-// is left could be wrong.
-var ErrFiltered = errors.New("results hidden by Consul's ACLs (X-Consul-Results-Filtered-By-ACLs): the token needs node_prefix and service_prefix read")
-
 // Check reads and evaluates the health of node's services; every node in down counts as a
 // failing instance.
-func (c Consul) Check(ctx context.Context, node string, down map[string]string) (Report, error) {
+func (c Health) Check(ctx context.Context, node string, down map[string]string) (health.Report, error) {
 	services, err := c.Services(ctx, node)
 	if err != nil {
-		return Report{}, err
+		return health.Report{}, err
 	}
-	return Evaluate(node, services, down), nil
+	return health.Evaluate(node, services, down), nil
 }
 
-func (c Consul) query(ctx context.Context) *api.QueryOptions {
+func (c Health) query(ctx context.Context) *api.QueryOptions {
 	q := c.Options
 	q.RequireConsistent, q.AllowStale = true, false
 	return q.WithContext(ctx)
 }
 
 // Services returns node's services tagged "rebootmgr" with all their instances.
-func (c Consul) Services(ctx context.Context, node string) ([]Service, error) {
+func (c Health) Services(ctx context.Context, node string) ([]health.Service, error) {
 	catalogNode, meta, err := c.Client.Catalog().Node(node, c.query(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("read services of node %s from consul: %w", node, err)
@@ -71,7 +63,7 @@ func (c Consul) Services(ctx context.Context, node string) ([]Service, error) {
 	}
 	tags := map[string][]string{}
 	for _, svc := range catalogNode.Services {
-		if !slices.Contains(svc.Tags, Tag) {
+		if !slices.Contains(svc.Tags, health.Tag) {
 			continue
 		}
 		for _, t := range svc.Tags {
@@ -85,7 +77,7 @@ func (c Consul) Services(ctx context.Context, node string) ([]Service, error) {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	out := make([]Service, 0, len(names))
+	out := make([]health.Service, 0, len(names))
 	for _, name := range names {
 		instances, err := c.Instances(ctx, name)
 		if err != nil {
@@ -95,14 +87,14 @@ func (c Consul) Services(ctx context.Context, node string) ([]Service, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Service{Name: name, Tags: tags[name], Instances: instances, Members: members})
+		out = append(out, health.Service{Name: name, Tags: tags[name], Instances: instances, Members: members})
 	}
 	return out, nil
 }
 
 // members reads the nodes remembered running service and, with Remember, writes down the
 // nodes of instances it does not know yet.
-func (c Consul) members(ctx context.Context, service string, instances []Instance) ([]string, error) {
+func (c Health) members(ctx context.Context, service string, instances []health.Instance) ([]string, error) {
 	if c.Members == nil {
 		return nil, nil
 	}
@@ -144,7 +136,7 @@ type serviceEntry struct {
 }
 
 // Instances reads all instances of a service in the cluster with their checks, in one request.
-func (c Consul) Instances(ctx context.Context, service string) ([]Instance, error) {
+func (c Health) Instances(ctx context.Context, service string) ([]health.Instance, error) {
 	var entries []serviceEntry
 	meta, err := c.Client.Raw().Query("/v1/health/service/"+url.PathEscape(service), &entries, c.query(ctx))
 	if err != nil {
@@ -153,11 +145,11 @@ func (c Consul) Instances(ctx context.Context, service string) ([]Instance, erro
 	if meta.ResultsFilteredByACLs {
 		return nil, fmt.Errorf("read health of service %s from consul: %w", service, ErrFiltered)
 	}
-	out := make([]Instance, 0, len(entries))
+	out := make([]health.Instance, 0, len(entries))
 	for _, e := range entries {
-		inst := Instance{Node: e.Node.Node, ServiceID: e.Service.ID, Tags: e.Service.Tags}
+		inst := health.Instance{Node: e.Node.Node, ServiceID: e.Service.ID, Tags: e.Service.Tags}
 		for _, ch := range e.Checks {
-			check := Check{Node: ch.Node, CheckID: ch.CheckID, Name: ch.Name, Status: ch.Status, Output: ch.Output, Type: ch.Type}
+			check := health.Check{Node: ch.Node, CheckID: ch.CheckID, Name: ch.Name, Status: ch.Status, Output: ch.Output, Type: ch.Type}
 			var err error
 			if check.Interval, err = parseDuration(ch.Interval); err != nil {
 				return nil, fmt.Errorf("service %s check %s on %s: interval: %w", service, ch.CheckID, ch.Node, err)
