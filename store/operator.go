@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/hashicorp/consul/api"
 
@@ -91,4 +92,50 @@ func (c *Consul) Unlock(ctx context.Context, node string, judge func(lock.Holder
 		return lock.Holder{}, fmt.Errorf("reboot lock %s: %w", c.Keys.GroupLock(c.Group), ErrConflict)
 	}
 	return h, nil
+}
+
+// CatalogNode reads node from Consul's catalog: whether Consul knows it, and its node meta.
+func (c *Consul) CatalogNode(ctx context.Context, node string) (known bool, meta map[string]string, err error) {
+	if err := ValidNode(node); err != nil {
+		return false, nil, err
+	}
+	n, _, err := c.Client.Catalog().Node(node, c.query(ctx))
+	if err != nil {
+		return false, nil, fmt.Errorf("look up node %s in consul: %w", node, err)
+	}
+	if n == nil || n.Node == nil {
+		return false, nil, nil
+	}
+	return true, n.Node.Meta, nil
+}
+
+// NodeAlive reports whether Consul sees node's agent alive (its serfHealth passing).
+func (c *Consul) NodeAlive(ctx context.Context, node string) (bool, error) {
+	checks, _, err := c.Client.Health().Node(node, c.query(ctx))
+	if err != nil {
+		return false, fmt.Errorf("read health of node %s: %w", node, err)
+	}
+	for _, ch := range checks {
+		if ch.CheckID == "serfHealth" {
+			return ch.Status == api.HealthPassing, nil
+		}
+	}
+	return false, nil
+}
+
+// SetLimit writes the group's limit, if its key is still at index (0: absent); a change made
+// after it was read is ErrConflict, never lost.
+func (c *Consul) SetLimit(ctx context.Context, n int, index uint64) error {
+	key := c.Keys.GroupLimit(c.Group)
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	ok, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: []byte(strconv.Itoa(n)), ModifyIndex: index}, c.write(ctx))
+	if err != nil {
+		return fmt.Errorf("write key %s: %w", key, err)
+	}
+	if !ok {
+		return fmt.Errorf("%s: %w", key, ErrConflict)
+	}
+	return nil
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/hashicorp/consul/api"
-
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
@@ -51,12 +49,8 @@ func runLimit(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	ok, _, err := o.client.KV().CAS(&api.KVPair{Key: key, Value: []byte(fmt.Sprint(n)), ModifyIndex: current.Index}, (&api.WriteOptions{}).WithContext(ctx))
-	if err != nil {
-		return fmt.Errorf("write key %s: %w", key, err)
-	}
-	if !ok {
-		return fmt.Errorf("%s: %w", key, store.ErrConflict)
+	if err := o.store.SetLimit(ctx, n, current.Index); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "group %s: %d at a time (%s)\n", group, n, key)
 	return nil

@@ -79,11 +79,11 @@ func (o *operator) requireKnown(ctx context.Context, node string, force bool) er
 	if force {
 		return nil
 	}
-	n, _, err := o.client.Catalog().Node(node, (&api.QueryOptions{}).WithContext(ctx))
+	known, _, err := o.store.CatalogNode(ctx, node)
 	if err != nil {
-		return fmt.Errorf("look up node %s in consul: %w", node, err)
+		return err
 	}
-	if n == nil || n.Node == nil {
+	if !known {
 		return fmt.Errorf("node %s is not in consul's catalog (a typo?): nothing written; --force writes anyway", node)
 	}
 	return nil
@@ -94,12 +94,11 @@ func (o *operator) groupOf(ctx context.Context, node, given string) (string, err
 	if given != "" {
 		return given, groupFlag(given)
 	}
-	n, _, err := o.client.Catalog().Node(node, (&api.QueryOptions{}).WithContext(ctx))
+	_, meta, err := o.store.CatalogNode(ctx, node)
 	if err != nil {
-		return "", fmt.Errorf("look up node %s in consul: %w", node, err)
+		return "", err
 	}
-	if n != nil && n.Node != nil && n.Node.Meta[store.GroupMeta] != "" {
-		g := n.Node.Meta[store.GroupMeta]
+	if g := meta[store.GroupMeta]; g != "" {
 		return g, groupMeta(node, g)
 	}
 	return store.DefaultGroup, nil

@@ -140,7 +140,7 @@ func TestUnlockConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = o.store.Unlock(t.Context(), "gone", func(h lock.Holder) error {
-		if err := mayUnlock(t.Context(), o.client, h, time.Now()); err != nil {
+		if err := mayUnlock(t.Context(), o.store, h, time.Now()); err != nil {
 			return err // gone is not in Consul: it may go
 		}
 		n.put(n.keys().Lock(), string(joinedData)) // n1 takes the lock meanwhile

@@ -7,9 +7,8 @@ import (
 	"io"
 	"time"
 
-	"github.com/hashicorp/consul/api"
-
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/store"
 )
 
 // expected is how long a holder may stay in a phase before an operator may unlock it without
@@ -51,7 +50,7 @@ func runUnlock(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		if *force {
 			return nil
 		}
-		return mayUnlock(ctx, o.client, h, time.Now())
+		return mayUnlock(ctx, o.store, h, time.Now())
 	}
 	removed, err := o.store.Unlock(ctx, node, judge)
 	if err != nil {
@@ -66,7 +65,7 @@ func runUnlock(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 // its phase's expected time may be working: rebooting or finishing, it is refused whether its
 // node is alive or not (its agent is down while it boots); preparing, it is refused while its
 // node is alive.
-func mayUnlock(ctx context.Context, client *api.Client, h lock.Holder, now time.Time) error {
+func mayUnlock(ctx context.Context, st *store.Consul, h lock.Holder, now time.Time) error {
 	last := h.Updated
 	if last.IsZero() {
 		last = h.Since
@@ -84,7 +83,7 @@ func mayUnlock(ctx context.Context, client *api.Client, h lock.Holder, now time.
 		return fmt.Errorf("refusing to unlock %s: it has been finishing its reboot for %s, within the %s expected; its post-boot tasks and health checks may still be running (use --force if you are sure)",
 			h.Node, in.Round(time.Second), limit)
 	}
-	alive, err := nodeAlive(ctx, client, h.Node)
+	alive, err := st.NodeAlive(ctx, h.Node)
 	if err != nil {
 		return err
 	}
@@ -93,18 +92,4 @@ func mayUnlock(ctx context.Context, client *api.Client, h lock.Holder, now time.
 			h.Node, h.Phase, in.Round(time.Second), limit)
 	}
 	return nil
-}
-
-// nodeAlive reports whether Consul sees node's agent alive (its serfHealth passing).
-func nodeAlive(ctx context.Context, client *api.Client, node string) (bool, error) {
-	checks, _, err := client.Health().Node(node, (&api.QueryOptions{}).WithContext(ctx))
-	if err != nil {
-		return false, fmt.Errorf("read health of node %s: %w", node, err)
-	}
-	for _, c := range checks {
-		if c.CheckID == "serfHealth" {
-			return c.Status == api.HealthPassing, nil
-		}
-	}
-	return false, nil
 }
