@@ -5,7 +5,6 @@
 package fleet
 
 import (
-	"slices"
 	"sort"
 	"time"
 
@@ -289,13 +288,8 @@ func servicesByNode(services []Service, members map[string][]string) map[string]
 	for _, svc := range services {
 		tagsOf := map[string][]string{}
 		for _, inst := range svc.Instances {
-			if !slices.Contains(inst.Tags, health.Tag) {
-				continue
-			}
-			for _, t := range inst.Tags {
-				if !slices.Contains(tagsOf[inst.Node], t) {
-					tagsOf[inst.Node] = append(tagsOf[inst.Node], t)
-				}
+			if t, ok := health.AddTags(tagsOf[inst.Node], inst.Tags); ok {
+				tagsOf[inst.Node] = t
 			}
 		}
 		for node, tags := range tagsOf {

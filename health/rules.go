@@ -6,6 +6,7 @@ package health
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -23,6 +24,20 @@ const (
 
 // NodeMaintenanceCheck is the check Consul adds to a node in maintenance mode.
 const NodeMaintenanceCheck = "_node_maintenance"
+
+// AddTags adds an instance's tags to to (each once) when the instance carries Tag, and reports
+// whether it did: the tags of a node's instances of a service are the rules it is judged by.
+func AddTags(to, tags []string) ([]string, bool) {
+	if !slices.Contains(tags, Tag) {
+		return to, false
+	}
+	for _, t := range tags {
+		if !slices.Contains(to, t) {
+			to = append(to, t)
+		}
+	}
+	return to, true
+}
 
 // Rules are the quorum rules of one service. A negative count means the rule is not given.
 type Rules struct {

@@ -63,13 +63,8 @@ func (c Health) Services(ctx context.Context, node string) ([]health.Service, er
 	}
 	tags := map[string][]string{}
 	for _, svc := range catalogNode.Services {
-		if !slices.Contains(svc.Tags, health.Tag) {
-			continue
-		}
-		for _, t := range svc.Tags {
-			if !slices.Contains(tags[svc.Service], t) {
-				tags[svc.Service] = append(tags[svc.Service], t)
-			}
+		if t, ok := health.AddTags(tags[svc.Service], svc.Tags); ok {
+			tags[svc.Service] = t
 		}
 	}
 	names := make([]string, 0, len(tags))

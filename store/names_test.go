@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"path"
 	"strings"
 	"testing"
@@ -130,7 +129,7 @@ func TestStoreRefusesBadNames(t *testing.T) {
 	ctx := context.Background()
 	a.Client.KV().Put(&api.KVPair{Key: s.Keys.Disabled("n1"), Value: []byte("disk swap")}, nil)
 	a.Client.KV().Put(&api.KVPair{Key: s.Keys.RebootRequired("n2"), Value: []byte("kernel")}, nil)
-	before := kvSnapshot(t, a.Client)
+	before := a.KVState()
 	for _, name := range []string{"", ".", "..", "x/../n1", "x/../n2", "a b", "n1\n"} {
 		t.Run(strings.ReplaceAll(name, "/", "|"), func(t *testing.T) {
 			if f, err := s.Disabled(ctx, name); err == nil {
@@ -176,21 +175,7 @@ func TestStoreRefusesBadNames(t *testing.T) {
 			t.Errorf("group %q: Limit read", group)
 		}
 	}
-	if after := kvSnapshot(t, a.Client); after != before {
+	if after := a.KVState(); after != before {
 		t.Fatalf("keys changed:\nbefore %s\nafter  %s", before, after)
 	}
-}
-
-// kvSnapshot is every key with its value and ModifyIndex.
-func kvSnapshot(t *testing.T, c *api.Client) string {
-	t.Helper()
-	pairs, _, err := c.KV().List("", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	for _, p := range pairs {
-		fmt.Fprintf(&b, "%s=%q@%d ", p.Key, p.Value, p.ModifyIndex)
-	}
-	return b.String()
 }

@@ -32,7 +32,7 @@ func TestGroupLimitRace(t *testing.T) {
 			t.Fatalf("not every node rebooted after %d rounds", round)
 		}
 		results := runAll(nodes, "reboot", "--check-triggers")
-		started := startedIn(nodes, results, done, "limit 3")
+		started := startedIn(nodes, results, done, lockHeld("limit 3"))
 		want := min(3, len(nodes)-len(done))
 		if len(started) != want {
 			t.Fatalf("round %d: %d nodes started a reboot, want %d", round, len(started), want)

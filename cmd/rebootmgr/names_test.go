@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,7 +23,7 @@ func TestBadNames(t *testing.T) {
 	n.put(n.keys().RebootRequired("n2"), "kernel")
 	n.put(n.keys().Disabled("n2"), "disk swap")
 	n.put(n.keys().GroupLimit("compute"), "2")
-	before := kvState(t, n)
+	before := n.agent.KVState()
 
 	// commands are where a name goes, with "%s" for it; env names an environment variable
 	// that takes it instead.
@@ -97,7 +96,7 @@ func TestBadNames(t *testing.T) {
 					mentions = append(mentions, strconv.Quote(nm.value))
 				}
 				n.expect(r, exitUsage, mentions...)
-				if after := kvState(t, n); after != before {
+				if after := n.agent.KVState(); after != before {
 					t.Fatalf("keys changed:\nbefore %s\nafter  %s", before, after)
 				}
 			})
@@ -105,27 +104,13 @@ func TestBadNames(t *testing.T) {
 	}
 	n.expect(n.run("stop", "--prefix", "service/rebootmgr/.."), exitUsage, "--prefix", `"service/rebootmgr/.."`)
 	n.expect(n.run("stop", "--prefix", "service/rebootmgr/"), exitUsage, "--prefix")
-	if after := kvState(t, n); after != before {
+	if after := n.agent.KVState(); after != before {
 		t.Fatalf("keys changed:\nbefore %s\nafter  %s", before, after)
 	}
 	// Names Consul and hosts use still work.
 	n.agent.RegisterRemote("db-3.example.com", "nova", nil, "passing")
 	n.expect(n.run("trigger", "db-3.example.com"), 0, "asked db-3.example.com to reboot")
 	n.expect(n.run("limit", "compute_2.a", "3"), 0, "group compute_2.a: 3 at a time")
-}
-
-// kvState is every key with its value and ModifyIndex.
-func kvState(t *testing.T, n *testNode) string {
-	t.Helper()
-	pairs, _, err := n.kv().List("", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	for _, p := range pairs {
-		fmt.Fprintf(&b, "%s=%q@%d ", p.Key, p.Value, p.ModifyIndex)
-	}
-	return b.String()
 }
 
 // TestBadNamesFromConsul: a name that comes from Consul (the agent's node name, a node's group
@@ -139,12 +124,12 @@ func TestBadNamesFromConsul(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitNodeMeta(t, n, "n1")
-	before := kvState(t, n)
+	before := n.agent.KVState()
 	n.expect(n.run("reboot"), exitError, "node meta "+store.GroupMeta+" of node n1", `group name ".."`)
 	n.expect(n.run("check"), exitError, "node meta "+store.GroupMeta+" of node n1", `group name ".."`)
 	n.expect(n.run("check", "--node", "n2"), exitError, "node meta "+store.GroupMeta+" of node n2", `group name "x/../y"`)
 	n.expect(n.run("unlock", "n2", "--force"), exitError, "node meta "+store.GroupMeta+" of node n2", `group name "x/../y"`)
-	if after := kvState(t, n); after != before {
+	if after := n.agent.KVState(); after != before {
 		t.Fatalf("keys changed:\nbefore %s\nafter  %s", before, after)
 	}
 	// --group says which group, whatever the node meta.

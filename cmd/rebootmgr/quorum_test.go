@@ -77,20 +77,13 @@ func TestQuorumCountsRebootsInFlight(t *testing.T) {
 					t.Fatalf("not every node rebooted after %d rounds: %d did", round, len(done))
 				}
 				results := runAll(nodes, "reboot", "--check-triggers")
-				var started []*testNode
-				for i, n := range nodes {
-					switch r := results[i]; {
-					case done[n]:
-						n.expect(r, 0, "no reboot required")
-					case r.code == 0:
-						n.expect(r, 0, "reboot started")
-						started = append(started, n)
-					case r.code == exitUnhealthy:
+				started := startedIn(nodes, results, done, func(n *testNode, r result) {
+					if r.code == exitUnhealthy {
 						n.expect(r, exitUnhealthy, "reboot in flight")
-					default:
+					} else {
 						n.expect(r, exitLockHeld)
 					}
-				}
+				})
 				want := min(tt.want, len(nodes)-len(done))
 				if len(started) != want {
 					t.Fatalf("round %d: %d nodes started a reboot, want %d", round, len(started), want)

@@ -34,7 +34,7 @@ func TestNodesRaceForTheLock(t *testing.T) {
 		}
 		results := runAll(nodes, "reboot", "--check-triggers")
 
-		started := startedIn(nodes, results, done, "reboot lock held by")
+		started := startedIn(nodes, results, done, lockHeld("reboot lock held by"))
 		if len(started) != 1 {
 			t.Fatalf("round %d: %d nodes started a reboot, want exactly 1", round, len(started))
 		}
@@ -56,9 +56,8 @@ func TestNodesRaceForTheLock(t *testing.T) {
 }
 
 // startedIn checks the results of a round of runAll: the nodes in done found nothing to do, the
-// others started a reboot or were told the lock is held (mentioning held); it returns those
-// that started.
-func startedIn(nodes []*testNode, results []result, done map[*testNode]bool, held string) []*testNode {
+// others started a reboot or were held back as waiting says; it returns those that started.
+func startedIn(nodes []*testNode, results []result, done map[*testNode]bool, waiting func(*testNode, result)) []*testNode {
 	var started []*testNode
 	for i, n := range nodes {
 		switch r := results[i]; {
@@ -68,10 +67,15 @@ func startedIn(nodes []*testNode, results []result, done map[*testNode]bool, hel
 			n.expect(r, 0, "reboot started")
 			started = append(started, n)
 		default:
-			n.expect(r, exitLockHeld, held)
+			waiting(n, r)
 		}
 	}
 	return started
+}
+
+// lockHeld is a node told the lock is held, mentioning held.
+func lockHeld(held string) func(*testNode, result) {
+	return func(n *testNode, r result) { n.expect(r, exitLockHeld, held) }
 }
 
 // runAll runs the same command on every node at the same instant and returns the results in

@@ -2,6 +2,8 @@ package consultest
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -108,4 +110,19 @@ func (a *Agent) WaitCheck(node, service, checkID, status string) {
 			}
 		}
 	}
+}
+
+// KVState is every key of the agent's KV store with its value and ModifyIndex, in one line:
+// two equal states mean nothing was written in between.
+func (a *Agent) KVState() string {
+	a.t.Helper()
+	pairs, _, err := a.Client.KV().List("", nil)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, p := range pairs {
+		fmt.Fprintf(&b, "%s=%q@%d ", p.Key, p.Value, p.ModifyIndex)
+	}
+	return b.String()
 }
