@@ -10,9 +10,11 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -265,6 +267,8 @@ func newFaultProxy(t *testing.T, agent string, trip func(*http.Request, []byte) 
 		}
 	}))
 	t.Cleanup(srv.Close)
+	// A blocking query through the proxy would hold Close for its whole wait.
+	t.Cleanup(srv.CloseClientConnections)
 	p.addr = strings.TrimPrefix(srv.URL, "http://")
 	return p
 }
@@ -292,4 +296,55 @@ func txnWrites(body []byte, text string) bool {
 		}
 	}
 	return false
+}
+
+// hookProxy forwards to an agent, calling before ahead of each request.
+func hookProxy(t *testing.T, agent string, before func(*http.Request, []byte)) string {
+	t.Helper()
+	target, _ := url.Parse("http://" + agent)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		before(r, body)
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	// A blocking query through the proxy would hold Close for its whole wait.
+	t.Cleanup(srv.CloseClientConnections)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// TestAttackStopBetweenReadAndPlace: the stop flag is set after the View a place is judged on
+// and before the place is written (the write checks only the two lock records), and the agent
+// is slow to answer reads of the stop flag from then on. "Nothing further is started" once the
+// flag is set: the pre-boot tasks (a drain) must not run.
+func TestAttackStopBetweenReadAndPlace(t *testing.T) {
+	n := dev(t)
+	drained := filepath.Join(n.dir, "drained")
+	n.task("pre", "10-drain", "touch "+drained)
+	var once sync.Once
+	var set atomic.Bool
+	addr := hookProxy(t, n.agent.HTTPAddr, func(r *http.Request, body []byte) {
+		if set.Load() && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/stop") {
+			time.Sleep(300 * time.Millisecond)
+		}
+		if r.Method == http.MethodPut && r.URL.Path == "/v1/txn" && txnWrites(body, `"phase":"preparing"`) {
+			once.Do(func() {
+				if _, err := n.kv().Put(&api.KVPair{Key: n.keys().Stop(), Value: []byte("set between the read and the write")}, nil); err != nil {
+					t.Error(err)
+				}
+				set.Store(true)
+			})
+		}
+	})
+	r := n.run("reboot", "--consul-addr", addr)
+	t.Logf("lock after: %+v", n.lockRecord())
+	if n.rebootCount() != 0 {
+		t.Fatal("rebooted with the stop flag set")
+	}
+	if _, err := os.Stat(drained); err == nil {
+		t.Fatalf("the pre-boot task ran although the stop flag was set before the place was written: %s", lastLine(r.stderr))
+	}
+	n.expect(r, exitStopped, "set between")
 }
