@@ -21,7 +21,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
-// rule is a service of the attack fleet: the nodes that run it, its tags, and how many of them
+// rule is a service of the racing fleet: the nodes that run it, its tags, and how many of them
 // may be in flight at once under its rule (every holder counts as failing; a node judges the
 // rule with itself still passing).
 type rule struct {
@@ -30,14 +30,14 @@ type rule struct {
 	cap   int
 }
 
-// TestAttackFleetRace: eight nodes in three groups with limits of 2, sharing services with
+// TestAdversaryFleetRace: eight nodes in three groups with limits of 2, sharing services with
 // min_passing, max_failing and no quorum tag, all run by daemons. Two of them hold a place
 // from an earlier run that was cut short. All are requested at once; while they roll, daemons of
 // nodes not yet rebooted are restarted. A monitor reads all of rebootmgr's keys at one index,
 // again and again: at no time may a group's lock hold more than its limit, the fleet's holders
 // differ from the groups' holders, or more holders run a service than its rule allows. Every
 // node reboots exactly once.
-func TestAttackFleetRace(t *testing.T) {
+func TestAdversaryFleetRace(t *testing.T) {
 	groups := []string{"a", "a", "a", "b", "b", "b", "c", "c"}
 	rules := map[string]rule{
 		"web":   {[]int{0, 1, 2, 3}, []string{"rebootmgr", "min_passing=3"}, 2},

@@ -41,12 +41,12 @@ func memberKnown(n *testNode, service, node string) bool {
 	return n.get(n.keys().Member(service, node)) != nil
 }
 
-// TestAttackForgottenMemberSeenAgainIsRemembered: a node is forgotten as a member of a service
+// TestAdversaryForgottenMemberSeenAgainIsRemembered: a node is forgotten as a member of a service
 // (the operator thought it gone for good), then comes back and runs the service again, seen by
 // a daemon that had remembered it before the forget. Members are "every node seen running a
 // tagged service": it must be remembered again, so that when it leaves the catalog once more it
 // counts as failing and a max_failing=0 peer does not reboot.
-func TestAttackForgottenMemberSeenAgainIsRemembered(t *testing.T) {
+func TestAdversaryForgottenMemberSeenAgainIsRemembered(t *testing.T) {
 	n := dev(t)
 	n.agent.RegisterService("cassandra", []string{"rebootmgr", "max_failing=0"}, "passing")
 	// gate holds n1 back, with its health judged (and members remembered) at every run, until
@@ -93,12 +93,12 @@ func TestAttackForgottenMemberSeenAgainIsRemembered(t *testing.T) {
 	}
 }
 
-// TestAttackUnlockOfAStaleGroupKeepsTheFleetHolder: a node holds a place in group a from a run
+// TestAdversaryUnlockOfAStaleGroupKeepsTheFleetHolder: a node holds a place in group a from a run
 // that did not reboot, is moved to group b (its node meta; here --group) and takes a place
 // there. The operator then unlocks its leftover place in group a. The node still holds its place
 // in group b: it must still count as a reboot in flight for every other group, so a node of
 // group c sharing a max_failing=0 service must not start.
-func TestAttackUnlockOfAStaleGroupKeepsTheFleetHolder(t *testing.T) {
+func TestAdversaryUnlockOfAStaleGroupKeepsTheFleetHolder(t *testing.T) {
 	nodes := cluster(t, []string{"", ""})
 	moved, other := nodes[0], nodes[1]
 	for _, x := range nodes {
@@ -143,10 +143,10 @@ func TestAttackUnlockOfAStaleGroupKeepsTheFleetHolder(t *testing.T) {
 	other.expect(r, exitUnhealthy, "reboot in flight")
 }
 
-// TestAttackUnlockNodeGoneFromCatalog: rebootmgr unlock is for a node that will not come back,
+// TestAdversaryUnlockNodeGoneFromCatalog: rebootmgr unlock is for a node that will not come back,
 // typically one whose agent left the catalog. Without --group it must find the node's place
 // where it is (the fleet's holders know its group), not fall back to the default group.
-func TestAttackUnlockNodeGoneFromCatalog(t *testing.T) {
+func TestAdversaryUnlockNodeGoneFromCatalog(t *testing.T) {
 	nodes := cluster(t, []string{"", "compute"})
 	ops, gone := nodes[0], nodes[1]
 	gone.put(gone.keys().RebootRequired(gone.agent.Node), "")
@@ -165,11 +165,11 @@ func TestAttackUnlockNodeGoneFromCatalog(t *testing.T) {
 	}
 }
 
-// TestAttackOddNodeNameInCatalog: Consul takes node names that rebootmgr refuses as a segment of
+// TestAdversaryOddNodeNameInCatalog: Consul takes node names that rebootmgr refuses as a segment of
 // a key ("n 2"). Members are "every node seen running a tagged service": a node of such a name
 // cannot be written down as one, and must not keep a well-named node seen beside it from being
 // remembered either. Once both leave the catalog cleanly, n1 (max_failing=0) must not reboot.
-func TestAttackOddNodeNameInCatalog(t *testing.T) {
+func TestAdversaryOddNodeNameInCatalog(t *testing.T) {
 	n := dev(t)
 	n.agent.RegisterService("cassandra", []string{"rebootmgr", "max_failing=0"}, "passing")
 	n.agent.RegisterService("gate", []string{"rebootmgr"}, "critical")
@@ -210,11 +210,11 @@ func keysUnder(t *testing.T, n *testNode, prefix string) []string {
 	return keys
 }
 
-// TestAttackRevertAfterFailedLastRead: the last read before the reboot command fails (Consul
+// TestAdversaryRevertAfterFailedLastRead: the last read before the reboot command fails (Consul
 // unreachable right after the phase rebooting is written). The node must not reboot, and the
 // state it leaves must say what happened: either the phase is back to preparing, or the next
 // run must not claim that the reboot command failed to reboot the machine.
-func TestAttackRevertAfterFailedLastRead(t *testing.T) {
+func TestAdversaryRevertAfterFailedLastRead(t *testing.T) {
 	n := dev(t)
 	// The proxy passes everything until the transaction that writes phase rebooting has been
 	// applied; from then on every request fails, as if the agent had gone.
@@ -315,11 +315,11 @@ func hookProxy(t *testing.T, agent string, before func(*http.Request, []byte)) s
 	return strings.TrimPrefix(srv.URL, "http://")
 }
 
-// TestAttackStopBetweenReadAndPlace: the stop flag is set after the View a place is judged on
+// TestAdversaryStopBetweenReadAndPlace: the stop flag is set after the View a place is judged on
 // and before the place is written (the write checks only the two lock records), and the agent
 // is slow to answer reads of the stop flag from then on. "Nothing further is started" once the
 // flag is set: the pre-boot tasks (a drain) must not run.
-func TestAttackStopBetweenReadAndPlace(t *testing.T) {
+func TestAdversaryStopBetweenReadAndPlace(t *testing.T) {
 	n := dev(t)
 	drained := filepath.Join(n.dir, "drained")
 	n.task("pre", "10-drain", "touch "+drained)
