@@ -38,8 +38,10 @@ type NodeState struct {
 	Cooldown  time.Duration
 	StayGreen time.Duration
 	History   history.Log
-	// BootID is the node's boot id, known only when check runs on the node ("" otherwise).
-	BootID string
+	// BootID is the node's boot id, known only when check runs on the node ("" otherwise);
+	// RebootRan says whether the reboot command was noted as run on that boot.
+	BootID    string
+	RebootRan bool
 }
 
 // Verdict is one gate's answer, with its evidence.
@@ -68,11 +70,13 @@ func Gates(s NodeState) []Verdict {
 	h, holds := s.Lock.Holder(s.Node)
 	if holds && h.Phase != lock.Preparing {
 		// The pipeline finishes this reboot; the gates before the lock no longer apply to it.
-		switch err := pipeline.RebootedGate(s.Node, h, s.BootID); {
+		switch err := pipeline.RebootedGate(s.Node, h, s.BootID, s.RebootRan); {
 		case h.Phase == lock.Rebooting && s.BootID == "":
 			add("rebooted", nil, "this node holds the lock in phase rebooting since "+h.Since.UTC().Format("2006-01-02T15:04:05Z")+": whether it rebooted is seen only on the node")
 		case err != nil:
 			add("rebooted", err, err.Error())
+		case h.Phase == lock.Rebooting && s.BootID == h.BootID:
+			add("rebooted", nil, "the lock says rebooting, but the reboot command never ran on this boot: the pipeline puts it back to preparing and starts over from the gates")
 		default:
 			add("rebooted", nil, fmt.Sprintf("this node holds the lock in phase %s: its reboot happened, the daemon finishes it", h.Phase))
 		}

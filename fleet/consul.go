@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -94,7 +95,9 @@ func (r Reader) Read(ctx context.Context) (Snapshot, error) {
 				s.FleetError = fmt.Sprintf("fleet's lock holders %s: %v", p.Key, err)
 			}
 		case len(parts) == 3 && parts[0] == "members":
-			s.Members[parts[1]] = append(s.Members[parts[1]], parts[2])
+			if node, err := url.PathUnescape(parts[2]); err == nil {
+				s.Members[parts[1]] = append(s.Members[parts[1]], node)
+			}
 		case len(parts) == 2 && parts[1] == "reboot_required":
 			s.Requests[parts[0]] = Mark{Value: string(p.Value)}
 		case len(parts) == 2 && parts[1] == "disabled":

@@ -32,10 +32,13 @@ func (f Fleet) With(node, group string) Fleet {
 	return out
 }
 
-// Without returns the record without node.
-func (f Fleet) Without(node string) Fleet {
+// Without returns the record without node's place in group; a place the record gives node in
+// another group stays (that group's record still holds it).
+func (f Fleet) Without(node, group string) Fleet {
 	out := f.clone()
-	delete(out.Holders, node)
+	if out.Holders[node] == group {
+		delete(out.Holders, node)
+	}
 	return out
 }
 

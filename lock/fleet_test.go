@@ -48,7 +48,7 @@ func TestDecodeFleet(t *testing.T) {
 // record they are called on as it was.
 func TestFleetRoundTrip(t *testing.T) {
 	base := Fleet{}.With("n1", "default")
-	f := base.With("n2", "compute").Without("n1")
+	f := base.With("n2", "compute").Without("n1", "default").Without("n2", "other")
 	if _, ok := base.Group("n2"); ok {
 		t.Fatal("With changed the record it was called on")
 	}

@@ -45,6 +45,9 @@ func (p *Pipeline) changeLock(ctx context.Context, change func(View) (Change, er
 func (p *Pipeline) acquire(ctx context.Context, why string) error {
 	now := p.Clock.Now().UTC()
 	_, err := p.changeLock(ctx, func(v View) (Change, error) {
+		if g, ok := v.Fleet.Group(p.Node); ok && g != v.Group {
+			return Change{}, fmt.Errorf("the fleet's holders say this node holds a place in group %s's lock, and it is now in group %s: it takes no second place; if that reboot is over, rebootmgr unlock %s --group %s", g, v.Group, p.Node, g)
+		}
 		if err := p.admit(ctx, v, "health, counting every reboot in flight"); err != nil {
 			return Change{}, err
 		}
@@ -162,13 +165,12 @@ func (p *Pipeline) updateHolder(ctx context.Context, update func(lock.Holder) lo
 // lost place found then (or before the write) puts the entry back to preparing: the node keeps
 // its place and does not reboot.
 func (p *Pipeline) beginReboot(ctx context.Context, update func(lock.Holder) lock.Holder) error {
-	var before lock.Holder
 	_, err := p.changeLock(ctx, func(v View) (Change, error) {
 		if err := p.mayReboot(v); err != nil {
 			return Change{}, err
 		}
-		before, _ = v.Lock.Holder(p.Node)
-		next := update(before)
+		h, _ := v.Lock.Holder(p.Node)
+		next := update(h)
 		next.Updated = p.Clock.Now().UTC()
 		rec, err := v.Lock.Update(next)
 		return Change{Lock: rec}, err
@@ -187,9 +189,7 @@ func (p *Pipeline) beginReboot(ctx context.Context, update func(lock.Holder) loc
 	if errors.Is(err, ErrLockLost) {
 		return err
 	}
-	if _, uerr := p.updateHolder(ctx, func(lock.Holder) lock.Holder { return before }); uerr != nil {
-		p.Logger.Error("could not put the reboot lock back to preparing: the next run reports that the node did not reboot", "err", uerr)
-	}
+	_ = p.undoReboot(ctx, err)
 	return err
 }
 
@@ -225,7 +225,7 @@ func (p *Pipeline) withinLimit(v View) error {
 // release gives this node's place back, in the group's record and the fleet's.
 func (p *Pipeline) release(ctx context.Context) error {
 	_, err := p.changeLock(ctx, func(v View) (Change, error) {
-		fleet := v.Fleet.Without(p.Node)
+		fleet := v.Fleet.Without(p.Node, v.Group)
 		return Change{Lock: v.Lock.Release(p.Node), Fleet: &fleet}, nil
 	})
 	return err

@@ -156,6 +156,8 @@ type Pipeline struct {
 	Clock    Clock
 	// BootID reads the machine's boot id.
 	BootID func() (string, error)
+	// Note is where the reboot command is noted before it runs (see RebootNote).
+	Note RebootNote
 	// Notifier is told of reboots, failed tasks and stopped groups (nobody, when nil).
 	Notifier Notifier
 	Logger   *slog.Logger
@@ -339,6 +341,11 @@ func (p *Pipeline) prepare(ctx context.Context, held bool, why string) (res Resu
 		}
 		held = true
 	}
+	// A stop flag set between the read the place was judged on and its write: the tasks do
+	// not start (the place stays, as at every halt).
+	if err := p.checkStop(ctx); err != nil {
+		return Result{}, err
+	}
 
 	if err := p.runTasks(ctx, PreBoot); err != nil {
 		return Result{}, err
@@ -422,6 +429,10 @@ func (p *Pipeline) prepare(ctx context.Context, held bool, why string) (res Resu
 		}
 		return Result{}, err
 	}
+	if err := p.Note.Write(bootID); err != nil {
+		p.undoReboot(ctx, err)
+		return Result{}, err
+	}
 	// From here on the lock stays: the node is going down, or the reboot command failed and the
 	// next run must see that it did not reboot (exit 103) rather than try again.
 	held = false
@@ -440,8 +451,24 @@ func (p *Pipeline) finish(ctx context.Context, h lock.Holder) (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
-		if err := RebootedGate(p.Node, h, bootID); err != nil {
+		ran, err := p.Note.Has(bootID)
+		if err != nil {
 			return Result{}, err
+		}
+		if err := RebootedGate(p.Node, h, bootID, ran); err != nil {
+			return Result{}, err
+		}
+		if bootID == h.BootID {
+			// The run that moved to rebooting ended before the command: nothing rebooted,
+			// nothing was asked to. Back to preparing, keeping the place, and over again.
+			log.Warn("the reboot lock says this node is rebooting, but the reboot command never ran (the run ended between the phase change and the command): starting over from the gates, keeping the place", "since", h.RebootStarted)
+			if p.DryRun {
+				return Result{Outcome: DryRunPassed, Message: "dry run: the reboot command never ran; would put the lock back to preparing and start over from the gates"}, nil
+			}
+			if err := p.undoReboot(ctx, nil); err != nil {
+				return Result{}, err
+			}
+			return p.prepare(ctx, true, h.TriggeredBy)
 		}
 		if !p.DryRun {
 			var err error
@@ -500,10 +527,26 @@ func (p *Pipeline) finish(ctx context.Context, h lock.Holder) (Result, error) {
 	return Result{Outcome: Finished, Message: "reboot finished"}, nil
 }
 
+// undoReboot puts this node's entry back to preparing, as it was before the phase change to
+// rebooting, when the reboot command will not run (cause, logged) or never ran.
+func (p *Pipeline) undoReboot(ctx context.Context, cause error) error {
+	_, err := p.updateHolder(ctx, func(h lock.Holder) lock.Holder {
+		h.Phase, h.BootID, h.RebootStarted, h.TriggerIndex, h.Deadline = lock.Preparing, "", time.Time{}, 0, time.Time{}
+		return h
+	})
+	if err != nil {
+		p.Logger.Error("could not put the reboot lock back to preparing: the next run finds the reboot command never ran and starts over", "err", err)
+	} else if cause != nil {
+		p.Logger.Warn("not running the reboot command: the lock is back to preparing", "reason", cause.Error())
+	}
+	return err
+}
+
 // RebootedGate is the gate of a node whose holder entry says it is rebooting: its boot id must
-// have changed since the reboot command ran.
-func RebootedGate(node string, h lock.Holder, bootID string) error {
-	if h.Phase != lock.Rebooting || bootID != h.BootID {
+// have changed since the reboot command ran (ran: the command was noted as run on this boot; a
+// command that never ran is no reboot that failed, and the pipeline starts over).
+func RebootedGate(node string, h lock.Holder, bootID string, ran bool) error {
+	if h.Phase != lock.Rebooting || bootID != h.BootID || !ran {
 		return nil
 	}
 	return gateFail(ErrNotRebooted, "the reboot lock says %s is rebooting since %s, but the boot id %s did not change: the reboot did not happen (check the reboot command; the lock stays until an operator unlocks it)",

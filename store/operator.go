@@ -78,12 +78,16 @@ func (c *Consul) Unlock(ctx context.Context, node string, judge func(lock.Holder
 	}
 	h, ok := v.Lock.Holder(node)
 	if !ok {
-		return lock.Holder{}, fmt.Errorf("%s does not hold the reboot lock (holders: %d)", node, len(v.Lock.Holders))
-	}
-	if err := judge(h); err != nil {
+		if g, in := v.Fleet.Group(node); !in || g != v.Group {
+			return lock.Holder{}, fmt.Errorf("%s does not hold the reboot lock of group %s (holders: %d)", node, v.Group, len(v.Lock.Holders))
+		}
+		// The fleet's holders name a place the group's record no longer has (a record
+		// deleted by hand): giving it back ends its counting as a reboot in flight.
+		h = lock.Holder{Node: node}
+	} else if err := judge(h); err != nil {
 		return lock.Holder{}, err
 	}
-	fleet := v.Fleet.Without(node)
+	fleet := v.Fleet.Without(node, v.Group)
 	ok, err = c.Commit(ctx, v, pipeline.Change{Lock: v.Lock.Release(node), Fleet: &fleet})
 	if err != nil {
 		return lock.Holder{}, err

@@ -113,8 +113,8 @@ type Consul struct {
 
 	mu      sync.Mutex
 	watches map[string]*flagWatch
-	// known are the members remembered, by service, as far as this store knows.
-	known map[string]map[string]bool
+	// known are the members of each service, as this store last read or wrote them.
+	known map[string]knownMembers
 }
 
 var _ pipeline.Store = (*Consul)(nil)

@@ -56,6 +56,9 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 		if s.BootID, err = pipeline.BootIDFile(f.bootIDFile)(); err != nil {
 			return err
 		}
+		if s.RebootRan, err = pipeline.RebootNote(rebootNote(f.lockFile)).Has(s.BootID); err != nil {
+			return err
+		}
 	}
 	v, err := o.store.View(ctx)
 	if err != nil {

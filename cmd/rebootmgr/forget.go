@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/rebootmgr/rebootmgr/store"
 )
@@ -29,8 +30,9 @@ func runForget(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	if len(pos) == 2 {
 		service = pos[1]
 	}
-	if err := store.ValidNode(node); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	// Any name Consul may have had: a member's key escapes what cannot be a key's segment.
+	if node == "" || strings.IndexFunc(node, unicode.IsControl) >= 0 {
+		return fmt.Errorf("%w: node name %q: empty, or with control characters", errUsage, node)
 	}
 	if service != "" {
 		if err := store.ValidService(service); err != nil {

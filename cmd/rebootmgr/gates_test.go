@@ -41,7 +41,9 @@ func TestCheckAgreesWithReboot(t *testing.T) {
 			n.put(n.keys().GroupHistory("default"), string(data))
 		}, []string{"--cooldown", "1h"}, exitWindow, "cooldown"},
 		{"did not reboot", func(t *testing.T, n *testNode) {
-			putHolder(t, n, lock.Holder{Node: "n1", Phase: lock.Rebooting, Since: time.Now(), BootID: fmt.Sprintf("boot-%d", n.boots), RebootStarted: time.Now()})
+			boot := fmt.Sprintf("boot-%d", n.boots)
+			putHolder(t, n, lock.Holder{Node: "n1", Phase: lock.Rebooting, Since: time.Now(), BootID: boot, RebootStarted: time.Now()})
+			writeFile(t, rebootNote(n.lockFile), boot+"\n") // the reboot command ran
 		}, nil, exitNotRebooted, "did not change"},
 		{"disabled", func(t *testing.T, n *testNode) { n.put(n.keys().Disabled("n1"), "disk swap") }, nil, exitDisabled, "disk swap"},
 		{"stopped", func(t *testing.T, n *testNode) { n.put(n.keys().Stop(), "freeze") }, nil, exitStopped, "freeze"},

@@ -67,9 +67,12 @@ func (n *testNode) boot() {
 	if err := os.WriteFile(n.bootID, []byte(fmt.Sprintf("boot-%d\n", n.boots)), 0o644); err != nil {
 		n.t.Fatal(err)
 	}
-	// /run is a tmpfs: a boot empties it, the daemon's lock file with it.
-	if err := os.Remove(n.lockFile); err != nil && !os.IsNotExist(err) {
-		n.t.Fatal(err)
+	// /run is a tmpfs: a boot empties it, the daemon's lock file and the note of the reboot
+	// command with it.
+	for _, f := range []string{n.lockFile, rebootNote(n.lockFile)} {
+		if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
+			n.t.Fatal(err)
+		}
 	}
 }
 

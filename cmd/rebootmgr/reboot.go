@@ -198,10 +198,17 @@ func (f *rebootFlags) pipeline(ctx context.Context, e env, log *slog.Logger) (*w
 		Rebooter: tasks.RebootCommand{Command: f.rebootCommand, Logger: log},
 		Clock:    pipeline.SystemClock{},
 		BootID:   pipeline.BootIDFile(f.bootIDFile),
+		Note:     pipeline.RebootNote(rebootNote(f.lockFile)),
 		Notifier: notify.Notifier{Client: client, URL: f.notifyURL, Node: node, Group: group, Logger: log.With("component", "notify")},
 		Logger:   log,
 	}
 	return &wired{pipeline: p, store: st, client: client}, nil
+}
+
+// rebootNote is where the pipeline notes the reboot command before it runs: beside the lock
+// file, in /run, which a boot empties.
+func rebootNote(lockFile string) string {
+	return strings.TrimSuffix(lockFile, ".lock") + ".reboot"
 }
 
 // schedule reads the reboot windows and blackout dates.

@@ -43,7 +43,7 @@ func runUnlock(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	if o.store.Group, err = o.groupOf(ctx, node, g.group); err != nil {
+	if o.store.Group, err = o.holderGroup(ctx, node, g.group); err != nil {
 		return err
 	}
 	judge := func(h lock.Holder) error {
@@ -56,9 +56,30 @@ func runUnlock(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	if removed.Phase == "" {
+		fmt.Fprintf(stdout, "released %s's place in the fleet's holders of group %s (the group's record no longer held it)\n", removed.Node, o.store.Group)
+		return nil
+	}
 	fmt.Fprintf(stdout, "released the reboot lock of %s: phase %s since %s, boot id %q (its maintenance mode, if any, is left to the node)\n",
 		removed.Node, removed.Phase, removed.Since.UTC().Format(time.RFC3339), removed.BootID)
 	return nil
+}
+
+// holderGroup is the group whose lock node holds: the one given, else the one the fleet's
+// holders name (a node gone from the catalog is what unlock is for, and the catalog no longer
+// says its group), else its group by the catalog.
+func (o *operator) holderGroup(ctx context.Context, node, given string) (string, error) {
+	if given != "" {
+		return o.groupOf(ctx, node, given)
+	}
+	v, err := o.store.View(ctx)
+	if err != nil {
+		return "", err
+	}
+	if g, ok := v.Fleet.Group(node); ok {
+		return g, nil
+	}
+	return o.groupOf(ctx, node, "")
 }
 
 // mayUnlock judges, without --force, whether h may be released at now. A holder still within

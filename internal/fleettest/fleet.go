@@ -227,9 +227,12 @@ func (n *Node) Boot() {
 	if err := os.WriteFile(n.path("boot_id"), []byte(fmt.Sprintf("boot-%d\n", n.boots)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// /run is a tmpfs: a boot empties it, the daemon's lock file with it.
-	if err := os.Remove(n.path("run", "rebootmgr.lock")); err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
+	// /run is a tmpfs: a boot empties it, the daemon's lock file and the note of the reboot
+	// command with it.
+	for _, f := range []string{n.path("run", "rebootmgr.lock"), n.path("run", "rebootmgr.reboot")} {
+		if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
 	}
 	n.SetDown(false)
 }
