@@ -62,6 +62,13 @@ func (g *globalFlags) consulVia(e env, wrap func(http.RoundTripper) http.RoundTr
 	e.applyConsulFile(cfg)
 	if g.consulAddr != "" {
 		cfg.Address = g.consulAddr
+	} else if err := optional(consulAddr)(cfg.Address); err != nil {
+		// Consul's own variable, from the environment or the configuration file.
+		_, from, ok := e.setting("CONSUL_HTTP_ADDR")
+		if !ok {
+			from = "environment"
+		}
+		return nil, fmt.Errorf("%w: CONSUL_HTTP_ADDR=%q %s: %v", errUsage, cfg.Address, where(from), err)
 	}
 	cfg.Address = withDefaultPort(cfg.Address)
 	if wrap != nil {
@@ -105,23 +112,27 @@ func parseArgs(fs *flag.FlagSet, args []string, e env, maxArgs int) ([]string, e
 	if len(positional) > maxArgs {
 		return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, positional[maxArgs])
 	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	source := map[string]setting{}
+	fs.Visit(func(f *flag.Flag) { source[f.Name] = setting{from: "command line"} })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] || err != nil {
+		if source[f.Name].from != "" || err != nil {
 			return
 		}
 		name := envName(f.Name)
-		v, source, ok := e.setting(name)
+		v, from, ok := e.setting(name)
 		if !ok {
 			return
 		}
+		source[f.Name] = setting{from: from, value: v}
 		if serr := fs.Set(f.Name, v); serr != nil {
-			err = fmt.Errorf("%w: %s=%q (%s): %v", errUsage, name, v, source, serr)
+			err = fmt.Errorf("%w: %s=%q %s: %v", errUsage, name, v, where(from), serr)
 		}
 	})
-	return positional, err
+	if err != nil {
+		return nil, err
+	}
+	return positional, checkRules(fs, source)
 }
 
 func envName(flagName string) string {

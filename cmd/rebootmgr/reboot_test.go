@@ -541,10 +541,10 @@ func TestUsage(t *testing.T) {
 		{[]string{"help"}, nil, exitOK, ""},
 		{[]string{"reboot", "-h"}, nil, exitOK, ""},
 		// A task timeout of zero or less would leave no time for any task.
-		{[]string{"reboot", "--task-timeout", "0"}, nil, exitUsage, "--task-timeout 0s: want a positive duration"},
+		{[]string{"reboot", "--task-timeout", "0"}, nil, exitUsage, "--task-timeout 0s: want a duration above 0"},
 		{[]string{"reboot", "--task-timeout", "-1s"}, nil, exitUsage, "--task-timeout -1s"},
 		{[]string{"daemon", "--task-timeout", "0s"}, nil, exitUsage, "--task-timeout 0s"},
-		{[]string{"reboot"}, map[string]string{"REBOOTMGR_TASK_TIMEOUT": "0"}, exitUsage, "--task-timeout 0s"},
+		{[]string{"reboot"}, map[string]string{"REBOOTMGR_TASK_TIMEOUT": "0"}, exitUsage, `REBOOTMGR_TASK_TIMEOUT="0" in the environment: want a duration above 0`},
 	}
 	for _, tt := range tests {
 		name := strings.Join(tt.args, " ")
