@@ -48,6 +48,8 @@ func TestBadSettings(t *testing.T) {
 		{"daemon", "reboot-timeout", "0s", "want a duration above 0"},
 		{"daemon", "reboot-timeout", "-10m", "want a duration above 0"},
 		{"daemon", "task-timeout", "-1s", "want a duration above 0"},
+		{"reboot", "settle", "-1s", "want auto or a duration"},
+		{"reboot", "cooldown", "soon", "parse error"},
 		{"status", "consul-addr", "ftp://consul:8500", `scheme "ftp": want HOST[:PORT]`},
 		{"status", "consul-addr", "consul:0", `port "0"`},
 		{"status", "consul-addr", "consul:99999", `port "99999"`},
@@ -68,6 +70,8 @@ func TestBadSettings(t *testing.T) {
 		{"reboot", "blackout", "@" + missing, "no such file"},
 		{"check", "blackout", "@" + missing, "no such file"},
 		{"reboot", "blackout", "2026-13-01", "want YYYY-MM-DD"},
+		{"reboot", "settle", "-1s", "want auto or a duration"},
+		{"reboot", "cooldown", "soon", "parse error"},
 		{"reboot", "reboot-window", "02:00-05:00", "want DAYS HH:MM-HH:MM"},
 		{"reboot", "reboot-window", "at night", `unknown day "at"`},
 		{"reboot", "breaker", "3", "want FAILURES/PERIOD"},
@@ -152,5 +156,72 @@ func TestGoodSettings(t *testing.T) {
 		if r.code != exitUsage || !strings.Contains(r.stderr, `CONSUL_HTTP_ADDR="consul/8500" in `+file) {
 			t.Fatalf("a bad CONSUL_HTTP_ADDR in the file: %s", r)
 		}
+	}
+}
+
+// TestCommandLine: help lists the commands however it is asked for, --version is version, and
+// a command line that cannot be read (an unknown flag, a flag without its value, an argument
+// too many, an unknown command) prints the command's synopsis and the reason to stderr, exit 64,
+// and nothing on stdout, so that what a script reads (--json) is never polluted.
+func TestCommandLine(t *testing.T) {
+	tests := []struct {
+		args []string
+		// environ: a configuration file that is missing, for the commands that must work without.
+		environ map[string]string
+		code    int
+		stdout  string // "" means stdout must stay empty
+		stderr  string // the first line of stderr
+		reason  string // the last line of stderr
+	}{
+		{args: []string{"--help"}, stdout: "Commands:"},
+		{args: []string{"-h"}, stdout: "Commands:"},
+		{args: []string{"-help"}, stdout: "Commands:"},
+		{args: []string{"help"}, stdout: "Commands:"},
+		{args: []string{"help", "history"}, stdout: "Usage: rebootmgr history"},
+		{args: []string{"history", "-h"}, stdout: "Usage: rebootmgr history"},
+		{args: []string{"--version"}, stdout: "rebootmgr " + version},
+		{args: []string{"-version"}, stdout: "rebootmgr " + version},
+		{args: []string{"version"}, stdout: "rebootmgr " + version},
+		{args: []string{"--version"}, environ: map[string]string{"REBOOTMGR_CONFIG": "/nonexistent/rebootmgr"}, stdout: "rebootmgr " + version},
+		{args: []string{"status", "--json", "--no-such-flag"}, code: exitUsage,
+			stderr: "Usage: rebootmgr status [--json]  (rebootmgr status -h: every flag)",
+			reason: "rebootmgr status: usage: flag provided but not defined: -no-such-flag"},
+		{args: []string{"--no-such-flag"}, code: exitUsage,
+			stderr: "Usage: rebootmgr [reboot] [flags]", reason: "rebootmgr reboot: usage: flag provided but not defined"},
+		{args: []string{"daemon", "--interval"}, code: exitUsage,
+			stderr: "Usage: rebootmgr daemon [flags]", reason: "rebootmgr daemon: usage: flag needs an argument: -interval"},
+		{args: []string{"history", "n1", "n2"}, code: exitUsage,
+			stderr: "Usage: rebootmgr history", reason: `rebootmgr history: usage: unexpected argument "n2"`},
+		{args: []string{"status", "-json=maybe"}, code: exitUsage,
+			stderr: "Usage: rebootmgr status", reason: "rebootmgr status: usage: invalid boolean value"},
+		{args: []string{"frobnicate"}, code: exitUsage,
+			stderr: "Usage: rebootmgr [command] [flags]", reason: `rebootmgr: unknown command "frobnicate"`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			r := runCLI(t, tt.environ, tt.args...)
+			if r.code != tt.code {
+				t.Fatalf("want exit %d, got %s", tt.code, r)
+			}
+			if tt.stdout == "" && r.stdout != "" {
+				t.Errorf("stdout is not empty: %q", r.stdout)
+			}
+			if !strings.Contains(r.stdout, tt.stdout) {
+				t.Errorf("stdout lacks %q: %s", tt.stdout, r)
+			}
+			if strings.Contains(tt.stdout, "Commands:") && strings.Contains(r.stdout, "-reboot-command") {
+				t.Errorf("help shows the reboot command's flags instead of the commands: %s", r.stdout)
+			}
+			first, _, _ := strings.Cut(r.stderr, "\n")
+			if !strings.HasPrefix(first, tt.stderr) {
+				t.Errorf("the first line of stderr is %q, want %q", first, tt.stderr)
+			}
+			if tt.reason != "" && !strings.HasPrefix(lastLine(r.stderr), tt.reason) {
+				t.Errorf("the last line of stderr is %q, want %q", lastLine(r.stderr), tt.reason)
+			}
+			if tt.code == 0 && r.stderr != "" {
+				t.Errorf("stderr is not empty: %q", r.stderr)
+			}
+		})
 	}
 }

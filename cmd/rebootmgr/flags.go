@@ -95,13 +95,21 @@ func parse(fs *flag.FlagSet, args []string, e env) error {
 // may come before or after them.
 func parseArgs(fs *flag.FlagSet, args []string, e env, maxArgs int) ([]string, error) {
 	fs.SetOutput(io.Discard)
+	// The flag package calls Usage on every error too; the help goes to stdout only when it was
+	// asked for, so that a mistyped flag never pollutes what a script reads (--json).
+	help := fs.Usage
+	fs.Usage = func() {}
+	defer func() { fs.Usage = help }()
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if err == flag.ErrHelp {
+				if help != nil {
+					help()
+				}
 				return nil, err
 			}
-			return nil, fmt.Errorf("%w: %v", errUsage, err)
+			return nil, commandLineError{fmt.Errorf("%w: %v", errUsage, err)}
 		}
 		if fs.NArg() == 0 {
 			break
@@ -110,7 +118,7 @@ func parseArgs(fs *flag.FlagSet, args []string, e env, maxArgs int) ([]string, e
 		args = fs.Args()[1:]
 	}
 	if len(positional) > maxArgs {
-		return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, positional[maxArgs])
+		return nil, commandLineError{fmt.Errorf("%w: unexpected argument %q", errUsage, positional[maxArgs])}
 	}
 	source := map[string]setting{}
 	fs.Visit(func(f *flag.Flag) { source[f.Name] = setting{from: "command line"} })
@@ -134,6 +142,13 @@ func parseArgs(fs *flag.FlagSet, args []string, e env, maxArgs int) ([]string, e
 	}
 	return positional, checkRules(fs, source)
 }
+
+// commandLineError is a command line the flags cannot be read from: an unknown flag, a flag
+// without its value, an argument too many. run follows it with the command's synopsis.
+type commandLineError struct{ err error }
+
+func (e commandLineError) Error() string { return e.err.Error() }
+func (e commandLineError) Unwrap() error { return e.err }
 
 func envName(flagName string) string {
 	return "REBOOTMGR_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
