@@ -198,6 +198,14 @@ func testUnitVerifies(t *testing.T, _, root string) {
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
+	// A configuration error (exit 64) does not restart in a loop.
+	unit, err := os.ReadFile(filepath.Join(units, "rebootmgr.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^RestartPreventExitStatus=64$`).Match(unit) {
+		t.Errorf("the unit restarts on a usage error (exit 64): no RestartPreventExitStatus=64")
+	}
 }
 
 // testKernelHook runs the packaged kernel hook as the kernel's packages do: it asks for a reboot
