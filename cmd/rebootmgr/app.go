@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/rebootmgr/rebootmgr/flock"
+	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 )
 
@@ -38,6 +39,10 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.Is(err, errUsage):
 		return exitUsage
+	case errors.Is(err, health.ErrMalformedTag):
+		// The health gate failed on a service's definition, not on its health: an operator
+		// must fix the tag.
+		return exitError
 	}
 	switch pipeline.Gate(err) {
 	case pipeline.ErrStopped:
@@ -180,6 +185,15 @@ Run "rebootmgr COMMAND -h" for a command's flags. Every flag can also be set in 
 environment as REBOOTMGR_<FLAG>, e.g. REBOOTMGR_DRY_RUN=1 or REBOOTMGR_TASKS_DIR=/etc/rebootmgr.
 `)
 }
+
+// alsoIs is an error that says what err says, and is also what also is.
+type alsoIs struct {
+	err  error
+	also error
+}
+
+func (e alsoIs) Error() string   { return e.err.Error() }
+func (e alsoIs) Unwrap() []error { return []error{e.err, e.also} }
 
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
