@@ -79,11 +79,11 @@ func (o *operator) requireKnown(ctx context.Context, node string, force bool) er
 	if force {
 		return nil
 	}
-	n, _, err := o.client.Catalog().Node(node, (&api.QueryOptions{}).WithContext(ctx))
+	known, err := o.nodeKnown(ctx, node)
 	if err != nil {
-		return fmt.Errorf("look up node %s in consul: %w", node, err)
+		return err
 	}
-	if n == nil || n.Node == nil {
+	if !known {
 		return fmt.Errorf("node %s is not in consul's catalog (a typo?): nothing written; --force writes anyway", node)
 	}
 	return nil
