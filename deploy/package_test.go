@@ -213,21 +213,27 @@ func testUnitVerifies(t *testing.T, _, root string) {
 }
 
 // testKernelHook runs the packaged kernel hook as the kernel's packages do: it asks for a reboot
-// through the first reboot-required file the daemon is configured with.
+// through the first reboot-required file the daemon is configured with; once the package is
+// removed (its binary gone, the hook left as a conffile) it asks nothing.
 func testKernelHook(t *testing.T, _, root string) {
 	hook := filepath.Join(root, "etc/kernel/postinst.d/zz-rebootmgr")
 	tests := []struct {
 		name     string
 		env      string // REBOOTMGR_REBOOT_REQUIRED_FILE, %s the test's directory
 		defaults string // the defaults file, %s the test's directory
-		want     string // the file written
+		want     string // the file written ("": none may be)
+		removed  bool   // the package is removed: no binary
 	}{
 		{"from the defaults file",
-			"", "#REBOOTMGR_REBOOT_REQUIRED_FILE=/nowhere\nREBOOTMGR_REBOOT_REQUIRED_FILE=\"%s/a:%s/b\"\n", "a"},
+			"", "#REBOOTMGR_REBOOT_REQUIRED_FILE=/nowhere\nREBOOTMGR_REBOOT_REQUIRED_FILE=\"%s/a:%s/b\"\n", "a", false},
 		{"from the environment, before the defaults file",
-			"%s/env", "REBOOTMGR_REBOOT_REQUIRED_FILE=%s/a\n", "env"},
+			"%s/env", "REBOOTMGR_REBOOT_REQUIRED_FILE=%s/a\n", "env", false},
 		{"in a directory that does not exist yet",
-			"%s/run/deep/reboot_required", "", "run/deep/reboot_required"},
+			"%s/run/deep/reboot_required", "", "run/deep/reboot_required", false},
+		{"the package removed",
+			"%s/run/reboot_required", "REBOOTMGR_REBOOT_REQUIRED_FILE=%s/a\n", "", true},
+		{"the package removed, no settings",
+			"%s/run/reboot_required", "", "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -237,13 +243,25 @@ func testKernelHook(t *testing.T, _, root string) {
 			if err := os.WriteFile(defaults, []byte(fill(tt.defaults)), 0o644); err != nil {
 				t.Fatal(err)
 			}
+			bin := filepath.Join(root, "usr/bin/rebootmgr")
+			if tt.removed {
+				bin = filepath.Join(dir, "usr/bin/rebootmgr")
+			}
 			cmd := exec.Command(hook, "6.1.0-99-amd64", "/boot/vmlinuz-6.1.0-99-amd64")
-			cmd.Env = []string{"PATH=/usr/bin:/bin", "REBOOTMGR_DEFAULTS=" + defaults}
+			cmd.Env = []string{"PATH=/usr/bin:/bin", "REBOOTMGR_DEFAULTS=" + defaults, "REBOOTMGR_BIN=" + bin}
 			if tt.env != "" {
 				cmd.Env = append(cmd.Env, "REBOOTMGR_REBOOT_REQUIRED_FILE="+fill(tt.env))
 			}
-			if out, err := cmd.CombinedOutput(); err != nil {
+			out, err := cmd.CombinedOutput()
+			if err != nil {
 				t.Fatalf("hook: %v\n%s", err, out)
+			}
+			if tt.removed {
+				entries, _ := os.ReadDir(dir)
+				if len(entries) != 1 || len(out) != 0 {
+					t.Fatalf("the hook of a removed package wrote %v, said %q", entries, out)
+				}
+				return
 			}
 			data, err := os.ReadFile(filepath.Join(dir, tt.want))
 			if err != nil {
