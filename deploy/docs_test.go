@@ -2,10 +2,13 @@ package deploy
 
 import (
 	"bytes"
+	"compress/gzip"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -104,6 +107,61 @@ func testCopyright(t *testing.T, _, root string) {
 	}
 }
 
+// testChangelog: the package carries the changelog lintian expects of a native package,
+// changelog.gz, whose newest entry is the package's version by its maintainer, above the
+// releases before it.
+func testChangelog(t *testing.T, deb, root string) {
+	if _, err := exec.LookPath("dpkg-parsechangelog"); err != nil {
+		t.Fatalf("dpkg-parsechangelog is needed to read the changelog (Debian: apt-get install dpkg-dev): %v", err)
+	}
+	f, err := os.Open(filepath.Join(root, "usr/share/doc/rebootmgr/changelog.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parse := func(args ...string) map[string]string {
+		t.Helper()
+		cmd := exec.Command("dpkg-parsechangelog", append([]string{"-l-"}, args...)...)
+		cmd.Stdin = bytes.NewReader(text)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil || stderr.Len() > 0 {
+			t.Fatalf("dpkg-parsechangelog %v: %v\n%s\n%s", args, err, stderr.String(), text)
+		}
+		return paragraphs(t, string(out))[0]
+	}
+	newest := parse()
+	if newest["Version"] != testVersion {
+		t.Errorf("the newest entry is %s, want the package's version %s", newest["Version"], testVersion)
+	}
+	if want := strings.TrimSpace(dpkgDeb(t, "-f", deb, "Maintainer")); newest["Maintainer"] != want {
+		t.Errorf("the newest entry is by %q, the package's maintainer is %q", newest["Maintainer"], want)
+	}
+	var versions []string
+	for _, line := range strings.Split(string(text), "\n") {
+		if m := regexp.MustCompile(`^rebootmgr \(([^)]+)\)`).FindStringSubmatch(line); m != nil {
+			versions = append(versions, m[1])
+		}
+	}
+	if !slices.Contains(versions, "0.1.0") {
+		t.Errorf("the changelog lacks the first release, 0.1.0: %v", versions)
+	}
+	for i := 1; i < len(versions); i++ {
+		if err := exec.Command("dpkg", "--compare-versions", versions[i-1], "gt", versions[i]).Run(); err != nil {
+			t.Errorf("entry %s is not newer than the one below it, %s", versions[i-1], versions[i])
+		}
+	}
+}
+
 // TestLicense: LICENSE is the Apache License 2.0, whole (Debian ships the same text).
 func TestLicense(t *testing.T) {
 	data, err := os.ReadFile("../LICENSE")
@@ -117,5 +175,70 @@ func TestLicense(t *testing.T) {
 	}
 	if debian, err := os.ReadFile("/usr/share/common-licenses/Apache-2.0"); err == nil && !bytes.Equal(data, debian) {
 		t.Error("LICENSE differs from /usr/share/common-licenses/Apache-2.0")
+	}
+}
+
+// TestVersionFromGit: scripts/version makes the package version from the release tags, so that
+// versions sort as the releases do: none yet, a release, commits after it, a pre-release, the
+// release after it. A tag that makes no Debian version fails the build.
+func TestVersionFromGit(t *testing.T) {
+	script, err := filepath.Abs("../scripts/version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := t.TempDir()
+	git := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "tag.gpgSign=false", "-c", "commit.gpgSign=false"}, args...)...)
+		cmd.Dir = repo
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	commit := func() string {
+		git("commit", "-q", "--allow-empty", "-m", "a change")
+		return git("rev-parse", "--short", "HEAD")
+	}
+	version := func() (string, error) {
+		cmd := exec.Command(script)
+		cmd.Dir = repo
+		out, err := cmd.Output()
+		return strings.TrimSpace(string(out)), err
+	}
+	git("init", "-q")
+	steps := []struct {
+		name string
+		do   func() string // returns what %s in want stands for
+		want string
+	}{
+		{"no tag yet", func() string { return git("log", "-1", "--format=%cd.%h", "--date=format:%Y%m%d") }, "0.0.0~git%s"},
+		{"the first release", func() string { git("tag", "v0.1.0"); return "" }, "0.1.0"},
+		{"a commit after it", commit, "0.1.0+1.g%s"},
+		{"two commits after it", func() string { commit(); return git("rev-parse", "--short", "HEAD") }, "0.1.0+2.g%s"},
+		{"a tag that is no release", func() string { git("tag", "vnext"); return git("rev-parse", "--short", "HEAD") }, "0.1.0+2.g%s"},
+		{"a pre-release", func() string { commit(); git("tag", "v0.2.0-rc1"); return "" }, "0.2.0~rc1"},
+		{"the release", func() string { commit(); git("tag", "-a", "-m", "0.2.0", "v0.2.0"); return "" }, "0.2.0"},
+	}
+	git("commit", "-q", "--allow-empty", "-m", "start")
+	var versions []string
+	for _, st := range steps {
+		want := strings.ReplaceAll(st.want, "%s", st.do())
+		got, err := version()
+		if err != nil || got != want {
+			t.Fatalf("%s: scripts/version = %q (%v), want %q", st.name, got, err, want)
+		}
+		versions = append(versions, got)
+	}
+	for i := 1; i < len(versions); i++ {
+		if err := exec.Command("dpkg", "--compare-versions", versions[i], "ge", versions[i-1]).Run(); err != nil {
+			t.Errorf("%s sorts before %s", versions[i], versions[i-1])
+		}
+	}
+	commit()
+	git("tag", "v1.0_beta")
+	if got, err := version(); err == nil {
+		t.Errorf("the tag v1.0_beta made version %q, want an error", got)
 	}
 }

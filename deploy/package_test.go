@@ -36,6 +36,7 @@ func TestDebianPackage(t *testing.T) {
 		{"maintainer scripts", testMaintainerScripts},
 		{"defaults file", testDefaultsFileNamesEveryFlag},
 		{"copyright", testCopyright},
+		{"changelog", testChangelog},
 		{"waits to be told", testInstalledDaemonWaits},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, deb, root) })
@@ -137,6 +138,7 @@ func testPackageContents(t *testing.T, deb, _ string) {
 		"/usr/share/zsh/vendor-completions/_rebootmgr":                           "-rw-r--r--",
 		"/usr/share/doc/rebootmgr/README.md.gz":                                  "-rw-r--r--",
 		"/usr/share/doc/rebootmgr/copyright":                                     "-rw-r--r--",
+		"/usr/share/doc/rebootmgr/changelog.gz":                                  "-rw-r--r--",
 		"/usr/share/doc/rebootmgr/examples/checks/galera":                        "-rwxr-xr-x",
 		"/usr/share/doc/rebootmgr/examples/consul.d/gateway.json":                "-rw-r--r--",
 		"/usr/share/doc/rebootmgr/examples/pre_boot_tasks/50-openstack-evacuate": "-rwxr-xr-x",
