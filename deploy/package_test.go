@@ -38,6 +38,7 @@ func TestDebianPackage(t *testing.T) {
 		{"copyright", testCopyright},
 		{"changelog", testChangelog},
 		{"waits to be told", testInstalledDaemonWaits},
+		{"install", testInstall},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, deb, root) })
 	}
