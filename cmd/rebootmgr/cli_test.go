@@ -35,50 +35,53 @@ func TestBadSettings(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "holidays")
 	tests := []struct {
 		command, flag, value string
-		// want is what the message must say the setting takes.
-		want string
+		// want is what the message must say the setting takes; wantEnv what it must say
+		// besides when the setting comes from the environment or the file.
+		want, wantEnv string
 	}{
-		{"reboot", "cooldown", "-1s", "want a duration of 0 (none) or more"},
-		{"check", "cooldown", "-15m", "want a duration of 0 (none) or more"},
-		{"reboot", "reboot-deadline", "-30m", "want a duration of 0 (none) or more"},
-		{"reboot", "stay-green", "-1m", "want a duration of 0 (none) or more"},
-		{"reboot", "window-spread", "-1h", "want a duration of 0 (none) or more"},
-		{"daemon", "interval", "0", "want a duration above 0"},
-		{"daemon", "interval", "-5m", "want a duration above 0"},
-		{"daemon", "reboot-timeout", "0s", "want a duration above 0"},
-		{"daemon", "reboot-timeout", "-10m", "want a duration above 0"},
-		{"daemon", "task-timeout", "-1s", "want a duration above 0"},
-		{"reboot", "settle", "-1s", "want auto or a duration"},
-		{"reboot", "cooldown", "soon", "parse error"},
-		{"status", "consul-addr", "ftp://consul:8500", `scheme "ftp": want HOST[:PORT]`},
-		{"status", "consul-addr", "consul:0", `port "0"`},
-		{"status", "consul-addr", "consul:99999", `port "99999"`},
-		{"status", "consul-addr", "consul:http", "want HOST[:PORT]"},
-		{"status", "consul-addr", "::1", "an IPv6 address goes in brackets"},
-		{"status", "consul-addr", "consul/v1", "not an address"},
-		{"status", "consul-addr", "consul 8500", "not an address"},
-		{"status", "consul-addr", "unix://", "no socket path"},
-		{"status", "consul-addr", "http://", "no host"},
-		{"status", "consul-addr", "https://user:secret@consul", "CONSUL_HTTP_TOKEN_FILE"},
-		{"status", "consul-addr", "http://consul:8500/?dc=x", "a user, query or fragment"},
-		{"trigger", "consul-addr", "consul:8500:1", "want HOST[:PORT]"},
-		{"daemon", "notify-url", "alerts.example.com/hook", "want an http:// or https:// URL with a host"},
-		{"daemon", "notify-url", "ftp://alerts.example.com", `scheme "ftp"`},
-		{"daemon", "notify-url", "https://", "no host"},
-		{"daemon", "notify-url", "https:///hook", "no host"},
-		{"reboot", "notify-url", "https://alerts.example.com:99999/", "want an http:// or https:// URL"},
-		{"reboot", "blackout", "@" + missing, "no such file"},
-		{"check", "blackout", "@" + missing, "no such file"},
-		{"reboot", "blackout", "2026-13-01", "want YYYY-MM-DD"},
-		{"reboot", "settle", "-1s", "want auto or a duration"},
-		{"reboot", "cooldown", "soon", "parse error"},
-		{"reboot", "reboot-window", "02:00-05:00", "want DAYS HH:MM-HH:MM"},
-		{"reboot", "reboot-window", "at night", `unknown day "at"`},
-		{"reboot", "breaker", "3", "want FAILURES/PERIOD"},
-		{"status", "log-level", "loud", "want debug, info, warn or error"},
-		{"status", "log-format", "xml", "want text or json"},
-		{"history", "group", "a/b", "only letters, digits"},
-		{"history", "prefix", "service//rebootmgr", "want a KV path"},
+		{"reboot", "cooldown", "-1s", "want a duration of 0 (none) or more", ""},
+		{"check", "cooldown", "-15m", "want a duration of 0 (none) or more", ""},
+		{"reboot", "reboot-deadline", "-30m", "want a duration of 0 (none) or more", ""},
+		{"reboot", "stay-green", "-1m", "want a duration of 0 (none) or more", ""},
+		{"reboot", "window-spread", "-1h", "want a duration of 0 (none) or more", ""},
+		{"daemon", "interval", "0", "want a duration above 0", ""},
+		{"daemon", "interval", "-5m", "want a duration above 0", ""},
+		{"daemon", "reboot-timeout", "0s", "want a duration above 0", ""},
+		{"daemon", "reboot-timeout", "-10m", "want a duration above 0", ""},
+		{"daemon", "task-timeout", "-1s", "want a duration above 0", ""},
+		{"reboot", "settle", "-1s", "want auto or a duration", ""},
+		{"reboot", "cooldown", "soon", "parse error", "want a duration such as 90s"},
+		{"daemon", "watch", "sometimes", "parse error", "want true or false"},
+		{"status", "consul-addr", "ftp://consul:8500", `scheme "ftp": want HOST[:PORT]`, ""},
+		{"status", "consul-addr", "consul:0", `port "0"`, ""},
+		{"status", "consul-addr", "consul:99999", `port "99999"`, ""},
+		{"status", "consul-addr", "consul:http", "want HOST[:PORT]", ""},
+		{"status", "consul-addr", "::1", "an IPv6 address goes in brackets", ""},
+		{"status", "consul-addr", "consul/v1", "not an address", ""},
+		{"status", "consul-addr", "consul 8500", "not an address", ""},
+		{"status", "consul-addr", "unix://", "no socket path", ""},
+		{"status", "consul-addr", "http://", "no host", ""},
+		{"status", "consul-addr", "https://user:secret@consul", "CONSUL_HTTP_TOKEN_FILE", ""},
+		{"status", "consul-addr", "http://consul:8500/?dc=x", "a user, query or fragment", ""},
+		{"trigger", "consul-addr", "consul:8500:1", "want HOST[:PORT]", ""},
+		{"daemon", "notify-url", "alerts.example.com/hook", "want an http:// or https:// URL with a host", ""},
+		{"daemon", "notify-url", "ftp://alerts.example.com", `scheme "ftp"`, ""},
+		{"daemon", "notify-url", "https://", "no host", ""},
+		{"daemon", "notify-url", "https:///hook", "no host", ""},
+		{"reboot", "notify-url", "https://alerts.example.com:99999/", "want an http:// or https:// URL", ""},
+		{"reboot", "blackout", "@" + missing, "no such file", ""},
+		{"check", "blackout", "@" + missing, "no such file", ""},
+		{"reboot", "blackout", "2026-13-01", "want YYYY-MM-DD", ""},
+		{"reboot", "settle", "-1s", "want auto or a duration", ""},
+		{"reboot", "cooldown", "soon", "parse error", "want a duration such as 90s"},
+		{"daemon", "watch", "sometimes", "parse error", "want true or false"},
+		{"reboot", "reboot-window", "02:00-05:00", "want DAYS HH:MM-HH:MM", ""},
+		{"reboot", "reboot-window", "at night", `unknown day "at"`, ""},
+		{"reboot", "breaker", "3", "want FAILURES/PERIOD", ""},
+		{"status", "log-level", "loud", "want debug, info, warn or error", ""},
+		{"status", "log-format", "xml", "want text or json", ""},
+		{"history", "group", "a/b", "only letters, digits", ""},
+		{"history", "prefix", "service//rebootmgr", "want a KV path", ""},
 	}
 	for _, tt := range tests {
 		for _, where := range []string{"command line", "environment", "file"} {
@@ -89,16 +92,16 @@ func TestBadSettings(t *testing.T) {
 				says := []string{tt.want}
 				switch where {
 				case "command line":
-					args = append(args, "--"+tt.flag, tt.value)
+					args = append(args, "--"+tt.flag+"="+tt.value)
 					says = append(says, "-"+tt.flag)
 				case "environment":
 					environ[name] = tt.value
-					says = append(says, fmt.Sprintf("%s=%q in the environment", name, tt.value))
+					says = append(says, fmt.Sprintf("%s=%q in the environment", name, tt.value), tt.wantEnv)
 				case "file":
 					file := filepath.Join(t.TempDir(), "rebootmgr")
 					writeFile(t, file, fmt.Sprintf("# a node's settings\n%s=%q\n", name, tt.value))
 					environ["REBOOTMGR_CONFIG"] = file
-					says = append(says, fmt.Sprintf("%s=%q in %s", name, tt.value, file))
+					says = append(says, fmt.Sprintf("%s=%q in %s", name, tt.value, file), tt.wantEnv)
 				}
 				r := runCLI(t, environ, args...)
 				if r.code != exitUsage || r.stdout != "" {

@@ -134,7 +134,7 @@ func parseArgs(fs *flag.FlagSet, args []string, e env, maxArgs int) ([]string, e
 		}
 		source[f.Name] = setting{from: from, value: v}
 		if serr := fs.Set(f.Name, v); serr != nil {
-			err = fmt.Errorf("%w: %s=%q %s: %v", errUsage, name, v, where(from), serr)
+			err = fmt.Errorf("%w: %s=%q %s: %v%s", errUsage, name, v, where(from), serr, takes(f))
 		}
 	})
 	if err != nil {

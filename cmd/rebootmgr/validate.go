@@ -79,6 +79,22 @@ func settingError(f *flag.Flag, s setting, err error) error {
 	return fmt.Errorf("%w: %s=%q %s: %v", errUsage, envName(f.Name), s.value, where(s.from), err)
 }
 
+// takes says what a flag of a plain type takes, for a value it could not read ("" for its own
+// types, whose errors say so).
+func takes(f *flag.Flag) string {
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return ""
+	}
+	switch g.Get().(type) {
+	case bool:
+		return ": want true or false"
+	case time.Duration:
+		return ": want a duration such as 90s, 5m or 1h30m"
+	}
+	return ""
+}
+
 // where says where a setting was found: e.setting's source ("environment" or a file's path).
 func where(source string) string {
 	if source == "environment" {
