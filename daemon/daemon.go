@@ -14,6 +14,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/watch"
 )
@@ -245,6 +246,10 @@ func (d *Daemon) log(res pipeline.Result, err error, status string) {
 		gate = g.Error()
 		level = slog.LevelInfo
 	}
+	if errors.Is(err, health.ErrMalformedTag) {
+		// The service's definition is wrong: an operator must fix it.
+		level = slog.LevelError
+	}
 	d.Logger.Log(context.Background(), level, status, "gate", gate)
 }
 
@@ -260,6 +265,9 @@ func Status(res pipeline.Result, err error) string {
 			return "idle: " + res.Message
 		}
 		return res.Message
+	}
+	if errors.Is(err, health.ErrMalformedTag) {
+		return "configuration error, waiting for the tags to be fixed: " + err.Error()
 	}
 	switch pipeline.Gate(err) {
 	case pipeline.ErrStopped:

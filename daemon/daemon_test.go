@@ -11,6 +11,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/watch"
@@ -225,4 +226,46 @@ func TestRebootTimeout(t *testing.T) {
 		t.Fatal("the daemon did not give up")
 	}
 	p.none(t)
+}
+
+// TestMalformedTagIsAConfigurationError: a health gate that failed because a rule tag cannot
+// be read is logged at ERROR as a configuration error, not at INFO as waiting for health; both
+// wait for events (the fixed tag is one), neither is retried as trouble with Consul.
+func TestMalformedTagIsAConfigurationError(t *testing.T) {
+	malformed := fmt.Errorf(`%w: health: service web: %w`, pipeline.ErrUnhealthy,
+		fmt.Errorf(`service web: %w "min_passing=abc": want min_passing=N`, health.ErrMalformedTag))
+	unhealthy := fmt.Errorf("%w: health: web on this node: check critical", pipeline.ErrUnhealthy)
+	tests := []struct {
+		name   string
+		err    error
+		level  string
+		status string
+	}{
+		{"malformed tag", malformed, "level=ERROR", "configuration error, waiting for the tags to be fixed: "},
+		{"failing check", unhealthy, "level=INFO", "waiting for health: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Status(pipeline.Result{}, tt.err); !strings.HasPrefix(got, tt.status) {
+				t.Fatalf("status %q, want it to start with %q", got, tt.status)
+			}
+			d, p, log := newDaemon(func() backoff.BackOff { return &backoff.ZeroBackOff{} })
+			start(t, d)
+			p.next(t, outcome{err: tt.err})
+			// The status is logged before the next evaluation is asked for; only an event
+			// brings one (a retry would come without).
+			d.Events.Send(watch.Event{Source: watch.SourceHealth})
+			p.next(t, outcome{err: tt.err})
+			lines := strings.Split(strings.TrimSpace(log.String()), "\n")
+			var logged []string
+			for _, l := range lines {
+				if strings.Contains(l, tt.status) {
+					logged = append(logged, l)
+				}
+			}
+			if len(logged) != 1 || !strings.Contains(logged[0], tt.level) || !strings.Contains(logged[0], "gate=") {
+				t.Fatalf("want one line at %s saying %q, got:\n%s", tt.level, tt.status, log)
+			}
+		})
+	}
 }

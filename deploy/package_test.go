@@ -7,13 +7,16 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 const testVersion = "1.2.3~test"
@@ -32,6 +35,10 @@ func TestDebianPackage(t *testing.T) {
 		{"kernel hook", testKernelHook},
 		{"maintainer scripts", testMaintainerScripts},
 		{"defaults file", testDefaultsFileNamesEveryFlag},
+		{"copyright", testCopyright},
+		{"changelog", testChangelog},
+		{"waits to be told", testInstalledDaemonWaits},
+		{"install", testInstall},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, deb, root) })
 	}
@@ -131,6 +138,8 @@ func testPackageContents(t *testing.T, deb, _ string) {
 		"/usr/share/bash-completion/completions/rebootmgr":                       "-rw-r--r--",
 		"/usr/share/zsh/vendor-completions/_rebootmgr":                           "-rw-r--r--",
 		"/usr/share/doc/rebootmgr/README.md.gz":                                  "-rw-r--r--",
+		"/usr/share/doc/rebootmgr/copyright":                                     "-rw-r--r--",
+		"/usr/share/doc/rebootmgr/changelog.gz":                                  "-rw-r--r--",
 		"/usr/share/doc/rebootmgr/examples/checks/galera":                        "-rwxr-xr-x",
 		"/usr/share/doc/rebootmgr/examples/consul.d/gateway.json":                "-rw-r--r--",
 		"/usr/share/doc/rebootmgr/examples/pre_boot_tasks/50-openstack-evacuate": "-rwxr-xr-x",
@@ -198,24 +207,38 @@ func testUnitVerifies(t *testing.T, _, root string) {
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
+	// A configuration error (exit 64) does not restart in a loop.
+	unit, err := os.ReadFile(filepath.Join(units, "rebootmgr.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^RestartPreventExitStatus=64$`).Match(unit) {
+		t.Errorf("the unit restarts on a usage error (exit 64): no RestartPreventExitStatus=64")
+	}
 }
 
 // testKernelHook runs the packaged kernel hook as the kernel's packages do: it asks for a reboot
-// through the first reboot-required file the daemon is configured with.
+// through the first reboot-required file the daemon is configured with; once the package is
+// removed (its binary gone, the hook left as a conffile) it asks nothing.
 func testKernelHook(t *testing.T, _, root string) {
 	hook := filepath.Join(root, "etc/kernel/postinst.d/zz-rebootmgr")
 	tests := []struct {
 		name     string
 		env      string // REBOOTMGR_REBOOT_REQUIRED_FILE, %s the test's directory
 		defaults string // the defaults file, %s the test's directory
-		want     string // the file written
+		want     string // the file written ("": none may be)
+		removed  bool   // the package is removed: no binary
 	}{
 		{"from the defaults file",
-			"", "#REBOOTMGR_REBOOT_REQUIRED_FILE=/nowhere\nREBOOTMGR_REBOOT_REQUIRED_FILE=\"%s/a:%s/b\"\n", "a"},
+			"", "#REBOOTMGR_REBOOT_REQUIRED_FILE=/nowhere\nREBOOTMGR_REBOOT_REQUIRED_FILE=\"%s/a:%s/b\"\n", "a", false},
 		{"from the environment, before the defaults file",
-			"%s/env", "REBOOTMGR_REBOOT_REQUIRED_FILE=%s/a\n", "env"},
+			"%s/env", "REBOOTMGR_REBOOT_REQUIRED_FILE=%s/a\n", "env", false},
 		{"in a directory that does not exist yet",
-			"%s/run/deep/reboot_required", "", "run/deep/reboot_required"},
+			"%s/run/deep/reboot_required", "", "run/deep/reboot_required", false},
+		{"the package removed",
+			"%s/run/reboot_required", "REBOOTMGR_REBOOT_REQUIRED_FILE=%s/a\n", "", true},
+		{"the package removed, no settings",
+			"%s/run/reboot_required", "", "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -225,13 +248,25 @@ func testKernelHook(t *testing.T, _, root string) {
 			if err := os.WriteFile(defaults, []byte(fill(tt.defaults)), 0o644); err != nil {
 				t.Fatal(err)
 			}
+			bin := filepath.Join(root, "usr/bin/rebootmgr")
+			if tt.removed {
+				bin = filepath.Join(dir, "usr/bin/rebootmgr")
+			}
 			cmd := exec.Command(hook, "6.1.0-99-amd64", "/boot/vmlinuz-6.1.0-99-amd64")
-			cmd.Env = []string{"PATH=/usr/bin:/bin", "REBOOTMGR_DEFAULTS=" + defaults}
+			cmd.Env = []string{"PATH=/usr/bin:/bin", "REBOOTMGR_DEFAULTS=" + defaults, "REBOOTMGR_BIN=" + bin}
 			if tt.env != "" {
 				cmd.Env = append(cmd.Env, "REBOOTMGR_REBOOT_REQUIRED_FILE="+fill(tt.env))
 			}
-			if out, err := cmd.CombinedOutput(); err != nil {
+			out, err := cmd.CombinedOutput()
+			if err != nil {
 				t.Fatalf("hook: %v\n%s", err, out)
+			}
+			if tt.removed {
+				entries, _ := os.ReadDir(dir)
+				if len(entries) != 1 || len(out) != 0 {
+					t.Fatalf("the hook of a removed package wrote %v, said %q", entries, out)
+				}
+				return
 			}
 			data, err := os.ReadFile(filepath.Join(dir, tt.want))
 			if err != nil {
@@ -247,6 +282,8 @@ func testKernelHook(t *testing.T, _, root string) {
 // testMaintainerScripts runs the package's scripts with stand-ins for deb-systemd-helper,
 // deb-systemd-invoke and systemctl that record what they are asked: a new install enables the
 // service and starts nothing; an operator's disable survives an upgrade; a purge forgets it.
+// While /etc/default/rebootmgr (under DPKG_ROOT) does not enable the node, postinst says what
+// to do next.
 func testMaintainerScripts(t *testing.T, deb, _ string) {
 	control := t.TempDir()
 	if out, err := exec.Command("dpkg-deb", "-e", deb, control).CombinedOutput(); err != nil {
@@ -258,15 +295,27 @@ func testMaintainerScripts(t *testing.T, deb, _ string) {
 		args       []string
 		wasEnabled bool
 		want       []string // calls, in order; "start" and "restart" appear only when running under systemd
+		// defaults is /etc/default/rebootmgr ("-": the shipped one); nextSteps says whether the
+		// script tells the operator how to enable the node.
+		defaults  string
+		nextSteps bool
 	}{
 		{"new install", "postinst", []string{"configure", ""}, true,
-			[]string{"deb-systemd-helper unmask rebootmgr.service", "deb-systemd-helper --quiet was-enabled rebootmgr.service", "deb-systemd-helper enable rebootmgr.service"}},
+			[]string{"deb-systemd-helper unmask rebootmgr.service", "deb-systemd-helper --quiet was-enabled rebootmgr.service", "deb-systemd-helper enable rebootmgr.service"},
+			"-", true},
 		{"upgrade, disabled by the operator", "postinst", []string{"configure", "1.0.0"}, false,
-			[]string{"deb-systemd-helper unmask rebootmgr.service", "deb-systemd-helper --quiet was-enabled rebootmgr.service", "deb-systemd-helper update-state rebootmgr.service"}},
+			[]string{"deb-systemd-helper unmask rebootmgr.service", "deb-systemd-helper --quiet was-enabled rebootmgr.service", "deb-systemd-helper update-state rebootmgr.service"},
+			"REBOOTMGR_ENABLED=true\n", false},
+		{"upgrade of a node not enabled yet", "postinst", []string{"configure", "1.0.0"}, true,
+			[]string{"deb-systemd-helper unmask rebootmgr.service", "deb-systemd-helper --quiet was-enabled rebootmgr.service", "deb-systemd-helper enable rebootmgr.service"},
+			"REBOOTMGR_ENABLED=true\nREBOOTMGR_ENABLED='false'\n", true},
+		{"upgrade of an enabled node", "postinst", []string{"configure", "1.0.0"}, true,
+			[]string{"deb-systemd-helper unmask rebootmgr.service", "deb-systemd-helper --quiet was-enabled rebootmgr.service", "deb-systemd-helper enable rebootmgr.service"},
+			"# ours\nexport REBOOTMGR_ENABLED=\"true\"\n", false},
 		{"remove", "postrm", []string{"remove"}, true,
-			[]string{"deb-systemd-helper mask rebootmgr.service"}},
+			[]string{"deb-systemd-helper mask rebootmgr.service"}, "-", false},
 		{"purge", "postrm", []string{"purge"}, true,
-			[]string{"deb-systemd-helper purge rebootmgr.service", "deb-systemd-helper unmask rebootmgr.service"}},
+			[]string{"deb-systemd-helper purge rebootmgr.service", "deb-systemd-helper unmask rebootmgr.service"}, "-", false},
 	}
 	underSystemd := false
 	if fi, err := os.Stat("/run/systemd/system"); err == nil && fi.IsDir() {
@@ -286,10 +335,32 @@ func testMaintainerScripts(t *testing.T, deb, _ string) {
 					t.Fatal(err)
 				}
 			}
+			dpkgRoot := t.TempDir()
+			defaults := filepath.Join(dpkgRoot, "etc/default/rebootmgr")
+			if err := os.MkdirAll(filepath.Dir(defaults), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			content := []byte(tt.defaults)
+			if tt.defaults == "-" {
+				var err error
+				if content, err = os.ReadFile("rebootmgr.default"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.WriteFile(defaults, content, 0o644); err != nil {
+				t.Fatal(err)
+			}
 			cmd := exec.Command("/bin/sh", append([]string{filepath.Join(control, tt.script)}, tt.args...)...)
-			cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin"}
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("%s %v: %v\n%s", tt.script, tt.args, err, out)
+			cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin", "DPKG_ROOT=" + dpkgRoot}
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("%s %v: %v\n%s%s", tt.script, tt.args, err, out, stderr.Bytes())
+			}
+			said := strings.Contains(string(out), "Set REBOOTMGR_ENABLED=true in /etc/default/rebootmgr, then: systemctl restart rebootmgr")
+			if said != tt.nextSteps {
+				t.Errorf("said what to do next: %v, want %v; output:\n%s", said, tt.nextSteps, out)
 			}
 			data, _ := os.ReadFile(calls)
 			var got []string
@@ -311,6 +382,59 @@ func testMaintainerScripts(t *testing.T, deb, _ string) {
 				t.Errorf("systemctl called outside systemd: %s", data)
 			}
 		})
+	}
+}
+
+// testInstalledDaemonWaits: the packaged daemon, with the packaged /etc/default/rebootmgr, does
+// nothing until the operator enables it: it tells systemd so, and stops cleanly on SIGTERM. The
+// Consul address is one where no agent answers: it must not ask.
+func testInstalledDaemonWaits(t *testing.T, _, root string) {
+	dir, err := os.MkdirTemp("", "rebootmgr-sd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	socket := filepath.Join(dir, "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: socket, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	defaults := filepath.Join(root, "etc/default/rebootmgr")
+	cmd := exec.Command(filepath.Join(root, "usr/bin/rebootmgr"), "daemon", "--lock-file", filepath.Join(dir, "lock"))
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "NOTIFY_SOCKET=" + socket, "REBOOTMGR_CONFIG=" + defaults, "CONSUL_HTTP_ADDR=127.0.0.1:1"}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	}()
+	if err := conn.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	n, err := conn.Read(buf)
+	if err != nil {
+		t.Fatalf("the daemon told systemd nothing: %v\n%s", err, stderr.String())
+	}
+	want := "READY=1\nSTATUS=not enabled: set REBOOTMGR_ENABLED=true in " + defaults + ", then systemctl restart rebootmgr"
+	if got := string(buf[:n]); got != want {
+		t.Fatalf("told systemd %q, want %q", got, want)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-exited; err != nil {
+		t.Fatalf("the daemon did not stop cleanly: %v\n%s", err, stderr.String())
+	}
+	exited <- nil
+	if _, err := os.Stat(filepath.Join(dir, "lock")); err == nil {
+		t.Error("a daemon that is not enabled took the node's lock file")
 	}
 }
 
@@ -344,5 +468,10 @@ func testDefaultsFileNamesEveryFlag(t *testing.T, _, root string) {
 		if !named[f] {
 			t.Errorf("the defaults file does not mention %s", f)
 		}
+	}
+	// Every setting is commented out, but the one that keeps a new node from rebooting.
+	set := regexp.MustCompile(`(?m)^[A-Z_]+=.*$`).FindAllString(string(data), -1)
+	if !slices.Equal(set, []string{"REBOOTMGR_ENABLED=false"}) {
+		t.Errorf("the defaults file sets %q, want only REBOOTMGR_ENABLED=false", set)
 	}
 }

@@ -1,6 +1,7 @@
 package health
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -52,6 +53,9 @@ type ServiceReport struct {
 	Total   int
 	// Failing names each instance that does not pass and why.
 	Failing []string
+	// Malformed is why the service's rule tags cannot be read (it wraps ErrMalformedTag); nil
+	// when they can. Such a service never passes.
+	Malformed error
 }
 
 // Report is the verdict on a node's services.
@@ -70,6 +74,18 @@ func (r Report) OK() bool { return len(r.Problems) == 0 }
 
 // Reason is all problems in one line.
 func (r Report) Reason() string { return strings.Join(r.Problems, "; ") }
+
+// Malformed is why the rule tags of some services cannot be read, naming each service (it wraps
+// ErrMalformedTag): a problem of configuration, not of health. Nil when every service's can.
+func (r Report) Malformed() error {
+	var errs []error
+	for _, s := range r.Services {
+		if s.Malformed != nil {
+			errs = append(errs, fmt.Errorf("service %s: %w", s.Name, s.Malformed))
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // Default check timeouts of Consul when a definition gives none.
 const (
@@ -101,7 +117,7 @@ func Evaluate(node string, services []Service, down map[string]string) Report {
 func evaluateService(node string, svc Service, down map[string]string) (ServiceReport, []string) {
 	rules, err := ParseRules(svc.Tags)
 	if err != nil {
-		return ServiceReport{Name: svc.Name, Total: len(svc.Instances)}, []string{fmt.Sprintf("service %s: %v", svc.Name, err)}
+		return ServiceReport{Name: svc.Name, Total: len(svc.Instances), Malformed: err}, []string{fmt.Sprintf("service %s: %v", svc.Name, err)}
 	}
 	instances := withMissing(svc)
 	sr := ServiceReport{Name: svc.Name, Rules: rules, Total: len(instances)}

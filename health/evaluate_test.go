@@ -1,6 +1,7 @@
 package health
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -130,6 +131,55 @@ func TestInFlightAndMissing(t *testing.T) {
 			}
 			if !tt.ok && !strings.Contains(rep.Reason(), tt.mention) {
 				t.Fatalf("reason %q does not mention %q", rep.Reason(), tt.mention)
+			}
+		})
+	}
+}
+
+// TestMalformedTags: a rule tag that cannot be read is ErrMalformedTag, in ParseRules and in the
+// report (naming the service), so that it can be told from a failing check: it is the
+// service's configuration, which no waiting fixes. A service that is merely unhealthy, or
+// carries tags that are not rules, is not malformed.
+func TestMalformedTags(t *testing.T) {
+	tests := []struct {
+		name      string
+		tags      []string
+		status    string
+		malformed bool
+	}{
+		{"not a number", []string{"min_passing=abc"}, "passing", true},
+		{"negative", []string{"max_failing=-1"}, "passing", true},
+		{"no value", []string{"min_passing"}, "passing", true},
+		{"empty value", []string{"max_failing="}, "passing", true},
+		{"a value where none is taken", []string{"ignore_maintenance=yes"}, "passing", true},
+		{"given twice", []string{"min_passing=1", "min_passing=2"}, "passing", true},
+		{"local_only with a quorum rule", []string{"local_only", "max_failing=1"}, "passing", true},
+		{"malformed, and failing too", []string{"min_passing=x"}, "critical", true},
+		{"failing, but well formed", []string{"min_passing=1"}, "critical", false},
+		{"given twice, the same", []string{"min_passing=2", "min_passing=2"}, "passing", false},
+		{"tags that are no rules", []string{"primary", "v=2", "min_passing_old=x"}, "passing", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseRules(tt.tags)
+			if got := errors.Is(err, ErrMalformedTag); got != tt.malformed {
+				t.Fatalf("ParseRules(%q) = %v: malformed %v, want %v", tt.tags, err, got, tt.malformed)
+			}
+			rep := Evaluate("n1", []Service{
+				{Name: "svc", Tags: tt.tags, Instances: []Instance{inst("n1", tt.status)}},
+				{Name: "zookeeper", Tags: []string{"min_passing=1"}, Instances: []Instance{inst("n1", "passing")}},
+			}, nil)
+			m := rep.Malformed()
+			if got := errors.Is(m, ErrMalformedTag); got != tt.malformed {
+				t.Fatalf("Report.Malformed() = %v, want malformed %v", m, tt.malformed)
+			}
+			if tt.malformed {
+				if rep.OK() {
+					t.Fatal("a service with a malformed tag passes")
+				}
+				if !strings.Contains(m.Error(), "service svc:") || strings.Contains(m.Error(), "zookeeper") {
+					t.Fatalf("Malformed() does not name only the service: %v", m)
+				}
 			}
 		})
 	}

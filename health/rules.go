@@ -5,11 +5,17 @@
 package health
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 )
+
+// ErrMalformedTag is a rule tag that cannot be read (min_passing=abc, a negative count, a rule
+// given twice, local_only with a quorum rule): the service's definition is wrong, which no
+// waiting fixes. Every error of ParseRules wraps it.
+var ErrMalformedTag = errors.New("malformed tag")
 
 // Tag marks a service whose health gates this node's reboot.
 const Tag = "rebootmgr"
@@ -82,7 +88,7 @@ func ParseRules(tags []string) (Rules, error) {
 		switch key {
 		case tagIgnoreMaintenance, tagLocalOnly:
 			if hasValue {
-				return Rules{}, fmt.Errorf("malformed tag %q: %s takes no value", tag, key)
+				return Rules{}, fmt.Errorf("%w %q: %s takes no value", ErrMalformedTag, tag, key)
 			}
 			if key == tagLocalOnly {
 				r.LocalOnly = true
@@ -91,24 +97,24 @@ func ParseRules(tags []string) (Rules, error) {
 			}
 		case tagMinPassing, tagMaxFailing:
 			if !hasValue {
-				return Rules{}, fmt.Errorf("malformed tag %q: want %s=N", tag, key)
+				return Rules{}, fmt.Errorf("%w %q: want %s=N", ErrMalformedTag, tag, key)
 			}
 			n, err := strconv.Atoi(strings.TrimSpace(value))
 			if err != nil || n < 0 {
-				return Rules{}, fmt.Errorf("malformed tag %q: want %s=N with N a whole number >= 0", tag, key)
+				return Rules{}, fmt.Errorf("%w %q: want %s=N with N a whole number >= 0", ErrMalformedTag, tag, key)
 			}
 			dst := &r.MinPassing
 			if key == tagMaxFailing {
 				dst = &r.MaxFailing
 			}
 			if *dst >= 0 && *dst != n {
-				return Rules{}, fmt.Errorf("malformed tag %q: %s is given twice (%d and %d)", tag, key, *dst, n)
+				return Rules{}, fmt.Errorf("%w %q: %s is given twice (%d and %d)", ErrMalformedTag, tag, key, *dst, n)
 			}
 			*dst = n
 		}
 	}
 	if r.LocalOnly && r.Quorum() {
-		return Rules{}, fmt.Errorf("tag %s cannot go with a quorum rule (%s): one counts this node only, the other all instances", tagLocalOnly, r.quorumString())
+		return Rules{}, fmt.Errorf("%w %s: it cannot go with a quorum rule (%s): one counts this node only, the other all instances", ErrMalformedTag, tagLocalOnly, r.quorumString())
 	}
 	return r, nil
 }

@@ -761,7 +761,8 @@ func (p *Pipeline) checkHealthIn(ctx context.Context, v View, gate string) error
 		return err
 	}
 	if !rep.OK() {
-		return gateFail(ErrUnhealthy, "%s: %s", gate, rep.Reason())
+		// A tag that cannot be read wraps health.ErrMalformedTag too: a problem of configuration.
+		return &gateError{gate: ErrUnhealthy, msg: fmt.Sprintf("%s: %s", gate, rep.Reason()), err: rep.Malformed()}
 	}
 	p.Logger.Info("health checks pass", "gate", gate, "services", len(rep.Services))
 	return nil

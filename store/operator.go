@@ -143,3 +143,31 @@ func (c *Consul) SetLimit(ctx context.Context, n int, index uint64) error {
 	}
 	return nil
 }
+
+// GroupPrefix is the prefix under which every key of group lives (lock, limit, stop, history).
+func (k Keys) GroupPrefix(group string) string {
+	return k.Prefix + "/groups/" + groupName(group) + "/"
+}
+
+// GroupKnown reports whether rebootmgr or Consul knows group: a key of it exists, or a node
+// names it in its node meta. The default group always exists.
+func (c *Consul) GroupKnown(ctx context.Context, group string) (bool, error) {
+	if groupName(group) == DefaultGroup {
+		return true, nil
+	}
+	prefix := c.Keys.GroupPrefix(group)
+	keys, _, err := c.Client.KV().Keys(prefix, "/", c.query(ctx))
+	if err != nil {
+		return false, fmt.Errorf("list keys %s: %w", prefix, err)
+	}
+	if len(keys) > 0 {
+		return true, nil
+	}
+	q := c.query(ctx)
+	q.NodeMeta = map[string]string{GroupMeta: group}
+	nodes, _, err := c.Client.Catalog().Nodes(q)
+	if err != nil {
+		return false, fmt.Errorf("look up the nodes of group %s in consul: %w", group, err)
+	}
+	return len(nodes) > 0, nil
+}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -210,13 +211,17 @@ func (s HealthSource) watchServices(ctx context.Context, names []string, events 
 	all.Wait()
 }
 
-// serviceHealth fingerprints every check of every instance of a service, and names the nodes
-// running it.
+// serviceHealth fingerprints every check of every instance of a service, and the instance's
+// tags (they carry the rules: a tag fixed or changed is an event), and names the nodes running
+// it.
 func serviceHealth(_ context.Context, client *api.Client, service string, q *api.QueryOptions) (string, []string, uint64, error) {
 	var entries []struct {
 		Node    struct{ Node string }
-		Service struct{ ID string }
-		Checks  []struct{ Node, CheckID, Status string }
+		Service struct {
+			ID   string
+			Tags []string
+		}
+		Checks []struct{ Node, CheckID, Status string }
 	}
 	meta, err := client.Raw().Query("/v1/health/service/"+url.PathEscape(service), &entries, q)
 	if err != nil {
@@ -227,6 +232,7 @@ func serviceHealth(_ context.Context, client *api.Client, service string, q *api
 		if !slices.Contains(nodes, e.Node.Node) {
 			nodes = append(nodes, e.Node.Node)
 		}
+		lines = append(lines, e.Node.Node+"/"+e.Service.ID+" tags "+strconv.Quote(strings.Join(e.Service.Tags, "\n")))
 		for _, c := range e.Checks {
 			lines = append(lines, e.Node.Node+"/"+e.Service.ID+"/"+c.CheckID+"="+c.Status)
 		}

@@ -70,6 +70,7 @@ func TestOperatorPolicy(t *testing.T) {
 		{"trigger", "n2"}, {"cancel", "n2"},
 		{"disable", "n2", "--reason", "y"}, {"enable", "n2"},
 		{"status"}, {"status", "--json"}, {"check", "--node", "n2"},
+		{"history"}, {"history", "n2"}, {"limit", "compute"},
 	} {
 		n.expect(n.run(args[0], args[1:]...), 0)
 	}

@@ -21,10 +21,10 @@ import (
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
-// rule is a service of the racing fleet: the nodes that run it, its tags, and how many of them
-// may be in flight at once under its rule (every holder counts as failing; a node judges the
-// rule with itself still passing).
-type rule struct {
+// serviceRule is a service of the racing fleet: the nodes that run it, its tags, and how many of them
+// may be in flight at once under its serviceRule (every holder counts as failing; a node judges the
+// serviceRule with itself still passing).
+type serviceRule struct {
 	nodes []int
 	tags  []string
 	cap   int
@@ -35,11 +35,11 @@ type rule struct {
 // from an earlier run that was cut short. All are requested at once; while they roll, daemons of
 // nodes not yet rebooted are restarted. A monitor reads all of rebootmgr's keys at one index,
 // again and again: at no time may a group's lock hold more than its limit, the fleet's holders
-// differ from the groups' holders, or more holders run a service than its rule allows. Every
+// differ from the groups' holders, or more holders run a service than its serviceRule allows. Every
 // node reboots exactly once.
 func TestAdversaryFleetRace(t *testing.T) {
 	groups := []string{"a", "a", "a", "b", "b", "b", "c", "c"}
-	rules := map[string]rule{
+	rules := map[string]serviceRule{
 		"web":   {[]int{0, 1, 2, 3}, []string{"rebootmgr", "min_passing=3"}, 2},
 		"db":    {[]int{2, 3, 4, 5, 6, 7}, []string{"rebootmgr", "max_failing=1"}, 2},
 		"cache": {[]int{5, 6, 7}, []string{"rebootmgr"}, 1},
@@ -196,7 +196,7 @@ func TestAdversaryFleetRace(t *testing.T) {
 }
 
 // checkFleetState judges one consistent read of every key: "" when every promise holds.
-func checkFleetState(pairs api.KVPairs, names, groups []string, limits map[string]int, rules map[string]rule) string {
+func checkFleetState(pairs api.KVPairs, names, groups []string, limits map[string]int, rules map[string]serviceRule) string {
 	keys := store.Keys{Prefix: store.DefaultPrefix}
 	byKey := map[string][]byte{}
 	for _, p := range pairs {
@@ -250,8 +250,8 @@ func checkFleetState(pairs api.KVPairs, names, groups []string, limits map[strin
 	return strings.Join(problems, "; ")
 }
 
-// checkServices says which services have more holders among their nodes than their rule allows.
-func checkServices(holders, names []string, rules map[string]rule) string {
+// checkServices says which services have more holders among their nodes than their serviceRule allows.
+func checkServices(holders, names []string, rules map[string]serviceRule) string {
 	var problems []string
 	for svc, r := range rules {
 		var in []string
@@ -261,7 +261,7 @@ func checkServices(holders, names []string, rules map[string]rule) string {
 			}
 		}
 		if len(in) > r.cap {
-			problems = append(problems, fmt.Sprintf("service %s (%s): %d in flight %v, its rule allows %d", svc, strings.Join(r.tags, ","), len(in), in, r.cap))
+			problems = append(problems, fmt.Sprintf("service %s (%s): %d in flight %v, its serviceRule allows %d", svc, strings.Join(r.tags, ","), len(in), in, r.cap))
 		}
 	}
 	return strings.Join(problems, "; ")

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/rebootmgr/rebootmgr/flock"
+	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 )
 
@@ -38,6 +39,10 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.Is(err, errUsage):
 		return exitUsage
+	case errors.Is(err, health.ErrMalformedTag):
+		// The health gate failed on a service's definition, not on its health: an operator
+		// must fix the tag.
+		return exitError
 	}
 	switch pipeline.Gate(err) {
 	case pipeline.ErrStopped:
@@ -94,14 +99,33 @@ func commands() []command {
 // to stderr that says why.
 func run(ctx context.Context, args []string, e env, stdout, stderr io.Writer) int {
 	name := "reboot"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		name, args = args[0], args[1:]
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help":
+			// The commands, not the flags of the default command.
+			args = append([]string{"help"}, args[1:]...)
+		case "-version", "--version":
+			args = append([]string{"version"}, args[1:]...)
+		}
+		if !strings.HasPrefix(args[0], "-") {
+			name, args = args[0], args[1:]
+		}
 	}
 	if name == "help" {
+		if len(args) == 1 && args[0] != "help" && !strings.HasPrefix(args[0], "-") {
+			// rebootmgr help COMMAND is rebootmgr COMMAND -h.
+			return run(ctx, []string{args[0], "-h"}, e, stdout, stderr)
+		}
 		usage(stdout)
 		return exitOK
 	}
-	e, err := e.withConfigFile()
+	var err error
+	switch name {
+	case "version", "completion", "man":
+		// They read no setting: a broken configuration file does not keep them from working.
+	default:
+		e, err = e.withConfigFile()
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "rebootmgr %s: %v\n", name, oneLine(err))
 		return exitCode(err)
@@ -114,13 +138,25 @@ func run(ctx context.Context, args []string, e env, stdout, stderr io.Writer) in
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
+		if cerr := (commandLineError{}); errors.As(err, &cerr) {
+			fmt.Fprintf(stderr, "%s  (rebootmgr %s -h: every flag)\n", synopsis(ctx, c), name)
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "rebootmgr %s: %v\n", name, oneLine(err))
 		}
 		return exitCode(err)
 	}
+	fmt.Fprintln(stderr, "Usage: rebootmgr [command] [flags]  (rebootmgr help: the commands)")
 	fmt.Fprintf(stderr, "rebootmgr: unknown command %q (see rebootmgr help)\n", name)
 	return exitUsage
+}
+
+// synopsis is the first line of c's help: "Usage: rebootmgr status [--json]".
+func synopsis(ctx context.Context, c command) string {
+	var help strings.Builder
+	_ = c.run(ctx, []string{"-h"}, env{lookup: func(string) (string, bool) { return "", false }}, &help, io.Discard)
+	line, _, _ := strings.Cut(help.String(), "\n")
+	return line
 }
 
 // mark is the command of the markCommand called name.
@@ -149,6 +185,15 @@ Run "rebootmgr COMMAND -h" for a command's flags. Every flag can also be set in 
 environment as REBOOTMGR_<FLAG>, e.g. REBOOTMGR_DRY_RUN=1 or REBOOTMGR_TASKS_DIR=/etc/rebootmgr.
 `)
 }
+
+// alsoIs is an error that says what err says, and is also what also is.
+type alsoIs struct {
+	err  error
+	also error
+}
+
+func (e alsoIs) Error() string   { return e.err.Error() }
+func (e alsoIs) Unwrap() []error { return []error{e.err, e.also} }
 
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")

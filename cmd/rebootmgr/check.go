@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -132,6 +133,10 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 		}
 	}
 	if err := fleet.First(verdicts); err != nil {
+		if m := s.Health.Malformed(); m != nil && errors.Is(err, pipeline.ErrUnhealthy) {
+			// A tag that cannot be read: exit as reboot does (a configuration error).
+			return alsoIs{err, m}
+		}
 		return err
 	}
 	fmt.Fprintf(stdout, "%s may reboot now\n", node)

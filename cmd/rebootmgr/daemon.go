@@ -32,6 +32,7 @@ type daemonFlags struct {
 	rebootTimeout time.Duration
 	watchEvents   bool
 	metricsAddr   string
+	enabled       bool
 }
 
 func (d *daemonFlags) register(fs *flag.FlagSet) {
@@ -40,6 +41,7 @@ func (d *daemonFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&d.rebootTimeout, "reboot-timeout", 10*time.Minute, "give up, loudly, if the machine is still up this long after the reboot command")
 	fs.BoolVar(&d.watchEvents, "watch", true, "react to Consul and file changes at once; false leaves only the --interval tick, as a timer would")
 	fs.StringVar(&d.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. :9279 (off when empty)")
+	fs.BoolVar(&d.enabled, "enabled", true, "false: do nothing, reboot nothing, and tell systemd so (the package installs false: an operator says when a node may reboot)")
 }
 
 func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
@@ -51,6 +53,9 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	fs.Usage = usageFunc(fs, stdout, "rebootmgr daemon [flags]", daemonExamples)
 	if err := parse(fs, args, e); err != nil {
 		return err
+	}
+	if !df.enabled {
+		return notEnabled(ctx, e, f.globalFlags, stderr)
 	}
 	f.checkTriggers = true
 	var m *metrics.Metrics

@@ -62,6 +62,13 @@ func (g *globalFlags) consulVia(e env, wrap func(http.RoundTripper) http.RoundTr
 	e.applyConsulFile(cfg)
 	if g.consulAddr != "" {
 		cfg.Address = g.consulAddr
+	} else if err := optional(consulAddr)(cfg.Address); err != nil {
+		// Consul's own variable, from the environment or the configuration file.
+		_, from, ok := e.setting("CONSUL_HTTP_ADDR")
+		if !ok {
+			from = "environment"
+		}
+		return nil, fmt.Errorf("%w: CONSUL_HTTP_ADDR=%q %s: %v", errUsage, cfg.Address, where(from), err)
 	}
 	cfg.Address = withDefaultPort(cfg.Address)
 	if wrap != nil {
@@ -88,13 +95,21 @@ func parse(fs *flag.FlagSet, args []string, e env) error {
 // may come before or after them.
 func parseArgs(fs *flag.FlagSet, args []string, e env, maxArgs int) ([]string, error) {
 	fs.SetOutput(io.Discard)
+	// The flag package calls Usage on every error too; the help goes to stdout only when it was
+	// asked for, so that a mistyped flag never pollutes what a script reads (--json).
+	help := fs.Usage
+	fs.Usage = func() {}
+	defer func() { fs.Usage = help }()
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if err == flag.ErrHelp {
+				if help != nil {
+					help()
+				}
 				return nil, err
 			}
-			return nil, fmt.Errorf("%w: %v", errUsage, err)
+			return nil, commandLineError{fmt.Errorf("%w: %v", errUsage, err)}
 		}
 		if fs.NArg() == 0 {
 			break
@@ -103,26 +118,37 @@ func parseArgs(fs *flag.FlagSet, args []string, e env, maxArgs int) ([]string, e
 		args = fs.Args()[1:]
 	}
 	if len(positional) > maxArgs {
-		return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, positional[maxArgs])
+		return nil, commandLineError{fmt.Errorf("%w: unexpected argument %q", errUsage, positional[maxArgs])}
 	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	source := map[string]setting{}
+	fs.Visit(func(f *flag.Flag) { source[f.Name] = setting{from: "command line"} })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] || err != nil {
+		if source[f.Name].from != "" || err != nil {
 			return
 		}
 		name := envName(f.Name)
-		v, source, ok := e.setting(name)
+		v, from, ok := e.setting(name)
 		if !ok {
 			return
 		}
+		source[f.Name] = setting{from: from, value: v}
 		if serr := fs.Set(f.Name, v); serr != nil {
-			err = fmt.Errorf("%w: %s=%q (%s): %v", errUsage, name, v, source, serr)
+			err = fmt.Errorf("%w: %s=%q %s: %v%s", errUsage, name, v, where(from), serr, takes(f))
 		}
 	})
-	return positional, err
+	if err != nil {
+		return nil, err
+	}
+	return positional, checkRules(fs, source)
 }
+
+// commandLineError is a command line the flags cannot be read from: an unknown flag, a flag
+// without its value, an argument too many. run follows it with the command's synopsis.
+type commandLineError struct{ err error }
+
+func (e commandLineError) Error() string { return e.err.Error() }
+func (e commandLineError) Unwrap() error { return e.err }
 
 func envName(flagName string) string {
 	return "REBOOTMGR_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))

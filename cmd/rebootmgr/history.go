@@ -48,10 +48,33 @@ func runHistory(ctx context.Context, args []string, e env, stdout, stderr io.Wri
 			entries = append(entries, en)
 		}
 	}
+	if len(entries) == 0 {
+		// Nothing recorded: say whether there is nothing to record, or nothing of that name.
+		if known, err := o.store.GroupKnown(ctx, g.group); err != nil {
+			return err
+		} else if !known {
+			return o.noGroup(g.group)
+		}
+		if len(pos) > 0 {
+			if known, _, err := o.store.CatalogNode(ctx, pos[0]); err != nil {
+				return err
+			} else if !known {
+				return fmt.Errorf("node %s is not in consul's catalog and no reboot of it is recorded in group %s (a typo?)", pos[0], g.group)
+			}
+		}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(entries)
+	}
+	if len(entries) == 0 {
+		if len(pos) > 0 {
+			fmt.Fprintf(stdout, "no reboot of %s recorded in group %s\n", pos[0], g.group)
+		} else {
+			fmt.Fprintf(stdout, "group %s has no history: no reboot recorded yet\n", g.group)
+		}
+		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "END\tNODE\tOUTCOME\tTOOK\tTRIGGERED BY\tDETAIL")

@@ -38,7 +38,20 @@ func runLimit(ctx context.Context, args []string, e env, stdout, stderr io.Write
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "group %s: %d at a time\n", group, n)
+		set, err := o.store.Flag(ctx, key)
+		if err != nil {
+			return err
+		}
+		switch known, err := o.store.GroupKnown(ctx, group); {
+		case err != nil:
+			return err
+		case !known:
+			fmt.Fprintf(stdout, "group %s: %d at a time (the default; no node and no key knows group %s yet: a typo?)\n", group, n, group)
+		case !set.Set:
+			fmt.Fprintf(stdout, "group %s: %d at a time (the default: no limit set)\n", group, n)
+		default:
+			fmt.Fprintf(stdout, "group %s: %d at a time\n", group, n)
+		}
 		return nil
 	}
 	n, err := store.ParseLimit(pos[1])

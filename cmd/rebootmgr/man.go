@@ -34,7 +34,7 @@ func runMan(ctx context.Context, _ []string, e env, stdout, _ io.Writer) error {
 		what string
 	}{
 		{exitOK, "rebooted, finished after a reboot, or nothing to do"},
-		{exitError, "error: Consul unreachable or denied, bad configuration, unsafe task"},
+		{exitError, "error: Consul unreachable or denied, bad configuration (a malformed quorum tag too), unsafe task"},
 		{exitUnhealthy, "health checks failed"},
 		{exitWindow, "not now: outside the reboot window, a blackout date, or the group's cooldown"},
 		{exitLockHeld, "another node holds the reboot lock"},

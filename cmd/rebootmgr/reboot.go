@@ -121,9 +121,6 @@ func (f *rebootFlags) wire(ctx context.Context, e env, stderr io.Writer) (*wired
 	if err != nil {
 		return nil, err
 	}
-	if f.taskTimeout <= 0 {
-		return nil, fmt.Errorf("%w: --task-timeout %s: want a positive duration", errUsage, f.taskTimeout)
-	}
 	release, err := holdNodeLock(f.lockFile)
 	if err != nil {
 		return nil, err
@@ -236,7 +233,7 @@ func (f *rebootFlags) schedule(node string) (window.Schedule, error) {
 		if name, ok := strings.CutPrefix(b, "@"); ok {
 			file, err := os.Open(name)
 			if err != nil {
-				return s, fmt.Errorf("--blackout: %w", err)
+				return s, fmt.Errorf("%w: --blackout: %v", errUsage, err)
 			}
 			defer file.Close()
 			r = file

@@ -302,9 +302,10 @@ func TestHealth(t *testing.T) {
 		{"ignore_maintenance", []string{"ignore_maintenance"}, "passing", []remote{{"r2", "passing", []consultest.NodeCheck{maint}}}, 0, ""},
 		{"local_only, another instance failing", []string{"local_only"}, "passing", []remote{{"r2", "critical", nil}}, 0, ""},
 		{"local_only, own instance failing", []string{"local_only"}, "critical", []remote{{"r2", "passing", nil}}, exitUnhealthy, "on this node"},
-		{"local_only with a quorum rule", []string{"local_only", "max_failing=1"}, "passing", nil, exitUnhealthy, "local_only"},
-		{"malformed tag", []string{"min_passing=abc"}, "passing", nil, exitUnhealthy, `"min_passing=abc"`},
-		{"negative count", []string{"max_failing=-2"}, "passing", nil, exitUnhealthy, `"max_failing=-2"`},
+		// A tag that cannot be read is the service's configuration: exit 1, not 2.
+		{"local_only with a quorum rule", []string{"local_only", "max_failing=1"}, "passing", nil, exitError, "local_only"},
+		{"malformed tag", []string{"min_passing=abc"}, "passing", nil, exitError, `"min_passing=abc"`},
+		{"negative count", []string{"max_failing=-2"}, "passing", nil, exitError, `"max_failing=-2"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -541,10 +542,10 @@ func TestUsage(t *testing.T) {
 		{[]string{"help"}, nil, exitOK, ""},
 		{[]string{"reboot", "-h"}, nil, exitOK, ""},
 		// A task timeout of zero or less would leave no time for any task.
-		{[]string{"reboot", "--task-timeout", "0"}, nil, exitUsage, "--task-timeout 0s: want a positive duration"},
+		{[]string{"reboot", "--task-timeout", "0"}, nil, exitUsage, "--task-timeout 0s: want a duration above 0"},
 		{[]string{"reboot", "--task-timeout", "-1s"}, nil, exitUsage, "--task-timeout -1s"},
 		{[]string{"daemon", "--task-timeout", "0s"}, nil, exitUsage, "--task-timeout 0s"},
-		{[]string{"reboot"}, map[string]string{"REBOOTMGR_TASK_TIMEOUT": "0"}, exitUsage, "--task-timeout 0s"},
+		{[]string{"reboot"}, map[string]string{"REBOOTMGR_TASK_TIMEOUT": "0"}, exitUsage, `REBOOTMGR_TASK_TIMEOUT="0" in the environment: want a duration above 0`},
 	}
 	for _, tt := range tests {
 		name := strings.Join(tt.args, " ")

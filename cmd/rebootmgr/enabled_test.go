@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestDaemonNotEnabled: a daemon told --enabled=false (the package installs
+// REBOOTMGR_ENABLED=false) reaches no Consul agent and reboots nothing: it tells systemd it is
+// ready with a status that says how to enable it, given where the setting came from, and stops
+// cleanly when told to.
+func TestDaemonNotEnabled(t *testing.T) {
+	tests := []struct {
+		name   string
+		where  string // file, environment or command line
+		status string // %s: the configuration file
+	}{
+		{"in the configuration file", "file", "STATUS=not enabled: set REBOOTMGR_ENABLED=true in %s, then systemctl restart rebootmgr"},
+		{"in the environment", "environment", "STATUS=not enabled: REBOOTMGR_ENABLED=false is set in the daemon's environment: set it to true"},
+		{"on the command line", "command line", "STATUS=not enabled: the command line says --enabled=false"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var requests atomic.Int64
+			consul := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				requests.Add(1)
+				http.Error(w, "no agent here", http.StatusServiceUnavailable)
+			}))
+			defer consul.Close()
+			dir, err := os.MkdirTemp("", "rebootmgr-sd")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer os.RemoveAll(dir)
+			socket := filepath.Join(dir, "notify")
+			conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: socket, Net: "unixgram"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+
+			file := filepath.Join(dir, "rebootmgr")
+			writeFile(t, file, "# as the package installs it\nREBOOTMGR_ENABLED=true\n")
+			environ := map[string]string{"NOTIFY_SOCKET": socket, "REBOOTMGR_CONFIG": file}
+			lockFile, reboots := filepath.Join(dir, "lock"), filepath.Join(dir, "reboots")
+			args := []string{"daemon", "--consul-addr", strings.TrimPrefix(consul.URL, "http://"),
+				"--lock-file", lockFile, "--reboot-command", "echo rebooted >> " + reboots,
+				"--reboot-required-file", filepath.Join(dir, "reboot_required")}
+			writeFile(t, filepath.Join(dir, "reboot_required"), "kernel")
+			switch tt.where {
+			case "file":
+				writeFile(t, file, "# as the package installs it\nREBOOTMGR_ENABLED=false\n")
+			case "environment":
+				environ["REBOOTMGR_ENABLED"] = "false"
+			case "command line":
+				args = append(args, "--enabled=false")
+			}
+
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan result, 1)
+			go func() { done <- runCLIContext(ctx, environ, args...) }()
+
+			buf := make([]byte, 4096)
+			if err := conn.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			n, err := conn.Read(buf)
+			if err != nil {
+				t.Fatalf("no word to systemd: %v", err)
+			}
+			want := "READY=1\n" + strings.ReplaceAll(tt.status, "%s", file)
+			if got := string(buf[:n]); got != want {
+				t.Fatalf("told systemd %q, want %q", got, want)
+			}
+			cancel()
+			r := <-done
+			if r.code != 0 || !strings.Contains(r.stderr, "not enabled") {
+				t.Fatalf("want a clean stop that logged why it idled, got %s", r)
+			}
+			if requests.Load() != 0 {
+				t.Fatalf("a daemon that is not enabled made %d requests to Consul", requests.Load())
+			}
+			for _, path := range []string{lockFile, reboots} {
+				if _, err := os.Stat(path); err == nil {
+					t.Errorf("a daemon that is not enabled wrote %s", path)
+				}
+			}
+		})
+	}
+}
+
+// runCLIContext is runCLI until ctx ends (SIGTERM, for a daemon).
+func runCLIContext(ctx context.Context, environ map[string]string, args ...string) result {
+	var stdout, stderr strings.Builder
+	lookup := func(k string) (string, bool) { v, ok := environ[k]; return v, ok }
+	code := run(ctx, args, env{lookup: lookup}, &stdout, &stderr)
+	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
