@@ -22,8 +22,8 @@ import (
 )
 
 // serviceRule is a service of the racing fleet: the nodes that run it, its tags, and how many of them
-// may be in flight at once under its serviceRule (every holder counts as failing; a node judges the
-// serviceRule with itself still passing).
+// may be in flight at once under its rule (every holder counts as failing; a node judges the
+// rule with itself still passing).
 type serviceRule struct {
 	nodes []int
 	tags  []string
@@ -35,7 +35,7 @@ type serviceRule struct {
 // from an earlier run that was cut short. All are requested at once; while they roll, daemons of
 // nodes not yet rebooted are restarted. A monitor reads all of rebootmgr's keys at one index,
 // again and again: at no time may a group's lock hold more than its limit, the fleet's holders
-// differ from the groups' holders, or more holders run a service than its serviceRule allows. Every
+// differ from the groups' holders, or more holders run a service than its rule allows. Every
 // node reboots exactly once.
 func TestAdversaryFleetRace(t *testing.T) {
 	groups := []string{"a", "a", "a", "b", "b", "b", "c", "c"}
@@ -250,7 +250,7 @@ func checkFleetState(pairs api.KVPairs, names, groups []string, limits map[strin
 	return strings.Join(problems, "; ")
 }
 
-// checkServices says which services have more holders among their nodes than their serviceRule allows.
+// checkServices says which services have more holders among their nodes than their rule allows.
 func checkServices(holders, names []string, rules map[string]serviceRule) string {
 	var problems []string
 	for svc, r := range rules {
@@ -261,7 +261,7 @@ func checkServices(holders, names []string, rules map[string]serviceRule) string
 			}
 		}
 		if len(in) > r.cap {
-			problems = append(problems, fmt.Sprintf("service %s (%s): %d in flight %v, its serviceRule allows %d", svc, strings.Join(r.tags, ","), len(in), in, r.cap))
+			problems = append(problems, fmt.Sprintf("service %s (%s): %d in flight %v, its rule allows %d", svc, strings.Join(r.tags, ","), len(in), in, r.cap))
 		}
 	}
 	return strings.Join(problems, "; ")
