@@ -368,31 +368,6 @@ func (c *Consul) Lock(ctx context.Context) (lock.Record, uint64, error) {
 	return rec, pair.ModifyIndex, nil
 }
 
-// CASLock writes the record if the key is still at index (0: absent). A record without
-// holders deletes the key.
-func (c *Consul) CASLock(ctx context.Context, rec lock.Record, index uint64) (bool, error) {
-	key := c.Keys.GroupLock(c.Group)
-	if len(rec.Holders) == 0 {
-		if index == 0 {
-			return true, nil
-		}
-		ok, _, err := c.Client.KV().DeleteCAS(&api.KVPair{Key: key, ModifyIndex: index}, c.write(ctx))
-		if err != nil {
-			return false, fmt.Errorf("release reboot lock %s: %w", key, err)
-		}
-		return ok, nil
-	}
-	data, err := rec.Encode()
-	if err != nil {
-		return false, fmt.Errorf("encode reboot lock: %w", err)
-	}
-	ok, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: data, ModifyIndex: index}, c.write(ctx))
-	if err != nil {
-		return false, fmt.Errorf("write reboot lock %s: %w", key, err)
-	}
-	return ok, nil
-}
-
 // StartMaintenance puts the local agent's node into maintenance. The node must be the
 // agent's own: Consul keeps maintenance per agent.
 func (c *Consul) StartMaintenance(ctx context.Context, node, reason string) error {

@@ -16,43 +16,13 @@ import (
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/pipeline"
 )
 
 func newStore(t *testing.T) (*Consul, *consultest.Agent) {
 	t.Helper()
 	a := consultest.Dev(t, "n1")
 	return &Consul{Client: a.Client, Keys: Keys{Prefix: DefaultPrefix}, Logger: slog.New(slog.DiscardHandler)}, a
-}
-
-func TestLockCheckAndSet(t *testing.T) {
-	s, _ := newStore(t)
-	ctx := context.Background()
-	rec, index, err := s.Lock(ctx)
-	if err != nil || index != 0 || len(rec.Holders) != 0 {
-		t.Fatalf("empty lock: %+v %d %v", rec, index, err)
-	}
-	n1, _ := rec.Acquire(lock.Holder{Node: "n1", Phase: lock.Preparing}, 1)
-	n2, _ := rec.Acquire(lock.Holder{Node: "n2", Phase: lock.Preparing}, 1)
-	if ok, err := s.CASLock(ctx, n1, 0); !ok || err != nil {
-		t.Fatalf("first write: %v %v", ok, err)
-	}
-	if ok, err := s.CASLock(ctx, n2, 0); ok || err != nil {
-		t.Fatalf("a second create over an existing record: %v %v", ok, err)
-	}
-	got, index, err := s.Lock(ctx)
-	if err != nil || got.Holders[0].Node != "n1" {
-		t.Fatalf("lock: %+v %v", got, err)
-	}
-	if ok, _ := s.CASLock(ctx, n2, index-1); ok {
-		t.Fatal("a write at a stale index succeeded")
-	}
-	released := got.Release("n1")
-	if ok, err := s.CASLock(ctx, released, index); !ok || err != nil {
-		t.Fatalf("release: %v %v", ok, err)
-	}
-	if pair, _, _ := s.Client.KV().Get(s.Keys.Lock(), nil); pair != nil {
-		t.Fatalf("an empty lock record was kept: %s", pair.Value)
-	}
 }
 
 func TestWaitStop(t *testing.T) {
@@ -226,7 +196,11 @@ func TestLongTextIsCut(t *testing.T) {
 			name: "triggered_by in the lock",
 			write: func() error {
 				rec, _ := lock.Record{}.Acquire(lock.Holder{Node: "n1", Phase: lock.Preparing, TriggeredBy: "key reboot_required: " + huge}, 1)
-				if ok, err := s.CASLock(ctx, rec, 0); !ok {
+				v, err := s.View(ctx)
+				if err != nil {
+					return err
+				}
+				if ok, err := s.Commit(ctx, v, pipeline.Change{Lock: rec}); !ok {
 					return fmt.Errorf("not written: %w", err)
 				}
 				return nil

@@ -1,0 +1,506 @@
+// Package pipelinetest holds stand-ins for what the reboot pipeline consumes: a store of the
+// fleet's keys in memory, a clock that only moves when waited on, health, tasks and a reboot
+// command that record what they are asked. The store is kept honest by a contract test that
+// runs the same sequences against it and against store.Consul on a real Consul agent.
+package pipelinetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"sync"
+
+	"github.com/rebootmgr/rebootmgr/clip"
+	"github.com/rebootmgr/rebootmgr/history"
+	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/pipeline"
+)
+
+// ErrKilled is what every call returns once the store has been told the process died.
+var ErrKilled = errors.New("killed")
+
+// entry is one key: its value and the index of its last write.
+type entry struct {
+	value string
+	index uint64
+}
+
+// Store is the fleet's keys in memory, for one group and one local node, with Consul's
+// check-and-set semantics as store.Consul has them.
+type Store struct {
+	// Group is the group whose lock, limit and stop flag apply ("default" when empty);
+	// Node is the local agent's node (maintenance is per agent).
+	Group string
+	Node  string
+	// AfterWrite, when set, is called after every write with the number of writes so far
+	// (under no lock): a test ends a run there to kill it after that write.
+	AfterWrite func(writes int)
+
+	mu          sync.Mutex
+	kv          map[string]entry
+	index       uint64
+	writes      int
+	maintenance string
+	changed     chan struct{}
+	// failDisabled makes writing a disabled mark fail (an ACL that denies it).
+	failDisabled bool
+}
+
+// NewStore returns an empty store of group with node as the local node.
+func NewStore(group, node string) *Store {
+	if group == "" {
+		group = "default"
+	}
+	return &Store{Group: group, Node: node, kv: map[string]entry{}, changed: make(chan struct{})}
+}
+
+var _ pipeline.Store = (*Store)(nil)
+
+// The keys, as store.Keys lays them out (a fake needs no more than names that do not clash).
+func stopKey() string                { return "stop" }
+func groupStopKey(g string) string   { return "groups/" + g + "/stop" }
+func lockKey(g string) string        { return "groups/" + g + "/lock" }
+func limitKey(g string) string       { return "groups/" + g + "/limit" }
+func historyKey(g string) string     { return "groups/" + g + "/history" }
+func fleetKey() string               { return "holders" }
+func disabledKey(node string) string { return node + "/disabled" }
+func triggerKey(node string) string  { return node + "/reboot_required" }
+func legacyKey(name string) string   { return "legacy/" + name }
+func isLegacyKey(key string) bool    { return strings.HasPrefix(key, "legacy/") }
+func legacyName(key string) string   { return strings.TrimPrefix(key, "legacy/") }
+func flagOf(e entry, ok bool) pipeline.Flag {
+	if !ok {
+		return pipeline.Flag{}
+	}
+	return pipeline.Flag{Set: true, Value: e.value, Index: e.index}
+}
+
+// Put writes key as an operator would (no check-and-set): the setup of a test.
+func (s *Store) Put(key, value string) {
+	s.mu.Lock()
+	s.put(key, value)
+	s.mu.Unlock()
+}
+
+// Delete removes key as an operator would.
+func (s *Store) Delete(key string) {
+	s.mu.Lock()
+	s.del(key)
+	s.mu.Unlock()
+}
+
+// SetStop sets or removes the fleet's stop flag; SetGroupStop the group's.
+func (s *Store) SetStop(value string, set bool) { s.setOrDelete(stopKey(), value, set) }
+
+// SetGroupStop sets or removes the group's stop flag.
+func (s *Store) SetGroupStop(value string, set bool) {
+	s.setOrDelete(groupStopKey(s.Group), value, set)
+}
+
+// SetTrigger sets or removes node's reboot request.
+func (s *Store) SetTrigger(node, value string, set bool) {
+	s.setOrDelete(triggerKey(node), value, set)
+}
+
+// SetLimit sets the group's limit.
+func (s *Store) SetLimit(n int) { s.Put(limitKey(s.Group), fmt.Sprint(n)) }
+
+// SetLegacy sets or removes a Python rebootmgr key naming node ("" for a session lock).
+func (s *Store) SetLegacy(name, node string, set bool) { s.setOrDelete(legacyKey(name), node, set) }
+
+// FailDisabledWrites makes every write of a disabled mark fail, as an ACL that denies it does.
+func (s *Store) FailDisabledWrites(fail bool) {
+	s.mu.Lock()
+	s.failDisabled = fail
+	s.mu.Unlock()
+}
+
+// PutLock writes the group's lock record as an operator or another node would.
+func (s *Store) PutLock(rec lock.Record) {
+	data, err := rec.Encode()
+	if err != nil {
+		panic(err)
+	}
+	s.Put(lockKey(s.Group), string(data))
+}
+
+// Fleet reads the fleet's holders record.
+func (s *Store) Fleet() lock.Fleet {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.kv[fleetKey()]
+	if !ok {
+		return lock.Fleet{Version: lock.Version}
+	}
+	f, err := lock.DecodeFleet([]byte(e.value))
+	if err != nil {
+		panic(err)
+	}
+	return f
+}
+
+// Maintenance is the local node's maintenance reason ("" when none).
+func (s *Store) Maintenance() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maintenance
+}
+
+// Writes counts the writes so far.
+func (s *Store) Writes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writes
+}
+
+func (s *Store) setOrDelete(key, value string, set bool) {
+	if set {
+		s.Put(key, value)
+	} else {
+		s.Delete(key)
+	}
+}
+
+// put and del write under s.mu, waking waiters.
+func (s *Store) put(key, value string) {
+	s.index++
+	s.kv[key] = entry{value: value, index: s.index}
+	s.wake()
+}
+
+func (s *Store) del(key string) {
+	if _, ok := s.kv[key]; ok {
+		s.index++
+		delete(s.kv, key)
+		s.wake()
+	}
+}
+
+func (s *Store) wake() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// write runs a write of the pipeline's: nothing once ctx ended (the process is gone), then
+// AfterWrite.
+func (s *Store) write(ctx context.Context, fn func() error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrKilled, err)
+	}
+	s.mu.Lock()
+	err := fn()
+	s.writes++
+	n := s.writes
+	s.mu.Unlock()
+	if s.AfterWrite != nil {
+		s.AfterWrite(n)
+	}
+	return err
+}
+
+// read runs a read: nothing once ctx ended.
+func (s *Store) read(ctx context.Context) (func(), error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrKilled, err)
+	}
+	s.mu.Lock()
+	return s.mu.Unlock, nil
+}
+
+// Stop reads the fleet's stop flag, else the group's (its value says whose it is).
+func (s *Store) Stop(ctx context.Context) (pipeline.Flag, error) {
+	unlock, err := s.read(ctx)
+	if err != nil {
+		return pipeline.Flag{}, err
+	}
+	defer unlock()
+	return s.stop(), nil
+}
+
+func (s *Store) stop() pipeline.Flag {
+	if f := flagOf(s.kv[stopKey()], hasKey(s.kv, stopKey())); f.Set {
+		return f
+	}
+	f := flagOf(s.kv[groupStopKey(s.Group)], hasKey(s.kv, groupStopKey(s.Group)))
+	if f.Set {
+		f.Value = "group " + s.Group + ": " + f.Value
+	}
+	return f
+}
+
+func hasKey(kv map[string]entry, key string) bool {
+	_, ok := kv[key]
+	return ok
+}
+
+// WaitStop returns when a stop flag is set, or ctx ends (with its cause).
+func (s *Store) WaitStop(ctx context.Context) (pipeline.Flag, error) {
+	for {
+		s.mu.Lock()
+		f, changed := s.stop(), s.changed
+		s.mu.Unlock()
+		if f.Set {
+			return f, nil
+		}
+		select {
+		case <-ctx.Done():
+			return pipeline.Flag{}, context.Cause(ctx)
+		case <-changed:
+		}
+	}
+}
+
+// Disabled reads node's disabled mark.
+func (s *Store) Disabled(ctx context.Context, node string) (pipeline.Flag, error) {
+	return s.flag(ctx, disabledKey(node))
+}
+
+// Trigger reads node's reboot request.
+func (s *Store) Trigger(ctx context.Context, node string) (pipeline.Flag, error) {
+	return s.flag(ctx, triggerKey(node))
+}
+
+func (s *Store) flag(ctx context.Context, key string) (pipeline.Flag, error) {
+	unlock, err := s.read(ctx)
+	if err != nil {
+		return pipeline.Flag{}, err
+	}
+	defer unlock()
+	e, ok := s.kv[key]
+	return flagOf(e, ok), nil
+}
+
+// SetDisabled marks node disabled, keeping a mark that is already there; the reason is cut as
+// store.Consul cuts it.
+func (s *Store) SetDisabled(ctx context.Context, node, reason string) error {
+	return s.write(ctx, func() error {
+		if s.failDisabled {
+			return fmt.Errorf("write key %s: Permission denied", disabledKey(node))
+		}
+		if !hasKey(s.kv, disabledKey(node)) {
+			s.put(disabledKey(node), clip.Text(reason))
+		}
+		return nil
+	})
+}
+
+// DeleteTrigger deletes node's reboot request if it is still at index.
+func (s *Store) DeleteTrigger(ctx context.Context, node string, index uint64) (bool, error) {
+	var ok bool
+	err := s.write(ctx, func() error {
+		e, exists := s.kv[triggerKey(node)]
+		if !exists {
+			// Consul's delete-cas of a missing key succeeds.
+			ok = true
+			return nil
+		}
+		if e.index == index {
+			s.del(triggerKey(node))
+			ok = true
+		}
+		return nil
+	})
+	return ok, err
+}
+
+// Lock reads the group's lock record and its index (0: none).
+func (s *Store) Lock(ctx context.Context) (lock.Record, uint64, error) {
+	unlock, err := s.read(ctx)
+	if err != nil {
+		return lock.Record{}, 0, err
+	}
+	defer unlock()
+	return s.lock()
+}
+
+func (s *Store) lock() (lock.Record, uint64, error) {
+	e, ok := s.kv[lockKey(s.Group)]
+	if !ok {
+		return lock.Record{Version: lock.Version}, 0, nil
+	}
+	rec, err := lock.Decode([]byte(e.value))
+	if err != nil {
+		return lock.Record{}, 0, fmt.Errorf("reboot lock %s: %w", lockKey(s.Group), err)
+	}
+	return rec, e.index, nil
+}
+
+// View reads everything a View holds at one moment.
+func (s *Store) View(ctx context.Context) (pipeline.View, error) {
+	unlock, err := s.read(ctx)
+	if err != nil {
+		return pipeline.View{}, err
+	}
+	defer unlock()
+	rec, _, err := s.lock()
+	if err != nil {
+		return pipeline.View{}, err
+	}
+	v := pipeline.View{Group: s.Group, Stop: s.stop(), Lock: rec, Limit: 1, Fleet: lock.Fleet{Version: lock.Version}, Legacy: map[string]string{}}
+	if e, ok := s.kv[limitKey(s.Group)]; ok {
+		if _, err := fmt.Sscan(e.value, &v.Limit); err != nil || v.Limit < 1 {
+			return pipeline.View{}, fmt.Errorf("key %s: limit %q is not a whole number of at least 1", limitKey(s.Group), e.value)
+		}
+	}
+	if e, ok := s.kv[fleetKey()]; ok {
+		if v.Fleet, err = lock.DecodeFleet([]byte(e.value)); err != nil {
+			return pipeline.View{}, fmt.Errorf("fleet's lock holders: %w", err)
+		}
+	}
+	version := map[string]uint64{}
+	for key, e := range s.kv {
+		if isLegacyKey(key) {
+			v.Legacy[legacyName(key)] = e.value
+		}
+		version[key] = e.index
+	}
+	v.Version = version
+	return v, nil
+}
+
+// Commit writes ch if the group's lock record (and, when ch writes it, the fleet's) is still
+// as v read it.
+func (s *Store) Commit(ctx context.Context, v pipeline.View, ch pipeline.Change) (bool, error) {
+	version, ok := v.Version.(map[string]uint64)
+	if !ok {
+		return false, errors.New("commit: the view was not read from this store")
+	}
+	var applied bool
+	err := s.write(ctx, func() error {
+		unchanged := func(key string) bool {
+			e, exists := s.kv[key]
+			was, read := version[key]
+			return exists == read && (!exists || e.index == was)
+		}
+		if !unchanged(lockKey(s.Group)) || (ch.Fleet != nil && !unchanged(fleetKey())) {
+			return nil
+		}
+		if err := s.store(lockKey(s.Group), len(ch.Lock.Holders) == 0, ch.Lock.Encode); err != nil {
+			return err
+		}
+		if ch.Fleet != nil {
+			if err := s.store(fleetKey(), len(ch.Fleet.Holders) == 0, ch.Fleet.Encode); err != nil {
+				return err
+			}
+		}
+		applied = true
+		return nil
+	})
+	return applied, err
+}
+
+func (s *Store) store(key string, empty bool, encode func() ([]byte, error)) error {
+	if empty {
+		s.del(key)
+		return nil
+	}
+	data, err := encode()
+	if err != nil {
+		return err
+	}
+	s.put(key, string(data))
+	return nil
+}
+
+// StopGroup sets the group's stop flag, keeping one already set; it reports whether it set it.
+func (s *Store) StopGroup(ctx context.Context, reason string) (bool, error) {
+	var set bool
+	err := s.write(ctx, func() error {
+		if !hasKey(s.kv, groupStopKey(s.Group)) {
+			s.put(groupStopKey(s.Group), clip.Text(reason))
+			set = true
+		}
+		return nil
+	})
+	return set, err
+}
+
+// History reads the group's history and its index (0: none yet).
+func (s *Store) History(ctx context.Context) (history.Log, uint64, error) {
+	unlock, err := s.read(ctx)
+	if err != nil {
+		return history.Log{}, 0, err
+	}
+	defer unlock()
+	return s.history()
+}
+
+func (s *Store) history() (history.Log, uint64, error) {
+	e, ok := s.kv[historyKey(s.Group)]
+	if !ok {
+		return history.Log{Version: 1}, 0, nil
+	}
+	l, err := history.Decode([]byte(e.value))
+	return l, e.index, err
+}
+
+// AppendHistory adds an entry to the group's history.
+func (s *Store) AppendHistory(ctx context.Context, e history.Entry) (history.Log, error) {
+	var out history.Log
+	err := s.write(ctx, func() error {
+		l, _, err := s.history()
+		if err != nil {
+			return err
+		}
+		out = l.Append(e)
+		data, err := out.Encode()
+		if err != nil {
+			return err
+		}
+		s.put(historyKey(s.Group), string(data))
+		return nil
+	})
+	return out, err
+}
+
+// maintenancePrefix starts every maintenance reason rebootmgr sets, as in store.Consul.
+const maintenancePrefix = "rebootmgr:"
+
+// StartMaintenance puts the local node into maintenance, leaving someone else's alone.
+func (s *Store) StartMaintenance(ctx context.Context, node, reason string) error {
+	return s.write(ctx, func() error {
+		if node != s.Node {
+			return fmt.Errorf("node %s is not the local consul agent's (%s)", node, s.Node)
+		}
+		if !strings.HasPrefix(reason, maintenancePrefix) {
+			reason = maintenancePrefix + " " + reason
+		}
+		if s.maintenance == "" || strings.HasPrefix(s.maintenance, maintenancePrefix) {
+			s.maintenance = reason
+		}
+		return nil
+	})
+}
+
+// EndMaintenance ends the local node's maintenance if rebootmgr started it.
+func (s *Store) EndMaintenance(ctx context.Context, node string) error {
+	return s.write(ctx, func() error {
+		if node != s.Node {
+			return fmt.Errorf("node %s is not the local consul agent's (%s)", node, s.Node)
+		}
+		if strings.HasPrefix(s.maintenance, maintenancePrefix) {
+			s.maintenance = ""
+		}
+		return nil
+	})
+}
+
+// SetOperatorMaintenance puts the node into maintenance as an operator would.
+func (s *Store) SetOperatorMaintenance(reason string) {
+	s.mu.Lock()
+	s.maintenance = reason
+	s.mu.Unlock()
+}
+
+// Keys are the keys the store holds, for a test's diagnostics.
+func (s *Store) Keys() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.kv))
+	for k := range maps.Keys(s.kv) {
+		out = append(out, k)
+	}
+	return out
+}

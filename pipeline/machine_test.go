@@ -1,0 +1,384 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rebootmgr/rebootmgr/history"
+	"github.com/rebootmgr/rebootmgr/internal/pipelinetest"
+	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/window"
+)
+
+// machine is one node and its Consul, in memory: the state machine runs against it without
+// Consul, each run as a new process would (a new Pipeline on the same store and files).
+type machine struct {
+	t      *testing.T
+	store  *pipelinetest.Store
+	clock  *pipelinetest.Clock
+	health *pipelinetest.Health
+	tasks  *pipelinetest.Tasks
+	reboot *pipelinetest.Rebooter
+	// notifier, when set, hears every notification.
+	notifier func(kind string)
+	config   pipeline.Config
+	boots    int
+	dir      string
+}
+
+func newMachine(t *testing.T) *machine {
+	t.Helper()
+	m := &machine{
+		t:      t,
+		store:  pipelinetest.NewStore("default", "n1"),
+		clock:  pipelinetest.NewClock(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)),
+		health: &pipelinetest.Health{},
+		tasks:  &pipelinetest.Tasks{},
+		reboot: &pipelinetest.Rebooter{},
+		config: pipeline.Config{Node: "n1", CheckTriggers: true, Deadline: 30 * time.Minute},
+		boots:  1,
+		dir:    t.TempDir(),
+	}
+	m.health.Set(pipelinetest.Service("galera", nil, "n1", "n2"))
+	return m
+}
+
+func (m *machine) note() pipeline.RebootNote {
+	return pipeline.RebootNote(filepath.Join(m.dir, "rebootmgr.reboot"))
+}
+
+// boot is a reboot of the machine: a new boot id, and /run emptied.
+func (m *machine) boot() {
+	m.boots++
+	if err := os.Remove(string(m.note())); err != nil && !os.IsNotExist(err) {
+		m.t.Fatal(err)
+	}
+}
+
+type notifier func(kind string)
+
+func (n notifier) Tell(_ context.Context, kind, _ string) { n(kind) }
+
+func (m *machine) pipeline() *pipeline.Pipeline {
+	p := &pipeline.Pipeline{
+		Config:   m.config,
+		Store:    m.store,
+		Health:   m.health,
+		Tasks:    m.tasks,
+		Rebooter: m.reboot,
+		Clock:    m.clock,
+		BootID:   func() (string, error) { return "boot-" + string(rune('0'+m.boots)), nil },
+		Note:     m.note(),
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if m.notifier != nil {
+		p.Notifier = notifier(m.notifier)
+	}
+	return p
+}
+
+func (m *machine) run(ctx context.Context) (pipeline.Result, error) {
+	return m.pipeline().Run(ctx)
+}
+
+func (m *machine) lock() lock.Record {
+	rec, _, err := m.store.Lock(context.Background())
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	return rec
+}
+
+// clean checks that nothing of a reboot is left: no place, no maintenance, no request.
+func (m *machine) clean() {
+	m.t.Helper()
+	if rec := m.lock(); len(rec.Holders) != 0 {
+		m.t.Errorf("lock left: %+v", rec)
+	}
+	if f := m.store.Fleet(); len(f.Holders) != 0 {
+		m.t.Errorf("fleet's holders left: %v", f.Holders)
+	}
+	if r := m.store.Maintenance(); r != "" {
+		m.t.Errorf("maintenance left: %s", r)
+	}
+	if f, _ := m.store.Trigger(context.Background(), "n1"); f.Set {
+		m.t.Errorf("request left: %+v", f)
+	}
+}
+
+// TestStateMachine: a whole reboot, phase by phase: preparing with a place in the group's record
+// and the fleet's, rebooting with maintenance on and the command noted, a next run on the same
+// boot that does not reboot again, and finishing after the boot that leaves nothing behind.
+func TestStateMachine(t *testing.T) {
+	m := newMachine(t)
+	m.store.SetTrigger("n1", "kernel", true)
+	m.reboot.During = func() {
+		h, ok := m.lock().Holder("n1")
+		if !ok || h.Phase != lock.Rebooting || m.store.Maintenance() == "" {
+			t.Errorf("reboot command run with lock %+v, maintenance %q", m.lock(), m.store.Maintenance())
+		}
+		if g, _ := m.store.Fleet().Group("n1"); g != "default" {
+			t.Errorf("reboot command run without a place in the fleet's holders: %v", m.store.Fleet().Holders)
+		}
+	}
+	res, err := m.run(t.Context())
+	if err != nil || res.Outcome != pipeline.RebootStarted || m.reboot.Count() != 1 {
+		t.Fatalf("first run: %v, %v, %d reboots", res, err, m.reboot.Count())
+	}
+	if ran, _ := m.note().Has("boot-1"); !ran {
+		t.Fatal("the reboot command was not noted")
+	}
+	if _, err := m.run(t.Context()); !errors.Is(err, pipeline.ErrNotRebooted) || m.reboot.Count() != 1 {
+		t.Fatalf("a run on the same boot: %v, %d reboots", err, m.reboot.Count())
+	}
+	m.boot()
+	res, err = m.run(t.Context())
+	if err != nil || res.Outcome != pipeline.Finished {
+		t.Fatalf("after the boot: %v, %v", res, err)
+	}
+	m.clean()
+	if got := m.tasks.Runs(); !slices.Equal(got, []string{pipeline.PreBoot, pipeline.PostBoot}) {
+		t.Fatalf("tasks run: %v", got)
+	}
+	l, _, _ := m.store.History(t.Context())
+	if len(l.Entries) != 1 || l.Entries[0].Outcome != history.Finished {
+		t.Fatalf("history: %+v", l)
+	}
+	if res, err := m.run(t.Context()); err != nil || res.Outcome != pipeline.NothingToDo {
+		t.Fatalf("a run after it all: %v, %v", res, err)
+	}
+}
+
+// TestCrashAfterEachWrite: the process dies after each write of a whole reboot, in turn, and is
+// started again: every time the node reboots exactly once and nothing is left behind.
+func TestCrashAfterEachWrite(t *testing.T) {
+	writes := func() int {
+		m := newMachine(t)
+		m.store.SetTrigger("n1", "", true)
+		start := m.store.Writes()
+		if _, err := m.run(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		m.boot()
+		if _, err := m.run(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return m.store.Writes() - start
+	}()
+	if writes < 8 {
+		t.Fatalf("a whole reboot writes %d times: too few to be the whole", writes)
+	}
+	for k := 1; k <= writes; k++ {
+		m := newMachine(t)
+		m.store.SetTrigger("n1", "", true)
+		base := m.store.Writes()
+		ctx, kill := context.WithCancel(t.Context())
+		m.store.AfterWrite = func(n int) {
+			if n == base+k {
+				kill()
+			}
+		}
+		booted := 0
+		for attempt := 0; ; attempt++ {
+			if attempt > 6 {
+				t.Fatalf("kill after write %d: no end after %d runs; lock %+v", k, attempt, m.lock())
+			}
+			res, err := m.run(ctx)
+			if ctx.Err() != nil {
+				ctx = t.Context() // started again
+				continue
+			}
+			if m.reboot.Count() > booted {
+				booted = m.reboot.Count()
+				m.boot()
+				continue
+			}
+			if err != nil {
+				t.Fatalf("kill after write %d: run %d: %v", k, attempt, err)
+			}
+			if res.Outcome == pipeline.NothingToDo || res.Outcome == pipeline.Finished {
+				if f, _ := m.store.Trigger(t.Context(), "n1"); !f.Set {
+					break
+				}
+			}
+		}
+		if m.reboot.Count() != 1 {
+			t.Fatalf("kill after write %d: %d reboots", k, m.reboot.Count())
+		}
+		m.clean()
+	}
+}
+
+// TestGates: every gate, alone, ends the run there, says why, and leaves the lock as the
+// README says (a halt keeps the place; other gates before the reboot give it back).
+func TestGates(t *testing.T) {
+	other := func(phase lock.Phase) lock.Record {
+		rec, _ := lock.Record{Version: lock.Version}.Acquire(lock.Holder{Node: "n2", Phase: phase, Since: time.Now()}, 1)
+		return rec
+	}
+	for _, tt := range []struct {
+		name  string
+		setup func(m *machine)
+		gate  error
+		// mention is part of the message; place whether this node holds a place after it.
+		mention string
+		place   bool
+	}{
+		{"stop flag", func(m *machine) { m.store.SetStop("freeze", true) }, pipeline.ErrStopped, "freeze", false},
+		{"group stop flag", func(m *machine) { m.store.SetGroupStop("nova", true) }, pipeline.ErrStopped, "group default: nova", false},
+		{"disabled", func(m *machine) { m.store.Put("n1/disabled", "disk") }, pipeline.ErrDisabled, "disk", false},
+		{"another holder, limit 1", func(m *machine) {
+			m.health.Set(pipelinetest.Service("galera", nil, "n1"))
+			m.store.PutLock(other(lock.Preparing))
+		}, pipeline.ErrLockHeld, "n2", false},
+		{"this node failing", func(m *machine) {
+			svc := pipelinetest.Service("galera", nil, "n1")
+			svc.Instances[0].Checks[0].Status = "critical"
+			m.health.Set(svc)
+		}, pipeline.ErrUnhealthy, "galera", false},
+		{"another group's holder in flight", func(m *machine) {
+			m.health.Set(pipelinetest.Service("cassandra", []string{"max_failing=0"}, "n1", "n2"))
+			f := lock.Fleet{}.With("n2", "other")
+			data, _ := f.Encode()
+			m.store.Put("holders", string(data))
+		}, pipeline.ErrUnhealthy, "reboot in flight", false},
+		{"a Python rebootmgr's marker", func(m *machine) { m.store.SetLegacy("reboot_in_progress", "n7", true) }, pipeline.ErrLockHeld, "Python", false},
+		{"outside the window", func(m *machine) {
+			w, err := window.Parse("Mon 03:00-04:00 UTC")
+			if err != nil {
+				panic(err)
+			}
+			m.config.Schedule = window.Schedule{Windows: []window.Window{w}}
+		}, pipeline.ErrOutsideWindow, "window", false},
+		{"within the cooldown", func(m *machine) {
+			m.config.Cooldown = time.Hour
+			now := m.clock.Now()
+			if _, err := m.store.AppendHistory(context.Background(), history.Entry{Node: "n9", Start: now.Add(-time.Minute), End: now, Outcome: history.Finished}); err != nil {
+				panic(err)
+			}
+		}, pipeline.ErrOutsideWindow, "cooldown", false},
+		{"stop flag during the tasks", func(m *machine) {
+			m.tasks.During = func(ctx context.Context, _ string) error {
+				m.store.SetStop("mid-task", true)
+				<-ctx.Done()
+				return context.Cause(ctx)
+			}
+		}, pipeline.ErrStopped, "mid-task", true},
+		{"stop flag set by the reboot's announcement", func(m *machine) {
+			m.notifier = func(kind string) {
+				if kind == pipeline.NotifyRebootStarted {
+					m.store.SetStop("webhook", true)
+				}
+			}
+		}, pipeline.ErrStopped, "webhook", true},
+		{"limit lowered while preparing", func(m *machine) {
+			m.health.Set(pipelinetest.Service("galera", nil, "n1"))
+			m.store.SetLimit(2)
+			m.store.PutLock(other(lock.Rebooting))
+			m.tasks.During = func(context.Context, string) error { m.store.SetLimit(1); return nil }
+		}, pipeline.ErrLockHeld, "keeps its place", true},
+		{"a task fails", func(m *machine) { m.tasks.Fail = map[string]error{pipeline.PreBoot: errors.New("evacuation failed")} }, pipeline.ErrTaskFailed, "evacuation failed", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newMachine(t)
+			m.store.SetTrigger("n1", "", true)
+			tt.setup(m)
+			_, err := m.run(t.Context())
+			if !errors.Is(err, tt.gate) || !strings.Contains(err.Error(), tt.mention) {
+				t.Fatalf("run ended with %v; want %v mentioning %q", err, tt.gate, tt.mention)
+			}
+			if m.reboot.Count() != 0 {
+				t.Fatal("rebooted")
+			}
+			h, holds := m.lock().Holder("n1")
+			if holds != tt.place || (holds && h.Phase != lock.Preparing) {
+				t.Fatalf("lock after the gate: %+v; want a place: %v", m.lock(), tt.place)
+			}
+			if _, inFleet := m.store.Fleet().Group("n1"); inFleet != holds {
+				t.Fatalf("the fleet's holders (%v) and the group's record (%+v) disagree", m.store.Fleet().Holders, m.lock())
+			}
+		})
+	}
+}
+
+// TestUnwrittenMarkHalts: a task fails and its disabled mark cannot be written: the node halts,
+// every later run tries only to write the mark, and once it can, the disabled gate holds it.
+func TestUnwrittenMarkHalts(t *testing.T) {
+	m := newMachine(t)
+	m.store.SetTrigger("n1", "", true)
+	m.tasks.Fail = map[string]error{pipeline.PreBoot: errors.New("evacuation failed")}
+	m.store.FailDisabledWrites(true)
+	p := m.pipeline()
+	if _, err := p.Run(t.Context()); !errors.Is(err, pipeline.ErrTaskFailed) {
+		t.Fatalf("first run: %v", err)
+	}
+	for range 3 {
+		if _, err := p.Run(t.Context()); !errors.Is(err, pipeline.ErrDisabled) || !strings.Contains(err.Error(), "cannot be written") {
+			t.Fatalf("a run with the mark unwritten: %v", err)
+		}
+	}
+	if got := len(m.tasks.Runs()); got != 1 {
+		t.Fatalf("the failing task ran %d times", got)
+	}
+	m.store.FailDisabledWrites(false)
+	if _, err := p.Run(t.Context()); !errors.Is(err, pipeline.ErrDisabled) || !strings.Contains(err.Error(), "evacuation failed") {
+		t.Fatalf("the run that writes the mark: %v", err)
+	}
+	if f, _ := m.store.Disabled(t.Context(), "n1"); !f.Set {
+		t.Fatal("mark not written once it could be")
+	}
+}
+
+// TestCommandThatNeverRan: the lock says rebooting on this boot, but the command was never
+// noted: the run puts it back to preparing, starts over, and reboots once.
+func TestCommandThatNeverRan(t *testing.T) {
+	m := newMachine(t)
+	m.store.SetTrigger("n1", "", true)
+	rec, _ := lock.Record{Version: lock.Version}.Acquire(lock.Holder{Node: "n1", Phase: lock.Rebooting, Since: m.clock.Now(), BootID: "boot-1"}, 1)
+	m.store.PutLock(rec)
+	f := lock.Fleet{}.With("n1", "default")
+	data, _ := f.Encode()
+	m.store.Put("holders", string(data))
+	res, err := m.run(t.Context())
+	if err != nil || res.Outcome != pipeline.RebootStarted || m.reboot.Count() != 1 {
+		t.Fatalf("%v, %v, %d reboots", res, err, m.reboot.Count())
+	}
+}
+
+// TestClockJumps: the clock set back after a reboot started does not make the holder look past
+// its deadline, and set forward past it makes the next run stop the group, keeping the lock.
+// (The time is the pipeline's clock; the deadline is a point in it, so a jump moves it.)
+func TestClockJumps(t *testing.T) {
+	m := newMachine(t)
+	m.store.SetTrigger("n1", "", true)
+	if _, err := m.run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	start := m.clock.Now()
+	m.clock.Set(start.Add(-24 * time.Hour))
+	if _, err := m.run(t.Context()); !errors.Is(err, pipeline.ErrNotRebooted) {
+		t.Fatalf("clock set back: %v", err)
+	}
+	if f, _ := m.store.Stop(t.Context()); f.Set {
+		t.Fatalf("group stopped with the clock set back: %+v", f)
+	}
+	m.clock.Set(start.Add(time.Hour))
+	if _, err := m.run(t.Context()); !errors.Is(err, pipeline.ErrNotRebooted) {
+		t.Fatalf("clock past the deadline: %v", err)
+	}
+	if f, _ := m.store.Stop(t.Context()); !f.Set || !strings.Contains(f.Value, "did not finish its reboot by its deadline") {
+		t.Fatalf("group not stopped past the deadline: %+v", f)
+	}
+	if h, ok := m.lock().Holder("n1"); !ok || h.Phase != lock.Rebooting {
+		t.Fatalf("lock after the deadline: %+v", m.lock())
+	}
+}

@@ -1,0 +1,233 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/rebootmgr/rebootmgr/history"
+	"github.com/rebootmgr/rebootmgr/internal/consultest"
+	"github.com/rebootmgr/rebootmgr/internal/pipelinetest"
+	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/store"
+)
+
+// subject is a pipeline.Store with what a test needs to set up what an operator or another node
+// would write, and to see a node's maintenance.
+type subject struct {
+	pipeline.Store
+	setStop     func(value string)
+	setTrigger  func(node, value string)
+	setLimit    func(n int)
+	maintenance func() string
+}
+
+// subjects are the in-memory store the state machine's tests run on, and store.Consul on a real
+// agent: every contract below must hold for both, so that what the state machine is proved
+// against is what runs.
+func subjects(t *testing.T) map[string]subject {
+	fake := pipelinetest.NewStore("default", "n1")
+	a := consultest.Dev(t, "n1")
+	keys := store.Keys{Prefix: store.DefaultPrefix}
+	put := func(key, value string) {
+		if _, err := a.Client.KV().Put(&api.KVPair{Key: key, Value: []byte(value)}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return map[string]subject{
+		"in memory": {
+			Store:       fake,
+			setStop:     func(v string) { fake.SetStop(v, true) },
+			setTrigger:  func(node, v string) { fake.SetTrigger(node, v, true) },
+			setLimit:    fake.SetLimit,
+			maintenance: fake.Maintenance,
+		},
+		"consul": {
+			Store:      &store.Consul{Client: a.Client, Keys: keys, Logger: slog.New(slog.DiscardHandler)},
+			setStop:    func(v string) { put(keys.Stop(), v) },
+			setTrigger: func(node, v string) { put(keys.RebootRequired(node), v) },
+			setLimit:   func(n int) { put(keys.GroupLimit(""), strconv.Itoa(n)) },
+			maintenance: func() string {
+				checks, err := a.Client.Agent().Checks()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c, ok := checks["_node_maintenance"]; ok {
+					return c.Notes
+				}
+				return ""
+			},
+		},
+	}
+}
+
+// TestStoreContract: the in-memory store and store.Consul answer every sequence alike.
+func TestStoreContract(t *testing.T) {
+	contracts := []struct {
+		name string
+		run  func(t *testing.T, ctx context.Context, s subject)
+	}{
+		{"an empty fleet", func(t *testing.T, ctx context.Context, s subject) {
+			rec, index, err := s.Lock(ctx)
+			if err != nil || index != 0 || len(rec.Holders) != 0 {
+				t.Fatalf("Lock: %+v %d %v", rec, index, err)
+			}
+			v, err := s.View(ctx)
+			if err != nil || v.Stop.Set || v.Limit != 1 || len(v.Fleet.Holders) != 0 || len(v.Lock.Holders) != 0 || len(v.Legacy) != 0 || v.Group != "default" {
+				t.Fatalf("View: %+v %v", v, err)
+			}
+		}},
+		{"a place taken and given back against one view", func(t *testing.T, ctx context.Context, s subject) {
+			v, _ := s.View(ctx)
+			rec, _ := v.Lock.Acquire(lock.Holder{Node: "n1", Phase: lock.Preparing}, v.Limit)
+			fleet := v.Fleet.With("n1", v.Group)
+			if ok, err := s.Commit(ctx, v, pipeline.Change{Lock: rec, Fleet: &fleet}); !ok || err != nil {
+				t.Fatalf("take: %v %v", ok, err)
+			}
+			other, _ := v.Lock.Acquire(lock.Holder{Node: "n2", Phase: lock.Preparing}, v.Limit)
+			if ok, err := s.Commit(ctx, v, pipeline.Change{Lock: other}); ok || err != nil {
+				t.Fatalf("a write against a view gone stale: %v %v", ok, err)
+			}
+			v2, _ := s.View(ctx)
+			if _, ok := v2.Lock.Holder("n1"); !ok || v2.Fleet.Holders["n1"] != "default" {
+				t.Fatalf("view after the place: %+v", v2)
+			}
+			released := v2.Fleet.Without("n1", v2.Group)
+			if ok, err := s.Commit(ctx, v2, pipeline.Change{Lock: v2.Lock.Release("n1"), Fleet: &released}); !ok || err != nil {
+				t.Fatalf("give back: %v %v", ok, err)
+			}
+			if rec, index, _ := s.Lock(ctx); index != 0 || len(rec.Holders) != 0 {
+				t.Fatalf("an empty record was kept: %+v at %d", rec, index)
+			}
+			if v3, _ := s.View(ctx); len(v3.Fleet.Holders) != 0 {
+				t.Fatalf("fleet's holders left: %v", v3.Fleet.Holders)
+			}
+		}},
+		{"the fleet's record changed under a view", func(t *testing.T, ctx context.Context, s subject) {
+			v, _ := s.View(ctx)
+			fleet := v.Fleet.With("n9", "other")
+			if ok, err := s.Commit(ctx, v, pipeline.Change{Lock: v.Lock, Fleet: &fleet}); !ok || err != nil {
+				t.Fatalf("another group's place: %v %v", ok, err)
+			}
+			mine := v.Fleet.With("n1", v.Group)
+			rec, _ := v.Lock.Acquire(lock.Holder{Node: "n1", Phase: lock.Preparing}, 1)
+			if ok, err := s.Commit(ctx, v, pipeline.Change{Lock: rec, Fleet: &mine}); ok || err != nil {
+				t.Fatalf("a place taken on a view that missed another group's: %v %v", ok, err)
+			}
+		}},
+		{"stop flags and the limit in the view", func(t *testing.T, ctx context.Context, s subject) {
+			s.setLimit(3)
+			s.setStop("freeze")
+			v, err := s.View(ctx)
+			if err != nil || !v.Stop.Set || v.Stop.Value != "freeze" || v.Limit != 3 {
+				t.Fatalf("View: %+v %v", v, err)
+			}
+			if f, _ := s.Stop(ctx); f.Value != "freeze" {
+				t.Fatalf("Stop: %+v", f)
+			}
+		}},
+		{"the group's stop flag is created once and says whose it is", func(t *testing.T, ctx context.Context, s subject) {
+			if set, err := s.StopGroup(ctx, "first"); !set || err != nil {
+				t.Fatalf("first: %v %v", set, err)
+			}
+			if set, err := s.StopGroup(ctx, "second"); set || err != nil {
+				t.Fatalf("second: %v %v", set, err)
+			}
+			if f, _ := s.Stop(ctx); f.Value != "group default: first" {
+				t.Fatalf("Stop: %+v", f)
+			}
+		}},
+		{"a disabled mark is kept", func(t *testing.T, ctx context.Context, s subject) {
+			if err := s.SetDisabled(ctx, "n1", "first"); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.SetDisabled(ctx, "n1", "second"); err != nil {
+				t.Fatal(err)
+			}
+			if f, _ := s.Disabled(ctx, "n1"); f.Value != "first" {
+				t.Fatalf("Disabled: %+v", f)
+			}
+		}},
+		{"a request is deleted only as it was read", func(t *testing.T, ctx context.Context, s subject) {
+			s.setTrigger("n1", "kernel")
+			f, _ := s.Trigger(ctx, "n1")
+			if ok, err := s.DeleteTrigger(ctx, "n1", f.Index-1); ok || err != nil {
+				t.Fatalf("delete at another index: %v %v", ok, err)
+			}
+			if ok, err := s.DeleteTrigger(ctx, "n1", f.Index); !ok || err != nil {
+				t.Fatalf("delete: %v %v", ok, err)
+			}
+			if f, _ := s.Trigger(ctx, "n1"); f.Set {
+				t.Fatalf("still there: %+v", f)
+			}
+		}},
+		{"the history is appended to", func(t *testing.T, ctx context.Context, s subject) {
+			now := time.Now().UTC().Truncate(time.Second)
+			for _, n := range []string{"n1", "n2"} {
+				if _, err := s.AppendHistory(ctx, history.Entry{Node: n, Start: now, End: now, Outcome: history.Finished}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			l, _, err := s.History(ctx)
+			if err != nil || len(l.Entries) != 2 || l.Entries[1].Node != "n2" {
+				t.Fatalf("History: %+v %v", l, err)
+			}
+		}},
+		{"maintenance: this node's, and never an operator's", func(t *testing.T, ctx context.Context, s subject) {
+			if err := s.StartMaintenance(ctx, "n1", "rebooting n1"); err != nil {
+				t.Fatal(err)
+			}
+			if m := s.maintenance(); !strings.HasPrefix(m, "rebootmgr:") {
+				t.Fatalf("maintenance: %q", m)
+			}
+			if err := s.StartMaintenance(ctx, "n2", "x"); err == nil {
+				t.Fatal("maintenance of another node's agent")
+			}
+			if err := s.EndMaintenance(ctx, "n1"); err != nil || s.maintenance() != "" {
+				t.Fatalf("end: %v, %q", err, s.maintenance())
+			}
+		}},
+		{"a wait on the stop flags ends with its context", func(t *testing.T, _ context.Context, s subject) {
+			ctx, cancel := context.WithCancelCause(context.Background())
+			cause := errors.New("run over")
+			cancel(cause)
+			if _, err := s.WaitStop(ctx); !errors.Is(err, cause) {
+				t.Fatalf("WaitStop on an ended context: %v", err)
+			}
+		}},
+		{"a wait on the stop flags ends when one is set", func(t *testing.T, ctx context.Context, s subject) {
+			got := make(chan pipeline.Flag, 1)
+			go func() {
+				f, _ := s.WaitStop(ctx)
+				got <- f
+			}()
+			s.setStop("now")
+			select {
+			case f := <-got:
+				if !f.Set || f.Value != "now" {
+					t.Fatalf("WaitStop: %+v", f)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("WaitStop did not see the stop flag")
+			}
+		}},
+	}
+	for _, c := range contracts {
+		t.Run(c.name, func(t *testing.T) {
+			for name, s := range subjects(t) {
+				t.Run(name, func(t *testing.T) {
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					defer cancel()
+					c.run(t, ctx, s)
+				})
+			}
+		})
+	}
+}
