@@ -1,0 +1,146 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rebootmgr/rebootmgr/history"
+	"github.com/rebootmgr/rebootmgr/lock"
+)
+
+// finish is the part after the reboot: the node holds the lock in phase rebooting or finishing.
+func (p *Pipeline) finish(ctx context.Context, h lock.Holder) (Result, error) {
+	log := p.Logger
+	if h.Phase == lock.Rebooting {
+		bootID, err := p.BootID()
+		if err != nil {
+			return Result{}, err
+		}
+		ran, err := p.Note.Has(bootID)
+		if err != nil {
+			return Result{}, err
+		}
+		if err := RebootedGate(p.Node, h, bootID, ran); err != nil {
+			return Result{}, err
+		}
+		if bootID == h.BootID {
+			// The run that moved to rebooting ended before the command: nothing rebooted,
+			// nothing was asked to. Back to preparing, keeping the place, and over again.
+			log.Warn("the reboot lock says this node is rebooting, but the reboot command never ran (the run ended between the phase change and the command): starting over from the gates, keeping the place", "since", h.RebootStarted)
+			if p.DryRun {
+				return Result{Outcome: DryRunPassed, Message: "dry run: the reboot command never ran; would put the lock back to preparing and start over from the gates"}, nil
+			}
+			if err := p.undoReboot(ctx, nil); err != nil {
+				return Result{}, err
+			}
+			return p.prepare(ctx, true, h.TriggeredBy)
+		}
+		if !p.DryRun {
+			var err error
+			if h, err = p.updateHolder(ctx, func(h lock.Holder) lock.Holder { h.Phase = lock.Finishing; return h }); err != nil {
+				return Result{}, err
+			}
+		}
+		log.Info("node rebooted", "step", "finishing", "boot_id", bootID)
+	}
+	if err := p.checkStop(ctx); err != nil {
+		return Result{}, err
+	}
+	if err := p.checkHealth(ctx, "health after reboot"); err != nil {
+		return Result{}, err
+	}
+	if err := p.checkStop(ctx); err != nil {
+		return Result{}, err
+	}
+	if err := p.runTasks(ctx, PostBoot); err != nil {
+		return Result{}, err
+	}
+	if err := p.checkStop(ctx); err != nil {
+		return Result{}, err
+	}
+	if err := p.checkHealth(ctx, "health after post-boot tasks"); err != nil {
+		return Result{}, err
+	}
+	if p.DryRun {
+		return Result{Outcome: DryRunPassed, Message: "dry run: the node is healthy after its reboot; would release the lock"}, nil
+	}
+	if err := p.Store.EndMaintenance(ctx, p.Node); err != nil {
+		return Result{}, err
+	}
+	if h.TriggerIndex != 0 {
+		deleted, err := p.Store.DeleteTrigger(ctx, p.Node, h.TriggerIndex)
+		if err != nil {
+			return Result{}, err
+		}
+		if !deleted {
+			log.Info("reboot_required key changed after the reboot started: kept as a new request")
+		}
+	}
+	if err := p.removeTriggerFiles(h.RebootStarted); err != nil {
+		return Result{}, err
+	}
+	if err := p.release(ctx); err != nil {
+		return Result{}, err
+	}
+	start := h.RebootStarted
+	if start.IsZero() {
+		start = h.Since
+	}
+	p.record(ctx, history.Entry{Node: p.Node, Start: start, End: p.Clock.Now().UTC(), Outcome: history.Finished, TriggeredBy: h.TriggeredBy})
+	p.tell(ctx, NotifyRebootFinished, "")
+	log.Info("reboot finished: lock released", "step", "done")
+	return Result{Outcome: Finished, Message: "reboot finished"}, nil
+}
+
+// stopOverdue stops the group when a holder is past its deadline: the lock stays, nothing else
+// moves until an operator has looked. No time ever releases a lock by itself.
+func (p *Pipeline) stopOverdue(ctx context.Context, rec lock.Record, now time.Time) error {
+	for _, h := range rec.Overdue(now) {
+		reason := fmt.Sprintf("%s did not finish its reboot by its deadline %s (phase %s since %s); its lock is kept: look at %s, then rebootmgr unlock or resume",
+			h.Node, h.Deadline.UTC().Format(time.RFC3339), h.Phase, h.Updated.UTC().Format(time.RFC3339), h.Node)
+		p.Logger.Error("reboot deadline passed: stopping the group", "holder", h.Node, "deadline", h.Deadline)
+		if p.DryRun {
+			continue
+		}
+		set, err := p.Store.StopGroup(ctx, reason+" (rebootmgr on "+p.Node+", "+now.UTC().Format(time.RFC3339)+")")
+		if err != nil {
+			return err
+		}
+		if set {
+			p.record(ctx, history.Entry{Node: h.Node, Start: h.RebootStarted, End: now.UTC(), Outcome: history.DeadlinePassed, TriggeredBy: h.TriggeredBy})
+			p.tell(ctx, NotifyGroupStopped, reason)
+		}
+	}
+	return nil
+}
+
+// record appends to the group's history and trips the circuit breaker when the failures in its
+// period reach its limit. A history that cannot be written is logged, never a reason to stop
+// what the run is doing.
+func (p *Pipeline) record(ctx context.Context, e history.Entry) {
+	l, err := p.Store.AppendHistory(ctx, e)
+	if err != nil {
+		p.Logger.Error("could not record the reboot in the history", "err", err)
+		return
+	}
+	failures, trips := p.Breaker.Trips(l, p.Clock.Now())
+	if !trips || !e.Failed() {
+		return
+	}
+	nodes := make([]string, len(failures))
+	for i, f := range failures {
+		nodes[i] = f.Node + " (" + f.Outcome + ")"
+	}
+	reason := fmt.Sprintf("circuit breaker: %d failed reboots within %s: %s; look, then rebootmgr resume", len(failures), p.Breaker.Period, strings.Join(nodes, ", "))
+	set, err := p.Store.StopGroup(ctx, reason)
+	if err != nil {
+		p.Logger.Error("could not stop the group for the circuit breaker", "err", err)
+		return
+	}
+	if set {
+		p.tell(ctx, NotifyGroupStopped, reason)
+	}
+	p.Logger.Error("circuit breaker tripped: group stopped", "failures", len(failures))
+}

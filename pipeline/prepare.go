@@ -1,0 +1,231 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rebootmgr/rebootmgr/lock"
+)
+
+// prepare is the part before the reboot, in the README's phases: the gates, the place in the
+// lock, the pre-boot tasks, the confirmation after the settle, and the reboot. resumed says that
+// this node already holds a place from a run that did not reboot (then stay-green and the
+// cooldown, which only hold back a node about to take a place, are not waited for again).
+// Every error before the reboot gives the place back, but a stop-flag halt (which leaves
+// everything for the operator to see), a node held back with its place, a lost place and a
+// cancelled run (a shutdown, which must leave the lock as a crash would).
+func (p *Pipeline) prepare(ctx context.Context, resumed bool, why string) (res Result, err error) {
+	if p.DryRun {
+		// A dry run writes nothing: a place this node already holds is left as it is.
+		resumed = false
+	}
+	// holding: this run must give the place back if it ends before the reboot.
+	holding := resumed
+	defer func() {
+		if err != nil && holding && p.releasesOnError(ctx, err) {
+			p.abandon(ctx, err)
+		}
+	}()
+
+	if err := p.gates(ctx, resumed); err != nil {
+		return Result{}, err
+	}
+	if err := p.takePlace(ctx, why); err != nil {
+		return Result{}, err
+	}
+	holding = !p.DryRun
+	// A stop flag set between the read the place was judged on and its write keeps the tasks
+	// from starting.
+	if err := p.checkStop(ctx); err != nil {
+		return Result{}, err
+	}
+	if err := p.preBoot(ctx); err != nil {
+		return Result{}, err
+	}
+	if res, done, err := p.confirm(ctx, &holding); done || err != nil {
+		return res, err
+	}
+	if p.DryRun {
+		p.Logger.Info("dry run: every gate passed; would reboot now")
+		return Result{Outcome: DryRunPassed, Message: "dry run: every gate passed, would reboot"}, nil
+	}
+	return p.reboot(ctx, why, &holding)
+}
+
+// gates are the gates before a place is taken: disabled, window, health, stay-green, the tasks
+// checked, cooldown.
+func (p *Pipeline) gates(ctx context.Context, resumed bool) error {
+	if err := p.checkDisabled(ctx); err != nil {
+		return err
+	}
+	if err := p.checkWindow(); err != nil {
+		return err
+	}
+	if err := p.checkHealth(ctx, "health, counting every reboot in flight"); err != nil {
+		return err
+	}
+	if !resumed {
+		if err := p.stayGreen(ctx); err != nil {
+			return err
+		}
+	}
+	if err := p.Tasks.Validate(); err != nil {
+		return err
+	}
+	if !resumed {
+		return p.checkCooldown(ctx)
+	}
+	return nil
+}
+
+// takePlace takes a place in the lock (a dry run only says whether it could).
+func (p *Pipeline) takePlace(ctx context.Context, why string) error {
+	if p.DryRun {
+		return p.checkLockFree(ctx)
+	}
+	return p.acquire(ctx, why)
+}
+
+// preBoot runs the pre-boot tasks and settles.
+func (p *Pipeline) preBoot(ctx context.Context) error {
+	if err := p.runTasks(ctx, PreBoot); err != nil {
+		return err
+	}
+	return p.settle(ctx)
+}
+
+// confirm checks again, after the settle, what may have changed meanwhile: stop flag, disabled,
+// the place still held, the request still there, the window, health. done is a run that ends
+// here without an error (the request was withdrawn: the place is given back).
+func (p *Pipeline) confirm(ctx context.Context, holding *bool) (res Result, done bool, err error) {
+	if err := p.checkStop(ctx); err != nil {
+		return Result{}, false, err
+	}
+	if err := p.checkDisabled(ctx); err != nil {
+		return Result{}, false, err
+	}
+	if !p.DryRun {
+		if _, err := p.holder(ctx); err != nil {
+			*holding = false
+			return Result{}, false, err
+		}
+	}
+	if p.CheckTriggers {
+		why, err := p.triggered(ctx)
+		if err != nil {
+			return Result{}, false, err
+		}
+		p.seen.asked(why)
+		if why == "" {
+			p.Logger.Info("reboot request withdrawn while preparing: not rebooting", "gate", "trigger")
+			if *holding {
+				p.abandon(ctx, nil)
+				*holding = false
+			}
+			return Result{Outcome: NothingToDo, Message: "reboot request withdrawn: not rebooting"}, true, nil
+		}
+	}
+	if err := p.checkWindow(); err != nil {
+		return Result{}, false, err
+	}
+	if err := p.checkHealth(ctx, "health after settle, counting every reboot in flight"); err != nil {
+		return Result{}, false, err
+	}
+	return Result{}, false, nil
+}
+
+// reboot is the last step: maintenance on, the announcement, the phase change to rebooting
+// with the last read behind it, the note, and the reboot command. From the phase change on,
+// the place stays: the node is going down, or the command failed and the next run must see
+// that it did not reboot (exit 103) rather than try again.
+func (p *Pipeline) reboot(ctx context.Context, why string, holding *bool) (Result, error) {
+	log := p.Logger
+	if err := p.checkStop(ctx); err != nil {
+		return Result{}, err
+	}
+	if err := p.Store.StartMaintenance(ctx, p.Node, maintenanceReason(p.Node)); err != nil {
+		return Result{}, err
+	}
+	log.Info("node in maintenance", "step", "maintenance")
+	bootID, err := p.BootID()
+	if err != nil {
+		return Result{}, err
+	}
+	trigger, err := p.Store.Trigger(ctx, p.Node)
+	if err != nil {
+		return Result{}, err
+	}
+	// The notification goes out before the last look at the stop flag and the lock, so that
+	// nothing slow stands between that look and the reboot command.
+	p.tell(ctx, NotifyRebootStarted, "requested by "+why)
+	now := p.Clock.Now().UTC()
+	if err := p.beginReboot(ctx, func(h lock.Holder) lock.Holder {
+		h.Phase = lock.Rebooting
+		h.BootID = bootID
+		h.RebootStarted = now
+		h.TriggerIndex = trigger.Index
+		if p.Deadline > 0 {
+			h.Deadline = now.Add(p.Deadline)
+		}
+		return h
+	}); err != nil {
+		if errors.Is(err, ErrLockLost) {
+			*holding = false
+		}
+		if errors.Is(err, ErrStopped) {
+			log.Warn("stop flag set after the reboot was announced: not rebooting", "gate", "stop")
+		}
+		return Result{}, err
+	}
+	if err := p.Note.Write(bootID); err != nil {
+		_ = p.undoReboot(ctx, err)
+		return Result{}, err
+	}
+	*holding = false
+	log.Info("running the reboot command", "step", "reboot", "boot_id", bootID)
+	if err := p.Rebooter.Reboot(ctx); err != nil {
+		return Result{}, fmt.Errorf("reboot command failed (the lock stays in phase rebooting; the next run reports that the node did not reboot): %w", err)
+	}
+	return Result{Outcome: RebootStarted, Message: "reboot started"}, nil
+}
+
+// undoReboot puts this node's entry back to preparing, as it was before the phase change to
+// rebooting, when the reboot command will not run (cause, logged) or never ran.
+func (p *Pipeline) undoReboot(ctx context.Context, cause error) error {
+	_, err := p.updateHolder(ctx, func(h lock.Holder) lock.Holder {
+		h.Phase, h.BootID, h.RebootStarted, h.TriggerIndex, h.Deadline = lock.Preparing, "", time.Time{}, 0, time.Time{}
+		return h
+	})
+	if err != nil {
+		p.Logger.Error("could not put the reboot lock back to preparing: the next run finds the reboot command never ran and starts over", "err", err)
+	} else if cause != nil {
+		p.Logger.Warn("not running the reboot command: the lock is back to preparing", "reason", cause.Error())
+	}
+	return err
+}
+
+// releasesOnError says whether an error before the reboot gives the lock back.
+func (p *Pipeline) releasesOnError(ctx context.Context, err error) bool {
+	return ctx.Err() == nil && !errors.Is(err, ErrStopped) && !errors.Is(err, ErrLockLost) && !errors.Is(err, errWaitInPlace)
+}
+
+// abandon gives the lock back after a run that will not reboot, and ends the maintenance
+// this or an earlier run may have started.
+func (p *Pipeline) abandon(ctx context.Context, cause error) {
+	if err := p.Store.EndMaintenance(ctx, p.Node); err != nil {
+		p.Logger.Error("could not end maintenance", "err", err)
+	}
+	if err := p.release(ctx); err != nil {
+		p.Logger.Error("could not release the reboot lock", "err", err)
+		return
+	}
+	if cause != nil {
+		p.Logger.Info("reboot lock released", "reason", cause.Error())
+	}
+}
+
+func maintenanceReason(node string) string {
+	return "rebootmgr: rebooting " + node
+}
