@@ -25,8 +25,9 @@ type Flag struct {
 	Index uint64
 }
 
-// Store holds the fleet's keys and the lock record.
-type Store interface {
+// Flags are the keys that mean something by existing: the stop flags, a node's disabled mark,
+// a node's reboot request.
+type Flags interface {
 	Stop(ctx context.Context) (Flag, error)
 	// WaitStop returns when the stop flag is set (or ctx ends).
 	WaitStop(ctx context.Context) (Flag, error)
@@ -36,6 +37,11 @@ type Store interface {
 	Trigger(ctx context.Context, node string) (Flag, error)
 	// DeleteTrigger deletes node's reboot request if its ModifyIndex is still index.
 	DeleteTrigger(ctx context.Context, node string, index uint64) (bool, error)
+}
+
+// Locks are the group's lock record and the fleet's holders, read at one moment and written
+// against that read.
+type Locks interface {
 	// Lock reads the lock record and its index (0: no record).
 	Lock(ctx context.Context) (lock.Record, uint64, error)
 	// View reads the stop flags, the group's lock record and limit, the fleet's holders and
@@ -44,6 +50,11 @@ type Store interface {
 	// Commit writes ch if nothing v holds changed since it was read; false (nothing written)
 	// if something did.
 	Commit(ctx context.Context, v View, ch Change) (bool, error)
+}
+
+// Group is what the group keeps besides its lock: its stop flag as the pipeline sets it, and
+// its history.
+type Group interface {
 	// StopGroup sets the group's stop flag with reason, keeping one already set; it reports
 	// whether it set it.
 	StopGroup(ctx context.Context, reason string) (bool, error)
@@ -51,10 +62,22 @@ type Store interface {
 	History(ctx context.Context) (history.Log, uint64, error)
 	// AppendHistory records a reboot (or a failed one) and returns the group's history.
 	AppendHistory(ctx context.Context, e history.Entry) (history.Log, error)
+}
+
+// Maintenance is the local node's maintenance mode.
+type Maintenance interface {
 	// StartMaintenance puts node into Consul maintenance with reason.
 	StartMaintenance(ctx context.Context, node, reason string) error
 	// EndMaintenance ends node's maintenance if rebootmgr started it.
 	EndMaintenance(ctx context.Context, node string) error
+}
+
+// Store is everything the pipeline keeps in Consul.
+type Store interface {
+	Flags
+	Locks
+	Group
+	Maintenance
 }
 
 // Health judges the services a node's reboot depends on.
