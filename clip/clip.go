@@ -3,7 +3,10 @@
 // a shared record (the lock, the history, a mark) too large to be written again.
 package clip
 
-import "unicode/utf8"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // Max is the most bytes of free text rebootmgr writes for one reason or detail.
 const Max = 2 << 10
@@ -27,4 +30,9 @@ func Text(s string) string {
 		n--
 	}
 	return s[:n] + Marker
+}
+
+// OneLine is s on one line: every run of white space, line breaks included, one space.
+func OneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
 }

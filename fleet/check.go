@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
@@ -196,7 +197,7 @@ func orNone(s string) string {
 	if strings.TrimSpace(s) == "" {
 		return "(no reason given)"
 	}
-	return oneLine(s)
+	return clip.OneLine(s)
 }
 
 // legacyReason says that the Python rebootmgr has reboots in progress.

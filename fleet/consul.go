@@ -60,12 +60,12 @@ func (r Reader) Read(ctx context.Context) (Snapshot, error) {
 		case rest == "stop":
 			s.Stop = &Mark{Value: string(p.Value)}
 		case rest == "lock":
-			setLock(DefaultGroup, p)
+			setLock(store.DefaultGroup, p)
 		case len(parts) == 3 && parts[0] == "groups":
 			name := parts[1]
 			switch parts[2] {
 			case "lock":
-				if name != DefaultGroup {
+				if name != store.DefaultGroup {
 					setLock(name, p)
 				}
 			case "stop":

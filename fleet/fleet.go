@@ -11,6 +11,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/store"
 )
 
 // Snapshot is what Consul holds, read at one moment.
@@ -129,9 +130,6 @@ const (
 	GateHealth   = "health"
 )
 
-// DefaultGroup is the group of nodes that name none.
-const DefaultGroup = "default"
-
 // group returns the state of a group, with the defaults of one without keys.
 func (s Snapshot) group(name string) GroupState {
 	g, ok := s.Groups[name]
@@ -143,12 +141,12 @@ func (s Snapshot) group(name string) GroupState {
 
 // Compute derives the fleet's status from a snapshot.
 func Compute(s Snapshot) Status {
-	def := s.group(DefaultGroup)
+	def := s.group(store.DefaultGroup)
 	st := Status{At: s.At, Limit: def.Limit, LockError: def.Error, Holders: []Holder{}, Groups: []Group{}, Nodes: []Node{}}
 	if s.Stop != nil {
 		st.Stop = &Stop{Value: s.Stop.Value}
 	}
-	groups := map[string]bool{DefaultGroup: true}
+	groups := map[string]bool{store.DefaultGroup: true}
 	for g := range s.Groups {
 		groups[g] = true
 	}
@@ -224,7 +222,7 @@ func (s Snapshot) groupOf(node string) string {
 			return name
 		}
 	}
-	return DefaultGroup
+	return store.DefaultGroup
 }
 
 func node(s Snapshot, name string, services []health.Service) Node {

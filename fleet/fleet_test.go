@@ -10,6 +10,7 @@ import (
 
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/store"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -31,7 +32,7 @@ func fleetSnapshot() Snapshot {
 	return Snapshot{
 		At: t0,
 		Groups: map[string]GroupState{
-			DefaultGroup: {Limit: 1, Lock: lock.Record{Version: lock.Version, Holders: []lock.Holder{
+			store.DefaultGroup: {Limit: 1, Lock: lock.Record{Version: lock.Version, Holders: []lock.Holder{
 				{Node: "n2", Phase: lock.Rebooting, Since: t0.Add(-192 * time.Second), RebootStarted: t0.Add(-60 * time.Second)},
 			}}},
 			"compute": {Limit: 2, Lock: lock.Record{Version: lock.Version, Holders: []lock.Holder{

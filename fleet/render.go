@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/rebootmgr/rebootmgr/clip"
 )
 
 // WriteJSON writes the status as the documented JSON document.
@@ -91,7 +93,7 @@ func WriteTable(w io.Writer, st Status, color bool) error {
 func now(n Node, paint func(c, s string) string) string {
 	switch {
 	case n.Blocked != nil:
-		return paint(red, "blocked by "+n.Blocked.Gate) + ": " + truncate(oneLine(n.Blocked.Reason))
+		return paint(red, "blocked by "+n.Blocked.Gate) + ": " + truncate(clip.OneLine(n.Blocked.Reason))
 	case n.Phase != "":
 		return paint(yellow, "in progress")
 	case len(n.RebootRequired) > 0:
@@ -106,5 +108,3 @@ func truncate(s string) string {
 	}
 	return s[:maxReason] + "..."
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

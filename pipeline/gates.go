@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/window"
@@ -36,7 +37,7 @@ func stopError(f Flag) error {
 	if f.Value == "" {
 		return gateFail(ErrStopped, "stop flag is set: halted, nothing further is started")
 	}
-	return gateFail(ErrStopped, "stop flag is set (%s): halted, nothing further is started", oneLine(f.Value))
+	return gateFail(ErrStopped, "stop flag is set (%s): halted, nothing further is started", clip.OneLine(f.Value))
 }
 
 func (p *Pipeline) checkDisabled(ctx context.Context) error {
@@ -45,7 +46,7 @@ func (p *Pipeline) checkDisabled(ctx context.Context) error {
 		return err
 	}
 	if f.Set {
-		reason := oneLine(f.Value)
+		reason := clip.OneLine(f.Value)
 		if reason == "" {
 			reason = "no reason given"
 		}

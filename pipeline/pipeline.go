@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/health"
@@ -311,8 +310,4 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 		log.Info("reboot required", "gate", "trigger", "by", why)
 	}
 	return p.prepare(ctx, held, why)
-}
-
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/history"
 )
 
@@ -78,7 +79,7 @@ func (p *Pipeline) recordDisabled(ctx context.Context) error {
 		return nil
 	}
 	if err := p.Store.SetDisabled(ctx, p.Node, p.unrecorded); err != nil {
-		return gateWrap(ErrDisabled, err, "a task failed and this node must be disabled (%s), but the mark cannot be written: halted, nothing runs until it can be", oneLine(p.unrecorded))
+		return gateWrap(ErrDisabled, err, "a task failed and this node must be disabled (%s), but the mark cannot be written: halted, nothing runs until it can be", clip.OneLine(p.unrecorded))
 	}
 	p.unrecorded = ""
 	return nil
@@ -100,7 +101,7 @@ func (p *Pipeline) whileNotStopped(ctx context.Context, fn func(context.Context)
 		defer close(done)
 		f, err := p.Store.WaitStop(wctx)
 		if err == nil && f.Set {
-			p.Logger.Warn("stop flag appeared: halting", "value", oneLine(f.Value))
+			p.Logger.Warn("stop flag appeared: halting", "value", clip.OneLine(f.Value))
 			cancel(stopError(f))
 		}
 	}()

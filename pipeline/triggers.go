@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/rebootmgr/rebootmgr/clip"
 )
 
 // triggered names what requests a reboot of this node ("" when nothing does).
@@ -24,7 +26,7 @@ func (p *Pipeline) triggered(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if f.Set {
-		if v := oneLine(f.Value); v != "" {
+		if v := clip.OneLine(f.Value); v != "" {
 			return "key reboot_required: " + v, nil
 		}
 		return "key reboot_required", nil

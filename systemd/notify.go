@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"strings"
+
+	"github.com/rebootmgr/rebootmgr/clip"
 )
 
 // Notifier sends to the socket systemd gave the service; with no socket it does nothing.
@@ -36,19 +38,15 @@ func (n Notifier) Notify(state ...string) error {
 
 // Ready tells systemd the service is up.
 func (n Notifier) Ready(status string) error {
-	return n.Notify("READY=1", "STATUS="+oneLine(status))
+	return n.Notify("READY=1", "STATUS="+clip.OneLine(status))
 }
 
 // Status sets the one-line status.
 func (n Notifier) Status(status string) error {
-	return n.Notify("STATUS=" + oneLine(status))
+	return n.Notify("STATUS=" + clip.OneLine(status))
 }
 
 // Stopping tells systemd the service is shutting down.
 func (n Notifier) Stopping() error {
 	return n.Notify("STOPPING=1")
-}
-
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
 }

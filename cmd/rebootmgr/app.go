@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/flock"
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/pipeline"
@@ -195,9 +196,7 @@ type alsoIs struct {
 func (e alsoIs) Error() string   { return e.err.Error() }
 func (e alsoIs) Unwrap() []error { return []error{e.err, e.also} }
 
-func oneLine(err error) string {
-	return strings.Join(strings.Fields(err.Error()), " ")
-}
+func oneLine(err error) string { return clip.OneLine(err.Error()) }
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
