@@ -238,13 +238,11 @@ func (d *Daemon) log(res pipeline.Result, err error, status string) {
 	}
 	gate := "error"
 	level := slog.LevelError
-	switch g := pipeline.Gate(err); g {
-	case nil:
-	case pipeline.ErrNotRebooted, pipeline.ErrTaskFailed, pipeline.ErrLockLost:
-		gate = g.Error()
-	default:
-		gate = g.Error()
-		level = slog.LevelInfo
+	if e, ok := pipeline.EndingOf(err); ok {
+		gate = e.Err.Error()
+		if !e.Operator {
+			level = slog.LevelInfo
+		}
 	}
 	if errors.Is(err, health.ErrMalformedTag) {
 		// The service's definition is wrong: an operator must fix it.
@@ -269,23 +267,8 @@ func Status(res pipeline.Result, err error) string {
 	if errors.Is(err, health.ErrMalformedTag) {
 		return "configuration error, waiting for the tags to be fixed: " + err.Error()
 	}
-	switch pipeline.Gate(err) {
-	case pipeline.ErrStopped:
-		return "halted: " + err.Error()
-	case pipeline.ErrLockHeld:
-		return "waiting: " + err.Error()
-	case pipeline.ErrUnhealthy:
-		return "waiting for health: " + err.Error()
-	case pipeline.ErrDisabled:
-		return "disabled: " + err.Error()
-	case pipeline.ErrOutsideWindow:
-		return "not now: " + err.Error()
-	case pipeline.ErrNotRebooted:
-		return "waiting for an operator: " + err.Error()
-	case pipeline.ErrTaskFailed:
-		return "task failed: " + err.Error()
-	case pipeline.ErrLockLost:
-		return "lost the lock: " + err.Error()
+	if e, ok := pipeline.EndingOf(err); ok {
+		return e.Status + ": " + err.Error()
 	}
 	return "error, retrying: " + err.Error()
 }

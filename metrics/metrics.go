@@ -24,31 +24,20 @@ import (
 	"github.com/rebootmgr/rebootmgr/tasks"
 )
 
-// gateLabels are the values of the gate label, in the order of gateLabel.
+// gateLabels are the values of the gate label: every gate's, and "error".
 func gateLabels() []string {
-	return []string{"stop", "disabled", "not_now", "health", "lock_held", "lock_lost", "task_failed", "not_rebooted", "error"}
+	var out []string
+	for _, e := range pipeline.Endings() {
+		out = append(out, e.Label)
+	}
+	return append(out, "error")
 }
 
 // gateLabel names the gate a run ended at; "error" is a run that failed for an operational
 // reason (Consul unreachable or denying, bad configuration).
 func gateLabel(err error) string {
-	switch pipeline.Gate(err) {
-	case pipeline.ErrStopped:
-		return "stop"
-	case pipeline.ErrDisabled:
-		return "disabled"
-	case pipeline.ErrOutsideWindow:
-		return "not_now"
-	case pipeline.ErrUnhealthy:
-		return "health"
-	case pipeline.ErrLockHeld:
-		return "lock_held"
-	case pipeline.ErrLockLost:
-		return "lock_lost"
-	case pipeline.ErrTaskFailed:
-		return "task_failed"
-	case pipeline.ErrNotRebooted:
-		return "not_rebooted"
+	if e, ok := pipeline.EndingOf(err); ok {
+		return e.Label
 	}
 	return "error"
 }

@@ -54,13 +54,52 @@ func gateWrap(gate, err error, format string, args ...any) error {
 	return &gateError{gate: gate, msg: fmt.Sprintf(format, args...) + ": " + err.Error(), err: err}
 }
 
+// Ending is a gate a run can end at, with all that is said of it: the exit code, the metrics'
+// label and the daemon's status all come from here, so a gate added is known to each.
+type Ending struct {
+	Err error
+	// Label names it in metrics (rebootmgr_blocked{gate}).
+	Label string
+	// Exit is the process's exit code (the Python rebootmgr's, where it had one).
+	Exit int
+	// Status starts the daemon's one-line status.
+	Status string
+	// Operator says that the node waits for an operator: logged as an error.
+	Operator bool
+}
+
+// Endings are the gates a run can end at, in the order an error that wraps several is judged
+// by (the first it wraps names it).
+func Endings() []Ending {
+	return []Ending{
+		{Err: ErrStopped, Label: "stop", Exit: 102, Status: "halted"},
+		{Err: ErrNotRebooted, Label: "not_rebooted", Exit: 103, Status: "waiting for an operator", Operator: true},
+		{Err: ErrDisabled, Label: "disabled", Exit: 101, Status: "disabled"},
+		{Err: ErrOutsideWindow, Label: "not_now", Exit: 3, Status: "not now"},
+		{Err: ErrLockLost, Label: "lock_lost", Exit: 5, Status: "lost the lock", Operator: true},
+		{Err: ErrLockHeld, Label: "lock_held", Exit: 4, Status: "waiting"},
+		{Err: ErrTaskFailed, Label: "task_failed", Exit: 100, Status: "task failed", Operator: true},
+		{Err: ErrUnhealthy, Label: "health", Exit: 2, Status: "waiting for health"},
+	}
+}
+
+// EndingOf is the gate err ended at; false for a run that succeeded or failed for an
+// operational reason (Consul unreachable, bad configuration).
+func EndingOf(err error) (Ending, bool) {
+	if err == nil {
+		return Ending{}, false
+	}
+	for _, e := range Endings() {
+		if errors.Is(err, e.Err) {
+			return e, true
+		}
+	}
+	return Ending{}, false
+}
+
 // Gate returns the gate a run ended at (one of the Err values above), or nil for a run that
 // succeeded or failed for an operational reason.
 func Gate(err error) error {
-	for _, g := range []error{ErrStopped, ErrNotRebooted, ErrDisabled, ErrOutsideWindow, ErrLockLost, ErrLockHeld, ErrTaskFailed, ErrUnhealthy} {
-		if errors.Is(err, g) {
-			return g
-		}
-	}
-	return nil
+	e, _ := EndingOf(err)
+	return e.Err
 }

@@ -14,10 +14,12 @@ import (
 	"github.com/rebootmgr/rebootmgr/pipeline"
 )
 
-// Exit codes, compatible with the Python rebootmgr.
+// Exit codes besides the gates' (pipeline.Endings), and the gates' by name for the tests.
 const (
-	exitOK          = 0
-	exitError       = 1
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 64
+
 	exitUnhealthy   = 2
 	exitWindow      = 3
 	exitLockHeld    = 4
@@ -26,14 +28,13 @@ const (
 	exitDisabled    = 101
 	exitStopped     = 102
 	exitNotRebooted = 103
-	exitUsage       = 64
 )
 
 // errUsage marks a command line that cannot be run.
 var errUsage = errors.New("usage")
 
 // exitCode maps a run's error to the process's exit code: the gate it ended at (see
-// pipeline.Gate), a usage error, or any other error.
+// pipeline.Endings), a usage error, or any other error.
 func exitCode(err error) int {
 	switch {
 	case err == nil:
@@ -45,23 +46,8 @@ func exitCode(err error) int {
 		// must fix the tag.
 		return exitError
 	}
-	switch pipeline.Gate(err) {
-	case pipeline.ErrStopped:
-		return exitStopped
-	case pipeline.ErrNotRebooted:
-		return exitNotRebooted
-	case pipeline.ErrDisabled:
-		return exitDisabled
-	case pipeline.ErrLockLost:
-		return exitLockLost
-	case pipeline.ErrLockHeld:
-		return exitLockHeld
-	case pipeline.ErrTaskFailed:
-		return exitTaskFailed
-	case pipeline.ErrUnhealthy:
-		return exitUnhealthy
-	case pipeline.ErrOutsideWindow:
-		return exitWindow
+	if e, ok := pipeline.EndingOf(err); ok {
+		return e.Exit
 	}
 	return exitError
 }
