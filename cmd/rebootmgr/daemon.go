@@ -79,6 +79,12 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 			watch.HealthSource{Client: client, Node: p.Node, Tag: health.Tag, Logger: wlog, Seen: remember(w.store, wlog)},
 			watch.FileSource{Paths: f.triggerFiles.values, Logger: wlog},
 		)
+		if f.pythonMarkers {
+			// A Python holder holds the lock: its coming and going wakes a node waiting for it.
+			for _, k := range keys.LegacyKeys(f.group) {
+				sources = append(sources, key(k, watch.SourcePython))
+			}
+		}
 	}
 	d := &daemon.Daemon{
 		Pipeline:      p,
