@@ -50,6 +50,8 @@ type pythonNode struct {
 	// prepare stands for the pre-boot tasks and the wait, run holding the session lock; an exit
 	// code other than 0 is a task that failed (100) or a check (2): the run ends with it.
 	prepare func() int
+	// acquired, when set, runs right after the session lock is taken, before the marker is read.
+	acquired func()
 
 	mu      sync.Mutex
 	reboots int
@@ -105,6 +107,9 @@ func (p *pythonNode) run() int {
 
 	if !p.put(p.lockKey(), []byte(`{"state": "done"}`), url.Values{"acquire": {session}}) {
 		return pyExitLockHeld
+	}
+	if p.acquired != nil {
+		p.acquired()
 	}
 	if marker := p.get(p.markerKey()); marker != "" {
 		if !strings.HasPrefix(marker, p.name) {
