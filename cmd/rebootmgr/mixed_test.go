@@ -368,3 +368,41 @@ func TestMarkersGoWithThePlace(t *testing.T) {
 		})
 	}
 }
+
+// TestPythonNodeAsThePythonCode pins the Python node of these tests to what the Python
+// rebootmgr 0.0.32 with consul_lib 0.1.8 and python-consul 0.7.1 leaves in Consul, as read
+// from a real run (scripts/python-race): a session on its agent's node without checks, TTL
+// 600s, lock delay 15s, behaviour release; the lock key's value {"state": "done"} without
+// flags while held, empty and free after (its LockIndex back to 0 after the second release);
+// the marker its host name, without flags.
+func TestPythonNodeAsThePythonCode(t *testing.T) {
+	n := dev(t)
+	py := &pythonNode{t: t, addr: n.agent.HTTPAddr, name: "py-1"}
+	py.prepare = func() int {
+		p := n.get(py.lockKey())
+		if p == nil || string(p.Value) != `{"state": "done"}` || p.Flags != 0 || p.Session == "" || p.LockIndex != 1 {
+			t.Errorf("lock key while held: %+v", p)
+			return 1
+		}
+		s, _, err := n.agent.Client.Session().Info(p.Session, nil)
+		if err != nil || s == nil {
+			t.Fatalf("session %s: %v", p.Session, err)
+		}
+		if s.Node != "n1" || s.Name != "" || s.TTL != "600s" || s.LockDelay != 15*time.Second || s.Behavior != "release" || len(s.NodeChecks) != 0 || len(s.ServiceChecks) != 0 {
+			t.Errorf("session: %+v", s)
+		}
+		return 0
+	}
+	if code := py.run(); code != pyExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	if p := n.get(py.lockKey()); p == nil || len(p.Value) != 0 || p.Session != "" || p.Flags != 0 || p.LockIndex != 0 {
+		t.Fatalf("lock key after the run: %+v", p)
+	}
+	if p := n.get(py.markerKey()); p == nil || string(p.Value) != "py-1" || p.Flags != 0 {
+		t.Fatalf("marker: %+v", p)
+	}
+	if sessions, _, _ := n.agent.Client.Session().List(nil); len(sessions) != 0 {
+		t.Fatalf("sessions left: %+v", sessions)
+	}
+}
