@@ -154,11 +154,13 @@ func mixedPair(t *testing.T, group, pyGroup string) (*testNode, *pythonNode) {
 
 // mixedGroups are the ways a node running rebootmgr and one running the Python rebootmgr share
 // a lock: rebootmgr's group, and the Python node's --group.
-var mixedGroups = []struct{ group, pyGroup string }{
-	{"default", ""},
-	{"default", "default"},
-	{"compute", "compute"},
-	{"compute", ""},
+func mixedGroups() []struct{ group, pyGroup string } {
+	return []struct{ group, pyGroup string }{
+		{"default", ""},
+		{"default", "default"},
+		{"compute", "compute"},
+		{"compute", ""},
+	}
 }
 
 // TestMixedFleetTakesTurns: a node running rebootmgr and one running the Python rebootmgr, both
@@ -167,7 +169,7 @@ var mixedGroups = []struct{ group, pyGroup string }{
 // its watch of the Python keys alone (--interval 1h); while the rebootmgr node prepares and
 // reboots, its markers make the Python node exit 4, until it has finished after its boot.
 func TestMixedFleetTakesTurns(t *testing.T) {
-	for _, tt := range mixedGroups {
+	for _, tt := range mixedGroups() {
 		t.Run(tt.group+"/"+tt.pyGroup, func(t *testing.T) {
 			n, py := mixedPair(t, tt.group, tt.pyGroup)
 			n.put(n.keys().RebootRequired("n00"), "")
@@ -254,7 +256,7 @@ func TestMixedFleetRace(t *testing.T) {
 		{"once rebootmgr holds its place", "reboot lock taken", 1},
 		{"just before rebootmgr's last look", "node in maintenance", 1},
 	}
-	for _, tt := range mixedGroups[:2] {
+	for _, tt := range mixedGroups()[:2] {
 		t.Run(tt.group+"/"+tt.pyGroup, func(t *testing.T) {
 			n, py := mixedPair(t, tt.group, tt.pyGroup)
 			won := map[string]int{}
