@@ -126,9 +126,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 			continue
 		}
 		if onlyHolderEvents(evs) && !errors.Is(lastErr, pipeline.ErrUnhealthy) && !errors.Is(lastErr, pipeline.ErrLockHeld) {
-			// Another group's holders changed: that matters to a node waiting for health (a
-			// reboot in flight counts as failing) or for the lock, not to one with nothing to do.
-			d.Logger.Debug("only the fleet's holders changed, and this node waits for neither health nor the lock: not evaluating")
+			// Another group's holders, or the Python rebootmgr's lock, changed: that matters to a
+			// node waiting for health (a reboot in flight counts as failing) or for the lock, not
+			// to one with nothing to do.
+			d.Logger.Debug("only the fleet's holders or the Python rebootmgr's lock changed, and this node waits for neither health nor the lock: not evaluating")
 			continue
 		}
 		d.logEvaluation(evs)
@@ -183,15 +184,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 }
 
-// onlyLockEvents says whether every event is a change of the lock record, the limit or the
-// fleet's holders.
+// onlyLockEvents says whether every event is a change of the lock record, the limit, the
+// fleet's holders or the Python rebootmgr's lock.
 func onlyLockEvents(evs []watch.Event) bool {
-	return onlyFrom(evs, watch.SourceLock, watch.SourceHolders)
+	return onlyFrom(evs, watch.SourceLock, watch.SourceHolders, watch.SourcePython)
 }
 
-// onlyHolderEvents says whether every event is a change of the fleet's holders.
+// onlyHolderEvents says whether every event is a change of the fleet's holders or of the
+// Python rebootmgr's lock: reboots in flight elsewhere. The Python rebootmgr takes its lock on
+// every run, and rebootmgr's fleet-wide marker changes with the fleet's holders.
 func onlyHolderEvents(evs []watch.Event) bool {
-	return onlyFrom(evs, watch.SourceHolders)
+	return onlyFrom(evs, watch.SourceHolders, watch.SourcePython)
 }
 
 // onlyFrom says whether every event comes from one of sources; a full batch may have dropped

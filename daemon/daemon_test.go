@@ -269,3 +269,29 @@ func TestMalformedTagIsAConfigurationError(t *testing.T) {
 		})
 	}
 }
+
+// TestPythonLockEvents: a change of the Python rebootmgr's lock (its session locks flap on every
+// run of a Python node) is, like the fleet's holders, only for a node waiting for the lock (a
+// look at the lock alone) or for health: a node with nothing to do does not evaluate.
+func TestPythonLockEvents(t *testing.T) {
+	d, p, log := newDaemon(nil)
+	d.Logger = slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	start(t, d)
+	python := watch.Event{Source: watch.SourcePython}
+	idle := outcome{res: pipeline.Result{Outcome: pipeline.NothingToDo, Message: "no reboot required"}}
+	p.next(t, idle)
+	for i := 1; i <= 2; i++ {
+		d.Events.Send(python)
+		fleettest.WaitSeen(t, log.SeenN("waits for neither health nor the lock: not evaluating", i), "the event passed over")
+	}
+	d.Events.Send(watch.Event{Source: watch.SourceTrigger})
+	p.next(t, outcome{err: held}) // the trigger: a whole run, which waits for the lock
+	d.Events.Send(python)
+	p.check(t, held)
+	d.Events.Send(python)
+	p.check(t, nil) // the Python node is done: the whole run
+	p.next(t, outcome{err: fmt.Errorf("%w: a reboot in flight", pipeline.ErrUnhealthy)})
+	d.Events.Send(python)
+	p.next(t, idle) // waiting for health: a whole run
+	p.none(t)
+}

@@ -23,8 +23,9 @@ type NodeState struct {
 	Lock      lock.Record
 	LockError string
 	Limit     int
-	// Legacy are the reboots the Python rebootmgr has in progress ("KEY = NODE").
-	Legacy   []string
+	// Legacy are the Python rebootmgr's holders of the node's lock: key -> node (see
+	// pipeline.View).
+	Legacy   map[string]string
 	Disabled *Mark
 	// Requested says what asks for a reboot ("" when nothing does).
 	Requested string
@@ -200,7 +201,7 @@ func orNone(s string) string {
 	return clip.OneLine(s)
 }
 
-// legacyReason says that the Python rebootmgr has reboots in progress.
-func legacyReason(legacy []string) string {
-	return "the Python rebootmgr has a reboot in progress (" + strings.Join(legacy, ", ") + ")"
+// legacyReason says that the Python rebootmgr holds the lock, and through which keys.
+func legacyReason(legacy map[string]string) string {
+	return "the Python rebootmgr holds the lock (" + pipeline.LegacyHeld(legacy) + ")"
 }

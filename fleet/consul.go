@@ -31,7 +31,7 @@ type Reader struct {
 
 // Read takes the snapshot.
 func (r Reader) Read(ctx context.Context) (Snapshot, error) {
-	s := Snapshot{At: r.Now().UTC(), Local: r.Local, Requests: map[string]Mark{}, Disabled: map[string]Mark{}, Groups: map[string]GroupState{}, Nodes: map[string]string{}, Members: map[string][]string{}}
+	s := Snapshot{At: r.Now().UTC(), Local: r.Local, Legacy: map[string]string{}, Requests: map[string]Mark{}, Disabled: map[string]Mark{}, Groups: map[string]GroupState{}, Nodes: map[string]string{}, Members: map[string][]string{}}
 	q := (&api.QueryOptions{}).WithContext(ctx)
 	pairs, _, err := r.Client.KV().List(r.Keys.Prefix+"/", q)
 	if err != nil {
@@ -41,7 +41,7 @@ func (r Reader) Read(ctx context.Context) (Snapshot, error) {
 		if g, ok := s.Groups[name]; ok {
 			return g
 		}
-		return GroupState{Lock: lock.Record{Version: lock.Version}, Limit: 1}
+		return GroupState{Lock: lock.Record{Version: lock.Version}, Limit: 1, Legacy: map[string]string{}}
 	}
 	setLock := func(name string, p *api.KVPair) {
 		g := group(name)
@@ -52,6 +52,13 @@ func (r Reader) Read(ctx context.Context) (Snapshot, error) {
 			g.Lock = rec
 		}
 		s.Groups[name] = g
+	}
+	addGroupLegacy := func(name string, p *api.KVPair) {
+		if node, held := legacyHolder(p); held {
+			g := group(name)
+			g.Legacy[p.Key] = node
+			s.Groups[name] = g
+		}
 	}
 	for _, p := range pairs {
 		rest := strings.TrimPrefix(p.Key, r.Keys.Prefix+"/")
@@ -81,13 +88,14 @@ func (r Reader) Read(ctx context.Context) (Snapshot, error) {
 				}
 				s.Groups[name] = g
 			}
-		case rest == "reboot_in_progress":
-			s.Legacy = append(s.Legacy, p.Key+" = "+strings.TrimSpace(string(p.Value)))
+		case p.Key == r.Keys.LegacySession() || p.Key == r.Keys.LegacyMarker():
+			if node, held := legacyHolder(p); held {
+				s.Legacy[p.Key] = node
+			}
 		case len(parts) == 1 && strings.HasSuffix(rest, "_reboot_in_progress"):
-			name := strings.TrimSuffix(rest, "_reboot_in_progress")
-			g := group(name)
-			g.Legacy = append(g.Legacy, p.Key+" = "+strings.TrimSpace(string(p.Value)))
-			s.Groups[name] = g
+			addGroupLegacy(strings.TrimSuffix(rest, "_reboot_in_progress"), p)
+		case len(parts) == 2 && parts[1] == ".lock" && strings.HasSuffix(parts[0], "_lock"):
+			addGroupLegacy(strings.TrimSuffix(parts[0], "_lock"), p)
 		case rest == "holders":
 			if f, err := lock.DecodeFleet(p.Value); err == nil {
 				s.Fleet = f
@@ -136,4 +144,17 @@ func (r Reader) Read(ctx context.Context) (Snapshot, error) {
 		}
 	}
 	return s, nil
+}
+
+// legacyHolder says whether a key of the Python rebootmgr's lock holds it, as store.View
+// judges it: a session lock held (the node unknown: ""), or a marker rebootmgr did not write
+// (the node it names).
+func legacyHolder(p *api.KVPair) (node string, held bool) {
+	switch {
+	case strings.HasSuffix(p.Key, "/.lock"):
+		return "", p.Session != ""
+	case store.OwnMarker(string(p.Value)):
+		return "", false
+	}
+	return strings.TrimSpace(string(p.Value)), true
 }

@@ -5,6 +5,7 @@
 package fleet
 
 import (
+	"maps"
 	"sort"
 	"time"
 
@@ -18,8 +19,9 @@ import (
 type Snapshot struct {
 	At   time.Time
 	Stop *Mark
-	// Legacy are the fleet-wide reboots the Python rebootmgr has in progress ("KEY = NODE").
-	Legacy []string
+	// Legacy are the Python rebootmgr's holders of no group (lock/.lock held,
+	// reboot_in_progress set by it): key -> node, as pipeline.View has them.
+	Legacy map[string]string
 	// Groups holds each group's lock, limit and stop flag; a group without keys is absent.
 	Groups map[string]GroupState
 	// Requests and Disabled are the nodes' keys.
@@ -48,8 +50,9 @@ type GroupState struct {
 	// Error says why the group's lock or limit cannot be read; then none of its nodes may
 	// reboot.
 	Error string
-	// Legacy are the group's reboots the Python rebootmgr has in progress ("KEY = NODE").
-	Legacy []string
+	// Legacy are the Python rebootmgr's holders of the group (<group>_lock/.lock,
+	// <group>_reboot_in_progress): key -> node.
+	Legacy map[string]string
 }
 
 // Mark is a key that means something by existing, with its value.
@@ -84,6 +87,9 @@ type Group struct {
 	Stop    *Stop  `json:"stop"`
 	Holders int    `json:"holders"`
 	Error   string `json:"error,omitempty"`
+	// Python are the Python rebootmgr's holders of the group's lock, key -> node ("" for a
+	// session lock); absent when there are none.
+	Python map[string]string `json:"python_holders,omitempty"`
 }
 
 // Stop is the fleet's stop flag.
@@ -158,6 +164,9 @@ func Compute(s Snapshot) Status {
 	for _, name := range sortedKeys(groups) {
 		gs := s.group(name)
 		out := Group{Name: name, Limit: gs.Limit, Holders: len(gs.Lock.Holders), Error: gs.Error}
+		if py := s.legacy(name); len(py) > 0 {
+			out.Python = py
+		}
 		if gs.Stop != nil {
 			out.Stop = &Stop{Value: gs.Stop.Value}
 		}
@@ -202,13 +211,24 @@ func sortedKeys(m map[string]bool) []string {
 }
 
 // InFlight is every node whose reboot is under way, except self, with why, as the pipeline
-// counts them.
-func (s Snapshot) InFlight(self string) map[string]string {
+// of a node of group counts them.
+func (s Snapshot) InFlight(self, group string) map[string]string {
 	locks := map[string]lock.Record{}
 	for name, g := range s.Groups {
 		locks[name] = g.Lock
 	}
-	return pipeline.InFlight(self, s.Fleet, locks, nil)
+	return pipeline.InFlight(self, s.Fleet, locks, s.legacy(group))
+}
+
+// legacy are the Python rebootmgr's holders that hold group's lock: those of no group, and
+// the group's own, as store.View reads them for a node of group.
+func (s Snapshot) legacy(group string) map[string]string {
+	out := maps.Clone(s.Legacy)
+	if out == nil {
+		out = map[string]string{}
+	}
+	maps.Copy(out, s.group(group).Legacy)
+	return out
 }
 
 // groupOf is the group a node belongs to: its catalog meta, else the group whose lock it
@@ -267,10 +287,10 @@ func firstBlock(s Snapshot, g GroupState, group, name string, holds bool, disabl
 	if s.FleetError != "" {
 		return &Block{Gate: GateLock, Reason: s.FleetError}
 	}
-	if rep := health.Evaluate(name, services, s.InFlight(name)); !rep.OK() {
+	if rep := health.Evaluate(name, services, s.InFlight(name, group)); !rep.OK() {
 		return &Block{Gate: GateHealth, Reason: rep.Reason()}
 	}
-	if legacy := append(append([]string(nil), s.Legacy...), g.Legacy...); len(legacy) > 0 {
+	if legacy := s.legacy(group); len(legacy) > 0 {
 		return &Block{Gate: GateLock, Reason: legacyReason(legacy)}
 	}
 	if _, err := g.Lock.Acquire(lock.Holder{Node: name}, g.Limit); err != nil {

@@ -5,11 +5,13 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
@@ -122,6 +124,78 @@ func TestGolden(t *testing.T) {
 			}
 			if !bytes.Equal(b.Bytes(), want) {
 				t.Fatalf("%s differs from the golden file:\n%s", tt.file, b.String())
+			}
+		})
+	}
+}
+
+// TestPythonHolders: a Python holder of no group holds every group's lock, one of a group that
+// group's only; either blocks at the lock gate and shows in its groups, and the node a marker
+// names counts as a failing instance of its services (health comes before the lock).
+func TestPythonHolders(t *testing.T) {
+	tests := []struct {
+		name   string
+		fleet  map[string]string
+		groups map[string]map[string]string
+		want   map[string]string // node -> the gate that blocks it ("": none)
+		python map[string]string // group -> its python_holders, as LegacyHeld says them
+	}{
+		{name: "session lock of no group", fleet: map[string]string{"service/rebootmgr/lock/.lock": ""},
+			want:   map[string]string{"n1": GateLock, "c2": GateLock},
+			python: map[string]string{store.DefaultGroup: "service/rebootmgr/lock/.lock", "compute": "service/rebootmgr/lock/.lock"}},
+		{name: "marker of no group", fleet: map[string]string{"service/rebootmgr/reboot_in_progress": "py-1"},
+			want:   map[string]string{"n1": GateHealth, "c2": GateHealth},
+			python: map[string]string{store.DefaultGroup: "service/rebootmgr/reboot_in_progress = py-1", "compute": "service/rebootmgr/reboot_in_progress = py-1"}},
+		{name: "the default group's marker", groups: map[string]map[string]string{store.DefaultGroup: {"service/rebootmgr/default_reboot_in_progress": "py-1"}},
+			want:   map[string]string{"n1": GateHealth, "c2": ""},
+			python: map[string]string{store.DefaultGroup: "service/rebootmgr/default_reboot_in_progress = py-1"}},
+		{name: "the group's session lock", groups: map[string]map[string]string{"compute": {"service/rebootmgr/compute_lock/.lock": ""}},
+			want:   map[string]string{"n1": "", "c2": GateLock},
+			python: map[string]string{"compute": "service/rebootmgr/compute_lock/.lock"}},
+		{name: "the group's marker", groups: map[string]map[string]string{"compute": {"service/rebootmgr/compute_reboot_in_progress": "py-1"}},
+			want:   map[string]string{"n1": "", "c2": GateHealth},
+			python: map[string]string{"compute": "service/rebootmgr/compute_reboot_in_progress = py-1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			web := []string{"rebootmgr", "max_failing=0"}
+			s := Snapshot{
+				At:       t0,
+				Legacy:   tt.fleet,
+				Groups:   map[string]GroupState{},
+				Requests: map[string]Mark{"n1": {}, "c2": {}},
+				Nodes:    map[string]string{"n1": "", "c2": "compute", "py-1": ""},
+				Services: []Service{{Name: "web", Instances: []health.Instance{inst("n1", "passing", web...), inst("c2", "passing", web...), inst("py-1", "passing", web...)}}},
+			}
+			for name, legacy := range tt.groups {
+				g := s.group(name)
+				g.Legacy = legacy
+				s.Groups[name] = g
+			}
+			st := Compute(s)
+			for _, n := range st.Nodes {
+				want, ok := tt.want[n.Node]
+				if !ok {
+					continue
+				}
+				got := ""
+				if n.Blocked != nil {
+					got = n.Blocked.Gate
+				}
+				if got != want {
+					t.Errorf("%s: blocked by %+v, want gate %q", n.Node, n.Blocked, want)
+				}
+				if want == GateLock && !strings.Contains(n.Blocked.Reason, "the Python rebootmgr holds the lock") {
+					t.Errorf("%s: blocked by %+v", n.Node, n.Blocked)
+				}
+				if want == GateHealth && !strings.Contains(n.Blocked.Reason, "py-1") {
+					t.Errorf("%s: blocked by %+v, not by py-1 in flight", n.Node, n.Blocked)
+				}
+			}
+			for _, g := range st.Groups {
+				if got := pipeline.LegacyHeld(g.Python); got != tt.python[g.Name] {
+					t.Errorf("group %s: python holders %q, want %q", g.Name, got, tt.python[g.Name])
+				}
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/clip"
+	"github.com/rebootmgr/rebootmgr/pipeline"
 )
 
 // WriteJSON writes the status as the documented JSON document.
@@ -57,6 +58,9 @@ func WriteTable(w io.Writer, st Status, color bool) error {
 			if h.Group == g.Name {
 				holders = append(holders, fmt.Sprintf("%s %s since %s (%s)", paint(yellow, h.Node), h.Phase, h.Since.UTC().Format(time.RFC3339), time.Duration(h.ForSeconds)*time.Second))
 			}
+		}
+		if len(g.Python) > 0 {
+			holders = append(holders, paint(yellow, "the Python rebootmgr")+" ("+pipeline.LegacyHeld(g.Python)+")")
 		}
 		if len(holders) == 0 {
 			b.WriteString("lock free\n")

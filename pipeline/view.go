@@ -20,7 +20,8 @@ type View struct {
 	Limit int
 	Fleet lock.Fleet
 	// Legacy are the reboots the Python rebootmgr has in progress or is preparing: the key that
-	// says so, and the node it names ("" when it names none).
+	// says so (a session lock held, or a marker rebootmgr did not write), and the node it names
+	// ("" when it names none: a session lock).
 	Legacy map[string]string
 	// Version is what the store needs to tell whether the View is still current; the pipeline
 	// never looks into it.
@@ -66,13 +67,15 @@ func InFlight(self string, fleet lock.Fleet, locks map[string]lock.Record, legac
 }
 
 // LegacyHeld names the Python rebootmgr's holders in one line ("" when there are none).
-func (v View) LegacyHeld() string {
-	if len(v.Legacy) == 0 {
-		return ""
-	}
-	parts := make([]string, 0, len(v.Legacy))
-	for _, key := range slices.Sorted(maps.Keys(v.Legacy)) {
-		if node := v.Legacy[key]; node != "" {
+func (v View) LegacyHeld() string { return LegacyHeld(v.Legacy) }
+
+// LegacyHeld names the Python rebootmgr's holders (key -> node, "" for a session lock, whose
+// node is not known) in one line: "KEY = NODE" for a marker, "KEY" for a session lock; "" when
+// there are none.
+func LegacyHeld(legacy map[string]string) string {
+	parts := make([]string, 0, len(legacy))
+	for _, key := range slices.Sorted(maps.Keys(legacy)) {
+		if node := legacy[key]; node != "" {
 			parts = append(parts, key+" = "+node)
 		} else {
 			parts = append(parts, key)

@@ -94,13 +94,13 @@ func TestCheckKey(t *testing.T) {
 func TestKeysOfPathNames(t *testing.T) {
 	k := Keys{Prefix: DefaultPrefix}
 	builders := map[string]func(string) []string{
-		"Disabled":         func(n string) []string { return []string{k.Disabled(n)} },
-		"RebootRequired":   func(n string) []string { return []string{k.RebootRequired(n)} },
-		"GroupLock":        func(n string) []string { return []string{k.GroupLock(n)} },
-		"GroupStop":        func(n string) []string { return []string{k.GroupStop(n)} },
-		"GroupLimit":       func(n string) []string { return []string{k.GroupLimit(n)} },
-		"GroupHistory":     func(n string) []string { return []string{k.GroupHistory(n)} },
-		"LegacyInProgress": func(n string) []string { return k.LegacyInProgress(n) },
+		"Disabled":       func(n string) []string { return []string{k.Disabled(n)} },
+		"RebootRequired": func(n string) []string { return []string{k.RebootRequired(n)} },
+		"GroupLock":      func(n string) []string { return []string{k.GroupLock(n)} },
+		"GroupStop":      func(n string) []string { return []string{k.GroupStop(n)} },
+		"GroupLimit":     func(n string) []string { return []string{k.GroupLimit(n)} },
+		"GroupHistory":   func(n string) []string { return []string{k.GroupHistory(n)} },
+		"LegacyKeys":     func(n string) []string { return k.LegacyKeys(n) },
 	}
 	names := []string{".", "..", "x/../n1", "../n1", "x/..", "x//n1", "./n1", "n1/", "/n1"}
 	refused := 0

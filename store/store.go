@@ -85,16 +85,6 @@ func (k Keys) Disabled(node string) string { return k.Prefix + "/" + node + "/di
 // RebootRequired is a node's reboot request.
 func (k Keys) RebootRequired(node string) string { return k.Prefix + "/" + node + "/reboot_required" }
 
-// LegacyInProgress are the keys in which the Python rebootmgr marks a reboot in progress (the
-// value is the node's name): the fleet-wide one, and the group's (<group>_reboot_in_progress).
-func (k Keys) LegacyInProgress(group string) []string {
-	keys := []string{k.Prefix + "/reboot_in_progress"}
-	if groupName(group) != DefaultGroup {
-		keys = append(keys, k.Prefix+"/"+group+"_reboot_in_progress")
-	}
-	return keys
-}
-
 // maintenancePrefix starts every maintenance reason rebootmgr sets, so that it never ends a
 // maintenance an operator started.
 const maintenancePrefix = "rebootmgr:"
@@ -108,6 +98,12 @@ type Consul struct {
 	// Options are applied to every query (datacenter, token).
 	Options api.QueryOptions
 	Logger  *slog.Logger
+	// PythonMarkers makes every lock change also mark, in the Python rebootmgr's
+	// reboot_in_progress keys, the reboots of rebootmgr in progress (see Commit), so that
+	// nodes still running the Python rebootmgr wait for them. Without it, no marker is
+	// written, and one of rebootmgr's own left from before is still kept up to date and
+	// deleted with the last holder.
+	PythonMarkers bool
 	// NewBackOff makes the retry policy of WaitStop (watch.DefaultRetry when nil).
 	NewBackOff func() backoff.BackOff
 
@@ -211,22 +207,6 @@ func (c *Consul) flagWatch(key string) *flagWatch {
 		c.watches[key] = w
 	}
 	return w
-}
-
-// LegacyReboots names the reboots the Python rebootmgr has in progress in this group or
-// fleet-wide, as "KEY = NODE" (none: empty).
-func (c *Consul) LegacyReboots(ctx context.Context) ([]string, error) {
-	var out []string
-	for _, key := range c.Keys.LegacyInProgress(c.Group) {
-		f, err := c.Flag(ctx, key)
-		if err != nil {
-			return nil, err
-		}
-		if f.Set {
-			out = append(out, key+" = "+strings.TrimSpace(f.Value))
-		}
-	}
-	return out, nil
 }
 
 // StopGroup sets the group's stop flag, keeping one already set (and its reason); it reports

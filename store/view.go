@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/consul/api"
@@ -20,19 +21,55 @@ func (k Keys) Holders() string { return k.Prefix + "/holders" }
 // (reboot_in_progress, <group>_reboot_in_progress), the default group's included, since a
 // Python node given --group default writes those.
 func (k Keys) LegacyKeys(group string) []string {
-	return []string{
-		k.Prefix + "/lock/.lock",
-		k.Prefix + "/reboot_in_progress",
-		k.Prefix + "/" + groupName(group) + "_lock/.lock",
-		k.Prefix + "/" + groupName(group) + "_reboot_in_progress",
-	}
+	return []string{k.LegacySession(), k.LegacyMarker(), k.LegacyGroupSession(group), k.LegacyGroupMarker(group)}
 }
 
-// viewVersion is what a View was read at: the index of every key it holds (0: absent).
-type viewVersion map[string]uint64
+// LegacySession is the key a Python node of no group locks with a session: lock/.lock.
+func (k Keys) LegacySession() string { return k.Prefix + "/lock/.lock" }
+
+// LegacyGroupSession is the key a Python node of group locks with a session:
+// <group>_lock/.lock (default_lock/.lock for the default group).
+func (k Keys) LegacyGroupSession(group string) string {
+	return k.Prefix + "/" + groupName(group) + "_lock/.lock"
+}
+
+// LegacyMarker is the key in which a Python node of no group marks its reboot in progress
+// with its name: reboot_in_progress. rebootmgr writes its own there too (see MarkerValue).
+func (k Keys) LegacyMarker() string { return k.Prefix + "/reboot_in_progress" }
+
+// LegacyGroupMarker is LegacyMarker for a Python node of group: <group>_reboot_in_progress
+// (default_reboot_in_progress for the default group).
+func (k Keys) LegacyGroupMarker(group string) string {
+	return k.Prefix + "/" + groupName(group) + "_reboot_in_progress"
+}
+
+// markerTag starts the value of every marker rebootmgr writes in the Python rebootmgr's keys.
+// The Python rebootmgr takes a marker that starts with its own host name for its own reboot
+// (and finishes it: it deletes the marker), so the value must start with something no host
+// name starts with: a bare node name would be taken by the Python node whose name is a prefix
+// of it (web-1 for web-12).
+const markerTag = "[rebootmgr]"
+
+// MarkerValue is the marker rebootmgr writes for its holders: "[rebootmgr] NODE...".
+func MarkerValue(nodes []string) string {
+	return markerTag + " " + strings.Join(slices.Sorted(slices.Values(nodes)), " ")
+}
+
+// OwnMarker says whether a marker's value is one rebootmgr wrote (not the Python rebootmgr's).
+func OwnMarker(value string) bool {
+	return strings.HasPrefix(strings.TrimSpace(value), markerTag)
+}
+
+// viewState is what a View was read at: the index of every key it holds (0: absent), and the
+// markers rebootmgr itself left in the Python rebootmgr's keys, with their values.
+type viewState struct {
+	index   map[string]uint64
+	markers map[string]string
+}
 
 // View reads the group's lock record and limit, the fleet's record and the Python
-// rebootmgr's keys in one consistent transaction.
+// rebootmgr's keys in one consistent transaction. A session lock held on a Python lock key, or
+// a Python marker that rebootmgr did not write, is a Python holder (View.Legacy).
 func (c *Consul) View(ctx context.Context) (pipeline.View, error) {
 	lockKey, limitKey, fleetKey := c.Keys.GroupLock(c.Group), c.Keys.GroupLimit(c.Group), c.Keys.Holders()
 	stopKey, groupStopKey := c.Keys.Stop(), c.Keys.GroupStop(c.Group)
@@ -44,14 +81,14 @@ func (c *Consul) View(ctx context.Context) (pipeline.View, error) {
 	}
 	v := pipeline.View{Group: groupName(c.Group), Lock: lock.Record{Version: lock.Version}, Limit: 1,
 		Fleet: lock.Fleet{Version: lock.Version}, Legacy: map[string]string{}}
-	version := viewVersion{}
+	state := &viewState{index: map[string]uint64{}, markers: map[string]string{}}
 	for _, key := range keys {
-		version[key] = 0
+		state.index[key] = 0
 		if p := pairs[key]; p != nil {
-			version[key] = p.ModifyIndex
+			state.index[key] = p.ModifyIndex
 		}
 	}
-	v.Version = version
+	v.Version = state
 	if v.Stop = flagOf(pairs[stopKey]); !v.Stop.Set {
 		v.Stop = c.groupStop(flagOf(pairs[groupStopKey]))
 	}
@@ -78,6 +115,8 @@ func (c *Consul) View(ctx context.Context) (pipeline.View, error) {
 			if p.Session != "" {
 				v.Legacy[key] = ""
 			}
+		case OwnMarker(string(p.Value)):
+			state.markers[key] = string(p.Value)
 		default:
 			v.Legacy[key] = strings.TrimSpace(string(p.Value))
 		}
@@ -118,27 +157,78 @@ func (c *Consul) getAll(ctx context.Context, keys []string) (map[string]*api.KVP
 var ErrFiltered = errors.New("results hidden by Consul's ACLs (X-Consul-Results-Filtered-By-ACLs): the token needs read access to them (node_prefix, service_prefix and key_prefix read)")
 
 // Commit writes ch in one transaction if nothing v holds changed since it was read (see
-// pipeline.Change); false, and nothing written, when something did.
+// pipeline.Change); false, and nothing written, when something did. The Python rebootmgr's
+// markers go in the same transaction (see markerOps); with PythonMarkers, so does a check that
+// none of its keys changed since v, so that a Python node that took its lock after v was read
+// fails the write.
 func (c *Consul) Commit(ctx context.Context, v pipeline.View, ch pipeline.Change) (bool, error) {
-	version, ok := v.Version.(viewVersion)
+	state, ok := v.Version.(*viewState)
 	if !ok {
 		return false, errors.New("commit: the view was not read from this store")
 	}
 	lockKey, fleetKey := c.Keys.GroupLock(c.Group), c.Keys.Holders()
 	var ops api.TxnOps
-	lockOp, err := casOp(lockKey, version[lockKey], len(ch.Lock.Holders) == 0, ch.Lock.Encode)
+	lockOp, err := casOp(lockKey, state.index[lockKey], len(ch.Lock.Holders) == 0, ch.Lock.Encode)
 	if err != nil {
 		return false, err
 	}
 	ops = append(ops, lockOp)
+	fleet := v.Fleet
 	if ch.Fleet != nil {
-		fleetOp, err := casOp(fleetKey, version[fleetKey], len(ch.Fleet.Holders) == 0, ch.Fleet.Encode)
+		fleet = *ch.Fleet
+		fleetOp, err := casOp(fleetKey, state.index[fleetKey], len(ch.Fleet.Holders) == 0, ch.Fleet.Encode)
 		if err != nil {
 			return false, err
 		}
 		ops = append(ops, fleetOp)
 	}
+	written := map[string]bool{}
+	for _, op := range c.markerOps(state, ch.Lock, fleet) {
+		written[op.KV.Key] = true
+		ops = append(ops, op)
+	}
+	if c.PythonMarkers {
+		for _, key := range c.Keys.LegacyKeys(c.Group) {
+			if !written[key] {
+				ops = append(ops, unchanged(key, state.index[key]))
+			}
+		}
+	}
 	return c.txn(ctx, ops)
+}
+
+// markerOps keeps the Python rebootmgr's markers as the change leaves the locks, so that a
+// Python node sees a reboot of rebootmgr in progress and waits: the fleet-wide marker names
+// every holder of the fleet (a Python node of no group waits for all of them, as rebootmgr
+// waits for it whatever its group), the group's marker every holder of the group's lock. A
+// marker is written (with check-and-set) while there is a holder it stands for, with
+// PythonMarkers; one of rebootmgr's own is kept up to date while there is, with or without,
+// and deleted with the last holder. A marker the Python rebootmgr wrote is never touched.
+func (c *Consul) markerOps(state *viewState, rec lock.Record, fleet lock.Fleet) []*api.TxnOp {
+	group := make([]string, 0, len(rec.Holders))
+	for _, h := range rec.Holders {
+		group = append(group, h.Node)
+	}
+	var ops []*api.TxnOp
+	for _, m := range []struct {
+		key     string
+		holders []string
+	}{{c.Keys.LegacyMarker(), fleet.Nodes()}, {c.Keys.LegacyGroupMarker(c.Group), group}} {
+		index := state.index[m.key]
+		current, ours := state.markers[m.key]
+		if index != 0 && !ours {
+			continue
+		}
+		switch {
+		case len(m.holders) > 0 && (ours || c.PythonMarkers):
+			if value := MarkerValue(m.holders); value != current {
+				ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: m.key, Value: []byte(value), Index: index}})
+			}
+		case ours:
+			ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDeleteCAS, Key: m.key, Index: index}})
+		}
+	}
+	return ops
 }
 
 // casOp writes key with check-and-set at index (0: only if absent), or deletes it when empty.

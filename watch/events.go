@@ -16,7 +16,10 @@ const (
 	SourceDisabled Source = "disabled-key"
 	SourceLock     Source = "lock"
 	// SourceHolders: the fleet's record of every group's holders changed.
-	SourceHolders  Source = "holders"
+	SourceHolders Source = "holders"
+	// SourcePython: a key of the Python rebootmgr's lock changed (its session locks, its
+	// reboot_in_progress markers).
+	SourcePython   Source = "python-lock"
 	SourceHealth   Source = "health"
 	SourceFile     Source = "reboot-required-file"
 	SourceTick     Source = "tick"

@@ -35,9 +35,14 @@ func TestDaemonPolicy(t *testing.T) {
 	if !n.inMaintenance() {
 		t.Fatal("maintenance not set with the daemon policy")
 	}
+	for _, key := range []string{n.keys().LegacyMarker(), n.keys().LegacyGroupMarker("default")} {
+		if p := n.get(key); p == nil || string(p.Value) != "[rebootmgr] n1" {
+			t.Fatalf("the Python rebootmgr's marker %s not written with the daemon policy: %v", key, p)
+		}
+	}
 	n.boot()
 	n.expect(n.run("reboot", "--check-triggers"), 0, "reboot finished")
-	if n.get(n.keys().RebootRequired("n1")) != nil || n.get(n.keys().Lock()) != nil {
+	if n.get(n.keys().RebootRequired("n1")) != nil || n.get(n.keys().Lock()) != nil || n.get(n.keys().LegacyMarker()) != nil {
 		t.Fatal("not cleaned up with the daemon policy")
 	}
 	if h := n.get(n.keys().GroupHistory("default")); h == nil || !strings.Contains(string(h.Value), `"outcome":"finished"`) {

@@ -69,9 +69,7 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 		if v.Stop.Set {
 			s.Stop = &fleet.Mark{Value: v.Stop.Value}
 		}
-		if held := v.LegacyHeld(); held != "" {
-			s.Legacy = []string{held}
-		}
+		s.Legacy = v.Legacy
 	}
 	if flag, err := o.store.Disabled(ctx, node); err != nil {
 		return err

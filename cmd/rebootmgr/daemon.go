@@ -105,6 +105,12 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 			key(keys.Holders(), watch.SourceHolders),
 			watch.HealthSource{Client: client, Node: p.Node, Tag: health.Tag, Logger: wlog, Seen: remember(w.store, wlog)},
 		}
+		if f.pythonMarkers {
+			// A Python holder holds the lock: its coming and going wakes a node waiting for it.
+			for _, k := range keys.LegacyKeys(f.group) {
+				consul = append(consul, key(k, watch.SourcePython))
+			}
+		}
 		if !lastStart.IsZero() && now.Sub(lastStart) < restartWindow {
 			// Consul keeps a blocking query, and one of the agent's connections per client
 			// address, until its wait ends, even after the daemon that asked is gone: a daemon

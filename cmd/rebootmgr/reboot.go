@@ -41,6 +41,7 @@ type rebootFlags struct {
 	stayGreen     time.Duration
 	spread        time.Duration
 	notifyURL     string
+	pythonMarkers bool
 
 	// via wraps the Consul client's transport, and observeTask hears of every task (both for
 	// metrics; unset, nothing is counted).
@@ -70,6 +71,7 @@ func (f *rebootFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.cooldown, "cooldown", 0, "least time between the end of one reboot in the group and the start of the next")
 	fs.StringVar(&f.breaker, "breaker", "off", "stop the group after FAILURES/PERIOD failed reboots (task failures, deadline misses), e.g. 3/1h")
 	fs.DurationVar(&f.deadline, "reboot-deadline", 30*time.Minute, "from the start of the reboot to the end of the post-boot part; a node past it stops its group, keeping the lock (0: none)")
+	fs.BoolVar(&f.pythonMarkers, "python-markers", true, "mark this node's reboots in the Python rebootmgr's reboot_in_progress keys, so that nodes still running it wait for them, and watch its keys (false once no node runs it)")
 }
 
 func defaultTriggerFiles() []string {
@@ -171,7 +173,7 @@ func (f *rebootFlags) pipeline(ctx context.Context, e env, log *slog.Logger) (*w
 	if err != nil {
 		return nil, fmt.Errorf("%w: --breaker: %v", errUsage, err)
 	}
-	st := &store.Consul{Client: client, Keys: store.Keys{Prefix: f.prefix}, Group: group, Logger: log}
+	st := &store.Consul{Client: client, Keys: store.Keys{Prefix: f.prefix}, Group: group, PythonMarkers: f.pythonMarkers, Logger: log}
 	p := &pipeline.Pipeline{
 		Config: pipeline.Config{
 			Node:          node,

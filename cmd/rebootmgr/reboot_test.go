@@ -203,43 +203,6 @@ func TestLockHeldElsewhere(t *testing.T) {
 	}
 }
 
-// TestLegacyRebootInProgress: while the Python rebootmgr marks a reboot in progress (during a
-// switch from it), no node of that group, or of any group for the fleet-wide key, takes the
-// lock; reboot, check and status say why.
-func TestLegacyRebootInProgress(t *testing.T) {
-	tests := []struct {
-		name, key, group string
-	}{
-		{"fleet-wide", "service/rebootmgr/reboot_in_progress", "default"},
-		{"fleet-wide, another group", "service/rebootmgr/reboot_in_progress", "compute"},
-		{"the group's", "service/rebootmgr/compute_reboot_in_progress", "compute"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			n := dev(t)
-			n.put(tt.key, "old-node-7\n")
-			n.expect(n.run("reboot", "--group", tt.group), exitLockHeld, "Python rebootmgr", tt.key+" = old-node-7")
-			n.expect(n.run("reboot", "--group", tt.group, "--dry-run"), exitLockHeld, "Python rebootmgr")
-			r := n.run("check", "--group", tt.group)
-			n.expect(r, exitLockHeld, "Python rebootmgr")
-			// status judges a node in the group Consul gives it (here none: the default group).
-			if r := n.run("status", "--json"); tt.group == "default" && !strings.Contains(r.stdout, "the Python rebootmgr has a reboot in progress") {
-				t.Errorf("status does not say it: %s", r)
-			}
-			if n.rebootCount() != 0 || n.get(n.keys().GroupLock(tt.group)) != nil {
-				t.Fatal("a node took the lock while the Python rebootmgr rebooted one")
-			}
-			n.kv().Delete(tt.key, nil)
-			n.expect(n.run("reboot", "--group", tt.group), 0, "reboot started")
-		})
-	}
-	// Another group's Python reboot does not hold this group.
-	n := dev(t)
-	n.put("service/rebootmgr/ceph_reboot_in_progress", "osd-3")
-	n.expect(n.run("reboot", "--group", "compute"), 0, "reboot started")
-}
-
 // TestUnreadableLockRecord: a lock record that is damaged, however slightly, holds every node
 // and is never overwritten; the error names the key and what is wrong.
 func TestUnreadableLockRecord(t *testing.T) {

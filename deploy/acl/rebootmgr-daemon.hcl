@@ -22,6 +22,14 @@ key "service/rebootmgr/groups/GROUP/lock" { policy = "write" }
 # The fleet's record of every holder of any group's lock, written in the same transaction as
 # the group's record when a node takes or gives back its place.
 key "service/rebootmgr/holders" { policy = "write" }
+# While nodes still run the Python rebootmgr (rebootmgr --python-markers, the default): its
+# reboot_in_progress markers, which rebootmgr writes with check-and-set while nodes hold a place
+# and deletes with the last, and its session lock keys, which rebootmgr never writes but checks
+# in the same transaction (Consul asks write of a check that a key does not exist).
+key "service/rebootmgr/reboot_in_progress" { policy = "write" }
+key "service/rebootmgr/GROUP_reboot_in_progress" { policy = "write" }
+key "service/rebootmgr/lock/.lock" { policy = "write" }
+key "service/rebootmgr/GROUP_lock/.lock" { policy = "write" }
 # The nodes seen running each service tagged rebootmgr: a member gone from the catalog counts as
 # failing until an operator forgets it. Any daemon writes down the members it sees.
 key_prefix "service/rebootmgr/members/" { policy = "write" }
