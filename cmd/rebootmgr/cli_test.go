@@ -14,16 +14,7 @@ import (
 func runCLI(t *testing.T, environ map[string]string, args ...string) result {
 	t.Helper()
 	var stdout, stderr strings.Builder
-	lookup := func(k string) (string, bool) {
-		if v, ok := environ[k]; ok {
-			return v, true
-		}
-		if k == "REBOOTMGR_CONFIG" {
-			return "", true
-		}
-		return "", false
-	}
-	code := run(context.Background(), args, env{lookup: lookup}, &stdout, &stderr)
+	code := run(context.Background(), args, testEnv(environ), &stdout, &stderr)
 	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 }
 

@@ -134,20 +134,24 @@ func (n *testNode) run(command string, extra ...string) result {
 func (n *testNode) runWith(ctx context.Context, environ map[string]string, stderr *fleettest.Log, command string, extra ...string) result {
 	n.t.Helper()
 	var stdout bytes.Buffer
-	lookup := func(k string) (string, bool) {
+	code := run(ctx, append([]string{command}, n.args(command, extra...)...), testEnv(environ), &stdout, stderr)
+	r := result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+	n.t.Logf("rebootmgr %s: exit %d: %s", command, code, lastLine(r.stderr))
+	return r
+}
+
+// testEnv is a test's environment: environ, and no configuration file unless it names one (the
+// machine's configuration file is not the test's).
+func testEnv(environ map[string]string) env {
+	return env{lookup: func(k string) (string, bool) {
 		if v, ok := environ[k]; ok {
 			return v, true
 		}
 		if k == "REBOOTMGR_CONFIG" {
-			// The machine's configuration file is not the test's.
 			return "", true
 		}
 		return "", false
-	}
-	code := run(ctx, append([]string{command}, n.args(command, extra...)...), env{lookup: lookup}, &stdout, stderr)
-	r := result{code: code, stdout: stdout.String(), stderr: stderr.String()}
-	n.t.Logf("rebootmgr %s: exit %d: %s", command, code, lastLine(r.stderr))
-	return r
+	}}
 }
 
 func lastLine(s string) string {
