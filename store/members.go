@@ -20,7 +20,8 @@ func (k Keys) Member(service, node string) string {
 	return k.MembersPrefix() + service + "/" + node
 }
 
-// Members reads the nodes remembered running service, in one consistent request.
+// Members reads the nodes remembered running service, in one consistent request; what it
+// reads is what the store knows from then on (see Remember).
 func (c *Consul) Members(ctx context.Context, service string) ([]string, error) {
 	if err := ValidService(service); err != nil {
 		return nil, err
@@ -36,25 +37,50 @@ func (c *Consul) Members(ctx context.Context, service string) ([]string, error) 
 		return nil, fmt.Errorf("read members of %s (%s): %w", service, prefix, ErrFiltered)
 	}
 	nodes := make([]string, 0, len(keys))
+	known := make(map[string]bool, len(keys))
 	for _, k := range keys {
 		if node := strings.TrimPrefix(k, prefix); node != "" && !strings.Contains(node, "/") {
 			nodes = append(nodes, node)
+			known[node] = true
 		}
 	}
+	c.mu.Lock()
+	if c.known == nil {
+		c.known = map[string]map[string]bool{}
+	}
+	c.known[service] = known
+	c.mu.Unlock()
 	return nodes, nil
 }
 
-// Remember writes down nodes as members of service. What the store already knows it remembers
-// is not written again: the first call for a service reads its members once, and only nodes
-// new to them are written (a key that exists is left as it is).
+// Remember writes down nodes as members of service. What the store knows it remembers is not
+// written again, but what it knows can be out of date: an operator may have forgotten a node
+// since (rebootmgr forget, another process). So the members are read again, and what the store
+// knows replaced, whenever nodes holds one that the last call for the service did not (a node
+// new to the catalog, or back in it after it left): a node forgotten while it was gone is
+// remembered again when it comes back. A caller that passes the same nodes every time, as the
+// health watch does, costs one read when they change and no request otherwise.
 func (c *Consul) Remember(ctx context.Context, service string, nodes []string) error {
 	if err := ValidService(service); err != nil {
 		return err
 	}
 	c.mu.Lock()
 	known := maps.Clone(c.known[service])
+	fresh := known == nil
+	for _, node := range nodes {
+		if !c.passed[service][node] {
+			fresh = true
+		}
+	}
+	if c.passed == nil {
+		c.passed = map[string]map[string]bool{}
+	}
+	c.passed[service] = map[string]bool{}
+	for _, node := range nodes {
+		c.passed[service][node] = true
+	}
 	c.mu.Unlock()
-	if known == nil {
+	if fresh {
 		members, err := c.Members(ctx, service)
 		if err != nil {
 			return err
@@ -79,9 +105,6 @@ func (c *Consul) Remember(ctx context.Context, service string, nodes []string) e
 		known[node] = true
 	}
 	c.mu.Lock()
-	if c.known == nil {
-		c.known = map[string]map[string]bool{}
-	}
 	maps.Copy(known, c.known[service])
 	c.known[service] = known
 	c.mu.Unlock()

@@ -112,8 +112,9 @@ type Consul struct {
 
 	mu      sync.Mutex
 	watches map[string]*flagWatch
-	// known are the members remembered, by service, as far as this store knows.
-	known map[string]map[string]bool
+	// known are the members remembered, by service, as far as this store knows; passed are
+	// the nodes of the last Remember of each service.
+	known, passed map[string]map[string]bool
 }
 
 var _ pipeline.Store = (*Consul)(nil)

@@ -184,3 +184,37 @@ func TestConcurrentChangeIsAConflict(t *testing.T) {
 		t.Fatalf("Create over an existing key: %v", err)
 	}
 }
+
+// TestRememberAfterForget: a node forgotten while it was gone from the catalog is remembered
+// again when it comes back, by a store that remembered it before (the daemon's, which lives
+// on while an operator forgets the node from another process).
+func TestRememberAfterForget(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	exists := func(node string) bool {
+		t.Helper()
+		pair, _, err := s.Client.KV().Get(s.Keys.Member("cassandra", node), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pair != nil
+	}
+	if err := s.Remember(ctx, "cassandra", []string{"n1", "n2"}); err != nil || !exists("n1") || !exists("n2") {
+		t.Fatalf("remember n1, n2: %v", err)
+	}
+	// n2 leaves the catalog; the health watch now sees n1 alone.
+	if err := s.Remember(ctx, "cassandra", []string{"n1"}); err != nil {
+		t.Fatal(err)
+	}
+	operator := &Consul{Client: s.Client, Keys: s.Keys}
+	if forgotten, err := operator.Forget(ctx, "n2", "cassandra"); err != nil || len(forgotten) != 1 || exists("n2") {
+		t.Fatalf("forget n2: %v %v", forgotten, err)
+	}
+	// n2 comes back.
+	if err := s.Remember(ctx, "cassandra", []string{"n1", "n2"}); err != nil {
+		t.Fatal(err)
+	}
+	if !exists("n2") {
+		t.Fatal("n2 came back into the catalog but was not remembered again")
+	}
+}
