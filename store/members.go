@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -111,8 +113,14 @@ func (c *Consul) Remember(ctx context.Context, service string, nodes []string) e
 	return nil
 }
 
+// ErrStillRegistered means a node to forget still has an instance of the service in Consul's
+// catalog: its checks count for it, and a node forgotten while it is there would never be
+// remembered again by the daemons that saw it already.
+var ErrStillRegistered = errors.New("still in Consul's catalog")
+
 // Forget removes node from the members of service, or of every service when service is "";
-// it returns the services it was forgotten from.
+// it returns the services it was forgotten from. A node that still has an instance of one of
+// them in the catalog is forgotten from none (ErrStillRegistered).
 func (c *Consul) Forget(ctx context.Context, node, service string) ([]string, error) {
 	if err := ValidNode(node); err != nil {
 		return nil, err
@@ -133,6 +141,9 @@ func (c *Consul) Forget(ctx context.Context, node, service string) ([]string, er
 	} else if err := ValidService(service); err != nil {
 		return nil, err
 	}
+	if err := c.checkDeregistered(ctx, node, services); err != nil {
+		return nil, err
+	}
 	var forgotten []string
 	for _, svc := range services {
 		f, err := c.Remove(ctx, c.Keys.Member(svc, node))
@@ -144,4 +155,33 @@ func (c *Consul) Forget(ctx context.Context, node, service string) ([]string, er
 		}
 	}
 	return forgotten, nil
+}
+
+// checkDeregistered fails with ErrStillRegistered when node has an instance of one of services
+// in the catalog, as one consistent read sees it.
+func (c *Consul) checkDeregistered(ctx context.Context, node string, services []string) error {
+	q := c.Options
+	q.RequireConsistent, q.AllowStale = true, false
+	entry, meta, err := c.Client.Catalog().Node(node, q.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("read services of node %s from consul: %w", node, err)
+	}
+	if meta.ResultsFilteredByACLs {
+		return fmt.Errorf("read services of node %s from consul: %w", node, ErrFiltered)
+	}
+	if entry == nil {
+		return nil
+	}
+	var there []string
+	for _, svc := range entry.Services {
+		if slices.Contains(services, svc.Service) && !slices.Contains(there, svc.Service) {
+			there = append(there, svc.Service)
+		}
+	}
+	if len(there) == 0 {
+		return nil
+	}
+	slices.Sort(there)
+	return fmt.Errorf("%s runs %s and is %w: its checks count for it; forget it once it is gone (it left, or an operator ran consul force-leave %s)",
+		node, strings.Join(there, ", "), ErrStillRegistered, node)
 }

@@ -277,7 +277,9 @@ func TestHealthAfterTheAnnouncement(t *testing.T) {
 
 // TestMissingMemberCountsAsFailing: a node whose agent left the cluster cleanly takes its
 // services out of the catalog; one killed leaves them critical. Either way, once its services
-// were seen, it counts as a failing instance until an operator forgets it.
+// were seen, it counts as a failing instance: gone, until an operator forgets it; killed, by its
+// checks, and forget refuses it while Consul still lists it (a daemon that saw it would never
+// remember it again).
 func TestMissingMemberCountsAsFailing(t *testing.T) {
 	for _, tt := range []struct {
 		name string
@@ -313,6 +315,10 @@ func TestMissingMemberCountsAsFailing(t *testing.T) {
 				t.Fatal("rebooted with a cassandra member gone")
 			}
 			if !tt.catalogGone {
+				n.expect(n.run("forget", other.agent.Node), exitError, "n01 runs cassandra and is still in Consul's catalog")
+				if n.get(n.keys().Member("cassandra", other.agent.Node)) == nil {
+					t.Fatal("a node still in the catalog was forgotten")
+				}
 				return
 			}
 			n.expect(n.run("forget", other.agent.Node, "cassandra"), 0, "forgot n01 as a member of cassandra")
