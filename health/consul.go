@@ -17,8 +17,8 @@ import (
 const ttlRerun = 3 * time.Minute
 
 // Consul reads the services a node's reboot depends on from Consul's catalog: one request for
-// the node's services, then for each service tagged "rebootmgr" one for all its instances and
-// one for its remembered members. Every read is consistent, whatever the agent's
+// the node's services (and, with Local, one for those its own agent registered), then for each
+// service tagged "rebootmgr" one for all its instances and one for its remembered members. Every read is consistent, whatever the agent's
 // discovery_max_stale, and results hidden by ACLs are an error, never fewer instances.
 type Consul struct {
 	Client *api.Client
@@ -29,6 +29,12 @@ type Consul struct {
 	// Remember writes down the instances seen that Members does not know yet (off: only read,
 	// as check, status and dry runs do).
 	Remember bool
+	// Local says that Client talks to the node's own agent: the services the agent has
+	// registered count as the node's too, whether the catalog lists them yet or not. An agent
+	// that just started (after a reboot, or after it left the cluster) is in the catalog a
+	// moment before its services are; a node judged by the catalog alone then has nothing to
+	// check and passes. With Local, each such service is judged, its own instance missing.
+	Local bool
 }
 
 // Members remembers, for each service, the nodes seen running it.
@@ -70,14 +76,31 @@ func (c Consul) Services(ctx context.Context, node string) ([]Service, error) {
 		return nil, fmt.Errorf("node %s is not in consul's catalog", node)
 	}
 	tags := map[string][]string{}
-	for _, svc := range catalogNode.Services {
-		if !slices.Contains(svc.Tags, Tag) {
-			continue
+	add := func(service string, serviceTags []string) {
+		if !slices.Contains(serviceTags, Tag) {
+			return
 		}
-		for _, t := range svc.Tags {
-			if !slices.Contains(tags[svc.Service], t) {
-				tags[svc.Service] = append(tags[svc.Service], t)
+		for _, t := range serviceTags {
+			if !slices.Contains(tags[service], t) {
+				tags[service] = append(tags[service], t)
 			}
+		}
+	}
+	for _, svc := range catalogNode.Services {
+		add(svc.Service, svc.Tags)
+	}
+	if c.Local {
+		var local map[string]*api.AgentService
+		q := c.Options
+		meta, err := c.Client.Raw().Query("/v1/agent/services", &local, q.WithContext(ctx))
+		if err != nil {
+			return nil, fmt.Errorf("read the services registered with the local agent of %s: %w", node, err)
+		}
+		if meta.ResultsFilteredByACLs {
+			return nil, fmt.Errorf("read the services registered with the local agent of %s: %w", node, ErrFiltered)
+		}
+		for _, svc := range local {
+			add(svc.Service, svc.Tags)
 		}
 	}
 	names := make([]string, 0, len(tags))

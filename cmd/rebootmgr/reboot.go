@@ -187,7 +187,7 @@ func (f *rebootFlags) pipeline(ctx context.Context, log *slog.Logger) (*wired, e
 			StayGreen:     f.stayGreen,
 		},
 		Store:  st,
-		Health: health.Consul{Client: client, Members: st, Remember: !f.dryRun},
+		Health: health.Consul{Client: client, Members: st, Remember: !f.dryRun, Local: node == agentNode},
 		Tasks: &tasks.Runner{
 			Dir: f.tasksDir, Timeout: f.taskTimeout, Node: node,
 			Env: os.Environ(), Owner: os.Geteuid(), Logger: log.With("component", "tasks"),
