@@ -61,12 +61,20 @@ func (c *Consul) Members(ctx context.Context, service string) ([]string, error) 
 // knows replaced, whenever nodes holds one that the last call for the service did not (a node
 // new to the catalog, or back in it after it left): a node forgotten while it was gone is
 // remembered again when it comes back. A caller that passes the same nodes every time, as the
-// health watch does, costs one read when they change and no request otherwise.
+// health watch does, costs one read when they change and no request otherwise; one that lost
+// sight of the service (a failed read) passes none, so that the next nodes it passes are read
+// against the members again.
 func (c *Consul) Remember(ctx context.Context, service string, nodes []string) error {
 	if err := ValidService(service); err != nil {
 		return err
 	}
 	c.mu.Lock()
+	if len(nodes) == 0 {
+		// Nothing to write down; whatever comes next is new.
+		delete(c.passed, service)
+		c.mu.Unlock()
+		return nil
+	}
 	known := maps.Clone(c.known[service])
 	fresh := known == nil
 	for _, node := range nodes {

@@ -187,7 +187,8 @@ func TestConcurrentChangeIsAConflict(t *testing.T) {
 
 // TestRememberAfterForget: a node forgotten while it was gone from the catalog is remembered
 // again when it comes back, by a store that remembered it before (the daemon's, which lives
-// on while an operator forgets the node from another process).
+// on while an operator forgets the node from another process), even when the store's watch
+// could not see it go.
 func TestRememberAfterForget(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := context.Background()
@@ -216,5 +217,20 @@ func TestRememberAfterForget(t *testing.T) {
 	}
 	if !exists("n2") {
 		t.Fatal("n2 came back into the catalog but was not remembered again")
+	}
+
+	// The watch loses sight of the service (its agent restarts) while n2 leaves, is forgotten
+	// and comes back: it hears nothing, then n1 and n2 again.
+	if err := s.Remember(ctx, "cassandra", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := operator.Forget(ctx, "n2", "cassandra"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remember(ctx, "cassandra", []string{"n1", "n2"}); err != nil {
+		t.Fatal(err)
+	}
+	if !exists("n2") {
+		t.Fatal("n2, forgotten while the watch could not see, was not remembered again")
 	}
 }
