@@ -157,9 +157,14 @@ func (p *Pipeline) reboot(ctx context.Context, why string, holding *bool) (Resul
 	if err != nil {
 		return Result{}, err
 	}
-	// The notification goes out before the last look at the stop flag and the lock, so that
-	// nothing slow stands between that look and the reboot command.
+	// The notification goes out before the last looks, so that nothing slow stands between
+	// them and the reboot command: a webhook may take seconds to answer, and whatever failed
+	// meanwhile, anywhere in the fleet, must still stop the reboot. So health is judged once
+	// more after it, then the stop flag, the lock and the limit are read a last time.
 	p.tell(ctx, NotifyRebootStarted, "requested by "+why)
+	if err := p.checkHealth(ctx, "health after the reboot was announced, counting every reboot in flight"); err != nil {
+		return Result{}, err
+	}
 	now := p.Clock.Now().UTC()
 	if err := p.beginReboot(ctx, func(h lock.Holder) lock.Holder {
 		h.Phase = lock.Rebooting

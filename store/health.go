@@ -18,10 +18,10 @@ import (
 const ttlRerun = 3 * time.Minute
 
 // Health reads the services a node's reboot depends on from Consul's catalog, for package
-// health to judge: one request for the node's services, then for each service tagged
-// "rebootmgr" one for all its instances and one for its remembered members. Every read is
-// consistent, whatever the agent's discovery_max_stale, and results hidden by ACLs are an
-// error, never fewer instances.
+// health to judge: one request for the node's services (and, with Local, one for those its own
+// agent registered), then for each service tagged "rebootmgr" one for all its instances and one
+// for its remembered members. Every read is consistent, whatever the agent's
+// discovery_max_stale, and results hidden by ACLs are an error, never fewer instances.
 type Health struct {
 	Client *api.Client
 	// Options are applied to every query (datacenter, token).
@@ -31,6 +31,12 @@ type Health struct {
 	// Remember writes down the instances seen that Members does not know yet (off: only read,
 	// as check, status and dry runs do).
 	Remember bool
+	// Local says that Client talks to the node's own agent: the services the agent has
+	// registered count as the node's too, whether the catalog lists them yet or not. An agent
+	// that just started (after a reboot, or after it left the cluster) is in the catalog a
+	// moment before its services are; a node judged by the catalog alone then has nothing to
+	// check and passes. With Local, each such service is judged, its own instance missing.
+	Local bool
 }
 
 // Check reads and evaluates the health of node's services; every node in down counts as a
@@ -65,6 +71,22 @@ func (c Health) Services(ctx context.Context, node string) ([]health.Service, er
 	for _, svc := range catalogNode.Services {
 		if t, ok := health.AddTags(tags[svc.Service], svc.Tags); ok {
 			tags[svc.Service] = t
+		}
+	}
+	if c.Local {
+		var local map[string]*api.AgentService
+		q := c.Options
+		meta, err := c.Client.Raw().Query("/v1/agent/services", &local, q.WithContext(ctx))
+		if err != nil {
+			return nil, fmt.Errorf("read the services registered with the local agent of %s: %w", node, err)
+		}
+		if meta.ResultsFilteredByACLs {
+			return nil, fmt.Errorf("read the services registered with the local agent of %s: %w", node, ErrFiltered)
+		}
+		for _, svc := range local {
+			if t, ok := health.AddTags(tags[svc.Service], svc.Tags); ok {
+				tags[svc.Service] = t
+			}
 		}
 	}
 	names := make([]string, 0, len(tags))

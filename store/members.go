@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,10 +43,6 @@ func memberSegment(node string) string {
 	return b.String()
 }
 
-// memberCacheTTL is how long the members a store read are trusted by Remember before it reads
-// them again (a forget by another process is seen by then, or at the next health read).
-const memberCacheTTL = time.Minute
-
 // Members reads the nodes remembered running service, in one consistent request.
 func (c *Consul) Members(ctx context.Context, service string) ([]string, error) {
 	if err := ValidService(service); err != nil {
@@ -73,17 +72,11 @@ func (c *Consul) Members(ctx context.Context, service string) ([]string, error) 
 	}
 	c.mu.Lock()
 	if c.known == nil {
-		c.known = map[string]knownMembers{}
+		c.known = map[string]map[string]bool{}
 	}
-	c.known[service] = knownMembers{nodes: setOf(nodes), at: time.Now()}
+	c.known[service] = setOf(nodes)
 	c.mu.Unlock()
 	return nodes, nil
-}
-
-// knownMembers are the members of a service as the store last read or wrote them.
-type knownMembers struct {
-	nodes map[string]bool
-	at    time.Time
 }
 
 func setOf(nodes []string) map[string]bool {
@@ -94,18 +87,40 @@ func setOf(nodes []string) map[string]bool {
 	return out
 }
 
-// Remember writes down nodes as members of service (a key that exists is left as it is). The
-// members the store read within memberCacheTTL are not written again; older than that, they are
-// read again first, so that a node forgotten meanwhile and seen again is remembered again.
+// Remember writes down nodes as members of service. What the store knows it remembers is not
+// written again, but what it knows can be out of date: an operator may have forgotten a node
+// since (rebootmgr forget, another process). So the members are read again, and what the store
+// knows replaced, whenever nodes holds one that the last call for the service did not (a node
+// new to the catalog, or back in it after it left): a node forgotten while it was gone is
+// remembered again when it comes back. A caller that passes the same nodes every time, as the
+// health watch does, costs one read when they change and no request otherwise; one that lost
+// sight of the service (a failed read) passes none, so that the next nodes it passes are read
+// against the members again. Every read of the members (a health read's) refreshes what the
+// store knows too.
 func (c *Consul) Remember(ctx context.Context, service string, nodes []string) error {
 	if err := ValidService(service); err != nil {
 		return err
 	}
 	c.mu.Lock()
-	cached, ok := c.known[service]
+	if len(nodes) == 0 {
+		// Nothing to write down; whatever comes next is new.
+		delete(c.passed, service)
+		c.mu.Unlock()
+		return nil
+	}
+	known := maps.Clone(c.known[service])
+	fresh := known == nil
+	for _, node := range nodes {
+		if !c.passed[service][node] {
+			fresh = true
+		}
+	}
+	if c.passed == nil {
+		c.passed = map[string]map[string]bool{}
+	}
+	c.passed[service] = setOf(nodes)
 	c.mu.Unlock()
-	known := cached.nodes
-	if !ok || time.Since(cached.at) > memberCacheTTL {
+	if fresh {
 		members, err := c.Members(ctx, service)
 		if err != nil {
 			return err
@@ -126,18 +141,28 @@ func (c *Consul) Remember(ctx context.Context, service string, nodes []string) e
 	}
 	if len(written) > 0 {
 		c.mu.Lock()
-		if k, ok := c.known[service]; ok {
-			for _, n := range written {
-				k.nodes[n] = true
-			}
+		if c.known == nil {
+			c.known = map[string]map[string]bool{}
+		}
+		if c.known[service] == nil {
+			c.known[service] = map[string]bool{}
+		}
+		for _, n := range written {
+			c.known[service][n] = true
 		}
 		c.mu.Unlock()
 	}
 	return nil
 }
 
+// ErrStillRegistered means a node to forget still has an instance of the service in Consul's
+// catalog: its checks count for it, and a node forgotten while it is there would never be
+// remembered again by the daemons that saw it already.
+var ErrStillRegistered = errors.New("still in Consul's catalog")
+
 // Forget removes node from the members of service, or of every service when service is "";
-// it returns the services it was forgotten from.
+// it returns the services it was forgotten from. A node that still has an instance of one of
+// them in the catalog is forgotten from none (ErrStillRegistered).
 func (c *Consul) Forget(ctx context.Context, node, service string) ([]string, error) {
 	if node == "" {
 		return nil, fmt.Errorf("empty node name")
@@ -158,6 +183,9 @@ func (c *Consul) Forget(ctx context.Context, node, service string) ([]string, er
 	} else if err := ValidService(service); err != nil {
 		return nil, err
 	}
+	if err := c.checkDeregistered(ctx, node, services); err != nil {
+		return nil, err
+	}
 	var forgotten []string
 	for _, svc := range services {
 		f, err := c.Remove(ctx, c.Keys.Member(svc, node))
@@ -169,4 +197,33 @@ func (c *Consul) Forget(ctx context.Context, node, service string) ([]string, er
 		}
 	}
 	return forgotten, nil
+}
+
+// checkDeregistered fails with ErrStillRegistered when node has an instance of one of services
+// in the catalog, as one consistent read sees it.
+func (c *Consul) checkDeregistered(ctx context.Context, node string, services []string) error {
+	q := c.Options
+	q.RequireConsistent, q.AllowStale = true, false
+	entry, meta, err := c.Client.Catalog().Node(node, q.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("read services of node %s from consul: %w", node, err)
+	}
+	if meta.ResultsFilteredByACLs {
+		return fmt.Errorf("read services of node %s from consul: %w", node, ErrFiltered)
+	}
+	if entry == nil {
+		return nil
+	}
+	var there []string
+	for _, svc := range entry.Services {
+		if slices.Contains(services, svc.Service) && !slices.Contains(there, svc.Service) {
+			there = append(there, svc.Service)
+		}
+	}
+	if len(there) == 0 {
+		return nil
+	}
+	slices.Sort(there)
+	return fmt.Errorf("%s runs %s and is %w: its checks count for it; forget it once it is gone (it left, or an operator ran consul force-leave %s)",
+		node, strings.Join(there, ", "), ErrStillRegistered, node)
 }

@@ -109,8 +109,9 @@ type Consul struct {
 
 	mu      sync.Mutex
 	watches map[string]*flagWatch
-	// known are the members of each service, as this store last read or wrote them.
-	known map[string]knownMembers
+	// known are the members of each service, as this store last read or wrote them; passed
+	// are the nodes of the last Remember of each service.
+	known, passed map[string]map[string]bool
 }
 
 var _ pipeline.Store = (*Consul)(nil)

@@ -286,3 +286,53 @@ func TestHistoryStaysWritable(t *testing.T) {
 		t.Fatalf("history of %d entries, newest %s: not bounded by its size", len(back.Entries), back.Entries[len(back.Entries)-1].Node)
 	}
 }
+
+// TestRememberAfterForget: a node forgotten while it was gone from the catalog is remembered
+// again when it comes back, by a store that remembered it before (the daemon's, which lives
+// on while an operator forgets the node from another process), even when the store's watch
+// could not see it go.
+func TestRememberAfterForget(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	exists := func(node string) bool {
+		t.Helper()
+		pair, _, err := s.Client.KV().Get(s.Keys.Member("cassandra", node), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pair != nil
+	}
+	if err := s.Remember(ctx, "cassandra", []string{"n1", "n2"}); err != nil || !exists("n1") || !exists("n2") {
+		t.Fatalf("remember n1, n2: %v", err)
+	}
+	// n2 leaves the catalog; the health watch now sees n1 alone.
+	if err := s.Remember(ctx, "cassandra", []string{"n1"}); err != nil {
+		t.Fatal(err)
+	}
+	operator := &Consul{Client: s.Client, Keys: s.Keys}
+	if forgotten, err := operator.Forget(ctx, "n2", "cassandra"); err != nil || len(forgotten) != 1 || exists("n2") {
+		t.Fatalf("forget n2: %v %v", forgotten, err)
+	}
+	// n2 comes back.
+	if err := s.Remember(ctx, "cassandra", []string{"n1", "n2"}); err != nil {
+		t.Fatal(err)
+	}
+	if !exists("n2") {
+		t.Fatal("n2 came back into the catalog but was not remembered again")
+	}
+
+	// The watch loses sight of the service (its agent restarts) while n2 leaves, is forgotten
+	// and comes back: it hears nothing, then n1 and n2 again.
+	if err := s.Remember(ctx, "cassandra", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := operator.Forget(ctx, "n2", "cassandra"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remember(ctx, "cassandra", []string{"n1", "n2"}); err != nil {
+		t.Fatal(err)
+	}
+	if !exists("n2") {
+		t.Fatal("n2, forgotten while the watch could not see, was not remembered again")
+	}
+}

@@ -129,7 +129,8 @@ type HealthSource struct {
 	Logger  *slog.Logger
 	Retry   Retry
 	// Seen, when set, hears the nodes running each service every time its health is read, so
-	// that they are remembered as its members.
+	// that they are remembered as its members; and no nodes when a read failed, since the
+	// nodes it heard last may have left and come back meanwhile.
 	Seen func(ctx context.Context, service string, nodes []string)
 }
 
@@ -195,7 +196,10 @@ func (s HealthSource) watchServices(ctx context.Context, names []string, events 
 			defer all.Done()
 			q := &Query{Wait: s.Wait, Options: s.Options, Fetch: func(ctx context.Context, q *api.QueryOptions) (string, uint64, error) {
 				fp, nodes, index, err := serviceHealth(ctx, s.Client, name, q)
-				if err == nil && s.Seen != nil {
+				if s.Seen != nil {
+					if err != nil {
+						nodes = nil
+					}
 					s.Seen(ctx, name, nodes)
 				}
 				return fp, index, err

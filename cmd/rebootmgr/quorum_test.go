@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,8 @@ import (
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/notify"
+	"github.com/rebootmgr/rebootmgr/pipeline"
 )
 
 // cluster starts one agent per node, the first a server, each node in the group given (none:
@@ -229,9 +232,50 @@ func TestStopIsTheLastRead(t *testing.T) {
 	}
 }
 
+// TestHealthAfterTheAnnouncement: the webhook that hears the reboot is starting may answer
+// seconds later; a service that fails meanwhile, here while it answers, stops the reboot. The
+// node gives its place back and leaves maintenance, as after any failed health gate.
+func TestHealthAfterTheAnnouncement(t *testing.T) {
+	n := dev(t)
+	n.agent.RegisterService("galera", []string{"rebootmgr"}, "passing")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m notify.Message
+		if err := json.NewDecoder(r.Body).Decode(&m); err != nil || m.Kind != pipeline.NotifyRebootStarted {
+			return
+		}
+		if err := n.agent.Client.Agent().UpdateTTL(consultest.ServiceCheckID("galera"), "failed while the webhook answered", "critical"); err != nil {
+			t.Error(err)
+			return
+		}
+		// Answer once the catalog shows it.
+		var index uint64
+		for {
+			checks, meta, err := n.agent.Client.Health().Checks("galera", &api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if checks.AggregatedStatus() == api.HealthCritical {
+				return
+			}
+			index = meta.LastIndex
+		}
+	}))
+	t.Cleanup(srv.Close)
+	n.expect(n.run("reboot", "--notify-url", srv.URL), exitUnhealthy, "failed while the webhook answered")
+	if n.rebootCount() != 0 {
+		t.Fatal("rebooted with its service failing")
+	}
+	if n.get(n.keys().Lock()) != nil || n.inMaintenance() {
+		t.Fatalf("lock or maintenance kept: %+v, maintenance %v", n.lockRecord(), n.inMaintenance())
+	}
+}
+
 // TestMissingMemberCountsAsFailing: a node whose agent left the cluster cleanly takes its
 // services out of the catalog; one killed leaves them critical. Either way, once its services
-// were seen, it counts as a failing instance until an operator forgets it.
+// were seen, it counts as a failing instance: gone, until an operator forgets it; killed, by its
+// checks, and forget refuses it while Consul still lists it (a daemon that saw it would never
+// remember it again).
 func TestMissingMemberCountsAsFailing(t *testing.T) {
 	for _, tt := range []struct {
 		name string
@@ -267,6 +311,10 @@ func TestMissingMemberCountsAsFailing(t *testing.T) {
 				t.Fatal("rebooted with a cassandra member gone")
 			}
 			if !tt.catalogGone {
+				n.expect(n.run("forget", other.agent.Node), exitError, "n01 runs cassandra and is still in Consul's catalog")
+				if n.get(n.keys().Member("cassandra", other.agent.Node)) == nil {
+					t.Fatal("a node still in the catalog was forgotten")
+				}
 				return
 			}
 			n.expect(n.run("forget", other.agent.Node, "cassandra"), 0, "forgot n01 as a member of cassandra")

@@ -188,7 +188,7 @@ func (f *rebootFlags) pipeline(ctx context.Context, e env, log *slog.Logger) (*w
 			StayGreen:     f.stayGreen,
 		},
 		Store:  st,
-		Health: store.Health{Client: client, Members: st, Remember: !f.dryRun},
+		Health: store.Health{Client: client, Members: st, Remember: !f.dryRun, Local: node == agentNode},
 		Tasks: &tasks.Runner{
 			Dir: f.tasksDir, Timeout: f.taskTimeout, Node: node,
 			Env: os.Environ(), Owner: os.Geteuid(), Logger: log.With("component", "tasks"),

@@ -292,6 +292,23 @@ func TestHealth(t *testing.T) {
 	}
 }
 
+// TestHealthCountsServicesNotInTheCatalogYet: a service registered with the node's agent but
+// not (yet) in the catalog, as after an agent that left the cluster starts again (at boot, by
+// default), is judged, its own instance missing: the node does not pass for having nothing to
+// check.
+func TestHealthCountsServicesNotInTheCatalogYet(t *testing.T) {
+	n := dev(t)
+	n.agent.RegisterService("galera", []string{"rebootmgr"}, "passing")
+	// The agent keeps it; the catalog forgets it until the agent's next full sync (a minute).
+	if _, err := n.agent.Client.Catalog().Deregister(&api.CatalogDeregistration{Node: n.agent.Node, ServiceID: "galera"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	n.expect(n.run("reboot"), exitUnhealthy, "galera: this node's instance is not in Consul's health catalog")
+	if n.rebootCount() != 0 {
+		t.Fatal("rebooted with its service not in the catalog")
+	}
+}
+
 // TestHealthIgnoresUntagged: a failing service without the tag rebootmgr does not count.
 func TestHealthIgnoresUntagged(t *testing.T) {
 	n := dev(t)

@@ -262,6 +262,24 @@ func (a *Agent) waitReady() error {
 	}
 }
 
+// Leave makes the agent leave the cluster gracefully, as `consul leave` does, and waits until
+// it has exited: the servers deregister its node, and its services with it, from the catalog.
+// Start brings it back, with the services it had.
+func (a *Agent) Leave() {
+	a.t.Helper()
+	a.mu.Lock()
+	exited := a.exited
+	a.mu.Unlock()
+	if err := a.Client.Agent().Leave(); err != nil {
+		a.t.Fatalf("consul agent %s: leave: %v", a.Node, err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(startTimeout):
+		a.t.Fatalf("consul agent %s still running %s after it left", a.Node, startTimeout)
+	}
+}
+
 // Kill stops the agent at once (SIGKILL) and waits for it to exit.
 func (a *Agent) Kill() {
 	a.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/consul/api"
 
@@ -44,11 +45,13 @@ const (
 // OpenStack is a small OpenStack fleet with the constraints of the examples in deploy/:
 // gateways (never the only one: min_passing=2), controllers (never when fewer than 3; galera,
 // zookeeper, rabbitmq min_passing=3, cassandra max_failing=0), computes in their own group
-// with VMs to evacuate (nova-compute max_failing=1), quobyte on controllers and computes, dkms
-// on every node (local_only).
+// with VMs to evacuate (nova-compute max_failing=1), dkms on every node (local_only), and
+// quobyte on controllers and computes, one storage cluster across both groups that tolerates
+// one failing server (max_failing=1, where the example wants every instance passing: so the
+// computes may roll more than one at a time, and the two groups share a quorum).
 func OpenStack(gateways, controllers, computes int) []Spec {
 	dkms := Service{"dkms", []string{"rebootmgr", "local_only"}}
-	quobyte := Service{"quobyte", []string{"rebootmgr", "ignore_maintenance"}}
+	quobyte := Service{"quobyte", []string{"rebootmgr", "ignore_maintenance", "max_failing=1"}}
 	var specs []Spec
 	for i := 1; i <= gateways; i++ {
 		specs = append(specs, Spec{Name: fmt.Sprintf("gw%d", i), Role: Gateway, Group: store.DefaultGroup, Services: []Service{
@@ -207,7 +210,7 @@ func (n *Node) Args() []string {
 		"--tasks-dir", n.TasksDir(),
 		"--boot-id-file", n.path("boot_id"),
 		"--lock-file", n.path("run", "rebootmgr.lock"),
-		"--reboot-command", "echo rebooted >> "+n.path("reboots"),
+		"--reboot-command", "date +%s%N >> "+n.path("reboots"),
 		"--reboot-required-file", n.Trigger(),
 	)
 }
@@ -291,6 +294,29 @@ func (n *Node) RebootCount() int {
 		return 0
 	}
 	return strings.Count(string(data), "\n")
+}
+
+// RebootTimes are the moments the node's reboot command ran, as the command itself read the
+// clock (date +%s%N), oldest first.
+func (n *Node) RebootTimes() []time.Time {
+	t := n.fleet.t
+	t.Helper()
+	data, err := os.ReadFile(n.path("reboots"))
+	if err != nil {
+		return nil
+	}
+	var out []time.Time
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if line == "" {
+			continue
+		}
+		ns, err := strconv.ParseInt(line, 10, 64)
+		if err != nil {
+			t.Fatalf("%s: reboot record %q: %v", n.Name, line, err)
+		}
+		out = append(out, time.Unix(0, ns))
+	}
+	return out
 }
 
 // KV is the node's agent's key/value store.
