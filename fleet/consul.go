@@ -33,9 +33,18 @@ type Reader struct {
 func (r Reader) Read(ctx context.Context) (Snapshot, error) {
 	s := Snapshot{At: r.Now().UTC(), Local: r.Local, Legacy: map[string]string{}, Requests: map[string]Mark{}, Disabled: map[string]Mark{}, Groups: map[string]GroupState{}, Nodes: map[string]string{}, Members: map[string][]string{}}
 	q := (&api.QueryOptions{}).WithContext(ctx)
-	pairs, _, err := r.Client.KV().List(r.Keys.Prefix+"/", q)
+	// The fleet's stop flag is read by itself too: a token that may not read it gets an error
+	// naming the key, where a list would leave it out without a word.
+	if _, _, err := r.Client.KV().Get(r.Keys.Stop(), q); err != nil {
+		return Snapshot{}, fmt.Errorf("read the stop flag %s: %w", r.Keys.Stop(), err)
+	}
+	pairs, meta, err := r.Client.KV().List(r.Keys.Prefix+"/", q)
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("read keys under %s: %w", r.Keys.Prefix, err)
+	}
+	if meta.ResultsFilteredByACLs {
+		// A stop flag hidden is no stop flag absent: never an all-clear that cannot be known.
+		return Snapshot{}, fmt.Errorf("read keys under %s: %w (key_prefix %q read)", r.Keys.Prefix, store.ErrFiltered, r.Keys.Prefix+"/")
 	}
 	group := func(name string) GroupState {
 		if g, ok := s.Groups[name]; ok {
@@ -112,16 +121,25 @@ func (r Reader) Read(ctx context.Context) (Snapshot, error) {
 			s.Disabled[parts[0]] = Mark{Value: string(p.Value)}
 		}
 	}
-	nodes, _, err := r.Client.Catalog().Nodes(q)
+	nodes, meta, err := r.Client.Catalog().Nodes(q)
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("read nodes from consul: %w", err)
+	}
+	if meta.ResultsFilteredByACLs {
+		return Snapshot{}, fmt.Errorf("read nodes from consul: %w (node_prefix \"\" read)", store.ErrFiltered)
+	}
+	if len(nodes) == 0 {
+		return Snapshot{}, fmt.Errorf("consul's catalog lists no node at all: the token may lack node_prefix \"\" read, or this is not the cluster you meant")
 	}
 	for _, n := range nodes {
 		s.Nodes[n.Node] = n.Meta[store.GroupMeta]
 	}
-	services, _, err := r.Client.Catalog().Services(q)
+	services, meta, err := r.Client.Catalog().Services(q)
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("read services from consul: %w", err)
+	}
+	if meta.ResultsFilteredByACLs {
+		return Snapshot{}, fmt.Errorf("read services from consul: %w (service_prefix \"\" read)", store.ErrFiltered)
 	}
 	var names []string
 	for name, tags := range services {

@@ -80,3 +80,31 @@ func TestOperatorPolicy(t *testing.T) {
 		n.expect(n.run(args[0], args[1:]...), 0)
 	}
 }
+
+// TestStatusNeverAnAllClearItCannotKnow: with ACLs on and a token that may not read what status
+// shows (here none at all, as an operator's shell without CONSUL_HTTP_TOKEN has), status does
+// not say "stop flag: not set" and "lock free": it fails, naming what is missing.
+func TestStatusNeverAnAllClearItCannotKnow(t *testing.T) {
+	agent := consultest.DevACL(t, "n1")
+	n := newTestNode(t, agent)
+	n.agent.RegisterRemote("n2", "galera", []string{"rebootmgr"}, "passing")
+	n.put(n.keys().Stop(), "freeze")
+	for _, tt := range []struct {
+		name, rules, mention string
+	}{
+		{"no token", "", "Permission denied"},
+		{"nodes hidden", `key_prefix "service/rebootmgr/" { policy = "read" }
+agent_prefix "" { policy = "read" }`, "node_prefix"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.rules != "" {
+				t.Setenv("CONSUL_HTTP_TOKEN", aclToken(t, agent, tt.rules))
+			}
+			r := n.run("status")
+			n.expect(r, exitError, tt.mention)
+			if strings.Contains(r.stdout, "not set") {
+				t.Fatalf("status printed an all-clear: %s", r.stdout)
+			}
+		})
+	}
+}
