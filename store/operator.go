@@ -171,3 +171,17 @@ func (c *Consul) GroupKnown(ctx context.Context, group string) (bool, error) {
 	}
 	return len(nodes) > 0, nil
 }
+
+// NodeMaintenance says whether node is in maintenance mode, and why, as the catalog has it.
+func (c *Consul) NodeMaintenance(ctx context.Context, node string) (reason string, on bool, err error) {
+	checks, _, err := c.Client.Health().Node(node, c.query(ctx))
+	if err != nil {
+		return "", false, fmt.Errorf("read health of node %s: %w", node, err)
+	}
+	for _, ch := range checks {
+		if ch.CheckID == nodeMaintenanceCheck {
+			return ch.Notes, true, nil
+		}
+	}
+	return "", false, nil
+}

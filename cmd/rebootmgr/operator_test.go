@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/consul/api"
 	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/fleet"
 	"github.com/rebootmgr/rebootmgr/history"
@@ -320,4 +321,62 @@ func TestLongReasonIsRefused(t *testing.T) {
 		t.Fatalf("history: %d entries, %v", len(l.Entries), err)
 	}
 	whole("history", l.Entries[0].TriggeredBy)
+}
+
+// TestUnlockSaysWhatIsLeftBehind: a reboot that did not happen leaves the node in maintenance
+// and its request set (it would start again at once); unlock says so, and clears both when
+// asked (maintenance only on the node itself, whose agent it belongs to).
+func TestUnlockSaysWhatIsLeftBehind(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		flags    []string
+		mentions []string
+		cleared  bool
+	}{
+		{"told", nil, []string{"left behind: a reboot request", "--cancel-request", "left behind: n1 is in maintenance mode"}, false},
+		{"cleared", []string{"--cancel-request", "--end-maintenance"}, []string{"withdrew the reboot request of n1", "ended the maintenance mode of n1"}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			n := dev(t)
+			putHolder(t, n, lock.Holder{Node: "n1", Phase: lock.Rebooting, Since: time.Now(), BootID: "boot-1"})
+			n.put(n.keys().RebootRequired("n1"), "kernel")
+			if err := n.agent.Client.Agent().EnableNodeMaintenance("rebootmgr: rebooting n1"); err != nil {
+				t.Fatal(err)
+			}
+			waitNodeCheck(t, n, "_node_maintenance")
+			r := n.run("unlock", append([]string{"n1", "--force"}, tt.flags...)...)
+			n.expect(r, 0, "released the reboot lock of n1")
+			for _, m := range tt.mentions {
+				if !strings.Contains(r.stdout, m) {
+					t.Fatalf("unlock does not say %q:\n%s", m, r.stdout)
+				}
+			}
+			if got := n.get(n.keys().RebootRequired("n1")) == nil; got != tt.cleared {
+				t.Fatalf("request withdrawn: %v, want %v", got, tt.cleared)
+			}
+			if n.inMaintenance() == tt.cleared {
+				t.Fatalf("maintenance on: %v after unlock %v", n.inMaintenance(), tt.flags)
+			}
+		})
+	}
+}
+
+// waitNodeCheck waits, with blocking queries, until the catalog shows check on n's node.
+func waitNodeCheck(t *testing.T, n *testNode, check string) {
+	t.Helper()
+	var index uint64
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		checks, meta, err := n.agent.Client.Health().Node(n.agent.Node, &api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		index = meta.LastIndex
+		for _, c := range checks {
+			if c.CheckID == check {
+				return
+			}
+		}
+	}
+	t.Fatalf("the catalog never showed %s on %s", check, n.agent.Node)
 }

@@ -26,7 +26,11 @@ func runUnlock(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	var g globalFlags
 	g.register(fs)
 	force := fs.Bool("force", false, "unlock even though the holder is within its phase's expected time (and, preparing, alive)")
-	fs.Usage = usageFunc(fs, stdout, "rebootmgr unlock NODE [--group GROUP] [--force]", `  rebootmgr unlock compute-17           release the lock of a node that will not come back
+	cancelRequest := fs.Bool("cancel-request", false, "also withdraw the node's reboot request, which would start it again at once")
+	endMaintenance := fs.Bool("end-maintenance", false, "also end the maintenance mode rebootmgr started (only on the node itself: maintenance belongs to its agent)")
+	fs.Usage = usageFunc(fs, stdout, "rebootmgr unlock NODE [--group GROUP] [--force] [--cancel-request] [--end-maintenance]", `  rebootmgr unlock compute-17           release the lock of a node that will not come back
+  rebootmgr unlock db-3 --force --cancel-request --end-maintenance
+                                        on db-3, after a reboot that did not happen: give everything back
 `)
 	pos, err := parseArgs(fs, args, e, 1)
 	if err != nil {
@@ -60,8 +64,44 @@ func runUnlock(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		fmt.Fprintf(stdout, "released %s's place in the fleet's holders of group %s (the group's record no longer held it)\n", removed.Node, o.store.Group)
 		return nil
 	}
-	fmt.Fprintf(stdout, "released the reboot lock of %s: phase %s since %s, boot id %q (its maintenance mode, if any, is left to the node)\n",
+	fmt.Fprintf(stdout, "released the reboot lock of %s: phase %s since %s, boot id %q\n",
 		removed.Node, removed.Phase, removed.Since.UTC().Format(time.RFC3339), removed.BootID)
+	return o.leftBehind(ctx, node, *cancelRequest, *endMaintenance, stdout)
+}
+
+// leftBehind says, after an unlock, what the node's reboot left that an operator may want gone:
+// a reboot request still set (the node would start again at once) and maintenance mode; and
+// clears each when asked.
+func (o *operator) leftBehind(ctx context.Context, node string, cancel, endMaint bool, stdout io.Writer) error {
+	req, err := o.store.Trigger(ctx, node)
+	if err != nil {
+		return err
+	}
+	switch {
+	case req.Set && cancel:
+		if err := o.store.RemoveAt(ctx, o.keys.RebootRequired(node), req.Index); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "withdrew the reboot request of %s (%s)\n", node, o.keys.RebootRequired(node))
+	case req.Set:
+		fmt.Fprintf(stdout, "left behind: a reboot request (%s): %s starts again as soon as it can; --cancel-request (or rebootmgr cancel %s) withdraws it\n", o.keys.RebootRequired(node), node, node)
+	}
+	reason, inMaint, err := o.store.NodeMaintenance(ctx, node)
+	if err != nil || !inMaint {
+		return err
+	}
+	local, _ := store.NodeName(ctx, o.client)
+	switch {
+	case endMaint && local == node:
+		if err := o.store.EndMaintenance(ctx, node); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "ended the maintenance mode of %s\n", node)
+	case endMaint:
+		return fmt.Errorf("%s is in maintenance mode (%s), which only its own agent can end: run this on %s, or consul maint -disable there", node, reason, node)
+	default:
+		fmt.Fprintf(stdout, "left behind: %s is in maintenance mode (%s); --end-maintenance on %s (or consul maint -disable there) ends it\n", node, reason, node)
+	}
 	return nil
 }
 
