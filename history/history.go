@@ -23,6 +23,8 @@ const (
 	Finished       = "finished"
 	TaskFailed     = "task failed"
 	DeadlinePassed = "deadline passed"
+	// RebootFailed: the reboot command itself failed (the lock stays in phase rebooting).
+	RebootFailed = "reboot command failed"
 )
 
 // Entry is one reboot, or one that failed.

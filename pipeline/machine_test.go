@@ -382,3 +382,26 @@ func TestClockJumps(t *testing.T) {
 		t.Fatalf("lock after the deadline: %+v", m.lock())
 	}
 }
+
+// TestRebootCommandFails: a reboot command that fails is recorded in the history and told,
+// and the lock stays in phase rebooting for an operator.
+func TestRebootCommandFails(t *testing.T) {
+	m := newMachine(t)
+	m.store.SetTrigger("n1", "", true)
+	m.reboot.Err = errors.New("systemctl: connection refused")
+	var told []string
+	m.notifier = func(kind string) { told = append(told, kind) }
+	if _, err := m.run(t.Context()); err == nil || !strings.Contains(err.Error(), "reboot command failed") {
+		t.Fatalf("run: %v", err)
+	}
+	l, _, _ := m.store.History(t.Context())
+	if len(l.Entries) != 1 || l.Entries[0].Outcome != history.RebootFailed || !strings.Contains(l.Entries[0].Detail, "connection refused") {
+		t.Fatalf("history: %+v", l)
+	}
+	if !slices.Contains(told, pipeline.NotifyRebootFailed) {
+		t.Fatalf("told: %v", told)
+	}
+	if h, _ := m.lock().Holder("n1"); h.Phase != lock.Rebooting {
+		t.Fatalf("lock: %+v", m.lock())
+	}
+}

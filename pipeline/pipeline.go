@@ -111,6 +111,7 @@ const (
 	NotifyRebootFinished = "reboot finished"
 	NotifyTaskFailed     = "task failed"
 	NotifyGroupStopped   = "group stopped"
+	NotifyRebootFailed   = "reboot command failed"
 )
 
 // Rebooter reboots the machine.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/clip"
+	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 )
 
@@ -191,6 +193,9 @@ func (p *Pipeline) reboot(ctx context.Context, why string, holding *bool) (Resul
 	*holding = false
 	log.Info("running the reboot command", "step", "reboot", "boot_id", bootID)
 	if err := p.Rebooter.Reboot(ctx); err != nil {
+		reason := clip.OneLine(err.Error())
+		p.record(ctx, history.Entry{Node: p.Node, Start: now, End: p.Clock.Now().UTC(), Outcome: history.RebootFailed, Detail: reason, TriggeredBy: why})
+		p.tell(ctx, NotifyRebootFailed, reason+"; the lock stays in phase rebooting until an operator looks (rebootmgr unlock "+p.Node+" --force)")
 		return Result{}, fmt.Errorf("reboot command failed (the lock stays in phase rebooting; the next run reports that the node did not reboot): %w", err)
 	}
 	return Result{Outcome: RebootStarted, Message: "reboot started"}, nil
