@@ -674,9 +674,12 @@ func (r *faultRun) lastRead(n *simNode, cmd time.Time) time.Time {
 		if !best.IsZero() && cmd.Sub(best) < 10*time.Second {
 			return best
 		}
+		// The line may be in a log of a daemon killed meanwhile, still being copied from its
+		// stderr: the current log's next line, or a short while, and every log is read again.
 		current := n.logs[len(n.logs)-1]
 		select {
 		case <-current.SeenN(msg, current.Count(msg)+1):
+		case <-time.After(20 * time.Millisecond):
 		case <-deadline:
 			r.t.Fatalf("%s ran its reboot command at %s, but no daemon of it logged %q before", n.Name, cmd.Format(time.StampMicro), msg)
 		}
