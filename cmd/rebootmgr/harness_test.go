@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/consul/api"
 
@@ -224,4 +225,23 @@ func (n *testNode) expect(r result, code int, mentions ...string) {
 			n.t.Fatalf("output does not mention %q: %s", m, r)
 		}
 	}
+}
+
+// waitUntil repeats a blocking query (fetch gets the index to wait on) until it reports done,
+// for at most timeout; then the test fails saying what never happened.
+func waitUntil(t testing.TB, timeout time.Duration, never func() string, fetch func(q *api.QueryOptions) (done bool, meta *api.QueryMeta, err error)) {
+	t.Helper()
+	var index uint64
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		done, meta, err := fetch(&api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if done {
+			return
+		}
+		index = meta.LastIndex
+	}
+	t.Fatal(never())
 }

@@ -121,19 +121,14 @@ func status(t *testing.T, n *testNode) fleet.Status {
 // catalog a moment after the node).
 func waitGroup(t *testing.T, n *testNode, group string) {
 	t.Helper()
-	var index uint64
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		node, meta, err := n.agent.Client.Catalog().Node(n.agent.Node, &api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second})
-		if err != nil {
-			t.Fatal(err)
+	waitUntil(t, 60*time.Second, func() string { return fmt.Sprintf("node %s never in group %s in the catalog", n.agent.Node, group) }, func(q *api.QueryOptions) (bool, *api.QueryMeta, error) {
+		node, meta, err := n.agent.Client.Catalog().Node(n.agent.Node, q)
+		if err != nil || node == nil || node.Node == nil {
+			return false, meta, err
 		}
-		index = meta.LastIndex
-		if node != nil && node.Node != nil && (node.Node.Meta[store.GroupMeta] == group || group == store.DefaultGroup && node.Node.Meta[store.GroupMeta] == "") {
-			return
-		}
-	}
-	t.Fatalf("node %s never in group %s in the catalog", n.agent.Node, group)
+		g := node.Node.Meta[store.GroupMeta]
+		return g == group || group == store.DefaultGroup && g == "", meta, nil
+	})
 }
 
 // mixedPair is a node running rebootmgr (n00, in group, "default" for none) and a node still

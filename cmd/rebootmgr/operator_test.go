@@ -3,8 +3,10 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -364,19 +366,8 @@ func TestUnlockSaysWhatIsLeftBehind(t *testing.T) {
 // waitNodeCheck waits, with blocking queries, until the catalog shows check on n's node.
 func waitNodeCheck(t *testing.T, n *testNode, check string) {
 	t.Helper()
-	var index uint64
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		checks, meta, err := n.agent.Client.Health().Node(n.agent.Node, &api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		index = meta.LastIndex
-		for _, c := range checks {
-			if c.CheckID == check {
-				return
-			}
-		}
-	}
-	t.Fatalf("the catalog never showed %s on %s", check, n.agent.Node)
+	waitUntil(t, 30*time.Second, func() string { return fmt.Sprintf("the catalog never showed %s on %s", check, n.agent.Node) }, func(q *api.QueryOptions) (bool, *api.QueryMeta, error) {
+		checks, meta, err := n.agent.Client.Health().Node(n.agent.Node, q)
+		return slices.ContainsFunc(checks, func(c *api.HealthCheck) bool { return c.CheckID == check }), meta, err
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -168,22 +169,16 @@ func TestLoweredLimitHoldsPreparingNodes(t *testing.T) {
 // waitLock waits, with blocking queries, until group's lock record satisfies ok.
 func waitLock(t *testing.T, n *testNode, group string, ok func(lock.Record) bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	var index uint64
-	for time.Now().Before(deadline) {
-		pair, meta, err := n.kv().Get(n.keys().GroupLock(group), &api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second})
-		if err != nil {
-			t.Fatal(err)
+	waitUntil(t, 30*time.Second, func() string {
+		return fmt.Sprintf("lock of group %s never as wanted: %+v", group, lockAt(t, n, group))
+	}, func(q *api.QueryOptions) (bool, *api.QueryMeta, error) {
+		pair, meta, err := n.kv().Get(n.keys().GroupLock(group), q)
+		if err != nil || pair == nil {
+			return false, meta, err
 		}
-		index = meta.LastIndex
-		if pair == nil {
-			continue
-		}
-		if rec, err := lock.Decode(pair.Value); err == nil && ok(rec) {
-			return
-		}
-	}
-	t.Fatalf("lock of group %s never as wanted: %+v", group, lockAt(t, n, group))
+		rec, derr := lock.Decode(pair.Value)
+		return derr == nil && ok(rec), meta, nil
+	})
 }
 
 // TestStopIsTheLastRead: a stop flag set anywhere on the way, even by the webhook that hears
@@ -325,42 +320,26 @@ func TestMissingMemberCountsAsFailing(t *testing.T) {
 
 func waitKey(t *testing.T, n *testNode, key string) {
 	t.Helper()
-	var index uint64
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		pair, meta, err := n.kv().Get(key, &api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if pair != nil {
-			return
-		}
-		index = meta.LastIndex
-	}
-	t.Fatalf("key %s never written", key)
+	waitUntil(t, 30*time.Second, func() string { return "key " + key + " never written" }, func(q *api.QueryOptions) (bool, *api.QueryMeta, error) {
+		pair, meta, err := n.kv().Get(key, q)
+		return pair != nil, meta, err
+	})
 }
 
 // waitCatalog waits until node is gone from the catalog (gone) or its serfHealth is critical.
 func waitCatalog(t *testing.T, n *testNode, node string, gone bool) {
 	t.Helper()
-	var index uint64
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		checks, meta, err := n.agent.Client.Health().Node(node, &api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second})
-		if err != nil {
-			t.Fatal(err)
+	waitUntil(t, 60*time.Second, func() string {
+		return fmt.Sprintf("node %s never %s", node, map[bool]string{true: "left the catalog", false: "failed"}[gone])
+	}, func(q *api.QueryOptions) (bool, *api.QueryMeta, error) {
+		checks, meta, err := n.agent.Client.Health().Node(node, q)
+		if gone {
+			return len(checks) == 0, meta, err
 		}
-		index = meta.LastIndex
-		if gone && len(checks) == 0 {
-			return
-		}
-		for _, c := range checks {
-			if !gone && c.CheckID == "serfHealth" && c.Status == api.HealthCritical {
-				return
-			}
-		}
-	}
-	t.Fatalf("node %s never %s", node, map[bool]string{true: "left the catalog", false: "failed"}[gone])
+		return slices.ContainsFunc(checks, func(c *api.HealthCheck) bool {
+			return c.CheckID == "serfHealth" && c.Status == api.HealthCritical
+		}), meta, err
+	})
 }
 
 // TestFailureThatCannotBeRecordedHalts: a pre-boot task fails, and the token may not write the
