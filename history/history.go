@@ -25,6 +25,9 @@ const (
 	DeadlinePassed = "deadline passed"
 	// RebootFailed: the reboot command itself failed (the lock stays in phase rebooting).
 	RebootFailed = "reboot command failed"
+	// Unlocked: an operator released the node's place (rebootmgr unlock); it follows whatever
+	// went wrong, which has its own entry, so it is no failure of its own.
+	Unlocked = "unlocked"
 )
 
 // Entry is one reboot, or one that failed.
@@ -38,7 +41,7 @@ type Entry struct {
 }
 
 // Failed reports whether the entry counts against the circuit breaker.
-func (e Entry) Failed() bool { return e.Outcome != Finished }
+func (e Entry) Failed() bool { return e.Outcome != Finished && e.Outcome != Unlocked }
 
 // Duration is how long the reboot took.
 func (e Entry) Duration() time.Duration { return e.End.Sub(e.Start) }

@@ -94,16 +94,22 @@ func (p *Pipeline) finish(ctx context.Context, h lock.Holder) (Result, error) {
 	return Result{Outcome: Finished, Message: "reboot finished"}, nil
 }
 
+// OverdueReason says that h did not finish its reboot by its deadline, and what to do.
+func OverdueReason(h lock.Holder) string {
+	return fmt.Sprintf("%s did not finish its reboot by its deadline %s (phase %s since %s); its lock is kept: look at %s, then rebootmgr unlock or resume",
+		h.Node, h.Deadline.UTC().Format(time.RFC3339), h.Phase, h.Updated.UTC().Format(time.RFC3339), h.Node)
+}
+
 // stopOverdue stops the group when a holder is past its deadline: the lock stays, nothing else
 // moves until an operator has looked. No time ever releases a lock by itself.
 func (p *Pipeline) stopOverdue(ctx context.Context, rec lock.Record, now time.Time) error {
 	for _, h := range rec.Overdue(now) {
-		reason := fmt.Sprintf("%s did not finish its reboot by its deadline %s (phase %s since %s); its lock is kept: look at %s, then rebootmgr unlock or resume",
-			h.Node, h.Deadline.UTC().Format(time.RFC3339), h.Phase, h.Updated.UTC().Format(time.RFC3339), h.Node)
-		p.Logger.Error("reboot deadline passed: stopping the group", "holder", h.Node, "deadline", h.Deadline)
+		reason := OverdueReason(h)
 		if p.DryRun {
-			continue
+			// A real run stops the group here, and then ends at the stop flag.
+			return gateFail(ErrStopped, "dry run: the group would be stopped: %s", reason)
 		}
+		p.Logger.Error("reboot deadline passed: stopping the group", "holder", h.Node, "deadline", h.Deadline)
 		set, err := p.Store.StopGroup(ctx, reason+" (rebootmgr on "+p.Node+", "+now.UTC().Format(time.RFC3339)+")")
 		if err != nil {
 			return err

@@ -50,6 +50,9 @@ func (p *Pipeline) checkDisabled(ctx context.Context) error {
 		if reason == "" {
 			reason = "no reason given"
 		}
+		if DisabledByTask(f.Value) {
+			return &gateError{gate: ErrDisabled, msg: fmt.Sprintf("node %s is disabled: %s", p.Node, reason), err: errDisabledByTask}
+		}
 		return gateFail(ErrDisabled, "node %s is disabled: %s", p.Node, reason)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/clip"
@@ -55,7 +56,7 @@ func (p *Pipeline) runTasks(ctx context.Context, phase string) error {
 	reason := phaseName(phase) + " " + err.Error()
 	if !p.DryRun {
 		now := p.Clock.Now().UTC()
-		mark := fmt.Sprintf("%s (rebootmgr, %s)", reason, now.Format(time.RFC3339))
+		mark := fmt.Sprintf("%s%s%s)", reason, taskMark, now.Format(time.RFC3339))
 		p.unrecorded = mark
 		if derr := p.recordDisabled(ctx); derr != nil {
 			p.Logger.Error("could not mark the node disabled: halted until it can", "err", derr)
@@ -70,6 +71,21 @@ func (p *Pipeline) runTasks(ctx context.Context, phase string) error {
 		p.tell(ctx, NotifyTaskFailed, reason+"; the node is disabled")
 	}
 	return gateWrap(ErrTaskFailed, err, "%s tasks", phaseName(phase))
+}
+
+// taskMark is in the disabled mark a failed task leaves, before the time and a closing
+// parenthesis.
+const taskMark = " (rebootmgr, "
+
+// DisabledByTask says whether a disabled mark's value is one rebootmgr wrote when a task
+// failed (not an operator's).
+func DisabledByTask(value string) bool {
+	i := strings.LastIndex(value, taskMark)
+	if i < 0 || !strings.HasSuffix(value, ")") {
+		return false
+	}
+	_, err := time.Parse(time.RFC3339, value[i+len(taskMark):len(value)-1])
+	return err == nil
 }
 
 // recordDisabled writes the disabled mark a failed task called for, if one is still unwritten.

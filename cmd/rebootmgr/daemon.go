@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rebootmgr/rebootmgr/daemon"
+	"github.com/rebootmgr/rebootmgr/fleet"
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/metrics"
 	"github.com/rebootmgr/rebootmgr/pipeline"
@@ -127,6 +128,15 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		sources = append(sources, consul...)
 		sources = append(sources, watch.FileSource{Paths: f.triggerFiles.values, Logger: wlog})
 	}
+	presence := store.Registration{Client: client, Node: p.Node, TTL: 3 * *interval, Meta: df.settings().Meta(now)}
+	var published daemon.Presence
+	if err := presence.Register(ctx); err != nil {
+		// Other nodes then see no daemon here; this one still does its job.
+		log.Warn("could not register the daemon in Consul: status shows no daemon on this node (the token needs service \"rebootmgr\" write)", "err", err)
+	} else {
+		published = presence
+		defer daemonStopped(presence, log)
+	}
 	d := &daemon.Daemon{
 		Pipeline:      p,
 		Events:        watch.NewEvents(),
@@ -135,6 +145,10 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		Notifier:      systemd.Notifier{Socket: e.get("NOTIFY_SOCKET")},
 		Logger:        log.With("component", "daemon", "node", p.Node),
 		Observe:       observe,
+		Node:          p.Node,
+		Group:         f.group,
+		Presence:      published,
+		Refresh:       *interval,
 	}
 	log.Info("rebootmgr daemon started", "node", p.Node, "version", version)
 	if err := d.Run(ctx); err != nil {
@@ -145,6 +159,28 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		log.Warn("could not clear the daemon's start from its lock file", "file", f.lockFile, "err", err)
 	}
 	return nil
+}
+
+// settings are what the daemon judges by that Consul does not hold, as it publishes them.
+func (d *daemonFlags) settings() fleet.Settings {
+	blackouts, _ := d.blackoutDates() // read without error by wire before
+	dates := make([]string, 0, len(blackouts))
+	for day := range blackouts {
+		dates = append(dates, day)
+	}
+	return fleet.Settings{
+		Version: version, Enabled: d.enabled, Windows: d.windows.values, Blackouts: dates,
+		Spread: d.spread, Cooldown: d.cooldown, StayGreen: d.stayGreen,
+	}
+}
+
+// daemonStopped says in Consul that the daemon stopped.
+func daemonStopped(reg store.Registration, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := reg.Update(ctx, store.DaemonDown, "stopped at "+time.Now().UTC().Format(time.RFC3339)); err != nil {
+		log.Warn("could not say in Consul that the daemon stopped: it shows as running until its check's TTL passes", "err", err)
+	}
 }
 
 // A daemon started within restartWindow of the start of one that did not stop cleanly polls

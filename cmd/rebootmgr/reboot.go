@@ -212,41 +212,37 @@ func rebootNote(lockFile string) string {
 
 // schedule reads the reboot windows and blackout dates.
 func (f *rebootFlags) schedule(node string) (window.Schedule, error) {
-	var s window.Schedule
-	for _, spec := range f.windows.values {
-		w, err := window.Parse(spec)
-		if err != nil {
-			return s, fmt.Errorf("%w: --reboot-window: %v", errUsage, err)
-		}
-		s.Windows = append(s.Windows, w)
+	blackouts, err := f.blackoutDates()
+	if err != nil {
+		return window.Schedule{}, err
 	}
-	if f.spread > 0 {
-		if len(s.Windows) == 0 {
-			return s, fmt.Errorf("%w: --window-spread needs a --reboot-window", errUsage)
-		}
-		if err := s.CheckSpread(f.spread); err != nil {
-			return s, fmt.Errorf("%w: --window-spread: %v", errUsage, err)
-		}
-		s.Offset = window.SpreadOffset(node, f.spread)
+	s, err := window.Build(f.windows.values, blackouts, node, f.spread)
+	if err != nil {
+		return s, fmt.Errorf("%w: %v", errUsage, err)
 	}
-	s.Blackouts = map[string]bool{}
+	return s, nil
+}
+
+// blackoutDates are the dates of every --blackout, read from their files where they name one.
+func (f *rebootFlags) blackoutDates() (map[string]bool, error) {
+	out := map[string]bool{}
 	for _, b := range f.blackouts.values {
 		var r io.Reader = strings.NewReader(b)
 		if name, ok := strings.CutPrefix(b, "@"); ok {
 			file, err := os.Open(name)
 			if err != nil {
-				return s, fmt.Errorf("%w: --blackout: %v", errUsage, err)
+				return nil, fmt.Errorf("%w: --blackout: %v", errUsage, err)
 			}
 			defer file.Close()
 			r = file
 		}
 		dates, err := window.ParseBlackouts(r)
 		if err != nil {
-			return s, fmt.Errorf("%w: --blackout: %v", errUsage, err)
+			return nil, fmt.Errorf("%w: --blackout: %v", errUsage, err)
 		}
 		for d := range dates {
-			s.Blackouts[d] = true
+			out[d] = true
 		}
 	}
-	return s, nil
+	return out, nil
 }
