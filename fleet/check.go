@@ -34,7 +34,8 @@ type NodeState struct {
 	TasksErr error
 	Tasks    map[string]int
 	// Now is when the gates are judged; Schedule, Cooldown and StayGreen are the node's
-	// settings, History its group's reboots.
+	// settings, History its group's reboots (for the cooldown, and the deadlines already
+	// reported).
 	Now       time.Time
 	Schedule  window.Schedule
 	Cooldown  time.Duration
@@ -87,7 +88,7 @@ func Gates(s NodeState) []Verdict {
 		out = append(out, Verdict{Gate: gate, Pass: err == nil, Evidence: evidence, Err: err})
 	}
 
-	switch overdue := s.Lock.Overdue(s.Now); {
+	switch overdue := pipeline.Unreported(s.Lock.Overdue(s.Now), s.History); {
 	case s.Stop != nil:
 		add(GateStop, fmt.Errorf("%w: %s", pipeline.ErrStopped, orNone(s.Stop.Value)), "stop flag is set: "+orNone(s.Stop.Value))
 	case len(overdue) > 0:

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -94,16 +95,40 @@ func (p *Pipeline) finish(ctx context.Context, h lock.Holder) (Result, error) {
 	return Result{Outcome: Finished, Message: "reboot finished"}, nil
 }
 
+// Unreported are the holders past their deadline whose miss the group's history does not hold
+// yet. A miss is reported once, with the group stopped: an operator who has looked and resumed
+// the group lets the holder finish (or unlocks it), and no run stops the group for it again.
+func Unreported(overdue []lock.Holder, l history.Log) []lock.Holder {
+	var out []lock.Holder
+	for _, h := range overdue {
+		reported := slices.ContainsFunc(l.Entries, func(e history.Entry) bool {
+			return e.Node == h.Node && e.Outcome == history.DeadlinePassed && e.Start.Equal(h.RebootStarted)
+		})
+		if !reported {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
 // OverdueReason says that h did not finish its reboot by its deadline, and what to do.
 func OverdueReason(h lock.Holder) string {
-	return fmt.Sprintf("%s did not finish its reboot by its deadline %s (phase %s since %s); its lock is kept: look at %s, then rebootmgr unlock or resume",
+	return fmt.Sprintf("%s did not finish its reboot by its deadline %s (phase %s since %s); its lock is kept: look at %s, then rebootmgr unlock it (gone) or resume the group (it finishes)",
 		h.Node, h.Deadline.UTC().Format(time.RFC3339), h.Phase, h.Updated.UTC().Format(time.RFC3339), h.Node)
 }
 
 // stopOverdue stops the group when a holder is past its deadline: the lock stays, nothing else
 // moves until an operator has looked. No time ever releases a lock by itself.
 func (p *Pipeline) stopOverdue(ctx context.Context, rec lock.Record, now time.Time) error {
-	for _, h := range rec.Overdue(now) {
+	overdue := rec.Overdue(now)
+	if len(overdue) == 0 {
+		return nil
+	}
+	l, _, err := p.Store.History(ctx)
+	if err != nil {
+		return err
+	}
+	for _, h := range Unreported(overdue, l) {
 		reason := OverdueReason(h)
 		if p.DryRun {
 			// A real run stops the group here, and then ends at the stop flag.

@@ -63,10 +63,9 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 			s.Cooldown, s.StayGreen = d.Settings.Cooldown, d.Settings.StayGreen
 		}
 	}
-	if s.Cooldown > 0 {
-		if s.History, _, err = o.store.History(ctx); err != nil {
-			return err
-		}
+	// The history: for the cooldown, and the deadlines already reported.
+	if s.History, _, err = o.store.History(ctx); err != nil {
+		return err
 	}
 	if node == local {
 		l, err := f.localState(node, stderr)
