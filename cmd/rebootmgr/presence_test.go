@@ -43,13 +43,7 @@ func TestStatusShowsTheDaemon(t *testing.T) {
 	// A reboot that did not happen waits for an operator: the daemon's status, its check and
 	// status say so, with the command.
 	n.expect(n.run("cancel", "n1"), 0)
-	d = n.startDaemon("--reboot-timeout", "200ms")
-	n.put(n.keys().RebootRequired("n1"), "")
-	r := <-d.done
-	d.done <- r
-	n.expect(r, exitError, "still running after the reboot command")
-	d = n.startDaemon()
-	fleettest.WaitSeen(t, d.Log.Seen("waiting for an operator"), "the report")
+	d = n.daemonAfterARebootThatDidNotHappen()
 	fleettest.WaitSeen(t, d.Log.Seen("to resolve: find why the reboot command did not reboot n1"), "the resolution in the daemon's status")
 	waitDaemonCheck(t, n, "the daemon's check in warning", func(c *api.HealthCheck) bool { return c.Status == api.HealthWarning })
 	row = statusOf(t, n, "n1")
