@@ -248,9 +248,6 @@ func (s *Seen) saw(rec lock.Record) { s.Lock = &rec }
 // asked keeps what the run found requesting a reboot.
 func (s *Seen) asked(why string) { s.Asked, s.Required = true, why }
 
-// lockAttempts bounds the check-and-set retries of one lock change.
-const lockAttempts = 20
-
 // Run runs the pipeline once: it either starts a reboot, finishes one after the node came
 // back, or ends at a gate with an error that says why.
 func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {

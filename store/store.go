@@ -15,6 +15,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/hashicorp/consul/api"
 
+	"github.com/rebootmgr/rebootmgr/cas"
 	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
@@ -247,25 +248,28 @@ func (c *Consul) History(ctx context.Context) (history.Log, uint64, error) {
 // AppendHistory adds an entry to the group's history with check-and-set and returns the log.
 func (c *Consul) AppendHistory(ctx context.Context, e history.Entry) (history.Log, error) {
 	key := c.Keys.GroupHistory(c.Group)
-	for range 20 {
+	var out history.Log
+	err := cas.Loop(func() (bool, error) {
 		l, index, err := c.History(ctx)
 		if err != nil {
-			return history.Log{}, err
+			return false, err
 		}
 		l = l.Append(e)
 		data, err := l.Encode()
 		if err != nil {
-			return history.Log{}, err
+			return false, err
 		}
 		ok, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: data, ModifyIndex: index}, c.write(ctx))
 		if err != nil {
-			return history.Log{}, fmt.Errorf("write history %s: %w", key, err)
+			return false, fmt.Errorf("write history %s: %w", key, err)
 		}
-		if ok {
-			return l, nil
-		}
+		out = l
+		return ok, nil
+	})
+	if errors.Is(err, cas.ErrRaces) {
+		return history.Log{}, fmt.Errorf("history %s: %w: %w", key, ErrConflict, err)
 	}
-	return history.Log{}, fmt.Errorf("history %s: %w", key, ErrConflict)
+	return out, err
 }
 
 // Limit reads how many nodes of the group may hold its lock at once; a value that is not a
