@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/rebootmgr/rebootmgr/lock"
 )
 
 // The reasons a run ends without rebooting. Each error a run returns wraps at most one of
@@ -103,7 +105,7 @@ func Resolution(status string, err error, node, group string) string {
 
 // GroupFlag is " --group GROUP" for a group other than the default one, as commands take it.
 func GroupFlag(group string) string {
-	if group == "" || group == "default" {
+	if group == "" || group == lock.DefaultGroup {
 		return ""
 	}
 	return " --group " + group

@@ -39,7 +39,7 @@ func (k Keys) Stop() string { return k.Prefix + "/stop" }
 func (k Keys) Lock() string { return k.Prefix + "/lock" }
 
 // DefaultGroup is the group of the nodes that name none: the whole fleet.
-const DefaultGroup = "default"
+const DefaultGroup = lock.DefaultGroup
 
 func groupName(group string) string {
 	if group == "" {
