@@ -15,6 +15,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/watch"
 )
@@ -243,7 +244,7 @@ func (d *Daemon) publish(ctx context.Context, statuses <-chan presence) {
 		}
 		switch err := d.Presence.Publish(ctx, last.operator, last.status); {
 		case err != nil && ctx.Err() == nil && !failing:
-			d.Logger.Warn("could not publish the daemon's status in Consul: other nodes see it as down until it can be", "err", err)
+			d.Logger.Warn("could not publish the daemon's status in Consul: other nodes see it as down until it can be", logkey.Err, err)
 			failing = true
 		case err == nil && failing:
 			d.Logger.Info("publishing the daemon's status in Consul again")
@@ -288,7 +289,7 @@ func (d *Daemon) waitForShutdown(ctx context.Context) error {
 		return nil
 	case <-t.C:
 		d.Logger.Error("the machine did not go down after the reboot command: giving up; the next start reports that it did not reboot",
-			"timeout", d.RebootTimeout)
+			logkey.Timeout, d.RebootTimeout)
 		return fmt.Errorf("%w (%s)", ErrStillRunning, d.RebootTimeout)
 	}
 }
@@ -298,13 +299,13 @@ func (d *Daemon) logEvaluation(evs []watch.Event) {
 	for _, ev := range evs {
 		sources = append(sources, string(ev.Source))
 	}
-	d.Logger.Debug("evaluating", "events", len(evs), "sources", sources, "latency", time.Since(evs[0].At))
+	d.Logger.Debug("evaluating", logkey.Events, len(evs), logkey.Sources, sources, logkey.Latency, time.Since(evs[0].At))
 }
 
 // log writes one line per change of the node's status: the status, the gate and the reason.
 func (d *Daemon) log(res pipeline.Result, err error, status string) {
 	if err == nil {
-		d.Logger.Info(status, "outcome", res.Outcome.String())
+		d.Logger.Info(status, logkey.Outcome, res.Outcome.String())
 		return
 	}
 	gate := "error"
@@ -319,7 +320,7 @@ func (d *Daemon) log(res pipeline.Result, err error, status string) {
 		// The service's definition is wrong: an operator must fix it.
 		level = slog.LevelError
 	}
-	d.Logger.Log(context.Background(), level, status, "gate", gate)
+	d.Logger.Log(context.Background(), level, status, logkey.Gate, gate)
 }
 
 // Status is the one line that says where the node is.

@@ -8,6 +8,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/window"
 )
 
@@ -65,7 +66,7 @@ func (p *Pipeline) stayGreen(ctx context.Context) error {
 		return nil
 	}
 	look := min(p.StayGreen/10, time.Second)
-	p.Logger.Info("health must stay green before the lock is taken", "gate", "stay green", "for", p.StayGreen)
+	p.Logger.Info("health must stay green before the lock is taken", logkey.Gate, "stay green", logkey.For, p.StayGreen)
 	deadline := p.Clock.After(p.StayGreen)
 	for {
 		select {
@@ -165,6 +166,6 @@ func (p *Pipeline) checkHealthIn(ctx context.Context, v View, gate string) error
 		// A tag that cannot be read wraps health.ErrMalformedTag too: a problem of configuration.
 		return &gateError{gate: ErrUnhealthy, msg: fmt.Sprintf("%s: %s", gate, rep.Reason()), err: rep.Malformed()}
 	}
-	p.Logger.Info("health checks pass", "gate", gate, "services", len(rep.Services))
+	p.Logger.Info("health checks pass", logkey.Gate, gate, logkey.Services, len(rep.Services))
 	return nil
 }

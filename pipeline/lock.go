@@ -7,6 +7,7 @@ import (
 
 	"github.com/rebootmgr/rebootmgr/cas"
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/logkey"
 )
 
 // errConflict is a change whose View went out of date before it was written.
@@ -65,7 +66,7 @@ func (p *Pipeline) acquire(ctx context.Context, why string) error {
 	if err != nil {
 		return err
 	}
-	p.Logger.Info("reboot lock taken", "step", "lock")
+	p.Logger.Info("reboot lock taken", logkey.Step, "lock")
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/window"
 )
 
@@ -287,10 +288,10 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 	if h, ok := rec.Holder(p.Node); ok {
 		switch h.Phase {
 		case lock.Rebooting, lock.Finishing:
-			log.Info("this node holds the reboot lock: finishing the reboot", "phase", h.Phase, "since", h.Since)
+			log.Info("this node holds the reboot lock: finishing the reboot", logkey.Phase, h.Phase, logkey.Since, h.Since)
 			return p.finish(ctx, h)
 		default:
-			log.Info("this node holds the reboot lock from a run that did not reboot: starting over from the gates", "phase", h.Phase, "since", h.Since)
+			log.Info("this node holds the reboot lock from a run that did not reboot: starting over from the gates", logkey.Phase, h.Phase, logkey.Since, h.Since)
 			held = true
 		}
 		p.seen.asked("the reboot lock it holds")
@@ -302,10 +303,10 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 		}
 		p.seen.asked(why)
 		if why == "" {
-			log.Info("no reboot required", "gate", "trigger")
+			log.Info("no reboot required", logkey.Gate, "trigger")
 			return Result{Outcome: NothingToDo, Message: "no reboot required"}, nil
 		}
-		log.Info("reboot required", "gate", "trigger", "by", why)
+		log.Info("reboot required", logkey.Gate, "trigger", logkey.By, why)
 	}
 	return p.prepare(ctx, held, why)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/history"
+	"github.com/rebootmgr/rebootmgr/logkey"
 )
 
 func (p *Pipeline) settleTime(ctx context.Context) (time.Duration, error) {
@@ -29,13 +30,13 @@ func (p *Pipeline) settle(ctx context.Context) error {
 		return err
 	}
 	if p.DryRun {
-		p.Logger.Info("dry run: would settle", "step", "settle", "duration", d)
+		p.Logger.Info("dry run: would settle", logkey.Step, "settle", logkey.Duration, d)
 		return nil
 	}
 	if d <= 0 {
 		return nil
 	}
-	p.Logger.Info("settling: waiting for the checks to run again", "step", "settle", "duration", d)
+	p.Logger.Info("settling: waiting for the checks to run again", logkey.Step, "settle", logkey.Duration, d)
 	return p.whileNotStopped(ctx, func(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
@@ -59,9 +60,9 @@ func (p *Pipeline) runTasks(ctx context.Context, phase string) error {
 		mark := fmt.Sprintf("%s%s%s)", reason, taskMark, now.Format(time.RFC3339))
 		p.unrecorded = mark
 		if derr := p.recordDisabled(ctx); derr != nil {
-			p.Logger.Error("could not mark the node disabled: halted until it can", "err", derr)
+			p.Logger.Error("could not mark the node disabled: halted until it can", logkey.Err, derr)
 		} else {
-			p.Logger.Warn("node marked disabled: an operator must look and clear the mark", "reason", reason)
+			p.Logger.Warn("node marked disabled: an operator must look and clear the mark", logkey.Reason, reason)
 		}
 		start := now
 		if h, herr := p.holder(ctx); herr == nil {
@@ -117,7 +118,7 @@ func (p *Pipeline) whileNotStopped(ctx context.Context, fn func(context.Context)
 		defer close(done)
 		f, err := p.Store.WaitStop(wctx)
 		if err == nil && f.Set {
-			p.Logger.Warn("stop flag appeared: halting", "value", clip.OneLine(f.Value))
+			p.Logger.Warn("stop flag appeared: halting", logkey.Value, clip.OneLine(f.Value))
 			cancel(stopError(f))
 		}
 	}()

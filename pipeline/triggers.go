@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/clip"
+	"github.com/rebootmgr/rebootmgr/logkey"
 )
 
 // triggered names what requests a reboot of this node ("" when nothing does).
@@ -46,7 +47,7 @@ func (p *Pipeline) removeTriggerFiles(started time.Time) error {
 			return fmt.Errorf("reboot-required file: %w", err)
 		}
 		if !started.IsZero() && fi.ModTime().After(started) {
-			p.Logger.Info("reboot-required file written after the reboot started: kept as a new request", "file", path)
+			p.Logger.Info("reboot-required file written after the reboot started: kept as a new request", logkey.File, path)
 			continue
 		}
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {

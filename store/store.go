@@ -19,6 +19,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/watch"
 )
@@ -368,7 +369,7 @@ func (c *Consul) StartMaintenance(ctx context.Context, node, reason string) erro
 	}
 	if current != nil && !strings.HasPrefix(current.Notes, maintenancePrefix) {
 		// Someone else's maintenance stays as it is, reason and all; it is theirs to end.
-		c.Logger.Info("node is already in maintenance, started by someone else: keeping it", "reason", current.Notes)
+		c.Logger.Info("node is already in maintenance, started by someone else: keeping it", logkey.Reason, current.Notes)
 		return nil
 	}
 	if err := c.Client.Agent().EnableNodeMaintenance(clip.Text(reason)); err != nil {
@@ -387,7 +388,7 @@ func (c *Consul) EndMaintenance(ctx context.Context, node string) error {
 		return err
 	}
 	if !strings.HasPrefix(m.Notes, maintenancePrefix) {
-		c.Logger.Info("node is in maintenance, started by someone else: leaving it", "reason", m.Notes)
+		c.Logger.Info("node is in maintenance, started by someone else: leaving it", logkey.Reason, m.Notes)
 		return nil
 	}
 	if err := c.Client.Agent().DisableNodeMaintenance(); err != nil {

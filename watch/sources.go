@@ -13,6 +13,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/hashicorp/consul/api"
+	"github.com/rebootmgr/rebootmgr/logkey"
 )
 
 // Retry is how a source waits between failed queries.
@@ -45,7 +46,7 @@ func follow(ctx context.Context, name string, events sink, log *slog.Logger, ret
 			first = false
 			ready()
 			if err == nil {
-				log.Debug("watching", "watch", name)
+				log.Debug("watching", logkey.Watch, name)
 				return false, nil
 			}
 		}
@@ -72,7 +73,7 @@ func Retrying(ctx context.Context, name string, log *slog.Logger, retry Retry, t
 		}
 		if err != nil {
 			if !failing {
-				log.Warn("watch failing: retrying with backoff", "watch", name, "err", err)
+				log.Warn("watch failing: retrying with backoff", logkey.Watch, name, logkey.Err, err)
 				failing = true
 			}
 			d := b.NextBackOff()
@@ -87,7 +88,7 @@ func Retrying(ctx context.Context, name string, log *slog.Logger, retry Retry, t
 			continue
 		}
 		if failing {
-			log.Info("watch recovered", "watch", name)
+			log.Info("watch recovered", logkey.Watch, name)
 			failing = false
 		}
 		b.Reset()

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/rebootmgr/rebootmgr/history"
+	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/notify"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/store"
@@ -127,7 +128,7 @@ func (f *rebootFlags) wire(ctx context.Context, e env, stderr io.Writer) (*wired
 	if err != nil {
 		return nil, err
 	}
-	w, err := f.pipeline(ctx, e, log.With("component", "pipeline"))
+	w, err := f.pipeline(ctx, e, log.With(logkey.Component, "pipeline"))
 	if err != nil {
 		release()
 		return nil, err
@@ -164,7 +165,7 @@ func (f *rebootFlags) pipeline(ctx context.Context, e env, log *slog.Logger) (*w
 		group = store.DefaultGroup
 	}
 	f.group = group
-	log = log.With("node", node, "group", group)
+	log = log.With(logkey.Node, node, logkey.Group, group)
 	schedule, err := f.schedule(node)
 	if err != nil {
 		return nil, err
@@ -191,14 +192,14 @@ func (f *rebootFlags) pipeline(ctx context.Context, e env, log *slog.Logger) (*w
 		Health: store.Health{Client: client, Members: st, Remember: !f.dryRun, Local: node == agentNode},
 		Tasks: &tasks.Runner{
 			Dir: f.tasksDir, Timeout: f.taskTimeout, Node: node,
-			Env: os.Environ(), Owner: os.Geteuid(), Logger: log.With("component", "tasks"),
+			Env: os.Environ(), Owner: os.Geteuid(), Logger: log.With(logkey.Component, "tasks"),
 			Observe: f.observeTask,
 		},
 		Rebooter: tasks.RebootCommand{Command: f.rebootCommand, Logger: log},
 		Clock:    pipeline.SystemClock{},
 		BootID:   pipeline.BootIDFile(f.bootIDFile),
 		Note:     pipeline.RebootNote(rebootNote(f.lockFile)),
-		Notifier: notify.Notifier{Client: client, URL: f.notifyURL, Node: node, Group: group, Logger: log.With("component", "notify")},
+		Notifier: notify.Notifier{Client: client, URL: f.notifyURL, Node: node, Group: group, Logger: log.With(logkey.Component, "notify")},
 		Logger:   log,
 	}
 	return &wired{pipeline: p, store: st, client: client}, nil

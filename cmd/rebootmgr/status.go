@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/fleet"
+	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/tasks"
 )
@@ -83,7 +84,7 @@ func (f *rebootFlags) localState(node string, stderr io.Writer) (*fleet.Local, e
 	if err != nil {
 		return nil, err
 	}
-	r := &tasks.Runner{Dir: f.tasksDir, Owner: os.Geteuid(), Logger: log.With("component", "tasks")}
+	r := &tasks.Runner{Dir: f.tasksDir, Owner: os.Geteuid(), Logger: log.With(logkey.Component, "tasks")}
 	l.Tasks = map[string]int{}
 	for _, phase := range []string{tasks.Pre, tasks.Post} {
 		list, err := r.List(phase)
