@@ -53,10 +53,15 @@ func (p *Pipeline) acquire(ctx context.Context, why string) error {
 		if g, ok := v.Fleet.Group(p.Node); ok && g != v.Group {
 			return Change{}, fmt.Errorf("the fleet's holders say this node holds a place in group %s's lock, and it is now in group %s: it takes no second place; if that reboot is over, rebootmgr unlock %s --group %s", g, v.Group, p.Node, g)
 		}
-		if err := p.admit(ctx, v, "health, counting every reboot in flight"); err != nil {
+		ruled, err := p.admit(ctx, v, "health, counting every reboot in flight")
+		if err != nil {
 			return Change{}, err
 		}
-		rec, err := v.Lock.Acquire(lock.Holder{Node: p.Node, Phase: lock.Preparing, Since: now, Updated: now, TriggeredBy: why}, v.Limit)
+		h := lock.Holder{Node: p.Node, Phase: lock.Preparing, Since: now, Updated: now, TriggeredBy: why}
+		if v.Limit.PerZone > 0 {
+			h.Zone = p.Zone
+		}
+		rec, err := v.Lock.AcquireWithin(h, v.Limit, v.GroupNodes, ruled)
 		if err != nil {
 			return Change{}, err
 		}
@@ -72,14 +77,20 @@ func (p *Pipeline) acquire(ctx context.Context, why string) error {
 
 // admit says whether this node may take a place in v: no stop flag, the lock has room, no
 // Python rebootmgr holds it, and health holds with every reboot in flight counted as failing.
-func (p *Pipeline) admit(ctx context.Context, v View, gate string) error {
+// ruled says whether a service of the node carries quorum rules (see lock.Limit.Places).
+func (p *Pipeline) admit(ctx context.Context, v View, gate string) (ruled bool, err error) {
 	if v.Stop.Set {
-		return stopError(v.Stop)
+		return false, stopError(v.Stop)
 	}
-	if err := p.lockFree(v); err != nil {
-		return err
+	if err := p.lockFree(v, true); err != nil {
+		return false, err
 	}
-	return p.checkHealthIn(ctx, v, gate)
+	rep, err := p.checkHealthIn(ctx, v, gate)
+	if err != nil {
+		return false, err
+	}
+	ruled = len(rep.Services) > 0
+	return ruled, p.lockFree(v, ruled)
 }
 
 // checkLockFree is the dry run's lock gate: it reads, and says whether acquire would succeed.
@@ -89,12 +100,14 @@ func (p *Pipeline) checkLockFree(ctx context.Context) error {
 		return err
 	}
 	p.seen.saw(v.Lock)
-	return p.admit(ctx, v, "health, counting every reboot in flight")
+	_, err = p.admit(ctx, v, "health, counting every reboot in flight")
+	return err
 }
 
 // lockFree says whether this node could take a place in the lock as v has it, or go on with
-// the place it holds (nil), or why not.
-func (p *Pipeline) lockFree(v View) error {
+// the place it holds (nil), or why not. ruled: see lock.Limit.Places (true before health is
+// read: the room as it is at most).
+func (p *Pipeline) lockFree(v View, ruled bool) error {
 	if held := v.LegacyHeld(); held != "" {
 		if _, ok := v.Lock.Holder(p.Node); ok {
 			return waitInPlace("the Python rebootmgr holds the lock (%s): not rebooting; this node keeps its place and waits", held)
@@ -107,7 +120,10 @@ func (p *Pipeline) lockFree(v View) error {
 		}
 		return p.withinLimit(v)
 	}
-	if _, err := v.Lock.Acquire(lock.Holder{Node: p.Node, Phase: lock.Preparing}, v.Limit); err != nil {
+	if _, err := v.Lock.AcquireWithin(lock.Holder{Node: p.Node, Phase: lock.Preparing, Zone: p.Zone}, v.Limit, v.GroupNodes, ruled); err != nil {
+		if v.Limit.Auto && !ruled {
+			err = fmt.Errorf("%w; the group's limit is auto and no service of this node carries the tag rebootmgr: with no rule to decide by, it reboots only alone", err)
+		}
 		return gateWrap(ErrLockHeld, err, "cannot take the reboot lock")
 	}
 	return nil
@@ -127,7 +143,7 @@ func (p *Pipeline) LookAtLock(ctx context.Context) (Result, error) {
 	if len(v.Lock.Overdue(now)) > 0 {
 		return res, nil
 	}
-	return res, p.lockFree(v)
+	return res, p.lockFree(v, true)
 }
 
 // holder returns this node's entry in the lock, or ErrLockLost.
@@ -215,14 +231,17 @@ func (p *Pipeline) mayReboot(v View) error {
 // withinLimit says whether fewer than the group's limit of its other holders are rebooting or
 // finishing: a limit lowered while nodes prepare holds them back, keeping their places.
 func (p *Pipeline) withinLimit(v View) error {
-	going := 0
+	going := lock.Record{Version: v.Lock.Version}
 	for _, o := range v.Lock.Holders {
 		if o.Node != p.Node && o.Phase != lock.Preparing {
-			going++
+			going.Holders = append(going.Holders, o)
 		}
 	}
-	if going >= v.Limit {
-		return waitInPlace("group %s allows %d reboots at once and %d other nodes are rebooting: not rebooting yet; this node keeps its place and waits", v.Group, v.Limit, going)
+	if places := v.Limit.Places(v.GroupNodes, true); len(going.Holders) >= places {
+		return waitInPlace("group %s allows %d reboots at once and %d other nodes are rebooting: not rebooting yet; this node keeps its place and waits", v.Group, places, len(going.Holders))
+	}
+	if err := going.ZoneError(p.Node, p.Zone, v.Limit.PerZone); err != nil {
+		return waitInPlace("group %s is bounded per zone: %v; not rebooting yet, this node keeps its place and waits", v.Group, err)
 	}
 	return nil
 }
