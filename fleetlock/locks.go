@@ -1,0 +1,167 @@
+// Package fleetlock serves the FleetLock protocol (the reboot lock Zincati and Flatcar's tools ask
+// before they reboot a host: POST /v1/pre-reboot and /v1/steady-state) on rebootmgr's own lock:
+// the same lock records, groups, limits, stop flags, fleet's holders and history as the daemons,
+// a host holding a place under its FleetLock id as a node does under its name. A place is granted
+// by the pipeline's own rules (pipeline.AcquireIn), judged on one consistent read and written
+// with check-and-set against it, so several servers and the daemons may hand out places at once.
+package fleetlock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/rebootmgr/rebootmgr/clip"
+	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/history"
+	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/store"
+)
+
+// TriggeredBy is what a FleetLock holder's entry in the lock says asked for its reboot.
+const TriggeredBy = "FleetLock pre-reboot"
+
+// Locks hands out places in rebootmgr's locks to FleetLock hosts.
+type Locks struct {
+	Client *api.Client
+	Keys   store.Keys
+	// PythonMarkers: the Python rebootmgr's markers are kept up to date with every change, as
+	// the daemons' --python-markers does (see store.Consul).
+	PythonMarkers bool
+	// Deadline is how long a host may hold its place from its pre-reboot to its steady-state
+	// (0: no deadline). A holder past it stops its group when a daemon of the group reads the
+	// lock, as a daemon's own holder does.
+	Deadline time.Duration
+	Logger   *slog.Logger
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+func (l *Locks) now() time.Time {
+	if l.Now != nil {
+		return l.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// store is the store of group's lock.
+func (l *Locks) store(group string) *store.Consul {
+	return &store.Consul{Client: l.Client, Keys: l.Keys, Group: group, PythonMarkers: l.PythonMarkers, Logger: l.Logger}
+}
+
+// health judges a host's services as the pipeline judges a node's: a host Consul has no node of
+// that name has no services to judge.
+func (l *Locks) health(st *store.Consul) pipeline.Health {
+	return knownNodeHealth{store.Health{Client: l.Client, Members: st}}
+}
+
+type knownNodeHealth struct{ store.Health }
+
+func (h knownNodeHealth) Check(ctx context.Context, node string, down map[string]string) (health.Report, error) {
+	rep, err := h.Health.Check(ctx, node, down)
+	if errors.Is(err, store.ErrNodeUnknown) {
+		return health.Report{Node: node}, nil
+	}
+	return rep, err
+}
+
+// errHolds ends a change that has nothing to write: the host holds its place already.
+var errHolds = errors.New("holds its place already")
+
+// errNotHolder ends a change that has nothing to write: the host holds no place to give back.
+var errNotHolder = errors.New("holds no place")
+
+// PreReboot gives host a place in group's lock, in phase rebooting: it counts as a reboot in
+// flight for every node from then on. A host that holds its place already keeps it (nothing is
+// written), unless a stop flag is set. It returns a gate error of package pipeline (or a
+// *Refusal) when the host may not reboot now.
+func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
+	st := l.store(group)
+	now := l.now()
+	h := lock.Holder{Node: host, Phase: lock.Rebooting, Since: now, Updated: now, RebootStarted: now, TriggeredBy: TriggeredBy}
+	if l.Deadline > 0 {
+		h.Deadline = now.Add(l.Deadline)
+	}
+	log := l.Logger.With("host", host, "group", group)
+	_, _, err := pipeline.ChangeLock(ctx, st, log, func(v pipeline.View) (pipeline.Change, error) {
+		if cur, ok := v.Lock.Holder(host); ok {
+			if cur.Phase == lock.Preparing {
+				return pipeline.Change{}, &Refusal{Kind: KindLockHeld, Value: fmt.Sprintf("%s holds a place in group %s's lock in phase preparing, which only rebootmgr's own pipeline writes: a rebootmgr daemon of that name prepares its reboot", host, v.Group)}
+			}
+			if v.Stop.Set {
+				return pipeline.Change{}, stopRefusal(v.Stop)
+			}
+			return pipeline.Change{}, errHolds
+		}
+		return pipeline.AcquireIn(ctx, l.health(st), log, v, h, "health, counting every reboot in flight")
+	})
+	if errors.Is(err, errHolds) {
+		log.Info("pre-reboot from the holder: its place stays granted")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log.Info("reboot lock taken for a FleetLock host", "phase", lock.Rebooting)
+	return nil
+}
+
+// SteadyState gives host's place in group's lock back once its services pass (a host Consul
+// knows no node of passes at once), in the group's record and the fleet's in one transaction,
+// and records the reboot in the group's history. A host that holds no place changes nothing
+// (released is false). While a stop flag is set the place stays, as a daemon's does.
+func (l *Locks) SteadyState(ctx context.Context, host, group string) (released bool, err error) {
+	st := l.store(group)
+	log := l.Logger.With("host", host, "group", group)
+	v, err := st.View(ctx)
+	if err != nil {
+		return false, err
+	}
+	if h, ok := v.Lock.Holder(host); !ok || h.Phase == lock.Preparing {
+		return false, nil
+	}
+	if v.Stop.Set {
+		return false, stopRefusal(v.Stop)
+	}
+	if err := pipeline.HealthIn(ctx, l.health(st), log, v, host, "health after the reboot"); err != nil {
+		return false, err
+	}
+	var held lock.Holder
+	_, _, err = pipeline.ChangeLock(ctx, st, log, func(v pipeline.View) (pipeline.Change, error) {
+		h, ok := v.Lock.Holder(host)
+		if !ok || h.Phase == lock.Preparing {
+			return pipeline.Change{}, errNotHolder
+		}
+		held = h
+		return pipeline.ReleaseIn(v, host), nil
+	})
+	if errors.Is(err, errNotHolder) {
+		// Given back meanwhile (another server, an operator's unlock): nothing left to do.
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	start := held.RebootStarted
+	if start.IsZero() {
+		start = held.Since
+	}
+	if _, err := st.AppendHistory(ctx, history.Entry{Node: host, Start: start, End: l.now(), Outcome: history.Finished, TriggeredBy: held.TriggeredBy}); err != nil {
+		log.Error("could not record the reboot in the history", "err", err)
+	}
+	log.Info("reboot finished: lock released for a FleetLock host")
+	return true, nil
+}
+
+func stopRefusal(f pipeline.Flag) *Refusal {
+	value := "stop flag is set: nothing moves until it is removed"
+	if reason := clip.OneLine(f.Value); reason != "" {
+		value = "stop flag is set (" + reason + "): nothing moves until it is removed"
+	}
+	return &Refusal{Kind: KindStopped, Value: value}
+}
