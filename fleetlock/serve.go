@@ -31,7 +31,7 @@ type Server struct {
 	Logger   *slog.Logger
 }
 
-// Serve serves on l until ctx ends, then stops taking requests and lets those under way finish
+// Serve serves on l (and closes it) until ctx ends, then stops taking requests and lets those under way finish
 // (for at most 10 seconds). It returns nil after such a shutdown.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	srv := &http.Server{
@@ -47,6 +47,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	if s.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
 		if err != nil {
+			_ = l.Close()
 			return fmt.Errorf("TLS certificate %s and key %s: %w", s.CertFile, s.KeyFile, err)
 		}
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
