@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/consul/api"
 
@@ -25,11 +26,15 @@ var keys = store.Keys{Prefix: store.DefaultPrefix}
 // serve starts a FleetLock server on client's agent, as `rebootmgr fleetlock` wires it.
 func serve(t *testing.T, client *api.Client, tokens Tokens) string {
 	t.Helper()
+	return serveLocks(t, &Locks{Client: client, Keys: keys, PythonMarkers: true}, tokens)
+}
+
+// serveLocks starts a FleetLock server on locks.
+func serveLocks(t *testing.T, locks *Locks, tokens Tokens) string {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := httptest.NewServer(&Handler{
-		Locks:  &Locks{Client: client, Keys: keys, PythonMarkers: true, Logger: log},
-		Tokens: tokens, Logger: log,
-	})
+	locks.Logger = log
+	srv := httptest.NewServer(&Handler{Locks: locks, Tokens: tokens, Logger: log})
 	t.Cleanup(srv.Close)
 	return srv.URL + "/"
 }
@@ -414,4 +419,38 @@ func TestFleetLockQuorum(t *testing.T) {
 		t.Fatal("not released once healthy")
 	}
 	post(t, base, "pre-reboot", zincatiBody("n1", "other"), nil).is(t, 200, "")
+}
+
+// TestFleetLockDeadline: a FleetLock holder past its deadline stops its group, as a daemon's
+// holder does, once, with a reason naming it and an entry in the history; its place stays, and
+// nothing in the group moves until an operator has looked.
+func TestFleetLockDeadline(t *testing.T) {
+	agent := consultest.Dev(t, "n1")
+	c := agent.Client
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	base := serveLocks(t, &Locks{Client: c, Keys: keys, Deadline: time.Minute, By: "rebootmgr fleetlock on test", Now: clock}, nil)
+	post(t, base, "pre-reboot", zincatiBody("host-a", "workers"), nil).is(t, 200, "")
+	if h, _ := lockOf(t, c, "workers").Holder("host-a"); !h.Deadline.Equal(now.Add(time.Minute)) {
+		t.Fatalf("deadline: %+v", h)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Minute)
+	mu.Unlock()
+
+	post(t, base, "pre-reboot", zincatiBody("host-b", "workers"), nil).is(t, 423, KindStopped, "host-a did not finish its reboot by its deadline")
+	pair, _, err := c.KV().Get(keys.GroupStop("workers"), nil)
+	if err != nil || pair == nil || !strings.Contains(string(pair.Value), "rebootmgr fleetlock on test") {
+		t.Fatalf("group stop flag: %v %v", pair, err)
+	}
+	post(t, base, "steady-state", zincatiBody("host-a", "workers"), nil).is(t, 423, KindStopped, "host-a did not finish")
+	post(t, base, "pre-reboot", zincatiBody("host-b", "workers"), nil).is(t, 423, KindStopped)
+	if _, ok := lockOf(t, c, "workers").Holder("host-a"); !ok {
+		t.Fatal("the overdue holder lost its place")
+	}
+	l := historyOf(t, c, "workers")
+	if len(l.Entries) != 1 || l.Entries[0].Node != "host-a" || l.Entries[0].Outcome != history.DeadlinePassed {
+		t.Fatalf("history: %+v", l.Entries)
+	}
 }

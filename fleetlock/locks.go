@@ -37,7 +37,9 @@ type Locks struct {
 	// (0: no deadline). A holder past it stops its group when a daemon of the group reads the
 	// lock, as a daemon's own holder does.
 	Deadline time.Duration
-	Logger   *slog.Logger
+	// By says who stops a group for a holder past its deadline ("rebootmgr fleetlock on HOST").
+	By     string
+	Logger *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -88,7 +90,14 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 		h.Deadline = now.Add(l.Deadline)
 	}
 	log := l.Logger.With("host", host, "group", group)
-	_, _, err := pipeline.ChangeLock(ctx, st, log, func(v pipeline.View) (pipeline.Change, error) {
+	v, err := st.View(ctx)
+	if err != nil {
+		return err
+	}
+	if err := l.stopOverdue(ctx, st, log, v); err != nil {
+		return err
+	}
+	_, _, err = pipeline.ChangeLock(ctx, st, log, func(v pipeline.View) (pipeline.Change, error) {
 		if cur, ok := v.Lock.Holder(host); ok {
 			if cur.Phase == lock.Preparing {
 				return pipeline.Change{}, &Refusal{Kind: KindLockHeld, Value: fmt.Sprintf("%s holds a place in group %s's lock in phase preparing, which only rebootmgr's own pipeline writes: a rebootmgr daemon of that name prepares its reboot", host, v.Group)}
@@ -125,6 +134,9 @@ func (l *Locks) SteadyState(ctx context.Context, host, group string) (released b
 	if h, ok := v.Lock.Holder(host); !ok || h.Phase == lock.Preparing {
 		return false, nil
 	}
+	if err := l.stopOverdue(ctx, st, log, v); err != nil {
+		return false, err
+	}
 	if v.Stop.Set {
 		return false, stopRefusal(v.Stop)
 	}
@@ -156,6 +168,31 @@ func (l *Locks) SteadyState(ctx context.Context, host, group string) (released b
 	}
 	log.Info("reboot finished: lock released for a FleetLock host")
 	return true, nil
+}
+
+// stopOverdue stops the group for every holder of v past its deadline, as a daemon does (see
+// pipeline.StopOverdue), and records each stop in the group's history. A stop it set is a
+// refusal (stopped): v, read before, does not have it.
+func (l *Locks) stopOverdue(ctx context.Context, st *store.Consul, log *slog.Logger, v pipeline.View) error {
+	now := l.now()
+	by := l.By
+	if by == "" {
+		by = "rebootmgr fleetlock"
+	}
+	stopped, err := pipeline.StopOverdue(ctx, st, log, v.Lock, now, by, false)
+	for _, o := range stopped {
+		e := history.Entry{Node: o.Holder.Node, Start: o.Holder.RebootStarted, End: now, Outcome: history.DeadlinePassed, TriggeredBy: o.Holder.TriggeredBy}
+		if _, err := st.AppendHistory(ctx, e); err != nil {
+			log.Error("could not record the missed deadline in the history", "err", err)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if len(stopped) > 0 {
+		return &Refusal{Kind: KindStopped, Value: "stop flag set now: " + stopped[0].Reason}
+	}
+	return nil
 }
 
 func stopRefusal(f pipeline.Flag) *Refusal {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/fleetlock"
@@ -39,7 +40,7 @@ func (f *fleetlockFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "serve over TLS with this certificate (PEM; with --tls-key)")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "the private key of --tls-cert (PEM)")
 	fs.StringVar(&f.tokenFile, "token-file", "", "require a token per group: a file of GROUP=TOKEN lines (* for every other group); a request sends Authorization: Bearer TOKEN (or TOKEN as the password of Basic authentication)")
-	fs.DurationVar(&f.deadline, "reboot-deadline", 30*time.Minute, "from a host's pre-reboot to its steady-state; a holder past it stops its group when a daemon of the group looks, keeping the lock (0: none)")
+	fs.DurationVar(&f.deadline, "reboot-deadline", 30*time.Minute, "from a host's pre-reboot to its steady-state; a holder past it stops its group, keeping the lock (0: none)")
 	fs.BoolVar(&f.pythonMarkers, "python-markers", true, "mark the hosts' reboots in the Python rebootmgr's reboot_in_progress keys, as the daemons do (false once no node runs it)")
 }
 
@@ -75,10 +76,14 @@ func runFleetlock(ctx context.Context, args []string, e env, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "an unknown host"
+	}
 	handler := &fleetlock.Handler{
 		Locks: &fleetlock.Locks{
 			Client: client, Keys: store.Keys{Prefix: f.prefix}, PythonMarkers: f.pythonMarkers,
-			Deadline: f.deadline, Logger: log,
+			Deadline: f.deadline, By: "rebootmgr fleetlock on " + host, Logger: log,
 		},
 		Tokens: tokens,
 		Logger: log,
