@@ -72,6 +72,11 @@ func (h knownNodeHealth) Check(ctx context.Context, node string, down map[string
 	return rep, err
 }
 
+// ours says whether a holder's place was taken by a FleetLock request. A place a node of the
+// same name took through rebootmgr's own pipeline is neither granted again nor given back here:
+// that node finishes its reboot itself.
+func ours(h lock.Holder) bool { return h.TriggeredBy == TriggeredBy }
+
 // errHolds ends a change that has nothing to write: the host holds its place already.
 var errHolds = errors.New("holds its place already")
 
@@ -99,8 +104,8 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 	}
 	_, _, err = pipeline.ChangeLock(ctx, st, log, func(v pipeline.View) (pipeline.Change, error) {
 		if cur, ok := v.Lock.Holder(host); ok {
-			if cur.Phase == lock.Preparing {
-				return pipeline.Change{}, &Refusal{Kind: KindLockHeld, Value: fmt.Sprintf("%s holds a place in group %s's lock in phase preparing, which only rebootmgr's own pipeline writes: a rebootmgr daemon of that name prepares its reboot", host, v.Group)}
+			if !ours(cur) {
+				return pipeline.Change{}, &Refusal{Kind: KindLockHeld, Value: fmt.Sprintf("%s holds a place in group %s's lock (%s) that no FleetLock request took: a node of that name reboots through rebootmgr itself", host, v.Group, cur.Phase)}
 			}
 			if v.Stop.Set {
 				return pipeline.Change{}, stopRefusal(v.Stop)
@@ -122,8 +127,8 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 
 // SteadyState gives host's place in group's lock back once its services pass (a host Consul
 // knows no node of passes at once), in the group's record and the fleet's in one transaction,
-// and records the reboot in the group's history. A host that holds no place changes nothing
-// (released is false). While a stop flag is set the place stays, as a daemon's does.
+// and records the reboot in the group's history. A host that holds no place a FleetLock request
+// took changes nothing (released is false). While a stop flag is set the place stays, as a daemon's does.
 func (l *Locks) SteadyState(ctx context.Context, host, group string) (released bool, err error) {
 	st := l.store(group)
 	log := l.Logger.With("host", host, "group", group)
@@ -131,7 +136,7 @@ func (l *Locks) SteadyState(ctx context.Context, host, group string) (released b
 	if err != nil {
 		return false, err
 	}
-	if h, ok := v.Lock.Holder(host); !ok || h.Phase == lock.Preparing {
+	if h, ok := v.Lock.Holder(host); !ok || !ours(h) {
 		return false, nil
 	}
 	if err := l.stopOverdue(ctx, st, log, v); err != nil {
@@ -146,7 +151,7 @@ func (l *Locks) SteadyState(ctx context.Context, host, group string) (released b
 	var held lock.Holder
 	_, _, err = pipeline.ChangeLock(ctx, st, log, func(v pipeline.View) (pipeline.Change, error) {
 		h, ok := v.Lock.Holder(host)
-		if !ok || h.Phase == lock.Preparing {
+		if !ok || !ours(h) {
 			return pipeline.Change{}, errNotHolder
 		}
 		held = h

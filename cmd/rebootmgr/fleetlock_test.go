@@ -320,4 +320,11 @@ func TestFleetLockDaemonWaits(t *testing.T) {
 	if code, r := f.zincati(t, "pre-reboot", "zincati-1", "default"); code != 423 || r.Kind != fleetlock.KindLockHeld || !strings.Contains(r.Value, "n1 (rebooting") {
 		t.Fatalf("the host while the node reboots: %d %+v", code, r)
 	}
+	// A FleetLock client that calls itself n1 neither shares the node's place nor gives it back.
+	if code, r := f.zincati(t, "pre-reboot", "n1", "default"); code != 423 || r.Kind != fleetlock.KindLockHeld || !strings.Contains(r.Value, "no FleetLock request took") {
+		t.Fatalf("pre-reboot named like the rebooting node: %d %+v", code, r)
+	}
+	if code, r := f.zincati(t, "steady-state", "n1", "default"); code != 200 || n.holder("n1").Phase != lock.Rebooting {
+		t.Fatalf("steady-state named like the rebooting node: %d %+v, lock %+v", code, r, n.lockRecord())
+	}
 }
