@@ -1,6 +1,7 @@
 package fleetlock
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -258,9 +260,10 @@ func TestFleetLockRefusals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
-		if resp.StatusCode != 405 {
-			t.Fatalf("GET: %d", resp.StatusCode)
+		defer resp.Body.Close()
+		var r Refusal
+		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || resp.StatusCode != 405 || r.Kind != KindMethodNotAllowed || r.Value == "" {
+			t.Fatalf("GET: %d %+v %v", resp.StatusCode, r, err)
 		}
 	})
 	t.Run("stopped", func(t *testing.T) {
@@ -452,5 +455,52 @@ func TestFleetLockDeadline(t *testing.T) {
 	l := historyOf(t, c, "workers")
 	if len(l.Entries) != 1 || l.Entries[0].Node != "host-a" || l.Entries[0].Outcome != history.DeadlinePassed {
 		t.Fatalf("history: %+v", l.Entries)
+	}
+}
+
+// TestFleetLockServerShutdown: when told to stop, the server takes no new connection and lets a
+// request under way finish with its answer.
+func TestFleetLockServerShutdown(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+		w.WriteHeader(http.StatusOK)
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	srv := &Server{Handler: handler, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, l) }()
+	answered := make(chan int, 1)
+	go func() {
+		resp, err := http.Post("http://"+l.Addr().String()+"/v1/pre-reboot", "application/json", strings.NewReader("{}"))
+		if err != nil {
+			answered <- 0
+			return
+		}
+		resp.Body.Close()
+		answered <- resp.StatusCode
+	}()
+	<-entered
+	cancel()
+	// Shutdown closes the listener first: a new connection is refused.
+	for {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			break
+		}
+		c.Close()
+		runtime.Gosched()
+	}
+	close(release)
+	if code := <-answered; code != http.StatusOK {
+		t.Fatalf("the request under way got %d", code)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("Serve after shutdown: %v", err)
 	}
 }
