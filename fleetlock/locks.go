@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -56,20 +57,71 @@ func (l *Locks) store(group string) *store.Consul {
 	return &store.Consul{Client: l.Client, Keys: l.Keys, Group: group, PythonMarkers: l.PythonMarkers, Logger: l.Logger}
 }
 
-// health judges a host's services as the pipeline judges a node's: a host Consul has no node of
-// that name has no services to judge.
+// health judges a host's services as the pipeline judges a node's (see hostHealth).
 func (l *Locks) health(st *store.Consul) pipeline.Health {
-	return knownNodeHealth{store.Health{Client: l.Client, Members: st}}
+	return hostHealth{Health: store.Health{Client: l.Client, Members: st, Remember: true}, members: st}
 }
 
-type knownNodeHealth struct{ store.Health }
+// hostHealth judges the services of a host from afar: those Consul's catalog lists for its node,
+// and those rebootmgr remembers it running (see store.Members) that the catalog no longer
+// lists for it. The host's own agent cannot be asked, as a daemon asks its own: a host just
+// back from its reboot is in the catalog before its services are, or not yet at all (a client
+// agent leaves the cluster at shutdown), and judged by the catalog alone it would pass with
+// nothing to judge. A remembered service it has no instance of fails (its own instance
+// missing) until the catalog lists it again. A host Consul knows no node of and rebootmgr
+// remembers nothing of has no services to judge.
+type hostHealth struct {
+	store.Health
+	members *store.Consul
+}
 
-func (h knownNodeHealth) Check(ctx context.Context, node string, down map[string]string) (health.Report, error) {
-	rep, err := h.Health.Check(ctx, node, down)
-	if errors.Is(err, store.ErrNodeUnknown) {
-		return health.Report{Node: node}, nil
+func (h hostHealth) Check(ctx context.Context, node string, down map[string]string) (health.Report, error) {
+	services, err := h.Services(ctx, node)
+	if err != nil && !errors.Is(err, store.ErrNodeUnknown) {
+		return health.Report{}, err
 	}
-	return rep, err
+	remembered, err := h.members.MemberOf(ctx, node)
+	if err != nil {
+		return health.Report{}, err
+	}
+	for _, name := range remembered {
+		if slices.ContainsFunc(services, func(s health.Service) bool { return s.Name == name }) {
+			continue
+		}
+		svc, ok, err := h.absent(ctx, name)
+		if err != nil {
+			return health.Report{}, err
+		}
+		if ok {
+			services = append(services, svc)
+		}
+	}
+	return health.Evaluate(node, services, down), nil
+}
+
+// absent is a service the host is remembered running and the catalog does not list for it,
+// judged by the rules of the first of its other instances tagged rebootmgr; false when none is
+// any more (the service no longer gates reboots).
+func (h hostHealth) absent(ctx context.Context, name string) (health.Service, bool, error) {
+	instances, err := h.Instances(ctx, name)
+	if err != nil {
+		return health.Service{}, false, err
+	}
+	var tags []string
+	for _, inst := range instances {
+		if t, ok := health.AddTags(nil, inst.Tags); ok {
+			tags = t
+			break
+		}
+	}
+	if tags == nil {
+		return health.Service{}, false, nil
+	}
+	members, err := h.members.Members(ctx, name)
+	if err != nil {
+		return health.Service{}, false, err
+	}
+	return health.Service{Name: name, Tags: tags, Instances: instances, Members: members}, true, nil
 }
 
 // ours says whether a holder's place was taken by a FleetLock request. A place a node of the
