@@ -177,10 +177,11 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 	return nil
 }
 
-// SteadyState gives host's place in group's lock back once its services pass (a host Consul
-// knows no node of passes at once), in the group's record and the fleet's in one transaction,
+// SteadyState gives host's place in group's lock back once its services pass (see hostHealth;
+// a host with none passes at once), in the group's record and the fleet's in one transaction,
 // and records the reboot in the group's history. A host that holds no place a FleetLock request
-// took changes nothing (released is false). While a stop flag is set the place stays, as a daemon's does.
+// took changes nothing (released is false). While a stop flag is set the place stays, as a
+// daemon's does.
 func (l *Locks) SteadyState(ctx context.Context, host, group string) (released bool, err error) {
 	st := l.store(group)
 	log := l.Logger.With("host", host, "group", group)

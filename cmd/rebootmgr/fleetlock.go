@@ -71,6 +71,9 @@ func runFleetlock(ctx context.Context, args []string, e env, stdout, stderr io.W
 		if tokens, err = fleetlock.LoadTokens(f.tokenFile); err != nil {
 			return fmt.Errorf("%w: --token-file: %v", errUsage, err)
 		}
+		if fi, err := os.Stat(f.tokenFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			log.Warn("the token file can be read by others than its owner: chmod 600 it", "file", f.tokenFile, "mode", fi.Mode().Perm().String())
+		}
 	}
 	client, err := f.consul(e)
 	if err != nil {
