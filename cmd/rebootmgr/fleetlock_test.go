@@ -138,6 +138,11 @@ func TestFleetLockCommand(t *testing.T) {
 	if code, r := f.zincati(t, "pre-reboot", "host-2", "default"); code != 200 || !n.holder("host-2").Deadline.IsZero() {
 		t.Fatalf("pre-reboot with the deadline off in the configuration file: %d %+v, lock %+v", code, r, n.lockRecord())
 	}
+	// An operator gives a host's place back as a node's.
+	n.expect(n.run("unlock", "host-2", "--force"), 0, "released the reboot lock of host-2")
+	if len(n.lockRecord().Holders) != 0 {
+		t.Fatalf("not unlocked: %+v", n.lockRecord())
+	}
 
 	for _, tt := range []struct {
 		name    string
