@@ -20,6 +20,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/store"
 )
@@ -146,7 +147,7 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 	if l.Deadline > 0 {
 		h.Deadline = now.Add(l.Deadline)
 	}
-	log := l.Logger.With("host", host, "group", group)
+	log := l.Logger.With(logkey.Node, host, logkey.Group, group)
 	v, err := st.View(ctx)
 	if err != nil {
 		return err
@@ -173,7 +174,7 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 	if err != nil {
 		return err
 	}
-	log.Info("reboot lock taken for a FleetLock host", "phase", lock.Rebooting)
+	log.Info("reboot lock taken for a FleetLock host", logkey.Phase, lock.Rebooting)
 	return nil
 }
 
@@ -184,7 +185,7 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 // daemon's does.
 func (l *Locks) SteadyState(ctx context.Context, host, group string) (released bool, err error) {
 	st := l.store(group)
-	log := l.Logger.With("host", host, "group", group)
+	log := l.Logger.With(logkey.Node, host, logkey.Group, group)
 	v, err := st.View(ctx)
 	if err != nil {
 		return false, err
@@ -222,7 +223,7 @@ func (l *Locks) SteadyState(ctx context.Context, host, group string) (released b
 		start = held.Since
 	}
 	if _, err := st.AppendHistory(ctx, history.Entry{Node: host, Start: start, End: l.now(), Outcome: history.Finished, TriggeredBy: held.TriggeredBy}); err != nil {
-		log.Error("could not record the reboot in the history", "err", err)
+		log.Error("could not record the reboot in the history", logkey.Err, err)
 	}
 	log.Info("reboot finished: lock released for a FleetLock host")
 	return true, nil
@@ -241,7 +242,7 @@ func (l *Locks) stopOverdue(ctx context.Context, st *store.Consul, log *slog.Log
 	for _, o := range stopped {
 		e := history.Entry{Node: o.Holder.Node, Start: o.Holder.RebootStarted, End: now, Outcome: history.DeadlinePassed, TriggeredBy: o.Holder.TriggeredBy}
 		if _, err := st.AppendHistory(ctx, e); err != nil {
-			log.Error("could not record the missed deadline in the history", "err", err)
+			log.Error("could not record the missed deadline in the history", logkey.Err, err)
 		}
 	}
 	if err != nil {

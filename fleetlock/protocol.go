@@ -16,6 +16,7 @@ import (
 
 	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/store"
 )
@@ -124,7 +125,7 @@ type request struct {
 const DefaultGroup = "default"
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	log := h.Logger.With("remote", r.RemoteAddr, "path", r.URL.Path)
+	log := h.Logger.With(logkey.Remote, r.RemoteAddr, logkey.Path, r.URL.Path)
 	var endpoint string
 	switch {
 	case strings.HasSuffix(r.URL.Path, "/v1/pre-reboot"):
@@ -135,7 +136,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(w, log, &Refusal{Kind: KindNotFound, Value: "no FleetLock endpoint at " + r.URL.Path + ": POST .../v1/pre-reboot or .../v1/steady-state"})
 		return
 	}
-	log = log.With("api", endpoint)
+	log = log.With(logkey.API, endpoint)
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		refuse(w, log, &Refusal{Kind: KindMethodNotAllowed, Value: r.Method + " " + r.URL.Path + ": only POST"})
@@ -150,7 +151,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(w, log, err)
 		return
 	}
-	log = log.With("host", host, "group", group)
+	log = log.With(logkey.Node, host, logkey.Group, group)
 	if err := h.Tokens.Allow(r, group); err != nil {
 		if err.Kind == KindUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="rebootmgr fleetlock"`)
@@ -173,7 +174,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			refuse(w, log, refusalOf(err))
 			return
 		}
-		log.Info("steady-state answered", "released", released)
+		log.Info("steady-state answered", logkey.Released, released)
 	}
 	w.WriteHeader(http.StatusOK)
 }
@@ -212,7 +213,7 @@ func readRequest(w http.ResponseWriter, r *http.Request) (host, group string, _ 
 
 // refuse answers with the refusal's status and body.
 func refuse(w http.ResponseWriter, log *slog.Logger, r *Refusal) {
-	log.Info("refused", "kind", r.Kind, "value", r.Value)
+	log.Info("refused", logkey.Kind, r.Kind, logkey.Value, r.Value)
 	body, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		body = []byte(`{"kind": "error", "value": "encoding the answer failed"}`)

@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/rebootmgr/rebootmgr/logkey"
 )
 
 // The server's bounds: a client that dawdles over its headers or body is cut off, and a
@@ -60,7 +62,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		return fmt.Errorf("serve FleetLock on %s: %w", l.Addr(), err)
 	case <-ctx.Done():
 	}
-	s.Logger.Info("shutting down: no new requests, those under way may finish", "within", shutdownTimeout)
+	s.Logger.Info("shutting down: no new requests, those under way may finish", logkey.Timeout, shutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

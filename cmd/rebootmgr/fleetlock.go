@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/fleetlock"
+	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
@@ -65,14 +66,14 @@ func runFleetlock(ctx context.Context, args []string, e env, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	log = log.With("component", "fleetlock")
+	log = log.With(logkey.Component, "fleetlock")
 	var tokens fleetlock.Tokens
 	if f.tokenFile != "" {
 		if tokens, err = fleetlock.LoadTokens(f.tokenFile); err != nil {
 			return fmt.Errorf("%w: --token-file: %v", errUsage, err)
 		}
 		if fi, err := os.Stat(f.tokenFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
-			log.Warn("the token file can be read by others than its owner: chmod 600 it", "file", f.tokenFile, "mode", fi.Mode().Perm().String())
+			log.Warn("the token file can be read by others than its owner: chmod 600 it", logkey.File, f.tokenFile, logkey.Mode, fi.Mode().Perm().String())
 		}
 	}
 	client, err := f.consul(e)
@@ -96,6 +97,6 @@ func runFleetlock(ctx context.Context, args []string, e env, stdout, stderr io.W
 		return fmt.Errorf("--listen: %w", err)
 	}
 	srv := &fleetlock.Server{Handler: handler, CertFile: f.tlsCert, KeyFile: f.tlsKey, Logger: log}
-	log.Info("serving FleetLock", "addr", l.Addr().String(), "tls", f.tlsCert != "", "token_groups", len(tokens))
+	log.Info("serving FleetLock", logkey.Addr, l.Addr().String(), logkey.TLS, f.tlsCert != "", logkey.Tokens, len(tokens))
 	return srv.Serve(ctx, l)
 }
