@@ -124,6 +124,7 @@ type request struct {
 // default (fleet-wide) group, store.DefaultGroup.
 const DefaultGroup = "default"
 
+// ServeHTTP answers one FleetLock request: 200, or a refusal.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log := h.Logger.With(logkey.Remote, r.RemoteAddr, logkey.Path, r.URL.Path)
 	var endpoint string
@@ -213,6 +214,7 @@ func readRequest(w http.ResponseWriter, r *http.Request) (host, group string, _ 
 
 // refuse answers with the refusal's status and body.
 func refuse(w http.ResponseWriter, log *slog.Logger, r *Refusal) {
+	r = &Refusal{Kind: r.Kind, Value: clip.Text(r.Value)}
 	log.Info("refused", logkey.Kind, r.Kind, logkey.Value, r.Value)
 	body, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
