@@ -5,6 +5,7 @@ package logkey
 // The keys.
 const (
 	Addr      = "addr"
+	API       = "api"
 	BootID    = "boot_id"
 	By        = "by"
 	Cause     = "cause"
@@ -25,6 +26,7 @@ const (
 	LastStart = "last_start"
 	Latency   = "latency"
 	Line      = "line"
+	Mode      = "mode"
 	Node      = "node"
 	Outcome   = "outcome"
 	Output    = "output"
@@ -33,6 +35,8 @@ const (
 	Phase     = "phase"
 	Poll      = "poll"
 	Reason    = "reason"
+	Released  = "released"
+	Remote    = "remote"
 	Service   = "service"
 	Services  = "services"
 	Since     = "since"
@@ -40,6 +44,8 @@ const (
 	Step      = "step"
 	Task      = "task"
 	Timeout   = "timeout"
+	TLS       = "tls"
+	Tokens    = "tokens"
 	URL       = "url"
 	Value     = "value"
 	Version   = "version"

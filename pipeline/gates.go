@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/clip"
-	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
@@ -154,20 +153,10 @@ func (p *Pipeline) checkHealth(ctx context.Context, gate string) error {
 	if err != nil {
 		return err
 	}
-	_, err = p.checkHealthIn(ctx, v, gate)
-	return err
+	return p.checkHealthIn(ctx, v, gate)
 }
 
 // checkHealthIn is the health gate with the reboots in flight as v has them.
-func (p *Pipeline) checkHealthIn(ctx context.Context, v View, gate string) (health.Report, error) {
-	rep, err := p.Health.Check(ctx, p.Node, v.InFlight(p.Node))
-	if err != nil {
-		return rep, err
-	}
-	if !rep.OK() {
-		// A tag that cannot be read wraps health.ErrMalformedTag too: a problem of configuration.
-		return rep, &gateError{gate: ErrUnhealthy, msg: fmt.Sprintf("%s: %s", gate, rep.Reason()), err: rep.Malformed()}
-	}
-	p.Logger.Info("health checks pass", logkey.Gate, gate, logkey.Services, len(rep.Services))
-	return rep, nil
+func (p *Pipeline) checkHealthIn(ctx context.Context, v View, gate string) error {
+	return HealthIn(ctx, p.Health, p.Logger, v, p.Node, gate)
 }
