@@ -132,7 +132,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var again, deadline <-chan time.Time
 	last := ""
 	d.Events.Send(watch.Event{Source: watch.SourceStart})
-	ready, waitingForLock := false, false
+	// idle: the last run found nothing to do (no request, no place held).
+	ready, waitingForLock, idle := false, false, false
 	var lastErr error
 	for {
 		select {
@@ -152,6 +153,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		evs := d.Events.Take()
 		if len(evs) == 0 {
+			continue
+		}
+		if idle && onlyLockEvents(evs) {
+			// Nothing asks this node to reboot, and it holds no place: another node's lock, limit,
+			// queue or holders changed.
+			d.Logger.Debug("idle, and only the locks changed: not evaluating")
 			continue
 		}
 		if onlyHolderEvents(evs) && !errors.Is(lastErr, pipeline.ErrUnhealthy) && !errors.Is(lastErr, pipeline.ErrLockHeld) {
@@ -181,6 +188,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		waitingForLock = errors.Is(err, pipeline.ErrLockHeld)
 		lastErr = err
+		idle = err == nil && res.Outcome == pipeline.NothingToDo
 		if d.Observe != nil {
 			d.Observe(res, err)
 		}

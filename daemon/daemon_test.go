@@ -171,7 +171,7 @@ func TestOneLinePerStatusChange(t *testing.T) {
 
 // TestWaitingForTheLockLooksAtTheLockOnly: a node waiting for the lock answers a change of the
 // lock with a look at the lock alone, and runs the whole pipeline once there is a place, or
-// when anything else changes.
+// when anything else changes; a node with nothing to do does not answer it at all.
 func TestWaitingForTheLockLooksAtTheLockOnly(t *testing.T) {
 	d, p, log := newDaemon(nil)
 	start(t, d)
@@ -191,7 +191,9 @@ func TestWaitingForTheLockLooksAtTheLockOnly(t *testing.T) {
 	p.next(t, outcome{res: pipeline.Result{Outcome: pipeline.NothingToDo, Message: "no reboot required"}})
 
 	d.Events.Send(lock)
-	p.next(t, outcome{err: held}) // not waiting for the lock any more: a whole run
+	p.none(t) // nothing to do, and only the lock changed: no evaluation at all
+	d.Events.Send(watch.Event{Source: watch.SourceTrigger})
+	p.next(t, outcome{err: held}) // asked: a whole run
 	for _, holder := range []string{"n7", "n8"} {
 		if !strings.Contains(log.String(), "held by another node: "+holder) {
 			t.Errorf("the status never named %s:\n%s", holder, log)
@@ -282,7 +284,7 @@ func TestPythonLockEvents(t *testing.T) {
 	p.next(t, idle)
 	for i := 1; i <= 2; i++ {
 		d.Events.Send(python)
-		fleettest.WaitSeen(t, log.SeenN("waits for neither health nor the lock: not evaluating", i), "the event passed over")
+		fleettest.WaitSeen(t, log.SeenN("not evaluating", i), "the event passed over")
 	}
 	d.Events.Send(watch.Event{Source: watch.SourceTrigger})
 	p.next(t, outcome{err: held}) // the trigger: a whole run, which waits for the lock

@@ -27,6 +27,8 @@ type NodeState struct {
 	// Zone is the node's zone (for a limit per zone).
 	GroupNodes int
 	Zone       string
+	// Queue is the order in which the group's nodes asked for its lock.
+	Queue lock.Queue
 	// Legacy are the Python rebootmgr's holders of the node's lock: key -> node (see
 	// pipeline.View).
 	Legacy   map[string]string
@@ -187,12 +189,11 @@ func Gates(s NodeState) []Verdict {
 		why := legacyReason(s.Legacy)
 		add(GateLock, fmt.Errorf("%w: %s", pipeline.ErrLockHeld, why), why)
 	default:
-		ruled := len(s.Health.Services) > 0
-		if _, err := s.Lock.AcquireWithin(lock.Holder{Node: s.Node, Zone: s.Zone}, s.Limit, s.GroupNodes, ruled); err != nil {
-			if s.Limit.Auto && !ruled {
-				err = fmt.Errorf("%w; the group's limit is auto and no service of this node carries the tag rebootmgr: with no rule to decide by, it reboots only alone", err)
-			}
-			add(GateLock, fmt.Errorf("%w: %v", pipeline.ErrLockHeld, err), err.Error())
+		// The pipeline's own judgement of the room, the limit, the zones and the queue.
+		v := pipeline.View{Group: s.Group, Lock: s.Lock, Limit: s.Limit, GroupNodes: s.GroupNodes, Queue: s.Queue}
+		if err := pipeline.LockFree(v, lock.Holder{Node: s.Node, Zone: s.Zone}, len(s.Health.Services) > 0, s.Now); err != nil {
+			why := strings.TrimPrefix(err.Error(), "cannot take the reboot lock: ")
+			add(GateLock, fmt.Errorf("%w: %s", pipeline.ErrLockHeld, why), why)
 		} else {
 			add(GateLock, nil, fmt.Sprintf("group %s: %d held; limit %s", s.Group, len(s.Lock.Holders), s.Limit.Describe(s.GroupNodes)))
 		}

@@ -96,6 +96,14 @@ func (r Reader) Read(ctx context.Context) (Snapshot, error) {
 				g := group(name)
 				g.Stop = &Mark{Value: string(p.Value)}
 				s.Groups[name] = g
+			case "queue":
+				g := group(name)
+				if q, err := lock.DecodeQueue(p.Value); err != nil {
+					g.Error = fmt.Sprintf("group's queue %s: %v", p.Key, err)
+				} else {
+					g.Queue = q
+				}
+				s.Groups[name] = g
 			case "history":
 				g := group(name)
 				if l, err := history.Decode(p.Value); err != nil {

@@ -72,6 +72,8 @@ type GroupState struct {
 	// Error says why the group's lock or limit cannot be read; then none of its nodes may
 	// reboot.
 	Error string
+	// Queue is the order in which the group's nodes asked for its lock.
+	Queue lock.Queue
 	// History is the group's record of reboots; HistoryError says why it cannot be read.
 	History      history.Log
 	HistoryError string
@@ -159,6 +161,22 @@ type Node struct {
 	NextWindow *time.Time `json:"next_window,omitempty"`
 	// Operator says that the node waits for an operator, and what resolves it; nil when not.
 	Operator *Attention `json:"operator"`
+	// Queue is the node's place in its group's queue; nil when it waits in none.
+	Queue *QueueRow `json:"queue,omitempty"`
+}
+
+// QueueRow is a node's place in its group's queue.
+type QueueRow struct {
+	// Place counts from 1, among every node of the queue; Ahead is how many of those before it
+	// may go now (not blocked by their own gates).
+	Place int       `json:"place"`
+	Ahead int       `json:"ahead"`
+	Since time.Time `json:"since"`
+	// Blocked is the gate of its own that holds it ("" when only the lock does).
+	Blocked string `json:"blocked,omitempty"`
+	// Estimate is when it may start, from how long the group's last reboots took; absent
+	// without a finished reboot in its history.
+	Estimate *time.Time `json:"estimate,omitempty"`
 }
 
 // DaemonRow is a node's daemon.
@@ -350,7 +368,44 @@ func node(s Snapshot, name string, services []health.Service) Node {
 		}
 	}
 	n.Operator = attention(s, st, d, hasDaemon)
+	n.Queue = queueRow(s, st)
 	return n
+}
+
+// queueRow is node's place in its group's queue, with an estimate of when it starts: the nodes
+// that may go before it, in rounds as wide as the group's limit (under auto, as many as hold
+// places now), each round as long as the mean of the group's last finished reboots.
+func queueRow(s Snapshot, st NodeState) *QueueRow {
+	i, ok := st.Queue.Place(st.Node)
+	if !ok {
+		return nil
+	}
+	e := st.Queue.Entries[i]
+	row := &QueueRow{Place: i + 1, Since: e.Since, Blocked: e.Blocked}
+	for _, o := range st.Queue.Entries[:i] {
+		if o.Blocked == "" {
+			row.Ahead++
+		}
+	}
+	var took time.Duration
+	n := 0
+	for j := len(st.History.Entries) - 1; j >= 0 && n < 10; j-- {
+		if h := st.History.Entries[j]; h.Outcome == history.Finished && h.End.After(h.Start) {
+			took += h.Duration()
+			n++
+		}
+	}
+	if n == 0 {
+		return row
+	}
+	width := places(st.Limit, st.GroupNodes)
+	if width == 0 {
+		width = max(1, len(st.Lock.Holders))
+	}
+	rounds := (row.Ahead + len(st.Lock.Holders)) / width
+	at := s.At.Add(time.Duration(rounds) * (took / time.Duration(n)))
+	row.Estimate = &at
+	return row
 }
 
 // NodeState is what the gates of node read, from the snapshot: services are the services it
@@ -360,7 +415,7 @@ func (s Snapshot) NodeState(name string, services []health.Service) NodeState {
 	group := s.groupOf(name)
 	g := s.group(group)
 	st := NodeState{
-		Node: name, Group: group, Lock: g.Lock, Limit: g.Limit, GroupNodes: s.groupNodes(group), Zone: s.Zones[name], Legacy: s.legacy(group),
+		Node: name, Group: group, Lock: g.Lock, Limit: g.Limit, GroupNodes: s.groupNodes(group), Zone: s.Zones[name], Queue: g.Queue, Legacy: s.legacy(group),
 		Now: s.At, History: g.History, TasksUnknown: true,
 	}
 	switch {

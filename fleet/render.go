@@ -116,9 +116,18 @@ func now(n Node, paint func(c, s string) string) string {
 		if n.NextWindow != nil {
 			opens = " (opens " + n.NextWindow.UTC().Format(time.RFC3339) + ")"
 		}
+		if q := n.Queue; q != nil && q.Blocked == "" {
+			// Waiting its turn: the place says more than the holders' names.
+			queued := fmt.Sprintf("queued: place %d, %d ahead", q.Place, q.Ahead)
+			if q.Estimate != nil {
+				queued += ", starts about " + q.Estimate.UTC().Format(time.RFC3339)
+			}
+			return paint(yellow, queued) + ": " + truncate(clip.OneLine(n.Blocked.Reason))
+		}
 		return paint(red, "blocked by "+n.Blocked.Gate) + opens + ": " + truncate(clip.OneLine(n.Blocked.Reason))
 	case n.Phase != "":
 		return paint(yellow, "in progress")
+
 	case len(n.RebootRequired) > 0:
 		return paint(green, "ready: may reboot now")
 	}

@@ -171,11 +171,29 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 		log.Info("pre-reboot from the holder: its place stays granted")
 		return nil
 	}
+	if errors.Is(err, pipeline.ErrLockHeld) {
+		// The host waits its turn in the group's queue, as a daemon does: it keeps its place
+		// in the order across its retries (one every few minutes, for Zincati).
+		l.join(ctx, st, log, host)
+	}
 	if err != nil {
 		return err
 	}
 	log.Info("reboot lock taken for a FleetLock host", logkey.Phase, lock.Rebooting)
 	return nil
+}
+
+// join puts host in its group's queue (see lock.Queue), or clears what blocked it there. A
+// queue that cannot be written is logged: it orders the hosts, it never decides safety.
+func (l *Locks) join(ctx context.Context, st *store.Consul, log *slog.Logger, host string) {
+	now := time.Now()
+	_, _, err := pipeline.ChangeLock(ctx, st, log, func(v pipeline.View) (pipeline.Change, error) {
+		q := v.Queue.Join(host, now)
+		return pipeline.Change{Lock: v.Lock, Queue: &q}, nil
+	})
+	if err != nil {
+		log.Warn("could not put the host in the group's queue", logkey.Err, err)
+	}
 }
 
 // SteadyState gives host's place in group's lock back once its services pass (see hostHealth;
@@ -209,7 +227,7 @@ func (l *Locks) SteadyState(ctx context.Context, host, group string) (released b
 			return pipeline.Change{}, errNotHolder
 		}
 		held = h
-		return pipeline.ReleaseIn(v, host), nil
+		return pipeline.ReleaseIn(v, host, time.Now()), nil
 	})
 	if errors.Is(err, errNotHolder) {
 		// Given back meanwhile (another server, an operator's unlock): nothing left to do.

@@ -162,6 +162,13 @@ func (r Record) Acquire(h Holder, limit int) (Record, error) {
 	return out, nil
 }
 
+// Equal says whether two records hold the same holders, as stored.
+func (r Record) Equal(o Record) bool {
+	a, aerr := r.Encode()
+	b, berr := o.Encode()
+	return aerr == nil && berr == nil && bytes.Equal(a, b)
+}
+
 // Update replaces the entry of h.Node; the node must hold the lock.
 func (r Record) Update(h Holder) (Record, error) {
 	out := r.clone()

@@ -82,13 +82,13 @@ func (p *Pipeline) checkLockFree(ctx context.Context) error {
 		return err
 	}
 	p.seen.saw(v.Lock)
-	return Admit(ctx, p.Health, p.Logger, v, lock.Holder{Node: p.Node, Zone: p.Zone}, placeGate)
+	return Admit(ctx, p.Health, p.Logger, v, lock.Holder{Node: p.Node, Zone: p.Zone}, placeGate, p.Clock.Now())
 }
 
 // lockFree says whether this node could take a place in the lock as v has it, or go on with
 // the place it holds (nil), or why not.
 func (p *Pipeline) lockFree(v View) error {
-	return LockFree(v, lock.Holder{Node: p.Node, Zone: p.Zone}, true)
+	return LockFree(v, lock.Holder{Node: p.Node, Zone: p.Zone}, true, p.Clock.Now())
 }
 
 // LookAtLock is what a node waiting for the lock does when only the lock changed: it reads the
@@ -105,7 +105,12 @@ func (p *Pipeline) LookAtLock(ctx context.Context) (Result, error) {
 	if len(v.Lock.Overdue(now)) > 0 {
 		return res, nil
 	}
-	return res, p.lockFree(v)
+	err = p.lockFree(v)
+	var nb *notBeforeError
+	if errors.As(err, &nb) {
+		res.Recheck = earliest(res.Recheck, nb.until)
+	}
+	return res, err
 }
 
 // holder returns this node's entry in the lock, or ErrLockLost.
@@ -192,6 +197,6 @@ func (p *Pipeline) mayReboot(v View) error {
 
 // release gives this node's place back, in the group's record and the fleet's.
 func (p *Pipeline) release(ctx context.Context) error {
-	_, err := p.changeLock(ctx, func(v View) (Change, error) { return ReleaseIn(v, p.Node), nil })
+	_, err := p.changeLock(ctx, func(v View) (Change, error) { return ReleaseIn(v, p.Node, p.Clock.Now()), nil })
 	return err
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/internal/pipelinetest"
 	"github.com/rebootmgr/rebootmgr/lock"
@@ -497,5 +498,96 @@ func TestLimits(t *testing.T) {
 				t.Fatalf("holder's zone %q, want %q", h.Zone, tt.zone)
 			}
 		})
+	}
+}
+
+// queueOf is the group's queue as the machine's store holds it.
+func (m *machine) queueOf() lock.Queue {
+	m.t.Helper()
+	v, err := m.store.View(context.Background())
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	return v.Queue
+}
+
+func (m *machine) putQueue(q lock.Queue) {
+	m.t.Helper()
+	data, err := q.Encode()
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	m.store.Put("groups/default/queue", string(data))
+}
+
+// TestQueue: a node that finds the lock full joins its group's queue; a place that opens goes
+// to the first node of the queue that may go, for QueueGrace, then to anyone (the first marked
+// as having missed its turn); a node blocked by its own gates holds up nobody, keeps its place,
+// and is ready again when they pass; a node asked for nothing leaves.
+func TestQueue(t *testing.T) {
+	m := newMachine(t)
+	m.health.Set(pipelinetest.Service("galera", []string{"max_failing=1"}, "n1", "n2"))
+	t0 := m.clock.Now()
+	m.store.SetTrigger("n1", "", true)
+	rec, _ := lock.Record{Version: lock.Version}.Acquire(lock.Holder{Node: "n2", Phase: lock.Rebooting, Since: t0}, 1)
+	m.store.PutLock(rec)
+	if _, err := m.run(t.Context()); !errors.Is(err, pipeline.ErrLockHeld) {
+		t.Fatalf("a full lock: %v", err)
+	}
+	if q := m.queueOf(); len(q.Entries) != 1 || q.Entries[0].Node != "n1" {
+		t.Fatalf("queue after a full lock: %+v", q)
+	}
+
+	// n3 asked first; the lock frees: n1 waits n3's turn, then goes.
+	m.putQueue(lock.Queue{Version: lock.Version, Entries: []lock.QueueEntry{{Node: "n3", Since: t0.Add(-time.Minute)}, {Node: "n1", Since: t0}}, Freed: t0})
+	m.store.PutLock(lock.Record{Version: lock.Version})
+	res, err := m.run(t.Context())
+	if !errors.Is(err, lock.ErrQueued) || !res.Recheck.Equal(t0.Add(lock.QueueGrace)) {
+		t.Fatalf("a free place with n3 first: %v, recheck %v", err, res.Recheck)
+	}
+	m.clock.Set(t0.Add(lock.QueueGrace))
+	if res, err := m.run(t.Context()); err != nil || res.Outcome != pipeline.RebootStarted {
+		t.Fatalf("after n3's turn passed: %v, %v", res, err)
+	}
+	if q := m.queueOf(); len(q.Entries) != 1 || q.Entries[0].Node != "n3" || q.Entries[0].Blocked != lock.MissedTurn {
+		t.Fatalf("queue once n1 took the place: %+v", q)
+	}
+	m.boot()
+	if res, err := m.run(t.Context()); err != nil || res.Outcome != pipeline.Finished {
+		t.Fatalf("finish: %v, %v", res, err)
+	}
+	if q := m.queueOf(); !q.Freed.Equal(m.clock.Now()) {
+		t.Fatalf("a place given back is not noted: %+v", q)
+	}
+
+	// n4 first but blocked by its health: n1 goes at once.
+	m.store.SetTrigger("n1", "", true)
+	m.putQueue(lock.Queue{Version: lock.Version, Entries: []lock.QueueEntry{{Node: "n4", Since: t0, Blocked: "health"}}, Freed: m.clock.Now()})
+	if res, err := m.run(t.Context()); err != nil || res.Outcome != pipeline.RebootStarted {
+		t.Fatalf("behind a blocked node: %v, %v", res, err)
+	}
+	m.boot()
+	if _, err := m.run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	// n1 queued, then held by its own health: it keeps its place, blocked; then it is ready again.
+	m.store.SetTrigger("n1", "", true)
+	m.putQueue(lock.Queue{Version: lock.Version, Entries: []lock.QueueEntry{{Node: "n1", Since: t0}}})
+	m.health.Set(pipelinetest.Service("galera", []string{"max_failing=1"}, "n1", "n2"), health.Service{Name: "broken", Tags: []string{health.Tag}, Instances: []health.Instance{{Node: "n1", ServiceID: "broken", Checks: []health.Check{{Node: "n1", CheckID: "x", Status: "critical"}}}}})
+	if _, err := m.run(t.Context()); !errors.Is(err, pipeline.ErrUnhealthy) {
+		t.Fatalf("unhealthy: %v", err)
+	}
+	if q := m.queueOf(); len(q.Entries) != 1 || q.Entries[0].Blocked != "health" || !q.Entries[0].Since.Equal(t0) {
+		t.Fatalf("queue of a node held by its health: %+v", q)
+	}
+
+	// Nothing asks any more: it leaves.
+	m.store.SetTrigger("n1", "", false)
+	if res, err := m.run(t.Context()); err != nil || res.Outcome != pipeline.NothingToDo {
+		t.Fatalf("%v, %v", res, err)
+	}
+	if q := m.queueOf(); len(q.Entries) != 0 {
+		t.Fatalf("queue of a node asked for nothing: %+v", q)
 	}
 }

@@ -192,6 +192,8 @@ type Pipeline struct {
 	// unrecorded is the disabled mark a failed task called for and that could not be written:
 	// until it is, every run only tries to write it again.
 	unrecorded string
+	// queue is the group's queue as the current run read it first (see queueAfter).
+	queue lock.Queue
 }
 
 func (p *Pipeline) tell(ctx context.Context, kind, reason string) {
@@ -257,7 +259,7 @@ func (s *Seen) asked(why string) { s.Asked, s.Required = true, why }
 func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 	log := p.Logger
 	var recheck time.Time
-	p.seen = Seen{}
+	p.seen, p.queue = Seen{}, lock.Queue{}
 	defer func() {
 		var nb *notBeforeError
 		switch {
@@ -268,6 +270,7 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 		}
 		res.Recheck = recheck
 		res.Seen = p.seen
+		p.queueAfter(ctx, res, err)
 	}()
 	if err := p.recordDisabled(ctx); err != nil {
 		return Result{}, err
@@ -276,6 +279,7 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 	if err != nil {
 		return Result{}, err
 	}
+	p.queue = v.Queue
 	if v.Stop.Set {
 		return Result{}, stopError(v.Stop)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/lock"
@@ -35,7 +36,8 @@ func AcquireIn(ctx context.Context, health Health, log *slog.Logger, v View, h l
 		// A holder's zone is kept only where it counts.
 		h.Zone = ""
 	}
-	ruled, err := admit(ctx, health, log, v, h, gate)
+	now := h.Since
+	ruled, err := admit(ctx, health, log, v, h, gate, now)
 	if err != nil {
 		return Change{}, err
 	}
@@ -44,32 +46,39 @@ func AcquireIn(ctx context.Context, health Health, log *slog.Logger, v View, h l
 		return Change{}, err
 	}
 	fleet := v.Fleet.With(h.Node, v.Group)
-	return Change{Lock: rec, Fleet: &fleet}, nil
+	ch := Change{Lock: rec, Fleet: &fleet}
+	if q := v.Queue.Served(h.Node, now); !q.Equal(v.Queue) {
+		ch.Queue = &q
+	}
+	return ch, nil
 }
 
-// ReleaseIn is the change that gives node's place in v back, in the group's record and the
-// fleet's (a place the fleet's record gives it in another group stays).
-func ReleaseIn(v View, node string) Change {
+// ReleaseIn is the change that gives node's place in v back at now, in the group's record and
+// the fleet's (a place the fleet's record gives it in another group stays); the group's queue
+// notes that a place opened (see lock.QueueGrace).
+func ReleaseIn(v View, node string, now time.Time) Change {
 	fleet := v.Fleet.Without(node, v.Group)
-	return Change{Lock: v.Lock.Release(node), Fleet: &fleet}
+	q := v.Queue.Leave(node)
+	q.Freed = now.UTC()
+	return Change{Lock: v.Lock.Release(node), Fleet: &fleet, Queue: &q}
 }
 
 // Admit says whether h.Node (of zone h.Zone) may take a place in v, or go on with the one it
 // holds: no stop flag, the lock has room (see LockFree), and health holds with every reboot in
 // flight counted as failing (see HealthIn).
-func Admit(ctx context.Context, health Health, log *slog.Logger, v View, h lock.Holder, gate string) error {
-	_, err := admit(ctx, health, log, v, h, gate)
+func Admit(ctx context.Context, health Health, log *slog.Logger, v View, h lock.Holder, gate string, now time.Time) error {
+	_, err := admit(ctx, health, log, v, h, gate, now)
 	return err
 }
 
 // admit is Admit, saying too whether a service of the node carries quorum rules (see
 // lock.Limit.Places): the room is judged once before health (as much as there is at most) and
 // once after, with what health found.
-func admit(ctx context.Context, health Health, log *slog.Logger, v View, h lock.Holder, gate string) (ruled bool, err error) {
+func admit(ctx context.Context, health Health, log *slog.Logger, v View, h lock.Holder, gate string, now time.Time) (ruled bool, err error) {
 	if v.Stop.Set {
 		return false, stopError(v.Stop)
 	}
-	if err := LockFree(v, h, true); err != nil {
+	if err := LockFree(v, h, true, now); err != nil {
 		return false, err
 	}
 	rep, err := healthIn(ctx, health, log, v, h.Node, gate)
@@ -77,14 +86,15 @@ func admit(ctx context.Context, health Health, log *slog.Logger, v View, h lock.
 		return false, err
 	}
 	ruled = len(rep.Services) > 0
-	return ruled, LockFree(v, h, ruled)
+	return ruled, LockFree(v, h, ruled, now)
 }
 
-// LockFree says whether h.Node (of zone h.Zone) could take a place in the lock as v has it, or
-// go on with the place it holds (nil), or why not: a Python holder, a full lock (see
-// lock.Limit; ruled as for Places: true before health is read), or (for a holder still
-// preparing) as many of the group's other holders rebooting as its limit allows.
-func LockFree(v View, h lock.Holder, ruled bool) error {
+// LockFree says whether h.Node (of zone h.Zone) could take a place in the lock as v has it at
+// now, or go on with the place it holds (nil), or why not: a Python holder, a full lock (see
+// lock.Limit; ruled as for Places: true before health is read), nodes before it in the group's
+// queue whose turn it is (see lock.Queue.Ahead), or (for a holder still preparing) as many of
+// the group's other holders rebooting as its limit allows.
+func LockFree(v View, h lock.Holder, ruled bool, now time.Time) error {
 	if held := v.LegacyHeld(); held != "" {
 		if _, ok := v.Lock.Holder(h.Node); ok {
 			return waitInPlace("the Python rebootmgr holds the lock (%s): not rebooting; this node keeps its place and waits", held)
@@ -102,6 +112,16 @@ func LockFree(v View, h lock.Holder, ruled bool) error {
 			err = fmt.Errorf("%w; the group's limit is auto and no service of this node carries the tag rebootmgr: with no rule to decide by, it reboots only alone", err)
 		}
 		return gateWrap(ErrLockHeld, err, "cannot take the reboot lock")
+	}
+	if ahead, until := v.Queue.Ahead(h.Node, now); len(ahead) > 0 {
+		place, in := v.Queue.Place(h.Node)
+		if !in {
+			place = len(v.Queue.Entries)
+		}
+		return &notBeforeError{
+			gateError: gateError{gate: ErrLockHeld, msg: "cannot take the reboot lock yet: " + (&lock.QueuedError{Place: place + 1, Ahead: ahead, Until: until}).Error(), err: lock.ErrQueued},
+			until:     until,
+		}
 	}
 	return nil
 }

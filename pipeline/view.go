@@ -22,6 +22,8 @@ type View struct {
 	// of them (0 otherwise).
 	GroupNodes int
 	Fleet      lock.Fleet
+	// Queue is the order in which the group's nodes asked for its lock.
+	Queue lock.Queue
 	// Legacy are the reboots the Python rebootmgr has in progress or is preparing: the key that
 	// says so (a session lock held, or a marker rebootmgr did not write), and the node it names
 	// ("" when it names none: a session lock).
@@ -38,6 +40,9 @@ type Change struct {
 	// Fleet is the fleet's record as it is to be; nil when the change adds or removes no
 	// holder (then it is neither written nor checked).
 	Fleet *lock.Fleet
+	// Queue is the group's queue as it is to be; nil when the change leaves it as it is (then it
+	// is neither written nor checked).
+	Queue *lock.Queue
 }
 
 // InFlight is every node whose reboot is under way anywhere in the fleet, except self, with

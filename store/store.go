@@ -66,6 +66,11 @@ func (k Keys) GroupLimit(group string) string {
 	return k.Prefix + "/groups/" + groupName(group) + "/limit"
 }
 
+// GroupQueue is the order in which the group's nodes asked for its lock (see lock.Queue).
+func (k Keys) GroupQueue(group string) string {
+	return k.Prefix + "/groups/" + groupName(group) + "/queue"
+}
+
 // GroupHistory is a group's bounded record of reboots.
 func (k Keys) GroupHistory(group string) string {
 	return k.Prefix + "/groups/" + groupName(group) + "/history"

@@ -72,9 +72,9 @@ type viewState struct {
 // a Python marker that rebootmgr did not write, is a Python holder (View.Legacy).
 func (c *Consul) View(ctx context.Context) (pipeline.View, error) {
 	lockKey, limitKey, fleetKey := c.Keys.GroupLock(c.Group), c.Keys.GroupLimit(c.Group), c.Keys.Holders()
-	stopKey, groupStopKey := c.Keys.Stop(), c.Keys.GroupStop(c.Group)
+	stopKey, groupStopKey, queueKey := c.Keys.Stop(), c.Keys.GroupStop(c.Group), c.Keys.GroupQueue(c.Group)
 	legacy := c.Keys.LegacyKeys(c.Group)
-	keys := append([]string{lockKey, limitKey, fleetKey, stopKey, groupStopKey}, legacy...)
+	keys := append([]string{lockKey, limitKey, fleetKey, stopKey, groupStopKey, queueKey}, legacy...)
 	pairs, err := c.getAll(ctx, keys)
 	if err != nil {
 		return pipeline.View{}, err
@@ -107,6 +107,12 @@ func (c *Consul) View(ctx context.Context) (pipeline.View, error) {
 			if v.GroupNodes, err = c.GroupNodes(ctx); err != nil {
 				return pipeline.View{}, err
 			}
+		}
+	}
+	v.Queue = lock.Queue{Version: lock.Version}
+	if p := pairs[queueKey]; p != nil {
+		if v.Queue, err = lock.DecodeQueue(p.Value); err != nil {
+			return pipeline.View{}, fmt.Errorf("group's queue %s: %w (delete the key: it only orders the nodes waiting)", queueKey, err)
 		}
 	}
 	if p := pairs[fleetKey]; p != nil {
@@ -173,13 +179,30 @@ func (c *Consul) Commit(ctx context.Context, v pipeline.View, ch pipeline.Change
 	if !ok {
 		return false, errors.New("commit: the view was not read from this store")
 	}
-	lockKey, fleetKey := c.Keys.GroupLock(c.Group), c.Keys.Holders()
+	lockKey, fleetKey, queueKey := c.Keys.GroupLock(c.Group), c.Keys.Holders(), c.Keys.GroupQueue(c.Group)
 	var ops api.TxnOps
-	lockOp, err := casOp(lockKey, state.index[lockKey], len(ch.Lock.Holders) == 0, ch.Lock.Encode)
-	if err != nil {
-		return false, err
+	if ch.Lock.Equal(v.Lock) {
+		// A change of the queue alone: the lock is checked, not written (a write would wake
+		// every node watching it).
+		ops = append(ops, unchanged(lockKey, state.index[lockKey]))
+	} else {
+		lockOp, err := casOp(lockKey, state.index[lockKey], len(ch.Lock.Holders) == 0, ch.Lock.Encode)
+		if err != nil {
+			return false, err
+		}
+		ops = append(ops, lockOp)
 	}
-	ops = append(ops, lockOp)
+	if ch.Queue != nil {
+		if ch.Queue.Equal(v.Queue) {
+			ops = append(ops, unchanged(queueKey, state.index[queueKey]))
+		} else {
+			queueOp, err := casOp(queueKey, state.index[queueKey], len(ch.Queue.Entries) == 0, ch.Queue.Encode)
+			if err != nil {
+				return false, err
+			}
+			ops = append(ops, queueOp)
+		}
+	}
 	fleet := v.Fleet
 	if ch.Fleet != nil {
 		fleet = *ch.Fleet

@@ -85,7 +85,7 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	if err != nil {
 		s.LockError = err.Error()
 	} else {
-		s.Lock, s.Limit, s.GroupNodes = v.Lock, v.Limit, v.GroupNodes
+		s.Lock, s.Limit, s.GroupNodes, s.Queue = v.Lock, v.Limit, v.GroupNodes, v.Queue
 		if v.Stop.Set {
 			s.Stop = &fleet.Mark{Value: v.Stop.Value}
 		}

@@ -104,6 +104,7 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 			key(keys.Disabled(p.Node), watch.SourceDisabled),
 			key(keys.GroupLock(f.group), watch.SourceLock),
 			key(keys.GroupLimit(f.group), watch.SourceLock),
+			key(keys.GroupQueue(f.group), watch.SourceLock),
 			key(keys.Holders(), watch.SourceHolders),
 			watch.HealthSource{Client: client, Node: p.Node, Tag: health.Tag, Logger: wlog, Seen: remember(w.store, wlog)},
 		}

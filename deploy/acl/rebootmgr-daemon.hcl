@@ -25,6 +25,9 @@ key "service/rebootmgr/groups/GROUP/lock" { policy = "write" }
 # The fleet's record of every holder of any group's lock, written in the same transaction as
 # the group's record when a node takes or gives back its place.
 key "service/rebootmgr/holders" { policy = "write" }
+# The order in which the group's nodes asked for its lock: a node joins it when the lock is
+# full, and leaves it when it takes a place.
+key "service/rebootmgr/groups/GROUP/queue" { policy = "write" }
 # While nodes still run the Python rebootmgr (rebootmgr --python-markers, the default): its
 # reboot_in_progress markers, which rebootmgr writes with check-and-set while nodes hold a place
 # and deletes with the last, and its session lock keys, which rebootmgr never writes but checks

@@ -67,6 +67,7 @@ func groupStopKey(g string) string   { return "groups/" + g + "/stop" }
 func lockKey(g string) string        { return "groups/" + g + "/lock" }
 func limitKey(g string) string       { return "groups/" + g + "/limit" }
 func historyKey(g string) string     { return "groups/" + g + "/history" }
+func queueKey(g string) string       { return "groups/" + g + "/queue" }
 func fleetKey() string               { return "holders" }
 func disabledKey(node string) string { return node + "/disabled" }
 func triggerKey(node string) string  { return node + "/reboot_required" }
@@ -358,6 +359,12 @@ func (s *Store) View(ctx context.Context) (pipeline.View, error) {
 			return pipeline.View{}, fmt.Errorf("fleet's lock holders: %w", err)
 		}
 	}
+	v.Queue = lock.Queue{Version: lock.Version}
+	if e, ok := s.kv[queueKey(s.Group)]; ok {
+		if v.Queue, err = lock.DecodeQueue([]byte(e.value)); err != nil {
+			return pipeline.View{}, fmt.Errorf("group's queue: %w", err)
+		}
+	}
 	version := map[string]uint64{}
 	for key, e := range s.kv {
 		if isLegacyKey(key) {
@@ -369,8 +376,9 @@ func (s *Store) View(ctx context.Context) (pipeline.View, error) {
 	return v, nil
 }
 
-// Commit writes ch if the group's lock record (and, when ch writes it, the fleet's) is still
-// as v read it.
+// Commit writes ch if the group's lock record (and, when ch writes them, the fleet's and the
+// group's queue) is still as v read it; a lock or queue the change leaves as it is is only
+// checked.
 func (s *Store) Commit(ctx context.Context, v pipeline.View, ch pipeline.Change) (bool, error) {
 	version, ok := v.Version.(map[string]uint64)
 	if !ok {
@@ -383,11 +391,18 @@ func (s *Store) Commit(ctx context.Context, v pipeline.View, ch pipeline.Change)
 			was, read := version[key]
 			return exists == read && (!exists || e.index == was)
 		}
-		if !unchanged(lockKey(s.Group)) || (ch.Fleet != nil && !unchanged(fleetKey())) {
+		if !unchanged(lockKey(s.Group)) || (ch.Fleet != nil && !unchanged(fleetKey())) || (ch.Queue != nil && !unchanged(queueKey(s.Group))) {
 			return nil
 		}
-		if err := s.store(lockKey(s.Group), len(ch.Lock.Holders) == 0, ch.Lock.Encode); err != nil {
-			return err
+		if !ch.Lock.Equal(v.Lock) {
+			if err := s.store(lockKey(s.Group), len(ch.Lock.Holders) == 0, ch.Lock.Encode); err != nil {
+				return err
+			}
+		}
+		if ch.Queue != nil && !ch.Queue.Equal(v.Queue) {
+			if err := s.store(queueKey(s.Group), len(ch.Queue.Entries) == 0, ch.Queue.Encode); err != nil {
+				return err
+			}
 		}
 		if ch.Fleet != nil {
 			if err := s.store(fleetKey(), len(ch.Fleet.Holders) == 0, ch.Fleet.Encode); err != nil {

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/rebootmgr/rebootmgr/lock"
+)
+
+// TestQueueOrder: nodes that find the lock full join the group's queue in the order they asked;
+// once a place opens, it goes to the first of them although all race for it, the next place to
+// the second; and a node blocked by its own health holds up nobody behind it.
+func TestQueueOrder(t *testing.T) {
+	nodes := cluster(t, []string{"", "", "", ""})
+	first := nodes[0]
+	putHolder(t, first, lock.Holder{Node: "x9", Phase: lock.Preparing, Since: time.Now()})
+	order := []*testNode{nodes[3], nodes[1], nodes[2]}
+	for _, n := range order {
+		n.put(n.keys().RebootRequired(n.agent.Node), "")
+		n.expect(n.run("reboot", "--check-triggers"), exitLockHeld, "x9")
+	}
+	q := queueOf(t, first)
+	if len(q.Entries) != 3 || q.Entries[0].Node != "n03" || q.Entries[1].Node != "n01" || q.Entries[2].Node != "n02" {
+		t.Fatalf("queue: %+v", q)
+	}
+	if row := statusOf(t, first, "n01"); row.Queue == nil || row.Queue.Place != 2 || row.Queue.Ahead != 1 {
+		t.Fatalf("status of n01, second in the queue: %+v", row.Queue)
+	}
+	first.expect(first.run("unlock", "x9"), 0, "released")
+
+	done := map[*testNode]bool{}
+	round := func(want *testNode) {
+		t.Helper()
+		results := runAll(order, "reboot", "--check-triggers")
+		started := startedIn(order, results, done, func(n *testNode, r result) {
+			if r.code != exitLockHeld && r.code != exitUnhealthy {
+				t.Fatalf("%s: %s", n.agent.Node, r)
+			}
+		})
+		if len(started) != 1 || started[0] != want {
+			t.Fatalf("started %v, want %s alone", names(started), want.agent.Node)
+		}
+		want.boot()
+		want.expect(want.run("reboot", "--check-triggers"), 0, "reboot finished")
+		done[want] = true
+	}
+	round(nodes[3])
+	// n01, next, is held by its own health: n02 goes in its stead.
+	nodes[1].agent.RegisterService("dkms", []string{"rebootmgr", "local_only"}, "critical")
+	nodes[1].expect(nodes[1].run("reboot", "--check-triggers"), exitUnhealthy, "dkms") // its run marks it blocked
+	round(nodes[2])
+	if q := queueOf(t, first); len(q.Entries) != 1 || q.Entries[0].Node != "n01" || q.Entries[0].Blocked != "health" {
+		t.Fatalf("queue with n01 held by its health: %+v", q)
+	}
+	nodes[1].agent.SetService("dkms", "passing")
+	round(nodes[1])
+	if q := queueOf(t, first); len(q.Entries) != 0 {
+		t.Fatalf("queue after every node rebooted: %+v", q)
+	}
+}
+
+func queueOf(t *testing.T, n *testNode) lock.Queue {
+	t.Helper()
+	pair := n.get(n.keys().GroupQueue("default"))
+	if pair == nil {
+		return lock.Queue{}
+	}
+	q, err := lock.DecodeQueue(pair.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+func names(nodes []*testNode) []string {
+	var out []string
+	for _, n := range nodes {
+		out = append(out, n.agent.Node)
+	}
+	return out
+}

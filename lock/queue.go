@@ -1,0 +1,193 @@
+package lock
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"time"
+)
+
+// QueueGrace is how long the first node of a group's queue that may go has to take a place
+// that opened before those behind it may: a node whose daemon is gone never holds up the rest
+// for longer.
+const QueueGrace = 2 * time.Minute
+
+// Queue is the order in which the nodes of a group asked for its lock: a node that passed its
+// own gates and found the lock full joins it, and places are served in that order. A node
+// blocked by its own gates since (health, window, disabled: Blocked) keeps its place but holds
+// up nobody. Stored beside the group's lock and written, like it, only with check-and-set.
+type Queue struct {
+	Version int          `json:"version"`
+	Entries []QueueEntry `json:"entries"`
+	// Freed is when a place in the group's lock was last given back (see QueueGrace).
+	Freed time.Time `json:"freed,omitzero"`
+}
+
+// QueueEntry is one node waiting for a place.
+type QueueEntry struct {
+	Node string `json:"node"`
+	// Since is when it joined; its turn counts from there.
+	Since time.Time `json:"since"`
+	// Blocked names the gate of its own that holds it now ("" when only the lock does); a node
+	// that let its turn pass is blocked "missed its turn" until it runs again.
+	Blocked string `json:"blocked,omitempty"`
+}
+
+// MissedTurn is the Blocked of a node that did not take a place within QueueGrace of its turn.
+const MissedTurn = "missed its turn"
+
+func queueShape() *shape {
+	entry := &shape{fields: map[string]*shape{}}
+	for _, name := range jsonFields(reflect.TypeFor[QueueEntry]()) {
+		entry.fields[name] = nil
+	}
+	return &shape{fields: map[string]*shape{"version": nil, "entries": {elem: entry}, "freed": nil}}
+}
+
+// DecodeQueue parses a stored queue strictly, as Decode a lock record.
+func DecodeQueue(data []byte) (Queue, error) {
+	if err := checkShape(data, queueShape()); err != nil {
+		return Queue{}, fmt.Errorf("not a queue record: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var q Queue
+	if err := dec.Decode(&q); err != nil {
+		return Queue{}, fmt.Errorf("not a queue record: %w", err)
+	}
+	switch {
+	case q.Version < 1:
+		return Queue{}, fmt.Errorf("not a queue record: version %d", q.Version)
+	case q.Version > Version:
+		return Queue{}, fmt.Errorf("queue record version %d was written by a newer rebootmgr (this one knows %d)", q.Version, Version)
+	}
+	seen := map[string]bool{}
+	for _, e := range q.Entries {
+		if e.Node == "" || seen[e.Node] {
+			return Queue{}, fmt.Errorf("not a queue record: node %q empty or named twice", e.Node)
+		}
+		seen[e.Node] = true
+	}
+	return q, nil
+}
+
+// Encode is the queue as stored.
+func (q Queue) Encode() ([]byte, error) {
+	if q.Version == 0 {
+		q.Version = Version
+	}
+	if q.Entries == nil {
+		q.Entries = []QueueEntry{}
+	}
+	return json.Marshal(q)
+}
+
+// Place is node's index in the queue, and whether it is in it.
+func (q Queue) Place(node string) (int, bool) {
+	i := slices.IndexFunc(q.Entries, func(e QueueEntry) bool { return e.Node == node })
+	return i, i >= 0
+}
+
+func (q Queue) clone() Queue {
+	return Queue{Version: q.Version, Entries: slices.Clone(q.Entries), Freed: q.Freed}
+}
+
+// Join puts node at the end of the queue, or, already in it, clears what blocked it.
+func (q Queue) Join(node string, now time.Time) Queue {
+	out := q.clone()
+	if i, ok := q.Place(node); ok {
+		out.Entries[i].Blocked = ""
+		return out
+	}
+	out.Entries = append(out.Entries, QueueEntry{Node: node, Since: now.UTC()})
+	return out
+}
+
+// Block marks node's entry blocked by gate; a node not in the queue is left out.
+func (q Queue) Block(node, gate string) Queue {
+	out := q.clone()
+	if i, ok := q.Place(node); ok {
+		out.Entries[i].Blocked = gate
+	}
+	return out
+}
+
+// Leave takes node out of the queue.
+func (q Queue) Leave(node string) Queue {
+	out := q.clone()
+	out.Entries = slices.DeleteFunc(out.Entries, func(e QueueEntry) bool { return e.Node == node })
+	return out
+}
+
+// Ahead are the nodes node must let take a place first at now: those before it in the queue
+// (every one, for a node not in it) that are not blocked and whose turn has not passed, and the
+// time the first of them misses its turn (zero when none is ahead).
+func (q Queue) Ahead(node string, now time.Time) (ahead []string, until time.Time) {
+	end, ok := q.Place(node)
+	if !ok {
+		end = len(q.Entries)
+	}
+	for _, e := range q.Entries[:end] {
+		if e.Blocked != "" {
+			continue
+		}
+		// The turn of an entry begins when it joined or a place last opened, whichever is later.
+		turn := e.Since
+		if q.Freed.After(turn) {
+			turn = q.Freed
+		}
+		deadline := turn.Add(QueueGrace)
+		if !now.Before(deadline) {
+			continue
+		}
+		if until.IsZero() || deadline.Before(until) {
+			until = deadline
+		}
+		ahead = append(ahead, e.Node)
+	}
+	return ahead, until
+}
+
+// Served is the queue once node takes a place at now: node leaves it, and the ready nodes before
+// it whose turn passed are marked MissedTurn (each clears it when it runs again).
+func (q Queue) Served(node string, now time.Time) Queue {
+	out := q.Leave(node)
+	end, ok := q.Place(node)
+	if !ok {
+		end = len(q.Entries)
+	}
+	ahead, _ := q.Ahead(node, now)
+	for _, e := range q.Entries[:end] {
+		if e.Blocked == "" && !slices.Contains(ahead, e.Node) {
+			out = out.Block(e.Node, MissedTurn)
+		}
+	}
+	return out
+}
+
+// ErrQueued means a place is free, but nodes before this one in its group's queue go first.
+var ErrQueued = errors.New("waiting for its turn in the group's queue")
+
+// QueuedError says which nodes go first, and when the first misses its turn.
+type QueuedError struct {
+	Place int // 1-based, among the nodes of the queue
+	Ahead []string
+	Until time.Time
+}
+
+func (e *QueuedError) Error() string {
+	return fmt.Sprintf("a place is free, but %d node(s) asked first and go first: %v (place %d in the group's queue; the first has until %s to take it)",
+		len(e.Ahead), e.Ahead, e.Place, e.Until.UTC().Format(time.RFC3339))
+}
+
+func (e *QueuedError) Unwrap() error { return ErrQueued }
+
+// Equal says whether two queues hold the same.
+func (q Queue) Equal(o Queue) bool {
+	return q.Freed.Equal(o.Freed) && slices.EqualFunc(q.Entries, o.Entries, func(a, b QueueEntry) bool {
+		return a.Node == b.Node && a.Since.Equal(b.Since) && a.Blocked == b.Blocked
+	})
+}

@@ -1,0 +1,64 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+
+	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/logkey"
+)
+
+// queueAfter keeps this node's entry in its group's queue as the run's end says, against the
+// queue the run read first: it joins when the lock holds it back, is marked blocked by a gate of
+// its own (health, window, disabled: it holds up nobody behind it, and keeps its place), and
+// leaves when nothing asks it to reboot. Nothing is written when the entry is as it should be
+// already, and a dry run writes nothing. A queue that cannot be written is logged: the queue
+// orders the nodes, it never decides whether one may reboot.
+func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) {
+	if p.DryRun || ctx.Err() != nil {
+		return
+	}
+	i, queued := p.queue.Place(p.Node)
+	var entry lock.QueueEntry
+	if queued {
+		entry = p.queue.Entries[i]
+	}
+	var change func(lock.Queue) lock.Queue
+	switch {
+	case err == nil && res.Outcome == NothingToDo && queued:
+		change = func(q lock.Queue) lock.Queue { return q.Leave(p.Node) }
+	case errors.Is(err, errWaitInPlace):
+		// It holds a place already.
+	case errors.Is(err, ErrLockHeld) && (!queued || entry.Blocked != ""):
+		now := p.Clock.Now()
+		change = func(q lock.Queue) lock.Queue { return q.Join(p.Node, now) }
+	case queued && entry.Blocked == "" && ownGate(err) != "":
+		gate := ownGate(err)
+		change = func(q lock.Queue) lock.Queue { return q.Block(p.Node, gate) }
+	}
+	if change == nil {
+		return
+	}
+	_, werr := p.changeLock(ctx, func(v View) (Change, error) {
+		// The lock as it is: only checked, not written (see Locks.Commit).
+		q := change(v.Queue)
+		return Change{Lock: v.Lock, Queue: &q}, nil
+	})
+	if werr != nil {
+		p.Logger.Warn("could not keep this node's place in the group's queue: the order of the nodes waiting may be off, never their safety", logkey.Err, werr)
+	}
+}
+
+// ownGate names the gate of the node's own that err ended at, "" for any other end: the gates a
+// node waiting in the queue may meet while the others may go on.
+func ownGate(err error) string {
+	e, ok := EndingOf(err)
+	if !ok {
+		return ""
+	}
+	switch e.Err {
+	case ErrDisabled, ErrOutsideWindow, ErrUnhealthy:
+		return e.Label
+	}
+	return ""
+}
