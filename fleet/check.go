@@ -27,8 +27,12 @@ type NodeState struct {
 	// pipeline.View).
 	Legacy   map[string]string
 	Disabled *Mark
-	// Requested says what asks for a reboot ("" when nothing does).
+	// Requested says what asks for a reboot ("" when nothing does); Commands are the verdicts
+	// of the reboot-required commands, one a line; Request is what the pipeline would reboot
+	// for (the min reboot interval judges it).
 	Requested string
+	Commands  []string
+	Request   pipeline.Request
 	Health    health.Report
 	// TasksErr is why the tasks cannot run (nil when they can); Tasks counts them by phase.
 	TasksErr error
@@ -39,7 +43,9 @@ type NodeState struct {
 	Schedule  window.Schedule
 	Cooldown  time.Duration
 	StayGreen time.Duration
-	History   history.Log
+	// MinRebootInterval is the node's least time between two of its reboots (0: none).
+	MinRebootInterval time.Duration
+	History           history.Log
 	// BootID is the node's boot id, known only when check runs on the node ("" otherwise);
 	// RebootRan says whether the reboot command was noted as run on that boot.
 	BootID    string
@@ -85,9 +91,9 @@ func Gates(s NodeState) []Verdict {
 	}
 
 	if s.Requested != "" {
-		add("trigger", nil, "reboot requested by "+s.Requested)
+		add("trigger", nil, append([]string{"reboot requested by " + s.Requested}, s.Commands...)...)
 	} else {
-		add("trigger", nil, "no reboot requested (the daemon would do nothing; an operator's rebootmgr would still go on)")
+		add("trigger", nil, append([]string{"no reboot requested (the daemon would do nothing; an operator's rebootmgr would still go on)"}, s.Commands...)...)
 	}
 
 	if s.Disabled != nil {
@@ -103,6 +109,21 @@ func Gates(s NodeState) []Verdict {
 		add("window", nil, "inside a reboot window, and not a blackout date")
 	default:
 		add("window", nil, "no reboot window or blackout date set: any time")
+	}
+
+	req := s.Request
+	if req.Why == "" {
+		req.Why = "an operator's rebootmgr reboot"
+	}
+	switch err := pipeline.IntervalGate(s.History, s.Node, s.MinRebootInterval, s.Now, req); {
+	case err != nil:
+		add("interval", err, err.Error())
+	case s.MinRebootInterval > 0:
+		if last, ok := pipeline.LastReboot(s.History, s.Node); ok {
+			add("interval", nil, fmt.Sprintf("this node's last reboot finished at %s, more than %s ago", last.End.UTC().Format(time.RFC3339), s.MinRebootInterval))
+		} else {
+			add("interval", nil, fmt.Sprintf("no reboot of this node finished within the last %s (none in the group's history)", s.MinRebootInterval))
+		}
 	}
 
 	var ev []string
@@ -158,8 +179,8 @@ func Gates(s NodeState) []Verdict {
 }
 
 // First returns the error of the first gate that fails, in the order the pipeline meets them
-// (stop, reading the lock, whether a reboot under way happened, disabled, window, health, tasks,
-// cooldown, taking the lock), or nil.
+// (stop, reading the lock, whether a reboot under way happened, disabled, window, the min
+// reboot interval, health, tasks, cooldown, taking the lock), or nil.
 func First(vs []Verdict) error {
 	get := func(gate string) *Verdict {
 		for i := range vs {
@@ -186,7 +207,7 @@ func First(vs []Verdict) error {
 		}
 		return nil
 	}
-	for _, gate := range []string{"disabled", "window", "health", "tasks", "cooldown", "lock"} {
+	for _, gate := range []string{"disabled", "window", "interval", "health", "tasks", "cooldown", "lock"} {
 		if v := get(gate); v != nil {
 			return v.Err
 		}

@@ -47,8 +47,8 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	s := fleet.NodeState{Node: node, Group: group, Limit: 1, Now: time.Now(), Schedule: schedule, Cooldown: f.cooldown, StayGreen: f.stayGreen}
-	if f.cooldown > 0 {
+	s := fleet.NodeState{Node: node, Group: group, Limit: 1, Now: time.Now(), Schedule: schedule, Cooldown: f.cooldown, StayGreen: f.stayGreen, MinRebootInterval: f.minRebootInterval}
+	if f.cooldown > 0 || f.minRebootInterval > 0 {
 		if s.History, _, err = o.store.History(ctx); err != nil {
 			return err
 		}
@@ -76,18 +76,47 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	} else if flag.Set {
 		s.Disabled = &fleet.Mark{Value: flag.Value}
 	}
+	// What asks, and the request the pipeline would act on: a file first, then the key, then
+	// the first command that says so.
 	var requested []string
+	if node == local {
+		for _, p := range f.triggerFiles.values {
+			if fi, err := os.Stat(p); err == nil {
+				requested = append(requested, "file "+p)
+				if s.Request.Why == "" {
+					s.Request = pipeline.Request{Why: "file " + p, Written: fi.ModTime()}
+				}
+			}
+		}
+	}
 	if flag, err := o.store.Trigger(ctx, node); err != nil {
 		return err
 	} else if flag.Set {
 		requested = append(requested, "key "+o.keys.RebootRequired(node))
+		if s.Request.Why == "" {
+			s.Request = pipeline.Request{Why: "key reboot_required"}
+		}
 	}
-	if node == local {
-		for _, p := range f.triggerFiles.values {
-			if fileExists(p) {
-				requested = append(requested, "file "+p)
+	if node == local && len(f.triggerCommands.values) > 0 {
+		log, err := f.logger(stderr)
+		if err != nil {
+			return err
+		}
+		for _, c := range f.sentinelCommands(log) {
+			v := c.Run(ctx)
+			if err := context.Cause(ctx); err != nil {
+				return err
+			}
+			s.Commands = append(s.Commands, fmt.Sprintf("command %s: %s", c.Command, v.Said))
+			if v.Required {
+				requested = append(requested, "command "+c.Command)
+				if s.Request.Why == "" {
+					s.Request = pipeline.Request{Why: "command " + c.Command, Command: true}
+				}
 			}
 		}
+	} else if len(f.triggerCommands.values) > 0 {
+		s.Commands = []string{"reboot-required commands: not run from this node (rebootmgr check on " + node + " runs them)"}
 	}
 	s.Requested = strings.Join(requested, ", ")
 	if s.Health, err = (store.Health{Client: o.client, Members: o.store}).Check(ctx, node, v.InFlight(node)); err != nil {

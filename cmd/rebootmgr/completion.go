@@ -15,7 +15,7 @@ func runCompletion(_ context.Context, args []string, _ env, stdout, _ io.Writer)
 	for _, c := range commands() {
 		names = append(names, c.name)
 	}
-	flags := "--node --prefix --consul-addr --log-format --log-level --json --reason --force --dry-run --check-triggers --settle --tasks-dir --task-timeout --reboot-command --reboot-required-file --boot-id-file --lock-file --interval --reboot-timeout --enabled --help"
+	flags := "--node --prefix --consul-addr --log-format --log-level --json --reason --force --dry-run --check-triggers --settle --tasks-dir --task-timeout --reboot-command --reboot-required-file --reboot-required-command --reboot-required-command-timeout --min-reboot-interval --boot-id-file --lock-file --interval --reboot-timeout --enabled --help"
 	switch args[0] {
 	case "bash":
 		fmt.Fprintf(stdout, `# bash completion for rebootmgr: source <(rebootmgr completion bash)

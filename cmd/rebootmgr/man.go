@@ -36,7 +36,7 @@ func runMan(ctx context.Context, _ []string, e env, stdout, _ io.Writer) error {
 		{exitOK, "rebooted, finished after a reboot, or nothing to do"},
 		{exitError, "error: Consul unreachable or denied, bad configuration (a malformed quorum tag too), unsafe task"},
 		{exitUnhealthy, "health checks failed"},
-		{exitWindow, "not now: outside the reboot window, a blackout date, or the group's cooldown"},
+		{exitWindow, "not now: outside the reboot window, a blackout date, the group's cooldown, or the node's min reboot interval"},
 		{exitLockHeld, "another node holds the reboot lock"},
 		{exitLockLost, "lost the lock while preparing"},
 		{exitTaskFailed, "a task failed or timed out"},
@@ -48,7 +48,7 @@ func runMan(ctx context.Context, _ []string, e env, stdout, _ io.Writer) error {
 		fmt.Fprintf(&b, ".TP\n.B %d\n%s\n", x.code, roffEscape(x.what))
 	}
 	b.WriteString(".SH FILES\n.TP\n.I /etc/rebootmgr/pre_boot_tasks/, /etc/rebootmgr/post_boot_tasks/\ntasks, run in name order\n")
-	b.WriteString(".TP\n.I /var/run/reboot_required, /var/run/reboot-required\nrequest a reboot of this node\n")
+	b.WriteString(".TP\n.I /var/run/reboot_required, /var/run/reboot-required, /run/reboot-needed\nrequest a reboot of this node\n")
 	b.WriteString(".SH SEE ALSO\n.BR consul (1),\n.BR systemd.service (5)\n")
 	_, err := io.WriteString(stdout, b.String())
 	return err
