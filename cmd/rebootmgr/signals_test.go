@@ -137,5 +137,10 @@ func TestRebootRequiredCommandSettings(t *testing.T) {
 				t.Fatalf("%v: check does not show %q:\n%s", environ, want, r)
 			}
 		}
+		// config keeps the list on its line, quoted as the file takes it.
+		r = n.runWith(t.Context(), environ, &fleettest.Log{}, "config")
+		if !strings.Contains(r.stdout, `--reboot-required-command "! true\nexit 0"`) {
+			t.Fatalf("%v: config shows:\n%s", environ, r.stdout)
+		}
 	}
 }
