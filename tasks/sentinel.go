@@ -88,6 +88,16 @@ func (s Sentinel) Run(ctx context.Context) Verdict {
 	err := cmd.Run()
 	took := time.Since(start).Round(time.Millisecond)
 	last := lastLine(out.String())
+	if errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState != nil {
+		// The command exited, but left a process of its group holding its output: that goes
+		// (the group has a member, so its id is still the command's), and the exit stands.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		log.Warn("reboot-required command left a process behind holding its output: its process group killed", "exit", cmd.ProcessState.ExitCode())
+		err = nil
+		if !cmd.ProcessState.Success() {
+			err = &exec.ExitError{ProcessState: cmd.ProcessState}
+		}
+	}
 	var exit *exec.ExitError
 	switch {
 	case cmd.Process == nil:

@@ -17,7 +17,7 @@ import (
 // start, cannot run or hangs never does: it is ended at its timeout, its whole process group
 // with it, and the failure is logged.
 func TestSentinel(t *testing.T) {
-	pidfile := filepath.Join(t.TempDir(), "pid")
+	pidfile, leftover := filepath.Join(t.TempDir(), "pid"), filepath.Join(t.TempDir(), "leftover")
 	tests := []struct {
 		name     string
 		command  string
@@ -34,6 +34,7 @@ func TestSentinel(t *testing.T) {
 		{"a program that is not there", "/nonexistent/needs-restarting -r", "", false, true, "cannot run (exit 127", "cannot run"},
 		{"a shell that cannot start", "true", "/nonexistent/sh", false, true, "cannot start", "cannot start"},
 		{"killed", "kill -9 $$", "", false, true, "killed", "was killed"},
+		{"exit 0, leaving a child that holds its output", "sleep 1000 & echo $! > " + leftover + "; exit 0", "", true, false, "exit 0", "left a process behind"},
 		{"hangs, with a child", "sleep 1000 & echo $! > " + pidfile + "; sleep 1000", "", false, true, "timed out after 300ms", "timed out"},
 	}
 	for _, tt := range tests {
@@ -53,12 +54,14 @@ func TestSentinel(t *testing.T) {
 			}
 		})
 	}
-	data, err := os.ReadFile(pidfile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if pid, _ := strconv.Atoi(strings.TrimSpace(string(data))); alive(pid) {
-		t.Fatalf("the child %d of the command that timed out survived", pid)
+	for _, f := range []string{pidfile, leftover} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pid, _ := strconv.Atoi(strings.TrimSpace(string(data))); alive(pid) {
+			t.Fatalf("the child %d of a command survived it (%s)", pid, filepath.Base(f))
+		}
 	}
 }
 
