@@ -15,6 +15,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/watch"
 )
@@ -39,6 +40,11 @@ type Notifier interface {
 	Status(status string) error
 }
 
+// Presence publishes the daemon's status where every node sees it (its check in Consul).
+type Presence interface {
+	Publish(ctx context.Context, operator bool, status string) error
+}
+
 // deadlineSlack is how long after a holder's deadline the daemon looks again.
 const deadlineSlack = 100 * time.Millisecond
 
@@ -59,6 +65,13 @@ type Daemon struct {
 	Retry func() backoff.BackOff
 	// Observe, when set, hears of every run's result (for metrics).
 	Observe func(res pipeline.Result, err error)
+	// Node and Group name the node, for the commands that resolve a status waiting for an
+	// operator.
+	Node, Group string
+	// Presence, when set, hears of every change of the status, and of the last one again
+	// every Refresh (so that a daemon that no longer says anything shows as gone).
+	Presence Presence
+	Refresh  time.Duration
 }
 
 // Run runs until ctx ends (nil), a source fails, or the machine does not go down after a
@@ -82,6 +95,22 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	defer wg.Wait()
 	defer cancel()
+	publish := func(bool, string) {}
+	if d.Presence != nil {
+		statuses := make(chan presence, 1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.publish(ctx, statuses)
+		}()
+		publish = func(operator bool, status string) {
+			select {
+			case <-statuses: // a status not published yet is replaced by the newer one
+			default:
+			}
+			statuses <- presence{operator, status}
+		}
+	}
 
 	// The first evaluation reads the state once every source watches it, so that no change
 	// falls between the two.
@@ -160,10 +189,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 			// A holder's deadline is a moment nothing else announces: look again just after it.
 			deadline = time.After(time.Until(res.Recheck) + deadlineSlack)
 		}
-		status := Status(res, err)
+		status := pipeline.Resolution(Status(res, err), err, d.Node, d.Group)
 		if status != last {
 			d.log(res, err, status)
 			last = status
+			publish(pipeline.WaitsForOperator(err), status)
 		}
 		if !ready {
 			_ = d.Notifier.Ready(status)
@@ -180,6 +210,45 @@ func (d *Daemon) Run(ctx context.Context) error {
 		default:
 			b.Reset()
 			again = nil
+		}
+	}
+}
+
+// presence is a status to publish.
+type presence struct {
+	operator bool
+	status   string
+}
+
+// publish publishes each status it is given, and the last one again every Refresh, until ctx
+// ends. A status that cannot be published is logged once, and tried again at the next.
+func (d *Daemon) publish(ctx context.Context, statuses <-chan presence) {
+	refresh := d.Refresh
+	if refresh <= 0 {
+		refresh = time.Minute
+	}
+	t := time.NewTicker(refresh)
+	defer t.Stop()
+	var last presence
+	have, failing := false, false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case last = <-statuses:
+			have = true
+		case <-t.C:
+		}
+		if !have {
+			continue
+		}
+		switch err := d.Presence.Publish(ctx, last.operator, last.status); {
+		case err != nil && ctx.Err() == nil && !failing:
+			d.Logger.Warn("could not publish the daemon's status in Consul: other nodes see it as down until it can be", logkey.Err, err)
+			failing = true
+		case err == nil && failing:
+			d.Logger.Info("publishing the daemon's status in Consul again")
+			failing = false
 		}
 	}
 }
@@ -220,7 +289,7 @@ func (d *Daemon) waitForShutdown(ctx context.Context) error {
 		return nil
 	case <-t.C:
 		d.Logger.Error("the machine did not go down after the reboot command: giving up; the next start reports that it did not reboot",
-			"timeout", d.RebootTimeout)
+			logkey.Timeout, d.RebootTimeout)
 		return fmt.Errorf("%w (%s)", ErrStillRunning, d.RebootTimeout)
 	}
 }
@@ -230,13 +299,13 @@ func (d *Daemon) logEvaluation(evs []watch.Event) {
 	for _, ev := range evs {
 		sources = append(sources, string(ev.Source))
 	}
-	d.Logger.Debug("evaluating", "events", len(evs), "sources", sources, "latency", time.Since(evs[0].At))
+	d.Logger.Debug("evaluating", logkey.Events, len(evs), logkey.Sources, sources, logkey.Latency, time.Since(evs[0].At))
 }
 
 // log writes one line per change of the node's status: the status, the gate and the reason.
 func (d *Daemon) log(res pipeline.Result, err error, status string) {
 	if err == nil {
-		d.Logger.Info(status, "outcome", res.Outcome.String())
+		d.Logger.Info(status, logkey.Outcome, res.Outcome.String())
 		return
 	}
 	gate := "error"
@@ -251,7 +320,7 @@ func (d *Daemon) log(res pipeline.Result, err error, status string) {
 		// The service's definition is wrong: an operator must fix it.
 		level = slog.LevelError
 	}
-	d.Logger.Log(context.Background(), level, status, "gate", gate)
+	d.Logger.Log(context.Background(), level, status, logkey.Gate, gate)
 }
 
 // Status is the one line that says where the node is.

@@ -7,7 +7,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rebootmgr/rebootmgr/internal/sdtest"
 )
 
 const testVersion = "1.2.3~test"
@@ -389,17 +390,8 @@ func testMaintainerScripts(t *testing.T, deb, _ string) {
 // nothing until the operator enables it: it tells systemd so, and stops cleanly on SIGTERM. The
 // Consul address is one where no agent answers: it must not ask.
 func testInstalledDaemonWaits(t *testing.T, _, root string) {
-	dir, err := os.MkdirTemp("", "rebootmgr-sd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	socket := filepath.Join(dir, "notify")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: socket, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	sd := sdtest.Listen(t)
+	socket, dir := sd.Path, t.TempDir()
 	defaults := filepath.Join(root, "etc/default/rebootmgr")
 	cmd := exec.Command(filepath.Join(root, "usr/bin/rebootmgr"), "daemon", "--lock-file", filepath.Join(dir, "lock"))
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "NOTIFY_SOCKET=" + socket, "REBOOTMGR_CONFIG=" + defaults, "CONSUL_HTTP_ADDR=127.0.0.1:1"}
@@ -414,17 +406,10 @@ func testInstalledDaemonWaits(t *testing.T, _, root string) {
 		_ = cmd.Process.Kill()
 		<-exited
 	}()
-	if err := conn.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 4096)
-	n, err := conn.Read(buf)
-	if err != nil {
-		t.Fatalf("the daemon told systemd nothing: %v\n%s", err, stderr.String())
-	}
+	got := sd.Next(t, 30*time.Second)
 	want := "READY=1\nSTATUS=not enabled: set REBOOTMGR_ENABLED=true in " + defaults + ", then systemctl restart rebootmgr"
-	if got := string(buf[:n]); got != want {
-		t.Fatalf("told systemd %q, want %q", got, want)
+	if got != want {
+		t.Fatalf("told systemd %q, want %q\n%s", got, want, stderr.String())
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

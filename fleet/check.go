@@ -38,7 +38,8 @@ type NodeState struct {
 	TasksErr error
 	Tasks    map[string]int
 	// Now is when the gates are judged; Schedule, Cooldown and StayGreen are the node's
-	// settings, History its group's reboots.
+	// settings, History its group's reboots (for the cooldown, and the deadlines already
+	// reported).
 	Now       time.Time
 	Schedule  window.Schedule
 	Cooldown  time.Duration
@@ -50,6 +51,32 @@ type NodeState struct {
 	// RebootRan says whether the reboot command was noted as run on that boot.
 	BootID    string
 	RebootRan bool
+	// TasksUnknown says that the node's tasks cannot be seen from here (another node's).
+	TasksUnknown bool
+	// SettingsError says why the node's settings (Schedule, Cooldown, StayGreen,
+	// MinRebootInterval) are not known
+	// ("" when they are).
+	SettingsError string
+}
+
+// The gates, in the order the pipeline meets them. Each verdict of Gates is one of them.
+const (
+	GateStop      = "stop"
+	GateRebooted  = "rebooted"
+	GateTrigger   = "trigger"
+	GateDisabled  = "disabled"
+	GateWindow    = "window"
+	GateInterval  = "interval"
+	GateHealth    = "health"
+	GateStayGreen = "stay green"
+	GateTasks     = "tasks"
+	GateCooldown  = "cooldown"
+	GateLock      = "lock"
+)
+
+// GateOrder is every gate, in the order the pipeline meets them.
+func GateOrder() []string {
+	return []string{GateStop, GateRebooted, GateTrigger, GateDisabled, GateWindow, GateInterval, GateHealth, GateStayGreen, GateTasks, GateCooldown, GateLock}
 }
 
 // Verdict is one gate's answer, with its evidence.
@@ -69,10 +96,14 @@ func Gates(s NodeState) []Verdict {
 		out = append(out, Verdict{Gate: gate, Pass: err == nil, Evidence: evidence, Err: err})
 	}
 
-	if s.Stop != nil {
-		add("stop", fmt.Errorf("%w: %s", pipeline.ErrStopped, orNone(s.Stop.Value)), "stop flag is set: "+orNone(s.Stop.Value))
-	} else {
-		add("stop", nil, "no stop flag")
+	switch overdue := pipeline.Unreported(s.Lock.Overdue(s.Now), s.History); {
+	case s.Stop != nil:
+		add(GateStop, fmt.Errorf("%w: %s", pipeline.ErrStopped, orNone(s.Stop.Value)), "stop flag is set: "+orNone(s.Stop.Value))
+	case len(overdue) > 0:
+		reason := pipeline.OverdueReason(overdue[0])
+		add(GateStop, fmt.Errorf("%w: the group is stopped at the next run: %s", pipeline.ErrStopped, reason), "a holder is past its deadline, and the next run stops the group: "+reason)
+	default:
+		add(GateStop, nil, "no stop flag")
 	}
 
 	h, holds := s.Lock.Holder(s.Node)
@@ -80,35 +111,37 @@ func Gates(s NodeState) []Verdict {
 		// The pipeline finishes this reboot; the gates before the lock no longer apply to it.
 		switch err := pipeline.RebootedGate(s.Node, h, s.BootID, s.RebootRan); {
 		case h.Phase == lock.Rebooting && s.BootID == "":
-			add("rebooted", nil, "this node holds the lock in phase rebooting since "+h.Since.UTC().Format("2006-01-02T15:04:05Z")+": whether it rebooted is seen only on the node")
+			add(GateRebooted, nil, "this node holds the lock in phase rebooting since "+h.Since.UTC().Format("2006-01-02T15:04:05Z")+": whether it rebooted is seen only on the node")
 		case err != nil:
-			add("rebooted", err, err.Error())
+			add(GateRebooted, err, err.Error())
 		case h.Phase == lock.Rebooting && s.BootID == h.BootID:
-			add("rebooted", nil, "the lock says rebooting, but the reboot command never ran on this boot: the pipeline puts it back to preparing and starts over from the gates")
+			add(GateRebooted, nil, "the lock says rebooting, but the reboot command never ran on this boot: the pipeline puts it back to preparing and starts over from the gates")
 		default:
-			add("rebooted", nil, fmt.Sprintf("this node holds the lock in phase %s: its reboot happened, the daemon finishes it", h.Phase))
+			add(GateRebooted, nil, fmt.Sprintf("this node holds the lock in phase %s: its reboot happened, the daemon finishes it", h.Phase))
 		}
 	}
 
 	if s.Requested != "" {
-		add("trigger", nil, append([]string{"reboot requested by " + s.Requested}, s.Commands...)...)
+		add(GateTrigger, nil, append([]string{"reboot requested by " + s.Requested}, s.Commands...)...)
 	} else {
-		add("trigger", nil, append([]string{"no reboot requested (the daemon would do nothing; an operator's rebootmgr would still go on)"}, s.Commands...)...)
+		add(GateTrigger, nil, append([]string{"no reboot requested (the daemon would do nothing; an operator's rebootmgr would still go on)"}, s.Commands...)...)
 	}
 
 	if s.Disabled != nil {
-		add("disabled", fmt.Errorf("%w: %s", pipeline.ErrDisabled, orNone(s.Disabled.Value)), "disabled: "+orNone(s.Disabled.Value))
+		add(GateDisabled, fmt.Errorf("%w: %s", pipeline.ErrDisabled, orNone(s.Disabled.Value)), "disabled: "+orNone(s.Disabled.Value))
 	} else {
-		add("disabled", nil, "not disabled")
+		add(GateDisabled, nil, "not disabled")
 	}
 
 	switch err := pipeline.WindowGate(s.Schedule, s.Now); {
+	case s.SettingsError != "":
+		add(GateWindow, nil, "not known: "+s.SettingsError)
 	case err != nil:
-		add("window", err, err.Error())
+		add(GateWindow, err, err.Error())
 	case len(s.Schedule.Windows) > 0 || len(s.Schedule.Blackouts) > 0:
-		add("window", nil, "inside a reboot window, and not a blackout date")
+		add(GateWindow, nil, "inside a reboot window, and not a blackout date")
 	default:
-		add("window", nil, "no reboot window or blackout date set: any time")
+		add(GateWindow, nil, "no reboot window or blackout date set: any time")
 	}
 
 	req := s.Request
@@ -116,13 +149,15 @@ func Gates(s NodeState) []Verdict {
 		req.Why = "an operator's rebootmgr reboot"
 	}
 	switch err := pipeline.IntervalGate(s.History, s.Node, s.MinRebootInterval, s.Now, req); {
+	case s.SettingsError != "":
+		add(GateInterval, nil, "not known: "+s.SettingsError)
 	case err != nil:
-		add("interval", err, err.Error())
+		add(GateInterval, err, err.Error())
 	case s.MinRebootInterval > 0:
 		if last, ok := pipeline.LastReboot(s.History, s.Node); ok {
-			add("interval", nil, fmt.Sprintf("this node's last reboot finished at %s, more than %s ago", last.End.UTC().Format(time.RFC3339), s.MinRebootInterval))
+			add(GateInterval, nil, fmt.Sprintf("this node's last reboot finished at %s, more than %s ago", last.End.UTC().Format(time.RFC3339), s.MinRebootInterval))
 		} else {
-			add("interval", nil, fmt.Sprintf("no reboot of this node finished within the last %s (none in the group's history)", s.MinRebootInterval))
+			add(GateInterval, nil, fmt.Sprintf("no reboot of this node finished within the last %s (none in the group's history)", s.MinRebootInterval))
 		}
 	}
 
@@ -138,50 +173,64 @@ func Gates(s NodeState) []Verdict {
 		ev = append(ev, "no service on this node carries the tag "+health.Tag)
 	}
 	if !s.Health.OK() {
-		add("health", fmt.Errorf("%w: %s", pipeline.ErrUnhealthy, s.Health.Reason()), append(ev, s.Health.Problems...)...)
+		add(GateHealth, fmt.Errorf("%w: %s", pipeline.ErrUnhealthy, s.Health.Reason()), append(ev, s.Health.Problems...)...)
 	} else {
-		add("health", nil, ev...)
+		add(GateHealth, nil, ev...)
 	}
 
 	if s.StayGreen > 0 {
-		add("stay green", nil, fmt.Sprintf("health must be seen passing without a break for %s before the lock is taken (the pipeline watches it; check looks once)", s.StayGreen))
+		add(GateStayGreen, nil, fmt.Sprintf("health must be seen passing without a break for %s before the lock is taken (the pipeline watches it; check looks once)", s.StayGreen))
 	}
 
-	if s.TasksErr != nil {
-		add("tasks", s.TasksErr, s.TasksErr.Error())
+	if s.TasksUnknown {
+		add(GateTasks, nil, "not visible from this node: run rebootmgr check on "+s.Node)
+	} else if s.TasksErr != nil {
+		add(GateTasks, s.TasksErr, s.TasksErr.Error())
 	} else {
-		add("tasks", nil, fmt.Sprintf("%d pre-boot and %d post-boot tasks, all safe to run", s.Tasks[pipeline.PreBoot], s.Tasks[pipeline.PostBoot]))
+		add(GateTasks, nil, fmt.Sprintf("%d pre-boot and %d post-boot tasks, all safe to run", s.Tasks[pipeline.PreBoot], s.Tasks[pipeline.PostBoot]))
 	}
 
 	switch err := pipeline.CooldownGate(s.History, s.Cooldown, s.Now); {
+	case s.SettingsError != "":
+		add(GateCooldown, nil, "not known: "+s.SettingsError)
 	case err != nil:
-		add("cooldown", err, err.Error())
+		add(GateCooldown, err, err.Error())
 	case s.Cooldown > 0:
-		add("cooldown", nil, fmt.Sprintf("no reboot of the group finished within the last %s", s.Cooldown))
+		add(GateCooldown, nil, fmt.Sprintf("no reboot of the group finished within the last %s", s.Cooldown))
 	}
 
 	switch {
 	case s.LockError != "":
-		add("lock", fmt.Errorf("%s", s.LockError), s.LockError)
+		add(GateLock, fmt.Errorf("%s", s.LockError), s.LockError)
 	case holds:
-		add("lock", nil, fmt.Sprintf("this node holds the lock: phase %s since %s", h.Phase, h.Since.UTC().Format("2006-01-02T15:04:05Z")))
+		add(GateLock, nil, fmt.Sprintf("this node holds the lock: phase %s since %s", h.Phase, h.Since.UTC().Format("2006-01-02T15:04:05Z")))
 	case len(s.Legacy) > 0:
 		why := legacyReason(s.Legacy)
-		add("lock", fmt.Errorf("%w: %s", pipeline.ErrLockHeld, why), why)
+		add(GateLock, fmt.Errorf("%w: %s", pipeline.ErrLockHeld, why), why)
 	default:
 		if _, err := s.Lock.Acquire(lock.Holder{Node: s.Node}, s.Limit); err != nil {
-			add("lock", fmt.Errorf("%w: %v", pipeline.ErrLockHeld, err), err.Error())
+			add(GateLock, fmt.Errorf("%w: %v", pipeline.ErrLockHeld, err), err.Error())
 		} else {
-			add("lock", nil, fmt.Sprintf("group %s: %d of %d held", s.Group, len(s.Lock.Holders), s.Limit))
+			add(GateLock, nil, fmt.Sprintf("group %s: %d of %d held", s.Group, len(s.Lock.Holders), s.Limit))
 		}
 	}
 	return out
 }
 
-// First returns the error of the first gate that fails, in the order the pipeline meets them
-// (stop, reading the lock, whether a reboot under way happened, disabled, window, the min
-// reboot interval, health, tasks, cooldown, taking the lock), or nil.
+// First returns the error of the first gate that fails, in the order the pipeline meets them,
+// or nil (see Blocking).
 func First(vs []Verdict) error {
+	if v := Blocking(vs); v != nil {
+		return v.Err
+	}
+	return nil
+}
+
+// Blocking returns the first gate that fails, in the order the pipeline meets them, or nil:
+// the stop flags; reading the lock; whether a reboot under way happened (a reboot under way is
+// finished whatever the gates before the lock say, once health holds); then disabled, window,
+// the min reboot interval, health, tasks, cooldown, and taking the lock.
+func Blocking(vs []Verdict) *Verdict {
 	get := func(gate string) *Verdict {
 		for i := range vs {
 			if vs[i].Gate == gate && !vs[i].Pass {
@@ -190,26 +239,21 @@ func First(vs []Verdict) error {
 		}
 		return nil
 	}
-	if v := get("stop"); v != nil {
-		return v.Err
+	if v := get(GateStop); v != nil {
+		return v
 	}
-	if v := get("lock"); v != nil && !errors.Is(v.Err, pipeline.ErrLockHeld) {
-		return v.Err
+	if v := get(GateLock); v != nil && !errors.Is(v.Err, pipeline.ErrLockHeld) {
+		return v
 	}
-	if v := get("rebooted"); v != nil {
-		return v.Err
+	if v := get(GateRebooted); v != nil {
+		return v
 	}
-	if slices.ContainsFunc(vs, func(v Verdict) bool { return v.Gate == "rebooted" }) {
-		// A reboot under way is finished whatever the gates before the lock say, once health
-		// holds.
-		if v := get("health"); v != nil {
-			return v.Err
-		}
-		return nil
+	if slices.ContainsFunc(vs, func(v Verdict) bool { return v.Gate == GateRebooted }) {
+		return get(GateHealth)
 	}
-	for _, gate := range []string{"disabled", "window", "interval", "health", "tasks", "cooldown", "lock"} {
+	for _, gate := range GateOrder() {
 		if v := get(gate); v != nil {
-			return v.Err
+			return v
 		}
 	}
 	return nil

@@ -6,12 +6,14 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/consul/api"
 
 	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/store"
 )
@@ -21,9 +23,11 @@ import (
 type Reader struct {
 	Client *api.Client
 	Keys   store.Keys
-	// Local is the node this runs on; LocalFiles are its reboot-required files.
+	// Local is the node this runs on; LocalFiles are its reboot-required files, LocalState what
+	// else it knows of itself (nil: nothing).
 	Local      string
 	LocalFiles []string
+	LocalState *Local
 	// FileExists reports whether a local file exists (injected for tests).
 	FileExists func(path string) bool
 	Now        func() time.Time
@@ -31,7 +35,11 @@ type Reader struct {
 
 // Read takes the snapshot.
 func (r Reader) Read(ctx context.Context) (Snapshot, error) {
-	s := Snapshot{At: r.Now().UTC(), Local: r.Local, Legacy: map[string]string{}, Requests: map[string]Mark{}, Disabled: map[string]Mark{}, Groups: map[string]GroupState{}, Nodes: map[string]string{}, Members: map[string][]string{}}
+	s := Snapshot{
+		At: r.Now().UTC(), Local: r.Local, LocalState: r.LocalState,
+		Legacy: map[string]string{}, Requests: map[string]Mark{}, Disabled: map[string]Mark{}, Groups: map[string]GroupState{},
+		Nodes: map[string]string{}, Members: map[string][]string{}, Daemons: map[string]Daemon{}, Maintenance: map[string]string{},
+	}
 	q := (&api.QueryOptions{}).WithContext(ctx)
 	// The fleet's stop flag is read by itself too: a token that may not read it gets an error
 	// naming the key, where a list would leave it out without a word.
@@ -87,6 +95,14 @@ func (r Reader) Read(ctx context.Context) (Snapshot, error) {
 			case "stop":
 				g := group(name)
 				g.Stop = &Mark{Value: string(p.Value)}
+				s.Groups[name] = g
+			case "history":
+				g := group(name)
+				if l, err := history.Decode(p.Value); err != nil {
+					g.HistoryError = fmt.Sprintf("history %s: %v", p.Key, err)
+				} else {
+					g.History = l
+				}
 				s.Groups[name] = g
 			case "limit":
 				g := group(name)
@@ -156,12 +172,71 @@ func (r Reader) Read(ctx context.Context) (Snapshot, error) {
 		}
 		s.Services = append(s.Services, Service{Name: name, Instances: instances})
 	}
+	if err := r.daemons(ctx, &s); err != nil {
+		return Snapshot{}, err
+	}
 	for _, f := range r.LocalFiles {
 		if r.FileExists(f) {
 			s.LocalFiles = append(s.LocalFiles, f)
 		}
 	}
 	return s, nil
+}
+
+// daemons reads every node's daemon (its service and check) and which nodes are in
+// maintenance: two requests.
+func (r Reader) daemons(ctx context.Context, s *Snapshot) error {
+	q := (&api.QueryOptions{}).WithContext(ctx)
+	entries, meta, err := r.Client.Health().Service(store.DaemonService, "", false, q)
+	if err != nil {
+		return fmt.Errorf("read the %s service from consul: %w", store.DaemonService, err)
+	}
+	if meta.ResultsFilteredByACLs {
+		return fmt.Errorf("read the %s service from consul: %w (service %q read)", store.DaemonService, store.ErrFiltered, store.DaemonService)
+	}
+	for _, e := range entries {
+		s.Daemons[e.Node.Node] = daemonOf(e)
+	}
+	qm := (&api.QueryOptions{Filter: `CheckID == "` + api.NodeMaint + `"`}).WithContext(ctx)
+	checks, meta, err := r.Client.Health().State(api.HealthAny, qm)
+	if err != nil {
+		return fmt.Errorf("read nodes in maintenance from consul: %w", err)
+	}
+	if meta.ResultsFilteredByACLs {
+		return fmt.Errorf("read nodes in maintenance from consul: %w (node_prefix \"\" read)", store.ErrFiltered)
+	}
+	for _, c := range checks {
+		s.Maintenance[c.Node] = c.Notes
+	}
+	return nil
+}
+
+// daemonOf is the daemon an entry of its service shows.
+func daemonOf(e *api.ServiceEntry) Daemon {
+	d := Daemon{State: store.DaemonDown}
+	for _, c := range e.Checks {
+		if c.ServiceID == e.Service.ID && c.CheckID == store.DaemonCheck {
+			d.State, d.Status = c.Status, c.Output
+		}
+	}
+	var err error
+	if d.Settings, err = ParseSettings(e.Service.Meta); err != nil {
+		d.SettingsError = err.Error()
+	}
+	return d
+}
+
+// DaemonOf reads node's daemon from Consul; false when none ever registered there.
+func DaemonOf(ctx context.Context, client *api.Client, node string) (Daemon, bool, error) {
+	q := (&api.QueryOptions{Filter: "Node.Node == " + strconv.Quote(node)}).WithContext(ctx)
+	entries, _, err := client.Health().Service(store.DaemonService, "", false, q)
+	if err != nil {
+		return Daemon{}, false, fmt.Errorf("read the %s service of %s from consul: %w", store.DaemonService, node, err)
+	}
+	if len(entries) == 0 {
+		return Daemon{}, false, nil
+	}
+	return daemonOf(entries[0]), true, nil
 }
 
 // legacyHolder says whether a key of the Python rebootmgr's lock holds it, as store.View

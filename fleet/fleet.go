@@ -5,11 +5,14 @@
 package fleet
 
 import (
+	"fmt"
 	"maps"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/store"
@@ -36,9 +39,26 @@ type Snapshot struct {
 	// Fleet is every holder of every group's lock; FleetError says why it cannot be read.
 	Fleet      lock.Fleet
 	FleetError string
-	// Local is the node this runs on, LocalFiles the reboot-required files that exist there.
+	// Local is the node this runs on, LocalFiles the reboot-required files that exist there,
+	// LocalState what only that node knows of itself (nil when not known).
 	Local      string
 	LocalFiles []string
+	LocalState *Local
+	// Daemons are the nodes' daemons as their service in Consul shows them; Maintenance the
+	// nodes in maintenance, with the reason.
+	Daemons     map[string]Daemon
+	Maintenance map[string]string
+}
+
+// Local is what only the node status or check runs on knows of itself: the settings its daemon
+// judges by (from its configuration), its boot id and whether the reboot command ran on that
+// boot, and its tasks.
+type Local struct {
+	Settings  Settings
+	BootID    string
+	RebootRan bool
+	Tasks     map[string]int
+	TasksErr  error
 }
 
 // GroupState is what Consul holds for one group.
@@ -50,6 +70,9 @@ type GroupState struct {
 	// Error says why the group's lock or limit cannot be read; then none of its nodes may
 	// reboot.
 	Error string
+	// History is the group's record of reboots; HistoryError says why it cannot be read.
+	History      history.Log
+	HistoryError string
 	// Legacy are the Python rebootmgr's holders of the group (<group>_lock/.lock,
 	// <group>_reboot_in_progress): key -> node.
 	Legacy map[string]string
@@ -120,6 +143,33 @@ type Node struct {
 	Phase lock.Phase `json:"phase,omitempty"`
 	// Blocked is the first gate that keeps the node from rebooting now; nil when none does.
 	Blocked *Block `json:"blocked"`
+	// InCatalog says whether Consul's catalog lists the node; a node it does not know is never
+	// ready to reboot.
+	InCatalog bool `json:"in_catalog"`
+	// Daemon is the node's daemon as Consul shows it; nil when none ever registered there.
+	Daemon *DaemonRow `json:"daemon"`
+	// Maintenance is the reason the node is in maintenance, nil when it is not.
+	Maintenance *string `json:"maintenance"`
+	// NextWindow is when the node's reboot window next opens, when it is closed now.
+	NextWindow *time.Time `json:"next_window,omitempty"`
+	// Operator says that the node waits for an operator, and what resolves it; nil when not.
+	Operator *Attention `json:"operator"`
+}
+
+// DaemonRow is a node's daemon.
+type DaemonRow struct {
+	// State is "running", "waiting for an operator" or "down" (stopped, or not heard of
+	// within its check's TTL).
+	State   string `json:"state"`
+	Status  string `json:"status"`
+	Version string `json:"version,omitempty"`
+	Enabled bool   `json:"enabled"`
+}
+
+// Attention is why a node waits for an operator, and the command that resolves it.
+type Attention struct {
+	Reason  string `json:"reason"`
+	Command string `json:"command"`
 }
 
 // Block is a gate that says no, and why.
@@ -127,14 +177,6 @@ type Block struct {
 	Gate   string `json:"gate"`
 	Reason string `json:"reason"`
 }
-
-// The gates, as status names them.
-const (
-	GateStop     = "stop"
-	GateLock     = "lock"
-	GateDisabled = "disabled"
-	GateHealth   = "health"
-)
 
 // group returns the state of a group, with the defaults of one without keys.
 func (s Snapshot) group(name string) GroupState {
@@ -247,7 +289,8 @@ func (s Snapshot) groupOf(node string) string {
 
 func node(s Snapshot, name string, services []health.Service) Node {
 	group := s.groupOf(name)
-	n := Node{Node: name, Group: group, RebootRequired: []string{}}
+	_, known := s.Nodes[name]
+	n := Node{Node: name, Group: group, RebootRequired: []string{}, InCatalog: known}
 	if _, ok := s.Requests[name]; ok {
 		n.RebootRequired = append(n.RebootRequired, "key")
 	}
@@ -258,43 +301,128 @@ func node(s Snapshot, name string, services []health.Service) Node {
 		reason := m.Value
 		n.Disabled = &reason
 	}
-	g := s.group(group)
-	h, holds := g.Lock.Holder(name)
-	if holds {
+	if reason, ok := s.Maintenance[name]; ok {
+		n.Maintenance = &reason
+	}
+	st := s.NodeState(name, services)
+	if h, holds := st.Lock.Holder(name); holds {
 		n.Phase = h.Phase
 	}
-	n.Blocked = firstBlock(s, g, group, name, holds, n.Disabled, services)
+	d, hasDaemon := s.Daemons[name]
+	if hasDaemon {
+		n.Daemon = &DaemonRow{State: daemonState(d.State), Status: d.Status, Version: d.Settings.Version, Enabled: d.Settings.Enabled}
+	}
+	verdicts := Gates(st)
+	if v := Blocking(verdicts); v != nil {
+		reason := v.Err.Error()
+		if g := pipeline.Gate(v.Err); g != nil {
+			reason = strings.TrimPrefix(reason, g.Error()+": ")
+		}
+		n.Blocked = &Block{Gate: v.Gate, Reason: reason}
+		if v.Gate == GateWindow {
+			if next := st.Schedule.Next(st.Now); !next.IsZero() {
+				n.NextWindow = &next
+			}
+		}
+	}
+	n.Operator = attention(s, st, d, hasDaemon)
 	return n
 }
 
-// firstBlock is the first gate, in the pipeline's order, that keeps node from rebooting now.
-func firstBlock(s Snapshot, g GroupState, group, name string, holds bool, disabled *string, services []health.Service) *Block {
-	if s.Stop != nil {
-		return &Block{Gate: GateStop, Reason: "stop flag is set"}
+// NodeState is what the gates of node read, from the snapshot: services are the services it
+// runs with the tag rebootmgr (see servicesByNode). The settings are those its daemon
+// published, else (for the node the snapshot was taken on) its own configuration.
+func (s Snapshot) NodeState(name string, services []health.Service) NodeState {
+	group := s.groupOf(name)
+	g := s.group(group)
+	st := NodeState{
+		Node: name, Group: group, Lock: g.Lock, Limit: g.Limit, Legacy: s.legacy(group),
+		Now: s.At, History: g.History, TasksUnknown: true,
 	}
-	if g.Stop != nil {
-		return &Block{Gate: GateStop, Reason: "group " + group + " stop flag is set"}
+	switch {
+	case s.Stop != nil:
+		st.Stop = s.Stop
+	case g.Stop != nil:
+		st.Stop = &Mark{Value: "group " + group + ": " + g.Stop.Value}
 	}
-	if g.Error != "" {
-		return &Block{Gate: GateLock, Reason: g.Error}
+	switch {
+	case g.Error != "":
+		st.LockError = g.Error
+	case s.FleetError != "":
+		st.LockError = s.FleetError
+	case g.HistoryError != "":
+		st.LockError = g.HistoryError
 	}
-	if holds {
-		return nil
+	if m, ok := s.Disabled[name]; ok {
+		st.Disabled = &m
 	}
-	if disabled != nil {
-		return &Block{Gate: GateDisabled, Reason: *disabled}
+	var requested []string
+	if _, ok := s.Requests[name]; ok {
+		requested = append(requested, "key")
+		st.Request = pipeline.Request{Why: "key reboot_required"}
 	}
-	if s.FleetError != "" {
-		return &Block{Gate: GateLock, Reason: s.FleetError}
+	var settings *Settings
+	if d, ok := s.Daemons[name]; ok && d.SettingsError == "" {
+		settings = &d.Settings
+	} else if ok {
+		st.SettingsError = d.SettingsError
 	}
-	if rep := health.Evaluate(name, services, s.InFlight(name, group)); !rep.OK() {
-		return &Block{Gate: GateHealth, Reason: rep.Reason()}
+	if name == s.Local {
+		for i, f := range s.LocalFiles {
+			requested = append(requested, "file "+f)
+			if i == 0 {
+				// The pipeline looks at the files first.
+				st.Request = pipeline.Request{Why: "file " + f}
+			}
+		}
+		if l := s.LocalState; l != nil {
+			st.BootID, st.RebootRan, st.Tasks, st.TasksErr, st.TasksUnknown = l.BootID, l.RebootRan, l.Tasks, l.TasksErr, false
+			if settings == nil {
+				settings = &l.Settings
+			}
+		}
 	}
-	if legacy := s.legacy(group); len(legacy) > 0 {
-		return &Block{Gate: GateLock, Reason: legacyReason(legacy)}
+	st.Requested = strings.Join(requested, ", ")
+	if settings != nil {
+		sch, err := settings.Schedule(name)
+		if err != nil {
+			st.SettingsError = err.Error()
+		}
+		st.Schedule, st.Cooldown, st.StayGreen, st.MinRebootInterval = sch, settings.Cooldown, settings.StayGreen, settings.MinRebootInterval
+	} else if st.SettingsError == "" {
+		st.SettingsError = Unpublished(name)
 	}
-	if _, err := g.Lock.Acquire(lock.Holder{Node: name}, g.Limit); err != nil {
-		return &Block{Gate: GateLock, Reason: "group " + group + ": " + err.Error()}
+	st.Health = health.Evaluate(name, services, s.InFlight(name, group))
+	return st
+}
+
+// daemonState names the state of a daemon's check.
+func daemonState(check string) string {
+	switch check {
+	case store.DaemonRunning:
+		return "running"
+	case store.DaemonNeedsOperator:
+		return "waiting for an operator"
+	}
+	return "down"
+}
+
+// attention says why a node waits for an operator, if it does: its daemon says so, it is past
+// its reboot deadline, or a failed task disabled it.
+func attention(s Snapshot, st NodeState, d Daemon, hasDaemon bool) *Attention {
+	if h, holds := st.Lock.Holder(st.Node); holds && !h.Deadline.IsZero() && s.At.After(h.Deadline) {
+		return &Attention{
+			Reason:  fmt.Sprintf("did not finish its reboot by its deadline %s (phase %s)", h.Deadline.UTC().Format(time.RFC3339), h.Phase),
+			Command: fmt.Sprintf("look at %s; once it is back and well, or gone for good: rebootmgr unlock %s; then rebootmgr resume%s", st.Node, st.Node, pipeline.GroupFlag(st.Group)),
+		}
+	}
+	if hasDaemon && d.State == store.DaemonNeedsOperator {
+		reason, command, _ := strings.Cut(d.Status, pipeline.ResolveSep)
+		return &Attention{Reason: reason, Command: command}
+	}
+	if st.Disabled != nil && pipeline.DisabledByTask(st.Disabled.Value) {
+		reason := "disabled after a failed task: " + st.Disabled.Value
+		return &Attention{Reason: reason, Command: pipeline.ResolveDisabledByTask(st.Node)}
 	}
 	return nil
 }

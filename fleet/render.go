@@ -70,7 +70,7 @@ func WriteTable(w io.Writer, st Status, color bool) error {
 	}
 	b.WriteString("\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tGROUP\tREQUESTED\tDISABLED\tPHASE\tNOW")
+	fmt.Fprintln(tw, "NODE\tGROUP\tREQUESTED\tDISABLED\tMAINT\tPHASE\tDAEMON\tNOW")
 	for _, n := range st.Nodes {
 		req := strings.Join(n.RebootRequired, ",")
 		if req == "" {
@@ -80,11 +80,22 @@ func WriteTable(w io.Writer, st Status, color bool) error {
 		if n.Disabled != nil {
 			disabled = "yes"
 		}
+		maint := "-"
+		if n.Maintenance != nil {
+			maint = "yes"
+		}
 		phase := "-"
 		if n.Phase != "" {
 			phase = string(n.Phase)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Node, n.Group, req, disabled, phase, now(n, paint))
+		daemon := "none"
+		if n.Daemon != nil {
+			daemon = n.Daemon.State
+			if !n.Daemon.Enabled && n.Daemon.State != "down" {
+				daemon = "not enabled"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Node, n.Group, req, disabled, maint, phase, daemon, now(n, paint))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -96,8 +107,16 @@ func WriteTable(w io.Writer, st Status, color bool) error {
 // now says in a few words what the node would do now.
 func now(n Node, paint func(c, s string) string) string {
 	switch {
+	case n.Operator != nil:
+		return paint(red+bold, "WAITS FOR AN OPERATOR") + ": " + truncate(clip.OneLine(n.Operator.Reason)) + "; run: " + n.Operator.Command
+	case !n.InCatalog:
+		return paint(red, "not in Consul's catalog") + ": its agent left or was never there; nothing is known of its services"
 	case n.Blocked != nil:
-		return paint(red, "blocked by "+n.Blocked.Gate) + ": " + truncate(clip.OneLine(n.Blocked.Reason))
+		opens := ""
+		if n.NextWindow != nil {
+			opens = " (opens " + n.NextWindow.UTC().Format(time.RFC3339) + ")"
+		}
+		return paint(red, "blocked by "+n.Blocked.Gate) + opens + ": " + truncate(clip.OneLine(n.Blocked.Reason))
 	case n.Phase != "":
 		return paint(yellow, "in progress")
 	case len(n.RebootRequired) > 0:

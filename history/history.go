@@ -25,6 +25,9 @@ const (
 	DeadlinePassed = "deadline passed"
 	// RebootFailed: the reboot command itself failed (the lock stays in phase rebooting).
 	RebootFailed = "reboot command failed"
+	// Unlocked: an operator released the node's place (rebootmgr unlock); it follows whatever
+	// went wrong, which has its own entry, so it is no failure of its own.
+	Unlocked = "unlocked"
 	// SignalNotCleared: right after a reboot of the node, what asked for it still asked (no
 	// reboot followed; told once). Not a failed reboot.
 	SignalNotCleared = "reboot signal did not clear"
@@ -41,7 +44,9 @@ type Entry struct {
 }
 
 // Failed reports whether the entry counts against the circuit breaker.
-func (e Entry) Failed() bool { return e.Outcome != Finished && e.Outcome != SignalNotCleared }
+func (e Entry) Failed() bool {
+	return e.Outcome != Finished && e.Outcome != Unlocked && e.Outcome != SignalNotCleared
+}
 
 // Duration is how long the reboot took.
 func (e Entry) Duration() time.Duration { return e.End.Sub(e.Start) }

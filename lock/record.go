@@ -19,6 +19,9 @@ import (
 	"github.com/rebootmgr/rebootmgr/clip"
 )
 
+// DefaultGroup is the group of the nodes that name none: the whole fleet.
+const DefaultGroup = "default"
+
 // Version is the record format this build writes. A record with a higher version was written
 // by a newer rebootmgr and is refused rather than rewritten without the fields it does not know.
 const Version = 1

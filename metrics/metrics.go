@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/tasks"
 )
@@ -66,6 +67,8 @@ type Metrics struct {
 	taskFailures   *prometheus.CounterVec
 	consulRequests *prometheus.CounterVec
 	consulErrors   prometheus.Counter
+	consulUp       prometheus.Gauge
+	operator       prometheus.Gauge
 }
 
 // New makes a daemon's metrics and registers them, with the Go runtime's and the process's, on
@@ -120,7 +123,15 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 		}, []string{"code"}),
 		consulErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "rebootmgr_consul_errors_total",
-			Help: "Requests to the Consul agent that failed: no response, or a status other than 2xx and 404.",
+			Help: "Requests to the Consul agent that failed: no response, a 5xx, or a 4xx other than 404 (no such key) and 409 (a check-and-set that lost a race).",
+		}),
+		consulUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rebootmgr_consul_up",
+			Help: "1 when the daemon's last request to the Consul agent was answered (any status below 500), 0 when it was not.",
+		}),
+		operator: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rebootmgr_waiting_for_operator",
+			Help: "1 when the node's last run ended where only an operator can go on (did not reboot, a task failed, the lock lost); the daemon's status says what resolves it.",
 		}),
 	}
 	m.info = prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -129,7 +140,7 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 	}, []string{"version", "node", "group"})
 	for _, c := range []prometheus.Collector{
 		m.runs, m.lastRun, m.required, m.blocked, m.lockHeld, m.phase, m.holders, m.lastReboot,
-		m.taskDuration, m.taskFailures, m.consulRequests, m.consulErrors, m.info,
+		m.taskDuration, m.taskFailures, m.consulRequests, m.consulErrors, m.consulUp, m.operator, m.info,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
@@ -160,6 +171,8 @@ func (m *Metrics) ObserveRun(res pipeline.Result, err error, now time.Time) {
 	if err != nil {
 		gate = result
 	}
+	e, _ := pipeline.EndingOf(err)
+	m.operator.Set(bool01(e.Operator))
 	for _, g := range gateLabels() {
 		m.blocked.WithLabelValues(g).Set(bool01(g == gate))
 	}
@@ -210,16 +223,35 @@ func (m *Metrics) ObserveTask(phase, task string, took time.Duration, err error)
 func (m *Metrics) Transport(next http.RoundTripper) http.RoundTripper {
 	return roundTripper(func(req *http.Request) (*http.Response, error) {
 		resp, err := next.RoundTrip(req)
+		if err != nil && req.Context().Err() != nil {
+			// Ended by the daemon itself (a watch it stopped, a shutdown): no answer was due.
+			return resp, err
+		}
 		code := "error"
 		if err == nil {
 			code = strconv.Itoa(resp.StatusCode)
 		}
 		m.consulRequests.WithLabelValues(code).Inc()
-		if err != nil || (resp.StatusCode >= 300 && resp.StatusCode != http.StatusNotFound) {
+		m.consulUp.Set(bool01(err == nil && resp.StatusCode < 500))
+		if failed(resp, err) {
 			m.consulErrors.Inc()
 		}
 		return resp, err
 	})
+}
+
+// failed says whether a request failed: no response, a 5xx, or a 4xx other than 404 (a key
+// that does not exist, which is an answer) and 409 (a transaction's check-and-set that lost a
+// race, which the pipeline reads again and judges).
+func failed(resp *http.Response, err error) bool {
+	if err != nil {
+		return true
+	}
+	switch resp.StatusCode {
+	case http.StatusNotFound, http.StatusConflict:
+		return false
+	}
+	return resp.StatusCode >= 300
 }
 
 type roundTripper func(*http.Request) (*http.Response, error)
@@ -254,7 +286,7 @@ func (s Server) Serve(ctx context.Context, ln net.Listener) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.Logger.Handler(), slog.LevelError)}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	s.Logger.Info("serving metrics", "addr", ln.Addr().String())
+	s.Logger.Info("serving metrics", logkey.Addr, ln.Addr().String())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {

@@ -41,9 +41,9 @@ func TestObserveRun(t *testing.T) {
 	m, _ := newMetrics(t)
 	t0 := time.Date(2026, 11, 24, 3, 0, 0, 0, time.UTC)
 	type want struct {
-		required, lockHeld, holders float64
-		phase, blocked              string
-		lastReboot                  time.Time
+		required, lockHeld, holders, operator float64
+		phase, blocked                        string
+		lastReboot                            time.Time
 	}
 	steps := []struct {
 		name string
@@ -71,9 +71,12 @@ func TestObserveRun(t *testing.T) {
 			pipeline.Result{Seen: pipeline.Seen{Lock: record(lock.Holder{Node: "n1", Phase: lock.Finishing})}},
 			fmt.Errorf("health after reboot: %w", pipeline.ErrUnhealthy),
 			want{required: 1, lockHeld: 1, holders: 1, phase: "finishing", blocked: "health"}},
+		{"did not reboot: waiting for an operator",
+			pipeline.Result{}, fmt.Errorf("boot id unchanged: %w", pipeline.ErrNotRebooted),
+			want{required: 1, lockHeld: 1, holders: 1, phase: "finishing", blocked: "not_rebooted", operator: 1}},
 		{"finished",
 			pipeline.Result{Outcome: pipeline.Finished, Seen: pipeline.Seen{Lock: record()}}, nil,
-			want{phase: "idle", lastReboot: t0.Add(6 * time.Minute)}},
+			want{phase: "idle", lastReboot: t0.Add(7 * time.Minute)}},
 	}
 	for i, s := range steps {
 		now := t0.Add(time.Duration(i) * time.Minute)
@@ -82,6 +85,7 @@ func TestObserveRun(t *testing.T) {
 			required: testutil.ToFloat64(m.required),
 			lockHeld: testutil.ToFloat64(m.lockHeld),
 			holders:  testutil.ToFloat64(m.holders.WithLabelValues("computes")),
+			operator: testutil.ToFloat64(m.operator),
 		}
 		for _, p := range phaseLabels() {
 			if testutil.ToFloat64(m.phase.WithLabelValues(p)) == 1 {
@@ -103,7 +107,7 @@ func TestObserveRun(t *testing.T) {
 			t.Errorf("after %q: last run %v, want %v", s.name, v, now.Unix())
 		}
 	}
-	for result, n := range map[string]float64{"nothing_to_do": 1, "lock_held": 1, "stop": 1, "error": 1, "reboot_started": 1, "health": 1, "finished": 1} {
+	for result, n := range map[string]float64{"nothing_to_do": 1, "lock_held": 1, "stop": 1, "error": 1, "reboot_started": 1, "health": 1, "not_rebooted": 1, "finished": 1} {
 		if got := testutil.ToFloat64(m.runs.WithLabelValues(result)); got != n {
 			t.Errorf("runs_total{result=%q} = %v, want %v", result, got, n)
 		}
@@ -152,37 +156,72 @@ func TestObserveTask(t *testing.T) {
 	}
 }
 
+// TestTransportCountsRequestsAndErrors: each request in turn, the counters and whether Consul
+// answers after it.
 func TestTransportCountsRequestsAndErrors(t *testing.T) {
 	m, _ := newMetrics(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/missing":
 			w.WriteHeader(http.StatusNotFound)
+		case "/lost-race":
+			w.WriteHeader(http.StatusConflict)
 		case "/denied":
 			w.WriteHeader(http.StatusForbidden)
 		case "/broken":
 			w.WriteHeader(http.StatusInternalServerError)
+		case "/blocking":
+			<-r.Context().Done()
 		}
 	}))
+	defer srv.Close()
 	client := &http.Client{Transport: m.Transport(http.DefaultTransport)}
-	for _, path := range []string{"/", "/", "/missing", "/denied", "/broken"} {
-		resp, err := client.Get(srv.URL + path)
-		if err != nil {
-			t.Fatal(err)
+	steps := []struct {
+		path     string
+		code     string // the requests label counted, "" for none
+		errors   float64
+		up       float64
+		cancel   bool
+		shutDown bool
+	}{
+		{path: "/", code: "200", up: 1},
+		{path: "/missing", code: "404", up: 1},
+		{path: "/lost-race", code: "409", up: 1},
+		{path: "/denied", code: "403", errors: 1, up: 1},
+		{path: "/broken", code: "500", errors: 2, up: 0},
+		{path: "/", code: "200", errors: 2, up: 1},
+		// A watch the daemon stops itself is not a failure, nor a sign of Consul's health.
+		{path: "/blocking", cancel: true, errors: 2, up: 1},
+		{path: "/", code: "error", errors: 3, up: 0, shutDown: true},
+	}
+	counted := map[string]float64{}
+	for _, s := range steps {
+		if s.shutDown {
+			srv.Close()
 		}
-		resp.Body.Close()
-	}
-	srv.Close()
-	if _, err := client.Get(srv.URL); err == nil {
-		t.Fatal("a closed server answered")
-	}
-	for code, n := range map[string]float64{"200": 2, "404": 1, "403": 1, "500": 1, "error": 1} {
-		if got := testutil.ToFloat64(m.consulRequests.WithLabelValues(code)); got != n {
-			t.Errorf("requests{code=%s} = %v, want %v", code, got, n)
+		ctx, cancel := context.WithCancel(t.Context())
+		if s.cancel {
+			time.AfterFunc(50*time.Millisecond, cancel)
 		}
-	}
-	if got := testutil.ToFloat64(m.consulErrors); got != 3 {
-		t.Errorf("errors = %v, want 3 (403, 500, no answer)", got)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+s.path, nil)
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+		}
+		cancel()
+		if s.code != "" {
+			counted[s.code]++
+		}
+		for code, n := range counted {
+			if got := testutil.ToFloat64(m.consulRequests.WithLabelValues(code)); got != n {
+				t.Errorf("after %s: requests{code=%s} = %v, want %v", s.path, code, got, n)
+			}
+		}
+		if got := testutil.ToFloat64(m.consulErrors); got != s.errors {
+			t.Errorf("after %s: errors = %v, want %v", s.path, got, s.errors)
+		}
+		if got := testutil.ToFloat64(m.consulUp); got != s.up {
+			t.Errorf("after %s: consul_up = %v, want %v", s.path, got, s.up)
+		}
 	}
 }
 

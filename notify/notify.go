@@ -14,6 +14,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/hashicorp/consul/api"
+	"github.com/rebootmgr/rebootmgr/logkey"
 )
 
 // EventName is the name of the Consul user events rebootmgr fires.
@@ -63,12 +64,12 @@ func (n Notifier) Notify(ctx context.Context, m Message) {
 	}
 	if n.Client != nil {
 		if err := n.event(ctx, m); err != nil {
-			n.Logger.Warn("could not fire the consul event", "kind", m.Kind, "err", err)
+			n.Logger.Warn("could not fire the consul event", logkey.Kind, m.Kind, logkey.Err, err)
 		}
 	}
 	if n.URL != "" {
 		if err := n.post(ctx, m); err != nil {
-			n.Logger.Warn("could not notify the webhook", "kind", m.Kind, "url", n.URL, "err", err)
+			n.Logger.Warn("could not notify the webhook", logkey.Kind, m.Kind, logkey.URL, n.URL, logkey.Err, err)
 		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/rebootmgr/rebootmgr/lock"
 )
 
 // The reasons a run ends without rebooting. Each error a run returns wraps at most one of
@@ -69,6 +71,47 @@ type Ending struct {
 	Status string
 	// Operator says that the node waits for an operator: logged as an error.
 	Operator bool
+	// Resolve, for an ending that waits for an operator, is what resolves it for node of
+	// group.
+	Resolve func(node, group string) string
+}
+
+// errDisabledByTask marks a node that a failed task disabled: it waits for an operator.
+var errDisabledByTask = errors.New("disabled by a failed task")
+
+// WaitsForOperator says whether a run that ended with err leaves its node waiting for an
+// operator: an ending that says so, or a node a failed task disabled.
+func WaitsForOperator(err error) bool {
+	e, _ := EndingOf(err)
+	return e.Operator || errors.Is(err, errDisabledByTask)
+}
+
+// ResolveDisabledByTask is what resolves a node a failed task disabled.
+func ResolveDisabledByTask(node string) string {
+	return "fix what the task found (journalctl -u rebootmgr), then: rebootmgr enable " + node
+}
+
+// ResolveSep joins a status that waits for an operator to what resolves it.
+const ResolveSep = "; to resolve: "
+
+// Resolution is the status line of a node of group whose run ended with err, with what resolves
+// it when only an operator can.
+func Resolution(status string, err error, node, group string) string {
+	if errors.Is(err, errDisabledByTask) {
+		return status + ResolveSep + ResolveDisabledByTask(node)
+	}
+	if e, ok := EndingOf(err); ok && e.Resolve != nil {
+		return status + ResolveSep + e.Resolve(node, group)
+	}
+	return status
+}
+
+// GroupFlag is " --group GROUP" for a group other than the default one, as commands take it.
+func GroupFlag(group string) string {
+	if group == "" || group == lock.DefaultGroup {
+		return ""
+	}
+	return " --group " + group
 }
 
 // Endings are the gates a run can end at, in the order an error that wraps several is judged
@@ -76,12 +119,21 @@ type Ending struct {
 func Endings() []Ending {
 	return []Ending{
 		{Err: ErrStopped, Label: "stop", Exit: 102, Status: "halted"},
-		{Err: ErrNotRebooted, Label: "not_rebooted", Exit: 103, Status: "waiting for an operator", Operator: true},
+		{Err: ErrNotRebooted, Label: "not_rebooted", Exit: 103, Status: "waiting for an operator", Operator: true,
+			Resolve: func(node, _ string) string {
+				return "find why the reboot command did not reboot " + node + " (journalctl -u rebootmgr), then: rebootmgr unlock " + node
+			}},
 		{Err: ErrDisabled, Label: "disabled", Exit: 101, Status: "disabled"},
 		{Err: ErrOutsideWindow, Label: "not_now", Exit: 3, Status: "not now"},
-		{Err: ErrLockLost, Label: "lock_lost", Exit: 5, Status: "lost the lock", Operator: true},
+		{Err: ErrLockLost, Label: "lock_lost", Exit: 5, Status: "lost the lock", Operator: true,
+			Resolve: func(node, group string) string {
+				return "see who released it (rebootmgr history" + GroupFlag(group) + "); the next run of " + node + " starts over from the gates"
+			}},
 		{Err: ErrLockHeld, Label: "lock_held", Exit: 4, Status: "waiting"},
-		{Err: ErrTaskFailed, Label: "task_failed", Exit: 100, Status: "task failed", Operator: true},
+		{Err: ErrTaskFailed, Label: "task_failed", Exit: 100, Status: "task failed", Operator: true,
+			Resolve: func(node, _ string) string {
+				return "fix what the task found (journalctl -u rebootmgr), then: rebootmgr enable " + node
+			}},
 		{Err: ErrUnhealthy, Label: "health", Exit: 2, Status: "waiting for health"},
 	}
 }

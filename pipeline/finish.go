@@ -3,11 +3,13 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/logkey"
 )
 
 // finish is the part after the reboot: the node holds the lock in phase rebooting or finishing.
@@ -28,7 +30,7 @@ func (p *Pipeline) finish(ctx context.Context, h lock.Holder) (Result, error) {
 		if bootID == h.BootID {
 			// The run that moved to rebooting ended before the command: nothing rebooted,
 			// nothing was asked to. Back to preparing, keeping the place, and over again.
-			log.Warn("the reboot lock says this node is rebooting, but the reboot command never ran (the run ended between the phase change and the command): starting over from the gates, keeping the place", "since", h.RebootStarted)
+			log.Warn("the reboot lock says this node is rebooting, but the reboot command never ran (the run ended between the phase change and the command): starting over from the gates, keeping the place", logkey.Since, h.RebootStarted)
 			if p.DryRun {
 				return Result{Outcome: DryRunPassed, Message: "dry run: the reboot command never ran; would put the lock back to preparing and start over from the gates"}, nil
 			}
@@ -43,7 +45,7 @@ func (p *Pipeline) finish(ctx context.Context, h lock.Holder) (Result, error) {
 				return Result{}, err
 			}
 		}
-		log.Info("node rebooted", "step", "finishing", "boot_id", bootID)
+		log.Info("node rebooted", logkey.Step, "finishing", logkey.BootID, bootID)
 	}
 	if err := p.checkStop(ctx); err != nil {
 		return Result{}, err
@@ -90,20 +92,50 @@ func (p *Pipeline) finish(ctx context.Context, h lock.Holder) (Result, error) {
 	}
 	p.record(ctx, history.Entry{Node: p.Node, Start: start, End: p.Clock.Now().UTC(), Outcome: history.Finished, TriggeredBy: h.TriggeredBy})
 	p.tell(ctx, NotifyRebootFinished, "")
-	log.Info("reboot finished: lock released", "step", "done")
+	log.Info("reboot finished: lock released", logkey.Step, "done")
 	return Result{Outcome: Finished, Message: "reboot finished"}, nil
+}
+
+// Unreported are the holders past their deadline whose miss the group's history does not hold
+// yet. A miss is reported once, with the group stopped: an operator who has looked and resumed
+// the group lets the holder finish (or unlocks it), and no run stops the group for it again.
+func Unreported(overdue []lock.Holder, l history.Log) []lock.Holder {
+	var out []lock.Holder
+	for _, h := range overdue {
+		reported := slices.ContainsFunc(l.Entries, func(e history.Entry) bool {
+			return e.Node == h.Node && e.Outcome == history.DeadlinePassed && e.Start.Equal(h.RebootStarted)
+		})
+		if !reported {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// OverdueReason says that h did not finish its reboot by its deadline, and what to do.
+func OverdueReason(h lock.Holder) string {
+	return fmt.Sprintf("%s did not finish its reboot by its deadline %s (phase %s since %s); its lock is kept: look at %s, then rebootmgr unlock it (gone) or resume the group (it finishes)",
+		h.Node, h.Deadline.UTC().Format(time.RFC3339), h.Phase, h.Updated.UTC().Format(time.RFC3339), h.Node)
 }
 
 // stopOverdue stops the group when a holder is past its deadline: the lock stays, nothing else
 // moves until an operator has looked. No time ever releases a lock by itself.
 func (p *Pipeline) stopOverdue(ctx context.Context, rec lock.Record, now time.Time) error {
-	for _, h := range rec.Overdue(now) {
-		reason := fmt.Sprintf("%s did not finish its reboot by its deadline %s (phase %s since %s); its lock is kept: look at %s, then rebootmgr unlock or resume",
-			h.Node, h.Deadline.UTC().Format(time.RFC3339), h.Phase, h.Updated.UTC().Format(time.RFC3339), h.Node)
-		p.Logger.Error("reboot deadline passed: stopping the group", "holder", h.Node, "deadline", h.Deadline)
+	overdue := rec.Overdue(now)
+	if len(overdue) == 0 {
+		return nil
+	}
+	l, _, err := p.Store.History(ctx)
+	if err != nil {
+		return err
+	}
+	for _, h := range Unreported(overdue, l) {
+		reason := OverdueReason(h)
 		if p.DryRun {
-			continue
+			// A real run stops the group here, and then ends at the stop flag.
+			return gateFail(ErrStopped, "dry run: the group would be stopped: %s", reason)
 		}
+		p.Logger.Error("reboot deadline passed: stopping the group", logkey.Holder, h.Node, logkey.Deadline, h.Deadline)
 		set, err := p.Store.StopGroup(ctx, reason+" (rebootmgr on "+p.Node+", "+now.UTC().Format(time.RFC3339)+")")
 		if err != nil {
 			return err
@@ -122,7 +154,7 @@ func (p *Pipeline) stopOverdue(ctx context.Context, rec lock.Record, now time.Ti
 func (p *Pipeline) record(ctx context.Context, e history.Entry) {
 	l, err := p.Store.AppendHistory(ctx, e)
 	if err != nil {
-		p.Logger.Error("could not record the reboot in the history", "err", err)
+		p.Logger.Error("could not record the reboot in the history", logkey.Err, err)
 		return
 	}
 	failures, trips := p.Breaker.Trips(l, p.Clock.Now())
@@ -136,11 +168,11 @@ func (p *Pipeline) record(ctx context.Context, e history.Entry) {
 	reason := fmt.Sprintf("circuit breaker: %d failed reboots within %s: %s; look, then rebootmgr resume", len(failures), p.Breaker.Period, strings.Join(nodes, ", "))
 	set, err := p.Store.StopGroup(ctx, reason)
 	if err != nil {
-		p.Logger.Error("could not stop the group for the circuit breaker", "err", err)
+		p.Logger.Error("could not stop the group for the circuit breaker", logkey.Err, err)
 		return
 	}
 	if set {
 		p.tell(ctx, NotifyGroupStopped, reason)
 	}
-	p.Logger.Error("circuit breaker tripped: group stopped", "failures", len(failures))
+	p.Logger.Error("circuit breaker tripped: group stopped", logkey.Failures, len(failures))
 }

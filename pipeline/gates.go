@@ -9,6 +9,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/window"
 )
 
@@ -51,6 +52,9 @@ func (p *Pipeline) checkDisabled(ctx context.Context) error {
 		if reason == "" {
 			reason = "no reason given"
 		}
+		if DisabledByTask(f.Value) {
+			return &gateError{gate: ErrDisabled, msg: fmt.Sprintf("node %s is disabled: %s", p.Node, reason), err: errDisabledByTask}
+		}
 		return gateFail(ErrDisabled, "node %s is disabled: %s", p.Node, reason)
 	}
 	return nil
@@ -63,7 +67,7 @@ func (p *Pipeline) stayGreen(ctx context.Context) error {
 		return nil
 	}
 	look := min(p.StayGreen/10, time.Second)
-	p.Logger.Info("health must stay green before the lock is taken", "gate", "stay green", "for", p.StayGreen)
+	p.Logger.Info("health must stay green before the lock is taken", logkey.Gate, "stay green", logkey.For, p.StayGreen)
 	deadline := p.Clock.After(p.StayGreen)
 	for {
 		select {
@@ -163,7 +167,7 @@ func (p *Pipeline) checkHealthIn(ctx context.Context, v View, gate string) error
 		// A tag that cannot be read wraps health.ErrMalformedTag too: a problem of configuration.
 		return &gateError{gate: ErrUnhealthy, msg: fmt.Sprintf("%s: %s", gate, rep.Reason()), err: rep.Malformed()}
 	}
-	p.Logger.Info("health checks pass", "gate", gate, "services", len(rep.Services))
+	p.Logger.Info("health checks pass", logkey.Gate, gate, logkey.Services, len(rep.Services))
 	return nil
 }
 
@@ -244,7 +248,7 @@ func (p *Pipeline) checkInterval(ctx context.Context) error {
 			return gerr
 		}
 	}
-	p.Logger.Warn("the reboot signal did not clear after the reboot: not rebooting again before the min reboot interval has passed", "gate", "min reboot interval", "by", p.request.Why, "last_reboot_end", last.End.UTC())
+	p.Logger.Warn("the reboot signal did not clear after the reboot: not rebooting again before the min reboot interval has passed", logkey.Gate, "min reboot interval", logkey.By, p.request.Why, logkey.LastReboot, last.End.UTC())
 	if !p.DryRun {
 		now := p.Clock.Now().UTC()
 		p.record(ctx, history.Entry{Node: p.Node, Start: now, End: now, Outcome: history.SignalNotCleared, Detail: gerr.Error(), TriggeredBy: p.request.Why})

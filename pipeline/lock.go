@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/rebootmgr/rebootmgr/cas"
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/logkey"
 )
 
 // errConflict is a change whose View went out of date before it was written.
@@ -14,27 +16,30 @@ var errConflict = errors.New("reboot lock changed while writing it")
 // changeLock reads the View and applies change to it, reading it again when something changed
 // before the write: each attempt judges a View and writes against that very View.
 func (p *Pipeline) changeLock(ctx context.Context, change func(View) (Change, error)) (lock.Record, error) {
-	for range lockAttempts {
+	var rec lock.Record
+	err := cas.Loop(func() (bool, error) {
 		v, err := p.Store.View(ctx)
 		if err != nil {
-			return lock.Record{}, err
+			return false, err
 		}
 		p.seen.saw(v.Lock)
 		ch, err := change(v)
 		if err != nil {
-			return lock.Record{}, err
+			return false, err
 		}
 		ok, err := p.Store.Commit(ctx, v, ch)
-		if err != nil {
-			return lock.Record{}, err
-		}
 		if ok {
 			p.seen.saw(ch.Lock)
-			return ch.Lock, nil
+			rec = ch.Lock
+		} else if err == nil {
+			p.Logger.Debug("reboot lock changed under us: reading it again")
 		}
-		p.Logger.Debug("reboot lock changed under us: reading it again")
+		return ok, err
+	})
+	if errors.Is(err, cas.ErrRaces) {
+		return lock.Record{}, fmt.Errorf("%w: %w", errConflict, err)
 	}
-	return lock.Record{}, fmt.Errorf("%w %d times: giving up", errConflict, lockAttempts)
+	return rec, err
 }
 
 // acquire takes a place in the group's lock. The place is taken only in a View in which the
@@ -61,7 +66,7 @@ func (p *Pipeline) acquire(ctx context.Context, why string) error {
 	if err != nil {
 		return err
 	}
-	p.Logger.Info("reboot lock taken", "step", "lock")
+	p.Logger.Info("reboot lock taken", logkey.Step, "lock")
 	return nil
 }
 

@@ -412,3 +412,32 @@ func TestRebootCommandFails(t *testing.T) {
 		t.Fatalf("lock: %+v", m.lock())
 	}
 }
+
+// TestDeadlineReportedOnce: a holder past its deadline stops its group once, with the miss in
+// the history; once an operator has looked and resumed, it finishes its reboot and nothing
+// stops the group for it again.
+func TestDeadlineReportedOnce(t *testing.T) {
+	m := newMachine(t)
+	m.store.SetTrigger("n1", "", true)
+	if _, err := m.run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	m.clock.Set(m.clock.Now().Add(time.Hour))
+	m.boot()
+	if _, err := m.run(t.Context()); !errors.Is(err, pipeline.ErrStopped) {
+		t.Fatalf("the run past the deadline: %v", err)
+	}
+	l, _, _ := m.store.History(t.Context())
+	if len(l.Entries) != 1 || l.Entries[0].Outcome != history.DeadlinePassed {
+		t.Fatalf("history: %+v", l)
+	}
+	m.store.SetGroupStop("", false) // rebootmgr resume
+	res, err := m.run(t.Context())
+	if err != nil || res.Outcome != pipeline.Finished {
+		t.Fatalf("after resume: %v, %v", res, err)
+	}
+	if f, _ := m.store.Stop(t.Context()); f.Set {
+		t.Fatalf("the group stopped again for a miss already reported: %+v", f)
+	}
+	m.clean()
+}

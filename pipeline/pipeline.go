@@ -13,6 +13,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/window"
 )
 
@@ -261,9 +262,6 @@ func (s *Seen) saw(rec lock.Record) { s.Lock = &rec }
 // asked keeps what the run found requesting a reboot.
 func (s *Seen) asked(why string) { s.Asked, s.Required = true, why }
 
-// lockAttempts bounds the check-and-set retries of one lock change.
-const lockAttempts = 20
-
 // Run runs the pipeline once: it either starts a reboot, finishes one after the node came
 // back, or ends at a gate with an error that says why.
 func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
@@ -304,10 +302,10 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 	if h, ok := rec.Holder(p.Node); ok {
 		switch h.Phase {
 		case lock.Rebooting, lock.Finishing:
-			log.Info("this node holds the reboot lock: finishing the reboot", "phase", h.Phase, "since", h.Since)
+			log.Info("this node holds the reboot lock: finishing the reboot", logkey.Phase, h.Phase, logkey.Since, h.Since)
 			return p.finish(ctx, h)
 		default:
-			log.Info("this node holds the reboot lock from a run that did not reboot: starting over from the gates", "phase", h.Phase, "since", h.Since)
+			log.Info("this node holds the reboot lock from a run that did not reboot: starting over from the gates", logkey.Phase, h.Phase, logkey.Since, h.Since)
 			held = true
 		}
 		p.seen.asked("the reboot lock it holds")
@@ -319,10 +317,10 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 		}
 		p.seen.asked(p.request.Why)
 		if p.request.Why == "" {
-			log.Info("no reboot required", "gate", "trigger")
+			log.Info("no reboot required", logkey.Gate, "trigger")
 			return Result{Outcome: NothingToDo, Message: "no reboot required"}, nil
 		}
-		log.Info("reboot required", "gate", "trigger", "by", p.request.Why)
+		log.Info("reboot required", logkey.Gate, "trigger", logkey.By, p.request.Why)
 	}
 	return p.prepare(ctx, held, p.request.Why)
 }

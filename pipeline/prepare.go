@@ -9,6 +9,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/logkey"
 )
 
 // prepare is the part before the reboot, in the README's phases: the gates, the place in the
@@ -126,7 +127,7 @@ func (p *Pipeline) confirm(ctx context.Context, holding *bool) (res Result, done
 		}
 		p.seen.asked(req.Why)
 		if req.Why == "" {
-			p.Logger.Info("reboot request withdrawn while preparing: not rebooting", "gate", "trigger")
+			p.Logger.Info("reboot request withdrawn while preparing: not rebooting", logkey.Gate, "trigger")
 			if *holding {
 				p.abandon(ctx, nil)
 				*holding = false
@@ -155,7 +156,7 @@ func (p *Pipeline) reboot(ctx context.Context, why string, holding *bool) (Resul
 	if err := p.Store.StartMaintenance(ctx, p.Node, maintenanceReason(p.Node)); err != nil {
 		return Result{}, err
 	}
-	log.Info("node in maintenance", "step", "maintenance")
+	log.Info("node in maintenance", logkey.Step, "maintenance")
 	bootID, err := p.BootID()
 	if err != nil {
 		return Result{}, err
@@ -187,7 +188,7 @@ func (p *Pipeline) reboot(ctx context.Context, why string, holding *bool) (Resul
 			*holding = false
 		}
 		if errors.Is(err, ErrStopped) {
-			log.Warn("stop flag set after the reboot was announced: not rebooting", "gate", "stop")
+			log.Warn("stop flag set after the reboot was announced: not rebooting", logkey.Gate, "stop")
 		}
 		return Result{}, err
 	}
@@ -196,7 +197,7 @@ func (p *Pipeline) reboot(ctx context.Context, why string, holding *bool) (Resul
 		return Result{}, err
 	}
 	*holding = false
-	log.Info("running the reboot command", "step", "reboot", "boot_id", bootID)
+	log.Info("running the reboot command", logkey.Step, "reboot", logkey.BootID, bootID)
 	if err := p.Rebooter.Reboot(ctx); err != nil {
 		reason := clip.OneLine(err.Error())
 		p.record(ctx, history.Entry{Node: p.Node, Start: now, End: p.Clock.Now().UTC(), Outcome: history.RebootFailed, Detail: reason, TriggeredBy: why})
@@ -214,9 +215,9 @@ func (p *Pipeline) undoReboot(ctx context.Context, cause error) error {
 		return h
 	})
 	if err != nil {
-		p.Logger.Error("could not put the reboot lock back to preparing: the next run finds the reboot command never ran and starts over", "err", err)
+		p.Logger.Error("could not put the reboot lock back to preparing: the next run finds the reboot command never ran and starts over", logkey.Err, err)
 	} else if cause != nil {
-		p.Logger.Warn("not running the reboot command: the lock is back to preparing", "reason", cause.Error())
+		p.Logger.Warn("not running the reboot command: the lock is back to preparing", logkey.Reason, cause.Error())
 	}
 	return err
 }
@@ -230,14 +231,14 @@ func (p *Pipeline) releasesOnError(ctx context.Context, err error) bool {
 // this or an earlier run may have started.
 func (p *Pipeline) abandon(ctx context.Context, cause error) {
 	if err := p.Store.EndMaintenance(ctx, p.Node); err != nil {
-		p.Logger.Error("could not end maintenance", "err", err)
+		p.Logger.Error("could not end maintenance", logkey.Err, err)
 	}
 	if err := p.release(ctx); err != nil {
-		p.Logger.Error("could not release the reboot lock", "err", err)
+		p.Logger.Error("could not release the reboot lock", logkey.Err, err)
 		return
 	}
 	if cause != nil {
-		p.Logger.Info("reboot lock released", "reason", cause.Error())
+		p.Logger.Info("reboot lock released", logkey.Reason, cause.Error())
 	}
 }
 

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/history"
+	"github.com/rebootmgr/rebootmgr/logkey"
 )
 
 func (p *Pipeline) settleTime(ctx context.Context) (time.Duration, error) {
@@ -28,13 +30,13 @@ func (p *Pipeline) settle(ctx context.Context) error {
 		return err
 	}
 	if p.DryRun {
-		p.Logger.Info("dry run: would settle", "step", "settle", "duration", d)
+		p.Logger.Info("dry run: would settle", logkey.Step, "settle", logkey.Duration, d)
 		return nil
 	}
 	if d <= 0 {
 		return nil
 	}
-	p.Logger.Info("settling: waiting for the checks to run again", "step", "settle", "duration", d)
+	p.Logger.Info("settling: waiting for the checks to run again", logkey.Step, "settle", logkey.Duration, d)
 	return p.whileNotStopped(ctx, func(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
@@ -55,12 +57,12 @@ func (p *Pipeline) runTasks(ctx context.Context, phase string) error {
 	reason := phaseName(phase) + " " + err.Error()
 	if !p.DryRun {
 		now := p.Clock.Now().UTC()
-		mark := fmt.Sprintf("%s (rebootmgr, %s)", reason, now.Format(time.RFC3339))
+		mark := fmt.Sprintf("%s%s%s)", reason, taskMark, now.Format(time.RFC3339))
 		p.unrecorded = mark
 		if derr := p.recordDisabled(ctx); derr != nil {
-			p.Logger.Error("could not mark the node disabled: halted until it can", "err", derr)
+			p.Logger.Error("could not mark the node disabled: halted until it can", logkey.Err, derr)
 		} else {
-			p.Logger.Warn("node marked disabled: an operator must look and clear the mark", "reason", reason)
+			p.Logger.Warn("node marked disabled: an operator must look and clear the mark", logkey.Reason, reason)
 		}
 		start := now
 		if h, herr := p.holder(ctx); herr == nil {
@@ -70,6 +72,21 @@ func (p *Pipeline) runTasks(ctx context.Context, phase string) error {
 		p.tell(ctx, NotifyTaskFailed, reason+"; the node is disabled")
 	}
 	return gateWrap(ErrTaskFailed, err, "%s tasks", phaseName(phase))
+}
+
+// taskMark is in the disabled mark a failed task leaves, before the time and a closing
+// parenthesis.
+const taskMark = " (rebootmgr, "
+
+// DisabledByTask says whether a disabled mark's value is one rebootmgr wrote when a task
+// failed (not an operator's).
+func DisabledByTask(value string) bool {
+	i := strings.LastIndex(value, taskMark)
+	if i < 0 || !strings.HasSuffix(value, ")") {
+		return false
+	}
+	_, err := time.Parse(time.RFC3339, value[i+len(taskMark):len(value)-1])
+	return err == nil
 }
 
 // recordDisabled writes the disabled mark a failed task called for, if one is still unwritten.
@@ -101,7 +118,7 @@ func (p *Pipeline) whileNotStopped(ctx context.Context, fn func(context.Context)
 		defer close(done)
 		f, err := p.Store.WaitStop(wctx)
 		if err == nil && f.Set {
-			p.Logger.Warn("stop flag appeared: halting", "value", clip.OneLine(f.Value))
+			p.Logger.Warn("stop flag appeared: halting", logkey.Value, clip.OneLine(f.Value))
 			cancel(stopError(f))
 		}
 	}()

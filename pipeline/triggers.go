@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/clip"
+	"github.com/rebootmgr/rebootmgr/logkey"
 )
 
 // Sentinel is a command that says whether the machine needs a reboot (exit 0: it does).
@@ -61,7 +62,7 @@ func (p *Pipeline) triggered(ctx context.Context) (Request, error) {
 		if required {
 			return Request{Why: "command " + s.String(), Command: true}, nil
 		}
-		p.Logger.Debug("reboot-required command says no reboot", "command", s.String(), "said", said)
+		p.Logger.Debug("reboot-required command says no reboot", logkey.Command, s.String(), logkey.Outcome, said)
 	}
 	return Request{}, nil
 }
@@ -78,7 +79,7 @@ func (p *Pipeline) removeTriggerFiles(started time.Time) error {
 			return fmt.Errorf("reboot-required file: %w", err)
 		}
 		if !started.IsZero() && fi.ModTime().After(started) {
-			p.Logger.Info("reboot-required file written after the reboot started: kept as a new request", "file", path)
+			p.Logger.Info("reboot-required file written after the reboot started: kept as a new request", logkey.File, path)
 			continue
 		}
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {

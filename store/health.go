@@ -3,19 +3,14 @@ package store
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"slices"
 	"sort"
-	"time"
 
 	"github.com/hashicorp/consul/api"
 
 	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/watch"
 )
-
-// ttlRerun is how long a TTL check is given to report again. Consul does not publish a
-// check's TTL in its catalog, so rebootmgr assumes the longest wait it allows (see Settle).
-const ttlRerun = 3 * time.Minute
 
 // Health reads the services a node's reboot depends on from Consul's catalog, for package
 // health to judge: one request for the node's services (and, with Local, one for those its own
@@ -133,60 +128,15 @@ func (c Health) members(ctx context.Context, service string, instances []health.
 	return members, nil
 }
 
-// serviceEntry is the part of /v1/health/service/:name that rebootmgr reads.
-type serviceEntry struct {
-	Node    struct{ Node string }
-	Service struct {
-		ID   string
-		Tags []string
-	}
-	Checks []struct {
-		Node     string
-		CheckID  string
-		Name     string
-		Status   string
-		Output   string
-		Type     string
-		Interval string
-		Timeout  string
-	}
-}
-
-// Instances reads all instances of a service in the cluster with their checks, in one request.
+// Instances reads all instances of a service in the cluster with their checks, in one
+// consistent request; results hidden by ACLs are an error.
 func (c Health) Instances(ctx context.Context, service string) ([]health.Instance, error) {
-	var entries []serviceEntry
-	meta, err := c.Client.Raw().Query("/v1/health/service/"+url.PathEscape(service), &entries, c.query(ctx))
+	out, meta, err := watch.Instances(c.Client, service, c.query(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("read health of service %s from consul: %w", service, err)
 	}
 	if meta.ResultsFilteredByACLs {
 		return nil, fmt.Errorf("read health of service %s from consul: %w", service, ErrFiltered)
 	}
-	out := make([]health.Instance, 0, len(entries))
-	for _, e := range entries {
-		inst := health.Instance{Node: e.Node.Node, ServiceID: e.Service.ID, Tags: e.Service.Tags}
-		for _, ch := range e.Checks {
-			check := health.Check{Node: ch.Node, CheckID: ch.CheckID, Name: ch.Name, Status: ch.Status, Output: ch.Output, Type: ch.Type}
-			var err error
-			if check.Interval, err = parseDuration(ch.Interval); err != nil {
-				return nil, fmt.Errorf("service %s check %s on %s: interval: %w", service, ch.CheckID, ch.Node, err)
-			}
-			if check.Timeout, err = parseDuration(ch.Timeout); err != nil {
-				return nil, fmt.Errorf("service %s check %s on %s: timeout: %w", service, ch.CheckID, ch.Node, err)
-			}
-			if ch.Type == "ttl" {
-				check.TTL = ttlRerun
-			}
-			inst.Checks = append(inst.Checks, check)
-		}
-		out = append(out, inst)
-	}
 	return out, nil
-}
-
-func parseDuration(s string) (time.Duration, error) {
-	if s == "" {
-		return 0, nil
-	}
-	return time.ParseDuration(s)
 }

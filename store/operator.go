@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/hashicorp/consul/api"
 
@@ -184,4 +185,40 @@ func (c *Consul) NodeMaintenance(ctx context.Context, node string) (reason strin
 		}
 	}
 	return "", false, nil
+}
+
+// Nodes are the names of the nodes in Consul's catalog.
+func (c *Consul) Nodes(ctx context.Context) ([]string, error) {
+	nodes, _, err := c.Client.Catalog().Nodes(c.query(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("read nodes from consul: %w", err)
+	}
+	out := make([]string, 0, len(nodes))
+	for _, n := range nodes {
+		out = append(out, n.Node)
+	}
+	return out, nil
+}
+
+// Groups are the groups nodes name in their meta, those with keys, and the default one.
+func (c *Consul) Groups(ctx context.Context) ([]string, error) {
+	out := []string{DefaultGroup}
+	nodes, _, err := c.Client.Catalog().Nodes(c.query(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("read nodes from consul: %w", err)
+	}
+	for _, n := range nodes {
+		if g := n.Meta[GroupMeta]; g != "" {
+			out = append(out, g)
+		}
+	}
+	prefix := c.Keys.Prefix + "/groups/"
+	keys, _, err := c.Client.KV().Keys(prefix, "/", c.query(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("read groups under %s: %w", prefix, err)
+	}
+	for _, k := range keys {
+		out = append(out, strings.TrimSuffix(strings.TrimPrefix(k, prefix), "/"))
+	}
+	return out, nil
 }

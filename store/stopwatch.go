@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/watch"
 )
@@ -74,7 +75,7 @@ func (w *flagWatch) loop() {
 		}
 		if err != nil {
 			if !failing {
-				w.c.Logger.Warn("watch failing: retrying with backoff", "watch", w.key, "err", err)
+				w.c.Logger.Warn("watch failing: retrying with backoff", logkey.Watch, w.key, logkey.Err, err)
 				failing = true
 			}
 			w.mu.Unlock()
@@ -82,7 +83,7 @@ func (w *flagWatch) loop() {
 			continue
 		}
 		if failing {
-			w.c.Logger.Info("watch recovered", "watch", w.key)
+			w.c.Logger.Info("watch recovered", logkey.Watch, w.key)
 			failing = false
 		}
 		b.Reset()

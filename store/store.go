@@ -15,9 +15,11 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/hashicorp/consul/api"
 
+	"github.com/rebootmgr/rebootmgr/cas"
 	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/watch"
 )
@@ -38,7 +40,7 @@ func (k Keys) Stop() string { return k.Prefix + "/stop" }
 func (k Keys) Lock() string { return k.Prefix + "/lock" }
 
 // DefaultGroup is the group of the nodes that name none: the whole fleet.
-const DefaultGroup = "default"
+const DefaultGroup = lock.DefaultGroup
 
 func groupName(group string) string {
 	if group == "" {
@@ -247,25 +249,28 @@ func (c *Consul) History(ctx context.Context) (history.Log, uint64, error) {
 // AppendHistory adds an entry to the group's history with check-and-set and returns the log.
 func (c *Consul) AppendHistory(ctx context.Context, e history.Entry) (history.Log, error) {
 	key := c.Keys.GroupHistory(c.Group)
-	for range 20 {
+	var out history.Log
+	err := cas.Loop(func() (bool, error) {
 		l, index, err := c.History(ctx)
 		if err != nil {
-			return history.Log{}, err
+			return false, err
 		}
 		l = l.Append(e)
 		data, err := l.Encode()
 		if err != nil {
-			return history.Log{}, err
+			return false, err
 		}
 		ok, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: data, ModifyIndex: index}, c.write(ctx))
 		if err != nil {
-			return history.Log{}, fmt.Errorf("write history %s: %w", key, err)
+			return false, fmt.Errorf("write history %s: %w", key, err)
 		}
-		if ok {
-			return l, nil
-		}
+		out = l
+		return ok, nil
+	})
+	if errors.Is(err, cas.ErrRaces) {
+		return history.Log{}, fmt.Errorf("history %s: %w: %w", key, ErrConflict, err)
 	}
-	return history.Log{}, fmt.Errorf("history %s: %w", key, ErrConflict)
+	return out, err
 }
 
 // Limit reads how many nodes of the group may hold its lock at once; a value that is not a
@@ -364,7 +369,7 @@ func (c *Consul) StartMaintenance(ctx context.Context, node, reason string) erro
 	}
 	if current != nil && !strings.HasPrefix(current.Notes, maintenancePrefix) {
 		// Someone else's maintenance stays as it is, reason and all; it is theirs to end.
-		c.Logger.Info("node is already in maintenance, started by someone else: keeping it", "reason", current.Notes)
+		c.Logger.Info("node is already in maintenance, started by someone else: keeping it", logkey.Reason, current.Notes)
 		return nil
 	}
 	if err := c.Client.Agent().EnableNodeMaintenance(clip.Text(reason)); err != nil {
@@ -383,7 +388,7 @@ func (c *Consul) EndMaintenance(ctx context.Context, node string) error {
 		return err
 	}
 	if !strings.HasPrefix(m.Notes, maintenancePrefix) {
-		c.Logger.Info("node is in maintenance, started by someone else: leaving it", "reason", m.Notes)
+		c.Logger.Info("node is in maintenance, started by someone else: leaving it", logkey.Reason, m.Notes)
 		return nil
 	}
 	if err := c.Client.Agent().DisableNodeMaintenance(); err != nil {

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+
+	"github.com/rebootmgr/rebootmgr/logkey"
 )
 
 // RebootCommand reboots the machine with a shell command (systemctl reboot, in production). The
@@ -21,7 +23,7 @@ func (r RebootCommand) Reboot(ctx context.Context) error {
 	cmd.Env = withoutCredentials(os.Environ())
 	out, err := cmd.CombinedOutput()
 	if len(out) > 0 {
-		r.Logger.Info("reboot command output", "command", r.Command, "output", string(out))
+		r.Logger.Info("reboot command output", logkey.Command, r.Command, logkey.Output, string(out))
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.Command, err)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rebootmgr/rebootmgr/logkey"
 )
 
 // DefaultSentinelTimeout is how long a reboot-required command may run, unless told otherwise.
@@ -63,7 +65,7 @@ func (s Sentinel) Run(ctx context.Context) Verdict {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	log = log.With("command", s.Command)
+	log = log.With(logkey.Command, s.Command)
 	timeout := s.Timeout
 	if timeout <= 0 {
 		timeout = DefaultSentinelTimeout
@@ -92,7 +94,7 @@ func (s Sentinel) Run(ctx context.Context) Verdict {
 		// The command exited, but left a process of its group holding its output: that goes
 		// (the group has a member, so its id is still the command's), and the exit stands.
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		log.Warn("reboot-required command left a process behind holding its output: its process group killed", "exit", cmd.ProcessState.ExitCode())
+		log.Warn("reboot-required command left a process behind holding its output: its process group killed", logkey.Exit, cmd.ProcessState.ExitCode())
 		err = nil
 		if !cmd.ProcessState.Success() {
 			err = &exec.ExitError{ProcessState: cmd.ProcessState}
@@ -102,30 +104,30 @@ func (s Sentinel) Run(ctx context.Context) Verdict {
 	switch {
 	case cmd.Process == nil:
 		v := Verdict{Failed: true, Said: fmt.Sprintf("cannot start: %v: no reboot", err)}
-		log.Warn("reboot-required command cannot start: taken as no reboot required", "err", err)
+		log.Warn("reboot-required command cannot start: taken as no reboot required", logkey.Err, err)
 		return v
 	case errors.Is(context.Cause(tctx), errSentinelTimedOut):
-		log.Warn("reboot-required command timed out: its process group killed, taken as no reboot required", "timeout", timeout, "last_output", last)
+		log.Warn("reboot-required command timed out: its process group killed, taken as no reboot required", logkey.Timeout, timeout, logkey.Output, last)
 		return Verdict{Failed: true, Said: fmt.Sprintf("timed out after %s: no reboot", timeout)}
 	case ctx.Err() != nil:
 		return Verdict{Failed: true, Said: fmt.Sprintf("ended: %v: no reboot", context.Cause(ctx))}
 	case err == nil:
-		log.Debug("reboot-required command: exit 0, a reboot is required", "took", took, "last_output", last)
+		log.Debug("reboot-required command: exit 0, a reboot is required", logkey.Duration, took, logkey.Output, last)
 		return Verdict{Required: true, Said: "exit 0: reboot required"}
 	case errors.As(err, &exit) && exit.Exited():
 		code := exit.ExitCode()
 		if code == 126 || code == 127 {
 			// The shell could not find or run the program: a broken setting, not a "no".
-			log.Warn("reboot-required command cannot run: taken as no reboot required", "exit", code, "last_output", last)
+			log.Warn("reboot-required command cannot run: taken as no reboot required", logkey.Exit, code, logkey.Output, last)
 			return Verdict{Failed: true, Said: fmt.Sprintf("cannot run (exit %d%s): no reboot", code, lastSaid(last))}
 		}
-		log.Debug("reboot-required command: no reboot required", "exit", code, "took", took, "last_output", last)
+		log.Debug("reboot-required command: no reboot required", logkey.Exit, code, logkey.Duration, took, logkey.Output, last)
 		return Verdict{Said: fmt.Sprintf("exit %d: no reboot required", code)}
 	case errors.As(err, &exit):
-		log.Warn("reboot-required command was killed: taken as no reboot required", "status", exit.String(), "last_output", last)
+		log.Warn("reboot-required command was killed: taken as no reboot required", logkey.Cause, exit.String(), logkey.Output, last)
 		return Verdict{Failed: true, Said: fmt.Sprintf("killed (%s): no reboot", exit)}
 	default:
-		log.Warn("reboot-required command failed: taken as no reboot required", "err", err, "last_output", last)
+		log.Warn("reboot-required command failed: taken as no reboot required", logkey.Err, err, logkey.Output, last)
 		return Verdict{Failed: true, Said: fmt.Sprintf("failed: %v: no reboot", err)}
 	}
 }

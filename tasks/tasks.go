@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"github.com/rebootmgr/rebootmgr/logkey"
 )
 
 // The phases and the directories that hold their tasks.
@@ -145,7 +147,7 @@ func (r *Runner) List(phase string) ([]Task, error) {
 			return nil, err
 		}
 		if isDir {
-			r.log().Warn("not a task: a directory in the task directory is skipped", "path", path)
+			r.log().Warn("not a task: a directory in the task directory is skipped", logkey.Path, path)
 			continue
 		}
 		out = append(out, Task{Name: name, Path: path})
@@ -443,7 +445,7 @@ func (r *Runner) grace() time.Duration {
 var errTimedOut = errors.New("task timed out")
 
 func (r *Runner) run(ctx context.Context, phase string, t Task, dryRun bool) error {
-	log := r.log().With("task", t.Name, "phase", phase)
+	log := r.log().With(logkey.Task, t.Name, logkey.Phase, phase)
 	timeout := r.Timeout
 	tctx, cancel := context.WithTimeoutCause(ctx, timeout, errTimedOut)
 	defer cancel()
@@ -485,7 +487,7 @@ func (r *Runner) run(ctx context.Context, phase string, t Task, dryRun bool) err
 	case werr = <-waited:
 	case <-tctx.Done():
 		ended = true
-		log.Warn("ending task: SIGTERM to its process group", "cause", context.Cause(tctx))
+		log.Warn("ending task: SIGTERM to its process group", logkey.Cause, context.Cause(tctx))
 		_ = syscall.Kill(-pgid, syscall.SIGTERM)
 		werr = r.reap(pgid, waited, log)
 	}
@@ -495,7 +497,7 @@ func (r *Runner) run(ctx context.Context, phase string, t Task, dryRun bool) err
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		// SIGKILL takes effect asynchronously: the task is only over when its group is.
 		if !waitGroupGone(pgid, r.grace()) {
-			log.Error("processes of the ended task are still alive after SIGKILL", "pgid", pgid)
+			log.Error("processes of the ended task are still alive after SIGKILL", logkey.PGID, pgid)
 		}
 	}
 	waitCopy(copied, pr, r.grace())
@@ -511,7 +513,7 @@ func (r *Runner) run(ctx context.Context, phase string, t Task, dryRun bool) err
 	if werr != nil {
 		return &Error{Task: t.Name, Err: werr, LastLine: out.last()}
 	}
-	log.Info("task done", "duration", elapsed)
+	log.Info("task done", logkey.Duration, elapsed)
 	return nil
 }
 
@@ -645,7 +647,7 @@ func whole(b []byte) []byte {
 }
 
 func (l *lineLogger) line(line string) {
-	l.log.Info("task output", "line", line)
+	l.log.Info("task output", logkey.Line, line)
 	if strings.TrimSpace(line) != "" {
 		l.mu.Lock()
 		l.lastLine = line

@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/rebootmgr/rebootmgr/logkey"
 )
 
 // FileSource sends an event whenever one of the files is created, written, renamed or
@@ -34,7 +35,7 @@ func (s FileSource) Run(ctx context.Context, events *Events, ready func()) error
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		// The tick still looks at the files; a request is only not seen at once.
-		s.Logger.Error("cannot watch the reboot-required files: relying on the tick", "err", err)
+		s.Logger.Error("cannot watch the reboot-required files: relying on the tick", logkey.Err, err)
 		ready()
 		<-ctx.Done()
 		return nil
@@ -82,7 +83,7 @@ func (s FileSource) Run(ctx context.Context, events *Events, ready func()) error
 				s.report(f)
 				continue
 			}
-			s.Logger.Warn("watching reboot-required files", "err", err)
+			s.Logger.Warn("watching reboot-required files", logkey.Err, err)
 		}
 	}
 }
@@ -150,7 +151,7 @@ func (f *fileWatch) settle(events sink) bool {
 					if isDir(dir) {
 						if !f.failing[dir] {
 							// The tick still looks at the files; they are only not seen at once.
-							f.log.Warn("cannot watch a reboot-required file's directory: relying on the tick", "dir", dir, "err", err)
+							f.log.Warn("cannot watch a reboot-required file's directory: relying on the tick", logkey.Dir, dir, logkey.Err, err)
 							f.failing[dir] = true
 						}
 						continue

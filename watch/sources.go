@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"slices"
 	"sort"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/hashicorp/consul/api"
+	"github.com/rebootmgr/rebootmgr/logkey"
 )
 
 // Retry is how a source waits between failed queries.
@@ -46,7 +46,7 @@ func follow(ctx context.Context, name string, events sink, log *slog.Logger, ret
 			first = false
 			ready()
 			if err == nil {
-				log.Debug("watching", "watch", name)
+				log.Debug("watching", logkey.Watch, name)
 				return false, nil
 			}
 		}
@@ -73,7 +73,7 @@ func Retrying(ctx context.Context, name string, log *slog.Logger, retry Retry, t
 		}
 		if err != nil {
 			if !failing {
-				log.Warn("watch failing: retrying with backoff", "watch", name, "err", err)
+				log.Warn("watch failing: retrying with backoff", logkey.Watch, name, logkey.Err, err)
 				failing = true
 			}
 			d := b.NextBackOff()
@@ -88,7 +88,7 @@ func Retrying(ctx context.Context, name string, log *slog.Logger, retry Retry, t
 			continue
 		}
 		if failing {
-			log.Info("watch recovered", "watch", name)
+			log.Info("watch recovered", logkey.Watch, name)
 			failing = false
 		}
 		b.Reset()
@@ -219,26 +219,18 @@ func (s HealthSource) watchServices(ctx context.Context, names []string, events 
 // tags (they carry the rules: a tag fixed or changed is an event), and names the nodes running
 // it.
 func serviceHealth(_ context.Context, client *api.Client, service string, q *api.QueryOptions) (string, []string, uint64, error) {
-	var entries []struct {
-		Node    struct{ Node string }
-		Service struct {
-			ID   string
-			Tags []string
-		}
-		Checks []struct{ Node, CheckID, Status string }
-	}
-	meta, err := client.Raw().Query("/v1/health/service/"+url.PathEscape(service), &entries, q)
+	instances, meta, err := Instances(client, service, q)
 	if err != nil {
 		return "", nil, 0, fmt.Errorf("watch health of service %s: %w", service, err)
 	}
 	var lines, nodes []string
-	for _, e := range entries {
-		if !slices.Contains(nodes, e.Node.Node) {
-			nodes = append(nodes, e.Node.Node)
+	for _, inst := range instances {
+		if !slices.Contains(nodes, inst.Node) {
+			nodes = append(nodes, inst.Node)
 		}
-		lines = append(lines, e.Node.Node+"/"+e.Service.ID+" tags "+strconv.Quote(strings.Join(e.Service.Tags, "\n")))
-		for _, c := range e.Checks {
-			lines = append(lines, e.Node.Node+"/"+e.Service.ID+"/"+c.CheckID+"="+c.Status)
+		lines = append(lines, inst.Node+"/"+inst.ServiceID+" tags "+strconv.Quote(strings.Join(inst.Tags, "\n")))
+		for _, c := range inst.Checks {
+			lines = append(lines, inst.Node+"/"+inst.ServiceID+"/"+c.CheckID+"="+c.Status)
 		}
 	}
 	sort.Strings(lines)

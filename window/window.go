@@ -230,3 +230,29 @@ func ParseBlackouts(r io.Reader) (map[string]bool, error) {
 	}
 	return out, sc.Err()
 }
+
+// Build makes node's schedule from window specs (see Parse), blackout dates and the spread of
+// its group's starts within each window (see SpreadOffset; zero for none).
+func Build(specs []string, blackouts map[string]bool, node string, spread time.Duration) (Schedule, error) {
+	s := Schedule{Blackouts: map[string]bool{}}
+	for _, spec := range specs {
+		w, err := Parse(spec)
+		if err != nil {
+			return Schedule{}, err
+		}
+		s.Windows = append(s.Windows, w)
+	}
+	if spread > 0 {
+		if len(s.Windows) == 0 {
+			return Schedule{}, fmt.Errorf("a window spread needs a reboot window (--window-spread needs a --reboot-window)")
+		}
+		if err := s.CheckSpread(spread); err != nil {
+			return Schedule{}, err
+		}
+		s.Offset = SpreadOffset(node, spread)
+	}
+	for d := range blackouts {
+		s.Blackouts[d] = true
+	}
+	return s, nil
+}

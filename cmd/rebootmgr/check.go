@@ -13,7 +13,6 @@ import (
 	"github.com/rebootmgr/rebootmgr/fleet"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/store"
-	"github.com/rebootmgr/rebootmgr/tasks"
 )
 
 func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
@@ -48,18 +47,35 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 		return err
 	}
 	s := fleet.NodeState{Node: node, Group: group, Limit: 1, Now: time.Now(), Schedule: schedule, Cooldown: f.cooldown, StayGreen: f.stayGreen, MinRebootInterval: f.minRebootInterval}
-	if f.cooldown > 0 || f.minRebootInterval > 0 {
-		if s.History, _, err = o.store.History(ctx); err != nil {
+	if node != local {
+		// Another node is judged by the settings its daemon published.
+		d, ok, err := fleet.DaemonOf(ctx, o.client, node)
+		switch {
+		case err != nil:
 			return err
+		case !ok:
+			s.SettingsError = fleet.Unpublished(node)
+		case d.SettingsError != "":
+			s.SettingsError = d.SettingsError
+		default:
+			if s.Schedule, err = d.Settings.Schedule(node); err != nil {
+				s.SettingsError = err.Error()
+			}
+			s.Cooldown, s.StayGreen, s.MinRebootInterval = d.Settings.Cooldown, d.Settings.StayGreen, d.Settings.MinRebootInterval
 		}
 	}
+	// The history: for the cooldown, the min reboot interval, and the deadlines already reported.
+	if s.History, _, err = o.store.History(ctx); err != nil {
+		return err
+	}
 	if node == local {
-		if s.BootID, err = pipeline.BootIDFile(f.bootIDFile)(); err != nil {
+		l, err := f.localState(node, stderr)
+		if err != nil {
 			return err
 		}
-		if s.RebootRan, err = pipeline.RebootNote(rebootNote(f.lockFile)).Has(s.BootID); err != nil {
-			return err
-		}
+		s.BootID, s.RebootRan, s.Tasks, s.TasksErr = l.BootID, l.RebootRan, l.Tasks, l.TasksErr
+	} else {
+		s.TasksUnknown = true
 	}
 	v, err := o.store.View(ctx)
 	if err != nil {
@@ -122,27 +138,8 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	if s.Health, err = (store.Health{Client: o.client, Members: o.store}).Check(ctx, node, v.InFlight(node)); err != nil {
 		return err
 	}
-	if node == local {
-		log, err := f.logger(stderr)
-		if err != nil {
-			return err
-		}
-		r := &tasks.Runner{Dir: f.tasksDir, Owner: os.Geteuid(), Logger: log.With("component", "tasks")}
-		s.Tasks = map[string]int{}
-		for _, phase := range []string{tasks.Pre, tasks.Post} {
-			list, err := r.List(phase)
-			if err != nil {
-				s.TasksErr = err
-				break
-			}
-			s.Tasks[phase] = len(list)
-		}
-	}
 	verdicts := fleet.Gates(s)
 	for _, v := range verdicts {
-		if v.Gate == "tasks" && node != local {
-			v.Evidence = []string{"not visible from this node: run rebootmgr check on " + node}
-		}
 		verdict := "pass"
 		if !v.Pass {
 			verdict = "FAIL"

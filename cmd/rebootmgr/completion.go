@@ -1,48 +1,179 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"io"
+	"regexp"
+	"slices"
+	"sort"
 	"strings"
+	"time"
 )
 
-func runCompletion(_ context.Context, args []string, _ env, stdout, _ io.Writer) error {
+// nodeCommands take a node's name as their argument.
+var nodeCommands = []string{"trigger", "cancel", "disable", "enable", "unlock", "forget"}
+
+func runCompletion(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
 	if len(args) != 1 {
 		return fmt.Errorf("%w: completion takes bash or zsh (e.g. source <(rebootmgr completion bash))", errUsage)
 	}
+	switch args[0] {
+	case "bash", "zsh":
+		script, err := completionScript(ctx, args[0])
+		if err != nil {
+			return err
+		}
+		_, err = io.WriteString(stdout, script)
+		return err
+	case "nodes", "groups":
+		// Asked by the scripts while completing: names from Consul, quickly, or none.
+		return completeNames(ctx, args[0], e, stdout, stderr)
+	}
+	return fmt.Errorf("%w: completion takes bash or zsh, not %q", errUsage, args[0])
+}
+
+// flagLine is a flag in a command's help (flag.PrintDefaults).
+var flagLine = regexp.MustCompile(`^  -([a-z0-9-]+)`)
+
+// commandFlags are a command's flags, read from its own help, so that they cannot drift from
+// its definitions.
+func commandFlags(ctx context.Context, name string) []string {
+	var help bytes.Buffer
+	run(ctx, []string{name, "-h"}, env{lookup: func(string) (string, bool) { return "", false }}, &help, io.Discard)
+	var out []string
+	for _, line := range strings.Split(help.String(), "\n") {
+		if m := flagLine.FindStringSubmatch(line); m != nil {
+			out = append(out, "--"+m[1])
+		}
+	}
+	return out
+}
+
+// completionScript is the completion for shell (bash or zsh), made from every command's flags.
+func completionScript(ctx context.Context, shell string) (string, error) {
 	var names []string
+	var cases strings.Builder
 	for _, c := range commands() {
 		names = append(names, c.name)
+		var words []string
+		switch c.name {
+		case "completion":
+			words = []string{"bash", "zsh"}
+		case "man", "version":
+			// They take no flags.
+			words = []string{"--help"}
+		default:
+			words = append(commandFlags(ctx, c.name), "--help")
+		}
+		fmt.Fprintf(&cases, "    %s) words=%q ;;\n", c.name, strings.Join(words, " "))
 	}
-	flags := "--node --prefix --consul-addr --log-format --log-level --json --reason --force --dry-run --check-triggers --settle --tasks-dir --task-timeout --reboot-command --reboot-required-file --reboot-required-command --reboot-required-command-timeout --min-reboot-interval --boot-id-file --lock-file --interval --reboot-timeout --enabled --help"
-	switch args[0] {
+	sort.Strings(names)
+	body := fmt.Sprintf(`  local cmd=%[1]s prev=%[2]s cur=%[3]s words
+  case "$prev" in
+    --node) words=$(rebootmgr completion nodes 2>/dev/null) ;;
+    --group) words=$(rebootmgr completion groups 2>/dev/null) ;;
+    *)
+      case "$cmd" in
+%[4]s      esac
+      case "$cmd:$cur" in
+        %[5]s) words="$words $(rebootmgr completion nodes 2>/dev/null)" ;;
+      esac ;;
+  esac
+`, "${COMP_WORDS[1]}", "${COMP_WORDS[COMP_CWORD-1]}", "${COMP_WORDS[COMP_CWORD]}", indent(cases.String(), "    "), nodeCases())
+	switch shell {
 	case "bash":
-		fmt.Fprintf(stdout, `# bash completion for rebootmgr: source <(rebootmgr completion bash)
+		return fmt.Sprintf(`# bash completion for rebootmgr: source <(rebootmgr completion bash)
 _rebootmgr() {
-  local cur=${COMP_WORDS[COMP_CWORD]}
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=($(compgen -W "%s" -- "$cur"))
-  else
-    COMPREPLY=($(compgen -W "%s" -- "$cur"))
+    COMPREPLY=($(compgen -W %[1]q -- "${COMP_WORDS[1]}"))
+    return
   fi
+%[2]s  COMPREPLY=($(compgen -W "$words" -- "$cur"))
 }
 complete -F _rebootmgr rebootmgr
-`, strings.Join(names, " "), flags)
+`, strings.Join(names, " "), body), nil
 	case "zsh":
-		fmt.Fprintf(stdout, `#compdef rebootmgr
-# zsh completion for rebootmgr: rebootmgr completion zsh > "${fpath[1]}/_rebootmgr"
+		zbody := strings.NewReplacer(
+			"${COMP_WORDS[1]}", "${words[2]}",
+			"${COMP_WORDS[COMP_CWORD-1]}", "${words[CURRENT-1]}",
+			"${COMP_WORDS[COMP_CWORD]}", "${words[CURRENT]}",
+			"local cmd", "local -a reply; local cmd",
+			" words", " ws", `"$words`, `"$ws`, "words=", "ws=",
+		).Replace(body)
+		return fmt.Sprintf(`#compdef rebootmgr
+# zsh completion for rebootmgr: rebootmgr completion zsh > "${fpath[1]}/_rebootmgr" (autoloaded),
+# or source <(rebootmgr completion zsh) after compinit.
 _rebootmgr() {
   if (( CURRENT == 2 )); then
-    compadd -- %s
-  else
-    compadd -- %s
+    compadd -- %[1]s
+    return
   fi
+%[2]s  compadd -- ${=ws}
 }
-compdef _rebootmgr rebootmgr
-`, strings.Join(names, " "), flags)
-	default:
-		return fmt.Errorf("%w: completion takes bash or zsh, not %q", errUsage, args[0])
+if [ "$funcstack[1]" = "_rebootmgr" ]; then
+  _rebootmgr "$@"
+else
+  compdef _rebootmgr rebootmgr
+fi
+`, strings.Join(names, " "), zbody), nil
+	}
+	return "", fmt.Errorf("%w: completion takes bash or zsh, not %q", errUsage, shell)
+}
+
+// nodeCases is the shell pattern of the commands that take a node's name, while a word that is
+// no flag is completed.
+func nodeCases() string {
+	var out []string
+	for _, c := range nodeCommands {
+		out = append(out, c+":[!-]*", c+":")
+	}
+	return strings.Join(out, "|")
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = prefix + l
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// completeNames prints the nodes Consul knows, or the groups rebootmgr knows, one a line. It
+// gives up after two seconds: a shell waits for it.
+func completeNames(ctx context.Context, what string, e env, stdout, stderr io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	fs := flag.NewFlagSet("completion", flag.ContinueOnError)
+	var g globalFlags
+	g.register(fs)
+	if err := parse(fs, nil, e); err != nil {
+		return err
+	}
+	o, err := g.operator(e, stderr)
+	if err != nil {
+		return err
+	}
+	names := []string{}
+	switch what {
+	case "nodes":
+		nodes, err := o.store.Nodes(ctx)
+		if err != nil {
+			return err
+		}
+		names = append(names, nodes...)
+	case "groups":
+		groups, err := o.store.Groups(ctx)
+		if err != nil {
+			return err
+		}
+		names = append(names, groups...)
+	}
+	slices.Sort(names)
+	for _, n := range slices.Compact(names) {
+		fmt.Fprintln(stdout, n)
 	}
 	return nil
 }

@@ -13,7 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rebootmgr/rebootmgr/daemon"
+	"github.com/rebootmgr/rebootmgr/fleet"
 	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/metrics"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/store"
@@ -75,13 +77,13 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	defer w.release()
 	now := time.Now()
 	if err := os.WriteFile(f.lockFile, []byte(startMark+now.UTC().Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
-		w.log.Warn("could not note the daemon's start in its lock file", "file", f.lockFile, "err", err)
+		w.log.Warn("could not note the daemon's start in its lock file", logkey.File, f.lockFile, logkey.Err, err)
 	}
 	p, client, log := w.pipeline, w.client, w.log
 	var observe func(pipeline.Result, error)
 	if m != nil {
 		m.Identify(p.Node, f.group)
-		stop, err := serveMetrics(ctx, metrics.Server{Addr: *metricsAddr, Gatherer: reg, Logger: log.With("component", "metrics")})
+		stop, err := serveMetrics(ctx, metrics.Server{Addr: *metricsAddr, Gatherer: reg, Logger: log.With(logkey.Component, "metrics")})
 		if err != nil {
 			return err
 		}
@@ -89,7 +91,7 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		observe = func(res pipeline.Result, err error) { m.ObserveRun(res, err, time.Now()) }
 	}
 	keys := store.Keys{Prefix: f.prefix}
-	wlog := log.With("component", "watch", "node", p.Node)
+	wlog := log.With(logkey.Component, "watch", logkey.Node, p.Node)
 	key := func(k string, src watch.Source) daemon.Source {
 		return watch.KeySource{KV: client.KV(), Key: k, Source: src, Logger: wlog}
 	}
@@ -118,7 +120,7 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 			// refuses its clients. So a daemon started again soon after its last start polls
 			// for a while before it blocks.
 			log.Warn("started again soon after a daemon that did not stop cleanly: looking every few seconds instead of watching Consul for a while, so that a restart loop leaves no queries behind",
-				"last_start", lastStart.UTC().Format(time.RFC3339), "poll", restartPoll, "for", restartQuiet)
+				logkey.LastStart, lastStart.UTC().Format(time.RFC3339), logkey.Poll, restartPoll, logkey.For, restartQuiet)
 			for i, s := range consul {
 				consul[i] = watch.Delayed{Source: s, Delay: restartQuiet}
 			}
@@ -127,24 +129,60 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		sources = append(sources, consul...)
 		sources = append(sources, watch.FileSource{Paths: f.triggerFiles.values, Logger: wlog})
 	}
+	presence := store.Registration{Client: client, Node: p.Node, TTL: 3 * *interval, Meta: df.settings().Meta(now)}
+	var published daemon.Presence
+	if err := presence.Register(ctx); err != nil {
+		// Other nodes then see no daemon here; this one still does its job.
+		log.Warn("could not register the daemon in Consul: status shows no daemon on this node (the token needs service \"rebootmgr\" write)", logkey.Err, err)
+	} else {
+		published = presence
+		defer daemonStopped(presence, log)
+	}
 	d := &daemon.Daemon{
 		Pipeline:      p,
 		Events:        watch.NewEvents(),
 		Sources:       sources,
 		RebootTimeout: *rebootTimeout,
 		Notifier:      systemd.Notifier{Socket: e.get("NOTIFY_SOCKET")},
-		Logger:        log.With("component", "daemon", "node", p.Node),
+		Logger:        log.With(logkey.Component, "daemon", logkey.Node, p.Node),
 		Observe:       observe,
+		Node:          p.Node,
+		Group:         f.group,
+		Presence:      published,
+		Refresh:       *interval,
 	}
-	log.Info("rebootmgr daemon started", "node", p.Node, "version", version)
+	log.Info("rebootmgr daemon started", logkey.Node, p.Node, logkey.Version, version)
 	if err := d.Run(ctx); err != nil {
 		return err
 	}
 	// A clean stop is no restart loop: the next start watches at once.
 	if err := os.WriteFile(f.lockFile, nil, 0o644); err != nil {
-		log.Warn("could not clear the daemon's start from its lock file", "file", f.lockFile, "err", err)
+		log.Warn("could not clear the daemon's start from its lock file", logkey.File, f.lockFile, logkey.Err, err)
 	}
 	return nil
+}
+
+// settings are what the daemon judges by that Consul does not hold, as it publishes them.
+func (d *daemonFlags) settings() fleet.Settings {
+	blackouts, _ := d.blackoutDates() // read without error by wire before
+	dates := make([]string, 0, len(blackouts))
+	for day := range blackouts {
+		dates = append(dates, day)
+	}
+	return fleet.Settings{
+		Version: version, Enabled: d.enabled, Windows: d.windows.values, Blackouts: dates,
+		Spread: d.spread, Cooldown: d.cooldown, StayGreen: d.stayGreen,
+		MinRebootInterval: d.minRebootInterval,
+	}
+}
+
+// daemonStopped says in Consul that the daemon stopped.
+func daemonStopped(reg store.Registration, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := reg.Update(ctx, store.DaemonDown, "stopped at "+time.Now().UTC().Format(time.RFC3339)); err != nil {
+		log.Warn("could not say in Consul that the daemon stopped: it shows as running until its check's TTL passes", logkey.Err, err)
+	}
 }
 
 // A daemon started within restartWindow of the start of one that did not stop cleanly polls
@@ -179,7 +217,7 @@ func startedAt(lockFile string) time.Time {
 func remember(st *store.Consul, log *slog.Logger) func(context.Context, string, []string) {
 	return func(ctx context.Context, service string, nodes []string) {
 		if err := st.Remember(ctx, service, nodes); err != nil && ctx.Err() == nil {
-			log.Warn("could not remember the members of a service: a member that leaves the catalog before it is remembered is not counted", "service", service, "err", err)
+			log.Warn("could not remember the members of a service: a member that leaves the catalog before it is remembered is not counted", logkey.Service, service, logkey.Err, err)
 		}
 	}
 }
@@ -196,7 +234,7 @@ func serveMetrics(ctx context.Context, srv metrics.Server) (stop func(), err err
 	go func() {
 		defer close(served)
 		if err := srv.Serve(ctx, ln); err != nil {
-			srv.Logger.Error("metrics server failed: no more metrics until the daemon restarts", "err", err)
+			srv.Logger.Error("metrics server failed: no more metrics until the daemon restarts", logkey.Err, err)
 		}
 	}()
 	return func() { cancel(); <-served }, nil

@@ -236,13 +236,7 @@ func TestDaemonKill9(t *testing.T) {
 // gives up after --reboot-timeout, and the next one reports it once and never reboots again.
 func TestDaemonDidNotReboot(t *testing.T) {
 	n := dev(t)
-	d := n.startDaemon("--reboot-timeout", "200ms")
-	n.put(n.keys().RebootRequired("n1"), "")
-	r := <-d.done
-	d.done <- r
-	n.expect(r, exitError, "still running after the reboot command")
-	d = n.startDaemon()
-	fleettest.WaitSeen(t, d.Log.Seen("waiting for an operator"), "the report")
+	d := n.daemonAfterARebootThatDidNotHappen()
 	writeFile(t, n.trigger, "")
 	fleettest.WaitSeen(t, d.Log.Seen("sources=[reboot-required-file]"), "an evaluation on the file")
 	d.stop()
@@ -252,6 +246,21 @@ func TestDaemonDidNotReboot(t *testing.T) {
 	if c := strings.Count(d.Log.String(), "did not change"); c != 1 {
 		t.Fatalf("the did-not-reboot reason was logged %d times, want once", c)
 	}
+}
+
+// daemonAfterARebootThatDidNotHappen asks n to reboot; its reboot command "succeeds" but the
+// machine stays up: the daemon gives up after --reboot-timeout, and the next one, returned,
+// reports that the node did not reboot.
+func (n *testNode) daemonAfterARebootThatDidNotHappen() *daemonRun {
+	n.t.Helper()
+	d := n.startDaemon("--reboot-timeout", "200ms")
+	n.put(n.keys().RebootRequired("n1"), "")
+	r := <-d.done
+	d.done <- r
+	n.expect(r, exitError, "still running after the reboot command")
+	d = n.startDaemon()
+	fleettest.WaitSeen(n.t, d.Log.Seen("waiting for an operator"), "the report")
+	return d
 }
 
 func TestDaemonSecondInstanceRefused(t *testing.T) {

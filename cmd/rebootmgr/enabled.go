@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 
+	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/systemd"
 )
 
@@ -20,7 +21,7 @@ func notEnabled(ctx context.Context, e env, g globalFlags, stderr io.Writer) err
 	status := "not enabled: " + enableHint(e)
 	log.Warn(status + "; until then this daemon does nothing and this node never reboots")
 	if err := (systemd.Notifier{Socket: e.get("NOTIFY_SOCKET")}).Ready(status); err != nil {
-		log.Warn("could not tell systemd", "err", err)
+		log.Warn("could not tell systemd", logkey.Err, err)
 	}
 	<-ctx.Done()
 	return nil

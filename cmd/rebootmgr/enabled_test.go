@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rebootmgr/rebootmgr/internal/sdtest"
 )
 
 // TestDaemonNotEnabled: a daemon told --enabled=false (the package installs
@@ -35,17 +36,9 @@ func TestDaemonNotEnabled(t *testing.T) {
 				http.Error(w, "no agent here", http.StatusServiceUnavailable)
 			}))
 			defer consul.Close()
-			dir, err := os.MkdirTemp("", "rebootmgr-sd")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer os.RemoveAll(dir)
-			socket := filepath.Join(dir, "notify")
-			conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: socket, Net: "unixgram"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
+			sd := sdtest.Listen(t)
+			dir := t.TempDir()
+			socket := sd.Path
 
 			file := filepath.Join(dir, "rebootmgr")
 			writeFile(t, file, "# as the package installs it\nREBOOTMGR_ENABLED=true\n")
@@ -69,16 +62,9 @@ func TestDaemonNotEnabled(t *testing.T) {
 			done := make(chan result, 1)
 			go func() { done <- runCLIContext(ctx, environ, args...) }()
 
-			buf := make([]byte, 4096)
-			if err := conn.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
-				t.Fatal(err)
-			}
-			n, err := conn.Read(buf)
-			if err != nil {
-				t.Fatalf("no word to systemd: %v", err)
-			}
+			got := sd.Next(t, 30*time.Second)
 			want := "READY=1\n" + strings.ReplaceAll(tt.status, "%s", file)
-			if got := string(buf[:n]); got != want {
+			if got != want {
 				t.Fatalf("told systemd %q, want %q", got, want)
 			}
 			cancel()

@@ -114,7 +114,7 @@ func (r result) String() string {
 func (n *testNode) args(command string, extra ...string) []string {
 	args := []string{"--consul-addr", n.agent.HTTPAddr, "--log-level", "debug"}
 	switch command {
-	case "reboot", "daemon", "check":
+	case "reboot", "daemon", "check", "status":
 		args = append(args,
 			"--tasks-dir", n.tasksDir,
 			"--boot-id-file", n.bootID,

@@ -47,8 +47,29 @@ func runMan(ctx context.Context, _ []string, e env, stdout, _ io.Writer) error {
 	} {
 		fmt.Fprintf(&b, ".TP\n.B %d\n%s\n", x.code, roffEscape(x.what))
 	}
-	b.WriteString(".SH FILES\n.TP\n.I /etc/rebootmgr/pre_boot_tasks/, /etc/rebootmgr/post_boot_tasks/\ntasks, run in name order\n")
-	b.WriteString(".TP\n.I /var/run/reboot_required, /var/run/reboot-required, /run/reboot-needed\nrequest a reboot of this node\n")
+	b.WriteString(".SH FILES\n")
+	for _, f := range []struct{ path, what string }{
+		{DefaultConfigFile, "the settings of every command on this node, as NAME=VALUE lines (REBOOTMGR_<FLAG>, CONSUL_HTTP_*): the daemon, check, status and the operator's commands read the same ones; rebootmgr config shows them and where each comes from"},
+		{"/etc/rebootmgr/pre_boot_tasks/, /etc/rebootmgr/post_boot_tasks/", "tasks, run in name order, before the reboot and after it (owned by root, not writable by group or others)"},
+		{"/var/run/reboot_required, /var/run/reboot-required, /run/reboot-needed", "request a reboot of this node (--reboot-required-file; --reboot-required-command asks a command too)"},
+		{"/run/rebootmgr.lock", "held while rebootmgr acts on this node (--lock-file); /run/rebootmgr.reboot notes that the reboot command ran on this boot"},
+		{"/proc/sys/kernel/random/boot_id", "the boot id, which tells a reboot that happened from one that did not (--boot-id-file)"},
+		{"/etc/kernel/postinst.d/zz-rebootmgr", "the package's kernel hook: a new kernel writes the first reboot-required file"},
+	} {
+		fmt.Fprintf(&b, ".TP\n.I %s\n%s\n", f.path, roffEscape(f.what))
+	}
+	b.WriteString(".SH ENVIRONMENT\n")
+	for _, v := range []struct{ name, what string }{
+		{"REBOOTMGR_<FLAG>", "any flag not given on the command line, its name in capitals with dashes as underscores (REBOOTMGR_REBOOT_WINDOW); a list separated by ';' (windows, blackouts), ':' (files) or newlines (reboot-required commands); the environment wins over the configuration file"},
+		{"REBOOTMGR_CONFIG", "the configuration file to read instead of " + DefaultConfigFile + " (empty: none)"},
+		{"REBOOTMGR_DRY_RUN", "set to 1 for the tasks of a --dry-run: a task must then change nothing"},
+		{"CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, CONSUL_HTTP_TOKEN_FILE, CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY, CONSUL_HTTP_SSL, CONSUL_TLS_SERVER_NAME", "how to reach the Consul agent, as Consul's own commands read them (also from the configuration file)"},
+		{"NOTIFY_SOCKET", "set by systemd: the daemon tells it when it is ready and its one-line status"},
+		{"NO_COLOR", "status prints no colours"},
+		{"SUDO_USER, USER", "who an operator's command names in the keys and the history it writes"},
+	} {
+		fmt.Fprintf(&b, ".TP\n.B %s\n%s\n", v.name, roffEscape(v.what))
+	}
 	b.WriteString(".SH SEE ALSO\n.BR consul (1),\n.BR systemd.service (5)\n")
 	_, err := io.WriteString(stdout, b.String())
 	return err

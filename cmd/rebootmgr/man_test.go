@@ -14,7 +14,7 @@ func TestManPage(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 	page := out.String()
-	for _, want := range []string{".TH REBOOTMGR 8", ".SS daemon", ".SS unlock", "-reboot-window", "-stay-green", "-notify-url", ".B 102"} {
+	for _, want := range []string{".TH REBOOTMGR 8", ".SS daemon", ".SS unlock", "-reboot-window", "-stay-green", "-notify-url", ".B 102", ".SH FILES", DefaultConfigFile, ".SH ENVIRONMENT", "REBOOTMGR_CONFIG", "CONSUL_HTTP_TOKEN"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the man page lacks %q", want)
 		}

@@ -39,6 +39,8 @@ func TestDaemonMetrics(t *testing.T) {
 		`rebootmgr_lock_held`:                          0,
 		`rebootmgr_blocked{gate="health"}`:             0,
 		`rebootmgr_runs_total{result="nothing_to_do"}`: 1,
+		`rebootmgr_consul_up`:                          1,
+		`rebootmgr_waiting_for_operator`:               0,
 	})
 	if idle[`rebootmgr_consul_requests_total{code="200"}`] == 0 {
 		t.Error("no Consul request counted")
@@ -64,6 +66,8 @@ func TestDaemonMetrics(t *testing.T) {
 		`rebootmgr_lock_holders{group="default"}`:                               1,
 		`rebootmgr_runs_total{result="reboot_started"}`:                         1,
 		`rebootmgr_task_duration_seconds_count{phase="pre",task="10-evacuate"}`: 1,
+		// A normal reboot is no error.
+		`rebootmgr_consul_errors_total`: 0,
 	})
 	d.stop()
 
@@ -76,6 +80,8 @@ func TestDaemonMetrics(t *testing.T) {
 		`rebootmgr_phase{phase="idle"}`:           1,
 		`rebootmgr_lock_held`:                     0,
 		`rebootmgr_runs_total{result="finished"}`: 1,
+		`rebootmgr_consul_errors_total`:           0,
+		`rebootmgr_consul_up`:                     1,
 	})
 	if got[`rebootmgr_last_reboot_timestamp_seconds`] == 0 {
 		t.Error("last reboot time not set after a finished reboot")

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -116,6 +118,16 @@ func TestUnlock(t *testing.T) {
 			if tt.code == 0 && after != nil {
 				t.Fatalf("lock not released: %s", after.Value)
 			}
+			l := historyOf(t, n, "default")
+			last := history.Entry{}
+			if len(l.Entries) > 0 {
+				last = l.Entries[len(l.Entries)-1]
+			}
+			recorded := last.Node == tt.h.Node && last.Outcome == history.Unlocked && strings.Contains(last.Detail, "phase "+string(tt.h.Phase))
+			if (tt.code == 0) != recorded {
+				t.Fatalf("exit %d, last history entry %+v: every unlock is recorded, nothing else", tt.code, last)
+			}
+			n.kv().Delete(n.keys().GroupHistory("default"), nil)
 			if tt.code != 0 && (after == nil || after.ModifyIndex != before.ModifyIndex) {
 				t.Fatalf("a refused unlock changed the lock: %v", after)
 			}
@@ -250,12 +262,59 @@ key_prefix "service/rebootmgr/" { policy = "read" }
 	n.expect(n.run("status"), 0)
 }
 
+// TestCompletion: bash completes each command's own flags, and nodes and groups from Consul
+// (the script asks rebootmgr itself); the zsh script is one an autoloaded file can be.
 func TestCompletion(t *testing.T) {
-	for _, shell := range []string{"bash", "zsh"} {
-		var out, errOut strings.Builder
-		if code := run(t.Context(), []string{"completion", shell}, env{lookup: func(string) (string, bool) { return "", false }}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "unlock") {
-			t.Fatalf("%s completion: exit %d\n%s%s", shell, code, out.String(), errOut.String())
-		}
+	n := dev(t)
+	n.agent.RegisterRemote("compute-1", "nova", nil, "passing")
+	n.put(n.keys().GroupLimit("computes"), "2")
+	bin := fleettest.Build(t, false)
+	var script strings.Builder
+	if code := run(t.Context(), []string{"completion", "bash"}, testEnv(nil), &script, io.Discard); code != 0 {
+		t.Fatalf("bash completion: exit %d", code)
+	}
+	file := filepath.Join(t.TempDir(), "rebootmgr.bash")
+	writeFile(t, file, script.String())
+	for _, tt := range []struct {
+		line    string // the words typed, the last one being completed
+		want    []string
+		notWant []string
+	}{
+		{"rebootmgr st", []string{"status", "stop"}, []string{"trigger"}},
+		{"rebootmgr status --j", []string{"--json"}, nil},
+		{"rebootmgr unlock --", []string{"--cancel-request", "--end-maintenance", "--force"}, []string{"--json"}},
+		{"rebootmgr daemon --met", []string{"--metrics-addr"}, nil},
+		{"rebootmgr trigger ", []string{"n1", "compute-1"}, nil},
+		{"rebootmgr check --node comp", []string{"compute-1"}, nil},
+		{"rebootmgr history --group ", []string{"computes", "default"}, nil},
+		{"rebootmgr completion ", []string{"bash", "zsh"}, nil},
+	} {
+		t.Run(tt.line, func(t *testing.T) {
+			cmd := exec.CommandContext(t.Context(), "bash", "-c", `source "$1"; read -ra COMP_WORDS <<< "$2"; [[ "$2" == *" " ]] && COMP_WORDS+=(""); COMP_CWORD=$((${#COMP_WORDS[@]}-1)); _rebootmgr; printf '%s\n' "${COMPREPLY[@]}"`, "bash", file, tt.line)
+			cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"), "CONSUL_HTTP_ADDR="+n.agent.HTTPAddr, "REBOOTMGR_CONFIG=")
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			got := strings.Fields(string(out))
+			for _, w := range tt.want {
+				if !slices.Contains(got, w) {
+					t.Errorf("completing %q offers %v, not %q", tt.line, got, w)
+				}
+			}
+			for _, w := range tt.notWant {
+				if slices.Contains(got, w) {
+					t.Errorf("completing %q offers %q", tt.line, w)
+				}
+			}
+		})
+	}
+	var zsh strings.Builder
+	if code := run(t.Context(), []string{"completion", "zsh"}, testEnv(nil), &zsh, io.Discard); code != 0 {
+		t.Fatalf("zsh completion: exit %d", code)
+	}
+	if z := zsh.String(); !strings.HasPrefix(z, "#compdef rebootmgr\n") || !strings.Contains(z, `"$funcstack[1]" = "_rebootmgr"`) || !strings.Contains(z, "--cancel-request") {
+		t.Fatalf("zsh completion is no autoloadable function file:\n%s", z)
 	}
 }
 
@@ -370,4 +429,18 @@ func waitNodeCheck(t *testing.T, n *testNode, check string) {
 		checks, meta, err := n.agent.Client.Health().Node(n.agent.Node, q)
 		return slices.ContainsFunc(checks, func(c *api.HealthCheck) bool { return c.CheckID == check }), meta, err
 	})
+}
+
+// historyOf is group's history as stored.
+func historyOf(t *testing.T, n *testNode, group string) history.Log {
+	t.Helper()
+	pair := n.get(n.keys().GroupHistory(group))
+	if pair == nil {
+		return history.Log{}
+	}
+	l, err := history.Decode(pair.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/rebootmgr/rebootmgr/history"
+	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/notify"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/store"
@@ -138,7 +139,7 @@ func (f *rebootFlags) wire(ctx context.Context, e env, stderr io.Writer) (*wired
 	if err != nil {
 		return nil, err
 	}
-	w, err := f.pipeline(ctx, e, log.With("component", "pipeline"))
+	w, err := f.pipeline(ctx, e, log.With(logkey.Component, "pipeline"))
 	if err != nil {
 		release()
 		return nil, err
@@ -175,7 +176,7 @@ func (f *rebootFlags) pipeline(ctx context.Context, e env, log *slog.Logger) (*w
 		group = store.DefaultGroup
 	}
 	f.group = group
-	log = log.With("node", node, "group", group)
+	log = log.With(logkey.Node, node, logkey.Group, group)
 	schedule, err := f.schedule(node)
 	if err != nil {
 		return nil, err
@@ -203,7 +204,7 @@ func (f *rebootFlags) pipeline(ctx context.Context, e env, log *slog.Logger) (*w
 		Health: store.Health{Client: client, Members: st, Remember: !f.dryRun, Local: node == agentNode},
 		Tasks: &tasks.Runner{
 			Dir: f.tasksDir, Timeout: f.taskTimeout, Node: node,
-			Env: os.Environ(), Owner: os.Geteuid(), Logger: log.With("component", "tasks"),
+			Env: os.Environ(), Owner: os.Geteuid(), Logger: log.With(logkey.Component, "tasks"),
 			Observe: f.observeTask,
 		},
 		Rebooter:  tasks.RebootCommand{Command: f.rebootCommand, Logger: log},
@@ -211,7 +212,7 @@ func (f *rebootFlags) pipeline(ctx context.Context, e env, log *slog.Logger) (*w
 		Sentinels: f.sentinels(log),
 		BootID:    pipeline.BootIDFile(f.bootIDFile),
 		Note:      pipeline.RebootNote(rebootNote(f.lockFile)),
-		Notifier:  notify.Notifier{Client: client, URL: f.notifyURL, Node: node, Group: group, Logger: log.With("component", "notify")},
+		Notifier:  notify.Notifier{Client: client, URL: f.notifyURL, Node: node, Group: group, Logger: log.With(logkey.Component, "notify")},
 		Logger:    log,
 	}
 	return &wired{pipeline: p, store: st, client: client}, nil
@@ -230,7 +231,7 @@ func (f *rebootFlags) sentinels(log *slog.Logger) []pipeline.Sentinel {
 func (f *rebootFlags) sentinelCommands(log *slog.Logger) []tasks.Sentinel {
 	var out []tasks.Sentinel
 	for _, c := range f.triggerCommands.values {
-		out = append(out, tasks.Sentinel{Command: c, Timeout: f.triggerTimeout, Env: os.Environ(), Logger: log.With("component", "reboot-required-command")})
+		out = append(out, tasks.Sentinel{Command: c, Timeout: f.triggerTimeout, Env: os.Environ(), Logger: log.With(logkey.Component, "reboot-required-command")})
 	}
 	return out
 }
@@ -243,41 +244,37 @@ func rebootNote(lockFile string) string {
 
 // schedule reads the reboot windows and blackout dates.
 func (f *rebootFlags) schedule(node string) (window.Schedule, error) {
-	var s window.Schedule
-	for _, spec := range f.windows.values {
-		w, err := window.Parse(spec)
-		if err != nil {
-			return s, fmt.Errorf("%w: --reboot-window: %v", errUsage, err)
-		}
-		s.Windows = append(s.Windows, w)
+	blackouts, err := f.blackoutDates()
+	if err != nil {
+		return window.Schedule{}, err
 	}
-	if f.spread > 0 {
-		if len(s.Windows) == 0 {
-			return s, fmt.Errorf("%w: --window-spread needs a --reboot-window", errUsage)
-		}
-		if err := s.CheckSpread(f.spread); err != nil {
-			return s, fmt.Errorf("%w: --window-spread: %v", errUsage, err)
-		}
-		s.Offset = window.SpreadOffset(node, f.spread)
+	s, err := window.Build(f.windows.values, blackouts, node, f.spread)
+	if err != nil {
+		return s, fmt.Errorf("%w: %v", errUsage, err)
 	}
-	s.Blackouts = map[string]bool{}
+	return s, nil
+}
+
+// blackoutDates are the dates of every --blackout, read from their files where they name one.
+func (f *rebootFlags) blackoutDates() (map[string]bool, error) {
+	out := map[string]bool{}
 	for _, b := range f.blackouts.values {
 		var r io.Reader = strings.NewReader(b)
 		if name, ok := strings.CutPrefix(b, "@"); ok {
 			file, err := os.Open(name)
 			if err != nil {
-				return s, fmt.Errorf("%w: --blackout: %v", errUsage, err)
+				return nil, fmt.Errorf("%w: --blackout: %v", errUsage, err)
 			}
 			defer file.Close()
 			r = file
 		}
 		dates, err := window.ParseBlackouts(r)
 		if err != nil {
-			return s, fmt.Errorf("%w: --blackout: %v", errUsage, err)
+			return nil, fmt.Errorf("%w: --blackout: %v", errUsage, err)
 		}
 		for d := range dates {
-			s.Blackouts[d] = true
+			out[d] = true
 		}
 	}
-	return s, nil
+	return out, nil
 }

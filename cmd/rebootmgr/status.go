@@ -3,20 +3,24 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/fleet"
+	"github.com/rebootmgr/rebootmgr/logkey"
+	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/tasks"
 )
 
 func runStatus(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	var g globalFlags
-	g.register(fs)
-	var files listFlag
-	files.values = defaultTriggerFiles()
-	fs.Var(&files, "reboot-required-file", "a file whose existence requests a reboot of this node (repeatable)")
+	// The pipeline's flags: this node is judged by the settings its daemon would use (when no
+	// daemon published its own).
+	var f rebootFlags
+	f.register(fs)
+	g, files := &f.globalFlags, &f.triggerFiles
 	asJSON := fs.Bool("json", false, "print the documented JSON document instead of the table")
 	fs.Usage = usageFunc(fs, stdout, "rebootmgr status [--json]", `  rebootmgr status                      the fleet at a glance
   rebootmgr status --json | jq '.nodes[] | select(.blocked != null)'
@@ -33,9 +37,15 @@ func runStatus(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		// Only the local node's files are visible; without an agent there is no local node.
 		local, _ = o.node(ctx, nil, "")
 	}
+	var self *fleet.Local
+	if local != "" {
+		if self, err = f.localState(local, stderr); err != nil {
+			return err
+		}
+	}
 	snap, err := fleet.Reader{
 		Client: o.client, Keys: o.keys,
-		Local: local, LocalFiles: files.values, FileExists: fileExists, Now: time.Now,
+		Local: local, LocalFiles: files.values, LocalState: self, FileExists: fileExists, Now: time.Now,
 	}.Read(ctx)
 	if err != nil {
 		return err
@@ -45,6 +55,46 @@ func runStatus(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		return fleet.WriteJSON(stdout, st)
 	}
 	return fleet.WriteTable(stdout, st, colorful(stdout, e))
+}
+
+// localState is what only this node knows of itself: the settings it judges by, its boot id
+// and whether the reboot command ran on this boot, and its tasks.
+func (f *rebootFlags) localState(node string, stderr io.Writer) (*fleet.Local, error) {
+	blackouts, err := f.blackoutDates()
+	if err != nil {
+		return nil, err
+	}
+	l := &fleet.Local{Settings: fleet.Settings{
+		Version: version, Enabled: true, Windows: f.windows.values, Spread: f.spread,
+		Cooldown: f.cooldown, StayGreen: f.stayGreen, MinRebootInterval: f.minRebootInterval,
+	}}
+	for d := range blackouts {
+		l.Settings.Blackouts = append(l.Settings.Blackouts, d)
+	}
+	if _, err := l.Settings.Schedule(node); err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if l.BootID, err = pipeline.BootIDFile(f.bootIDFile)(); err != nil {
+		return nil, err
+	}
+	if l.RebootRan, err = pipeline.RebootNote(rebootNote(f.lockFile)).Has(l.BootID); err != nil {
+		return nil, err
+	}
+	log, err := f.logger(stderr)
+	if err != nil {
+		return nil, err
+	}
+	r := &tasks.Runner{Dir: f.tasksDir, Owner: os.Geteuid(), Logger: log.With(logkey.Component, "tasks")}
+	l.Tasks = map[string]int{}
+	for _, phase := range []string{tasks.Pre, tasks.Post} {
+		list, err := r.List(phase)
+		if err != nil {
+			l.TasksErr = err
+			break
+		}
+		l.Tasks[phase] = len(list)
+	}
+	return l, nil
 }
 
 func fileExists(path string) bool {

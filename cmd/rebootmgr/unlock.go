@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/store"
 )
@@ -66,6 +67,18 @@ func runUnlock(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	}
 	fmt.Fprintf(stdout, "released the reboot lock of %s: phase %s since %s, boot id %q\n",
 		removed.Node, removed.Phase, removed.Since.UTC().Format(time.RFC3339), removed.BootID)
+	now := time.Now()
+	entry := history.Entry{
+		Node: node, Start: removed.Since, End: now.UTC(), Outcome: history.Unlocked, TriggeredBy: removed.TriggeredBy,
+		Detail: fmt.Sprintf("released in phase %s %s", removed.Phase, stamp(e, now)),
+	}
+	if !removed.RebootStarted.IsZero() {
+		entry.Start = removed.RebootStarted
+	}
+	if _, err := o.store.AppendHistory(ctx, entry); err != nil {
+		// The lock is released already; the history is the record, not the gate.
+		fmt.Fprintf(stderr, "the unlock could not be recorded in the history of group %s: %v\n", o.store.Group, err)
+	}
 	return o.leftBehind(ctx, node, *cancelRequest, *endMaintenance, stdout)
 }
 

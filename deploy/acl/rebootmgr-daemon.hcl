@@ -11,6 +11,9 @@ node "NODE" { policy = "write" }
 # Health of every instance of the services this node's reboot depends on.
 node_prefix "" { policy = "read" }
 service_prefix "" { policy = "read" }
+# The daemon registers itself as the service rebootmgr on its node, with a check that says
+# whether it runs and what it waits for (rebootmgr status shows it for every node).
+service "rebootmgr" { policy = "write" }
 # The Consul event every notification fires.
 event "rebootmgr" { policy = "write" }
 # The stop flag and every other key: read.

@@ -1,0 +1,79 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/rebootmgr/rebootmgr/clip"
+)
+
+// DaemonService is the service each daemon registers with its local agent: its check says
+// whether the daemon runs (and its output is the daemon's one-line status), its meta what it
+// judges by (see fleet.Settings).
+const DaemonService = "rebootmgr"
+
+// DaemonCheck is the ID of the daemon's check.
+const DaemonCheck = "rebootmgr:daemon"
+
+// The states of the daemon's check.
+const (
+	// DaemonRunning: the daemon runs and goes on by itself.
+	DaemonRunning = api.HealthPassing
+	// DaemonNeedsOperator: the daemon runs, and its node waits for an operator.
+	DaemonNeedsOperator = api.HealthWarning
+	// DaemonDown: the daemon stopped, or has not said it runs for longer than its check's TTL.
+	DaemonDown = api.HealthCritical
+)
+
+// Registration is a daemon's service in its local agent. The check is a TTL check: the daemon
+// says it runs at every change of its status and at least every TTL/3, so that a daemon killed
+// shows as down within the TTL.
+type Registration struct {
+	Client *api.Client
+	Node   string
+	Meta   map[string]string
+	TTL    time.Duration
+}
+
+// Register registers the service and its check (critical until the first Update).
+func (r Registration) Register(ctx context.Context) error {
+	reg := &api.AgentServiceRegistration{
+		ID:   DaemonService,
+		Name: DaemonService,
+		Meta: r.Meta,
+		Check: &api.AgentServiceCheck{
+			CheckID: DaemonCheck,
+			Name:    "rebootmgr daemon",
+			Notes:   "the rebootmgr daemon of this node: passing while it runs, warning while its node waits for an operator (the output says what resolves it), critical when it stopped or has not been heard of",
+			TTL:     r.TTL.String(),
+			Status:  DaemonDown,
+		},
+	}
+	if err := r.Client.Agent().ServiceRegisterOpts(reg, api.ServiceRegisterOpts{}.WithContext(ctx)); err != nil {
+		return fmt.Errorf("register the %s service on %s: %w", DaemonService, r.Node, err)
+	}
+	return nil
+}
+
+// Update sets the check's state and output.
+func (r Registration) Update(ctx context.Context, state, output string) error {
+	// clip.Text keeps it within the 4 KiB an agent keeps of a check's output.
+	output = clip.Text(strings.TrimSpace(output))
+	if err := r.Client.Agent().UpdateTTLOpts(DaemonCheck, output, state, (&api.QueryOptions{}).WithContext(ctx)); err != nil {
+		return fmt.Errorf("update the %s check on %s: %w", DaemonService, r.Node, err)
+	}
+	return nil
+}
+
+// Publish sets the check from the daemon's status: running, or waiting for an operator.
+func (r Registration) Publish(ctx context.Context, operator bool, status string) error {
+	state := DaemonRunning
+	if operator {
+		state = DaemonNeedsOperator
+	}
+	return r.Update(ctx, state, status)
+}
