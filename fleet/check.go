@@ -22,7 +22,11 @@ type NodeState struct {
 	Stop      *Mark
 	Lock      lock.Record
 	LockError string
-	Limit     int
+	Limit     lock.Limit
+	// GroupNodes is how many nodes Consul knows in the group (for a limit that is a share);
+	// Zone is the node's zone (for a limit per zone).
+	GroupNodes int
+	Zone       string
 	// Legacy are the Python rebootmgr's holders of the node's lock: key -> node (see
 	// pipeline.View).
 	Legacy   map[string]string
@@ -208,10 +212,14 @@ func Gates(s NodeState) []Verdict {
 		why := legacyReason(s.Legacy)
 		add(GateLock, fmt.Errorf("%w: %s", pipeline.ErrLockHeld, why), why)
 	default:
-		if _, err := s.Lock.Acquire(lock.Holder{Node: s.Node}, s.Limit); err != nil {
+		ruled := len(s.Health.Services) > 0
+		if _, err := s.Lock.AcquireWithin(lock.Holder{Node: s.Node, Zone: s.Zone}, s.Limit, s.GroupNodes, ruled); err != nil {
+			if s.Limit.Auto && !ruled {
+				err = fmt.Errorf("%w; the group's limit is auto and no service of this node carries the tag rebootmgr: with no rule to decide by, it reboots only alone", err)
+			}
 			add(GateLock, fmt.Errorf("%w: %v", pipeline.ErrLockHeld, err), err.Error())
 		} else {
-			add(GateLock, nil, fmt.Sprintf("group %s: %d of %d held", s.Group, len(s.Lock.Holders), s.Limit))
+			add(GateLock, nil, fmt.Sprintf("group %s: %d held; limit %s", s.Group, len(s.Lock.Holders), s.Limit.Describe(s.GroupNodes)))
 		}
 	}
 	return out

@@ -38,7 +38,7 @@ func (r Reader) Read(ctx context.Context) (Snapshot, error) {
 	s := Snapshot{
 		At: r.Now().UTC(), Local: r.Local, LocalState: r.LocalState,
 		Legacy: map[string]string{}, Requests: map[string]Mark{}, Disabled: map[string]Mark{}, Groups: map[string]GroupState{},
-		Nodes: map[string]string{}, Members: map[string][]string{}, Daemons: map[string]Daemon{}, Maintenance: map[string]string{},
+		Nodes: map[string]string{}, Members: map[string][]string{}, Daemons: map[string]Daemon{}, Maintenance: map[string]string{}, Zones: map[string]string{},
 	}
 	q := (&api.QueryOptions{}).WithContext(ctx)
 	// The fleet's stop flag is read by itself too: a token that may not read it gets an error
@@ -58,7 +58,7 @@ func (r Reader) Read(ctx context.Context) (Snapshot, error) {
 		if g, ok := s.Groups[name]; ok {
 			return g
 		}
-		return GroupState{Lock: lock.Record{Version: lock.Version}, Limit: 1, Legacy: map[string]string{}}
+		return GroupState{Lock: lock.Record{Version: lock.Version}, Limit: lock.One, Legacy: map[string]string{}}
 	}
 	setLock := func(name string, p *api.KVPair) {
 		g := group(name)
@@ -106,10 +106,10 @@ func (r Reader) Read(ctx context.Context) (Snapshot, error) {
 				s.Groups[name] = g
 			case "limit":
 				g := group(name)
-				if n, err := store.ParseLimit(string(p.Value)); err != nil {
+				if l, err := lock.ParseLimit(string(p.Value)); err != nil {
 					g.Error = fmt.Sprintf("key %s: %v", p.Key, err)
 				} else {
-					g.Limit = n
+					g.Limit = l
 				}
 				s.Groups[name] = g
 			}
@@ -149,6 +149,9 @@ func (r Reader) Read(ctx context.Context) (Snapshot, error) {
 	}
 	for _, n := range nodes {
 		s.Nodes[n.Node] = n.Meta[store.GroupMeta]
+		if z := n.Meta[store.ZoneMeta]; z != "" {
+			s.Zones[n.Node] = z
+		}
 	}
 	services, meta, err := r.Client.Catalog().Services(q)
 	if err != nil {

@@ -30,8 +30,10 @@ type Snapshot struct {
 	// Requests and Disabled are the nodes' keys.
 	Requests map[string]Mark
 	Disabled map[string]Mark
-	// Nodes are the nodes in Consul's catalog, with their group ("" for the default one).
+	// Nodes are the nodes in Consul's catalog, with their group ("" for the default one), and
+	// Zones the zones of those that name one.
 	Nodes map[string]string
+	Zones map[string]string
 	// Services are the services tagged rebootmgr, with all their instances.
 	Services []Service
 	// Members are, for each service, the nodes remembered running it.
@@ -64,8 +66,8 @@ type Local struct {
 // GroupState is what Consul holds for one group.
 type GroupState struct {
 	Lock lock.Record
-	// Limit is how many nodes may hold the group's lock (1 when not set).
-	Limit int
+	// Limit is how many nodes may hold the group's lock (lock.One when not set).
+	Limit lock.Limit
 	Stop  *Mark
 	// Error says why the group's lock or limit cannot be read; then none of its nodes may
 	// reboot.
@@ -93,7 +95,7 @@ type Service struct {
 type Status struct {
 	At   time.Time `json:"at"`
 	Stop *Stop     `json:"stop"`
-	// Limit is the default group's limit.
+	// Limit is how many nodes of the default group may reboot at once (see Group).
 	Limit int `json:"limit"`
 	// Holders are the lock holders of every group.
 	Holders []Holder `json:"holders"`
@@ -105,11 +107,14 @@ type Status struct {
 
 // Group is one group's lock, limit and stop flag.
 type Group struct {
-	Name    string `json:"name"`
-	Limit   int    `json:"limit"`
-	Stop    *Stop  `json:"stop"`
-	Holders int    `json:"holders"`
-	Error   string `json:"error,omitempty"`
+	Name string `json:"name"`
+	// Limit is how many nodes may hold the group's lock at once (0 under auto: the quorum rules
+	// decide); LimitSpec the limit as set ("3", "auto", "10%", "... per-zone=1").
+	Limit     int    `json:"limit"`
+	LimitSpec string `json:"limit_spec"`
+	Stop      *Stop  `json:"stop"`
+	Holders   int    `json:"holders"`
+	Error     string `json:"error,omitempty"`
 	// Python are the Python rebootmgr's holders of the group's lock, key -> node ("" for a
 	// session lock); absent when there are none.
 	Python map[string]string `json:"python_holders,omitempty"`
@@ -182,7 +187,7 @@ type Block struct {
 func (s Snapshot) group(name string) GroupState {
 	g, ok := s.Groups[name]
 	if !ok {
-		return GroupState{Lock: lock.Record{Version: lock.Version}, Limit: 1}
+		return GroupState{Lock: lock.Record{Version: lock.Version}, Limit: lock.One}
 	}
 	return g
 }
@@ -190,7 +195,7 @@ func (s Snapshot) group(name string) GroupState {
 // Compute derives the fleet's status from a snapshot.
 func Compute(s Snapshot) Status {
 	def := s.group(store.DefaultGroup)
-	st := Status{At: s.At, Limit: def.Limit, LockError: def.Error, Holders: []Holder{}, Groups: []Group{}, Nodes: []Node{}}
+	st := Status{At: s.At, Limit: places(def.Limit, s.groupNodes(store.DefaultGroup)), LockError: def.Error, Holders: []Holder{}, Groups: []Group{}, Nodes: []Node{}}
 	if s.Stop != nil {
 		st.Stop = &Stop{Value: s.Stop.Value}
 	}
@@ -205,7 +210,7 @@ func Compute(s Snapshot) Status {
 	}
 	for _, name := range sortedKeys(groups) {
 		gs := s.group(name)
-		out := Group{Name: name, Limit: gs.Limit, Holders: len(gs.Lock.Holders), Error: gs.Error}
+		out := Group{Name: name, Limit: places(gs.Limit, s.groupNodes(name)), LimitSpec: gs.Limit.String(), Holders: len(gs.Lock.Holders), Error: gs.Error}
 		if py := s.legacy(name); len(py) > 0 {
 			out.Python = py
 		}
@@ -250,6 +255,25 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// groupNodes is how many nodes of group Consul's catalog lists.
+func (s Snapshot) groupNodes(group string) int {
+	n := 0
+	for _, g := range s.Nodes {
+		if g == group || (g == "" && group == store.DefaultGroup) {
+			n++
+		}
+	}
+	return n
+}
+
+// places is how many nodes l lets hold a lock at once in a group of n nodes, 0 under auto.
+func places(l lock.Limit, n int) int {
+	if l.Auto {
+		return 0
+	}
+	return l.Places(n, true)
 }
 
 // InFlight is every node whose reboot is under way, except self, with why, as the pipeline
@@ -336,7 +360,7 @@ func (s Snapshot) NodeState(name string, services []health.Service) NodeState {
 	group := s.groupOf(name)
 	g := s.group(group)
 	st := NodeState{
-		Node: name, Group: group, Lock: g.Lock, Limit: g.Limit, Legacy: s.legacy(group),
+		Node: name, Group: group, Lock: g.Lock, Limit: g.Limit, GroupNodes: s.groupNodes(group), Zone: s.Zones[name], Legacy: s.legacy(group),
 		Now: s.At, History: g.History, TasksUnknown: true,
 	}
 	switch {

@@ -34,10 +34,10 @@ func fleetSnapshot() Snapshot {
 	return Snapshot{
 		At: t0,
 		Groups: map[string]GroupState{
-			store.DefaultGroup: {Limit: 1, Lock: lock.Record{Version: lock.Version, Holders: []lock.Holder{
+			store.DefaultGroup: {Limit: lock.One, Lock: lock.Record{Version: lock.Version, Holders: []lock.Holder{
 				{Node: "n2", Phase: lock.Rebooting, Since: t0.Add(-192 * time.Second), RebootStarted: t0.Add(-60 * time.Second)},
 			}}},
-			"compute": {Limit: 2, Lock: lock.Record{Version: lock.Version, Holders: []lock.Holder{
+			"compute": {Limit: lock.Limit{N: 2}, Lock: lock.Record{Version: lock.Version, Holders: []lock.Holder{
 				{Node: "c1", Phase: lock.Preparing, Since: t0.Add(-30 * time.Second)},
 			}}},
 		},
@@ -87,7 +87,7 @@ func TestCompute(t *testing.T) {
 	}
 	full := fleetSnapshot()
 	g = full.Groups["compute"]
-	g.Limit = 1
+	g.Limit = lock.One
 	full.Groups["compute"] = g
 	for _, n := range Compute(full).Nodes {
 		if n.Node == "c2" && (n.Blocked == nil || n.Blocked.Gate != GateLock) {

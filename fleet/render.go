@@ -45,7 +45,7 @@ func WriteTable(w io.Writer, st Status, color bool) error {
 		fmt.Fprintf(&b, "stop flag: %s\n", "not set")
 	}
 	for _, g := range st.Groups {
-		fmt.Fprintf(&b, "group %s (limit %d): ", g.Name, g.Limit)
+		fmt.Fprintf(&b, "group %s (limit %s): ", g.Name, g.LimitSpec)
 		switch {
 		case g.Error != "":
 			fmt.Fprintf(&b, "%s %s\n", paint(red+bold, "UNREADABLE:"), g.Error)

@@ -68,6 +68,9 @@ type Holder struct {
 	Deadline time.Time `json:"deadline,omitzero"`
 	// TriggeredBy says what asked for the reboot.
 	TriggeredBy string `json:"triggered_by,omitempty"`
+	// Zone is the holder's zone (node meta rebootmgr-zone), kept only in a group bounded per
+	// zone.
+	Zone string `json:"zone,omitempty"`
 }
 
 // Overdue returns the holders whose deadline has passed at now.
@@ -109,12 +112,22 @@ var ErrNotHeld = errors.New("reboot lock not held")
 type FullError struct {
 	Limit   int
 	Holders []Holder
+	// Zone, when set, is the zone that holds the places: the node's own, full (its limit per
+	// zone), or Other, one zone of the group while the node is of another.
+	Zone  string
+	Other bool
 }
 
 func (e *FullError) Error() string {
 	names := make([]string, len(e.Holders))
 	for i, h := range e.Holders {
 		names[i] = fmt.Sprintf("%s (%s since %s)", h.Node, h.Phase, h.Since.UTC().Format(time.RFC3339))
+	}
+	switch {
+	case e.Other:
+		return fmt.Sprintf("reboot lock held by %s: zone %s is rebooting, one zone at a time", strings.Join(names, ", "), e.Zone)
+	case e.Zone != "":
+		return fmt.Sprintf("reboot lock held by %s (zone %s: %d per zone)", strings.Join(names, ", "), e.Zone, e.Limit)
 	}
 	return fmt.Sprintf("reboot lock held by %s (limit %d)", strings.Join(names, ", "), e.Limit)
 }

@@ -5,6 +5,7 @@ package logkey
 // The keys.
 const (
 	Addr       = "addr"
+	API        = "api"
 	BootID     = "boot_id"
 	By         = "by"
 	Cause      = "cause"
@@ -27,6 +28,7 @@ const (
 	LastStart  = "last_start"
 	Latency    = "latency"
 	Line       = "line"
+	Mode       = "mode"
 	Node       = "node"
 	Outcome    = "outcome"
 	Output     = "output"
@@ -35,6 +37,8 @@ const (
 	Phase      = "phase"
 	Poll       = "poll"
 	Reason     = "reason"
+	Released   = "released"
+	Remote     = "remote"
 	Service    = "service"
 	Services   = "services"
 	Since      = "since"
@@ -42,6 +46,8 @@ const (
 	Step       = "step"
 	Task       = "task"
 	Timeout    = "timeout"
+	TLS        = "tls"
+	Tokens     = "tokens"
 	URL        = "url"
 	Value      = "value"
 	Version    = "version"

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -118,34 +119,55 @@ func OverdueReason(h lock.Holder) string {
 		h.Node, h.Deadline.UTC().Format(time.RFC3339), h.Phase, h.Updated.UTC().Format(time.RFC3339), h.Node)
 }
 
-// stopOverdue stops the group when a holder is past its deadline: the lock stays, nothing else
-// moves until an operator has looked. No time ever releases a lock by itself.
+// stopOverdue stops the group when a holder is past its deadline (see StopOverdue), and
+// records and tells each stop it set.
 func (p *Pipeline) stopOverdue(ctx context.Context, rec lock.Record, now time.Time) error {
+	stopped, err := StopOverdue(ctx, p.Store, p.Logger, rec, now, "rebootmgr on "+p.Node, p.DryRun)
+	for _, o := range stopped {
+		p.record(ctx, history.Entry{Node: o.Holder.Node, Start: o.Holder.RebootStarted, End: now.UTC(), Outcome: history.DeadlinePassed, TriggeredBy: o.Holder.TriggeredBy})
+		p.tell(ctx, NotifyGroupStopped, o.Reason)
+	}
+	return err
+}
+
+// Overdue is a holder past its deadline, and the reason its group was stopped with.
+type Overdue struct {
+	Holder lock.Holder
+	Reason string
+}
+
+// StopOverdue stops the group (through g) when a holder of rec is past its deadline at now and
+// its miss is not reported yet (see Unreported): the lock stays, and nothing else moves until an
+// operator has looked. No time ever releases a lock by itself. by says who stops it ("rebootmgr
+// on n1"). It returns the holders for which it set the stop flag (a flag already set is kept,
+// and not returned); the caller records each miss in the history, which reports it. A dry run
+// stops nothing and ends at the stop flag a real run would set.
+func StopOverdue(ctx context.Context, g Group, log *slog.Logger, rec lock.Record, now time.Time, by string, dryRun bool) ([]Overdue, error) {
 	overdue := rec.Overdue(now)
 	if len(overdue) == 0 {
-		return nil
+		return nil, nil
 	}
-	l, _, err := p.Store.History(ctx)
+	l, _, err := g.History(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var stopped []Overdue
 	for _, h := range Unreported(overdue, l) {
 		reason := OverdueReason(h)
-		if p.DryRun {
+		if dryRun {
 			// A real run stops the group here, and then ends at the stop flag.
-			return gateFail(ErrStopped, "dry run: the group would be stopped: %s", reason)
+			return nil, gateFail(ErrStopped, "dry run: the group would be stopped: %s", reason)
 		}
-		p.Logger.Error("reboot deadline passed: stopping the group", logkey.Holder, h.Node, logkey.Deadline, h.Deadline)
-		set, err := p.Store.StopGroup(ctx, reason+" (rebootmgr on "+p.Node+", "+now.UTC().Format(time.RFC3339)+")")
+		log.Error("reboot deadline passed: stopping the group", logkey.Holder, h.Node, logkey.Deadline, h.Deadline)
+		set, err := g.StopGroup(ctx, reason+" ("+by+", "+now.UTC().Format(time.RFC3339)+")")
 		if err != nil {
-			return err
+			return stopped, err
 		}
 		if set {
-			p.record(ctx, history.Entry{Node: h.Node, Start: h.RebootStarted, End: now.UTC(), Outcome: history.DeadlinePassed, TriggeredBy: h.TriggeredBy})
-			p.tell(ctx, NotifyGroupStopped, reason)
+			stopped = append(stopped, Overdue{Holder: h, Reason: reason})
 		}
 	}
-	return nil
+	return stopped, nil
 }
 
 // record appends to the group's history and trips the circuit breaker when the failures in its

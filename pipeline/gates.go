@@ -159,16 +159,7 @@ func (p *Pipeline) checkHealth(ctx context.Context, gate string) error {
 
 // checkHealthIn is the health gate with the reboots in flight as v has them.
 func (p *Pipeline) checkHealthIn(ctx context.Context, v View, gate string) error {
-	rep, err := p.Health.Check(ctx, p.Node, v.InFlight(p.Node))
-	if err != nil {
-		return err
-	}
-	if !rep.OK() {
-		// A tag that cannot be read wraps health.ErrMalformedTag too: a problem of configuration.
-		return &gateError{gate: ErrUnhealthy, msg: fmt.Sprintf("%s: %s", gate, rep.Reason()), err: rep.Malformed()}
-	}
-	p.Logger.Info("health checks pass", logkey.Gate, gate, logkey.Services, len(rep.Services))
-	return nil
+	return HealthIn(ctx, p.Health, p.Logger, v, p.Node, gate)
 }
 
 // LastReboot is node's last finished reboot in the group's history (false: none recorded).

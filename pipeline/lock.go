@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/rebootmgr/rebootmgr/cas"
 	"github.com/rebootmgr/rebootmgr/lock"
@@ -13,74 +14,66 @@ import (
 // errConflict is a change whose View went out of date before it was written.
 var errConflict = errors.New("reboot lock changed while writing it")
 
-// changeLock reads the View and applies change to it, reading it again when something changed
-// before the write: each attempt judges a View and writes against that very View.
+// changeLock is ChangeLock on the pipeline's store, keeping what it read and wrote as seen.
 func (p *Pipeline) changeLock(ctx context.Context, change func(View) (Change, error)) (lock.Record, error) {
-	var rec lock.Record
+	_, ch, err := ChangeLock(ctx, p.Store, p.Logger, func(v View) (Change, error) {
+		p.seen.saw(v.Lock)
+		return change(v)
+	})
+	if err != nil {
+		return lock.Record{}, err
+	}
+	p.seen.saw(ch.Lock)
+	return ch.Lock, nil
+}
+
+// ChangeLock reads a View from locks and applies change to it, reading it again when something
+// changed before the write: each attempt judges a View and writes against that very View. It
+// returns the View the change was written against, and the change.
+func ChangeLock(ctx context.Context, locks Locks, log *slog.Logger, change func(View) (Change, error)) (View, Change, error) {
+	var view View
+	var written Change
 	err := cas.Loop(func() (bool, error) {
-		v, err := p.Store.View(ctx)
+		v, err := locks.View(ctx)
 		if err != nil {
 			return false, err
 		}
-		p.seen.saw(v.Lock)
 		ch, err := change(v)
 		if err != nil {
 			return false, err
 		}
-		ok, err := p.Store.Commit(ctx, v, ch)
+		ok, err := locks.Commit(ctx, v, ch)
 		if ok {
-			p.seen.saw(ch.Lock)
-			rec = ch.Lock
+			view, written = v, ch
 		} else if err == nil {
-			p.Logger.Debug("reboot lock changed under us: reading it again")
+			log.Debug("reboot lock changed under us: reading it again")
 		}
 		return ok, err
 	})
 	if errors.Is(err, cas.ErrRaces) {
-		return lock.Record{}, fmt.Errorf("%w: %w", errConflict, err)
+		return View{}, Change{}, fmt.Errorf("%w: %w", errConflict, err)
 	}
-	return rec, err
+	if err != nil {
+		return View{}, Change{}, err
+	}
+	return view, written, nil
 }
 
-// acquire takes a place in the group's lock. The place is taken only in a View in which the
-// lock has room, no Python rebootmgr holds it, and the node's services keep their quorum with
-// every reboot in flight anywhere in the fleet counted as failing; the write succeeds only if
-// that View is still current, so two nodes never both take a place on views that miss each
-// other.
+// acquire takes a place in the group's lock (see AcquireIn).
 func (p *Pipeline) acquire(ctx context.Context, why string) error {
 	now := p.Clock.Now().UTC()
-	_, err := p.changeLock(ctx, func(v View) (Change, error) {
-		if g, ok := v.Fleet.Group(p.Node); ok && g != v.Group {
-			return Change{}, fmt.Errorf("the fleet's holders say this node holds a place in group %s's lock, and it is now in group %s: it takes no second place; if that reboot is over, rebootmgr unlock %s --group %s", g, v.Group, p.Node, g)
-		}
-		if err := p.admit(ctx, v, "health, counting every reboot in flight"); err != nil {
-			return Change{}, err
-		}
-		rec, err := v.Lock.Acquire(lock.Holder{Node: p.Node, Phase: lock.Preparing, Since: now, Updated: now, TriggeredBy: why}, v.Limit)
-		if err != nil {
-			return Change{}, err
-		}
-		fleet := v.Fleet.With(p.Node, v.Group)
-		return Change{Lock: rec, Fleet: &fleet}, nil
-	})
-	if err != nil {
+	h := lock.Holder{Node: p.Node, Zone: p.Zone, Phase: lock.Preparing, Since: now, Updated: now, TriggeredBy: why}
+	if _, err := p.changeLock(ctx, func(v View) (Change, error) {
+		return AcquireIn(ctx, p.Health, p.Logger, v, h, placeGate)
+	}); err != nil {
 		return err
 	}
 	p.Logger.Info("reboot lock taken", logkey.Step, "lock")
 	return nil
 }
 
-// admit says whether this node may take a place in v: no stop flag, the lock has room, no
-// Python rebootmgr holds it, and health holds with every reboot in flight counted as failing.
-func (p *Pipeline) admit(ctx context.Context, v View, gate string) error {
-	if v.Stop.Set {
-		return stopError(v.Stop)
-	}
-	if err := p.lockFree(v); err != nil {
-		return err
-	}
-	return p.checkHealthIn(ctx, v, gate)
-}
+// placeGate names the health gate judged on the View a place is taken in.
+const placeGate = "health, counting every reboot in flight"
 
 // checkLockFree is the dry run's lock gate: it reads, and says whether acquire would succeed.
 func (p *Pipeline) checkLockFree(ctx context.Context) error {
@@ -89,28 +82,13 @@ func (p *Pipeline) checkLockFree(ctx context.Context) error {
 		return err
 	}
 	p.seen.saw(v.Lock)
-	return p.admit(ctx, v, "health, counting every reboot in flight")
+	return Admit(ctx, p.Health, p.Logger, v, lock.Holder{Node: p.Node, Zone: p.Zone}, placeGate)
 }
 
 // lockFree says whether this node could take a place in the lock as v has it, or go on with
 // the place it holds (nil), or why not.
 func (p *Pipeline) lockFree(v View) error {
-	if held := v.LegacyHeld(); held != "" {
-		if _, ok := v.Lock.Holder(p.Node); ok {
-			return waitInPlace("the Python rebootmgr holds the lock (%s): not rebooting; this node keeps its place and waits", held)
-		}
-		return gateFail(ErrLockHeld, "cannot take the reboot lock: the Python rebootmgr holds it (%s); wait for that node, or delete the key once it is back", held)
-	}
-	if h, ok := v.Lock.Holder(p.Node); ok {
-		if h.Phase != lock.Preparing {
-			return nil
-		}
-		return p.withinLimit(v)
-	}
-	if _, err := v.Lock.Acquire(lock.Holder{Node: p.Node, Phase: lock.Preparing}, v.Limit); err != nil {
-		return gateWrap(ErrLockHeld, err, "cannot take the reboot lock")
-	}
-	return nil
+	return LockFree(v, lock.Holder{Node: p.Node, Zone: p.Zone}, true)
 }
 
 // LookAtLock is what a node waiting for the lock does when only the lock changed: it reads the
@@ -209,29 +187,11 @@ func (p *Pipeline) mayReboot(v View) error {
 	if held := v.LegacyHeld(); held != "" {
 		return waitInPlace("the Python rebootmgr holds the lock (%s): not rebooting; this node keeps its place and waits", held)
 	}
-	return p.withinLimit(v)
-}
-
-// withinLimit says whether fewer than the group's limit of its other holders are rebooting or
-// finishing: a limit lowered while nodes prepare holds them back, keeping their places.
-func (p *Pipeline) withinLimit(v View) error {
-	going := 0
-	for _, o := range v.Lock.Holders {
-		if o.Node != p.Node && o.Phase != lock.Preparing {
-			going++
-		}
-	}
-	if going >= v.Limit {
-		return waitInPlace("group %s allows %d reboots at once and %d other nodes are rebooting: not rebooting yet; this node keeps its place and waits", v.Group, v.Limit, going)
-	}
-	return nil
+	return withinLimit(v, lock.Holder{Node: p.Node, Zone: p.Zone})
 }
 
 // release gives this node's place back, in the group's record and the fleet's.
 func (p *Pipeline) release(ctx context.Context) error {
-	_, err := p.changeLock(ctx, func(v View) (Change, error) {
-		fleet := v.Fleet.Without(p.Node, v.Group)
-		return Change{Lock: v.Lock.Release(p.Node), Fleet: &fleet}, nil
-	})
+	_, err := p.changeLock(ctx, func(v View) (Change, error) { return ReleaseIn(v, p.Node), nil })
 	return err
 }

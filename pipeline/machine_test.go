@@ -441,3 +441,68 @@ func TestDeadlineReportedOnce(t *testing.T) {
 	}
 	m.clean()
 }
+
+// TestLimits: a group's limit as a number, auto or a share, and bounded per zone, against the
+// holders already there. The node runs nova-compute (max_failing=2, on n1..n6: a node may go
+// while at most two others are down) unless it runs nothing: under auto, a node with no rule to
+// decide by reboots only alone.
+func TestLimits(t *testing.T) {
+	computes := []string{"n1", "n2", "n3", "n4", "n5", "n6"}
+	nova := pipelinetest.Service("nova-compute", []string{"max_failing=2"}, computes...)
+	for _, tt := range []struct {
+		name    string
+		limit   string
+		nodes   int // the group's nodes known to Consul
+		zone    string
+		holders []lock.Holder
+		none    bool // the node runs no tagged service
+		takes   bool
+		says    string
+	}{
+		{"a number, room", "2", 6, "", []lock.Holder{{Node: "n2"}}, false, true, ""},
+		{"a number, full", "2", 6, "", []lock.Holder{{Node: "n2"}, {Node: "n3"}}, false, false, "limit 2"},
+		{"auto: the rules allow a third", "auto", 6, "", []lock.Holder{{Node: "n2"}, {Node: "n3"}}, false, true, ""},
+		{"auto: the rules allow no fourth", "auto", 6, "", []lock.Holder{{Node: "n2"}, {Node: "n3"}, {Node: "n4"}}, false, false, "max_failing=2"},
+		{"auto, no rule: not beside another", "auto", 6, "", []lock.Holder{{Node: "x9"}}, true, false, "reboots only alone"},
+		{"auto, no rule: alone", "auto", 6, "", nil, true, true, ""},
+		{"a share: 34% of 6 is 2", "34%", 6, "", []lock.Holder{{Node: "n2"}}, false, true, ""},
+		{"a share: full", "34%", 6, "", []lock.Holder{{Node: "n2"}, {Node: "n3"}}, false, false, "limit 2"},
+		{"a share of few is one", "10%", 6, "", nil, false, true, ""},
+		{"per zone: its own zone has room", "auto per-zone=2", 6, "rack-a", []lock.Holder{{Node: "n2", Zone: "rack-a"}}, false, true, ""},
+		{"per zone: another zone reboots", "auto per-zone=2", 6, "rack-a", []lock.Holder{{Node: "n2", Zone: "rack-b"}}, false, false, "one zone at a time"},
+		{"per zone: its zone is full", "3 per-zone=1", 6, "rack-a", []lock.Holder{{Node: "n2", Zone: "rack-a"}}, false, false, "per zone"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newMachine(t)
+			m.config.Zone = tt.zone
+			m.health.Set(nova)
+			if tt.none {
+				m.health.Set()
+			}
+			m.store.SetLimitSpec(tt.limit)
+			m.store.GroupNodes = tt.nodes
+			rec := lock.Record{Version: lock.Version}
+			f := lock.Fleet{}
+			for _, h := range tt.holders {
+				h.Phase, h.Since = lock.Preparing, m.clock.Now()
+				rec.Holders = append(rec.Holders, h)
+				f = f.With(h.Node, "default")
+			}
+			m.store.PutLock(rec)
+			data, _ := f.Encode()
+			m.store.Put("holders", string(data))
+			m.store.SetTrigger("n1", "", true)
+			_, err := m.run(t.Context())
+			_, took := m.lock().Holder("n1")
+			if took != tt.takes {
+				t.Fatalf("took a place: %v, want %v (%v)", took, tt.takes, err)
+			}
+			if !tt.takes && (err == nil || !strings.Contains(err.Error(), tt.says)) {
+				t.Fatalf("refused with %v, want it to say %q", err, tt.says)
+			}
+			if h, _ := m.lock().Holder("n1"); took && tt.limit != "" && strings.Contains(tt.limit, "per-zone") && h.Zone != tt.zone {
+				t.Fatalf("holder's zone %q, want %q", h.Zone, tt.zone)
+			}
+		})
+	}
+}

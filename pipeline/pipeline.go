@@ -148,6 +148,9 @@ const MaxSettle = 3 * time.Minute
 // Config is what a run is asked to do.
 type Config struct {
 	Node string
+	// Zone is the node's zone (node meta rebootmgr-zone; "" for none): a group whose limit is
+	// bounded per zone counts its holders by zone.
+	Zone string
 	// Settle is how long to wait after the pre-boot tasks before checking again, or SettleAuto.
 	Settle time.Duration
 	// CheckTriggers: reboot only when a trigger file or the node's reboot_required key exists,

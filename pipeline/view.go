@@ -17,8 +17,11 @@ type View struct {
 	// Stop is the fleet's stop flag, else the group's.
 	Stop  Flag
 	Lock  lock.Record
-	Limit int
-	Fleet lock.Fleet
+	Limit lock.Limit
+	// GroupNodes is how many nodes Consul knows in the group: read for a limit that is a share
+	// of them (0 otherwise).
+	GroupNodes int
+	Fleet      lock.Fleet
 	// Legacy are the reboots the Python rebootmgr has in progress or is preparing: the key that
 	// says so (a session lock held, or a marker rebootmgr did not write), and the node it names
 	// ("" when it names none: a session lock).

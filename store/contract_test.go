@@ -80,18 +80,18 @@ func TestStoreContract(t *testing.T) {
 				t.Fatalf("Lock: %+v %d %v", rec, index, err)
 			}
 			v, err := s.View(ctx)
-			if err != nil || v.Stop.Set || v.Limit != 1 || len(v.Fleet.Holders) != 0 || len(v.Lock.Holders) != 0 || len(v.Legacy) != 0 || v.Group != "default" {
+			if err != nil || v.Stop.Set || v.Limit != lock.One || len(v.Fleet.Holders) != 0 || len(v.Lock.Holders) != 0 || len(v.Legacy) != 0 || v.Group != "default" {
 				t.Fatalf("View: %+v %v", v, err)
 			}
 		}},
 		{"a place taken and given back against one view", func(t *testing.T, ctx context.Context, s subject) {
 			v, _ := s.View(ctx)
-			rec, _ := v.Lock.Acquire(lock.Holder{Node: "n1", Phase: lock.Preparing}, v.Limit)
+			rec, _ := v.Lock.Acquire(lock.Holder{Node: "n1", Phase: lock.Preparing}, v.Limit.Places(v.GroupNodes, true))
 			fleet := v.Fleet.With("n1", v.Group)
 			if ok, err := s.Commit(ctx, v, pipeline.Change{Lock: rec, Fleet: &fleet}); !ok || err != nil {
 				t.Fatalf("take: %v %v", ok, err)
 			}
-			other, _ := v.Lock.Acquire(lock.Holder{Node: "n2", Phase: lock.Preparing}, v.Limit)
+			other, _ := v.Lock.Acquire(lock.Holder{Node: "n2", Phase: lock.Preparing}, v.Limit.Places(v.GroupNodes, true))
 			if ok, err := s.Commit(ctx, v, pipeline.Change{Lock: other}); ok || err != nil {
 				t.Fatalf("a write against a view gone stale: %v %v", ok, err)
 			}
@@ -126,7 +126,7 @@ func TestStoreContract(t *testing.T) {
 			s.setLimit(3)
 			s.setStop("freeze")
 			v, err := s.View(ctx)
-			if err != nil || !v.Stop.Set || v.Stop.Value != "freeze" || v.Limit != 3 {
+			if err != nil || !v.Stop.Set || v.Stop.Value != "freeze" || v.Limit != (lock.Limit{N: 3}) {
 				t.Fatalf("View: %+v %v", v, err)
 			}
 			if f, _ := s.Stop(ctx); f.Value != "freeze" {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -34,6 +35,9 @@ type Health struct {
 	Local bool
 }
 
+// ErrNodeUnknown means Consul's catalog has no node of the name asked for.
+var ErrNodeUnknown = errors.New("not in consul's catalog")
+
 // Check reads and evaluates the health of node's services; every node in down counts as a
 // failing instance.
 func (c Health) Check(ctx context.Context, node string, down map[string]string) (health.Report, error) {
@@ -60,7 +64,7 @@ func (c Health) Services(ctx context.Context, node string) ([]health.Service, er
 		return nil, fmt.Errorf("read services of node %s from consul: %w", node, ErrFiltered)
 	}
 	if catalogNode == nil || catalogNode.Node == nil {
-		return nil, fmt.Errorf("node %s is not in consul's catalog", node)
+		return nil, fmt.Errorf("node %s is %w", node, ErrNodeUnknown)
 	}
 	tags := map[string][]string{}
 	for _, svc := range catalogNode.Services {

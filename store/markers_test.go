@@ -18,7 +18,7 @@ func take(t *testing.T, s *Consul, node string) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := v.Lock.Acquire(lock.Holder{Node: node, Phase: lock.Preparing}, v.Limit)
+	rec, err := v.Lock.Acquire(lock.Holder{Node: node, Phase: lock.Preparing}, v.Limit.Places(v.GroupNodes, true))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestPythonLockAfterTheView(t *testing.T) {
 				t.Fatal(err)
 			}
 			tt.meddle(t, kv, session)
-			rec, _ := v.Lock.Acquire(lock.Holder{Node: "n1", Phase: lock.Preparing}, v.Limit)
+			rec, _ := v.Lock.Acquire(lock.Holder{Node: "n1", Phase: lock.Preparing}, v.Limit.Places(v.GroupNodes, true))
 			fleet := v.Fleet.With("n1", v.Group)
 			ok, err := s.Commit(ctx, v, pipeline.Change{Lock: rec, Fleet: &fleet})
 			if err != nil {

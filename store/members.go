@@ -227,3 +227,27 @@ func (c *Consul) checkDeregistered(ctx context.Context, node string, services []
 	return fmt.Errorf("%s runs %s and is %w: its checks count for it; forget it once it is gone (it left, or an operator ran consul force-leave %s)",
 		node, strings.Join(there, ", "), ErrStillRegistered, node)
 }
+
+// MemberOf reads the services node is remembered running, in one consistent request.
+func (c *Consul) MemberOf(ctx context.Context, node string) ([]string, error) {
+	prefix := c.Keys.MembersPrefix()
+	q := c.Options
+	q.RequireConsistent, q.AllowStale = true, false
+	keys, meta, err := c.Client.KV().Keys(prefix, "", q.WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("read the services %s is remembered running (%s): %w", node, prefix, err)
+	}
+	if meta.ResultsFilteredByACLs {
+		return nil, fmt.Errorf("read the services %s is remembered running (%s): %w", node, prefix, ErrFiltered)
+	}
+	seg := memberSegment(node)
+	var out []string
+	for _, k := range keys {
+		service, member, ok := strings.Cut(strings.TrimPrefix(k, prefix), "/")
+		if ok && service != "" && member == seg {
+			out = append(out, service)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/hashicorp/consul/api"
@@ -130,12 +129,12 @@ func (c *Consul) NodeAlive(ctx context.Context, node string) (bool, error) {
 
 // SetLimit writes the group's limit, if its key is still at index (0: absent); a change made
 // after it was read is ErrConflict, never lost.
-func (c *Consul) SetLimit(ctx context.Context, n int, index uint64) error {
+func (c *Consul) SetLimit(ctx context.Context, l lock.Limit, index uint64) error {
 	key := c.Keys.GroupLimit(c.Group)
 	if err := CheckKey(key); err != nil {
 		return err
 	}
-	ok, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: []byte(strconv.Itoa(n)), ModifyIndex: index}, c.write(ctx))
+	ok, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: []byte(l.String()), ModifyIndex: index}, c.write(ctx))
 	if err != nil {
 		return fmt.Errorf("write key %s: %w", key, err)
 	}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -70,15 +69,6 @@ func (k Keys) GroupLimit(group string) string {
 // GroupHistory is a group's bounded record of reboots.
 func (k Keys) GroupHistory(group string) string {
 	return k.Prefix + "/groups/" + groupName(group) + "/history"
-}
-
-// ParseLimit reads a group's limit from its key's value.
-func ParseLimit(value string) (int, error) {
-	n, err := strconv.Atoi(strings.TrimSpace(value))
-	if err != nil || n < 1 {
-		return 0, fmt.Errorf("limit %q is not a whole number of at least 1", value)
-	}
-	return n, nil
 }
 
 // Disabled is a node's disabled mark; its value is the reason.
@@ -273,17 +263,37 @@ func (c *Consul) AppendHistory(ctx context.Context, e history.Entry) (history.Lo
 	return out, err
 }
 
-// Limit reads how many nodes of the group may hold its lock at once; a value that is not a
-// whole number of at least 1 is an error, never a guess.
-func (c *Consul) Limit(ctx context.Context) (int, error) {
+// Limit reads how many nodes of the group may hold its lock at once (lock.One when not set); a
+// value that is not a limit is an error, never a guess.
+func (c *Consul) Limit(ctx context.Context) (lock.Limit, error) {
 	key := c.Keys.GroupLimit(c.Group)
 	f, err := c.Flag(ctx, key)
 	if err != nil || !f.Set {
-		return 1, err
+		return lock.One, err
 	}
-	n, err := ParseLimit(f.Value)
+	l, err := lock.ParseLimit(f.Value)
 	if err != nil {
-		return 0, fmt.Errorf("key %s: %w", key, err)
+		return lock.Limit{}, fmt.Errorf("key %s: %w", key, err)
+	}
+	return l, nil
+}
+
+// GroupNodes counts the nodes of the group in Consul's catalog (node meta rebootmgr-group; a
+// node without it is of the default group). Nodes hidden by ACLs are an error: a share of a
+// group counted short would be a share of the wrong number.
+func (c *Consul) GroupNodes(ctx context.Context) (int, error) {
+	nodes, meta, err := c.Client.Catalog().Nodes(c.query(ctx))
+	if err != nil {
+		return 0, fmt.Errorf("count the nodes of group %s: %w", groupName(c.Group), err)
+	}
+	if meta.ResultsFilteredByACLs {
+		return 0, fmt.Errorf("count the nodes of group %s: %w (node_prefix \"\" read)", groupName(c.Group), ErrFiltered)
+	}
+	n := 0
+	for _, node := range nodes {
+		if groupName(node.Meta[GroupMeta]) == groupName(c.Group) {
+			n++
+		}
 	}
 	return n, nil
 }
@@ -431,6 +441,10 @@ func NodeName(ctx context.Context, client *api.Client) (string, error) {
 // GroupMeta is the node meta key that names a node's group (agent configuration:
 // node_meta { rebootmgr-group = "compute" }).
 const GroupMeta = "rebootmgr-group"
+
+// ZoneMeta is the node meta key that names a node's zone (a rack, an availability zone): a
+// group whose limit is bounded per zone reboots one zone at a time.
+const ZoneMeta = "rebootmgr-zone"
 
 // LocalNode asks the local agent for its node name and node meta.
 func LocalNode(ctx context.Context, client *api.Client) (string, map[string]string, error) {

@@ -79,7 +79,7 @@ func (c *Consul) View(ctx context.Context) (pipeline.View, error) {
 	if err != nil {
 		return pipeline.View{}, err
 	}
-	v := pipeline.View{Group: groupName(c.Group), Lock: lock.Record{Version: lock.Version}, Limit: 1,
+	v := pipeline.View{Group: groupName(c.Group), Lock: lock.Record{Version: lock.Version}, Limit: lock.One,
 		Fleet: lock.Fleet{Version: lock.Version}, Legacy: map[string]string{}}
 	state := &viewState{index: map[string]uint64{}, markers: map[string]string{}}
 	for _, key := range keys {
@@ -98,8 +98,15 @@ func (c *Consul) View(ctx context.Context) (pipeline.View, error) {
 		}
 	}
 	if p := pairs[limitKey]; p != nil {
-		if v.Limit, err = ParseLimit(string(p.Value)); err != nil {
+		if v.Limit, err = lock.ParseLimit(string(p.Value)); err != nil {
 			return pipeline.View{}, fmt.Errorf("key %s: %w", limitKey, err)
+		}
+		if v.Limit.Percent > 0 {
+			// The share is of the nodes Consul knows now: read beside the transaction, as the
+			// group's size changes seldom and is no record the write depends on.
+			if v.GroupNodes, err = c.GroupNodes(ctx); err != nil {
+				return pipeline.View{}, err
+			}
 		}
 	}
 	if p := pairs[fleetKey]; p != nil {

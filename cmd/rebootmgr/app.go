@@ -63,6 +63,7 @@ func commands() []command {
 	return []command{
 		{"reboot", "run the reboot pipeline once for this node (the default command)", runReboot},
 		{"daemon", "run always: reboot this node whenever it is asked to and every gate allows it", runDaemon},
+		{"fleetlock", "serve the FleetLock protocol (Zincati's reboot lock) on rebootmgr's lock and gates", runFleetlock},
 		{"status", "the fleet at a glance: stop flag, lock holders, and what each node waits for", runStatus},
 		{"check", "every gate of this node (or --node) with its evidence; changes nothing", runCheck},
 		mark("stop", "stop the whole fleet: nothing further starts anywhere"),

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/fleet"
+	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/store"
 )
@@ -46,7 +47,11 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	s := fleet.NodeState{Node: node, Group: group, Limit: 1, Now: time.Now(), Schedule: schedule, Cooldown: f.cooldown, StayGreen: f.stayGreen, MinRebootInterval: f.minRebootInterval}
+	_, meta, err := o.store.CatalogNode(ctx, node)
+	if err != nil {
+		return err
+	}
+	s := fleet.NodeState{Node: node, Group: group, Zone: meta[store.ZoneMeta], Limit: lock.One, Now: time.Now(), Schedule: schedule, Cooldown: f.cooldown, StayGreen: f.stayGreen, MinRebootInterval: f.minRebootInterval}
 	if node != local {
 		// Another node is judged by the settings its daemon published.
 		d, ok, err := fleet.DaemonOf(ctx, o.client, node)
@@ -81,7 +86,7 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	if err != nil {
 		s.LockError = err.Error()
 	} else {
-		s.Lock, s.Limit = v.Lock, v.Limit
+		s.Lock, s.Limit, s.GroupNodes = v.Lock, v.Limit, v.GroupNodes
 		if v.Stop.Set {
 			s.Stop = &fleet.Mark{Value: v.Stop.Value}
 		}

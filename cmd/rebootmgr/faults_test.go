@@ -643,7 +643,7 @@ func (r *faultRun) checkLocks(when string, s fleettest.State) {
 	r.cov.quobyteAtOnce = max(r.cov.quobyteAtOnce, quobyte)
 	for _, n := range r.nodes {
 		if _, holds := s.Fleet.Holders[n.Name]; n.Compute && s.Requested[n.Name] && !holds && !n.down && !n.left {
-			if len(s.Locks[n.Group].Holders) < s.Limits[n.Group] {
+			if len(s.Locks[n.Group].Holders) < s.Limits[n.Group].Places(0, true) {
 				r.cov.underLimit++
 			} else {
 				r.cov.atLimit++

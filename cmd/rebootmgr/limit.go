@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
@@ -13,7 +14,12 @@ func runLimit(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	fs := flag.NewFlagSet("limit", flag.ContinueOnError)
 	var g globalFlags
 	g.register(fs)
-	fs.Usage = usageFunc(fs, stdout, "rebootmgr limit GROUP [N]", `  rebootmgr limit compute 5             let five compute nodes reboot at once
+	perZone := fs.Int("per-zone", 0, "also at most this many of one zone (node meta "+store.ZoneMeta+") at once, one zone at a time (0: no zone bound)")
+	fs.Usage = usageFunc(fs, stdout, "rebootmgr limit GROUP [N|auto|P%] [--per-zone N]", `  rebootmgr limit compute 5             let five compute nodes reboot at once
+  rebootmgr limit compute auto          as many as the quorum rules of their services allow
+  rebootmgr limit compute 10%           a tenth of the group's nodes (at least one)
+  rebootmgr limit compute auto --per-zone 2
+                                        two of one zone at a time, zone by zone
   rebootmgr limit default               show the fleet-wide group's limit
 `)
 	pos, err := parseArgs(fs, args, e, 2)
@@ -34,7 +40,14 @@ func runLimit(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	o.store.Group = group
 	key := o.keys.GroupLimit(group)
 	if len(pos) == 1 {
-		n, err := o.store.Limit(ctx)
+		if *perZone != 0 {
+			return fmt.Errorf("%w: --per-zone goes with a limit: rebootmgr limit %s N|auto|P%% --per-zone %d", errUsage, group, *perZone)
+		}
+		l, err := o.store.Limit(ctx)
+		if err != nil {
+			return err
+		}
+		nodes, err := o.store.GroupNodes(ctx)
 		if err != nil {
 			return err
 		}
@@ -46,25 +59,33 @@ func runLimit(ctx context.Context, args []string, e env, stdout, stderr io.Write
 		case err != nil:
 			return err
 		case !known:
-			fmt.Fprintf(stdout, "group %s: %d at a time (the default; no node and no key knows group %s yet: a typo?)\n", group, n, group)
+			fmt.Fprintf(stdout, "group %s: %s (the default; no node and no key knows group %s yet: a typo?)\n", group, l.Describe(nodes), group)
 		case !set.Set:
-			fmt.Fprintf(stdout, "group %s: %d at a time (the default: no limit set)\n", group, n)
+			fmt.Fprintf(stdout, "group %s: %s (the default: no limit set)\n", group, l.Describe(nodes))
 		default:
-			fmt.Fprintf(stdout, "group %s: %d at a time\n", group, n)
+			fmt.Fprintf(stdout, "group %s: %s\n", group, l.Describe(nodes))
 		}
 		return nil
 	}
-	n, err := store.ParseLimit(pos[1])
-	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if *perZone < 0 {
+		return fmt.Errorf("%w: --per-zone %d: want 1 or more (0: no zone bound)", errUsage, *perZone)
 	}
+	l, err := lock.ParseLimit(pos[1])
+	if err != nil || l.PerZone != 0 {
+		return fmt.Errorf("%w: limit %q: want a whole number of at least 1, auto, or a percentage such as 10%% (and --per-zone N for zones)", errUsage, pos[1])
+	}
+	l.PerZone = *perZone
 	current, err := o.store.Flag(ctx, key)
 	if err != nil {
 		return err
 	}
-	if err := o.store.SetLimit(ctx, n, current.Index); err != nil {
+	if err := o.store.SetLimit(ctx, l, current.Index); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "group %s: %d at a time (%s)\n", group, n, key)
+	nodes, err := o.store.GroupNodes(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "group %s: %s (%s = %q)\n", group, l.Describe(nodes), key, l.String())
 	return nil
 }

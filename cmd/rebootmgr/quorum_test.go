@@ -22,23 +22,51 @@ import (
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/notify"
 	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/store"
 )
 
 // cluster starts one agent per node, the first a server, each node in the group given (none:
 // the default group).
 func cluster(t *testing.T, groups []string) []*testNode {
 	t.Helper()
+	return zonedCluster(t, groups, make([]string, len(groups)))
+}
+
+// zonedCluster is cluster with each node in the zone given too (none: "").
+func zonedCluster(t *testing.T, groups, zones []string) []*testNode {
+	t.Helper()
 	meta := func(i int) []string {
-		if groups[i] == "" {
-			return nil
+		var out []string
+		if groups[i] != "" {
+			out = append(out, "-node-meta", store.GroupMeta+":"+groups[i])
 		}
-		return []string{"-node-meta", "rebootmgr-group:" + groups[i]}
+		if zones[i] != "" {
+			out = append(out, "-node-meta", store.ZoneMeta+":"+zones[i])
+		}
+		return out
 	}
 	server := consultest.Dev(t, "n00", meta(0)...)
 	nodes := []*testNode{newTestNode(t, server)}
 	for i := 1; i < len(groups); i++ {
 		nodes = append(nodes, newTestNode(t, consultest.Client(t, fmt.Sprintf("n%02d", i), server, meta(i)...)))
 	}
+	// A client's node meta reaches the catalog with its agent's first sync, a moment after it
+	// joined: wait for every node's, as a share of a group counts the nodes by it.
+	waitUntil(t, 30*time.Second, func() string { return "the nodes' meta never reached the catalog" }, func(q *api.QueryOptions) (bool, *api.QueryMeta, error) {
+		catalog, meta, err := server.Client.Catalog().Nodes(q)
+		if err != nil {
+			return false, nil, err
+		}
+		synced := 0
+		for _, c := range catalog {
+			for i, n := range nodes {
+				if c.Node == n.agent.Node && c.Meta[store.GroupMeta] == groups[i] && c.Meta[store.ZoneMeta] == zones[i] {
+					synced++
+				}
+			}
+		}
+		return synced == len(nodes), meta, nil
+	})
 	return nodes
 }
 

@@ -176,6 +176,10 @@ func (f *rebootFlags) pipeline(ctx context.Context, e env, log *slog.Logger) (*w
 		group = store.DefaultGroup
 	}
 	f.group = group
+	zone := ""
+	if node == agentNode {
+		zone = meta[store.ZoneMeta]
+	}
 	log = log.With(logkey.Node, node, logkey.Group, group)
 	schedule, err := f.schedule(node)
 	if err != nil {
@@ -189,6 +193,7 @@ func (f *rebootFlags) pipeline(ctx context.Context, e env, log *slog.Logger) (*w
 	p := &pipeline.Pipeline{
 		Config: pipeline.Config{
 			Node:              node,
+			Zone:              zone,
 			Settle:            f.settle.d,
 			CheckTriggers:     f.checkTriggers,
 			TriggerFiles:      f.triggerFiles.values,

@@ -42,6 +42,7 @@ func rules() map[string]rule {
 		"reboot-required-command-timeout": duration(positive),
 		"breaker":                         str(breaker),
 		"notify-url":                      str(optional(notifyURL)),
+		"listen":                          str(optional(listenAddr)),
 		"reboot-window":                   each(rebootWindow),
 		"blackout":                        each(blackout),
 	}
@@ -293,6 +294,24 @@ func hostPort(s string) error {
 	for _, r := range host {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_') {
 			return fmt.Errorf("host %q", host)
+		}
+	}
+	return nil
+}
+
+// listenAddr checks an address to listen on: HOST:PORT or :PORT.
+func listenAddr(s string) error {
+	const want = "want HOST:PORT or :PORT, such as :8470 or 127.0.0.1:8470"
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return errors.New(want)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q: %s", port, want)
+	}
+	if host != "" {
+		if err := hostPort(host); err != nil {
+			return fmt.Errorf("%v: %s", err, want)
 		}
 	}
 	return nil

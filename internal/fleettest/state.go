@@ -17,7 +17,7 @@ type State struct {
 	Fleet lock.Fleet
 	// Locks are the groups' lock records, Limits their limits (1 when unset).
 	Locks  map[string]lock.Record
-	Limits map[string]int
+	Limits map[string]lock.Limit
 	// Stop says whether the fleet's stop flag is set.
 	Stop bool
 	// Requested are the nodes whose reboot_required key exists.
@@ -65,7 +65,7 @@ func (f *Fleet) State() State {
 			pairs[r.KV.Key] = r.KV
 		}
 	}
-	s := State{Fleet: lock.Fleet{Holders: map[string]string{}}, Locks: map[string]lock.Record{}, Limits: map[string]int{}, Requested: map[string]bool{}}
+	s := State{Fleet: lock.Fleet{Holders: map[string]string{}}, Locks: map[string]lock.Record{}, Limits: map[string]lock.Limit{}, Requested: map[string]bool{}}
 	for _, n := range f.Nodes {
 		s.Requested[n.Name] = pairs[keys.RebootRequired(n.Name)] != nil
 	}
@@ -82,9 +82,9 @@ func (f *Fleet) State() State {
 				t.Fatalf("lock record of group %s: %v", group, err)
 			}
 		}
-		s.Limits[group] = 1
+		s.Limits[group] = lock.One
 		if p := pairs[keys.GroupLimit(group)]; p != nil {
-			if s.Limits[group], err = store.ParseLimit(string(p.Value)); err != nil {
+			if s.Limits[group], err = lock.ParseLimit(string(p.Value)); err != nil {
 				t.Fatalf("limit of group %s: %v", group, err)
 			}
 		}

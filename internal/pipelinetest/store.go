@@ -37,6 +37,9 @@ type Store struct {
 	// AfterWrite, when set, is called after every write with the number of writes so far
 	// (under no lock): a test ends a run there to kill it after that write.
 	AfterWrite func(writes int)
+	// GroupNodes is how many nodes the group has, as Consul would count them for a limit that is
+	// a share of them.
+	GroupNodes int
 
 	mu          sync.Mutex
 	kv          map[string]entry
@@ -106,6 +109,9 @@ func (s *Store) SetTrigger(node, value string, set bool) {
 
 // SetLimit sets the group's limit.
 func (s *Store) SetLimit(n int) { s.Put(limitKey(s.Group), fmt.Sprint(n)) }
+
+// SetLimitSpec sets the group's limit as its key holds it ("auto", "10%", "3 per-zone=1").
+func (s *Store) SetLimitSpec(spec string) { s.Put(limitKey(s.Group), spec) }
 
 // SetLegacy sets or removes a Python rebootmgr key naming node ("" for a session lock).
 func (s *Store) SetLegacy(name, node string, set bool) { s.setOrDelete(legacyKey(name), node, set) }
@@ -338,10 +344,13 @@ func (s *Store) View(ctx context.Context) (pipeline.View, error) {
 	if err != nil {
 		return pipeline.View{}, err
 	}
-	v := pipeline.View{Group: s.Group, Stop: s.stop(), Lock: rec, Limit: 1, Fleet: lock.Fleet{Version: lock.Version}, Legacy: map[string]string{}}
+	v := pipeline.View{Group: s.Group, Stop: s.stop(), Lock: rec, Limit: lock.One, Fleet: lock.Fleet{Version: lock.Version}, Legacy: map[string]string{}}
 	if e, ok := s.kv[limitKey(s.Group)]; ok {
-		if _, err := fmt.Sscan(e.value, &v.Limit); err != nil || v.Limit < 1 {
-			return pipeline.View{}, fmt.Errorf("key %s: limit %q is not a whole number of at least 1", limitKey(s.Group), e.value)
+		if v.Limit, err = lock.ParseLimit(e.value); err != nil {
+			return pipeline.View{}, fmt.Errorf("key %s: %w", limitKey(s.Group), err)
+		}
+		if v.Limit.Percent > 0 {
+			v.GroupNodes = s.GroupNodes
 		}
 	}
 	if e, ok := s.kv[fleetKey()]; ok {

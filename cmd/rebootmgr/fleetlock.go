@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"github.com/rebootmgr/rebootmgr/fleetlock"
+	"github.com/rebootmgr/rebootmgr/logkey"
+	"github.com/rebootmgr/rebootmgr/store"
+)
+
+const fleetlockExamples = `  rebootmgr fleetlock --listen :8470        serve Zincati's reboot lock: base_url = "http://HOST:8470/"
+  rebootmgr fleetlock --listen :8470 --tls-cert /etc/rebootmgr/tls.crt --tls-key /etc/rebootmgr/tls.key \
+      --token-file /etc/rebootmgr/fleetlock-tokens   over TLS, a token per group (GROUP=TOKEN lines)
+`
+
+// fleetlockFlags are the FleetLock server's flags: where it listens and how, and what the
+// daemons share with it (the prefix, Consul, the deadline, the Python markers, the logs).
+type fleetlockFlags struct {
+	globalFlags
+	listen        string
+	tlsCert       string
+	tlsKey        string
+	tokenFile     string
+	deadline      time.Duration
+	pythonMarkers bool
+}
+
+func (f *fleetlockFlags) register(fs *flag.FlagSet) {
+	// Not --node or --group: a request names its host and group.
+	fs.StringVar(&f.prefix, "prefix", store.DefaultPrefix, "Consul KV prefix of rebootmgr's keys")
+	fs.StringVar(&f.consulAddr, "consul-addr", "", "Consul HTTP address (default: $CONSUL_HTTP_ADDR or 127.0.0.1:8500; token, TLS and datacenter follow Consul's CONSUL_* variables)")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&f.listen, "listen", "", "serve FleetLock at this address, HOST:PORT or :PORT (required)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "serve over TLS with this certificate (PEM; with --tls-key)")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "the private key of --tls-cert (PEM)")
+	fs.StringVar(&f.tokenFile, "token-file", "", "require a token per group: a file of GROUP=TOKEN lines (* for every other group); a request sends Authorization: Bearer TOKEN (or TOKEN as the password of Basic authentication)")
+	fs.DurationVar(&f.deadline, "reboot-deadline", 30*time.Minute, "from a host's pre-reboot to its steady-state; a holder past it stops its group, keeping the lock (0: none)")
+	fs.BoolVar(&f.pythonMarkers, "python-markers", true, "mark the hosts' reboots in the Python rebootmgr's reboot_in_progress keys, as the daemons do (false once no node runs it)")
+}
+
+func runFleetlock(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("fleetlock", flag.ContinueOnError)
+	var f fleetlockFlags
+	f.register(fs)
+	fs.Usage = usageFunc(fs, stdout, "rebootmgr fleetlock --listen ADDR [--tls-cert FILE --tls-key FILE] [--token-file FILE]", fleetlockExamples)
+	if err := parse(fs, args, e); err != nil {
+		return err
+	}
+	if f.listen == "" {
+		return fmt.Errorf("%w: fleetlock needs --listen ADDR (such as :8470)", errUsage)
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return fmt.Errorf("%w: --tls-cert and --tls-key go together", errUsage)
+	}
+	if err := f.validate(); err != nil {
+		return err
+	}
+	log, err := f.logger(stderr)
+	if err != nil {
+		return err
+	}
+	log = log.With(logkey.Component, "fleetlock")
+	var tokens fleetlock.Tokens
+	if f.tokenFile != "" {
+		if tokens, err = fleetlock.LoadTokens(f.tokenFile); err != nil {
+			return fmt.Errorf("%w: --token-file: %v", errUsage, err)
+		}
+		if fi, err := os.Stat(f.tokenFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			log.Warn("the token file can be read by others than its owner: chmod 600 it", logkey.File, f.tokenFile, logkey.Mode, fi.Mode().Perm().String())
+		}
+	}
+	client, err := f.consul(e)
+	if err != nil {
+		return err
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "an unknown host"
+	}
+	handler := &fleetlock.Handler{
+		Locks: &fleetlock.Locks{
+			Client: client, Keys: store.Keys{Prefix: f.prefix}, PythonMarkers: f.pythonMarkers,
+			Deadline: f.deadline, By: "rebootmgr fleetlock on " + host, Logger: log,
+		},
+		Tokens: tokens,
+		Logger: log,
+	}
+	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	srv := &fleetlock.Server{Handler: handler, CertFile: f.tlsCert, KeyFile: f.tlsKey, Logger: log}
+	log.Info("serving FleetLock", logkey.Addr, l.Addr().String(), logkey.TLS, f.tlsCert != "", logkey.Tokens, len(tokens))
+	return srv.Serve(ctx, l)
+}

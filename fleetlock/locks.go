@@ -1,0 +1,263 @@
+// Package fleetlock serves the FleetLock protocol (the reboot lock Zincati and Flatcar's tools ask
+// before they reboot a host: POST /v1/pre-reboot and /v1/steady-state) on rebootmgr's own lock:
+// the same lock records, groups, limits, stop flags, fleet's holders and history as the daemons,
+// a host holding a place under its FleetLock id as a node does under its name. A place is granted
+// by the pipeline's own rules (pipeline.AcquireIn), judged on one consistent read and written
+// with check-and-set against it, so several servers and the daemons may hand out places at once.
+package fleetlock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/rebootmgr/rebootmgr/clip"
+	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/history"
+	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/logkey"
+	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/store"
+)
+
+// TriggeredBy is what a FleetLock holder's entry in the lock says asked for its reboot.
+const TriggeredBy = "FleetLock pre-reboot"
+
+// Locks hands out places in rebootmgr's locks to FleetLock hosts.
+type Locks struct {
+	Client *api.Client
+	Keys   store.Keys
+	// PythonMarkers: the Python rebootmgr's markers are kept up to date with every change, as
+	// the daemons' --python-markers does (see store.Consul).
+	PythonMarkers bool
+	// Deadline is how long a host may hold its place from its pre-reboot to its steady-state
+	// (0: no deadline). A holder past it stops its group when a daemon of the group reads the
+	// lock, as a daemon's own holder does.
+	Deadline time.Duration
+	// By says who stops a group for a holder past its deadline ("rebootmgr fleetlock on HOST").
+	By     string
+	Logger *slog.Logger
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+func (l *Locks) now() time.Time {
+	if l.Now != nil {
+		return l.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// store is the store of group's lock.
+func (l *Locks) store(group string) *store.Consul {
+	return &store.Consul{Client: l.Client, Keys: l.Keys, Group: group, PythonMarkers: l.PythonMarkers, Logger: l.Logger}
+}
+
+// health judges a host's services as the pipeline judges a node's (see hostHealth).
+func (l *Locks) health(st *store.Consul) pipeline.Health {
+	return hostHealth{Health: store.Health{Client: l.Client, Members: st, Remember: true}, members: st}
+}
+
+// hostHealth judges the services of a host from afar: those Consul's catalog lists for its node,
+// and those rebootmgr remembers it running (see store.Members) that the catalog no longer
+// lists for it. The host's own agent cannot be asked, as a daemon asks its own: a host just
+// back from its reboot is in the catalog before its services are, or not yet at all (a client
+// agent leaves the cluster at shutdown), and judged by the catalog alone it would pass with
+// nothing to judge. A remembered service it has no instance of fails (its own instance
+// missing) until the catalog lists it again. A host Consul knows no node of and rebootmgr
+// remembers nothing of has no services to judge.
+type hostHealth struct {
+	store.Health
+	members *store.Consul
+}
+
+func (h hostHealth) Check(ctx context.Context, node string, down map[string]string) (health.Report, error) {
+	services, err := h.Services(ctx, node)
+	if err != nil && !errors.Is(err, store.ErrNodeUnknown) {
+		return health.Report{}, err
+	}
+	remembered, err := h.members.MemberOf(ctx, node)
+	if err != nil {
+		return health.Report{}, err
+	}
+	for _, name := range remembered {
+		if slices.ContainsFunc(services, func(s health.Service) bool { return s.Name == name }) {
+			continue
+		}
+		svc, ok, err := h.absent(ctx, name)
+		if err != nil {
+			return health.Report{}, err
+		}
+		if ok {
+			services = append(services, svc)
+		}
+	}
+	return health.Evaluate(node, services, down), nil
+}
+
+// absent is a service the host is remembered running and the catalog does not list for it,
+// judged by the rules of the first of its other instances tagged rebootmgr; false when none is
+// any more (the service no longer gates reboots).
+func (h hostHealth) absent(ctx context.Context, name string) (health.Service, bool, error) {
+	instances, err := h.Instances(ctx, name)
+	if err != nil {
+		return health.Service{}, false, err
+	}
+	var tags []string
+	for _, inst := range instances {
+		if t, ok := health.AddTags(nil, inst.Tags); ok {
+			tags = t
+			break
+		}
+	}
+	if tags == nil {
+		return health.Service{}, false, nil
+	}
+	members, err := h.members.Members(ctx, name)
+	if err != nil {
+		return health.Service{}, false, err
+	}
+	return health.Service{Name: name, Tags: tags, Instances: instances, Members: members}, true, nil
+}
+
+// ours says whether a holder's place was taken by a FleetLock request. A place a node of the
+// same name took through rebootmgr's own pipeline is neither granted again nor given back here:
+// that node finishes its reboot itself.
+func ours(h lock.Holder) bool { return h.TriggeredBy == TriggeredBy }
+
+// errHolds ends a change that has nothing to write: the host holds its place already.
+var errHolds = errors.New("holds its place already")
+
+// errNotHolder ends a change that has nothing to write: the host holds no place to give back.
+var errNotHolder = errors.New("holds no place")
+
+// PreReboot gives host a place in group's lock, in phase rebooting: it counts as a reboot in
+// flight for every node from then on. A host that holds its place already keeps it (nothing is
+// written), unless a stop flag is set. It returns a gate error of package pipeline (or a
+// *Refusal) when the host may not reboot now.
+func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
+	st := l.store(group)
+	now := l.now()
+	h := lock.Holder{Node: host, Phase: lock.Rebooting, Since: now, Updated: now, RebootStarted: now, TriggeredBy: TriggeredBy}
+	if l.Deadline > 0 {
+		h.Deadline = now.Add(l.Deadline)
+	}
+	log := l.Logger.With(logkey.Node, host, logkey.Group, group)
+	v, err := st.View(ctx)
+	if err != nil {
+		return err
+	}
+	if err := l.stopOverdue(ctx, st, log, v); err != nil {
+		return err
+	}
+	_, _, err = pipeline.ChangeLock(ctx, st, log, func(v pipeline.View) (pipeline.Change, error) {
+		if cur, ok := v.Lock.Holder(host); ok {
+			if !ours(cur) {
+				return pipeline.Change{}, &Refusal{Kind: KindLockHeld, Value: fmt.Sprintf("%s holds a place in group %s's lock (%s) that no FleetLock request took: a node of that name reboots through rebootmgr itself", host, v.Group, cur.Phase)}
+			}
+			if v.Stop.Set {
+				return pipeline.Change{}, stopRefusal(v.Stop)
+			}
+			return pipeline.Change{}, errHolds
+		}
+		return pipeline.AcquireIn(ctx, l.health(st), log, v, h, "health, counting every reboot in flight")
+	})
+	if errors.Is(err, errHolds) {
+		log.Info("pre-reboot from the holder: its place stays granted")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log.Info("reboot lock taken for a FleetLock host", logkey.Phase, lock.Rebooting)
+	return nil
+}
+
+// SteadyState gives host's place in group's lock back once its services pass (see hostHealth;
+// a host with none passes at once), in the group's record and the fleet's in one transaction,
+// and records the reboot in the group's history. A host that holds no place a FleetLock request
+// took changes nothing (released is false). While a stop flag is set the place stays, as a
+// daemon's does.
+func (l *Locks) SteadyState(ctx context.Context, host, group string) (released bool, err error) {
+	st := l.store(group)
+	log := l.Logger.With(logkey.Node, host, logkey.Group, group)
+	v, err := st.View(ctx)
+	if err != nil {
+		return false, err
+	}
+	if h, ok := v.Lock.Holder(host); !ok || !ours(h) {
+		return false, nil
+	}
+	if err := l.stopOverdue(ctx, st, log, v); err != nil {
+		return false, err
+	}
+	if v.Stop.Set {
+		return false, stopRefusal(v.Stop)
+	}
+	if err := pipeline.HealthIn(ctx, l.health(st), log, v, host, "health after the reboot"); err != nil {
+		return false, err
+	}
+	var held lock.Holder
+	_, _, err = pipeline.ChangeLock(ctx, st, log, func(v pipeline.View) (pipeline.Change, error) {
+		h, ok := v.Lock.Holder(host)
+		if !ok || !ours(h) {
+			return pipeline.Change{}, errNotHolder
+		}
+		held = h
+		return pipeline.ReleaseIn(v, host), nil
+	})
+	if errors.Is(err, errNotHolder) {
+		// Given back meanwhile (another server, an operator's unlock): nothing left to do.
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	start := held.RebootStarted
+	if start.IsZero() {
+		start = held.Since
+	}
+	if _, err := st.AppendHistory(ctx, history.Entry{Node: host, Start: start, End: l.now(), Outcome: history.Finished, TriggeredBy: held.TriggeredBy}); err != nil {
+		log.Error("could not record the reboot in the history", logkey.Err, err)
+	}
+	log.Info("reboot finished: lock released for a FleetLock host")
+	return true, nil
+}
+
+// stopOverdue stops the group for every holder of v past its deadline, as a daemon does (see
+// pipeline.StopOverdue), and records each stop in the group's history. A stop it set is a
+// refusal (stopped): v, read before, does not have it.
+func (l *Locks) stopOverdue(ctx context.Context, st *store.Consul, log *slog.Logger, v pipeline.View) error {
+	now := l.now()
+	by := l.By
+	if by == "" {
+		by = "rebootmgr fleetlock"
+	}
+	stopped, err := pipeline.StopOverdue(ctx, st, log, v.Lock, now, by, false)
+	for _, o := range stopped {
+		e := history.Entry{Node: o.Holder.Node, Start: o.Holder.RebootStarted, End: now, Outcome: history.DeadlinePassed, TriggeredBy: o.Holder.TriggeredBy}
+		if _, err := st.AppendHistory(ctx, e); err != nil {
+			log.Error("could not record the missed deadline in the history", logkey.Err, err)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if len(stopped) > 0 {
+		return &Refusal{Kind: KindStopped, Value: "stop flag set now: " + stopped[0].Reason}
+	}
+	return nil
+}
+
+func stopRefusal(f pipeline.Flag) *Refusal {
+	value := "stop flag is set: nothing moves until it is removed"
+	if reason := clip.OneLine(f.Value); reason != "" {
+		value = "stop flag is set (" + reason + "): nothing moves until it is removed"
+	}
+	return &Refusal{Kind: KindStopped, Value: value}
+}

@@ -1,0 +1,226 @@
+package fleetlock
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/rebootmgr/rebootmgr/clip"
+	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/logkey"
+	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/store"
+)
+
+// The kinds of a refusal: the fixed set a client may count by (Zincati labels its metric
+// zincati_strategy_fleet_lock_errors_total{kind} with it). Each has one HTTP status (Status).
+const (
+	KindMissingHeader     = "missing_header"     // 400: no "fleet-lock-protocol: true"
+	KindBadRequest        = "bad_request"        // 400: a body that is not a FleetLock request
+	KindUnauthorized      = "unauthorized"       // 401: the group needs a token and none came
+	KindForbidden         = "forbidden"          // 403: a wrong token, or a group no token serves
+	KindNotFound          = "not_found"          // 404: no such endpoint
+	KindMethodNotAllowed  = "method_not_allowed" // 405: not a POST
+	KindStopped           = "stopped"            // 423: the fleet's or the group's stop flag
+	KindLockHeld          = "lock_held"          // 423: no room in the group's lock
+	KindUnhealthy         = "unhealthy"          // 423: the host's services, or a quorum
+	KindConsulUnavailable = "consul_unavailable" // 503: Consul did not answer, or failed
+	KindError             = "error"              // 500: anything else
+)
+
+// Status is the HTTP status of a kind.
+func Status(kind string) int {
+	switch kind {
+	case KindMissingHeader, KindBadRequest:
+		return http.StatusBadRequest
+	case KindUnauthorized:
+		return http.StatusUnauthorized
+	case KindForbidden:
+		return http.StatusForbidden
+	case KindNotFound:
+		return http.StatusNotFound
+	case KindMethodNotAllowed:
+		return http.StatusMethodNotAllowed
+	case KindStopped, KindLockHeld, KindUnhealthy:
+		return http.StatusLocked
+	case KindConsulUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// Refusal is a request answered with a non-2xx status and {"kind": ..., "value": ...}.
+type Refusal struct {
+	Kind  string `json:"kind"`
+	Value string `json:"value"`
+}
+
+func (r *Refusal) Error() string { return r.Kind + ": " + r.Value }
+
+// refusalOf is how err is answered.
+func refusalOf(err error) *Refusal {
+	var r *Refusal
+	value := clip.Text(clip.OneLine(err.Error()))
+	switch {
+	case errors.As(err, &r):
+		return r
+	case errors.Is(err, health.ErrMalformedTag):
+		// A service's definition is wrong: no waiting fixes it.
+		return &Refusal{Kind: KindError, Value: value}
+	case errors.Is(err, pipeline.ErrStopped):
+		return &Refusal{Kind: KindStopped, Value: value}
+	case errors.Is(err, pipeline.ErrUnhealthy):
+		return &Refusal{Kind: KindUnhealthy, Value: value}
+	case errors.Is(err, pipeline.ErrLockHeld), errors.Is(err, pipeline.ErrHeldElsewhere):
+		return &Refusal{Kind: KindLockHeld, Value: value}
+	case unavailable(err):
+		return &Refusal{Kind: KindConsulUnavailable, Value: value}
+	}
+	return &Refusal{Kind: KindError, Value: value}
+}
+
+// unavailable says whether err is Consul not answering, or answering with a server error.
+func unavailable(err error) bool {
+	var uerr *url.Error
+	var serr api.StatusError
+	return errors.As(err, &uerr) || (errors.As(err, &serr) && serr.Code >= 500)
+}
+
+// MaxBody bounds a request's body; a FleetLock request is a few dozen bytes.
+const MaxBody = 64 << 10
+
+// requestTimeout bounds the work of one request: its reads of Consul and its transaction.
+const requestTimeout = 45 * time.Second
+
+// ProtocolHeader must be "true" on every request.
+const ProtocolHeader = "fleet-lock-protocol"
+
+// Handler serves the FleetLock protocol on Locks, at any path that ends in /v1/pre-reboot or
+// /v1/steady-state (Zincati joins them onto its base URL, which may carry a path).
+type Handler struct {
+	Locks  *Locks
+	Tokens Tokens
+	Logger *slog.Logger
+}
+
+// request is a FleetLock request's body; fields it does not know are ignored.
+type request struct {
+	ClientParams *struct {
+		ID    string `json:"id"`
+		Group string `json:"group"`
+	} `json:"client_params"`
+}
+
+// DefaultGroup is the FleetLock group of a request that names none; it maps to rebootmgr's
+// default (fleet-wide) group, store.DefaultGroup.
+const DefaultGroup = "default"
+
+// ServeHTTP answers one FleetLock request: 200, or a refusal.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	log := h.Logger.With(logkey.Remote, r.RemoteAddr, logkey.Path, r.URL.Path)
+	var endpoint string
+	switch {
+	case strings.HasSuffix(r.URL.Path, "/v1/pre-reboot"):
+		endpoint = "pre-reboot"
+	case strings.HasSuffix(r.URL.Path, "/v1/steady-state"):
+		endpoint = "steady-state"
+	default:
+		refuse(w, log, &Refusal{Kind: KindNotFound, Value: "no FleetLock endpoint at " + r.URL.Path + ": POST .../v1/pre-reboot or .../v1/steady-state"})
+		return
+	}
+	log = log.With(logkey.API, endpoint)
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		refuse(w, log, &Refusal{Kind: KindMethodNotAllowed, Value: r.Method + " " + r.URL.Path + ": only POST"})
+		return
+	}
+	if r.Header.Get(ProtocolHeader) != "true" {
+		refuse(w, log, &Refusal{Kind: KindMissingHeader, Value: "a FleetLock request carries the header " + ProtocolHeader + ": true"})
+		return
+	}
+	host, group, err := readRequest(w, r)
+	if err != nil {
+		refuse(w, log, err)
+		return
+	}
+	log = log.With(logkey.Node, host, logkey.Group, group)
+	if err := h.Tokens.Allow(r, group); err != nil {
+		if err.Kind == KindUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="rebootmgr fleetlock"`)
+		}
+		refuse(w, log, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	defer cancel()
+	switch endpoint {
+	case "pre-reboot":
+		if err := h.Locks.PreReboot(ctx, host, group); err != nil {
+			refuse(w, log, refusalOf(err))
+			return
+		}
+		log.Info("pre-reboot granted")
+	case "steady-state":
+		released, err := h.Locks.SteadyState(ctx, host, group)
+		if err != nil {
+			refuse(w, log, refusalOf(err))
+			return
+		}
+		log.Info("steady-state answered", logkey.Released, released)
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// readRequest reads the host's id and its group (the default when it names none) from the
+// body: one JSON object of at most MaxBody bytes with client_params.id, a valid node name, and
+// client_params.group, a valid group name if given.
+func readRequest(w http.ResponseWriter, r *http.Request) (host, group string, _ *Refusal) {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return "", "", &Refusal{Kind: KindBadRequest, Value: fmt.Sprintf("the body is over %d bytes", MaxBody)}
+		}
+		return "", "", &Refusal{Kind: KindBadRequest, Value: "reading the body: " + err.Error()}
+	}
+	var req request
+	if err := json.Unmarshal(data, &req); err != nil {
+		return "", "", &Refusal{Kind: KindBadRequest, Value: "the body is not a FleetLock request: " + err.Error()}
+	}
+	if req.ClientParams == nil || req.ClientParams.ID == "" {
+		return "", "", &Refusal{Kind: KindBadRequest, Value: `the body has no client_params.id: want {"client_params": {"id": "...", "group": "..."}}`}
+	}
+	host, group = req.ClientParams.ID, req.ClientParams.Group
+	if group == "" || group == DefaultGroup {
+		group = store.DefaultGroup
+	}
+	if err := store.ValidNode(host); err != nil {
+		return "", "", &Refusal{Kind: KindBadRequest, Value: "client_params.id: " + err.Error()}
+	}
+	if err := store.ValidGroup(group); err != nil {
+		return "", "", &Refusal{Kind: KindBadRequest, Value: "client_params.group: " + err.Error()}
+	}
+	return host, group, nil
+}
+
+// refuse answers with the refusal's status and body.
+func refuse(w http.ResponseWriter, log *slog.Logger, r *Refusal) {
+	r = &Refusal{Kind: r.Kind, Value: clip.Text(r.Value)}
+	log.Info("refused", logkey.Kind, r.Kind, logkey.Value, r.Value)
+	body, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		body = []byte(`{"kind": "error", "value": "encoding the answer failed"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(Status(r.Kind))
+	_, _ = w.Write(append(body, '\n'))
+}

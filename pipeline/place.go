@@ -1,0 +1,148 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/logkey"
+)
+
+// The rules of a place in a group's lock, judged on one View. The pipeline takes and gives back
+// its node's place with them, and so does anything else that hands out places in the same lock
+// (the FleetLock server): one set of rules, whoever asks.
+
+// ErrHeldElsewhere means the fleet's holders give the node a place in another group's lock: a
+// node holds one place at most. It is no gate of a run (an operator must unlock the old place),
+// so a run that meets it ends as an operational error.
+var ErrHeldElsewhere = errors.New("holds a place in another group's lock")
+
+// AcquireIn is the change that gives h.Node a place in v as the entry h (phase, times and what
+// asked for it as given). The place is taken only in a View in which the node holds no place in
+// another group, the lock has room, no Python rebootmgr holds it, no stop flag is set, and the
+// node's services keep their quorum with every reboot in flight anywhere in the fleet counted as
+// failing (see Admit). Written with Locks.Commit against that very View (see ChangeLock), two
+// places are never taken on views that miss each other. A node that holds a place already keeps
+// its entry as it is.
+func AcquireIn(ctx context.Context, health Health, log *slog.Logger, v View, h lock.Holder, gate string) (Change, error) {
+	if g, ok := v.Fleet.Group(h.Node); ok && g != v.Group {
+		return Change{}, &gateError{gate: ErrHeldElsewhere, msg: fmt.Sprintf("the fleet's holders say %s holds a place in group %s's lock, and it is now in group %s: it takes no second place; if that reboot is over, rebootmgr unlock %s --group %s", h.Node, g, v.Group, h.Node, g)}
+	}
+	if v.Limit.PerZone == 0 {
+		// A holder's zone is kept only where it counts.
+		h.Zone = ""
+	}
+	ruled, err := admit(ctx, health, log, v, h, gate)
+	if err != nil {
+		return Change{}, err
+	}
+	rec, err := v.Lock.AcquireWithin(h, v.Limit, v.GroupNodes, ruled)
+	if err != nil {
+		return Change{}, err
+	}
+	fleet := v.Fleet.With(h.Node, v.Group)
+	return Change{Lock: rec, Fleet: &fleet}, nil
+}
+
+// ReleaseIn is the change that gives node's place in v back, in the group's record and the
+// fleet's (a place the fleet's record gives it in another group stays).
+func ReleaseIn(v View, node string) Change {
+	fleet := v.Fleet.Without(node, v.Group)
+	return Change{Lock: v.Lock.Release(node), Fleet: &fleet}
+}
+
+// Admit says whether h.Node (of zone h.Zone) may take a place in v, or go on with the one it
+// holds: no stop flag, the lock has room (see LockFree), and health holds with every reboot in
+// flight counted as failing (see HealthIn).
+func Admit(ctx context.Context, health Health, log *slog.Logger, v View, h lock.Holder, gate string) error {
+	_, err := admit(ctx, health, log, v, h, gate)
+	return err
+}
+
+// admit is Admit, saying too whether a service of the node carries quorum rules (see
+// lock.Limit.Places): the room is judged once before health (as much as there is at most) and
+// once after, with what health found.
+func admit(ctx context.Context, health Health, log *slog.Logger, v View, h lock.Holder, gate string) (ruled bool, err error) {
+	if v.Stop.Set {
+		return false, stopError(v.Stop)
+	}
+	if err := LockFree(v, h, true); err != nil {
+		return false, err
+	}
+	rep, err := healthIn(ctx, health, log, v, h.Node, gate)
+	if err != nil {
+		return false, err
+	}
+	ruled = len(rep.Services) > 0
+	return ruled, LockFree(v, h, ruled)
+}
+
+// LockFree says whether h.Node (of zone h.Zone) could take a place in the lock as v has it, or
+// go on with the place it holds (nil), or why not: a Python holder, a full lock (see
+// lock.Limit; ruled as for Places: true before health is read), or (for a holder still
+// preparing) as many of the group's other holders rebooting as its limit allows.
+func LockFree(v View, h lock.Holder, ruled bool) error {
+	if held := v.LegacyHeld(); held != "" {
+		if _, ok := v.Lock.Holder(h.Node); ok {
+			return waitInPlace("the Python rebootmgr holds the lock (%s): not rebooting; this node keeps its place and waits", held)
+		}
+		return gateFail(ErrLockHeld, "cannot take the reboot lock: the Python rebootmgr holds it (%s); wait for that node, or delete the key once it is back", held)
+	}
+	if mine, ok := v.Lock.Holder(h.Node); ok {
+		if mine.Phase != lock.Preparing {
+			return nil
+		}
+		return withinLimit(v, h)
+	}
+	if _, err := v.Lock.AcquireWithin(lock.Holder{Node: h.Node, Phase: lock.Preparing, Zone: h.Zone}, v.Limit, v.GroupNodes, ruled); err != nil {
+		if v.Limit.Auto && !ruled {
+			err = fmt.Errorf("%w; the group's limit is auto and no service of this node carries the tag rebootmgr: with no rule to decide by, it reboots only alone", err)
+		}
+		return gateWrap(ErrLockHeld, err, "cannot take the reboot lock")
+	}
+	return nil
+}
+
+// withinLimit says whether fewer than the group's limit of h.Node's fellow holders are
+// rebooting or finishing, and none of another zone where the limit is bounded per zone: a limit
+// lowered while nodes prepare holds them back, keeping their places.
+func withinLimit(v View, h lock.Holder) error {
+	going := lock.Record{Version: v.Lock.Version}
+	for _, o := range v.Lock.Holders {
+		if o.Node != h.Node && o.Phase != lock.Preparing {
+			going.Holders = append(going.Holders, o)
+		}
+	}
+	if places := v.Limit.Places(v.GroupNodes, true); len(going.Holders) >= places {
+		return waitInPlace("group %s allows %d reboots at once and %d other nodes are rebooting: not rebooting yet; this node keeps its place and waits", v.Group, places, len(going.Holders))
+	}
+	if err := going.ZoneError(h.Node, h.Zone, v.Limit.PerZone); err != nil {
+		return waitInPlace("group %s is bounded per zone: %v; not rebooting yet, this node keeps its place and waits", v.Group, err)
+	}
+	return nil
+}
+
+// HealthIn is the health gate of node with the reboots in flight as v has them: every rule of
+// every service of the node holds, with every other holder anywhere in the fleet (and every node
+// the Python rebootmgr reboots) counted as a failing instance.
+func HealthIn(ctx context.Context, health Health, log *slog.Logger, v View, node, gate string) error {
+	_, err := healthIn(ctx, health, log, v, node, gate)
+	return err
+}
+
+// healthIn is HealthIn, with the report it judged.
+func healthIn(ctx context.Context, hc Health, log *slog.Logger, v View, node, gate string) (health.Report, error) {
+	rep, err := hc.Check(ctx, node, v.InFlight(node))
+	if err != nil {
+		return rep, err
+	}
+	if !rep.OK() {
+		// A tag that cannot be read wraps health.ErrMalformedTag too: a problem of configuration.
+		return rep, &gateError{gate: ErrUnhealthy, msg: fmt.Sprintf("%s: %s", gate, rep.Reason()), err: rep.Malformed()}
+	}
+	log.Info("health checks pass", logkey.Gate, gate, logkey.Services, len(rep.Services))
+	return rep, nil
+}
