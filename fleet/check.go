@@ -33,8 +33,12 @@ type NodeState struct {
 	// pipeline.View).
 	Legacy   map[string]string
 	Disabled *Mark
-	// Requested says what asks for a reboot ("" when nothing does).
+	// Requested says what asks for a reboot ("" when nothing does); Commands are the verdicts
+	// of the reboot-required commands, one a line; Request is what the pipeline would reboot
+	// for (the min reboot interval judges it).
 	Requested string
+	Commands  []string
+	Request   pipeline.Request
 	Health    health.Report
 	// TasksErr is why the tasks cannot run (nil when they can); Tasks counts them by phase.
 	TasksErr error
@@ -46,14 +50,17 @@ type NodeState struct {
 	Schedule  window.Schedule
 	Cooldown  time.Duration
 	StayGreen time.Duration
-	History   history.Log
+	// MinRebootInterval is the node's least time between two of its reboots (0: none).
+	MinRebootInterval time.Duration
+	History           history.Log
 	// BootID is the node's boot id, known only when check runs on the node ("" otherwise);
 	// RebootRan says whether the reboot command was noted as run on that boot.
 	BootID    string
 	RebootRan bool
 	// TasksUnknown says that the node's tasks cannot be seen from here (another node's).
 	TasksUnknown bool
-	// SettingsError says why the node's settings (Schedule, Cooldown, StayGreen) are not known
+	// SettingsError says why the node's settings (Schedule, Cooldown, StayGreen,
+	// MinRebootInterval) are not known
 	// ("" when they are).
 	SettingsError string
 }
@@ -65,6 +72,7 @@ const (
 	GateTrigger   = "trigger"
 	GateDisabled  = "disabled"
 	GateWindow    = "window"
+	GateInterval  = "interval"
 	GateHealth    = "health"
 	GateStayGreen = "stay green"
 	GateTasks     = "tasks"
@@ -74,7 +82,7 @@ const (
 
 // GateOrder is every gate, in the order the pipeline meets them.
 func GateOrder() []string {
-	return []string{GateStop, GateRebooted, GateTrigger, GateDisabled, GateWindow, GateHealth, GateStayGreen, GateTasks, GateCooldown, GateLock}
+	return []string{GateStop, GateRebooted, GateTrigger, GateDisabled, GateWindow, GateInterval, GateHealth, GateStayGreen, GateTasks, GateCooldown, GateLock}
 }
 
 // Verdict is one gate's answer, with its evidence.
@@ -120,9 +128,9 @@ func Gates(s NodeState) []Verdict {
 	}
 
 	if s.Requested != "" {
-		add(GateTrigger, nil, "reboot requested by "+s.Requested)
+		add(GateTrigger, nil, append([]string{"reboot requested by " + s.Requested}, s.Commands...)...)
 	} else {
-		add(GateTrigger, nil, "no reboot requested (the daemon would do nothing; an operator's rebootmgr would still go on)")
+		add(GateTrigger, nil, append([]string{"no reboot requested (the daemon would do nothing; an operator's rebootmgr would still go on)"}, s.Commands...)...)
 	}
 
 	if s.Disabled != nil {
@@ -140,6 +148,23 @@ func Gates(s NodeState) []Verdict {
 		add(GateWindow, nil, "inside a reboot window, and not a blackout date")
 	default:
 		add(GateWindow, nil, "no reboot window or blackout date set: any time")
+	}
+
+	req := s.Request
+	if req.Why == "" {
+		req.Why = "an operator's rebootmgr reboot"
+	}
+	switch err := pipeline.IntervalGate(s.History, s.Node, s.MinRebootInterval, s.Now, req); {
+	case s.SettingsError != "":
+		add(GateInterval, nil, "not known: "+s.SettingsError)
+	case err != nil:
+		add(GateInterval, err, err.Error())
+	case s.MinRebootInterval > 0:
+		if last, ok := pipeline.LastReboot(s.History, s.Node); ok {
+			add(GateInterval, nil, fmt.Sprintf("this node's last reboot finished at %s, more than %s ago", last.End.UTC().Format(time.RFC3339), s.MinRebootInterval))
+		} else {
+			add(GateInterval, nil, fmt.Sprintf("no reboot of this node finished within the last %s (none in the group's history)", s.MinRebootInterval))
+		}
 	}
 
 	var ev []string
@@ -213,7 +238,7 @@ func First(vs []Verdict) error {
 // Blocking returns the first gate that fails, in the order the pipeline meets them, or nil:
 // the stop flags; reading the lock; whether a reboot under way happened (a reboot under way is
 // finished whatever the gates before the lock say, once health holds); then disabled, window,
-// health, tasks, cooldown, and taking the lock.
+// the min reboot interval, health, tasks, cooldown, and taking the lock.
 func Blocking(vs []Verdict) *Verdict {
 	get := func(gate string) *Verdict {
 		for i := range vs {

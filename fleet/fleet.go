@@ -438,6 +438,7 @@ func (s Snapshot) NodeState(name string, services []health.Service) NodeState {
 	var requested []string
 	if _, ok := s.Requests[name]; ok {
 		requested = append(requested, "key")
+		st.Request = pipeline.Request{Why: "key reboot_required"}
 	}
 	var settings *Settings
 	if d, ok := s.Daemons[name]; ok && d.SettingsError == "" {
@@ -446,8 +447,12 @@ func (s Snapshot) NodeState(name string, services []health.Service) NodeState {
 		st.SettingsError = d.SettingsError
 	}
 	if name == s.Local {
-		for _, f := range s.LocalFiles {
+		for i, f := range s.LocalFiles {
 			requested = append(requested, "file "+f)
+			if i == 0 {
+				// The pipeline looks at the files first.
+				st.Request = pipeline.Request{Why: "file " + f}
+			}
 		}
 		if l := s.LocalState; l != nil {
 			st.BootID, st.RebootRan, st.Tasks, st.TasksErr, st.TasksUnknown = l.BootID, l.RebootRan, l.Tasks, l.TasksErr, false
@@ -462,7 +467,7 @@ func (s Snapshot) NodeState(name string, services []health.Service) NodeState {
 		if err != nil {
 			st.SettingsError = err.Error()
 		}
-		st.Schedule, st.Cooldown, st.StayGreen = sch, settings.Cooldown, settings.StayGreen
+		st.Schedule, st.Cooldown, st.StayGreen, st.MinRebootInterval = sch, settings.Cooldown, settings.StayGreen, settings.MinRebootInterval
 	} else if st.SettingsError == "" {
 		st.SettingsError = Unpublished(name)
 	}

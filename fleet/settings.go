@@ -22,6 +22,8 @@ type Settings struct {
 	Spread    time.Duration
 	Cooldown  time.Duration
 	StayGreen time.Duration
+	// MinRebootInterval is the least time between two reboots of the node (0: none).
+	MinRebootInterval time.Duration
 }
 
 // The meta keys of the settings.
@@ -33,6 +35,8 @@ const (
 	metaSpread    = "window_spread"
 	metaCooldown  = "cooldown"
 	metaStayGreen = "stay_green"
+	// metaMinRebootInterval is absent from what a daemon without the gate published: none.
+	metaMinRebootInterval = "min_reboot_interval"
 	// metaUnpublished names the settings too long for a meta value: their value is unknown.
 	metaUnpublished = "unpublished"
 )
@@ -59,6 +63,8 @@ func (s Settings) Meta(now time.Time) map[string]string {
 		metaSpread:    s.Spread.String(),
 		metaCooldown:  s.Cooldown.String(),
 		metaStayGreen: s.StayGreen.String(),
+
+		metaMinRebootInterval: s.MinRebootInterval.String(),
 	}
 	var unpublished []string
 	for _, k := range []string{metaWindows, metaBlackouts} {
@@ -92,7 +98,10 @@ func ParseSettings(meta map[string]string) (Settings, error) {
 	for _, d := range []struct {
 		key string
 		to  *time.Duration
-	}{{metaSpread, &s.Spread}, {metaCooldown, &s.Cooldown}, {metaStayGreen, &s.StayGreen}} {
+	}{{metaSpread, &s.Spread}, {metaCooldown, &s.Cooldown}, {metaStayGreen, &s.StayGreen}, {metaMinRebootInterval, &s.MinRebootInterval}} {
+		if _, ok := meta[d.key]; !ok && d.key == metaMinRebootInterval {
+			continue
+		}
 		if *d.to, err = time.ParseDuration(meta[d.key]); err != nil {
 			return s, fmt.Errorf("service meta %s=%q: %w", d.key, meta[d.key], err)
 		}
@@ -123,5 +132,5 @@ type Daemon struct {
 
 // Unpublished says that no daemon of node published its settings.
 func Unpublished(node string) string {
-	return "no daemon of " + node + " published its settings in Consul: its reboot windows, blackout dates, cooldown and stay-green are not known here"
+	return "no daemon of " + node + " published its settings in Consul: its reboot windows, blackout dates, cooldown, stay-green and min reboot interval are not known here"
 }

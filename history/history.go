@@ -28,6 +28,9 @@ const (
 	// Unlocked: an operator released the node's place (rebootmgr unlock); it follows whatever
 	// went wrong, which has its own entry, so it is no failure of its own.
 	Unlocked = "unlocked"
+	// SignalNotCleared: right after a reboot of the node, what asked for it still asked (no
+	// reboot followed; told once). Not a failed reboot.
+	SignalNotCleared = "reboot signal did not clear"
 )
 
 // Entry is one reboot, or one that failed.
@@ -41,7 +44,9 @@ type Entry struct {
 }
 
 // Failed reports whether the entry counts against the circuit breaker.
-func (e Entry) Failed() bool { return e.Outcome != Finished && e.Outcome != Unlocked }
+func (e Entry) Failed() bool {
+	return e.Outcome != Finished && e.Outcome != Unlocked && e.Outcome != SignalNotCleared
+}
 
 // Duration is how long the reboot took.
 func (e Entry) Duration() time.Duration { return e.End.Sub(e.Start) }

@@ -18,9 +18,12 @@ var (
 	ErrLockLost    = errors.New("lost the reboot lock")
 	ErrTaskFailed  = errors.New("task failed")
 	ErrNotRebooted = errors.New("node did not reboot")
-	// ErrOutsideWindow: not now: outside a reboot window, on a blackout date, or within the
-	// group's cooldown.
+	// ErrOutsideWindow: not now: outside a reboot window, on a blackout date, within the
+	// group's cooldown, or within the node's min reboot interval.
 	ErrOutsideWindow = errors.New("outside the reboot window")
+	// ErrSignalNotCleared: what asks for a reboot is what asked for the node's last one, right
+	// after it. It comes with ErrOutsideWindow: the node waits.
+	ErrSignalNotCleared = errors.New("the reboot signal did not clear after the reboot")
 )
 
 // notBeforeError is a "not now" gate that knows when it opens.

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -159,4 +160,90 @@ func (p *Pipeline) checkHealth(ctx context.Context, gate string) error {
 // checkHealthIn is the health gate with the reboots in flight as v has them.
 func (p *Pipeline) checkHealthIn(ctx context.Context, v View, gate string) error {
 	return HealthIn(ctx, p.Health, p.Logger, v, p.Node, gate)
+}
+
+// LastReboot is node's last finished reboot in the group's history (false: none recorded).
+func LastReboot(l history.Log, node string) (history.Entry, bool) {
+	var last history.Entry
+	found := false
+	for _, e := range l.Entries {
+		if e.Node == node && e.Outcome == history.Finished && (!found || e.End.After(last.End)) {
+			last, found = e, true
+		}
+	}
+	return last, found
+}
+
+// IntervalGate is the least time between two reboots of node, judged on its group's history at
+// now for the request req: nil, or a "not now" error that knows when it opens. When req is the
+// very request the last reboot was for (a reboot-required file not written since that reboot
+// finished, or the same reboot-required command, whose answer carries no date, still saying
+// so), the reboot did not clear it, and the error wraps ErrSignalNotCleared too.
+func IntervalGate(l history.Log, node string, interval time.Duration, now time.Time, req Request) error {
+	if interval <= 0 {
+		return nil
+	}
+	last, ok := LastReboot(l, node)
+	if !ok {
+		return nil
+	}
+	until := last.End.Add(interval)
+	if !now.Before(until) {
+		return nil
+	}
+	end, next := last.End.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339)
+	if signalNotCleared(last, req) {
+		return &notBeforeError{
+			gateError: gateError{gate: ErrOutsideWindow, err: ErrSignalNotCleared, msg: fmt.Sprintf(
+				"the reboot signal did not clear after the reboot: %s still asks for one, as it did before this node's reboot that finished at %s; no reboot before %s (min reboot interval %s): look at what asks",
+				req.Why, end, next, interval)},
+			until: until,
+		}
+	}
+	return &notBeforeError{
+		gateError: gateError{gate: ErrOutsideWindow, msg: fmt.Sprintf("min reboot interval: this node's last reboot finished at %s; the next may start at %s", end, next)},
+		until:     until,
+	}
+}
+
+// signalNotCleared says whether req is the request the reboot last did was for.
+func signalNotCleared(last history.Entry, req Request) bool {
+	switch {
+	case !req.Written.IsZero():
+		// A file the reboot's end did not remove, or that the boot wrote again.
+		return !req.Written.After(last.End)
+	case req.Command:
+		return req.Why == last.TriggeredBy
+	}
+	return false
+}
+
+// checkInterval is the least time between two reboots of this node. A request that the reboot
+// did not clear is reported once (a warning, a notification and an entry in the group's
+// history), however often it is seen until it clears or the interval has passed.
+func (p *Pipeline) checkInterval(ctx context.Context) error {
+	if p.MinRebootInterval <= 0 {
+		return nil
+	}
+	l, _, err := p.Store.History(ctx)
+	if err != nil {
+		return err
+	}
+	gerr := IntervalGate(l, p.Node, p.MinRebootInterval, p.Clock.Now(), p.request)
+	if !errors.Is(gerr, ErrSignalNotCleared) {
+		return gerr
+	}
+	last, _ := LastReboot(l, p.Node)
+	for _, e := range l.Entries {
+		if e.Node == p.Node && e.Outcome == history.SignalNotCleared && e.End.After(last.End) {
+			return gerr
+		}
+	}
+	p.Logger.Warn("the reboot signal did not clear after the reboot: not rebooting again before the min reboot interval has passed", logkey.Gate, "min reboot interval", logkey.By, p.request.Why, logkey.LastReboot, last.End.UTC())
+	if !p.DryRun {
+		now := p.Clock.Now().UTC()
+		p.record(ctx, history.Entry{Node: p.Node, Start: now, End: now, Outcome: history.SignalNotCleared, Detail: gerr.Error(), TriggeredBy: p.request.Why})
+		p.tell(ctx, NotifySignalNotCleared, gerr.Error())
+	}
+	return gerr
 }

@@ -31,9 +31,12 @@ type machine struct {
 	reboot *pipelinetest.Rebooter
 	// notifier, when set, hears every notification.
 	notifier func(kind string)
-	config   pipeline.Config
-	boots    int
-	dir      string
+	// sentinels are the reboot-required commands; command is one that says no until told.
+	sentinels []pipeline.Sentinel
+	command   *pipelinetest.Sentinel
+	config    pipeline.Config
+	boots     int
+	dir       string
 }
 
 func newMachine(t *testing.T) *machine {
@@ -49,6 +52,9 @@ func newMachine(t *testing.T) *machine {
 		boots:  1,
 		dir:    t.TempDir(),
 	}
+	m.command = &pipelinetest.Sentinel{Name: "needrestart -b | grep -q 'KSTA: 3'"}
+	m.sentinels = []pipeline.Sentinel{m.command}
+	m.config.TriggerFiles = []string{m.triggerFile()}
 	m.health.Set(pipelinetest.Service("galera", nil, "n1", "n2"))
 	return m
 }
@@ -71,15 +77,16 @@ func (n notifier) Tell(_ context.Context, kind, _ string) { n(kind) }
 
 func (m *machine) pipeline() *pipeline.Pipeline {
 	p := &pipeline.Pipeline{
-		Config:   m.config,
-		Store:    m.store,
-		Health:   m.health,
-		Tasks:    m.tasks,
-		Rebooter: m.reboot,
-		Clock:    m.clock,
-		BootID:   func() (string, error) { return "boot-" + string(rune('0'+m.boots)), nil },
-		Note:     m.note(),
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Config:    m.config,
+		Store:     m.store,
+		Health:    m.health,
+		Tasks:     m.tasks,
+		Rebooter:  m.reboot,
+		Clock:     m.clock,
+		Sentinels: m.sentinels,
+		BootID:    func() (string, error) { return "boot-" + string(rune('0'+m.boots)), nil },
+		Note:      m.note(),
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	if m.notifier != nil {
 		p.Notifier = notifier(m.notifier)

@@ -113,6 +113,9 @@ const (
 	NotifyTaskFailed     = "task failed"
 	NotifyGroupStopped   = "group stopped"
 	NotifyRebootFailed   = "reboot command failed"
+	// NotifySignalNotCleared: what asked for a reboot still asks right after it (see
+	// IntervalGate).
+	NotifySignalNotCleared = "reboot signal did not clear"
 )
 
 // Rebooter reboots the machine.
@@ -150,7 +153,8 @@ type Config struct {
 	Zone string
 	// Settle is how long to wait after the pre-boot tasks before checking again, or SettleAuto.
 	Settle time.Duration
-	// CheckTriggers: reboot only when a trigger file or the node's reboot_required key exists.
+	// CheckTriggers: reboot only when a trigger file or the node's reboot_required key exists,
+	// or a reboot-required command says so.
 	CheckTriggers bool
 	TriggerFiles  []string
 	// DryRun reads and runs the tasks in dry-run mode, but writes nothing and never reboots.
@@ -169,6 +173,10 @@ type Config struct {
 	// StayGreen is how long the health checks must be seen passing, without a break, before
 	// the node takes the lock (0: once is enough).
 	StayGreen time.Duration
+	// MinRebootInterval is the least time between the end of this node's last reboot and the
+	// start of its next (0: none), so that a request a reboot does not clear cannot reboot the
+	// node in a loop.
+	MinRebootInterval time.Duration
 }
 
 // Pipeline is one node's reboot run.
@@ -179,6 +187,9 @@ type Pipeline struct {
 	Tasks    Tasks
 	Rebooter Rebooter
 	Clock    Clock
+	// Sentinels are the reboot-required commands, asked (with CheckTriggers) when no file and
+	// no key asks for a reboot.
+	Sentinels []Sentinel
 	// BootID reads the machine's boot id.
 	BootID func() (string, error)
 	// Note is where the reboot command is noted before it runs (see RebootNote).
@@ -189,6 +200,8 @@ type Pipeline struct {
 
 	// seen is what the current run learnt so far; runs of one Pipeline never overlap.
 	seen Seen
+	// request is what asked for the current run's reboot.
+	request Request
 	// unrecorded is the disabled mark a failed task called for and that could not be written:
 	// until it is, every run only tries to write it again.
 	unrecorded string
@@ -260,6 +273,7 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 	log := p.Logger
 	var recheck time.Time
 	p.seen, p.queue = Seen{}, lock.Queue{}
+	p.request = Request{}
 	defer func() {
 		var nb *notBeforeError
 		switch {
@@ -291,7 +305,7 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 		return Result{}, err
 	}
 	held := false
-	why := "an operator's rebootmgr reboot"
+	p.request = Request{Why: "an operator's rebootmgr reboot"}
 	if h, ok := rec.Holder(p.Node); ok {
 		switch h.Phase {
 		case lock.Rebooting, lock.Finishing:
@@ -304,16 +318,16 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 		p.seen.asked("the reboot lock it holds")
 	}
 	if !held && p.CheckTriggers {
-		why, err = p.triggered(ctx)
+		p.request, err = p.triggered(ctx)
 		if err != nil {
 			return Result{}, err
 		}
-		p.seen.asked(why)
-		if why == "" {
+		p.seen.asked(p.request.Why)
+		if p.request.Why == "" {
 			log.Info("no reboot required", logkey.Gate, "trigger")
 			return Result{Outcome: NothingToDo, Message: "no reboot required"}, nil
 		}
-		log.Info("reboot required", logkey.Gate, "trigger", logkey.By, why)
+		log.Info("reboot required", logkey.Gate, "trigger", logkey.By, p.request.Why)
 	}
-	return p.prepare(ctx, held, why)
+	return p.prepare(ctx, held, p.request.Why)
 }

@@ -57,14 +57,19 @@ func (p *Pipeline) prepare(ctx context.Context, resumed bool, why string) (res R
 	return p.reboot(ctx, why, &holding)
 }
 
-// gates are the gates before a place is taken: disabled, window, health, stay-green, the tasks
-// checked, cooldown.
+// gates are the gates before a place is taken: disabled, window, the least time between two
+// reboots of the node, health, stay-green, the tasks checked, cooldown.
 func (p *Pipeline) gates(ctx context.Context, resumed bool) error {
 	if err := p.checkDisabled(ctx); err != nil {
 		return err
 	}
 	if err := p.checkWindow(); err != nil {
 		return err
+	}
+	if !resumed {
+		if err := p.checkInterval(ctx); err != nil {
+			return err
+		}
 	}
 	if err := p.checkHealth(ctx, "health, counting every reboot in flight"); err != nil {
 		return err
@@ -116,12 +121,12 @@ func (p *Pipeline) confirm(ctx context.Context, holding *bool) (res Result, done
 		}
 	}
 	if p.CheckTriggers {
-		why, err := p.triggered(ctx)
+		req, err := p.triggered(ctx)
 		if err != nil {
 			return Result{}, false, err
 		}
-		p.seen.asked(why)
-		if why == "" {
+		p.seen.asked(req.Why)
+		if req.Why == "" {
 			p.Logger.Info("reboot request withdrawn while preparing: not rebooting", logkey.Gate, "trigger")
 			if *holding {
 				p.abandon(ctx, nil)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -50,7 +51,7 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	s := fleet.NodeState{Node: node, Group: group, Zone: meta[store.ZoneMeta], Limit: lock.One, Now: time.Now(), Schedule: schedule, Cooldown: f.cooldown, StayGreen: f.stayGreen}
+	s := fleet.NodeState{Node: node, Group: group, Zone: meta[store.ZoneMeta], Limit: lock.One, Now: time.Now(), Schedule: schedule, Cooldown: f.cooldown, StayGreen: f.stayGreen, MinRebootInterval: f.minRebootInterval}
 	if node != local {
 		// Another node is judged by the settings its daemon published.
 		d, ok, err := fleet.DaemonOf(ctx, o.client, node)
@@ -65,10 +66,10 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 			if s.Schedule, err = d.Settings.Schedule(node); err != nil {
 				s.SettingsError = err.Error()
 			}
-			s.Cooldown, s.StayGreen = d.Settings.Cooldown, d.Settings.StayGreen
+			s.Cooldown, s.StayGreen, s.MinRebootInterval = d.Settings.Cooldown, d.Settings.StayGreen, d.Settings.MinRebootInterval
 		}
 	}
-	// The history: for the cooldown, and the deadlines already reported.
+	// The history: for the cooldown, the min reboot interval, and the deadlines already reported.
 	if s.History, _, err = o.store.History(ctx); err != nil {
 		return err
 	}
@@ -96,18 +97,47 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	} else if flag.Set {
 		s.Disabled = &fleet.Mark{Value: flag.Value}
 	}
+	// What asks, and the request the pipeline would act on: a file first, then the key, then
+	// the first command that says so.
 	var requested []string
+	if node == local {
+		for _, p := range f.triggerFiles.values {
+			if fi, err := os.Stat(p); err == nil {
+				requested = append(requested, "file "+p)
+				if s.Request.Why == "" {
+					s.Request = pipeline.Request{Why: "file " + p, Written: fi.ModTime()}
+				}
+			}
+		}
+	}
 	if flag, err := o.store.Trigger(ctx, node); err != nil {
 		return err
 	} else if flag.Set {
 		requested = append(requested, "key "+o.keys.RebootRequired(node))
+		if s.Request.Why == "" {
+			s.Request = pipeline.Request{Why: "key reboot_required"}
+		}
 	}
-	if node == local {
-		for _, p := range f.triggerFiles.values {
-			if fileExists(p) {
-				requested = append(requested, "file "+p)
+	if node == local && len(f.triggerCommands.values) > 0 {
+		log, err := f.logger(stderr)
+		if err != nil {
+			return err
+		}
+		for _, c := range f.sentinelCommands(log) {
+			v := c.Run(ctx)
+			if err := context.Cause(ctx); err != nil {
+				return err
+			}
+			s.Commands = append(s.Commands, fmt.Sprintf("command %s: %s", c.Command, v.Said))
+			if v.Required {
+				requested = append(requested, "command "+c.Command)
+				if s.Request.Why == "" {
+					s.Request = pipeline.Request{Why: "command " + c.Command, Command: true}
+				}
 			}
 		}
+	} else if len(f.triggerCommands.values) > 0 {
+		s.Commands = []string{"reboot-required commands: not run from this node (rebootmgr check on " + node + " runs them)"}
 	}
 	s.Requested = strings.Join(requested, ", ")
 	if s.Health, err = (store.Health{Client: o.client, Members: o.store}).Check(ctx, node, v.InFlight(node)); err != nil {

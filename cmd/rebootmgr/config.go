@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -40,7 +41,7 @@ func runConfig(_ context.Context, args []string, e env, stdout, _ io.Writer) err
 		} else if _, from, ok := e.setting(envName(f.Name)); ok {
 			source = from
 		}
-		fmt.Fprintf(stdout, "%-22s %-40s (%s)\n", "--"+f.Name, quoteEmpty(f.Value.String()), source)
+		fmt.Fprintf(stdout, "%-22s %-40s (%s)\n", "--"+f.Name, quoteEmpty(oneLineValue(f.Value.String())), source)
 	})
 	var consul []string
 	for name := range consulSettings() {
@@ -56,6 +57,15 @@ func runConfig(_ context.Context, args []string, e env, stdout, _ io.Writer) err
 		fmt.Fprintln(stdout, line)
 	}
 	return nil
+}
+
+// oneLineValue keeps a setting on its line: a list of several lines (the reboot-required
+// commands) is shown quoted, as the configuration file takes it.
+func oneLineValue(s string) string {
+	if strings.Contains(s, "\n") {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 func quoteEmpty(s string) string {

@@ -173,6 +173,7 @@ func (d *daemonFlags) settings() fleet.Settings {
 	return fleet.Settings{
 		Version: version, Enabled: d.enabled, Windows: d.windows.values, Blackouts: dates,
 		Spread: d.spread, Cooldown: d.cooldown, StayGreen: d.stayGreen,
+		MinRebootInterval: d.minRebootInterval,
 	}
 }
 

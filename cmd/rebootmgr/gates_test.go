@@ -45,6 +45,15 @@ func TestCheckAgreesWithReboot(t *testing.T) {
 			}
 			n.put(n.keys().GroupHistory("default"), string(data))
 		}, []string{"--cooldown", "1h"}, exitWindow, fleet.GateCooldown, "cooldown"},
+		{"within the min reboot interval", func(t *testing.T, n *testNode) {
+			now := time.Now().UTC()
+			l := history.Log{Version: 1}.Append(history.Entry{Node: "n1", Start: now.Add(-time.Minute), End: now, Outcome: history.Finished})
+			data, err := l.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			n.put(n.keys().GroupHistory("default"), string(data))
+		}, []string{"--min-reboot-interval", "1h"}, exitWindow, fleet.GateInterval, "min reboot interval"},
 		{"did not reboot", func(t *testing.T, n *testNode) {
 			boot := fmt.Sprintf("boot-%d", n.boots)
 			putHolder(t, n, lock.Holder{Node: "n1", Phase: lock.Rebooting, Since: time.Now(), BootID: boot, RebootStarted: time.Now()})

@@ -121,7 +121,10 @@ func (n *testNode) args(command string, extra ...string) []string {
 			"--lock-file", n.lockFile,
 			"--reboot-command", "echo rebooted >> "+n.reboots,
 			"--reboot-required-file", n.trigger,
-			"--settle", "0s")
+			"--settle", "0s",
+			// Tests reboot a node again seconds after its last reboot; the tests of the min
+			// reboot interval set it again.
+			"--min-reboot-interval", "0")
 	}
 	return append(args, extra...)
 }

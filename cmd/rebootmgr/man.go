@@ -36,7 +36,7 @@ func runMan(ctx context.Context, _ []string, e env, stdout, _ io.Writer) error {
 		{exitOK, "rebooted, finished after a reboot, or nothing to do"},
 		{exitError, "error: Consul unreachable or denied, bad configuration (a malformed quorum tag too), unsafe task"},
 		{exitUnhealthy, "health checks failed"},
-		{exitWindow, "not now: outside the reboot window, a blackout date, or the group's cooldown"},
+		{exitWindow, "not now: outside the reboot window, a blackout date, the group's cooldown, or the node's min reboot interval"},
 		{exitLockHeld, "another node holds the reboot lock"},
 		{exitLockLost, "lost the lock while preparing"},
 		{exitTaskFailed, "a task failed or timed out"},
@@ -51,7 +51,7 @@ func runMan(ctx context.Context, _ []string, e env, stdout, _ io.Writer) error {
 	for _, f := range []struct{ path, what string }{
 		{DefaultConfigFile, "the settings of every command on this node, as NAME=VALUE lines (REBOOTMGR_<FLAG>, CONSUL_HTTP_*): the daemon, check, status and the operator's commands read the same ones; rebootmgr config shows them and where each comes from"},
 		{"/etc/rebootmgr/pre_boot_tasks/, /etc/rebootmgr/post_boot_tasks/", "tasks, run in name order, before the reboot and after it (owned by root, not writable by group or others)"},
-		{"/var/run/reboot_required, /var/run/reboot-required", "request a reboot of this node (--reboot-required-file)"},
+		{"/var/run/reboot_required, /var/run/reboot-required, /run/reboot-needed", "request a reboot of this node (--reboot-required-file; --reboot-required-command asks a command too)"},
 		{"/run/rebootmgr.lock", "held while rebootmgr acts on this node (--lock-file); /run/rebootmgr.reboot notes that the reboot command ran on this boot"},
 		{"/proc/sys/kernel/random/boot_id", "the boot id, which tells a reboot that happened from one that did not (--boot-id-file)"},
 		{"/etc/kernel/postinst.d/zz-rebootmgr", "the package's kernel hook: a new kernel writes the first reboot-required file"},
@@ -60,7 +60,7 @@ func runMan(ctx context.Context, _ []string, e env, stdout, _ io.Writer) error {
 	}
 	b.WriteString(".SH ENVIRONMENT\n")
 	for _, v := range []struct{ name, what string }{
-		{"REBOOTMGR_<FLAG>", "any flag not given on the command line, its name in capitals with dashes as underscores (REBOOTMGR_REBOOT_WINDOW); a list separated by ';' (windows, blackouts) or ':' (files); the environment wins over the configuration file"},
+		{"REBOOTMGR_<FLAG>", "any flag not given on the command line, its name in capitals with dashes as underscores (REBOOTMGR_REBOOT_WINDOW); a list separated by ';' (windows, blackouts), ':' (files) or newlines (reboot-required commands); the environment wins over the configuration file"},
 		{"REBOOTMGR_CONFIG", "the configuration file to read instead of " + DefaultConfigFile + " (empty: none)"},
 		{"REBOOTMGR_DRY_RUN", "set to 1 for the tasks of a --dry-run: a task must then change nothing"},
 		{"CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, CONSUL_HTTP_TOKEN_FILE, CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY, CONSUL_HTTP_SSL, CONSUL_TLS_SERVER_NAME", "how to reach the Consul agent, as Consul's own commands read them (also from the configuration file)"},

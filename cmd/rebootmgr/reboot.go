@@ -27,22 +27,27 @@ type rebootFlags struct {
 	globalFlags
 	rebootCommand string
 	triggerFiles  listFlag
-	tasksDir      string
-	taskTimeout   time.Duration
-	settle        settleFlag
-	bootIDFile    string
-	lockFile      string
-	dryRun        bool
-	checkTriggers bool
-	deadline      time.Duration
-	windows       listFlag
-	blackouts     listFlag
-	breaker       string
-	cooldown      time.Duration
-	stayGreen     time.Duration
-	spread        time.Duration
-	notifyURL     string
-	pythonMarkers bool
+	// triggerCommands are the reboot-required commands (exit 0: reboot), each run with
+	// /bin/sh -c for at most triggerTimeout.
+	triggerCommands   listFlag
+	triggerTimeout    time.Duration
+	minRebootInterval time.Duration
+	tasksDir          string
+	taskTimeout       time.Duration
+	settle            settleFlag
+	bootIDFile        string
+	lockFile          string
+	dryRun            bool
+	checkTriggers     bool
+	deadline          time.Duration
+	windows           listFlag
+	blackouts         listFlag
+	breaker           string
+	cooldown          time.Duration
+	stayGreen         time.Duration
+	spread            time.Duration
+	notifyURL         string
+	pythonMarkers     bool
 
 	// via wraps the Consul client's transport, and observeTask hears of every task (both for
 	// metrics; unset, nothing is counted).
@@ -56,6 +61,10 @@ func (f *rebootFlags) register(fs *flag.FlagSet) {
 	f.settle.d = pipeline.SettleAuto
 	fs.StringVar(&f.rebootCommand, "reboot-command", "systemctl reboot", "command that reboots the machine (run with /bin/sh -c)")
 	fs.Var(&f.triggerFiles, "reboot-required-file", "a file whose existence requests a reboot (repeatable; the environment takes a colon-separated list)")
+	f.triggerCommands.sep = "\n"
+	fs.Var(&f.triggerCommands, "reboot-required-command", `a command whose exit 0 requests a reboot, run with /bin/sh -c, e.g. "! needs-restarting -r" (repeatable; the environment takes one a line); any other exit, or a failure to run, is no request`)
+	fs.DurationVar(&f.triggerTimeout, "reboot-required-command-timeout", tasks.DefaultSentinelTimeout, "how long a reboot-required command may run; its process group is killed then, and that is no request")
+	fs.DurationVar(&f.minRebootInterval, "min-reboot-interval", time.Hour, "least time between the end of this node's last reboot and the start of its next, so that a request the reboot does not clear cannot reboot it in a loop (0: none)")
 	fs.StringVar(&f.tasksDir, "tasks-dir", "/etc/rebootmgr", "directory holding pre_boot_tasks/ and post_boot_tasks/")
 	fs.DurationVar(&f.taskTimeout, "task-timeout", tasks.DefaultTimeout, "how long one task may run")
 	fs.Var(&f.settle, "settle", "after the pre-boot tasks, wait this long before checking again: auto (until every check has run again, at most 3m) or a duration")
@@ -75,8 +84,10 @@ func (f *rebootFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.pythonMarkers, "python-markers", true, "mark this node's reboots in the Python rebootmgr's reboot_in_progress keys, so that nodes still running it wait for them, and watch its keys (false once no node runs it)")
 }
 
+// defaultTriggerFiles are the reboot-required files looked for unless told otherwise: the
+// kernel hook's, Debian's and Ubuntu's, and SUSE's (zypper writes /run/reboot-needed).
 func defaultTriggerFiles() []string {
-	return []string{"/var/run/reboot_required", "/var/run/reboot-required"}
+	return []string{"/var/run/reboot_required", "/var/run/reboot-required", "/run/reboot-needed"}
 }
 
 const rebootExamples = `  rebootmgr                                   reboot this node now, if every gate allows it
@@ -181,17 +192,18 @@ func (f *rebootFlags) pipeline(ctx context.Context, e env, log *slog.Logger) (*w
 	st := &store.Consul{Client: client, Keys: store.Keys{Prefix: f.prefix}, Group: group, PythonMarkers: f.pythonMarkers, Logger: log}
 	p := &pipeline.Pipeline{
 		Config: pipeline.Config{
-			Node:          node,
-			Zone:          zone,
-			Settle:        f.settle.d,
-			CheckTriggers: f.checkTriggers,
-			TriggerFiles:  f.triggerFiles.values,
-			DryRun:        f.dryRun,
-			Deadline:      f.deadline,
-			Schedule:      schedule,
-			Breaker:       breaker,
-			Cooldown:      f.cooldown,
-			StayGreen:     f.stayGreen,
+			Node:              node,
+			Zone:              zone,
+			Settle:            f.settle.d,
+			CheckTriggers:     f.checkTriggers,
+			TriggerFiles:      f.triggerFiles.values,
+			DryRun:            f.dryRun,
+			Deadline:          f.deadline,
+			Schedule:          schedule,
+			Breaker:           breaker,
+			Cooldown:          f.cooldown,
+			StayGreen:         f.stayGreen,
+			MinRebootInterval: f.minRebootInterval,
 		},
 		Store:  st,
 		Health: store.Health{Client: client, Members: st, Remember: !f.dryRun, Local: node == agentNode},
@@ -200,14 +212,33 @@ func (f *rebootFlags) pipeline(ctx context.Context, e env, log *slog.Logger) (*w
 			Env: os.Environ(), Owner: os.Geteuid(), Logger: log.With(logkey.Component, "tasks"),
 			Observe: f.observeTask,
 		},
-		Rebooter: tasks.RebootCommand{Command: f.rebootCommand, Logger: log},
-		Clock:    pipeline.SystemClock{},
-		BootID:   pipeline.BootIDFile(f.bootIDFile),
-		Note:     pipeline.RebootNote(rebootNote(f.lockFile)),
-		Notifier: notify.Notifier{Client: client, URL: f.notifyURL, Node: node, Group: group, Logger: log.With(logkey.Component, "notify")},
-		Logger:   log,
+		Rebooter:  tasks.RebootCommand{Command: f.rebootCommand, Logger: log},
+		Clock:     pipeline.SystemClock{},
+		Sentinels: f.sentinels(log),
+		BootID:    pipeline.BootIDFile(f.bootIDFile),
+		Note:      pipeline.RebootNote(rebootNote(f.lockFile)),
+		Notifier:  notify.Notifier{Client: client, URL: f.notifyURL, Node: node, Group: group, Logger: log.With(logkey.Component, "notify")},
+		Logger:    log,
 	}
 	return &wired{pipeline: p, store: st, client: client}, nil
+}
+
+// sentinels are the reboot-required commands.
+func (f *rebootFlags) sentinels(log *slog.Logger) []pipeline.Sentinel {
+	var out []pipeline.Sentinel
+	for _, c := range f.sentinelCommands(log) {
+		out = append(out, c)
+	}
+	return out
+}
+
+// sentinelCommands are the reboot-required commands as tasks.Sentinel.
+func (f *rebootFlags) sentinelCommands(log *slog.Logger) []tasks.Sentinel {
+	var out []tasks.Sentinel
+	for _, c := range f.triggerCommands.values {
+		out = append(out, tasks.Sentinel{Command: c, Timeout: f.triggerTimeout, Env: os.Environ(), Logger: log.With(logkey.Component, "reboot-required-command")})
+	}
+	return out
 }
 
 // rebootNote is where the pipeline notes the reboot command before it runs: beside the lock

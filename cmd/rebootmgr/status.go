@@ -66,7 +66,7 @@ func (f *rebootFlags) localState(node string, stderr io.Writer) (*fleet.Local, e
 	}
 	l := &fleet.Local{Settings: fleet.Settings{
 		Version: version, Enabled: true, Windows: f.windows.values, Spread: f.spread,
-		Cooldown: f.cooldown, StayGreen: f.stayGreen,
+		Cooldown: f.cooldown, StayGreen: f.stayGreen, MinRebootInterval: f.minRebootInterval,
 	}}
 	for d := range blackouts {
 		l.Settings.Blackouts = append(l.Settings.Blackouts, d)

@@ -212,6 +212,8 @@ func (n *Node) Args() []string {
 		"--lock-file", n.path("run", "rebootmgr.lock"),
 		"--reboot-command", "date +%s%N >> "+n.path("reboots"),
 		"--reboot-required-file", n.Trigger(),
+		// A fleet asks its nodes again soon after their reboots.
+		"--min-reboot-interval", "0",
 	)
 }
 

@@ -147,3 +147,40 @@ func (r *Rebooter) Count() int {
 	defer r.mu.Unlock()
 	return r.count
 }
+
+// Sentinel is a reboot-required command whose answer a test sets; it counts how often it was
+// asked.
+type Sentinel struct {
+	Name string
+	mu   sync.Mutex
+	yes  bool
+	asks int
+}
+
+// Say sets the answer: required or not.
+func (s *Sentinel) Say(required bool) {
+	s.mu.Lock()
+	s.yes = required
+	s.mu.Unlock()
+}
+
+// Ask answers as told, and counts.
+func (s *Sentinel) Ask(context.Context) (bool, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.asks++
+	if s.yes {
+		return true, "exit 0: reboot required"
+	}
+	return false, "exit 1: no reboot required"
+}
+
+// String names the command.
+func (s *Sentinel) String() string { return s.Name }
+
+// Asks is how often the command was asked.
+func (s *Sentinel) Asks() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.asks
+}
