@@ -68,8 +68,9 @@ func TestAdversaryFleetRace(t *testing.T) {
 		n.task("pre", "10-work", "sleep 0.3")
 	}
 	rebootCmd := func(n *testNode) []string {
-		return []string{"--reboot-command", fmt.Sprintf("echo rebooted >> %s; (echo %s; %s kv get -http-addr=%s %s) | tr '\\n' ' ' >> %s; echo >> %s",
-			n.reboots, n.agent.Node, consultest.Binary(t), n.agent.HTTPAddr, n.keys().Holders(), snapshots, snapshots)}
+		// The snapshot first, "rebooted" last: a node counted as rebooted has its snapshot.
+		return []string{"--reboot-command", fmt.Sprintf("(echo %s; %s kv get -http-addr=%s %s) | tr '\\n' ' ' >> %s; echo >> %s; echo rebooted >> %s",
+			n.agent.Node, consultest.Binary(t), n.agent.HTTPAddr, n.keys().Holders(), snapshots, snapshots, n.reboots)}
 	}
 
 	// n00 (web) and n06 (db, cache) hold a place from runs that were cut short while preparing.
@@ -144,10 +145,12 @@ func TestAdversaryFleetRace(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 			continue
 		}
-		// A daemon of a node not rebooted yet restarts meanwhile.
+		// A daemon of a node that holds no place yet restarts meanwhile (one that holds a place
+		// may be running its reboot command, which a stop would end: a reboot that did not
+		// happen, waiting for an operator, as it should).
 		var waiting []int
 		for i := range nodes {
-			if !finished[i] && i != next && nodes[i].rebootCount() == 0 {
+			if _, holds := inFlight(t, nodes[0]).Holders[names[i]]; !finished[i] && i != next && nodes[i].rebootCount() == 0 && !holds {
 				waiting = append(waiting, i)
 			}
 		}
