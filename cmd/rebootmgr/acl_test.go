@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/consul/api"
+
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
@@ -55,9 +57,22 @@ func TestDaemonPolicy(t *testing.T) {
 		t.Fatal("the daemon policy could not stop its group for an overdue holder")
 	}
 	n.kv().Delete(n.keys().GroupStop("default"), nil)
+	// A full lock: the node joins its group's queue.
+	putHolder(t, n, lock.Holder{Node: "n7", Phase: lock.Preparing, Since: time.Now()})
+	n.put(n.keys().RebootRequired("n1"), "")
+	n.expect(n.run("reboot", "--check-triggers"), exitLockHeld, "n7")
+	if q := queueOf(t, n); len(q.Entries) != 1 || q.Entries[0].Node != "n1" {
+		t.Fatalf("the daemon policy could not join the queue: %+v", q)
+	}
+	n.kv().Delete(n.keys().RebootRequired("n1"), nil)
 	n.kv().Delete(n.keys().Lock(), nil)
 	d := n.startDaemon()
 	fleettest.WaitSeen(t, d.Log.Seen("idle: no reboot required"), "the daemon idle")
+	// It registered itself, and says it runs.
+	waitDaemonCheck(t, n, "the daemon's check passing under its policy", func(c *api.HealthCheck) bool { return c.Status == api.HealthPassing })
+	if strings.Contains(d.Log.String(), "could not register") {
+		t.Fatalf("the daemon could not register itself with its policy:\n%s", d.Log)
+	}
 
 	// Not the fleet's stop flag, not another node's keys.
 	n.expect(n.run("stop"), exitError, "Permission denied")

@@ -1,0 +1,80 @@
+package fleet
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/history"
+	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/window"
+)
+
+// TestEveryGateBlocksAndIsKnown walks the gates in their order: each that can hold a node back
+// does so in a state made for it, is the first blocking gate there (what status shows), ends as
+// a gate the pipeline knows (its exit code, metric label and daemon status come from
+// pipeline.Endings), and the status table names it. A gate added to GateOrder without a state
+// here fails the test.
+func TestEveryGateBlocksAndIsKnown(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	closed, err := window.Parse(now.Add(12*time.Hour).Format("Mon 15:04") + "-" + now.Add(12*time.Hour+time.Minute).Format("15:04") + " UTC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	finishedNow := history.Log{Version: 1}.Append(history.Entry{Node: "n1", Start: now.Add(-time.Minute), End: now, Outcome: history.Finished})
+	failing := health.Service{Name: "galera", Tags: []string{health.Tag}, Instances: []health.Instance{{Node: "n1", ServiceID: "galera", Checks: []health.Check{{Node: "n1", CheckID: "c", Status: "critical"}}}}}
+	states := map[string]func(*NodeState){
+		GateStop: func(s *NodeState) { s.Stop = &Mark{Value: "freeze"} },
+		GateRebooted: func(s *NodeState) {
+			s.Lock = holding(lock.Holder{Node: "n1", Phase: lock.Rebooting, BootID: "b1"})
+			s.BootID, s.RebootRan = "b1", true
+		},
+		GateDisabled: func(s *NodeState) { s.Disabled = &Mark{Value: "disk swap"} },
+		GateWindow:   func(s *NodeState) { s.Schedule = window.Schedule{Windows: []window.Window{closed}} },
+		GateInterval: func(s *NodeState) { s.MinRebootInterval, s.History = time.Hour, finishedNow },
+		GateHealth:   func(s *NodeState) { s.Health = health.Evaluate("n1", []health.Service{failing}, nil) },
+		GateTasks:    func(s *NodeState) { s.TasksErr = &testError{"tasks directory is writable by others"} },
+		GateCooldown: func(s *NodeState) { s.Cooldown, s.History = time.Hour, finishedNow },
+		GateLock:     func(s *NodeState) { s.Lock = holding(lock.Holder{Node: "n7", Phase: lock.Preparing, Since: now}) },
+	}
+	// These only ever say something; they hold no node back by themselves (stay-green is
+	// watched by the pipeline over time, a trigger only says whether the daemon acts at all).
+	sayOnly := map[string]bool{GateTrigger: true, GateStayGreen: true}
+	for _, gate := range GateOrder() {
+		t.Run(gate, func(t *testing.T) {
+			if sayOnly[gate] {
+				return
+			}
+			set, ok := states[gate]
+			if !ok {
+				t.Fatalf("gate %q has no state that makes it hold a node back", gate)
+			}
+			s := NodeState{Node: "n1", Group: "default", Limit: lock.One, Lock: lock.Record{Version: lock.Version}, Now: now, Tasks: map[string]int{}}
+			set(&s)
+			v := Blocking(Gates(s))
+			if v == nil || v.Gate != gate {
+				t.Fatalf("first blocking gate %+v, want %s", v, gate)
+			}
+			if _, known := pipeline.EndingOf(v.Err); !known && gate != GateTasks {
+				t.Fatalf("gate %s ends with %v, which no ending of the pipeline knows", gate, v.Err)
+			}
+			row := now2(Node{Node: "n1", Group: "default", InCatalog: true, Blocked: &Block{Gate: v.Gate, Reason: v.Err.Error()}})
+			if !strings.Contains(row, "blocked by "+gate) {
+				t.Fatalf("the status table says %q", row)
+			}
+		})
+	}
+}
+
+func holding(h lock.Holder) lock.Record {
+	r, _ := lock.Record{Version: lock.Version}.Acquire(h, 1)
+	return r
+}
+
+func now2(n Node) string { return now(n, func(_, s string) string { return s }) }
+
+type testError struct{ s string }
+
+func (e *testError) Error() string { return e.s }
