@@ -90,15 +90,7 @@ func TestLimitCommand(t *testing.T) {
 
 func lockAt(t *testing.T, n *testNode, group string) lock.Record {
 	t.Helper()
-	pair := n.get(n.keys().GroupLock(group))
-	if pair == nil {
-		return lock.Record{}
-	}
-	rec, err := lock.Decode(pair.Value)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rec
+	return stored(t, n, n.keys().GroupLock(group), lock.Decode)
 }
 
 // TestDeadlinePassed: a holder past its deadline stops its group with a reason naming it, and

@@ -181,6 +181,21 @@ func (n *testNode) get(key string) *api.KVPair {
 	return pair
 }
 
+// stored decodes what n's agent holds at key; the zero value when the key does not exist.
+func stored[T any](t testing.TB, n *testNode, key string, decode func([]byte) (T, error)) T {
+	t.Helper()
+	var zero T
+	pair := n.get(key)
+	if pair == nil {
+		return zero
+	}
+	v, err := decode(pair.Value)
+	if err != nil {
+		t.Fatalf("%s: %v", key, err)
+	}
+	return v
+}
+
 func (n *testNode) keys() store.Keys { return store.Keys{Prefix: store.DefaultPrefix} }
 
 func (n *testNode) lockRecord() lock.Record {

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
-	"github.com/rebootmgr/rebootmgr/lock"
 )
 
 // TestLimitsUnderRaces: the nodes of one group race, triggered together, round after round,
@@ -60,7 +59,7 @@ func TestLimitsUnderRaces(t *testing.T) {
 				if len(started) != want {
 					t.Fatalf("round %d: %d nodes started, want %d", round, len(started), want)
 				}
-				if rec := groupLock(t, nodes[0], "compute"); len(rec.Holders) != want {
+				if rec := lockAt(t, nodes[0], "compute"); len(rec.Holders) != want {
 					t.Fatalf("round %d: the lock holds %v", round, rec.Holders)
 				}
 				var zones []string
@@ -80,18 +79,4 @@ func TestLimitsUnderRaces(t *testing.T) {
 			}
 		})
 	}
-}
-
-// groupLock is a group's lock record as stored.
-func groupLock(t *testing.T, n *testNode, group string) lock.Record {
-	t.Helper()
-	pair := n.get(n.keys().GroupLock(group))
-	if pair == nil {
-		return lock.Record{Version: lock.Version}
-	}
-	rec, err := lock.Decode(pair.Value)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rec
 }

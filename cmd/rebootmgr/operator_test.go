@@ -434,13 +434,5 @@ func waitNodeCheck(t *testing.T, n *testNode, check string) {
 // historyOf is group's history as stored.
 func historyOf(t *testing.T, n *testNode, group string) history.Log {
 	t.Helper()
-	pair := n.get(n.keys().GroupHistory(group))
-	if pair == nil {
-		return history.Log{}
-	}
-	l, err := history.Decode(pair.Value)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
+	return stored(t, n, n.keys().GroupHistory(group), history.Decode)
 }

@@ -61,15 +61,7 @@ func TestQueueOrder(t *testing.T) {
 
 func queueOf(t *testing.T, n *testNode) lock.Queue {
 	t.Helper()
-	pair := n.get(n.keys().GroupQueue("default"))
-	if pair == nil {
-		return lock.Queue{}
-	}
-	q, err := lock.DecodeQueue(pair.Value)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return q
+	return stored(t, n, n.keys().GroupQueue("default"), lock.DecodeQueue)
 }
 
 func names(nodes []*testNode) []string {

@@ -138,15 +138,7 @@ func TestQuorumCountsRebootsInFlight(t *testing.T) {
 
 func inFlight(t *testing.T, n *testNode) lock.Fleet {
 	t.Helper()
-	pair := n.get(n.keys().Holders())
-	if pair == nil {
-		return lock.Fleet{}
-	}
-	f, err := lock.DecodeFleet(pair.Value)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
+	return stored(t, n, n.keys().Holders(), lock.DecodeFleet)
 }
 
 // TestLoweredLimitHoldsPreparingNodes: two nodes of a group with limit 2 prepare; the limit is
