@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -174,13 +175,14 @@ var ErrQueued = errors.New("waiting for its turn in the group's queue")
 // QueuedError says which nodes go first, and when the first misses its turn.
 type QueuedError struct {
 	Place int // 1-based, among the nodes of the queue
+	Free  int // places free now
 	Ahead []string
 	Until time.Time
 }
 
 func (e *QueuedError) Error() string {
-	return fmt.Sprintf("a place is free, but %d node(s) asked first and go first: %v (place %d in the group's queue; the first has until %s to take it)",
-		len(e.Ahead), e.Ahead, e.Place, e.Until.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("%d place(s) free, and %d node(s) asked first and go first: %s (place %d in the group's queue; the first has until %s to take its place)",
+		e.Free, len(e.Ahead), strings.Join(e.Ahead, ", "), e.Place, e.Until.UTC().Format(time.RFC3339))
 }
 
 func (e *QueuedError) Unwrap() error { return ErrQueued }

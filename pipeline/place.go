@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/health"
@@ -113,13 +114,19 @@ func LockFree(v View, h lock.Holder, ruled bool, now time.Time) error {
 		}
 		return gateWrap(ErrLockHeld, err, "cannot take the reboot lock")
 	}
-	if ahead, until := v.Queue.Ahead(h.Node, now); len(ahead) > 0 {
+	// The places free now go to the first nodes of the queue that may go: as many as there
+	// are places (one at a time under auto, where the rules, not a count, say how many).
+	free := 1
+	if places := v.Limit.Places(v.GroupNodes, ruled); places != math.MaxInt {
+		free = places - len(v.Lock.Holders)
+	}
+	if ahead, until := v.Queue.Ahead(h.Node, now); len(ahead) >= free {
 		place, in := v.Queue.Place(h.Node)
 		if !in {
 			place = len(v.Queue.Entries)
 		}
 		return &notBeforeError{
-			gateError: gateError{gate: ErrLockHeld, msg: "cannot take the reboot lock yet: " + (&lock.QueuedError{Place: place + 1, Ahead: ahead, Until: until}).Error(), err: lock.ErrQueued},
+			gateError: gateError{gate: ErrLockHeld, msg: "cannot take the reboot lock yet: " + (&lock.QueuedError{Place: place + 1, Free: free, Ahead: ahead, Until: until}).Error(), err: lock.ErrQueued},
 			until:     until,
 		}
 	}
