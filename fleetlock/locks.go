@@ -188,7 +188,7 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 func (l *Locks) join(ctx context.Context, st *store.Consul, log *slog.Logger, host string) {
 	now := time.Now()
 	_, _, err := pipeline.ChangeLock(ctx, st, log, func(v pipeline.View) (pipeline.Change, error) {
-		q := v.Queue.Join(host, now)
+		q := v.Queue.Join(host, "", now)
 		return pipeline.Change{Lock: v.Lock, Queue: &q}, nil
 	})
 	if err != nil {

@@ -35,6 +35,9 @@ type QueueEntry struct {
 	// Blocked names the gate of its own that holds it now ("" when only the lock does); a node
 	// that let its turn pass is blocked "missed its turn" until it runs again.
 	Blocked string `json:"blocked,omitempty"`
+	// Zone is its zone, where its group's limit is bounded per zone: a node that a zone rebooting
+	// keeps out holds up nobody of that zone.
+	Zone string `json:"zone,omitempty"`
 }
 
 // MissedTurn is the Blocked of a node that did not take a place within QueueGrace of its turn.
@@ -96,14 +99,14 @@ func (q Queue) clone() Queue {
 	return Queue{Version: q.Version, Entries: slices.Clone(q.Entries), Freed: q.Freed}
 }
 
-// Join puts node at the end of the queue, or, already in it, clears what blocked it.
-func (q Queue) Join(node string, now time.Time) Queue {
+// Join puts node (of zone) at the end of the queue, or, already in it, clears what blocked it.
+func (q Queue) Join(node, zone string, now time.Time) Queue {
 	out := q.clone()
 	if i, ok := q.Place(node); ok {
-		out.Entries[i].Blocked = ""
+		out.Entries[i].Blocked, out.Entries[i].Zone = "", zone
 		return out
 	}
-	out.Entries = append(out.Entries, QueueEntry{Node: node, Since: now.UTC()})
+	out.Entries = append(out.Entries, QueueEntry{Node: node, Since: now.UTC(), Zone: zone})
 	return out
 }
 
@@ -124,15 +127,16 @@ func (q Queue) Leave(node string) Queue {
 }
 
 // Ahead are the nodes node must let take a place first at now: those before it in the queue
-// (every one, for a node not in it) that are not blocked and whose turn has not passed, and the
+// (every one, for a node not in it) that are not blocked, that may go (may says whether an
+// entry could take a place as the lock is: its zone), and whose turn has not passed; and the
 // time the first of them misses its turn (zero when none is ahead).
-func (q Queue) Ahead(node string, now time.Time) (ahead []string, until time.Time) {
+func (q Queue) Ahead(node string, now time.Time, may func(QueueEntry) bool) (ahead []string, until time.Time) {
 	end, ok := q.Place(node)
 	if !ok {
 		end = len(q.Entries)
 	}
 	for _, e := range q.Entries[:end] {
-		if e.Blocked != "" {
+		if e.Blocked != "" || (may != nil && !may(e)) {
 			continue
 		}
 		// The turn of an entry begins when it joined or a place last opened, whichever is later.
@@ -152,17 +156,18 @@ func (q Queue) Ahead(node string, now time.Time) (ahead []string, until time.Tim
 	return ahead, until
 }
 
-// Served is the queue once node takes a place at now: node leaves it, and the ready nodes before
-// it whose turn passed are marked MissedTurn (each clears it when it runs again).
-func (q Queue) Served(node string, now time.Time) Queue {
+// Served is the queue once node takes a place at now: node leaves it, and the nodes before it
+// that may go (see Ahead) whose turn passed are marked MissedTurn (each clears it when it runs
+// again).
+func (q Queue) Served(node string, now time.Time, may func(QueueEntry) bool) Queue {
 	out := q.Leave(node)
 	end, ok := q.Place(node)
 	if !ok {
 		end = len(q.Entries)
 	}
-	ahead, _ := q.Ahead(node, now)
+	ahead, _ := q.Ahead(node, now, may)
 	for _, e := range q.Entries[:end] {
-		if e.Blocked == "" && !slices.Contains(ahead, e.Node) {
+		if e.Blocked == "" && (may == nil || may(e)) && !slices.Contains(ahead, e.Node) {
 			out = out.Block(e.Node, MissedTurn)
 		}
 	}
@@ -190,6 +195,6 @@ func (e *QueuedError) Unwrap() error { return ErrQueued }
 // Equal says whether two queues hold the same.
 func (q Queue) Equal(o Queue) bool {
 	return q.Freed.Equal(o.Freed) && slices.EqualFunc(q.Entries, o.Entries, func(a, b QueueEntry) bool {
-		return a.Node == b.Node && a.Since.Equal(b.Since) && a.Blocked == b.Blocked
+		return a.Node == b.Node && a.Since.Equal(b.Since) && a.Blocked == b.Blocked && a.Zone == b.Zone
 	})
 }

@@ -48,7 +48,7 @@ func AcquireIn(ctx context.Context, health Health, log *slog.Logger, v View, h l
 	}
 	fleet := v.Fleet.With(h.Node, v.Group)
 	ch := Change{Lock: rec, Fleet: &fleet}
-	if q := v.Queue.Served(h.Node, now); !q.Equal(v.Queue) {
+	if q := v.Queue.Served(h.Node, now, zoneAdmits(v)); !q.Equal(v.Queue) {
 		ch.Queue = &q
 	}
 	return ch, nil
@@ -120,7 +120,7 @@ func LockFree(v View, h lock.Holder, ruled bool, now time.Time) error {
 	if places := v.Limit.Places(v.GroupNodes, ruled); places != math.MaxInt {
 		free = places - len(v.Lock.Holders)
 	}
-	if ahead, until := v.Queue.Ahead(h.Node, now); len(ahead) >= free {
+	if ahead, until := v.Queue.Ahead(h.Node, now, zoneAdmits(v)); len(ahead) >= free {
 		place, in := v.Queue.Place(h.Node)
 		if !in {
 			place = len(v.Queue.Entries)
@@ -131,6 +131,12 @@ func LockFree(v View, h lock.Holder, ruled bool, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// zoneAdmits says whether a node of the queue could take a place in v as far as zones go: one
+// that a zone rebooting keeps out holds up nobody.
+func zoneAdmits(v View) func(lock.QueueEntry) bool {
+	return func(e lock.QueueEntry) bool { return v.Lock.ZoneError(e.Node, e.Zone, v.Limit.PerZone) == nil }
 }
 
 // withinLimit says whether fewer than the group's limit of h.Node's fellow holders are

@@ -31,7 +31,7 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) {
 		// It holds a place already.
 	case errors.Is(err, ErrLockHeld) && (!queued || entry.Blocked != ""):
 		now := p.Clock.Now()
-		change = func(q lock.Queue) lock.Queue { return q.Join(p.Node, now) }
+		change = func(q lock.Queue) lock.Queue { return q.Join(p.Node, p.Zone, now) }
 	case queued && entry.Blocked == "" && ownGate(err) != "":
 		gate := ownGate(err)
 		change = func(q lock.Queue) lock.Queue { return q.Block(p.Node, gate) }

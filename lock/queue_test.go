@@ -1,0 +1,63 @@
+package lock
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestQueueAhead(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	q := Queue{Version: Version}.Join("a", "rack-1", t0).Join("b", "rack-2", t0.Add(time.Second)).Join("c", "rack-1", t0.Add(2*time.Second))
+	inRack1 := func(e QueueEntry) bool { return e.Zone == "rack-1" }
+	for _, tt := range []struct {
+		name string
+		q    Queue
+		node string
+		now  time.Time
+		may  func(QueueEntry) bool
+		want []string
+	}{
+		{"the first has nobody ahead", q, "a", t0, nil, nil},
+		{"the third waits for both", q, "c", t0.Add(time.Minute), nil, []string{"a", "b"}},
+		{"a newcomer waits for all", q, "z", t0.Add(time.Minute), nil, []string{"a", "b", "c"}},
+		{"a blocked node holds up nobody", q.Block("a", "health"), "c", t0.Add(time.Minute), nil, []string{"b"}},
+		{"a node of a zone kept out holds up nobody", q, "c", t0.Add(time.Minute), inRack1, []string{"a"}},
+		{"a turn passes after the grace", q, "c", t0.Add(time.Second + QueueGrace), nil, nil},
+		{"a place opened gives a new turn", Queue{Version: Version, Entries: q.Entries, Freed: t0.Add(time.Hour)}, "c", t0.Add(time.Hour + time.Minute), nil, []string{"a", "b"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, _ := tt.q.Ahead(tt.node, tt.now, tt.may)
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("ahead %v, want %v", got, tt.want)
+			}
+		})
+	}
+	served := q.Served("c", t0.Add(time.Second+QueueGrace), nil)
+	if len(served.Entries) != 2 || served.Entries[0].Blocked != MissedTurn || served.Entries[1].Blocked != MissedTurn {
+		t.Fatalf("served past the turns of a and b: %+v", served)
+	}
+	if again := served.Join("a", "rack-1", t0.Add(time.Hour)); again.Entries[0].Blocked != "" || !again.Entries[0].Since.Equal(t0) {
+		t.Fatalf("a joining again keeps its place, ready: %+v", again)
+	}
+	if left := q.Leave("b"); len(left.Entries) != 2 || left.Entries[1].Node != "c" {
+		t.Fatalf("leave: %+v", left)
+	}
+}
+
+func TestDecodeQueue(t *testing.T) {
+	good, _ := Queue{}.Join("a", "", time.Unix(0, 0)).Encode()
+	if q, err := DecodeQueue(good); err != nil || len(q.Entries) != 1 {
+		t.Fatalf("%s: %+v, %v", good, q, err)
+	}
+	for _, bad := range []string{
+		``, `{}`, `{"version":0,"entries":[]}`, `{"version":99,"entries":[]}`,
+		`{"version":1,"entries":[{"node":"a","since":"2026-01-01T00:00:00Z"},{"node":"a","since":"2026-01-01T00:00:00Z"}]}`,
+		`{"version":1,"entries":[],"extra":1}`, `{"version":1,"entries":[]} trailing`,
+	} {
+		if _, err := DecodeQueue([]byte(bad)); err == nil || !strings.Contains(err.Error(), "queue") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
