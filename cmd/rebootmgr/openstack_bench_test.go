@@ -57,7 +57,8 @@ func openStackShape(gateways, controllers, computes int) []fleettest.Spec {
 // failing by the lock alone). It prints the bound and how it came to it, the roll's time
 // against it, how long each node held its place beyond its reboot, and how full the binding
 // rule kept its places. A monitor holds every state of the fleet's record of holders against
-// every rule, and fails the benchmark if one was ever broken:
+// every rule, and fails the benchmark if one was ever broken. REBOOTMGR_BENCH_LOGS=DIR keeps
+// every daemon's log of the roll in DIR, one file a node:
 //
 //	go test -run '^$' -bench OpenStackRoll -benchtime 1x -timeout 30m ./cmd/rebootmgr
 func BenchmarkOpenStackRoll(b *testing.B) {
