@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -226,16 +227,82 @@ func BenchmarkStatus500(b *testing.B) {
 // countingProxy forwards to a Consul agent and counts the requests; it returns its address.
 func countingProxy(b *testing.B, agent string) (string, *atomic.Int64) {
 	b.Helper()
-	requests := &atomic.Int64{}
+	addr, m := meteredProxy(b, agent)
+	return addr, &m.requests
+}
+
+// meter counts what one client sent a Consul agent through a proxy, and what it got back:
+// requests, and bytes as they crossed the wire between the client and the proxy (request line,
+// headers and body each way).
+type meter struct {
+	requests, sent, received atomic.Int64
+}
+
+// spent is a meter read at one moment.
+type spent struct{ requests, sent, received int64 }
+
+func (m *meter) read() spent {
+	return spent{m.requests.Load(), m.sent.Load(), m.received.Load()}
+}
+
+func (u spent) minus(v spent) spent {
+	return spent{u.requests - v.requests, u.sent - v.sent, u.received - v.received}
+}
+
+func (u spent) plus(v spent) spent {
+	return spent{u.requests + v.requests, u.sent + v.sent, u.received + v.received}
+}
+
+// bytes is what crossed the wire both ways.
+func (u spent) bytes() int64 { return u.sent + u.received }
+
+// meteredProxy forwards to a Consul agent and counts the requests and the bytes of its client;
+// it returns its address.
+func meteredProxy(b *testing.B, agent string) (string, *meter) {
+	b.Helper()
+	m := &meter{}
 	target, _ := url.Parse("http://" + agent)
 	rp := httputil.NewSingleHostReverseProxy(target)
 	rp.ErrorLog = log.New(io.Discard, "", 0) // blocking queries cut off when a daemon stops
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		requests.Add(1)
+	proxy := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.requests.Add(1)
 		rp.ServeHTTP(w, r)
 	}))
+	proxy.Listener = meteredListener{Listener: proxy.Listener, m: m}
+	proxy.Start()
 	b.Cleanup(proxy.Close)
-	return strings.TrimPrefix(proxy.URL, "http://"), requests
+	return strings.TrimPrefix(proxy.URL, "http://"), m
+}
+
+// meteredListener counts the bytes of every connection it accepts.
+type meteredListener struct {
+	net.Listener
+	m *meter
+}
+
+func (l meteredListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return meteredConn{Conn: c, m: l.m}, nil
+}
+
+type meteredConn struct {
+	net.Conn
+	m *meter
+}
+
+func (c meteredConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.m.sent.Add(int64(n))
+	return n, err
+}
+
+func (c meteredConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.m.received.Add(int64(n))
+	return n, err
 }
 
 // BenchmarkIdleFleet: REBOOTMGR_BENCH_DAEMONS (default 200) idle daemons, each its own process

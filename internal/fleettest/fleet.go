@@ -121,7 +121,9 @@ func New(t testing.TB, specs []Spec, opts Options) *Fleet {
 	for i, spec := range specs {
 		var agent *consultest.Agent
 		if i == 0 {
-			server = consultest.Server(t, spec.Name)
+			// Every client agent connects to the server from 127.0.0.1, which Consul allows
+			// 100 RPC connections by default: a fleet of more than about 50 nodes needs more.
+			server = consultest.Server(t, spec.Name, "-hcl", "limits { rpc_max_conns_per_client = 2000 }")
 			agent = server
 		} else {
 			agent = consultest.Client(t, spec.Name, server)
