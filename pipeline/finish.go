@@ -91,7 +91,9 @@ func (p *Pipeline) finish(ctx context.Context, h lock.Holder) (Result, error) {
 	if start.IsZero() {
 		start = h.Since
 	}
-	p.record(ctx, history.Entry{Node: p.Node, Start: start, End: p.Clock.Now().UTC(), Outcome: history.Finished, TriggeredBy: h.TriggeredBy})
+	end := p.Clock.Now().UTC()
+	p.record(ctx, history.Entry{Node: p.Node, Start: start, End: end, Outcome: history.Finished, TriggeredBy: h.TriggeredBy})
+	p.lastReboot = &end
 	p.tell(ctx, NotifyRebootFinished, "")
 	log.Info("reboot finished: lock released", logkey.Step, "done")
 	return Result{Outcome: Finished, Message: "reboot finished"}, nil

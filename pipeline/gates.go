@@ -225,15 +225,21 @@ func (p *Pipeline) checkInterval(ctx context.Context) error {
 	if p.MinRebootInterval <= 0 {
 		return nil
 	}
+	if p.lastReboot != nil && !p.Clock.Now().Before(p.lastReboot.Add(p.MinRebootInterval)) {
+		// This node's last reboot, as this process knows it, is long enough ago: a newer one
+		// would have been this process's own (it records it) or would have restarted it.
+		return nil
+	}
 	l, _, err := p.Store.History(ctx)
 	if err != nil {
 		return err
 	}
+	last, _ := LastReboot(l, p.Node)
+	p.lastReboot = &last.End
 	gerr := IntervalGate(l, p.Node, p.MinRebootInterval, p.Clock.Now(), p.request)
 	if !errors.Is(gerr, ErrSignalNotCleared) {
 		return gerr
 	}
-	last, _ := LastReboot(l, p.Node)
 	for _, e := range l.Entries {
 		if e.Node == p.Node && e.Outcome == history.SignalNotCleared && e.End.After(last.End) {
 			return gerr

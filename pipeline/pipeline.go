@@ -207,6 +207,9 @@ type Pipeline struct {
 	unrecorded string
 	// queue is the group's queue as the current run read it first (see queueAfter).
 	queue lock.Queue
+	// lastReboot is when this node's last reboot finished, as this process last read it from
+	// the group's history or recorded it itself (nil: not read yet; zero: none).
+	lastReboot *time.Time
 }
 
 func (p *Pipeline) tell(ctx context.Context, kind, reason string) {
