@@ -510,3 +510,26 @@ func TestFleetLockServerShutdown(t *testing.T) {
 		t.Fatalf("Serve after shutdown: %v", err)
 	}
 }
+
+// TestFleetLockMinRebootInterval: a host that finished a reboot is granted its next only once
+// the min reboot interval has passed since; before, the refusal says until when.
+func TestFleetLockMinRebootInterval(t *testing.T) {
+	agent := consultest.Dev(t, "n1")
+	c := agent.Client
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	base := serveLocks(t, &Locks{Client: c, Keys: keys, MinRebootInterval: time.Hour, Now: clock}, nil)
+	post(t, base, "pre-reboot", zincatiBody("host-a", "workers"), nil).is(t, 200, "")
+	post(t, base, "steady-state", zincatiBody("host-a", "workers"), nil).is(t, 200, "")
+	mu.Lock()
+	now = now.Add(59 * time.Minute)
+	mu.Unlock()
+	post(t, base, "pre-reboot", zincatiBody("host-a", "workers"), nil).is(t, 423, KindTooSoon, "the next may start at 2026-11-26T04:00:00Z")
+	post(t, base, "pre-reboot", zincatiBody("host-b", "workers"), nil).is(t, 200, "")
+	post(t, base, "steady-state", zincatiBody("host-b", "workers"), nil).is(t, 200, "")
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
+	post(t, base, "pre-reboot", zincatiBody("host-a", "workers"), nil).is(t, 200, "")
+}

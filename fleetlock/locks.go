@@ -39,6 +39,9 @@ type Locks struct {
 	// (0: no deadline). A holder past it stops its group when a daemon of the group reads the
 	// lock, as a daemon's own holder does.
 	Deadline time.Duration
+	// MinRebootInterval is the least time between the end of a host's reboot (its steady-state)
+	// and the grant of its next (0: none): a host whose update loops is not rebooted in a loop.
+	MinRebootInterval time.Duration
 	// By says who stops a group for a holder past its deadline ("rebootmgr fleetlock on HOST").
 	By     string
 	Logger *slog.Logger
@@ -154,6 +157,16 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 	}
 	if err := l.stopOverdue(ctx, st, log, v); err != nil {
 		return err
+	}
+	if _, holds := v.Lock.Holder(host); !holds && l.MinRebootInterval > 0 {
+		hl, _, err := st.History(ctx)
+		if err != nil {
+			return err
+		}
+		if last, ok := pipeline.LastReboot(hl, host); ok && now.Before(last.End.Add(l.MinRebootInterval)) {
+			return &Refusal{Kind: KindTooSoon, Value: fmt.Sprintf("%s finished a reboot at %s: the next may start at %s (min reboot interval %s)",
+				host, last.End.UTC().Format(time.RFC3339), last.End.Add(l.MinRebootInterval).UTC().Format(time.RFC3339), l.MinRebootInterval)}
+		}
 	}
 	_, _, err = pipeline.ChangeLock(ctx, st, log, func(v pipeline.View) (pipeline.Change, error) {
 		if cur, ok := v.Lock.Holder(host); ok {

@@ -33,6 +33,7 @@ const (
 	KindStopped           = "stopped"            // 423: the fleet's or the group's stop flag
 	KindLockHeld          = "lock_held"          // 423: no room in the group's lock
 	KindUnhealthy         = "unhealthy"          // 423: the host's services, or a quorum
+	KindTooSoon           = "too_soon"           // 423: the host's last reboot ended less than the min reboot interval ago
 	KindConsulUnavailable = "consul_unavailable" // 503: Consul did not answer, or failed
 	KindError             = "error"              // 500: anything else
 )
@@ -50,7 +51,7 @@ func Status(kind string) int {
 		return http.StatusNotFound
 	case KindMethodNotAllowed:
 		return http.StatusMethodNotAllowed
-	case KindStopped, KindLockHeld, KindUnhealthy:
+	case KindStopped, KindLockHeld, KindUnhealthy, KindTooSoon:
 		return http.StatusLocked
 	case KindConsulUnavailable:
 		return http.StatusServiceUnavailable

@@ -28,6 +28,7 @@ type fleetlockFlags struct {
 	tlsKey        string
 	tokenFile     string
 	deadline      time.Duration
+	minInterval   time.Duration
 	pythonMarkers bool
 }
 
@@ -42,6 +43,7 @@ func (f *fleetlockFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.tlsKey, "tls-key", "", "the private key of --tls-cert (PEM)")
 	fs.StringVar(&f.tokenFile, "token-file", "", "require a token per group: a file of GROUP=TOKEN lines (* for every other group); a request sends Authorization: Bearer TOKEN (or TOKEN as the password of Basic authentication)")
 	fs.DurationVar(&f.deadline, "reboot-deadline", 30*time.Minute, "from a host's pre-reboot to its steady-state; a holder past it stops its group, keeping the lock (0: none)")
+	fs.DurationVar(&f.minInterval, "min-reboot-interval", time.Hour, "least time between the end of a host's reboot (its steady-state) and the grant of its next (0: none)")
 	fs.BoolVar(&f.pythonMarkers, "python-markers", true, "mark the hosts' reboots in the Python rebootmgr's reboot_in_progress keys, as the daemons do (false once no node runs it)")
 }
 
@@ -87,7 +89,7 @@ func runFleetlock(ctx context.Context, args []string, e env, stdout, stderr io.W
 	handler := &fleetlock.Handler{
 		Locks: &fleetlock.Locks{
 			Client: client, Keys: store.Keys{Prefix: f.prefix}, PythonMarkers: f.pythonMarkers,
-			Deadline: f.deadline, By: "rebootmgr fleetlock on " + host, Logger: log,
+			Deadline: f.deadline, MinRebootInterval: f.minInterval, By: "rebootmgr fleetlock on " + host, Logger: log,
 		},
 		Tokens: tokens,
 		Logger: log,

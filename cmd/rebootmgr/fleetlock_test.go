@@ -47,6 +47,8 @@ func (n *testNode) startFleetlock(environ map[string]string, extra ...string) *f
 	if _, given := environ["REBOOTMGR_LISTEN"]; !given {
 		extra = append([]string{"--listen", "127.0.0.1:0"}, extra...)
 	}
+	// Hosts here reboot again within seconds; the min reboot interval has its own test.
+	extra = append([]string{"--min-reboot-interval", "0"}, extra...)
 	go func() { f.done <- n.runWith(ctx, environ, f.log, "fleetlock", extra...) }()
 	n.t.Cleanup(func() {
 		f.stop()
