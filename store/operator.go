@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/consul/api"
 
@@ -87,8 +88,8 @@ func (c *Consul) Unlock(ctx context.Context, node string, judge func(lock.Holder
 	} else if err := judge(h); err != nil {
 		return lock.Holder{}, err
 	}
-	fleet := v.Fleet.Without(node, v.Group)
-	ok, err = c.Commit(ctx, v, pipeline.Change{Lock: v.Lock.Release(node), Fleet: &fleet})
+	// A place given back: the group's queue notes that one opened, as a release does.
+	ok, err = c.Commit(ctx, v, pipeline.ReleaseIn(v, node, time.Now()))
 	if err != nil {
 		return lock.Holder{}, err
 	}
