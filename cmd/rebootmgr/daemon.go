@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rebootmgr/rebootmgr/daemon"
-	"github.com/rebootmgr/rebootmgr/fleet"
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/metrics"
@@ -130,7 +129,11 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		sources = append(sources, consul...)
 		sources = append(sources, watch.FileSource{Paths: f.triggerFiles.values, Logger: wlog})
 	}
-	presence := store.Registration{Client: client, Node: p.Node, TTL: 3 * *interval, Meta: df.settings().Meta(now)}
+	settings, err := f.settings(df.enabled)
+	if err != nil {
+		return err
+	}
+	presence := store.Registration{Client: client, Node: p.Node, TTL: 3 * *interval, Meta: settings.Meta(now)}
 	var published daemon.Presence
 	if err := presence.Register(ctx); err != nil {
 		// Other nodes then see no daemon here; this one still does its job.
@@ -161,20 +164,6 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		log.Warn("could not clear the daemon's start from its lock file", logkey.File, f.lockFile, logkey.Err, err)
 	}
 	return nil
-}
-
-// settings are what the daemon judges by that Consul does not hold, as it publishes them.
-func (d *daemonFlags) settings() fleet.Settings {
-	blackouts, _ := d.blackoutDates() // read without error by wire before
-	dates := make([]string, 0, len(blackouts))
-	for day := range blackouts {
-		dates = append(dates, day)
-	}
-	return fleet.Settings{
-		Version: version, Enabled: d.enabled, Windows: d.windows.values, Blackouts: dates,
-		Spread: d.spread, Cooldown: d.cooldown, StayGreen: d.stayGreen,
-		MinRebootInterval: d.minRebootInterval,
-	}
 }
 
 // daemonStopped says in Consul that the daemon stopped.

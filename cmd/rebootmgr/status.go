@@ -60,17 +60,11 @@ func runStatus(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 // localState is what only this node knows of itself: the settings it judges by, its boot id
 // and whether the reboot command ran on this boot, and its tasks.
 func (f *rebootFlags) localState(node string, stderr io.Writer) (*fleet.Local, error) {
-	blackouts, err := f.blackoutDates()
+	settings, err := f.settings(true)
 	if err != nil {
 		return nil, err
 	}
-	l := &fleet.Local{Settings: fleet.Settings{
-		Version: version, Enabled: true, Windows: f.windows.values, Spread: f.spread,
-		Cooldown: f.cooldown, StayGreen: f.stayGreen, MinRebootInterval: f.minRebootInterval,
-	}}
-	for d := range blackouts {
-		l.Settings.Blackouts = append(l.Settings.Blackouts, d)
-	}
+	l := &fleet.Local{Settings: settings}
 	if _, err := l.Settings.Schedule(node); err != nil {
 		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -95,6 +89,23 @@ func (f *rebootFlags) localState(node string, stderr io.Writer) (*fleet.Local, e
 		l.Tasks[phase] = len(list)
 	}
 	return l, nil
+}
+
+// settings are what this node is judged by that Consul does not hold, as its daemon publishes
+// them (see fleet.Settings); enabled is whether the daemon acts.
+func (f *rebootFlags) settings(enabled bool) (fleet.Settings, error) {
+	blackouts, err := f.blackoutDates()
+	if err != nil {
+		return fleet.Settings{}, err
+	}
+	s := fleet.Settings{
+		Version: version, Enabled: enabled, Windows: f.windows.values, Spread: f.spread,
+		Cooldown: f.cooldown, StayGreen: f.stayGreen, MinRebootInterval: f.minRebootInterval,
+	}
+	for d := range blackouts {
+		s.Blackouts = append(s.Blackouts, d)
+	}
+	return s, nil
 }
 
 func fileExists(path string) bool {
