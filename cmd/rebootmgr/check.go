@@ -38,16 +38,17 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	if node == "" {
 		node = local
 	}
-	group, err := o.groupOf(ctx, node, f.group)
+	// One read of the node's catalog entry: its group and its zone.
+	_, meta, err := o.store.CatalogNode(ctx, node)
+	if err != nil {
+		return err
+	}
+	group, err := groupIn(node, f.group, meta)
 	if err != nil {
 		return err
 	}
 	o.store.Group = group
 	schedule, err := f.schedule(node)
-	if err != nil {
-		return err
-	}
-	_, meta, err := o.store.CatalogNode(ctx, node)
 	if err != nil {
 		return err
 	}

@@ -92,11 +92,21 @@ func (o *operator) requireKnown(ctx context.Context, node string, force bool) er
 // groupOf is node's group: the one given, else its node meta rebootmgr-group, else the default.
 func (o *operator) groupOf(ctx context.Context, node, given string) (string, error) {
 	if given != "" {
-		return given, groupFlag(given)
+		// No read needed.
+		return groupIn(node, given, nil)
 	}
 	_, meta, err := o.store.CatalogNode(ctx, node)
 	if err != nil {
 		return "", err
+	}
+	return groupIn(node, given, meta)
+}
+
+// groupIn is node's group: the one given, else the group its catalog meta names, else the
+// default.
+func groupIn(node, given string, meta map[string]string) (string, error) {
+	if given != "" {
+		return given, groupFlag(given)
 	}
 	if g := meta[store.GroupMeta]; g != "" {
 		return g, groupMeta(node, g)
