@@ -490,9 +490,13 @@ func daemonState(check string) string {
 // its reboot deadline, or a failed task disabled it.
 func attention(s Snapshot, st NodeState, d Daemon, hasDaemon bool) *Attention {
 	if h, holds := st.Lock.Holder(st.Node); holds && !h.Deadline.IsZero() && s.At.After(h.Deadline) {
-		return &Attention{
-			Reason:  fmt.Sprintf("did not finish its reboot by its deadline %s (phase %s)", h.Deadline.UTC().Format(time.RFC3339), h.Phase),
-			Command: fmt.Sprintf("look at %s; once it is back and well, or gone for good: rebootmgr unlock %s; then rebootmgr resume%s", st.Node, st.Node, pipeline.GroupFlag(st.Group)),
+		// Past its deadline, it waits for an operator until one has resumed the group: its miss
+		// is reported once (see pipeline.Unreported), and then it finishes by itself.
+		if st.Stop != nil || len(pipeline.Unreported([]lock.Holder{h}, st.History)) > 0 {
+			return &Attention{
+				Reason:  fmt.Sprintf("did not finish its reboot by its deadline %s (phase %s)", h.Deadline.UTC().Format(time.RFC3339), h.Phase),
+				Command: pipeline.ResolveOverdue(st.Node, st.Group),
+			}
 		}
 	}
 	if hasDaemon && d.State == store.DaemonNeedsOperator {

@@ -78,3 +78,37 @@ func now2(n Node) string { return now(n, func(_, s string) string { return s }) 
 type testError struct{ s string }
 
 func (e *testError) Error() string { return e.s }
+
+// TestOverdueWaitsForAnOperatorUntilResumed: a holder past its deadline waits for an operator
+// while its miss is unreported or its group stopped; once reported and resumed, it finishes by
+// itself and status no longer asks for anyone.
+func TestOverdueWaitsForAnOperatorUntilResumed(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	h := lock.Holder{Node: "n1", Phase: lock.Rebooting, Since: now.Add(-time.Hour), RebootStarted: now.Add(-time.Hour), Deadline: now.Add(-30 * time.Minute)}
+	reported := history.Log{Version: 1}.Append(history.Entry{Node: "n1", Start: h.RebootStarted, End: now.Add(-29 * time.Minute), Outcome: history.DeadlinePassed})
+	for _, tt := range []struct {
+		name    string
+		stopped bool
+		l       history.Log
+		waits   bool
+	}{
+		{"not reported yet", false, history.Log{Version: 1}, true},
+		{"reported, group stopped", true, reported, true},
+		{"reported, resumed", false, reported, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := GroupState{Lock: holding(h), Limit: lock.One, History: tt.l}
+			if tt.stopped {
+				g.Stop = &Mark{Value: "n1 did not finish"}
+			}
+			s := Snapshot{At: now, Groups: map[string]GroupState{"default": g}, Nodes: map[string]string{"n1": ""}}
+			n := node(s, "n1", nil)
+			if (n.Operator != nil) != tt.waits {
+				t.Fatalf("operator %+v, want waiting %v", n.Operator, tt.waits)
+			}
+			if tt.waits && !strings.Contains(n.Operator.Command, "rebootmgr resume") {
+				t.Fatalf("command %q", n.Operator.Command)
+			}
+		})
+	}
+}

@@ -91,6 +91,13 @@ func ResolveDisabledByTask(node string) string {
 	return "fix what the task found (journalctl -u rebootmgr), then: rebootmgr enable " + node
 }
 
+// ResolveOverdue is what resolves a holder of group past its deadline: its miss is reported
+// once, so a resume lets it finish; one gone for good is unlocked first.
+func ResolveOverdue(node, group string) string {
+	return fmt.Sprintf("look at %s; back, or coming back: rebootmgr resume%s (it finishes its reboot); gone for good: rebootmgr unlock %s --force, then rebootmgr resume%s",
+		node, GroupFlag(group), node, GroupFlag(group))
+}
+
 // ResolveSep joins a status that waits for an operator to what resolves it.
 const ResolveSep = "; to resolve: "
 
