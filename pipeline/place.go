@@ -54,6 +54,16 @@ func AcquireIn(ctx context.Context, health Health, log *slog.Logger, v View, h l
 	return ch, nil
 }
 
+// ChangeQueue changes the group's queue alone, against one read of it (the lock is checked, not
+// written: see Locks.Commit).
+func ChangeQueue(ctx context.Context, locks Locks, log *slog.Logger, change func(lock.Queue) lock.Queue) error {
+	_, _, err := ChangeLock(ctx, locks, log, func(v View) (Change, error) {
+		q := change(v.Queue)
+		return Change{Lock: v.Lock, Queue: &q}, nil
+	})
+	return err
+}
+
 // ReleaseIn is the change that gives node's place in v back at now, in the group's record and
 // the fleet's (a place the fleet's record gives it in another group stays); the group's queue
 // notes that a place opened (see lock.QueueGrace).

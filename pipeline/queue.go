@@ -39,12 +39,7 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) {
 	if change == nil {
 		return
 	}
-	_, werr := p.changeLock(ctx, func(v View) (Change, error) {
-		// The lock as it is: only checked, not written (see Locks.Commit).
-		q := change(v.Queue)
-		return Change{Lock: v.Lock, Queue: &q}, nil
-	})
-	if werr != nil {
+	if werr := ChangeQueue(ctx, p.Store, p.Logger, change); werr != nil {
 		p.Logger.Warn("could not keep this node's place in the group's queue: the order of the nodes waiting may be off, never their safety", logkey.Err, werr)
 	}
 }
