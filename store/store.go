@@ -287,7 +287,13 @@ func (c *Consul) Limit(ctx context.Context) (lock.Limit, error) {
 // node without it is of the default group). Nodes hidden by ACLs are an error: a share of a
 // group counted short would be a share of the wrong number.
 func (c *Consul) GroupNodes(ctx context.Context) (int, error) {
-	nodes, meta, err := c.Client.Catalog().Nodes(c.query(ctx))
+	q := c.query(ctx)
+	if group := groupName(c.Group); group != DefaultGroup {
+		// Only the group's nodes travel (the default group's are those without the meta: all
+		// must be read).
+		q.NodeMeta = map[string]string{GroupMeta: group}
+	}
+	nodes, meta, err := c.Client.Catalog().Nodes(q)
 	if err != nil {
 		return 0, fmt.Errorf("count the nodes of group %s: %w", groupName(c.Group), err)
 	}
