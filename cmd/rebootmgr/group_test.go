@@ -81,6 +81,19 @@ func TestLimitCommand(t *testing.T) {
 	n.expect(n.run("limit", "default"), 0, "group default: 1 at a time")
 	n.expect(n.run("limit", "compute", "0"), exitUsage, "at least 1")
 	n.expect(n.run("limit", "bad/name", "2"), exitUsage, "group name")
+	// The new forms, and what is refused of them, writing nothing.
+	for _, bad := range [][]string{{"0%"}, {"101%"}, {"Auto"}, {"2", "--per-zone", "-1"}, {"3 per-zone=1"}} {
+		n.expect(n.run("limit", append([]string{"compute"}, bad...)...), exitUsage)
+	}
+	if n.get(n.keys().GroupLimit("compute")) != nil {
+		t.Fatal("a refused limit was written")
+	}
+	n.expect(n.run("limit", "compute", "--per-zone", "1"), exitUsage, "--per-zone goes with a limit")
+	n.expect(n.run("limit", "compute", "10%", "--per-zone", "2"), 0, "10% of", "at most 2 per zone")
+	if p := n.get(n.keys().GroupLimit("compute")); p == nil || string(p.Value) != "10% per-zone=2" {
+		t.Fatalf("limit key: %v", p)
+	}
+	n.expect(n.run("limit", "compute", "auto"), 0, "auto (as many as the quorum rules allow)")
 	n.put(n.keys().GroupLimit("default"), "many")
 	n.expect(n.run("reboot"), exitError, "limit", "many")
 	if n.rebootCount() != 0 || n.get(n.keys().Lock()) != nil {
