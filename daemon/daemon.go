@@ -72,6 +72,11 @@ type Daemon struct {
 	// every Refresh (so that a daemon that no longer says anything shows as gone).
 	Presence Presence
 	Refresh  time.Duration
+	// Quiet and Turn, when set, hold the watches a node waiting for its turn in its group's
+	// queue does not need (Quiet: the lock, the queue, the holders, the Python rebootmgr's keys,
+	// health), and the one only it needs (Turn: its turn key, see pipeline.Woken). A hand-off
+	// then wakes the nodes a place opened for, not every node that waits.
+	Quiet, Turn *watch.Pause
 }
 
 // Run runs until ctx ends (nil), a source fails, or the machine does not go down after a
@@ -134,6 +139,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.Events.Send(watch.Event{Source: watch.SourceStart})
 	// idle: the last run found nothing to do (no request, no place held).
 	ready, waitingForLock, idle := false, false, false
+	// waitingTurn: the last run waits for its turn in the group's queue (see Quiet).
+	waitingTurn := false
+	d.Quiet.Set(false)
+	d.Turn.Set(true)
 	var lastErr error
 	for {
 		select {
@@ -159,6 +168,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 			// Nothing asks this node to reboot, and it holds no place: another node's lock, limit,
 			// queue or holders changed.
 			d.Logger.Debug("idle, and only the locks changed: not evaluating")
+			continue
+		}
+		if waitingTurn && onlyFrom(evs, watch.SourceLock, watch.SourceHolders, watch.SourcePython, watch.SourceHealth) {
+			// Held watches say once what changed since they were held: this node hears of a place
+			// from its turn key.
+			d.Logger.Debug("waiting for its turn in the group's queue, and only the locks or health changed: not evaluating")
 			continue
 		}
 		if onlyHolderEvents(evs) && !errors.Is(lastErr, pipeline.ErrUnhealthy) && !errors.Is(lastErr, pipeline.ErrLockHeld) {
@@ -187,6 +202,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return nil
 		}
 		waitingForLock = errors.Is(err, pipeline.ErrLockHeld)
+		if turn := pipeline.WaitsForTurn(err); turn != waitingTurn {
+			waitingTurn = turn
+			if turn {
+				d.Logger.Debug("waiting for its turn in the group's queue: holding its watches of the lock, the holders and health until a place opens for it")
+			}
+			d.Quiet.Set(turn)
+			d.Turn.Set(!turn)
+		}
 		lastErr = err
 		idle = err == nil && res.Outcome == pipeline.NothingToDo
 		if d.Observe != nil {
@@ -261,10 +284,10 @@ func (d *Daemon) publish(ctx context.Context, statuses <-chan presence) {
 	}
 }
 
-// onlyLockEvents says whether every event is a change of the lock record, the limit, the
-// fleet's holders or the Python rebootmgr's lock.
+// onlyLockEvents says whether every event is a change of the lock record or queue, the limit,
+// the fleet's holders or the Python rebootmgr's lock.
 func onlyLockEvents(evs []watch.Event) bool {
-	return onlyFrom(evs, watch.SourceLock, watch.SourceHolders, watch.SourcePython)
+	return onlyFrom(evs, watch.SourceLock, watch.SourceLimit, watch.SourceHolders, watch.SourcePython)
 }
 
 // onlyHolderEvents says whether every event is a change of the fleet's holders or of the

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -197,4 +198,27 @@ func (q Queue) Equal(o Queue) bool {
 	return q.Freed.Equal(o.Freed) && slices.EqualFunc(q.Entries, o.Entries, func(a, b QueueEntry) bool {
 		return a.Node == b.Node && a.Since.Equal(b.Since) && a.Blocked == b.Blocked && a.Zone == b.Zone
 	})
+}
+
+// Front are the nodes of the queue that places open in rec (under limit l, in a group of
+// groupNodes nodes) go to: the first that may go (not blocked, and let in by the zones rec
+// has), one per free place (one under auto, where the rules say how many), and as many again
+// after them, who go when those let their turn pass. Only these need to hear that a place
+// opened; the rest of the queue waits on.
+func (q Queue) Front(rec Record, l Limit, groupNodes int) []string {
+	free := 1
+	if places := l.Places(groupNodes, true); places != math.MaxInt {
+		free = places - len(rec.Holders)
+	}
+	var out []string
+	for _, e := range q.Entries {
+		if len(out) >= 2*free {
+			break
+		}
+		if _, holds := rec.Holder(e.Node); holds || e.Blocked != "" || rec.ZoneError(e.Node, e.Zone, l.PerZone) != nil {
+			continue
+		}
+		out = append(out, e.Node)
+	}
+	return out
 }

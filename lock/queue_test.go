@@ -46,6 +46,55 @@ func TestQueueAhead(t *testing.T) {
 	}
 }
 
+func TestQueueFront(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	var q Queue
+	for i, n := range []string{"a", "b", "c", "d", "e", "f"} {
+		zone := "rack-1"
+		if i%2 == 1 {
+			zone = "rack-2"
+		}
+		q = q.Join(n, zone, t0.Add(time.Duration(i)*time.Second))
+	}
+	held := func(nodes ...string) Record {
+		r := Record{Version: Version}
+		for _, n := range nodes {
+			zone := "rack-1"
+			if n == "y" {
+				zone = "rack-2"
+			}
+			r.Holders = append(r.Holders, Holder{Node: n, Zone: zone})
+		}
+		return r
+	}
+	for _, tt := range []struct {
+		name  string
+		q     Queue
+		rec   Record
+		limit Limit
+		nodes int
+		want  []string
+	}{
+		{"a full lock has no front", q, held("x"), One, 6, nil},
+		{"one free place: the first, and the next should it miss its turn", q, held(), One, 6, []string{"a", "b"}},
+		{"two free places of three", q, held("x"), Limit{N: 3}, 6, []string{"a", "b", "c", "d"}},
+		{"a limit lowered below its holders has no front", q, held("x", "y"), One, 6, nil},
+		{"blocked nodes are passed over", q.Block("a", "health").Block("c", "window"), held(), One, 6, []string{"b", "d"}},
+		{"a node that holds a place already is passed over", q, held(), Limit{N: 2}, 6, []string{"a", "b", "c", "d"}},
+		{"a holder in the queue is not woken", q, Record{Version: Version, Holders: []Holder{{Node: "a"}}}, Limit{N: 2}, 6, []string{"b", "c"}},
+		{"under auto, one at a time", q, held("x"), Limit{Auto: true}, 6, []string{"a", "b"}},
+		{"a share of the group", q, held("x"), Limit{Percent: 50}, 6, []string{"a", "b", "c", "d"}},
+		{"only the zone that reboots", q, held("x"), Limit{N: 3, PerZone: 3}, 6, []string{"a", "c", "e"}},
+		{"an empty queue", Queue{}, held(), One, 6, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.q.Front(tt.rec, tt.limit, tt.nodes); !slices.Equal(got, tt.want) {
+				t.Fatalf("front %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestDecodeQueue(t *testing.T) {
 	good, _ := Queue{}.Join("a", "", time.Unix(0, 0)).Encode()
 	if q, err := DecodeQueue(good); err != nil || len(q.Entries) != 1 {

@@ -30,6 +30,7 @@ const (
 	Line       = "line"
 	Mode       = "mode"
 	Node       = "node"
+	Nodes      = "nodes"
 	Outcome    = "outcome"
 	Output     = "output"
 	Path       = "path"

@@ -57,3 +57,11 @@ func ownGate(err error) string {
 	}
 	return ""
 }
+
+// WaitsForTurn says whether a run ended waiting for a place in its group's lock by count or
+// order alone: the lock is full (by its limit, or its zones), or nodes before it in the queue
+// go first. Such a node has nothing to look at until a place opens for it (see Woken); a
+// Python holder, a place held elsewhere, or a holder waiting in place is no such end.
+func WaitsForTurn(err error) bool {
+	return errors.Is(err, ErrLockHeld) && (errors.Is(err, lock.ErrFull) || errors.Is(err, lock.ErrQueued))
+}

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/rebootmgr/rebootmgr/lock"
 )
@@ -90,4 +91,56 @@ func LegacyHeld(legacy map[string]string) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// Woken are the nodes of the group's queue that ch brings to its front (see lock.Queue.Front):
+// a place opened for them, or the nodes before them left or were blocked. Each is told (its
+// turn key in the group) once ch is written; no other waiting node hears of it. A change of a
+// holder's deadline wakes the first two nodes of the queue too, whether a place opened or not:
+// nodes waiting for their turn hear nothing else of the lock, and one of them must look again
+// when that deadline passes (two, in case the first's daemon is gone).
+func Woken(v View, ch Change) []string {
+	before := v.Queue.Front(v.Lock, v.Limit, v.GroupNodes)
+	q := v.Queue
+	if ch.Queue != nil {
+		q = *ch.Queue
+	}
+	var out []string
+	add := func(n string) {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	for _, n := range q.Front(ch.Lock, v.Limit, v.GroupNodes) {
+		if !slices.Contains(before, n) {
+			add(n)
+		}
+	}
+	if !sameDeadlines(v.Lock, ch.Lock) {
+		watchers := 0
+		for _, e := range q.Entries {
+			if _, holds := ch.Lock.Holder(e.Node); holds || e.Blocked != "" {
+				continue
+			}
+			add(e.Node)
+			if watchers++; watchers == 2 {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// sameDeadlines says whether two records give every holder the same deadline.
+func sameDeadlines(a, b lock.Record) bool {
+	deadlines := func(r lock.Record) map[string]time.Time {
+		out := map[string]time.Time{}
+		for _, h := range r.Holders {
+			if !h.Deadline.IsZero() {
+				out[h.Node] = h.Deadline
+			}
+		}
+		return out
+	}
+	return maps.EqualFunc(deadlines(a), deadlines(b), time.Time.Equal)
 }

@@ -71,6 +71,12 @@ func (k Keys) GroupQueue(group string) string {
 	return k.Prefix + "/groups/" + groupName(group) + "/queue"
 }
 
+// GroupTurn is where a node waiting in the group's queue hears that a place opened for it (see
+// pipeline.Woken): its value is when.
+func (k Keys) GroupTurn(group, node string) string {
+	return k.Prefix + "/groups/" + groupName(group) + "/turn/" + node
+}
+
 // GroupHistory is a group's bounded record of reboots.
 func (k Keys) GroupHistory(group string) string {
 	return k.Prefix + "/groups/" + groupName(group) + "/history"

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/consul/api"
 
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 )
 
@@ -224,8 +226,37 @@ func (c *Consul) Commit(ctx context.Context, v pipeline.View, ch pipeline.Change
 			}
 		}
 	}
-	return c.txn(ctx, ops)
+	ok, err := c.txn(ctx, ops)
+	if ok {
+		c.wake(ctx, pipeline.Woken(v, ch))
+	}
+	return ok, err
 }
+
+// wake tells each node that a place opened for it, in its turn key (see pipeline.Woken), once
+// the change that opened it is written. It is a signal, never a gate: a wake that cannot be
+// written (an ACL policy from before the turn keys, Consul gone meanwhile) is logged, and those
+// nodes hear of the place at their next tick.
+func (c *Consul) wake(ctx context.Context, nodes []string) {
+	now := []byte(time.Now().UTC().Format(time.RFC3339Nano))
+	var ops api.TxnOps
+	for _, node := range nodes {
+		// A name Consul would clean into another key is never woken there.
+		if key := c.Keys.GroupTurn(c.Group, node); CheckKey(key) == nil && len(ops) < maxTxnOps {
+			ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: key, Value: now}})
+		}
+	}
+	if len(ops) == 0 {
+		return
+	}
+	if _, err := c.txn(ctx, ops); err != nil && c.Logger != nil {
+		c.Logger.Warn("could not tell the nodes next in the group's queue that a place opened: they see it at their next tick",
+			logkey.Nodes, nodes, logkey.Err, err)
+	}
+}
+
+// maxTxnOps is the most operations Consul takes in one transaction.
+const maxTxnOps = 64
 
 // markerOps keeps the Python rebootmgr's markers as the change leaves the locks, so that a
 // Python node sees a reboot of rebootmgr in progress and waits: the fleet-wide marker names

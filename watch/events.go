@@ -14,7 +14,12 @@ const (
 	SourceStop     Source = "stop-key"
 	SourceTrigger  Source = "reboot-required-key"
 	SourceDisabled Source = "disabled-key"
-	SourceLock     Source = "lock"
+	// SourceLock: the group's lock record or its queue changed.
+	SourceLock Source = "lock"
+	// SourceLimit: the group's limit changed.
+	SourceLimit Source = "limit"
+	// SourceTurn: a place in the group's lock opened for this node (see lock.Queue).
+	SourceTurn Source = "turn"
 	// SourceHolders: the fleet's record of every group's holders changed.
 	SourceHolders Source = "holders"
 	// SourcePython: a key of the Python rebootmgr's lock changed (its session locks, its

@@ -45,6 +45,8 @@ type Query struct {
 	Wait time.Duration
 	// Options are applied to every query (datacenter, token).
 	Options api.QueryOptions
+	// Pause, when set, holds every query but the first while it is held.
+	Pause *Pause
 
 	index    uint64
 	last     string
@@ -60,6 +62,11 @@ func (w *Query) Next(ctx context.Context) (string, error) {
 			// Only a query that saw no change is paced: that is where a misbehaving index
 			// would loop.
 			if err := w.pace(ctx); err != nil {
+				return "", err
+			}
+		}
+		if w.seen || again {
+			if err := w.Pause.Wait(ctx); err != nil {
 				return "", err
 			}
 		}
@@ -105,6 +112,8 @@ type Key struct {
 	Key     string
 	Wait    time.Duration
 	Options api.QueryOptions
+	// Pause, when set, holds every query but the first while it is held.
+	Pause *Pause
 
 	q    *Query
 	pair *api.KVPair
@@ -114,7 +123,7 @@ type Key struct {
 // existence, value or ModifyIndex changed.
 func (w *Key) Next(ctx context.Context) (*api.KVPair, error) {
 	if w.q == nil {
-		w.q = &Query{Wait: w.Wait, Options: w.Options, Fetch: func(ctx context.Context, q *api.QueryOptions) (string, uint64, error) {
+		w.q = &Query{Wait: w.Wait, Options: w.Options, Pause: w.Pause, Fetch: func(ctx context.Context, q *api.QueryOptions) (string, uint64, error) {
 			pair, meta, err := w.KV.Get(w.Key, q)
 			if err != nil {
 				return "", 0, fmt.Errorf("watch key %s: %w", w.Key, err)

@@ -107,11 +107,13 @@ type KeySource struct {
 	Wait    time.Duration
 	Logger  *slog.Logger
 	Retry   Retry
+	// Pause, when set, holds the watch between two changes while it is held.
+	Pause *Pause
 }
 
 // Run watches until ctx ends.
 func (s KeySource) Run(ctx context.Context, events *Events, ready func()) error {
-	w := &Key{KV: s.KV, Key: s.Key, Options: s.Options, Wait: s.Wait}
+	w := &Key{KV: s.KV, Key: s.Key, Options: s.Options, Wait: s.Wait, Pause: s.Pause}
 	return follow(ctx, s.Key, events, s.Logger, s.Retry, ready, func(ctx context.Context) (Event, error) {
 		pair, err := w.Next(ctx)
 		return Event{Source: s.Source, Subject: s.Key, Exists: pair != nil}, err
@@ -132,12 +134,15 @@ type HealthSource struct {
 	// that they are remembered as its members; and no nodes when a read failed, since the
 	// nodes it heard last may have left and come back meanwhile.
 	Seen func(ctx context.Context, service string, nodes []string)
+	// Pause, when set, holds the watches (of the set of services and of each one's health)
+	// between two changes while it is held.
+	Pause *Pause
 }
 
 // Run watches until ctx ends. It is ready when it has read the set of services and the
 // health of each once.
 func (s HealthSource) Run(ctx context.Context, events *Events, ready func()) error {
-	services := &Query{Wait: s.Wait, Options: s.Options, Fetch: func(ctx context.Context, q *api.QueryOptions) (string, uint64, error) {
+	services := &Query{Wait: s.Wait, Options: s.Options, Pause: s.Pause, Fetch: func(ctx context.Context, q *api.QueryOptions) (string, uint64, error) {
 		node, meta, err := s.Client.Catalog().Node(s.Node, q)
 		if err != nil {
 			return "", 0, fmt.Errorf("watch services of node %s: %w", s.Node, err)
@@ -194,7 +199,7 @@ func (s HealthSource) watchServices(ctx context.Context, names []string, events 
 		all.Add(1)
 		go func() {
 			defer all.Done()
-			q := &Query{Wait: s.Wait, Options: s.Options, Fetch: func(ctx context.Context, q *api.QueryOptions) (string, uint64, error) {
+			q := &Query{Wait: s.Wait, Options: s.Options, Pause: s.Pause, Fetch: func(ctx context.Context, q *api.QueryOptions) (string, uint64, error) {
 				fp, nodes, index, err := serviceHealth(ctx, s.Client, name, q)
 				if s.Seen != nil {
 					if err != nil {

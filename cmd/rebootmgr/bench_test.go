@@ -127,7 +127,7 @@ func BenchmarkDaemonHandOff(b *testing.B) {
 		n.put(n.keys().Lock(), string(held))
 		measure(b, d.Log, "waiting:", func() { n.put(n.keys().RebootRequired("n1"), "") })
 		b.StartTimer()
-		l = append(l, measure(b, d.Log, `msg="reboot lock taken"`, func() { n.kv().Delete(n.keys().Lock(), nil) }))
+		l = append(l, measure(b, d.Log, `msg="reboot lock taken"`, func() { releaseHolder(b, n, "n9") }))
 		b.StopTimer()
 		fleettest.WaitSeen(b, d.Log.SeenN(`msg="idle: reboot request withdrawn`, d.Log.Count(`msg="reboot lock taken"`)), "the lock given back")
 		b.StartTimer()

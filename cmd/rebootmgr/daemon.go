@@ -91,26 +91,30 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	}
 	keys := store.Keys{Prefix: f.prefix}
 	wlog := log.With(logkey.Component, "watch", logkey.Node, p.Node)
-	key := func(k string, src watch.Source) daemon.Source {
-		return watch.KeySource{KV: client.KV(), Key: k, Source: src, Logger: wlog}
+	// quiet holds what a node waiting for its turn in the group's queue need not hear; turn is
+	// its turn key, held while it does not wait (see daemon.Daemon.Quiet).
+	quiet, turn := watch.NewPause(false), watch.NewPause(true)
+	key := func(k string, src watch.Source, pause *watch.Pause) daemon.Source {
+		return watch.KeySource{KV: client.KV(), Key: k, Source: src, Logger: wlog, Pause: pause}
 	}
 	sources := []daemon.Source{watch.Tick{Interval: *interval}}
 	if *watchEvents {
 		consul := []daemon.Source{
-			key(keys.Stop(), watch.SourceStop),
-			key(keys.GroupStop(f.group), watch.SourceStop),
-			key(keys.RebootRequired(p.Node), watch.SourceTrigger),
-			key(keys.Disabled(p.Node), watch.SourceDisabled),
-			key(keys.GroupLock(f.group), watch.SourceLock),
-			key(keys.GroupLimit(f.group), watch.SourceLock),
-			key(keys.GroupQueue(f.group), watch.SourceLock),
-			key(keys.Holders(), watch.SourceHolders),
-			watch.HealthSource{Client: client, Node: p.Node, Tag: health.Tag, Logger: wlog, Seen: remember(w.store, wlog)},
+			key(keys.Stop(), watch.SourceStop, nil),
+			key(keys.GroupStop(f.group), watch.SourceStop, nil),
+			key(keys.RebootRequired(p.Node), watch.SourceTrigger, nil),
+			key(keys.Disabled(p.Node), watch.SourceDisabled, nil),
+			key(keys.GroupLimit(f.group), watch.SourceLimit, nil),
+			key(keys.GroupTurn(f.group, p.Node), watch.SourceTurn, turn),
+			key(keys.GroupLock(f.group), watch.SourceLock, quiet),
+			key(keys.GroupQueue(f.group), watch.SourceLock, quiet),
+			key(keys.Holders(), watch.SourceHolders, quiet),
+			watch.HealthSource{Client: client, Node: p.Node, Tag: health.Tag, Logger: wlog, Seen: remember(w.store, wlog), Pause: quiet},
 		}
 		if f.pythonMarkers {
 			// A Python holder holds the lock: its coming and going wakes a node waiting for it.
 			for _, k := range keys.LegacyKeys(f.group) {
-				consul = append(consul, key(k, watch.SourcePython))
+				consul = append(consul, key(k, watch.SourcePython, quiet))
 			}
 		}
 		if !lastStart.IsZero() && now.Sub(lastStart) < restartWindow {
@@ -154,6 +158,8 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		Group:         f.group,
 		Presence:      published,
 		Refresh:       *interval,
+		Quiet:         quiet,
+		Turn:          turn,
 	}
 	log.Info("rebootmgr daemon started", logkey.Node, p.Node, logkey.Version, version)
 	if err := d.Run(ctx); err != nil {

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +14,8 @@ import (
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/store"
 )
 
 // TestGroupLimitRace: ten nodes of group compute with limit 3, all run at the same instant, round
@@ -140,21 +144,52 @@ func TestDaemonWakesAtTheDeadline(t *testing.T) {
 	}
 }
 
-// TestWaitingDaemonWakesAtTheDeadline: a daemon waiting for the lock looks at the lock alone
-// when only the lock changes, and still learns the new holder's deadline from it.
+// TestWaitingDaemonWakesAtTheDeadline: a daemon waiting for its turn hears nothing of the lock
+// but its turn, and a holder's new deadline is told to it as one: it looks again when the
+// deadline passes.
 func TestWaitingDaemonWakesAtTheDeadline(t *testing.T) {
 	n := dev(t)
 	n.put(n.keys().RebootRequired("n1"), "")
 	putHolder(t, n, lock.Holder{Node: "n7", Phase: lock.Preparing, Since: time.Now()})
 	d := n.startDaemon()
 	fleettest.WaitSeen(t, d.Log.Seen("waiting: "), "the daemon waiting for the lock")
-	putHolder(t, n, lock.Holder{Node: "n7", Phase: lock.Rebooting, Since: time.Now(), Deadline: time.Now().Add(time.Second)})
-	fleettest.WaitSeen(t, d.Log.Seen("looking at the lock alone"), "a look at the lock alone")
+	fleettest.WaitSeen(t, d.Log.Seen("holding its watches of the lock"), "the daemon holding its watches of the lock")
+	if q := queueOf(t, n); len(q.Entries) != 1 {
+		t.Fatalf("n1 not in the queue: %+v", q)
+	}
+	commitHolder(t, n, lock.Holder{Node: "n7", Phase: lock.Rebooting, Since: time.Now(), Deadline: time.Now().Add(time.Second)})
+	fleettest.WaitSeen(t, d.Log.Seen("sources=[turn]"), "the daemon told of the new deadline")
 	fleettest.WaitSeen(t, d.Log.Seen("sources=[deadline]"), "an evaluation at the deadline")
 	fleettest.WaitSeen(t, d.Log.Seen("reboot deadline passed"), "the deadline noticed")
 	fleettest.WaitSeen(t, d.Log.Seen("sources=[stop-key]"), "the daemon seeing the stop flag it set")
 	if n.get(n.keys().GroupStop("default")) == nil || n.rebootCount() != 0 {
 		t.Fatal("group not stopped, or the node rebooted")
+	}
+}
+
+// commitHolder changes h's entry in the default group's lock as a daemon would: with
+// check-and-set, telling the nodes of the queue what they must hear.
+func commitHolder(t testing.TB, n *testNode, h lock.Holder) {
+	t.Helper()
+	changeLock(t, n, func(v pipeline.View) (pipeline.Change, error) {
+		rec, err := v.Lock.Update(h)
+		return pipeline.Change{Lock: rec}, err
+	})
+}
+
+// releaseHolder gives node's place in the default group's lock back as its daemon would.
+func releaseHolder(t testing.TB, n *testNode, node string) {
+	t.Helper()
+	changeLock(t, n, func(v pipeline.View) (pipeline.Change, error) {
+		return pipeline.ReleaseIn(v, node, time.Now()), nil
+	})
+}
+
+func changeLock(t testing.TB, n *testNode, change func(pipeline.View) (pipeline.Change, error)) {
+	t.Helper()
+	s := &store.Consul{Client: n.agent.Client, Keys: n.keys()}
+	if _, _, err := pipeline.ChangeLock(context.Background(), s, slog.New(slog.DiscardHandler), change); err != nil {
+		t.Fatal(err)
 	}
 }
 

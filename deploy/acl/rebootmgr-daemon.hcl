@@ -28,6 +28,9 @@ key "service/rebootmgr/holders" { policy = "write" }
 # The order in which the group's nodes asked for its lock: a node joins it when the lock is
 # full, and leaves it when it takes a place.
 key "service/rebootmgr/groups/GROUP/queue" { policy = "write" }
+# Where a node waiting in that queue hears that a place opened for it: the node that gives a
+# place back tells the next ones, in the transaction that gives it back.
+key_prefix "service/rebootmgr/groups/GROUP/turn/" { policy = "write" }
 # While nodes still run the Python rebootmgr (rebootmgr --python-markers, the default): its
 # reboot_in_progress markers, which rebootmgr writes with check-and-set while nodes hold a place
 # and deletes with the last, and its session lock keys, which rebootmgr never writes but checks

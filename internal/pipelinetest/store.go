@@ -69,6 +69,7 @@ func limitKey(g string) string       { return "groups/" + g + "/limit" }
 func historyKey(g string) string     { return "groups/" + g + "/history" }
 func queueKey(g string) string       { return "groups/" + g + "/queue" }
 func fleetKey() string               { return "holders" }
+func turnKey(g, node string) string  { return "groups/" + g + "/turn/" + node }
 func disabledKey(node string) string { return node + "/disabled" }
 func triggerKey(node string) string  { return node + "/reboot_required" }
 func legacyKey(name string) string   { return "legacy/" + name }
@@ -408,6 +409,9 @@ func (s *Store) Commit(ctx context.Context, v pipeline.View, ch pipeline.Change)
 			if err := s.store(fleetKey(), len(ch.Fleet.Holders) == 0, ch.Fleet.Encode); err != nil {
 				return err
 			}
+		}
+		for _, node := range pipeline.Woken(v, ch) {
+			s.put(turnKey(s.Group, node), "woken")
 		}
 		applied = true
 		return nil

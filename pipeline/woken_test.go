@@ -1,0 +1,51 @@
+package pipeline_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/pipeline"
+)
+
+// TestWoken: a change of the lock or queue tells the nodes it brings to the queue's front, and
+// nobody else; a holder's new deadline tells the first two.
+func TestWoken(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	queue := lock.Queue{Version: lock.Version}.Join("a", "", t0).Join("b", "", t0).Join("c", "", t0).Join("d", "", t0)
+	held := func(holders ...lock.Holder) lock.Record { return lock.Record{Version: lock.Version, Holders: holders} }
+	x := lock.Holder{Node: "x", Phase: lock.Rebooting, Since: t0, Deadline: t0.Add(time.Hour)}
+	view := func(rec lock.Record, l lock.Limit, q lock.Queue) pipeline.View {
+		return pipeline.View{Group: "default", Lock: rec, Limit: l, Queue: q, Fleet: lock.Fleet{}.With("x", "default")}
+	}
+	served := func(v pipeline.View, node string) pipeline.Change {
+		rec, _ := v.Lock.Acquire(lock.Holder{Node: node, Phase: lock.Preparing, Since: t0}, v.Limit.N)
+		q := v.Queue.Served(node, t0, nil)
+		return pipeline.Change{Lock: rec, Queue: &q}
+	}
+	queueOnly := func(v pipeline.View, q lock.Queue) pipeline.Change { return pipeline.Change{Lock: v.Lock, Queue: &q} }
+	full := view(held(x), lock.One, queue)
+	twoOfThree := view(held(x), lock.Limit{N: 3}, queue)
+	free := view(held(), lock.One, queue)
+	for _, tt := range []struct {
+		name string
+		v    pipeline.View
+		ch   pipeline.Change
+		want []string
+	}{
+		{"a release wakes the first, and the next should it miss its turn", full, pipeline.ReleaseIn(full, "x", t0), []string{"a", "b"}},
+		{"the first taking the place wakes nobody", free, served(free, "a"), nil},
+		{"a node joining a full lock wakes nobody", full, queueOnly(full, full.Queue.Join("e", "", t0)), nil},
+		{"a node joining as a place opens wakes itself", view(held(), lock.One, lock.Queue{}), queueOnly(free, lock.Queue{}.Join("e", "", t0)), []string{"e"}},
+		{"a node of the front blocked by its own gates wakes the next behind the front", twoOfThree, queueOnly(twoOfThree, queue.Join("e", "", t0).Block("a", "health")), []string{"e"}},
+		{"a holder's new deadline wakes the first two", full, pipeline.Change{Lock: held(lock.Holder{Node: "x", Phase: lock.Finishing, Since: t0, Deadline: t0.Add(2 * time.Hour)})}, []string{"a", "b"}},
+		{"a holder's new phase alone wakes nobody", full, pipeline.Change{Lock: held(lock.Holder{Node: "x", Phase: lock.Finishing, Since: t0, Deadline: t0.Add(time.Hour)})}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := pipeline.Woken(tt.v, tt.ch); !slices.Equal(got, tt.want) {
+				t.Fatalf("woken %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
