@@ -72,11 +72,14 @@ type Daemon struct {
 	// every Refresh (so that a daemon that no longer says anything shows as gone).
 	Presence Presence
 	Refresh  time.Duration
-	// Quiet and Turn, when set, hold the watches a node waiting for its turn in its group's
-	// queue does not need (Quiet: the lock, the queue, the holders, the Python rebootmgr's keys,
-	// health), and the one only it needs (Turn: its turn key, see pipeline.Woken). A hand-off
-	// then wakes the nodes a place opened for, not every node that waits.
-	Quiet, Turn *watch.Pause
+	// Quiet, Health and Turn, when set, hold the watches a node does not need as it is. Quiet
+	// (the lock, the queue, the holders, the Python rebootmgr's keys) is held while nothing asks
+	// the node to reboot, and while it waits for its turn in its group's queue; Health (the
+	// health of its services) while it waits for its turn; Turn (its turn key, see
+	// pipeline.Woken) unless it does. A hand-off then wakes the nodes a place opened for, not
+	// every node of the group. Health is not held while idle: its reads remember the members of
+	// the services (a member that leaves cleanly still counts).
+	Quiet, Health, Turn *watch.Pause
 }
 
 // Run runs until ctx ends (nil), a source fails, or the machine does not go down after a
@@ -141,8 +144,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	ready, waitingForLock, idle := false, false, false
 	// waitingTurn: the last run waits for its turn in the group's queue (see Quiet).
 	waitingTurn := false
-	d.Quiet.Set(false)
-	d.Turn.Set(true)
+	hold := func() {
+		d.Quiet.Set(idle || waitingTurn)
+		d.Health.Set(waitingTurn)
+		d.Turn.Set(!waitingTurn)
+	}
+	hold()
 	var lastErr error
 	for {
 		select {
@@ -164,10 +171,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		if len(evs) == 0 {
 			continue
 		}
-		if idle && onlyLockEvents(evs) {
+		if idle && (onlyLockEvents(evs) || onlyFrom(evs, watch.SourceHealth)) {
 			// Nothing asks this node to reboot, and it holds no place: another node's lock, limit,
-			// queue or holders changed.
-			d.Logger.Debug("idle, and only the locks changed: not evaluating")
+			// queue or holders, or the health of its services, changed.
+			d.Logger.Debug("idle, and only the locks or health changed: not evaluating")
 			continue
 		}
 		if waitingTurn && onlyFrom(evs, watch.SourceLock, watch.SourceHolders, watch.SourcePython, watch.SourceHealth) {
@@ -186,10 +193,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.logEvaluation(evs)
 		var res pipeline.Result
 		var err error
-		looked := waitingForLock && onlyLockEvents(evs)
+		looked := waitingForLock && (onlyLockEvents(evs) || onlyFrom(evs, watch.SourceTurn))
 		if looked {
-			// Waiting for the lock, and only the lock changed: the whole run is needed only
-			// once there is a place.
+			// Waiting for the lock, and only the lock changed (or this node was told to look, a
+			// place opened or a holder's deadline changed): the whole run is needed only once
+			// there is a place.
 			d.Logger.Debug("waiting for the lock, and only the lock changed: looking at the lock alone")
 			res, err = d.Pipeline.LookAtLock(ctx)
 			looked = err != nil
@@ -207,11 +215,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 			if turn {
 				d.Logger.Debug("waiting for its turn in the group's queue: holding its watches of the lock, the holders and health until a place opens for it")
 			}
-			d.Quiet.Set(turn)
-			d.Turn.Set(!turn)
 		}
 		lastErr = err
 		idle = err == nil && res.Outcome == pipeline.NothingToDo
+		hold()
 		if d.Observe != nil {
 			d.Observe(res, err)
 		}

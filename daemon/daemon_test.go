@@ -154,12 +154,12 @@ func TestOneLinePerStatusChange(t *testing.T) {
 	answers := []outcome{{err: held}, {err: held}, {err: held}, idle, idle, idle}
 	for i, o := range answers {
 		if i > 0 {
-			d.Events.Send(watch.Event{Source: watch.SourceHealth})
+			d.Events.Send(watch.Event{Source: watch.SourceTick})
 		}
 		p.next(t, o)
 	}
 	// The daemon logs a run's status before it asks for the next evaluation.
-	d.Events.Send(watch.Event{Source: watch.SourceHealth})
+	d.Events.Send(watch.Event{Source: watch.SourceTick})
 	p.next(t, idle)
 	if n := strings.Count(log.String(), "waiting:"); n != 1 {
 		t.Fatalf("one status logged %d times:\n%s", n, log)

@@ -91,9 +91,8 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	}
 	keys := store.Keys{Prefix: f.prefix}
 	wlog := log.With(logkey.Component, "watch", logkey.Node, p.Node)
-	// quiet holds what a node waiting for its turn in the group's queue need not hear; turn is
-	// its turn key, held while it does not wait (see daemon.Daemon.Quiet).
-	quiet, turn := watch.NewPause(false), watch.NewPause(true)
+	// What a node need not hear as it is: see daemon.Daemon.Quiet.
+	quiet, healthPause, turn := watch.NewPause(false), watch.NewPause(false), watch.NewPause(true)
 	key := func(k string, src watch.Source, pause *watch.Pause) daemon.Source {
 		return watch.KeySource{KV: client.KV(), Key: k, Source: src, Logger: wlog, Pause: pause}
 	}
@@ -109,7 +108,7 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 			key(keys.GroupLock(f.group), watch.SourceLock, quiet),
 			key(keys.GroupQueue(f.group), watch.SourceLock, quiet),
 			key(keys.Holders(), watch.SourceHolders, quiet),
-			watch.HealthSource{Client: client, Node: p.Node, Tag: health.Tag, Logger: wlog, Seen: remember(w.store, wlog), Pause: quiet},
+			watch.HealthSource{Client: client, Node: p.Node, Tag: health.Tag, Logger: wlog, Seen: remember(w.store, wlog), Pause: healthPause},
 		}
 		if f.pythonMarkers {
 			// A Python holder holds the lock: its coming and going wakes a node waiting for it.
@@ -159,6 +158,7 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		Presence:      published,
 		Refresh:       *interval,
 		Quiet:         quiet,
+		Health:        healthPause,
 		Turn:          turn,
 	}
 	log.Info("rebootmgr daemon started", logkey.Node, p.Node, logkey.Version, version)

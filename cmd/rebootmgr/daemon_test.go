@@ -75,13 +75,14 @@ func TestDaemonTriggers(t *testing.T) {
 	}
 }
 
-// TestDaemonIdleNeverReboots: events without a request evaluate, and do nothing.
+// TestDaemonIdleNeverReboots: events without a request evaluate, and do nothing; a change of
+// health does not even evaluate (nothing asks the node to reboot, and health cannot).
 func TestDaemonIdleNeverReboots(t *testing.T) {
 	n := dev(t)
 	n.agent.RegisterService("galera", []string{"rebootmgr"}, "passing")
 	d := n.startDaemon()
 	n.agent.SetService("galera", "critical")
-	fleettest.WaitSeen(t, d.Log.Seen("sources=[health]"), "an evaluation on a health event")
+	fleettest.WaitSeen(t, d.Log.Seen("idle, and only the locks or health changed: not evaluating"), "a health event heard, and not evaluated")
 	n.put(n.keys().Disabled("n1"), "x")
 	fleettest.WaitSeen(t, d.Log.Seen("sources=[disabled-key]"), "an evaluation on the disabled key")
 	n.put(n.keys().RebootRequired("n2"), "")

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
 )
 
@@ -70,4 +71,51 @@ func names(nodes []*testNode) []string {
 		out = append(out, n.agent.Node)
 	}
 	return out
+}
+
+// TestHandOffWakesTheFront: daemons waiting in the queue hold their watches of the lock; a
+// place given back wakes the first of the queue and the next (should the first let its turn
+// pass), by their turn keys, and the first's deadline, once it reboots, the next two of the
+// queue (to look again when it passes); nobody else: the others hear the lock change once,
+// from the watches they held, and do not evaluate.
+func TestHandOffWakesTheFront(t *testing.T) {
+	nodes := cluster(t, []string{"", "", "", "", ""})
+	first := nodes[0]
+	putHolder(t, first, lock.Holder{Node: "x9", Phase: lock.Preparing, Since: time.Now()})
+	var daemons []*daemonRun
+	for _, n := range nodes {
+		d := n.startDaemon()
+		n.put(n.keys().RebootRequired(n.agent.Node), "")
+		fleettest.WaitSeen(t, d.Log.Seen("holding its watches of the lock"), n.agent.Node+" waiting for its turn")
+		daemons = append(daemons, d)
+	}
+	q := queueOf(t, first)
+	if len(q.Entries) != len(nodes) {
+		t.Fatalf("queue: %+v", q)
+	}
+	head, next := q.Entries[0].Node, q.Entries[1].Node
+	byName := map[string]int{}
+	for i, n := range nodes {
+		byName[n.agent.Node] = i
+	}
+	before := make([]int, len(nodes))
+	for i, d := range daemons {
+		before[i] = d.Log.Count("sources=[")
+	}
+	releaseHolder(t, first, "x9")
+	fleettest.WaitSeen(t, daemons[byName[head]].Log.Seen(`msg="reboot lock taken"`), head+", first in the queue, taking the place")
+	fleettest.WaitSeen(t, daemons[byName[next]].Log.Seen("sources=[turn]"), next+", next, woken")
+	for _, e := range q.Entries[3:] {
+		i := byName[e.Node]
+		fleettest.WaitSeen(t, daemons[i].Log.Seen("only the locks or health changed: not evaluating"), e.Node+" hearing the change from its held watches")
+		if got := daemons[i].Log.Count("sources=["); got != before[i] {
+			t.Fatalf("%s, behind the front, evaluated %d times at the hand-off", e.Node, got-before[i])
+		}
+		if first.get(first.keys().GroupTurn("default", e.Node)) != nil {
+			t.Fatalf("%s, behind the front, was woken", e.Node)
+		}
+	}
+	if holders := first.lockRecord().Holders; len(holders) != 1 || holders[0].Node != head {
+		t.Fatalf("holders after the hand-off: %+v", holders)
+	}
 }
