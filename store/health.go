@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"sync"
 
 	"github.com/hashicorp/consul/api"
 
@@ -93,20 +94,42 @@ func (c Health) Services(ctx context.Context, node string) ([]health.Service, er
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	out := make([]health.Service, 0, len(names))
-	for _, name := range names {
-		instances, err := c.Instances(ctx, name)
+	// The services are read side by side (a controller runs many), each its instances then its
+	// members; any read that fails fails the whole.
+	out := make([]health.Service, len(names))
+	errs := make([]error, len(names))
+	slots := make(chan struct{}, parallelReads)
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			instances, err := c.Instances(ctx, name)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			members, err := c.members(ctx, name, instances)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			out[i] = health.Service{Name: name, Tags: tags[name], Instances: instances, Members: members}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
 		if err != nil {
 			return nil, err
 		}
-		members, err := c.members(ctx, name, instances)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, health.Service{Name: name, Tags: tags[name], Instances: instances, Members: members})
 	}
 	return out, nil
 }
+
+// parallelReads bounds the services whose health one check reads at once.
+const parallelReads = 8
 
 // members reads the nodes remembered running service and, with Remember, writes down the
 // nodes of instances it does not know yet.
