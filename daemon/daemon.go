@@ -73,12 +73,13 @@ type Daemon struct {
 	Presence Presence
 	Refresh  time.Duration
 	// Quiet, Health and Turn, when set, hold the watches a node does not need as it is. Quiet
-	// (the lock, the queue, the holders, the Python rebootmgr's keys) is held while nothing asks
-	// the node to reboot, and while it waits for its turn in its group's queue; Health (the
-	// health of its services) while it waits for its turn; Turn (its turn key, see
-	// pipeline.Woken) unless it does. A hand-off then wakes the nodes a place opened for, not
-	// every node of the group. Health is not held while idle: its reads remember the members of
-	// the services (a member that leaves cleanly still counts).
+	// (the lock, the queue, the holders, the Python rebootmgr's keys) and Health (the health of
+	// its services) are held while nothing asks the node to reboot, and while it waits for its
+	// turn in its group's queue; Turn (its turn key, see pipeline.Woken) unless it waits for its
+	// turn. A hand-off then wakes the nodes a place opened for, not every node of the group,
+	// and no node re-reads a large service's health at every reboot of one of its members. An
+	// idle node lets Health go for one change at every evaluation (the tick at least): its reads
+	// remember the members of the services, so that one that leaves cleanly still counts.
 	Quiet, Health, Turn *watch.Pause
 }
 
@@ -146,7 +147,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	waitingTurn := false
 	hold := func() {
 		d.Quiet.Set(idle || waitingTurn)
-		d.Health.Set(waitingTurn)
+		d.Health.Set(idle || waitingTurn)
 		d.Turn.Set(!waitingTurn)
 	}
 	hold()
@@ -191,6 +192,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 			continue
 		}
 		d.logEvaluation(evs)
+		if idle {
+			// Each held health watch asks once more, and hears the next change (a member new to a
+			// service is remembered): once an evaluation, the tick's at least.
+			d.Health.Set(false)
+		}
 		var res pipeline.Result
 		var err error
 		looked := waitingForLock && (onlyLockEvents(evs) || onlyFrom(evs, watch.SourceTurn))

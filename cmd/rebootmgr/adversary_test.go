@@ -345,3 +345,21 @@ func TestAdversaryStopBetweenReadAndPlace(t *testing.T) {
 	}
 	n.expect(r, exitStopped, "set between")
 }
+
+// TestIdleDaemonRemembersNewMembers: an idle daemon holds its health watches (a reboot of one of
+// its services' members is nothing to it), yet a member new to one of its services is
+// remembered: the first at once, by the query the daemon left asking, and one that comes while
+// the watch is held at the daemon's next evaluation (here a tick of a second), so that a
+// member seen only by idle daemons still counts once it leaves cleanly.
+func TestIdleDaemonRemembersNewMembers(t *testing.T) {
+	n := dev(t)
+	n.agent.RegisterService("cassandra", []string{"rebootmgr", "max_failing=0"}, "passing")
+	d := n.startDaemon("--interval", "1s")
+	fleettest.WaitSeen(t, d.Log.Seen(`msg="idle: no reboot required"`), "the daemon idle")
+	n.agent.RegisterRemote("n2", "cassandra", []string{"rebootmgr", "max_failing=0"}, "passing")
+	waitKey(t, n, n.keys().Member("cassandra", "n2"))
+	fleettest.WaitSeen(t, d.Log.Seen("idle, and only the locks or health changed: not evaluating"), "the change heard, and not evaluated")
+	n.agent.RegisterRemote("n3", "cassandra", []string{"rebootmgr", "max_failing=0"}, "passing")
+	fleettest.WaitSeen(t, d.Log.Seen("sources=[tick]"), "the next tick")
+	waitKey(t, n, n.keys().Member("cassandra", "n3"))
+}

@@ -95,7 +95,7 @@ func BenchmarkHandOffScale(b *testing.B) {
 }
 
 func costHeader(rebootTime time.Duration) string {
-	return fmt.Sprintf("\n| nodes in the group | idle daemon per minute | start-up per daemon | roll (%s reboots) | per hand-off, whole fleet | per hand-off, one waiting daemon | per hand-off, one daemon done | per reboot, the rebooting daemon |\n|---|---|---|---|---|---|---|---|\n", rebootTime)
+	return fmt.Sprintf("\n| nodes in the group | idle daemon per minute | start-up per daemon | roll (%s reboots) | per hand-off, whole fleet | per hand-off, all waiting daemons | per hand-off, one waiting daemon | per hand-off, one daemon done | per reboot, the rebooting daemon |\n|---|---|---|---|---|---|---|---|---|\n", rebootTime)
 }
 
 func (c handOffCost) row() string {
@@ -105,9 +105,10 @@ func (c handOffCost) row() string {
 	dr, db := perF(c.done, c.donePairs)
 	or, ob := perF(c.own, c.nodes)
 	fr, fb := perF(c.fleet, 1)
-	return fmt.Sprintf("| %d | %.2f req, %s | %d req, %s | %s | %.0f req, %s | %.1f req, %s | %.1f req, %s | %.0f req, %s |\n",
+	ar, ab := perF(c.waiting, c.nodes)
+	return fmt.Sprintf("| %d | %.2f req, %s | %d req, %s | %s | %.0f req, %s | %.0f req, %s | %.1f req, %s | %.1f req, %s | %.0f req, %s |\n",
 		c.nodes, ir, kb(ib), c.startup.requests, kb(float64(c.startup.bytes())), c.total.Round(100*time.Millisecond),
-		fr, kb(fb), wr, kb(wb), dr, kb(db), or, kb(ob))
+		fr, kb(fb), ar, kb(ab), wr, kb(wb), dr, kb(db), or, kb(ob))
 }
 
 // measureHandOffs measures one fleet of size nodes.
@@ -235,29 +236,28 @@ const (
 )
 
 // projectHandOffs projects the measured costs to fleets of 1,000 and 10,000 nodes in one group.
+// Over a whole roll of N nodes there are N hand-offs, so what all waiting daemons spend over
+// the roll, per hand-off, is what one waiting daemon spends over its whole wait (its join, the
+// watches it holds returning once, the times it is told to look); likewise for the daemons
+// done.
 func projectHandOffs(costs []handOffCost, window time.Duration) {
-	waitReq := fit(costs, func(c handOffCost) float64 { r, _ := perF(c.waiting, c.waitPairs); return r })
-	waitBytes := fit(costs, func(c handOffCost) float64 { _, by := perF(c.waiting, c.waitPairs); return by })
-	doneReq := fit(costs, func(c handOffCost) float64 { r, _ := perF(c.done, c.donePairs); return r })
-	doneBytes := fit(costs, func(c handOffCost) float64 { _, by := perF(c.done, c.donePairs); return by })
+	waitReq := fit(costs, func(c handOffCost) float64 { r, _ := perF(c.waiting, c.nodes); return r })
+	waitBytes := fit(costs, func(c handOffCost) float64 { _, by := perF(c.waiting, c.nodes); return by })
+	doneReq := fit(costs, func(c handOffCost) float64 { r, _ := perF(c.done, c.nodes); return r })
+	doneBytes := fit(costs, func(c handOffCost) float64 { _, by := perF(c.done, c.nodes); return by })
 	ownReq := fit(costs, func(c handOffCost) float64 { r, _ := perF(c.own, c.nodes); return r })
 	ownBytes := fit(costs, func(c handOffCost) float64 { _, by := perF(c.own, c.nodes); return by })
 	idleReq := fit(costs, func(c handOffCost) float64 { r, _ := perF(c.idle, c.nodes); return r / c.window.Minutes() })
 	idleBytes := fit(costs, func(c handOffCost) float64 { _, by := perF(c.idle, c.nodes); return by / c.window.Minutes() })
-	fmt.Printf("\nfitted in N (the group's nodes) through the sizes measured: one waiting daemon per hand-off %.1f%+.3f*N requests, %s%+.0f*N bytes; one done daemon %.1f%+.3f*N requests; the rebooting daemon %.0f%+.2f*N requests; an idle daemon per minute %.2f%+.4f*N requests (idle window %s)\n",
-		waitReq.a, waitReq.b, kb(waitBytes.a), waitBytes.b, doneReq.a, doneReq.b, ownReq.a, ownReq.b, idleReq.a, idleReq.b, window)
+	fmt.Printf("\nfitted in N (the group's nodes) through the sizes measured, per hand-off: all waiting daemons %.1f%+.3f*N requests, %s%+.0f*N bytes; all daemons done %.1f%+.3f*N requests, %s%+.0f*N bytes; the rebooting daemon %.0f%+.2f*N requests; an idle daemon per minute %.2f%+.4f*N requests (idle window %s)\n",
+		waitReq.a, waitReq.b, kb(waitBytes.a), waitBytes.b, doneReq.a, doneReq.b, kb(doneBytes.a), doneBytes.b, ownReq.a, ownReq.b, idleReq.a, idleReq.b, window)
 	handOffs := float64(projPlaces) / projHold.Seconds() // per second
 	fmt.Printf("\n| one group of N, %d places, %s per reboot (a hand-off every %s) | requests per hand-off | Consul requests/s | bytes/s |\n|---|---|---|---|\n",
 		projPlaces, projHold, projHold/projPlaces)
 	for _, n := range []int{1000, 10000} {
-		// At the roll's start every other node waits; over the whole roll, half wait and half
-		// are done, on average.
-		startReq := ownReq.at(n) + float64(n-1)*waitReq.at(n)
-		startBytes := ownBytes.at(n) + float64(n-1)*waitBytes.at(n)
-		meanReq := ownReq.at(n) + float64(n-1)/2*(waitReq.at(n)+doneReq.at(n))
-		meanBytes := ownBytes.at(n) + float64(n-1)/2*(waitBytes.at(n)+doneBytes.at(n))
-		fmt.Printf("| %d, the roll's start (all wait) | %.0f | %.0f | %s/s |\n", n, startReq, startReq*handOffs, kb(startBytes*handOffs))
-		fmt.Printf("| %d, over the whole roll | %.0f | %.0f | %s/s |\n", n, meanReq, meanReq*handOffs, kb(meanBytes*handOffs))
+		req := ownReq.at(n) + waitReq.at(n) + doneReq.at(n)
+		bytes := ownBytes.at(n) + waitBytes.at(n) + doneBytes.at(n)
+		fmt.Printf("| %d, rolling | %.0f | %.1f | %s/s |\n", n, req, req*handOffs, kb(bytes*handOffs))
 		fmt.Printf("| %d, idle | - | %.1f | %s/s |\n", n, float64(n)*idleReq.at(n)/60, kb(float64(n)*idleBytes.at(n)/60))
 	}
 }
