@@ -199,11 +199,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		var res pipeline.Result
 		var err error
-		looked := waitingForLock && (onlyLockEvents(evs) || onlyFrom(evs, watch.SourceTurn))
+		looked := waitingForLock && (onlyLockEvents(evs) || onlyFrom(evs, watch.SourceLook))
 		if looked {
-			// Waiting for the lock, and only the lock changed (or this node was told to look, a
-			// place opened or a holder's deadline changed): the whole run is needed only once
-			// there is a place.
+			// Waiting for the lock, and only the lock changed (or this node was told to look at
+			// it: a holder's deadline changed): the whole run is needed only once there is a
+			// place.
 			d.Logger.Debug("waiting for the lock, and only the lock changed: looking at the lock alone")
 			res, err = d.Pipeline.LookAtLock(ctx)
 			looked = err != nil

@@ -93,27 +93,33 @@ func LegacyHeld(legacy map[string]string) string {
 	return strings.Join(parts, ", ")
 }
 
+// Wake is a node of the group's queue told to look again, and why.
+type Wake struct {
+	Node string
+	// Place: a place opened for it (it runs); else only a holder's deadline changed (it looks at
+	// the lock, and again when the deadline passes).
+	Place bool
+}
+
 // Woken are the nodes of the group's queue that ch brings to its front (see lock.Queue.Front):
 // a place opened for them, or the nodes before them left or were blocked. Each is told (its
-// turn key in the group) once ch is written; no other waiting node hears of it. A change of a
-// holder's deadline wakes the first two nodes of the queue too, whether a place opened or not:
-// nodes waiting for their turn hear nothing else of the lock, and one of them must look again
-// when that deadline passes (two, in case the first's daemon is gone).
-func Woken(v View, ch Change) []string {
+// turn key in the group) with ch; no other waiting node hears of it. A change of a holder's
+// deadline tells the first two of the queue too, whether a place opened or not: nodes waiting
+// for their turn hear nothing else of the lock, and one of them must look again when that
+// deadline passes (two, in case the first's daemon is gone).
+func Woken(v View, ch Change) []Wake {
 	before := v.Queue.Front(v.Lock, v.Limit, v.GroupNodes)
 	q := v.Queue
 	if ch.Queue != nil {
 		q = *ch.Queue
 	}
-	var out []string
-	add := func(n string) {
-		if !slices.Contains(out, n) {
-			out = append(out, n)
-		}
+	var out []Wake
+	told := func(n string) bool {
+		return slices.ContainsFunc(out, func(w Wake) bool { return w.Node == n })
 	}
 	for _, n := range q.Front(ch.Lock, v.Limit, v.GroupNodes) {
 		if !slices.Contains(before, n) {
-			add(n)
+			out = append(out, Wake{Node: n, Place: true})
 		}
 	}
 	if !sameDeadlines(v.Lock, ch.Lock) {
@@ -122,7 +128,9 @@ func Woken(v View, ch Change) []string {
 			if _, holds := ch.Lock.Holder(e.Node); holds || e.Blocked != "" {
 				continue
 			}
-			add(e.Node)
+			if !told(e.Node) {
+				out = append(out, Wake{Node: e.Node})
+			}
 			if watchers++; watchers == 2 {
 				break
 			}

@@ -24,6 +24,13 @@ func TestWoken(t *testing.T) {
 		q := v.Queue.Served(node, t0, nil)
 		return pipeline.Change{Lock: rec, Queue: &q}
 	}
+	places := func(nodes ...string) []pipeline.Wake {
+		var out []pipeline.Wake
+		for _, n := range nodes {
+			out = append(out, pipeline.Wake{Node: n, Place: true})
+		}
+		return out
+	}
 	queueOnly := func(v pipeline.View, q lock.Queue) pipeline.Change { return pipeline.Change{Lock: v.Lock, Queue: &q} }
 	full := view(held(x), lock.One, queue)
 	twoOfThree := view(held(x), lock.Limit{N: 3}, queue)
@@ -32,14 +39,14 @@ func TestWoken(t *testing.T) {
 		name string
 		v    pipeline.View
 		ch   pipeline.Change
-		want []string
+		want []pipeline.Wake
 	}{
-		{"a release wakes the first, and the next should it miss its turn", full, pipeline.ReleaseIn(full, "x", t0), []string{"a", "b"}},
+		{"a release (its holder's deadline gone too) wakes the first, and the next should it miss its turn, for the place", full, pipeline.ReleaseIn(full, "x", t0), places("a", "b")},
 		{"the first taking the place wakes nobody", free, served(free, "a"), nil},
 		{"a node joining a full lock wakes nobody", full, queueOnly(full, full.Queue.Join("e", "", t0)), nil},
-		{"a node joining as a place opens wakes itself", view(held(), lock.One, lock.Queue{}), queueOnly(free, lock.Queue{}.Join("e", "", t0)), []string{"e"}},
-		{"a node of the front blocked by its own gates wakes the next behind the front", twoOfThree, queueOnly(twoOfThree, queue.Join("e", "", t0).Block("a", "health")), []string{"e"}},
-		{"a holder's new deadline wakes the first two", full, pipeline.Change{Lock: held(lock.Holder{Node: "x", Phase: lock.Finishing, Since: t0, Deadline: t0.Add(2 * time.Hour)})}, []string{"a", "b"}},
+		{"a node joining as a place opens wakes itself", view(held(), lock.One, lock.Queue{}), queueOnly(free, lock.Queue{}.Join("e", "", t0)), places("e")},
+		{"a node of the front blocked by its own gates wakes the next behind the front", twoOfThree, queueOnly(twoOfThree, queue.Join("e", "", t0).Block("a", "health")), places("e")},
+		{"a holder's new deadline wakes the first two", full, pipeline.Change{Lock: held(lock.Holder{Node: "x", Phase: lock.Finishing, Since: t0, Deadline: t0.Add(2 * time.Hour)})}, []pipeline.Wake{{Node: "a"}, {Node: "b"}}},
 		{"a holder's new phase alone wakes nobody", full, pipeline.Change{Lock: held(lock.Holder{Node: "x", Phase: lock.Finishing, Since: t0, Deadline: t0.Add(time.Hour)})}, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

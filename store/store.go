@@ -72,7 +72,7 @@ func (k Keys) GroupQueue(group string) string {
 }
 
 // GroupTurn is where a node waiting in the group's queue hears that a place opened for it (see
-// pipeline.Woken): its value is when.
+// pipeline.Woken): its value is why and when (see TurnValue).
 func (k Keys) GroupTurn(group, node string) string {
 	return k.Prefix + "/groups/" + groupName(group) + "/turn/" + node
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -226,33 +227,55 @@ func (c *Consul) Commit(ctx context.Context, v pipeline.View, ch pipeline.Change
 			}
 		}
 	}
-	ok, err := c.txn(ctx, ops)
-	if ok {
-		c.wake(ctx, pipeline.Woken(v, ch))
-	}
-	return ok, err
-}
-
-// wake tells each node that a place opened for it, in its turn key (see pipeline.Woken), once
-// the change that opened it is written. It is a signal, never a gate: a wake that cannot be
-// written (an ACL policy from before the turn keys, Consul gone meanwhile) is logged, and those
-// nodes hear of the place at their next tick.
-func (c *Consul) wake(ctx context.Context, nodes []string) {
-	now := []byte(time.Now().UTC().Format(time.RFC3339Nano))
-	var ops api.TxnOps
-	for _, node := range nodes {
-		// A name Consul would clean into another key is never woken there.
-		if key := c.Keys.GroupTurn(c.Group, node); CheckKey(key) == nil && len(ops) < maxTxnOps {
-			ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: key, Value: now}})
+	// The nodes the change brings to the front of the queue are told in the same transaction
+	// (see pipeline.Woken). A policy from before the turn keys denies that: the change is written
+	// alone, and those nodes see their place at their next tick.
+	if wakes := c.wakeOps(pipeline.Woken(v, ch), len(ops)); len(wakes) > 0 {
+		ok, err := c.txn(ctx, append(slices.Clip(ops), wakes...))
+		if err == nil || !denied(err) {
+			return ok, err
+		}
+		if c.Logger != nil {
+			c.Logger.Warn("could not tell the nodes next in the group's queue that a place opened (the ACL policy does not let this node write their turn keys): they see it at their next tick",
+				logkey.Err, err)
 		}
 	}
-	if len(ops) == 0 {
-		return
+	return c.txn(ctx, ops)
+}
+
+// wakeOps write the turn key of each node woken (TurnValue), within what one transaction takes
+// beside the change's used ops. A name Consul would clean into another key is never woken there.
+func (c *Consul) wakeOps(wakes []pipeline.Wake, used int) api.TxnOps {
+	now := time.Now()
+	var ops api.TxnOps
+	for _, w := range wakes {
+		if key := c.Keys.GroupTurn(c.Group, w.Node); CheckKey(key) == nil && used+len(ops) < maxTxnOps {
+			ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: key, Value: []byte(TurnValue(w, now))}})
+		}
 	}
-	if _, err := c.txn(ctx, ops); err != nil && c.Logger != nil {
-		c.Logger.Warn("could not tell the nodes next in the group's queue that a place opened: they see it at their next tick",
-			logkey.Nodes, nodes, logkey.Err, err)
+	return ops
+}
+
+// TurnValue is what a turn key holds: "place" when a place opened for the node, "look" when
+// only a holder's deadline changed; then when.
+func TurnValue(w pipeline.Wake, now time.Time) string {
+	why := "look"
+	if w.Place {
+		why = "place"
 	}
+	return why + " " + now.UTC().Format(time.RFC3339Nano)
+}
+
+// TurnIsPlace says whether a turn key's value tells of a place opened (see TurnValue).
+func TurnIsPlace(value []byte) bool { return strings.HasPrefix(string(value), "place ") }
+
+// denied says whether a write failed for want of ACL permission.
+func denied(err error) bool {
+	var status api.StatusError
+	if errors.As(err, &status) && status.Code == http.StatusForbidden {
+		return true
+	}
+	return strings.Contains(err.Error(), "Permission denied")
 }
 
 // maxTxnOps is the most operations Consul takes in one transaction.

@@ -20,6 +20,9 @@ const (
 	SourceLimit Source = "limit"
 	// SourceTurn: a place in the group's lock opened for this node (see lock.Queue).
 	SourceTurn Source = "turn"
+	// SourceLook: this node, waiting in the group's queue, is told to look at the lock (a
+	// holder's deadline changed).
+	SourceLook Source = "look"
 	// SourceHolders: the fleet's record of every group's holders changed.
 	SourceHolders Source = "holders"
 	// SourcePython: a key of the Python rebootmgr's lock changed (its session locks, its

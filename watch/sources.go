@@ -109,6 +109,9 @@ type KeySource struct {
 	Retry   Retry
 	// Pause, when set, holds the watch between two changes while it is held.
 	Pause *Pause
+	// Classify, when set, names the source of an event by the key's value (nil when absent)
+	// instead of Source.
+	Classify func(*api.KVPair) Source
 }
 
 // Run watches until ctx ends.
@@ -116,7 +119,11 @@ func (s KeySource) Run(ctx context.Context, events *Events, ready func()) error 
 	w := &Key{KV: s.KV, Key: s.Key, Options: s.Options, Wait: s.Wait, Pause: s.Pause}
 	return follow(ctx, s.Key, events, s.Logger, s.Retry, ready, func(ctx context.Context) (Event, error) {
 		pair, err := w.Next(ctx)
-		return Event{Source: s.Source, Subject: s.Key, Exists: pair != nil}, err
+		src := s.Source
+		if s.Classify != nil && err == nil {
+			src = s.Classify(pair)
+		}
+		return Event{Source: src, Subject: s.Key, Exists: pair != nil}, err
 	})
 }
 

@@ -79,6 +79,53 @@ func TestDaemonPolicy(t *testing.T) {
 	n.expect(n.run("disable", "n2"), exitError, "Permission denied")
 }
 
+// TestTurnKeysUnderPolicies: under the shipped daemon policy, a node giving its place back tells
+// the next node of the queue in the same transaction. Under a policy from before the turn keys
+// (rebootmgr 0.1.0's), the place is still given back, the node says that it could not tell the
+// next one, and that one is told nothing (it sees the place at its tick).
+func TestTurnKeysUnderPolicies(t *testing.T) {
+	shipped := policy(t, "rebootmgr-daemon.hcl", "n1")
+	var old []string
+	for _, line := range strings.Split(shipped, "\n") {
+		if !strings.Contains(line, "/turn/") {
+			old = append(old, line)
+		}
+	}
+	for _, tt := range []struct {
+		name   string
+		policy string
+		woken  bool
+	}{
+		{"the shipped policy", shipped, true},
+		{"a policy from before the turn keys", strings.Join(old, "\n"), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			agent := consultest.DevACL(t, "n1")
+			n := newTestNode(t, agent)
+			n.agent.RegisterService("galera", []string{"rebootmgr"}, "passing")
+			n.put(n.keys().RebootRequired("n1"), "")
+			t.Setenv("CONSUL_HTTP_TOKEN", aclToken(t, agent, tt.policy))
+			n.expect(n.run("reboot", "--check-triggers"), 0, "reboot started")
+			// n2 joins the queue behind the full lock.
+			q, _ := lock.Queue{Version: lock.Version}.Join("n2", "", time.Now()).Encode()
+			n.put(n.keys().GroupQueue("default"), string(q))
+			n.boot()
+			r := n.run("reboot", "--check-triggers")
+			n.expect(r, 0, "reboot finished")
+			if n.get(n.keys().Lock()) != nil {
+				t.Fatalf("the place was not given back: %+v", n.lockRecord())
+			}
+			turn := n.get(n.keys().GroupTurn("default", "n2"))
+			if woken := turn != nil; woken != tt.woken {
+				t.Fatalf("n2 told of the place: %v, want %v", woken, tt.woken)
+			}
+			if said := strings.Contains(r.stderr, "could not tell the nodes next in the group's queue"); said == tt.woken {
+				t.Fatalf("the node said it could not tell the next: %v, want %v:\n%s", said, !tt.woken, r.stderr)
+			}
+		})
+	}
+}
+
 // TestOperatorPolicy: the shipped operator policy runs every operator command.
 func TestOperatorPolicy(t *testing.T) {
 	agent := consultest.DevACL(t, "n1")

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/consul/api"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rebootmgr/rebootmgr/daemon"
@@ -104,7 +105,7 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 			key(keys.RebootRequired(p.Node), watch.SourceTrigger, nil),
 			key(keys.Disabled(p.Node), watch.SourceDisabled, nil),
 			key(keys.GroupLimit(f.group), watch.SourceLimit, nil),
-			key(keys.GroupTurn(f.group, p.Node), watch.SourceTurn, turn),
+			watch.KeySource{KV: client.KV(), Key: keys.GroupTurn(f.group, p.Node), Logger: wlog, Pause: turn, Classify: turnSource},
 			key(keys.GroupLock(f.group), watch.SourceLock, quiet),
 			key(keys.GroupQueue(f.group), watch.SourceLock, quiet),
 			key(keys.Holders(), watch.SourceHolders, quiet),
@@ -210,6 +211,15 @@ func startedAt(lockFile string) time.Time {
 
 // remember writes down the nodes a health watch sees running a service as its members, so
 // that one that leaves the catalog later still counts (as failing).
+// turnSource says what a node's turn key tells it: a place opened (it runs), or only to look at
+// the lock (see store.TurnValue).
+func turnSource(p *api.KVPair) watch.Source {
+	if p != nil && store.TurnIsPlace(p.Value) {
+		return watch.SourceTurn
+	}
+	return watch.SourceLook
+}
+
 func remember(st *store.Consul, log *slog.Logger) func(context.Context, string, []string) {
 	return func(ctx context.Context, service string, nodes []string) {
 		if err := st.Remember(ctx, service, nodes); err != nil && ctx.Err() == nil {

@@ -158,7 +158,8 @@ func TestWaitingDaemonWakesAtTheDeadline(t *testing.T) {
 		t.Fatalf("n1 not in the queue: %+v", q)
 	}
 	commitHolder(t, n, lock.Holder{Node: "n7", Phase: lock.Rebooting, Since: time.Now(), Deadline: time.Now().Add(time.Second)})
-	fleettest.WaitSeen(t, d.Log.Seen("sources=[turn]"), "the daemon told of the new deadline")
+	fleettest.WaitSeen(t, d.Log.Seen("sources=[look]"), "the daemon told of the new deadline")
+	fleettest.WaitSeen(t, d.Log.Seen("looking at the lock alone"), "a look at the lock alone")
 	fleettest.WaitSeen(t, d.Log.Seen("sources=[deadline]"), "an evaluation at the deadline")
 	fleettest.WaitSeen(t, d.Log.Seen("reboot deadline passed"), "the deadline noticed")
 	fleettest.WaitSeen(t, d.Log.Seen("sources=[stop-key]"), "the daemon seeing the stop flag it set")

@@ -410,8 +410,8 @@ func (s *Store) Commit(ctx context.Context, v pipeline.View, ch pipeline.Change)
 				return err
 			}
 		}
-		for _, node := range pipeline.Woken(v, ch) {
-			s.put(turnKey(s.Group, node), "woken")
+		for _, w := range pipeline.Woken(v, ch) {
+			s.put(turnKey(s.Group, w.Node), fmt.Sprintf("place=%v", w.Place))
 		}
 		applied = true
 		return nil
