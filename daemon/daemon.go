@@ -145,6 +145,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	ready, waitingForLock, idle := false, false, false
 	// waitingTurn: the last run waits for its turn in the group's queue (see Quiet).
 	waitingTurn := false
+	// inFlight: the reboots in flight the last run counted (see pipeline.NoneLanded).
+	var inFlight []string
 	hold := func() {
 		d.Quiet.Set(idle || waitingTurn)
 		d.Health.Set(idle || waitingTurn)
@@ -191,6 +193,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.Logger.Debug("only the fleet's holders or the Python rebootmgr's lock changed, and this node waits for neither health nor the lock: not evaluating")
 			continue
 		}
+		if errors.Is(lastErr, pipeline.ErrUnhealthy) && onlyLockEvents(evs) {
+			// Waiting for health, and only the locks changed: a reboot taking a place, or moving
+			// on, leaves no rule more room; only one that ended does. A look at the locks says
+			// whether one did.
+			res, err := d.Pipeline.LookAtLock(ctx)
+			if (err == nil || pipeline.Gate(err) != nil) && pipeline.NoneLanded(inFlight, res.Seen.InFlight) {
+				d.Logger.Debug("waiting for health, and no reboot in flight ended: not evaluating")
+				if !res.Recheck.IsZero() {
+					deadline = time.After(time.Until(res.Recheck) + deadlineSlack)
+				}
+				continue
+			}
+		}
 		d.logEvaluation(evs)
 		if idle {
 			// Each held health watch asks once more, and hears the next change (a member new to a
@@ -216,6 +231,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return nil
 		}
 		waitingForLock = errors.Is(err, pipeline.ErrLockHeld)
+		inFlight = res.Seen.InFlight
 		if turn := pipeline.WaitsForTurn(err); turn != waitingTurn {
 			waitingTurn = turn
 			if turn {

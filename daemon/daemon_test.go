@@ -20,7 +20,7 @@ import (
 // scripted is a pipeline whose runs (and lock checks) the test hands out one by one.
 type scripted struct {
 	runs   chan chan outcome
-	checks chan chan error
+	checks chan chan outcome
 }
 
 type outcome struct {
@@ -54,19 +54,25 @@ func ask[T any](ctx context.Context, ch chan chan T) (T, error) {
 }
 
 func (s *scripted) LookAtLock(ctx context.Context) (pipeline.Result, error) {
-	err, cerr := ask(ctx, s.checks)
-	if cerr != nil {
-		return pipeline.Result{}, cerr
+	o, err := ask(ctx, s.checks)
+	if err != nil {
+		return pipeline.Result{}, err
 	}
-	return pipeline.Result{}, err
+	return o.res, o.err
 }
 
-// check waits for the daemon's next lock check and answers it.
+// check waits for the daemon's next lock check and answers it with err.
 func (s *scripted) check(t *testing.T, err error) {
+	t.Helper()
+	s.look(t, outcome{err: err})
+}
+
+// look waits for the daemon's next lock check and answers it.
+func (s *scripted) look(t *testing.T, o outcome) {
 	t.Helper()
 	select {
 	case reply := <-s.checks:
-		reply <- err
+		reply <- o
 	case reply := <-s.runs:
 		reply <- outcome{}
 		t.Fatal("a whole run where a lock check was due")
@@ -111,7 +117,7 @@ func (gate) Run(ctx context.Context, _ *watch.Events, ready func()) error {
 }
 
 func newDaemon(retry func() backoff.BackOff) (*Daemon, *scripted, *fleettest.Log) {
-	p := &scripted{runs: make(chan chan outcome), checks: make(chan chan error)}
+	p := &scripted{runs: make(chan chan outcome), checks: make(chan chan outcome)}
 	buf := &fleettest.Log{}
 	return &Daemon{
 		Pipeline:      p,
@@ -274,7 +280,8 @@ func TestMalformedTagIsAConfigurationError(t *testing.T) {
 
 // TestPythonLockEvents: a change of the Python rebootmgr's lock (its session locks flap on every
 // run of a Python node) is, like the fleet's holders, only for a node waiting for the lock (a
-// look at the lock alone) or for health: a node with nothing to do does not evaluate.
+// look at the lock alone) or for health (a look at the locks, and a whole run only when a reboot
+// it counted in flight has ended): a node with nothing to do does not evaluate.
 func TestPythonLockEvents(t *testing.T) {
 	d, p, log := newDaemon(nil)
 	d.Logger = slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -292,8 +299,14 @@ func TestPythonLockEvents(t *testing.T) {
 	p.check(t, held)
 	d.Events.Send(python)
 	p.check(t, nil) // the Python node is done: the whole run
-	p.next(t, outcome{err: fmt.Errorf("%w: a reboot in flight", pipeline.ErrUnhealthy)})
+	unhealthy := outcome{err: fmt.Errorf("%w: a reboot in flight", pipeline.ErrUnhealthy), res: pipeline.Result{Seen: pipeline.Seen{InFlight: []string{"n7"}}}}
+	p.next(t, unhealthy)
 	d.Events.Send(python)
-	p.next(t, idle) // waiting for health: a whole run
+	p.look(t, outcome{res: pipeline.Result{Seen: pipeline.Seen{InFlight: []string{"n7", "n9"}}}})
+	fleettest.WaitSeen(t, log.Seen("no reboot in flight ended: not evaluating"), "a reboot more in flight passed over")
+	p.none(t)
+	d.Events.Send(python)
+	p.look(t, outcome{res: pipeline.Result{Seen: pipeline.Seen{InFlight: []string{"n9"}}}})
+	p.next(t, idle) // waiting for health, and n7 landed: a whole run
 	p.none(t)
 }

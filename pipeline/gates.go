@@ -159,6 +159,7 @@ func (p *Pipeline) checkHealth(ctx context.Context, gate string) error {
 
 // checkHealthIn is the health gate with the reboots in flight as v has them.
 func (p *Pipeline) checkHealthIn(ctx context.Context, v View, gate string) error {
+	p.seen.sawView(v, p.Node)
 	return HealthIn(ctx, p.Health, p.Logger, v, p.Node, gate)
 }
 

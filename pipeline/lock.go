@@ -17,7 +17,7 @@ var errConflict = errors.New("reboot lock changed while writing it")
 // changeLock is ChangeLock on the pipeline's store, keeping what it read and wrote as seen.
 func (p *Pipeline) changeLock(ctx context.Context, change func(View) (Change, error)) (lock.Record, error) {
 	_, ch, err := ChangeLock(ctx, p.Store, p.Logger, func(v View) (Change, error) {
-		p.seen.saw(v.Lock)
+		p.seen.sawView(v, p.Node)
 		return change(v)
 	})
 	if err != nil {
@@ -81,7 +81,7 @@ func (p *Pipeline) checkLockFree(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.seen.saw(v.Lock)
+	p.seen.sawView(v, p.Node)
 	return Admit(ctx, p.Health, p.Logger, v, lock.Holder{Node: p.Node, Zone: p.Zone}, placeGate, p.Clock.Now())
 }
 
@@ -101,7 +101,8 @@ func (p *Pipeline) LookAtLock(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	now := p.Clock.Now()
-	res := Result{Recheck: v.Lock.NextDeadline(now), Seen: Seen{Lock: &v.Lock}}
+	res := Result{Recheck: v.Lock.NextDeadline(now)}
+	res.Seen.sawView(v, p.Node)
 	if len(v.Lock.Overdue(now)) > 0 {
 		return res, nil
 	}

@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/health"
@@ -262,10 +264,37 @@ type Seen struct {
 	Asked bool
 	// Required names what requests the reboot ("" when nothing does).
 	Required string
+	// InFlight are the nodes whose reboots the run last counted as failing (on the last View it
+	// read), sorted; nil when it read none.
+	InFlight []string
 }
 
 // saw keeps the lock record the run last read or wrote.
 func (s *Seen) saw(rec lock.Record) { s.Lock = &rec }
+
+// sawView keeps what the run last read: its lock record, and the reboots in flight for node.
+func (s *Seen) sawView(v View, node string) {
+	s.saw(v.Lock)
+	s.InFlight = slices.Sorted(maps.Keys(v.InFlight(node)))
+	if s.InFlight == nil {
+		s.InFlight = []string{}
+	}
+}
+
+// NoneLanded says whether every node of before is still in after (both as Seen.InFlight): no
+// reboot in flight ended between them, so no rule has more room in after than in before. False
+// when either is unknown (nil).
+func NoneLanded(before, after []string) bool {
+	if before == nil || after == nil {
+		return false
+	}
+	for _, n := range before {
+		if !slices.Contains(after, n) {
+			return false
+		}
+	}
+	return true
+}
 
 // asked keeps what the run found requesting a reboot.
 func (s *Seen) asked(why string) { s.Asked, s.Required = true, why }
