@@ -1,8 +1,10 @@
 package cas
 
 import (
+	"context"
 	"errors"
 	"testing"
+	"time"
 )
 
 func TestLoop(t *testing.T) {
@@ -22,7 +24,7 @@ func TestLoop(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tries := 0
-			err := Loop(func() (bool, error) {
+			err := loop(context.Background(), func(int) time.Duration { return 0 }, func() (bool, error) {
 				tries++
 				if tries <= tt.lose {
 					return false, nil
@@ -33,5 +35,33 @@ func TestLoop(t *testing.T) {
 				t.Fatalf("%d tries, %v", tries, err)
 			}
 		})
+	}
+}
+
+// TestPause: the pause after a lost race grows with the races lost in a row, and stays below
+// its ceiling.
+func TestPause(t *testing.T) {
+	for _, tt := range []struct {
+		lost    int
+		ceiling time.Duration
+	}{{1, firstPause}, {2, 2 * firstPause}, {4, 8 * firstPause}, {Attempts, maxPause}} {
+		for range 100 {
+			if p := pause(tt.lost); p < 0 || p >= tt.ceiling {
+				t.Fatalf("pause after %d lost: %s, want below %s", tt.lost, p, tt.ceiling)
+			}
+		}
+	}
+}
+
+// TestLoopEndsWithItsContext: a loop pausing after a lost race ends when its context does.
+func TestLoopEndsWithItsContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	tries := 0
+	err := loop(ctx, func(int) time.Duration { cancel(); return time.Hour }, func() (bool, error) {
+		tries++
+		return false, nil
+	})
+	if !errors.Is(err, context.Canceled) || tries != 1 {
+		t.Fatalf("%d tries, %v", tries, err)
 	}
 }

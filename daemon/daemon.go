@@ -232,7 +232,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		waitingForLock = errors.Is(err, pipeline.ErrLockHeld)
 		inFlight = res.Seen.InFlight
-		if turn := pipeline.WaitsForTurn(err); turn != waitingTurn {
+		if turn := pipeline.WaitsForTurn(res, err); turn != waitingTurn {
 			waitingTurn = turn
 			if turn {
 				d.Logger.Debug("waiting for its turn in the group's queue: holding its watches of the lock, the holders and health until a place opens for it")

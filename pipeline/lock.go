@@ -33,7 +33,7 @@ func (p *Pipeline) changeLock(ctx context.Context, change func(View) (Change, er
 func ChangeLock(ctx context.Context, locks Locks, log *slog.Logger, change func(View) (Change, error)) (View, Change, error) {
 	var view View
 	var written Change
-	err := cas.Loop(func() (bool, error) {
+	err := cas.Loop(ctx, func() (bool, error) {
 		v, err := locks.View(ctx)
 		if err != nil {
 			return false, err
@@ -103,6 +103,9 @@ func (p *Pipeline) LookAtLock(ctx context.Context) (Result, error) {
 	now := p.Clock.Now()
 	res := Result{Recheck: v.Lock.NextDeadline(now)}
 	res.Seen.sawView(v, p.Node)
+	if i, in := v.Queue.Place(p.Node); in {
+		res.Seen.Queued = v.Queue.Entries[i].Blocked == ""
+	}
 	if len(v.Lock.Overdue(now)) > 0 {
 		return res, nil
 	}

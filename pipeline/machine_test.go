@@ -544,6 +544,21 @@ func TestQueue(t *testing.T) {
 	if q := m.queueOf(); len(q.Entries) != 1 || q.Entries[0].Node != "n1" {
 		t.Fatalf("queue after a full lock: %+v", q)
 	}
+	// In the queue, it is told when a place opens: it waits for its turn. One whose entry could
+	// not be written is told nothing, and does not.
+	for _, tt := range []struct {
+		name string
+		fail bool
+		want bool
+	}{{"in the queue", false, true}, {"its entry not written", true, false}} {
+		m.store.FailQueueWrites(tt.fail)
+		res, err := m.run(t.Context())
+		if !errors.Is(err, pipeline.ErrLockHeld) || pipeline.WaitsForTurn(res, err) != tt.want || res.Seen.Queued != tt.want {
+			t.Fatalf("%s: %v, waits for its turn %v, want %v", tt.name, err, pipeline.WaitsForTurn(res, err), tt.want)
+		}
+		m.putQueue(lock.Queue{Version: lock.Version})
+	}
+	m.store.FailQueueWrites(false)
 
 	// n3 asked first; the lock frees: n1 waits n3's turn, then goes.
 	m.putQueue(lock.Queue{Version: lock.Version, Entries: []lock.QueueEntry{{Node: "n3", Since: t0.Add(-time.Minute)}, {Node: "n1", Since: t0}}, Freed: t0})

@@ -267,6 +267,9 @@ type Seen struct {
 	// InFlight are the nodes whose reboots the run last counted as failing (on the last View it
 	// read), sorted; nil when it read none.
 	InFlight []string
+	// Queued says whether the node waits in its group's queue, not blocked, as the run left it:
+	// it is then told when a place opens for it (see Woken), and needs to hear nothing else.
+	Queued bool
 }
 
 // saw keeps the lock record the run last read or wrote.
@@ -316,7 +319,7 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 		}
 		res.Recheck = recheck
 		res.Seen = p.seen
-		p.queueAfter(ctx, res, err)
+		res.Seen.Queued = p.queueAfter(ctx, res, err)
 	}()
 	if err := p.recordDisabled(ctx); err != nil {
 		return Result{}, err

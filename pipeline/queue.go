@@ -13,35 +13,40 @@ import (
 // its own (health, window, disabled: it holds up nobody behind it, and keeps its place), and
 // leaves when nothing asks it to reboot. Nothing is written when the entry is as it should be
 // already, and a dry run writes nothing. A queue that cannot be written is logged: the queue
-// orders the nodes, it never decides whether one may reboot.
-func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) {
-	if p.DryRun || ctx.Err() != nil {
-		return
-	}
-	i, queued := p.queue.Place(p.Node)
+// orders the nodes, it never decides whether one may reboot. It says whether the node waits in
+// the queue, not blocked, once done (see Seen.Queued).
+func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queued bool) {
+	i, in := p.queue.Place(p.Node)
 	var entry lock.QueueEntry
-	if queued {
+	if in {
 		entry = p.queue.Entries[i]
 	}
+	ready := in && entry.Blocked == ""
+	if p.DryRun || ctx.Err() != nil {
+		return ready
+	}
 	var change func(lock.Queue) lock.Queue
+	after := ready
 	switch {
-	case err == nil && res.Outcome == NothingToDo && queued:
-		change = func(q lock.Queue) lock.Queue { return q.Leave(p.Node) }
+	case err == nil && res.Outcome == NothingToDo && in:
+		change, after = func(q lock.Queue) lock.Queue { return q.Leave(p.Node) }, false
 	case errors.Is(err, errWaitInPlace):
 		// It holds a place already.
-	case errors.Is(err, ErrLockHeld) && (!queued || entry.Blocked != ""):
+	case errors.Is(err, ErrLockHeld) && (!in || entry.Blocked != ""):
 		now := p.Clock.Now()
-		change = func(q lock.Queue) lock.Queue { return q.Join(p.Node, p.Zone, now) }
-	case queued && entry.Blocked == "" && ownGate(err) != "":
+		change, after = func(q lock.Queue) lock.Queue { return q.Join(p.Node, p.Zone, now) }, true
+	case in && entry.Blocked == "" && ownGate(err) != "":
 		gate := ownGate(err)
-		change = func(q lock.Queue) lock.Queue { return q.Block(p.Node, gate) }
+		change, after = func(q lock.Queue) lock.Queue { return q.Block(p.Node, gate) }, false
 	}
 	if change == nil {
-		return
+		return ready
 	}
 	if werr := ChangeQueue(ctx, p.Store, p.Logger, change); werr != nil {
 		p.Logger.Warn("could not keep this node's place in the group's queue: the order of the nodes waiting may be off, never their safety", logkey.Err, werr)
+		return ready
 	}
+	return after
 }
 
 // ownGate names the gate of the node's own that err ended at, "" for any other end: the gates a
@@ -59,9 +64,11 @@ func ownGate(err error) string {
 }
 
 // WaitsForTurn says whether a run ended waiting for a place in its group's lock by count or
-// order alone: the lock is full (by its limit, or its zones), or nodes before it in the queue
-// go first. Such a node has nothing to look at until a place opens for it (see Woken); a
-// Python holder, a place held elsewhere, or a holder waiting in place is no such end.
-func WaitsForTurn(err error) bool {
-	return errors.Is(err, ErrLockHeld) && (errors.Is(err, lock.ErrFull) || errors.Is(err, lock.ErrQueued))
+// order alone (the lock is full by its limit or its zones, or nodes before it in the queue go
+// first) with the node in the queue to be told of it (res.Seen.Queued). Such a node has nothing
+// to look at until a place opens for it (see Woken); a Python holder, a place held elsewhere, a
+// holder waiting in place, or a node whose entry in the queue could not be written is no such
+// end.
+func WaitsForTurn(res Result, err error) bool {
+	return res.Seen.Queued && errors.Is(err, ErrLockHeld) && (errors.Is(err, lock.ErrFull) || errors.Is(err, lock.ErrQueued))
 }

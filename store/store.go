@@ -251,7 +251,7 @@ func (c *Consul) History(ctx context.Context) (history.Log, uint64, error) {
 func (c *Consul) AppendHistory(ctx context.Context, e history.Entry) (history.Log, error) {
 	key := c.Keys.GroupHistory(c.Group)
 	var out history.Log
-	err := cas.Loop(func() (bool, error) {
+	err := cas.Loop(ctx, func() (bool, error) {
 		l, index, err := c.History(ctx)
 		if err != nil {
 			return false, err

@@ -49,6 +49,8 @@ type Store struct {
 	changed     chan struct{}
 	// failDisabled makes writing a disabled mark fail (an ACL that denies it).
 	failDisabled bool
+	// failQueue makes every change of the group's queue fail (an ACL that denies it).
+	failQueue bool
 }
 
 // NewStore returns an empty store of group with node as the local node.
@@ -122,6 +124,13 @@ func (s *Store) SetLegacy(name, node string, set bool) { s.setOrDelete(legacyKey
 func (s *Store) FailDisabledWrites(fail bool) {
 	s.mu.Lock()
 	s.failDisabled = fail
+	s.mu.Unlock()
+}
+
+// FailQueueWrites makes every change of the group's queue fail, as an ACL that denies it does.
+func (s *Store) FailQueueWrites(fail bool) {
+	s.mu.Lock()
+	s.failQueue = fail
 	s.mu.Unlock()
 }
 
@@ -401,6 +410,9 @@ func (s *Store) Commit(ctx context.Context, v pipeline.View, ch pipeline.Change)
 			}
 		}
 		if ch.Queue != nil && !ch.Queue.Equal(v.Queue) {
+			if s.failQueue {
+				return errors.New("write key groups/" + s.Group + "/queue: Permission denied")
+			}
 			if err := s.store(queueKey(s.Group), len(ch.Queue.Entries) == 0, ch.Queue.Encode); err != nil {
 				return err
 			}
