@@ -145,8 +145,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	ready, waitingForLock, idle := false, false, false
 	// waitingTurn: the last run waits for its turn in the group's queue (see Quiet).
 	waitingTurn := false
-	// inFlight: the reboots in flight the last run counted (see pipeline.NoneLanded).
+	// inFlight: the reboots in flight the last run counted (see pipeline.NoneLanded); queued:
+	// the node waits in its group's queue (see pipeline.Seen.Queued).
 	var inFlight []string
+	queued := false
 	hold := func() {
 		d.Quiet.Set(idle || waitingTurn)
 		d.Health.Set(idle || waitingTurn)
@@ -214,11 +216,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		var res pipeline.Result
 		var err error
-		looked := waitingForLock && (onlyLockEvents(evs) || onlyFrom(evs, watch.SourceLook))
+		looked := waitingForLock && queued && (onlyLockEvents(evs) || onlyFrom(evs, watch.SourceLook))
 		if looked {
-			// Waiting for the lock, and only the lock changed (or this node was told to look at
-			// it: a holder's deadline changed): the whole run is needed only once there is a
-			// place.
+			// Waiting for the lock in the queue, and only the lock changed (or this node was told
+			// to look at it: a holder's deadline changed): the whole run is needed only once there
+			// is a place. (A node whose entry could not be written runs whole, and joins then.)
 			d.Logger.Debug("waiting for the lock, and only the lock changed: looking at the lock alone")
 			res, err = d.Pipeline.LookAtLock(ctx)
 			looked = err != nil
@@ -231,7 +233,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return nil
 		}
 		waitingForLock = errors.Is(err, pipeline.ErrLockHeld)
-		inFlight = res.Seen.InFlight
+		inFlight, queued = res.Seen.InFlight, res.Seen.Queued
 		if turn := pipeline.WaitsForTurn(res, err); turn != waitingTurn {
 			waitingTurn = turn
 			if turn {

@@ -61,10 +61,11 @@ func (s *scripted) LookAtLock(ctx context.Context) (pipeline.Result, error) {
 	return o.res, o.err
 }
 
-// check waits for the daemon's next lock check and answers it with err.
+// check waits for the daemon's next lock check and answers it with err, the node still in the
+// queue.
 func (s *scripted) check(t *testing.T, err error) {
 	t.Helper()
-	s.look(t, outcome{err: err})
+	s.look(t, outcome{err: err, res: pipeline.Result{Seen: pipeline.Seen{Queued: true}}})
 }
 
 // look waits for the daemon's next lock check and answers it.
@@ -140,6 +141,9 @@ func start(t *testing.T, d *Daemon) (context.CancelFunc, chan error) {
 
 var held = fmt.Errorf("%w: n7", pipeline.ErrLockHeld)
 
+// queuedBehind is a run that waits for the lock in the group's queue.
+var queuedBehind = outcome{err: held, res: pipeline.Result{Seen: pipeline.Seen{Queued: true}}}
+
 func TestBurstsCoalesce(t *testing.T) {
 	d, p, _ := newDaemon(nil)
 	start(t, d)
@@ -181,17 +185,17 @@ func TestOneLinePerStatusChange(t *testing.T) {
 func TestWaitingForTheLockLooksAtTheLockOnly(t *testing.T) {
 	d, p, log := newDaemon(nil)
 	start(t, d)
-	p.next(t, outcome{err: held})
+	p.next(t, queuedBehind)
 	lock := watch.Event{Source: watch.SourceLock}
 
 	d.Events.Send(lock)
 	p.check(t, fmt.Errorf("%w: n8", pipeline.ErrLockHeld)) // another holder: the status follows
 	d.Events.Send(lock)
 	p.check(t, nil) // a place: the whole run
-	p.next(t, outcome{err: held})
+	p.next(t, queuedBehind)
 
 	d.Events.Send(watch.Event{Source: watch.SourceHealth})
-	p.next(t, outcome{err: held})
+	p.next(t, queuedBehind)
 	d.Events.Send(lock)
 	p.check(t, errors.New("consul unreachable")) // trouble: a whole run after the backoff
 	p.next(t, outcome{res: pipeline.Result{Outcome: pipeline.NothingToDo, Message: "no reboot required"}})
@@ -199,7 +203,11 @@ func TestWaitingForTheLockLooksAtTheLockOnly(t *testing.T) {
 	d.Events.Send(lock)
 	p.none(t) // nothing to do, and only the lock changed: no evaluation at all
 	d.Events.Send(watch.Event{Source: watch.SourceTrigger})
-	p.next(t, outcome{err: held}) // asked: a whole run
+	p.next(t, outcome{err: held}) // asked: a whole run, and its entry in the queue not written
+	d.Events.Send(lock)
+	p.next(t, queuedBehind) // not in the queue: a whole run again, which joins it
+	d.Events.Send(lock)
+	p.check(t, held) // in it: a look
 	for _, holder := range []string{"n7", "n8"} {
 		if !strings.Contains(log.String(), "held by another node: "+holder) {
 			t.Errorf("the status never named %s:\n%s", holder, log)
@@ -294,7 +302,7 @@ func TestPythonLockEvents(t *testing.T) {
 		fleettest.WaitSeen(t, log.SeenN("not evaluating", i), "the event passed over")
 	}
 	d.Events.Send(watch.Event{Source: watch.SourceTrigger})
-	p.next(t, outcome{err: held}) // the trigger: a whole run, which waits for the lock
+	p.next(t, queuedBehind) // the trigger: a whole run, which waits for the lock
 	d.Events.Send(python)
 	p.check(t, held)
 	d.Events.Send(python)
