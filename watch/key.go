@@ -65,7 +65,7 @@ func (w *Query) Next(ctx context.Context) (string, error) {
 				return "", err
 			}
 		}
-		if w.seen || again {
+		if w.seen {
 			if err := w.Pause.Wait(ctx); err != nil {
 				return "", err
 			}

@@ -41,16 +41,6 @@ func (p *Pause) Set(held bool) {
 	p.held = held
 }
 
-// Held says whether the queries are held.
-func (p *Pause) Held() bool {
-	if p == nil {
-		return false
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.held
-}
-
 // Wait returns once the queries may go on (nil), or the context's cause when it ends first.
 func (p *Pause) Wait(ctx context.Context) error {
 	if p == nil {
@@ -78,8 +68,8 @@ func (p *Pause) Wait(ctx context.Context) error {
 	}
 }
 
-// Waiting is how many queries the pause holds now.
-func (p *Pause) Waiting() int {
+// waitingNow is how many queries the pause holds now.
+func (p *Pause) waitingNow() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.waiting

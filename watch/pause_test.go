@@ -71,7 +71,7 @@ func TestPauseHoldsAWatch(t *testing.T) {
 		}
 	}
 	asked := func(want int64) func() bool { return func() bool { return requests.n.Load() == want } }
-	held := func() bool { return pause.Waiting() == 1 }
+	held := func() bool { return pause.waitingNow() == 1 }
 
 	<-ready
 	until("held after its start", held)

@@ -209,8 +209,6 @@ func startedAt(lockFile string) time.Time {
 	return at
 }
 
-// remember writes down the nodes a health watch sees running a service as its members, so
-// that one that leaves the catalog later still counts (as failing).
 // turnSource says what a node's turn key tells it: a place opened (it runs), or only to look at
 // the lock (see store.TurnValue).
 func turnSource(p *api.KVPair) watch.Source {
@@ -220,6 +218,8 @@ func turnSource(p *api.KVPair) watch.Source {
 	return watch.SourceLook
 }
 
+// remember writes down the nodes a health watch sees running a service as its members, so
+// that one that leaves the catalog later still counts (as failing).
 func remember(st *store.Consul, log *slog.Logger) func(context.Context, string, []string) {
 	return func(ctx context.Context, service string, nodes []string) {
 		if err := st.Remember(ctx, service, nodes); err != nil && ctx.Err() == nil {
