@@ -96,6 +96,12 @@ func (q Queue) Place(node string) (int, bool) {
 	return i, i >= 0
 }
 
+// Ready says whether node waits in the queue, not blocked: the nodes a place opening may go to.
+func (q Queue) Ready(node string) bool {
+	i, ok := q.Place(node)
+	return ok && q.Entries[i].Blocked == ""
+}
+
 func (q Queue) clone() Queue {
 	return Queue{Version: q.Version, Entries: slices.Clone(q.Entries), Freed: q.Freed}
 }

@@ -103,9 +103,7 @@ func (p *Pipeline) LookAtLock(ctx context.Context) (Result, error) {
 	now := p.Clock.Now()
 	res := Result{Recheck: v.Lock.NextDeadline(now)}
 	res.Seen.sawView(v, p.Node)
-	if i, in := v.Queue.Place(p.Node); in {
-		res.Seen.Queued = v.Queue.Entries[i].Blocked == ""
-	}
+	res.Seen.Queued = v.Queue.Ready(p.Node)
 	if len(v.Lock.Overdue(now)) > 0 {
 		return res, nil
 	}

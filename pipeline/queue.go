@@ -16,12 +16,8 @@ import (
 // orders the nodes, it never decides whether one may reboot. It says whether the node waits in
 // the queue, not blocked, once done (see Seen.Queued).
 func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queued bool) {
-	i, in := p.queue.Place(p.Node)
-	var entry lock.QueueEntry
-	if in {
-		entry = p.queue.Entries[i]
-	}
-	ready := in && entry.Blocked == ""
+	_, in := p.queue.Place(p.Node)
+	ready := p.queue.Ready(p.Node)
 	if p.DryRun || ctx.Err() != nil {
 		return ready
 	}
@@ -32,10 +28,10 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queue
 		change, after = func(q lock.Queue) lock.Queue { return q.Leave(p.Node) }, false
 	case errors.Is(err, errWaitInPlace):
 		// It holds a place already.
-	case errors.Is(err, ErrLockHeld) && (!in || entry.Blocked != ""):
+	case errors.Is(err, ErrLockHeld) && !ready:
 		now := p.Clock.Now()
 		change, after = func(q lock.Queue) lock.Queue { return q.Join(p.Node, p.Zone, now) }, true
-	case in && entry.Blocked == "" && ownGate(err) != "":
+	case ready && ownGate(err) != "":
 		gate := ownGate(err)
 		change, after = func(q lock.Queue) lock.Queue { return q.Block(p.Node, gate) }, false
 	}
