@@ -183,28 +183,19 @@ func (c *Consul) Commit(ctx context.Context, v pipeline.View, ch pipeline.Change
 		return false, errors.New("commit: the view was not read from this store")
 	}
 	lockKey, fleetKey, queueKey := c.Keys.GroupLock(c.Group), c.Keys.Holders(), c.Keys.GroupQueue(c.Group)
-	var ops api.TxnOps
-	if ch.Lock.Equal(v.Lock) {
-		// A change of the queue alone: the lock is checked, not written (a write would wake
-		// every node watching it).
-		ops = append(ops, unchanged(lockKey, state.index[lockKey]))
-	} else {
-		lockOp, err := casOp(lockKey, state.index[lockKey], len(ch.Lock.Holders) == 0, ch.Lock.Encode)
+	// A lock or queue the change leaves as it is is checked, not written (a write would wake
+	// every node watching it).
+	lockOp, err := checkOrCAS(lockKey, state.index[lockKey], ch.Lock.Equal(v.Lock), len(ch.Lock.Holders) == 0, ch.Lock.Encode)
+	if err != nil {
+		return false, err
+	}
+	ops := api.TxnOps{lockOp}
+	if ch.Queue != nil {
+		queueOp, err := checkOrCAS(queueKey, state.index[queueKey], ch.Queue.Equal(v.Queue), len(ch.Queue.Entries) == 0, ch.Queue.Encode)
 		if err != nil {
 			return false, err
 		}
-		ops = append(ops, lockOp)
-	}
-	if ch.Queue != nil {
-		if ch.Queue.Equal(v.Queue) {
-			ops = append(ops, unchanged(queueKey, state.index[queueKey]))
-		} else {
-			queueOp, err := casOp(queueKey, state.index[queueKey], len(ch.Queue.Entries) == 0, ch.Queue.Encode)
-			if err != nil {
-				return false, err
-			}
-			ops = append(ops, queueOp)
-		}
+		ops = append(ops, queueOp)
 	}
 	fleet := v.Fleet
 	if ch.Fleet != nil {
@@ -313,6 +304,15 @@ func (c *Consul) markerOps(state *viewState, rec lock.Record, fleet lock.Fleet) 
 		}
 	}
 	return ops
+}
+
+// checkOrCAS checks that key is still at index when same (the change leaves it as read), and
+// else writes it as casOp does.
+func checkOrCAS(key string, index uint64, same, empty bool, encode func() ([]byte, error)) (*api.TxnOp, error) {
+	if same {
+		return unchanged(key, index), nil
+	}
+	return casOp(key, index, empty, encode)
 }
 
 // casOp writes key with check-and-set at index (0: only if absent), or deletes it when empty.
