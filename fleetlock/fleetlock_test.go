@@ -119,18 +119,7 @@ func del(t *testing.T, client *api.Client, key string) {
 
 func lockOf(t *testing.T, client *api.Client, group string) lock.Record {
 	t.Helper()
-	pair, _, err := client.KV().Get(keys.GroupLock(group), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if pair == nil {
-		return lock.Record{}
-	}
-	rec, err := lock.Decode(pair.Value)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rec
+	return consultest.Stored(t, client.KV(), keys.GroupLock(group), lock.Decode)
 }
 
 func fleetOf(t *testing.T, client *api.Client) lock.Fleet {

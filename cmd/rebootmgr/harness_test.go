@@ -184,31 +184,14 @@ func (n *testNode) get(key string) *api.KVPair {
 // stored decodes what n's agent holds at key; the zero value when the key does not exist.
 func stored[T any](t testing.TB, n *testNode, key string, decode func([]byte) (T, error)) T {
 	t.Helper()
-	var zero T
-	pair := n.get(key)
-	if pair == nil {
-		return zero
-	}
-	v, err := decode(pair.Value)
-	if err != nil {
-		t.Fatalf("%s: %v", key, err)
-	}
-	return v
+	return consultest.Stored(t, n.kv(), key, decode)
 }
 
 func (n *testNode) keys() store.Keys { return store.Keys{Prefix: store.DefaultPrefix} }
 
 func (n *testNode) lockRecord() lock.Record {
 	n.t.Helper()
-	pair := n.get(n.keys().Lock())
-	if pair == nil {
-		return lock.Record{}
-	}
-	rec, err := lock.Decode(pair.Value)
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	return rec
+	return stored(n.t, n, n.keys().Lock(), lock.Decode)
 }
 
 // holder returns node's entry in the lock ("" phase when it holds none).

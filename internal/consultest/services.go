@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -125,4 +126,23 @@ func (a *Agent) KVState() string {
 		fmt.Fprintf(&b, "%s=%q@%d ", p.Key, p.Value, p.ModifyIndex)
 	}
 	return b.String()
+}
+
+// Stored reads key through kv and decodes it: the zero value when the key is absent, a fatal
+// error when it cannot be read or decoded.
+func Stored[T any](t testing.TB, kv *api.KV, key string, decode func([]byte) (T, error)) T {
+	t.Helper()
+	var zero T
+	pair, _, err := kv.Get(key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pair == nil {
+		return zero
+	}
+	v, err := decode(pair.Value)
+	if err != nil {
+		t.Fatalf("%s: %v", key, err)
+	}
+	return v
 }

@@ -331,20 +331,8 @@ func (n *Node) Keys() store.Keys { return store.Keys{Prefix: store.DefaultPrefix
 
 // Lock reads the lock record of the node's group.
 func (n *Node) Lock() lock.Record {
-	t := n.fleet.t
-	t.Helper()
-	pair, _, err := n.KV().Get(n.Keys().GroupLock(n.Group), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if pair == nil {
-		return lock.Record{}
-	}
-	rec, err := lock.Decode(pair.Value)
-	if err != nil {
-		t.Fatalf("lock record of group %s: %v", n.Group, err)
-	}
-	return rec
+	n.fleet.t.Helper()
+	return consultest.Stored(n.fleet.t, n.KV(), n.Keys().GroupLock(n.Group), lock.Decode)
 }
 
 // Requested says whether the node's reboot_required key exists.
