@@ -15,6 +15,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/watch"
@@ -81,6 +82,9 @@ type Daemon struct {
 	// idle node lets Health go for one change at every evaluation (the tick at least): its reads
 	// remember the members of the services, so that one that leaves cleanly still counts.
 	Quiet, Health, Turn *watch.Pause
+	// Claims, when set, holds the watch of the fleet's claims of room unless the node yields a
+	// place to a claim (lock.ErrYields): then it looks again once that node has looked.
+	Claims *watch.Pause
 }
 
 // Run runs until ctx ends (nil), a source fails, or the machine does not go down after a
@@ -143,8 +147,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.Events.Send(watch.Event{Source: watch.SourceStart})
 	// idle: the last run found nothing to do (no request, no place held).
 	ready, waitingForLock, idle := false, false, false
-	// waitingTurn: the last run waits for its turn in the group's queue (see Quiet).
-	waitingTurn := false
+	// waitingTurn: the last run waits for its turn in the group's queue (see Quiet); yielding:
+	// it leaves a place to a node with less room (see Claims).
+	waitingTurn, yielding := false, false
 	// inFlight: the reboots in flight the last run counted (see pipeline.NoneLanded); queued:
 	// the node waits in its group's queue (see pipeline.Seen.Queued).
 	var inFlight []string
@@ -153,6 +158,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.Quiet.Set(idle || waitingTurn)
 		d.Health.Set(idle || waitingTurn)
 		d.Turn.Set(!waitingTurn)
+		d.Claims.Set(!yielding)
 	}
 	hold()
 	var lastErr error
@@ -182,7 +188,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.Logger.Debug("idle, and only the locks or health changed: not evaluating")
 			continue
 		}
-		if waitingTurn && onlyFrom(evs, watch.SourceLock, watch.SourceHolders, watch.SourcePython, watch.SourceHealth) {
+		if waitingTurn && onlyFrom(evs, watch.SourceLock, watch.SourceHolders, watch.SourcePython, watch.SourceHealth, watch.SourceClaims) {
 			// Held watches say once what changed since they were held: this node hears of a place
 			// from its turn key.
 			d.Logger.Debug("waiting for its turn in the group's queue, and only the locks or health changed: not evaluating")
@@ -241,6 +247,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		}
 		lastErr = err
+		yielding = errors.Is(err, lock.ErrYields)
 		idle = err == nil && res.Outcome == pipeline.NothingToDo
 		hold()
 		if d.Observe != nil {
@@ -316,9 +323,9 @@ func (d *Daemon) publish(ctx context.Context, statuses <-chan presence) {
 }
 
 // onlyLockEvents says whether every event is a change of the lock record or queue, the limit,
-// the fleet's holders or the Python rebootmgr's lock.
+// the fleet's holders or claims, or the Python rebootmgr's lock.
 func onlyLockEvents(evs []watch.Event) bool {
-	return onlyFrom(evs, watch.SourceLock, watch.SourceLimit, watch.SourceHolders, watch.SourcePython)
+	return onlyFrom(evs, watch.SourceLock, watch.SourceLimit, watch.SourceHolders, watch.SourceClaims, watch.SourcePython)
 }
 
 // onlyHolderEvents says whether every event is a change of the fleet's holders or of the

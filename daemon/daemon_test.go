@@ -13,6 +13,7 @@ import (
 
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/internal/fleettest"
+	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/watch"
 )
@@ -317,4 +318,38 @@ func TestPythonLockEvents(t *testing.T) {
 	p.look(t, outcome{res: pipeline.Result{Seen: pipeline.Seen{InFlight: []string{"n9"}}}})
 	p.next(t, idle) // waiting for health, and n7 landed: a whole run
 	p.none(t)
+}
+
+// TestYieldingWatchesTheClaims: a node that leaves a place to a node with less room hears of
+// the claims (it runs again once that node has looked); any other node holds that watch, and an
+// idle node answers no change of the claims.
+func TestYieldingWatchesTheClaims(t *testing.T) {
+	d, p, log := newDaemon(nil)
+	d.Logger = slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	d.Claims = watch.NewPause(true)
+	start(t, d)
+	claims := watch.Event{Source: watch.SourceClaims}
+	idle := outcome{res: pipeline.Result{Outcome: pipeline.NothingToDo, Message: "no reboot required"}}
+	p.next(t, idle)
+	fleettest.WaitSeen(t, log.Seen("idle: no reboot required"), "the idle status")
+	if !d.Claims.Held() {
+		t.Fatal("an idle node watches the claims")
+	}
+	d.Events.Send(claims)
+	fleettest.WaitSeen(t, log.Seen("not evaluating"), "a change of the claims passed over")
+	p.none(t)
+
+	d.Events.Send(watch.Event{Source: watch.SourceTrigger})
+	yields := outcome{err: fmt.Errorf("%w: %w", pipeline.ErrLockHeld, &lock.YieldError{Claim: lock.Claim{Node: "ctl2"}})}
+	p.next(t, yields)
+	fleettest.WaitSeen(t, log.Seen("waiting: "), "the yielding status")
+	if d.Claims.Held() {
+		t.Fatal("a yielding node holds its watch of the claims")
+	}
+	d.Events.Send(claims)
+	p.next(t, outcome{err: fmt.Errorf("%w: quobyte full", pipeline.ErrUnhealthy)}) // ctl2 looked: a whole run
+	fleettest.WaitSeen(t, log.Seen("waiting for health"), "the status waiting for health")
+	if !d.Claims.Held() {
+		t.Fatal("a node waiting for health watches the claims")
+	}
 }

@@ -3,6 +3,7 @@ package health
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -56,6 +57,9 @@ type ServiceReport struct {
 	// Malformed is why the service's rule tags cannot be read (it wraps ErrMalformedTag); nil
 	// when they can. Such a service never passes.
 	Malformed error
+	// AtOnce is how many of its instances its rules let reboot at once (see Rules.AtOnce; 0
+	// when its tags cannot be read).
+	AtOnce int
 }
 
 // Report is the verdict on a node's services.
@@ -67,6 +71,9 @@ type Report struct {
 	// Settle is how long the considered checks need to run again: the longest
 	// interval+timeout (or TTL) among them.
 	Settle time.Duration
+	// RoomOnly says that the rules fail only for the reboots in flight: with none, every rule
+	// would hold. The node waits for room, not for its services to recover.
+	RoomOnly bool
 }
 
 // OK reports whether every rule holds.
@@ -87,6 +94,34 @@ func (r Report) Malformed() error {
 	return errors.Join(errs...)
 }
 
+// Scarcity is the fewest reboots at once any of the node's services allows (see
+// ServiceReport.AtOnce); math.MaxInt when none bounds them.
+func (r Report) Scarcity() int {
+	n := math.MaxInt
+	for _, s := range r.Services {
+		n = min(n, s.AtOnce)
+	}
+	return n
+}
+
+// Roomier are the node's services that allow more reboots at once than its scarcest one, and
+// are bounded at all: the services it shares with nodes whose own rules leave them more room.
+func (r Report) Roomier() []string {
+	least := r.Scarcity()
+	var out []string
+	for _, s := range r.Services {
+		if s.AtOnce > least && s.AtOnce != math.MaxInt {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
+
+// Runs says whether the report judged service.
+func (r Report) Runs(service string) bool {
+	return slices.ContainsFunc(r.Services, func(s ServiceReport) bool { return s.Name == service })
+}
+
 // Default check timeouts of Consul when a definition gives none.
 const (
 	defaultScriptTimeout = 30 * time.Second
@@ -100,6 +135,14 @@ const (
 // (a reboot in flight; the value says why) fails whatever its checks say, and so does a member
 // with no instance in the catalog.
 func Evaluate(node string, services []Service, down map[string]string) Report {
+	rep := evaluate(node, services, down)
+	if !rep.OK() && len(down) > 0 {
+		rep.RoomOnly = evaluate(node, services, nil).OK()
+	}
+	return rep
+}
+
+func evaluate(node string, services []Service, down map[string]string) Report {
 	rep := Report{Node: node}
 	for _, svc := range services {
 		sr, problems := evaluateService(node, svc, down)
@@ -120,7 +163,7 @@ func evaluateService(node string, svc Service, down map[string]string) (ServiceR
 		return ServiceReport{Name: svc.Name, Total: len(svc.Instances), Malformed: err}, []string{fmt.Sprintf("service %s: %v", svc.Name, err)}
 	}
 	instances := withMissing(svc)
-	sr := ServiceReport{Name: svc.Name, Rules: rules, Total: len(instances)}
+	sr := ServiceReport{Name: svc.Name, Rules: rules, Total: len(instances), AtOnce: rules.AtOnce(len(instances))}
 	if rules.LocalOnly {
 		all := instances
 		instances = nil

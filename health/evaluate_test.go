@@ -2,6 +2,8 @@ package health
 
 import (
 	"errors"
+	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -106,22 +108,25 @@ func TestInFlightAndMissing(t *testing.T) {
 		down      map[string]string
 		ok        bool
 		mention   string
+		room      bool // fails only for the reboots in flight
 	}{
-		{"max_failing=0, another in flight", []string{"max_failing=0"}, two, nil, map[string]string{"n2": "holds the lock"}, false, "reboot in flight: holds the lock"},
-		{"max_failing=1, another in flight", []string{"max_failing=1"}, three, nil, map[string]string{"n2": "x"}, true, ""},
-		{"max_failing=1, two in flight", []string{"max_failing=1"}, three, nil, map[string]string{"n2": "x", "n3": "y"}, false, "failing 2/3"},
-		{"min_passing=2 of 2, the other in flight", []string{"min_passing=2"}, two, nil, map[string]string{"n2": "x"}, false, "passing 1/2"},
-		{"no quorum tag, another in flight", nil, two, nil, map[string]string{"n2": "x"}, false, "every instance must pass"},
-		{"this node in the set does not count", []string{"max_failing=0"}, two, nil, map[string]string{"n1": "x"}, true, ""},
-		{"a node in flight that does not run the service", []string{"max_failing=0"}, two, nil, map[string]string{"n9": "x"}, true, ""},
-		{"local_only ignores others in flight", []string{"local_only"}, two, nil, map[string]string{"n2": "x"}, true, ""},
-		{"member gone, max_failing=0", []string{"max_failing=0"}, two, []string{"n1", "n2", "n3"}, nil, false, "rebootmgr forget n3 svc"},
-		{"member gone, no quorum tag", nil, two, []string{"n3"}, nil, false, "gone from Consul's catalog"},
-		{"member gone, min_passing=2 still met", []string{"min_passing=2"}, two, []string{"n3"}, nil, true, ""},
-		{"members all present", []string{"max_failing=0"}, two, []string{"n1", "n2"}, nil, true, ""},
-		{"member gone and in flight counts once", []string{"max_failing=1"}, two, []string{"n3"}, map[string]string{"n3": "x"}, true, ""},
-		{"local_only ignores missing members", []string{"local_only"}, two, []string{"n3"}, nil, true, ""},
-		{"this node remembered but gone", nil, []Instance{inst("n2", "passing")}, []string{"n1"}, nil, false, "on this node"},
+		{"max_failing=0, another in flight", []string{"max_failing=0"}, two, nil, map[string]string{"n2": "holds the lock"}, false, "reboot in flight: holds the lock", true},
+		{"max_failing=1, another in flight", []string{"max_failing=1"}, three, nil, map[string]string{"n2": "x"}, true, "", false},
+		{"max_failing=1, two in flight", []string{"max_failing=1"}, three, nil, map[string]string{"n2": "x", "n3": "y"}, false, "failing 2/3", true},
+		{"min_passing=2 of 2, the other in flight", []string{"min_passing=2"}, two, nil, map[string]string{"n2": "x"}, false, "passing 1/2", true},
+		{"no quorum tag, another in flight", nil, two, nil, map[string]string{"n2": "x"}, false, "every instance must pass", true},
+		{"this node in the set does not count", []string{"max_failing=0"}, two, nil, map[string]string{"n1": "x"}, true, "", false},
+		{"a node in flight that does not run the service", []string{"max_failing=0"}, two, nil, map[string]string{"n9": "x"}, true, "", false},
+		{"local_only ignores others in flight", []string{"local_only"}, two, nil, map[string]string{"n2": "x"}, true, "", false},
+		{"member gone, max_failing=0", []string{"max_failing=0"}, two, []string{"n1", "n2", "n3"}, nil, false, "rebootmgr forget n3 svc", false},
+		{"member gone, no quorum tag", nil, two, []string{"n3"}, nil, false, "gone from Consul's catalog", false},
+		{"member gone, min_passing=2 still met", []string{"min_passing=2"}, two, []string{"n3"}, nil, true, "", false},
+		{"members all present", []string{"max_failing=0"}, two, []string{"n1", "n2"}, nil, true, "", false},
+		{"member gone and in flight counts once", []string{"max_failing=1"}, two, []string{"n3"}, map[string]string{"n3": "x"}, true, "", false},
+		{"local_only ignores missing members", []string{"local_only"}, two, []string{"n3"}, nil, true, "", false},
+		{"in flight beside a member gone the rule allows: room", []string{"max_failing=1"}, three, []string{"n4"}, map[string]string{"n2": "x"}, false, "failing 2/4", true},
+		{"in flight and another failing: not room alone", []string{"max_failing=0"}, []Instance{inst("n1", "passing"), inst("n2", "passing"), inst("n3", "critical")}, nil, map[string]string{"n2": "x"}, false, "max_failing=0", false},
+		{"this node remembered but gone", nil, []Instance{inst("n2", "passing")}, []string{"n1"}, nil, false, "on this node", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,7 +137,58 @@ func TestInFlightAndMissing(t *testing.T) {
 			if !tt.ok && !strings.Contains(rep.Reason(), tt.mention) {
 				t.Fatalf("reason %q does not mention %q", rep.Reason(), tt.mention)
 			}
+			if rep.RoomOnly != tt.room {
+				t.Fatalf("RoomOnly = %v, want %v; problems: %q", rep.RoomOnly, tt.room, rep.Problems)
+			}
 		})
+	}
+}
+
+// TestAtOnce: how many reboots at once each rule allows, and what a node's services say of it
+// (its scarcest rule, and the services that leave more room than that).
+func TestAtOnce(t *testing.T) {
+	tests := []struct {
+		tags  []string
+		total int
+		want  int
+	}{
+		{nil, 5, 1},
+		{[]string{"max_failing=4"}, 29, 5},
+		{[]string{"max_failing=4"}, 3, 3},
+		{[]string{"max_failing=0"}, 3, 1},
+		{[]string{"min_passing=3"}, 3, 1},
+		{[]string{"min_passing=2"}, 2, 1},
+		{[]string{"min_passing=2"}, 5, 4},
+		{[]string{"min_passing=4"}, 3, 0},
+		{[]string{"min_passing=1", "max_failing=1"}, 5, 2},
+		{[]string{"min_passing=4", "max_failing=3"}, 5, 2},
+		{[]string{"local_only"}, 7, math.MaxInt},
+	}
+	for _, tt := range tests {
+		r, err := ParseRules(tt.tags)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.AtOnce(tt.total); got != tt.want {
+			t.Errorf("%v of %d: AtOnce = %d, want %d", tt.tags, tt.total, got, tt.want)
+		}
+	}
+
+	var ctl []Instance
+	for _, n := range []string{"n1", "n2", "n3"} {
+		ctl = append(ctl, inst(n, "passing"))
+	}
+	shared := append(append([]Instance(nil), ctl...), inst("n4", "passing"), inst("n5", "passing"), inst("n6", "passing"))
+	rep := Evaluate("n1", []Service{
+		{Name: "galera", Tags: []string{"min_passing=3"}, Instances: ctl},
+		{Name: "quobyte", Tags: []string{"max_failing=4"}, Instances: shared},
+		{Name: "dkms", Tags: []string{"local_only"}, Instances: ctl},
+	}, nil)
+	if rep.Scarcity() != 1 || !slices.Equal(rep.Roomier(), []string{"quobyte"}) || !rep.Runs("dkms") || rep.Runs("nova") {
+		t.Fatalf("scarcity %d, roomier %q: want 1 and quobyte", rep.Scarcity(), rep.Roomier())
+	}
+	if none := Evaluate("n1", nil, nil); none.Scarcity() != math.MaxInt || none.Roomier() != nil {
+		t.Fatalf("no services: scarcity %d, roomier %q", none.Scarcity(), none.Roomier())
 	}
 }
 

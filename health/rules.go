@@ -7,6 +7,7 @@ package health
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,6 +57,27 @@ type Rules struct {
 
 // Quorum reports whether a quorum rule is given; without one every instance must pass.
 func (r Rules) Quorum() bool { return r.MinPassing >= 0 || r.MaxFailing >= 0 }
+
+// AtOnce is how many instances of a service of total instances the rules let go down at once
+// for a reboot, the rebooting node's own among them: max_failing=M lets M+1 go, min_passing=P
+// lets total-P+1 (both given: the fewer), no quorum rule one (every other instance must pass),
+// local_only any number (only the node's own instance counts: math.MaxInt). At least 0.
+func (r Rules) AtOnce(total int) int {
+	if r.LocalOnly {
+		return math.MaxInt
+	}
+	if !r.Quorum() {
+		return 1
+	}
+	n := max(total, 1)
+	if r.MaxFailing >= 0 {
+		n = min(n, r.MaxFailing+1)
+	}
+	if r.MinPassing >= 0 {
+		n = min(n, total-r.MinPassing+1)
+	}
+	return max(n, 0)
+}
 
 func (r Rules) String() string {
 	var parts []string

@@ -52,6 +52,9 @@ type Locks interface {
 	// Commit writes ch if nothing v holds changed since it was read; false (nothing written)
 	// if something did.
 	Commit(ctx context.Context, v View, ch Change) (bool, error)
+	// ChangeClaims writes the fleet's claims of room as change makes them from the record as
+	// read, with check-and-set (read again when another node wrote it meanwhile).
+	ChangeClaims(ctx context.Context, change func(lock.Claims) (lock.Claims, error)) error
 }
 
 // Group is what the group keeps besides its lock: its stop flag as the pipeline sets it, and
@@ -179,6 +182,11 @@ type Config struct {
 	// start of its next (0: none), so that a request a reboot does not clear cannot reboot the
 	// node in a loop.
 	MinRebootInterval time.Duration
+	// ClaimFor is how long a claim of room this node writes lasts unless judged again (see
+	// lock.Claims): a daemon's, which looks again at every reboot that ends and at its tick,
+	// claims for twice its tick. Zero: the run claims nothing (a one-off run, which does not
+	// look again, must not hold up others).
+	ClaimFor time.Duration
 }
 
 // Pipeline is one node's reboot run.
@@ -209,6 +217,10 @@ type Pipeline struct {
 	unrecorded string
 	// queue is the group's queue as the current run read it first (see queueAfter).
 	queue lock.Queue
+	// claim is this node's claim of room as the current run read it first (see claimAfter);
+	// claimFailing says that the last change of it could not be written (said once).
+	claim        *lock.Claim
+	claimFailing bool
 	// lastReboot is when this node's last reboot finished, as this process last read it from
 	// the group's history or recorded it itself (nil: not read yet; zero: none).
 	lastReboot *time.Time
@@ -307,7 +319,7 @@ func (s *Seen) asked(why string) { s.Asked, s.Required = true, why }
 func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 	log := p.Logger
 	var recheck time.Time
-	p.seen, p.queue = Seen{}, lock.Queue{}
+	p.seen, p.queue, p.claim = Seen{}, lock.Queue{}, nil
 	p.request = Request{}
 	defer func() {
 		var nb *notBeforeError
@@ -320,6 +332,7 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 		res.Recheck = recheck
 		res.Seen = p.seen
 		res.Seen.Queued = p.queueAfter(ctx, res, err)
+		p.claimAfter(ctx, err)
 	}()
 	if err := p.recordDisabled(ctx); err != nil {
 		return Result{}, err
@@ -329,6 +342,9 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 		return Result{}, err
 	}
 	p.queue = v.Queue
+	if cl, ok := v.Claims.Of(p.Node); ok {
+		p.claim = &cl
+	}
 	if v.Stop.Set {
 		return Result{}, stopError(v.Stop)
 	}

@@ -75,8 +75,9 @@ func ReleaseIn(v View, node string, now time.Time) Change {
 }
 
 // Admit says whether h.Node (of zone h.Zone) may take a place in v, or go on with the one it
-// holds: no stop flag, the lock has room (see LockFree), and health holds with every reboot in
-// flight counted as failing (see HealthIn).
+// holds: no stop flag, the lock has room (see LockFree), health holds with every reboot in
+// flight counted as failing (see HealthIn), and no node with less room goes first (see
+// yieldIn).
 func Admit(ctx context.Context, health Health, log *slog.Logger, v View, h lock.Holder, gate string, now time.Time) error {
 	_, err := admit(ctx, health, log, v, h, gate, now)
 	return err
@@ -97,7 +98,10 @@ func admit(ctx context.Context, health Health, log *slog.Logger, v View, h lock.
 		return false, err
 	}
 	ruled = len(rep.Services) > 0
-	return ruled, LockFree(v, h, ruled, now)
+	if err := LockFree(v, h, ruled, now); err != nil {
+		return ruled, err
+	}
+	return ruled, yieldIn(v, h.Node, rep, now)
 }
 
 // LockFree says whether h.Node (of zone h.Zone) could take a place in the lock as v has it at
@@ -184,7 +188,11 @@ func healthIn(ctx context.Context, hc Health, log *slog.Logger, v View, node, ga
 	}
 	if !rep.OK() {
 		// A tag that cannot be read wraps health.ErrMalformedTag too: a problem of configuration.
-		return rep, &gateError{gate: ErrUnhealthy, msg: fmt.Sprintf("%s: %s", gate, rep.Reason()), err: rep.Malformed()}
+		ge := gateError{gate: ErrUnhealthy, msg: fmt.Sprintf("%s: %s", gate, rep.Reason()), err: rep.Malformed()}
+		if rep.RoomOnly {
+			return rep, &roomError{gateError: ge, atOnce: rep.Scarcity(), services: rep.Roomier()}
+		}
+		return rep, &ge
 	}
 	log.Info("health checks pass", logkey.Gate, gate, logkey.Services, len(rep.Services))
 	return rep, nil

@@ -28,6 +28,9 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queue
 		change, after = func(q lock.Queue) lock.Queue { return q.Leave(p.Node) }, false
 	case errors.Is(err, errWaitInPlace):
 		// It holds a place already.
+	case errors.Is(err, lock.ErrYields):
+		// A node with less room goes first (see lock.Claims): the lock has room, and nobody
+		// waits for this node's turn.
 	case errors.Is(err, ErrLockHeld) && !ready:
 		now := p.Clock.Now()
 		change, after = func(q lock.Queue) lock.Queue { return q.Join(p.Node, p.Zone, now) }, true

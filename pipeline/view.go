@@ -25,6 +25,9 @@ type View struct {
 	Fleet      lock.Fleet
 	// Queue is the order in which the group's nodes asked for its lock.
 	Queue lock.Queue
+	// Claims are the nodes of the fleet waiting for room that go first when it opens (see
+	// lock.Claims); read with the rest, never checked by a Commit: they order, never admit.
+	Claims lock.Claims
 	// Legacy are the reboots the Python rebootmgr has in progress or is preparing: the key that
 	// says so (a session lock held, or a marker rebootmgr did not write), and the node it names
 	// ("" when it names none: a session lock).

@@ -194,6 +194,35 @@ func TestStoreContract(t *testing.T) {
 				t.Fatalf("end: %v, %q", err, s.maintenance())
 			}
 		}},
+		{"claims of room are written, read in the view, and taken away", func(t *testing.T, ctx context.Context, s subject) {
+			t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+			cl := lock.Claim{Node: "ctl1", AtOnce: 1, Services: []string{"quobyte"}, Seen: []string{"cmp1"}, Judged: t0, Until: t0.Add(time.Minute)}
+			for _, node := range []string{"ctl1", "gw1"} {
+				cl.Node = node
+				if err := s.ChangeClaims(ctx, func(c lock.Claims) (lock.Claims, error) { return c.With(cl) }); err != nil {
+					t.Fatal(err)
+				}
+			}
+			v, err := s.View(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, ok := v.Claims.Of("ctl1"); !ok || len(v.Claims.Claims) != 2 || !got.Until.Equal(cl.Until) || got.Seen[0] != "cmp1" {
+				t.Fatalf("claims in the view: %+v", v.Claims)
+			}
+			refused := errors.New("refused")
+			if err := s.ChangeClaims(ctx, func(lock.Claims) (lock.Claims, error) { return lock.Claims{}, refused }); !errors.Is(err, refused) {
+				t.Fatalf("a change that fails: %v", err)
+			}
+			for _, node := range []string{"ctl1", "gw1"} {
+				if err := s.ChangeClaims(ctx, func(c lock.Claims) (lock.Claims, error) { return c.Without(node), nil }); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if v, err := s.View(ctx); err != nil || len(v.Claims.Claims) != 0 {
+				t.Fatalf("claims once all were taken away: %+v, %v", v.Claims, err)
+			}
+		}},
 		{"a wait on the stop flags ends with its context", func(t *testing.T, _ context.Context, s subject) {
 			ctx, cancel := context.WithCancelCause(context.Background())
 			cause := errors.New("run over")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/rebootmgr/rebootmgr/cas"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/pipeline"
@@ -18,6 +19,9 @@ import (
 
 // Holders is the fleet's record of every node holding a place in any group's lock.
 func (k Keys) Holders() string { return k.Prefix + "/holders" }
+
+// Claims is the fleet's record of the nodes waiting for room that go first (see lock.Claims).
+func (k Keys) Claims() string { return k.Prefix + "/claims" }
 
 // LegacyKeys are the keys through which the Python rebootmgr holds a lock for group: its
 // session locks (lock/.lock fleet-wide, <group>_lock/.lock in a group) and its markers
@@ -76,8 +80,8 @@ type viewState struct {
 func (c *Consul) View(ctx context.Context) (pipeline.View, error) {
 	lockKey, limitKey, fleetKey := c.Keys.GroupLock(c.Group), c.Keys.GroupLimit(c.Group), c.Keys.Holders()
 	stopKey, groupStopKey, queueKey := c.Keys.Stop(), c.Keys.GroupStop(c.Group), c.Keys.GroupQueue(c.Group)
-	legacy := c.Keys.LegacyKeys(c.Group)
-	keys := append([]string{lockKey, limitKey, fleetKey, stopKey, groupStopKey, queueKey}, legacy...)
+	legacy, claimsKey := c.Keys.LegacyKeys(c.Group), c.Keys.Claims()
+	keys := append([]string{lockKey, limitKey, fleetKey, stopKey, groupStopKey, queueKey, claimsKey}, legacy...)
 	pairs, err := c.getAll(ctx, keys)
 	if err != nil {
 		return pipeline.View{}, err
@@ -118,6 +122,9 @@ func (c *Consul) View(ctx context.Context) (pipeline.View, error) {
 			return pipeline.View{}, fmt.Errorf("group's queue %s: %w (delete the key: it only orders the nodes waiting)", queueKey, err)
 		}
 	}
+	if v.Claims, err = decodeClaims(claimsKey, pairs[claimsKey]); err != nil {
+		return pipeline.View{}, err
+	}
 	if p := pairs[fleetKey]; p != nil {
 		if v.Fleet, err = lock.DecodeFleet(p.Value); err != nil {
 			return pipeline.View{}, fmt.Errorf("fleet's lock holders %s: %w (fix or delete the key by hand after checking which nodes are rebooting)", fleetKey, err)
@@ -138,6 +145,51 @@ func (c *Consul) View(ctx context.Context) (pipeline.View, error) {
 		}
 	}
 	return v, nil
+}
+
+// decodeClaims is the claims record a key's pair holds (empty when absent).
+func decodeClaims(key string, p *api.KVPair) (lock.Claims, error) {
+	if p == nil {
+		return lock.Claims{Version: lock.Version}, nil
+	}
+	cl, err := lock.DecodeClaims(p.Value)
+	if err != nil {
+		return lock.Claims{}, fmt.Errorf("fleet's claims of room %s: %w (delete the key: it only orders the nodes waiting)", key, err)
+	}
+	return cl, nil
+}
+
+// ChangeClaims writes the fleet's claims of room as change makes them from the record as read
+// (consistently), with check-and-set, reading again after a lost race (see cas.Loop).
+func (c *Consul) ChangeClaims(ctx context.Context, change func(lock.Claims) (lock.Claims, error)) error {
+	key := c.Keys.Claims()
+	err := cas.Loop(ctx, func() (bool, error) {
+		pairs, err := c.getAll(ctx, []string{key})
+		if err != nil {
+			return false, err
+		}
+		was, err := decodeClaims(key, pairs[key])
+		if err != nil {
+			return false, err
+		}
+		var index uint64
+		if p := pairs[key]; p != nil {
+			index = p.ModifyIndex
+		}
+		now, err := change(was)
+		if err != nil {
+			return false, err
+		}
+		op, err := casOp(key, index, len(now.Claims) == 0, now.Encode)
+		if err != nil {
+			return false, err
+		}
+		return c.txn(ctx, api.TxnOps{op})
+	})
+	if errors.Is(err, cas.ErrRaces) {
+		return fmt.Errorf("claims %s: %w: %w", key, ErrConflict, err)
+	}
+	return err
 }
 
 // getAll reads keys in one consistent transaction; an absent key has no pair. A key the token

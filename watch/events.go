@@ -27,7 +27,9 @@ const (
 	SourceHolders Source = "holders"
 	// SourcePython: a key of the Python rebootmgr's lock changed (its session locks, its
 	// reboot_in_progress markers).
-	SourcePython   Source = "python-lock"
+	SourcePython Source = "python-lock"
+	// SourceClaims: the fleet's claims of room changed (see lock.Claims).
+	SourceClaims   Source = "claims"
 	SourceHealth   Source = "health"
 	SourceFile     Source = "reboot-required-file"
 	SourceTick     Source = "tick"

@@ -41,6 +41,16 @@ func (p *Pause) Set(held bool) {
 	p.held = held
 }
 
+// Held says whether the queries are held now.
+func (p *Pause) Held() bool {
+	if p == nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.held
+}
+
 // Wait returns once the queries may go on (nil), or the context's cause when it ends first.
 func (p *Pause) Wait(ctx context.Context) error {
 	if p == nil {

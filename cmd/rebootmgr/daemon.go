@@ -80,6 +80,11 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		w.log.Warn("could not note the daemon's start in its lock file", logkey.File, f.lockFile, logkey.Err, err)
 	}
 	p, client, log := w.pipeline, w.client, w.log
+	if *watchEvents {
+		// A daemon that watches looks again at every reboot that ends, and at its tick: its claim
+		// of room holds for two ticks unless it judges again (see lock.Claims).
+		p.ClaimFor = 2 * *interval
+	}
 	var observe func(pipeline.Result, error)
 	if m != nil {
 		m.Identify(p.Node, f.group)
@@ -93,7 +98,7 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	keys := store.Keys{Prefix: f.prefix}
 	wlog := log.With(logkey.Component, "watch", logkey.Node, p.Node)
 	// What a node need not hear as it is: see daemon.Daemon.Quiet.
-	quiet, healthPause, turn := watch.NewPause(false), watch.NewPause(false), watch.NewPause(true)
+	quiet, healthPause, turn, claims := watch.NewPause(false), watch.NewPause(false), watch.NewPause(true), watch.NewPause(true)
 	key := func(k string, src watch.Source, pause *watch.Pause) daemon.Source {
 		return watch.KeySource{KV: client.KV(), Key: k, Source: src, Logger: wlog, Pause: pause}
 	}
@@ -109,6 +114,7 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 			key(keys.GroupLock(f.group), watch.SourceLock, quiet),
 			key(keys.GroupQueue(f.group), watch.SourceLock, quiet),
 			key(keys.Holders(), watch.SourceHolders, quiet),
+			key(keys.Claims(), watch.SourceClaims, claims),
 			watch.HealthSource{Client: client, Node: p.Node, Tag: health.Tag, Logger: wlog, Seen: remember(w.store, wlog), Pause: healthPause},
 		}
 		if f.pythonMarkers {
@@ -161,6 +167,7 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		Quiet:         quiet,
 		Health:        healthPause,
 		Turn:          turn,
+		Claims:        claims,
 	}
 	log.Info("rebootmgr daemon started", logkey.Node, p.Node, logkey.Version, version)
 	if err := d.Run(ctx); err != nil {

@@ -31,6 +31,10 @@ key "service/rebootmgr/groups/GROUP/queue" { policy = "write" }
 # Where a node waiting in that queue hears that a place opened for it: the node that gives a
 # place back tells the next ones, in the transaction that gives it back.
 key_prefix "service/rebootmgr/groups/GROUP/turn/" { policy = "write" }
+# The fleet's claims of room: a node whose services allow fewer reboots at once than a service
+# it shares with others claims the room it waits for there, and nodes with more room leave it
+# the next place that opens.
+key "service/rebootmgr/claims" { policy = "write" }
 # While nodes still run the Python rebootmgr (rebootmgr --python-markers, the default): its
 # reboot_in_progress markers, which rebootmgr writes with check-and-set while nodes hold a place
 # and deletes with the last, and its session lock keys, which rebootmgr never writes but checks

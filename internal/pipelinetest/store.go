@@ -71,6 +71,7 @@ func limitKey(g string) string       { return "groups/" + g + "/limit" }
 func historyKey(g string) string     { return "groups/" + g + "/history" }
 func queueKey(g string) string       { return "groups/" + g + "/queue" }
 func fleetKey() string               { return "holders" }
+func claimsKey() string              { return "claims" }
 func turnKey(g, node string) string  { return "groups/" + g + "/turn/" + node }
 func disabledKey(node string) string { return node + "/disabled" }
 func triggerKey(node string) string  { return node + "/reboot_required" }
@@ -369,6 +370,9 @@ func (s *Store) View(ctx context.Context) (pipeline.View, error) {
 			return pipeline.View{}, fmt.Errorf("fleet's lock holders: %w", err)
 		}
 	}
+	if v.Claims, err = s.claims(); err != nil {
+		return pipeline.View{}, err
+	}
 	v.Queue = lock.Queue{Version: lock.Version}
 	if e, ok := s.kv[queueKey(s.Group)]; ok {
 		if v.Queue, err = lock.DecodeQueue([]byte(e.value)); err != nil {
@@ -429,6 +433,41 @@ func (s *Store) Commit(ctx context.Context, v pipeline.View, ch pipeline.Change)
 		return nil
 	})
 	return applied, err
+}
+
+func (s *Store) claims() (lock.Claims, error) {
+	e, ok := s.kv[claimsKey()]
+	if !ok {
+		return lock.Claims{Version: lock.Version}, nil
+	}
+	c, err := lock.DecodeClaims([]byte(e.value))
+	if err != nil {
+		return lock.Claims{}, fmt.Errorf("fleet's claims of room: %w", err)
+	}
+	return c, nil
+}
+
+// ChangeClaims writes the fleet's claims of room as change makes them (one write: the store is
+// locked, so no race is lost).
+func (s *Store) ChangeClaims(ctx context.Context, change func(lock.Claims) (lock.Claims, error)) error {
+	return s.write(ctx, func() error {
+		was, err := s.claims()
+		if err != nil {
+			return err
+		}
+		now, err := change(was)
+		if err != nil {
+			return err
+		}
+		return s.store(claimsKey(), len(now.Claims) == 0, now.Encode)
+	})
+}
+
+// Claims reads the fleet's claims of room.
+func (s *Store) Claims() (lock.Claims, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.claims()
 }
 
 func (s *Store) store(key string, empty bool, encode func() ([]byte, error)) error {

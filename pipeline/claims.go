@@ -1,0 +1,84 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/logkey"
+)
+
+// roomError is a health gate that fails only for the reboots in flight (health.Report.RoomOnly):
+// the node waits for room, with what it would claim (see lock.Claims).
+type roomError struct {
+	gateError
+	// atOnce is what the node's scarcest service allows at once; services are those of its
+	// services that allow more.
+	atOnce   int
+	services []string
+}
+
+// yieldIn is the gate of the claims of room: a node that does not hold a place yet leaves it to
+// a node whose services allow fewer reboots at once, that waits for room in a service it runs,
+// and that has not looked since a reboot it counted ended (lock.Claim.Holds). It says until when
+// at most (the claim's end), and is judged on the View the place would be taken in.
+func yieldIn(v View, node string, rep health.Report, now time.Time) error {
+	if _, holds := v.Lock.Holder(node); holds || len(v.Claims.Claims) == 0 {
+		return nil
+	}
+	services := make([]string, 0, len(rep.Services))
+	for _, s := range rep.Services {
+		services = append(services, s.Name)
+	}
+	atOnce := rep.Scarcity()
+	for _, cl := range v.Claims.Claims {
+		if _, holds := v.Fleet.Group(cl.Node); holds || cl.Node == node {
+			continue
+		}
+		if cl.Holds(atOnce, services, v.InFlight(cl.Node), now) {
+			ye := &lock.YieldError{Claim: cl}
+			return &notBeforeError{
+				gateError: gateError{gate: ErrLockHeld, msg: "cannot take the reboot lock yet: " + ye.Error(), err: ye},
+				until:     cl.Until,
+			}
+		}
+	}
+	return nil
+}
+
+// claimAfter keeps this node's claim of room as the run's end says: a node that waits for room
+// (roomError) in services it shares with nodes of more room claims it, judged on the reboots in
+// flight it counted; any other end takes its claim away. Nothing is written when the claim is as
+// it should be (the same, and not near its end), in a dry run, or without ClaimFor. A claim that
+// cannot be written is logged: claims order the nodes, they never decide whether one may reboot.
+func (p *Pipeline) claimAfter(ctx context.Context, err error) {
+	if p.DryRun || p.ClaimFor <= 0 || ctx.Err() != nil {
+		return
+	}
+	now := p.Clock.Now().UTC()
+	var re *roomError
+	var change func(lock.Claims) (lock.Claims, error)
+	switch {
+	case errors.As(err, &re) && len(re.services) > 0 && p.seen.InFlight != nil:
+		cl := lock.Claim{Node: p.Node, AtOnce: re.atOnce, Services: re.services, Seen: slices.Clone(p.seen.InFlight), Judged: now, Until: now.Add(p.ClaimFor)}
+		if p.claim != nil && p.claim.Same(cl) && p.claim.Until.After(now.Add(p.ClaimFor/2)) {
+			return
+		}
+		change = func(c lock.Claims) (lock.Claims, error) { return c.With(cl) }
+	case p.claim != nil:
+		change = func(c lock.Claims) (lock.Claims, error) { return c.Without(p.Node), nil }
+	default:
+		return
+	}
+	switch werr := p.Store.ChangeClaims(ctx, change); {
+	case werr != nil && !p.claimFailing:
+		p.Logger.Warn("could not keep this node's claim of room (under an ACL policy, the daemon needs key \"service/rebootmgr/claims\" write): nodes with more room may take it first, which slows the roll, never breaks a rule", logkey.Err, werr)
+		p.claimFailing = true
+	case werr == nil && p.claimFailing:
+		p.Logger.Info("this node's claim of room is written again")
+		p.claimFailing = false
+	}
+}
