@@ -82,3 +82,12 @@ func (p *Pipeline) claimAfter(ctx context.Context, err error) {
 		p.claimFailing = false
 	}
 }
+
+// Withdraw takes this node's claim of room away: a daemon that stops looks no more, and must not
+// hold up others until its claim lapses. Nothing is written where the node has none.
+func (p *Pipeline) Withdraw(ctx context.Context) error {
+	if p.DryRun || p.ClaimFor <= 0 {
+		return nil
+	}
+	return p.Store.ChangeClaims(ctx, func(c lock.Claims) (lock.Claims, error) { return c.Without(p.Node), nil })
+}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -179,6 +180,13 @@ func (c *Consul) ChangeClaims(ctx context.Context, change func(lock.Claims) (loc
 		now, err := change(was)
 		if err != nil {
 			return false, err
+		}
+		if len(now.Claims) == 0 && index == 0 {
+			return true, nil
+		}
+		if data, err := now.Encode(); err == nil && index != 0 && bytes.Equal(data, pairs[key].Value) {
+			// Nothing to write: a write would wake every node watching the claims.
+			return true, nil
 		}
 		op, err := casOp(key, index, len(now.Claims) == 0, now.Encode)
 		if err != nil {

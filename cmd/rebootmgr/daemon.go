@@ -173,11 +173,21 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	if err := d.Run(ctx); err != nil {
 		return err
 	}
+	withdraw(p, log)
 	// A clean stop is no restart loop: the next start watches at once.
 	if err := os.WriteFile(f.lockFile, nil, 0o644); err != nil {
 		log.Warn("could not clear the daemon's start from its lock file", logkey.File, f.lockFile, logkey.Err, err)
 	}
 	return nil
+}
+
+// withdraw takes the node's claim of room away as the daemon stops (see pipeline.Withdraw).
+func withdraw(p *pipeline.Pipeline, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.Withdraw(ctx); err != nil {
+		log.Warn("could not take this node's claim of room away: nodes with more room may wait for it until it lapses", logkey.Err, err)
+	}
 }
 
 // daemonStopped says in Consul that the daemon stopped.

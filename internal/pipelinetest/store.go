@@ -459,6 +459,11 @@ func (s *Store) ChangeClaims(ctx context.Context, change func(lock.Claims) (lock
 		if err != nil {
 			return err
 		}
+		before, _ := was.Encode()
+		after, _ := now.Encode()
+		if _, ok := s.kv[claimsKey()]; (!ok && len(now.Claims) == 0) || (ok && string(before) == string(after)) {
+			return nil
+		}
 		return s.store(claimsKey(), len(now.Claims) == 0, now.Encode)
 	})
 }

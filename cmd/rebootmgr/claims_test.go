@@ -1,0 +1,101 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/rebootmgr/rebootmgr/internal/consultest"
+	"github.com/rebootmgr/rebootmgr/internal/fleettest"
+	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/pipeline"
+)
+
+// holdPlace gives node a place in the default group's lock and the fleet's record, as its own
+// daemon taking one would (a reboot in flight on a node with no daemon).
+func holdPlace(t testing.TB, n *testNode, node string) {
+	t.Helper()
+	changeLock(t, n, func(v pipeline.View) (pipeline.Change, error) {
+		rec, err := v.Lock.Acquire(lock.Holder{Node: node, Phase: lock.Rebooting, Since: time.Now()}, 10)
+		fleet := v.Fleet.With(node, v.Group)
+		return pipeline.Change{Lock: rec, Fleet: &fleet}, err
+	})
+}
+
+// TestScarceNodeGoesFirst: a controller (galera max_failing=0: one at a time) and a compute both
+// wait for room in quobyte (max_failing=1 of four: two at a time), full with two reboots in
+// flight, under the limit auto. The controller claims the room; when a reboot ends, the compute
+// leaves the place to it, even while the controller's daemon is dead (it is the claimant's until
+// its claim lapses), and the controller takes it once its daemon is back. A daemon stopped
+// cleanly takes its claim away. The compute never takes a place the rules leave no room for.
+func TestScarceNodeGoesFirst(t *testing.T) {
+	nodes := cluster(t, []string{"", "", "", ""})
+	h1, h2, ctl, cmp := nodes[0], nodes[1], nodes[2], nodes[3]
+	h1.expect(h1.run("limit", "default", "auto"), 0)
+	for _, n := range nodes {
+		n.agent.RegisterService("quobyte", []string{"rebootmgr", "max_failing=1"}, "passing")
+	}
+	ctl.agent.RegisterService("galera", []string{"rebootmgr", "max_failing=0"}, "passing")
+	for _, n := range []*testNode{ctl, cmp} {
+		for _, o := range nodes {
+			n.agent.WaitCheck(o.agent.Node, "quobyte", consultest.ServiceCheckID("quobyte"), "passing")
+		}
+	}
+	ctl.agent.WaitCheck(ctl.agent.Node, "galera", consultest.ServiceCheckID("galera"), "passing")
+	holdPlace(t, h1, h1.agent.Node)
+	holdPlace(t, h1, h2.agent.Node)
+
+	ctl.put(ctl.keys().RebootRequired(ctl.agent.Node), "")
+	cmp.put(cmp.keys().RebootRequired(cmp.agent.Node), "")
+	cmpDaemon := cmp.startDaemon()
+	fleettest.WaitSeen(t, cmpDaemon.Log.Seen("waiting for health"), "the compute waiting for room")
+	claimed := func(q *api.QueryOptions) (bool, *api.QueryMeta, error) {
+		p, meta, err := h1.agent.Client.KV().Get(h1.keys().Claims(), q)
+		if err != nil || p == nil {
+			return false, meta, err
+		}
+		c, err := lock.DecodeClaims(p.Value)
+		if err != nil {
+			return false, meta, err
+		}
+		_, ok := c.Of(ctl.agent.Node)
+		return ok, meta, nil
+	}
+	unclaimed := func(q *api.QueryOptions) (bool, *api.QueryMeta, error) {
+		ok, meta, err := claimed(q)
+		return !ok, meta, err
+	}
+
+	// The controller claims the room; a daemon stopped cleanly takes its claim away.
+	ctlDaemon := ctl.startDaemon()
+	waitUntil(t, 30*time.Second, func() string { return "the controller never claimed room" }, claimed)
+	ctlDaemon.stop()
+	waitUntil(t, 30*time.Second, func() string { return "the claim of a daemon stopped cleanly stayed" }, unclaimed)
+
+	// It claims again, and its daemon is killed: its claim stays. h1's reboot ends: the compute
+	// would fit, and yields.
+	killed := ctl.startDaemonProc(fleettest.Build(t, false))
+	waitUntil(t, 30*time.Second, func() string { return "the controller never claimed room" }, claimed)
+	if _, ok := h1.lockRecord().Holder(ctl.agent.Node); ok {
+		t.Fatal("the controller took a place quobyte has no room for")
+	}
+	killed.Kill9()
+	releaseHolder(t, h1, h1.agent.Node)
+	fleettest.WaitSeen(t, cmpDaemon.Log.Seen("waits for room in quobyte"), "the compute yielding to the controller")
+	if _, ok := h1.lockRecord().Holder(cmp.agent.Node); ok {
+		t.Fatal("the compute took the place the controller claims")
+	}
+
+	// The controller's daemon is back: it takes the place, and its claim goes.
+	waits := cmpDaemon.Log.Count("waiting for health")
+	ctlDaemon = ctl.startDaemon()
+	fleettest.WaitSeen(t, ctlDaemon.Log.Seen(`msg="reboot lock taken"`), "the controller taking the place")
+	waitUntil(t, 30*time.Second, func() string { return "the controller's claim stayed" }, unclaimed)
+	// The compute looks again (the claims changed), and quobyte is full.
+	fleettest.WaitSeen(t, cmpDaemon.Log.SeenN("waiting for health", waits+1), "the compute waiting for room again")
+	rec := h1.lockRecord()
+	if _, ok := rec.Holder(cmp.agent.Node); ok || len(rec.Holders) != 2 {
+		t.Fatalf("holders: %+v, want h2 and the controller", rec.Holders)
+	}
+}
