@@ -94,6 +94,7 @@ func testInstall(t *testing.T, deb, _ string) {
 	}
 	files := strings.Fields(query("--listfiles", "rebootmgr"))
 	for _, want := range []string{"/usr/bin/rebootmgr", "/usr/lib/systemd/system/rebootmgr.service", "/etc/default/rebootmgr",
+		"/usr/lib/systemd/system/rebootmgr-fleetlock.service", "/etc/default/rebootmgr-fleetlock",
 		"/etc/kernel/postinst.d/zz-rebootmgr", "/etc/rebootmgr/pre_boot_tasks", "/usr/share/doc/rebootmgr/copyright",
 		"/usr/share/doc/rebootmgr/changelog.gz", "/usr/share/man/man8/rebootmgr.8.gz"} {
 		if !slices.Contains(files, want) {
@@ -106,7 +107,12 @@ func testInstall(t *testing.T, deb, _ string) {
 		}
 	}
 	conffiles := regexp.MustCompile(`(?m)^ (\S+) [0-9a-f]{32}$`).FindAllStringSubmatch(query("--show", "--showformat=${Conffiles}\n", "rebootmgr"), -1)
-	if len(conffiles) != 2 || conffiles[0][1] != "/etc/default/rebootmgr" || conffiles[1][1] != "/etc/kernel/postinst.d/zz-rebootmgr" {
+	var names []string
+	for _, c := range conffiles {
+		names = append(names, c[1])
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"/etc/default/rebootmgr", "/etc/default/rebootmgr-fleetlock", "/etc/kernel/postinst.d/zz-rebootmgr"}) {
 		t.Errorf("conffiles %v", conffiles)
 	}
 	shipped, err := os.ReadFile(defaults)
@@ -140,7 +146,7 @@ func testInstall(t *testing.T, deb, _ string) {
 
 	// Purged: nothing of it is left.
 	dpkg("--purge", "rebootmgr")
-	for _, f := range []string{"etc/default/rebootmgr", "etc/kernel/postinst.d/zz-rebootmgr", "etc/rebootmgr", "usr/share/doc/rebootmgr"} {
+	for _, f := range []string{"etc/default/rebootmgr", "etc/default/rebootmgr-fleetlock", "etc/kernel/postinst.d/zz-rebootmgr", "etc/rebootmgr", "usr/share/doc/rebootmgr"} {
 		if exists(f) {
 			t.Errorf("%s is left after dpkg --purge", f)
 		}

@@ -6,6 +6,7 @@ package deploy
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -36,6 +37,7 @@ func TestDebianPackage(t *testing.T) {
 		{"kernel hook", testKernelHook},
 		{"maintainer scripts", testMaintainerScripts},
 		{"defaults file", testDefaultsFileNamesEveryFlag},
+		{"FleetLock server's defaults file", testFleetlockDefaultsFile},
 		{"copyright", testCopyright},
 		{"changelog", testChangelog},
 		{"waits to be told", testInstalledDaemonWaits},
@@ -96,7 +98,7 @@ func testPackageFields(t *testing.T, deb, _ string) {
 		}
 	}
 	conffiles := strings.Fields(dpkgDeb(t, "-I", deb, "conffiles"))
-	want := []string{"/etc/default/rebootmgr", "/etc/kernel/postinst.d/zz-rebootmgr"}
+	want := []string{"/etc/default/rebootmgr", "/etc/default/rebootmgr-fleetlock", "/etc/kernel/postinst.d/zz-rebootmgr"}
 	slices.Sort(conffiles)
 	if !slices.Equal(conffiles, want) {
 		t.Errorf("conffiles %v, want %v (an operator's edits must survive upgrades)", conffiles, want)
@@ -129,6 +131,8 @@ func testPackageContents(t *testing.T, deb, _ string) {
 		"/usr/bin/rebootmgr":                                                     "-rwxr-xr-x",
 		"/usr/lib/systemd/system/rebootmgr.service":                              "-rw-r--r--",
 		"/etc/default/rebootmgr":                                                 "-rw-r--r--",
+		"/usr/lib/systemd/system/rebootmgr-fleetlock.service":                    "-rw-r--r--",
+		"/etc/default/rebootmgr-fleetlock":                                       "-rw-r--r--",
 		"/etc/kernel/postinst.d/zz-rebootmgr":                                    "-rwxr-xr-x",
 		"/etc/rebootmgr":                                                         "drwxr-xr-x",
 		"/etc/rebootmgr/pre_boot_tasks":                                          "drwxr-xr-x",
@@ -178,7 +182,7 @@ func testPackagedBinaryRuns(t *testing.T, _, root string) {
 	}
 }
 
-// testUnitVerifies runs systemd-analyze verify on the packaged unit, in a root holding the
+// testUnitVerifies runs systemd-analyze verify on the packaged units, in a root holding the
 // package's files and the system's targets, so that ExecStart is checked against the packaged
 // binary. Any complaint fails the test, warnings too.
 func testUnitVerifies(t *testing.T, _, root string) {
@@ -204,17 +208,19 @@ func testUnitVerifies(t *testing.T, _, root string) {
 			os.Remove(target)
 		}
 	}()
-	out, err := exec.Command("systemd-analyze", "verify", "--man=no", "--root="+root, "/usr/lib/systemd/system/rebootmgr.service").CombinedOutput()
-	if err != nil || len(bytes.TrimSpace(out)) > 0 {
-		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
-	}
-	// A configuration error (exit 64) does not restart in a loop.
-	unit, err := os.ReadFile(filepath.Join(units, "rebootmgr.service"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !regexp.MustCompile(`(?m)^RestartPreventExitStatus=64$`).Match(unit) {
-		t.Errorf("the unit restarts on a usage error (exit 64): no RestartPreventExitStatus=64")
+	for _, name := range []string{"rebootmgr.service", "rebootmgr-fleetlock.service"} {
+		out, err := exec.Command("systemd-analyze", "verify", "--man=no", "--root="+root, "/usr/lib/systemd/system/"+name).CombinedOutput()
+		if err != nil || len(bytes.TrimSpace(out)) > 0 {
+			t.Fatalf("systemd-analyze verify %s: %v\n%s", name, err, out)
+		}
+		// A configuration error (exit 64) does not restart in a loop.
+		unit, err := os.ReadFile(filepath.Join(units, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !regexp.MustCompile(`(?m)^RestartPreventExitStatus=64$`).Match(unit) {
+			t.Errorf("%s restarts on a usage error (exit 64): no RestartPreventExitStatus=64", name)
+		}
 	}
 }
 
@@ -302,21 +308,25 @@ func testMaintainerScripts(t *testing.T, deb, _ string) {
 		nextSteps bool
 	}{
 		{"new install", "postinst", []string{"configure", ""}, true,
-			[]string{"deb-systemd-helper unmask rebootmgr.service", "deb-systemd-helper --quiet was-enabled rebootmgr.service", "deb-systemd-helper enable rebootmgr.service"},
+			[]string{"deb-systemd-helper unmask rebootmgr.service", "deb-systemd-helper --quiet was-enabled rebootmgr.service", "deb-systemd-helper enable rebootmgr.service",
+				"deb-systemd-helper unmask rebootmgr-fleetlock.service", "deb-systemd-helper update-state rebootmgr-fleetlock.service"},
 			"-", true},
 		{"upgrade, disabled by the operator", "postinst", []string{"configure", "1.0.0"}, false,
-			[]string{"deb-systemd-helper unmask rebootmgr.service", "deb-systemd-helper --quiet was-enabled rebootmgr.service", "deb-systemd-helper update-state rebootmgr.service"},
+			[]string{"deb-systemd-helper unmask rebootmgr.service", "deb-systemd-helper --quiet was-enabled rebootmgr.service", "deb-systemd-helper update-state rebootmgr.service",
+				"deb-systemd-helper unmask rebootmgr-fleetlock.service", "deb-systemd-helper update-state rebootmgr-fleetlock.service"},
 			"REBOOTMGR_ENABLED=true\n", false},
 		{"upgrade of a node not enabled yet", "postinst", []string{"configure", "1.0.0"}, true,
-			[]string{"deb-systemd-helper unmask rebootmgr.service", "deb-systemd-helper --quiet was-enabled rebootmgr.service", "deb-systemd-helper enable rebootmgr.service"},
+			[]string{"deb-systemd-helper unmask rebootmgr.service", "deb-systemd-helper --quiet was-enabled rebootmgr.service", "deb-systemd-helper enable rebootmgr.service",
+				"deb-systemd-helper unmask rebootmgr-fleetlock.service", "deb-systemd-helper update-state rebootmgr-fleetlock.service"},
 			"REBOOTMGR_ENABLED=true\nREBOOTMGR_ENABLED='false'\n", true},
 		{"upgrade of an enabled node", "postinst", []string{"configure", "1.0.0"}, true,
-			[]string{"deb-systemd-helper unmask rebootmgr.service", "deb-systemd-helper --quiet was-enabled rebootmgr.service", "deb-systemd-helper enable rebootmgr.service"},
+			[]string{"deb-systemd-helper unmask rebootmgr.service", "deb-systemd-helper --quiet was-enabled rebootmgr.service", "deb-systemd-helper enable rebootmgr.service",
+				"deb-systemd-helper unmask rebootmgr-fleetlock.service", "deb-systemd-helper update-state rebootmgr-fleetlock.service"},
 			"# ours\nexport REBOOTMGR_ENABLED=\"true\"\n", false},
 		{"remove", "postrm", []string{"remove"}, true,
-			[]string{"deb-systemd-helper mask rebootmgr.service"}, "-", false},
+			[]string{"deb-systemd-helper mask rebootmgr.service rebootmgr-fleetlock.service"}, "-", false},
 		{"purge", "postrm", []string{"purge"}, true,
-			[]string{"deb-systemd-helper purge rebootmgr.service", "deb-systemd-helper unmask rebootmgr.service"}, "-", false},
+			[]string{"deb-systemd-helper purge rebootmgr.service rebootmgr-fleetlock.service", "deb-systemd-helper unmask rebootmgr.service rebootmgr-fleetlock.service"}, "-", false},
 	}
 	underSystemd := false
 	if fi, err := os.Stat("/run/systemd/system"); err == nil && fi.IsDir() {
@@ -428,35 +438,65 @@ var envSetting = regexp.MustCompile(`(?m)^#?(REBOOTMGR_[A-Z_]+)=`)
 // testDefaultsFileNamesEveryFlag: the defaults file names a setting for every flag of the daemon
 // (the flags stay the source of truth), and nothing that is not one.
 func testDefaultsFileNamesEveryFlag(t *testing.T, _, root string) {
-	data, err := os.ReadFile("rebootmgr.default")
+	// The daemon always looks for a request: --check-triggers is the one-shot command's.
+	set := namesEveryFlag(t, root, "rebootmgr.default", "daemon", "REBOOTMGR_CHECK_TRIGGERS")
+	// Every setting is commented out, but the one that keeps a new node from rebooting.
+	if !slices.Equal(set, []string{"REBOOTMGR_ENABLED=false"}) {
+		t.Errorf("the defaults file sets %q, want only REBOOTMGR_ENABLED=false", set)
+	}
+}
+
+// testFleetlockDefaultsFile: the FleetLock server's file names a setting for every flag of
+// rebootmgr fleetlock and sets none; the packaged binary reads it (as its unit has it do), and
+// asks for the listen address it leaves out.
+func testFleetlockDefaultsFile(t *testing.T, _, root string) {
+	if set := namesEveryFlag(t, root, "rebootmgr-fleetlock.default", "fleetlock"); len(set) != 0 {
+		t.Errorf("the FleetLock server's file sets %q, want nothing set", set)
+	}
+	unit, err := os.ReadFile(filepath.Join(root, "usr/lib/systemd/system/rebootmgr-fleetlock.service"))
+	if err != nil || !strings.Contains(string(unit), "Environment=REBOOTMGR_CONFIG=/etc/default/rebootmgr-fleetlock\n") {
+		t.Fatalf("the unit does not point REBOOTMGR_CONFIG at its own file: %v\n%s", err, unit)
+	}
+	cmd := exec.Command(filepath.Join(root, "usr/bin/rebootmgr"), "fleetlock")
+	cmd.Env = []string{"REBOOTMGR_CONFIG=" + filepath.Join(root, "etc/default/rebootmgr-fleetlock")}
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 64 || !strings.Contains(string(out), "--listen") {
+		t.Fatalf("rebootmgr fleetlock with the shipped file: %v, want exit 64 asking for --listen:\n%s", err, out)
+	}
+}
+
+// namesEveryFlag checks that the defaults file names a setting REBOOTMGR_<FLAG> for every flag of
+// rebootmgr command (but those skipped), and nothing that is not one; it returns the lines that
+// set something.
+func namesEveryFlag(t *testing.T, root, file, command string, skip ...string) []string {
+	t.Helper()
+	data, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	help, _ := exec.Command(filepath.Join(root, "usr/bin/rebootmgr"), "daemon", "--help").CombinedOutput()
+	help, _ := exec.Command(filepath.Join(root, "usr/bin/rebootmgr"), command, "--help").CombinedOutput()
 	flags := map[string]bool{}
 	for _, m := range regexp.MustCompile(`(?m)^  -([a-z-]+)`).FindAllStringSubmatch(string(help), -1) {
 		flags["REBOOTMGR_"+strings.ToUpper(strings.ReplaceAll(m[1], "-", "_"))] = true
 	}
-	if len(flags) < 20 {
-		t.Fatalf("read only %d flags from rebootmgr daemon --help:\n%s", len(flags), help)
+	if len(flags) < 8 {
+		t.Fatalf("read only %d flags from rebootmgr %s --help:\n%s", len(flags), command, help)
 	}
-	// The daemon always looks for a request: --check-triggers is the one-shot command's.
-	delete(flags, "REBOOTMGR_CHECK_TRIGGERS")
+	for _, f := range skip {
+		delete(flags, f)
+	}
 	named := map[string]bool{}
 	for _, m := range envSetting.FindAllStringSubmatch(string(data), -1) {
 		named[m[1]] = true
 		if !flags[m[1]] {
-			t.Errorf("the defaults file names %s, which is no flag of rebootmgr daemon", m[1])
+			t.Errorf("%s names %s, which is no flag of rebootmgr %s", file, m[1], command)
 		}
 	}
 	for f := range flags {
 		if !named[f] {
-			t.Errorf("the defaults file does not mention %s", f)
+			t.Errorf("%s does not mention %s", file, f)
 		}
 	}
-	// Every setting is commented out, but the one that keeps a new node from rebooting.
-	set := regexp.MustCompile(`(?m)^[A-Z_]+=.*$`).FindAllString(string(data), -1)
-	if !slices.Equal(set, []string{"REBOOTMGR_ENABLED=false"}) {
-		t.Errorf("the defaults file sets %q, want only REBOOTMGR_ENABLED=false", set)
-	}
+	return regexp.MustCompile(`(?m)^[A-Z_]+=.*$`).FindAllString(string(data), -1)
 }
