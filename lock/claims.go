@@ -45,6 +45,16 @@ type Claim struct {
 // MaxClaims is how many claims the record holds: a node beyond them waits without one.
 const MaxClaims = 64
 
+// A claim is read with the clock of the node that reads it, and written with the claimant's:
+// one judged more than ClaimSkew after the reader's now (the claimant's clock ahead, or the
+// reader's set back) holds up nobody, and none lasts beyond MaxClaimFor after it was judged,
+// whatever its Until says. A clock that jumps thus costs a claim its priority, never stalls the
+// nodes that would yield to it for longer than MaxClaimFor.
+const (
+	ClaimSkew   = time.Minute
+	MaxClaimFor = time.Hour
+)
+
 func claimsShape() *shape {
 	claim := &shape{fields: map[string]*shape{}}
 	for _, name := range jsonFields(reflect.TypeFor[Claim]()) {
@@ -125,11 +135,11 @@ func (cl Claim) Same(o Claim) bool {
 // Holds says whether cl holds back a node whose scarcest service allows atOnce reboots at once
 // and that runs services, at now, with inFlight the reboots in flight as cl's node would count
 // them: its node allows fewer at once, it needs room in one of those services, it has not
-// lapsed, and a reboot it counted has ended since it last judged (it may fit now; until it has
-// looked, the place is its to take). A claimant that looked and still does not fit holds up
-// nobody.
+// lapsed (see ClaimSkew), and a reboot it counted has ended since it last judged (it may fit
+// now; until it has looked, the place is its to take). A claimant that looked and still does
+// not fit holds up nobody.
 func (cl Claim) Holds(atOnce int, services []string, inFlight map[string]string, now time.Time) bool {
-	if cl.AtOnce >= atOnce || !now.Before(cl.Until) {
+	if cl.AtOnce >= atOnce || !now.Before(cl.Until) || !now.Before(cl.Judged.Add(MaxClaimFor)) || cl.Judged.After(now.Add(ClaimSkew)) {
 		return false
 	}
 	if !slices.ContainsFunc(cl.Services, func(s string) bool { return slices.Contains(services, s) }) {

@@ -27,12 +27,28 @@ func TestClaimHolds(t *testing.T) {
 		{"as little room as the claimant", 1, []string{"quobyte"}, one, t0, false},
 		{"no service shared", 5, []string{"nova"}, one, t0, false},
 		{"lapsed", 5, []string{"quobyte"}, one, t0.Add(10 * time.Minute), false},
+		{"judged within the skew allowed", 5, []string{"quobyte"}, one, t0.Add(-ClaimSkew), true},
+		{"judged in the reader's future (the claimant's clock ahead)", 5, []string{"quobyte"}, one, t0.Add(-ClaimSkew - time.Second), false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := cl.Holds(tt.atOnce, tt.services, tt.inFlight, tt.now); got != tt.want {
 				t.Fatalf("Holds = %v, want %v", got, tt.want)
 			}
 		})
+	}
+	long := cl
+	long.Until = t0.AddDate(1, 0, 0)
+	for _, tt := range []struct {
+		name string
+		now  time.Time
+		want bool
+	}{
+		{"an Until a year away, within the longest a claim lasts", t0.Add(MaxClaimFor - time.Second), true},
+		{"an Until a year away, past the longest a claim lasts", t0.Add(MaxClaimFor), false},
+	} {
+		if got := long.Holds(5, []string{"quobyte"}, one, tt.now); got != tt.want {
+			t.Errorf("%s: Holds = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 	if err := (&YieldError{Claim: cl}); !errors.Is(err, ErrYields) || !strings.Contains(err.Error(), "ctl2 waits for room in quobyte") {
 		t.Fatalf("yield error: %v", err)

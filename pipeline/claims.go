@@ -63,8 +63,9 @@ func (p *Pipeline) claimAfter(ctx context.Context, err error) {
 	var change func(lock.Claims) (lock.Claims, error)
 	switch {
 	case errors.As(err, &re) && len(re.services) > 0 && p.seen.InFlight != nil:
-		cl := lock.Claim{Node: p.Node, AtOnce: re.atOnce, Services: re.services, Seen: slices.Clone(p.seen.InFlight), Judged: now, Until: now.Add(p.ClaimFor)}
-		if p.claim != nil && p.claim.Same(cl) && p.claim.Until.After(now.Add(p.ClaimFor/2)) {
+		claimFor := min(p.ClaimFor, lock.MaxClaimFor)
+		cl := lock.Claim{Node: p.Node, AtOnce: re.atOnce, Services: re.services, Seen: slices.Clone(p.seen.InFlight), Judged: now, Until: now.Add(claimFor)}
+		if p.claim != nil && p.claim.Same(cl) && p.claim.Until.After(now.Add(claimFor/2)) && !p.claim.Judged.After(now) {
 			return
 		}
 		change = func(c lock.Claims) (lock.Claims, error) { return c.With(cl) }

@@ -140,6 +140,11 @@ func TestClaimsHoldUpNobodyElse(t *testing.T) {
 			f.inFlight("h2")
 			f.cmp.clock.Set(f.cmp.clock.Now().Add(10 * time.Minute))
 		}, false},
+		{"the claimant's clock a day ahead", func(t *testing.T, f claimFleet) {
+			f.ctl.clock = pipelinetest.NewClock(f.cmp.clock.Now().AddDate(0, 0, 1))
+			f.run(f.ctl)
+			f.inFlight("h2")
+		}, false},
 		{"the claimant has no less room", func(t *testing.T, f claimFleet) {
 			f.ctl.health.Set(pipelinetest.Service("quobyte", []string{"max_failing=1"}, "c1", "n1", "h1", "h2"), pipelinetest.Service("other", []string{"max_failing=1"}, "c1", "c2", "c3"))
 			f.run(f.ctl)
