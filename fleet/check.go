@@ -29,6 +29,10 @@ type NodeState struct {
 	Zone       string
 	// Queue is the order in which the group's nodes asked for its lock.
 	Queue lock.Queue
+	// Fleet is every holder of every group's lock; Claims the nodes waiting for room that go
+	// first (see lock.Claims).
+	Fleet  lock.Fleet
+	Claims lock.Claims
 	// Legacy are the Python rebootmgr's holders of the node's lock: key -> node (see
 	// pipeline.View).
 	Legacy   map[string]string
@@ -214,9 +218,14 @@ func Gates(s NodeState) []Verdict {
 		why := legacyReason(s.Legacy)
 		add(GateLock, fmt.Errorf("%w: %s", pipeline.ErrLockHeld, why), why)
 	default:
-		// The pipeline's own judgement of the room, the limit, the zones and the queue.
-		v := pipeline.View{Group: s.Group, Lock: s.Lock, Limit: s.Limit, GroupNodes: s.GroupNodes, Queue: s.Queue}
-		if err := pipeline.LockFree(v, lock.Holder{Node: s.Node, Zone: s.Zone}, len(s.Health.Services) > 0, s.Now); err != nil {
+		// The pipeline's own judgement of the room, the limit, the zones, the queue and (once
+		// health holds) the claims of nodes with less room.
+		v := pipeline.View{Group: s.Group, Lock: s.Lock, Limit: s.Limit, GroupNodes: s.GroupNodes, Queue: s.Queue, Fleet: s.Fleet, Legacy: s.Legacy, Claims: s.Claims}
+		err := pipeline.LockFree(v, lock.Holder{Node: s.Node, Zone: s.Zone}, len(s.Health.Services) > 0, s.Now)
+		if err == nil && s.Health.OK() {
+			err = pipeline.YieldIn(v, s.Node, s.Health, s.Now)
+		}
+		if err != nil {
 			why := strings.TrimPrefix(err.Error(), "cannot take the reboot lock: ")
 			add(GateLock, fmt.Errorf("%w: %s", pipeline.ErrLockHeld, why), why)
 		} else {

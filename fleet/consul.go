@@ -129,6 +129,12 @@ func (r Reader) Read(ctx context.Context) (Snapshot, error) {
 			addGroupLegacy(strings.TrimSuffix(rest, "_reboot_in_progress"), p)
 		case len(parts) == 2 && parts[1] == ".lock" && strings.HasSuffix(parts[0], "_lock"):
 			addGroupLegacy(strings.TrimSuffix(parts[0], "_lock"), p)
+		case rest == "claims":
+			if c, err := lock.DecodeClaims(p.Value); err == nil {
+				s.Claims = c
+			} else {
+				s.FleetError = fmt.Sprintf("fleet's claims of room %s: %v (delete the key: it only orders the nodes waiting)", p.Key, err)
+			}
 		case rest == "holders":
 			if f, err := lock.DecodeFleet(p.Value); err == nil {
 				s.Fleet = f

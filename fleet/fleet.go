@@ -38,9 +38,12 @@ type Snapshot struct {
 	Services []Service
 	// Members are, for each service, the nodes remembered running it.
 	Members map[string][]string
-	// Fleet is every holder of every group's lock; FleetError says why it cannot be read.
+	// Fleet is every holder of every group's lock; FleetError says why it or the claims
+	// cannot be read.
 	Fleet      lock.Fleet
 	FleetError string
+	// Claims are the nodes waiting for room that go first (see lock.Claims).
+	Claims lock.Claims
 	// Local is the node this runs on, LocalFiles the reboot-required files that exist there,
 	// LocalState what only that node knows of itself (nil when not known).
 	Local      string
@@ -416,6 +419,7 @@ func (s Snapshot) NodeState(name string, services []health.Service) NodeState {
 	g := s.group(group)
 	st := NodeState{
 		Node: name, Group: group, Lock: g.Lock, Limit: g.Limit, GroupNodes: s.groupNodes(group), Zone: s.Zones[name], Queue: g.Queue, Legacy: s.legacy(group),
+		Fleet: s.Fleet, Claims: s.Claims,
 		Now: s.At, History: g.History, TasksUnknown: true,
 	}
 	switch {

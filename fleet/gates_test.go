@@ -112,3 +112,43 @@ func TestOverdueWaitsForAnOperatorUntilResumed(t *testing.T) {
 		})
 	}
 }
+
+// TestLockGateYieldsAsThePipeline: check and status judge the claims of room as a daemon does: a
+// node of more room leaves a place a node with less room claims, once a reboot that node counted
+// ended; a claim whose node has not seen a reboot end, or a node that is itself unhealthy, is
+// not held up by it (health says why first).
+func TestLockGateYieldsAsThePipeline(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	svc := func(tags ...string) health.Service {
+		s := health.Service{Name: "quobyte", Tags: append([]string{health.Tag}, tags...)}
+		for _, n := range []string{"n1", "ctl1", "h1", "h2"} {
+			s.Instances = append(s.Instances, health.Instance{Node: n, ServiceID: "quobyte", Checks: []health.Check{{Node: n, CheckID: "c", Status: "passing"}}})
+		}
+		return s
+	}
+	claim := lock.Claim{Node: "ctl1", AtOnce: 1, Services: []string{"quobyte"}, Seen: []string{"h1", "h2"}, Judged: now, Until: now.Add(10 * time.Minute)}
+	for _, tt := range []struct {
+		name     string
+		inFlight []string
+		yields   bool
+	}{
+		{"a reboot the claimant counted ended", []string{"h2"}, true},
+		{"none ended", []string{"h1", "h2"}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var fleet lock.Fleet
+			rec := lock.Record{Version: lock.Version}
+			for _, n := range tt.inFlight {
+				fleet = fleet.With(n, "default")
+				rec.Holders = append(rec.Holders, lock.Holder{Node: n, Phase: lock.Rebooting, Since: now})
+			}
+			down := pipeline.InFlight("n1", fleet, map[string]lock.Record{"default": rec}, nil)
+			s := NodeState{Node: "n1", Group: "default", Limit: lock.Limit{Auto: true}, Lock: rec, Fleet: fleet, Now: now, Tasks: map[string]int{},
+				Claims: lock.Claims{Version: lock.Version, Claims: []lock.Claim{claim}}, Health: health.Evaluate("n1", []health.Service{svc("max_failing=2")}, down)}
+			v := Blocking(Gates(s))
+			if yields := v != nil && v.Gate == GateLock && strings.Contains(v.Err.Error(), "ctl1 waits for room in quobyte"); yields != tt.yields {
+				t.Fatalf("first blocking gate %+v: yields %v, want %v", v, yields, tt.yields)
+			}
+		})
+	}
+}

@@ -21,11 +21,11 @@ type roomError struct {
 	services []string
 }
 
-// yieldIn is the gate of the claims of room: a node that does not hold a place yet leaves it to
+// YieldIn is the gate of the claims of room: a node that does not hold a place yet leaves it to
 // a node whose services allow fewer reboots at once, that waits for room in a service it runs,
 // and that has not looked since a reboot it counted ended (lock.Claim.Holds). It says until when
 // at most (the claim's end), and is judged on the View the place would be taken in.
-func yieldIn(v View, node string, rep health.Report, now time.Time) error {
+func YieldIn(v View, node string, rep health.Report, now time.Time) error {
 	if _, holds := v.Lock.Holder(node); holds || len(v.Claims.Claims) == 0 {
 		return nil
 	}

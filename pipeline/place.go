@@ -77,7 +77,7 @@ func ReleaseIn(v View, node string, now time.Time) Change {
 // Admit says whether h.Node (of zone h.Zone) may take a place in v, or go on with the one it
 // holds: no stop flag, the lock has room (see LockFree), health holds with every reboot in
 // flight counted as failing (see HealthIn), and no node with less room goes first (see
-// yieldIn).
+// YieldIn).
 func Admit(ctx context.Context, health Health, log *slog.Logger, v View, h lock.Holder, gate string, now time.Time) error {
 	_, err := admit(ctx, health, log, v, h, gate, now)
 	return err
@@ -101,7 +101,7 @@ func admit(ctx context.Context, health Health, log *slog.Logger, v View, h lock.
 	if err := LockFree(v, h, ruled, now); err != nil {
 		return ruled, err
 	}
-	return ruled, yieldIn(v, h.Node, rep, now)
+	return ruled, YieldIn(v, h.Node, rep, now)
 }
 
 // LockFree says whether h.Node (of zone h.Zone) could take a place in the lock as v has it at
