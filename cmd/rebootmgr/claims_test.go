@@ -86,6 +86,9 @@ func TestScarceNodeGoesFirst(t *testing.T) {
 	if _, ok := h1.lockRecord().Holder(cmp.agent.Node); ok {
 		t.Fatal("the compute took the place the controller claims")
 	}
+	// check and status say so, as the daemon does.
+	cmp.expect(cmp.run("check"), exitLockHeld, "waits for room in quobyte")
+	cmp.expect(cmp.run("status"), 0, "waits for room in quobyte")
 
 	// The controller's daemon is back: it takes the place, and its claim goes.
 	waits := cmpDaemon.Log.Count("waiting for health")
