@@ -1,11 +1,9 @@
 package lock
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -55,39 +53,10 @@ const (
 	MaxClaimFor = time.Hour
 )
 
-func claimsShape() *shape {
-	claim := &shape{fields: map[string]*shape{}}
-	for _, name := range jsonFields(reflect.TypeFor[Claim]()) {
-		claim.fields[name] = nil
-	}
-	return &shape{fields: map[string]*shape{"version": nil, "claims": {elem: claim}}}
-}
-
 // DecodeClaims parses a stored claims record strictly, as Decode a lock record.
 func DecodeClaims(data []byte) (Claims, error) {
-	if err := checkShape(data, claimsShape()); err != nil {
-		return Claims{}, fmt.Errorf("not a claims record: %w", err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	var c Claims
-	if err := dec.Decode(&c); err != nil {
-		return Claims{}, fmt.Errorf("not a claims record: %w", err)
-	}
-	switch {
-	case c.Version < 1:
-		return Claims{}, fmt.Errorf("not a claims record: version %d", c.Version)
-	case c.Version > Version:
-		return Claims{}, fmt.Errorf("claims record version %d was written by a newer rebootmgr (this one knows %d)", c.Version, Version)
-	}
-	seen := map[string]bool{}
-	for _, cl := range c.Claims {
-		if cl.Node == "" || seen[cl.Node] {
-			return Claims{}, fmt.Errorf("not a claims record: node %q empty or named twice", cl.Node)
-		}
-		seen[cl.Node] = true
-	}
-	return c, nil
+	return decodeNodeRecord(data, "claims", "claims", nil,
+		func(c Claims) int { return c.Version }, func(c Claims) []Claim { return c.Claims }, func(cl Claim) string { return cl.Node })
 }
 
 // Encode is the record as stored.

@@ -1,12 +1,10 @@
 package lock
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -44,39 +42,10 @@ type QueueEntry struct {
 // MissedTurn is the Blocked of a node that did not take a place within QueueGrace of its turn.
 const MissedTurn = "missed its turn"
 
-func queueShape() *shape {
-	entry := &shape{fields: map[string]*shape{}}
-	for _, name := range jsonFields(reflect.TypeFor[QueueEntry]()) {
-		entry.fields[name] = nil
-	}
-	return &shape{fields: map[string]*shape{"version": nil, "entries": {elem: entry}, "freed": nil}}
-}
-
 // DecodeQueue parses a stored queue strictly, as Decode a lock record.
 func DecodeQueue(data []byte) (Queue, error) {
-	if err := checkShape(data, queueShape()); err != nil {
-		return Queue{}, fmt.Errorf("not a queue record: %w", err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	var q Queue
-	if err := dec.Decode(&q); err != nil {
-		return Queue{}, fmt.Errorf("not a queue record: %w", err)
-	}
-	switch {
-	case q.Version < 1:
-		return Queue{}, fmt.Errorf("not a queue record: version %d", q.Version)
-	case q.Version > Version:
-		return Queue{}, fmt.Errorf("queue record version %d was written by a newer rebootmgr (this one knows %d)", q.Version, Version)
-	}
-	seen := map[string]bool{}
-	for _, e := range q.Entries {
-		if e.Node == "" || seen[e.Node] {
-			return Queue{}, fmt.Errorf("not a queue record: node %q empty or named twice", e.Node)
-		}
-		seen[e.Node] = true
-	}
-	return q, nil
+	return decodeNodeRecord(data, "queue", "entries", []string{"freed"},
+		func(q Queue) int { return q.Version }, func(q Queue) []QueueEntry { return q.Entries }, func(e QueueEntry) string { return e.Node })
 }
 
 // Encode is the queue as stored.

@@ -290,6 +290,44 @@ func recordShape() *shape {
 	}}
 }
 
+// decodeNodeRecord parses a stored record R strictly (see checkShape): a version, a list of
+// entries E in field (every field of E, by its json tags), the other top-level fields named,
+// nothing else; a version this rebootmgr knows, and every node (node of an entry) named once.
+func decodeNodeRecord[R, E any](data []byte, what, field string, others []string, version func(R) int, entries func(R) []E, node func(E) string) (R, error) {
+	var zero R
+	entry := &shape{fields: map[string]*shape{}}
+	for _, name := range jsonFields(reflect.TypeFor[E]()) {
+		entry.fields[name] = nil
+	}
+	top := &shape{fields: map[string]*shape{"version": nil, field: {elem: entry}}}
+	for _, name := range others {
+		top.fields[name] = nil
+	}
+	if err := checkShape(data, top); err != nil {
+		return zero, fmt.Errorf("not a %s record: %w", what, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var r R
+	if err := dec.Decode(&r); err != nil {
+		return zero, fmt.Errorf("not a %s record: %w", what, err)
+	}
+	switch v := version(r); {
+	case v < 1:
+		return zero, fmt.Errorf("not a %s record: version %d", what, v)
+	case v > Version:
+		return zero, fmt.Errorf("%s record version %d was written by a newer rebootmgr (this one knows %d)", what, v, Version)
+	}
+	seen := map[string]bool{}
+	for _, e := range entries(r) {
+		if n := node(e); n == "" || seen[n] {
+			return zero, fmt.Errorf("not a %s record: node %q empty or named twice", what, n)
+		}
+		seen[node(e)] = true
+	}
+	return r, nil
+}
+
 // jsonFields are the names a struct's fields have in JSON.
 func jsonFields(t reflect.Type) []string {
 	var names []string
