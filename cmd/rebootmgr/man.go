@@ -55,6 +55,7 @@ func runMan(ctx context.Context, _ []string, e env, stdout, _ io.Writer) error {
 		{"/run/rebootmgr.lock", "held while rebootmgr acts on this node (--lock-file); /run/rebootmgr.reboot notes that the reboot command ran on this boot"},
 		{"/proc/sys/kernel/random/boot_id", "the boot id, which tells a reboot that happened from one that did not (--boot-id-file)"},
 		{"/etc/kernel/postinst.d/zz-rebootmgr", "the package's kernel hook: a new kernel writes the first reboot-required file"},
+		{"/etc/default/rebootmgr-fleetlock", "the settings of the FleetLock server as the package's rebootmgr-fleetlock.service runs it (REBOOTMGR_CONFIG): REBOOTMGR_LISTEN and the tokens; never enabled by the package"},
 	} {
 		fmt.Fprintf(&b, ".TP\n.I %s\n%s\n", f.path, roffEscape(f.what))
 	}
