@@ -184,9 +184,10 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 		log.Info("pre-reboot from the holder: its place stays granted")
 		return nil
 	}
-	if errors.Is(err, pipeline.ErrLockHeld) {
+	if errors.Is(err, pipeline.ErrLockHeld) && !errors.Is(err, lock.ErrYields) {
 		// The host waits its turn in the group's queue, as a daemon does: it keeps its place
-		// in the order across its retries (one every few minutes, for Zincati).
+		// in the order across its retries (one every few minutes, for Zincati). One that yields
+		// to a node with less room has room, and waits for nobody's turn: it joins no queue.
 		l.join(ctx, st, log, host)
 	}
 	if err != nil {

@@ -80,9 +80,11 @@ func (c Claims) Of(node string) (Claim, bool) {
 // ErrTooManyClaims means the record holds MaxClaims claims of other nodes already.
 var ErrTooManyClaims = errors.New("too many nodes claim room already")
 
-// With is the record with cl as its node's claim (replacing an older one).
+// With is the record with cl as its node's claim (replacing an older one); the claims that
+// lapsed by cl's Judged go (a node gone for good takes its own away never).
 func (c Claims) With(cl Claim) (Claims, error) {
 	out := c.Without(cl.Node)
+	out.Claims = slices.DeleteFunc(out.Claims, func(o Claim) bool { return o.Lapsed(cl.Judged) })
 	if len(out.Claims) >= MaxClaims {
 		return c, fmt.Errorf("%w (%d)", ErrTooManyClaims, MaxClaims)
 	}
@@ -101,6 +103,25 @@ func (cl Claim) Same(o Claim) bool {
 	return cl.Node == o.Node && cl.AtOnce == o.AtOnce && slices.Equal(cl.Services, o.Services) && slices.Equal(cl.Seen, o.Seen)
 }
 
+// Lapsed says whether cl holds up nobody any more at now, whatever else: past its Until, or
+// MaxClaimFor after it was judged. (One judged in the reader's future has not lapsed: it counts
+// for nothing until the reader's clock is within ClaimSkew of it.)
+func (cl Claim) Lapsed(now time.Time) bool {
+	return !now.Before(cl.End())
+}
+
+// End is when cl lapses: its Until, MaxClaimFor after it was judged at the latest.
+func (cl Claim) End() time.Time {
+	return earliestOf(cl.Until, cl.Judged.Add(MaxClaimFor))
+}
+
+func earliestOf(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
 // Holds says whether cl holds back a node whose scarcest service allows atOnce reboots at once
 // and that runs services, at now, with inFlight the reboots in flight as cl's node would count
 // them: its node allows fewer at once, it needs room in one of those services, it has not
@@ -108,7 +129,7 @@ func (cl Claim) Same(o Claim) bool {
 // now; until it has looked, the place is its to take). A claimant that looked and still does
 // not fit holds up nobody.
 func (cl Claim) Holds(atOnce int, services []string, inFlight map[string]string, now time.Time) bool {
-	if cl.AtOnce >= atOnce || !now.Before(cl.Until) || !now.Before(cl.Judged.Add(MaxClaimFor)) || cl.Judged.After(now.Add(ClaimSkew)) {
+	if cl.AtOnce >= atOnce || cl.Lapsed(now) || cl.Judged.After(now.Add(ClaimSkew)) {
 		return false
 	}
 	if !slices.ContainsFunc(cl.Services, func(s string) bool { return slices.Contains(services, s) }) {
@@ -124,7 +145,7 @@ type YieldError struct {
 
 func (e *YieldError) Error() string {
 	return fmt.Sprintf("%s waits for room in %s and its rules allow %d reboot(s) at once, fewer than this node's: a reboot it counted ended, and it goes first (until it has looked, at most until %s)",
-		e.Claim.Node, strings.Join(e.Claim.Services, ", "), e.Claim.AtOnce, e.Claim.Until.UTC().Format(time.RFC3339))
+		e.Claim.Node, strings.Join(e.Claim.Services, ", "), e.Claim.AtOnce, e.Claim.End().UTC().Format(time.RFC3339))
 }
 
 // Unwrap is ErrYields.

@@ -78,12 +78,12 @@ func TestClaimsRecord(t *testing.T) {
 		t.Fatalf("without: %+v", c)
 	}
 	for i := range MaxClaims {
-		c, _ = c.With(Claim{Node: fmt.Sprint(i)})
+		c, _ = c.With(Claim{Node: fmt.Sprint(i), Judged: t0, Until: t0.Add(time.Minute)})
 	}
-	if _, err := c.With(Claim{Node: "one too many"}); !errors.Is(err, ErrTooManyClaims) {
+	if _, err := c.With(Claim{Node: "one too many", Judged: t0, Until: t0.Add(time.Minute)}); !errors.Is(err, ErrTooManyClaims) {
 		t.Fatalf("claim beyond %d: %v", MaxClaims, err)
 	}
-	if _, err := c.With(Claim{Node: "0", AtOnce: 3}); err != nil {
+	if _, err := c.With(Claim{Node: "0", AtOnce: 3, Judged: t0, Until: t0.Add(time.Minute)}); err != nil {
 		t.Fatalf("a node with a claim may write it again when the record is full: %v", err)
 	}
 	for _, bad := range []string{

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/health"
@@ -16,9 +15,10 @@ import (
 type roomError struct {
 	gateError
 	// atOnce is what the node's scarcest service allows at once; services are those of its
-	// services that allow more.
+	// services that allow more; seen are the holders of the fleet's record it counted.
 	atOnce   int
 	services []string
+	seen     []string
 }
 
 // YieldIn is the gate of the claims of room: a node that does not hold a place yet leaves it to
@@ -42,7 +42,7 @@ func YieldIn(v View, node string, rep health.Report, now time.Time) error {
 			ye := &lock.YieldError{Claim: cl}
 			return &notBeforeError{
 				gateError: gateError{gate: ErrLockHeld, msg: "cannot take the reboot lock yet: " + ye.Error(), err: ye},
-				until:     cl.Until,
+				until:     cl.End(),
 			}
 		}
 	}
@@ -50,21 +50,28 @@ func YieldIn(v View, node string, rep health.Report, now time.Time) error {
 }
 
 // claimAfter keeps this node's claim of room as the run's end says: a node that waits for room
-// (roomError) in services it shares with nodes of more room claims it, judged on the reboots in
-// flight it counted; any other end takes its claim away. Nothing is written when the claim is as
-// it should be (the same, and not near its end), in a dry run, or without ClaimFor. A claim that
-// cannot be written is logged: claims order the nodes, they never decide whether one may reboot.
+// (roomError) in services it shares with nodes of more room claims it, judged on the holders of
+// the fleet's record it counted (which every node reads alike: a Python rebootmgr's marker of
+// its own group, which the others do not read, is no part of it); any other end takes its claim
+// away. A one-off run (no ClaimFor) that waits for room leaves the claim of the node's daemon as
+// it is. Nothing is written when the claim is as it should be (the same, and not near its end)
+// or in a dry run. A claim that cannot be written is logged: claims order the nodes, they never
+// decide whether one may reboot.
 func (p *Pipeline) claimAfter(ctx context.Context, err error) {
-	if p.DryRun || p.ClaimFor <= 0 || ctx.Err() != nil {
+	if p.DryRun || ctx.Err() != nil {
 		return
 	}
 	now := p.Clock.Now().UTC()
 	var re *roomError
+	room := errors.As(err, &re)
 	var change func(lock.Claims) (lock.Claims, error)
 	switch {
-	case errors.As(err, &re) && len(re.services) > 0 && p.seen.InFlight != nil:
+	case room && p.ClaimFor <= 0:
+		// A one-off run waiting for room leaves the claim of this node's daemon as it is.
+		return
+	case room && len(re.services) > 0 && len(re.seen) > 0:
 		claimFor := min(p.ClaimFor, lock.MaxClaimFor)
-		cl := lock.Claim{Node: p.Node, AtOnce: re.atOnce, Services: re.services, Seen: slices.Clone(p.seen.InFlight), Judged: now, Until: now.Add(claimFor)}
+		cl := lock.Claim{Node: p.Node, AtOnce: re.atOnce, Services: re.services, Seen: re.seen, Judged: now, Until: now.Add(claimFor)}
 		if p.claim != nil && p.claim.Same(cl) && p.claim.Until.After(now.Add(claimFor/2)) && !p.claim.Judged.After(now) {
 			return
 		}
@@ -87,7 +94,7 @@ func (p *Pipeline) claimAfter(ctx context.Context, err error) {
 // Withdraw takes this node's claim of room away: a daemon that stops looks no more, and must not
 // hold up others until its claim lapses. Nothing is written where the node has none.
 func (p *Pipeline) Withdraw(ctx context.Context) error {
-	if p.DryRun || p.ClaimFor <= 0 {
+	if p.DryRun {
 		return nil
 	}
 	return p.Store.ChangeClaims(ctx, func(c lock.Claims) (lock.Claims, error) { return c.Without(p.Node), nil })

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/health"
@@ -190,7 +191,7 @@ func healthIn(ctx context.Context, hc Health, log *slog.Logger, v View, node, ga
 		// A tag that cannot be read wraps health.ErrMalformedTag too: a problem of configuration.
 		ge := gateError{gate: ErrUnhealthy, msg: fmt.Sprintf("%s: %s", gate, rep.Reason()), err: rep.Malformed()}
 		if rep.RoomOnly {
-			return rep, &roomError{gateError: ge, atOnce: rep.Scarcity(), services: rep.Roomier()}
+			return rep, &roomError{gateError: ge, atOnce: rep.Scarcity(), services: rep.Roomier(), seen: slices.DeleteFunc(v.Fleet.Nodes(), func(n string) bool { return n == node })}
 		}
 		return rep, &ge
 	}
