@@ -31,8 +31,9 @@ type Claim struct {
 	// Services are the node's services that allow more than AtOnce: where it needs room others
 	// could take.
 	Services []string `json:"services"`
-	// Seen are the reboots in flight it counted when it last judged its health: once one of them
-	// ended, it may fit, and others yield until it has looked.
+	// Seen are the holders of the fleet's record it counted when it last judged its health (the
+	// reboots in flight every node reads alike): once one of them ended, it may fit, and others
+	// yield until it has looked.
 	Seen []string `json:"seen"`
 	// Judged is when it last judged; Until is when the claim lapses unless judged again (a
 	// node whose daemon is gone holds up nobody for longer).
@@ -81,7 +82,7 @@ func (c Claims) Of(node string) (Claim, bool) {
 var ErrTooManyClaims = errors.New("too many nodes claim room already")
 
 // With is the record with cl as its node's claim (replacing an older one); the claims that
-// lapsed by cl's Judged go (a node gone for good takes its own away never).
+// lapsed by cl's Judged go (a node gone for good never takes its own away).
 func (c Claims) With(cl Claim) (Claims, error) {
 	out := c.Without(cl.Node)
 	out.Claims = slices.DeleteFunc(out.Claims, func(o Claim) bool { return o.Lapsed(cl.Judged) })
