@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/store"
 )
 
 // holdPlace gives node a place in the default group's lock and the fleet's record, as its own
@@ -100,5 +102,59 @@ func TestScarceNodeGoesFirst(t *testing.T) {
 	rec := h1.lockRecord()
 	if _, ok := rec.Holder(cmp.agent.Node); ok || len(rec.Holders) != 2 {
 		t.Fatalf("holders: %+v, want h2 and the controller", rec.Holders)
+	}
+}
+
+// TestClaimsUnderPolicies: under the shipped daemon policy a node writes and takes away its claim
+// of room, and every node reads the claims with the View; under a policy from before the claims
+// (rebootmgr 0.1.0's) the write is refused with an error that says so, and the View still reads.
+func TestClaimsUnderPolicies(t *testing.T) {
+	shipped := policy(t, "rebootmgr-daemon.hcl", "n1")
+	var old []string
+	for _, line := range strings.Split(shipped, "\n") {
+		if !strings.Contains(line, "/claims") {
+			old = append(old, line)
+		}
+	}
+	now := time.Now().UTC()
+	cl := lock.Claim{Node: "n1", AtOnce: 1, Services: []string{"quobyte"}, Seen: []string{"n2"}, Judged: now, Until: now.Add(10 * time.Minute)}
+	for _, tt := range []struct {
+		name   string
+		policy string
+		writes bool
+	}{
+		{"the shipped policy", shipped, true},
+		{"a policy from before the claims", strings.Join(old, "\n"), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			agent := consultest.DevACL(t, "n1")
+			n := newTestNode(t, agent)
+			cfg := api.DefaultConfig()
+			cfg.Address, cfg.Token = agent.HTTPAddr, aclToken(t, agent, tt.policy)
+			client, err := api.NewClient(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := &store.Consul{Client: client, Keys: n.keys()}
+			err = s.ChangeClaims(t.Context(), func(c lock.Claims) (lock.Claims, error) { return c.With(cl) })
+			if (err == nil) != tt.writes || (err != nil && !strings.Contains(err.Error(), "Permission denied")) {
+				t.Fatalf("claim written: %v, want %v", err, tt.writes)
+			}
+			v, err := s.View(t.Context())
+			if err != nil {
+				t.Fatalf("the View under %s: %v", tt.name, err)
+			}
+			if _, ok := v.Claims.Of("n1"); ok != tt.writes {
+				t.Fatalf("claims in the View: %+v", v.Claims)
+			}
+			if tt.writes {
+				if err := s.ChangeClaims(t.Context(), func(c lock.Claims) (lock.Claims, error) { return c.Without("n1"), nil }); err != nil {
+					t.Fatal(err)
+				}
+				if n.get(n.keys().Claims()) != nil {
+					t.Fatal("the claims key stayed once its last claim was taken away")
+				}
+			}
+		})
 	}
 }
