@@ -23,6 +23,19 @@ func policy(t *testing.T, name, node string) string {
 	return strings.NewReplacer("NODE", node, "GROUP", "default").Replace(string(data))
 }
 
+// oldDaemonPolicy is rebootmgr 0.1.0's daemon policy for node: the shipped one without the keys
+// added since (the turn keys, the claims of room).
+func oldDaemonPolicy(t *testing.T, node string) string {
+	t.Helper()
+	var old []string
+	for _, line := range strings.Split(policy(t, "rebootmgr-daemon.hcl", node), "\n") {
+		if !strings.Contains(line, "/turn/") && !strings.Contains(line, "/claims") {
+			old = append(old, line)
+		}
+	}
+	return strings.Join(old, "\n")
+}
+
 // TestDaemonPolicy: the shipped daemon policy is enough for a whole reboot, and no more than
 // this node's keys and the lock may be written with it.
 func TestDaemonPolicy(t *testing.T) {
@@ -84,20 +97,13 @@ func TestDaemonPolicy(t *testing.T) {
 // (rebootmgr 0.1.0's), the place is still given back, the node says that it could not tell the
 // next one, and that one is told nothing (it sees the place at its tick).
 func TestTurnKeysUnderPolicies(t *testing.T) {
-	shipped := policy(t, "rebootmgr-daemon.hcl", "n1")
-	var old []string
-	for _, line := range strings.Split(shipped, "\n") {
-		if !strings.Contains(line, "/turn/") && !strings.Contains(line, "/claims") {
-			old = append(old, line)
-		}
-	}
 	for _, tt := range []struct {
 		name   string
 		policy string
 		woken  bool
 	}{
-		{"the shipped policy", shipped, true},
-		{"a policy from before the turn keys", strings.Join(old, "\n"), false},
+		{"the shipped policy", policy(t, "rebootmgr-daemon.hcl", "n1"), true},
+		{"a policy from before the turn keys", oldDaemonPolicy(t, "n1"), false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			agent := consultest.DevACL(t, "n1")

@@ -109,13 +109,6 @@ func TestScarceNodeGoesFirst(t *testing.T) {
 // of room, and every node reads the claims with the View; under a policy from before the claims
 // (rebootmgr 0.1.0's) the write is refused with an error that says so, and the View still reads.
 func TestClaimsUnderPolicies(t *testing.T) {
-	shipped := policy(t, "rebootmgr-daemon.hcl", "n1")
-	var old []string
-	for _, line := range strings.Split(shipped, "\n") {
-		if !strings.Contains(line, "/claims") {
-			old = append(old, line)
-		}
-	}
 	now := time.Now().UTC()
 	cl := lock.Claim{Node: "n1", AtOnce: 1, Services: []string{"quobyte"}, Seen: []string{"n2"}, Judged: now, Until: now.Add(10 * time.Minute)}
 	for _, tt := range []struct {
@@ -123,8 +116,8 @@ func TestClaimsUnderPolicies(t *testing.T) {
 		policy string
 		writes bool
 	}{
-		{"the shipped policy", shipped, true},
-		{"a policy from before the claims", strings.Join(old, "\n"), false},
+		{"the shipped policy", policy(t, "rebootmgr-daemon.hcl", "n1"), true},
+		{"a policy from before the claims", oldDaemonPolicy(t, "n1"), false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			agent := consultest.DevACL(t, "n1")
