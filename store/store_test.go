@@ -336,3 +336,45 @@ func TestRememberAfterForget(t *testing.T) {
 		t.Fatal("n2, forgotten while the watch could not see, was not remembered again")
 	}
 }
+
+// TestClaimsTooLargeToWrite: a claim whose record would pass what Consul takes in one
+// transaction (512 kB, the value in base64: some 380 kB of record) is refused with an error
+// that names the key, and the claims written before it stay as they were; a record of 300 kB is
+// written and read with the View.
+func TestClaimsTooLargeToWrite(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	small := lock.Claim{Node: "ctl1", AtOnce: 1, Services: []string{"quobyte"}, Seen: []string{"cmp1"}, Judged: now, Until: now.Add(time.Minute)}
+	if err := s.ChangeClaims(ctx, func(c lock.Claims) (lock.Claims, error) { return c.With(small) }); err != nil {
+		t.Fatal(err)
+	}
+	seen := func(kB int) []string {
+		var out []string
+		for i := range kB << 10 / 16 {
+			out = append(out, fmt.Sprintf("node-%09d", i))
+		}
+		return out
+	}
+	huge := small
+	huge.Node, huge.Seen = "ctl2", seen(600)
+	err := s.ChangeClaims(ctx, func(c lock.Claims) (lock.Claims, error) { return c.With(huge) })
+	if err == nil || !strings.Contains(err.Error(), s.Keys.Claims()) {
+		t.Fatalf("a claims record over 512 kB: %v", err)
+	}
+	v, err := s.View(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := v.Claims.Of("ctl1"); !ok || len(v.Claims.Claims) != 1 {
+		t.Fatalf("claims after a refused write: %+v", v.Claims)
+	}
+	large := small
+	large.Node, large.Seen = "ctl3", seen(300)
+	if err := s.ChangeClaims(ctx, func(c lock.Claims) (lock.Claims, error) { return c.With(large) }); err != nil {
+		t.Fatalf("a claims record under 512 kB: %v", err)
+	}
+	if v, err := s.View(ctx); err != nil || len(v.Claims.Claims) != 2 {
+		t.Fatalf("a large claims record in the View: %d claims, %v", len(v.Claims.Claims), err)
+	}
+}
