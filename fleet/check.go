@@ -24,9 +24,10 @@ type NodeState struct {
 	LockError string
 	Limit     lock.Limit
 	// GroupNodes is how many nodes Consul knows in the group (for a limit that is a share);
-	// Zone is the node's zone (for a limit per zone).
+	// Zone is the node's zone, Zones every node's that names one (for a limit per zone).
 	GroupNodes int
 	Zone       string
+	Zones      map[string]string
 	// Queue is the order in which the group's nodes asked for its lock.
 	Queue lock.Queue
 	// Fleet is every holder of every group's lock; Claims the nodes waiting for room that go
@@ -220,7 +221,7 @@ func Gates(s NodeState) []Verdict {
 	default:
 		// The pipeline's own judgement of the room, the limit, the zones, the queue and (once
 		// health holds) the claims of nodes with less room.
-		v := pipeline.View{Group: s.Group, Lock: s.Lock, Limit: s.Limit, GroupNodes: s.GroupNodes, Queue: s.Queue, Fleet: s.Fleet, Legacy: s.Legacy, Claims: s.Claims}
+		v := pipeline.View{Group: s.Group, Lock: s.Lock, Limit: s.Limit, GroupNodes: s.GroupNodes, Zones: s.Zones, Queue: s.Queue, Fleet: s.Fleet, Legacy: s.Legacy, Claims: s.Claims}
 		err := pipeline.LockFree(v, lock.Holder{Node: s.Node, Zone: s.Zone}, len(s.Health.Services) > 0, s.Now)
 		if err == nil && s.Health.OK() {
 			err = pipeline.YieldIn(v, s.Node, s.Health, s.Now)

@@ -418,7 +418,7 @@ func (s Snapshot) NodeState(name string, services []health.Service) NodeState {
 	group := s.groupOf(name)
 	g := s.group(group)
 	st := NodeState{
-		Node: name, Group: group, Lock: g.Lock, Limit: g.Limit, GroupNodes: s.groupNodes(group), Zone: s.Zones[name], Queue: g.Queue, Legacy: s.legacy(group),
+		Node: name, Group: group, Lock: g.Lock, Limit: g.Limit, GroupNodes: s.groupNodes(group), Zone: s.Zones[name], Zones: s.Zones, Queue: g.Queue, Legacy: s.legacy(group),
 		Fleet: s.Fleet, Claims: s.Claims,
 		Now: s.At, History: g.History, TasksUnknown: true,
 	}

@@ -201,7 +201,7 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 // queue that cannot be written is logged: it orders the hosts, it never decides safety.
 func (l *Locks) join(ctx context.Context, st *store.Consul, log *slog.Logger, host string) {
 	now := time.Now()
-	err := pipeline.ChangeQueue(ctx, st, log, func(q lock.Queue) lock.Queue { return q.Join(host, "", now) })
+	err := pipeline.ChangeQueue(ctx, st, log, func(q lock.Queue) lock.Queue { return q.Join(host, now) })
 	if err != nil {
 		log.Warn("could not put the host in the group's queue", logkey.Err, err)
 	}

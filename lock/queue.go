@@ -34,9 +34,8 @@ type QueueEntry struct {
 	// Blocked names the gate of its own that holds it now ("" when only the lock does); a node
 	// that let its turn pass is blocked "missed its turn" until it runs again.
 	Blocked string `json:"blocked,omitempty"`
-	// Zone is its zone, where its group's limit is bounded per zone: a node that a zone rebooting
-	// keeps out holds up nobody of that zone.
-	Zone string `json:"zone,omitempty"`
+	// (A node's zone is not kept here: rebootmgr 0.1.0 reads this record and refuses a field it
+	// does not know. Readers take the zones of the nodes waiting from the catalog.)
 }
 
 // MissedTurn is the Blocked of a node that did not take a place within QueueGrace of its turn.
@@ -75,14 +74,14 @@ func (q Queue) clone() Queue {
 	return Queue{Version: q.Version, Entries: slices.Clone(q.Entries), Freed: q.Freed}
 }
 
-// Join puts node (of zone) at the end of the queue, or, already in it, clears what blocked it.
-func (q Queue) Join(node, zone string, now time.Time) Queue {
+// Join puts node at the end of the queue, or, already in it, clears what blocked it.
+func (q Queue) Join(node string, now time.Time) Queue {
 	out := q.clone()
 	if i, ok := q.Place(node); ok {
-		out.Entries[i].Blocked, out.Entries[i].Zone = "", zone
+		out.Entries[i].Blocked = ""
 		return out
 	}
-	out.Entries = append(out.Entries, QueueEntry{Node: node, Since: now.UTC(), Zone: zone})
+	out.Entries = append(out.Entries, QueueEntry{Node: node, Since: now.UTC()})
 	return out
 }
 
@@ -171,16 +170,16 @@ func (e *QueuedError) Unwrap() error { return ErrQueued }
 // Equal says whether two queues hold the same.
 func (q Queue) Equal(o Queue) bool {
 	return q.Freed.Equal(o.Freed) && slices.EqualFunc(q.Entries, o.Entries, func(a, b QueueEntry) bool {
-		return a.Node == b.Node && a.Since.Equal(b.Since) && a.Blocked == b.Blocked && a.Zone == b.Zone
+		return a.Node == b.Node && a.Since.Equal(b.Since) && a.Blocked == b.Blocked
 	})
 }
 
 // Front are the nodes of the queue that places open in rec (under limit l, in a group of
-// groupNodes nodes) go to: the first that may go (not blocked, and let in by the zones rec
-// has), one per free place (one under auto, where the rules say how many), and as many again
-// after them, who go when those let their turn pass. Only these need to hear that a place
-// opened; the rest of the queue waits on.
-func (q Queue) Front(rec Record, l Limit, groupNodes int) []string {
+// groupNodes nodes whose zones are zones) go to: the first that may go (not blocked, and let in
+// by the zones rec has), one per free place (one under auto, where the rules say how many), and
+// as many again after them, who go when those let their turn pass. Only these need to hear that
+// a place opened; the rest of the queue waits on.
+func (q Queue) Front(rec Record, l Limit, groupNodes int, zones map[string]string) []string {
 	free := 1
 	if places := l.Places(groupNodes, true); places != math.MaxInt {
 		free = places - len(rec.Holders)
@@ -190,7 +189,7 @@ func (q Queue) Front(rec Record, l Limit, groupNodes int) []string {
 		if len(out) >= 2*free {
 			break
 		}
-		if _, holds := rec.Holder(e.Node); holds || e.Blocked != "" || rec.ZoneError(e.Node, e.Zone, l.PerZone) != nil {
+		if _, holds := rec.Holder(e.Node); holds || e.Blocked != "" || rec.ZoneError(e.Node, zones[e.Node], l.PerZone) != nil {
 			continue
 		}
 		out = append(out, e.Node)

@@ -9,8 +9,9 @@ import (
 
 func TestQueueAhead(t *testing.T) {
 	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	q := Queue{Version: Version}.Join("a", "rack-1", t0).Join("b", "rack-2", t0.Add(time.Second)).Join("c", "rack-1", t0.Add(2*time.Second))
-	inRack1 := func(e QueueEntry) bool { return e.Zone == "rack-1" }
+	q := Queue{Version: Version}.Join("a", t0).Join("b", t0.Add(time.Second)).Join("c", t0.Add(2*time.Second))
+	zones := map[string]string{"a": "rack-1", "b": "rack-2", "c": "rack-1"}
+	inRack1 := func(e QueueEntry) bool { return zones[e.Node] == "rack-1" }
 	for _, tt := range []struct {
 		name string
 		q    Queue
@@ -38,7 +39,7 @@ func TestQueueAhead(t *testing.T) {
 	if len(served.Entries) != 2 || served.Entries[0].Blocked != MissedTurn || served.Entries[1].Blocked != MissedTurn {
 		t.Fatalf("served past the turns of a and b: %+v", served)
 	}
-	if again := served.Join("a", "rack-1", t0.Add(time.Hour)); again.Entries[0].Blocked != "" || !again.Entries[0].Since.Equal(t0) {
+	if again := served.Join("a", t0.Add(time.Hour)); again.Entries[0].Blocked != "" || !again.Entries[0].Since.Equal(t0) {
 		t.Fatalf("a joining again keeps its place, ready: %+v", again)
 	}
 	if left := q.Leave("b"); len(left.Entries) != 2 || left.Entries[1].Node != "c" {
@@ -49,12 +50,13 @@ func TestQueueAhead(t *testing.T) {
 func TestQueueFront(t *testing.T) {
 	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	var q Queue
+	zones := map[string]string{}
 	for i, n := range []string{"a", "b", "c", "d", "e", "f"} {
-		zone := "rack-1"
+		zones[n] = "rack-1"
 		if i%2 == 1 {
-			zone = "rack-2"
+			zones[n] = "rack-2"
 		}
-		q = q.Join(n, zone, t0.Add(time.Duration(i)*time.Second))
+		q = q.Join(n, t0.Add(time.Duration(i)*time.Second))
 	}
 	held := func(nodes ...string) Record {
 		r := Record{Version: Version}
@@ -88,7 +90,7 @@ func TestQueueFront(t *testing.T) {
 		{"an empty queue", Queue{}, held(), One, 6, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.q.Front(tt.rec, tt.limit, tt.nodes); !slices.Equal(got, tt.want) {
+			if got := tt.q.Front(tt.rec, tt.limit, tt.nodes, zones); !slices.Equal(got, tt.want) {
 				t.Fatalf("front %v, want %v", got, tt.want)
 			}
 		})
@@ -96,7 +98,7 @@ func TestQueueFront(t *testing.T) {
 }
 
 func TestDecodeQueue(t *testing.T) {
-	good, _ := Queue{}.Join("a", "", time.Unix(0, 0)).Encode()
+	good, _ := Queue{}.Join("a", time.Unix(0, 0)).Encode()
 	if q, err := DecodeQueue(good); err != nil || len(q.Entries) != 1 {
 		t.Fatalf("%s: %+v, %v", good, q, err)
 	}

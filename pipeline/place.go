@@ -151,7 +151,7 @@ func LockFree(v View, h lock.Holder, ruled bool, now time.Time) error {
 // zoneAdmits says whether a node of the queue could take a place in v as far as zones go: one
 // that a zone rebooting keeps out holds up nobody.
 func zoneAdmits(v View) func(lock.QueueEntry) bool {
-	return func(e lock.QueueEntry) bool { return v.Lock.ZoneError(e.Node, e.Zone, v.Limit.PerZone) == nil }
+	return func(e lock.QueueEntry) bool { return v.Lock.ZoneError(e.Node, v.Zones[e.Node], v.Limit.PerZone) == nil }
 }
 
 // withinLimit says whether fewer than the group's limit of h.Node's fellow holders are

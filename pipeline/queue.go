@@ -33,7 +33,7 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queue
 		// waits for this node's turn.
 	case errors.Is(err, ErrLockHeld) && !ready:
 		now := p.Clock.Now()
-		change, after = func(q lock.Queue) lock.Queue { return q.Join(p.Node, p.Zone, now) }, true
+		change, after = func(q lock.Queue) lock.Queue { return q.Join(p.Node, now) }, true
 	case ready && ownGate(err) != "":
 		gate := ownGate(err)
 		change, after = func(q lock.Queue) lock.Queue { return q.Block(p.Node, gate) }, false

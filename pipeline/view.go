@@ -22,6 +22,10 @@ type View struct {
 	// GroupNodes is how many nodes Consul knows in the group: read for a limit that is a share
 	// of them (0 otherwise).
 	GroupNodes int
+	// Zones are the zones of the group's nodes that name one (node meta rebootmgr-zone), read
+	// from the catalog for a limit bounded per zone (nil otherwise): a node of the queue that a
+	// zone rebooting keeps out holds up nobody.
+	Zones map[string]string
 	Fleet      lock.Fleet
 	// Queue is the order in which the group's nodes asked for its lock.
 	Queue lock.Queue
@@ -111,7 +115,7 @@ type Wake struct {
 // for their turn hear nothing else of the lock, and one of them must look again when that
 // deadline passes (two, in case the first's daemon is gone).
 func Woken(v View, ch Change) []Wake {
-	before := v.Queue.Front(v.Lock, v.Limit, v.GroupNodes)
+	before := v.Queue.Front(v.Lock, v.Limit, v.GroupNodes, v.Zones)
 	q := v.Queue
 	if ch.Queue != nil {
 		q = *ch.Queue
@@ -120,7 +124,7 @@ func Woken(v View, ch Change) []Wake {
 	told := func(n string) bool {
 		return slices.ContainsFunc(out, func(w Wake) bool { return w.Node == n })
 	}
-	for _, n := range q.Front(ch.Lock, v.Limit, v.GroupNodes) {
+	for _, n := range q.Front(ch.Lock, v.Limit, v.GroupNodes, v.Zones) {
 		if !slices.Contains(before, n) {
 			out = append(out, Wake{Node: n, Place: true})
 		}

@@ -13,7 +13,7 @@ import (
 // nobody else; a holder's new deadline tells the first two.
 func TestWoken(t *testing.T) {
 	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	queue := lock.Queue{Version: lock.Version}.Join("a", "", t0).Join("b", "", t0).Join("c", "", t0).Join("d", "", t0)
+	queue := lock.Queue{Version: lock.Version}.Join("a", t0).Join("b", t0).Join("c", t0).Join("d", t0)
 	held := func(holders ...lock.Holder) lock.Record { return lock.Record{Version: lock.Version, Holders: holders} }
 	x := lock.Holder{Node: "x", Phase: lock.Rebooting, Since: t0, Deadline: t0.Add(time.Hour)}
 	view := func(rec lock.Record, l lock.Limit, q lock.Queue) pipeline.View {
@@ -43,9 +43,9 @@ func TestWoken(t *testing.T) {
 	}{
 		{"a release (its holder's deadline gone too) wakes the first, and the next should it miss its turn, for the place", full, pipeline.ReleaseIn(full, "x", t0), places("a", "b")},
 		{"the first taking the place wakes nobody", free, served(free, "a"), nil},
-		{"a node joining a full lock wakes nobody", full, queueOnly(full, full.Queue.Join("e", "", t0)), nil},
-		{"a node joining as a place opens wakes itself", view(held(), lock.One, lock.Queue{}), queueOnly(free, lock.Queue{}.Join("e", "", t0)), places("e")},
-		{"a node of the front blocked by its own gates wakes the next behind the front", twoOfThree, queueOnly(twoOfThree, queue.Join("e", "", t0).Block("a", "health")), places("e")},
+		{"a node joining a full lock wakes nobody", full, queueOnly(full, full.Queue.Join("e", t0)), nil},
+		{"a node joining as a place opens wakes itself", view(held(), lock.One, lock.Queue{}), queueOnly(free, lock.Queue{}.Join("e", t0)), places("e")},
+		{"a node of the front blocked by its own gates wakes the next behind the front", twoOfThree, queueOnly(twoOfThree, queue.Join("e", t0).Block("a", "health")), places("e")},
 		{"a holder's new deadline wakes the first two", full, pipeline.Change{Lock: held(lock.Holder{Node: "x", Phase: lock.Finishing, Since: t0, Deadline: t0.Add(2 * time.Hour)})}, []pipeline.Wake{{Node: "a"}, {Node: "b"}}},
 		{"a holder's new phase alone wakes nobody", full, pipeline.Change{Lock: held(lock.Holder{Node: "x", Phase: lock.Finishing, Since: t0, Deadline: t0.Add(time.Hour)})}, nil},
 	} {

@@ -293,6 +293,13 @@ func (c *Consul) Limit(ctx context.Context) (lock.Limit, error) {
 // node without it is of the default group). Nodes hidden by ACLs are an error: a share of a
 // group counted short would be a share of the wrong number.
 func (c *Consul) GroupNodes(ctx context.Context) (int, error) {
+	n, _, err := c.groupCatalog(ctx)
+	return n, err
+}
+
+// groupCatalog reads the nodes of the group in Consul's catalog: how many there are, and the
+// zones of those that name one (node meta rebootmgr-zone).
+func (c *Consul) groupCatalog(ctx context.Context) (int, map[string]string, error) {
 	q := c.query(ctx)
 	if group := groupName(c.Group); group != DefaultGroup {
 		// Only the group's nodes travel (the default group's are those without the meta: all
@@ -301,18 +308,22 @@ func (c *Consul) GroupNodes(ctx context.Context) (int, error) {
 	}
 	nodes, meta, err := c.Client.Catalog().Nodes(q)
 	if err != nil {
-		return 0, fmt.Errorf("count the nodes of group %s: %w", groupName(c.Group), err)
+		return 0, nil, fmt.Errorf("read the nodes of group %s: %w", groupName(c.Group), err)
 	}
 	if meta.ResultsFilteredByACLs {
-		return 0, fmt.Errorf("count the nodes of group %s: %w (node_prefix \"\" read)", groupName(c.Group), ErrFiltered)
+		return 0, nil, fmt.Errorf("read the nodes of group %s: %w (node_prefix \"\" read)", groupName(c.Group), ErrFiltered)
 	}
-	n := 0
+	n, zones := 0, map[string]string{}
 	for _, node := range nodes {
-		if groupName(node.Meta[GroupMeta]) == groupName(c.Group) {
-			n++
+		if groupName(node.Meta[GroupMeta]) != groupName(c.Group) {
+			continue
+		}
+		n++
+		if z := node.Meta[ZoneMeta]; z != "" {
+			zones[node.Node] = z
 		}
 	}
-	return n, nil
+	return n, zones, nil
 }
 
 func (c *Consul) backOff() backoff.BackOff {

@@ -378,3 +378,52 @@ func TestClaimsTooLargeToWrite(t *testing.T) {
 		t.Fatalf("a large claims record in the View: %d claims, %v", len(v.Claims.Claims), err)
 	}
 }
+
+// TestViewZonesFromTheCatalog: a group bounded per zone has the zones of its nodes in its View,
+// read from the catalog's node meta (the queue record keeps none: rebootmgr 0.1.0 reads it), and
+// the queue a node joins is written without one.
+func TestViewZonesFromTheCatalog(t *testing.T) {
+	s, a := newStore(t)
+	s.Group = "compute"
+	ctx := context.Background()
+	for node, zone := range map[string]string{"c1": "rack-1", "c2": "rack-2", "c3": ""} {
+		meta := map[string]string{GroupMeta: "compute"}
+		if zone != "" {
+			meta[ZoneMeta] = zone
+		}
+		if _, err := a.Client.Catalog().Register(&api.CatalogRegistration{Node: node, Address: "127.0.0.1", NodeMeta: meta}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.Client.Catalog().Register(&api.CatalogRegistration{Node: "w1", Address: "127.0.0.1", NodeMeta: map[string]string{ZoneMeta: "rack-1"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Client.KV().Put(&api.KVPair{Key: s.Keys.GroupLimit("compute"), Value: []byte("2 per-zone=1")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := pipeline.ChangeQueue(ctx, s, s.Logger, func(q lock.Queue) lock.Queue { return q.Join("c1", time.Now()) }); err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.View(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"c1": "rack-1", "c2": "rack-2"}
+	if len(v.Zones) != len(want) || v.Zones["c1"] != "rack-1" || v.Zones["c2"] != "rack-2" {
+		t.Fatalf("zones %v, want %v (the group's nodes that name one, no other group's)", v.Zones, want)
+	}
+	pair, _, err := a.Client.KV().Get(s.Keys.GroupQueue("compute"), nil)
+	if err != nil || pair == nil {
+		t.Fatalf("queue: %v %v", pair, err)
+	}
+	if strings.Contains(string(pair.Value), "zone") {
+		t.Fatalf("the queue record names a zone, which rebootmgr 0.1.0 refuses: %s", pair.Value)
+	}
+	// A limit not bounded per zone reads no zones.
+	if _, err := a.Client.KV().Put(&api.KVPair{Key: s.Keys.GroupLimit("compute"), Value: []byte("2")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if v, err = s.View(ctx); err != nil || v.Zones != nil {
+		t.Fatalf("zones %v (%v), want none without a zone bound", v.Zones, err)
+	}
+}

@@ -109,11 +109,19 @@ func (c *Consul) View(ctx context.Context) (pipeline.View, error) {
 		if v.Limit, err = lock.ParseLimit(string(p.Value)); err != nil {
 			return pipeline.View{}, fmt.Errorf("key %s: %w", limitKey, err)
 		}
-		if v.Limit.Percent > 0 {
-			// The share is of the nodes Consul knows now: read beside the transaction, as the
-			// group's size changes seldom and is no record the write depends on.
-			if v.GroupNodes, err = c.GroupNodes(ctx); err != nil {
+		if v.Limit.Percent > 0 || v.Limit.PerZone > 0 {
+			// The share is of the nodes Consul knows now, and the zones are theirs: read beside
+			// the transaction, as the group's nodes change seldom and are no record the write
+			// depends on (a zone orders the queue; the holders' own zones judge the places).
+			n, zones, err := c.groupCatalog(ctx)
+			if err != nil {
 				return pipeline.View{}, err
+			}
+			if v.Limit.Percent > 0 {
+				v.GroupNodes = n
+			}
+			if v.Limit.PerZone > 0 {
+				v.Zones = zones
 			}
 		}
 	}

@@ -113,7 +113,7 @@ func TestTurnKeysUnderPolicies(t *testing.T) {
 			t.Setenv("CONSUL_HTTP_TOKEN", aclToken(t, agent, tt.policy))
 			n.expect(n.run("reboot", "--check-triggers"), 0, "reboot started")
 			// n2 joins the queue behind the full lock.
-			q, _ := lock.Queue{Version: lock.Version}.Join("n2", "", time.Now()).Encode()
+			q, _ := lock.Queue{Version: lock.Version}.Join("n2", time.Now()).Encode()
 			n.put(n.keys().GroupQueue("default"), string(q))
 			n.boot()
 			r := n.run("reboot", "--check-triggers")

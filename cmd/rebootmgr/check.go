@@ -87,7 +87,7 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	if err != nil {
 		s.LockError = err.Error()
 	} else {
-		s.Lock, s.Limit, s.GroupNodes, s.Queue, s.Fleet, s.Claims = v.Lock, v.Limit, v.GroupNodes, v.Queue, v.Fleet, v.Claims
+		s.Lock, s.Limit, s.GroupNodes, s.Zones, s.Queue, s.Fleet, s.Claims = v.Lock, v.Limit, v.GroupNodes, v.Zones, v.Queue, v.Fleet, v.Claims
 		if v.Stop.Set {
 			s.Stop = &fleet.Mark{Value: v.Stop.Value}
 		}

@@ -40,6 +40,9 @@ type Store struct {
 	// GroupNodes is how many nodes the group has, as Consul would count them for a limit that is
 	// a share of them.
 	GroupNodes int
+	// Zones are the zones of the group's nodes, as the catalog's node meta would give them for a
+	// limit bounded per zone.
+	Zones map[string]string
 
 	mu          sync.Mutex
 	kv          map[string]entry
@@ -363,6 +366,9 @@ func (s *Store) View(ctx context.Context) (pipeline.View, error) {
 		}
 		if v.Limit.Percent > 0 {
 			v.GroupNodes = s.GroupNodes
+		}
+		if v.Limit.PerZone > 0 {
+			v.Zones = s.Zones
 		}
 	}
 	if e, ok := s.kv[fleetKey()]; ok {
