@@ -107,7 +107,7 @@ func Gates(s NodeState) []Verdict {
 		out = append(out, Verdict{Gate: gate, Pass: err == nil, Evidence: evidence, Err: err})
 	}
 
-	switch overdue := pipeline.Unreported(s.Lock.Overdue(s.Now), s.History); {
+	switch overdue := pipeline.Unreported(s.Lock.Overdue(s.Now, nil), s.History); {
 	case s.Stop != nil:
 		add(GateStop, fmt.Errorf("%w: %s", pipeline.ErrStopped, orNone(s.Stop.Value)), "stop flag is set: "+orNone(s.Stop.Value))
 	case len(overdue) > 0:
@@ -201,7 +201,7 @@ func Gates(s NodeState) []Verdict {
 		add(GateTasks, nil, fmt.Sprintf("%d pre-boot and %d post-boot tasks, all safe to run", s.Tasks[pipeline.PreBoot], s.Tasks[pipeline.PostBoot]))
 	}
 
-	switch err := pipeline.CooldownGate(s.History, s.Cooldown, s.Now); {
+	switch err := pipeline.CooldownGate(s.History, s.Cooldown, s.Now, nil); {
 	case s.SettingsError != "":
 		add(GateCooldown, nil, "not known: "+s.SettingsError)
 	case err != nil:

@@ -47,6 +47,9 @@ type Locks struct {
 	Logger *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Sightings judges the times other nodes wrote in the records (see lock.Sightings): the
+	// server's memory of them, as a daemon's.
+	Sightings *lock.Sightings
 }
 
 func (l *Locks) now() time.Time {
@@ -60,6 +63,9 @@ func (l *Locks) now() time.Time {
 func (l *Locks) store(group string) *store.Consul {
 	return &store.Consul{Client: l.Client, Keys: l.Keys, Group: group, PythonMarkers: l.PythonMarkers, Logger: l.Logger}
 }
+
+// locks are st's locks, their Views judged by the server's sightings.
+func (l *Locks) locks(st *store.Consul) pipeline.Locks { return pipeline.Sighted(st, l.Sightings) }
 
 // health judges a host's services as the pipeline judges a node's (see hostHealth).
 func (l *Locks) health(st *store.Consul) pipeline.Health {
@@ -151,7 +157,7 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 		h.Deadline = now.Add(l.Deadline)
 	}
 	log := l.Logger.With(logkey.Node, host, logkey.Group, group)
-	v, err := st.View(ctx)
+	v, err := l.locks(st).View(ctx)
 	if err != nil {
 		return err
 	}
@@ -168,7 +174,7 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 				host, last.End.UTC().Format(time.RFC3339), last.End.Add(l.MinRebootInterval).UTC().Format(time.RFC3339), l.MinRebootInterval)}
 		}
 	}
-	_, _, err = pipeline.ChangeLock(ctx, st, log, func(v pipeline.View) (pipeline.Change, error) {
+	_, _, err = pipeline.ChangeLock(ctx, l.locks(st), log, func(v pipeline.View) (pipeline.Change, error) {
 		if cur, ok := v.Lock.Holder(host); ok {
 			if !ours(cur) {
 				return pipeline.Change{}, &Refusal{Kind: KindLockHeld, Value: fmt.Sprintf("%s holds a place in group %s's lock (%s) that no FleetLock request took: a node of that name reboots through rebootmgr itself", host, v.Group, cur.Phase)}
@@ -201,7 +207,7 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 // queue that cannot be written is logged: it orders the hosts, it never decides safety.
 func (l *Locks) join(ctx context.Context, st *store.Consul, log *slog.Logger, host string) {
 	now := time.Now()
-	err := pipeline.ChangeQueue(ctx, st, log, func(q lock.Queue) lock.Queue { return q.Join(host, now) })
+	err := pipeline.ChangeQueue(ctx, l.locks(st), log, func(q lock.Queue) lock.Queue { return q.Join(host, now) })
 	if err != nil {
 		log.Warn("could not put the host in the group's queue", logkey.Err, err)
 	}
@@ -215,7 +221,7 @@ func (l *Locks) join(ctx context.Context, st *store.Consul, log *slog.Logger, ho
 func (l *Locks) SteadyState(ctx context.Context, host, group string) (released bool, err error) {
 	st := l.store(group)
 	log := l.Logger.With(logkey.Node, host, logkey.Group, group)
-	v, err := st.View(ctx)
+	v, err := l.locks(st).View(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -232,7 +238,7 @@ func (l *Locks) SteadyState(ctx context.Context, host, group string) (released b
 		return false, err
 	}
 	var held lock.Holder
-	_, _, err = pipeline.ChangeLock(ctx, st, log, func(v pipeline.View) (pipeline.Change, error) {
+	_, _, err = pipeline.ChangeLock(ctx, l.locks(st), log, func(v pipeline.View) (pipeline.Change, error) {
 		h, ok := v.Lock.Holder(host)
 		if !ok || !ours(h) {
 			return pipeline.Change{}, errNotHolder
@@ -267,7 +273,7 @@ func (l *Locks) stopOverdue(ctx context.Context, st *store.Consul, log *slog.Log
 	if by == "" {
 		by = "rebootmgr fleetlock"
 	}
-	stopped, err := pipeline.StopOverdue(ctx, st, log, v.Lock, now, by, false)
+	stopped, err := pipeline.StopOverdue(ctx, st, log, v.Lock, now, v.Sightings, by, false)
 	for _, o := range stopped {
 		e := history.Entry{Node: o.Holder.Node, Start: o.Holder.RebootStarted, End: now, Outcome: history.DeadlinePassed, TriggeredBy: o.Holder.TriggeredBy}
 		if _, err := st.AppendHistory(ctx, e); err != nil {

@@ -104,8 +104,9 @@ func (q Queue) Leave(node string) Queue {
 // Ahead are the nodes node must let take a place first at now: those before it in the queue
 // (every one, for a node not in it) that are not blocked, that may go (may says whether an
 // entry could take a place as the lock is: its zone), and whose turn has not passed; and the
-// time the first of them misses its turn (zero when none is ahead).
-func (q Queue) Ahead(node string, now time.Time, may func(QueueEntry) bool) (ahead []string, until time.Time) {
+// time the first of them misses its turn (zero when none is ahead). A turn's start was written
+// with another node's clock: it is judged by when seen saw it (see Sightings).
+func (q Queue) Ahead(node string, now time.Time, may func(QueueEntry) bool, seen *Sightings) (ahead []string, until time.Time) {
 	end, ok := q.Place(node)
 	if !ok {
 		end = len(q.Entries)
@@ -119,7 +120,7 @@ func (q Queue) Ahead(node string, now time.Time, may func(QueueEntry) bool) (ahe
 		if q.Freed.After(turn) {
 			turn = q.Freed
 		}
-		deadline := turn.Add(QueueGrace)
+		deadline := seen.At("turn/"+e.Node, turn, now).Add(QueueGrace)
 		if !now.Before(deadline) {
 			continue
 		}
@@ -134,13 +135,13 @@ func (q Queue) Ahead(node string, now time.Time, may func(QueueEntry) bool) (ahe
 // Served is the queue once node takes a place at now: node leaves it, and the nodes before it
 // that may go (see Ahead) whose turn passed are marked MissedTurn (each clears it when it runs
 // again).
-func (q Queue) Served(node string, now time.Time, may func(QueueEntry) bool) Queue {
+func (q Queue) Served(node string, now time.Time, may func(QueueEntry) bool, seen *Sightings) Queue {
 	out := q.Leave(node)
 	end, ok := q.Place(node)
 	if !ok {
 		end = len(q.Entries)
 	}
-	ahead, _ := q.Ahead(node, now, may)
+	ahead, _ := q.Ahead(node, now, may, seen)
 	for _, e := range q.Entries[:end] {
 		if e.Blocked == "" && (may == nil || may(e)) && !slices.Contains(ahead, e.Node) {
 			out = out.Block(e.Node, MissedTurn)

@@ -29,13 +29,13 @@ func TestQueueAhead(t *testing.T) {
 		{"a place opened gives a new turn", Queue{Version: Version, Entries: q.Entries, Freed: t0.Add(time.Hour)}, "c", t0.Add(time.Hour + time.Minute), nil, []string{"a", "b"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got, _ := tt.q.Ahead(tt.node, tt.now, tt.may)
+			got, _ := tt.q.Ahead(tt.node, tt.now, tt.may, nil)
 			if !slices.Equal(got, tt.want) {
 				t.Fatalf("ahead %v, want %v", got, tt.want)
 			}
 		})
 	}
-	served := q.Served("c", t0.Add(time.Second+QueueGrace), nil)
+	served := q.Served("c", t0.Add(time.Second+QueueGrace), nil, nil)
 	if len(served.Entries) != 2 || served.Entries[0].Blocked != MissedTurn || served.Entries[1].Blocked != MissedTurn {
 		t.Fatalf("served past the turns of a and b: %+v", served)
 	}

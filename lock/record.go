@@ -73,26 +73,46 @@ type Holder struct {
 	Zone string `json:"zone,omitempty"`
 }
 
-// Overdue returns the holders whose deadline has passed at now.
-func (r Record) Overdue(now time.Time) []Holder {
+// Overdue returns the holders whose deadline has passed at now (see DeadlineOf).
+func (r Record) Overdue(now time.Time, seen *Sightings) []Holder {
 	var out []Holder
 	for _, h := range r.Holders {
-		if !h.Deadline.IsZero() && now.After(h.Deadline) {
+		if d := h.DeadlineOf(now, seen); !d.IsZero() && now.After(d) {
 			out = append(out, h)
 		}
 	}
 	return out
 }
 
-// NextDeadline is the earliest deadline of a holder still within it (zero when none).
-func (r Record) NextDeadline(now time.Time) time.Time {
+// NextDeadline is the earliest deadline of a holder still within it (zero when none; see
+// DeadlineOf).
+func (r Record) NextDeadline(now time.Time, seen *Sightings) time.Time {
 	var next time.Time
 	for _, h := range r.Holders {
-		if !h.Deadline.IsZero() && !now.After(h.Deadline) && (next.IsZero() || h.Deadline.Before(next)) {
-			next = h.Deadline
+		if d := h.DeadlineOf(now, seen); !d.IsZero() && !now.After(d) && (next.IsZero() || d.Before(next)) {
+			next = d
 		}
 	}
 	return next
+}
+
+// DeadlineOf is h's deadline as the reader judges it at now: the holder wrote its reboot's start
+// and its deadline with its own clock, so the deadline is as far after the start as written,
+// and the start is judged by when seen saw it (see Sightings). A deadline written by a clock
+// behind is then never taken as passed before its time (the holder's reboot would stop its
+// group as it begins), nor one written by a clock ahead as far off. Zero: no deadline.
+func (h Holder) DeadlineOf(now time.Time, seen *Sightings) time.Time {
+	if h.Deadline.IsZero() {
+		return time.Time{}
+	}
+	start := h.RebootStarted
+	if start.IsZero() {
+		start = h.Since
+	}
+	if start.IsZero() {
+		return h.Deadline
+	}
+	return seen.At("deadline/"+h.Node, start, now).Add(h.Deadline.Sub(start))
 }
 
 // Record is the lock: the nodes that hold it. It is designed for several holders; the

@@ -239,13 +239,13 @@ func TestDeadlines(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []string
-			for _, h := range rec.Overdue(tt.now) {
+			for _, h := range rec.Overdue(tt.now, nil) {
 				got = append(got, h.Node)
 			}
 			if !slices.Equal(got, tt.overdue) {
 				t.Fatalf("Overdue = %v, want %v", got, tt.overdue)
 			}
-			if next := rec.NextDeadline(tt.now); !next.Equal(tt.next) {
+			if next := rec.NextDeadline(tt.now, nil); !next.Equal(tt.next) {
 				t.Fatalf("NextDeadline = %v, want %v", next, tt.next)
 			}
 		})

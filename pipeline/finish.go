@@ -123,8 +123,8 @@ func OverdueReason(h lock.Holder) string {
 
 // stopOverdue stops the group when a holder is past its deadline (see StopOverdue), and
 // records and tells each stop it set.
-func (p *Pipeline) stopOverdue(ctx context.Context, rec lock.Record, now time.Time) error {
-	stopped, err := StopOverdue(ctx, p.Store, p.Logger, rec, now, "rebootmgr on "+p.Node, p.DryRun)
+func (p *Pipeline) stopOverdue(ctx context.Context, rec lock.Record, now time.Time, seen *lock.Sightings) error {
+	stopped, err := StopOverdue(ctx, p.Store, p.Logger, rec, now, seen, "rebootmgr on "+p.Node, p.DryRun)
 	for _, o := range stopped {
 		p.record(ctx, history.Entry{Node: o.Holder.Node, Start: o.Holder.RebootStarted, End: now.UTC(), Outcome: history.DeadlinePassed, TriggeredBy: o.Holder.TriggeredBy})
 		p.tell(ctx, NotifyGroupStopped, o.Reason)
@@ -138,14 +138,15 @@ type Overdue struct {
 	Reason string
 }
 
-// StopOverdue stops the group (through g) when a holder of rec is past its deadline at now and
+// StopOverdue stops the group (through g) when a holder of rec is past its deadline at now (as
+// seen judges it: see lock.Holder.DeadlineOf) and
 // its miss is not reported yet (see Unreported): the lock stays, and nothing else moves until an
 // operator has looked. No time ever releases a lock by itself. by says who stops it ("rebootmgr
 // on n1"). It returns the holders for which it set the stop flag (a flag already set is kept,
 // and not returned); the caller records each miss in the history, which reports it. A dry run
 // stops nothing and ends at the stop flag a real run would set.
-func StopOverdue(ctx context.Context, g Group, log *slog.Logger, rec lock.Record, now time.Time, by string, dryRun bool) ([]Overdue, error) {
-	overdue := rec.Overdue(now)
+func StopOverdue(ctx context.Context, g Group, log *slog.Logger, rec lock.Record, now time.Time, seen *lock.Sightings, by string, dryRun bool) ([]Overdue, error) {
+	overdue := rec.Overdue(now, seen)
 	if len(overdue) == 0 {
 		return nil, nil
 	}

@@ -96,12 +96,13 @@ func (p *Pipeline) checkCooldown(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return CooldownGate(l, p.Cooldown, p.Clock.Now())
+	return CooldownGate(l, p.Cooldown, p.Clock.Now(), p.Sightings)
 }
 
 // CooldownGate is the cooldown gate judged on the group's history at now: nil, or a "not now"
-// error that knows when it opens.
-func CooldownGate(l history.Log, cooldown time.Duration, now time.Time) error {
+// error that knows when it opens. The end of the last reboot was written with the clock of the
+// node that rebooted: it is judged by when seen saw it (see lock.Sightings).
+func CooldownGate(l history.Log, cooldown time.Duration, now time.Time, seen *lock.Sightings) error {
 	if cooldown <= 0 {
 		return nil
 	}
@@ -111,6 +112,7 @@ func CooldownGate(l history.Log, cooldown time.Duration, now time.Time) error {
 			last = e.End
 		}
 	}
+	last = seen.At("history/finished", last, now)
 	until := last.Add(cooldown)
 	if last.IsZero() || !now.Before(until) {
 		return nil
@@ -150,7 +152,7 @@ func WindowGate(s window.Schedule, now time.Time) error {
 // checkHealth is the health gate: every rule of every service of the node holds, with every
 // reboot in flight anywhere in the fleet counted as a failing instance.
 func (p *Pipeline) checkHealth(ctx context.Context, gate string) error {
-	v, err := p.Store.View(ctx)
+	v, err := p.locks().View(ctx)
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ var errConflict = errors.New("reboot lock changed while writing it")
 
 // changeLock is ChangeLock on the pipeline's store, keeping what it read and wrote as seen.
 func (p *Pipeline) changeLock(ctx context.Context, change func(View) (Change, error)) (lock.Record, error) {
-	_, ch, err := ChangeLock(ctx, p.Store, p.Logger, func(v View) (Change, error) {
+	_, ch, err := ChangeLock(ctx, p.locks(), p.Logger, func(v View) (Change, error) {
 		p.seen.sawView(v, p.Node)
 		return change(v)
 	})
@@ -77,7 +77,7 @@ const placeGate = "health, counting every reboot in flight"
 
 // checkLockFree is the dry run's lock gate: it reads, and says whether acquire would succeed.
 func (p *Pipeline) checkLockFree(ctx context.Context) error {
-	v, err := p.Store.View(ctx)
+	v, err := p.locks().View(ctx)
 	if err != nil {
 		return err
 	}
@@ -96,15 +96,15 @@ func (p *Pipeline) lockFree(v View) error {
 // holder is past its deadline (the whole run stops the group); else ErrLockHeld, with the next
 // holder's deadline as the time to look again.
 func (p *Pipeline) LookAtLock(ctx context.Context) (Result, error) {
-	v, err := p.Store.View(ctx)
+	v, err := p.locks().View(ctx)
 	if err != nil {
 		return Result{}, err
 	}
 	now := p.Clock.Now()
-	res := Result{Recheck: v.Lock.NextDeadline(now)}
+	res := Result{Recheck: v.Lock.NextDeadline(now, v.Sightings)}
 	res.Seen.sawView(v, p.Node)
 	res.Seen.Queued = v.Queue.Ready(p.Node)
-	if len(v.Lock.Overdue(now)) > 0 {
+	if len(v.Lock.Overdue(now, v.Sightings)) > 0 {
 		return res, nil
 	}
 	err = p.lockFree(v)
@@ -168,7 +168,7 @@ func (p *Pipeline) beginReboot(ctx context.Context, update func(lock.Holder) loc
 	if err != nil {
 		return err
 	}
-	v, err := p.Store.View(ctx)
+	v, err := p.locks().View(ctx)
 	if err == nil {
 		p.seen.saw(v.Lock)
 		err = p.mayReboot(v)

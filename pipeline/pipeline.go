@@ -207,6 +207,9 @@ type Pipeline struct {
 	// Notifier is told of reboots, failed tasks and stopped groups (nobody, when nil).
 	Notifier Notifier
 	Logger   *slog.Logger
+	// Sightings is this process's memory of the times other nodes wrote (see lock.Sightings):
+	// one for a daemon, which lives on, nil for a one-off run.
+	Sightings *lock.Sightings
 
 	// seen is what the current run learnt so far; runs of one Pipeline never overlap.
 	seen Seen
@@ -337,7 +340,7 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 	if err := p.recordDisabled(ctx); err != nil {
 		return Result{}, err
 	}
-	v, err := p.Store.View(ctx)
+	v, err := p.locks().View(ctx)
 	if err != nil {
 		return Result{}, err
 	}
@@ -351,8 +354,8 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 	rec := v.Lock
 	p.seen.saw(rec)
 	now := p.Clock.Now()
-	recheck = rec.NextDeadline(now)
-	if err := p.stopOverdue(ctx, rec, now); err != nil {
+	recheck = rec.NextDeadline(now, v.Sightings)
+	if err := p.stopOverdue(ctx, rec, now, v.Sightings); err != nil {
 		return Result{}, err
 	}
 	held := false

@@ -49,7 +49,7 @@ func AcquireIn(ctx context.Context, health Health, log *slog.Logger, v View, h l
 	}
 	fleet := v.Fleet.With(h.Node, v.Group)
 	ch := Change{Lock: rec, Fleet: &fleet}
-	if q := v.Queue.Served(h.Node, now, zoneAdmits(v)); !q.Equal(v.Queue) {
+	if q := v.Queue.Served(h.Node, now, zoneAdmits(v), v.Sightings); !q.Equal(v.Queue) {
 		ch.Queue = &q
 	}
 	return ch, nil
@@ -135,7 +135,7 @@ func LockFree(v View, h lock.Holder, ruled bool, now time.Time) error {
 	if places := v.Limit.Places(v.GroupNodes, ruled); places != math.MaxInt {
 		free = places - len(v.Lock.Holders)
 	}
-	if ahead, until := v.Queue.Ahead(h.Node, now, zoneAdmits(v)); len(ahead) >= free {
+	if ahead, until := v.Queue.Ahead(h.Node, now, zoneAdmits(v), v.Sightings); len(ahead) >= free {
 		place, in := v.Queue.Place(h.Node)
 		if !in {
 			place = len(v.Queue.Entries)

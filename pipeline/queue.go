@@ -41,7 +41,7 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queue
 	if change == nil {
 		return ready
 	}
-	if werr := ChangeQueue(ctx, p.Store, p.Logger, change); werr != nil {
+	if werr := ChangeQueue(ctx, p.locks(), p.Logger, change); werr != nil {
 		p.Logger.Warn("could not keep this node's place in the group's queue: the order of the nodes waiting may be off, never their safety", logkey.Err, werr)
 		return ready
 	}

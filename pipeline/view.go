@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -26,7 +27,7 @@ type View struct {
 	// from the catalog for a limit bounded per zone (nil otherwise): a node of the queue that a
 	// zone rebooting keeps out holds up nobody.
 	Zones map[string]string
-	Fleet      lock.Fleet
+	Fleet lock.Fleet
 	// Queue is the order in which the group's nodes asked for its lock.
 	Queue lock.Queue
 	// Claims are the nodes of the fleet waiting for room that go first when it opens (see
@@ -39,6 +40,9 @@ type View struct {
 	// Version is what the store needs to tell whether the View is still current; the pipeline
 	// never looks into it.
 	Version any
+	// Sightings judges the times other nodes wrote in the records (see lock.Sightings): the
+	// reader's memory, nil for a one-off command.
+	Sightings *lock.Sightings
 }
 
 // Change is what a run writes against a View.
@@ -52,6 +56,24 @@ type Change struct {
 	// is neither written nor checked).
 	Queue *lock.Queue
 }
+
+// Sighted is locks whose Views carry seen (see View.Sightings): the Views a process that lives
+// on reads judge the times other nodes wrote by its memory of them.
+func Sighted(locks Locks, seen *lock.Sightings) Locks { return sighted{Locks: locks, seen: seen} }
+
+type sighted struct {
+	Locks
+	seen *lock.Sightings
+}
+
+func (s sighted) View(ctx context.Context) (View, error) {
+	v, err := s.Locks.View(ctx)
+	v.Sightings = s.seen
+	return v, err
+}
+
+// locks are the pipeline's locks, their Views judged by its sightings.
+func (p *Pipeline) locks() Locks { return Sighted(p.Store, p.Sightings) }
 
 // InFlight is every node whose reboot is under way anywhere in the fleet, except self, with
 // why (see InFlight).

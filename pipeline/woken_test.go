@@ -21,7 +21,7 @@ func TestWoken(t *testing.T) {
 	}
 	served := func(v pipeline.View, node string) pipeline.Change {
 		rec, _ := v.Lock.Acquire(lock.Holder{Node: node, Phase: lock.Preparing, Since: t0}, v.Limit.N)
-		q := v.Queue.Served(node, t0, nil)
+		q := v.Queue.Served(node, t0, nil, nil)
 		return pipeline.Change{Lock: rec, Queue: &q}
 	}
 	places := func(nodes ...string) []pipeline.Wake {

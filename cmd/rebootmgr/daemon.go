@@ -15,6 +15,7 @@ import (
 
 	"github.com/rebootmgr/rebootmgr/daemon"
 	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/metrics"
 	"github.com/rebootmgr/rebootmgr/pipeline"
@@ -80,6 +81,8 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		w.log.Warn("could not note the daemon's start in its lock file", logkey.File, f.lockFile, logkey.Err, err)
 	}
 	p, client, log := w.pipeline, w.client, w.log
+	// The daemon lives on: it judges the times other nodes wrote by when it saw them.
+	p.Sightings = lock.NewSightings()
 	if *watchEvents {
 		// A daemon that watches looks again at every reboot that ends, and at its tick: its claim
 		// of room holds for two ticks unless it judges again (see lock.Claims).

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/fleetlock"
+	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/store"
 )
@@ -90,6 +91,7 @@ func runFleetlock(ctx context.Context, args []string, e env, stdout, stderr io.W
 		Locks: &fleetlock.Locks{
 			Client: client, Keys: store.Keys{Prefix: f.prefix}, PythonMarkers: f.pythonMarkers,
 			Deadline: f.deadline, MinRebootInterval: f.minInterval, By: "rebootmgr fleetlock on " + host, Logger: log,
+			Sightings: lock.NewSightings(),
 		},
 		Tokens: tokens,
 		Logger: log,

@@ -1,0 +1,81 @@
+package lock
+
+import (
+	"sync"
+	"time"
+)
+
+// Skew is how far the clock of the node that wrote a time may be from the clock of the node that
+// reads it before the reader stops believing it: a time is judged by when the reader first saw
+// it, within Skew before that moment (see Sightings).
+const Skew = time.Minute
+
+// maxSightings bounds what Sightings remembers: past it, times not seen again for a day are
+// forgotten.
+const maxSightings = 4096
+
+// Sightings remembers when this process first saw each time that another node wrote with its own
+// clock (the moment a place opened, a node's turn, a reboot's start), so that the time is judged
+// by this process's clock alone. A time can be no later than the moment it was first seen: one
+// written by a clock ahead is taken as that moment. And a time written long before the moment it
+// was first seen, by a process that watches the records, was written by a clock behind: it is
+// taken as Skew before that moment at the earliest. So a turn lasts as long, and a deadline
+// passes as late, as this process saw them begin, whatever the writer's clock said; a process
+// that first sees a time late (just started, or not watching) judges it later, never earlier.
+//
+// Each time is judged as an offset from its sighting: for a process on the machine's clock, a
+// jump of that clock after the sighting changes nothing judged by it.
+//
+// A nil *Sightings is a one-off command's, which has seen nothing before now: a time in its
+// future is taken as now, one in its past as written.
+type Sightings struct {
+	mu   sync.Mutex
+	seen map[string]sighting
+}
+
+type sighting struct {
+	written time.Time
+	at      time.Time
+}
+
+// NewSightings is a memory of sightings for a process that lives on (a daemon, a server).
+func NewSightings() *Sightings {
+	return &Sightings{seen: map[string]sighting{}}
+}
+
+// At is when the event what (a name for what the time is of, such as "turn/n3") happened, as
+// this process judges it at now, given the time written for it (see Sightings). The zero time
+// stays zero.
+func (s *Sightings) At(what string, written, now time.Time) time.Time {
+	if written.IsZero() {
+		return written
+	}
+	if s == nil {
+		if written.After(now) {
+			return now
+		}
+		return written
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sg, ok := s.seen[what]
+	if !ok || !sg.written.Equal(written) {
+		if len(s.seen) >= maxSightings {
+			s.forget(now.Add(-24 * time.Hour))
+		}
+		sg = sighting{written: written, at: now}
+		s.seen[what] = sg
+	}
+	// The time is given as an offset from the sighting, which carries the process's monotonic
+	// clock when now did: a jump of this machine's own clock then moves nothing judged by it.
+	return sg.at.Add(min(max(written.Sub(sg.at), -Skew), 0))
+}
+
+// forget drops the sightings made before then.
+func (s *Sightings) forget(then time.Time) {
+	for what, sg := range s.seen {
+		if sg.at.Before(then) {
+			delete(s.seen, what)
+		}
+	}
+}

@@ -1,0 +1,150 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rebootmgr/rebootmgr/internal/pipelinetest"
+	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/pipeline"
+)
+
+// skewedNode is a daemon's pipeline on a node whose clock is off by some offset from the
+// others': its own clock, its own memory of the times others wrote.
+type skewedNode struct {
+	name  string
+	clock *pipelinetest.Clock
+	p     *pipeline.Pipeline
+}
+
+func newSkewedNode(t *testing.T, st *pipelinetest.Store, name string, now time.Time) *skewedNode {
+	t.Helper()
+	n := &skewedNode{name: name, clock: pipelinetest.NewClock(now)}
+	h := &pipelinetest.Health{}
+	h.Set(pipelinetest.Service("galera", nil, "n1", "n2", "n3", "n4"))
+	n.p = &pipeline.Pipeline{
+		Config:    pipeline.Config{Node: name, CheckTriggers: true, Deadline: 30 * time.Minute},
+		Store:     st,
+		Health:    h,
+		Tasks:     &pipelinetest.Tasks{},
+		Rebooter:  &pipelinetest.Rebooter{},
+		Clock:     n.clock,
+		BootID:    func() (string, error) { return "boot-" + name, nil },
+		Note:      pipeline.RebootNote(filepath.Join(t.TempDir(), "note")),
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Sightings: lock.NewSightings(),
+	}
+	st.SetTrigger(name, "", true)
+	return n
+}
+
+// release gives node's place back as the pipeline does, at the time of its own clock.
+func release(t *testing.T, st *pipelinetest.Store, node string, now time.Time) {
+	t.Helper()
+	_, _, err := pipeline.ChangeLock(t.Context(), st, slog.New(slog.DiscardHandler), func(v pipeline.View) (pipeline.Change, error) {
+		return pipeline.ReleaseIn(v, node, now), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestClockSkew: the queue's turns and a holder's deadline are written with one node's clock and
+// judged by another's. Each comparison is bounded by when the judging daemon saw the time (see
+// lock.Sightings): a releaser an hour ahead does not keep a dead node's turn for an hour, one ten
+// minutes behind does not end a live node's turn before it began, and a rebooting node forty
+// minutes behind does not stop its group as its reboot begins.
+func TestClockSkew(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	// queued puts nodes in the queue (asked in that order a while ago) and r in the lock.
+	queued := func(st *pipelinetest.Store, nodes ...string) {
+		q := lock.Queue{Version: lock.Version}
+		for i, n := range nodes {
+			q = q.Join(n, t0.Add(-time.Hour+time.Duration(i)*time.Second))
+		}
+		data, _ := q.Encode()
+		st.Put("groups/default/queue", string(data))
+		st.PutLock(lock.Record{Version: lock.Version, Holders: []lock.Holder{{Node: "r", Phase: lock.Finishing, Since: t0.Add(-time.Hour), Updated: t0}}})
+		f, _ := lock.Fleet{Version: lock.Version}.With("r", "default").Encode()
+		st.Put("holders", string(f))
+	}
+
+	t.Run("a releaser an hour ahead: a dead node's turn lasts the turn", func(t *testing.T) {
+		st := pipelinetest.NewStore("default", "n2")
+		queued(st, "dead", "n2")
+		n2 := newSkewedNode(t, st, "n2", t0)
+		release(t, st, "r", t0.Add(time.Hour))
+		res, err := n2.p.Run(ctx)
+		if !errors.Is(err, lock.ErrQueued) {
+			t.Fatalf("n2 behind dead, just freed: %v", err)
+		}
+		if res.Recheck.After(t0.Add(lock.QueueGrace)) {
+			t.Fatalf("n2 looks again at %v, after the turn that began when it saw the place open (%v)", res.Recheck, t0.Add(lock.QueueGrace))
+		}
+		n2.clock.Set(t0.Add(lock.QueueGrace + time.Second))
+		if res, err := n2.p.Run(ctx); err != nil || res.Outcome != pipeline.RebootStarted {
+			t.Fatalf("n2 once dead's turn passed: %v %v", res.Outcome, err)
+		}
+	})
+
+	t.Run("a releaser ten minutes behind: a live node's turn is not over before it began", func(t *testing.T) {
+		st := pipelinetest.NewStore("default", "n2")
+		queued(st, "head", "n2")
+		n2 := newSkewedNode(t, st, "n2", t0)
+		release(t, st, "r", t0.Add(-10*time.Minute))
+		res, err := n2.p.Run(ctx)
+		if !errors.Is(err, lock.ErrQueued) || res.Recheck.Before(t0.Add(lock.QueueGrace-lock.Skew)) {
+			t.Fatalf("n2 overtook head's turn: %v, recheck %v", err, res.Recheck)
+		}
+		if q := queueIn(t, st); q.Entries[0].Node != "head" || q.Entries[0].Blocked != "" {
+			t.Fatalf("head marked: %+v", q.Entries)
+		}
+	})
+
+	t.Run("a rebooting node forty minutes behind: the group is not stopped at its reboot", func(t *testing.T) {
+		st := pipelinetest.NewStore("default", "n1")
+		n1 := newSkewedNode(t, st, "n1", t0.Add(-40*time.Minute))
+		if res, err := n1.p.Run(ctx); err != nil || res.Outcome != pipeline.RebootStarted {
+			t.Fatalf("n1's reboot: %v %v", res.Outcome, err)
+		}
+		n2 := newSkewedNode(t, st, "n2", t0)
+		if _, err := n2.p.Run(ctx); pipeline.Gate(err) == nil || errors.Is(err, pipeline.ErrStopped) {
+			t.Fatalf("n2 while n1 reboots: %v", err)
+		}
+		if f, _ := st.Stop(ctx); f.Set {
+			t.Fatalf("group stopped at n1's reboot: %s", f.Value)
+		}
+		// The deadline passes thirty minutes after n2 saw the reboot begin (a skew before, at
+		// the earliest).
+		n2.clock.Set(t0.Add(29*time.Minute - lock.Skew))
+		if _, err := n2.p.Run(ctx); errors.Is(err, pipeline.ErrStopped) {
+			t.Fatalf("n2 stopped the group before n1's deadline: %v", err)
+		}
+		if f, _ := st.Stop(ctx); f.Set {
+			t.Fatalf("group stopped before n1's deadline: %s", f.Value)
+		}
+		n2.clock.Set(t0.Add(30*time.Minute + time.Second))
+		if _, err := n2.p.Run(ctx); pipeline.Gate(err) == nil {
+			t.Fatalf("n2 past n1's deadline: %v", err)
+		}
+		if f, _ := st.Stop(ctx); !f.Set || !strings.Contains(f.Value, "deadline") {
+			t.Fatalf("group not stopped past n1's deadline: %+v", f)
+		}
+	})
+}
+
+func queueIn(t *testing.T, st *pipelinetest.Store) lock.Queue {
+	t.Helper()
+	v, err := st.View(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.Queue
+}
