@@ -27,6 +27,9 @@ type Pipeline interface {
 	// LookAtLock is what a node waiting for the lock does when only the lock changed: nil when
 	// a whole run is due (a place is free), else why not, with the time to look again.
 	LookAtLock(ctx context.Context) (pipeline.Result, error)
+	// PassTurns passes over the nodes this daemon woke for a place that did not answer (see
+	// pipeline.PassTurns), and returns whom that woke in turn.
+	PassTurns(ctx context.Context, woke []lock.QueueEntry, more int) ([]lock.QueueEntry, error)
 }
 
 // Source feeds events until its context ends. It calls ready once, when it has read the
@@ -85,6 +88,9 @@ type Daemon struct {
 	// Claims, when set, holds the watch of the fleet's claims of room unless the node yields a
 	// place to a claim (lock.ErrYields): then it looks again once that node has looked.
 	Claims *watch.Pause
+	// AnswerWithin is how long the nodes this daemon woke for a place have to answer before it
+	// passes over them (lock.AnswerWithin when zero; see pipeline.PassTurns).
+	AnswerWithin time.Duration
 }
 
 // Run runs until ctx ends (nil), a source fails, or the machine does not go down after a
@@ -143,6 +149,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	b := retry()
 	var again, deadline <-chan time.Time
+	// pass: when the nodes this daemon woke for a place have had their time to answer (see
+	// pipeline.PassTurns).
+	passes := passer{within: d.AnswerWithin}
+	if passes.within <= 0 {
+		passes.within = lock.AnswerWithin
+	}
 	last := ""
 	d.Events.Send(watch.Event{Source: watch.SourceStart})
 	// idle: the last run found nothing to do (no request, no place held).
@@ -176,6 +188,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case <-deadline:
 			deadline = nil
 			d.Events.Send(watch.Event{Source: watch.SourceDeadline})
+			continue
+		case <-passes.due:
+			passes.pass(ctx, d)
 			continue
 		}
 		evs := d.Events.Take()
@@ -238,6 +253,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.Logger.Info("shutting down: the reboot lock stays as it is")
 			return nil
 		}
+		passes.woke(res.Seen.Woke)
 		waitingForLock = errors.Is(err, pipeline.ErrLockHeld)
 		inFlight, queued = res.Seen.InFlight, res.Seen.Queued
 		if turn := pipeline.WaitsForTurn(res, err); turn != waitingTurn {
@@ -282,6 +298,43 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// passer follows the nodes a daemon woke for a place until they answered (see
+// pipeline.PassTurns): one pass when they had their time, and another for those each pass woke,
+// reaching further into the queue each time.
+type passer struct {
+	within  time.Duration
+	due     <-chan time.Time
+	pending []lock.QueueEntry
+	round   int
+}
+
+// woke notes the nodes a run woke (none: nothing to follow, or the last are followed still).
+func (p *passer) woke(entries []lock.QueueEntry) {
+	if len(entries) == 0 {
+		return
+	}
+	p.pending, p.round = entries, 0
+	p.due = time.After(p.within)
+}
+
+// pass passes over those of the nodes woken that did not answer, and follows whom that woke.
+func (p *passer) pass(ctx context.Context, d *Daemon) {
+	p.due = nil
+	more := min(4<<p.round, maxPassedOn)
+	woke, err := d.Pipeline.PassTurns(ctx, p.pending, more)
+	if err != nil {
+		d.Logger.Warn("could not pass over the nodes woken for a place that did not answer: they keep it until their turn passes", logkey.Err, err)
+		return
+	}
+	if len(woke) > 0 {
+		p.pending, p.round = woke, p.round+1
+		p.due = time.After(p.within)
+	}
+}
+
+// maxPassedOn bounds how many nodes of the queue one pass wakes.
+const maxPassedOn = 32
 
 // presence is a status to publish.
 type presence struct {

@@ -22,6 +22,32 @@ import (
 type scripted struct {
 	runs   chan chan outcome
 	checks chan chan outcome
+	// passed, when set, hears every PassTurns and answers it with the next nodes woken.
+	passed chan passCall
+}
+
+type passCall struct {
+	woke  []lock.QueueEntry
+	more  int
+	reply chan []lock.QueueEntry
+}
+
+func (s *scripted) PassTurns(ctx context.Context, woke []lock.QueueEntry, more int) ([]lock.QueueEntry, error) {
+	if s.passed == nil {
+		return nil, nil
+	}
+	c := passCall{woke: woke, more: more, reply: make(chan []lock.QueueEntry, 1)}
+	select {
+	case s.passed <- c:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case next := <-c.reply:
+		return next, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 type outcome struct {
@@ -351,5 +377,34 @@ func TestYieldingWatchesTheClaims(t *testing.T) {
 	fleettest.WaitSeen(t, log.Seen("waiting for health"), "the status waiting for health")
 	if !d.Claims.Held() {
 		t.Fatal("a node waiting for health watches the claims")
+	}
+}
+
+// TestPassesOverSilentNodes: nodes a run woke for a place are followed: once they had their time
+// to answer, the daemon passes over those that did not, then follows whom that woke, reaching
+// further each time, until a pass wakes nobody.
+func TestPassesOverSilentNodes(t *testing.T) {
+	d, p, _ := newDaemon(nil)
+	p.passed = make(chan passCall)
+	d.AnswerWithin = 10 * time.Millisecond
+	start(t, d)
+	woke := []lock.QueueEntry{{Node: "a"}, {Node: "b"}}
+	p.next(t, outcome{res: pipeline.Result{Outcome: pipeline.Finished, Seen: pipeline.Seen{Woke: woke}}})
+	for i, next := range [][]lock.QueueEntry{{{Node: "c"}, {Node: "d"}}, {{Node: "e"}}, nil} {
+		select {
+		case c := <-p.passed:
+			if c.woke[0].Node != woke[0].Node || c.more != min(4<<i, maxPassedOn) {
+				t.Fatalf("pass %d: %+v, more %d", i, c.woke, c.more)
+			}
+			c.reply <- next
+			woke = next
+		case <-time.After(10 * time.Second):
+			t.Fatalf("pass %d never came", i)
+		}
+	}
+	select {
+	case c := <-p.passed:
+		t.Fatalf("a pass after one that woke nobody: %+v", c.woke)
+	case <-time.After(100 * time.Millisecond):
 	}
 }

@@ -85,9 +85,11 @@ const (
 	GateLock      = "lock"
 )
 
-// GateOrder is every gate, in the order the pipeline meets them.
+// GateOrder is every gate, in the order the pipeline meets them: the node's own gates, the
+// lock (its room and the node's turn in the queue), then the waits on the way to a place, which
+// only a node that could take one waits for, keeping its turn.
 func GateOrder() []string {
-	return []string{GateStop, GateRebooted, GateTrigger, GateDisabled, GateWindow, GateInterval, GateHealth, GateStayGreen, GateTasks, GateCooldown, GateLock}
+	return []string{GateStop, GateRebooted, GateTrigger, GateDisabled, GateWindow, GateInterval, GateHealth, GateTasks, GateLock, GateCooldown, GateStayGreen}
 }
 
 // Verdict is one gate's answer, with its evidence.
@@ -189,25 +191,12 @@ func Gates(s NodeState) []Verdict {
 		add(GateHealth, nil, ev...)
 	}
 
-	if s.StayGreen > 0 {
-		add(GateStayGreen, nil, fmt.Sprintf("health must be seen passing without a break for %s before the lock is taken (the pipeline watches it; check looks once)", s.StayGreen))
-	}
-
 	if s.TasksUnknown {
 		add(GateTasks, nil, "not visible from this node: run rebootmgr check on "+s.Node)
 	} else if s.TasksErr != nil {
 		add(GateTasks, s.TasksErr, s.TasksErr.Error())
 	} else {
 		add(GateTasks, nil, fmt.Sprintf("%d pre-boot and %d post-boot tasks, all safe to run", s.Tasks[pipeline.PreBoot], s.Tasks[pipeline.PostBoot]))
-	}
-
-	switch err := pipeline.CooldownGate(s.History, s.Cooldown, s.Now, nil); {
-	case s.SettingsError != "":
-		add(GateCooldown, nil, "not known: "+s.SettingsError)
-	case err != nil:
-		add(GateCooldown, err, err.Error())
-	case s.Cooldown > 0:
-		add(GateCooldown, nil, fmt.Sprintf("no reboot of the group finished within the last %s", s.Cooldown))
 	}
 
 	switch {
@@ -233,6 +222,20 @@ func Gates(s NodeState) []Verdict {
 			add(GateLock, nil, fmt.Sprintf("group %s: %d held; limit %s", s.Group, len(s.Lock.Holders), s.Limit.Describe(s.GroupNodes)))
 		}
 	}
+
+	switch err := pipeline.CooldownGate(s.History, s.Cooldown, s.Now, nil); {
+	case s.SettingsError != "":
+		add(GateCooldown, nil, "not known: "+s.SettingsError)
+	case err != nil:
+		add(GateCooldown, err, err.Error())
+	case s.Cooldown > 0:
+		add(GateCooldown, nil, fmt.Sprintf("no reboot of the group finished within the last %s", s.Cooldown))
+	}
+
+	if s.StayGreen > 0 {
+		add(GateStayGreen, nil, fmt.Sprintf("health must be seen passing without a break for %s before the lock is taken, keeping its turn in the queue meanwhile (the pipeline watches it; check looks once)", s.StayGreen))
+	}
+
 	return out
 }
 

@@ -41,6 +41,16 @@ type QueueEntry struct {
 // MissedTurn is the Blocked of a node that did not take a place within QueueGrace of its turn.
 const MissedTurn = "missed its turn"
 
+// AnswerWithin is how long a node told that a place is its to look at (its turn key) has to
+// answer in the queue: a daemon that runs does so within a moment; one that does not is passed
+// over (see pipeline.PassTurns).
+const AnswerWithin = 10 * time.Second
+
+// KeepEvery is how often a node working towards its place (its own waits before it takes it:
+// the group's cooldown, stay-green) says so (see Keep): well within QueueGrace less Skew, so
+// that a reader whose clock differs still sees its turn running.
+const KeepEvery = 30 * time.Second
+
 // DecodeQueue parses a stored queue strictly, as Decode a lock record.
 func DecodeQueue(data []byte) (Queue, error) {
 	return decodeNodeRecord(data, "queue", "entries", []string{"freed"},
@@ -82,6 +92,16 @@ func (q Queue) Join(node string, now time.Time) Queue {
 		return out
 	}
 	out.Entries = append(out.Entries, QueueEntry{Node: node, Since: now.UTC()})
+	return out
+}
+
+// Keep is the queue once node said at now that it works towards its place: its turn starts
+// again (its entry's Since is now: the order is the entries', Since only times the turn), and
+// nothing blocks it; a node not in the queue joins it at the end.
+func (q Queue) Keep(node string, now time.Time) Queue {
+	out := q.Join(node, now)
+	i, _ := out.Place(node)
+	out.Entries[i].Since = now.UTC()
 	return out
 }
 
@@ -175,16 +195,23 @@ func (q Queue) Equal(o Queue) bool {
 	})
 }
 
+// Free is how many places a queue's nodes wait for in rec under limit l, in a group of
+// groupNodes nodes: the places free (one under auto, where the rules, not a count, say how many
+// may go), none when rec is full.
+func Free(rec Record, l Limit, groupNodes int) int {
+	if places := l.Places(groupNodes, true); places != math.MaxInt {
+		return max(0, places-len(rec.Holders))
+	}
+	return 1
+}
+
 // Front are the nodes of the queue that places open in rec (under limit l, in a group of
 // groupNodes nodes whose zones are zones) go to: the first that may go (not blocked, and let in
-// by the zones rec has), one per free place (one under auto, where the rules say how many), and
-// as many again after them, who go when those let their turn pass. Only these need to hear that
-// a place opened; the rest of the queue waits on.
+// by the zones rec has), one per free place (see Free: the takers), and as many again after
+// them, who go when those let their turn pass. Only these need to hear that a place opened;
+// the rest of the queue waits on.
 func (q Queue) Front(rec Record, l Limit, groupNodes int, zones map[string]string) []string {
-	free := 1
-	if places := l.Places(groupNodes, true); places != math.MaxInt {
-		free = places - len(rec.Holders)
-	}
+	free := Free(rec, l, groupNodes)
 	var out []string
 	for _, e := range q.Entries {
 		if len(out) >= 2*free {

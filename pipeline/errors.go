@@ -165,3 +165,19 @@ func Gate(err error) error {
 	e, _ := EndingOf(err)
 	return e.Err
 }
+
+// errWorking marks a node that could take a place and works towards it: it waits for the
+// group's cooldown, or for its health to stay green. It keeps its turn in the group's queue
+// (see Pipeline.keepTurn) and looks again within lock.KeepEvery.
+var errWorking = errors.New("working towards its place")
+
+// working marks err (a gate's) as the wait of a node working towards its place.
+func working(err error) error {
+	var nb *notBeforeError
+	if errors.As(err, &nb) {
+		out := *nb
+		out.gateError.err = errors.Join(out.gateError.err, errWorking)
+		return &out
+	}
+	return err
+}

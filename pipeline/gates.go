@@ -62,26 +62,35 @@ func (p *Pipeline) checkDisabled(ctx context.Context) error {
 
 // stayGreen watches the health gate for StayGreen before the node takes the lock: a check that
 // fails at any look in that time stops the run, so a flapping check does not let a node start.
+// The node keeps its turn in the group's queue meanwhile (see keepTurn).
 func (p *Pipeline) stayGreen(ctx context.Context) error {
 	if p.StayGreen <= 0 {
 		return nil
 	}
 	look := min(p.StayGreen/10, time.Second)
 	p.Logger.Info("health must stay green before the lock is taken", logkey.Gate, "stay green", logkey.For, p.StayGreen)
-	deadline := p.Clock.After(p.StayGreen)
+	p.keepTurn(ctx)
+	start := p.Clock.Now()
+	kept := start
 	for {
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
-		case <-deadline:
-			return p.checkHealth(ctx, "health, green for "+p.StayGreen.String())
 		case <-p.Clock.After(look):
-			if err := p.checkStop(ctx); err != nil {
-				return err
-			}
-			if err := p.checkHealth(ctx, "health while staying green"); err != nil {
-				return err
-			}
+		}
+		now := p.Clock.Now()
+		if now.Sub(start) >= p.StayGreen {
+			return p.checkHealth(ctx, "health, green for "+p.StayGreen.String())
+		}
+		if err := p.checkStop(ctx); err != nil {
+			return err
+		}
+		if err := p.checkHealth(ctx, "health while staying green"); err != nil {
+			return err
+		}
+		if now.Sub(kept) >= lock.KeepEvery {
+			p.keepTurn(ctx)
+			kept = now
 		}
 	}
 }

@@ -16,7 +16,7 @@ var errConflict = errors.New("reboot lock changed while writing it")
 
 // changeLock is ChangeLock on the pipeline's store, keeping what it read and wrote as seen.
 func (p *Pipeline) changeLock(ctx context.Context, change func(View) (Change, error)) (lock.Record, error) {
-	_, ch, err := ChangeLock(ctx, p.locks(), p.Logger, func(v View) (Change, error) {
+	v, ch, err := ChangeLock(ctx, p.locks(), p.Logger, func(v View) (Change, error) {
 		p.seen.sawView(v, p.Node)
 		return change(v)
 	})
@@ -24,7 +24,17 @@ func (p *Pipeline) changeLock(ctx context.Context, change func(View) (Change, er
 		return lock.Record{}, err
 	}
 	p.seen.saw(ch.Lock)
+	p.seen.Woke = append(p.seen.Woke, WokeEntries(v, ch)...)
 	return ch.Lock, nil
+}
+
+// changeQueue changes the group's queue alone (see ChangeQueue), keeping whom it woke as seen.
+func (p *Pipeline) changeQueue(ctx context.Context, change func(lock.Queue) lock.Queue) error {
+	_, err := p.changeLock(ctx, func(v View) (Change, error) {
+		q := change(v.Queue)
+		return Change{Lock: v.Lock, Queue: &q}, nil
+	})
+	return err
 }
 
 // ChangeLock reads a View from locks and applies change to it, reading it again when something

@@ -285,6 +285,9 @@ type Seen struct {
 	// Queued says whether the node waits in its group's queue, not blocked, as the run left it:
 	// it is then told when a place opens for it (see Woken), and needs to hear nothing else.
 	Queued bool
+	// Woke are the entries of the nodes the run's writes told that a place is theirs to look at,
+	// as written then: each must answer within lock.AnswerWithin (see PassTurns).
+	Woke []lock.QueueEntry
 }
 
 // saw keeps the lock record the run last read or wrote.
@@ -332,9 +335,14 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 		case errors.Is(err, ErrOutsideWindow):
 			recheck = earliest(recheck, p.Schedule.Next(p.Clock.Now()))
 		}
+		if errors.Is(err, errWorking) {
+			// It keeps its turn while it waits (see keepTurn).
+			recheck = earliest(recheck, p.Clock.Now().Add(lock.KeepEvery))
+		}
 		res.Recheck = recheck
+		queued := p.queueAfter(ctx, res, err)
 		res.Seen = p.seen
-		res.Seen.Queued = p.queueAfter(ctx, res, err)
+		res.Seen.Queued = queued
 		p.claimAfter(ctx, err)
 	}()
 	if err := p.recordDisabled(ctx); err != nil {

@@ -35,6 +35,11 @@ func (p *Pipeline) prepare(ctx context.Context, resumed bool, why string) (res R
 	if err := p.gates(ctx, resumed); err != nil {
 		return Result{}, err
 	}
+	if !resumed {
+		if err := p.waits(ctx); err != nil {
+			return Result{}, err
+		}
+	}
 	if err := p.takePlace(ctx, why); err != nil {
 		return Result{}, err
 	}
@@ -57,8 +62,8 @@ func (p *Pipeline) prepare(ctx context.Context, resumed bool, why string) (res R
 	return p.reboot(ctx, why, &holding)
 }
 
-// gates are the gates before a place is taken: disabled, window, the least time between two
-// reboots of the node, health, stay-green, the tasks checked, cooldown.
+// gates are the node's own gates before a place is taken: disabled, window, the least time
+// between two reboots of the node, health, the tasks checked.
 func (p *Pipeline) gates(ctx context.Context, resumed bool) error {
 	if err := p.checkDisabled(ctx); err != nil {
 		return err
@@ -74,18 +79,30 @@ func (p *Pipeline) gates(ctx context.Context, resumed bool) error {
 	if err := p.checkHealth(ctx, "health, counting every reboot in flight"); err != nil {
 		return err
 	}
-	if !resumed {
-		if err := p.stayGreen(ctx); err != nil {
-			return err
-		}
+	return p.Tasks.Validate()
+}
+
+// waits are the waits on the way to a place, once the node's own gates pass: the group's
+// cooldown and stay-green. Only a node that could take a place now (the lock has room, and it is
+// its turn in the group's queue) waits for them: the others wait for their turn first, in the
+// queue, and hear when it comes. A node that waits keeps its turn (see workingError): nobody
+// behind it overtakes it while it works towards its place.
+func (p *Pipeline) waits(ctx context.Context) error {
+	if p.Cooldown <= 0 && p.StayGreen <= 0 {
+		return nil
 	}
-	if err := p.Tasks.Validate(); err != nil {
+	v, err := p.locks().View(ctx)
+	if err != nil {
 		return err
 	}
-	if !resumed {
-		return p.checkCooldown(ctx)
+	p.seen.sawView(v, p.Node)
+	if err := p.lockFree(v); err != nil {
+		return err
 	}
-	return nil
+	if err := p.checkCooldown(ctx); err != nil {
+		return working(err)
+	}
+	return p.stayGreen(ctx)
 }
 
 // takePlace takes a place in the lock (a dry run only says whether it could).

@@ -28,6 +28,15 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queue
 		change, after = func(q lock.Queue) lock.Queue { return q.Leave(p.Node) }, false
 	case errors.Is(err, errWaitInPlace):
 		// It holds a place already.
+	case errors.Is(err, errWorking):
+		// It could take a place, and waits for what it must first: it keeps its turn.
+		now := p.Clock.Now()
+		change, after = func(q lock.Queue) lock.Queue { return q.Keep(p.Node, now) }, true
+	case errors.Is(err, lock.ErrQueued) && ready && p.quietSinceFreed():
+		// A place is free and nodes before it go first: it says that it is there and waits (a
+		// node woken that does not answer is passed over: see PassTurns).
+		now := p.Clock.Now()
+		change = func(q lock.Queue) lock.Queue { return q.Keep(p.Node, now) }
 	case errors.Is(err, lock.ErrYields):
 		// A node with less room goes first (see lock.Claims): the lock has room, and nobody
 		// waits for this node's turn.
@@ -41,11 +50,31 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queue
 	if change == nil {
 		return ready
 	}
-	if werr := ChangeQueue(ctx, p.locks(), p.Logger, change); werr != nil {
+	if werr := p.changeQueue(ctx, change); werr != nil {
 		p.Logger.Warn("could not keep this node's place in the group's queue: the order of the nodes waiting may be off, never their safety", logkey.Err, werr)
 		return ready
 	}
 	return after
+}
+
+// quietSinceFreed says whether this node's entry, as the run first read the queue, has said
+// nothing since a place last opened.
+func (p *Pipeline) quietSinceFreed() bool {
+	i, ok := p.queue.Place(p.Node)
+	return ok && p.queue.Entries[i].Since.Before(p.queue.Freed)
+}
+
+// keepTurn says, in the group's queue, that this node works towards its place (see
+// lock.Queue.Keep), while it waits in a run. A dry run writes nothing; a queue that cannot be
+// written is logged (the queue orders the nodes, it never decides whether one may reboot).
+func (p *Pipeline) keepTurn(ctx context.Context) {
+	if p.DryRun {
+		return
+	}
+	now := p.Clock.Now()
+	if err := p.changeQueue(ctx, func(q lock.Queue) lock.Queue { return q.Keep(p.Node, now) }); err != nil {
+		p.Logger.Warn("could not keep this node's turn in the group's queue: a node behind it may go first", logkey.Err, err)
+	}
 }
 
 // ownGate names the gate of the node's own that err ended at, "" for any other end: the gates a

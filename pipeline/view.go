@@ -55,6 +55,9 @@ type Change struct {
 	// Queue is the group's queue as it is to be; nil when the change leaves it as it is (then it
 	// is neither written nor checked).
 	Queue *lock.Queue
+	// Wake are nodes of the queue to tell that a place is theirs to look at, besides those the
+	// change brings to its front (see Woken).
+	Wake []string
 }
 
 // Sighted is locks whose Views carry seen (see View.Sightings): the Views a process that lives
@@ -131,23 +134,34 @@ type Wake struct {
 }
 
 // Woken are the nodes of the group's queue that ch brings to its front (see lock.Queue.Front):
-// a place opened for them, or the nodes before them left or were blocked. Each is told (its
-// turn key in the group) with ch; no other waiting node hears of it. A change of a holder's
-// deadline tells the first two of the queue too, whether a place opened or not: nodes waiting
-// for their turn hear nothing else of the lock, and one of them must look again when that
-// deadline passes (two, in case the first's daemon is gone).
+// all of the front when a place opened (the queue's Freed moved: a release, a limit raised),
+// else those new in it or new among its takers (the first, one per free place: the nodes before
+// them left or were blocked), and those ch names to wake besides (Change.Wake). Each is told
+// (its turn key in the group) with ch; no other waiting node hears of it. A change of a
+// holder's deadline tells the first two of the queue too, whether a place opened or not: nodes
+// waiting for their turn hear nothing else of the lock, and one of them must look again when
+// that deadline passes (two, in case the first's daemon is gone).
 func Woken(v View, ch Change) []Wake {
-	before := v.Queue.Front(v.Lock, v.Limit, v.GroupNodes, v.Zones)
 	q := v.Queue
 	if ch.Queue != nil {
 		q = *ch.Queue
 	}
+	opened := !q.Freed.Equal(v.Queue.Freed)
+	before := v.Queue.Front(v.Lock, v.Limit, v.GroupNodes, v.Zones)
+	takersBefore := before[:min(len(before), lock.Free(v.Lock, v.Limit, v.GroupNodes))]
+	after := q.Front(ch.Lock, v.Limit, v.GroupNodes, v.Zones)
+	free := lock.Free(ch.Lock, v.Limit, v.GroupNodes)
 	var out []Wake
 	told := func(n string) bool {
 		return slices.ContainsFunc(out, func(w Wake) bool { return w.Node == n })
 	}
-	for _, n := range q.Front(ch.Lock, v.Limit, v.GroupNodes, v.Zones) {
-		if !slices.Contains(before, n) {
+	for i, n := range after {
+		if opened || !slices.Contains(before, n) || (i < free && !slices.Contains(takersBefore, n)) {
+			out = append(out, Wake{Node: n, Place: true})
+		}
+	}
+	for _, n := range ch.Wake {
+		if _, in := q.Place(n); in && !told(n) {
 			out = append(out, Wake{Node: n, Place: true})
 		}
 	}

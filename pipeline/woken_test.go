@@ -32,6 +32,7 @@ func TestWoken(t *testing.T) {
 		return out
 	}
 	queueOnly := func(v pipeline.View, q lock.Queue) pipeline.Change { return pipeline.Change{Lock: v.Lock, Queue: &q} }
+	opened := func(q lock.Queue, at time.Time) lock.Queue { q.Freed = at; return q }
 	full := view(held(x), lock.One, queue)
 	twoOfThree := view(held(x), lock.Limit{N: 3}, queue)
 	free := view(held(), lock.One, queue)
@@ -45,7 +46,10 @@ func TestWoken(t *testing.T) {
 		{"the first taking the place wakes nobody", free, served(free, "a"), nil},
 		{"a node joining a full lock wakes nobody", full, queueOnly(full, full.Queue.Join("e", t0)), nil},
 		{"a node joining as a place opens wakes itself", view(held(), lock.One, lock.Queue{}), queueOnly(free, lock.Queue{}.Join("e", t0)), places("e")},
-		{"a node of the front blocked by its own gates wakes the next behind the front", twoOfThree, queueOnly(twoOfThree, queue.Join("e", t0).Block("a", "health")), places("e")},
+		{"a node of the front blocked by its own gates wakes the next behind the front, and the one now among the takers", twoOfThree, queueOnly(twoOfThree, queue.Join("e", t0).Block("a", "health")), places("c", "e")},
+		{"a place opened (a limit raised: the queue notes it) wakes the whole front", view(held(x), lock.Limit{N: 2}, queue), queueOnly(view(held(x), lock.Limit{N: 2}, queue), opened(queue, t0)), places("a", "b")},
+		{"a taker marked as having missed its turn wakes the one after it, and the next behind the front", free, queueOnly(free, queue.Block("a", lock.MissedTurn)), places("b", "c")},
+		{"nodes named to wake besides hear too, once", free, pipeline.Change{Lock: free.Lock, Queue: &queue, Wake: []string{"c", "d", "zz"}}, places("c", "d")},
 		{"a holder's new deadline wakes the first two", full, pipeline.Change{Lock: held(lock.Holder{Node: "x", Phase: lock.Finishing, Since: t0, Deadline: t0.Add(2 * time.Hour)})}, []pipeline.Wake{{Node: "a"}, {Node: "b"}}},
 		{"a holder's new phase alone wakes nobody", full, pipeline.Change{Lock: held(lock.Holder{Node: "x", Phase: lock.Finishing, Since: t0, Deadline: t0.Add(time.Hour)})}, nil},
 	} {

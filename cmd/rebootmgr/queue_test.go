@@ -126,3 +126,90 @@ func TestHandOffWakesTheFront(t *testing.T) {
 		t.Fatalf("holders after the hand-off: %+v", holders)
 	}
 }
+
+// TestCooldownKeepsTheQueue: with a cooldown between the group's reboots, the places go in the
+// order the nodes asked; the first of the queue waits out the cooldown keeping its turn, and the
+// nodes behind the front are not woken by the hand-offs (the cooldown is the group's wait, not a
+// gate of each node: they wait for their turn, in the queue).
+func TestCooldownKeepsTheQueue(t *testing.T) {
+	nodes := cluster(t, []string{"", "", "", "", ""})
+	first := nodes[0]
+	putHolder(t, first, lock.Holder{Node: "x9", Phase: lock.Preparing, Since: time.Now()})
+	cooldown := []string{"--cooldown", "4s"}
+	daemons := make([]*daemonRun, len(nodes))
+	// They ask in an order that is not their names'.
+	order := []int{3, 1, 4, 0, 2}
+	for _, i := range order {
+		n := nodes[i]
+		daemons[i] = n.startDaemon(cooldown...)
+		n.put(n.keys().RebootRequired(n.agent.Node), "")
+		fleettest.WaitSeen(t, daemons[i].Log.Seen("holding its watches of the lock"), n.agent.Node+" waiting for its turn")
+	}
+	releaseHolder(t, first, "x9")
+	finished := map[int]bool{}
+	for round, want := range order {
+		i := waitAnyReboot(t, nodes, finished)
+		if i != want {
+			t.Fatalf("round %d: %s rebooted, want %s (the order asked: %v)", round, nodes[i].agent.Node, nodes[want].agent.Node, order)
+		}
+		// Nodes two or more places behind hear nothing of the hand-off.
+		behind := map[int]int{}
+		for _, j := range order[round+1:][min(2, len(order)-round-1):] {
+			behind[j] = daemons[j].Log.Count("sources=[")
+		}
+		daemons[i].stop()
+		nodes[i].boot()
+		daemons[i] = nodes[i].startDaemon(cooldown...)
+		fleettest.WaitSeen(t, daemons[i].Log.Seen("idle: reboot finished"), "the post-boot part of "+nodes[i].agent.Node)
+		finished[i] = true
+		if round+1 < len(order) {
+			next := order[round+1]
+			fleettest.WaitSeen(t, daemons[next].Log.Seen(`msg="reboot lock taken"`), nodes[next].agent.Node+" taking its place after the cooldown")
+		}
+		for j, before := range behind {
+			if got := daemons[j].Log.Count("sources=["); got != before {
+				t.Fatalf("round %d: %s, behind the front, evaluated %d times at the hand-off", round, nodes[j].agent.Node, got-before)
+			}
+		}
+	}
+}
+
+// TestDeadNodesAtTheFront: the first nodes of the queue have no daemon (killed, their machines
+// off), so the place that opens for them goes unanswered: the daemon that gave it back passes
+// over them once they had their time to answer, and the first node whose daemon runs takes the
+// place well within a turn, however many dead nodes are before it (not at the next tick).
+func TestDeadNodesAtTheFront(t *testing.T) {
+	nodes := cluster(t, []string{"", "", "", "", ""})
+	first, live := nodes[0], nodes[4]
+	dr := first.startDaemon()
+	first.put(first.keys().RebootRequired(first.agent.Node), "")
+	i := waitAnyReboot(t, nodes, map[int]bool{})
+	if i != 0 {
+		t.Fatalf("%s rebooted, want %s", nodes[i].agent.Node, first.agent.Node)
+	}
+	// Three nodes asked, their daemons gone since; the live one asked after them.
+	q := lock.Queue{Version: lock.Version}
+	for _, n := range nodes[1:4] {
+		q = q.Join(n.agent.Node, time.Now().Add(-time.Hour))
+	}
+	data, _ := q.Encode()
+	first.put(first.keys().GroupQueue("default"), string(data))
+	d := live.startDaemon()
+	live.put(live.keys().RebootRequired(live.agent.Node), "")
+	fleettest.WaitSeen(t, d.Log.Seen("holding its watches of the lock"), live.agent.Node+" waiting for its turn")
+
+	dr.stop()
+	first.boot()
+	dr = first.startDaemon()
+	fleettest.WaitSeen(t, dr.Log.Seen("idle: reboot finished"), "the post-boot part of "+first.agent.Node)
+	released := time.Now()
+	select {
+	case <-d.Log.Seen(`msg="reboot lock taken"`):
+	case <-time.After(lock.QueueGrace):
+		t.Fatalf("%s, behind three dead nodes, did not take the place within a turn (%s)", live.agent.Node, lock.QueueGrace)
+	}
+	t.Logf("the place went past three dead nodes in %s", time.Since(released).Round(time.Millisecond))
+	if got := queueOf(t, first); len(got.Entries) != 3 || got.Entries[0].Blocked != lock.MissedTurn {
+		t.Fatalf("queue once passed over: %+v", got.Entries)
+	}
+}

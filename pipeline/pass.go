@@ -1,0 +1,102 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+
+	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/logkey"
+)
+
+// WokeEntries are the entries of the nodes that ch, written against v, told that a place is
+// theirs to look at (see Woken), as ch wrote them.
+func WokeEntries(v View, ch Change) []lock.QueueEntry {
+	q := v.Queue
+	if ch.Queue != nil {
+		q = *ch.Queue
+	}
+	var out []lock.QueueEntry
+	for _, w := range Woken(v, ch) {
+		if i, in := q.Place(w.Node); in && w.Place {
+			out = append(out, q.Entries[i])
+		}
+	}
+	return out
+}
+
+// errNothingToPass ends a pass that finds every node it woke answered.
+var errNothingToPass = errors.New("every node woken answered")
+
+// PassTurns is what the process that woke nodes for a place (see Woken) does once they had
+// lock.AnswerWithin to answer: a node whose daemon runs answers at once, whether it takes the
+// place, waits for its turn or works towards it (its entry says so: see lock.Queue.Keep), or is
+// held by its own gates (blocked). A node of woke whose entry is still as it was woken, while a
+// place is free, has no daemon to answer: it is marked as having missed its turn, and holds up
+// nobody until it runs again. The nodes the change brings to the front hear of it, and so do the
+// more ready nodes after them (more grows with each pass the caller makes: however many daemons
+// are gone at the queue's front, a few passes reach one that runs). It returns the entries its
+// change woke, for the next pass (none: nothing was left to pass).
+func PassTurns(ctx context.Context, locks Locks, log *slog.Logger, woke []lock.QueueEntry, more int) ([]lock.QueueEntry, error) {
+	var passed []string
+	v, ch, err := ChangeLock(ctx, locks, log, func(v View) (Change, error) {
+		passed = silent(v, woke)
+		if len(passed) == 0 || lock.Free(v.Lock, v.Limit, v.GroupNodes) == 0 {
+			return Change{}, errNothingToPass
+		}
+		q := v.Queue
+		for _, n := range passed {
+			q = q.Block(n, lock.MissedTurn)
+		}
+		return Change{Lock: v.Lock, Queue: &q, Wake: readyAfter(q, v.Lock, woke, more)}, nil
+	})
+	if errors.Is(err, errNothingToPass) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	log.Info("nodes woken for a place did not answer: passed over", logkey.Nodes, passed)
+	return WokeEntries(v, ch), nil
+}
+
+// silent are the nodes of woke still in v's queue as they were woken: ready, with the same
+// Since, and no place.
+func silent(v View, woke []lock.QueueEntry) []string {
+	var out []string
+	for _, w := range woke {
+		i, in := v.Queue.Place(w.Node)
+		if !in {
+			continue
+		}
+		e := v.Queue.Entries[i]
+		if _, holds := v.Lock.Holder(w.Node); !holds && e.Blocked == "" && e.Since.Equal(w.Since) {
+			out = append(out, w.Node)
+		}
+	}
+	return out
+}
+
+// readyAfter are up to n ready nodes of q, in its order, that hold no place in rec and are not
+// among woke.
+func readyAfter(q lock.Queue, rec lock.Record, woke []lock.QueueEntry, n int) []string {
+	var out []string
+	for _, e := range q.Entries {
+		if len(out) >= n {
+			break
+		}
+		_, holds := rec.Holder(e.Node)
+		if holds || e.Blocked != "" || slices.ContainsFunc(woke, func(w lock.QueueEntry) bool { return w.Node == e.Node }) {
+			continue
+		}
+		out = append(out, e.Node)
+	}
+	return out
+}
+
+// PassTurns passes over the nodes of woke that did not answer (see PassTurns), on this
+// pipeline's store.
+func (p *Pipeline) PassTurns(ctx context.Context, woke []lock.QueueEntry, more int) ([]lock.QueueEntry, error) {
+	return PassTurns(ctx, p.locks(), p.Logger, woke, more)
+}
