@@ -58,6 +58,9 @@ type Change struct {
 	// Wake are nodes of the queue to tell that a place is theirs to look at, besides those the
 	// change brings to its front (see Woken).
 	Wake []string
+	// Limit is the group's limit as it is to be; nil when the change leaves it as it is (then it
+	// is neither written nor checked).
+	Limit *lock.Limit
 }
 
 // Sighted is locks whose Views carry seen (see View.Sightings): the Views a process that lives
@@ -146,11 +149,15 @@ func Woken(v View, ch Change) []Wake {
 	if ch.Queue != nil {
 		q = *ch.Queue
 	}
+	limit := v.Limit
+	if ch.Limit != nil {
+		limit = *ch.Limit
+	}
 	opened := !q.Freed.Equal(v.Queue.Freed)
 	before := v.Queue.Front(v.Lock, v.Limit, v.GroupNodes, v.Zones)
 	takersBefore := before[:min(len(before), lock.Free(v.Lock, v.Limit, v.GroupNodes))]
-	after := q.Front(ch.Lock, v.Limit, v.GroupNodes, v.Zones)
-	free := lock.Free(ch.Lock, v.Limit, v.GroupNodes)
+	after := q.Front(ch.Lock, limit, v.GroupNodes, v.Zones)
+	free := lock.Free(ch.Lock, limit, v.GroupNodes)
 	var out []Wake
 	told := func(n string) bool {
 		return slices.ContainsFunc(out, func(w Wake) bool { return w.Node == n })

@@ -133,6 +133,21 @@ func TestStoreContract(t *testing.T) {
 				t.Fatalf("Stop: %+v", f)
 			}
 		}},
+		{"a limit written with the lock, checked against the view", func(t *testing.T, ctx context.Context, s subject) {
+			s.setLimit(1)
+			v, _ := s.View(ctx)
+			two := lock.Limit{N: 2}
+			if ok, err := s.Commit(ctx, v, pipeline.Change{Lock: v.Lock, Limit: &two}); !ok || err != nil {
+				t.Fatalf("limit: %v %v", ok, err)
+			}
+			if v2, _ := s.View(ctx); v2.Limit != two {
+				t.Fatalf("limit after the change: %+v", v2.Limit)
+			}
+			three := lock.Limit{N: 3}
+			if ok, err := s.Commit(ctx, v, pipeline.Change{Lock: v.Lock, Limit: &three}); ok || err != nil {
+				t.Fatalf("a limit written on a view that missed another: %v %v", ok, err)
+			}
+		}},
 		{"the group's stop flag is created once and says whose it is", func(t *testing.T, ctx context.Context, s subject) {
 			if set, err := s.StopGroup(ctx, "first"); !set || err != nil {
 				t.Fatalf("first: %v %v", set, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -129,20 +130,39 @@ func (c *Consul) NodeAlive(ctx context.Context, node string) (bool, error) {
 }
 
 // SetLimit writes the group's limit, if its key is still at index (0: absent); a change made
-// after it was read is ErrConflict, never lost.
+// after it was read is ErrConflict, never lost. A limit that gives the group more room than
+// its holders take opens places: the queue notes it in the same transaction (its Freed), so the
+// first nodes of the queue hear of it and take the new places in their order (see
+// pipeline.Woken), not whoever looks first.
 func (c *Consul) SetLimit(ctx context.Context, l lock.Limit, index uint64) error {
 	key := c.Keys.GroupLimit(c.Group)
 	if err := CheckKey(key); err != nil {
 		return err
 	}
-	ok, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: []byte(l.String()), ModifyIndex: index}, c.write(ctx))
-	if err != nil {
-		return fmt.Errorf("write key %s: %w", key, err)
+	nodes := 0
+	if l.Percent > 0 {
+		var err error
+		if nodes, err = c.GroupNodes(ctx); err != nil {
+			return err
+		}
 	}
-	if !ok {
-		return fmt.Errorf("%s: %w", key, ErrConflict)
+	log := c.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	return nil
+	_, _, err := pipeline.ChangeLock(ctx, c, log, func(v pipeline.View) (pipeline.Change, error) {
+		if state, _ := v.Version.(*viewState); state == nil || state.index[key] != index {
+			return pipeline.Change{}, fmt.Errorf("%s: %w", key, ErrConflict)
+		}
+		ch := pipeline.Change{Lock: v.Lock, Limit: &l}
+		if lock.Free(v.Lock, l, nodes) > 0 && len(v.Queue.Entries) > 0 {
+			q := v.Queue
+			q.Freed = time.Now().UTC()
+			ch.Queue = &q
+		}
+		return ch, nil
+	})
+	return err
 }
 
 // GroupPrefix is the prefix under which every key of group lives (lock, limit, stop, history).

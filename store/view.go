@@ -265,6 +265,10 @@ func (c *Consul) Commit(ctx context.Context, v pipeline.View, ch pipeline.Change
 		}
 		ops = append(ops, queueOp)
 	}
+	if ch.Limit != nil {
+		limitKey := c.Keys.GroupLimit(c.Group)
+		ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: limitKey, Value: []byte(ch.Limit.String()), Index: state.index[limitKey]}})
+	}
 	fleet := v.Fleet
 	if ch.Fleet != nil {
 		fleet = *ch.Fleet

@@ -213,3 +213,38 @@ func TestDeadNodesAtTheFront(t *testing.T) {
 		t.Fatalf("queue once passed over: %+v", got.Entries)
 	}
 }
+
+// TestRaisedLimitKeepsTheOrder: nodes have waited in the queue for longer than a turn when an
+// operator raises the limit: the new place is the first's (its turn begins as the limit is
+// raised), the last looking first finds it so, and none is marked as having missed its turn.
+func TestRaisedLimitKeepsTheOrder(t *testing.T) {
+	nodes := cluster(t, []string{"", "", "", "", ""})
+	first := nodes[0]
+	putHolder(t, first, lock.Holder{Node: "x9", Phase: lock.Preparing, Since: time.Now()})
+	order := []*testNode{nodes[4], nodes[2], nodes[3], nodes[1]}
+	for _, n := range order {
+		n.put(n.keys().RebootRequired(n.agent.Node), "")
+		n.expect(n.run("reboot", "--check-triggers"), exitLockHeld, "x9")
+	}
+	// They have waited for an hour.
+	q := queueOf(t, first)
+	for i := range q.Entries {
+		q.Entries[i].Since = time.Now().Add(-time.Hour)
+	}
+	q.Freed = time.Now().Add(-time.Hour)
+	data, _ := q.Encode()
+	first.put(first.keys().GroupQueue("default"), string(data))
+
+	first.expect(first.run("limit", "default", "2"), 0, "2 at a time")
+	last, want := order[3], order[0]
+	last.expect(last.run("reboot", "--check-triggers"), exitLockHeld, want.agent.Node)
+	want.expect(want.run("reboot", "--check-triggers"), 0, "reboot started")
+	if holders := first.lockRecord().Holders; len(holders) != 2 || holders[1].Node != want.agent.Node {
+		t.Fatalf("holders: %+v, want x9 and %s", holders, want.agent.Node)
+	}
+	for _, e := range queueOf(t, first).Entries {
+		if e.Blocked != "" {
+			t.Fatalf("%s marked %q when the limit was raised", e.Node, e.Blocked)
+		}
+	}
+}

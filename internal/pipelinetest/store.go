@@ -411,8 +411,12 @@ func (s *Store) Commit(ctx context.Context, v pipeline.View, ch pipeline.Change)
 			was, read := version[key]
 			return exists == read && (!exists || e.index == was)
 		}
-		if !unchanged(lockKey(s.Group)) || (ch.Fleet != nil && !unchanged(fleetKey())) || (ch.Queue != nil && !unchanged(queueKey(s.Group))) {
+		if !unchanged(lockKey(s.Group)) || (ch.Fleet != nil && !unchanged(fleetKey())) || (ch.Queue != nil && !unchanged(queueKey(s.Group))) ||
+			(ch.Limit != nil && !unchanged(limitKey(s.Group))) {
 			return nil
+		}
+		if ch.Limit != nil {
+			s.put(limitKey(s.Group), ch.Limit.String())
 		}
 		if !ch.Lock.Equal(v.Lock) {
 			if err := s.store(lockKey(s.Group), len(ch.Lock.Holders) == 0, ch.Lock.Encode); err != nil {
