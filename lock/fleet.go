@@ -32,6 +32,16 @@ func (f Fleet) With(node, group string) Fleet {
 	return out
 }
 
+// Bounded returns the record with node holding a place in group (see With), or a *BoundError
+// when that would make it larger than MaxRecordBytes.
+func (f Fleet) Bounded(node, group string) (Fleet, error) {
+	out := f.With(node, group)
+	if data, err := out.Encode(); err == nil && len(data) > MaxRecordBytes {
+		return f, &BoundError{What: "fleet's record of holders", Bytes: len(data), Bound: MaxRecordBytes, Entries: len(f.Holders)}
+	}
+	return out, nil
+}
+
 // Without returns the record without node's place in group; a place the record gives node in
 // another group stays (that group's record still holds it).
 func (f Fleet) Without(node, group string) Fleet {

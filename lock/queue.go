@@ -57,7 +57,10 @@ func DecodeQueue(data []byte) (Queue, error) {
 		func(q Queue) int { return q.Version }, func(q Queue) []QueueEntry { return q.Entries }, func(e QueueEntry) string { return e.Node })
 }
 
-// Encode is the queue as stored.
+// Encode is the queue as stored, within MaxQueueBytes: a queue larger than that (read so, from a
+// key written by hand or by another program) loses entries from its end, those blocked by their
+// own gates first, then those that wait (their nodes join again when they ask again). The queue
+// only orders the nodes waiting: it is never a reason for a write to fail.
 func (q Queue) Encode() ([]byte, error) {
 	if q.Version == 0 {
 		q.Version = Version
@@ -65,7 +68,35 @@ func (q Queue) Encode() ([]byte, error) {
 	if q.Entries == nil {
 		q.Entries = []QueueEntry{}
 	}
+	data, err := json.Marshal(q)
+	if err != nil || len(data) <= MaxQueueBytes {
+		return data, err
+	}
+	q.Entries = slices.Clone(q.Entries)
+	size := len(data)
+	for _, blocked := range []bool{true, false} {
+		for i := len(q.Entries) - 1; i >= 0 && size > MaxQueueBytes; i-- {
+			if (q.Entries[i].Blocked != "") == blocked {
+				size -= sizeOf(q.Entries[i]) + 1
+				q.Entries = slices.Delete(q.Entries, i, i+1)
+			}
+		}
+	}
 	return json.Marshal(q)
+}
+
+// Fits says whether node may join the queue: it is in it already, or its entry keeps the queue
+// within MaxQueueBytes.
+func (q Queue) Fits(node string, now time.Time) bool {
+	if _, in := q.Place(node); in {
+		return true
+	}
+	data, err := q.Join(node, now).Encode()
+	if err != nil {
+		return false
+	}
+	var stored Queue
+	return json.Unmarshal(data, &stored) == nil && slices.ContainsFunc(stored.Entries, func(e QueueEntry) bool { return e.Node == node })
 }
 
 // Place is node's index in the queue, and whether it is in it.
@@ -84,10 +115,14 @@ func (q Queue) clone() Queue {
 	return Queue{Version: q.Version, Entries: slices.Clone(q.Entries), Freed: q.Freed}
 }
 
-// Join puts node at the end of the queue, or, already in it, clears what blocked it.
+// Join puts node at the end of the queue, or, already in it, clears what blocked it. Entries
+// blocked and silent for QueueExpiry leave (see QueueExpiry).
 func (q Queue) Join(node string, now time.Time) Queue {
 	out := q.clone()
-	if i, ok := q.Place(node); ok {
+	out.Entries = slices.DeleteFunc(out.Entries, func(e QueueEntry) bool {
+		return e.Node != node && e.Blocked != "" && e.Since.Before(now.Add(-QueueExpiry))
+	})
+	if i, ok := out.Place(node); ok {
 		out.Entries[i].Blocked = ""
 		return out
 	}

@@ -112,3 +112,40 @@ func TestDecodeQueue(t *testing.T) {
 		}
 	}
 }
+
+// TestQueueBounds: a queue stored past its bound is cut to it at its next write, entries blocked
+// by their own gates first, from the end; a node that would pass it does not fit; entries blocked
+// and silent for a day leave at the next join.
+func TestQueueBounds(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	q := Queue{Version: Version}
+	for i := range 3000 {
+		q.Entries = append(q.Entries, QueueEntry{Node: strings.Repeat("n", 40) + time.Duration(i).String(), Since: t0})
+	}
+	q = q.Block(q.Entries[0].Node, "health").Block(q.Entries[2999].Node, "health")
+	data, err := q.Encode()
+	if err != nil || len(data) > MaxQueueBytes {
+		t.Fatalf("encoded %d bytes (%v), want at most %d", len(data), err, MaxQueueBytes)
+	}
+	stored, err := DecodeQueue(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The blocked go first (they hold up nobody), then the end of the queue.
+	if stored.Entries[0].Node != q.Entries[1].Node || stored.Entries[len(stored.Entries)-1].Node != q.Entries[len(stored.Entries)].Node {
+		t.Fatalf("cut the wrong entries: first %s, last %+v", stored.Entries[0].Node, stored.Entries[len(stored.Entries)-1])
+	}
+	if stored.Fits("newcomer", t0) {
+		t.Fatal("a newcomer fits a queue at its bound")
+	}
+	if !stored.Fits(stored.Entries[5].Node, t0) {
+		t.Fatal("a node in the queue does not fit it")
+	}
+	old := Queue{Version: Version}.Join("a", t0).Join("b", t0).Block("a", MissedTurn).Block("b", "health")
+	if got := old.Join("c", t0.Add(QueueExpiry+time.Second)); len(got.Entries) != 1 || got.Entries[0].Node != "c" {
+		t.Fatalf("entries blocked for a day stayed: %+v", got.Entries)
+	}
+	if got := old.Join("c", t0.Add(QueueExpiry-time.Second)); len(got.Entries) != 3 {
+		t.Fatalf("entries blocked for less than a day left: %+v", got.Entries)
+	}
+}

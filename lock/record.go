@@ -179,6 +179,9 @@ func (r Record) Acquire(h Holder, limit int) (Record, error) {
 	}
 	out := r.clone()
 	out.Holders = append(out.Holders, h)
+	if data, err := out.Encode(); err == nil && len(data) > MaxRecordBytes {
+		return r, &BoundError{What: "reboot lock record", Bytes: len(data), Bound: MaxRecordBytes, Entries: len(r.Holders)}
+	}
 	return out, nil
 }
 

@@ -31,6 +31,7 @@ const (
 	Mode       = "mode"
 	Node       = "node"
 	Nodes      = "nodes"
+	Bound      = "bound"
 	Outcome    = "outcome"
 	Output     = "output"
 	Path       = "path"

@@ -47,7 +47,10 @@ func AcquireIn(ctx context.Context, health Health, log *slog.Logger, v View, h l
 	if err != nil {
 		return Change{}, err
 	}
-	fleet := v.Fleet.With(h.Node, v.Group)
+	fleet, err := v.Fleet.Bounded(h.Node, v.Group)
+	if err != nil {
+		return Change{}, gateWrap(ErrLockHeld, err, "cannot take the reboot lock")
+	}
 	ch := Change{Lock: rec, Fleet: &fleet}
 	if q := v.Queue.Served(h.Node, now, zoneAdmits(v), v.Sightings); !q.Equal(v.Queue) {
 		ch.Queue = &q

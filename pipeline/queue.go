@@ -50,9 +50,22 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queue
 	if change == nil {
 		return ready
 	}
-	if werr := p.changeQueue(ctx, change); werr != nil {
+	// A node the queue has no room for (see lock.MaxQueueBytes) waits outside it: it is told of
+	// no place, and looks at every change.
+	full := false
+	werr := p.changeQueue(ctx, func(q lock.Queue) lock.Queue {
+		if full = !q.Fits(p.Node, p.Clock.Now()); full {
+			return q
+		}
+		return change(q)
+	})
+	switch {
+	case werr != nil:
 		p.Logger.Warn("could not keep this node's place in the group's queue: the order of the nodes waiting may be off, never their safety", logkey.Err, werr)
 		return ready
+	case full:
+		p.Logger.Warn("the group's queue is full: this node waits outside it, and takes a place when nobody in the queue may", logkey.Bound, lock.MaxQueueBytes)
+		return false
 	}
 	return after
 }
