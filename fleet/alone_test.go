@@ -6,13 +6,15 @@ import (
 
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/store"
 )
 
 // TestStatusAlone: status judges, as the pipeline does, who reboots alone. Under auto, c2 (it
 // runs nova-compute, max_failing=3) waits while a holder without a rule over the fleet holds a
 // place: one that runs nothing, or only local_only services, or one the catalog no longer lists
 // that is remembered running only those; it goes beside a ruled holder, listed or only
-// remembered. A node without a rule says so.
+// remembered. A node without a rule says so, and so does a node of no zone under a limit per
+// zone.
 func TestStatusAlone(t *testing.T) {
 	nova := []string{"rebootmgr", "max_failing=3"}
 	dkms := []string{"rebootmgr", "local_only"}
@@ -57,5 +59,16 @@ func TestStatusAlone(t *testing.T) {
 				t.Fatalf("nodes without a rule: %q, %q", rows["x-none"].Alone, rows["x-dkms"].Alone)
 			}
 		})
+	}
+	zoned := Snapshot{
+		At:     t0,
+		Groups: map[string]GroupState{store.DefaultGroup: {Limit: lock.Limit{N: 3, PerZone: 2}, Lock: lock.Record{Version: lock.Version}}},
+		Nodes:  map[string]string{"n1": "", "n2": ""},
+		Zones:  map[string]string{"n2": "rack-a"},
+	}
+	for _, n := range Compute(zoned).Nodes {
+		if got := strings.Contains(n.Alone, "it has no zone"); got != (n.Node == "n1") {
+			t.Errorf("%s: alone %q", n.Node, n.Alone)
+		}
 	}
 }

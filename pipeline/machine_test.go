@@ -447,7 +447,7 @@ func TestDeadlineReportedOnce(t *testing.T) {
 // holders already there. The node runs nova-compute (max_failing=2, on n1..n6: a node may go
 // while at most two others are down) unless it runs nothing, or only dkms (local_only): under
 // auto, a node with no rule over the fleet reboots only alone, and no node takes a place beside
-// one that holds a place.
+// one that holds a place. Under a limit per zone, a node of no zone is a zone of its own.
 func TestLimits(t *testing.T) {
 	computes := []string{"n1", "n2", "n3", "n4", "n5", "n6"}
 	nova := pipelinetest.Service("nova-compute", []string{"max_failing=2"}, computes...)
@@ -480,6 +480,9 @@ func TestLimits(t *testing.T) {
 		{"per zone: its own zone has room", "auto per-zone=2", 6, "rack-a", []lock.Holder{{Node: "n2", Zone: "rack-a"}}, false, true, "", nil},
 		{"per zone: another zone reboots", "auto per-zone=2", 6, "rack-a", []lock.Holder{{Node: "n2", Zone: "rack-b"}}, false, false, "one zone at a time", nil},
 		{"per zone: its zone is full", "3 per-zone=1", 6, "rack-a", []lock.Holder{{Node: "n2", Zone: "rack-a"}}, false, false, "per zone", nil},
+		{"per zone: no zone, not beside another of no zone", "auto per-zone=2", 6, "", []lock.Holder{{Node: "n2"}}, false, false, "has no zone", nil},
+		{"per zone: a holder of no zone keeps a zone out", "auto per-zone=2", 6, "rack-a", []lock.Holder{{Node: "n2"}}, false, false, "has no zone", nil},
+		{"per zone: no zone, alone", "auto per-zone=2", 6, "", nil, false, true, "", nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			m := newMachine(t)
