@@ -28,6 +28,10 @@ type NodeState struct {
 	GroupNodes int
 	Zone       string
 	Zones      map[string]string
+	// RuleLess are the holders of the group's lock that run no service with a rule over the
+	// fleet, where it counts (see pipeline.RuleLess): under auto, nobody takes a place beside
+	// them.
+	RuleLess []string
 	// Queue is the order in which the group's nodes asked for its lock.
 	Queue lock.Queue
 	// Fleet is every holder of every group's lock; Claims the nodes waiting for room that go
@@ -211,15 +215,18 @@ func Gates(s NodeState) []Verdict {
 		// The pipeline's own judgement of the room, the limit, the zones, the queue and (once
 		// health holds) the claims of nodes with less room.
 		v := pipeline.View{Group: s.Group, Lock: s.Lock, Limit: s.Limit, GroupNodes: s.GroupNodes, Zones: s.Zones, Queue: s.Queue, Fleet: s.Fleet, Legacy: s.Legacy, Claims: s.Claims}
-		err := pipeline.LockFree(v, lock.Holder{Node: s.Node, Zone: s.Zone}, len(s.Health.Services) > 0, s.Now)
+		err := pipeline.LockFree(v, lock.Holder{Node: s.Node, Zone: s.Zone}, s.Health.FleetRuled(), s.Now)
+		if err == nil {
+			err = pipeline.Alone(v, s.Node, s.RuleLess)
+		}
 		if err == nil && s.Health.OK() {
 			err = pipeline.YieldIn(v, s.Node, s.Health, s.Now)
 		}
 		if err != nil {
 			why := strings.TrimPrefix(err.Error(), "cannot take the reboot lock: ")
-			add(GateLock, fmt.Errorf("%w: %s", pipeline.ErrLockHeld, why), why)
+			add(GateLock, fmt.Errorf("%w: %s", pipeline.ErrLockHeld, why), append([]string{why}, alone(s)...)...)
 		} else {
-			add(GateLock, nil, fmt.Sprintf("group %s: %d held; limit %s", s.Group, len(s.Lock.Holders), s.Limit.Describe(s.GroupNodes)))
+			add(GateLock, nil, append([]string{fmt.Sprintf("group %s: %d held; limit %s", s.Group, len(s.Lock.Holders), s.Limit.Describe(s.GroupNodes))}, alone(s)...)...)
 		}
 	}
 

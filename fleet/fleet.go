@@ -166,6 +166,9 @@ type Node struct {
 	Operator *Attention `json:"operator"`
 	// Queue is the node's place in its group's queue; nil when it waits in none.
 	Queue *QueueRow `json:"queue,omitempty"`
+	// Alone says why the node reboots only alone, nobody beside it (see Alone); "" when it
+	// does not.
+	Alone string `json:"alone,omitempty"`
 }
 
 // QueueRow is a node's place in its group's queue.
@@ -263,8 +266,9 @@ func Compute(s Snapshot) Status {
 		names[h.Node] = true
 	}
 	byNode := servicesByNode(s.Services, s.Members)
+	ruleLess := s.ruleLess(byNode)
 	for _, name := range sortedKeys(names) {
-		st.Nodes = append(st.Nodes, node(s, name, byNode[name]))
+		st.Nodes = append(st.Nodes, node(s, name, byNode[name], ruleLess))
 	}
 	return st
 }
@@ -332,7 +336,7 @@ func (s Snapshot) groupOf(node string) string {
 	return store.DefaultGroup
 }
 
-func node(s Snapshot, name string, services []health.Service) Node {
+func node(s Snapshot, name string, services []health.Service, ruleLess map[string]bool) Node {
 	group := s.groupOf(name)
 	_, known := s.Nodes[name]
 	n := Node{Node: name, Group: group, RebootRequired: []string{}, InCatalog: known}
@@ -352,6 +356,12 @@ func node(s Snapshot, name string, services []health.Service) Node {
 	st := s.NodeState(name, services)
 	if h, holds := st.Lock.Holder(name); holds {
 		n.Phase = h.Phase
+	} else if st.Limit.Auto {
+		for _, h := range st.Lock.Holders {
+			if ruleLess[h.Node] {
+				st.RuleLess = append(st.RuleLess, h.Node)
+			}
+		}
 	}
 	d, hasDaemon := s.Daemons[name]
 	if hasDaemon {
@@ -372,6 +382,7 @@ func node(s Snapshot, name string, services []health.Service) Node {
 	}
 	n.Operator = attention(s, st, d, hasDaemon)
 	n.Queue = queueRow(s, st)
+	n.Alone = Alone(st)
 	return n
 }
 

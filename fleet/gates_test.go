@@ -102,7 +102,7 @@ func TestOverdueWaitsForAnOperatorUntilResumed(t *testing.T) {
 				g.Stop = &Mark{Value: "n1 did not finish"}
 			}
 			s := Snapshot{At: now, Groups: map[string]GroupState{"default": g}, Nodes: map[string]string{"n1": ""}}
-			n := node(s, "n1", nil)
+			n := node(s, "n1", nil, nil)
 			if (n.Operator != nil) != tt.waits {
 				t.Fatalf("operator %+v, want waiting %v", n.Operator, tt.waits)
 			}

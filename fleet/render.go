@@ -128,6 +128,8 @@ func now(n Node, paint func(c, s string) string) string {
 	case n.Phase != "":
 		return paint(yellow, "in progress")
 
+	case len(n.RebootRequired) > 0 && n.Alone != "":
+		return paint(green, "ready: may reboot now") + ", alone: " + truncate(n.Alone)
 	case len(n.RebootRequired) > 0:
 		return paint(green, "ready: may reboot now")
 	}

@@ -117,6 +117,12 @@ func (r Report) Roomier() []string {
 	return out
 }
 
+// FleetRuled says whether a service of the report has a rule over the fleet (see FleetRule):
+// its rules were read, and are not local_only.
+func (r Report) FleetRuled() bool {
+	return slices.ContainsFunc(r.Services, func(s ServiceReport) bool { return s.Malformed == nil && !s.Rules.LocalOnly })
+}
+
 // Runs says whether the report judged service.
 func (r Report) Runs(service string) bool {
 	return slices.ContainsFunc(r.Services, func(s ServiceReport) bool { return s.Name == service })

@@ -240,3 +240,29 @@ func TestMalformedTags(t *testing.T) {
 		})
 	}
 }
+
+// TestFleetRule: a service's tags carry a rule over the fleet when it is tagged rebootmgr, its
+// rules can be read, and they count more than the node's own instance; so does a report.
+func TestFleetRule(t *testing.T) {
+	for _, tt := range []struct {
+		tags []string
+		want bool
+	}{
+		{[]string{Tag, "max_failing=3"}, true},
+		{[]string{Tag, "min_passing=2", "ignore_maintenance"}, true},
+		{[]string{Tag}, true}, // every instance must pass
+		{[]string{Tag, "local_only"}, false},
+		{[]string{Tag, "local_only", "ignore_maintenance"}, false},
+		{[]string{"max_failing=3"}, false},      // not tagged rebootmgr: no rule of rebootmgr's
+		{[]string{Tag, "min_passing=x"}, false}, // cannot be read
+		{nil, false},
+	} {
+		if got := FleetRule(tt.tags); got != tt.want {
+			t.Errorf("%v: %v, want %v", tt.tags, got, tt.want)
+		}
+		svc := Service{Name: "s", Tags: tt.tags, Instances: []Instance{{Node: "n1", Checks: []Check{{Node: "n1", Status: "passing"}}}}}
+		if got := Evaluate("n1", []Service{svc}, nil).FleetRuled(); tt.tags != nil && slices.Contains(tt.tags, Tag) && got != tt.want {
+			t.Errorf("report of %v: %v, want %v", tt.tags, got, tt.want)
+		}
+	}
+}

@@ -79,6 +79,19 @@ func (r Rules) AtOnce(total int) int {
 	return max(n, 0)
 }
 
+// FleetRule says whether tags, those of a node's instance of a service, carry a rule over the
+// service's instances across the fleet: the service is tagged rebootmgr, its rules can be
+// read, and they are not local_only (which counts this node's own instance only, and says
+// nothing of which other nodes may be down with it). A node with none has no rule to decide by
+// how many of its group may reboot beside it.
+func FleetRule(tags []string) bool {
+	if !slices.Contains(tags, Tag) {
+		return false
+	}
+	r, err := ParseRules(tags)
+	return err == nil && !r.LocalOnly
+}
+
 func (r Rules) String() string {
 	var parts []string
 	if r.MinPassing >= 0 {

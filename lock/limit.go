@@ -123,6 +123,8 @@ func (r Record) AcquireWithin(h Holder, l Limit, groupNodes int, ruled bool) (Re
 
 // ZoneError says why a node of zone may not take a place with perZone (0: no bound): another
 // zone of the group holds places, or its own holds perZone of them already; nil when it may.
+// A node of no zone ("") is a zone of its own: nothing says which zone it shares a failure
+// domain with, so it holds a place only alone, and nobody beside it.
 func (r Record) ZoneError(node, zone string, perZone int) error {
 	if perZone <= 0 {
 		return nil
@@ -132,8 +134,14 @@ func (r Record) ZoneError(node, zone string, perZone int) error {
 		if h.Node == node {
 			continue
 		}
-		if h.Zone != zone {
-			return &FullError{Limit: perZone, Holders: append([]Holder(nil), r.Holders...), Zone: zoneName(h.Zone), Other: true}
+		if zone == "" || h.Zone != zone {
+			e := &FullError{Limit: perZone, Holders: append([]Holder(nil), r.Holders...), Zone: zoneName(h.Zone), Other: true}
+			if h.Zone == "" {
+				e.ZoneLess = h.Node
+			} else if zone == "" {
+				e.ZoneLess = node
+			}
+			return e
 		}
 		in++
 	}

@@ -3,6 +3,7 @@ package lock
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -102,5 +103,37 @@ func TestZones(t *testing.T) {
 	rec = rec.Release("a1").Release("a2")
 	if err := take("b1", "rack-b"); err != nil {
 		t.Fatalf("the zone free again: %v", err)
+	}
+}
+
+// TestZoneLess: under a limit per zone, a node of no zone is a zone of its own, whatever the
+// bound per zone: it takes a place only alone, and nobody takes one beside it, of a zone or of
+// none; each is told which node has no zone.
+func TestZoneLess(t *testing.T) {
+	l := Limit{Auto: true, PerZone: 3}
+	for _, tt := range []struct {
+		name       string
+		holders    []Holder
+		node, zone string
+		zoneLess   string // the node named as having no zone ("": it may take a place)
+	}{
+		{"alone", nil, "x1", "", ""},
+		{"beside another of no zone", []Holder{{Node: "x2"}}, "x1", "", "x2"},
+		{"beside a zone", []Holder{{Node: "a1", Zone: "rack-a"}}, "x1", "", "x1"},
+		{"a zone beside it", []Holder{{Node: "x2"}}, "a1", "rack-a", "x2"},
+		{"a holder holds", []Holder{{Node: "x1"}, {Node: "x2"}}, "x1", "", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := Record{Version: Version, Holders: tt.holders}
+			_, err := rec.AcquireWithin(Holder{Node: tt.node, Zone: tt.zone}, l, 10, true)
+			var full *FullError
+			switch {
+			case tt.zoneLess == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.zoneLess == "":
+			case !errors.As(err, &full) || full.ZoneLess != tt.zoneLess || !strings.Contains(err.Error(), tt.zoneLess+" has no zone"):
+				t.Fatalf("got %v, want %s named as of no zone", err, tt.zoneLess)
+			}
+		})
 	}
 }

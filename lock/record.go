@@ -133,9 +133,12 @@ type FullError struct {
 	Limit   int
 	Holders []Holder
 	// Zone, when set, is the zone that holds the places: the node's own, full (its limit per
-	// zone), or Other, one zone of the group while the node is of another.
-	Zone  string
-	Other bool
+	// zone), or Other, one zone of the group while the node is of another. ZoneLess, with
+	// Other, names the node of no zone (the holder, or the node asking) that keeps the other
+	// out: a zone of its own.
+	Zone     string
+	Other    bool
+	ZoneLess string
 }
 
 func (e *FullError) Error() string {
@@ -144,6 +147,8 @@ func (e *FullError) Error() string {
 		names[i] = fmt.Sprintf("%s (%s since %s)", h.Node, h.Phase, h.Since.UTC().Format(time.RFC3339))
 	}
 	switch {
+	case e.Other && e.ZoneLess != "":
+		return fmt.Sprintf("reboot lock held by %s: %s has no zone (node meta rebootmgr-zone), so it is a zone of its own and reboots alone, one zone at a time", strings.Join(names, ", "), e.ZoneLess)
 	case e.Other:
 		return fmt.Sprintf("reboot lock held by %s: zone %s is rebooting, one zone at a time", strings.Join(names, ", "), e.Zone)
 	case e.Zone != "":

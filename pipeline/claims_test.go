@@ -24,6 +24,7 @@ func newClaimFleet(t *testing.T) claimFleet {
 	galera := pipelinetest.Service("galera", []string{"min_passing=2"}, "c1", "c2")
 	cmp := newMachine(t)
 	cmp.health.Set(quobyte)
+	cmp.health.SetOf("c2", galera)
 	cmp.config.ClaimFor = 10 * time.Minute
 	ctl := newMachine(t)
 	ctl.store, ctl.clock = cmp.store, cmp.clock

@@ -445,11 +445,13 @@ func TestDeadlineReportedOnce(t *testing.T) {
 
 // TestLimits: a group's limit as a number, auto or a share, and bounded per zone, against the
 // holders already there. The node runs nova-compute (max_failing=2, on n1..n6: a node may go
-// while at most two others are down) unless it runs nothing: under auto, a node with no rule to
-// decide by reboots only alone.
+// while at most two others are down) unless it runs nothing, or only dkms (local_only): under
+// auto, a node with no rule over the fleet reboots only alone, and no node takes a place beside
+// one that holds a place. Under a limit per zone, a node of no zone is a zone of its own.
 func TestLimits(t *testing.T) {
 	computes := []string{"n1", "n2", "n3", "n4", "n5", "n6"}
 	nova := pipelinetest.Service("nova-compute", []string{"max_failing=2"}, computes...)
+	dkms := func(node string) health.Service { return pipelinetest.Service("dkms", []string{"local_only"}, node) }
 	for _, tt := range []struct {
 		name    string
 		limit   string
@@ -459,19 +461,28 @@ func TestLimits(t *testing.T) {
 		none    bool // the node runs no tagged service
 		takes   bool
 		says    string
+		// local are the nodes that run only dkms (local_only), n1 among them or not.
+		local []string
 	}{
-		{"a number, room", "2", 6, "", []lock.Holder{{Node: "n2"}}, false, true, ""},
-		{"a number, full", "2", 6, "", []lock.Holder{{Node: "n2"}, {Node: "n3"}}, false, false, "limit 2"},
-		{"auto: the rules allow a third", "auto", 6, "", []lock.Holder{{Node: "n2"}, {Node: "n3"}}, false, true, ""},
-		{"auto: the rules allow no fourth", "auto", 6, "", []lock.Holder{{Node: "n2"}, {Node: "n3"}, {Node: "n4"}}, false, false, "max_failing=2"},
-		{"auto, no rule: not beside another", "auto", 6, "", []lock.Holder{{Node: "x9"}}, true, false, "reboots only alone"},
-		{"auto, no rule: alone", "auto", 6, "", nil, true, true, ""},
-		{"a share: 34% of 6 is 2", "34%", 6, "", []lock.Holder{{Node: "n2"}}, false, true, ""},
-		{"a share: full", "34%", 6, "", []lock.Holder{{Node: "n2"}, {Node: "n3"}}, false, false, "limit 2"},
-		{"a share of few is one", "10%", 6, "", nil, false, true, ""},
-		{"per zone: its own zone has room", "auto per-zone=2", 6, "rack-a", []lock.Holder{{Node: "n2", Zone: "rack-a"}}, false, true, ""},
-		{"per zone: another zone reboots", "auto per-zone=2", 6, "rack-a", []lock.Holder{{Node: "n2", Zone: "rack-b"}}, false, false, "one zone at a time"},
-		{"per zone: its zone is full", "3 per-zone=1", 6, "rack-a", []lock.Holder{{Node: "n2", Zone: "rack-a"}}, false, false, "per zone"},
+		{"a number, room", "2", 6, "", []lock.Holder{{Node: "n2"}}, false, true, "", nil},
+		{"a number, full", "2", 6, "", []lock.Holder{{Node: "n2"}, {Node: "n3"}}, false, false, "limit 2", nil},
+		{"auto: the rules allow a third", "auto", 6, "", []lock.Holder{{Node: "n2"}, {Node: "n3"}}, false, true, "", nil},
+		{"auto: the rules allow no fourth", "auto", 6, "", []lock.Holder{{Node: "n2"}, {Node: "n3"}, {Node: "n4"}}, false, false, "max_failing=2", nil},
+		{"auto, no rule: not beside another", "auto", 6, "", []lock.Holder{{Node: "x9"}}, true, false, "reboots only alone", nil},
+		{"auto, no rule: alone", "auto", 6, "", nil, true, true, "", nil},
+		{"auto: not beside a holder with no rule", "auto", 6, "", []lock.Holder{{Node: "x9"}}, false, false, "x9 holds a place and runs no service with a rule over the fleet", nil},
+		{"auto: not beside a holder with only local_only services", "auto", 6, "", []lock.Holder{{Node: "n2"}}, false, false, "n2 holds a place and runs no service with a rule over the fleet", []string{"n2"}},
+		{"auto: local_only is no rule: not beside another", "auto", 6, "", []lock.Holder{{Node: "n2"}}, false, false, "reboots only alone", []string{"n1"}},
+		{"auto: local_only is no rule: alone", "auto", 6, "", nil, false, true, "", []string{"n1"}},
+		{"a share: 34% of 6 is 2", "34%", 6, "", []lock.Holder{{Node: "n2"}}, false, true, "", nil},
+		{"a share: full", "34%", 6, "", []lock.Holder{{Node: "n2"}, {Node: "n3"}}, false, false, "limit 2", nil},
+		{"a share of few is one", "10%", 6, "", nil, false, true, "", nil},
+		{"per zone: its own zone has room", "auto per-zone=2", 6, "rack-a", []lock.Holder{{Node: "n2", Zone: "rack-a"}}, false, true, "", nil},
+		{"per zone: another zone reboots", "auto per-zone=2", 6, "rack-a", []lock.Holder{{Node: "n2", Zone: "rack-b"}}, false, false, "one zone at a time", nil},
+		{"per zone: its zone is full", "3 per-zone=1", 6, "rack-a", []lock.Holder{{Node: "n2", Zone: "rack-a"}}, false, false, "per zone", nil},
+		{"per zone: no zone, not beside another of no zone", "auto per-zone=2", 6, "", []lock.Holder{{Node: "n2"}}, false, false, "has no zone", nil},
+		{"per zone: a holder of no zone keeps a zone out", "auto per-zone=2", 6, "rack-a", []lock.Holder{{Node: "n2"}}, false, false, "has no zone", nil},
+		{"per zone: no zone, alone", "auto per-zone=2", 6, "", nil, false, true, "", nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			m := newMachine(t)
@@ -479,6 +490,13 @@ func TestLimits(t *testing.T) {
 			m.health.Set(nova)
 			if tt.none {
 				m.health.Set()
+			}
+			for _, n := range tt.local {
+				if n == "n1" {
+					m.health.Set(dkms(n))
+				} else {
+					m.health.SetOf(n, dkms(n))
+				}
 			}
 			m.store.SetLimitSpec(tt.limit)
 			m.store.GroupNodes = tt.nodes

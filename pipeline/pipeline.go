@@ -90,6 +90,9 @@ type Health interface {
 	// Check judges node's services; every node in down counts as a failing instance (the
 	// value says why), whatever its checks say.
 	Check(ctx context.Context, node string, down map[string]string) (health.Report, error)
+	// Ruled says whether node (another node: a holder) runs a service with a rule over the
+	// fleet (see health.FleetRule).
+	Ruled(ctx context.Context, node string) (bool, error)
 }
 
 // Task phases.

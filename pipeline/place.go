@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/health"
@@ -87,9 +88,10 @@ func Admit(ctx context.Context, health Health, log *slog.Logger, v View, h lock.
 	return err
 }
 
-// admit is Admit, saying too whether a service of the node carries quorum rules (see
+// admit is Admit, saying too whether a service of the node carries a rule over the fleet (see
 // lock.Limit.Places): the room is judged once before health (as much as there is at most) and
-// once after, with what health found.
+// once after, with what health found, and then, under auto, whether a holder reboots alone
+// (see Alone).
 func admit(ctx context.Context, health Health, log *slog.Logger, v View, h lock.Holder, gate string, now time.Time) (ruled bool, err error) {
 	if v.Stop.Set {
 		return false, stopError(v.Stop)
@@ -101,11 +103,55 @@ func admit(ctx context.Context, health Health, log *slog.Logger, v View, h lock.
 	if err != nil {
 		return false, err
 	}
-	ruled = len(rep.Services) > 0
+	ruled = rep.FleetRuled()
 	if err := LockFree(v, h, ruled, now); err != nil {
 		return ruled, err
 	}
+	ruleLess, err := RuleLess(ctx, health, v, h.Node)
+	if err != nil {
+		return ruled, err
+	}
+	if err := Alone(v, h.Node, ruleLess); err != nil {
+		return ruled, err
+	}
 	return ruled, YieldIn(v, h.Node, rep, now)
+}
+
+// RuleLess are the holders of v's lock that run no service with a rule over the fleet (see
+// Health.Ruled), read only where Alone needs them: under a limit of auto, for a node (node)
+// that holds no place yet.
+func RuleLess(ctx context.Context, hc Health, v View, node string) ([]string, error) {
+	if _, holds := v.Lock.Holder(node); holds || !v.Limit.Auto {
+		return nil, nil
+	}
+	var out []string
+	for _, o := range v.Lock.Holders {
+		ruled, err := hc.Ruled(ctx, o.Node)
+		if err != nil {
+			return nil, fmt.Errorf("read whether %s, holding a place, runs a service with a rule over the fleet: %w", o.Node, err)
+		}
+		if !ruled {
+			out = append(out, o.Node)
+		}
+	}
+	return out, nil
+}
+
+// Alone says whether node may take a place beside the holders of v as far as a limit of auto
+// goes (nil), or why not. Under auto a node with no rule over the fleet reboots alone: it takes
+// a place only when nobody holds one (see lock.Limit.Places), and nobody takes a place beside
+// it while it holds one (ruleLess: the holders of v without such a rule, see RuleLess). Judged
+// on the View the place is written against, two nodes racing never both pass: the one that
+// writes second finds the other in the lock.
+func Alone(v View, node string, ruleLess []string) error {
+	if _, holds := v.Lock.Holder(node); holds || !v.Limit.Auto || len(ruleLess) == 0 {
+		return nil
+	}
+	who := ruleLess[0] + " holds a place and runs"
+	if len(ruleLess) > 1 {
+		who = strings.Join(ruleLess, ", ") + " hold places and run"
+	}
+	return gateFail(ErrLockHeld, "cannot take the reboot lock: %s no service with a rule over the fleet (none tagged %s, or only local_only ones): under the group's limit auto it reboots alone, and this node waits until it has finished", who, health.Tag)
 }
 
 // LockFree says whether h.Node (of zone h.Zone) could take a place in the lock as v has it at
@@ -128,7 +174,7 @@ func LockFree(v View, h lock.Holder, ruled bool, now time.Time) error {
 	}
 	if _, err := v.Lock.AcquireWithin(lock.Holder{Node: h.Node, Phase: lock.Preparing, Zone: h.Zone}, v.Limit, v.GroupNodes, ruled); err != nil {
 		if v.Limit.Auto && !ruled {
-			err = fmt.Errorf("%w; the group's limit is auto and no service of this node carries the tag rebootmgr: with no rule to decide by, it reboots only alone", err)
+			err = fmt.Errorf("%w; the group's limit is auto and no service of this node has a rule over the fleet (none tagged %s, or only local_only ones): with no rule to decide by, it reboots only alone", err, health.Tag)
 		}
 		return gateWrap(ErrLockHeld, err, "cannot take the reboot lock")
 	}

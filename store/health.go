@@ -57,21 +57,9 @@ func (c Health) query(ctx context.Context) *api.QueryOptions {
 
 // Services returns node's services tagged "rebootmgr" with all their instances.
 func (c Health) Services(ctx context.Context, node string) ([]health.Service, error) {
-	catalogNode, meta, err := c.Client.Catalog().Node(node, c.query(ctx))
+	tags, err := c.catalogTags(ctx, node)
 	if err != nil {
-		return nil, fmt.Errorf("read services of node %s from consul: %w", node, err)
-	}
-	if meta.ResultsFilteredByACLs {
-		return nil, fmt.Errorf("read services of node %s from consul: %w", node, ErrFiltered)
-	}
-	if catalogNode == nil || catalogNode.Node == nil {
-		return nil, fmt.Errorf("node %s is %w", node, ErrNodeUnknown)
-	}
-	tags := map[string][]string{}
-	for _, svc := range catalogNode.Services {
-		if t, ok := health.AddTags(tags[svc.Service], svc.Tags); ok {
-			tags[svc.Service] = t
-		}
+		return nil, err
 	}
 	if c.Local {
 		var local map[string]*api.AgentService
@@ -126,6 +114,67 @@ func (c Health) Services(ctx context.Context, node string) ([]health.Service, er
 		}
 	}
 	return out, nil
+}
+
+// catalogTags are the tags of node's services tagged "rebootmgr" as Consul's catalog lists
+// them, by service.
+func (c Health) catalogTags(ctx context.Context, node string) (map[string][]string, error) {
+	catalogNode, meta, err := c.Client.Catalog().Node(node, c.query(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("read services of node %s from consul: %w", node, err)
+	}
+	if meta.ResultsFilteredByACLs {
+		return nil, fmt.Errorf("read services of node %s from consul: %w", node, ErrFiltered)
+	}
+	if catalogNode == nil || catalogNode.Node == nil {
+		return nil, fmt.Errorf("node %s is %w", node, ErrNodeUnknown)
+	}
+	tags := map[string][]string{}
+	for _, svc := range catalogNode.Services {
+		if t, ok := health.AddTags(tags[svc.Service], svc.Tags); ok {
+			tags[svc.Service] = t
+		}
+	}
+	return tags, nil
+}
+
+// Ruled says whether node runs a service with a rule over the fleet (see health.FleetRule),
+// as Consul's catalog lists its services. A node the catalog knows no node of (a client agent
+// leaves the cluster at shutdown: a node rebooting) is judged by the services rebootmgr
+// remembers it running (see Consul.MemberOf), each by the tags of the first of its instances
+// tagged rebootmgr, as the FleetLock server judges a host; with nothing remembered, it has none.
+func (c Health) Ruled(ctx context.Context, node string) (bool, error) {
+	tags, err := c.catalogTags(ctx, node)
+	if err == nil {
+		for _, t := range tags {
+			if health.FleetRule(t) {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	if !errors.Is(err, ErrNodeUnknown) || c.Members == nil {
+		return false, err
+	}
+	remembered, err := c.Members.MemberOf(ctx, node)
+	if err != nil {
+		return false, err
+	}
+	for _, name := range remembered {
+		instances, err := c.Instances(ctx, name)
+		if err != nil {
+			return false, err
+		}
+		for _, inst := range instances {
+			if slices.Contains(inst.Tags, health.Tag) {
+				if health.FleetRule(inst.Tags) {
+					return true, nil
+				}
+				break
+			}
+		}
+	}
+	return false, nil
 }
 
 // parallelReads bounds the services whose health one check reads at once.

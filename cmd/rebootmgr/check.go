@@ -141,7 +141,11 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 		s.Commands = []string{"reboot-required commands: not run from this node (rebootmgr check on " + node + " runs them)"}
 	}
 	s.Requested = strings.Join(requested, ", ")
-	if s.Health, err = (store.Health{Client: o.client, Members: o.store}).Check(ctx, node, v.InFlight(node)); err != nil {
+	hc := store.Health{Client: o.client, Members: o.store}
+	if s.Health, err = hc.Check(ctx, node, v.InFlight(node)); err != nil {
+		return err
+	}
+	if s.RuleLess, err = pipeline.RuleLess(ctx, hc, v, node); err != nil {
 		return err
 	}
 	verdicts := fleet.Gates(s)

@@ -2,6 +2,7 @@ package pipelinetest
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -48,6 +49,8 @@ func (c *Clock) Set(t time.Time) {
 type Health struct {
 	mu       sync.Mutex
 	services []health.Service
+	// others are the services of other nodes, by node, for Ruled.
+	others map[string][]health.Service
 	// Down is the set of reboots in flight the last check was given.
 	down map[string]string
 }
@@ -65,6 +68,30 @@ func (h *Health) Check(_ context.Context, node string, down map[string]string) (
 	defer h.mu.Unlock()
 	h.down = down
 	return health.Evaluate(node, h.services, down), nil
+}
+
+// SetOf gives the services other nodes run, as Ruled reads them (a node not given runs the
+// services given to Set that have an instance on it).
+func (h *Health) SetOf(node string, services ...health.Service) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.others == nil {
+		h.others = map[string][]health.Service{}
+	}
+	h.others[node] = services
+}
+
+// Ruled says whether node runs a service with a rule over the fleet (see health.FleetRule).
+func (h *Health) Ruled(_ context.Context, node string) (bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	services, given := h.others[node]
+	for _, svc := range h.services {
+		if !given && slices.ContainsFunc(svc.Instances, func(i health.Instance) bool { return i.Node == node }) {
+			services = append(services, svc)
+		}
+	}
+	return slices.ContainsFunc(services, func(s health.Service) bool { return health.FleetRule(s.Tags) }), nil
 }
 
 // Down is the set of reboots in flight the last check counted.
