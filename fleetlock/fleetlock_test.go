@@ -275,7 +275,7 @@ func TestFleetLockRefusals(t *testing.T) {
 	})
 	t.Run("unreadable limit", func(t *testing.T) {
 		put(t, c, keys.GroupLimit("odd"), "many")
-		post(t, base, "pre-reboot", zincatiBody("h1", "odd"), nil).is(t, 500, KindError, "many")
+		post(t, base, "pre-reboot", zincatiBody("h1", "odd"), nil).is(t, 500, KindError, "the server's log")
 	})
 	t.Run("consul unavailable", func(t *testing.T) {
 		down, err := api.NewClient(&api.Config{Address: closedAddr(t)})

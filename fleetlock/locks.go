@@ -62,8 +62,8 @@ func (l *Locks) store(group string) *store.Consul {
 }
 
 // health judges a host's services as the pipeline judges a node's (see hostHealth).
-func (l *Locks) health(st *store.Consul) pipeline.Health {
-	return hostHealth{Health: store.Health{Client: l.Client, Members: st, Remember: true}, members: st}
+func (l *Locks) health(st *store.Consul, log *slog.Logger) pipeline.Health {
+	return hostHealth{Health: store.Health{Client: l.Client, Members: st, Remember: true}, members: st, log: log}
 }
 
 // hostHealth judges the services of a host from afar: those Consul's catalog lists for its node,
@@ -73,10 +73,13 @@ func (l *Locks) health(st *store.Consul) pipeline.Health {
 // agent leaves the cluster at shutdown), and judged by the catalog alone it would pass with
 // nothing to judge. A remembered service it has no instance of fails (its own instance
 // missing) until the catalog lists it again. A host Consul knows no node of and rebootmgr
-// remembers nothing of has no services to judge.
+// remembers nothing of has no services to judge. The report it returns (whose words a
+// refusal carries to the client) leaves out the output of the checks, which may name
+// addresses of the fleet; the whole report goes to the log.
 type hostHealth struct {
 	store.Health
 	members *store.Consul
+	log     *slog.Logger
 }
 
 func (h hostHealth) Check(ctx context.Context, node string, down map[string]string) (health.Report, error) {
@@ -100,7 +103,27 @@ func (h hostHealth) Check(ctx context.Context, node string, down map[string]stri
 			services = append(services, svc)
 		}
 	}
-	return health.Evaluate(node, services, down), nil
+	if full := health.Evaluate(node, services, down); !full.OK() {
+		h.log.Info("the host's services do not pass", logkey.Reason, full.Reason())
+	}
+	return health.Evaluate(node, withoutOutput(services), down), nil
+}
+
+// withoutOutput is services with the output of every check left out.
+func withoutOutput(services []health.Service) []health.Service {
+	out := make([]health.Service, len(services))
+	for i, svc := range services {
+		svc.Instances = slices.Clone(svc.Instances)
+		for j, inst := range svc.Instances {
+			inst.Checks = slices.Clone(inst.Checks)
+			for k := range inst.Checks {
+				inst.Checks[k].Output = ""
+			}
+			svc.Instances[j] = inst
+		}
+		out[i] = svc
+	}
+	return out
 }
 
 // absent is a service the host is remembered running and the catalog does not list for it,
@@ -178,7 +201,12 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 			}
 			return pipeline.Change{}, errHolds
 		}
-		return pipeline.AcquireIn(ctx, l.health(st), log, v, h, "health, counting every reboot in flight")
+		if held := v.LegacyHeld(); held != "" {
+			// The pipeline's own words name the Python rebootmgr's keys.
+			log.Info("the Python rebootmgr holds the group's lock", logkey.Holder, held)
+			return pipeline.Change{}, &Refusal{Kind: KindLockHeld, Value: "the Python rebootmgr holds group " + v.Group + "'s lock: wait until its node is back"}
+		}
+		return pipeline.AcquireIn(ctx, l.health(st, log), log, v, h, "health, counting every reboot in flight")
 	})
 	if errors.Is(err, errHolds) {
 		log.Info("pre-reboot from the holder: its place stays granted")
@@ -228,7 +256,7 @@ func (l *Locks) SteadyState(ctx context.Context, host, group string) (released b
 	if v.Stop.Set {
 		return false, stopRefusal(v.Stop)
 	}
-	if err := pipeline.HealthIn(ctx, l.health(st), log, v, host, "health after the reboot"); err != nil {
+	if err := pipeline.HealthIn(ctx, l.health(st, log), log, v, host, "health after the reboot"); err != nil {
 		return false, err
 	}
 	var held lock.Holder
