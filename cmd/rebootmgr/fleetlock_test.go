@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -49,6 +50,12 @@ func (n *testNode) startFleetlock(environ map[string]string, extra ...string) *f
 	}
 	// Hosts here reboot again within seconds; the min reboot interval has its own test.
 	extra = append([]string{"--min-reboot-interval", "0"}, extra...)
+	// Without a token file, the server serves only when told to serve anyone.
+	_, tokens := environ["REBOOTMGR_TOKEN_FILE"]
+	_, noAuth := environ["REBOOTMGR_INSECURE_NO_AUTH"]
+	if !tokens && !noAuth && !slices.Contains(extra, "--token-file") {
+		extra = append([]string{"--insecure-no-auth"}, extra...)
+	}
 	go func() { f.done <- n.runWith(ctx, environ, f.log, "fleetlock", extra...) }()
 	n.t.Cleanup(func() {
 		f.stop()
