@@ -110,7 +110,7 @@ func runFleetlock(ctx context.Context, args []string, e env, stdout, stderr io.W
 	}
 	srv := &fleetlock.Server{Handler: handler, CertFile: f.tlsCert, KeyFile: f.tlsKey, Logger: log}
 	if f.noAuth {
-		log.Warn("serving FleetLock without authentication (--insecure-no-auth): any client that reaches this address may take and give back places in every group's lock", logkey.Addr, l.Addr().String())
+		log.Warn("no authentication (--insecure-no-auth): any client that reaches this address may take and give back places in every group's lock", logkey.Addr, l.Addr().String())
 	}
 	log.Info("serving FleetLock", logkey.Addr, l.Addr().String(), logkey.TLS, f.tlsCert != "", logkey.Tokens, len(tokens))
 	return srv.Serve(ctx, l)

@@ -34,7 +34,7 @@ func TestFleetLockNeedsAuthOrInsecure(t *testing.T) {
 		})
 	}
 	f := n.startFleetlock(map[string]string{"REBOOTMGR_INSECURE_NO_AUTH": "true"})
-	fleettest.WaitSeen(t, f.log.Seen("level=WARN msg=\"serving FleetLock without authentication (--insecure-no-auth)"), "the warning at start")
+	fleettest.WaitSeen(t, f.log.Seen("level=WARN msg=\"no authentication (--insecure-no-auth)"), "the warning at start")
 	if code, r := f.zincati(t, "pre-reboot", "host-1", "default"); code != 200 {
 		t.Fatalf("pre-reboot without a token, --insecure-no-auth given: %d %+v", code, r)
 	}
