@@ -216,6 +216,7 @@ func TestFleetLockRefusals(t *testing.T) {
 	c := agent.Client
 	base := serve(t, c, nil)
 	put(t, c, keys.GroupLimit("full"), "1")
+	put(t, c, keys.GroupLimit("compute"), "1")
 	post(t, base, "pre-reboot", zincatiBody("holder", "full"), nil).is(t, 200, "")
 
 	for _, tt := range []struct {
@@ -385,6 +386,7 @@ func TestFleetLockQuorum(t *testing.T) {
 	agent := consultest.Dev(t, "n1")
 	c := agent.Client
 	base := serve(t, c, nil)
+	put(t, c, keys.GroupLimit("other"), "1")
 	tags := []string{"rebootmgr", "min_passing=2"}
 	agent.RegisterService("gateway", tags, "critical")
 	agent.RegisterRemote("gw2", "gateway", tags, "passing")
@@ -429,6 +431,7 @@ func TestFleetLockDeadline(t *testing.T) {
 	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	base := serveLocks(t, &Locks{Client: c, Keys: keys, Deadline: time.Minute, By: "rebootmgr fleetlock on test", Now: clock}, nil)
+	put(t, c, keys.GroupLimit("workers"), "1")
 	post(t, base, "pre-reboot", zincatiBody("host-a", "workers"), nil).is(t, 200, "")
 	if h, _ := lockOf(t, c, "workers").Holder("host-a"); !h.Deadline.Equal(now.Add(time.Minute)) {
 		t.Fatalf("deadline: %+v", h)
@@ -509,6 +512,7 @@ func TestFleetLockMinRebootInterval(t *testing.T) {
 	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	base := serveLocks(t, &Locks{Client: c, Keys: keys, MinRebootInterval: time.Hour, Now: clock}, nil)
+	put(t, c, keys.GroupLimit("workers"), "1")
 	post(t, base, "pre-reboot", zincatiBody("host-a", "workers"), nil).is(t, 200, "")
 	post(t, base, "steady-state", zincatiBody("host-a", "workers"), nil).is(t, 200, "")
 	mu.Lock()

@@ -174,6 +174,9 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 		h.Deadline = now.Add(l.Deadline)
 	}
 	log := l.Logger.With(logkey.Node, host, logkey.Group, group)
+	if err := known(ctx, st, group); err != nil {
+		return err
+	}
 	v, err := st.View(ctx)
 	if err != nil {
 		return err
@@ -222,6 +225,22 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 		return err
 	}
 	log.Info("reboot lock taken for a FleetLock host", logkey.Phase, lock.Rebooting)
+	return nil
+}
+
+// known refuses a group no operator made (see store.Consul.GroupKnown: no key of it, no node of
+// the catalog in it; the default group always is), as airlock refuses a group it is not
+// configured with: otherwise any client could take a place in a group of its own making, one
+// after another, each new group with room for it, until the fleet's record of holders is too
+// large to write. Nothing is written for such a group.
+func known(ctx context.Context, st *store.Consul, group string) error {
+	ok, err := st.GroupKnown(ctx, group)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &Refusal{Kind: KindUnknownGroup, Value: fmt.Sprintf("group %s is not known here: an operator makes it (rebootmgr limit %s N, or a node with node meta %s=%s); a FleetLock request makes none", group, group, store.GroupMeta, group)}
+	}
 	return nil
 }
 

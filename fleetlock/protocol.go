@@ -26,6 +26,7 @@ import (
 const (
 	KindMissingHeader     = "missing_header"     // 400: no "fleet-lock-protocol: true"
 	KindBadRequest        = "bad_request"        // 400: a body that is not a FleetLock request
+	KindUnknownGroup      = "unknown_group"      // 400: a group no operator made (as airlock answers)
 	KindUnauthorized      = "unauthorized"       // 401: the group needs a token and none came
 	KindForbidden         = "forbidden"          // 403: a wrong token, or a group no token serves
 	KindNotFound          = "not_found"          // 404: no such endpoint
@@ -40,14 +41,14 @@ const (
 
 // Kinds is the fixed set of kinds, in the order above.
 func Kinds() []string {
-	return []string{KindMissingHeader, KindBadRequest, KindUnauthorized, KindForbidden, KindNotFound, KindMethodNotAllowed,
+	return []string{KindMissingHeader, KindBadRequest, KindUnknownGroup, KindUnauthorized, KindForbidden, KindNotFound, KindMethodNotAllowed,
 		KindStopped, KindLockHeld, KindUnhealthy, KindTooSoon, KindConsulUnavailable, KindError}
 }
 
 // Status is the HTTP status of a kind.
 func Status(kind string) int {
 	switch kind {
-	case KindMissingHeader, KindBadRequest:
+	case KindMissingHeader, KindBadRequest, KindUnknownGroup:
 		return http.StatusBadRequest
 	case KindUnauthorized:
 		return http.StatusUnauthorized

@@ -66,6 +66,7 @@ func TestFleetLockRefusalsNameNothingInternal(t *testing.T) {
 		{"no token", withTokens, "pre-reboot", zincatiBody("h1", "compute"), nil, KindUnauthorized},
 		{"wrong token", withTokens, "pre-reboot", zincatiBody("h1", "compute"), ptr("Bearer guess"), KindForbidden},
 		{"no endpoint", base, "unlock", zincatiBody("h1", "default"), nil, KindNotFound},
+		{"a group nobody made", base, "pre-reboot", zincatiBody("h1", "nobody-made-it"), nil, KindUnknownGroup},
 		{"stopped", base, "pre-reboot", zincatiBody("h1", "stopped"), nil, KindStopped},
 		{"lock full", base, "pre-reboot", zincatiBody("h1", "full"), nil, KindLockHeld},
 		{"the Python rebootmgr holds the lock", base, "pre-reboot", zincatiBody("h1", "py"), nil, KindLockHeld},

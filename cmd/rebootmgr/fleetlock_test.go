@@ -179,6 +179,7 @@ func TestFleetLockTLSAndTokens(t *testing.T) {
 	cert, key, pool := selfSigned(t, n.dir)
 	tokens := filepath.Join(n.dir, "tokens")
 	writeFile(t, tokens, "# FleetLock tokens\ncompute=c0mpute\n")
+	n.put(n.keys().GroupLimit("compute"), "1")
 	f := n.startFleetlock(map[string]string{"REBOOTMGR_TOKEN_FILE": tokens}, "--tls-cert", cert, "--tls-key", key)
 	f.base = strings.Replace(f.base, "http://", "https://", 1)
 	f.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
