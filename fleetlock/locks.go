@@ -28,6 +28,20 @@ import (
 // TriggeredBy is what a FleetLock holder's entry in the lock says asked for its reboot.
 const TriggeredBy = "FleetLock pre-reboot"
 
+// MaxHostID bounds the id of a host that asks for a place: the longest node name Consul serves
+// in DNS (a host is judged by the Consul node of its id); Zincati's is 32 characters. With
+// MaxQueue, it bounds what requests can add to a group's queue.
+const MaxHostID = 63
+
+// DefaultMaxQueue is MaxQueue's default, and MaxQueueBound the most it may be: a queue of
+// that many entries of MaxHostID characters is some 150 kB as a transaction carries it
+// (base64), well within the 512 kB Consul takes, beside the group's lock and the fleet's
+// holders.
+const (
+	DefaultMaxQueue = 256
+	MaxQueueBound   = 1000
+)
+
 // Locks hands out places in rebootmgr's locks to FleetLock hosts.
 type Locks struct {
 	Client *api.Client
@@ -42,6 +56,10 @@ type Locks struct {
 	// MinRebootInterval is the least time between the end of a host's reboot (its steady-state)
 	// and the grant of its next (0: none): a host whose update loops is not rebooted in a loop.
 	MinRebootInterval time.Duration
+	// MaxQueue is how many entries a group's queue may hold for a host refused for want of
+	// room to join it (DefaultMaxQueue when 0): no flood of ids grows the queue, which every
+	// change of the group's lock writes, beyond what a transaction takes.
+	MaxQueue int
 	// By says who stops a group for a holder past its deadline ("rebootmgr fleetlock on HOST").
 	By     string
 	Logger *slog.Logger
@@ -174,6 +192,9 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 		h.Deadline = now.Add(l.Deadline)
 	}
 	log := l.Logger.With(logkey.Node, host, logkey.Group, group)
+	if len(host) > MaxHostID {
+		return &Refusal{Kind: KindBadRequest, Value: fmt.Sprintf("client_params.id is %d characters long: an id that asks for a place here is at most %d (Zincati's is 32)", len(host), MaxHostID)}
+	}
 	if err := known(ctx, st, group); err != nil {
 		return err
 	}
@@ -219,7 +240,9 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 		// The host waits its turn in the group's queue, as a daemon does: it keeps its place
 		// in the order across its retries (one every few minutes, for Zincati). One that yields
 		// to a node with less room has room, and waits for nobody's turn: it joins no queue.
-		l.join(ctx, st, log, host)
+		if full := l.join(ctx, st, log, host); full != nil {
+			return full
+		}
 	}
 	if err != nil {
 		return err
@@ -244,14 +267,35 @@ func known(ctx context.Context, st *store.Consul, group string) error {
 	return nil
 }
 
-// join puts host in its group's queue (see lock.Queue), or clears what blocked it there. A
-// queue that cannot be written is logged: it orders the hosts, it never decides safety.
-func (l *Locks) join(ctx context.Context, st *store.Consul, log *slog.Logger, host string) {
+// join puts host in its group's queue (see lock.Queue), or clears what blocked it there, while
+// the queue holds fewer than MaxQueue entries; a host not in a queue that holds as many is
+// refused (queue_full) and left out. Any other queue that cannot be written is logged: it
+// orders the hosts, it never decides safety.
+func (l *Locks) join(ctx context.Context, st *store.Consul, log *slog.Logger, host string) *Refusal {
 	now := time.Now()
-	err := pipeline.ChangeQueue(ctx, st, log, func(q lock.Queue) lock.Queue { return q.Join(host, "", now) })
-	if err != nil {
+	most := l.MaxQueue
+	if most <= 0 {
+		most = DefaultMaxQueue
+	}
+	_, _, err := pipeline.ChangeLock(ctx, st, log, func(v pipeline.View) (pipeline.Change, error) {
+		if _, in := v.Queue.Place(host); !in && len(v.Queue.Entries) >= most {
+			return pipeline.Change{}, &Refusal{Kind: KindQueueFull, Value: fmt.Sprintf("no room in group %s's lock, and its queue is full (%d waiting, the most a FleetLock host may join): %s waits without a place in the order, and may take a place that opens once those in the queue let their turn pass", v.Group, len(v.Queue.Entries), host)}
+		}
+		q := v.Queue.Join(host, "", now)
+		if q.Equal(v.Queue) {
+			return pipeline.Change{}, errHolds
+		}
+		return pipeline.Change{Lock: v.Lock, Queue: &q}, nil
+	})
+	var full *Refusal
+	switch {
+	case errors.As(err, &full):
+		log.Warn("the group's queue is full: the host is not queued")
+		return full
+	case err != nil && !errors.Is(err, errHolds):
 		log.Warn("could not put the host in the group's queue", logkey.Err, err)
 	}
+	return nil
 }
 
 // SteadyState gives host's place in group's lock back once its services pass (see hostHealth;

@@ -33,6 +33,7 @@ const (
 	KindMethodNotAllowed  = "method_not_allowed" // 405: not a POST
 	KindStopped           = "stopped"            // 423: the fleet's or the group's stop flag
 	KindLockHeld          = "lock_held"          // 423: no room in the group's lock
+	KindQueueFull         = "queue_full"         // 423: no room, and the group's queue holds as many as a host may join
 	KindUnhealthy         = "unhealthy"          // 423: the host's services, or a quorum
 	KindTooSoon           = "too_soon"           // 423: the host's last reboot ended less than the min reboot interval ago
 	KindConsulUnavailable = "consul_unavailable" // 503: Consul did not answer, or failed
@@ -42,7 +43,7 @@ const (
 // Kinds is the fixed set of kinds, in the order above.
 func Kinds() []string {
 	return []string{KindMissingHeader, KindBadRequest, KindUnknownGroup, KindUnauthorized, KindForbidden, KindNotFound, KindMethodNotAllowed,
-		KindStopped, KindLockHeld, KindUnhealthy, KindTooSoon, KindConsulUnavailable, KindError}
+		KindStopped, KindLockHeld, KindQueueFull, KindUnhealthy, KindTooSoon, KindConsulUnavailable, KindError}
 }
 
 // Status is the HTTP status of a kind.
@@ -58,7 +59,7 @@ func Status(kind string) int {
 		return http.StatusNotFound
 	case KindMethodNotAllowed:
 		return http.StatusMethodNotAllowed
-	case KindStopped, KindLockHeld, KindUnhealthy, KindTooSoon:
+	case KindStopped, KindLockHeld, KindQueueFull, KindUnhealthy, KindTooSoon:
 		return http.StatusLocked
 	case KindConsulUnavailable:
 		return http.StatusServiceUnavailable

@@ -31,6 +31,7 @@ func TestFleetLockRefusalsNameNothingInternal(t *testing.T) {
 	}
 	base := serveLocks(t, &Locks{Client: c, Keys: keys, MinRebootInterval: time.Hour}, nil)
 	withTokens := serve(t, c, Tokens{"compute": "s3cret"})
+	tight := serveLocks(t, &Locks{Client: c, Keys: keys, MaxQueue: 1}, nil)
 	for _, g := range []string{"full", "py", "odd", "compute", "stopped", "sick", "malformed", "soon"} {
 		put(t, c, keys.GroupLimit(g), "1")
 	}
@@ -68,7 +69,9 @@ func TestFleetLockRefusalsNameNothingInternal(t *testing.T) {
 		{"no endpoint", base, "unlock", zincatiBody("h1", "default"), nil, KindNotFound},
 		{"a group nobody made", base, "pre-reboot", zincatiBody("h1", "nobody-made-it"), nil, KindUnknownGroup},
 		{"stopped", base, "pre-reboot", zincatiBody("h1", "stopped"), nil, KindStopped},
+		{"an id too long", base, "pre-reboot", zincatiBody(strings.Repeat("a", MaxHostID+1), "default"), nil, KindBadRequest},
 		{"lock full", base, "pre-reboot", zincatiBody("h1", "full"), nil, KindLockHeld},
+		{"lock full, and its queue", tight, "pre-reboot", zincatiBody("h2", "full"), nil, KindQueueFull},
 		{"the Python rebootmgr holds the lock", base, "pre-reboot", zincatiBody("h1", "py"), nil, KindLockHeld},
 		{"a failing check", base, "pre-reboot", zincatiBody("sick-1", "sick"), nil, KindUnhealthy},
 		{"too soon", base, "pre-reboot", zincatiBody("soon-1", "soon"), nil, KindTooSoon},

@@ -30,6 +30,7 @@ type fleetlockFlags struct {
 	tlsKey        string
 	tokenFile     string
 	noAuth        bool
+	maxQueue      int
 	deadline      time.Duration
 	minInterval   time.Duration
 	pythonMarkers bool
@@ -46,6 +47,7 @@ func (f *fleetlockFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.tlsKey, "tls-key", "", "the private key of --tls-cert (PEM)")
 	fs.StringVar(&f.tokenFile, "token-file", "", "require a token per group: a file of GROUP=TOKEN lines (* for every other group); a request sends Authorization: Bearer TOKEN (or TOKEN as the password of Basic authentication)")
 	fs.BoolVar(&f.noAuth, "insecure-no-auth", false, "serve every request without a token: any client that reaches --listen may take and give back places in every group's lock (without --token-file the server starts only with this)")
+	fs.IntVar(&f.maxQueue, "max-queue", fleetlock.DefaultMaxQueue, fmt.Sprintf("a host refused for want of room joins its group's queue only while the queue holds fewer entries than this (1 to %d); past it, queue_full", fleetlock.MaxQueueBound))
 	fs.DurationVar(&f.deadline, "reboot-deadline", 30*time.Minute, "from a host's pre-reboot to its steady-state; a holder past it stops its group, keeping the lock (0: none)")
 	fs.DurationVar(&f.minInterval, "min-reboot-interval", time.Hour, "least time between the end of a host's reboot (its steady-state) and the grant of its next (0: none)")
 	fs.BoolVar(&f.pythonMarkers, "python-markers", true, "mark the hosts' reboots in the Python rebootmgr's reboot_in_progress keys, as the daemons do (false once no node runs it)")
@@ -67,6 +69,9 @@ func runFleetlock(ctx context.Context, args []string, e env, stdout, stderr io.W
 	}
 	if err := f.validate(); err != nil {
 		return err
+	}
+	if f.maxQueue < 1 || f.maxQueue > fleetlock.MaxQueueBound {
+		return fmt.Errorf("%w: --max-queue %d: want 1 to %d", errUsage, f.maxQueue, fleetlock.MaxQueueBound)
 	}
 	switch {
 	case f.tokenFile == "" && !f.noAuth:
@@ -99,7 +104,7 @@ func runFleetlock(ctx context.Context, args []string, e env, stdout, stderr io.W
 	handler := &fleetlock.Handler{
 		Locks: &fleetlock.Locks{
 			Client: client, Keys: store.Keys{Prefix: f.prefix}, PythonMarkers: f.pythonMarkers,
-			Deadline: f.deadline, MinRebootInterval: f.minInterval, By: "rebootmgr fleetlock on " + host, Logger: log,
+			Deadline: f.deadline, MinRebootInterval: f.minInterval, MaxQueue: f.maxQueue, By: "rebootmgr fleetlock on " + host, Logger: log,
 		},
 		Tokens: tokens,
 		Logger: log,

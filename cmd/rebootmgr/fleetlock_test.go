@@ -166,6 +166,7 @@ func TestFleetLockCommand(t *testing.T) {
 		{"a token file that is missing", nil, []string{"--listen", ":0", "--token-file", filepath.Join(n.dir, "nope")}, "token file"},
 		{"a negative deadline", nil, []string{"--listen", ":0", "--reboot-deadline", "-1m"}, "--reboot-deadline"},
 		{"--node is no flag of it", nil, []string{"--listen", ":0", "--node", "n1"}, "-node"},
+		{"a queue bound past what a transaction takes", nil, []string{"--listen", ":0", "--insecure-no-auth", "--max-queue", "5000"}, "--max-queue"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			n.expect(n.runWith(t.Context(), tt.environ, &fleettest.Log{}, "fleetlock", tt.args...), exitUsage, tt.says)
