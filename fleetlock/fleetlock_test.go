@@ -20,6 +20,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
@@ -525,4 +526,17 @@ func TestFleetLockMinRebootInterval(t *testing.T) {
 	now = now.Add(time.Minute)
 	mu.Unlock()
 	post(t, base, "pre-reboot", zincatiBody("host-a", "workers"), nil).is(t, 200, "")
+
+	// A reboot a node of the same name finished through rebootmgr's daemon is another
+	// machine's: it does not hold the host back (nor does the host's hold the node back).
+	st := &store.Consul{Client: c, Keys: keys, Group: "workers"}
+	if _, err := st.AppendHistory(t.Context(), history.Entry{Node: "host-c", Start: now.Add(-time.Minute), End: now, Outcome: history.Finished, TriggeredBy: "key reboot_required"}); err != nil {
+		t.Fatal(err)
+	}
+	post(t, base, "steady-state", zincatiBody("host-a", "workers"), nil).is(t, 200, "")
+	post(t, base, "pre-reboot", zincatiBody("host-c", "workers"), nil).is(t, 200, "")
+	l := historyOf(t, c, "workers")
+	if _, ok := pipeline.LastReboot(l, "host-a"); ok {
+		t.Fatalf("a FleetLock host's reboot counted as a node's: %+v", l.Entries)
+	}
 }

@@ -26,7 +26,7 @@ import (
 )
 
 // TriggeredBy is what a FleetLock holder's entry in the lock says asked for its reboot.
-const TriggeredBy = "FleetLock pre-reboot"
+const TriggeredBy = lock.FleetLockTriggeredBy
 
 // MaxHostID bounds the id of a host that asks for a place: the longest node name Consul serves
 // in DNS (a host is judged by the Consul node of its id); Zincati's is 32 characters. With
@@ -172,7 +172,7 @@ func (h hostHealth) absent(ctx context.Context, name string) (health.Service, bo
 // ours says whether a holder's place was taken by a FleetLock request. A place a node of the
 // same name took through rebootmgr's own pipeline is neither granted again nor given back here:
 // that node finishes its reboot itself.
-func ours(h lock.Holder) bool { return h.TriggeredBy == TriggeredBy }
+func ours(h lock.Holder) bool { return h.FleetLock() }
 
 // errHolds ends a change that has nothing to write: the host holds its place already.
 var errHolds = errors.New("holds its place already")
@@ -192,10 +192,7 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 		h.Deadline = now.Add(l.Deadline)
 	}
 	log := l.Logger.With(logkey.Node, host, logkey.Group, group)
-	if len(host) > MaxHostID {
-		return &Refusal{Kind: KindBadRequest, Value: fmt.Sprintf("client_params.id is %d characters long: an id that asks for a place here is at most %d (Zincati's is 32)", len(host), MaxHostID)}
-	}
-	if err := known(ctx, st, group); err != nil {
+	if err := l.mayAsk(ctx, st, host, group); err != nil {
 		return err
 	}
 	v, err := st.View(ctx)
@@ -210,7 +207,7 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 		if err != nil {
 			return err
 		}
-		if last, ok := pipeline.LastReboot(hl, host); ok && now.Before(last.End.Add(l.MinRebootInterval)) {
+		if last, ok := pipeline.LastHostReboot(hl, host); ok && now.Before(last.End.Add(l.MinRebootInterval)) {
 			return &Refusal{Kind: KindTooSoon, Value: fmt.Sprintf("%s finished a reboot at %s: the next may start at %s (min reboot interval %s)",
 				host, last.End.UTC().Format(time.RFC3339), last.End.Add(l.MinRebootInterval).UTC().Format(time.RFC3339), l.MinRebootInterval)}
 		}

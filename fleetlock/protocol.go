@@ -31,6 +31,7 @@ const (
 	KindForbidden         = "forbidden"          // 403: a wrong token, or a group no token serves
 	KindNotFound          = "not_found"          // 404: no such endpoint
 	KindMethodNotAllowed  = "method_not_allowed" // 405: not a POST
+	KindIDInUse           = "id_in_use"          // 409: the id is a node's that rebootmgr's daemon reboots
 	KindStopped           = "stopped"            // 423: the fleet's or the group's stop flag
 	KindLockHeld          = "lock_held"          // 423: no room in the group's lock
 	KindQueueFull         = "queue_full"         // 423: no room, and the group's queue holds as many as a host may join
@@ -43,7 +44,7 @@ const (
 // Kinds is the fixed set of kinds, in the order above.
 func Kinds() []string {
 	return []string{KindMissingHeader, KindBadRequest, KindUnknownGroup, KindUnauthorized, KindForbidden, KindNotFound, KindMethodNotAllowed,
-		KindStopped, KindLockHeld, KindQueueFull, KindUnhealthy, KindTooSoon, KindConsulUnavailable, KindError}
+		KindIDInUse, KindStopped, KindLockHeld, KindQueueFull, KindUnhealthy, KindTooSoon, KindConsulUnavailable, KindError}
 }
 
 // Status is the HTTP status of a kind.
@@ -59,6 +60,8 @@ func Status(kind string) int {
 		return http.StatusNotFound
 	case KindMethodNotAllowed:
 		return http.StatusMethodNotAllowed
+	case KindIDInUse:
+		return http.StatusConflict
 	case KindStopped, KindLockHeld, KindQueueFull, KindUnhealthy, KindTooSoon:
 		return http.StatusLocked
 	case KindConsulUnavailable:

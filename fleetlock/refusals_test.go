@@ -42,6 +42,10 @@ func TestFleetLockRefusalsNameNothingInternal(t *testing.T) {
 	post(t, base, "pre-reboot", zincatiBody("soon-1", "soon"), nil).is(t, 200, "")
 	post(t, base, "steady-state", zincatiBody("soon-1", "soon"), nil).is(t, 200, "")
 	// A check whose output names an address of the fleet, and a rule tag that cannot be read.
+	if _, err := c.Catalog().Register(&api.CatalogRegistration{Node: "daemon-1", Address: "10.9.8.7",
+		Service: &api.AgentService{ID: "rebootmgr", Service: "rebootmgr"}}, nil); err != nil {
+		t.Fatal(err)
+	}
 	for _, r := range []struct{ node, tag, status string }{{"sick-1", "min_passing=1", api.HealthCritical}, {"bad-1", "min_passing=x", api.HealthPassing}} {
 		if _, err := c.Catalog().Register(&api.CatalogRegistration{
 			Node: r.node, Address: "10.9.8.7",
@@ -67,6 +71,7 @@ func TestFleetLockRefusalsNameNothingInternal(t *testing.T) {
 		{"no token", withTokens, "pre-reboot", zincatiBody("h1", "compute"), nil, KindUnauthorized},
 		{"wrong token", withTokens, "pre-reboot", zincatiBody("h1", "compute"), ptr("Bearer guess"), KindForbidden},
 		{"no endpoint", base, "unlock", zincatiBody("h1", "default"), nil, KindNotFound},
+		{"the id of a node rebootmgr's daemon reboots", base, "pre-reboot", zincatiBody("daemon-1", "default"), nil, KindIDInUse},
 		{"a group nobody made", base, "pre-reboot", zincatiBody("h1", "nobody-made-it"), nil, KindUnknownGroup},
 		{"stopped", base, "pre-reboot", zincatiBody("h1", "stopped"), nil, KindStopped},
 		{"an id too long", base, "pre-reboot", zincatiBody(strings.Repeat("a", MaxHostID+1), "default"), nil, KindBadRequest},

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,5 +91,73 @@ func TestFleetLockQueueFlood(t *testing.T) {
 	n.expect(n.run("unlock", "holder-2", "--force"), 0, "released the reboot lock of holder-2")
 	if rec := n.lockRecord(); len(rec.Holders) != 0 {
 		t.Fatalf("lock after the flood: %+v", rec)
+	}
+}
+
+// TestFleetLockHostNamedLikeANode: a FleetLock host and a node of the same name are never taken
+// for each other. The host took its place before rebootmgr's daemon ran on node n1: the daemon,
+// asked to reboot n1, neither finishes nor gives back the host's place, and waits, saying why,
+// while the group's one place stays taken (a second host waits too); status and check show the
+// place as the host's. Once the daemon is registered, a FleetLock request named n1 is refused
+// (id_in_use). The host's finished reboot does not hold n1 back by its min reboot interval:
+// n1 reboots once the host's steady-state has given the place back (and h2, queued first, has
+// had its turn).
+func TestFleetLockHostNamedLikeANode(t *testing.T) {
+	n := dev(t)
+	f := n.startFleetlock(nil)
+	if code, r := f.zincati(t, "pre-reboot", "n1", "default"); code != 200 {
+		t.Fatalf("pre-reboot of a host named n1, no daemon on n1: %d %+v", code, r)
+	}
+	d := n.startDaemon("--min-reboot-interval", "1h")
+	n.put(n.keys().RebootRequired("n1"), "kernel")
+	fleettest.WaitSeen(t, d.Log.Seen("a FleetLock host named n1 holds a place"), "the daemon waiting for the host")
+	if h := n.holder("n1"); !h.FleetLock() || h.Phase != lock.Rebooting || n.rebootCount() != 0 {
+		t.Fatalf("the daemon took the host's place for its own: %+v, %d reboots", n.lockRecord(), n.rebootCount())
+	}
+	if code, r := f.zincati(t, "pre-reboot", "h2", "default"); code != 423 || r.Kind != fleetlock.KindLockHeld {
+		t.Fatalf("a second host while the host n1 reboots: %d %+v", code, r)
+	}
+	if code, r := f.zincati(t, "pre-reboot", "n1", "default"); code != 409 || r.Kind != fleetlock.KindIDInUse {
+		t.Fatalf("a FleetLock request named like a node whose daemon runs: %d %+v", code, r)
+	}
+
+	st := n.run("status", "--json")
+	var status struct {
+		Holders []struct {
+			Node      string `json:"node"`
+			FleetLock bool   `json:"fleetlock"`
+		} `json:"holders"`
+		Nodes []struct {
+			Node      string `json:"node"`
+			FleetLock bool   `json:"fleetlock"`
+			Blocked   *struct {
+				Gate   string `json:"gate"`
+				Reason string `json:"reason"`
+			} `json:"blocked"`
+		} `json:"nodes"`
+	}
+	if err := json.Unmarshal([]byte(st.stdout), &status); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, st.stdout)
+	}
+	if len(status.Holders) != 1 || !status.Holders[0].FleetLock {
+		t.Fatalf("status's holders: %+v", status.Holders)
+	}
+	for _, row := range status.Nodes {
+		if row.Node == "n1" && (!row.FleetLock || row.Blocked == nil || row.Blocked.Gate != "lock" || !strings.Contains(row.Blocked.Reason, "FleetLock host named n1")) {
+			t.Fatalf("status's row of n1: %+v", row)
+		}
+	}
+	n.expect(n.run("status"), 0, "n1 (FleetLock host) rebooting")
+	n.expect(n.run("check"), exitLockHeld, "a FleetLock host named n1 holds a place")
+
+	// The host gives its place back; h2, first in the queue, goes; then n1.
+	for _, step := range []struct{ endpoint, id string }{{"steady-state", "n1"}, {"pre-reboot", "h2"}, {"steady-state", "h2"}} {
+		if code, r := f.zincati(t, step.endpoint, step.id, "default"); code != 200 {
+			t.Fatalf("%s of %s: %d %+v", step.endpoint, step.id, code, r)
+		}
+	}
+	waitFile(t, n.reboots)
+	if h := n.holder("n1"); h.FleetLock() || h.Phase != lock.Rebooting {
+		t.Fatalf("n1's own reboot: %+v", n.lockRecord())
 	}
 }

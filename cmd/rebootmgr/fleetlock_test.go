@@ -337,7 +337,7 @@ func TestFleetLockDaemonWaits(t *testing.T) {
 		t.Fatalf("the host while the node reboots: %d %+v", code, r)
 	}
 	// A FleetLock client that calls itself n1 neither shares the node's place nor gives it back.
-	if code, r := f.zincati(t, "pre-reboot", "n1", "default"); code != 423 || r.Kind != fleetlock.KindLockHeld || !strings.Contains(r.Value, "no FleetLock request took") {
+	if code, r := f.zincati(t, "pre-reboot", "n1", "default"); code != 409 || r.Kind != fleetlock.KindIDInUse || !strings.Contains(r.Value, "rebootmgr's daemon reboots") {
 		t.Fatalf("pre-reboot named like the rebooting node: %d %+v", code, r)
 	}
 	if code, r := f.zincati(t, "steady-state", "n1", "default"); code != 200 || n.holder("n1").Phase != lock.Rebooting {
