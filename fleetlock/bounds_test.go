@@ -49,3 +49,43 @@ func TestFleetLockUnknownGroup(t *testing.T) {
 		t.Fatalf("fleet's holders: %+v", f.Holders)
 	}
 }
+
+// TestFleetLockSquat: a client with group a's token cannot take, under the id of group b's host,
+// a place while that host waits in b's queue or holds a place in b, and the host is told which
+// group holds its id (id_in_use) rather than waiting on a lock forever; a host whose Consul
+// node names its group asks in that group only. Ids are first come: one that neither holds nor
+// waits may be taken in a, and b's host is then refused naming a.
+func TestFleetLockSquat(t *testing.T) {
+	agent := consultest.Dev(t, "n1")
+	c := agent.Client
+	tokens := Tokens{"a": "token-a", "b": "token-b"}
+	base := serve(t, c, tokens)
+	put(t, c, keys.GroupLimit("a"), "1")
+	put(t, c, keys.GroupLimit("b"), "1")
+	as := func(group string) map[string]*string {
+		return map[string]*string{"Authorization": ptr("Bearer token-" + group)}
+	}
+	post(t, base, "pre-reboot", zincatiBody("b-holder", "b"), as("b")).is(t, 200, "")
+	// b's host waits in b's queue.
+	post(t, base, "pre-reboot", zincatiBody("host-x", "b"), as("b")).is(t, 423, KindLockHeld)
+	post(t, base, "pre-reboot", zincatiBody("host-x", "a"), as("a")).is(t, 409, KindIDInUse, "host-x waits in the queue of group b")
+	post(t, base, "steady-state", zincatiBody("b-holder", "b"), as("b")).is(t, 200, "")
+	post(t, base, "pre-reboot", zincatiBody("host-x", "b"), as("b")).is(t, 200, "")
+	// b's host holds its place in b.
+	post(t, base, "pre-reboot", zincatiBody("host-x", "a"), as("a")).is(t, 409, KindIDInUse, "host-x holds a place in group b")
+	if h, ok := lockOf(t, c, "a").Holder("host-x"); ok {
+		t.Fatalf("squatted in a: %+v", h)
+	}
+	post(t, base, "steady-state", zincatiBody("host-x", "b"), as("b")).is(t, 200, "")
+
+	// First come: an id that neither holds nor waits is taken in a; b's host is then told so.
+	post(t, base, "pre-reboot", zincatiBody("host-x", "a"), as("a")).is(t, 200, "")
+	post(t, base, "pre-reboot", zincatiBody("host-x", "b"), as("b")).is(t, 409, KindIDInUse, "host-x holds a place in group a")
+
+	// A host whose Consul node names its group asks in that group only.
+	if _, err := c.Catalog().Register(&api.CatalogRegistration{Node: "host-y", Address: "127.0.0.2", NodeMeta: map[string]string{"rebootmgr-group": "b"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	post(t, base, "pre-reboot", zincatiBody("host-y", "a"), as("a")).is(t, 409, KindIDInUse, "host-y is a node of group b")
+	post(t, base, "pre-reboot", zincatiBody("host-y", "b"), as("b")).is(t, 200, "")
+}

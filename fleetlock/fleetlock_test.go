@@ -240,7 +240,8 @@ func TestFleetLockRefusals(t *testing.T) {
 		{"a body over the bound", "pre-reboot", `{"client_params": {"id": "h1"}, "pad": "` + strings.Repeat("x", MaxBody) + `"}`, nil, 400, KindBadRequest, []string{"over"}},
 		{"no endpoint", "unlock", zincatiBody("h1", "default"), nil, 404, KindNotFound, nil},
 		{"lock full", "pre-reboot", zincatiBody("h1", "full"), nil, 423, KindLockHeld, []string{"holder"}},
-		{"holds a place in another group", "pre-reboot", zincatiBody("holder", "default"), nil, 423, KindLockHeld, []string{"group full"}},
+		{"holds a place in another group", "pre-reboot", zincatiBody("holder", "default"), nil, 409, KindIDInUse, []string{"group full"}},
+		{"waits in another group's queue", "pre-reboot", zincatiBody("h1", "default"), nil, 409, KindIDInUse, []string{"queue of group full"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			post(t, base, tt.endpoint, tt.body, tt.header).is(t, tt.status, tt.kind, tt.mentions...)
@@ -260,7 +261,7 @@ func TestFleetLockRefusals(t *testing.T) {
 	t.Run("stopped", func(t *testing.T) {
 		for _, key := range []string{keys.Stop(), keys.GroupStop("compute")} {
 			put(t, c, key, "kernel rollout paused")
-			post(t, base, "pre-reboot", zincatiBody("h1", "compute"), nil).is(t, 423, KindStopped, "kernel rollout paused")
+			post(t, base, "pre-reboot", zincatiBody("h3", "compute"), nil).is(t, 423, KindStopped, "kernel rollout paused")
 			del(t, c, key)
 		}
 		if len(lockOf(t, c, "compute").Holders) != 0 {

@@ -202,14 +202,9 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 	if err := l.stopOverdue(ctx, st, log, v); err != nil {
 		return err
 	}
-	if _, holds := v.Lock.Holder(host); !holds && l.MinRebootInterval > 0 {
-		hl, _, err := st.History(ctx)
-		if err != nil {
+	if _, holds := v.Lock.Holder(host); !holds {
+		if err := l.mayTake(ctx, st, v, host, now); err != nil {
 			return err
-		}
-		if last, ok := pipeline.LastHostReboot(hl, host); ok && now.Before(last.End.Add(l.MinRebootInterval)) {
-			return &Refusal{Kind: KindTooSoon, Value: fmt.Sprintf("%s finished a reboot at %s: the next may start at %s (min reboot interval %s)",
-				host, last.End.UTC().Format(time.RFC3339), last.End.Add(l.MinRebootInterval).UTC().Format(time.RFC3339), l.MinRebootInterval)}
 		}
 	}
 	_, _, err = pipeline.ChangeLock(ctx, st, log, func(v pipeline.View) (pipeline.Change, error) {
@@ -221,6 +216,9 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 				return pipeline.Change{}, stopRefusal(v.Stop)
 			}
 			return pipeline.Change{}, errHolds
+		}
+		if g, ok := v.Fleet.Group(host); ok && g != v.Group {
+			return pipeline.Change{}, otherGroup(host, g, "holds a place in")
 		}
 		if held := v.LegacyHeld(); held != "" {
 			// The pipeline's own words name the Python rebootmgr's keys.

@@ -31,7 +31,7 @@ const (
 	KindForbidden         = "forbidden"          // 403: a wrong token, or a group no token serves
 	KindNotFound          = "not_found"          // 404: no such endpoint
 	KindMethodNotAllowed  = "method_not_allowed" // 405: not a POST
-	KindIDInUse           = "id_in_use"          // 409: the id is a node's that rebootmgr's daemon reboots
+	KindIDInUse           = "id_in_use"          // 409: the id is a node's that rebootmgr's daemon reboots, or another group's
 	KindStopped           = "stopped"            // 423: the fleet's or the group's stop flag
 	KindLockHeld          = "lock_held"          // 423: no room in the group's lock
 	KindQueueFull         = "queue_full"         // 423: no room, and the group's queue holds as many as a host may join

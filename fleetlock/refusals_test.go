@@ -77,7 +77,7 @@ func TestFleetLockRefusalsNameNothingInternal(t *testing.T) {
 		{"an id too long", base, "pre-reboot", zincatiBody(strings.Repeat("a", MaxHostID+1), "default"), nil, KindBadRequest},
 		{"lock full", base, "pre-reboot", zincatiBody("h1", "full"), nil, KindLockHeld},
 		{"lock full, and its queue", tight, "pre-reboot", zincatiBody("h2", "full"), nil, KindQueueFull},
-		{"the Python rebootmgr holds the lock", base, "pre-reboot", zincatiBody("h1", "py"), nil, KindLockHeld},
+		{"the Python rebootmgr holds the lock", base, "pre-reboot", zincatiBody("h-py", "py"), nil, KindLockHeld},
 		{"a failing check", base, "pre-reboot", zincatiBody("sick-1", "sick"), nil, KindUnhealthy},
 		{"too soon", base, "pre-reboot", zincatiBody("soon-1", "soon"), nil, KindTooSoon},
 		{"Consul down", serve(t, down, nil), "pre-reboot", zincatiBody("h1", "default"), nil, KindConsulUnavailable},
