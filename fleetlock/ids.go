@@ -44,9 +44,13 @@ func (l *Locks) mayAsk(ctx context.Context, st *store.Consul, host, group string
 // node without the daemon is a host's own Consul agent, by which it is judged (see hostHealth);
 // one whose node meta names a group other than group is refused too, naming it.
 func (l *Locks) notANode(ctx context.Context, host, group string) error {
-	n, _, err := l.Client.Catalog().Node(host, (&api.QueryOptions{}).WithContext(ctx))
+	n, meta, err := l.Client.Catalog().Node(host, (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("look up node %s in consul: %w", host, err)
+	}
+	if meta.ResultsFilteredByACLs {
+		// A node the token may not read may be one the daemon reboots.
+		return fmt.Errorf("look up node %s in consul: %w", host, store.ErrFiltered)
 	}
 	if n == nil || n.Node == nil {
 		return nil

@@ -24,6 +24,10 @@ func TestFleetLockRefusalsNameNothingInternal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	anonymous, err := api.NewClient(&api.Config{Address: acl.HTTPAddr, Token: "anonymous"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	downAddr := closedAddr(t)
 	down, err := api.NewClient(&api.Config{Address: downAddr})
 	if err != nil {
@@ -82,6 +86,7 @@ func TestFleetLockRefusalsNameNothingInternal(t *testing.T) {
 		{"too soon", base, "pre-reboot", zincatiBody("soon-1", "soon"), nil, KindTooSoon},
 		{"Consul down", serve(t, down, nil), "pre-reboot", zincatiBody("h1", "default"), nil, KindConsulUnavailable},
 		{"Consul refuses the server's token", serve(t, denied, nil), "pre-reboot", zincatiBody("h1", "default"), nil, KindError},
+		{"Consul denies the anonymous token", serve(t, anonymous, nil), "pre-reboot", zincatiBody("h1", "default"), nil, KindError},
 		{"Consul refuses the server's token, steady-state", serve(t, denied, nil), "steady-state", zincatiBody("h1", "default"), nil, KindError},
 		{"an unreadable limit", base, "pre-reboot", zincatiBody("h1", "odd"), nil, KindError},
 		{"a rule tag that cannot be read", base, "pre-reboot", zincatiBody("bad-1", "malformed"), nil, KindError},
