@@ -68,6 +68,10 @@ type NodeState struct {
 	RebootRan bool
 	// TasksUnknown says that the node's tasks cannot be seen from here (another node's).
 	TasksUnknown bool
+	// Daemon says that the node is one rebootmgr's daemon reboots (its daemon is registered;
+	// check judges a node so): an entry of its name that a FleetLock request took (see
+	// lock.Holder.FleetLock) is then a host's, not its own.
+	Daemon bool
 	// SettingsError says why the node's settings (Schedule, Cooldown, StayGreen,
 	// MinRebootInterval) are not known
 	// ("" when they are).
@@ -124,7 +128,13 @@ func Gates(s NodeState) []Verdict {
 	}
 
 	h, holds := s.Lock.Holder(s.Node)
-	if holds && h.Phase != lock.Preparing {
+	// A FleetLock host's entry under this name: the row of that host, or (a daemon runs here)
+	// another machine's place, which this node waits for.
+	hostHolds := holds && h.FleetLock()
+	if hostHolds && s.Daemon {
+		holds = false
+	}
+	if holds && h.Phase != lock.Preparing && !hostHolds {
 		// The pipeline finishes this reboot; the gates before the lock no longer apply to it.
 		switch err := pipeline.RebootedGate(s.Node, h, s.BootID, s.RebootRan); {
 		case h.Phase == lock.Rebooting && s.BootID == "":
@@ -206,6 +216,11 @@ func Gates(s NodeState) []Verdict {
 	switch {
 	case s.LockError != "":
 		add(GateLock, fmt.Errorf("%s", s.LockError), s.LockError)
+	case hostHolds && s.Daemon:
+		err := pipeline.FleetLockHolds(h, s.Node, s.Group)
+		add(GateLock, err, err.Error())
+	case hostHolds:
+		add(GateLock, nil, fmt.Sprintf("this FleetLock host holds the lock: phase %s since %s; its steady-state gives it back", h.Phase, h.Since.UTC().Format("2006-01-02T15:04:05Z")))
 	case holds:
 		add(GateLock, nil, fmt.Sprintf("this node holds the lock: phase %s since %s", h.Phase, h.Since.UTC().Format("2006-01-02T15:04:05Z")))
 	case len(s.Legacy) > 0:

@@ -138,6 +138,8 @@ type Holder struct {
 	Since         time.Time  `json:"since"`
 	ForSeconds    int64      `json:"for_seconds"`
 	RebootStarted *time.Time `json:"reboot_started,omitempty"`
+	// FleetLock says that a FleetLock request took the place: Node is the host's id.
+	FleetLock bool `json:"fleetlock,omitempty"`
 }
 
 // Node is one node's row.
@@ -169,6 +171,9 @@ type Node struct {
 	// Alone says why the node reboots only alone, nobody beside it (see Alone); "" when it
 	// does not.
 	Alone string `json:"alone,omitempty"`
+	// FleetLock says that the row's place in the lock is a FleetLock host's (Phase is that
+	// host's); with Daemon set, that host is another machine than the node, which waits.
+	FleetLock bool `json:"fleetlock,omitempty"`
 }
 
 // QueueRow is a node's place in its group's queue.
@@ -243,7 +248,7 @@ func Compute(s Snapshot) Status {
 		}
 		st.Groups = append(st.Groups, out)
 		for _, h := range gs.Lock.Holders {
-			hold := Holder{Node: h.Node, Group: name, Phase: h.Phase, Since: h.Since, ForSeconds: int64(s.At.Sub(h.Since).Seconds())}
+			hold := Holder{Node: h.Node, Group: name, Phase: h.Phase, Since: h.Since, ForSeconds: int64(s.At.Sub(h.Since).Seconds()), FleetLock: h.FleetLock()}
 			if !h.RebootStarted.IsZero() {
 				t := h.RebootStarted
 				hold.RebootStarted = &t
@@ -355,7 +360,7 @@ func node(s Snapshot, name string, services []health.Service, ruleLess map[strin
 	}
 	st := s.NodeState(name, services)
 	if h, holds := st.Lock.Holder(name); holds {
-		n.Phase = h.Phase
+		n.Phase, n.FleetLock = h.Phase, h.FleetLock()
 	} else if st.Limit.Auto {
 		for _, h := range st.Lock.Holders {
 			if ruleLess[h.Node] {
@@ -433,6 +438,7 @@ func (s Snapshot) NodeState(name string, services []health.Service) NodeState {
 		Fleet: s.Fleet, Claims: s.Claims,
 		Now: s.At, History: g.History, TasksUnknown: true,
 	}
+	_, st.Daemon = s.Daemons[name]
 	switch {
 	case s.Stop != nil:
 		st.Stop = s.Stop

@@ -56,7 +56,11 @@ func WriteTable(w io.Writer, st Status, color bool) error {
 		var holders []string
 		for _, h := range st.Holders {
 			if h.Group == g.Name {
-				holders = append(holders, fmt.Sprintf("%s %s since %s (%s)", paint(yellow, h.Node), h.Phase, h.Since.UTC().Format(time.RFC3339), time.Duration(h.ForSeconds)*time.Second))
+				name := paint(yellow, h.Node)
+				if h.FleetLock {
+					name += " (FleetLock host)"
+				}
+				holders = append(holders, fmt.Sprintf("%s %s since %s (%s)", name, h.Phase, h.Since.UTC().Format(time.RFC3339), time.Duration(h.ForSeconds)*time.Second))
 			}
 		}
 		if len(g.Python) > 0 {
@@ -87,6 +91,10 @@ func WriteTable(w io.Writer, st Status, color bool) error {
 		phase := "-"
 		if n.Phase != "" {
 			phase = string(n.Phase)
+		}
+		if n.FleetLock {
+			// The place is a FleetLock host's, never the daemon's of a node of the same name.
+			phase += " (FleetLock host)"
 		}
 		daemon := "none"
 		if n.Daemon != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
@@ -216,6 +217,7 @@ func TestFleetLockRefusals(t *testing.T) {
 	c := agent.Client
 	base := serve(t, c, nil)
 	put(t, c, keys.GroupLimit("full"), "1")
+	put(t, c, keys.GroupLimit("compute"), "1")
 	post(t, base, "pre-reboot", zincatiBody("holder", "full"), nil).is(t, 200, "")
 
 	for _, tt := range []struct {
@@ -238,7 +240,8 @@ func TestFleetLockRefusals(t *testing.T) {
 		{"a body over the bound", "pre-reboot", `{"client_params": {"id": "h1"}, "pad": "` + strings.Repeat("x", MaxBody) + `"}`, nil, 400, KindBadRequest, []string{"over"}},
 		{"no endpoint", "unlock", zincatiBody("h1", "default"), nil, 404, KindNotFound, nil},
 		{"lock full", "pre-reboot", zincatiBody("h1", "full"), nil, 423, KindLockHeld, []string{"holder"}},
-		{"holds a place in another group", "pre-reboot", zincatiBody("holder", "default"), nil, 423, KindLockHeld, []string{"group full"}},
+		{"holds a place in another group", "pre-reboot", zincatiBody("holder", "default"), nil, 409, KindIDInUse, []string{"group full"}},
+		{"waits in another group's queue", "pre-reboot", zincatiBody("h1", "default"), nil, 409, KindIDInUse, []string{"queue of group full"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			post(t, base, tt.endpoint, tt.body, tt.header).is(t, tt.status, tt.kind, tt.mentions...)
@@ -258,7 +261,7 @@ func TestFleetLockRefusals(t *testing.T) {
 	t.Run("stopped", func(t *testing.T) {
 		for _, key := range []string{keys.Stop(), keys.GroupStop("compute")} {
 			put(t, c, key, "kernel rollout paused")
-			post(t, base, "pre-reboot", zincatiBody("h1", "compute"), nil).is(t, 423, KindStopped, "kernel rollout paused")
+			post(t, base, "pre-reboot", zincatiBody("h3", "compute"), nil).is(t, 423, KindStopped, "kernel rollout paused")
 			del(t, c, key)
 		}
 		if len(lockOf(t, c, "compute").Holders) != 0 {
@@ -275,7 +278,7 @@ func TestFleetLockRefusals(t *testing.T) {
 	})
 	t.Run("unreadable limit", func(t *testing.T) {
 		put(t, c, keys.GroupLimit("odd"), "many")
-		post(t, base, "pre-reboot", zincatiBody("h1", "odd"), nil).is(t, 500, KindError, "many")
+		post(t, base, "pre-reboot", zincatiBody("h1", "odd"), nil).is(t, 500, KindError, "the server's log")
 	})
 	t.Run("consul unavailable", func(t *testing.T) {
 		down, err := api.NewClient(&api.Config{Address: closedAddr(t)})
@@ -385,6 +388,7 @@ func TestFleetLockQuorum(t *testing.T) {
 	agent := consultest.Dev(t, "n1")
 	c := agent.Client
 	base := serve(t, c, nil)
+	put(t, c, keys.GroupLimit("other"), "1")
 	tags := []string{"rebootmgr", "min_passing=2"}
 	agent.RegisterService("gateway", tags, "critical")
 	agent.RegisterRemote("gw2", "gateway", tags, "passing")
@@ -429,6 +433,7 @@ func TestFleetLockDeadline(t *testing.T) {
 	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	base := serveLocks(t, &Locks{Client: c, Keys: keys, Deadline: time.Minute, By: "rebootmgr fleetlock on test", Now: clock}, nil)
+	put(t, c, keys.GroupLimit("workers"), "1")
 	post(t, base, "pre-reboot", zincatiBody("host-a", "workers"), nil).is(t, 200, "")
 	if h, _ := lockOf(t, c, "workers").Holder("host-a"); !h.Deadline.Equal(now.Add(time.Minute)) {
 		t.Fatalf("deadline: %+v", h)
@@ -509,6 +514,7 @@ func TestFleetLockMinRebootInterval(t *testing.T) {
 	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	base := serveLocks(t, &Locks{Client: c, Keys: keys, MinRebootInterval: time.Hour, Now: clock}, nil)
+	put(t, c, keys.GroupLimit("workers"), "1")
 	post(t, base, "pre-reboot", zincatiBody("host-a", "workers"), nil).is(t, 200, "")
 	post(t, base, "steady-state", zincatiBody("host-a", "workers"), nil).is(t, 200, "")
 	mu.Lock()
@@ -521,4 +527,17 @@ func TestFleetLockMinRebootInterval(t *testing.T) {
 	now = now.Add(time.Minute)
 	mu.Unlock()
 	post(t, base, "pre-reboot", zincatiBody("host-a", "workers"), nil).is(t, 200, "")
+
+	// A reboot a node of the same name finished through rebootmgr's daemon is another
+	// machine's: it does not hold the host back (nor does the host's hold the node back).
+	st := &store.Consul{Client: c, Keys: keys, Group: "workers"}
+	if _, err := st.AppendHistory(t.Context(), history.Entry{Node: "host-c", Start: now.Add(-time.Minute), End: now, Outcome: history.Finished, TriggeredBy: "key reboot_required"}); err != nil {
+		t.Fatal(err)
+	}
+	post(t, base, "steady-state", zincatiBody("host-a", "workers"), nil).is(t, 200, "")
+	post(t, base, "pre-reboot", zincatiBody("host-c", "workers"), nil).is(t, 200, "")
+	l := historyOf(t, c, "workers")
+	if _, ok := pipeline.LastReboot(l, "host-a"); ok {
+		t.Fatalf("a FleetLock host's reboot counted as a node's: %+v", l.Entries)
+	}
 }

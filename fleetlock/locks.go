@@ -26,7 +26,21 @@ import (
 )
 
 // TriggeredBy is what a FleetLock holder's entry in the lock says asked for its reboot.
-const TriggeredBy = "FleetLock pre-reboot"
+const TriggeredBy = lock.FleetLockTriggeredBy
+
+// MaxHostID bounds the id of a host that asks for a place: the longest node name Consul serves
+// in DNS (a host is judged by the Consul node of its id); Zincati's is 32 characters. With
+// MaxQueue, it bounds what requests can add to a group's queue.
+const MaxHostID = 63
+
+// DefaultMaxQueue is MaxQueue's default, and MaxQueueBound the most it may be: a queue of
+// that many entries of MaxHostID characters is some 150 kB as a transaction carries it
+// (base64), well within the 512 kB Consul takes, beside the group's lock and the fleet's
+// holders.
+const (
+	DefaultMaxQueue = 256
+	MaxQueueBound   = 1000
+)
 
 // Locks hands out places in rebootmgr's locks to FleetLock hosts.
 type Locks struct {
@@ -42,6 +56,10 @@ type Locks struct {
 	// MinRebootInterval is the least time between the end of a host's reboot (its steady-state)
 	// and the grant of its next (0: none): a host whose update loops is not rebooted in a loop.
 	MinRebootInterval time.Duration
+	// MaxQueue is how many entries a group's queue may hold for a host refused for want of
+	// room to join it (DefaultMaxQueue when 0): no flood of ids grows the queue, which every
+	// change of the group's lock writes, beyond what a transaction takes.
+	MaxQueue int
 	// By says who stops a group for a holder past its deadline ("rebootmgr fleetlock on HOST").
 	By     string
 	Logger *slog.Logger
@@ -68,8 +86,8 @@ func (l *Locks) store(group string) *store.Consul {
 func (l *Locks) locks(st *store.Consul) pipeline.Locks { return pipeline.Sighted(st, l.Sightings) }
 
 // health judges a host's services as the pipeline judges a node's (see hostHealth).
-func (l *Locks) health(st *store.Consul) pipeline.Health {
-	return hostHealth{Health: store.Health{Client: l.Client, Members: st, Remember: true}, members: st}
+func (l *Locks) health(st *store.Consul, log *slog.Logger) pipeline.Health {
+	return hostHealth{Health: store.Health{Client: l.Client, Members: st, Remember: true}, members: st, log: log}
 }
 
 // hostHealth judges the services of a host from afar: those Consul's catalog lists for its node,
@@ -79,10 +97,13 @@ func (l *Locks) health(st *store.Consul) pipeline.Health {
 // agent leaves the cluster at shutdown), and judged by the catalog alone it would pass with
 // nothing to judge. A remembered service it has no instance of fails (its own instance
 // missing) until the catalog lists it again. A host Consul knows no node of and rebootmgr
-// remembers nothing of has no services to judge.
+// remembers nothing of has no services to judge. The report it returns (whose words a
+// refusal carries to the client) leaves out the output of the checks, which may name
+// addresses of the fleet; the whole report goes to the log.
 type hostHealth struct {
 	store.Health
 	members *store.Consul
+	log     *slog.Logger
 }
 
 func (h hostHealth) Check(ctx context.Context, node string, down map[string]string) (health.Report, error) {
@@ -106,7 +127,27 @@ func (h hostHealth) Check(ctx context.Context, node string, down map[string]stri
 			services = append(services, svc)
 		}
 	}
-	return health.Evaluate(node, services, down), nil
+	if full := health.Evaluate(node, services, down); !full.OK() {
+		h.log.Info("the host's services do not pass", logkey.Reason, full.Reason())
+	}
+	return health.Evaluate(node, withoutOutput(services), down), nil
+}
+
+// withoutOutput is services with the output of every check left out.
+func withoutOutput(services []health.Service) []health.Service {
+	out := make([]health.Service, len(services))
+	for i, svc := range services {
+		svc.Instances = slices.Clone(svc.Instances)
+		for j, inst := range svc.Instances {
+			inst.Checks = slices.Clone(inst.Checks)
+			for k := range inst.Checks {
+				inst.Checks[k].Output = ""
+			}
+			svc.Instances[j] = inst
+		}
+		out[i] = svc
+	}
+	return out
 }
 
 // absent is a service the host is remembered running and the catalog does not list for it,
@@ -137,7 +178,7 @@ func (h hostHealth) absent(ctx context.Context, name string) (health.Service, bo
 // ours says whether a holder's place was taken by a FleetLock request. A place a node of the
 // same name took through rebootmgr's own pipeline is neither granted again nor given back here:
 // that node finishes its reboot itself.
-func ours(h lock.Holder) bool { return h.TriggeredBy == TriggeredBy }
+func ours(h lock.Holder) bool { return h.FleetLock() }
 
 // errHolds ends a change that has nothing to write: the host holds its place already.
 var errHolds = errors.New("holds its place already")
@@ -157,6 +198,9 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 		h.Deadline = now.Add(l.Deadline)
 	}
 	log := l.Logger.With(logkey.Node, host, logkey.Group, group)
+	if err := l.mayAsk(ctx, st, host, group); err != nil {
+		return err
+	}
 	v, err := l.locks(st).View(ctx)
 	if err != nil {
 		return err
@@ -164,14 +208,9 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 	if err := l.stopOverdue(ctx, st, log, v); err != nil {
 		return err
 	}
-	if _, holds := v.Lock.Holder(host); !holds && l.MinRebootInterval > 0 {
-		hl, _, err := st.History(ctx)
-		if err != nil {
+	if _, holds := v.Lock.Holder(host); !holds {
+		if err := l.mayTake(ctx, st, v, host, now); err != nil {
 			return err
-		}
-		if last, ok := pipeline.LastReboot(hl, host); ok && now.Before(last.End.Add(l.MinRebootInterval)) {
-			return &Refusal{Kind: KindTooSoon, Value: fmt.Sprintf("%s finished a reboot at %s: the next may start at %s (min reboot interval %s)",
-				host, last.End.UTC().Format(time.RFC3339), last.End.Add(l.MinRebootInterval).UTC().Format(time.RFC3339), l.MinRebootInterval)}
 		}
 	}
 	_, _, err = pipeline.ChangeLock(ctx, l.locks(st), log, func(v pipeline.View) (pipeline.Change, error) {
@@ -184,7 +223,15 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 			}
 			return pipeline.Change{}, errHolds
 		}
-		return pipeline.AcquireIn(ctx, l.health(st), log, v, h, "health, counting every reboot in flight")
+		if g, ok := v.Fleet.Group(host); ok && g != v.Group {
+			return pipeline.Change{}, otherGroup(host, g, "holds a place in")
+		}
+		if held := v.LegacyHeld(); held != "" {
+			// The pipeline's own words name the Python rebootmgr's keys.
+			log.Info("the Python rebootmgr holds the group's lock", logkey.Holder, held)
+			return pipeline.Change{}, &Refusal{Kind: KindLockHeld, Value: "the Python rebootmgr holds group " + v.Group + "'s lock: wait until its node is back"}
+		}
+		return pipeline.AcquireIn(ctx, l.health(st, log), log, v, h, "health, counting every reboot in flight")
 	})
 	if errors.Is(err, errHolds) {
 		log.Info("pre-reboot from the holder: its place stays granted")
@@ -194,7 +241,9 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 		// The host waits its turn in the group's queue, as a daemon does: it keeps its place
 		// in the order across its retries (one every few minutes, for Zincati). One that yields
 		// to a node with less room has room, and waits for nobody's turn: it joins no queue.
-		l.join(ctx, st, log, host)
+		if full := l.join(ctx, st, log, host); full != nil {
+			return full
+		}
 	}
 	if err != nil {
 		return err
@@ -203,14 +252,51 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 	return nil
 }
 
-// join puts host in its group's queue (see lock.Queue), or clears what blocked it there. A
-// queue that cannot be written is logged: it orders the hosts, it never decides safety.
-func (l *Locks) join(ctx context.Context, st *store.Consul, log *slog.Logger, host string) {
-	now := time.Now()
-	err := pipeline.ChangeQueue(ctx, l.locks(st), log, func(q lock.Queue) lock.Queue { return q.Join(host, now) })
+// known refuses a group no operator made (see store.Consul.GroupKnown: no key of it, no node of
+// the catalog in it; the default group always is), as airlock refuses a group it is not
+// configured with: otherwise any client could take a place in a group of its own making, one
+// after another, each new group with room for it, until the fleet's record of holders is too
+// large to write. Nothing is written for such a group.
+func known(ctx context.Context, st *store.Consul, group string) error {
+	ok, err := st.GroupKnown(ctx, group)
 	if err != nil {
+		return err
+	}
+	if !ok {
+		return &Refusal{Kind: KindUnknownGroup, Value: fmt.Sprintf("group %s is not known here: an operator makes it (rebootmgr limit %s N, or a node with node meta %s=%s); a FleetLock request makes none", group, group, store.GroupMeta, group)}
+	}
+	return nil
+}
+
+// join puts host in its group's queue (see lock.Queue), or clears what blocked it there, while
+// the queue holds fewer than MaxQueue entries; a host not in a queue that holds as many is
+// refused (queue_full) and left out. Any other queue that cannot be written is logged: it
+// orders the hosts, it never decides safety.
+func (l *Locks) join(ctx context.Context, st *store.Consul, log *slog.Logger, host string) *Refusal {
+	now := time.Now()
+	most := l.MaxQueue
+	if most <= 0 {
+		most = DefaultMaxQueue
+	}
+	_, _, err := pipeline.ChangeLock(ctx, l.locks(st), log, func(v pipeline.View) (pipeline.Change, error) {
+		if _, in := v.Queue.Place(host); !in && len(v.Queue.Entries) >= most {
+			return pipeline.Change{}, &Refusal{Kind: KindQueueFull, Value: fmt.Sprintf("no room in group %s's lock, and its queue is full (%d waiting, the most a FleetLock host may join): %s waits without a place in the order, and may take a place that opens once those in the queue let their turn pass", v.Group, len(v.Queue.Entries), host)}
+		}
+		q := v.Queue.Join(host, now)
+		if q.Equal(v.Queue) {
+			return pipeline.Change{}, errHolds
+		}
+		return pipeline.Change{Lock: v.Lock, Queue: &q}, nil
+	})
+	var full *Refusal
+	switch {
+	case errors.As(err, &full):
+		log.Warn("the group's queue is full: the host is not queued")
+		return full
+	case err != nil && !errors.Is(err, errHolds):
 		log.Warn("could not put the host in the group's queue", logkey.Err, err)
 	}
+	return nil
 }
 
 // SteadyState gives host's place in group's lock back once its services pass (see hostHealth;
@@ -234,7 +320,7 @@ func (l *Locks) SteadyState(ctx context.Context, host, group string) (released b
 	if v.Stop.Set {
 		return false, stopRefusal(v.Stop)
 	}
-	if err := pipeline.HealthIn(ctx, l.health(st), log, v, host, "health after the reboot"); err != nil {
+	if err := pipeline.HealthIn(ctx, l.health(st, log), log, v, host, "health after the reboot"); err != nil {
 		return false, err
 	}
 	var held lock.Holder

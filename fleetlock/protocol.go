@@ -26,22 +26,31 @@ import (
 const (
 	KindMissingHeader     = "missing_header"     // 400: no "fleet-lock-protocol: true"
 	KindBadRequest        = "bad_request"        // 400: a body that is not a FleetLock request
+	KindUnknownGroup      = "unknown_group"      // 400: a group no operator made (as airlock answers)
 	KindUnauthorized      = "unauthorized"       // 401: the group needs a token and none came
 	KindForbidden         = "forbidden"          // 403: a wrong token, or a group no token serves
 	KindNotFound          = "not_found"          // 404: no such endpoint
 	KindMethodNotAllowed  = "method_not_allowed" // 405: not a POST
+	KindIDInUse           = "id_in_use"          // 409: the id is a node's that rebootmgr's daemon reboots, or another group's
 	KindStopped           = "stopped"            // 423: the fleet's or the group's stop flag
 	KindLockHeld          = "lock_held"          // 423: no room in the group's lock
+	KindQueueFull         = "queue_full"         // 423: no room, and the group's queue holds as many as a host may join
 	KindUnhealthy         = "unhealthy"          // 423: the host's services, or a quorum
 	KindTooSoon           = "too_soon"           // 423: the host's last reboot ended less than the min reboot interval ago
 	KindConsulUnavailable = "consul_unavailable" // 503: Consul did not answer, or failed
 	KindError             = "error"              // 500: anything else
 )
 
+// Kinds is the fixed set of kinds, in the order above.
+func Kinds() []string {
+	return []string{KindMissingHeader, KindBadRequest, KindUnknownGroup, KindUnauthorized, KindForbidden, KindNotFound, KindMethodNotAllowed,
+		KindIDInUse, KindStopped, KindLockHeld, KindQueueFull, KindUnhealthy, KindTooSoon, KindConsulUnavailable, KindError}
+}
+
 // Status is the HTTP status of a kind.
 func Status(kind string) int {
 	switch kind {
-	case KindMissingHeader, KindBadRequest:
+	case KindMissingHeader, KindBadRequest, KindUnknownGroup:
 		return http.StatusBadRequest
 	case KindUnauthorized:
 		return http.StatusUnauthorized
@@ -51,7 +60,9 @@ func Status(kind string) int {
 		return http.StatusNotFound
 	case KindMethodNotAllowed:
 		return http.StatusMethodNotAllowed
-	case KindStopped, KindLockHeld, KindUnhealthy, KindTooSoon:
+	case KindIDInUse:
+		return http.StatusConflict
+	case KindStopped, KindLockHeld, KindQueueFull, KindUnhealthy, KindTooSoon:
 		return http.StatusLocked
 	case KindConsulUnavailable:
 		return http.StatusServiceUnavailable
@@ -67,26 +78,28 @@ type Refusal struct {
 
 func (r *Refusal) Error() string { return r.Kind + ": " + r.Value }
 
-// refusalOf is how err is answered.
+// refusalOf is how err is answered. A client is told the kind and a text that names nothing
+// of the server's inside (no address of Consul, no key, no Go error text): a gate's own words
+// (a stop flag's reason, the holders, the rules that fail), or a fixed text; the error itself
+// goes to the server's log (see refuseErr).
 func refusalOf(err error) *Refusal {
 	var r *Refusal
-	value := clip.Text(clip.OneLine(err.Error()))
 	switch {
 	case errors.As(err, &r):
 		return r
 	case errors.Is(err, health.ErrMalformedTag):
 		// A service's definition is wrong: no waiting fixes it.
-		return &Refusal{Kind: KindError, Value: value}
+		return &Refusal{Kind: KindError, Value: "a service of the host carries a rebootmgr rule tag that cannot be read: an operator must fix the service's definition"}
 	case errors.Is(err, pipeline.ErrStopped):
-		return &Refusal{Kind: KindStopped, Value: value}
+		return &Refusal{Kind: KindStopped, Value: clip.OneLine(err.Error())}
 	case errors.Is(err, pipeline.ErrUnhealthy):
-		return &Refusal{Kind: KindUnhealthy, Value: value}
+		return &Refusal{Kind: KindUnhealthy, Value: clip.OneLine(err.Error())}
 	case errors.Is(err, pipeline.ErrLockHeld), errors.Is(err, pipeline.ErrHeldElsewhere):
-		return &Refusal{Kind: KindLockHeld, Value: value}
+		return &Refusal{Kind: KindLockHeld, Value: clip.OneLine(err.Error())}
 	case unavailable(err):
-		return &Refusal{Kind: KindConsulUnavailable, Value: value}
+		return &Refusal{Kind: KindConsulUnavailable, Value: "the reboot lock cannot be read or written now: try again later"}
 	}
-	return &Refusal{Kind: KindError, Value: value}
+	return &Refusal{Kind: KindError, Value: "the request could not be answered: an operator finds why in the server's log"}
 }
 
 // unavailable says whether err is Consul not answering, or answering with a server error.
@@ -166,14 +179,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch endpoint {
 	case "pre-reboot":
 		if err := h.Locks.PreReboot(ctx, host, group); err != nil {
-			refuse(w, log, refusalOf(err))
+			refuseErr(w, log, err)
 			return
 		}
 		log.Info("pre-reboot granted")
 	case "steady-state":
 		released, err := h.Locks.SteadyState(ctx, host, group)
 		if err != nil {
-			refuse(w, log, refusalOf(err))
+			refuseErr(w, log, err)
 			return
 		}
 		log.Info("steady-state answered", logkey.Released, released)
@@ -191,11 +204,11 @@ func readRequest(w http.ResponseWriter, r *http.Request) (host, group string, _ 
 		if errors.As(err, &tooLarge) {
 			return "", "", &Refusal{Kind: KindBadRequest, Value: fmt.Sprintf("the body is over %d bytes", MaxBody)}
 		}
-		return "", "", &Refusal{Kind: KindBadRequest, Value: "reading the body: " + err.Error()}
+		return "", "", &Refusal{Kind: KindBadRequest, Value: "the body could not be read whole"}
 	}
 	var req request
 	if err := json.Unmarshal(data, &req); err != nil {
-		return "", "", &Refusal{Kind: KindBadRequest, Value: "the body is not a FleetLock request: " + err.Error()}
+		return "", "", &Refusal{Kind: KindBadRequest, Value: `the body is not a FleetLock request: want the JSON object {"client_params": {"id": "...", "group": "..."}}`}
 	}
 	if req.ClientParams == nil || req.ClientParams.ID == "" {
 		return "", "", &Refusal{Kind: KindBadRequest, Value: `the body has no client_params.id: want {"client_params": {"id": "...", "group": "..."}}`}
@@ -211,6 +224,19 @@ func readRequest(w http.ResponseWriter, r *http.Request) (host, group string, _ 
 		return "", "", &Refusal{Kind: KindBadRequest, Value: "client_params.group: " + err.Error()}
 	}
 	return host, group, nil
+}
+
+// refuseErr answers err as refusalOf says, and logs the error itself where the answer leaves it
+// out: a refusal of kind error or consul_unavailable says only that something failed.
+func refuseErr(w http.ResponseWriter, log *slog.Logger, err error) {
+	r := refusalOf(err)
+	switch r.Kind {
+	case KindError:
+		log.Error("could not answer the request", logkey.Err, err)
+	case KindConsulUnavailable:
+		log.Warn("Consul did not answer, or failed", logkey.Err, err)
+	}
+	refuse(w, log, r)
 }
 
 // refuse answers with the refusal's status and body.

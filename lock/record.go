@@ -73,6 +73,15 @@ type Holder struct {
 	Zone string `json:"zone,omitempty"`
 }
 
+// FleetLockTriggeredBy is what the entry of a host that took its place through a FleetLock
+// request says asked for its reboot (see package fleetlock), and what that host's reboots say
+// in the history. A node's own reboot never says it (its request is a file, a key, a command
+// or an operator), so a node never takes such an entry, or such a reboot, for its own.
+const FleetLockTriggeredBy = "FleetLock pre-reboot"
+
+// FleetLock says whether the entry is a FleetLock host's, not a node's of that name.
+func (h Holder) FleetLock() bool { return h.TriggeredBy == FleetLockTriggeredBy }
+
 // Overdue returns the holders whose deadline has passed at now (see DeadlineOf).
 func (r Record) Overdue(now time.Time, seen *Sightings) []Holder {
 	var out []Holder

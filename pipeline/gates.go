@@ -174,16 +174,37 @@ func (p *Pipeline) checkHealthIn(ctx context.Context, v View, gate string) error
 	return HealthIn(ctx, p.Health, p.Logger, v, p.Node, gate)
 }
 
-// LastReboot is node's last finished reboot in the group's history (false: none recorded).
+// LastReboot is node's last finished reboot in the group's history (false: none recorded). A
+// FleetLock host's reboot under the same name is another machine's, and not counted (see
+// LastHostReboot).
 func LastReboot(l history.Log, node string) (history.Entry, bool) {
+	return lastFinished(l, node, false)
+}
+
+// LastHostReboot is the last finished reboot of the FleetLock host host in the group's history
+// (false: none recorded); a node's of the same name is not counted.
+func LastHostReboot(l history.Log, host string) (history.Entry, bool) {
+	return lastFinished(l, host, true)
+}
+
+func lastFinished(l history.Log, name string, fleetLock bool) (history.Entry, bool) {
 	var last history.Entry
 	found := false
 	for _, e := range l.Entries {
-		if e.Node == node && e.Outcome == history.Finished && (!found || e.End.After(last.End)) {
+		if e.Node == name && e.Outcome == history.Finished && (e.TriggeredBy == lock.FleetLockTriggeredBy) == fleetLock && (!found || e.End.After(last.End)) {
 			last, found = e, true
 		}
 	}
 	return last, found
+}
+
+// FleetLockHolds is the gate of a node whose name a FleetLock host holds a place under (see
+// lock.Holder.FleetLock): that host is another machine, whose reboot this node neither
+// finishes nor gives back. The node waits until the host's steady-state (or an operator) gives
+// the place back.
+func FleetLockHolds(h lock.Holder, node, group string) error {
+	return gateFail(ErrLockHeld, "a FleetLock host named %s holds a place in group %s's lock (%s since %s): it is not this node, which neither finishes nor gives back its reboot, and waits until the host's steady-state gives the place back (or rebootmgr unlock %s --force%s, once the host is known to be up); give the host an id no node has",
+		node, group, h.Phase, h.Since.UTC().Format(time.RFC3339), node, GroupFlag(group))
 }
 
 // IntervalGate is the least time between two reboots of node, judged on its group's history at

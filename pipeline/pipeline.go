@@ -371,7 +371,10 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 	}
 	held := false
 	p.request = Request{Why: "an operator's rebootmgr reboot"}
-	if h, ok := rec.Holder(p.Node); ok {
+	h, ok := rec.Holder(p.Node)
+	// A FleetLock host of this node's name may hold that place: its reboot is not this node's.
+	hostHolds := ok && h.FleetLock()
+	if ok && !hostHolds {
 		switch h.Phase {
 		case lock.Rebooting, lock.Finishing:
 			log.Info("this node holds the reboot lock: finishing the reboot", logkey.Phase, h.Phase, logkey.Since, h.Since)
@@ -393,6 +396,9 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 			return Result{Outcome: NothingToDo, Message: "no reboot required"}, nil
 		}
 		log.Info("reboot required", logkey.Gate, "trigger", logkey.By, p.request.Why)
+	}
+	if hostHolds {
+		return Result{}, FleetLockHolds(h, p.Node, v.Group)
 	}
 	return p.prepare(ctx, held, p.request.Why)
 }

@@ -52,7 +52,9 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	s := fleet.NodeState{Node: node, Group: group, Zone: meta[store.ZoneMeta], Limit: lock.One, Now: time.Now(), Schedule: schedule, Cooldown: f.cooldown, StayGreen: f.stayGreen, MinRebootInterval: f.minRebootInterval}
+	// Judged as its daemon would judge it: a place of its name that a FleetLock request took is
+	// a host's, not its own.
+	s := fleet.NodeState{Node: node, Group: group, Zone: meta[store.ZoneMeta], Limit: lock.One, Now: time.Now(), Schedule: schedule, Cooldown: f.cooldown, StayGreen: f.stayGreen, MinRebootInterval: f.minRebootInterval, Daemon: true}
 	if node != local {
 		// Another node is judged by the settings its daemon published.
 		d, ok, err := fleet.DaemonOf(ctx, o.client, node)

@@ -15,9 +15,11 @@ import (
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
-const fleetlockExamples = `  rebootmgr fleetlock --listen :8470        serve Zincati's reboot lock: base_url = "http://HOST:8470/"
-  rebootmgr fleetlock --listen :8470 --tls-cert /etc/rebootmgr/tls.crt --tls-key /etc/rebootmgr/tls.key \
-      --token-file /etc/rebootmgr/fleetlock-tokens   over TLS, a token per group (GROUP=TOKEN lines)
+const fleetlockExamples = `  rebootmgr fleetlock --listen :8470 --tls-cert /etc/rebootmgr/tls.crt --tls-key /etc/rebootmgr/tls.key \
+      --token-file /etc/rebootmgr/fleetlock-tokens   over TLS, a token per group (GROUP=TOKEN lines):
+                                                     base_url = "https://GROUP:TOKEN@HOST:8470/"
+  rebootmgr fleetlock --listen 127.0.0.1:8470 --insecure-no-auth   on loopback, every request served
+                                                     (a proxy in front that authenticates the hosts)
 `
 
 // fleetlockFlags are the FleetLock server's flags: where it listens and how, and what the
@@ -28,6 +30,8 @@ type fleetlockFlags struct {
 	tlsCert       string
 	tlsKey        string
 	tokenFile     string
+	noAuth        bool
+	maxQueue      int
 	deadline      time.Duration
 	minInterval   time.Duration
 	pythonMarkers bool
@@ -39,10 +43,12 @@ func (f *fleetlockFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.consulAddr, "consul-addr", "", "Consul HTTP address (default: $CONSUL_HTTP_ADDR or 127.0.0.1:8500; token, TLS and datacenter follow Consul's CONSUL_* variables)")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.StringVar(&f.listen, "listen", "", "serve FleetLock at this address, HOST:PORT or :PORT (required)")
+	fs.StringVar(&f.listen, "listen", "", "serve FleetLock at this address (required): HOST:PORT, such as 127.0.0.1:8470 (this machine only, a proxy in front), or :PORT (every interface)")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "serve over TLS with this certificate (PEM; with --tls-key)")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "the private key of --tls-cert (PEM)")
 	fs.StringVar(&f.tokenFile, "token-file", "", "require a token per group: a file of GROUP=TOKEN lines (* for every other group); a request sends Authorization: Bearer TOKEN (or TOKEN as the password of Basic authentication)")
+	fs.BoolVar(&f.noAuth, "insecure-no-auth", false, "serve every request without a token: any client that reaches --listen may take and give back places in every group's lock (without --token-file the server starts only with this)")
+	fs.IntVar(&f.maxQueue, "max-queue", fleetlock.DefaultMaxQueue, fmt.Sprintf("a host refused for want of room joins its group's queue only while the queue holds fewer entries than this (1 to %d); past it, queue_full", fleetlock.MaxQueueBound))
 	fs.DurationVar(&f.deadline, "reboot-deadline", 30*time.Minute, "from a host's pre-reboot to its steady-state; a holder past it stops its group, keeping the lock (0: none)")
 	fs.DurationVar(&f.minInterval, "min-reboot-interval", time.Hour, "least time between the end of a host's reboot (its steady-state) and the grant of its next (0: none)")
 	fs.BoolVar(&f.pythonMarkers, "python-markers", true, "mark the hosts' reboots in the Python rebootmgr's reboot_in_progress keys, as the daemons do (false once no node runs it)")
@@ -52,18 +58,27 @@ func runFleetlock(ctx context.Context, args []string, e env, stdout, stderr io.W
 	fs := flag.NewFlagSet("fleetlock", flag.ContinueOnError)
 	var f fleetlockFlags
 	f.register(fs)
-	fs.Usage = usageFunc(fs, stdout, "rebootmgr fleetlock --listen ADDR [--tls-cert FILE --tls-key FILE] [--token-file FILE]", fleetlockExamples)
+	fs.Usage = usageFunc(fs, stdout, "rebootmgr fleetlock --listen ADDR [--tls-cert FILE --tls-key FILE] (--token-file FILE | --insecure-no-auth)", fleetlockExamples)
 	if err := parse(fs, args, e); err != nil {
 		return err
 	}
 	if f.listen == "" {
-		return fmt.Errorf("%w: fleetlock needs --listen ADDR (such as :8470)", errUsage)
+		return fmt.Errorf("%w: fleetlock needs --listen ADDR (such as 127.0.0.1:8470)", errUsage)
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return fmt.Errorf("%w: --tls-cert and --tls-key go together", errUsage)
 	}
 	if err := f.validate(); err != nil {
 		return err
+	}
+	if f.maxQueue < 1 || f.maxQueue > fleetlock.MaxQueueBound {
+		return fmt.Errorf("%w: --max-queue %d: want 1 to %d", errUsage, f.maxQueue, fleetlock.MaxQueueBound)
+	}
+	switch {
+	case f.tokenFile == "" && !f.noAuth:
+		return fmt.Errorf("%w: fleetlock needs --token-file FILE (GROUP=TOKEN lines: a request for a group needs its token), or --insecure-no-auth to serve every client that reaches --listen without one", errUsage)
+	case f.tokenFile != "" && f.noAuth:
+		return fmt.Errorf("%w: --token-file and --insecure-no-auth exclude each other", errUsage)
 	}
 	log, err := f.logger(stderr)
 	if err != nil {
@@ -90,7 +105,7 @@ func runFleetlock(ctx context.Context, args []string, e env, stdout, stderr io.W
 	handler := &fleetlock.Handler{
 		Locks: &fleetlock.Locks{
 			Client: client, Keys: store.Keys{Prefix: f.prefix}, PythonMarkers: f.pythonMarkers,
-			Deadline: f.deadline, MinRebootInterval: f.minInterval, By: "rebootmgr fleetlock on " + host, Logger: log,
+			Deadline: f.deadline, MinRebootInterval: f.minInterval, MaxQueue: f.maxQueue, By: "rebootmgr fleetlock on " + host, Logger: log,
 			Sightings: lock.NewSightings(),
 		},
 		Tokens: tokens,
@@ -101,6 +116,9 @@ func runFleetlock(ctx context.Context, args []string, e env, stdout, stderr io.W
 		return fmt.Errorf("--listen: %w", err)
 	}
 	srv := &fleetlock.Server{Handler: handler, CertFile: f.tlsCert, KeyFile: f.tlsKey, Logger: log}
+	if f.noAuth {
+		log.Warn("no authentication (--insecure-no-auth): any client that reaches this address may take and give back places in every group's lock", logkey.Addr, l.Addr().String())
+	}
 	log.Info("serving FleetLock", logkey.Addr, l.Addr().String(), logkey.TLS, f.tlsCert != "", logkey.Tokens, len(tokens))
 	return srv.Serve(ctx, l)
 }

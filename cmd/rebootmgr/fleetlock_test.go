@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -49,6 +50,12 @@ func (n *testNode) startFleetlock(environ map[string]string, extra ...string) *f
 	}
 	// Hosts here reboot again within seconds; the min reboot interval has its own test.
 	extra = append([]string{"--min-reboot-interval", "0"}, extra...)
+	// Without a token file, the server serves only when told to serve anyone.
+	_, tokens := environ["REBOOTMGR_TOKEN_FILE"]
+	_, noAuth := environ["REBOOTMGR_INSECURE_NO_AUTH"]
+	if !tokens && !noAuth && !slices.Contains(extra, "--token-file") {
+		extra = append([]string{"--insecure-no-auth"}, extra...)
+	}
 	go func() { f.done <- n.runWith(ctx, environ, f.log, "fleetlock", extra...) }()
 	n.t.Cleanup(func() {
 		f.stop()
@@ -159,6 +166,7 @@ func TestFleetLockCommand(t *testing.T) {
 		{"a token file that is missing", nil, []string{"--listen", ":0", "--token-file", filepath.Join(n.dir, "nope")}, "token file"},
 		{"a negative deadline", nil, []string{"--listen", ":0", "--reboot-deadline", "-1m"}, "--reboot-deadline"},
 		{"--node is no flag of it", nil, []string{"--listen", ":0", "--node", "n1"}, "-node"},
+		{"a queue bound past what a transaction takes", nil, []string{"--listen", ":0", "--insecure-no-auth", "--max-queue", "5000"}, "--max-queue"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			n.expect(n.runWith(t.Context(), tt.environ, &fleettest.Log{}, "fleetlock", tt.args...), exitUsage, tt.says)
@@ -172,6 +180,7 @@ func TestFleetLockTLSAndTokens(t *testing.T) {
 	cert, key, pool := selfSigned(t, n.dir)
 	tokens := filepath.Join(n.dir, "tokens")
 	writeFile(t, tokens, "# FleetLock tokens\ncompute=c0mpute\n")
+	n.put(n.keys().GroupLimit("compute"), "1")
 	f := n.startFleetlock(map[string]string{"REBOOTMGR_TOKEN_FILE": tokens}, "--tls-cert", cert, "--tls-key", key)
 	f.base = strings.Replace(f.base, "http://", "https://", 1)
 	f.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
@@ -328,7 +337,7 @@ func TestFleetLockDaemonWaits(t *testing.T) {
 		t.Fatalf("the host while the node reboots: %d %+v", code, r)
 	}
 	// A FleetLock client that calls itself n1 neither shares the node's place nor gives it back.
-	if code, r := f.zincati(t, "pre-reboot", "n1", "default"); code != 423 || r.Kind != fleetlock.KindLockHeld || !strings.Contains(r.Value, "no FleetLock request took") {
+	if code, r := f.zincati(t, "pre-reboot", "n1", "default"); code != 409 || r.Kind != fleetlock.KindIDInUse || !strings.Contains(r.Value, "rebootmgr's daemon reboots") {
 		t.Fatalf("pre-reboot named like the rebooting node: %d %+v", code, r)
 	}
 	if code, r := f.zincati(t, "steady-state", "n1", "default"); code != 200 || n.holder("n1").Phase != lock.Rebooting {
