@@ -321,20 +321,18 @@ func (p *passer) woke(entries []lock.QueueEntry) {
 // pass passes over those of the nodes woken that did not answer, and follows whom that woke.
 func (p *passer) pass(ctx context.Context, d *Daemon) {
 	p.due = nil
-	more := min(4<<p.round, maxPassedOn)
-	woke, err := d.Pipeline.PassTurns(ctx, p.pending, more)
+	woke, err := d.Pipeline.PassTurns(ctx, p.pending, pipeline.PassReach(p.round))
 	if err != nil {
 		d.Logger.Warn("could not pass over the nodes woken for a place that did not answer: they keep it until their turn passes", logkey.Err, err)
 		return
 	}
-	if len(woke) > 0 {
-		p.pending, p.round = woke, p.round+1
-		p.due = time.After(p.within)
+	if len(woke) == 0 {
+		d.Logger.Debug("every node told of a place answered, or took it")
+		return
 	}
+	p.pending, p.round = woke, p.round+1
+	p.due = time.After(p.within)
 }
-
-// maxPassedOn bounds how many nodes of the queue one pass wakes.
-const maxPassedOn = 32
 
 // presence is a status to publish.
 type presence struct {

@@ -393,7 +393,7 @@ func TestPassesOverSilentNodes(t *testing.T) {
 	for i, next := range [][]lock.QueueEntry{{{Node: "c"}, {Node: "d"}}, {{Node: "e"}}, nil} {
 		select {
 		case c := <-p.passed:
-			if c.woke[0].Node != woke[0].Node || c.more != min(4<<i, maxPassedOn) {
+			if c.woke[0].Node != woke[0].Node || c.more != pipeline.PassReach(i) {
 				t.Fatalf("pass %d: %+v, more %d", i, c.woke, c.more)
 			}
 			c.reply <- next

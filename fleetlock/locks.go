@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -68,6 +69,10 @@ type Locks struct {
 	// Sightings judges the times other nodes wrote in the records (see lock.Sightings): the
 	// server's memory of them, as a daemon's.
 	Sightings *lock.Sightings
+
+	// turns is what the server does between requests (see Run).
+	turnsOnce sync.Once
+	turns     *turns
 }
 
 func (l *Locks) now() time.Time {
@@ -237,13 +242,16 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 		log.Info("pre-reboot from the holder: its place stays granted")
 		return nil
 	}
+	l.asked(group, host, err == nil)
 	if errors.Is(err, pipeline.ErrLockHeld) && !errors.Is(err, lock.ErrYields) {
 		// The host waits its turn in the group's queue, as a daemon does: it keeps its place
-		// in the order across its retries (one every few minutes, for Zincati). One that yields
-		// to a node with less room has room, and waits for nobody's turn: it joins no queue.
+		// in the order across its retries (one every few minutes, for Zincati), and this server
+		// answers for it when a place opens meanwhile (see Run). One that yields to a node with
+		// less room has room, and waits for nobody's turn: it joins no queue.
 		if full := l.join(ctx, st, log, host); full != nil {
 			return full
 		}
+		l.queued(group, host)
 	}
 	if err != nil {
 		return err
@@ -324,7 +332,7 @@ func (l *Locks) SteadyState(ctx context.Context, host, group string) (released b
 		return false, err
 	}
 	var held lock.Holder
-	_, _, err = pipeline.ChangeLock(ctx, l.locks(st), log, func(v pipeline.View) (pipeline.Change, error) {
+	v, ch, err := pipeline.ChangeLock(ctx, l.locks(st), log, func(v pipeline.View) (pipeline.Change, error) {
 		h, ok := v.Lock.Holder(host)
 		if !ok || !ours(h) {
 			return pipeline.Change{}, errNotHolder
@@ -339,6 +347,7 @@ func (l *Locks) SteadyState(ctx context.Context, host, group string) (released b
 	if err != nil {
 		return false, err
 	}
+	l.follow(group, pipeline.WokeEntries(v, ch))
 	start := held.RebootStarted
 	if start.IsZero() {
 		start = held.Since

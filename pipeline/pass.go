@@ -95,6 +95,10 @@ func readyAfter(q lock.Queue, rec lock.Record, woke []lock.QueueEntry, n int) []
 	return out
 }
 
+// PassReach is how many ready nodes of the queue the pass numbered round (from 0) of those a
+// release told tells besides (see PassTurns): more at each, 32 at most.
+func PassReach(round int) int { return min(4<<min(round, 8), 32) }
+
 // PassTurns passes over the nodes of woke that did not answer (see PassTurns), on this
 // pipeline's store.
 func (p *Pipeline) PassTurns(ctx context.Context, woke []lock.QueueEntry, more int) ([]lock.QueueEntry, error) {

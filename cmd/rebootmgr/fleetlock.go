@@ -120,5 +120,12 @@ func runFleetlock(ctx context.Context, args []string, e env, stdout, stderr io.W
 		log.Warn("no authentication (--insecure-no-auth): any client that reaches this address may take and give back places in every group's lock", logkey.Addr, l.Addr().String())
 	}
 	log.Info("serving FleetLock", logkey.Addr, l.Addr().String(), logkey.TLS, f.tlsCert != "", logkey.Tokens, len(tokens))
-	return srv.Serve(ctx, l)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	turns := make(chan error, 1)
+	go func() { turns <- handler.Locks.Run(ctx) }()
+	err = srv.Serve(ctx, l)
+	cancel()
+	<-turns
+	return err
 }

@@ -344,3 +344,38 @@ func TestFleetLockDaemonWaits(t *testing.T) {
 		t.Fatalf("steady-state named like the rebooting node: %d %+v, lock %+v", code, r, n.lockRecord())
 	}
 }
+
+// TestFleetLockHostKeepsItsTurn: a FleetLock host waits in the queue and asks once per tick of
+// its own (Zincati: every 5 minutes); a place opens for it in between. The server answers for it
+// at once and keeps its turn: the daemon that gave the place back does not pass over it, the
+// node queued behind it does not take the place, and the host takes it when it asks again.
+func TestFleetLockHostKeepsItsTurn(t *testing.T) {
+	nodes := cluster(t, []string{"", ""})
+	n0, n1 := nodes[0], nodes[1]
+	f := n0.startFleetlock(nil)
+	const host = "zincati-1"
+	d := n0.startDaemon()
+	n0.put(n0.keys().RebootRequired(n0.agent.Node), "")
+	if i := waitAnyReboot(t, nodes, map[int]bool{}); i != 0 {
+		t.Fatalf("%s rebooted first", nodes[i].agent.Node)
+	}
+	if code, refusal := f.zincati(t, "pre-reboot", host, "default"); code != 423 || refusal.Kind != fleetlock.KindLockHeld {
+		t.Fatalf("the host while n00 reboots: %d %+v", code, refusal)
+	}
+	n1.put(n1.keys().RebootRequired(n1.agent.Node), "")
+	n1.expect(n1.run("reboot", "--check-triggers"), exitLockHeld, n0.agent.Node)
+
+	d.stop()
+	n0.boot()
+	d = n0.startDaemon()
+	fleettest.WaitSeen(t, d.Log.Seen("idle: reboot finished"), "the post-boot part of "+n0.agent.Node)
+	// The host has had its time to answer, and has not asked: the daemon finds it answered.
+	fleettest.WaitSeen(t, d.Log.Seen("every node told of a place answered"), "the daemon's pass over the nodes it told of the place")
+	if q := queueOf(t, n0); len(q.Entries) == 0 || q.Entries[0].Node != host || q.Entries[0].Blocked != "" {
+		t.Fatalf("the host lost its turn: %+v", q.Entries)
+	}
+	n1.expect(n1.run("reboot", "--check-triggers"), exitLockHeld, host)
+	if code, refusal := f.zincati(t, "pre-reboot", host, "default"); code != 200 {
+		t.Fatalf("the host asking again: %d %+v", code, refusal)
+	}
+}
