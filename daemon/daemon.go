@@ -88,6 +88,11 @@ type Daemon struct {
 	// Claims, when set, holds the watch of the fleet's claims of room unless the node yields a
 	// place to a claim (lock.ErrYields): then it looks again once that node has looked.
 	Claims *watch.Pause
+	// Silent, when set, names the nodes whose daemons do not tell the nodes waiting in a queue
+	// when they give a place back (an older rebootmgr's: see store.WakesMeta). While there are
+	// any, a node waiting for its turn does not hold its watches of the lock: a place they give
+	// back would go unheard until the tick.
+	Silent func(ctx context.Context) ([]string, error)
 	// AnswerWithin is how long the nodes this daemon woke for a place have to answer before it
 	// passes over them (lock.AnswerWithin when zero; see pipeline.PassTurns).
 	AnswerWithin time.Duration
@@ -256,7 +261,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		passes.woke(res.Seen.Woke)
 		waitingForLock = errors.Is(err, pipeline.ErrLockHeld)
 		inFlight, queued = res.Seen.InFlight, res.Seen.Queued
-		if turn := pipeline.WaitsForTurn(res, err); turn != waitingTurn {
+		if turn := pipeline.WaitsForTurn(res, err) && d.allWake(ctx); turn != waitingTurn {
 			waitingTurn = turn
 			if turn {
 				d.Logger.Debug("waiting for its turn in the group's queue: holding its watches of the lock, the holders and health until a place opens for it")
@@ -297,6 +302,24 @@ func (d *Daemon) Run(ctx context.Context) error {
 			again = nil
 		}
 	}
+}
+
+// allWake says whether every daemon registered tells the nodes waiting in a queue when it gives
+// a place back (see Silent); not when that cannot be read.
+func (d *Daemon) allWake(ctx context.Context) bool {
+	if d.Silent == nil {
+		return true
+	}
+	silent, err := d.Silent(ctx)
+	switch {
+	case err != nil:
+		d.Logger.Warn("could not read which daemons tell the queue of a place they give back: watching the lock while waiting for its turn", logkey.Err, err)
+		return false
+	case len(silent) > 0:
+		d.Logger.Debug("daemons of an older rebootmgr do not tell the queue of a place they give back: watching the lock while waiting for its turn", logkey.Nodes, silent)
+		return false
+	}
+	return true
 }
 
 // passer follows the nodes a daemon woke for a place until they answered (see

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/store"
 	"github.com/rebootmgr/rebootmgr/window"
 )
 
@@ -65,6 +66,8 @@ func (s Settings) Meta(now time.Time) map[string]string {
 		metaStayGreen: s.StayGreen.String(),
 
 		metaMinRebootInterval: s.MinRebootInterval.String(),
+
+		store.WakesMeta: store.WakesTurn,
 	}
 	var unpublished []string
 	for _, k := range []string{metaWindows, metaBlackouts} {

@@ -19,6 +19,35 @@ const DaemonService = "rebootmgr"
 // DaemonCheck is the ID of the daemon's check.
 const DaemonCheck = "rebootmgr:daemon"
 
+// WakesMeta is the meta key of the daemon's service that says it tells the nodes waiting in its
+// group's queue when it gives a place back (their turn keys: see pipeline.Woken), with the value
+// WakesTurn. A daemon from before the turn keys says nothing of it: the nodes waiting behind it
+// must watch the lock themselves.
+const (
+	WakesMeta = "wakes"
+	WakesTurn = "turn"
+)
+
+// SilentDaemons are the nodes whose registered daemon does not tell the nodes waiting in a queue
+// when it gives a place back (see WakesMeta): an older rebootmgr's. Daemons hidden by ACLs are an
+// error (they might be such daemons).
+func (c *Consul) SilentDaemons(ctx context.Context) ([]string, error) {
+	q := c.query(ctx)
+	q.Filter = fmt.Sprintf("ServiceMeta.%s != %q", WakesMeta, WakesTurn)
+	services, meta, err := c.Client.Catalog().Service(DaemonService, "", q)
+	if err != nil {
+		return nil, fmt.Errorf("read the daemons that do not wake the queue: %w", err)
+	}
+	if meta.ResultsFilteredByACLs {
+		return nil, fmt.Errorf("read the daemons that do not wake the queue: %w", ErrFiltered)
+	}
+	out := make([]string, 0, len(services))
+	for _, s := range services {
+		out = append(out, s.Node)
+	}
+	return out, nil
+}
+
 // The states of the daemon's check.
 const (
 	// DaemonRunning: the daemon runs and goes on by itself.

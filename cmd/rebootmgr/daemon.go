@@ -167,6 +167,7 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		Group:         f.group,
 		Presence:      published,
 		Refresh:       *interval,
+		Silent:        w.store.SilentDaemons,
 		Quiet:         quiet,
 		Health:        healthPause,
 		Turn:          turn,

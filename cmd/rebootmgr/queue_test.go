@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/consul/api"
+
 	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
 )
@@ -246,5 +248,41 @@ func TestRaisedLimitKeepsTheOrder(t *testing.T) {
 		if e.Blocked != "" {
 			t.Fatalf("%s marked %q when the limit was raised", e.Node, e.Blocked)
 		}
+	}
+}
+
+// TestOlderDaemonGivesAPlaceBack: a daemon of an older rebootmgr (registered without saying that
+// it tells the queue of a place it gives back) holds the lock while a node of this version
+// waits for its turn. The older one gives its place back as it does, writing no turn key: the
+// node waiting hears it from the lock itself (it holds no watch while such daemons run) and
+// takes the place at once, not at its tick.
+func TestOlderDaemonGivesAPlaceBack(t *testing.T) {
+	nodes := cluster(t, []string{"", ""})
+	old, n1 := nodes[0], nodes[1]
+	if err := old.agent.Client.Agent().ServiceRegister(&api.AgentServiceRegistration{ID: "rebootmgr", Name: "rebootmgr", Meta: map[string]string{"version": "0.1.0", "enabled": "true"}}); err != nil {
+		t.Fatal(err)
+	}
+	putHolder(t, old, lock.Holder{Node: old.agent.Node, Phase: lock.Finishing, Since: time.Now()})
+	f, _ := lock.Fleet{Version: lock.Version}.With(old.agent.Node, "default").Encode()
+	old.put(old.keys().Holders(), string(f))
+	d := n1.startDaemon()
+	n1.put(n1.keys().RebootRequired(n1.agent.Node), "")
+	fleettest.WaitSeen(t, d.Log.Seen("daemons of an older rebootmgr do not tell the queue"), n1.agent.Node+" waiting, watching the lock")
+	if q := queueOf(t, old); len(q.Entries) != 1 || q.Entries[0].Node != n1.agent.Node {
+		t.Fatalf("queue: %+v", q.Entries)
+	}
+	// The older daemon gives its place back: the records written as it writes them, no turn key.
+	q := queueOf(t, old)
+	q.Freed = time.Now()
+	data, _ := q.Encode()
+	old.put(old.keys().GroupQueue("default"), string(data))
+	old.put(old.keys().Holders(), `{"version":1,"holders":{}}`)
+	if _, err := old.kv().Delete(old.keys().Lock(), nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-d.Log.Seen(`msg="reboot lock taken"`):
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s did not take the place the older daemon gave back", n1.agent.Node)
 	}
 }
