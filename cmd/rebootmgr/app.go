@@ -57,29 +57,32 @@ type command struct {
 	name    string
 	summary string
 	run     func(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error
+	// flags registers the command's flags on fs, as run does (nil: it takes none).
+	flags func(fs *flag.FlagSet)
 }
 
 func commands() []command {
 	return []command{
-		{"reboot", "run the reboot pipeline once for this node (the default command)", runReboot},
-		{"daemon", "run always: reboot this node whenever it is asked to and every gate allows it", runDaemon},
-		{"fleetlock", "serve the FleetLock protocol (Zincati's reboot lock) on rebootmgr's lock and gates", runFleetlock},
-		{"status", "the fleet at a glance: stop flag, lock holders, and what each node waits for", runStatus},
-		{"check", "every gate of this node (or --node) with its evidence; changes nothing", runCheck},
+		{"reboot", "run the reboot pipeline once for this node (the default command)", runReboot, func(fs *flag.FlagSet) { new(rebootFlags).register(fs) }},
+		{"daemon", "run always: reboot this node whenever it is asked to and every gate allows it", runDaemon, func(fs *flag.FlagSet) { new(daemonFlags).register(fs) }},
+		{"fleetlock", "serve the FleetLock protocol (Zincati's reboot lock) on rebootmgr's lock and gates", runFleetlock, func(fs *flag.FlagSet) { new(fleetlockFlags).register(fs) }},
+		{"status", "the fleet at a glance: stop flag, lock holders, and what each node waits for", runStatus, func(fs *flag.FlagSet) { new(statusFlags).register(fs) }},
+		{"check", "every gate of this node (or --node) with its evidence; changes nothing", runCheck, func(fs *flag.FlagSet) { new(rebootFlags).register(fs) }},
 		mark("stop", "stop the whole fleet: nothing further starts anywhere"),
 		mark("resume", "remove the fleet's stop flag"),
 		mark("trigger", "ask a node (default: this one) to reboot"),
 		mark("cancel", "withdraw a node's reboot request"),
 		mark("disable", "keep a node from rebooting, with a reason"),
 		mark("enable", "remove a node's disabled mark"),
-		{"unlock", "release the reboot lock of a node that will not come back", runUnlock},
-		{"limit", "show or set how many nodes of a group may reboot at once", runLimit},
-		{"forget", "stop counting a node gone for good as a failing member of its services", runForget},
-		{"history", "a group's last reboots: who, when, how long, how it ended, who asked", runHistory},
-		{"config", "the settings every command uses here (configuration file, environment, flags) and where each comes from", runConfig},
-		{"completion", "print shell completion for bash or zsh", runCompletion},
-		{"man", "print the manual page, rebootmgr(8)", runMan},
-		{"version", "print the version", runVersion},
+		{"unlock", "release the reboot lock of a node that will not come back", runUnlock, func(fs *flag.FlagSet) { new(unlockFlags).register(fs) }},
+		{"limit", "show or set how many nodes of a group may reboot at once", runLimit, func(fs *flag.FlagSet) { new(limitFlags).register(fs) }},
+		{"forget", "stop counting a node gone for good as a failing member of its services", runForget, func(fs *flag.FlagSet) { new(globalFlags).register(fs) }},
+		{"history", "a group's last reboots: who, when, how long, how it ended, who asked", runHistory, func(fs *flag.FlagSet) { new(historyFlags).register(fs) }},
+		{"config", "the settings every command uses here (configuration file, environment, flags) and where each comes from", runConfig, func(fs *flag.FlagSet) { new(daemonFlags).register(fs) }},
+		// completion nodes and completion groups reach Consul as every command does.
+		{"completion", "print shell completion for bash or zsh", runCompletion, func(fs *flag.FlagSet) { new(globalFlags).register(fs) }},
+		{"man", "print the manual page, rebootmgr(8)", runMan, nil},
+		{"version", "print the version", runVersion, nil},
 	}
 }
 
@@ -151,7 +154,7 @@ func synopsis(ctx context.Context, c command) string {
 func mark(name, summary string) command {
 	for _, m := range markCommands() {
 		if m.name == name {
-			return command{name: name, summary: summary, run: m.run}
+			return command{name: name, summary: summary, run: m.run, flags: func(fs *flag.FlagSet) { m.register(fs, &markFlags{}) }}
 		}
 	}
 	panic("no mark command " + name)

@@ -84,8 +84,8 @@ func (g *globalFlags) consulVia(e env, wrap func(http.RoundTripper) http.RoundTr
 }
 
 // parse parses args, then takes every flag not given on the command line from the
-// environment variable REBOOTMGR_<NAME> (dashes as underscores). No arguments are allowed
-// besides the flags.
+// environment variable REBOOTMGR_<NAME> (dashes as underscores), once no REBOOTMGR_* name is
+// unknown (see checkNames). No arguments are allowed besides the flags.
 func parse(fs *flag.FlagSet, args []string, e env) error {
 	_, err := parseArgs(fs, args, e, 0)
 	return err
@@ -119,6 +119,9 @@ func parseArgs(fs *flag.FlagSet, args []string, e env, maxArgs int) ([]string, e
 	}
 	if len(positional) > maxArgs {
 		return nil, commandLineError{fmt.Errorf("%w: unexpected argument %q", errUsage, positional[maxArgs])}
+	}
+	if err := e.checkNames(); err != nil {
+		return nil, err
 	}
 	source := map[string]setting{}
 	fs.Visit(func(f *flag.Flag) { source[f.Name] = setting{from: "command line"} })

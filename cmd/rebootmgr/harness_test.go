@@ -147,15 +147,24 @@ func (n *testNode) runWith(ctx context.Context, environ map[string]string, stder
 // testEnv is a test's environment: environ, and no configuration file unless it names one (the
 // machine's configuration file is not the test's).
 func testEnv(environ map[string]string) env {
-	return env{lookup: func(k string) (string, bool) {
-		if v, ok := environ[k]; ok {
-			return v, true
-		}
-		if k == "REBOOTMGR_CONFIG" {
-			return "", true
-		}
-		return "", false
-	}}
+	return env{
+		lookup: func(k string) (string, bool) {
+			if v, ok := environ[k]; ok {
+				return v, true
+			}
+			if k == "REBOOTMGR_CONFIG" {
+				return "", true
+			}
+			return "", false
+		},
+		environ: func() []string {
+			var out []string
+			for k, v := range environ {
+				out = append(out, k+"="+v)
+			}
+			return out
+		},
+	}
 }
 
 func lastLine(s string) string {

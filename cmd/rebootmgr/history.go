@@ -15,9 +15,9 @@ import (
 
 func runHistory(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("history", flag.ContinueOnError)
-	var g globalFlags
-	g.register(fs)
-	asJSON := fs.Bool("json", false, "print the entries as JSON")
+	var hf historyFlags
+	hf.register(fs)
+	g, asJSON := &hf.globalFlags, &hf.json
 	fs.Usage = usageFunc(fs, stdout, "rebootmgr history [NODE] [--group GROUP] [--json]", `  rebootmgr history                     the default group's last reboots
   rebootmgr history compute-17 --group compute
 `)
@@ -82,6 +82,17 @@ func runHistory(ctx context.Context, args []string, e env, stdout, stderr io.Wri
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", en.End.UTC().Format(time.RFC3339), en.Node, en.Outcome, en.Duration().Round(time.Second), dash(en.TriggeredBy), dash(en.Detail))
 	}
 	return tw.Flush()
+}
+
+// historyFlags are history's flags: the global ones, and --json.
+type historyFlags struct {
+	globalFlags
+	json bool
+}
+
+func (h *historyFlags) register(fs *flag.FlagSet) {
+	h.globalFlags.register(fs)
+	fs.BoolVar(&h.json, "json", false, "print the entries as JSON")
 }
 
 func dash(s string) string {

@@ -12,9 +12,9 @@ import (
 
 func runLimit(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("limit", flag.ContinueOnError)
-	var g globalFlags
-	g.register(fs)
-	perZone := fs.Int("per-zone", 0, "also at most this many of one zone (node meta "+store.ZoneMeta+") at once, one zone at a time (0: no zone bound)")
+	var lf limitFlags
+	lf.register(fs)
+	g, perZone := &lf.globalFlags, &lf.perZone
 	fs.Usage = usageFunc(fs, stdout, "rebootmgr limit GROUP [N|auto|P%] [--per-zone N]", `  rebootmgr limit compute 5             let five compute nodes reboot at once
   rebootmgr limit compute auto          as many as the quorum rules of their services allow
   rebootmgr limit compute 10%           a tenth of the group's nodes (at least one)
@@ -88,4 +88,15 @@ func runLimit(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	}
 	fmt.Fprintf(stdout, "group %s: %s (%s = %q)\n", group, l.Describe(nodes), key, l.String())
 	return nil
+}
+
+// limitFlags are limit's flags: the global ones, and --per-zone.
+type limitFlags struct {
+	globalFlags
+	perZone int
+}
+
+func (l *limitFlags) register(fs *flag.FlagSet) {
+	l.globalFlags.register(fs)
+	fs.IntVar(&l.perZone, "per-zone", 0, "also at most this many of one zone (node meta "+store.ZoneMeta+") at once, one zone at a time (0: no zone bound)")
 }

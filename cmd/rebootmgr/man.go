@@ -61,9 +61,10 @@ func runMan(ctx context.Context, _ []string, e env, stdout, _ io.Writer) error {
 	}
 	b.WriteString(".SH ENVIRONMENT\n")
 	for _, v := range []struct{ name, what string }{
-		{"REBOOTMGR_<FLAG>", "any flag not given on the command line, its name in capitals with dashes as underscores (REBOOTMGR_REBOOT_WINDOW); a list separated by ';' (windows, blackouts), ':' (files) or newlines (reboot-required commands); the environment wins over the configuration file"},
+		{"REBOOTMGR_<FLAG>", "any flag not given on the command line, its name in capitals with dashes as underscores (REBOOTMGR_REBOOT_WINDOW); a list separated by ';' (windows, blackouts), ':' (files) or newlines (reboot-required commands); the environment wins over the configuration file. A REBOOTMGR_* name that is no setting of any command, in the file or the environment, is a usage error naming where it was set and the nearest known name"},
 		{"REBOOTMGR_CONFIG", "the configuration file to read instead of " + DefaultConfigFile + " (empty: none)"},
 		{"REBOOTMGR_DRY_RUN", "set to 1 for the tasks of a --dry-run: a task must then change nothing"},
+		{"REBOOTMGR_NODE, REBOOTMGR_PHASE", "given to tasks: the node, and pre or post"},
 		{"CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, CONSUL_HTTP_TOKEN_FILE, CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY, CONSUL_HTTP_SSL, CONSUL_TLS_SERVER_NAME", "how to reach the Consul agent, as Consul's own commands read them (also from the configuration file)"},
 		{"NOTIFY_SOCKET", "set by systemd: the daemon tells it when it is ready and its one-line status"},
 		{"NO_COLOR", "status prints no colours"},

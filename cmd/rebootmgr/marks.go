@@ -93,16 +93,9 @@ func markCommands() []markCommand {
 
 func (m markCommand) run(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet(m.name, flag.ContinueOnError)
-	var g globalFlags
-	g.register(fs)
-	var reason *string
-	var force *bool
-	if m.set {
-		reason = fs.String("reason", "", m.reasonHelp)
-	}
-	if m.set && m.perNode {
-		force = fs.Bool("force", false, "write even for a node Consul does not know")
-	}
+	var mf markFlags
+	reason, force := m.register(fs, &mf)
+	g := &mf.globalFlags
 	fs.Usage = usageFunc(fs, stdout, m.synopsis, m.examples)
 	maxArgs := 0
 	if m.perNode {
@@ -157,6 +150,27 @@ func (m markCommand) run(ctx context.Context, args []string, e env, stdout, stde
 	}
 	fmt.Fprintf(stdout, "%s (%s)\n", m.done(node, value), key)
 	return nil
+}
+
+// markFlags are a mark command's flags: the global ones, --reason and --force.
+type markFlags struct {
+	globalFlags
+	reason string
+	force  bool
+}
+
+// register registers m's flags; reason and force are nil when m takes no such flag.
+func (m markCommand) register(fs *flag.FlagSet, mf *markFlags) (reason *string, force *bool) {
+	mf.globalFlags.register(fs)
+	if m.set {
+		fs.StringVar(&mf.reason, "reason", "", m.reasonHelp)
+		reason = &mf.reason
+	}
+	if m.set && m.perNode {
+		fs.BoolVar(&mf.force, "force", false, "write even for a node Consul does not know")
+		force = &mf.force
+	}
+	return reason, force
 }
 
 func orNone(s string) string {

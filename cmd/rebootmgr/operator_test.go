@@ -291,7 +291,7 @@ func TestCompletion(t *testing.T) {
 	} {
 		t.Run(tt.line, func(t *testing.T) {
 			cmd := exec.CommandContext(t.Context(), "bash", "-c", `source "$1"; read -ra COMP_WORDS <<< "$2"; [[ "$2" == *" " ]] && COMP_WORDS+=(""); COMP_CWORD=$((${#COMP_WORDS[@]}-1)); _rebootmgr; printf '%s\n' "${COMPREPLY[@]}"`, "bash", file, tt.line)
-			cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"), "CONSUL_HTTP_ADDR="+n.agent.HTTPAddr, "REBOOTMGR_CONFIG=")
+			cmd.Env = fleettest.Environ("PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"), "CONSUL_HTTP_ADDR="+n.agent.HTTPAddr)
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("%v: %s", err, out)

@@ -20,10 +20,13 @@ const DefaultConfigFile = "/etc/default/rebootmgr"
 // env is the process environment and the configuration file, injected so tests set them per run.
 type env struct {
 	lookup func(string) (string, bool)
+	// environ lists the environment as NAME=VALUE (nil: the names are not looked at).
+	environ func() []string
 	// file holds the configuration file's settings, read once; path is where it was read
-	// from ("" when none was).
-	file map[string]string
-	path string
+	// from ("" when none was), lines the line of each name's first setting.
+	file  map[string]string
+	path  string
+	lines map[string]int
 }
 
 func (e env) get(name string) string {
@@ -62,7 +65,7 @@ func (e env) withConfigFile() (env, error) {
 		return e, fmt.Errorf("%w: configuration file: %v", errUsage, err)
 	}
 	defer f.Close()
-	e.file, e.path = map[string]string{}, path
+	e.file, e.path, e.lines = map[string]string{}, path, map[string]int{}
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
@@ -79,6 +82,9 @@ func (e env) withConfigFile() (env, error) {
 			return e, fmt.Errorf("%w: %s:%d: %s: %v", errUsage, path, n, name, err)
 		}
 		e.file[name] = value
+		if e.lines[name] == 0 {
+			e.lines[name] = n
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return e, fmt.Errorf("configuration file %s: %w", path, err)

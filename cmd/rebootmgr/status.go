@@ -18,10 +18,10 @@ func runStatus(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	// The pipeline's flags: this node is judged by the settings its daemon would use (when no
 	// daemon published its own).
-	var f rebootFlags
-	f.register(fs)
-	g, files := &f.globalFlags, &f.triggerFiles
-	asJSON := fs.Bool("json", false, "print the documented JSON document instead of the table")
+	var sf statusFlags
+	sf.register(fs)
+	f := &sf.rebootFlags
+	g, files, asJSON := &f.globalFlags, &f.triggerFiles, &sf.json
 	fs.Usage = usageFunc(fs, stdout, "rebootmgr status [--json]", `  rebootmgr status                      the fleet at a glance
   rebootmgr status --json | jq '.nodes[] | select(.blocked != null)'
 `)
@@ -55,6 +55,17 @@ func runStatus(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		return fleet.WriteJSON(stdout, st)
 	}
 	return fleet.WriteTable(stdout, st, colorful(stdout, e))
+}
+
+// statusFlags are status's flags: the pipeline's, and --json.
+type statusFlags struct {
+	rebootFlags
+	json bool
+}
+
+func (s *statusFlags) register(fs *flag.FlagSet) {
+	s.rebootFlags.register(fs)
+	fs.BoolVar(&s.json, "json", false, "print the documented JSON document instead of the table")
 }
 
 // localState is what only this node knows of itself: the settings it judges by, its boot id

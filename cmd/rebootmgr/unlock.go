@@ -24,11 +24,9 @@ func expected(p lock.Phase) time.Duration {
 
 func runUnlock(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("unlock", flag.ContinueOnError)
-	var g globalFlags
-	g.register(fs)
-	force := fs.Bool("force", false, "unlock even though the holder is within its phase's expected time (and, preparing, alive)")
-	cancelRequest := fs.Bool("cancel-request", false, "also withdraw the node's reboot request, which would start it again at once")
-	endMaintenance := fs.Bool("end-maintenance", false, "also end the maintenance mode rebootmgr started (only on the node itself: maintenance belongs to its agent)")
+	var uf unlockFlags
+	uf.register(fs)
+	g, force, cancelRequest, endMaintenance := &uf.globalFlags, &uf.force, &uf.cancelRequest, &uf.endMaintenance
 	fs.Usage = usageFunc(fs, stdout, "rebootmgr unlock NODE [--group GROUP] [--force] [--cancel-request] [--end-maintenance]", `  rebootmgr unlock compute-17           release the lock of a node that will not come back
   rebootmgr unlock db-3 --force --cancel-request --end-maintenance
                                         on db-3, after a reboot that did not happen: give everything back
@@ -80,6 +78,19 @@ func runUnlock(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		fmt.Fprintf(stderr, "the unlock could not be recorded in the history of group %s: %v\n", o.store.Group, err)
 	}
 	return o.leftBehind(ctx, node, *cancelRequest, *endMaintenance, stdout)
+}
+
+// unlockFlags are unlock's flags: the global ones, and what to force or give back.
+type unlockFlags struct {
+	globalFlags
+	force, cancelRequest, endMaintenance bool
+}
+
+func (u *unlockFlags) register(fs *flag.FlagSet) {
+	u.globalFlags.register(fs)
+	fs.BoolVar(&u.force, "force", false, "unlock even though the holder is within its phase's expected time (and, preparing, alive)")
+	fs.BoolVar(&u.cancelRequest, "cancel-request", false, "also withdraw the node's reboot request, which would start it again at once")
+	fs.BoolVar(&u.endMaintenance, "end-maintenance", false, "also end the maintenance mode rebootmgr started (only on the node itself: maintenance belongs to its agent)")
 }
 
 // leftBehind says, after an unlock, what the node's reboot left that an operator may want gone:
