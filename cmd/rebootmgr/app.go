@@ -41,6 +41,8 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.Is(err, errUsage):
 		return exitUsage
+	case errors.Is(err, errNotEnabled):
+		return exitDisabled
 	case errors.Is(err, health.ErrMalformedTag):
 		// The health gate failed on a service's definition, not on its health: an operator
 		// must fix the tag.
@@ -63,7 +65,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"reboot", "run the reboot pipeline once for this node (the default command)", runReboot, func(fs *flag.FlagSet) { new(rebootFlags).register(fs) }},
+		{"reboot", "run the reboot pipeline once for this node: reboot it now if every gate allows it", runReboot, func(fs *flag.FlagSet) { new(rebootCommandFlags).register(fs) }},
 		{"daemon", "run always: reboot this node whenever it is asked to and every gate allows it", runDaemon, func(fs *flag.FlagSet) { new(daemonFlags).register(fs) }},
 		{"fleetlock", "serve the FleetLock protocol (Zincati's reboot lock) on rebootmgr's lock and gates", runFleetlock, func(fs *flag.FlagSet) { new(fleetlockFlags).register(fs) }},
 		{"status", "the fleet at a glance: stop flag, lock holders, and what each node waits for", runStatus, func(fs *flag.FlagSet) { new(statusFlags).register(fs) }},
@@ -89,11 +91,10 @@ func commands() []command {
 // run runs the command line and returns the exit code. Every non-zero exit prints one line
 // to stderr that says why.
 func run(ctx context.Context, args []string, e env, stdout, stderr io.Writer) int {
-	name := "reboot"
+	name := ""
 	if len(args) > 0 {
 		switch args[0] {
 		case "-h", "-help", "--help":
-			// The commands, not the flags of the default command.
 			args = append([]string{"help"}, args[1:]...)
 		case "-version", "--version":
 			args = append([]string{"version"}, args[1:]...)
@@ -101,6 +102,13 @@ func run(ctx context.Context, args []string, e env, stdout, stderr io.Writer) in
 		if !strings.HasPrefix(args[0], "-") {
 			name, args = args[0], args[1:]
 		}
+	}
+	if name == "" {
+		// No command is never the reboot: a bare rebootmgr, typed to see what it does, gets
+		// the commands.
+		usage(stderr)
+		fmt.Fprintln(stderr, "rebootmgr: no command given: rebootmgr reboot reboots this node (rebootmgr help: the commands)")
+		return exitUsage
 	}
 	if name == "help" {
 		if len(args) == 1 && args[0] != "help" && !strings.HasPrefix(args[0], "-") {
@@ -137,7 +145,7 @@ func run(ctx context.Context, args []string, e env, stdout, stderr io.Writer) in
 		}
 		return exitCode(err)
 	}
-	fmt.Fprintln(stderr, "Usage: rebootmgr [command] [flags]  (rebootmgr help: the commands)")
+	fmt.Fprintln(stderr, "Usage: rebootmgr COMMAND [flags]  (rebootmgr help: the commands)")
 	fmt.Fprintf(stderr, "rebootmgr: unknown command %q (see rebootmgr help)\n", name)
 	return exitUsage
 }
@@ -164,7 +172,7 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `rebootmgr reboots the nodes of a Consul cluster one at a time, when every gate allows it.
 
 Usage:
-  rebootmgr [command] [flags]
+  rebootmgr COMMAND [flags]
 
 Commands:
 `)

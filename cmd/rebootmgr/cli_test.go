@@ -184,8 +184,12 @@ func TestCommandLine(t *testing.T) {
 		{args: []string{"status", "--json", "--no-such-flag"}, code: exitUsage,
 			stderr: "Usage: rebootmgr status [--json]  (rebootmgr status -h: every flag)",
 			reason: "rebootmgr status: usage: flag provided but not defined: -no-such-flag"},
+		{args: nil, code: exitUsage,
+			stderr: "rebootmgr reboots the nodes", reason: "rebootmgr: no command given: rebootmgr reboot reboots this node"},
+		{args: []string{"--dry-run"}, code: exitUsage,
+			stderr: "rebootmgr reboots the nodes", reason: "rebootmgr: no command given: rebootmgr reboot reboots this node"},
 		{args: []string{"--no-such-flag"}, code: exitUsage,
-			stderr: "Usage: rebootmgr [reboot] [flags]", reason: "rebootmgr reboot: usage: flag provided but not defined"},
+			stderr: "rebootmgr reboots the nodes", reason: "rebootmgr: no command given: rebootmgr reboot reboots this node"},
 		{args: []string{"daemon", "--interval"}, code: exitUsage,
 			stderr: "Usage: rebootmgr daemon [flags]", reason: "rebootmgr daemon: usage: flag needs an argument: -interval"},
 		{args: []string{"history", "n1", "n2"}, code: exitUsage,
@@ -193,7 +197,7 @@ func TestCommandLine(t *testing.T) {
 		{args: []string{"status", "-json=maybe"}, code: exitUsage,
 			stderr: "Usage: rebootmgr status", reason: "rebootmgr status: usage: invalid boolean value"},
 		{args: []string{"frobnicate"}, code: exitUsage,
-			stderr: "Usage: rebootmgr [command] [flags]", reason: `rebootmgr: unknown command "frobnicate"`},
+			stderr: "Usage: rebootmgr COMMAND [flags]", reason: `rebootmgr: unknown command "frobnicate"`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -13,7 +13,7 @@ func runMan(ctx context.Context, _ []string, e env, stdout, _ io.Writer) error {
 	var b strings.Builder
 	b.WriteString(".TH REBOOTMGR 8 \"\" \"rebootmgr\" \"System Administration\"\n")
 	b.WriteString(".SH NAME\nrebootmgr \\- reboot the nodes of a Consul cluster one at a time, when it is safe\n")
-	b.WriteString(".SH SYNOPSIS\n.B rebootmgr\n[\\fICOMMAND\\fR] [\\fIFLAGS\\fR]\n")
+	b.WriteString(".SH SYNOPSIS\n.B rebootmgr\n\\fICOMMAND\\fR [\\fIFLAGS\\fR]\n")
 	b.WriteString(".SH DESCRIPTION\n")
 	var top bytes.Buffer
 	usage(&top)
@@ -40,7 +40,7 @@ func runMan(ctx context.Context, _ []string, e env, stdout, _ io.Writer) error {
 		{exitLockHeld, "another node holds the reboot lock"},
 		{exitLockLost, "lost the lock while preparing"},
 		{exitTaskFailed, "a task failed or timed out"},
-		{exitDisabled, "this node is disabled"},
+		{exitDisabled, "this node is disabled: its disabled mark in Consul, or, for reboot without --force, its daemon not enabled (REBOOTMGR_ENABLED=false)"},
 		{exitStopped, "stop flag set"},
 		{exitNotRebooted, "the lock says this node is rebooting, but the boot id did not change"},
 		{exitUsage, "usage error"},

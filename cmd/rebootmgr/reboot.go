@@ -90,18 +90,35 @@ func defaultTriggerFiles() []string {
 	return []string{"/var/run/reboot_required", "/var/run/reboot-required", "/run/reboot-needed"}
 }
 
-const rebootExamples = `  rebootmgr                                   reboot this node now, if every gate allows it
+const rebootExamples = `  rebootmgr reboot                            reboot this node now, if every gate allows it
   rebootmgr reboot --check-triggers           reboot only if a reboot was requested
   rebootmgr reboot --dry-run --settle 0s      show what would happen, change nothing
 `
 
+// rebootCommandFlags are reboot's flags: the pipeline's, and --force.
+type rebootCommandFlags struct {
+	rebootFlags
+	force bool
+}
+
+func (r *rebootCommandFlags) register(fs *flag.FlagSet) {
+	r.rebootFlags.register(fs)
+	fs.BoolVar(&r.force, "force", false, "reboot even though this node's daemon is not enabled (REBOOTMGR_ENABLED=false): every gate still applies")
+}
+
 func runReboot(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("reboot", flag.ContinueOnError)
-	var f rebootFlags
-	f.register(fs)
-	fs.Usage = usageFunc(fs, stdout, "rebootmgr [reboot] [flags]", rebootExamples)
+	var rf rebootCommandFlags
+	rf.register(fs)
+	f := &rf.rebootFlags
+	fs.Usage = usageFunc(fs, stdout, "rebootmgr reboot [flags]", rebootExamples)
 	if err := parse(fs, args, e); err != nil {
 		return err
+	}
+	if !f.dryRun && !rf.force {
+		if err := requireEnabled(e); err != nil {
+			return err
+		}
 	}
 	w, err := f.wire(ctx, e, stderr)
 	if err != nil {
