@@ -12,6 +12,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/store"
 )
 
 func policy(t *testing.T, name, node string) string {
@@ -174,5 +175,34 @@ agent_prefix "" { policy = "read" }`, "node_prefix"},
 				t.Fatalf("status printed an all-clear: %s", r.stdout)
 			}
 		})
+	}
+}
+
+// TestGroupsHiddenByACLs: a group the token cannot see (its nodes hidden by ACLs, no key of it)
+// is never reported unknown: the refusal says that this token cannot see it, and nothing is
+// written.
+func TestGroupsHiddenByACLs(t *testing.T) {
+	agent := consultest.DevACL(t, "n1")
+	n := newTestNode(t, agent)
+	if _, err := agent.Client.Catalog().Register(&api.CatalogRegistration{
+		Node: "c1", Address: "127.0.0.2", NodeMeta: map[string]string{store.GroupMeta: "compute"},
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CONSUL_HTTP_TOKEN", aclToken(t, agent, `key_prefix "service/rebootmgr/" { policy = "write" }
+agent_prefix "" { policy = "read" }
+node "n1" { policy = "read" }`))
+	for _, args := range [][]string{
+		{"stop", "--group", "compute"}, {"resume", "--group", "compute"}, {"limit", "compute", "3"},
+		{"history", "--group", "compute"}, {"reboot", "--group", "compute", "--dry-run"},
+	} {
+		r := n.run(args[0], args[1:]...)
+		n.expect(r, exitError, "this token cannot see whether group compute exists", "results hidden by Consul's ACLs")
+		if strings.Contains(r.stderr, "no group") {
+			t.Fatalf("rebootmgr %v said the group is unknown: %s", args, r)
+		}
+	}
+	if kv := n.agent.KVState(); strings.Contains(kv, "compute") {
+		t.Fatalf("written for a group the token cannot see:\n%s", kv)
 	}
 }

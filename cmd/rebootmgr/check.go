@@ -47,6 +47,11 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
+	if f.group != "" {
+		if err := o.requireGroup(ctx, group, "nothing judged", false); err != nil {
+			return err
+		}
+	}
 	o.store.Group = group
 	schedule, err := f.schedule(node)
 	if err != nil {

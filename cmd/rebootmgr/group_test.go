@@ -60,6 +60,8 @@ func TestGroupLimitRace(t *testing.T) {
 // TestGroupStop: a group's stop flag halts that group only, and its daemon at once.
 func TestGroupStop(t *testing.T) {
 	n := dev(t)
+	// Group compute exists: it has a limit.
+	n.put(n.keys().GroupLimit("compute"), "1")
 	n.expect(n.run("stop", "--group", "compute", "--reason", "nova upgrade"), 0, "stopped")
 	n.expect(n.run("reboot", "--group", "compute"), exitStopped, "group compute", "nova upgrade")
 	n.expect(n.run("status"), 0, "STOPPED", "nova upgrade")
@@ -69,7 +71,7 @@ func TestGroupStop(t *testing.T) {
 	d := n.startDaemon("--group", "compute")
 	n.put(n.keys().RebootRequired("n1"), "")
 	fleettest.WaitSeen(t, d.Log.Seen("draining"), "the task running")
-	n.expect(n.run("stop", "--group", "other"), 0)
+	n.expect(n.run("stop", "--group", "other", "--force"), 0)
 	n.expect(n.run("stop", "--group", "compute"), 0)
 	fleettest.WaitSeen(t, d.Log.Seen("halted"), "the halt")
 	if h, _ := lockAt(t, n, "compute").Holder("n1"); h.Phase != lock.Preparing {
@@ -93,7 +95,8 @@ func TestLimitCommand(t *testing.T) {
 		t.Fatal("a refused limit was written")
 	}
 	n.expect(n.run("limit", "compute", "--per-zone", "1"), exitUsage, "--per-zone goes with a limit")
-	n.expect(n.run("limit", "compute", "10%", "--per-zone", "2"), 0, "10% of", "at most 2 per zone")
+	n.expect(n.run("limit", "compute", "10%", "--per-zone", "2"), exitError, "no group compute", "--force")
+	n.expect(n.run("limit", "compute", "10%", "--per-zone", "2", "--force"), 0, "10% of", "at most 2 per zone")
 	if p := n.get(n.keys().GroupLimit("compute")); p == nil || string(p.Value) != "10% per-zone=2" {
 		t.Fatalf("limit key: %v", p)
 	}

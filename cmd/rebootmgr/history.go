@@ -50,10 +50,8 @@ func runHistory(ctx context.Context, args []string, e env, stdout, stderr io.Wri
 	}
 	if len(entries) == 0 {
 		// Nothing recorded: say whether there is nothing to record, or nothing of that name.
-		if known, err := o.store.GroupKnown(ctx, g.group); err != nil {
+		if err := o.requireGroup(ctx, g.group, "no history to show", false); err != nil {
 			return err
-		} else if !known {
-			return o.noGroup(g.group)
 		}
 		if len(pos) > 0 {
 			if known, _, err := o.store.CatalogNode(ctx, pos[0]); err != nil {

@@ -44,7 +44,7 @@ func markCommands() []markCommand {
 	disabledKey := func(k store.Keys, node, _ string) string { return k.Disabled(node) }
 	return []markCommand{
 		{
-			name: "stop", synopsis: "rebootmgr stop [--group GROUP] [--reason TEXT]", set: true, existsIsError: true, key: stopKey,
+			name: "stop", synopsis: "rebootmgr stop [--group GROUP [--force]] [--reason TEXT]", set: true, existsIsError: true, key: stopKey,
 			reasonHelp: "why the fleet stops (recorded with who, where and when)",
 			examples:   "  rebootmgr stop --reason \"galera upgrade, until 14:00\"     the whole fleet\n  rebootmgr stop --group compute --reason \"nova upgrade\"   one group\n",
 			done:       func(_, v string) string { return "stopped: " + v },
@@ -121,21 +121,10 @@ func (m markCommand) run(ctx context.Context, args []string, e env, stdout, stde
 	}
 	key := m.key(o.keys, node, g.group)
 	if !m.set {
-		removed, err := o.store.Remove(ctx, key)
-		if err != nil {
-			return err
-		}
-		if !removed.Set {
-			fmt.Fprintln(stdout, m.unchanged(node, ""))
-			return nil
-		}
-		fmt.Fprintln(stdout, m.done(node, removed.Value))
-		return nil
+		return m.remove(ctx, o, node, key, g.group, stdout)
 	}
-	if force != nil {
-		if err := o.requireKnown(ctx, node, *force); err != nil {
-			return err
-		}
+	if err := m.mayWrite(ctx, o, node, g.group, *force); err != nil {
+		return err
 	}
 	value := withReason(*reason, e, time.Now())
 	existing, err := o.store.Create(ctx, key, value)
@@ -149,6 +138,38 @@ func (m markCommand) run(ctx context.Context, args []string, e env, stdout, stde
 		return err
 	}
 	fmt.Fprintf(stdout, "%s (%s)\n", m.done(node, value), key)
+	return nil
+}
+
+// mayWrite refuses to set a node's key for a node Consul does not know, or a group's stop flag
+// for a group nothing knows (a typo, most often), unless forced.
+func (m markCommand) mayWrite(ctx context.Context, o *operator, node, group string, force bool) error {
+	if m.perNode {
+		return o.requireKnown(ctx, node, force)
+	}
+	if group != "" {
+		return o.requireGroup(ctx, group, "nothing written; --force writes anyway", force)
+	}
+	return nil
+}
+
+// remove deletes the key, if it is there; of a group nothing knows it says so, rather than that
+// there was nothing to remove.
+func (m markCommand) remove(ctx context.Context, o *operator, node, key, group string, stdout io.Writer) error {
+	removed, err := o.store.Remove(ctx, key)
+	if err != nil {
+		return err
+	}
+	if removed.Set {
+		fmt.Fprintln(stdout, m.done(node, removed.Value))
+		return nil
+	}
+	if !m.perNode && group != "" {
+		if err := o.requireGroup(ctx, group, "nothing removed", false); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(stdout, m.unchanged(node, ""))
 	return nil
 }
 
@@ -166,8 +187,12 @@ func (m markCommand) register(fs *flag.FlagSet, mf *markFlags) (reason *string, 
 		fs.StringVar(&mf.reason, "reason", "", m.reasonHelp)
 		reason = &mf.reason
 	}
-	if m.set && m.perNode {
+	switch {
+	case m.set && m.perNode:
 		fs.BoolVar(&mf.force, "force", false, "write even for a node Consul does not know")
+		force = &mf.force
+	case m.set:
+		fs.BoolVar(&mf.force, "force", false, "with --group: write even for a group nothing knows (no node with its node meta "+store.GroupMeta+", no key of it)")
 		force = &mf.force
 	}
 	return reason, force

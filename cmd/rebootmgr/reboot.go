@@ -192,6 +192,11 @@ func (f *rebootFlags) pipeline(ctx context.Context, e env, log *slog.Logger) (*w
 	if group == "" {
 		group = store.DefaultGroup
 	}
+	if f.group != "" {
+		if err := ownGroupKnown(ctx, &store.Consul{Client: client, Keys: store.Keys{Prefix: f.prefix}}, group); err != nil {
+			return nil, err
+		}
+	}
 	f.group = group
 	zone := ""
 	if node == agentNode {

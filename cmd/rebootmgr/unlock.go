@@ -46,6 +46,11 @@ func runUnlock(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	if g.group != "" {
+		if err := o.requireGroup(ctx, g.group, "nothing to unlock there", false); err != nil {
+			return err
+		}
+	}
 	if o.store.Group, err = o.holderGroup(ctx, node, g.group); err != nil {
 		return err
 	}
