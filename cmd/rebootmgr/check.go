@@ -30,13 +30,9 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	local, err := o.node(ctx, nil, "")
+	node, local, err := o.checked(ctx, e, f.node, stderr)
 	if err != nil {
 		return err
-	}
-	node := f.node
-	if node == "" {
-		node = local
 	}
 	// One read of the node's catalog entry: its group and its zone.
 	_, meta, err := o.store.CatalogNode(ctx, node)
@@ -176,4 +172,26 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	}
 	fmt.Fprintf(stdout, "%s may reboot now\n", node)
 	return nil
+}
+
+// checked is the node check judges (--node, else the local agent's) and the node whose files and
+// commands are this machine's ("" when none is: the agent's node bears another host name, and
+// is judged as another node, saying so on stderr).
+func (o *operator) checked(ctx context.Context, e env, flagNode string, stderr io.Writer) (node, local string, err error) {
+	agent, err := o.node(ctx, nil, "")
+	if err != nil {
+		return "", "", err
+	}
+	if flagNode != "" {
+		return flagNode, agent, nil
+	}
+	here, host, err := e.isThisMachine(agent)
+	if err != nil {
+		return "", "", err
+	}
+	if !here {
+		fmt.Fprintf(stderr, "%s is the local consul agent's node, but this machine is %s: %s is judged as another node, by the settings its daemon published (--node %s judges it with this machine's files and commands)\n", agent, host, agent, agent)
+		return agent, "", nil
+	}
+	return agent, agent, nil
 }

@@ -29,7 +29,7 @@ type globalFlags struct {
 }
 
 func (g *globalFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&g.node, "node", "", "this node's name (default: the local Consul agent's node name)")
+	fs.StringVar(&g.node, "node", "", "this node's name (default: the local Consul agent's node name, if it is this machine's host name)")
 	fs.StringVar(&g.prefix, "prefix", store.DefaultPrefix, "Consul KV prefix of rebootmgr's keys")
 	fs.StringVar(&g.group, "group", "", "the node's group: its own lock, limit and stop flag (default: the node meta "+store.GroupMeta+", else the fleet-wide group)")
 	fs.StringVar(&g.consulAddr, "consul-addr", "", "Consul HTTP address (default: $CONSUL_HTTP_ADDR or 127.0.0.1:8500; token, TLS and datacenter follow Consul's CONSUL_* variables)")

@@ -30,6 +30,8 @@ type testNode struct {
 	reboots  string
 	trigger  string
 	boots    int
+	// host is the machine's host name rebootmgr sees ("": the agent's node name, as on a node).
+	host string
 }
 
 func newTestNode(t testing.TB, agent *consultest.Agent) *testNode {
@@ -138,7 +140,14 @@ func (n *testNode) run(command string, extra ...string) result {
 func (n *testNode) runWith(ctx context.Context, environ map[string]string, stderr *fleettest.Log, command string, extra ...string) result {
 	n.t.Helper()
 	var stdout bytes.Buffer
-	code := run(ctx, append([]string{command}, n.args(command, extra...)...), testEnv(environ), &stdout, stderr)
+	e := testEnv(environ)
+	e.hostname = func() (string, error) {
+		if n.host != "" {
+			return n.host, nil
+		}
+		return n.agent.Node, nil
+	}
+	code := run(ctx, append([]string{command}, n.args(command, extra...)...), e, &stdout, stderr)
 	r := result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 	n.t.Logf("rebootmgr %s: exit %d: %s", command, code, lastLine(r.stderr))
 	return r

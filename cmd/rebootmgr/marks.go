@@ -118,6 +118,12 @@ func (m markCommand) run(ctx context.Context, args []string, e env, stdout, stde
 		if node, err = o.node(ctx, pos, g.node); err != nil {
 			return err
 		}
+		if len(pos) == 0 && g.node == "" {
+			// The agent's node, by default: said when it is not this machine.
+			if here, host, err := e.isThisMachine(node); err == nil && !here {
+				fmt.Fprintf(stderr, "%s is the node of the consul agent rebootmgr talks to, not this machine (%s)\n", node, host)
+			}
+		}
 	}
 	key := m.key(o.keys, node, g.group)
 	if !m.set {

@@ -177,25 +177,17 @@ func (f *rebootFlags) pipeline(ctx context.Context, e env, log *slog.Logger) (*w
 	}
 	node := f.node
 	if node == "" {
+		if err := requireThisMachine(e, agentNode); err != nil {
+			return nil, err
+		}
 		node = agentNode
 	}
 	if node != agentNode && !f.dryRun {
 		return nil, fmt.Errorf("--node %s is not the local consul agent's node (%s): rebootmgr reboots the machine it runs on", node, agentNode)
 	}
-	group := f.group
-	if group == "" && node == agentNode && meta[store.GroupMeta] != "" {
-		group = meta[store.GroupMeta]
-		if err := groupMeta(node, group); err != nil {
-			return nil, err
-		}
-	}
-	if group == "" {
-		group = store.DefaultGroup
-	}
-	if f.group != "" {
-		if err := ownGroupKnown(ctx, &store.Consul{Client: client, Keys: store.Keys{Prefix: f.prefix}}, group); err != nil {
-			return nil, err
-		}
+	group, err := f.ownGroup(ctx, client, node, node == agentNode, meta)
+	if err != nil {
+		return nil, err
 	}
 	f.group = group
 	zone := ""
@@ -243,6 +235,18 @@ func (f *rebootFlags) pipeline(ctx context.Context, e env, log *slog.Logger) (*w
 		Logger:    log,
 	}
 	return &wired{pipeline: p, store: st, client: client}, nil
+}
+
+// ownGroup is the group the node acts in: --group, which must be known, else (on the agent's
+// node) its node meta, else the default group.
+func (f *rebootFlags) ownGroup(ctx context.Context, client *api.Client, node string, isAgent bool, meta map[string]string) (string, error) {
+	if f.group != "" {
+		return f.group, ownGroupKnown(ctx, &store.Consul{Client: client, Keys: store.Keys{Prefix: f.prefix}}, f.group)
+	}
+	if g := meta[store.GroupMeta]; isAgent && g != "" {
+		return g, groupMeta(node, g)
+	}
+	return store.DefaultGroup, nil
 }
 
 // sentinels are the reboot-required commands.

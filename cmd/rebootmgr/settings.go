@@ -22,6 +22,8 @@ type env struct {
 	lookup func(string) (string, bool)
 	// environ lists the environment as NAME=VALUE (nil: the names are not looked at).
 	environ func() []string
+	// hostname is this machine's host name (nil: os.Hostname).
+	hostname func() (string, error)
 	// file holds the configuration file's settings, read once; path is where it was read
 	// from ("" when none was), lines the line of each name's first setting.
 	file  map[string]string

@@ -34,8 +34,12 @@ func runStatus(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	}
 	local := g.node
 	if local == "" {
-		// Only the local node's files are visible; without an agent there is no local node.
+		// Only the local node's files are visible; without an agent there is no local node, and
+		// the agent's node is this machine only if it bears its host name.
 		local, _ = o.node(ctx, nil, "")
+		if here, _, err := e.isThisMachine(local); local != "" && (err != nil || !here) {
+			local = ""
+		}
 	}
 	var self *fleet.Local
 	if local != "" {

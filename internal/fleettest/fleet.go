@@ -210,9 +210,11 @@ func (n *Node) ConsulArgs() []string {
 	return []string{"--consul-addr", n.Agent.HTTPAddr, "--group", n.Group}
 }
 
-// Args are the flags that point a rebootmgr daemon or reboot at this node's agent and files.
+// Args are the flags that point a rebootmgr daemon or reboot at this node's agent and files. It
+// runs on the test's machine, whose host name is not the node's: --node says which node it is.
 func (n *Node) Args() []string {
 	return append(n.ConsulArgs(),
+		"--node", n.Name,
 		"--log-level", "debug",
 		"--tasks-dir", n.TasksDir(),
 		"--boot-id-file", n.path("boot_id"),
