@@ -99,16 +99,20 @@ func (c *Consul) Unlock(ctx context.Context, node string, judge func(lock.Holder
 	return h, nil
 }
 
-// CatalogNode reads node from Consul's catalog: whether Consul knows it, and its node meta.
+// CatalogNode reads node from Consul's catalog: whether Consul knows it, and its node meta. A
+// node Consul hides from the token is ErrFiltered, never "unknown".
 func (c *Consul) CatalogNode(ctx context.Context, node string) (known bool, meta map[string]string, err error) {
 	if err := ValidNode(node); err != nil {
 		return false, nil, err
 	}
-	n, _, err := c.Client.Catalog().Node(node, c.query(ctx))
+	n, qm, err := c.Client.Catalog().Node(node, c.query(ctx))
 	if err != nil {
 		return false, nil, fmt.Errorf("look up node %s in consul: %w", node, err)
 	}
 	if n == nil || n.Node == nil {
+		if qm.ResultsFilteredByACLs {
+			return false, nil, fmt.Errorf("look up node %s in consul: %w", node, ErrFiltered)
+		}
 		return false, nil, nil
 	}
 	return true, n.Node.Meta, nil

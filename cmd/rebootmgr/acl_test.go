@@ -206,3 +206,51 @@ node "n1" { policy = "read" }`))
 		t.Fatalf("written for a group the token cannot see:\n%s", kv)
 	}
 }
+
+// TestRefusalsNameTheToken: every ACL refusal names the token the command sent and where it came
+// from. A node's operator who types rebootmgr stop picks up the daemon's token from the
+// configuration file: the fleet's stop is refused, naming the key, the token file and the file
+// that named it, and the two ways on; the node's own group stop is granted to that token. A token
+// in the environment wins over the file's; no token at all is said too.
+func TestRefusalsNameTheToken(t *testing.T) {
+	agent := consultest.DevACL(t, "n1")
+	n := newTestNode(t, agent)
+	n.agent.RegisterService("galera", []string{"rebootmgr"}, "passing")
+	n.agent.RegisterRemote("n2", "galera", []string{"rebootmgr"}, "passing")
+	daemonToken := aclToken(t, agent, policy(t, "rebootmgr-daemon.hcl", "n1"))
+	operatorToken := aclToken(t, agent, policy(t, "rebootmgr-operator.hcl", ""))
+	tokenFile := filepath.Join(n.dir, "consul-token")
+	writeFile(t, tokenFile, daemonToken+"\n")
+	config := filepath.Join(n.dir, "rebootmgr.default")
+	writeFile(t, config, "CONSUL_HTTP_TOKEN_FILE="+tokenFile+"\n")
+	onNode := map[string]string{"REBOOTMGR_CONFIG": config}
+	fromFile := "token: CONSUL_HTTP_TOKEN_FILE=" + tokenFile + " in " + config
+	t.Setenv("CONSUL_HTTP_TOKEN", "")
+
+	run := func(environ map[string]string, args ...string) result {
+		return n.runWith(t.Context(), environ, &fleettest.Log{}, args[0], args[1:]...)
+	}
+	n.expect(run(onNode, "stop", "--reason", "galera upgrade"), exitError,
+		`"service/rebootmgr/stop"`, "rebootmgr-operator.hcl", "rebootmgr stop --group default", fromFile)
+	n.expect(run(onNode, "stop", "--group", "default", "--reason", "galera upgrade"), 0, "stopped")
+	n.expect(run(onNode, "resume", "--group", "default"), 0, "resumed")
+	n.expect(run(onNode, "disable", "n2", "--reason", "disk swap"), exitError, "service/rebootmgr/n2/disabled", fromFile)
+	n.expect(run(onNode, "limit", "default", "2"), exitError, "service/rebootmgr/groups/default/limit", fromFile)
+
+	// The environment's token wins over the file's.
+	t.Setenv("CONSUL_HTTP_TOKEN", operatorToken)
+	n.expect(run(onNode, "stop", "--reason", "galera upgrade"), 0, "stopped")
+	n.expect(run(onNode, "resume"), 0, "resumed")
+	t.Setenv("CONSUL_HTTP_TOKEN", aclToken(t, agent, `key_prefix "service/rebootmgr/" { policy = "read" }
+agent_prefix "" { policy = "read" }`))
+	n.expect(run(onNode, "status"), exitError, "results hidden by Consul's ACLs", "token: CONSUL_HTTP_TOKEN from the environment")
+	n.expect(run(onNode, "trigger", "n2"), exitError, "this token cannot see whether node n2 exists", "token: CONSUL_HTTP_TOKEN from the environment")
+	n.expect(run(onNode, "trigger", "n2", "--force"), exitError, "service/rebootmgr/n2/reboot_required", "token: CONSUL_HTTP_TOKEN from the environment")
+
+	// No token at all.
+	t.Setenv("CONSUL_HTTP_TOKEN", "")
+	n.expect(run(nil, "stop"), exitError, "service/rebootmgr/stop", "token: none (CONSUL_HTTP_TOKEN and CONSUL_HTTP_TOKEN_FILE unset): anonymous")
+	if n.get(n.keys().Stop()) != nil || n.get(n.keys().Disabled("n2")) != nil {
+		t.Fatal("a refused command wrote")
+	}
+}

@@ -140,6 +140,9 @@ func run(ctx context.Context, args []string, e env, stdout, stderr io.Writer) in
 		if cerr := (commandLineError{}); errors.As(err, &cerr) {
 			fmt.Fprintf(stderr, "%s  (rebootmgr %s -h: every flag)\n", synopsis(ctx, c), name)
 		}
+		if err != nil && aclRefused(err) {
+			err = fmt.Errorf("%w; token: %s", err, e.tokenSource())
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "rebootmgr %s: %v\n", name, oneLine(err))
 		}

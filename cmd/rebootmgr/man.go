@@ -65,7 +65,7 @@ func runMan(ctx context.Context, _ []string, e env, stdout, _ io.Writer) error {
 		{"REBOOTMGR_CONFIG", "the configuration file to read instead of " + DefaultConfigFile + " (empty: none)"},
 		{"REBOOTMGR_DRY_RUN", "set to 1 for the tasks of a --dry-run: a task must then change nothing"},
 		{"REBOOTMGR_NODE, REBOOTMGR_PHASE", "given to tasks: the node, and pre or post"},
-		{"CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, CONSUL_HTTP_TOKEN_FILE, CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY, CONSUL_HTTP_SSL, CONSUL_TLS_SERVER_NAME", "how to reach the Consul agent, as Consul's own commands read them (also from the configuration file)"},
+		{"CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, CONSUL_HTTP_TOKEN_FILE, CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY, CONSUL_HTTP_SSL, CONSUL_TLS_SERVER_NAME", "how to reach the Consul agent, as Consul's own commands read them (also from the configuration file; a token the environment gives, in either form, wins over the file's); an ACL refusal names the token's source"},
 		{"NOTIFY_SOCKET", "set by systemd: the daemon tells it when it is ready and its one-line status"},
 		{"NO_COLOR", "status prints no colours"},
 		{"SUDO_USER, USER", "who an operator's command names in the keys and the history it writes"},

@@ -140,6 +140,9 @@ func (m markCommand) run(ctx context.Context, args []string, e env, stdout, stde
 	case errors.Is(err, store.ErrExists):
 		fmt.Fprintln(stdout, m.unchanged(node, existing.Value))
 		return nil
+	case err != nil && m.name == "stop" && g.group == "" && aclRefused(err):
+		// A node's own token (its daemon's) may not stop the fleet: say the ways on.
+		return fmt.Errorf("%w: the fleet's stop takes an operator's token (deploy/acl/rebootmgr-operator.hcl); a node's own token (rebootmgr-daemon.hcl) may stop its group: rebootmgr stop --group %s", err, o.ownGroup(ctx, e))
 	case err != nil:
 		return err
 	}

@@ -130,10 +130,15 @@ func consulSettings() map[string]func(cfg *api.Config, v string) {
 }
 
 // applyConsulFile gives cfg the Consul settings of the configuration file that the
-// environment does not set.
+// environment does not set; a token the environment gives, in either form, keeps the file's
+// out (see tokenSource).
 func (e env) applyConsulFile(cfg *api.Config) {
+	tokenInEnv := e.tokenInEnv()
 	for name, set := range consulSettings() {
 		if _, inEnv := e.lookup(name); inEnv {
+			continue
+		}
+		if tokenInEnv && (name == tokenName || name == tokenFileName) {
 			continue
 		}
 		if v, ok := e.file[name]; ok {
