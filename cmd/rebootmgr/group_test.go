@@ -313,3 +313,30 @@ func TestStayGreen(t *testing.T) {
 	n.agent.SetService("galera", "passing")
 	n.expect(n.run("reboot", "--stay-green", "300ms"), 0, "reboot started")
 }
+
+// TestStopIsTheFleetsOnANodeOfAGroup: on a node whose configuration names its group
+// (REBOOTMGR_GROUP, in the file every command reads, or the environment), rebootmgr stop still
+// stops the fleet and resume resumes it: the group to stop is the one the command line names.
+func TestStopIsTheFleetsOnANodeOfAGroup(t *testing.T) {
+	n := dev(t)
+	n.put(n.keys().GroupLimit("compute"), "1")
+	file := filepath.Join(n.dir, "rebootmgr.default")
+	writeFile(t, file, "REBOOTMGR_GROUP=compute\n")
+	for _, environ := range []map[string]string{{"REBOOTMGR_CONFIG": file}, {"REBOOTMGR_GROUP": "compute"}} {
+		run := func(args ...string) result {
+			return n.runWith(t.Context(), environ, &fleettest.Log{}, args[0], args[1:]...)
+		}
+		n.expect(run("stop", "--reason", "galera upgrade"), 0, "stopped", "("+n.keys().Stop()+")")
+		if n.get(n.keys().Stop()) == nil || n.get(n.keys().GroupStop("compute")) != nil {
+			t.Fatalf("rebootmgr stop with %v did not stop the fleet:\n%s", environ, n.agent.KVState())
+		}
+		n.expect(run("stop", "--group", "compute"), 0, "("+n.keys().GroupStop("compute")+")")
+		n.expect(run("resume"), 0, "resumed")
+		if n.get(n.keys().Stop()) != nil || n.get(n.keys().GroupStop("compute")) == nil {
+			t.Fatalf("rebootmgr resume with %v did not resume the fleet alone:\n%s", environ, n.agent.KVState())
+		}
+		n.expect(run("resume", "--group", "compute"), 0, "resumed")
+		// The node's own commands still take its group from there.
+		n.expect(run("check"), 0, "group compute")
+	}
+}

@@ -101,7 +101,14 @@ func (m markCommand) run(ctx context.Context, args []string, e env, stdout, stde
 	if m.perNode {
 		maxArgs = 1
 	}
-	pos, err := parseArgs(fs, args, e, maxArgs)
+	settings := e
+	if !m.perNode {
+		// The group to stop or resume is the one the command line names: REBOOTMGR_GROUP, in
+		// the file every command shares, is this node's own group, and would turn the fleet's
+		// stop into its group's.
+		settings = e.without("REBOOTMGR_GROUP")
+	}
+	pos, err := parseArgs(fs, args, settings, maxArgs)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -46,6 +47,25 @@ func (e env) setting(name string) (value, source string, ok bool) {
 		return v, e.path, true
 	}
 	return "", "", false
+}
+
+// without is e with names unset, in the environment and in the configuration file alike.
+func (e env) without(names ...string) env {
+	lookup := e.lookup
+	e.lookup = func(k string) (string, bool) {
+		if slices.Contains(names, k) {
+			return "", false
+		}
+		return lookup(k)
+	}
+	file := make(map[string]string, len(e.file))
+	for k, v := range e.file {
+		if !slices.Contains(names, k) {
+			file[k] = v
+		}
+	}
+	e.file = file
+	return e
 }
 
 // withConfigFile reads the configuration file: DefaultConfigFile, or REBOOTMGR_CONFIG. The
