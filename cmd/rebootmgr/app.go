@@ -59,30 +59,38 @@ type command struct {
 	name    string
 	summary string
 	run     func(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error
-	// flags registers the command's flags on fs, as run does (nil: it takes none).
-	flags func(fs *flag.FlagSet)
+	// flags is the command's flag set, as run parses with it (nil: it takes none).
+	flags func() *flagSet
+}
+
+// flagsOf makes a command's flags field from its flag set's constructor.
+func flagsOf[T any](build func() (*flagSet, T)) func() *flagSet {
+	return func() *flagSet {
+		fs, _ := build()
+		return fs
+	}
 }
 
 func commands() []command {
 	return []command{
-		{"reboot", "run the reboot pipeline once for this node: reboot it now if every gate allows it", runReboot, func(fs *flag.FlagSet) { new(rebootCommandFlags).register(fs) }},
-		{"daemon", "run always: reboot this node whenever it is asked to and every gate allows it", runDaemon, func(fs *flag.FlagSet) { new(daemonFlags).register(fs) }},
-		{"fleetlock", "serve the FleetLock protocol (Zincati's reboot lock) on rebootmgr's lock and gates", runFleetlock, func(fs *flag.FlagSet) { new(fleetlockFlags).register(fs) }},
-		{"status", "the fleet at a glance: stop flag, lock holders, and what each node waits for", runStatus, func(fs *flag.FlagSet) { new(statusFlags).register(fs) }},
-		{"check", "every gate of this node (or --node) with its evidence; changes nothing", runCheck, func(fs *flag.FlagSet) { new(rebootFlags).register(fs) }},
+		{"reboot", "run the reboot pipeline once for this node: reboot it now if every gate allows it", runReboot, flagsOf(rebootFlagSet)},
+		{"daemon", "run always: reboot this node whenever it is asked to and every gate allows it", runDaemon, flagsOf(daemonFlagSet)},
+		{"fleetlock", "serve the FleetLock protocol (Zincati's reboot lock) on rebootmgr's lock and gates", runFleetlock, flagsOf(fleetlockFlagSet)},
+		{"status", "the fleet at a glance: stop flag, lock holders, and what each node waits for", runStatus, flagsOf(statusFlagSet)},
+		{"check", "every gate of this node (or --node) with its evidence; changes nothing", runCheck, flagsOf(checkFlagSet)},
 		mark("stop", "stop the whole fleet: nothing further starts anywhere"),
 		mark("resume", "remove the fleet's stop flag"),
 		mark("trigger", "ask a node (default: this one) to reboot"),
 		mark("cancel", "withdraw a node's reboot request"),
 		mark("disable", "keep a node from rebooting, with a reason"),
 		mark("enable", "remove a node's disabled mark"),
-		{"unlock", "release the reboot lock of a node that will not come back", runUnlock, func(fs *flag.FlagSet) { new(unlockFlags).register(fs) }},
-		{"limit", "show or set how many nodes of a group may reboot at once", runLimit, func(fs *flag.FlagSet) { new(limitFlags).register(fs) }},
-		{"forget", "stop counting a node gone for good as a failing member of its services", runForget, func(fs *flag.FlagSet) { new(globalFlags).register(fs) }},
-		{"history", "a group's last reboots: who, when, how long, how it ended, who asked", runHistory, func(fs *flag.FlagSet) { new(historyFlags).register(fs) }},
-		{"config", "the settings every command uses here (configuration file, environment, flags) and where each comes from", runConfig, func(fs *flag.FlagSet) { new(daemonFlags).register(fs) }},
+		{"unlock", "release the reboot lock of a node that will not come back", runUnlock, flagsOf(unlockFlagSet)},
+		{"limit", "show or set how many nodes of a group may reboot at once", runLimit, flagsOf(limitFlagSet)},
+		{"forget", "stop counting a node gone for good as a failing member of its services", runForget, func() *flagSet { fs, _ := connFlagSet("forget"); return fs }},
+		{"history", "a group's last reboots: who, when, how long, how it ended, who asked", runHistory, flagsOf(historyFlagSet)},
+		{"config", "the settings every command uses here (configuration file, environment, flags) and where each comes from", runConfig, configFlagSet},
 		// completion nodes and completion groups reach Consul as every command does.
-		{"completion", "print shell completion for bash or zsh", runCompletion, func(fs *flag.FlagSet) { new(globalFlags).register(fs) }},
+		{"completion", "print shell completion for bash or zsh", runCompletion, func() *flagSet { fs, _ := connFlagSet("completion"); return fs }},
 		{"man", "print the manual page, rebootmgr(8)", runMan, nil},
 		{"version", "print the version", runVersion, nil},
 	}
@@ -165,7 +173,7 @@ func synopsis(ctx context.Context, c command) string {
 func mark(name, summary string) command {
 	for _, m := range markCommands() {
 		if m.name == name {
-			return command{name: name, summary: summary, run: m.run, flags: func(fs *flag.FlagSet) { m.register(fs, &markFlags{}) }}
+			return command{name: name, summary: summary, run: m.run, flags: flagsOf(m.flagSet)}
 		}
 	}
 	panic("no mark command " + name)

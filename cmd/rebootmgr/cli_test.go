@@ -227,3 +227,66 @@ func TestCommandLine(t *testing.T) {
 		})
 	}
 }
+
+// TestEachCommandOffersWhatItUses: a command's help lists the flags it uses and no other, in
+// groups by purpose; a setting of another command's, in the shared file or the environment, is
+// still known to it (not an error), only unused.
+func TestEachCommandOffersWhatItUses(t *testing.T) {
+	tests := []struct {
+		command    string
+		has, lacks []string
+	}{
+		{"status", []string{"json", "node", "reboot-window", "reboot-required-file", "consul-addr", "tasks-dir"},
+			[]string{"reboot-command", "dry-run", "settle", "group", "breaker", "reboot-required-command", "interval", "force", "task-timeout"}},
+		{"check", []string{"node", "group", "reboot-window", "cooldown", "reboot-required-command"},
+			[]string{"reboot-command", "dry-run", "settle", "breaker", "notify-url", "interval", "json", "task-timeout", "python-markers"}},
+		{"reboot", []string{"reboot-command", "check-triggers", "force", "dry-run", "reboot-window", "node", "group"},
+			[]string{"interval", "enabled", "json", "metrics-addr"}},
+		{"daemon", []string{"interval", "enabled", "metrics-addr", "reboot-command", "reboot-window"},
+			[]string{"check-triggers", "force", "json"}},
+		{"trigger", []string{"node", "reason", "force"}, []string{"group", "reboot-command"}},
+		{"cancel", []string{"node"}, []string{"group", "reason", "force"}},
+		{"stop", []string{"group", "reason", "force"}, []string{"node"}},
+		{"resume", []string{"group"}, []string{"node", "reason", "force"}},
+		{"limit", []string{"per-zone", "force", "prefix"}, []string{"node", "group"}},
+		{"history", []string{"group", "json"}, []string{"node"}},
+		{"unlock", []string{"group", "force", "cancel-request"}, []string{"node"}},
+		{"forget", []string{"consul-addr"}, []string{"node", "group"}},
+		{"fleetlock", []string{"listen", "reboot-deadline"}, []string{"node", "group", "reboot-command"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.command, func(t *testing.T) {
+			r := runCLI(t, nil, tt.command, "-h")
+			if r.code != 0 {
+				t.Fatalf("help: %s", r)
+			}
+			offered := map[string]bool{}
+			for _, line := range strings.Split(r.stdout, "\n") {
+				if name, ok := strings.CutPrefix(line, "  -"); ok {
+					name, _, _ = strings.Cut(name, " ")
+					offered[name] = true
+				}
+			}
+			for _, f := range tt.has {
+				if !offered[f] {
+					t.Errorf("rebootmgr %s -h lacks --%s:\n%s", tt.command, f, r.stdout)
+				}
+			}
+			for _, f := range tt.lacks {
+				if offered[f] {
+					t.Errorf("rebootmgr %s -h offers --%s, which it does not use", tt.command, f)
+				}
+			}
+			if !strings.Contains(r.stdout, "\nConnection") {
+				t.Errorf("rebootmgr %s -h shows no group of flags:\n%s", tt.command, r.stdout)
+			}
+		})
+	}
+	// The node's file holds every command's settings: status knows them all, and uses its own.
+	file := filepath.Join(t.TempDir(), "rebootmgr")
+	writeFile(t, file, "REBOOTMGR_REBOOT_COMMAND=systemctl reboot\nREBOOTMGR_SETTLE=90s\nREBOOTMGR_INTERVAL=1m\nREBOOTMGR_GROUP=compute\nREBOOTMGR_COOLDOWN=soon\n")
+	r := runCLI(t, map[string]string{"REBOOTMGR_CONFIG": file}, "status")
+	if r.code != exitUsage || !strings.Contains(lastLine(r.stderr), `REBOOTMGR_COOLDOWN="soon" in `+file) {
+		t.Fatalf("status did not read its own setting from the shared file, or refused another's: %s", r)
+	}
+}

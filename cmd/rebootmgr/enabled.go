@@ -14,7 +14,7 @@ import (
 // notEnabled is the daemon of a node whose operator has not said yet that it may reboot
 // (--enabled=false, which the package installs): it reads and writes nothing, tells systemd
 // why it idles and how to change that, and waits to be stopped.
-func notEnabled(ctx context.Context, e env, g globalFlags, stderr io.Writer) error {
+func notEnabled(ctx context.Context, e env, g connFlags, stderr io.Writer) error {
 	log, err := g.logger(stderr)
 	if err != nil {
 		return err

@@ -22,7 +22,7 @@ const fleetlockExamples = `  rebootmgr fleetlock --listen :8470        serve Zin
 // fleetlockFlags are the FleetLock server's flags: where it listens and how, and what the
 // daemons share with it (the prefix, Consul, the deadline, the Python markers, the logs).
 type fleetlockFlags struct {
-	globalFlags
+	connFlags
 	listen        string
 	tlsCert       string
 	tlsKey        string
@@ -32,27 +32,29 @@ type fleetlockFlags struct {
 	pythonMarkers bool
 }
 
-func (f *fleetlockFlags) register(fs *flag.FlagSet) {
-	// Not --node or --group: a request names its host and group.
-	fs.StringVar(&f.prefix, "prefix", store.DefaultPrefix, "Consul KV prefix of rebootmgr's keys")
-	fs.StringVar(&f.consulAddr, "consul-addr", "", "Consul HTTP address (default: $CONSUL_HTTP_ADDR or 127.0.0.1:8500; token, TLS and datacenter follow Consul's CONSUL_* variables)")
-	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
-	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.StringVar(&f.listen, "listen", "", "serve FleetLock at this address, HOST:PORT or :PORT (required)")
-	fs.StringVar(&f.tlsCert, "tls-cert", "", "serve over TLS with this certificate (PEM; with --tls-key)")
-	fs.StringVar(&f.tlsKey, "tls-key", "", "the private key of --tls-cert (PEM)")
-	fs.StringVar(&f.tokenFile, "token-file", "", "require a token per group: a file of GROUP=TOKEN lines (* for every other group); a request sends Authorization: Bearer TOKEN (or TOKEN as the password of Basic authentication)")
-	fs.DurationVar(&f.deadline, "reboot-deadline", 30*time.Minute, "from a host's pre-reboot to its steady-state; a holder past it stops its group, keeping the lock (0: none)")
-	fs.DurationVar(&f.minInterval, "min-reboot-interval", time.Hour, "least time between the end of a host's reboot (its steady-state) and the grant of its next (0: none)")
-	fs.BoolVar(&f.pythonMarkers, "python-markers", true, "mark the hosts' reboots in the Python rebootmgr's reboot_in_progress keys, as the daemons do (false once no node runs it)")
+// fleetlockFlagSet: not --node or --group: a request names its host and group.
+func fleetlockFlagSet() (*flagSet, *fleetlockFlags) {
+	var f fleetlockFlags
+	fs := newFlagSet("fleetlock")
+	fs.group("Connection", f.connFlags.register)
+	fs.group("Serving", func(g *flag.FlagSet) {
+		g.StringVar(&f.listen, "listen", "", "serve FleetLock at this address, HOST:PORT or :PORT (required)")
+		g.StringVar(&f.tlsCert, "tls-cert", "", "serve over TLS with this certificate (PEM; with --tls-key)")
+		g.StringVar(&f.tlsKey, "tls-key", "", "the private key of --tls-cert (PEM)")
+		g.StringVar(&f.tokenFile, "token-file", "", "require a token per group: a file of GROUP=TOKEN lines (* for every other group); a request sends Authorization: Bearer TOKEN (or TOKEN as the password of Basic authentication)")
+	})
+	fs.group("The lock's rules", func(g *flag.FlagSet) {
+		g.DurationVar(&f.deadline, "reboot-deadline", 30*time.Minute, "from a host's pre-reboot to its steady-state; a holder past it stops its group, keeping the lock (0: none)")
+		g.DurationVar(&f.minInterval, "min-reboot-interval", time.Hour, "least time between the end of a host's reboot (its steady-state) and the grant of its next (0: none)")
+		g.BoolVar(&f.pythonMarkers, "python-markers", true, "mark the hosts' reboots in the Python rebootmgr's reboot_in_progress keys, as the daemons do (false once no node runs it)")
+	})
+	return fs, &f
 }
 
 func runFleetlock(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("fleetlock", flag.ContinueOnError)
-	var f fleetlockFlags
-	f.register(fs)
-	fs.Usage = usageFunc(fs, stdout, "rebootmgr fleetlock --listen ADDR [--tls-cert FILE --tls-key FILE] [--token-file FILE]", fleetlockExamples)
-	if err := parse(fs, args, e); err != nil {
+	fs, f := fleetlockFlagSet()
+	fs.Usage = fs.usage(stdout, "rebootmgr fleetlock --listen ADDR [--tls-cert FILE --tls-key FILE] [--token-file FILE]", fleetlockExamples)
+	if err := parse(fs.FlagSet, args, e); err != nil {
 		return err
 	}
 	if f.listen == "" {

@@ -121,12 +121,14 @@ func (n *testNode) args(command string, extra ...string) []string {
 			"--tasks-dir", n.tasksDir,
 			"--boot-id-file", n.bootID,
 			"--lock-file", n.lockFile,
-			"--reboot-command", "echo rebooted >> "+n.reboots,
 			"--reboot-required-file", n.trigger,
-			"--settle", "0s",
 			// Tests reboot a node again seconds after its last reboot; the tests of the min
 			// reboot interval set it again.
 			"--min-reboot-interval", "0")
+	}
+	switch command {
+	case "reboot", "daemon":
+		args = append(args, "--reboot-command", "echo rebooted >> "+n.reboots, "--settle", "0s")
 	}
 	return append(args, extra...)
 }

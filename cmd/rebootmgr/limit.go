@@ -12,18 +12,16 @@ import (
 )
 
 func runLimit(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("limit", flag.ContinueOnError)
-	var lf limitFlags
-	lf.register(fs)
-	g, perZone := &lf.globalFlags, &lf.perZone
-	fs.Usage = usageFunc(fs, stdout, "rebootmgr limit GROUP [N|auto|P%] [--per-zone N] [--force]", `  rebootmgr limit compute 5             let five compute nodes reboot at once
+	fs, lf := limitFlagSet()
+	g, perZone := &lf.connFlags, &lf.perZone
+	fs.Usage = fs.usage(stdout, "rebootmgr limit GROUP [N|auto|P%] [--per-zone N] [--force]", `  rebootmgr limit compute 5             let five compute nodes reboot at once
   rebootmgr limit compute auto          as many as the quorum rules of their services allow
   rebootmgr limit compute 10%           a tenth of the group's nodes (at least one)
   rebootmgr limit compute auto --per-zone 2
                                         two of one zone at a time, zone by zone
   rebootmgr limit default               show the fleet-wide group's limit
 `)
-	pos, err := parseArgs(fs, args, e, 2)
+	pos, err := parseArgs(fs.FlagSet, args, e, 2)
 	if err != nil {
 		return err
 	}
@@ -72,15 +70,22 @@ func runLimit(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	return nil
 }
 
-// limitFlags are limit's flags: the global ones, and --per-zone.
+// limitFlags are limit's flags: how to reach Consul, and how to set the limit.
 type limitFlags struct {
-	globalFlags
+	connFlags
 	perZone int
 	force   bool
 }
 
+func limitFlagSet() (*flagSet, *limitFlags) {
+	var f limitFlags
+	fs := newFlagSet("limit")
+	fs.group("Connection", f.connFlags.register)
+	fs.group("What to set", f.register)
+	return fs, &f
+}
+
 func (l *limitFlags) register(fs *flag.FlagSet) {
-	l.globalFlags.register(fs)
 	fs.BoolVar(&l.force, "force", false, "set the limit even of a group nothing knows yet (no node with its node meta "+store.GroupMeta+", no key of it)")
 	fs.IntVar(&l.perZone, "per-zone", 0, "also at most this many of one zone (node meta "+store.ZoneMeta+") at once, one zone at a time (0: no zone bound)")
 }

@@ -92,11 +92,8 @@ func markCommands() []markCommand {
 }
 
 func (m markCommand) run(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet(m.name, flag.ContinueOnError)
-	var mf markFlags
-	reason, force := m.register(fs, &mf)
-	g := &mf.globalFlags
-	fs.Usage = usageFunc(fs, stdout, m.synopsis, m.examples)
+	fs, g := m.flagSet()
+	fs.Usage = fs.usage(stdout, m.synopsis, m.examples)
 	maxArgs := 0
 	if m.perNode {
 		maxArgs = 1
@@ -108,13 +105,13 @@ func (m markCommand) run(ctx context.Context, args []string, e env, stdout, stde
 		// stop into its group's.
 		settings = e.without("REBOOTMGR_GROUP")
 	}
-	pos, err := parseArgs(fs, args, settings, maxArgs)
+	pos, err := parseArgs(fs.FlagSet, args, settings, maxArgs)
 	if err != nil {
 		return err
 	}
-	if reason != nil && len(*reason) > clip.MaxReason {
+	if len(g.reason) > clip.MaxReason {
 		// Cut, it would lose what the operator wrote without saying so.
-		return fmt.Errorf("%w: --reason is %d bytes, more than the %d allowed: nothing written (give the gist, and where the details are)", errUsage, len(*reason), clip.MaxReason)
+		return fmt.Errorf("%w: --reason is %d bytes, more than the %d allowed: nothing written (give the gist, and where the details are)", errUsage, len(g.reason), clip.MaxReason)
 	}
 	o, err := g.operator(e, stderr)
 	if err != nil {
@@ -136,10 +133,10 @@ func (m markCommand) run(ctx context.Context, args []string, e env, stdout, stde
 	if !m.set {
 		return m.remove(ctx, o, node, key, g.group, stdout)
 	}
-	if err := m.mayWrite(ctx, o, node, g.group, *force); err != nil {
+	if err := m.mayWrite(ctx, o, node, g.group, g.force); err != nil {
 		return err
 	}
-	value := withReason(*reason, e, time.Now())
+	value := withReason(g.reason, e, time.Now())
 	existing, err := o.store.Create(ctx, key, value)
 	switch {
 	case errors.Is(err, store.ErrExists) && m.existsIsError:
@@ -189,29 +186,40 @@ func (m markCommand) remove(ctx context.Context, o *operator, node, key, group s
 	return nil
 }
 
-// markFlags are a mark command's flags: the global ones, --reason and --force.
+// markFlags are a mark command's flags: how to reach Consul, the node (of a node's key) or the
+// group (of a stop flag), and what to write.
 type markFlags struct {
-	globalFlags
+	connFlags
+	node   string
+	group  string
 	reason string
 	force  bool
 }
 
 // register registers m's flags; reason and force are nil when m takes no such flag.
-func (m markCommand) register(fs *flag.FlagSet, mf *markFlags) (reason *string, force *bool) {
-	mf.globalFlags.register(fs)
-	if m.set {
-		fs.StringVar(&mf.reason, "reason", "", m.reasonHelp)
-		reason = &mf.reason
+func (m markCommand) flagSet() (*flagSet, *markFlags) {
+	var f markFlags
+	fs := newFlagSet(m.name)
+	fs.group(connGroup, func(g *flag.FlagSet) {
+		f.connFlags.register(g)
+		if m.perNode {
+			registerNode(g, &f.node, "the node, as the NODE argument names it (default: the local Consul agent's node)")
+		} else {
+			registerGroup(g, &f.group, "the group to "+m.name+", by its own stop flag (default: the whole fleet; never taken from REBOOTMGR_GROUP)")
+		}
+	})
+	if !m.set {
+		return fs, &f
 	}
-	switch {
-	case m.set && m.perNode:
-		fs.BoolVar(&mf.force, "force", false, "write even for a node Consul does not know")
-		force = &mf.force
-	case m.set:
-		fs.BoolVar(&mf.force, "force", false, "with --group: write even for a group nothing knows (no node with its node meta "+store.GroupMeta+", no key of it)")
-		force = &mf.force
-	}
-	return reason, force
+	fs.group("What to write", func(g *flag.FlagSet) {
+		g.StringVar(&f.reason, "reason", "", m.reasonHelp)
+		if m.perNode {
+			g.BoolVar(&f.force, "force", false, "write even for a node Consul does not know")
+		} else {
+			g.BoolVar(&f.force, "force", false, "with --group: write even for a group nothing knows (no node with its node meta "+store.GroupMeta+", no key of it)")
+		}
+	})
+	return fs, &f
 }
 
 func orNone(s string) string {

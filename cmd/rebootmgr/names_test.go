@@ -39,7 +39,7 @@ func TestBadNames(t *testing.T) {
 		{args: []string{"trigger", "%s", "--force"}, positional: true},
 		{args: []string{"trigger", "--node", "%s"}},
 		{args: []string{"trigger"}, env: "REBOOTMGR_NODE"},
-		{args: []string{"trigger", "n2"}, env: "REBOOTMGR_GROUP"},
+		{args: []string{"check"}, env: "REBOOTMGR_GROUP"},
 		{args: []string{"cancel", "%s"}, positional: true},
 		{args: []string{"cancel", "--node", "%s"}},
 		{args: []string{"disable", "%s", "--reason", "x"}, positional: true},

@@ -21,7 +21,7 @@ type operator struct {
 	keys   store.Keys
 }
 
-func (g *globalFlags) operator(e env, stderr io.Writer) (*operator, error) {
+func (g *connFlags) operator(e env, stderr io.Writer) (*operator, error) {
 	if err := g.validate(); err != nil {
 		return nil, err
 	}
@@ -34,7 +34,7 @@ func (g *globalFlags) operator(e env, stderr io.Writer) (*operator, error) {
 		return nil, err
 	}
 	keys := store.Keys{Prefix: g.prefix}
-	return &operator{client: client, keys: keys, store: &store.Consul{Client: client, Keys: keys, Group: g.group, Logger: log}}, nil
+	return &operator{client: client, keys: keys, store: &store.Consul{Client: client, Keys: keys, Logger: log}}, nil
 }
 
 // node is the node a command is about: its argument, else --node, else the local agent's.

@@ -148,7 +148,7 @@ func TestUnlockConflict(t *testing.T) {
 	n.put(n.keys().Lock(), string(data))
 	joined, _ := rec.Acquire(lock.Holder{Node: "n1", Phase: lock.Preparing, Since: now, Updated: now}, 2)
 	joinedData, _ := joined.Encode()
-	var g globalFlags
+	var g connFlags
 	g.prefix, g.consulAddr, g.logLevel, g.logFormat = store.DefaultPrefix, n.agent.HTTPAddr, "info", "text"
 	o, err := g.operator(env{lookup: func(string) (string, bool) { return "", false }}, &fleettest.Log{})
 	if err != nil {

@@ -40,9 +40,7 @@ func flagNames() map[string]bool {
 		if c.flags == nil {
 			continue
 		}
-		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-		c.flags(fs)
-		fs.VisitAll(func(f *flag.Flag) { names[envName(f.Name)] = true })
+		c.flags().VisitAll(func(f *flag.Flag) { names[envName(f.Name)] = true })
 	}
 	return names
 }

@@ -23,15 +23,13 @@ func expected(p lock.Phase) time.Duration {
 }
 
 func runUnlock(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("unlock", flag.ContinueOnError)
-	var uf unlockFlags
-	uf.register(fs)
-	g, force, cancelRequest, endMaintenance := &uf.globalFlags, &uf.force, &uf.cancelRequest, &uf.endMaintenance
-	fs.Usage = usageFunc(fs, stdout, "rebootmgr unlock NODE [--group GROUP] [--force] [--cancel-request] [--end-maintenance]", `  rebootmgr unlock compute-17           release the lock of a node that will not come back
+	fs, g := unlockFlagSet()
+	force, cancelRequest, endMaintenance := &g.force, &g.cancelRequest, &g.endMaintenance
+	fs.Usage = fs.usage(stdout, "rebootmgr unlock NODE [--group GROUP] [--force] [--cancel-request] [--end-maintenance]", `  rebootmgr unlock compute-17           release the lock of a node that will not come back
   rebootmgr unlock db-3 --force --cancel-request --end-maintenance
                                         on db-3, after a reboot that did not happen: give everything back
 `)
-	pos, err := parseArgs(fs, args, e, 1)
+	pos, err := parseArgs(fs.FlagSet, args, e, 1)
 	if err != nil {
 		return err
 	}
@@ -85,17 +83,27 @@ func runUnlock(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	return o.leftBehind(ctx, node, *cancelRequest, *endMaintenance, stdout)
 }
 
-// unlockFlags are unlock's flags: the global ones, and what to force or give back.
+// unlockFlags are unlock's flags: how to reach Consul, the holder's group, and what to force
+// or give back.
 type unlockFlags struct {
-	globalFlags
+	connFlags
+	group                                string
 	force, cancelRequest, endMaintenance bool
 }
 
-func (u *unlockFlags) register(fs *flag.FlagSet) {
-	u.globalFlags.register(fs)
-	fs.BoolVar(&u.force, "force", false, "unlock even though the holder is within its phase's expected time (and, preparing, alive)")
-	fs.BoolVar(&u.cancelRequest, "cancel-request", false, "also withdraw the node's reboot request, which would start it again at once")
-	fs.BoolVar(&u.endMaintenance, "end-maintenance", false, "also end the maintenance mode rebootmgr started (only on the node itself: maintenance belongs to its agent)")
+func unlockFlagSet() (*flagSet, *unlockFlags) {
+	var f unlockFlags
+	fs := newFlagSet("unlock")
+	fs.group(connGroup, func(g *flag.FlagSet) {
+		f.connFlags.register(g)
+		registerGroup(g, &f.group, "the group whose lock NODE holds (default: the one the fleet's holders name for it, else its node meta "+store.GroupMeta+")")
+	})
+	fs.group("What to release", func(g *flag.FlagSet) {
+		g.BoolVar(&f.force, "force", false, "unlock even though the holder is within its phase's expected time (and, preparing, alive)")
+		g.BoolVar(&f.cancelRequest, "cancel-request", false, "also withdraw the node's reboot request, which would start it again at once")
+		g.BoolVar(&f.endMaintenance, "end-maintenance", false, "also end the maintenance mode rebootmgr started (only on the node itself: maintenance belongs to its agent)")
+	})
+	return fs, &f
 }
 
 // leftBehind says, after an unlock, what the node's reboot left that an operator may want gone:
