@@ -100,16 +100,20 @@ func (c *Consul) Unlock(ctx context.Context, node string, judge func(lock.Holder
 	return h, nil
 }
 
-// CatalogNode reads node from Consul's catalog: whether Consul knows it, and its node meta.
+// CatalogNode reads node from Consul's catalog: whether Consul knows it, and its node meta. A
+// node Consul hides from the token is ErrFiltered, never "unknown".
 func (c *Consul) CatalogNode(ctx context.Context, node string) (known bool, meta map[string]string, err error) {
 	if err := ValidNode(node); err != nil {
 		return false, nil, err
 	}
-	n, _, err := c.Client.Catalog().Node(node, c.query(ctx))
+	n, qm, err := c.Client.Catalog().Node(node, c.query(ctx))
 	if err != nil {
 		return false, nil, fmt.Errorf("look up node %s in consul: %w", node, err)
 	}
 	if n == nil || n.Node == nil {
+		if qm.ResultsFilteredByACLs {
+			return false, nil, fmt.Errorf("look up node %s in consul: %w", node, ErrFiltered)
+		}
 		return false, nil, nil
 	}
 	return true, n.Node.Meta, nil
@@ -171,13 +175,14 @@ func (k Keys) GroupPrefix(group string) string {
 }
 
 // GroupKnown reports whether rebootmgr or Consul knows group: a key of it exists, or a node
-// names it in its node meta. The default group always exists.
+// names it in its node meta. The default group always exists. When neither is found and Consul
+// hid results from the token, it cannot tell: ErrFiltered, never "unknown".
 func (c *Consul) GroupKnown(ctx context.Context, group string) (bool, error) {
 	if groupName(group) == DefaultGroup {
 		return true, nil
 	}
 	prefix := c.Keys.GroupPrefix(group)
-	keys, _, err := c.Client.KV().Keys(prefix, "/", c.query(ctx))
+	keys, kmeta, err := c.Client.KV().Keys(prefix, "/", c.query(ctx))
 	if err != nil {
 		return false, fmt.Errorf("list keys %s: %w", prefix, err)
 	}
@@ -186,11 +191,17 @@ func (c *Consul) GroupKnown(ctx context.Context, group string) (bool, error) {
 	}
 	q := c.query(ctx)
 	q.NodeMeta = map[string]string{GroupMeta: group}
-	nodes, _, err := c.Client.Catalog().Nodes(q)
+	nodes, nmeta, err := c.Client.Catalog().Nodes(q)
 	if err != nil {
 		return false, fmt.Errorf("look up the nodes of group %s in consul: %w", group, err)
 	}
-	return len(nodes) > 0, nil
+	if len(nodes) > 0 {
+		return true, nil
+	}
+	if kmeta.ResultsFilteredByACLs || nmeta.ResultsFilteredByACLs {
+		return false, fmt.Errorf("look for group %s (keys under %s, nodes with node meta %s=%s): %w", group, prefix, GroupMeta, group, ErrFiltered)
+	}
+	return false, nil
 }
 
 // NodeMaintenance says whether node is in maintenance mode, and why, as the catalog has it.

@@ -12,6 +12,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/store"
 )
 
 func policy(t *testing.T, name, node string) string {
@@ -174,5 +175,82 @@ agent_prefix "" { policy = "read" }`, "node_prefix"},
 				t.Fatalf("status printed an all-clear: %s", r.stdout)
 			}
 		})
+	}
+}
+
+// TestGroupsHiddenByACLs: a group the token cannot see (its nodes hidden by ACLs, no key of it)
+// is never reported unknown: the refusal says that this token cannot see it, and nothing is
+// written.
+func TestGroupsHiddenByACLs(t *testing.T) {
+	agent := consultest.DevACL(t, "n1")
+	n := newTestNode(t, agent)
+	if _, err := agent.Client.Catalog().Register(&api.CatalogRegistration{
+		Node: "c1", Address: "127.0.0.2", NodeMeta: map[string]string{store.GroupMeta: "compute"},
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CONSUL_HTTP_TOKEN", aclToken(t, agent, `key_prefix "service/rebootmgr/" { policy = "write" }
+agent_prefix "" { policy = "read" }
+node "n1" { policy = "read" }`))
+	for _, args := range [][]string{
+		{"stop", "--group", "compute"}, {"resume", "--group", "compute"}, {"limit", "compute", "3"},
+		{"history", "--group", "compute"}, {"reboot", "--group", "compute", "--dry-run"},
+	} {
+		r := n.run(args[0], args[1:]...)
+		n.expect(r, exitError, "this token cannot see whether group compute exists", "results hidden by Consul's ACLs")
+		if strings.Contains(r.stderr, "no group") {
+			t.Fatalf("rebootmgr %v said the group is unknown: %s", args, r)
+		}
+	}
+	if kv := n.agent.KVState(); strings.Contains(kv, "compute") {
+		t.Fatalf("written for a group the token cannot see:\n%s", kv)
+	}
+}
+
+// TestRefusalsNameTheToken: every ACL refusal names the token the command sent and where it came
+// from. A node's operator who types rebootmgr stop picks up the daemon's token from the
+// configuration file: the fleet's stop is refused, naming the key, the token file and the file
+// that named it, and the two ways on; the node's own group stop is granted to that token. A token
+// in the environment wins over the file's; no token at all is said too.
+func TestRefusalsNameTheToken(t *testing.T) {
+	agent := consultest.DevACL(t, "n1")
+	n := newTestNode(t, agent)
+	n.agent.RegisterService("galera", []string{"rebootmgr"}, "passing")
+	n.agent.RegisterRemote("n2", "galera", []string{"rebootmgr"}, "passing")
+	daemonToken := aclToken(t, agent, policy(t, "rebootmgr-daemon.hcl", "n1"))
+	operatorToken := aclToken(t, agent, policy(t, "rebootmgr-operator.hcl", ""))
+	tokenFile := filepath.Join(n.dir, "consul-token")
+	writeFile(t, tokenFile, daemonToken+"\n")
+	config := filepath.Join(n.dir, "rebootmgr.default")
+	writeFile(t, config, "CONSUL_HTTP_TOKEN_FILE="+tokenFile+"\n")
+	onNode := map[string]string{"REBOOTMGR_CONFIG": config}
+	fromFile := "token: CONSUL_HTTP_TOKEN_FILE=" + tokenFile + " in " + config
+	t.Setenv("CONSUL_HTTP_TOKEN", "")
+
+	run := func(environ map[string]string, args ...string) result {
+		return n.runWith(t.Context(), environ, &fleettest.Log{}, args[0], args[1:]...)
+	}
+	n.expect(run(onNode, "stop", "--reason", "galera upgrade"), exitError,
+		`"service/rebootmgr/stop"`, "rebootmgr-operator.hcl", "rebootmgr stop --group default", fromFile)
+	n.expect(run(onNode, "stop", "--group", "default", "--reason", "galera upgrade"), 0, "stopped")
+	n.expect(run(onNode, "resume", "--group", "default"), 0, "resumed")
+	n.expect(run(onNode, "disable", "n2", "--reason", "disk swap"), exitError, "service/rebootmgr/n2/disabled", fromFile)
+	n.expect(run(onNode, "limit", "default", "2"), exitError, "service/rebootmgr/groups/default/limit", fromFile)
+
+	// The environment's token wins over the file's.
+	t.Setenv("CONSUL_HTTP_TOKEN", operatorToken)
+	n.expect(run(onNode, "stop", "--reason", "galera upgrade"), 0, "stopped")
+	n.expect(run(onNode, "resume"), 0, "resumed")
+	t.Setenv("CONSUL_HTTP_TOKEN", aclToken(t, agent, `key_prefix "service/rebootmgr/" { policy = "read" }
+agent_prefix "" { policy = "read" }`))
+	n.expect(run(onNode, "status"), exitError, "results hidden by Consul's ACLs", "token: CONSUL_HTTP_TOKEN from the environment")
+	n.expect(run(onNode, "trigger", "n2"), exitError, "this token cannot see whether node n2 exists", "token: CONSUL_HTTP_TOKEN from the environment")
+	n.expect(run(onNode, "trigger", "n2", "--force"), exitError, "service/rebootmgr/n2/reboot_required", "token: CONSUL_HTTP_TOKEN from the environment")
+
+	// No token at all.
+	t.Setenv("CONSUL_HTTP_TOKEN", "")
+	n.expect(run(nil, "stop"), exitError, "service/rebootmgr/stop", "token: none (CONSUL_HTTP_TOKEN and CONSUL_HTTP_TOKEN_FILE unset): anonymous")
+	if n.get(n.keys().Stop()) != nil || n.get(n.keys().Disabled("n2")) != nil {
+		t.Fatal("a refused command wrote")
 	}
 }

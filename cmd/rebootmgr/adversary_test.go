@@ -105,6 +105,9 @@ func TestAdversaryStalePlaceInAnotherGroup(t *testing.T) {
 		x.agent.RegisterService("svc", []string{"rebootmgr", "max_failing=0"}, "passing")
 	}
 	moved.agent.WaitCheck(other.agent.Node, "svc", consultest.ServiceCheckID("svc"), "passing")
+	for _, g := range []string{"a", "b", "c"} {
+		moved.put(moved.keys().GroupLimit(g), "1")
+	}
 
 	// A run in group a takes a place and is shut down while preparing: the place stays.
 	gate := filepath.Join(moved.dir, "go")

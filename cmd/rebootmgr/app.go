@@ -41,6 +41,8 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.Is(err, errUsage):
 		return exitUsage
+	case errors.Is(err, errNotEnabled):
+		return exitDisabled
 	case errors.Is(err, health.ErrMalformedTag):
 		// The health gate failed on a service's definition, not on its health: an operator
 		// must fix the tag.
@@ -57,40 +59,50 @@ type command struct {
 	name    string
 	summary string
 	run     func(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error
+	// flags is the command's flag set, as run parses with it (nil: it takes none).
+	flags func() *flagSet
+}
+
+// flagsOf makes a command's flags field from its flag set's constructor.
+func flagsOf[T any](build func() (*flagSet, T)) func() *flagSet {
+	return func() *flagSet {
+		fs, _ := build()
+		return fs
+	}
 }
 
 func commands() []command {
 	return []command{
-		{"reboot", "run the reboot pipeline once for this node (the default command)", runReboot},
-		{"daemon", "run always: reboot this node whenever it is asked to and every gate allows it", runDaemon},
-		{"fleetlock", "serve the FleetLock protocol (Zincati's reboot lock) on rebootmgr's lock and gates", runFleetlock},
-		{"status", "the fleet at a glance: stop flag, lock holders, and what each node waits for", runStatus},
-		{"check", "every gate of this node (or --node) with its evidence; changes nothing", runCheck},
+		{"reboot", "run the reboot pipeline once for this node: reboot it now if every gate allows it", runReboot, flagsOf(rebootFlagSet)},
+		{"daemon", "run always: reboot this node whenever it is asked to and every gate allows it", runDaemon, flagsOf(daemonFlagSet)},
+		{"fleetlock", "serve the FleetLock protocol (Zincati's reboot lock) on rebootmgr's lock and gates", runFleetlock, flagsOf(fleetlockFlagSet)},
+		{"status", "the fleet at a glance: stop flag, lock holders, and what each node waits for", runStatus, flagsOf(statusFlagSet)},
+		{"check", "every gate of this node (or --node) with its evidence; changes nothing", runCheck, flagsOf(checkFlagSet)},
 		mark("stop", "stop the whole fleet: nothing further starts anywhere"),
 		mark("resume", "remove the fleet's stop flag"),
 		mark("trigger", "ask a node (default: this one) to reboot"),
 		mark("cancel", "withdraw a node's reboot request"),
 		mark("disable", "keep a node from rebooting, with a reason"),
 		mark("enable", "remove a node's disabled mark"),
-		{"unlock", "release the reboot lock of a node that will not come back", runUnlock},
-		{"limit", "show or set how many nodes of a group may reboot at once", runLimit},
-		{"forget", "stop counting a node gone for good as a failing member of its services", runForget},
-		{"history", "a group's last reboots: who, when, how long, how it ended, who asked", runHistory},
-		{"config", "the settings every command uses here (configuration file, environment, flags) and where each comes from", runConfig},
-		{"completion", "print shell completion for bash or zsh", runCompletion},
-		{"man", "print the manual page, rebootmgr(8)", runMan},
-		{"version", "print the version", runVersion},
+		{"unlock", "release the reboot lock of a node that will not come back", runUnlock, flagsOf(unlockFlagSet)},
+		{"limit", "show or set how many nodes of a group may reboot at once", runLimit, flagsOf(limitFlagSet)},
+		{"forget", "stop counting a node gone for good as a failing member of its services", runForget, func() *flagSet { fs, _ := connFlagSet("forget"); return fs }},
+		{"history", "a group's last reboots: who, when, how long, how it ended, who asked", runHistory, flagsOf(historyFlagSet)},
+		{"config", "the settings every command uses here (configuration file, environment, flags) and where each comes from", runConfig, configFlagSet},
+		// completion nodes and completion groups reach Consul as every command does.
+		{"completion", "print shell completion for bash or zsh", runCompletion, func() *flagSet { fs, _ := connFlagSet("completion"); return fs }},
+		{"man", "print the manual page, rebootmgr(8)", runMan, nil},
+		{"version", "print the version", runVersion, nil},
 	}
 }
 
 // run runs the command line and returns the exit code. Every non-zero exit prints one line
 // to stderr that says why.
 func run(ctx context.Context, args []string, e env, stdout, stderr io.Writer) int {
-	name := "reboot"
+	name := ""
 	if len(args) > 0 {
 		switch args[0] {
 		case "-h", "-help", "--help":
-			// The commands, not the flags of the default command.
 			args = append([]string{"help"}, args[1:]...)
 		case "-version", "--version":
 			args = append([]string{"version"}, args[1:]...)
@@ -98,6 +110,13 @@ func run(ctx context.Context, args []string, e env, stdout, stderr io.Writer) in
 		if !strings.HasPrefix(args[0], "-") {
 			name, args = args[0], args[1:]
 		}
+	}
+	if name == "" {
+		// No command is never the reboot: a bare rebootmgr, typed to see what it does, gets
+		// the commands.
+		usage(stderr)
+		fmt.Fprintln(stderr, "rebootmgr: no command given: rebootmgr reboot reboots this node (rebootmgr help: the commands)")
+		return exitUsage
 	}
 	if name == "help" {
 		if len(args) == 1 && args[0] != "help" && !strings.HasPrefix(args[0], "-") {
@@ -129,12 +148,15 @@ func run(ctx context.Context, args []string, e env, stdout, stderr io.Writer) in
 		if cerr := (commandLineError{}); errors.As(err, &cerr) {
 			fmt.Fprintf(stderr, "%s  (rebootmgr %s -h: every flag)\n", synopsis(ctx, c), name)
 		}
+		if err != nil && aclRefused(err) {
+			err = fmt.Errorf("%w; token: %s", err, e.tokenSource())
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "rebootmgr %s: %v\n", name, oneLine(err))
 		}
 		return exitCode(err)
 	}
-	fmt.Fprintln(stderr, "Usage: rebootmgr [command] [flags]  (rebootmgr help: the commands)")
+	fmt.Fprintln(stderr, "Usage: rebootmgr COMMAND [flags]  (rebootmgr help: the commands)")
 	fmt.Fprintf(stderr, "rebootmgr: unknown command %q (see rebootmgr help)\n", name)
 	return exitUsage
 }
@@ -151,7 +173,7 @@ func synopsis(ctx context.Context, c command) string {
 func mark(name, summary string) command {
 	for _, m := range markCommands() {
 		if m.name == name {
-			return command{name: name, summary: summary, run: m.run}
+			return command{name: name, summary: summary, run: m.run, flags: flagsOf(m.flagSet)}
 		}
 	}
 	panic("no mark command " + name)
@@ -161,7 +183,7 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `rebootmgr reboots the nodes of a Consul cluster one at a time, when every gate allows it.
 
 Usage:
-  rebootmgr [command] [flags]
+  rebootmgr COMMAND [flags]
 
 Commands:
 `)

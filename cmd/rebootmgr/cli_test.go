@@ -184,8 +184,12 @@ func TestCommandLine(t *testing.T) {
 		{args: []string{"status", "--json", "--no-such-flag"}, code: exitUsage,
 			stderr: "Usage: rebootmgr status [--json]  (rebootmgr status -h: every flag)",
 			reason: "rebootmgr status: usage: flag provided but not defined: -no-such-flag"},
+		{args: nil, code: exitUsage,
+			stderr: "rebootmgr reboots the nodes", reason: "rebootmgr: no command given: rebootmgr reboot reboots this node"},
+		{args: []string{"--dry-run"}, code: exitUsage,
+			stderr: "rebootmgr reboots the nodes", reason: "rebootmgr: no command given: rebootmgr reboot reboots this node"},
 		{args: []string{"--no-such-flag"}, code: exitUsage,
-			stderr: "Usage: rebootmgr [reboot] [flags]", reason: "rebootmgr reboot: usage: flag provided but not defined"},
+			stderr: "rebootmgr reboots the nodes", reason: "rebootmgr: no command given: rebootmgr reboot reboots this node"},
 		{args: []string{"daemon", "--interval"}, code: exitUsage,
 			stderr: "Usage: rebootmgr daemon [flags]", reason: "rebootmgr daemon: usage: flag needs an argument: -interval"},
 		{args: []string{"history", "n1", "n2"}, code: exitUsage,
@@ -193,7 +197,7 @@ func TestCommandLine(t *testing.T) {
 		{args: []string{"status", "-json=maybe"}, code: exitUsage,
 			stderr: "Usage: rebootmgr status", reason: "rebootmgr status: usage: invalid boolean value"},
 		{args: []string{"frobnicate"}, code: exitUsage,
-			stderr: "Usage: rebootmgr [command] [flags]", reason: `rebootmgr: unknown command "frobnicate"`},
+			stderr: "Usage: rebootmgr COMMAND [flags]", reason: `rebootmgr: unknown command "frobnicate"`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -221,5 +225,68 @@ func TestCommandLine(t *testing.T) {
 				t.Errorf("stderr is not empty: %q", r.stderr)
 			}
 		})
+	}
+}
+
+// TestEachCommandOffersWhatItUses: a command's help lists the flags it uses and no other, in
+// groups by purpose; a setting of another command's, in the shared file or the environment, is
+// still known to it (not an error), only unused.
+func TestEachCommandOffersWhatItUses(t *testing.T) {
+	tests := []struct {
+		command    string
+		has, lacks []string
+	}{
+		{"status", []string{"json", "node", "reboot-window", "reboot-required-file", "consul-addr", "tasks-dir"},
+			[]string{"reboot-command", "dry-run", "settle", "group", "breaker", "reboot-required-command", "interval", "force", "task-timeout"}},
+		{"check", []string{"node", "group", "reboot-window", "cooldown", "reboot-required-command"},
+			[]string{"reboot-command", "dry-run", "settle", "breaker", "notify-url", "interval", "json", "task-timeout", "python-markers"}},
+		{"reboot", []string{"reboot-command", "check-triggers", "force", "dry-run", "reboot-window", "node", "group"},
+			[]string{"interval", "enabled", "json", "metrics-addr"}},
+		{"daemon", []string{"interval", "enabled", "metrics-addr", "reboot-command", "reboot-window"},
+			[]string{"check-triggers", "force", "json"}},
+		{"trigger", []string{"node", "reason", "force"}, []string{"group", "reboot-command"}},
+		{"cancel", []string{"node"}, []string{"group", "reason", "force"}},
+		{"stop", []string{"group", "reason", "force"}, []string{"node"}},
+		{"resume", []string{"group"}, []string{"node", "reason", "force"}},
+		{"limit", []string{"per-zone", "force", "prefix"}, []string{"node", "group"}},
+		{"history", []string{"group", "json"}, []string{"node"}},
+		{"unlock", []string{"group", "force", "cancel-request"}, []string{"node"}},
+		{"forget", []string{"consul-addr"}, []string{"node", "group"}},
+		{"fleetlock", []string{"listen", "reboot-deadline"}, []string{"node", "group", "reboot-command"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.command, func(t *testing.T) {
+			r := runCLI(t, nil, tt.command, "-h")
+			if r.code != 0 {
+				t.Fatalf("help: %s", r)
+			}
+			offered := map[string]bool{}
+			for _, line := range strings.Split(r.stdout, "\n") {
+				if name, ok := strings.CutPrefix(line, "  -"); ok {
+					name, _, _ = strings.Cut(name, " ")
+					offered[name] = true
+				}
+			}
+			for _, f := range tt.has {
+				if !offered[f] {
+					t.Errorf("rebootmgr %s -h lacks --%s:\n%s", tt.command, f, r.stdout)
+				}
+			}
+			for _, f := range tt.lacks {
+				if offered[f] {
+					t.Errorf("rebootmgr %s -h offers --%s, which it does not use", tt.command, f)
+				}
+			}
+			if !strings.Contains(r.stdout, "\nConnection") {
+				t.Errorf("rebootmgr %s -h shows no group of flags:\n%s", tt.command, r.stdout)
+			}
+		})
+	}
+	// The node's file holds every command's settings: status knows them all, and uses its own.
+	file := filepath.Join(t.TempDir(), "rebootmgr")
+	writeFile(t, file, "REBOOTMGR_REBOOT_COMMAND=systemctl reboot\nREBOOTMGR_SETTLE=90s\nREBOOTMGR_INTERVAL=1m\nREBOOTMGR_GROUP=compute\nREBOOTMGR_COOLDOWN=soon\n")
+	r := runCLI(t, map[string]string{"REBOOTMGR_CONFIG": file}, "status")
+	if r.code != exitUsage || !strings.Contains(lastLine(r.stderr), `REBOOTMGR_COOLDOWN="soon" in `+file) {
+		t.Fatalf("status did not read its own setting from the shared file, or refused another's: %s", r)
 	}
 }

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"io"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -35,19 +33,12 @@ func runCompletion(ctx context.Context, args []string, e env, stdout, stderr io.
 	return fmt.Errorf("%w: completion takes bash or zsh, not %q", errUsage, args[0])
 }
 
-// flagLine is a flag in a command's help (flag.PrintDefaults).
-var flagLine = regexp.MustCompile(`^  -([a-z0-9-]+)`)
-
-// commandFlags are a command's flags, read from its own help, so that they cannot drift from
-// its definitions.
-func commandFlags(ctx context.Context, name string) []string {
-	var help bytes.Buffer
-	run(ctx, []string{name, "-h"}, env{lookup: func(string) (string, bool) { return "", false }}, &help, io.Discard)
+// commandFlags are a command's flags, from the flag set it parses with, so that they cannot
+// drift from its definitions.
+func commandFlags(c command) []string {
 	var out []string
-	for _, line := range strings.Split(help.String(), "\n") {
-		if m := flagLine.FindStringSubmatch(line); m != nil {
-			out = append(out, "--"+m[1])
-		}
+	if c.flags != nil {
+		c.flags().VisitAll(func(f *flag.Flag) { out = append(out, "--"+f.Name) })
 	}
 	return out
 }
@@ -66,7 +57,7 @@ func completionScript(ctx context.Context, shell string) (string, error) {
 			// They take no flags.
 			words = []string{"--help"}
 		default:
-			words = append(commandFlags(ctx, c.name), "--help")
+			words = append(commandFlags(c), "--help")
 		}
 		fmt.Fprintf(&cases, "    %s) words=%q ;;\n", c.name, strings.Join(words, " "))
 	}
@@ -146,10 +137,8 @@ func indent(s, prefix string) string {
 func completeNames(ctx context.Context, what string, e env, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	fs := flag.NewFlagSet("completion", flag.ContinueOnError)
-	var g globalFlags
-	g.register(fs)
-	if err := parse(fs, nil, e); err != nil {
+	fs, g := connFlagSet("completion")
+	if err := parse(fs.FlagSet, nil, e); err != nil {
 		return err
 	}
 	o, err := g.operator(e, stderr)

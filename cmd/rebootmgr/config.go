@@ -10,21 +10,27 @@ import (
 	"strings"
 )
 
+// configFlagSet are the settings of this node: the daemon's flags, and the one of reboot's runs
+// that is a setting.
+func configFlagSet() *flagSet {
+	fs, _ := daemonFlagSet()
+	reboot, _ := rebootFlagSet()
+	f := reboot.Lookup("check-triggers")
+	fs.group("rebootmgr reboot", func(g *flag.FlagSet) { g.Var(f.Value, f.Name, f.Usage) })
+	return fs
+}
+
 func runConfig(_ context.Context, args []string, e env, stdout, _ io.Writer) error {
-	fs := flag.NewFlagSet("config", flag.ContinueOnError)
-	var df daemonFlags
-	df.register(fs)
-	fs.Usage = usageFunc(fs, stdout, "rebootmgr config [flags]", `  rebootmgr config                      the settings every command and the daemon use here, and where each comes from
+	fs := configFlagSet()
+	fs.Usage = fs.usage(stdout, "rebootmgr config [flags]", `  rebootmgr config                      the settings every command and the daemon use here, and where each comes from
   rebootmgr config --group compute      the same, with a flag given
 `)
-	if err := parse(fs, args, e); err != nil {
+	if err := parse(fs.FlagSet, args, e); err != nil {
 		return err
 	}
 	// What the command line gave (fs.Visit would also name what parse took from the
 	// environment and the file).
-	cl := flag.NewFlagSet("config", flag.ContinueOnError)
-	cl.SetOutput(io.Discard)
-	(&daemonFlags{}).register(cl)
+	cl := configFlagSet()
 	given := map[string]bool{}
 	if cl.Parse(args) == nil {
 		cl.Visit(func(f *flag.Flag) { given[f.Name] = true })

@@ -30,7 +30,7 @@ const daemonExamples = `  rebootmgr daemon                            run as the
 
 // daemonFlags are the daemon's flags: the pipeline's and its own.
 type daemonFlags struct {
-	rebootFlags
+	pipelineFlags
 	interval      time.Duration
 	rebootTimeout time.Duration
 	watchEvents   bool
@@ -39,7 +39,6 @@ type daemonFlags struct {
 }
 
 func (d *daemonFlags) register(fs *flag.FlagSet) {
-	d.rebootFlags.register(fs)
 	fs.DurationVar(&d.interval, "interval", 5*time.Minute, "look again this often even without an event, in case one was missed")
 	fs.DurationVar(&d.rebootTimeout, "reboot-timeout", 10*time.Minute, "give up, loudly, if the machine is still up this long after the reboot command")
 	fs.BoolVar(&d.watchEvents, "watch", true, "react to Consul and file changes at once; false leaves only the --interval tick, as a timer would")
@@ -47,20 +46,27 @@ func (d *daemonFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&d.enabled, "enabled", true, "false: do nothing, reboot nothing, and tell systemd so (the package installs false: an operator says when a node may reboot)")
 }
 
+func daemonFlagSet() (*flagSet, *daemonFlags) {
+	var f daemonFlags
+	fs := newFlagSet("daemon")
+	f.addTo(fs)
+	fs.group("The daemon", f.register)
+	return fs, &f
+}
+
 func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("daemon", flag.ContinueOnError)
-	var df daemonFlags
-	df.register(fs)
-	f := &df.rebootFlags
+	fs, df := daemonFlagSet()
+	f := &df.pipelineFlags
 	interval, rebootTimeout, watchEvents, metricsAddr := &df.interval, &df.rebootTimeout, &df.watchEvents, &df.metricsAddr
-	fs.Usage = usageFunc(fs, stdout, "rebootmgr daemon [flags]", daemonExamples)
-	if err := parse(fs, args, e); err != nil {
+	fs.Usage = fs.usage(stdout, "rebootmgr daemon [flags]", daemonExamples)
+	if err := parse(fs.FlagSet, args, e); err != nil {
 		return err
 	}
 	if !df.enabled {
-		return notEnabled(ctx, e, f.globalFlags, stderr)
+		return notEnabled(ctx, e, f.connFlags, stderr)
 	}
-	f.checkTriggers = true
+	// The daemon reboots only when asked.
+	opts := wireOptions{checkTriggers: true}
 	var m *metrics.Metrics
 	reg := prometheus.NewRegistry()
 	if *metricsAddr != "" {
@@ -68,10 +74,10 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		if m, err = metrics.New(reg, version); err != nil {
 			return err
 		}
-		f.via, f.observeTask = m.Transport, m.ObserveTask
+		opts.via, opts.observeTask = m.Transport, m.ObserveTask
 	}
 	lastStart := startedAt(f.lockFile)
-	w, err := f.wire(ctx, e, stderr)
+	w, err := f.wire(ctx, e, opts, stderr)
 	if err != nil {
 		return err
 	}
@@ -80,7 +86,7 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	if err := os.WriteFile(f.lockFile, []byte(startMark+now.UTC().Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
 		w.log.Warn("could not note the daemon's start in its lock file", logkey.File, f.lockFile, logkey.Err, err)
 	}
-	p, client, log := w.pipeline, w.client, w.log
+	p, log := w.pipeline, w.log
 	// The daemon lives on: it judges the times other nodes wrote by when it saw them.
 	p.Sightings = lock.NewSightings()
 	if *watchEvents {
@@ -88,73 +94,19 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		// of room holds for two ticks unless it judges again (see lock.Claims).
 		p.ClaimFor = 2 * *interval
 	}
-	var observe func(pipeline.Result, error)
-	if m != nil {
-		m.Identify(p.Node, f.group)
-		stop, err := serveMetrics(ctx, metrics.Server{Addr: *metricsAddr, Gatherer: reg, Logger: log.With(logkey.Component, "metrics")})
-		if err != nil {
-			return err
-		}
-		defer stop()
-		observe = func(res pipeline.Result, err error) { m.ObserveRun(res, err, time.Now()) }
-	}
-	keys := store.Keys{Prefix: f.prefix}
-	wlog := log.With(logkey.Component, "watch", logkey.Node, p.Node)
-	// What a node need not hear as it is: see daemon.Daemon.Quiet.
-	quiet, healthPause, turn, claims := watch.NewPause(false), watch.NewPause(false), watch.NewPause(true), watch.NewPause(true)
-	key := func(k string, src watch.Source, pause *watch.Pause) daemon.Source {
-		return watch.KeySource{KV: client.KV(), Key: k, Source: src, Logger: wlog, Pause: pause}
-	}
-	sources := []daemon.Source{watch.Tick{Interval: *interval}}
-	if *watchEvents {
-		consul := []daemon.Source{
-			key(keys.Stop(), watch.SourceStop, nil),
-			key(keys.GroupStop(f.group), watch.SourceStop, nil),
-			key(keys.RebootRequired(p.Node), watch.SourceTrigger, nil),
-			key(keys.Disabled(p.Node), watch.SourceDisabled, nil),
-			key(keys.GroupLimit(f.group), watch.SourceLimit, nil),
-			watch.KeySource{KV: client.KV(), Key: keys.GroupTurn(f.group, p.Node), Logger: wlog, Pause: turn, Classify: turnSource},
-			key(keys.GroupLock(f.group), watch.SourceLock, quiet),
-			key(keys.GroupQueue(f.group), watch.SourceLock, quiet),
-			key(keys.Holders(), watch.SourceHolders, quiet),
-			key(keys.Claims(), watch.SourceClaims, claims),
-			watch.HealthSource{Client: client, Node: p.Node, Tag: health.Tag, Logger: wlog, Seen: remember(w.store, wlog), Pause: healthPause},
-		}
-		if f.pythonMarkers {
-			// A Python holder holds the lock: its coming and going wakes a node waiting for it.
-			for _, k := range keys.LegacyKeys(f.group) {
-				consul = append(consul, key(k, watch.SourcePython, quiet))
-			}
-		}
-		if !lastStart.IsZero() && now.Sub(lastStart) < restartWindow {
-			// Consul keeps a blocking query, and one of the agent's connections per client
-			// address, until its wait ends, even after the daemon that asked is gone: a daemon
-			// in a restart loop would leave its watches behind at every exit until the agent
-			// refuses its clients. So a daemon started again soon after its last start polls
-			// for a while before it blocks.
-			log.Warn("started again soon after a daemon that did not stop cleanly: looking every few seconds instead of watching Consul for a while, so that a restart loop leaves no queries behind",
-				logkey.LastStart, lastStart.UTC().Format(time.RFC3339), logkey.Poll, restartPoll, logkey.For, restartQuiet)
-			for i, s := range consul {
-				consul[i] = watch.Delayed{Source: s, Delay: restartQuiet}
-			}
-			sources = append(sources, watch.Tick{Interval: restartPoll, For: restartQuiet})
-		}
-		sources = append(sources, consul...)
-		sources = append(sources, watch.FileSource{Paths: f.triggerFiles.values, Logger: wlog})
-	}
-	settings, err := f.settings(df.enabled)
+	observe, stopMetrics, err := startMetrics(ctx, m, reg, *metricsAddr, w)
 	if err != nil {
 		return err
 	}
-	presence := store.Registration{Client: client, Node: p.Node, TTL: 3 * *interval, Meta: settings.Meta(now)}
-	var published daemon.Presence
-	if err := presence.Register(ctx); err != nil {
-		// Other nodes then see no daemon here; this one still does its job.
-		log.Warn("could not register the daemon in Consul: status shows no daemon on this node (the token needs service \"rebootmgr\" write)", logkey.Err, err)
-	} else {
-		published = presence
-		defer daemonStopped(presence, log)
+	defer stopMetrics()
+	// What a node need not hear as it is: see daemon.Daemon.Quiet.
+	ps := pauses{quiet: watch.NewPause(false), health: watch.NewPause(false), turn: watch.NewPause(true), claims: watch.NewPause(true)}
+	sources := df.sources(w, ps, lastStart, now)
+	published, stopped, err := df.publish(ctx, w, now)
+	if err != nil {
+		return err
 	}
+	defer stopped()
 	d := &daemon.Daemon{
 		Pipeline:      p,
 		Events:        watch.NewEvents(),
@@ -164,14 +116,14 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		Logger:        log.With(logkey.Component, "daemon", logkey.Node, p.Node),
 		Observe:       observe,
 		Node:          p.Node,
-		Group:         f.group,
+		Group:         w.group,
 		Presence:      published,
 		Refresh:       *interval,
 		Silent:        w.store.SilentDaemons,
-		Quiet:         quiet,
-		Health:        healthPause,
-		Turn:          turn,
-		Claims:        claims,
+		Quiet:         ps.quiet,
+		Health:        ps.health,
+		Turn:          ps.turn,
+		Claims:        ps.claims,
 	}
 	log.Info("rebootmgr daemon started", logkey.Node, p.Node, logkey.Version, version)
 	if err := d.Run(ctx); err != nil {
@@ -183,6 +135,90 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		log.Warn("could not clear the daemon's start from its lock file", logkey.File, f.lockFile, logkey.Err, err)
 	}
 	return nil
+}
+
+// startMetrics serves the metrics m, when there are (--metrics-addr), until stop; observe counts
+// each run into them (nil without metrics).
+func startMetrics(ctx context.Context, m *metrics.Metrics, reg *prometheus.Registry, addr string, w *wired) (observe func(pipeline.Result, error), stop func(), err error) {
+	if m == nil {
+		return nil, func() {}, nil
+	}
+	m.Identify(w.pipeline.Node, w.group)
+	stop, err = serveMetrics(ctx, metrics.Server{Addr: addr, Gatherer: reg, Logger: w.log.With(logkey.Component, "metrics")})
+	if err != nil {
+		return nil, nil, err
+	}
+	return func(res pipeline.Result, err error) { m.ObserveRun(res, err, time.Now()) }, stop, nil
+}
+
+// publish registers the daemon in Consul with the settings it judges by; stopped says there that
+// it stopped. A daemon that cannot register still does its job: other nodes then see no daemon
+// here (presence nil).
+func (df *daemonFlags) publish(ctx context.Context, w *wired, now time.Time) (presence daemon.Presence, stopped func(), err error) {
+	settings, err := df.settings(df.enabled)
+	if err != nil {
+		return nil, nil, err
+	}
+	reg := store.Registration{Client: w.client, Node: w.pipeline.Node, TTL: 3 * df.interval, Meta: settings.Meta(now)}
+	if err := reg.Register(ctx); err != nil {
+		w.log.Warn("could not register the daemon in Consul: status shows no daemon on this node (the token needs service \"rebootmgr\" write)", logkey.Err, err)
+		return nil, func() {}, nil
+	}
+	return reg, func() { daemonStopped(reg, w.log) }, nil
+}
+
+// pauses are what a node need not hear as it is: see daemon.Daemon.Quiet.
+type pauses struct{ quiet, health, turn, claims *watch.Pause }
+
+// sources are what wakes the daemon: its tick and, when it watches, Consul's keys and health
+// and the reboot-required files.
+func (df *daemonFlags) sources(w *wired, ps pauses, lastStart, now time.Time) []daemon.Source {
+	keys := store.Keys{Prefix: df.prefix}
+	p, client, log := w.pipeline, w.client, w.log
+	wlog := log.With(logkey.Component, "watch", logkey.Node, p.Node)
+	quiet := ps.quiet
+	key := func(k string, src watch.Source, pause *watch.Pause) daemon.Source {
+		return watch.KeySource{KV: client.KV(), Key: k, Source: src, Logger: wlog, Pause: pause}
+	}
+	sources := []daemon.Source{watch.Tick{Interval: df.interval}}
+	if !df.watchEvents {
+		return sources
+	}
+	consul := []daemon.Source{
+		key(keys.Stop(), watch.SourceStop, nil),
+		key(keys.GroupStop(w.group), watch.SourceStop, nil),
+		key(keys.RebootRequired(p.Node), watch.SourceTrigger, nil),
+		key(keys.Disabled(p.Node), watch.SourceDisabled, nil),
+		key(keys.GroupLimit(w.group), watch.SourceLimit, nil),
+		watch.KeySource{KV: client.KV(), Key: keys.GroupTurn(w.group, p.Node), Logger: wlog, Pause: ps.turn, Classify: turnSource},
+		key(keys.GroupLock(w.group), watch.SourceLock, quiet),
+		key(keys.GroupQueue(w.group), watch.SourceLock, quiet),
+		key(keys.Holders(), watch.SourceHolders, quiet),
+		key(keys.Claims(), watch.SourceClaims, ps.claims),
+		watch.HealthSource{Client: client, Node: p.Node, Tag: health.Tag, Logger: wlog, Seen: remember(w.store, wlog), Pause: ps.health},
+	}
+	if df.pythonMarkers {
+		// A Python holder holds the lock: its coming and going wakes a node waiting for it.
+		for _, k := range keys.LegacyKeys(w.group) {
+			consul = append(consul, key(k, watch.SourcePython, quiet))
+		}
+	}
+	if !lastStart.IsZero() && now.Sub(lastStart) < restartWindow {
+		// Consul keeps a blocking query, and one of the agent's connections per client
+		// address, until its wait ends, even after the daemon that asked is gone: a daemon
+		// in a restart loop would leave its watches behind at every exit until the agent
+		// refuses its clients. So a daemon started again soon after its last start polls
+		// for a while before it blocks.
+		log.Warn("started again soon after a daemon that did not stop cleanly: looking every few seconds instead of watching Consul for a while, so that a restart loop leaves no queries behind",
+			logkey.LastStart, lastStart.UTC().Format(time.RFC3339), logkey.Poll, restartPoll, logkey.For, restartQuiet)
+		for i, s := range consul {
+			consul[i] = watch.Delayed{Source: s, Delay: restartQuiet}
+		}
+		sources = append(sources, watch.Tick{Interval: restartPoll, For: restartQuiet})
+	}
+	sources = append(sources, consul...)
+	sources = append(sources, watch.FileSource{Paths: df.triggerFiles.values, Logger: wlog})
+	return sources
 }
 
 // withdraw takes the node's claim of room away as the daemon stops (see pipeline.Withdraw).

@@ -53,7 +53,8 @@ func (d *daemonRun) stop() result {
 // startDaemonProc starts n's daemon as its own process, for kill -9.
 func (n *testNode) startDaemonProc(bin string, extra ...string) *fleettest.Daemon {
 	n.t.Helper()
-	return fleettest.StartDaemon(n.t, bin, append([]string{"daemon"}, n.args("daemon", extra...)...)...)
+	// A process sees the test machine's host name: --node says which node it is.
+	return fleettest.StartDaemon(n.t, bin, append([]string{"daemon", "--node", n.agent.Node}, n.args("daemon", extra...)...)...)
 }
 
 // waitFile waits until a file written by a task or the reboot command exists.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -13,7 +14,7 @@ import (
 // notEnabled is the daemon of a node whose operator has not said yet that it may reboot
 // (--enabled=false, which the package installs): it reads and writes nothing, tells systemd
 // why it idles and how to change that, and waits to be stopped.
-func notEnabled(ctx context.Context, e env, g globalFlags, stderr io.Writer) error {
+func notEnabled(ctx context.Context, e env, g connFlags, stderr io.Writer) error {
 	log, err := g.logger(stderr)
 	if err != nil {
 		return err
@@ -26,6 +27,29 @@ func notEnabled(ctx context.Context, e env, g globalFlags, stderr io.Writer) err
 	<-ctx.Done()
 	return nil
 }
+
+// requireEnabled refuses a reboot of a node whose daemon is not enabled: its operator has not
+// said yet that it may reboot (the package installs REBOOTMGR_ENABLED=false).
+func requireEnabled(e env) error {
+	const name = "REBOOTMGR_ENABLED"
+	v, from, ok := e.setting(name)
+	if !ok {
+		return nil
+	}
+	on, err := strconv.ParseBool(v)
+	if err != nil {
+		return fmt.Errorf("%w: %s=%q %s: want true or false", errUsage, name, v, where(from))
+	}
+	if on {
+		return nil
+	}
+	return alsoIs{fmt.Errorf("this node's daemon is not enabled (%s=%s %s): its operator has not said it may reboot; nothing done (rebootmgr reboot --force reboots it anyway, through every gate; --dry-run shows what would happen)",
+		name, v, where(from)), errNotEnabled}
+}
+
+// errNotEnabled ends a reboot refused because the node's daemon is not enabled: exit 101, as a
+// node that is disabled.
+var errNotEnabled = errors.New("not enabled")
 
 // enableHint says how to enable the daemon, given where --enabled=false came from.
 func enableHint(e env) string {

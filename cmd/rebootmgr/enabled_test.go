@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/internal/sdtest"
 )
 
@@ -90,4 +91,44 @@ func runCLIContext(ctx context.Context, environ map[string]string, args ...strin
 	lookup := func(k string) (string, bool) { v, ok := environ[k]; return v, ok }
 	code := run(ctx, args, env{lookup: lookup}, &stdout, &stderr)
 	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// TestRebootIsAskedByName: a bare rebootmgr, typed to see what it does, reboots nothing, even
+// with every flag that points it at a node: it lists the commands and says how to reboot (exit
+// 64). rebootmgr reboot on a node whose daemon is not enabled is refused (exit 101) unless
+// forced, saying so and where the setting came from; its dry run is not refused.
+func TestRebootIsAskedByName(t *testing.T) {
+	n := dev(t)
+	n.agent.RegisterService("galera", []string{"rebootmgr"}, "passing")
+	file := filepath.Join(n.dir, "rebootmgr.default")
+	writeFile(t, file, "# as the package installs it\nREBOOTMGR_ENABLED=false\n")
+	notEnabled := map[string]string{"REBOOTMGR_CONFIG": file}
+
+	for _, args := range [][]string{n.args("reboot"), n.args("reboot", "--check-triggers"), nil} {
+		for _, environ := range []map[string]string{nil, notEnabled} {
+			var stdout, stderr strings.Builder
+			code := run(context.Background(), args, testEnv(environ), &stdout, &stderr)
+			r := result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+			if r.code != exitUsage || r.stdout != "" || !strings.Contains(r.stderr, "Commands:") ||
+				!strings.HasPrefix(lastLine(r.stderr), "rebootmgr: no command given: rebootmgr reboot reboots this node") {
+				t.Fatalf("rebootmgr %v: want the commands and how to reboot, exit 64: %s", args, r)
+			}
+		}
+	}
+	if n.rebootCount() != 0 || n.get(n.keys().Lock()) != nil || n.inMaintenance() {
+		t.Fatalf("a bare rebootmgr acted: %d reboots, lock %v, maintenance %v", n.rebootCount(), n.get(n.keys().Lock()), n.inMaintenance())
+	}
+
+	n.expect(n.runWith(context.Background(), notEnabled, &fleettest.Log{}, "reboot"), exitDisabled,
+		"REBOOTMGR_ENABLED=false in "+file, "rebootmgr reboot --force")
+	n.expect(n.runWith(context.Background(), map[string]string{"REBOOTMGR_ENABLED": "false"}, &fleettest.Log{}, "reboot"), exitDisabled,
+		"REBOOTMGR_ENABLED=false in the environment")
+	if n.rebootCount() != 0 || n.get(n.keys().Lock()) != nil || n.inMaintenance() {
+		t.Fatal("a reboot of a node that is not enabled acted")
+	}
+	n.expect(n.runWith(context.Background(), notEnabled, &fleettest.Log{}, "reboot", "--dry-run"), 0, "dry run")
+	n.expect(n.runWith(context.Background(), notEnabled, &fleettest.Log{}, "reboot", "--force"), 0, "reboot started")
+	if n.rebootCount() != 1 {
+		t.Fatalf("reboot --force ran the reboot command %d times", n.rebootCount())
+	}
 }

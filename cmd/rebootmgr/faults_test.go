@@ -328,7 +328,9 @@ func (r *faultRun) rebootmgr(args ...string) string {
 
 // try runs an operator's command that may fail.
 func (r *faultRun) try(args ...string) (string, error) {
-	out, err := exec.Command(r.bin, append(args, "--consul-addr", r.nodes[0].Agent.HTTPAddr)...).CombinedOutput()
+	cmd := exec.Command(r.bin, append(args, "--consul-addr", r.nodes[0].Agent.HTTPAddr)...)
+	cmd.Env = fleettest.Environ()
+	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
 

@@ -18,26 +18,23 @@ import (
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
-// globalFlags are the flags every command that talks to Consul takes.
-type globalFlags struct {
-	node       string
-	group      string
+// connFlags are how a command reaches Consul and where rebootmgr's keys are, and how it logs:
+// every command that talks to Consul takes them.
+type connFlags struct {
 	prefix     string
 	consulAddr string
 	logFormat  string
 	logLevel   string
 }
 
-func (g *globalFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&g.node, "node", "", "this node's name (default: the local Consul agent's node name)")
+func (g *connFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.prefix, "prefix", store.DefaultPrefix, "Consul KV prefix of rebootmgr's keys")
-	fs.StringVar(&g.group, "group", "", "the node's group: its own lock, limit and stop flag (default: the node meta "+store.GroupMeta+", else the fleet-wide group)")
 	fs.StringVar(&g.consulAddr, "consul-addr", "", "Consul HTTP address (default: $CONSUL_HTTP_ADDR or 127.0.0.1:8500; token, TLS and datacenter follow Consul's CONSUL_* variables)")
 	fs.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
 
-func (g *globalFlags) logger(w io.Writer) (*slog.Logger, error) {
+func (g *connFlags) logger(w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
 		return nil, fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errUsage, g.logLevel)
@@ -52,12 +49,12 @@ func (g *globalFlags) logger(w io.Writer) (*slog.Logger, error) {
 	return nil, fmt.Errorf("%w: --log-format %q: want text or json", errUsage, g.logFormat)
 }
 
-func (g *globalFlags) consul(e env) (*api.Client, error) {
+func (g *connFlags) consul(e env) (*api.Client, error) {
 	return g.consulVia(e, nil)
 }
 
 // consulVia is consul with every request going through wrap(transport), when wrap is set.
-func (g *globalFlags) consulVia(e env, wrap func(http.RoundTripper) http.RoundTripper) (*api.Client, error) {
+func (g *connFlags) consulVia(e env, wrap func(http.RoundTripper) http.RoundTripper) (*api.Client, error) {
 	cfg := api.DefaultConfig()
 	e.applyConsulFile(cfg)
 	if g.consulAddr != "" {
@@ -84,8 +81,8 @@ func (g *globalFlags) consulVia(e env, wrap func(http.RoundTripper) http.RoundTr
 }
 
 // parse parses args, then takes every flag not given on the command line from the
-// environment variable REBOOTMGR_<NAME> (dashes as underscores). No arguments are allowed
-// besides the flags.
+// environment variable REBOOTMGR_<NAME> (dashes as underscores), once no REBOOTMGR_* name is
+// unknown (see checkNames). No arguments are allowed besides the flags.
 func parse(fs *flag.FlagSet, args []string, e env) error {
 	_, err := parseArgs(fs, args, e, 0)
 	return err
@@ -120,6 +117,9 @@ func parseArgs(fs *flag.FlagSet, args []string, e env, maxArgs int) ([]string, e
 	if len(positional) > maxArgs {
 		return nil, commandLineError{fmt.Errorf("%w: unexpected argument %q", errUsage, positional[maxArgs])}
 	}
+	if err := e.checkNames(); err != nil {
+		return nil, err
+	}
 	source := map[string]setting{}
 	fs.Visit(func(f *flag.Flag) { source[f.Name] = setting{from: "command line"} })
 	var err error
@@ -152,20 +152,6 @@ func (e commandLineError) Unwrap() error { return e.err }
 
 func envName(flagName string) string {
 	return "REBOOTMGR_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
-// usageFunc prints a command's help with its flags and examples.
-func usageFunc(fs *flag.FlagSet, w io.Writer, synopsis, examples string) func() {
-	return func() {
-		fmt.Fprintf(w, "Usage: %s\n\n", synopsis)
-		fmt.Fprintln(w, "Flags (each also settable as REBOOTMGR_<FLAG>):")
-		fs.SetOutput(w)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
-		if examples != "" {
-			fmt.Fprintf(w, "\nExamples:\n%s", examples)
-		}
-	}
 }
 
 // listFlag is a repeatable flag; the first value given replaces the defaults. One value may

@@ -25,7 +25,7 @@ const fleetlockExamples = `  rebootmgr fleetlock --listen :8470 --tls-cert /etc/
 // fleetlockFlags are the FleetLock server's flags: where it listens and how, and what the
 // daemons share with it (the prefix, Consul, the deadline, the Python markers, the logs).
 type fleetlockFlags struct {
-	globalFlags
+	connFlags
 	listen        string
 	tlsCert       string
 	tlsKey        string
@@ -37,29 +37,31 @@ type fleetlockFlags struct {
 	pythonMarkers bool
 }
 
-func (f *fleetlockFlags) register(fs *flag.FlagSet) {
-	// Not --node or --group: a request names its host and group.
-	fs.StringVar(&f.prefix, "prefix", store.DefaultPrefix, "Consul KV prefix of rebootmgr's keys")
-	fs.StringVar(&f.consulAddr, "consul-addr", "", "Consul HTTP address (default: $CONSUL_HTTP_ADDR or 127.0.0.1:8500; token, TLS and datacenter follow Consul's CONSUL_* variables)")
-	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
-	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.StringVar(&f.listen, "listen", "", "serve FleetLock at this address (required): HOST:PORT, such as 127.0.0.1:8470 (this machine only, a proxy in front), or :PORT (every interface)")
-	fs.StringVar(&f.tlsCert, "tls-cert", "", "serve over TLS with this certificate (PEM; with --tls-key)")
-	fs.StringVar(&f.tlsKey, "tls-key", "", "the private key of --tls-cert (PEM)")
-	fs.StringVar(&f.tokenFile, "token-file", "", "require a token per group: a file of GROUP=TOKEN lines (* for every other group); a request sends Authorization: Bearer TOKEN (or TOKEN as the password of Basic authentication)")
-	fs.BoolVar(&f.noAuth, "insecure-no-auth", false, "serve every request without a token: any client that reaches --listen may take and give back places in every group's lock (without --token-file the server starts only with this)")
-	fs.IntVar(&f.maxQueue, "max-queue", fleetlock.DefaultMaxQueue, fmt.Sprintf("a host refused for want of room joins its group's queue only while the queue holds fewer entries than this (1 to %d); past it, queue_full", fleetlock.MaxQueueBound))
-	fs.DurationVar(&f.deadline, "reboot-deadline", 30*time.Minute, "from a host's pre-reboot to its steady-state; a holder past it stops its group, keeping the lock (0: none)")
-	fs.DurationVar(&f.minInterval, "min-reboot-interval", time.Hour, "least time between the end of a host's reboot (its steady-state) and the grant of its next (0: none)")
-	fs.BoolVar(&f.pythonMarkers, "python-markers", true, "mark the hosts' reboots in the Python rebootmgr's reboot_in_progress keys, as the daemons do (false once no node runs it)")
+// fleetlockFlagSet: not --node or --group: a request names its host and group.
+func fleetlockFlagSet() (*flagSet, *fleetlockFlags) {
+	var f fleetlockFlags
+	fs := newFlagSet("fleetlock")
+	fs.group("Connection", f.connFlags.register)
+	fs.group("Serving", func(g *flag.FlagSet) {
+		g.StringVar(&f.listen, "listen", "", "serve FleetLock at this address (required): HOST:PORT, such as 127.0.0.1:8470 (this machine only, a proxy in front), or :PORT (every interface)")
+		g.StringVar(&f.tlsCert, "tls-cert", "", "serve over TLS with this certificate (PEM; with --tls-key)")
+		g.StringVar(&f.tlsKey, "tls-key", "", "the private key of --tls-cert (PEM)")
+		g.StringVar(&f.tokenFile, "token-file", "", "require a token per group: a file of GROUP=TOKEN lines (* for every other group); a request sends Authorization: Bearer TOKEN (or TOKEN as the password of Basic authentication)")
+		g.BoolVar(&f.noAuth, "insecure-no-auth", false, "serve every request without a token: any client that reaches --listen may take and give back places in every group's lock (without --token-file the server starts only with this)")
+		g.IntVar(&f.maxQueue, "max-queue", fleetlock.DefaultMaxQueue, fmt.Sprintf("a host refused for want of room joins its group's queue only while the queue holds fewer entries than this (1 to %d); past it, queue_full", fleetlock.MaxQueueBound))
+	})
+	fs.group("The lock's rules", func(g *flag.FlagSet) {
+		g.DurationVar(&f.deadline, "reboot-deadline", 30*time.Minute, "from a host's pre-reboot to its steady-state; a holder past it stops its group, keeping the lock (0: none)")
+		g.DurationVar(&f.minInterval, "min-reboot-interval", time.Hour, "least time between the end of a host's reboot (its steady-state) and the grant of its next (0: none)")
+		g.BoolVar(&f.pythonMarkers, "python-markers", true, "mark the hosts' reboots in the Python rebootmgr's reboot_in_progress keys, as the daemons do (false once no node runs it)")
+	})
+	return fs, &f
 }
 
 func runFleetlock(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("fleetlock", flag.ContinueOnError)
-	var f fleetlockFlags
-	f.register(fs)
-	fs.Usage = usageFunc(fs, stdout, "rebootmgr fleetlock --listen ADDR [--tls-cert FILE --tls-key FILE] (--token-file FILE | --insecure-no-auth)", fleetlockExamples)
-	if err := parse(fs, args, e); err != nil {
+	fs, f := fleetlockFlagSet()
+	fs.Usage = fs.usage(stdout, "rebootmgr fleetlock --listen ADDR [--tls-cert FILE --tls-key FILE] (--token-file FILE | --insecure-no-auth)", fleetlockExamples)
+	if err := parse(fs.FlagSet, args, e); err != nil {
 		return err
 	}
 	if f.listen == "" {

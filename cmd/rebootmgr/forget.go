@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -13,13 +12,11 @@ import (
 )
 
 func runForget(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("forget", flag.ContinueOnError)
-	var g globalFlags
-	g.register(fs)
-	fs.Usage = usageFunc(fs, stdout, "rebootmgr forget NODE [SERVICE]", `  rebootmgr forget db-4 cassandra       db-4 no longer runs cassandra: stop counting it as failing
+	fs, g := connFlagSet("forget")
+	fs.Usage = fs.usage(stdout, "rebootmgr forget NODE [SERVICE]", `  rebootmgr forget db-4 cassandra       db-4 no longer runs cassandra: stop counting it as failing
   rebootmgr forget db-4                 db-4 is gone for good: forget it for every service
 `)
-	pos, err := parseArgs(fs, args, e, 2)
+	pos, err := parseArgs(fs.FlagSet, args, e, 2)
 	if err != nil {
 		return err
 	}

@@ -60,6 +60,8 @@ func TestGroupLimitRace(t *testing.T) {
 // TestGroupStop: a group's stop flag halts that group only, and its daemon at once.
 func TestGroupStop(t *testing.T) {
 	n := dev(t)
+	// Group compute exists: it has a limit.
+	n.put(n.keys().GroupLimit("compute"), "1")
 	n.expect(n.run("stop", "--group", "compute", "--reason", "nova upgrade"), 0, "stopped")
 	n.expect(n.run("reboot", "--group", "compute"), exitStopped, "group compute", "nova upgrade")
 	n.expect(n.run("status"), 0, "STOPPED", "nova upgrade")
@@ -69,7 +71,7 @@ func TestGroupStop(t *testing.T) {
 	d := n.startDaemon("--group", "compute")
 	n.put(n.keys().RebootRequired("n1"), "")
 	fleettest.WaitSeen(t, d.Log.Seen("draining"), "the task running")
-	n.expect(n.run("stop", "--group", "other"), 0)
+	n.expect(n.run("stop", "--group", "other", "--force"), 0)
 	n.expect(n.run("stop", "--group", "compute"), 0)
 	fleettest.WaitSeen(t, d.Log.Seen("halted"), "the halt")
 	if h, _ := lockAt(t, n, "compute").Holder("n1"); h.Phase != lock.Preparing {
@@ -93,7 +95,8 @@ func TestLimitCommand(t *testing.T) {
 		t.Fatal("a refused limit was written")
 	}
 	n.expect(n.run("limit", "compute", "--per-zone", "1"), exitUsage, "--per-zone goes with a limit")
-	n.expect(n.run("limit", "compute", "10%", "--per-zone", "2"), 0, "10% of", "at most 2 per zone")
+	n.expect(n.run("limit", "compute", "10%", "--per-zone", "2"), exitError, "no group compute", "--force")
+	n.expect(n.run("limit", "compute", "10%", "--per-zone", "2", "--force"), 0, "10% of", "at most 2 per zone")
 	if p := n.get(n.keys().GroupLimit("compute")); p == nil || string(p.Value) != "10% per-zone=2" {
 		t.Fatalf("limit key: %v", p)
 	}
@@ -309,4 +312,31 @@ func TestStayGreen(t *testing.T) {
 
 	n.agent.SetService("galera", "passing")
 	n.expect(n.run("reboot", "--stay-green", "300ms"), 0, "reboot started")
+}
+
+// TestStopIsTheFleetsOnANodeOfAGroup: on a node whose configuration names its group
+// (REBOOTMGR_GROUP, in the file every command reads, or the environment), rebootmgr stop still
+// stops the fleet and resume resumes it: the group to stop is the one the command line names.
+func TestStopIsTheFleetsOnANodeOfAGroup(t *testing.T) {
+	n := dev(t)
+	n.put(n.keys().GroupLimit("compute"), "1")
+	file := filepath.Join(n.dir, "rebootmgr.default")
+	writeFile(t, file, "REBOOTMGR_GROUP=compute\n")
+	for _, environ := range []map[string]string{{"REBOOTMGR_CONFIG": file}, {"REBOOTMGR_GROUP": "compute"}} {
+		run := func(args ...string) result {
+			return n.runWith(t.Context(), environ, &fleettest.Log{}, args[0], args[1:]...)
+		}
+		n.expect(run("stop", "--reason", "galera upgrade"), 0, "stopped", "("+n.keys().Stop()+")")
+		if n.get(n.keys().Stop()) == nil || n.get(n.keys().GroupStop("compute")) != nil {
+			t.Fatalf("rebootmgr stop with %v did not stop the fleet:\n%s", environ, n.agent.KVState())
+		}
+		n.expect(run("stop", "--group", "compute"), 0, "("+n.keys().GroupStop("compute")+")")
+		n.expect(run("resume"), 0, "resumed")
+		if n.get(n.keys().Stop()) != nil || n.get(n.keys().GroupStop("compute")) == nil {
+			t.Fatalf("rebootmgr resume with %v did not resume the fleet alone:\n%s", environ, n.agent.KVState())
+		}
+		n.expect(run("resume", "--group", "compute"), 0, "resumed")
+		// The node's own commands still take its group from there.
+		n.expect(run("check"), 0, "group compute")
+	}
 }

@@ -30,6 +30,8 @@ type testNode struct {
 	reboots  string
 	trigger  string
 	boots    int
+	// host is the machine's host name rebootmgr sees ("": the agent's node name, as on a node).
+	host string
 }
 
 func newTestNode(t testing.TB, agent *consultest.Agent) *testNode {
@@ -119,12 +121,14 @@ func (n *testNode) args(command string, extra ...string) []string {
 			"--tasks-dir", n.tasksDir,
 			"--boot-id-file", n.bootID,
 			"--lock-file", n.lockFile,
-			"--reboot-command", "echo rebooted >> "+n.reboots,
 			"--reboot-required-file", n.trigger,
-			"--settle", "0s",
 			// Tests reboot a node again seconds after its last reboot; the tests of the min
 			// reboot interval set it again.
 			"--min-reboot-interval", "0")
+	}
+	switch command {
+	case "reboot", "daemon":
+		args = append(args, "--reboot-command", "echo rebooted >> "+n.reboots, "--settle", "0s")
 	}
 	return append(args, extra...)
 }
@@ -138,7 +142,14 @@ func (n *testNode) run(command string, extra ...string) result {
 func (n *testNode) runWith(ctx context.Context, environ map[string]string, stderr *fleettest.Log, command string, extra ...string) result {
 	n.t.Helper()
 	var stdout bytes.Buffer
-	code := run(ctx, append([]string{command}, n.args(command, extra...)...), testEnv(environ), &stdout, stderr)
+	e := testEnv(environ)
+	e.hostname = func() (string, error) {
+		if n.host != "" {
+			return n.host, nil
+		}
+		return n.agent.Node, nil
+	}
+	code := run(ctx, append([]string{command}, n.args(command, extra...)...), e, &stdout, stderr)
 	r := result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 	n.t.Logf("rebootmgr %s: exit %d: %s", command, code, lastLine(r.stderr))
 	return r
@@ -147,15 +158,28 @@ func (n *testNode) runWith(ctx context.Context, environ map[string]string, stder
 // testEnv is a test's environment: environ, and no configuration file unless it names one (the
 // machine's configuration file is not the test's).
 func testEnv(environ map[string]string) env {
-	return env{lookup: func(k string) (string, bool) {
-		if v, ok := environ[k]; ok {
-			return v, true
-		}
-		if k == "REBOOTMGR_CONFIG" {
-			return "", true
-		}
-		return "", false
-	}}
+	return env{
+		lookup: func(k string) (string, bool) {
+			if v, ok := environ[k]; ok {
+				return v, true
+			}
+			if k == "REBOOTMGR_CONFIG" {
+				return "", true
+			}
+			if strings.HasPrefix(k, "CONSUL_") {
+				// The Consul client reads its own from the process's environment (t.Setenv).
+				return os.LookupEnv(k)
+			}
+			return "", false
+		},
+		environ: func() []string {
+			var out []string
+			for k, v := range environ {
+				out = append(out, k+"="+v)
+			}
+			return out
+		},
+	}
 }
 
 func lastLine(s string) string {

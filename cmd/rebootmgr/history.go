@@ -14,14 +14,11 @@ import (
 )
 
 func runHistory(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("history", flag.ContinueOnError)
-	var g globalFlags
-	g.register(fs)
-	asJSON := fs.Bool("json", false, "print the entries as JSON")
-	fs.Usage = usageFunc(fs, stdout, "rebootmgr history [NODE] [--group GROUP] [--json]", `  rebootmgr history                     the default group's last reboots
+	fs, g := historyFlagSet()
+	fs.Usage = fs.usage(stdout, "rebootmgr history [NODE] [--group GROUP] [--json]", `  rebootmgr history                     the default group's last reboots
   rebootmgr history compute-17 --group compute
 `)
-	pos, err := parseArgs(fs, args, e, 1)
+	pos, err := parseArgs(fs.FlagSet, args, e, 1)
 	if err != nil {
 		return err
 	}
@@ -34,10 +31,11 @@ func runHistory(ctx context.Context, args []string, e env, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	if g.group == "" {
-		g.group = store.DefaultGroup
+	group := g.group
+	if group == "" {
+		group = store.DefaultGroup
 	}
-	o.store.Group = g.group
+	o.store.Group = group
 	l, _, err := o.store.History(ctx)
 	if err != nil {
 		return err
@@ -50,29 +48,27 @@ func runHistory(ctx context.Context, args []string, e env, stdout, stderr io.Wri
 	}
 	if len(entries) == 0 {
 		// Nothing recorded: say whether there is nothing to record, or nothing of that name.
-		if known, err := o.store.GroupKnown(ctx, g.group); err != nil {
+		if err := o.requireGroup(ctx, group, "no history to show", false); err != nil {
 			return err
-		} else if !known {
-			return o.noGroup(g.group)
 		}
 		if len(pos) > 0 {
 			if known, _, err := o.store.CatalogNode(ctx, pos[0]); err != nil {
 				return err
 			} else if !known {
-				return fmt.Errorf("node %s is not in consul's catalog and no reboot of it is recorded in group %s (a typo?)", pos[0], g.group)
+				return fmt.Errorf("node %s is not in consul's catalog and no reboot of it is recorded in group %s (a typo?)", pos[0], group)
 			}
 		}
 	}
-	if *asJSON {
+	if g.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(entries)
 	}
 	if len(entries) == 0 {
 		if len(pos) > 0 {
-			fmt.Fprintf(stdout, "no reboot of %s recorded in group %s\n", pos[0], g.group)
+			fmt.Fprintf(stdout, "no reboot of %s recorded in group %s\n", pos[0], group)
 		} else {
-			fmt.Fprintf(stdout, "group %s has no history: no reboot recorded yet\n", g.group)
+			fmt.Fprintf(stdout, "group %s has no history: no reboot recorded yet\n", group)
 		}
 		return nil
 	}
@@ -82,6 +78,24 @@ func runHistory(ctx context.Context, args []string, e env, stdout, stderr io.Wri
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", en.End.UTC().Format(time.RFC3339), en.Node, en.Outcome, en.Duration().Round(time.Second), dash(en.TriggeredBy), dash(en.Detail))
 	}
 	return tw.Flush()
+}
+
+// historyFlags are history's flags: how to reach Consul, the group, and --json.
+type historyFlags struct {
+	connFlags
+	group string
+	json  bool
+}
+
+func historyFlagSet() (*flagSet, *historyFlags) {
+	var f historyFlags
+	fs := newFlagSet("history")
+	fs.group(connGroup, func(g *flag.FlagSet) {
+		f.connFlags.register(g)
+		registerGroup(g, &f.group, "the group whose reboots to show (default: "+store.DefaultGroup+")")
+	})
+	fs.group("Output", func(g *flag.FlagSet) { g.BoolVar(&f.json, "json", false, "print the entries as JSON") })
+	return fs, &f
 }
 
 func dash(s string) string {

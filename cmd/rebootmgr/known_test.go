@@ -65,3 +65,57 @@ func TestReadsOfWhatDoesNotExist(t *testing.T) {
 		})
 	}
 }
+
+// TestUnknownGroupsAreRefused: a group nothing knows (no node with its node meta, no key of it)
+// is a typo until said otherwise. Every command that writes for a group refuses it (stop, limit
+// exit 1 with --force to write anyway; reboot and daemon exit 64, as for a bad setting), and so
+// do the reads that would answer as if it existed (resume, unlock, check, history). A group known
+// by a node's meta or by a key of it is taken.
+func TestUnknownGroupsAreRefused(t *testing.T) {
+	n := dev(t)
+	n.agent.RegisterService("galera", []string{"rebootmgr"}, "passing")
+	// compute is known by a node's meta, batch by a key.
+	if _, err := n.agent.Client.Catalog().Register(&api.CatalogRegistration{
+		Node: "c1", Address: "127.0.0.2", NodeMeta: map[string]string{store.GroupMeta: "compute"},
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	n.put(n.keys().GroupLimit("batch"), "3")
+
+	tests := []struct {
+		args []string
+		code int
+		says []string
+	}{
+		{[]string{"stop", "--group", "comptue", "--reason", "nova upgrade"}, exitError, []string{"no group comptue: no key under service/rebootmgr/groups/comptue/ and no node with node meta rebootmgr-group=comptue", "--force writes anyway"}},
+		{[]string{"limit", "comptue", "5"}, exitError, []string{"no group comptue", "--force sets the limit anyway"}},
+		{[]string{"resume", "--group", "comptue"}, exitError, []string{"no group comptue", "nothing removed"}},
+		{[]string{"unlock", "n1", "--group", "comptue"}, exitError, []string{"no group comptue"}},
+		{[]string{"check", "--group", "comptue"}, exitError, []string{"no group comptue"}},
+		{[]string{"history", "--group", "comptue"}, exitError, []string{"no group comptue"}},
+		{[]string{"reboot", "--group", "comptue"}, exitUsage, []string{"--group comptue: no group comptue", "rebootmgr limit comptue N --force"}},
+		{[]string{"reboot", "--group", "comptue", "--dry-run"}, exitUsage, []string{"no group comptue"}},
+		{[]string{"daemon", "--group", "comptue"}, exitUsage, []string{"no group comptue"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			n.expect(n.run(tt.args[0], tt.args[1:]...), tt.code, tt.says...)
+		})
+	}
+	if kv := n.agent.KVState(); strings.Contains(kv, "comptue") || strings.Contains(kv, "/lock") {
+		t.Fatalf("a refused command wrote:\n%s", kv)
+	}
+	if n.rebootCount() != 0 {
+		t.Fatal("rebooted in a group nothing knows")
+	}
+
+	// Known groups are taken; --force writes for one nothing knows, which is known from then on.
+	for _, args := range [][]string{
+		{"stop", "--group", "compute", "--reason", "nova upgrade"}, {"resume", "--group", "compute"},
+		{"limit", "compute", "2"}, {"check", "--group", "batch"}, {"reboot", "--group", "batch", "--dry-run"},
+		{"stop", "--group", "comptue", "--force"}, {"resume", "--group", "comptue"}, {"limit", "newgroup", "1", "--force"},
+		{"stop", "--group", "newgroup"}, {"resume", "--group", "newgroup"},
+	} {
+		n.expect(n.run(args[0], args[1:]...), 0)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,18 +12,16 @@ import (
 )
 
 func runLimit(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("limit", flag.ContinueOnError)
-	var g globalFlags
-	g.register(fs)
-	perZone := fs.Int("per-zone", 0, "also at most this many of one zone (node meta "+store.ZoneMeta+") at once, one zone at a time (0: no zone bound)")
-	fs.Usage = usageFunc(fs, stdout, "rebootmgr limit GROUP [N|auto|P%] [--per-zone N]", `  rebootmgr limit compute 5             let five compute nodes reboot at once
+	fs, lf := limitFlagSet()
+	g, perZone := &lf.connFlags, &lf.perZone
+	fs.Usage = fs.usage(stdout, "rebootmgr limit GROUP [N|auto|P%] [--per-zone N] [--force]", `  rebootmgr limit compute 5             let five compute nodes reboot at once
   rebootmgr limit compute auto          as many as the quorum rules of their services allow
   rebootmgr limit compute 10%           a tenth of the group's nodes (at least one)
   rebootmgr limit compute auto --per-zone 2
                                         two of one zone at a time, zone by zone
   rebootmgr limit default               show the fleet-wide group's limit
 `)
-	pos, err := parseArgs(fs, args, e, 2)
+	pos, err := parseArgs(fs.FlagSet, args, e, 2)
 	if err != nil {
 		return err
 	}
@@ -43,29 +42,7 @@ func runLimit(ctx context.Context, args []string, e env, stdout, stderr io.Write
 		if *perZone != 0 {
 			return fmt.Errorf("%w: --per-zone goes with a limit: rebootmgr limit %s N|auto|P%% --per-zone %d", errUsage, group, *perZone)
 		}
-		l, err := o.store.Limit(ctx)
-		if err != nil {
-			return err
-		}
-		nodes, err := o.store.GroupNodes(ctx)
-		if err != nil {
-			return err
-		}
-		set, err := o.store.Flag(ctx, key)
-		if err != nil {
-			return err
-		}
-		switch known, err := o.store.GroupKnown(ctx, group); {
-		case err != nil:
-			return err
-		case !known:
-			fmt.Fprintf(stdout, "group %s: %s (the default; no node and no key knows group %s yet: a typo?)\n", group, l.Describe(nodes), group)
-		case !set.Set:
-			fmt.Fprintf(stdout, "group %s: %s (the default: no limit set)\n", group, l.Describe(nodes))
-		default:
-			fmt.Fprintf(stdout, "group %s: %s\n", group, l.Describe(nodes))
-		}
-		return nil
+		return o.showLimit(ctx, group, stdout)
 	}
 	if *perZone < 0 {
 		return fmt.Errorf("%w: --per-zone %d: want 1 or more (0: no zone bound)", errUsage, *perZone)
@@ -75,6 +52,9 @@ func runLimit(ctx context.Context, args []string, e env, stdout, stderr io.Write
 		return fmt.Errorf("%w: limit %q: want a whole number of at least 1, auto, or a percentage such as 10%% (and --per-zone N for zones)", errUsage, pos[1])
 	}
 	l.PerZone = *perZone
+	if err := o.requireGroup(ctx, group, "nothing written; --force sets the limit anyway, and so makes the group known", lf.force); err != nil {
+		return err
+	}
 	current, err := o.store.Flag(ctx, key)
 	if err != nil {
 		return err
@@ -87,5 +67,55 @@ func runLimit(ctx context.Context, args []string, e env, stdout, stderr io.Write
 		return err
 	}
 	fmt.Fprintf(stdout, "group %s: %s (%s = %q)\n", group, l.Describe(nodes), key, l.String())
+	return nil
+}
+
+// limitFlags are limit's flags: how to reach Consul, and how to set the limit.
+type limitFlags struct {
+	connFlags
+	perZone int
+	force   bool
+}
+
+func limitFlagSet() (*flagSet, *limitFlags) {
+	var f limitFlags
+	fs := newFlagSet("limit")
+	fs.group("Connection", f.connFlags.register)
+	fs.group("What to set", f.register)
+	return fs, &f
+}
+
+func (l *limitFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&l.force, "force", false, "set the limit even of a group nothing knows yet (no node with its node meta "+store.GroupMeta+", no key of it)")
+	fs.IntVar(&l.perZone, "per-zone", 0, "also at most this many of one zone (node meta "+store.ZoneMeta+") at once, one zone at a time (0: no zone bound)")
+}
+
+// showLimit prints the group's limit, saying when it is the default and when nothing knows the
+// group.
+func (o *operator) showLimit(ctx context.Context, group string, stdout io.Writer) error {
+	l, err := o.store.Limit(ctx)
+	if err != nil {
+		return err
+	}
+	nodes, err := o.store.GroupNodes(ctx)
+	if err != nil {
+		return err
+	}
+	set, err := o.store.Flag(ctx, o.keys.GroupLimit(group))
+	if err != nil {
+		return err
+	}
+	switch known, err := o.store.GroupKnown(ctx, group); {
+	case errors.Is(err, store.ErrFiltered):
+		fmt.Fprintf(stdout, "group %s: %s (this token cannot see whether group %s exists: %v)\n", group, l.Describe(nodes), group, err)
+	case err != nil:
+		return err
+	case !known:
+		fmt.Fprintf(stdout, "group %s: %s (the default; no node and no key knows group %s yet: a typo?)\n", group, l.Describe(nodes), group)
+	case !set.Set:
+		fmt.Fprintf(stdout, "group %s: %s (the default: no limit set)\n", group, l.Describe(nodes))
+	default:
+		fmt.Fprintf(stdout, "group %s: %s\n", group, l.Describe(nodes))
+	}
 	return nil
 }

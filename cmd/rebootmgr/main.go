@@ -13,7 +13,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], env{lookup: os.LookupEnv}, os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], env{lookup: os.LookupEnv, environ: os.Environ, hostname: os.Hostname}, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }

@@ -13,7 +13,7 @@ func runMan(ctx context.Context, _ []string, e env, stdout, _ io.Writer) error {
 	var b strings.Builder
 	b.WriteString(".TH REBOOTMGR 8 \"\" \"rebootmgr\" \"System Administration\"\n")
 	b.WriteString(".SH NAME\nrebootmgr \\- reboot the nodes of a Consul cluster one at a time, when it is safe\n")
-	b.WriteString(".SH SYNOPSIS\n.B rebootmgr\n[\\fICOMMAND\\fR] [\\fIFLAGS\\fR]\n")
+	b.WriteString(".SH SYNOPSIS\n.B rebootmgr\n\\fICOMMAND\\fR [\\fIFLAGS\\fR]\n")
 	b.WriteString(".SH DESCRIPTION\n")
 	var top bytes.Buffer
 	usage(&top)
@@ -40,7 +40,7 @@ func runMan(ctx context.Context, _ []string, e env, stdout, _ io.Writer) error {
 		{exitLockHeld, "another node holds the reboot lock"},
 		{exitLockLost, "lost the lock while preparing"},
 		{exitTaskFailed, "a task failed or timed out"},
-		{exitDisabled, "this node is disabled"},
+		{exitDisabled, "this node is disabled: its disabled mark in Consul, or, for reboot without --force, its daemon not enabled (REBOOTMGR_ENABLED=false)"},
 		{exitStopped, "stop flag set"},
 		{exitNotRebooted, "the lock says this node is rebooting, but the boot id did not change"},
 		{exitUsage, "usage error"},
@@ -61,10 +61,11 @@ func runMan(ctx context.Context, _ []string, e env, stdout, _ io.Writer) error {
 	}
 	b.WriteString(".SH ENVIRONMENT\n")
 	for _, v := range []struct{ name, what string }{
-		{"REBOOTMGR_<FLAG>", "any flag not given on the command line, its name in capitals with dashes as underscores (REBOOTMGR_REBOOT_WINDOW); a list separated by ';' (windows, blackouts), ':' (files) or newlines (reboot-required commands); the environment wins over the configuration file"},
+		{"REBOOTMGR_<FLAG>", "any flag not given on the command line, its name in capitals with dashes as underscores (REBOOTMGR_REBOOT_WINDOW); a list separated by ';' (windows, blackouts), ':' (files) or newlines (reboot-required commands); the environment wins over the configuration file. A REBOOTMGR_* name that is no setting of any command, in the file or the environment, is a usage error naming where it was set and the nearest known name"},
 		{"REBOOTMGR_CONFIG", "the configuration file to read instead of " + DefaultConfigFile + " (empty: none)"},
 		{"REBOOTMGR_DRY_RUN", "set to 1 for the tasks of a --dry-run: a task must then change nothing"},
-		{"CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, CONSUL_HTTP_TOKEN_FILE, CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY, CONSUL_HTTP_SSL, CONSUL_TLS_SERVER_NAME", "how to reach the Consul agent, as Consul's own commands read them (also from the configuration file)"},
+		{"REBOOTMGR_NODE, REBOOTMGR_PHASE", "given to tasks: the node, and pre or post"},
+		{"CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, CONSUL_HTTP_TOKEN_FILE, CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY, CONSUL_HTTP_SSL, CONSUL_TLS_SERVER_NAME", "how to reach the Consul agent, as Consul's own commands read them (also from the configuration file; a token the environment gives, in either form, wins over the file's); an ACL refusal names the token's source"},
 		{"NOTIFY_SOCKET", "set by systemd: the daemon tells it when it is ready and its one-line status"},
 		{"NO_COLOR", "status prints no colours"},
 		{"SUDO_USER, USER", "who an operator's command names in the keys and the history it writes"},

@@ -44,7 +44,7 @@ func markCommands() []markCommand {
 	disabledKey := func(k store.Keys, node, _ string) string { return k.Disabled(node) }
 	return []markCommand{
 		{
-			name: "stop", synopsis: "rebootmgr stop [--group GROUP] [--reason TEXT]", set: true, existsIsError: true, key: stopKey,
+			name: "stop", synopsis: "rebootmgr stop [--group GROUP [--force]] [--reason TEXT]", set: true, existsIsError: true, key: stopKey,
 			reasonHelp: "why the fleet stops (recorded with who, where and when)",
 			examples:   "  rebootmgr stop --reason \"galera upgrade, until 14:00\"     the whole fleet\n  rebootmgr stop --group compute --reason \"nova upgrade\"   one group\n",
 			done:       func(_, v string) string { return "stopped: " + v },
@@ -92,29 +92,26 @@ func markCommands() []markCommand {
 }
 
 func (m markCommand) run(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet(m.name, flag.ContinueOnError)
-	var g globalFlags
-	g.register(fs)
-	var reason *string
-	var force *bool
-	if m.set {
-		reason = fs.String("reason", "", m.reasonHelp)
-	}
-	if m.set && m.perNode {
-		force = fs.Bool("force", false, "write even for a node Consul does not know")
-	}
-	fs.Usage = usageFunc(fs, stdout, m.synopsis, m.examples)
+	fs, g := m.flagSet()
+	fs.Usage = fs.usage(stdout, m.synopsis, m.examples)
 	maxArgs := 0
 	if m.perNode {
 		maxArgs = 1
 	}
-	pos, err := parseArgs(fs, args, e, maxArgs)
+	settings := e
+	if !m.perNode {
+		// The group to stop or resume is the one the command line names: REBOOTMGR_GROUP, in
+		// the file every command shares, is this node's own group, and would turn the fleet's
+		// stop into its group's.
+		settings = e.without("REBOOTMGR_GROUP")
+	}
+	pos, err := parseArgs(fs.FlagSet, args, settings, maxArgs)
 	if err != nil {
 		return err
 	}
-	if reason != nil && len(*reason) > clip.MaxReason {
+	if len(g.reason) > clip.MaxReason {
 		// Cut, it would lose what the operator wrote without saying so.
-		return fmt.Errorf("%w: --reason is %d bytes, more than the %d allowed: nothing written (give the gist, and where the details are)", errUsage, len(*reason), clip.MaxReason)
+		return fmt.Errorf("%w: --reason is %d bytes, more than the %d allowed: nothing written (give the gist, and where the details are)", errUsage, len(g.reason), clip.MaxReason)
 	}
 	o, err := g.operator(e, stderr)
 	if err != nil {
@@ -125,26 +122,21 @@ func (m markCommand) run(ctx context.Context, args []string, e env, stdout, stde
 		if node, err = o.node(ctx, pos, g.node); err != nil {
 			return err
 		}
+		if len(pos) == 0 && g.node == "" {
+			// The agent's node, by default: said when it is not this machine.
+			if here, host, err := e.isThisMachine(node); err == nil && !here {
+				fmt.Fprintf(stderr, "%s is the node of the consul agent rebootmgr talks to, not this machine (%s)\n", node, host)
+			}
+		}
 	}
 	key := m.key(o.keys, node, g.group)
 	if !m.set {
-		removed, err := o.store.Remove(ctx, key)
-		if err != nil {
-			return err
-		}
-		if !removed.Set {
-			fmt.Fprintln(stdout, m.unchanged(node, ""))
-			return nil
-		}
-		fmt.Fprintln(stdout, m.done(node, removed.Value))
-		return nil
+		return m.remove(ctx, o, node, key, g.group, stdout)
 	}
-	if force != nil {
-		if err := o.requireKnown(ctx, node, *force); err != nil {
-			return err
-		}
+	if err := m.mayWrite(ctx, o, node, g.group, g.force); err != nil {
+		return err
 	}
-	value := withReason(*reason, e, time.Now())
+	value := withReason(g.reason, e, time.Now())
 	existing, err := o.store.Create(ctx, key, value)
 	switch {
 	case errors.Is(err, store.ErrExists) && m.existsIsError:
@@ -152,11 +144,82 @@ func (m markCommand) run(ctx context.Context, args []string, e env, stdout, stde
 	case errors.Is(err, store.ErrExists):
 		fmt.Fprintln(stdout, m.unchanged(node, existing.Value))
 		return nil
+	case err != nil && m.name == "stop" && g.group == "" && aclRefused(err):
+		// A node's own token (its daemon's) may not stop the fleet: say the ways on.
+		return fmt.Errorf("%w: the fleet's stop takes an operator's token (deploy/acl/rebootmgr-operator.hcl); a node's own token (rebootmgr-daemon.hcl) may stop its group: rebootmgr stop --group %s", err, o.ownGroup(ctx, e))
 	case err != nil:
 		return err
 	}
 	fmt.Fprintf(stdout, "%s (%s)\n", m.done(node, value), key)
 	return nil
+}
+
+// mayWrite refuses to set a node's key for a node Consul does not know, or a group's stop flag
+// for a group nothing knows (a typo, most often), unless forced.
+func (m markCommand) mayWrite(ctx context.Context, o *operator, node, group string, force bool) error {
+	if m.perNode {
+		return o.requireKnown(ctx, node, force)
+	}
+	if group != "" {
+		return o.requireGroup(ctx, group, "nothing written; --force writes anyway", force)
+	}
+	return nil
+}
+
+// remove deletes the key, if it is there; of a group nothing knows it says so, rather than that
+// there was nothing to remove.
+func (m markCommand) remove(ctx context.Context, o *operator, node, key, group string, stdout io.Writer) error {
+	removed, err := o.store.Remove(ctx, key)
+	if err != nil {
+		return err
+	}
+	if removed.Set {
+		fmt.Fprintln(stdout, m.done(node, removed.Value))
+		return nil
+	}
+	if !m.perNode && group != "" {
+		if err := o.requireGroup(ctx, group, "nothing removed", false); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(stdout, m.unchanged(node, ""))
+	return nil
+}
+
+// markFlags are a mark command's flags: how to reach Consul, the node (of a node's key) or the
+// group (of a stop flag), and what to write.
+type markFlags struct {
+	connFlags
+	node   string
+	group  string
+	reason string
+	force  bool
+}
+
+// register registers m's flags; reason and force are nil when m takes no such flag.
+func (m markCommand) flagSet() (*flagSet, *markFlags) {
+	var f markFlags
+	fs := newFlagSet(m.name)
+	fs.group(connGroup, func(g *flag.FlagSet) {
+		f.connFlags.register(g)
+		if m.perNode {
+			registerNode(g, &f.node, "the node, as the NODE argument names it (default: the local Consul agent's node)")
+		} else {
+			registerGroup(g, &f.group, "the group to "+m.name+", by its own stop flag (default: the whole fleet; never taken from REBOOTMGR_GROUP)")
+		}
+	})
+	if !m.set {
+		return fs, &f
+	}
+	fs.group("What to write", func(g *flag.FlagSet) {
+		g.StringVar(&f.reason, "reason", "", m.reasonHelp)
+		if m.perNode {
+			g.BoolVar(&f.force, "force", false, "write even for a node Consul does not know")
+		} else {
+			g.BoolVar(&f.force, "force", false, "with --group: write even for a group nothing knows (no node with its node meta "+store.GroupMeta+", no key of it)")
+		}
+	})
+	return fs, &f
 }
 
 func orNone(s string) string {

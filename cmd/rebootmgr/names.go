@@ -10,18 +10,9 @@ import (
 // store.ValidNode). A bad name typed by the operator, as an argument, a flag or its
 // environment variable, is a usage error.
 
-// validate checks the names and the prefix given as flags.
-func (g *globalFlags) validate() error {
-	if g.node != "" {
-		if err := nodeFlag(g.node); err != nil {
-			return err
-		}
-	}
-	if g.group != "" {
-		if err := groupFlag(g.group); err != nil {
-			return err
-		}
-	}
+// validate checks the prefix (the node and group flags are checked where they are parsed, by
+// their rules).
+func (g *connFlags) validate() error {
 	if err := store.CheckKey(g.prefix); err != nil {
 		return fmt.Errorf("%w: --prefix: %v", errUsage, err)
 	}

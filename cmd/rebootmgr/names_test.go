@@ -39,7 +39,7 @@ func TestBadNames(t *testing.T) {
 		{args: []string{"trigger", "%s", "--force"}, positional: true},
 		{args: []string{"trigger", "--node", "%s"}},
 		{args: []string{"trigger"}, env: "REBOOTMGR_NODE"},
-		{args: []string{"trigger", "n2"}, env: "REBOOTMGR_GROUP"},
+		{args: []string{"check"}, env: "REBOOTMGR_GROUP"},
 		{args: []string{"cancel", "%s"}, positional: true},
 		{args: []string{"cancel", "--node", "%s"}},
 		{args: []string{"disable", "%s", "--reason", "x"}, positional: true},
@@ -110,7 +110,7 @@ func TestBadNames(t *testing.T) {
 	// Names Consul and hosts use still work.
 	n.agent.RegisterRemote("db-3.example.com", "nova", nil, "passing")
 	n.expect(n.run("trigger", "db-3.example.com"), 0, "asked db-3.example.com to reboot")
-	n.expect(n.run("limit", "compute_2.a", "3"), 0, "group compute_2.a: 3 at a time")
+	n.expect(n.run("limit", "compute_2.a", "3", "--force"), 0, "group compute_2.a: 3 at a time")
 }
 
 // TestBadNamesFromConsul: a name that comes from Consul (the agent's node name, a node's group
@@ -124,6 +124,8 @@ func TestBadNamesFromConsul(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitNodeMeta(t, n, "n1")
+	// Group compute exists: it has a limit.
+	n.put(n.keys().GroupLimit("compute"), "1")
 	before := n.agent.KVState()
 	n.expect(n.run("reboot"), exitError, "node meta "+store.GroupMeta+" of node n1", `group name ".."`)
 	n.expect(n.run("check"), exitError, "node meta "+store.GroupMeta+" of node n1", `group name ".."`)

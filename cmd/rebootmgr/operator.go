@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -20,7 +21,7 @@ type operator struct {
 	keys   store.Keys
 }
 
-func (g *globalFlags) operator(e env, stderr io.Writer) (*operator, error) {
+func (g *connFlags) operator(e env, stderr io.Writer) (*operator, error) {
 	if err := g.validate(); err != nil {
 		return nil, err
 	}
@@ -33,7 +34,7 @@ func (g *globalFlags) operator(e env, stderr io.Writer) (*operator, error) {
 		return nil, err
 	}
 	keys := store.Keys{Prefix: g.prefix}
-	return &operator{client: client, keys: keys, store: &store.Consul{Client: client, Keys: keys, Group: g.group, Logger: log}}, nil
+	return &operator{client: client, keys: keys, store: &store.Consul{Client: client, Keys: keys, Logger: log}}, nil
 }
 
 // node is the node a command is about: its argument, else --node, else the local agent's.
@@ -80,6 +81,9 @@ func (o *operator) requireKnown(ctx context.Context, node string, force bool) er
 		return nil
 	}
 	known, _, err := o.store.CatalogNode(ctx, node)
+	if errors.Is(err, store.ErrFiltered) {
+		return fmt.Errorf("this token cannot see whether node %s exists: %w; nothing written; --force writes anyway", node, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -87,6 +91,22 @@ func (o *operator) requireKnown(ctx context.Context, node string, force bool) er
 		return fmt.Errorf("node %s is not in consul's catalog (a typo?): nothing written; --force writes anyway", node)
 	}
 	return nil
+}
+
+// ownGroup is this node's group, for a hint: REBOOTMGR_GROUP, else the local agent's node meta,
+// else the default group (GROUP when the agent cannot tell).
+func (o *operator) ownGroup(ctx context.Context, e env) string {
+	if v, _, ok := e.setting("REBOOTMGR_GROUP"); ok && v != "" {
+		return v
+	}
+	_, meta, err := store.LocalNode(ctx, o.client)
+	if err != nil {
+		return "GROUP"
+	}
+	if g := meta[store.GroupMeta]; g != "" {
+		return g
+	}
+	return store.DefaultGroup
 }
 
 // groupOf is node's group: the one given, else its node meta rebootmgr-group, else the default.

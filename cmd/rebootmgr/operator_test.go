@@ -148,7 +148,7 @@ func TestUnlockConflict(t *testing.T) {
 	n.put(n.keys().Lock(), string(data))
 	joined, _ := rec.Acquire(lock.Holder{Node: "n1", Phase: lock.Preparing, Since: now, Updated: now}, 2)
 	joinedData, _ := joined.Encode()
-	var g globalFlags
+	var g connFlags
 	g.prefix, g.consulAddr, g.logLevel, g.logFormat = store.DefaultPrefix, n.agent.HTTPAddr, "info", "text"
 	o, err := g.operator(env{lookup: func(string) (string, bool) { return "", false }}, &fleettest.Log{})
 	if err != nil {
@@ -291,7 +291,7 @@ func TestCompletion(t *testing.T) {
 	} {
 		t.Run(tt.line, func(t *testing.T) {
 			cmd := exec.CommandContext(t.Context(), "bash", "-c", `source "$1"; read -ra COMP_WORDS <<< "$2"; [[ "$2" == *" " ]] && COMP_WORDS+=(""); COMP_CWORD=$((${#COMP_WORDS[@]}-1)); _rebootmgr; printf '%s\n' "${COMPREPLY[@]}"`, "bash", file, tt.line)
-			cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"), "CONSUL_HTTP_ADDR="+n.agent.HTTPAddr, "REBOOTMGR_CONFIG=")
+			cmd.Env = fleettest.Environ("PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"), "CONSUL_HTTP_ADDR="+n.agent.HTTPAddr)
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("%v: %s", err, out)

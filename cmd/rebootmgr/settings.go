@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -20,10 +21,15 @@ const DefaultConfigFile = "/etc/default/rebootmgr"
 // env is the process environment and the configuration file, injected so tests set them per run.
 type env struct {
 	lookup func(string) (string, bool)
+	// environ lists the environment as NAME=VALUE (nil: the names are not looked at).
+	environ func() []string
+	// hostname is this machine's host name (nil: os.Hostname).
+	hostname func() (string, error)
 	// file holds the configuration file's settings, read once; path is where it was read
-	// from ("" when none was).
-	file map[string]string
-	path string
+	// from ("" when none was), lines the line of each name's first setting.
+	file  map[string]string
+	path  string
+	lines map[string]int
 }
 
 func (e env) get(name string) string {
@@ -41,6 +47,25 @@ func (e env) setting(name string) (value, source string, ok bool) {
 		return v, e.path, true
 	}
 	return "", "", false
+}
+
+// without is e with names unset, in the environment and in the configuration file alike.
+func (e env) without(names ...string) env {
+	lookup := e.lookup
+	e.lookup = func(k string) (string, bool) {
+		if slices.Contains(names, k) {
+			return "", false
+		}
+		return lookup(k)
+	}
+	file := make(map[string]string, len(e.file))
+	for k, v := range e.file {
+		if !slices.Contains(names, k) {
+			file[k] = v
+		}
+	}
+	e.file = file
+	return e
 }
 
 // withConfigFile reads the configuration file: DefaultConfigFile, or REBOOTMGR_CONFIG. The
@@ -62,7 +87,7 @@ func (e env) withConfigFile() (env, error) {
 		return e, fmt.Errorf("%w: configuration file: %v", errUsage, err)
 	}
 	defer f.Close()
-	e.file, e.path = map[string]string{}, path
+	e.file, e.path, e.lines = map[string]string{}, path, map[string]int{}
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
@@ -79,6 +104,9 @@ func (e env) withConfigFile() (env, error) {
 			return e, fmt.Errorf("%w: %s:%d: %s: %v", errUsage, path, n, name, err)
 		}
 		e.file[name] = value
+		if e.lines[name] == 0 {
+			e.lines[name] = n
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return e, fmt.Errorf("configuration file %s: %w", path, err)
@@ -122,10 +150,15 @@ func consulSettings() map[string]func(cfg *api.Config, v string) {
 }
 
 // applyConsulFile gives cfg the Consul settings of the configuration file that the
-// environment does not set.
+// environment does not set; a token the environment gives, in either form, keeps the file's
+// out (see tokenSource).
 func (e env) applyConsulFile(cfg *api.Config) {
+	tokenInEnv := e.tokenInEnv()
 	for name, set := range consulSettings() {
 		if _, inEnv := e.lookup(name); inEnv {
+			continue
+		}
+		if tokenInEnv && (name == tokenName || name == tokenFileName) {
 			continue
 		}
 		if v, ok := e.file[name]; ok {

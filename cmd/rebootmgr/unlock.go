@@ -23,17 +23,13 @@ func expected(p lock.Phase) time.Duration {
 }
 
 func runUnlock(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("unlock", flag.ContinueOnError)
-	var g globalFlags
-	g.register(fs)
-	force := fs.Bool("force", false, "unlock even though the holder is within its phase's expected time (and, preparing, alive)")
-	cancelRequest := fs.Bool("cancel-request", false, "also withdraw the node's reboot request, which would start it again at once")
-	endMaintenance := fs.Bool("end-maintenance", false, "also end the maintenance mode rebootmgr started (only on the node itself: maintenance belongs to its agent)")
-	fs.Usage = usageFunc(fs, stdout, "rebootmgr unlock NODE [--group GROUP] [--force] [--cancel-request] [--end-maintenance]", `  rebootmgr unlock compute-17           release the lock of a node that will not come back
+	fs, g := unlockFlagSet()
+	force, cancelRequest, endMaintenance := &g.force, &g.cancelRequest, &g.endMaintenance
+	fs.Usage = fs.usage(stdout, "rebootmgr unlock NODE [--group GROUP] [--force] [--cancel-request] [--end-maintenance]", `  rebootmgr unlock compute-17           release the lock of a node that will not come back
   rebootmgr unlock db-3 --force --cancel-request --end-maintenance
                                         on db-3, after a reboot that did not happen: give everything back
 `)
-	pos, err := parseArgs(fs, args, e, 1)
+	pos, err := parseArgs(fs.FlagSet, args, e, 1)
 	if err != nil {
 		return err
 	}
@@ -47,6 +43,11 @@ func runUnlock(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	o, err := g.operator(e, stderr)
 	if err != nil {
 		return err
+	}
+	if g.group != "" {
+		if err := o.requireGroup(ctx, g.group, "nothing to unlock there", false); err != nil {
+			return err
+		}
 	}
 	if o.store.Group, err = o.holderGroup(ctx, node, g.group); err != nil {
 		return err
@@ -80,6 +81,29 @@ func runUnlock(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		fmt.Fprintf(stderr, "the unlock could not be recorded in the history of group %s: %v\n", o.store.Group, err)
 	}
 	return o.leftBehind(ctx, node, *cancelRequest, *endMaintenance, stdout)
+}
+
+// unlockFlags are unlock's flags: how to reach Consul, the holder's group, and what to force
+// or give back.
+type unlockFlags struct {
+	connFlags
+	group                                string
+	force, cancelRequest, endMaintenance bool
+}
+
+func unlockFlagSet() (*flagSet, *unlockFlags) {
+	var f unlockFlags
+	fs := newFlagSet("unlock")
+	fs.group(connGroup, func(g *flag.FlagSet) {
+		f.connFlags.register(g)
+		registerGroup(g, &f.group, "the group whose lock NODE holds (default: the one the fleet's holders name for it, else its node meta "+store.GroupMeta+")")
+	})
+	fs.group("What to release", func(g *flag.FlagSet) {
+		g.BoolVar(&f.force, "force", false, "unlock even though the holder is within its phase's expected time (and, preparing, alive)")
+		g.BoolVar(&f.cancelRequest, "cancel-request", false, "also withdraw the node's reboot request, which would start it again at once")
+		g.BoolVar(&f.endMaintenance, "end-maintenance", false, "also end the maintenance mode rebootmgr started (only on the node itself: maintenance belongs to its agent)")
+	})
+	return fs, &f
 }
 
 // leftBehind says, after an unlock, what the node's reboot left that an operator may want gone:

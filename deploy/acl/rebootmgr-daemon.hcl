@@ -46,8 +46,12 @@ key "service/rebootmgr/GROUP_lock/.lock" { policy = "write" }
 # The nodes seen running each service tagged rebootmgr: a member gone from the catalog counts as
 # failing until an operator forgets it. Any daemon writes down the members it sees.
 key_prefix "service/rebootmgr/members/" { policy = "write" }
-# The group's history (appended to after every reboot) and its stop flag (set, never removed,
-# when a holder misses its deadline or the circuit breaker trips).
+# The group's history (appended to after every reboot) and its stop flag (set, never removed by
+# the daemon, when a holder misses its deadline or the circuit breaker trips). An operator on
+# the node, whose commands pick this token up from /etc/default/rebootmgr, may pull the group's
+# brake with it (rebootmgr stop --group GROUP); Consul's write includes delete, so it may also
+# resume it. The fleet's stop flag, service/rebootmgr/stop, is not granted: stopping the whole
+# fleet takes an operator's token (rebootmgr-operator.hcl).
 key "service/rebootmgr/groups/GROUP/history" { policy = "write" }
 key "service/rebootmgr/groups/GROUP/stop" { policy = "write" }
 # This node's reboot request (deleted when done) and disabled mark (set when a task fails).

@@ -1,5 +1,8 @@
 # Consul ACL policy for operators using rebootmgr status, check, stop, resume, trigger, cancel,
-# disable, enable and unlock.
+# disable, enable and unlock. The fleet's stop flag (service/rebootmgr/stop) is written only with
+# it: a node's daemon token may stop its own group, not the fleet. Give it in the operator's
+# environment (CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE), which wins over the daemon's token
+# that /etc/default/rebootmgr names.
 
 agent_prefix "" { policy = "read" }
 node_prefix "" { policy = "read" }

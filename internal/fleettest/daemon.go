@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -41,8 +42,7 @@ func StartDaemon(t testing.TB, bin string, args ...string) *Daemon {
 	d.cmd.Stdout = &bytes.Buffer{}
 	d.cmd.Stderr = d.Log
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	// The machine's configuration file is not the test's.
-	d.cmd.Env = append(os.Environ(), "REBOOTMGR_CONFIG=")
+	d.cmd.Env = Environ()
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +55,19 @@ func StartDaemon(t testing.TB, bin string, args ...string) *Daemon {
 	})
 	WaitSeen(t, d.Log.Seen("evaluating"), "the daemon's first evaluation")
 	return d
+}
+
+// Environ is the environment of a rebootmgr a test runs as a process: this one's, without its
+// REBOOTMGR_* settings (the benchmarks' own included, which rebootmgr would refuse as unknown)
+// and without the machine's configuration file, which is not the test's; then extra.
+func Environ(extra ...string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "REBOOTMGR_") {
+			out = append(out, kv)
+		}
+	}
+	return append(append(out, "REBOOTMGR_CONFIG="), extra...)
 }
 
 // Kill9 kills the daemon and everything in its process group at once, as a crash or a power

@@ -120,13 +120,18 @@ func New(t testing.TB, specs []Spec, opts Options) *Fleet {
 	var server *consultest.Agent
 	for i, spec := range specs {
 		var agent *consultest.Agent
+		// A node is put in its group as in production: by its agent's node meta.
+		var meta []string
+		if spec.Group != "" && spec.Group != store.DefaultGroup {
+			meta = []string{"-node-meta", store.GroupMeta + ":" + spec.Group}
+		}
 		if i == 0 {
 			// Every client agent connects to the server from 127.0.0.1, which Consul allows
 			// 100 RPC connections by default: a fleet of more than about 50 nodes needs more.
-			server = consultest.Server(t, spec.Name, "-hcl", "limits { rpc_max_conns_per_client = 2000 }")
+			server = consultest.Server(t, spec.Name, append([]string{"-hcl", "limits { rpc_max_conns_per_client = 2000 }"}, meta...)...)
 			agent = server
 		} else {
-			agent = consultest.Client(t, spec.Name, server)
+			agent = consultest.Client(t, spec.Name, server, meta...)
 		}
 		n := &Node{Spec: spec, Agent: agent, Dir: t.TempDir(), fleet: f}
 		n.setUp()
@@ -205,9 +210,11 @@ func (n *Node) ConsulArgs() []string {
 	return []string{"--consul-addr", n.Agent.HTTPAddr, "--group", n.Group}
 }
 
-// Args are the flags that point a rebootmgr daemon or reboot at this node's agent and files.
+// Args are the flags that point a rebootmgr daemon or reboot at this node's agent and files. It
+// runs on the test's machine, whose host name is not the node's: --node says which node it is.
 func (n *Node) Args() []string {
 	return append(n.ConsulArgs(),
+		"--node", n.Name,
 		"--log-level", "debug",
 		"--tasks-dir", n.TasksDir(),
 		"--boot-id-file", n.path("boot_id"),
