@@ -106,7 +106,11 @@ func Gates(s NodeState) []Verdict {
 		out = append(out, Verdict{Gate: gate, Pass: err == nil, Evidence: evidence, Err: err})
 	}
 
+	h, holds := s.Lock.Holder(s.Node)
 	switch overdue := pipeline.Unreported(s.Lock.Overdue(s.Now), s.History); {
+	case holds && h.Phase != lock.Preparing && (s.Stop != nil || len(overdue) > 0):
+		// The pipeline finishes a reboot that happened under a stop flag too.
+		add(GateStop, nil, "a stop flag is set (or is set at the next run), but this node's reboot happened: it finishes it, and nothing further starts")
 	case s.Stop != nil:
 		add(GateStop, fmt.Errorf("%w: %s", pipeline.ErrStopped, orNone(s.Stop.Value)), "stop flag is set: "+orNone(s.Stop.Value))
 	case len(overdue) > 0:
@@ -116,7 +120,6 @@ func Gates(s NodeState) []Verdict {
 		add(GateStop, nil, "no stop flag")
 	}
 
-	h, holds := s.Lock.Holder(s.Node)
 	if holds && h.Phase != lock.Preparing {
 		// The pipeline finishes this reboot; the gates before the lock no longer apply to it.
 		switch err := pipeline.RebootedGate(s.Node, h, s.BootID, s.RebootRan); {

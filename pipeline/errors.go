@@ -110,9 +110,9 @@ func ResolveDisabledByTask(node string) string {
 }
 
 // ResolveOverdue is what resolves a holder of group past its deadline: its miss is reported
-// once, so a resume lets it finish; one gone for good is unlocked first.
+// once, and it finishes under the stop; one gone for good is unlocked first.
 func ResolveOverdue(node, group string) string {
-	return fmt.Sprintf("look at %s; back, or coming back: rebootmgr resume%s (it finishes its reboot); gone for good: rebootmgr unlock %s --force, then rebootmgr resume%s",
+	return fmt.Sprintf("look at %s; back, or coming back: it finishes its reboot, then rebootmgr resume%s; gone for good: rebootmgr unlock %s --force, then rebootmgr resume%s",
 		node, GroupFlag(group), node, GroupFlag(group))
 }
 
