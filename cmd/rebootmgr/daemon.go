@@ -122,6 +122,8 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 			for _, k := range keys.LegacyKeys(f.group) {
 				consul = append(consul, key(k, watch.SourcePython, quiet))
 			}
+			// Its stop flag of the group and the node's config hold the node as rebootmgr's own.
+			consul = append(consul, key(keys.PythonGroupStop(f.group), watch.SourceStop, nil), key(keys.PythonConfig(p.Node), watch.SourceDisabled, nil))
 		}
 		if !lastStart.IsZero() && now.Sub(lastStart) < restartWindow {
 			// Consul keeps a blocking query, and one of the agent's connections per client
