@@ -42,7 +42,8 @@ func decodeHistory(data []byte) (any, error) { return release010.DecodeHistory(d
 // history's changes, their encoders), in every shape they take: holders in every phase, of
 // zones in a group bounded per zone, FleetLock hosts; queue entries blocked and not, of zones,
 // a place freed; long texts; every outcome of the history. A record kept empty is deleted, never
-// written (see store.Commit), so none is here.
+// written (see store.Commit), so none is here. The keys this version added (the claims of room,
+// the groups' turn keys) are no concern: 0.1.0 never reads them.
 func TestPreviousReleaseReadsWhatThisOneWrites(t *testing.T) {
 	var all []written
 	all = append(all, lockStory(t)...)
