@@ -454,7 +454,7 @@ func (d *Daemon) log(res pipeline.Result, err error, status string) {
 	gate := "error"
 	level := slog.LevelError
 	if e, ok := pipeline.EndingOf(err); ok {
-		gate = e.Err.Error()
+		gate = pipeline.GateName(err)
 		if !e.Operator {
 			level = slog.LevelInfo
 		}

@@ -117,7 +117,17 @@ func Gates(s NodeState) []Verdict {
 		out = append(out, Verdict{Gate: gate, Pass: err == nil, Evidence: evidence, Err: err})
 	}
 
+	h, holds := s.Lock.Holder(s.Node)
+	// A FleetLock host's entry under this name: the row of that host, or (a daemon runs here)
+	// another machine's place, which this node waits for.
+	hostHolds := holds && h.FleetLock()
+	if hostHolds && s.Daemon {
+		holds = false
+	}
 	switch overdue := pipeline.Unreported(s.Lock.Overdue(s.Now, nil), s.History); {
+	case holds && !hostHolds && h.Phase != lock.Preparing && (s.Stop != nil || len(overdue) > 0):
+		// The pipeline finishes a reboot that happened under a stop flag too.
+		add(GateStop, nil, "a stop flag is set (or is set at the next run), but this node's reboot happened: it finishes it, and nothing further starts")
 	case s.Stop != nil:
 		add(GateStop, fmt.Errorf("%w: %s", pipeline.ErrStopped, orNone(s.Stop.Value)), "stop flag is set: "+orNone(s.Stop.Value))
 	case len(overdue) > 0:
@@ -127,13 +137,6 @@ func Gates(s NodeState) []Verdict {
 		add(GateStop, nil, "no stop flag")
 	}
 
-	h, holds := s.Lock.Holder(s.Node)
-	// A FleetLock host's entry under this name: the row of that host, or (a daemon runs here)
-	// another machine's place, which this node waits for.
-	hostHolds := holds && h.FleetLock()
-	if hostHolds && s.Daemon {
-		holds = false
-	}
 	if holds && h.Phase != lock.Preparing && !hostHolds {
 		// The pipeline finishes this reboot; the gates before the lock no longer apply to it.
 		switch err := pipeline.RebootedGate(s.Node, h, s.BootID, s.RebootRan); {

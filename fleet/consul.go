@@ -39,7 +39,10 @@ func (r Reader) Read(ctx context.Context) (Snapshot, error) {
 		At: r.Now().UTC(), Local: r.Local, LocalState: r.LocalState,
 		Legacy: map[string]string{}, Requests: map[string]Mark{}, Disabled: map[string]Mark{}, Groups: map[string]GroupState{},
 		Nodes: map[string]string{}, Members: map[string][]string{}, Daemons: map[string]Daemon{}, Maintenance: map[string]string{}, Zones: map[string]string{},
+		Python: map[string]string{},
 	}
+	// The Python rebootmgr's marks, taken in once every key is read (see takePython).
+	var python []*api.KVPair
 	q := (&api.QueryOptions{}).WithContext(ctx)
 	// The fleet's stop flag is read by itself too: a token that may not read it gets an error
 	// naming the key, where a list would leave it out without a word.
@@ -149,8 +152,11 @@ func (r Reader) Read(ctx context.Context) (Snapshot, error) {
 			s.Requests[parts[0]] = Mark{Value: string(p.Value)}
 		case len(parts) == 2 && parts[1] == "disabled":
 			s.Disabled[parts[0]] = Mark{Value: string(p.Value)}
+		case len(parts) == 3 && parts[0] == "nodes" && parts[2] == "config", len(parts) == 1 && strings.HasSuffix(rest, "_stop"):
+			python = append(python, p)
 		}
 	}
+	r.takePython(&s, python, group)
 	nodes, meta, err := r.Client.Catalog().Nodes(q)
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("read nodes from consul: %w", err)

@@ -30,6 +30,9 @@ type Snapshot struct {
 	// Requests and Disabled are the nodes' keys.
 	Requests map[string]Mark
 	Disabled map[string]Mark
+	// Python are the nodes with a Python rebootmgr config (nodes/<node>/config), with the group
+	// it names ("" for none).
+	Python map[string]string
 	// Nodes are the nodes in Consul's catalog, with their group ("" for the default one), and
 	// Zones the zones of those that name one.
 	Nodes map[string]string
@@ -174,6 +177,11 @@ type Node struct {
 	// FleetLock says that the row's place in the lock is a FleetLock host's (Phase is that
 	// host's); with Daemon set, that host is another machine than the node, which waits.
 	FleetLock bool `json:"fleetlock,omitempty"`
+	// Python, for a node with a Python rebootmgr config and no group Consul gives it otherwise
+	// (node meta, a place held), is the group the Python rebootmgr's keys give it: its
+	// config's, or that of a Python lock it holds; "unknown" when neither names one (a --group
+	// on its command line is not in Consul: the row counts it in the default group).
+	Python string `json:"python_group,omitempty"`
 }
 
 // QueueRow is a node's place in its group's queue.
@@ -328,7 +336,8 @@ func (s Snapshot) legacy(group string) map[string]string {
 }
 
 // groupOf is the group a node belongs to: its catalog meta, else the group whose lock it
-// holds (a node Consul no longer knows), else the default.
+// holds (a node Consul no longer knows), else the group the Python rebootmgr's keys give it
+// (see pythonGroupOf), else the default.
 func (s Snapshot) groupOf(node string) string {
 	if g := s.Nodes[node]; g != "" {
 		return g
@@ -338,6 +347,9 @@ func (s Snapshot) groupOf(node string) string {
 			return name
 		}
 	}
+	if g := s.pythonGroupOf(node); g != "" {
+		return g
+	}
 	return store.DefaultGroup
 }
 
@@ -345,6 +357,11 @@ func node(s Snapshot, name string, services []health.Service, ruleLess map[strin
 	group := s.groupOf(name)
 	_, known := s.Nodes[name]
 	n := Node{Node: name, Group: group, RebootRequired: []string{}, InCatalog: known}
+	if _, py := s.Python[name]; py && s.Nodes[name] == "" {
+		if n.Python = s.pythonGroupOf(name); n.Python == "" {
+			n.Python = PythonGroupUnknown
+		}
+	}
 	if _, ok := s.Requests[name]; ok {
 		n.RebootRequired = append(n.RebootRequired, "key")
 	}

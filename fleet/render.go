@@ -103,7 +103,11 @@ func WriteTable(w io.Writer, st Status, color bool) error {
 				daemon = "not enabled"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Node, n.Group, req, disabled, maint, phase, daemon, now(n, paint))
+		group := n.Group
+		if n.Python == PythonGroupUnknown {
+			group += "?" // a Python node given --group: Consul does not hold it
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Node, group, req, disabled, maint, phase, daemon, now(n, paint))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -267,14 +267,19 @@ func TestFleetLockRefusals(t *testing.T) {
 		if len(lockOf(t, c, "compute").Holders) != 0 {
 			t.Fatalf("took a place while stopped: %+v", lockOf(t, c, "compute"))
 		}
-		// A holder's steady-state keeps its place while stopped, as a daemon's holder does.
+		// A holder's pre-reboot is refused while stopped, and its place stays; its steady-state
+		// gives the place back, as a daemon's holder finishes its reboot under a stop flag.
 		put(t, c, keys.GroupStop("full"), "look first")
-		post(t, base, "steady-state", zincatiBody("holder", "full"), nil).is(t, 423, KindStopped, "look first")
 		post(t, base, "pre-reboot", zincatiBody("holder", "full"), nil).is(t, 423, KindStopped, "look first")
-		del(t, c, keys.GroupStop("full"))
 		if _, ok := lockOf(t, c, "full").Holder("holder"); !ok {
 			t.Fatal("the stop flag took the place away")
 		}
+		post(t, base, "steady-state", zincatiBody("holder", "full"), nil).is(t, 200, "")
+		if _, ok := lockOf(t, c, "full").Holder("holder"); ok {
+			t.Fatal("the holder kept its place after its steady-state while stopped")
+		}
+		post(t, base, "pre-reboot", zincatiBody("h1", "full"), nil).is(t, 423, KindStopped, "look first")
+		del(t, c, keys.GroupStop("full"))
 	})
 	t.Run("unreadable limit", func(t *testing.T) {
 		put(t, c, keys.GroupLimit("odd"), "many")
@@ -424,8 +429,9 @@ func TestFleetLockQuorum(t *testing.T) {
 }
 
 // TestFleetLockDeadline: a FleetLock holder past its deadline stops its group, as a daemon's
-// holder does, once, with a reason naming it and an entry in the history; its place stays, and
-// nothing in the group moves until an operator has looked.
+// holder does, once, with a reason naming it and an entry in the history; its place stays until
+// it says steady-state (it finishes under the stop), and nothing else in the group moves until
+// an operator has looked.
 func TestFleetLockDeadline(t *testing.T) {
 	agent := consultest.Dev(t, "n1")
 	c := agent.Client
@@ -447,13 +453,18 @@ func TestFleetLockDeadline(t *testing.T) {
 	if err != nil || pair == nil || !strings.Contains(string(pair.Value), "rebootmgr fleetlock on test") {
 		t.Fatalf("group stop flag: %v %v", pair, err)
 	}
-	post(t, base, "steady-state", zincatiBody("host-a", "workers"), nil).is(t, 423, KindStopped, "host-a did not finish")
 	post(t, base, "pre-reboot", zincatiBody("host-b", "workers"), nil).is(t, 423, KindStopped)
 	if _, ok := lockOf(t, c, "workers").Holder("host-a"); !ok {
 		t.Fatal("the overdue holder lost its place")
 	}
 	l := historyOf(t, c, "workers")
 	if len(l.Entries) != 1 || l.Entries[0].Node != "host-a" || l.Entries[0].Outcome != history.DeadlinePassed {
+		t.Fatalf("history: %+v", l.Entries)
+	}
+	// Back, it finishes its reboot under the stop; the group waits for an operator.
+	post(t, base, "steady-state", zincatiBody("host-a", "workers"), nil).is(t, 200, "")
+	post(t, base, "pre-reboot", zincatiBody("host-b", "workers"), nil).is(t, 423, KindStopped, "host-a did not finish")
+	if l := historyOf(t, c, "workers"); len(l.Entries) != 2 || l.Entries[1].Outcome != history.Finished {
 		t.Fatalf("history: %+v", l.Entries)
 	}
 }

@@ -310,8 +310,8 @@ func (l *Locks) join(ctx context.Context, st *store.Consul, log *slog.Logger, ho
 // SteadyState gives host's place in group's lock back once its services pass (see hostHealth;
 // a host with none passes at once), in the group's record and the fleet's in one transaction,
 // and records the reboot in the group's history. A host that holds no place a FleetLock request
-// took changes nothing (released is false). While a stop flag is set the place stays, as a
-// daemon's does.
+// took changes nothing (released is false). A stop flag does not keep the place: the reboot
+// happened, and finishes as a daemon's does; nothing can take the place while it is set.
 func (l *Locks) SteadyState(ctx context.Context, host, group string) (released bool, err error) {
 	st := l.store(group)
 	log := l.Logger.With(logkey.Node, host, logkey.Group, group)
@@ -322,11 +322,11 @@ func (l *Locks) SteadyState(ctx context.Context, host, group string) (released b
 	if h, ok := v.Lock.Holder(host); !ok || !ours(h) {
 		return false, nil
 	}
-	if err := l.stopOverdue(ctx, st, log, v); err != nil {
+	// A stop flag (one set here for a holder past its deadline included) holds everything that
+	// would start; this reboot started, and is finished under it, as a daemon's is.
+	var refused *Refusal
+	if err := l.stopOverdue(ctx, st, log, v); err != nil && !errors.As(err, &refused) {
 		return false, err
-	}
-	if v.Stop.Set {
-		return false, stopRefusal(v.Stop)
 	}
 	if err := pipeline.HealthIn(ctx, l.health(st, log), log, v, host, "health after the reboot"); err != nil {
 		return false, err

@@ -38,10 +38,28 @@ type gateError struct {
 	gate error
 	msg  string
 	err  error
+	// name is the gate's own name where it shares its ending with others ("" where the
+	// ending's names it): see GateName.
+	name string
 }
 
-func (e *gateError) Error() string   { return e.msg }
-func (e *gateError) Unwrap() []error { return []error{e.gate, e.err} }
+func (e *gateError) Error() string    { return e.msg }
+func (e *gateError) Unwrap() []error  { return []error{e.gate, e.err} }
+func (e *gateError) gateName() string { return e.name }
+
+// GateName names the gate a run ended at as the logs say it: the gate's own name where it
+// shares its ending with others (the min reboot interval and the cooldown end as "not now",
+// as the reboot window does), else its ending's; "" for a run that ended at no gate.
+func GateName(err error) string {
+	var g interface{ gateName() string }
+	if errors.As(err, &g) && g.gateName() != "" {
+		return g.gateName()
+	}
+	if e, ok := EndingOf(err); ok {
+		return e.Err.Error()
+	}
+	return ""
+}
 
 // errWaitInPlace marks a holder that may not reboot yet (its group's limit was lowered, or the
 // Python rebootmgr holds the lock) and keeps its place while it waits.
@@ -92,9 +110,9 @@ func ResolveDisabledByTask(node string) string {
 }
 
 // ResolveOverdue is what resolves a holder of group past its deadline: its miss is reported
-// once, so a resume lets it finish; one gone for good is unlocked first.
+// once, and it finishes under the stop; one gone for good is unlocked first.
 func ResolveOverdue(node, group string) string {
-	return fmt.Sprintf("look at %s; back, or coming back: rebootmgr resume%s (it finishes its reboot); gone for good: rebootmgr unlock %s --force, then rebootmgr resume%s",
+	return fmt.Sprintf("look at %s; back, or coming back: it finishes its reboot, then rebootmgr resume%s; gone for good: rebootmgr unlock %s --force, then rebootmgr resume%s",
 		node, GroupFlag(group), node, GroupFlag(group))
 }
 

@@ -14,6 +14,11 @@ import (
 )
 
 // finish is the part after the reboot: the node holds the lock in phase rebooting or finishing.
+// A stop flag does not hold it: a stop means that nothing further starts, and this reboot
+// started already. Its node finishes it (health, post-boot tasks, health, maintenance off) and
+// gives its place back, which nobody can take while the flag is set; left halted, the node
+// would stay in maintenance holding its place until a resume, and the fleet could never be
+// brought to a stop with no holder left (as an upgrade wants).
 func (p *Pipeline) finish(ctx context.Context, h lock.Holder) (Result, error) {
 	log := p.Logger
 	if h.Phase == lock.Rebooting {
@@ -48,19 +53,10 @@ func (p *Pipeline) finish(ctx context.Context, h lock.Holder) (Result, error) {
 		}
 		log.Info("node rebooted", logkey.Step, "finishing", logkey.BootID, bootID)
 	}
-	if err := p.checkStop(ctx); err != nil {
-		return Result{}, err
-	}
 	if err := p.checkHealth(ctx, "health after reboot"); err != nil {
 		return Result{}, err
 	}
-	if err := p.checkStop(ctx); err != nil {
-		return Result{}, err
-	}
 	if err := p.runTasks(ctx, PostBoot); err != nil {
-		return Result{}, err
-	}
-	if err := p.checkStop(ctx); err != nil {
 		return Result{}, err
 	}
 	if err := p.checkHealth(ctx, "health after post-boot tasks"); err != nil {
@@ -117,7 +113,7 @@ func Unreported(overdue []lock.Holder, l history.Log) []lock.Holder {
 
 // OverdueReason says that h did not finish its reboot by its deadline, and what to do.
 func OverdueReason(h lock.Holder) string {
-	return fmt.Sprintf("%s did not finish its reboot by its deadline %s (phase %s since %s); its lock is kept: look at %s, then rebootmgr unlock it (gone) or resume the group (it finishes)",
+	return fmt.Sprintf("%s did not finish its reboot by its deadline %s (phase %s since %s); its lock is kept (back, it finishes its reboot under the stop): look at %s, then resume the group, or rebootmgr unlock it (gone)",
 		h.Node, h.Deadline.UTC().Format(time.RFC3339), h.Phase, h.Updated.UTC().Format(time.RFC3339), h.Node)
 }
 

@@ -127,7 +127,7 @@ func CooldownGate(l history.Log, cooldown time.Duration, now time.Time, seen *lo
 		return nil
 	}
 	return &notBeforeError{
-		gateError: gateError{gate: ErrOutsideWindow, msg: fmt.Sprintf("cooldown: the group's last reboot finished at %s; the next may start at %s", last.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339))},
+		gateError: gateError{gate: ErrOutsideWindow, name: "cooldown", msg: fmt.Sprintf("cooldown: the group's last reboot finished at %s; the next may start at %s", last.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339))},
 		until:     until,
 	}
 }
@@ -227,17 +227,20 @@ func IntervalGate(l history.Log, node string, interval time.Duration, now time.T
 	end, next := last.End.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339)
 	if signalNotCleared(last, req) {
 		return &notBeforeError{
-			gateError: gateError{gate: ErrOutsideWindow, err: ErrSignalNotCleared, msg: fmt.Sprintf(
+			gateError: gateError{gate: ErrOutsideWindow, err: ErrSignalNotCleared, name: intervalGate, msg: fmt.Sprintf(
 				"the reboot signal did not clear after the reboot: %s still asks for one, as it did before this node's reboot that finished at %s; no reboot before %s (min reboot interval %s): look at what asks",
 				req.Why, end, next, interval)},
 			until: until,
 		}
 	}
 	return &notBeforeError{
-		gateError: gateError{gate: ErrOutsideWindow, msg: fmt.Sprintf("min reboot interval: this node's last reboot finished at %s; the next may start at %s", end, next)},
+		gateError: gateError{gate: ErrOutsideWindow, name: intervalGate, msg: fmt.Sprintf("min reboot interval: this node's last reboot finished at %s; the next may start at %s", end, next)},
 		until:     until,
 	}
 }
+
+// intervalGate names the min reboot interval's gate.
+const intervalGate = "min reboot interval"
 
 // signalNotCleared says whether req is the request the reboot last did was for.
 func signalNotCleared(last history.Entry, req Request) bool {

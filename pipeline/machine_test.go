@@ -415,8 +415,8 @@ func TestRebootCommandFails(t *testing.T) {
 }
 
 // TestDeadlineReportedOnce: a holder past its deadline stops its group once, with the miss in
-// the history; once an operator has looked and resumed, it finishes its reboot and nothing
-// stops the group for it again.
+// the history; back, it finishes its reboot under that stop (nothing else in the group starts
+// until an operator has looked and resumed), and nothing stops the group for it again.
 func TestDeadlineReportedOnce(t *testing.T) {
 	m := newMachine(t)
 	m.store.SetTrigger("n1", "", true)
@@ -425,22 +425,24 @@ func TestDeadlineReportedOnce(t *testing.T) {
 	}
 	m.clock.Set(m.clock.Now().Add(time.Hour))
 	m.boot()
-	if _, err := m.run(t.Context()); !errors.Is(err, pipeline.ErrStopped) {
-		t.Fatalf("the run past the deadline: %v", err)
+	if res, err := m.run(t.Context()); err != nil || res.Outcome != pipeline.Finished {
+		t.Fatalf("the run past the deadline: %v, %v", res, err)
 	}
 	l, _, _ := m.store.History(t.Context())
-	if len(l.Entries) != 1 || l.Entries[0].Outcome != history.DeadlinePassed {
+	if len(l.Entries) != 2 || l.Entries[0].Outcome != history.DeadlinePassed || l.Entries[1].Outcome != history.Finished {
 		t.Fatalf("history: %+v", l)
 	}
+	if f, _ := m.store.Stop(t.Context()); !f.Set || !strings.Contains(f.Value, "did not finish its reboot by its deadline") {
+		t.Fatalf("the group is not stopped for the miss: %+v", f)
+	}
+	m.clean()
 	m.store.SetGroupStop("", false) // rebootmgr resume
-	res, err := m.run(t.Context())
-	if err != nil || res.Outcome != pipeline.Finished {
-		t.Fatalf("after resume: %v, %v", res, err)
+	if _, err := m.run(t.Context()); err != nil {
+		t.Fatal(err)
 	}
 	if f, _ := m.store.Stop(t.Context()); f.Set {
 		t.Fatalf("the group stopped again for a miss already reported: %+v", f)
 	}
-	m.clean()
 }
 
 // TestLimits: a group's limit as a number, auto or a share, and bounded per zone, against the
@@ -629,5 +631,52 @@ func TestQueue(t *testing.T) {
 	}
 	if q := m.queueOf(); len(q.Entries) != 0 {
 		t.Fatalf("queue of a node asked for nothing: %+v", q)
+	}
+}
+
+// TestRebootFinishesUnderStop: a stop flag (the fleet's or the group's) set while the node
+// reboots, or set by a post-boot task, does not halt the part after the boot: a stop means
+// nothing further starts, and this reboot started. The node finishes it (post-boot tasks run
+// whole, health, maintenance off, the request deleted) and gives its place back; the flag
+// stays, and the next run of the node starts nothing.
+func TestRebootFinishesUnderStop(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		set  func(m *machine)
+	}{
+		{"the fleet's stop set while it reboots", func(m *machine) { m.store.SetStop("upgrade", true) }},
+		{"the group's stop set while it reboots", func(m *machine) { m.store.SetGroupStop("upgrade", true) }},
+		{"a stop set by a post-boot task", func(m *machine) {
+			m.tasks.During = func(_ context.Context, phase string) error {
+				if phase == pipeline.PostBoot {
+					m.store.SetStop("upgrade", true)
+				}
+				return nil
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newMachine(t)
+			m.store.SetTrigger("n1", "", true)
+			if res, err := m.run(t.Context()); err != nil || res.Outcome != pipeline.RebootStarted {
+				t.Fatalf("the reboot: %v, %v", res, err)
+			}
+			tt.set(m)
+			m.boot()
+			if res, err := m.run(t.Context()); err != nil || res.Outcome != pipeline.Finished {
+				t.Fatalf("after the boot, stopped: %v, %v", res, err)
+			}
+			if runs := m.tasks.Runs(); !slices.Contains(runs, pipeline.PostBoot) {
+				t.Fatalf("tasks run: %v", runs)
+			}
+			m.clean()
+			m.store.SetTrigger("n1", "", true)
+			if _, err := m.run(t.Context()); !errors.Is(err, pipeline.ErrStopped) {
+				t.Fatalf("asked again while stopped: %v", err)
+			}
+			if len(m.lock().Holders) != 0 || m.reboot.Count() != 1 {
+				t.Fatalf("started again while stopped: %+v, %d reboots", m.lock(), m.reboot.Count())
+			}
+		})
 	}
 }

@@ -359,30 +359,32 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 	if cl, ok := v.Claims.Of(p.Node); ok {
 		p.claim = &cl
 	}
-	if v.Stop.Set {
-		return Result{}, stopError(v.Stop)
-	}
 	rec := v.Lock
 	p.seen.saw(rec)
+	h, holds := rec.Holder(p.Node)
+	// A FleetLock host of this node's name may hold that place: its reboot is not this node's.
+	hostHolds := holds && h.FleetLock()
+	holds = holds && !hostHolds
+	// A reboot that happened is finished under a stop flag too (see finish): nothing else is.
+	rebooted := holds && h.Phase != lock.Preparing
+	if v.Stop.Set && !rebooted {
+		return Result{}, stopError(v.Stop)
+	}
 	now := p.Clock.Now()
 	recheck = rec.NextDeadline(now, v.Sightings)
-	if err := p.stopOverdue(ctx, rec, now, v.Sightings); err != nil {
-		return Result{}, err
-	}
-	held := false
-	p.request = Request{Why: "an operator's rebootmgr reboot"}
-	h, ok := rec.Holder(p.Node)
-	// A FleetLock host of this node's name may hold that place: its reboot is not this node's.
-	hostHolds := ok && h.FleetLock()
-	if ok && !hostHolds {
-		switch h.Phase {
-		case lock.Rebooting, lock.Finishing:
-			log.Info("this node holds the reboot lock: finishing the reboot", logkey.Phase, h.Phase, logkey.Since, h.Since)
-			return p.finish(ctx, h)
-		default:
-			log.Info("this node holds the reboot lock from a run that did not reboot: starting over from the gates", logkey.Phase, h.Phase, logkey.Since, h.Since)
-			held = true
+	if !v.Stop.Set {
+		if err := p.stopOverdue(ctx, rec, now, v.Sightings); err != nil {
+			return Result{}, err
 		}
+	}
+	p.request = Request{Why: "an operator's rebootmgr reboot"}
+	if rebooted {
+		log.Info("this node holds the reboot lock: finishing the reboot", logkey.Phase, h.Phase, logkey.Since, h.Since)
+		return p.finish(ctx, h)
+	}
+	held := holds
+	if held {
+		log.Info("this node holds the reboot lock from a run that did not reboot: starting over from the gates", logkey.Phase, h.Phase, logkey.Since, h.Since)
 		p.seen.asked("the reboot lock it holds")
 	}
 	if !held && p.CheckTriggers {

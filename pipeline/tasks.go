@@ -47,10 +47,16 @@ func (p *Pipeline) settle(ctx context.Context) error {
 	})
 }
 
+// runTasks runs the tasks of phase; a stop flag ends the pre-boot tasks, never the post-boot
+// ones (see finish).
 func (p *Pipeline) runTasks(ctx context.Context, phase string) error {
-	err := p.whileNotStopped(ctx, func(ctx context.Context) error {
-		return p.Tasks.Run(ctx, phase, p.DryRun)
-	})
+	run := func(ctx context.Context) error { return p.Tasks.Run(ctx, phase, p.DryRun) }
+	var err error
+	if phase == PreBoot {
+		err = p.whileNotStopped(ctx, run)
+	} else {
+		err = run(ctx)
+	}
 	if err == nil || errors.Is(err, ErrStopped) || ctx.Err() != nil {
 		return err
 	}

@@ -148,14 +148,18 @@ func flagOf(pair *api.KVPair) pipeline.Flag {
 	return pipeline.Flag{Set: true, Value: string(pair.Value), Index: pair.ModifyIndex}
 }
 
-// Stop reads the fleet's stop flag and the group's; the fleet's wins when both are set.
+// Stop reads the fleet's stop flag and the group's (its own, then the Python rebootmgr's, see
+// Keys.PythonGroupStop); the fleet's wins when both are set.
 func (c *Consul) Stop(ctx context.Context) (pipeline.Flag, error) {
 	f, err := c.Flag(ctx, c.Keys.Stop())
 	if err != nil || f.Set {
 		return f, err
 	}
-	f, err = c.Flag(ctx, c.Keys.GroupStop(c.Group))
-	return c.groupStop(f), err
+	if f, err = c.Flag(ctx, c.Keys.GroupStop(c.Group)); err != nil || f.Set {
+		return c.groupStop(f), err
+	}
+	f, err = c.Flag(ctx, c.Keys.PythonGroupStop(c.Group))
+	return c.pythonGroupStop(f), err
 }
 
 // groupStop says, in the value of the group's stop flag, whose flag it is.
@@ -166,7 +170,7 @@ func (c *Consul) groupStop(f pipeline.Flag) pipeline.Flag {
 	return f
 }
 
-// WaitStop blocks on the fleet's and the group's stop flags until one is set, retrying errors
+// WaitStop blocks on the fleet's and the group's stop flags (the Python rebootmgr's too) until one is set, retrying errors
 // with backoff. Every wait of the store shares one query per flag (see flagWatch).
 func (c *Consul) WaitStop(ctx context.Context) (pipeline.Flag, error) {
 	ctx, cancel := context.WithCancel(ctx)
@@ -175,7 +179,7 @@ func (c *Consul) WaitStop(ctx context.Context) (pipeline.Flag, error) {
 		f   pipeline.Flag
 		err error
 	}
-	keys := []string{c.Keys.Stop(), c.Keys.GroupStop(c.Group)}
+	keys := []string{c.Keys.Stop(), c.Keys.GroupStop(c.Group), c.Keys.PythonGroupStop(c.Group)}
 	for _, key := range keys {
 		if err := CheckKey(key); err != nil {
 			return pipeline.Flag{}, err
@@ -186,15 +190,21 @@ func (c *Consul) WaitStop(ctx context.Context) (pipeline.Flag, error) {
 		w := c.flagWatch(key)
 		go func() {
 			f, err := w.wait(ctx)
-			if err == nil && key != c.Keys.Stop() {
+			switch {
+			case err != nil || key == c.Keys.Stop():
+			case key == c.Keys.GroupStop(c.Group):
 				f = c.groupStop(f)
+			default:
+				f = c.pythonGroupStop(f)
 			}
 			results <- result{f, err}
 		}()
 	}
 	r := <-results
 	cancel()
-	<-results
+	for range len(keys) - 1 {
+		<-results
+	}
 	return r.f, r.err
 }
 
@@ -333,12 +343,21 @@ func (c *Consul) backOff() backoff.BackOff {
 	return watch.DefaultRetry()
 }
 
-// Disabled reads node's disabled mark.
+// Disabled reads node's disabled mark: its own, else the one its Python rebootmgr's config
+// gives it (see PythonDisabled), read together.
 func (c *Consul) Disabled(ctx context.Context, node string) (pipeline.Flag, error) {
 	if err := ValidNode(node); err != nil {
 		return pipeline.Flag{}, err
 	}
-	return c.Flag(ctx, c.Keys.Disabled(node))
+	key, py := c.Keys.Disabled(node), c.Keys.PythonConfig(node)
+	pairs, err := c.getAll(ctx, []string{key, py})
+	if err != nil {
+		return pipeline.Flag{}, err
+	}
+	if f := flagOf(pairs[key]); f.Set {
+		return f, nil
+	}
+	return c.pythonDisabledFlag(node, pairs[py]), nil
 }
 
 // SetDisabled marks node disabled, keeping a mark (and its reason) that is already there. A

@@ -81,8 +81,8 @@ type viewState struct {
 func (c *Consul) View(ctx context.Context) (pipeline.View, error) {
 	lockKey, limitKey, fleetKey := c.Keys.GroupLock(c.Group), c.Keys.GroupLimit(c.Group), c.Keys.Holders()
 	stopKey, groupStopKey, queueKey := c.Keys.Stop(), c.Keys.GroupStop(c.Group), c.Keys.GroupQueue(c.Group)
-	legacy, claimsKey := c.Keys.LegacyKeys(c.Group), c.Keys.Claims()
-	keys := append([]string{lockKey, limitKey, fleetKey, stopKey, groupStopKey, queueKey, claimsKey}, legacy...)
+	legacy, claimsKey, pyStopKey := c.Keys.LegacyKeys(c.Group), c.Keys.Claims(), c.Keys.PythonGroupStop(c.Group)
+	keys := append([]string{lockKey, limitKey, fleetKey, stopKey, groupStopKey, pyStopKey, queueKey, claimsKey}, legacy...)
 	pairs, err := c.getAll(ctx, keys)
 	if err != nil {
 		return pipeline.View{}, err
@@ -99,6 +99,9 @@ func (c *Consul) View(ctx context.Context) (pipeline.View, error) {
 	v.Version = state
 	if v.Stop = flagOf(pairs[stopKey]); !v.Stop.Set {
 		v.Stop = c.groupStop(flagOf(pairs[groupStopKey]))
+	}
+	if !v.Stop.Set {
+		v.Stop = c.pythonGroupStop(flagOf(pairs[pyStopKey]))
 	}
 	if p := pairs[lockKey]; p != nil {
 		if v.Lock, err = lock.Decode(p.Value); err != nil {

@@ -202,6 +202,8 @@ func (df *daemonFlags) sources(w *wired, ps pauses, lastStart, now time.Time) []
 		for _, k := range keys.LegacyKeys(w.group) {
 			consul = append(consul, key(k, watch.SourcePython, quiet))
 		}
+		// Its stop flag of the group and the node's config hold the node as rebootmgr's own.
+		consul = append(consul, key(keys.PythonGroupStop(w.group), watch.SourceStop, nil), key(keys.PythonConfig(p.Node), watch.SourceDisabled, nil))
 	}
 	if !lastStart.IsZero() && now.Sub(lastStart) < restartWindow {
 		// Consul keeps a blocking query, and one of the agent's connections per client

@@ -31,6 +31,8 @@ type markCommand struct {
 	// done and unchanged say what happened, given the node and the key's value.
 	done      func(node, value string) string
 	unchanged func(node, value string) string
+	// python, when set, writes the Python rebootmgr's half of the mark as well.
+	python pythonSide
 }
 
 func markCommands() []markCommand {
@@ -44,7 +46,7 @@ func markCommands() []markCommand {
 	disabledKey := func(k store.Keys, node, _ string) string { return k.Disabled(node) }
 	return []markCommand{
 		{
-			name: "stop", synopsis: "rebootmgr stop [--group GROUP [--force]] [--reason TEXT]", set: true, existsIsError: true, key: stopKey,
+			name: "stop", synopsis: "rebootmgr stop [--group GROUP [--force]] [--reason TEXT]", set: true, existsIsError: true, key: stopKey, python: pythonGroupStop,
 			reasonHelp: "why the fleet stops (recorded with who, where and when)",
 			examples:   "  rebootmgr stop --reason \"galera upgrade, until 14:00\"     the whole fleet\n  rebootmgr stop --group compute --reason \"nova upgrade\"   one group\n",
 			done:       func(_, v string) string { return "stopped: " + v },
@@ -53,7 +55,7 @@ func markCommands() []markCommand {
 			},
 		},
 		{
-			name: "resume", synopsis: "rebootmgr resume [--group GROUP]", key: stopKey,
+			name: "resume", synopsis: "rebootmgr resume [--group GROUP]", key: stopKey, python: pythonGroupStop,
 			examples:  "  rebootmgr resume\n  rebootmgr resume --group compute\n",
 			done:      func(_, v string) string { return "resumed: removed the stop flag " + orNone(v) },
 			unchanged: func(string, string) string { return "not stopped" },
@@ -74,7 +76,7 @@ func markCommands() []markCommand {
 			},
 		},
 		{
-			name: "disable", synopsis: "rebootmgr disable [NODE] [--reason TEXT]", perNode: true, set: true, existsIsError: true, key: disabledKey,
+			name: "disable", synopsis: "rebootmgr disable [NODE] [--reason TEXT]", perNode: true, set: true, existsIsError: true, key: disabledKey, python: pythonEnabled,
 			reasonHelp: "why the node must not reboot (recorded with who, where and when)",
 			examples:   "  rebootmgr disable db-3 --reason \"disk replacement, ticket 4711\"\n",
 			done:       func(n, v string) string { return "disabled " + n + ": " + v },
@@ -83,7 +85,7 @@ func markCommands() []markCommand {
 			},
 		},
 		{
-			name: "enable", synopsis: "rebootmgr enable [NODE]", perNode: true, key: disabledKey,
+			name: "enable", synopsis: "rebootmgr enable [NODE]", perNode: true, key: disabledKey, python: pythonEnabled,
 			examples:  "  rebootmgr enable db-3\n",
 			done:      func(n, v string) string { return "enabled " + n + ": removed " + orNone(v) },
 			unchanged: func(n, _ string) string { return n + " was not disabled" },
@@ -139,18 +141,32 @@ func (m markCommand) run(ctx context.Context, args []string, e env, stdout, stde
 	value := withReason(g.reason, e, time.Now())
 	existing, err := o.store.Create(ctx, key, value)
 	switch {
-	case errors.Is(err, store.ErrExists) && m.existsIsError:
-		return errors.New(m.unchanged(node, existing.Value))
-	case errors.Is(err, store.ErrExists):
-		fmt.Fprintln(stdout, m.unchanged(node, existing.Value))
-		return nil
 	case err != nil && m.name == "stop" && g.group == "" && aclRefused(err):
 		// A node's own token (its daemon's) may not stop the fleet: say the ways on.
 		return fmt.Errorf("%w: the fleet's stop takes an operator's token (deploy/acl/rebootmgr-operator.hcl); a node's own token (rebootmgr-daemon.hcl) may stop its group: rebootmgr stop --group %s", err, o.ownGroup(ctx, e))
-	case err != nil:
+	case err != nil && !errors.Is(err, store.ErrExists):
 		return err
 	}
-	fmt.Fprintf(stdout, "%s (%s)\n", m.done(node, value), key)
+	said := fmt.Sprintf("%s (%s)", m.done(node, value), key)
+	if err != nil {
+		said = m.unchanged(node, existing.Value)
+	}
+	// The Python rebootmgr's half is written even when this one was set already: a mark set
+	// before it was written too holds a Python node from now on.
+	py, perr := m.writePython(ctx, o, node, g.group, value, said)
+	switch {
+	case perr != nil:
+		return perr
+	case err != nil && m.existsIsError:
+		if py != "" {
+			return fmt.Errorf("%s; %s", said, py)
+		}
+		return errors.New(said)
+	}
+	fmt.Fprintln(stdout, said)
+	if py != "" {
+		fmt.Fprintln(stdout, py)
+	}
 	return nil
 }
 
@@ -173,16 +189,25 @@ func (m markCommand) remove(ctx context.Context, o *operator, node, key, group s
 	if err != nil {
 		return err
 	}
+	said := m.unchanged(node, "")
 	if removed.Set {
-		fmt.Fprintln(stdout, m.done(node, removed.Value))
-		return nil
+		said = m.done(node, removed.Value)
 	}
-	if !m.perNode && group != "" {
+	py, err := m.writePython(ctx, o, node, group, "", said)
+	if err != nil {
+		return err
+	}
+	if !removed.Set && py == "" && !m.perNode && group != "" {
 		if err := o.requireGroup(ctx, group, "nothing removed", false); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintln(stdout, m.unchanged(node, ""))
+	if removed.Set || py == "" {
+		fmt.Fprintln(stdout, said)
+	}
+	if py != "" {
+		fmt.Fprintln(stdout, py)
+	}
 	return nil
 }
 

@@ -52,6 +52,12 @@ type pythonNode struct {
 	prepare func() int
 	// acquired, when set, runs right after the session lock is taken, before the marker is read.
 	acquired func()
+	// gates makes it judge its config and stop flags as the Python code does (left out
+	// otherwise): cli() exits 104 without a config that has "enabled" (GET nodes/<name>/config);
+	// pre_reboot_state exits 102 while the fleet's stop flag or its group's (<group>_stop, the
+	// group its --group or else its config names) is set, and 101 while its config's
+	// "enabled" is false (is_node_disabled).
+	gates bool
 
 	mu      sync.Mutex
 	reboots int
@@ -59,10 +65,50 @@ type pythonNode struct {
 
 // The Python rebootmgr's exit codes the tests meet.
 const (
-	pyExitOK       = 0
-	pyExitLockHeld = 4 // EXIT_CONSUL_LOCK_FAILED: the lock is taken, or another node is rebooting
-	pyExitLostLock = 5 // EXIT_CONSUL_LOST_LOCK
+	pyExitOK            = 0
+	pyExitLockHeld      = 4   // EXIT_CONSUL_LOCK_FAILED: the lock is taken, or another node is rebooting
+	pyExitLostLock      = 5   // EXIT_CONSUL_LOST_LOCK
+	pyExitNodeDisabled  = 101 // EXIT_NODE_DISABLED
+	pyExitStopFlagSet   = 102 // EXIT_STOP_FLAG_SET
+	pyExitConfigMissing = 104 // EXIT_CONFIGURATION_IS_MISSING
 )
+
+// config is its config as get_config() reads it ({} when missing or not a JSON object).
+func (p *pythonNode) config() map[string]any {
+	var cfg map[string]any
+	if v := p.get("service/rebootmgr/nodes/" + p.name + "/config"); v != "" && json.Unmarshal([]byte(v), &cfg) == nil && cfg != nil {
+		return cfg
+	}
+	return map[string]any{}
+}
+
+// stopped is check_stop_flag(): the fleet's stop flag, then its group's.
+func (p *pythonNode) stopped() bool {
+	var pair struct{}
+	if p.getPair("service/rebootmgr/stop", &pair) {
+		return true
+	}
+	group := p.group
+	if group == "" {
+		group, _ = p.config()["group"].(string)
+	}
+	return group != "" && p.getPair("service/rebootmgr/"+group+"_stop", &pair)
+}
+
+// disabled is is_node_disabled(): not config.get('enabled', False), as Python takes truth.
+func (p *pythonNode) disabled() bool {
+	switch v := p.config()["enabled"].(type) {
+	case bool:
+		return !v
+	case float64:
+		return v == 0
+	case string:
+		return v == ""
+	case nil:
+		return true
+	}
+	return false
+}
 
 func (p *pythonNode) lockKey() string {
 	if p.group != "" {
@@ -88,6 +134,9 @@ func (p *pythonNode) rebootCount() int {
 // run is one run of the Python rebootmgr (its timer, or an operator); it returns the exit code.
 func (p *pythonNode) run() int {
 	p.t.Helper()
+	if _, ok := p.config()["enabled"]; p.gates && !ok {
+		return pyExitConfigMissing
+	}
 	session := p.createSession()
 	renewing, stopRenew := p.renew(session)
 	closed := false
@@ -123,6 +172,12 @@ func (p *pythonNode) run() int {
 		return pyExitOK
 	}
 	// pre_reboot_state
+	if p.gates && p.stopped() {
+		return pyExitStopFlagSet
+	}
+	if p.gates && p.disabled() {
+		return pyExitNodeDisabled
+	}
 	if p.prepare != nil {
 		if code := p.prepare(); code != 0 {
 			return code

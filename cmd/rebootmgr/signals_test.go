@@ -64,7 +64,8 @@ func TestDaemonRebootRequiredCommandFails(t *testing.T) {
 
 // TestSignalDidNotClear: a reboot-required command that still says so after the reboot it asked
 // for does not reboot the node again within --min-reboot-interval: the daemon says so once
-// (a warning, a notification, an entry in the history), however many ticks see it, and check
+// (a warning, a notification, an entry in the history, logged as that gate), however many ticks
+// see it, and check
 // shows the command's verdict and the gate, exiting as reboot would (3, not now).
 func TestSignalDidNotClear(t *testing.T) {
 	n := dev(t)
@@ -85,6 +86,10 @@ func TestSignalDidNotClear(t *testing.T) {
 	}
 	if got := d.Log.Count(`level=WARN msg="the reboot signal did not clear`); got != 1 {
 		t.Fatalf("warned %d times, want once:\n%s", got, d.Log)
+	}
+	// The hold is logged as the gate it is: the min reboot interval, no reboot window.
+	if d.Log.Count(`gate="min reboot interval"`) == 0 || d.Log.Count("outside the reboot window") != 0 {
+		t.Fatalf("the hold is not logged as the min reboot interval's:\n%s", d.Log)
 	}
 	pair := n.get(n.keys().GroupHistory("default"))
 	if pair == nil {
