@@ -66,10 +66,12 @@ func (c *Consul) RemoveAt(ctx context.Context, key string, index uint64) error {
 	return nil
 }
 
-// Unlock removes node from the lock record (and the fleet's holders) and returns the entry removed. It reads the record
-// once, asks judge whether that entry may go (judge's error is returned and nothing written),
-// and writes with check-and-set against that very read: a change made after it, even while
-// judge looked, is ErrConflict and nothing is written.
+// Unlock removes node from the lock record (and the fleet's holders) and returns the entry
+// removed. It reads the record once, asks judge whether that entry may go (judge's error is
+// returned and nothing written), and writes with check-and-set: a change of that entry made
+// after it was judged, even while judge looked, is ErrConflict and nothing is written. A change
+// of anything else meanwhile (the queue, another holder) is read again and written against, as
+// a release is: it changes nothing judged.
 func (c *Consul) Unlock(ctx context.Context, node string, judge func(lock.Holder) error) (lock.Holder, error) {
 	if err := ValidNode(node); err != nil {
 		return lock.Holder{}, err
@@ -90,12 +92,18 @@ func (c *Consul) Unlock(ctx context.Context, node string, judge func(lock.Holder
 		return lock.Holder{}, err
 	}
 	// A place given back: the group's queue notes that one opened, as a release does.
-	ok, err = c.Commit(ctx, v, pipeline.ReleaseIn(v, node, time.Now()))
+	log := c.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	_, _, err = pipeline.ChangeLock(ctx, c, log, func(now pipeline.View) (pipeline.Change, error) {
+		if again, holds := now.Lock.Holder(node); holds != ok || (ok && !again.Equal(h)) {
+			return pipeline.Change{}, fmt.Errorf("reboot lock %s: %s's entry: %w", c.Keys.GroupLock(c.Group), node, ErrConflict)
+		}
+		return pipeline.ReleaseIn(now, node, time.Now()), nil
+	})
 	if err != nil {
 		return lock.Holder{}, err
-	}
-	if !ok {
-		return lock.Holder{}, fmt.Errorf("reboot lock %s: %w", c.Keys.GroupLock(c.Group), ErrConflict)
 	}
 	return h, nil
 }
