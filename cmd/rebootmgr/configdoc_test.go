@@ -4,6 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -66,6 +68,46 @@ func TestConfigurationDocNamesEveryFlag(t *testing.T) {
 		t.Errorf("%d sections, want one per flag: %d", n, want)
 	}
 }
+
+// TestDocSettingNames: every REBOOTMGR_* name in README.md and docs/*.md is one rebootmgr
+// knows (a flag's, or one of the names that are no flag) or refuses with a hint, or a
+// benchmark's variable (REBOOTMGR_BENCH_*, which deploy's TestDocCites holds to the benchmarks):
+// a name misspelt in the docs would be refused on a node.
+func TestDocSettingNames(t *testing.T) {
+	files, err := filepath.Glob("../../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := flagNames()
+	for name := range otherNames() {
+		known[name] = true
+	}
+	for name := range retiredNames() {
+		known[name] = true
+	}
+	for _, path := range append(files, "../../README.md") {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range settingNameRE.FindAllString(string(data), -1) {
+			if name == docTypo {
+				if known[name] {
+					t.Errorf("%s gives %s as a typo, but it is a setting", path, name)
+				}
+				continue
+			}
+			if !known[name] && !strings.HasPrefix(name, "REBOOTMGR_BENCH_") {
+				t.Errorf("%s names %s, which is no setting (%s)", path, name, hint(name, known))
+			}
+		}
+	}
+}
+
+var settingNameRE = regexp.MustCompile(`\bREBOOTMGR_[A-Z][A-Z0-9_]*`)
+
+// docTypo is the misspelt name the docs give as the example of a name refused.
+const docTypo = "REBOOTMGR_REBOOT_WINDOWS"
 
 // firstDifference shows the first line where got and want differ.
 func firstDifference(got, want string) string {
