@@ -14,7 +14,7 @@ import (
 )
 
 // TestStayGreenKeepsTheTurn: a node whose turn it is, staying green for longer than a turn
-// lasts (five minutes, the README's suggestion), keeps its turn all along: the node behind it,
+// lasts (five minutes, docs/configuration.md's example), keeps its turn all along: the node behind it,
 // looking at any moment of it, waits; and it takes the place once green long enough.
 func TestStayGreenKeepsTheTurn(t *testing.T) {
 	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
