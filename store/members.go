@@ -13,36 +13,6 @@ import (
 	"github.com/hashicorp/consul/api"
 )
 
-// MembersPrefix holds, for each service tagged rebootmgr, a key for every node seen running it:
-// members/<service>/<node>. A member with no instance in the catalog counts as failing until it
-// is forgotten.
-func (k Keys) MembersPrefix() string { return k.Prefix + "/members/" }
-
-// Member is the key that remembers node running service. Consul takes node names that could
-// not be a key's segment as they are (a space, a '/', ".."): such a name is written escaped
-// (see memberSegment), so that every node Consul knows can be remembered.
-func (k Keys) Member(service, node string) string {
-	return k.MembersPrefix() + service + "/" + memberSegment(node)
-}
-
-// memberSegment is node as a key segment: itself when it is a valid node name, else every byte
-// but letters, digits, '-' and '_' as %XX (dots too, so that no segment is "." or "..").
-func memberSegment(node string) string {
-	if ValidNode(node) == nil {
-		return node
-	}
-	var b strings.Builder
-	for i := 0; i < len(node); i++ {
-		c := node[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' {
-			b.WriteByte(c)
-		} else {
-			fmt.Fprintf(&b, "%%%02X", c)
-		}
-	}
-	return b.String()
-}
-
 // Members reads the nodes remembered running service, in one consistent request.
 func (c *Consul) Members(ctx context.Context, service string) ([]string, error) {
 	if err := ValidService(service); err != nil {

@@ -177,11 +177,6 @@ func (c *Consul) SetLimit(ctx context.Context, l lock.Limit, index uint64) error
 	return err
 }
 
-// GroupPrefix is the prefix under which every key of group lives (lock, limit, stop, history).
-func (k Keys) GroupPrefix(group string) string {
-	return k.Prefix + "/groups/" + groupName(group) + "/"
-}
-
 // GroupKnown reports whether rebootmgr or Consul knows group: a key of it exists, or a node
 // names it in its node meta. The default group always exists. When neither is found and Consul
 // hid results from the token, it cannot tell: ErrFiltered, never "unknown".

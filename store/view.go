@@ -18,39 +18,6 @@ import (
 	"github.com/rebootmgr/rebootmgr/pipeline"
 )
 
-// Holders is the fleet's record of every node holding a place in any group's lock.
-func (k Keys) Holders() string { return k.Prefix + "/holders" }
-
-// Claims is the fleet's record of the nodes waiting for room that go first (see lock.Claims).
-func (k Keys) Claims() string { return k.Prefix + "/claims" }
-
-// LegacyKeys are the keys through which the Python rebootmgr holds a lock for group: its
-// session locks (lock/.lock fleet-wide, <group>_lock/.lock in a group) and its markers
-// (reboot_in_progress, <group>_reboot_in_progress), the default group's included, since a
-// Python node given --group default writes those.
-func (k Keys) LegacyKeys(group string) []string {
-	return []string{k.LegacySession(), k.LegacyMarker(), k.LegacyGroupSession(group), k.LegacyGroupMarker(group)}
-}
-
-// LegacySession is the key a Python node of no group locks with a session: lock/.lock.
-func (k Keys) LegacySession() string { return k.Prefix + "/lock/.lock" }
-
-// LegacyGroupSession is the key a Python node of group locks with a session:
-// <group>_lock/.lock (default_lock/.lock for the default group).
-func (k Keys) LegacyGroupSession(group string) string {
-	return k.Prefix + "/" + groupName(group) + "_lock/.lock"
-}
-
-// LegacyMarker is the key in which a Python node of no group marks its reboot in progress
-// with its name: reboot_in_progress. rebootmgr writes its own there too (see MarkerValue).
-func (k Keys) LegacyMarker() string { return k.Prefix + "/reboot_in_progress" }
-
-// LegacyGroupMarker is LegacyMarker for a Python node of group: <group>_reboot_in_progress
-// (default_reboot_in_progress for the default group).
-func (k Keys) LegacyGroupMarker(group string) string {
-	return k.Prefix + "/" + groupName(group) + "_reboot_in_progress"
-}
-
 // markerTag starts the value of every marker rebootmgr writes in the Python rebootmgr's keys.
 // The Python rebootmgr takes a marker that starts with its own host name for its own reboot
 // (and finishes it: it deletes the marker), so the value must start with something no host
