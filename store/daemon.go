@@ -32,14 +32,13 @@ const (
 // when it gives a place back (see WakesMeta): an older rebootmgr's. Daemons hidden by ACLs are an
 // error (they might be such daemons).
 func (c *Consul) SilentDaemons(ctx context.Context) ([]string, error) {
-	q := c.query(ctx)
-	q.Filter = fmt.Sprintf("ServiceMeta.%s != %q", WakesMeta, WakesTurn)
-	services, meta, err := c.Client.Catalog().Service(DaemonService, "", q)
+	opts := c.Options
+	opts.Filter = fmt.Sprintf("ServiceMeta.%s != %q", WakesMeta, WakesTurn)
+	services, _, err := read(ctx, opts, reading{what: "read the daemons that do not wake the queue"}, func(q *api.QueryOptions) ([]*api.CatalogService, *api.QueryMeta, error) {
+		return c.Client.Catalog().Service(DaemonService, "", q)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("read the daemons that do not wake the queue: %w", err)
-	}
-	if meta.ResultsFilteredByACLs {
-		return nil, fmt.Errorf("read the daemons that do not wake the queue: %w", ErrFiltered)
+		return nil, err
 	}
 	out := make([]string, 0, len(services))
 	for _, s := range services {
@@ -83,7 +82,7 @@ func (r Registration) Register(ctx context.Context) error {
 		},
 	}
 	if err := r.Client.Agent().ServiceRegisterOpts(reg, api.ServiceRegisterOpts{}.WithContext(ctx)); err != nil {
-		return fmt.Errorf("register the %s service on %s: %w", DaemonService, r.Node, err)
+		return fmt.Errorf("register the %s service on %s: %w", DaemonService, r.Node, classify(err))
 	}
 	return nil
 }
@@ -93,7 +92,7 @@ func (r Registration) Update(ctx context.Context, state, output string) error {
 	// clip.Text keeps it within the 4 KiB an agent keeps of a check's output.
 	output = clip.Text(strings.TrimSpace(output))
 	if err := r.Client.Agent().UpdateTTLOpts(DaemonCheck, output, state, (&api.QueryOptions{}).WithContext(ctx)); err != nil {
-		return fmt.Errorf("update the %s check on %s: %w", DaemonService, r.Node, err)
+		return fmt.Errorf("update the %s check on %s: %w", DaemonService, r.Node, classify(err))
 	}
 	return nil
 }

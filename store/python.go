@@ -106,9 +106,9 @@ func (c *Consul) SetPythonEnabled(ctx context.Context, node string, enabled bool
 		return "", err
 	}
 	key := c.Keys.PythonConfig(node)
-	pair, _, err := c.Client.KV().Get(key, c.query(ctx))
+	pair, err := c.get(ctx, key, "read key "+key)
 	if err != nil {
-		return "", fmt.Errorf("read key %s: %w", key, err)
+		return "", err
 	}
 	if pair == nil {
 		return "", nil
@@ -126,9 +126,9 @@ func (c *Consul) SetPythonEnabled(ctx context.Context, node string, enabled bool
 	if err != nil {
 		return "", fmt.Errorf("encode %s: %w", key, err)
 	}
-	ok, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: data, ModifyIndex: pair.ModifyIndex}, c.write(ctx))
+	ok, err := c.cas(ctx, &api.KVPair{Key: key, Value: data, ModifyIndex: pair.ModifyIndex}, "write key "+key)
 	if err != nil {
-		return "", fmt.Errorf("write key %s: %w", key, err)
+		return "", err
 	}
 	if !ok {
 		return "", fmt.Errorf("%s changed while it was written: %w", key, ErrConflict)

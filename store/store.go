@@ -64,14 +64,41 @@ func (c *Consul) write(ctx context.Context) *api.WriteOptions {
 	return w.WithContext(ctx)
 }
 
+// get reads key (nil when absent; see read); what names the read in its errors.
+func (c *Consul) get(ctx context.Context, key, what string) (*api.KVPair, error) {
+	pair, _, err := read(ctx, c.Options, reading{what: what}, func(q *api.QueryOptions) (*api.KVPair, *api.QueryMeta, error) {
+		return c.Client.KV().Get(key, q)
+	})
+	return pair, err
+}
+
+// cas writes p with check-and-set at its ModifyIndex (0: only if absent); false when the key
+// changed (or exists). what names the write in its errors.
+func (c *Consul) cas(ctx context.Context, p *api.KVPair, what string) (bool, error) {
+	ok, _, err := c.Client.KV().CAS(p, c.write(ctx))
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", what, classify(err))
+	}
+	return ok, nil
+}
+
+// deleteCAS deletes p.Key if it is still at p.ModifyIndex (or absent); false when it changed.
+func (c *Consul) deleteCAS(ctx context.Context, p *api.KVPair, what string) (bool, error) {
+	ok, _, err := c.Client.KV().DeleteCAS(p, c.write(ctx))
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", what, classify(err))
+	}
+	return ok, nil
+}
+
 // Flag reads a key that means something by existing.
 func (c *Consul) Flag(ctx context.Context, key string) (pipeline.Flag, error) {
 	if err := CheckKey(key); err != nil {
 		return pipeline.Flag{}, err
 	}
-	pair, _, err := c.Client.KV().Get(key, c.query(ctx))
+	pair, err := c.get(ctx, key, "read key "+key)
 	if err != nil {
-		return pipeline.Flag{}, fmt.Errorf("read key %s: %w", key, err)
+		return pipeline.Flag{}, err
 	}
 	return flagOf(pair), nil
 }
@@ -165,11 +192,7 @@ func (c *Consul) StopGroup(ctx context.Context, reason string) (bool, error) {
 	if err := CheckKey(key); err != nil {
 		return false, err
 	}
-	ok, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: []byte(clip.Text(reason))}, c.write(ctx))
-	if err != nil {
-		return false, fmt.Errorf("write key %s: %w", key, err)
-	}
-	return ok, nil
+	return c.cas(ctx, &api.KVPair{Key: key, Value: []byte(clip.Text(reason))}, "write key "+key)
 }
 
 // History reads the group's history and its index (0: none yet).
@@ -178,9 +201,9 @@ func (c *Consul) History(ctx context.Context) (history.Log, uint64, error) {
 	if err := CheckKey(key); err != nil {
 		return history.Log{}, 0, err
 	}
-	pair, _, err := c.Client.KV().Get(key, c.query(ctx))
+	pair, err := c.get(ctx, key, "read history "+key)
 	if err != nil {
-		return history.Log{}, 0, fmt.Errorf("read history %s: %w", key, err)
+		return history.Log{}, 0, err
 	}
 	if pair == nil {
 		return history.Log{Version: 1}, 0, nil
@@ -206,9 +229,9 @@ func (c *Consul) AppendHistory(ctx context.Context, e history.Entry) (history.Lo
 		if err != nil {
 			return false, err
 		}
-		ok, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: data, ModifyIndex: index}, c.write(ctx))
+		ok, err := c.cas(ctx, &api.KVPair{Key: key, Value: data, ModifyIndex: index}, "write history "+key)
 		if err != nil {
-			return false, fmt.Errorf("write history %s: %w", key, err)
+			return false, err
 		}
 		out = l
 		return ok, nil
@@ -245,18 +268,16 @@ func (c *Consul) GroupNodes(ctx context.Context) (int, error) {
 // groupCatalog reads the nodes of the group in Consul's catalog: how many there are, and the
 // zones of those that name one (node meta rebootmgr-zone).
 func (c *Consul) groupCatalog(ctx context.Context) (int, map[string]string, error) {
-	q := c.query(ctx)
+	opts := c.Options
 	if group := groupName(c.Group); group != DefaultGroup {
 		// Only the group's nodes travel (the default group's are those without the meta: all
 		// must be read).
-		q.NodeMeta = map[string]string{GroupMeta: group}
+		opts.NodeMeta = map[string]string{GroupMeta: group}
 	}
-	nodes, meta, err := c.Client.Catalog().Nodes(q)
+	r := reading{what: "read the nodes of group " + groupName(c.Group), needs: `node_prefix "" read`}
+	nodes, _, err := read(ctx, opts, r, c.Client.Catalog().Nodes)
 	if err != nil {
-		return 0, nil, fmt.Errorf("read the nodes of group %s: %w", groupName(c.Group), err)
-	}
-	if meta.ResultsFilteredByACLs {
-		return 0, nil, fmt.Errorf("read the nodes of group %s: %w (node_prefix \"\" read)", groupName(c.Group), ErrFiltered)
+		return 0, nil, err
 	}
 	n, zones := 0, map[string]string{}
 	for _, node := range nodes {
@@ -302,10 +323,8 @@ func (c *Consul) SetDisabled(ctx context.Context, node, reason string) error {
 		return err
 	}
 	key := c.Keys.Disabled(node)
-	if _, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: []byte(clip.Text(reason))}, c.write(ctx)); err != nil {
-		return fmt.Errorf("write key %s: %w", key, err)
-	}
-	return nil
+	_, err := c.cas(ctx, &api.KVPair{Key: key, Value: []byte(clip.Text(reason))}, "write key "+key)
+	return err
 }
 
 // Trigger reads node's reboot request.
@@ -322,19 +341,15 @@ func (c *Consul) DeleteTrigger(ctx context.Context, node string, index uint64) (
 		return false, err
 	}
 	key := c.Keys.RebootRequired(node)
-	ok, _, err := c.Client.KV().DeleteCAS(&api.KVPair{Key: key, ModifyIndex: index}, c.write(ctx))
-	if err != nil {
-		return false, fmt.Errorf("delete key %s: %w", key, err)
-	}
-	return ok, nil
+	return c.deleteCAS(ctx, &api.KVPair{Key: key, ModifyIndex: index}, "delete key "+key)
 }
 
 // Lock reads the lock record; a record that cannot be read is an error, never "free".
 func (c *Consul) Lock(ctx context.Context) (lock.Record, uint64, error) {
 	key := c.Keys.GroupLock(c.Group)
-	pair, _, err := c.Client.KV().Get(key, c.query(ctx))
+	pair, err := c.get(ctx, key, "read reboot lock "+key)
 	if err != nil {
-		return lock.Record{}, 0, fmt.Errorf("read reboot lock %s: %w", key, err)
+		return lock.Record{}, 0, err
 	}
 	if pair == nil {
 		return lock.Record{Version: lock.Version}, 0, nil
@@ -365,7 +380,7 @@ func (c *Consul) StartMaintenance(ctx context.Context, node, reason string) erro
 		return nil
 	}
 	if err := c.Client.Agent().EnableNodeMaintenance(clip.Text(reason)); err != nil {
-		return fmt.Errorf("put node %s into maintenance: %w", node, err)
+		return fmt.Errorf("put node %s into maintenance: %w", node, classify(err))
 	}
 	return nil
 }
@@ -384,7 +399,7 @@ func (c *Consul) EndMaintenance(ctx context.Context, node string) error {
 		return nil
 	}
 	if err := c.Client.Agent().DisableNodeMaintenance(); err != nil {
-		return fmt.Errorf("end maintenance of node %s: %w", node, err)
+		return fmt.Errorf("end maintenance of node %s: %w", node, classify(err))
 	}
 	return nil
 }
@@ -395,7 +410,7 @@ const nodeMaintenanceCheck = "_node_maintenance"
 func (c *Consul) maintenance(ctx context.Context, node string) (*api.AgentCheck, error) {
 	checks, err := c.Client.Agent().ChecksWithFilterOpts("", c.query(ctx))
 	if err != nil {
-		return nil, fmt.Errorf("read checks of node %s: %w", node, err)
+		return nil, fmt.Errorf("read checks of node %s: %w", node, classify(err))
 	}
 	return checks[nodeMaintenanceCheck], nil
 }
@@ -436,7 +451,7 @@ func LocalNode(ctx context.Context, client *api.Client) (string, map[string]stri
 	}
 	q := &api.QueryOptions{}
 	if _, err := client.Raw().Query("/v1/agent/self", &self, q.WithContext(ctx)); err != nil {
-		return "", nil, fmt.Errorf("ask the local consul agent for its node name: %w", err)
+		return "", nil, fmt.Errorf("ask the local consul agent for its node name: %w", classify(err))
 	}
 	if self.Config.NodeName == "" {
 		return "", nil, errors.New("the local consul agent did not say its node name")

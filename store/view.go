@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -185,17 +184,20 @@ func (c *Consul) getAll(ctx context.Context, keys []string) (map[string]*api.KVP
 	for i, key := range keys {
 		ops[i] = &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVGetOrEmpty, Key: key}}
 	}
-	q := c.Options
-	q.RequireConsistent, q.AllowStale = true, false
-	ok, resp, meta, err := c.Client.Txn().Txn(ops, q.WithContext(ctx))
+	resp, _, err := read(ctx, c.Options, reading{what: "read keys " + strings.Join(keys, ", ")}, func(q *api.QueryOptions) (*api.TxnResponse, *api.QueryMeta, error) {
+		ok, resp, meta, err := c.Client.Txn().Txn(ops, q)
+		switch {
+		case err != nil:
+			return nil, meta, err
+		case !ok:
+			return nil, meta, txnErrors(resp)
+		case len(resp.Results) != len(keys):
+			return nil, meta, ErrFiltered
+		}
+		return resp, meta, nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("read keys %s: %w", strings.Join(keys, ", "), err)
-	}
-	if !ok {
-		return nil, fmt.Errorf("read keys %s: %w", strings.Join(keys, ", "), txnErrors(resp))
-	}
-	if meta.ResultsFilteredByACLs || len(resp.Results) != len(keys) {
-		return nil, fmt.Errorf("read keys %s: %w", strings.Join(keys, ", "), ErrFiltered)
+		return nil, err
 	}
 	out := make(map[string]*api.KVPair, len(keys))
 	for _, r := range resp.Results {
@@ -205,10 +207,6 @@ func (c *Consul) getAll(ctx context.Context, keys []string) (map[string]*api.KVP
 	}
 	return out, nil
 }
-
-// ErrFiltered means Consul left out results the token may not read: what rebootmgr sees is not
-// the whole truth (a quorum counted on what is left could be wrong), so it does not act on it.
-var ErrFiltered = errors.New("results hidden by Consul's ACLs (X-Consul-Results-Filtered-By-ACLs): the token needs read access to them (node_prefix, service_prefix and key_prefix read)")
 
 // Commit writes ch in one transaction if nothing v holds changed since it was read (see
 // pipeline.Change); false, and nothing written, when something did. The Python rebootmgr's
@@ -303,13 +301,7 @@ func TurnValue(w pipeline.Wake, now time.Time) string {
 func TurnIsPlace(value []byte) bool { return strings.HasPrefix(string(value), "place ") }
 
 // denied says whether a write failed for want of ACL permission.
-func denied(err error) bool {
-	var status api.StatusError
-	if errors.As(err, &status) && status.Code == http.StatusForbidden {
-		return true
-	}
-	return strings.Contains(err.Error(), "Permission denied")
-}
+func denied(err error) bool { return errors.Is(err, ErrDenied) }
 
 // maxTxnOps is the most operations Consul takes in one transaction.
 const maxTxnOps = 64
@@ -389,14 +381,14 @@ func (c *Consul) txn(ctx context.Context, ops api.TxnOps) (bool, error) {
 	}
 	ok, resp, _, err := c.Client.Txn().Txn(ops, c.writeQuery(ctx))
 	if err != nil {
-		return false, fmt.Errorf("write keys %s: %w", strings.Join(names, ", "), err)
+		return false, fmt.Errorf("write keys %s: %w", strings.Join(names, ", "), classify(err))
 	}
 	if ok {
 		return true, nil
 	}
 	for _, e := range resp.Errors {
 		if !conflict(e.What) {
-			return false, fmt.Errorf("write keys %s: %w", strings.Join(names, ", "), txnErrors(resp))
+			return false, fmt.Errorf("write keys %s: %w", strings.Join(names, ", "), classify(txnErrors(resp)))
 		}
 	}
 	return false, nil
