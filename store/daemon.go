@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -63,16 +64,23 @@ const (
 type Registration struct {
 	Client *api.Client
 	Node   string
-	Meta   map[string]string
-	TTL    time.Duration
+	// Meta is what the daemon publishes of its settings (fleet.Settings.Meta).
+	Meta map[string]string
+	TTL  time.Duration
 }
 
-// Register registers the service and its check (critical until the first Update).
+// Register registers the service and its check (critical until the first Update); its meta is
+// Meta, and WakesMeta: this daemon wakes the queue.
 func (r Registration) Register(ctx context.Context) error {
+	meta := maps.Clone(r.Meta)
+	if meta == nil {
+		meta = map[string]string{}
+	}
+	meta[WakesMeta] = WakesTurn
 	reg := &api.AgentServiceRegistration{
 		ID:   DaemonService,
 		Name: DaemonService,
-		Meta: r.Meta,
+		Meta: meta,
 		Check: &api.AgentServiceCheck{
 			CheckID: DaemonCheck,
 			Name:    "rebootmgr daemon",

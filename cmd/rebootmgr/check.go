@@ -139,7 +139,7 @@ func (f *checkFlags) judgedBy(ctx context.Context, o *operator, s *fleet.NodeSta
 	s.Cooldown, s.StayGreen, s.MinRebootInterval = f.cooldown, f.stayGreen, f.minRebootInterval
 	if !here {
 		// Another node is judged by the settings its daemon published.
-		d, ok, err := fleet.DaemonOf(ctx, o.client, s.Node)
+		d, ok, err := o.store.Daemon(ctx, s.Node)
 		switch {
 		case err != nil:
 			return err
