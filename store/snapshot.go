@@ -148,11 +148,12 @@ func takeGroupKey(s *fleet.Snapshot, k Key, p *api.KVPair) {
 	s.Groups[k.Group] = g
 }
 
-// pythonHolder says whether a key of the Python rebootmgr's lock holds it: a session lock held
-// (the node unknown: ""), or a marker rebootmgr did not write (the node it names).
-func pythonHolder(k Key, p *api.KVPair) (node string, held bool) {
+// pythonHolder says whether a key of the Python rebootmgr's lock holds it, as the store's View
+// and the fleet's snapshot judge it: a session lock held (the node unknown: ""), or a marker
+// rebootmgr did not write (the node it names).
+func pythonHolder(session bool, p *api.KVPair) (node string, held bool) {
 	switch {
-	case k.Kind == KindPythonSession:
+	case session:
 		return "", p.Session != ""
 	case OwnMarker(string(p.Value)):
 		return "", false
@@ -163,7 +164,7 @@ func pythonHolder(k Key, p *api.KVPair) (node string, held bool) {
 // takePythonLock takes in a key of the Python rebootmgr's lock that holds it: a group's, or one
 // of no group.
 func takePythonLock(s *fleet.Snapshot, k Key, p *api.KVPair) {
-	node, held := pythonHolder(k, p)
+	node, held := pythonHolder(k.Kind == KindPythonSession, p)
 	switch {
 	case !held:
 	case k.Group == "":

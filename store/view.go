@@ -45,16 +45,15 @@ type viewState struct {
 // rebootmgr's keys in one consistent transaction. A session lock held on a Python lock key, or
 // a Python marker that rebootmgr did not write, is a Python holder (View.Legacy).
 func (c *Consul) View(ctx context.Context) (pipeline.View, error) {
-	lockKey, limitKey, fleetKey := c.Keys.GroupLock(c.Group), c.Keys.GroupLimit(c.Group), c.Keys.Holders()
-	stopKey, groupStopKey, queueKey := c.Keys.Stop(), c.Keys.GroupStop(c.Group), c.Keys.GroupQueue(c.Group)
-	legacy, claimsKey, pyStopKey := c.Keys.LegacyKeys(c.Group), c.Keys.Claims(), c.Keys.PythonGroupStop(c.Group)
-	keys := append([]string{lockKey, limitKey, fleetKey, stopKey, groupStopKey, pyStopKey, queueKey, claimsKey}, legacy...)
+	stopKey, groupStopKey, pyStopKey := c.Keys.Stop(), c.Keys.GroupStop(c.Group), c.Keys.PythonGroupStop(c.Group)
+	legacy := c.Keys.LegacyKeys(c.Group)
+	keys := append([]string{c.Keys.GroupLock(c.Group), c.Keys.GroupLimit(c.Group), c.Keys.Holders(), stopKey, groupStopKey, pyStopKey,
+		c.Keys.GroupQueue(c.Group), c.Keys.Claims()}, legacy...)
 	pairs, err := c.getAll(ctx, keys)
 	if err != nil {
 		return pipeline.View{}, err
 	}
-	v := pipeline.View{Group: groupName(c.Group), Lock: lock.Record{Version: lock.Version}, Limit: lock.One,
-		Fleet: lock.Fleet{Version: lock.Version}, Legacy: map[string]string{}}
+	v := pipeline.View{Group: groupName(c.Group), Legacy: map[string]string{}}
 	state := &viewState{index: map[string]uint64{}, markers: map[string]string{}}
 	for _, key := range keys {
 		state.index[key] = 0
@@ -69,60 +68,84 @@ func (c *Consul) View(ctx context.Context) (pipeline.View, error) {
 	if !v.Stop.Set {
 		v.Stop = c.pythonGroupStop(flagOf(pairs[pyStopKey]))
 	}
-	if p := pairs[lockKey]; p != nil {
-		if v.Lock, err = lock.Decode(p.Value); err != nil {
-			return pipeline.View{}, fmt.Errorf("reboot lock %s: %w (fix or delete the key by hand after checking which nodes are rebooting)", lockKey, err)
-		}
-	}
-	if p := pairs[limitKey]; p != nil {
-		if v.Limit, err = lock.ParseLimit(string(p.Value)); err != nil {
-			return pipeline.View{}, fmt.Errorf("key %s: %w", limitKey, err)
-		}
-		if v.Limit.Percent > 0 || v.Limit.PerZone > 0 {
-			// The share is of the nodes Consul knows now, and the zones are theirs: read beside
-			// the transaction, as the group's nodes change seldom and are no record the write
-			// depends on (a zone orders the queue; the holders' own zones judge the places).
-			n, zones, err := c.groupCatalog(ctx)
-			if err != nil {
-				return pipeline.View{}, err
-			}
-			if v.Limit.Percent > 0 {
-				v.GroupNodes = n
-			}
-			if v.Limit.PerZone > 0 {
-				v.Zones = zones
-			}
-		}
-	}
-	v.Queue = lock.Queue{Version: lock.Version}
-	if p := pairs[queueKey]; p != nil {
-		if v.Queue, err = lock.DecodeQueue(p.Value); err != nil {
-			return pipeline.View{}, fmt.Errorf("group's queue %s: %w (delete the key: it only orders the nodes waiting)", queueKey, err)
-		}
-	}
-	if v.Claims, err = decodeClaims(claimsKey, pairs[claimsKey]); err != nil {
+	if err := c.viewRecords(ctx, &v, pairs); err != nil {
 		return pipeline.View{}, err
-	}
-	if p := pairs[fleetKey]; p != nil {
-		if v.Fleet, err = lock.DecodeFleet(p.Value); err != nil {
-			return pipeline.View{}, fmt.Errorf("fleet's lock holders %s: %w (fix or delete the key by hand after checking which nodes are rebooting)", fleetKey, err)
-		}
 	}
 	for _, key := range legacy {
 		p := pairs[key]
-		switch {
-		case p == nil:
-		case strings.HasSuffix(key, "/.lock"):
-			if p.Session != "" {
-				v.Legacy[key] = ""
-			}
-		case OwnMarker(string(p.Value)):
+		if p == nil {
+			continue
+		}
+		session := key == c.Keys.LegacySession() || key == c.Keys.LegacyGroupSession(c.Group)
+		if node, held := pythonHolder(session, p); held {
+			v.Legacy[key] = node
+		} else if !session && OwnMarker(string(p.Value)) {
 			state.markers[key] = string(p.Value)
-		default:
-			v.Legacy[key] = strings.TrimSpace(string(p.Value))
 		}
 	}
 	return v, nil
+}
+
+// viewRecords decodes into v the records pairs hold (each as it is when absent): the group's
+// lock record, limit and queue, the fleet's holders and claims. A record that cannot be read
+// is an error, never an empty one.
+func (c *Consul) viewRecords(ctx context.Context, v *pipeline.View, pairs map[string]*api.KVPair) error {
+	lockKey, fleetKey, queueKey, claimsKey := c.Keys.GroupLock(c.Group), c.Keys.Holders(), c.Keys.GroupQueue(c.Group), c.Keys.Claims()
+	v.Lock, v.Fleet, v.Queue = lock.Record{Version: lock.Version}, lock.Fleet{Version: lock.Version}, lock.Queue{Version: lock.Version}
+	var err error
+	if p := pairs[lockKey]; p != nil {
+		if v.Lock, err = lock.Decode(p.Value); err != nil {
+			return fmt.Errorf("reboot lock %s: %w (fix or delete the key by hand after checking which nodes are rebooting)", lockKey, err)
+		}
+	}
+	if err := c.viewLimit(ctx, v, pairs[c.Keys.GroupLimit(c.Group)]); err != nil {
+		return err
+	}
+	if p := pairs[queueKey]; p != nil {
+		if v.Queue, err = lock.DecodeQueue(p.Value); err != nil {
+			return fmt.Errorf("group's queue %s: %w (delete the key: it only orders the nodes waiting)", queueKey, err)
+		}
+	}
+	if v.Claims, err = decodeClaims(claimsKey, pairs[claimsKey]); err != nil {
+		return err
+	}
+	if p := pairs[fleetKey]; p != nil {
+		if v.Fleet, err = lock.DecodeFleet(p.Value); err != nil {
+			return fmt.Errorf("fleet's lock holders %s: %w (fix or delete the key by hand after checking which nodes are rebooting)", fleetKey, err)
+		}
+	}
+	return nil
+}
+
+// viewLimit decodes into v the group's limit its key's pair holds (lock.One when absent) and,
+// for a limit that is a share of the group's nodes or bounded per zone, reads them from the
+// catalog.
+func (c *Consul) viewLimit(ctx context.Context, v *pipeline.View, p *api.KVPair) error {
+	v.Limit = lock.One
+	if p == nil {
+		return nil
+	}
+	var err error
+	if v.Limit, err = lock.ParseLimit(string(p.Value)); err != nil {
+		return fmt.Errorf("key %s: %w", p.Key, err)
+	}
+	if v.Limit.Percent == 0 && v.Limit.PerZone == 0 {
+		return nil
+	}
+	// The share is of the nodes Consul knows now, and the zones are theirs: read beside the
+	// transaction, as the group's nodes change seldom and are no record the write depends on (a
+	// zone orders the queue; the holders' own zones judge the places).
+	n, zones, err := c.groupCatalog(ctx)
+	if err != nil {
+		return err
+	}
+	if v.Limit.Percent > 0 {
+		v.GroupNodes = n
+	}
+	if v.Limit.PerZone > 0 {
+		v.Zones = zones
+	}
+	return nil
 }
 
 // decodeClaims is the claims record a key's pair holds (empty when absent).
