@@ -31,7 +31,8 @@ const maintenancePrefix = "rebootmgr:"
 type Consul struct {
 	Client *api.Client
 	Keys   Keys
-	// Group is the group whose lock, stop flag and limit apply ("" for the default group).
+	// Group is the group whose lock, stop flag and limit apply ("" for the default group), set
+	// when the store is made (see ForGroup).
 	Group string
 	// Options are applied to every query (datacenter, token).
 	Options api.QueryOptions
@@ -53,6 +54,14 @@ type Consul struct {
 }
 
 var _ pipeline.Store = (*Consul)(nil)
+
+// ForGroup is a store of group with all else c has (its client, layout, options, logger,
+// Python markers and retry policy): a store is of one group from when it is made, never made
+// another's after.
+func (c *Consul) ForGroup(group string) *Consul {
+	return &Consul{Client: c.Client, Keys: c.Keys, Group: group, Options: c.Options, Logger: c.Logger,
+		PythonMarkers: c.PythonMarkers, NewBackOff: c.NewBackOff}
+}
 
 func (c *Consul) query(ctx context.Context) *api.QueryOptions {
 	q := c.Options

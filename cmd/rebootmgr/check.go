@@ -96,7 +96,7 @@ func (f *checkFlags) state(ctx context.Context, o *operator, node string, here b
 			return fleet.NodeState{}, err
 		}
 	}
-	o.store.Group = group
+	o = o.inGroup(group)
 	// Judged as its daemon would judge it: a place of its name that a FleetLock request took is
 	// a host's, not its own.
 	s := fleet.NodeState{Node: node, Group: group, Zone: meta[store.ZoneMeta], Limit: lock.One, Now: time.Now(), Daemon: true}
