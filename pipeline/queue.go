@@ -32,9 +32,12 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queue
 		// It could take a place, and waits for what it must first: it keeps its turn.
 		now := p.Clock.Now()
 		change, after = func(q lock.Queue) lock.Queue { return q.Keep(p.Node, now) }, true
-	case errors.Is(err, lock.ErrQueued) && ready && p.quietSinceFreed():
+	case errors.Is(err, lock.ErrQueued) && ready:
 		// A place is free and nodes before it go first: it says that it is there and waits (a
-		// node woken that does not answer is passed over: see PassTurns).
+		// node woken that does not answer is passed over: see PassTurns). It says so at every
+		// such run: whether it said so since it was woken cannot be told from its entry's time
+		// and the moment the place opened, which are of two clocks (and a node may be woken
+		// without a place opening: the nodes before it left, or itself came to the front).
 		now := p.Clock.Now()
 		change = func(q lock.Queue) lock.Queue { return q.Keep(p.Node, now) }
 	case errors.Is(err, lock.ErrYields):
@@ -68,13 +71,6 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queue
 		return false
 	}
 	return after
-}
-
-// quietSinceFreed says whether this node's entry, as the run first read the queue, has said
-// nothing since a place last opened.
-func (p *Pipeline) quietSinceFreed() bool {
-	i, ok := p.queue.Place(p.Node)
-	return ok && p.queue.Entries[i].Since.Before(p.queue.Freed)
 }
 
 // keepTurn says, in the group's queue, that this node works towards its place (see
