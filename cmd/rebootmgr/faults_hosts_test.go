@@ -214,7 +214,8 @@ func (r *faultRun) preReboot(h *host) {
 }
 
 // steadyState gives h's place back: 200 whatever holds (a host with no services has no health to
-// wait for, and a stop flag does not hold a steady-state), unless Consul is away.
+// wait for, and a stop flag does not hold a steady-state), unless Consul is away or, for a host
+// named as a node, that node's services fail.
 func (r *faultRun) steadyState(h *host) {
 	code, refusal, err := r.fleetlock("steady-state", h)
 	if err != nil {
@@ -224,6 +225,8 @@ func (r *faultRun) steadyState(h *host) {
 	case code == http.StatusOK:
 		h.state = "idle"
 		h.next = time.Now().Add(r.between(time.Second, 6*time.Second))
+	case refusal.Kind == fleetlock.KindUnhealthy && h.of != nil:
+		// A host named as a node is judged by that node's services: it waits for them.
 	case refusal.Kind != fleetlock.KindConsulUnavailable:
 		r.t.Fatalf("FleetLock host %s (group %s): steady-state refused: %d %+v", h.id, h.group, code, refusal)
 	}
