@@ -96,6 +96,16 @@ type Daemon struct {
 	// AnswerWithin is how long the nodes this daemon woke for a place have to answer before it
 	// passes over them (lock.AnswerWithin when zero; see pipeline.PassTurns).
 	AnswerWithin time.Duration
+	// Now is the pipeline's clock, which its Results' times are of (time.Now when nil).
+	Now func() time.Time
+}
+
+// until is how long until t, a time of the pipeline's clock.
+func (d *Daemon) until(t time.Time) time.Duration {
+	if d.Now == nil {
+		return time.Until(t)
+	}
+	return t.Sub(d.Now())
 }
 
 // Run runs until ctx ends (nil), a source fails, or the machine does not go down after a
@@ -229,7 +239,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			if (err == nil || pipeline.Gate(err) != nil) && pipeline.NoneLanded(inFlight, res.Seen.InFlight) {
 				d.Logger.Debug("waiting for health, and no reboot in flight ended: not evaluating")
 				if !res.Recheck.IsZero() {
-					deadline = time.After(time.Until(res.Recheck) + deadlineSlack)
+					deadline = time.After(d.until(res.Recheck) + deadlineSlack)
 				}
 				continue
 			}
@@ -277,7 +287,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		deadline = nil
 		if !res.Recheck.IsZero() {
 			// A holder's deadline is a moment nothing else announces: look again just after it.
-			deadline = time.After(time.Until(res.Recheck) + deadlineSlack)
+			deadline = time.After(d.until(res.Recheck) + deadlineSlack)
 		}
 		status := pipeline.Resolution(Status(res, err), err, d.Node, d.Group)
 		if status != last {

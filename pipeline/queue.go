@@ -34,7 +34,10 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queue
 		change, after = func(q lock.Queue) lock.Queue { return q.Keep(p.Node, now) }, true
 	case errors.Is(err, lock.ErrQueued) && ready && p.answerDue():
 		// A place is free and nodes before it go first: it says that it is there and waits (a
-		// node woken that does not answer is passed over: see PassTurns).
+		// node woken that does not answer is passed over: see PassTurns). Whether it said so
+		// since it was woken is judged by its own clock alone (see answerDue): its entry's time
+		// and the moment the place opened are of two clocks. A node that comes to the front by
+		// its own write is not followed by its own daemon (see Pipeline.changeLock).
 		now := p.Clock.Now()
 		change = func(q lock.Queue) lock.Queue { return q.Keep(p.Node, now) }
 	case errors.Is(err, lock.ErrYields):

@@ -144,3 +144,28 @@ func TestPassTurns(t *testing.T) {
 		})
 	}
 }
+
+// TestOwnWakeIsNotFollowed: a node whose own write brings it to the queue's front (it joins as
+// a place opens) is told of the place like any, but its run does not follow itself: its daemon
+// would pass over its own entry, which it does not rewrite within the time to answer.
+func TestOwnWakeIsNotFollowed(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	st := pipelinetest.NewStore("default", "n2")
+	// A place is free; head's turn to take it runs. n2 asks: it joins behind head, at the front.
+	q := lock.Queue{Version: lock.Version, Freed: t0}.Join("head", t0.Add(-time.Hour))
+	data, _ := q.Encode()
+	st.Put("groups/default/queue", string(data))
+	n2 := newSkewedNode(t, st, "n2", t0)
+	res, err := n2.p.Run(context.Background())
+	if !errors.Is(err, lock.ErrQueued) {
+		t.Fatalf("n2 behind head: %v", err)
+	}
+	if _, in := queueIn(t, st).Place("n2"); !in {
+		t.Fatal("n2 did not join the queue")
+	}
+	for _, e := range res.Seen.Woke {
+		if e.Node == "n2" {
+			t.Fatalf("n2's run follows its own wake: %+v", res.Seen.Woke)
+		}
+	}
+}

@@ -124,6 +124,7 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		Health:        ps.health,
 		Turn:          ps.turn,
 		Claims:        ps.claims,
+		Now:           p.Clock.Now,
 	}
 	log.Info("rebootmgr daemon started", logkey.Node, p.Node, logkey.Version, version)
 	if err := d.Run(ctx); err != nil {
