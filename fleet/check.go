@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/clip"
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
@@ -129,10 +130,10 @@ func Gates(s NodeState) []Verdict {
 		// The pipeline finishes a reboot that happened under a stop flag too.
 		add(GateStop, nil, "a stop flag is set (or is set at the next run), but this node's reboot happened: it finishes it, and nothing further starts")
 	case s.Stop != nil:
-		add(GateStop, fmt.Errorf("%w: %s", pipeline.ErrStopped, orNone(s.Stop.Value)), "stop flag is set: "+orNone(s.Stop.Value))
+		add(GateStop, fmt.Errorf("%w: %s", ending.ErrStopped, orNone(s.Stop.Value)), "stop flag is set: "+orNone(s.Stop.Value))
 	case len(overdue) > 0:
 		reason := pipeline.OverdueReason(overdue[0])
-		add(GateStop, fmt.Errorf("%w: the group is stopped at the next run: %s", pipeline.ErrStopped, reason), "a holder is past its deadline, and the next run stops the group: "+reason)
+		add(GateStop, fmt.Errorf("%w: the group is stopped at the next run: %s", ending.ErrStopped, reason), "a holder is past its deadline, and the next run stops the group: "+reason)
 	default:
 		add(GateStop, nil, "no stop flag")
 	}
@@ -158,7 +159,7 @@ func Gates(s NodeState) []Verdict {
 	}
 
 	if s.Disabled != nil {
-		add(GateDisabled, fmt.Errorf("%w: %s", pipeline.ErrDisabled, orNone(s.Disabled.Value)), "disabled: "+orNone(s.Disabled.Value))
+		add(GateDisabled, fmt.Errorf("%w: %s", ending.ErrDisabled, orNone(s.Disabled.Value)), "disabled: "+orNone(s.Disabled.Value))
 	} else {
 		add(GateDisabled, nil, "not disabled")
 	}
@@ -203,7 +204,7 @@ func Gates(s NodeState) []Verdict {
 		ev = append(ev, "no service on this node carries the tag "+health.Tag)
 	}
 	if !s.Health.OK() {
-		add(GateHealth, fmt.Errorf("%w: %s", pipeline.ErrUnhealthy, s.Health.Reason()), append(ev, s.Health.Problems...)...)
+		add(GateHealth, fmt.Errorf("%w: %s", ending.ErrUnhealthy, s.Health.Reason()), append(ev, s.Health.Problems...)...)
 	} else {
 		add(GateHealth, nil, ev...)
 	}
@@ -228,7 +229,7 @@ func Gates(s NodeState) []Verdict {
 		add(GateLock, nil, fmt.Sprintf("this node holds the lock: phase %s since %s", h.Phase, h.Since.UTC().Format("2006-01-02T15:04:05Z")))
 	case len(s.Legacy) > 0:
 		why := legacyReason(s.Legacy)
-		add(GateLock, fmt.Errorf("%w: %s", pipeline.ErrLockHeld, why), why)
+		add(GateLock, fmt.Errorf("%w: %s", ending.ErrLockHeld, why), why)
 	default:
 		// The pipeline's own judgement of the room, the limit, the zones, the queue and (once
 		// health holds) the claims of nodes with less room.
@@ -242,7 +243,7 @@ func Gates(s NodeState) []Verdict {
 		}
 		if err != nil {
 			why := strings.TrimPrefix(err.Error(), "cannot take the reboot lock: ")
-			add(GateLock, fmt.Errorf("%w: %s", pipeline.ErrLockHeld, why), append([]string{why}, alone(s)...)...)
+			add(GateLock, fmt.Errorf("%w: %s", ending.ErrLockHeld, why), append([]string{why}, alone(s)...)...)
 		} else {
 			add(GateLock, nil, append([]string{fmt.Sprintf("group %s: %d held; limit %s", s.Group, len(s.Lock.Holders), s.Limit.Describe(s.GroupNodes))}, alone(s)...)...)
 		}
@@ -289,7 +290,7 @@ func Blocking(vs []Verdict) *Verdict {
 	if v := get(GateStop); v != nil {
 		return v
 	}
-	if v := get(GateLock); v != nil && !errors.Is(v.Err, pipeline.ErrLockHeld) {
+	if v := get(GateLock); v != nil && !errors.Is(v.Err, ending.ErrLockHeld) {
 		return v
 	}
 	if v := get(GateRebooted); v != nil {

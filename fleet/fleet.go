@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
@@ -392,7 +393,7 @@ func node(s Snapshot, name string, services []health.Service, ruleLess map[strin
 	verdicts := Gates(st)
 	if v := Blocking(verdicts); v != nil {
 		reason := v.Err.Error()
-		if g := pipeline.Gate(v.Err); g != nil {
+		if g := ending.Sentinel(v.Err); g != nil {
 			reason = strings.TrimPrefix(reason, g.Error()+": ")
 		}
 		n.Blocked = &Block{Gate: v.Gate, Reason: reason}
@@ -533,17 +534,17 @@ func attention(s Snapshot, st NodeState, d Daemon, hasDaemon bool) *Attention {
 		if st.Stop != nil || len(pipeline.Unreported([]lock.Holder{h}, st.History)) > 0 {
 			return &Attention{
 				Reason:  fmt.Sprintf("did not finish its reboot by its deadline %s (phase %s)", h.Deadline.UTC().Format(time.RFC3339), h.Phase),
-				Command: pipeline.ResolveOverdue(st.Node, st.Group),
+				Command: ending.ResolveOverdue(st.Node, st.Group),
 			}
 		}
 	}
 	if hasDaemon && d.State == store.DaemonNeedsOperator {
-		reason, command, _ := strings.Cut(d.Status, pipeline.ResolveSep)
+		reason, command, _ := strings.Cut(d.Status, ending.ResolveSep)
 		return &Attention{Reason: reason, Command: command}
 	}
 	if st.Disabled != nil && pipeline.DisabledByTask(st.Disabled.Value) {
 		reason := "disabled after a failed task: " + st.Disabled.Value
-		return &Attention{Reason: reason, Command: pipeline.ResolveDisabledByTask(st.Node)}
+		return &Attention{Reason: reason, Command: ending.ResolveDisabledByTask(st.Node)}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
@@ -57,7 +58,7 @@ func TestEveryGateBlocksAndIsKnown(t *testing.T) {
 			if v == nil || v.Gate != gate {
 				t.Fatalf("first blocking gate %+v, want %s", v, gate)
 			}
-			if _, known := pipeline.EndingOf(v.Err); !known && gate != GateTasks {
+			if _, known := ending.Of(v.Err); !known && gate != GateTasks {
 				t.Fatalf("gate %s ends with %v, which no ending of the pipeline knows", gate, v.Err)
 			}
 			row := now2(Node{Node: "n1", Group: "default", InCatalog: true, Blocked: &Block{Gate: v.Gate, Reason: v.Err.Error()}})

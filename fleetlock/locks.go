@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/rebootmgr/rebootmgr/clip"
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
@@ -243,7 +244,7 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 		return nil
 	}
 	l.asked(group, host, err == nil)
-	if errors.Is(err, pipeline.ErrLockHeld) && !errors.Is(err, lock.ErrYields) {
+	if errors.Is(err, ending.ErrLockHeld) && !errors.Is(err, lock.ErrYields) {
 		// The host waits its turn in the group's queue, as a daemon does: it keeps its place
 		// in the order across its retries (one every few minutes, for Zincati), and this server
 		// answers for it when a place opens meanwhile (see Run). One that yields to a node with

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
@@ -13,13 +14,16 @@ import (
 // roomError is a health gate that fails only for the reboots in flight (health.Report.RoomOnly):
 // the node waits for room, with what it would claim (see lock.Claims).
 type roomError struct {
-	gateError
+	gate *ending.Error
 	// atOnce is what the node's scarcest service allows at once; services are those of its
 	// services that allow more; seen are the holders of the fleet's record it counted.
 	atOnce   int
 	services []string
 	seen     []string
 }
+
+func (e *roomError) Error() string { return e.gate.Error() }
+func (e *roomError) Unwrap() error { return e.gate }
 
 // YieldIn is the gate of the claims of room: a node that does not hold a place yet leaves it to
 // a node whose services allow fewer reboots at once, that waits for room in a service it runs,
@@ -40,10 +44,7 @@ func YieldIn(v View, node string, rep health.Report, now time.Time) error {
 		}
 		if cl.Holds(atOnce, services, v.InFlight(cl.Node), now) {
 			ye := &lock.YieldError{Claim: cl}
-			return &notBeforeError{
-				gateError: gateError{gate: ErrLockHeld, msg: "cannot take the reboot lock yet: " + ye.Error(), err: ye},
-				until:     cl.End(),
-			}
+			return &ending.Error{Gate: ending.ErrLockHeld, Msg: "cannot take the reboot lock yet: " + ye.Error(), Err: ye, Until: cl.End()}
 		}
 	}
 	return nil

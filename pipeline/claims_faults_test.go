@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/internal/pipelinetest"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
@@ -38,7 +39,7 @@ func TestPythonMarkerOfAnotherGroupHoldsUpNobody(t *testing.T) {
 	st.Put("holders", string(data))
 	st.SetLegacy("ctl_reboot_in_progress", "c2", true)
 
-	if _, err := ctl.run(t.Context()); !errors.Is(err, pipeline.ErrUnhealthy) {
+	if _, err := ctl.run(t.Context()); !errors.Is(err, ending.ErrUnhealthy) {
 		t.Fatalf("controller (c2 down for the Python rebootmgr): %v", err)
 	}
 	cl, ok := mustClaims(t, st).Of("c1")
@@ -55,7 +56,7 @@ func TestPythonMarkerOfAnotherGroupHoldsUpNobody(t *testing.T) {
 	for _, after := range []time.Duration{0, 5 * time.Minute, 10 * time.Minute, 30 * time.Minute, 3 * time.Hour} {
 		ctl.clock.Set(start.Add(after))
 		// The controller's daemon looks at every tick: nothing changed for it.
-		if _, err := ctl.run(t.Context()); !errors.Is(err, pipeline.ErrUnhealthy) {
+		if _, err := ctl.run(t.Context()); !errors.Is(err, ending.ErrUnhealthy) {
 			t.Fatalf("controller at +%v: %v", after, err)
 		}
 		// n1, group compute: its View, as Consul gives it, has no ctl_reboot_in_progress.
@@ -95,7 +96,7 @@ func TestRunWithoutClaimsTakesAClaimAway(t *testing.T) {
 	}
 	f.ctl.config.ClaimFor = 0
 	// A one-off run that waits for room too leaves the daemon's claim as it is.
-	if _, err := f.run(f.ctl); !errors.Is(err, pipeline.ErrUnhealthy) {
+	if _, err := f.run(f.ctl); !errors.Is(err, ending.ErrUnhealthy) {
 		t.Fatalf("controller's one-off run: %v", err)
 	}
 	if _, ok := f.claims(t).Of("c1"); !ok {

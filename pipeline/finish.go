@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
@@ -155,7 +156,7 @@ func StopOverdue(ctx context.Context, g Group, log *slog.Logger, rec lock.Record
 		reason := OverdueReason(h)
 		if dryRun {
 			// A real run stops the group here, and then ends at the stop flag.
-			return nil, gateFail(ErrStopped, "dry run: the group would be stopped: %s", reason)
+			return nil, ending.Fail(ending.ErrStopped, "dry run: the group would be stopped: %s", reason)
 		}
 		log.Error("reboot deadline passed: stopping the group", logkey.Holder, h.Node, logkey.Deadline, h.Deadline)
 		set, err := g.StopGroup(ctx, reason+" ("+by+", "+now.UTC().Format(time.RFC3339)+")")

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/clip"
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
@@ -20,7 +21,7 @@ func RebootedGate(node string, h lock.Holder, bootID string, ran bool) error {
 	if h.Phase != lock.Rebooting || bootID != h.BootID || !ran {
 		return nil
 	}
-	return gateFail(ErrNotRebooted, "the reboot lock says %s is rebooting since %s, but the boot id %s did not change: the reboot did not happen (check the reboot command; the lock stays until an operator unlocks it)",
+	return ending.Fail(ending.ErrNotRebooted, "the reboot lock says %s is rebooting since %s, but the boot id %s did not change: the reboot did not happen (check the reboot command; the lock stays until an operator unlocks it)",
 		node, h.RebootStarted.Format(time.RFC3339), bootID)
 }
 
@@ -37,9 +38,9 @@ func (p *Pipeline) checkStop(ctx context.Context) error {
 
 func stopError(f Flag) error {
 	if f.Value == "" {
-		return gateFail(ErrStopped, "stop flag is set: halted, nothing further is started")
+		return ending.Fail(ending.ErrStopped, "stop flag is set: halted, nothing further is started")
 	}
-	return gateFail(ErrStopped, "stop flag is set (%s): halted, nothing further is started", clip.OneLine(f.Value))
+	return ending.Fail(ending.ErrStopped, "stop flag is set (%s): halted, nothing further is started", clip.OneLine(f.Value))
 }
 
 func (p *Pipeline) checkDisabled(ctx context.Context) error {
@@ -53,9 +54,9 @@ func (p *Pipeline) checkDisabled(ctx context.Context) error {
 			reason = "no reason given"
 		}
 		if DisabledByTask(f.Value) {
-			return &gateError{gate: ErrDisabled, msg: fmt.Sprintf("node %s is disabled: %s", p.Node, reason), err: errDisabledByTask}
+			return &ending.Error{Gate: ending.ErrDisabled, Msg: fmt.Sprintf("node %s is disabled: %s", p.Node, reason), Err: ending.ErrDisabledByTask}
 		}
-		return gateFail(ErrDisabled, "node %s is disabled: %s", p.Node, reason)
+		return ending.Fail(ending.ErrDisabled, "node %s is disabled: %s", p.Node, reason)
 	}
 	return nil
 }
@@ -126,10 +127,8 @@ func CooldownGate(l history.Log, cooldown time.Duration, now time.Time, seen *lo
 	if last.IsZero() || !now.Before(until) {
 		return nil
 	}
-	return &notBeforeError{
-		gateError: gateError{gate: ErrOutsideWindow, name: "cooldown", msg: fmt.Sprintf("cooldown: the group's last reboot finished at %s; the next may start at %s", last.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339))},
-		until:     until,
-	}
+	return &ending.Error{Gate: ending.ErrOutsideWindow, Name: "cooldown", Until: until,
+		Msg: fmt.Sprintf("cooldown: the group's last reboot finished at %s; the next may start at %s", last.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339))}
 }
 
 // earliest is the earlier of two times, zero meaning none.
@@ -153,9 +152,9 @@ func WindowGate(s window.Schedule, now time.Time) error {
 	}
 	next := s.Next(now)
 	if next.IsZero() {
-		return gateFail(ErrOutsideWindow, "outside every reboot window, and none opens within 400 days")
+		return ending.Fail(ending.ErrOutsideWindow, "outside every reboot window, and none opens within 400 days")
 	}
-	return gateFail(ErrOutsideWindow, "outside the reboot window: the next opens at %s", next.Format(time.RFC3339))
+	return ending.Fail(ending.ErrOutsideWindow, "outside the reboot window: the next opens at %s", next.Format(time.RFC3339))
 }
 
 // checkHealth is the health gate: every rule of every service of the node holds, with every
@@ -203,15 +202,15 @@ func lastFinished(l history.Log, name string, fleetLock bool) (history.Entry, bo
 // finishes nor gives back. The node waits until the host's steady-state (or an operator) gives
 // the place back.
 func FleetLockHolds(h lock.Holder, node, group string) error {
-	return gateFail(ErrLockHeld, "a FleetLock host named %s holds a place in group %s's lock (%s since %s): it is not this node, which neither finishes nor gives back its reboot, and waits until the host's steady-state gives the place back (or rebootmgr unlock %s --force%s, once the host is known to be up); give the host an id no node has",
-		node, group, h.Phase, h.Since.UTC().Format(time.RFC3339), node, GroupFlag(group))
+	return ending.Fail(ending.ErrLockHeld, "a FleetLock host named %s holds a place in group %s's lock (%s since %s): it is not this node, which neither finishes nor gives back its reboot, and waits until the host's steady-state gives the place back (or rebootmgr unlock %s --force%s, once the host is known to be up); give the host an id no node has",
+		node, group, h.Phase, h.Since.UTC().Format(time.RFC3339), node, ending.GroupFlag(group))
 }
 
 // IntervalGate is the least time between two reboots of node, judged on its group's history at
 // now for the request req: nil, or a "not now" error that knows when it opens. When req is the
 // very request the last reboot was for (a reboot-required file not written since that reboot
 // finished, or the same reboot-required command, whose answer carries no date, still saying
-// so), the reboot did not clear it, and the error wraps ErrSignalNotCleared too.
+// so), the reboot did not clear it, and the error wraps ending.ErrSignalNotCleared too.
 func IntervalGate(l history.Log, node string, interval time.Duration, now time.Time, req Request) error {
 	if interval <= 0 {
 		return nil
@@ -226,17 +225,12 @@ func IntervalGate(l history.Log, node string, interval time.Duration, now time.T
 	}
 	end, next := last.End.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339)
 	if signalNotCleared(last, req) {
-		return &notBeforeError{
-			gateError: gateError{gate: ErrOutsideWindow, err: ErrSignalNotCleared, name: intervalGate, msg: fmt.Sprintf(
-				"the reboot signal did not clear after the reboot: %s still asks for one, as it did before this node's reboot that finished at %s; no reboot before %s (min reboot interval %s): look at what asks",
-				req.Why, end, next, interval)},
-			until: until,
-		}
+		return &ending.Error{Gate: ending.ErrOutsideWindow, Err: ending.ErrSignalNotCleared, Name: intervalGate, Until: until, Msg: fmt.Sprintf(
+			"the reboot signal did not clear after the reboot: %s still asks for one, as it did before this node's reboot that finished at %s; no reboot before %s (min reboot interval %s): look at what asks",
+			req.Why, end, next, interval)}
 	}
-	return &notBeforeError{
-		gateError: gateError{gate: ErrOutsideWindow, name: intervalGate, msg: fmt.Sprintf("min reboot interval: this node's last reboot finished at %s; the next may start at %s", end, next)},
-		until:     until,
-	}
+	return &ending.Error{Gate: ending.ErrOutsideWindow, Name: intervalGate, Until: until,
+		Msg: fmt.Sprintf("min reboot interval: this node's last reboot finished at %s; the next may start at %s", end, next)}
 }
 
 // intervalGate names the min reboot interval's gate.
@@ -273,7 +267,7 @@ func (p *Pipeline) checkInterval(ctx context.Context) error {
 	last, _ := LastReboot(l, p.Node)
 	p.lastReboot = &last.End
 	gerr := IntervalGate(l, p.Node, p.MinRebootInterval, p.Clock.Now(), p.request)
-	if !errors.Is(gerr, ErrSignalNotCleared) {
+	if !errors.Is(gerr, ending.ErrSignalNotCleared) {
 		return gerr
 	}
 	for _, e := range l.Entries {

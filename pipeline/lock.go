@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/rebootmgr/rebootmgr/cas"
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
 )
@@ -103,7 +104,7 @@ func (p *Pipeline) lockFree(v View) error {
 
 // LookAtLock is what a node waiting for the lock does when only the lock changed: it reads the
 // View and writes nothing. It returns nil when a whole run is due, because a place is free or a
-// holder is past its deadline (the whole run stops the group); else ErrLockHeld, with the next
+// holder is past its deadline (the whole run stops the group); else ending.ErrLockHeld, with the next
 // holder's deadline as the time to look again.
 func (p *Pipeline) LookAtLock(ctx context.Context) (Result, error) {
 	v, err := p.locks().View(ctx)
@@ -118,14 +119,11 @@ func (p *Pipeline) LookAtLock(ctx context.Context) (Result, error) {
 		return res, nil
 	}
 	err = p.lockFree(v)
-	var nb *notBeforeError
-	if errors.As(err, &nb) {
-		res.Recheck = earliest(res.Recheck, nb.until)
-	}
+	res.Recheck = earliest(res.Recheck, ending.Until(err))
 	return res, err
 }
 
-// holder returns this node's entry in the lock, or ErrLockLost.
+// holder returns this node's entry in the lock, or ending.ErrLockLost.
 func (p *Pipeline) holder(ctx context.Context) (lock.Holder, error) {
 	rec, _, err := p.Store.Lock(ctx)
 	if err != nil {
@@ -138,7 +136,7 @@ func (p *Pipeline) holder(ctx context.Context) (lock.Holder, error) {
 func (p *Pipeline) holderIn(rec lock.Record) (lock.Holder, error) {
 	h, ok := rec.Holder(p.Node)
 	if !ok {
-		return lock.Holder{}, gateFail(ErrLockLost, "this node no longer holds the reboot lock (was it unlocked by an operator?): not rebooting")
+		return lock.Holder{}, ending.Fail(ending.ErrLockLost, "this node no longer holds the reboot lock (was it unlocked by an operator?): not rebooting")
 	}
 	return h, nil
 }
@@ -186,7 +184,7 @@ func (p *Pipeline) beginReboot(ctx context.Context, update func(lock.Holder) loc
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, ErrLockLost) {
+	if errors.Is(err, ending.ErrLockLost) {
 		return err
 	}
 	_ = p.undoReboot(ctx, err)

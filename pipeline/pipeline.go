@@ -12,6 +12,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
@@ -331,11 +332,9 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 	p.seen, p.queue, p.claim = Seen{}, lock.Queue{}, nil
 	p.request = Request{}
 	defer func() {
-		var nb *notBeforeError
-		switch {
-		case errors.As(err, &nb):
-			recheck = earliest(recheck, nb.until)
-		case errors.Is(err, ErrOutsideWindow):
+		if until := ending.Until(err); !until.IsZero() {
+			recheck = earliest(recheck, until)
+		} else if errors.Is(err, ending.ErrOutsideWindow) {
 			recheck = earliest(recheck, p.Schedule.Next(p.Clock.Now()))
 		}
 		if errors.Is(err, errWorking) {

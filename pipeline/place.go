@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
@@ -33,7 +34,7 @@ var ErrHeldElsewhere = errors.New("holds a place in another group's lock")
 // its entry as it is.
 func AcquireIn(ctx context.Context, health Health, log *slog.Logger, v View, h lock.Holder, gate string) (Change, error) {
 	if g, ok := v.Fleet.Group(h.Node); ok && g != v.Group {
-		return Change{}, &gateError{gate: ErrHeldElsewhere, msg: fmt.Sprintf("the fleet's holders say %s holds a place in group %s's lock, and it is now in group %s: it takes no second place; if that reboot is over, rebootmgr unlock %s --group %s", h.Node, g, v.Group, h.Node, g)}
+		return Change{}, &ending.Error{Gate: ErrHeldElsewhere, Msg: fmt.Sprintf("the fleet's holders say %s holds a place in group %s's lock, and it is now in group %s: it takes no second place; if that reboot is over, rebootmgr unlock %s --group %s", h.Node, g, v.Group, h.Node, g)}
 	}
 	if v.Limit.PerZone == 0 {
 		// A holder's zone is kept only where it counts.
@@ -50,7 +51,7 @@ func AcquireIn(ctx context.Context, health Health, log *slog.Logger, v View, h l
 	}
 	fleet, err := v.Fleet.Bounded(h.Node, v.Group)
 	if err != nil {
-		return Change{}, gateWrap(ErrLockHeld, err, "cannot take the reboot lock")
+		return Change{}, ending.Wrap(ending.ErrLockHeld, err, "cannot take the reboot lock")
 	}
 	ch := Change{Lock: rec, Fleet: &fleet}
 	if q := v.Queue.Served(h.Node, now, zoneAdmits(v), v.Sightings); !q.Equal(v.Queue) {
@@ -151,7 +152,7 @@ func Alone(v View, node string, ruleLess []string) error {
 	if len(ruleLess) > 1 {
 		who = strings.Join(ruleLess, ", ") + " hold places and run"
 	}
-	return gateFail(ErrLockHeld, "cannot take the reboot lock: %s no service with a rule over the fleet (none tagged %s, or only local_only ones): under the group's limit auto it reboots alone, and this node waits until it has finished", who, health.Tag)
+	return ending.Fail(ending.ErrLockHeld, "cannot take the reboot lock: %s no service with a rule over the fleet (none tagged %s, or only local_only ones): under the group's limit auto it reboots alone, and this node waits until it has finished", who, health.Tag)
 }
 
 // LockFree says whether h.Node (of zone h.Zone) could take a place in the lock as v has it at
@@ -164,7 +165,7 @@ func LockFree(v View, h lock.Holder, ruled bool, now time.Time) error {
 		if _, ok := v.Lock.Holder(h.Node); ok {
 			return waitInPlace("the Python rebootmgr holds the lock (%s): not rebooting; this node keeps its place and waits", held)
 		}
-		return gateFail(ErrLockHeld, "cannot take the reboot lock: the Python rebootmgr holds it (%s); wait for that node, or delete the key once it is back", held)
+		return ending.Fail(ending.ErrLockHeld, "cannot take the reboot lock: the Python rebootmgr holds it (%s); wait for that node, or delete the key once it is back", held)
 	}
 	if mine, ok := v.Lock.Holder(h.Node); ok {
 		if mine.Phase != lock.Preparing {
@@ -176,7 +177,7 @@ func LockFree(v View, h lock.Holder, ruled bool, now time.Time) error {
 		if v.Limit.Auto && !ruled {
 			err = fmt.Errorf("%w; the group's limit is auto and no service of this node has a rule over the fleet (none tagged %s, or only local_only ones): with no rule to decide by, it reboots only alone", err, health.Tag)
 		}
-		return gateWrap(ErrLockHeld, err, "cannot take the reboot lock")
+		return ending.Wrap(ending.ErrLockHeld, err, "cannot take the reboot lock")
 	}
 	// The places free now go to the first nodes of the queue that may go: as many as there
 	// are places (one at a time under auto, where the rules, not a count, say how many).
@@ -189,10 +190,7 @@ func LockFree(v View, h lock.Holder, ruled bool, now time.Time) error {
 		if !in {
 			place = len(v.Queue.Entries)
 		}
-		return &notBeforeError{
-			gateError: gateError{gate: ErrLockHeld, msg: "cannot take the reboot lock yet: " + (&lock.QueuedError{Place: place + 1, Free: free, Ahead: ahead, Until: until}).Error(), err: lock.ErrQueued},
-			until:     until,
-		}
+		return &ending.Error{Gate: ending.ErrLockHeld, Msg: "cannot take the reboot lock yet: " + (&lock.QueuedError{Place: place + 1, Free: free, Ahead: ahead, Until: until}).Error(), Err: lock.ErrQueued, Until: until}
 	}
 	return nil
 }
@@ -238,9 +236,9 @@ func healthIn(ctx context.Context, hc Health, log *slog.Logger, v View, node, ga
 	}
 	if !rep.OK() {
 		// A tag that cannot be read wraps health.ErrMalformedTag too: a problem of configuration.
-		ge := gateError{gate: ErrUnhealthy, msg: fmt.Sprintf("%s: %s", gate, rep.Reason()), err: rep.Malformed()}
+		ge := ending.Error{Gate: ending.ErrUnhealthy, Msg: fmt.Sprintf("%s: %s", gate, rep.Reason()), Err: rep.Malformed()}
 		if rep.RoomOnly {
-			return rep, &roomError{gateError: ge, atOnce: rep.Scarcity(), services: rep.Roomier(), seen: slices.DeleteFunc(v.Fleet.Nodes(), func(n string) bool { return n == node })}
+			return rep, &roomError{gate: &ge, atOnce: rep.Scarcity(), services: rep.Roomier(), seen: slices.DeleteFunc(v.Fleet.Nodes(), func(n string) bool { return n == node })}
 		}
 		return rep, &ge
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/clip"
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
@@ -201,10 +202,10 @@ func (p *Pipeline) reboot(ctx context.Context, why string, holding *bool) (Resul
 		}
 		return h
 	}); err != nil {
-		if errors.Is(err, ErrLockLost) {
+		if errors.Is(err, ending.ErrLockLost) {
 			*holding = false
 		}
-		if errors.Is(err, ErrStopped) {
+		if errors.Is(err, ending.ErrStopped) {
 			log.Warn("stop flag set after the reboot was announced: not rebooting", logkey.Gate, "stop")
 		}
 		return Result{}, err
@@ -241,7 +242,7 @@ func (p *Pipeline) undoReboot(ctx context.Context, cause error) error {
 
 // releasesOnError says whether an error before the reboot gives the lock back.
 func (p *Pipeline) releasesOnError(ctx context.Context, err error) bool {
-	return ctx.Err() == nil && !errors.Is(err, ErrStopped) && !errors.Is(err, ErrLockLost) && !errors.Is(err, errWaitInPlace)
+	return ctx.Err() == nil && !errors.Is(err, ending.ErrStopped) && !errors.Is(err, ending.ErrLockLost) && !errors.Is(err, errWaitInPlace)
 }
 
 // abandon gives the lock back after a run that will not reboot, and ends the maintenance

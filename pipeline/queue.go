@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
 )
@@ -40,7 +41,7 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queue
 	case errors.Is(err, lock.ErrYields):
 		// A node with less room goes first (see lock.Claims): the lock has room, and nobody
 		// waits for this node's turn.
-	case errors.Is(err, ErrLockHeld) && !ready:
+	case errors.Is(err, ending.ErrLockHeld) && !ready:
 		now := p.Clock.Now()
 		change, after = func(q lock.Queue) lock.Queue { return q.Join(p.Node, now) }, true
 	case ready && ownGate(err) != "":
@@ -98,7 +99,7 @@ func ownGate(err error) string {
 		return ""
 	}
 	switch e.Err {
-	case ErrDisabled, ErrOutsideWindow, ErrUnhealthy:
+	case ending.ErrDisabled, ending.ErrOutsideWindow, ending.ErrUnhealthy:
 		return e.Label
 	}
 	return ""
@@ -111,5 +112,5 @@ func ownGate(err error) string {
 // holder waiting in place, or a node whose entry in the queue could not be written is no such
 // end.
 func WaitsForTurn(res Result, err error) bool {
-	return res.Seen.Queued && errors.Is(err, ErrLockHeld) && (errors.Is(err, lock.ErrFull) || errors.Is(err, lock.ErrQueued))
+	return res.Seen.Queued && errors.Is(err, ending.ErrLockHeld) && (errors.Is(err, lock.ErrFull) || errors.Is(err, lock.ErrQueued))
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/internal/pipelinetest"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
@@ -115,7 +116,7 @@ func TestClockSkew(t *testing.T) {
 			t.Fatalf("n1's reboot: %v %v", res.Outcome, err)
 		}
 		n2 := newSkewedNode(t, st, "n2", t0)
-		if _, err := n2.p.Run(ctx); pipeline.Gate(err) == nil || errors.Is(err, pipeline.ErrStopped) {
+		if _, err := n2.p.Run(ctx); ending.Sentinel(err) == nil || errors.Is(err, ending.ErrStopped) {
 			t.Fatalf("n2 while n1 reboots: %v", err)
 		}
 		if f, _ := st.Stop(ctx); f.Set {
@@ -124,14 +125,14 @@ func TestClockSkew(t *testing.T) {
 		// The deadline passes thirty minutes after n2 saw the reboot begin (a skew before, at
 		// the earliest).
 		n2.clock.Set(t0.Add(29*time.Minute - lock.Skew))
-		if _, err := n2.p.Run(ctx); errors.Is(err, pipeline.ErrStopped) {
+		if _, err := n2.p.Run(ctx); errors.Is(err, ending.ErrStopped) {
 			t.Fatalf("n2 stopped the group before n1's deadline: %v", err)
 		}
 		if f, _ := st.Stop(ctx); f.Set {
 			t.Fatalf("group stopped before n1's deadline: %s", f.Value)
 		}
 		n2.clock.Set(t0.Add(30*time.Minute + time.Second))
-		if _, err := n2.p.Run(ctx); pipeline.Gate(err) == nil {
+		if _, err := n2.p.Run(ctx); ending.Sentinel(err) == nil {
 			t.Fatalf("n2 past n1's deadline: %v", err)
 		}
 		if f, _ := st.Stop(ctx); !f.Set || !strings.Contains(f.Value, "deadline") {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/clip"
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/logkey"
 )
@@ -57,7 +58,7 @@ func (p *Pipeline) runTasks(ctx context.Context, phase string) error {
 	} else {
 		err = run(ctx)
 	}
-	if err == nil || errors.Is(err, ErrStopped) || ctx.Err() != nil {
+	if err == nil || errors.Is(err, ending.ErrStopped) || ctx.Err() != nil {
 		return err
 	}
 	reason := phaseName(phase) + " " + err.Error()
@@ -77,7 +78,7 @@ func (p *Pipeline) runTasks(ctx context.Context, phase string) error {
 		p.record(ctx, history.Entry{Node: p.Node, Start: start, End: now, Outcome: history.TaskFailed, Detail: reason})
 		p.tell(ctx, NotifyTaskFailed, reason+"; the node is disabled")
 	}
-	return gateWrap(ErrTaskFailed, err, "%s tasks", phaseName(phase))
+	return ending.Wrap(ending.ErrTaskFailed, err, "%s tasks", phaseName(phase))
 }
 
 // taskMark is in the disabled mark a failed task leaves, before the time and a closing
@@ -102,7 +103,7 @@ func (p *Pipeline) recordDisabled(ctx context.Context) error {
 		return nil
 	}
 	if err := p.Store.SetDisabled(ctx, p.Node, p.unrecorded); err != nil {
-		return gateWrap(ErrDisabled, err, "a task failed and this node must be disabled (%s), but the mark cannot be written: halted, nothing runs until it can be", clip.OneLine(p.unrecorded))
+		return ending.Wrap(ending.ErrDisabled, err, "a task failed and this node must be disabled (%s), but the mark cannot be written: halted, nothing runs until it can be", clip.OneLine(p.unrecorded))
 	}
 	p.unrecorded = ""
 	return nil
@@ -115,7 +116,7 @@ func phaseName(phase string) string {
 	return "post-boot"
 }
 
-// whileNotStopped runs fn with a context that ends, with ErrStopped as its cause, as soon as
+// whileNotStopped runs fn with a context that ends, with ending.ErrStopped as its cause, as soon as
 // the stop flag appears.
 func (p *Pipeline) whileNotStopped(ctx context.Context, fn func(context.Context) error) error {
 	wctx, cancel := context.WithCancelCause(ctx)
@@ -131,7 +132,7 @@ func (p *Pipeline) whileNotStopped(ctx context.Context, fn func(context.Context)
 	err := fn(wctx)
 	cancel(nil)
 	<-done
-	if cause := context.Cause(wctx); errors.Is(cause, ErrStopped) {
+	if cause := context.Cause(wctx); errors.Is(cause, ending.ErrStopped) {
 		return cause
 	}
 	return err

@@ -9,12 +9,12 @@ import (
 	"strings"
 
 	"github.com/rebootmgr/rebootmgr/clip"
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/flock"
 	"github.com/rebootmgr/rebootmgr/health"
-	"github.com/rebootmgr/rebootmgr/pipeline"
 )
 
-// Exit codes besides the gates' (pipeline.Endings), and the gates' by name for the tests.
+// Exit codes besides the gates' (ending.List), and the gates' by name for the tests.
 const (
 	exitOK    = 0
 	exitError = 1
@@ -34,7 +34,7 @@ const (
 var errUsage = errors.New("usage")
 
 // exitCode maps a run's error to the process's exit code: the gate it ended at (see
-// pipeline.Endings), a usage error, or any other error.
+// ending.List), a usage error, or any other error.
 func exitCode(err error) int {
 	switch {
 	case err == nil:
@@ -48,7 +48,7 @@ func exitCode(err error) int {
 		// must fix the tag.
 		return exitError
 	}
-	if e, ok := pipeline.EndingOf(err); ok {
+	if e, ok := ending.Of(err); ok {
 		return e.Exit
 	}
 	return exitError

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/fleet"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
@@ -69,7 +70,7 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	verdicts := fleet.Gates(s)
 	printVerdicts(stdout, verdicts)
 	if err := fleet.First(verdicts); err != nil {
-		if m := s.Health.Malformed(); m != nil && errors.Is(err, pipeline.ErrUnhealthy) {
+		if m := s.Health.Malformed(); m != nil && errors.Is(err, ending.ErrUnhealthy) {
 			// A tag that cannot be read: exit as reboot does (a configuration error).
 			return alsoIs{err, m}
 		}

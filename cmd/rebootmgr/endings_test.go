@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/rebootmgr/rebootmgr/daemon"
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 )
 
@@ -14,12 +15,12 @@ import (
 // line names it; an operational error is none of them.
 func TestEveryGateIsKnown(t *testing.T) {
 	python := map[error]int{
-		pipeline.ErrUnhealthy: exitUnhealthy, pipeline.ErrOutsideWindow: exitWindow, pipeline.ErrLockHeld: exitLockHeld,
-		pipeline.ErrLockLost: exitLockLost, pipeline.ErrTaskFailed: exitTaskFailed, pipeline.ErrDisabled: exitDisabled,
-		pipeline.ErrStopped: exitStopped, pipeline.ErrNotRebooted: exitNotRebooted,
+		ending.ErrUnhealthy: exitUnhealthy, ending.ErrOutsideWindow: exitWindow, ending.ErrLockHeld: exitLockHeld,
+		ending.ErrLockLost: exitLockLost, ending.ErrTaskFailed: exitTaskFailed, ending.ErrDisabled: exitDisabled,
+		ending.ErrStopped: exitStopped, ending.ErrNotRebooted: exitNotRebooted,
 	}
 	labels, exits := map[string]bool{}, map[int]bool{exitOK: true, exitError: true, exitUsage: true}
-	for _, e := range pipeline.Endings() {
+	for _, e := range ending.List() {
 		t.Run(e.Label, func(t *testing.T) {
 			if labels[e.Label] || exits[e.Exit] || e.Status == "" {
 				t.Fatalf("%+v: label or exit code used twice, or no status", e)
@@ -37,8 +38,8 @@ func TestEveryGateIsKnown(t *testing.T) {
 			}
 		})
 	}
-	if len(python) != len(pipeline.Endings()) {
-		t.Fatalf("%d gates, %d exit codes known", len(pipeline.Endings()), len(python))
+	if len(python) != len(ending.List()) {
+		t.Fatalf("%d gates, %d exit codes known", len(ending.List()), len(python))
 	}
 	if got := exitCode(fmt.Errorf("consul unreachable")); got != exitError {
 		t.Fatalf("an operational error exits %d", got)
