@@ -10,7 +10,7 @@ import (
 )
 
 // Where a node reboots alone: under a limit of auto, a node with no rule over the fleet, and
-// under a limit per zone, a node of no zone (see pipeline.Alone and lock.Record.ZoneError).
+// under a limit per zone, a node of no zone (see place.Alone and lock.Record.ZoneError).
 
 // alone is the lock gate's evidence of why the node reboots alone, where it does (see Alone).
 func alone(s NodeState) []string {

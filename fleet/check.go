@@ -13,6 +13,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 	"github.com/rebootmgr/rebootmgr/window"
 )
 
@@ -30,7 +31,7 @@ type NodeState struct {
 	Zone       string
 	Zones      map[string]string
 	// RuleLess are the holders of the group's lock that run no service with a rule over the
-	// fleet, where it counts (see pipeline.RuleLess): under auto, nobody takes a place beside
+	// fleet, where it counts (see place.RuleLess): under auto, nobody takes a place beside
 	// them.
 	RuleLess []string
 	// Queue is the order in which the group's nodes asked for its lock.
@@ -40,7 +41,7 @@ type NodeState struct {
 	Fleet  lock.Fleet
 	Claims lock.Claims
 	// Legacy are the Python rebootmgr's holders of the node's lock: key -> node (see
-	// pipeline.View).
+	// place.View).
 	Legacy   map[string]string
 	Disabled *Mark
 	// Requested says what asks for a reboot ("" when nothing does); Commands are the verdicts
@@ -125,14 +126,14 @@ func Gates(s NodeState) []Verdict {
 	if hostHolds && s.Daemon {
 		holds = false
 	}
-	switch overdue := pipeline.Unreported(s.Lock.Overdue(s.Now, nil), s.History); {
+	switch overdue := place.Unreported(s.Lock.Overdue(s.Now, nil), s.History); {
 	case holds && !hostHolds && h.Phase != lock.Preparing && (s.Stop != nil || len(overdue) > 0):
 		// The pipeline finishes a reboot that happened under a stop flag too.
 		add(GateStop, nil, "a stop flag is set (or is set at the next run), but this node's reboot happened: it finishes it, and nothing further starts")
 	case s.Stop != nil:
 		add(GateStop, fmt.Errorf("%w: %s", ending.ErrStopped, orNone(s.Stop.Value)), "stop flag is set: "+orNone(s.Stop.Value))
 	case len(overdue) > 0:
-		reason := pipeline.OverdueReason(overdue[0])
+		reason := place.OverdueReason(overdue[0])
 		add(GateStop, fmt.Errorf("%w: the group is stopped at the next run: %s", ending.ErrStopped, reason), "a holder is past its deadline, and the next run stops the group: "+reason)
 	default:
 		add(GateStop, nil, "no stop flag")
@@ -185,7 +186,7 @@ func Gates(s NodeState) []Verdict {
 	case err != nil:
 		add(GateInterval, err, err.Error())
 	case s.MinRebootInterval > 0:
-		if last, ok := pipeline.LastReboot(s.History, s.Node); ok {
+		if last, ok := place.LastReboot(s.History, s.Node); ok {
 			add(GateInterval, nil, fmt.Sprintf("this node's last reboot finished at %s, more than %s ago", last.End.UTC().Format(time.RFC3339), s.MinRebootInterval))
 		} else {
 			add(GateInterval, nil, fmt.Sprintf("no reboot of this node finished within the last %s (none in the group's history)", s.MinRebootInterval))
@@ -221,7 +222,7 @@ func Gates(s NodeState) []Verdict {
 	case s.LockError != "":
 		add(GateLock, fmt.Errorf("%s", s.LockError), s.LockError)
 	case hostHolds && s.Daemon:
-		err := pipeline.FleetLockHolds(h, s.Node, s.Group)
+		err := place.FleetLockHolds(h, s.Node, s.Group)
 		add(GateLock, err, err.Error())
 	case hostHolds:
 		add(GateLock, nil, fmt.Sprintf("this FleetLock host holds the lock: phase %s since %s; its steady-state gives it back", h.Phase, h.Since.UTC().Format("2006-01-02T15:04:05Z")))
@@ -233,13 +234,13 @@ func Gates(s NodeState) []Verdict {
 	default:
 		// The pipeline's own judgement of the room, the limit, the zones, the queue and (once
 		// health holds) the claims of nodes with less room.
-		v := pipeline.View{Group: s.Group, Lock: s.Lock, Limit: s.Limit, GroupNodes: s.GroupNodes, Zones: s.Zones, Queue: s.Queue, Fleet: s.Fleet, Legacy: s.Legacy, Claims: s.Claims}
-		err := pipeline.LockFree(v, lock.Holder{Node: s.Node, Zone: s.Zone}, s.Health.FleetRuled(), s.Now)
+		v := place.View{Group: s.Group, Lock: s.Lock, Limit: s.Limit, GroupNodes: s.GroupNodes, Zones: s.Zones, Queue: s.Queue, Fleet: s.Fleet, Legacy: s.Legacy, Claims: s.Claims}
+		err := place.LockFree(v, lock.Holder{Node: s.Node, Zone: s.Zone}, s.Health.FleetRuled(), s.Now)
 		if err == nil {
-			err = pipeline.Alone(v, s.Node, s.RuleLess)
+			err = place.Alone(v, s.Node, s.RuleLess)
 		}
 		if err == nil && s.Health.OK() {
-			err = pipeline.YieldIn(v, s.Node, s.Health, s.Now)
+			err = place.YieldIn(v, s.Node, s.Health, s.Now)
 		}
 		if err != nil {
 			why := strings.TrimPrefix(err.Error(), "cannot take the reboot lock: ")
@@ -316,5 +317,5 @@ func orNone(s string) string {
 
 // legacyReason says that the Python rebootmgr holds the lock, and through which keys.
 func legacyReason(legacy map[string]string) string {
-	return "the Python rebootmgr holds the lock (" + pipeline.LegacyHeld(legacy) + ")"
+	return "the Python rebootmgr holds the lock (" + place.LegacyHeld(legacy) + ")"
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
@@ -24,7 +25,7 @@ type Snapshot struct {
 	At   time.Time
 	Stop *Mark
 	// Legacy are the Python rebootmgr's holders of no group (lock/.lock held,
-	// reboot_in_progress set by it): key -> node, as pipeline.View has them.
+	// reboot_in_progress set by it): key -> node, as place.View has them.
 	Legacy map[string]string
 	// Groups holds each group's lock, limit and stop flag; a group without keys is absent.
 	Groups map[string]GroupState
@@ -322,7 +323,7 @@ func (s Snapshot) InFlight(self, group string) map[string]string {
 	for name, g := range s.Groups {
 		locks[name] = g.Lock
 	}
-	return pipeline.InFlight(self, s.Fleet, locks, s.legacy(group))
+	return place.InFlight(self, s.Fleet, locks, s.legacy(group))
 }
 
 // legacy are the Python rebootmgr's holders that hold group's lock: those of no group, and
@@ -530,8 +531,8 @@ func daemonState(check string) string {
 func attention(s Snapshot, st NodeState, d Daemon, hasDaemon bool) *Attention {
 	if h, holds := st.Lock.Holder(st.Node); holds && !h.Deadline.IsZero() && s.At.After(h.Deadline) {
 		// Past its deadline, it waits for an operator until one has resumed the group: its miss
-		// is reported once (see pipeline.Unreported), and then it finishes by itself.
-		if st.Stop != nil || len(pipeline.Unreported([]lock.Holder{h}, st.History)) > 0 {
+		// is reported once (see place.Unreported), and then it finishes by itself.
+		if st.Stop != nil || len(place.Unreported([]lock.Holder{h}, st.History)) > 0 {
 			return &Attention{
 				Reason:  fmt.Sprintf("did not finish its reboot by its deadline %s (phase %s)", h.Deadline.UTC().Format(time.RFC3339), h.Phase),
 				Command: ending.ResolveOverdue(st.Node, st.Group),

@@ -11,7 +11,7 @@ import (
 
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/lock"
-	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
@@ -194,7 +194,7 @@ func TestPythonHolders(t *testing.T) {
 				}
 			}
 			for _, g := range st.Groups {
-				if got := pipeline.LegacyHeld(g.Python); got != tt.python[g.Name] {
+				if got := place.LegacyHeld(g.Python); got != tt.python[g.Name] {
 					t.Errorf("group %s: python holders %q, want %q", g.Name, got, tt.python[g.Name])
 				}
 			}

@@ -9,7 +9,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
-	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 	"github.com/rebootmgr/rebootmgr/window"
 )
 
@@ -143,7 +143,7 @@ func TestLockGateYieldsAsThePipeline(t *testing.T) {
 				fleet = fleet.With(n, "default")
 				rec.Holders = append(rec.Holders, lock.Holder{Node: n, Phase: lock.Rebooting, Since: now})
 			}
-			down := pipeline.InFlight("n1", fleet, map[string]lock.Record{"default": rec}, nil)
+			down := place.InFlight("n1", fleet, map[string]lock.Record{"default": rec}, nil)
 			s := NodeState{Node: "n1", Group: "default", Limit: lock.Limit{Auto: true}, Lock: rec, Fleet: fleet, Now: now, Tasks: map[string]int{},
 				Claims: lock.Claims{Version: lock.Version, Claims: []lock.Claim{claim}}, Health: health.Evaluate("n1", []health.Service{svc("max_failing=2")}, down)}
 			v := Blocking(Gates(s))

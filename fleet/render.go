@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/clip"
-	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 )
 
 // WriteJSON writes the status as the documented JSON document.
@@ -64,7 +64,7 @@ func WriteTable(w io.Writer, st Status, color bool) error {
 			}
 		}
 		if len(g.Python) > 0 {
-			holders = append(holders, paint(yellow, "the Python rebootmgr")+" ("+pipeline.LegacyHeld(g.Python)+")")
+			holders = append(holders, paint(yellow, "the Python rebootmgr")+" ("+place.LegacyHeld(g.Python)+")")
 		}
 		if len(holders) == 0 {
 			b.WriteString("lock free\n")

@@ -18,7 +18,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/logkey"
-	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
@@ -95,7 +95,7 @@ func refusalOf(err error) *Refusal {
 		return &Refusal{Kind: KindStopped, Value: clip.OneLine(err.Error())}
 	case errors.Is(err, ending.ErrUnhealthy):
 		return &Refusal{Kind: KindUnhealthy, Value: clip.OneLine(err.Error())}
-	case errors.Is(err, ending.ErrLockHeld), errors.Is(err, pipeline.ErrHeldElsewhere):
+	case errors.Is(err, ending.ErrLockHeld), errors.Is(err, place.ErrHeldElsewhere):
 		return &Refusal{Kind: KindLockHeld, Value: clip.OneLine(err.Error())}
 	case unavailable(err):
 		return &Refusal{Kind: KindConsulUnavailable, Value: "the reboot lock cannot be read or written now: try again later"}

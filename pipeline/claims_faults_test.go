@@ -9,6 +9,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/internal/pipelinetest"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 )
 
 // TestPythonMarkerOfAnotherGroupHoldsUpNobody: a claimant counts a reboot of the Python
@@ -70,7 +71,7 @@ func TestPythonMarkerOfAnotherGroupHoldsUpNobody(t *testing.T) {
 		if !rep.OK() {
 			t.Fatalf("compute's health at +%v: %s", after, rep.Reason())
 		}
-		if err := pipeline.YieldIn(v, "n1", rep, ctl.clock.Now()); errors.Is(err, lock.ErrYields) {
+		if err := place.YieldIn(v, "n1", rep, ctl.clock.Now()); errors.Is(err, lock.ErrYields) {
 			t.Errorf("at +%v the compute still yields to a claimant that has looked at every tick and cannot go (nothing it counted ended): %v", after, err)
 		}
 	}

@@ -2,9 +2,9 @@ package pipeline
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/rebootmgr/rebootmgr/ending"
+	"github.com/rebootmgr/rebootmgr/place"
 )
 
 // The gates' sentinels and endings as the daemon reads them through this package (see
@@ -31,14 +31,6 @@ func Resolution(status string, err error, node, group string) string {
 	return ending.Resolution(status, err, node, group)
 }
 
-// errWaitInPlace marks a holder that may not reboot yet (its group's limit was lowered, or the
-// Python rebootmgr holds the lock) and keeps its place while it waits.
-var errWaitInPlace = errors.New("waiting in place")
-
-func waitInPlace(format string, args ...any) error {
-	return &ending.Error{Gate: ending.ErrLockHeld, Msg: fmt.Sprintf(format, args...), Err: errWaitInPlace}
-}
-
 // errWorking marks a node that could take a place and works towards it: it waits for the
 // group's cooldown, or for its health to stay green. It keeps its turn in the group's queue
 // (see Pipeline.keepTurn) and looks again within lock.KeepEvery.
@@ -54,3 +46,6 @@ func working(err error) error {
 	}
 	return err
 }
+
+// PassReach is place.PassReach.
+func PassReach(round int) int { return place.PassReach(round) }

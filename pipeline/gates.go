@@ -11,6 +11,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
+	"github.com/rebootmgr/rebootmgr/place"
 	"github.com/rebootmgr/rebootmgr/window"
 )
 
@@ -31,16 +32,9 @@ func (p *Pipeline) checkStop(ctx context.Context) error {
 		return err
 	}
 	if f.Set {
-		return stopError(f)
+		return place.StopError(f)
 	}
 	return nil
-}
-
-func stopError(f Flag) error {
-	if f.Value == "" {
-		return ending.Fail(ending.ErrStopped, "stop flag is set: halted, nothing further is started")
-	}
-	return ending.Fail(ending.ErrStopped, "stop flag is set (%s): halted, nothing further is started", clip.OneLine(f.Value))
 }
 
 func (p *Pipeline) checkDisabled(ctx context.Context) error {
@@ -168,42 +162,9 @@ func (p *Pipeline) checkHealth(ctx context.Context, gate string) error {
 }
 
 // checkHealthIn is the health gate with the reboots in flight as v has them.
-func (p *Pipeline) checkHealthIn(ctx context.Context, v View, gate string) error {
+func (p *Pipeline) checkHealthIn(ctx context.Context, v place.View, gate string) error {
 	p.seen.sawView(v, p.Node)
-	return HealthIn(ctx, p.Health, p.Logger, v, p.Node, gate)
-}
-
-// LastReboot is node's last finished reboot in the group's history (false: none recorded). A
-// FleetLock host's reboot under the same name is another machine's, and not counted (see
-// LastHostReboot).
-func LastReboot(l history.Log, node string) (history.Entry, bool) {
-	return lastFinished(l, node, false)
-}
-
-// LastHostReboot is the last finished reboot of the FleetLock host host in the group's history
-// (false: none recorded); a node's of the same name is not counted.
-func LastHostReboot(l history.Log, host string) (history.Entry, bool) {
-	return lastFinished(l, host, true)
-}
-
-func lastFinished(l history.Log, name string, fleetLock bool) (history.Entry, bool) {
-	var last history.Entry
-	found := false
-	for _, e := range l.Entries {
-		if e.Node == name && e.Outcome == history.Finished && (e.TriggeredBy == lock.FleetLockTriggeredBy) == fleetLock && (!found || e.End.After(last.End)) {
-			last, found = e, true
-		}
-	}
-	return last, found
-}
-
-// FleetLockHolds is the gate of a node whose name a FleetLock host holds a place under (see
-// lock.Holder.FleetLock): that host is another machine, whose reboot this node neither
-// finishes nor gives back. The node waits until the host's steady-state (or an operator) gives
-// the place back.
-func FleetLockHolds(h lock.Holder, node, group string) error {
-	return ending.Fail(ending.ErrLockHeld, "a FleetLock host named %s holds a place in group %s's lock (%s since %s): it is not this node, which neither finishes nor gives back its reboot, and waits until the host's steady-state gives the place back (or rebootmgr unlock %s --force%s, once the host is known to be up); give the host an id no node has",
-		node, group, h.Phase, h.Since.UTC().Format(time.RFC3339), node, ending.GroupFlag(group))
+	return place.HealthIn(ctx, p.Health, p.Logger, v, p.Node, gate)
 }
 
 // IntervalGate is the least time between two reboots of node, judged on its group's history at
@@ -215,7 +176,7 @@ func IntervalGate(l history.Log, node string, interval time.Duration, now time.T
 	if interval <= 0 {
 		return nil
 	}
-	last, ok := LastReboot(l, node)
+	last, ok := place.LastReboot(l, node)
 	if !ok {
 		return nil
 	}
@@ -264,7 +225,7 @@ func (p *Pipeline) checkInterval(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	last, _ := LastReboot(l, p.Node)
+	last, _ := place.LastReboot(l, p.Node)
 	p.lastReboot = &last.End
 	gerr := IntervalGate(l, p.Node, p.MinRebootInterval, p.Clock.Now(), p.request)
 	if !errors.Is(gerr, ending.ErrSignalNotCleared) {

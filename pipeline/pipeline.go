@@ -13,59 +13,31 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/ending"
-	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
+	"github.com/rebootmgr/rebootmgr/place"
 	"github.com/rebootmgr/rebootmgr/window"
 )
-
-// Flag is a key that means something by existing: the stop flag, a node's disabled mark, a
-// node's reboot request. Value is what it holds (a reason, often), Index its ModifyIndex.
-type Flag struct {
-	Set   bool
-	Value string
-	Index uint64
-}
 
 // Flags are the keys that mean something by existing: the stop flags, a node's disabled mark,
 // a node's reboot request.
 type Flags interface {
-	Stop(ctx context.Context) (Flag, error)
+	Stop(ctx context.Context) (place.Flag, error)
 	// WaitStop returns when the stop flag is set (or ctx ends).
-	WaitStop(ctx context.Context) (Flag, error)
-	Disabled(ctx context.Context, node string) (Flag, error)
+	WaitStop(ctx context.Context) (place.Flag, error)
+	Disabled(ctx context.Context, node string) (place.Flag, error)
 	// SetDisabled marks node disabled with reason, keeping a mark that is already there.
 	SetDisabled(ctx context.Context, node, reason string) error
-	Trigger(ctx context.Context, node string) (Flag, error)
+	Trigger(ctx context.Context, node string) (place.Flag, error)
 	// DeleteTrigger deletes node's reboot request if its ModifyIndex is still index.
 	DeleteTrigger(ctx context.Context, node string, index uint64) (bool, error)
-}
-
-// Locks are the group's lock record and the fleet's holders, read at one moment and written
-// against that read.
-type Locks interface {
-	// Lock reads the lock record and its index (0: no record).
-	Lock(ctx context.Context) (lock.Record, uint64, error)
-	// View reads the stop flags, the group's lock record and limit, the fleet's holders and
-	// the Python rebootmgr's keys at one moment.
-	View(ctx context.Context) (View, error)
-	// Commit writes ch if nothing v holds changed since it was read; false (nothing written)
-	// if something did.
-	Commit(ctx context.Context, v View, ch Change) (bool, error)
-	// ChangeClaims writes the fleet's claims of room as change makes them from the record as
-	// read, with check-and-set (read again when another node wrote it meanwhile).
-	ChangeClaims(ctx context.Context, change func(lock.Claims) (lock.Claims, error)) error
 }
 
 // Group is what the group keeps besides its lock: its stop flag as the pipeline sets it, and
 // its history.
 type Group interface {
-	// StopGroup sets the group's stop flag with reason, keeping one already set; it reports
-	// whether it set it.
-	StopGroup(ctx context.Context, reason string) (bool, error)
-	// History reads the group's history.
-	History(ctx context.Context) (history.Log, uint64, error)
+	place.Group
 	// AppendHistory records a reboot (or a failed one) and returns the group's history.
 	AppendHistory(ctx context.Context, e history.Entry) (history.Log, error)
 }
@@ -81,19 +53,9 @@ type Maintenance interface {
 // Store is everything the pipeline keeps in Consul.
 type Store interface {
 	Flags
-	Locks
+	place.Locks
 	Group
 	Maintenance
-}
-
-// Health judges the services a node's reboot depends on.
-type Health interface {
-	// Check judges node's services; every node in down counts as a failing instance (the
-	// value says why), whatever its checks say.
-	Check(ctx context.Context, node string, down map[string]string) (health.Report, error)
-	// Ruled says whether node (another node: a holder) runs a service with a rule over the
-	// fleet (see health.FleetRule).
-	Ruled(ctx context.Context, node string) (bool, error)
 }
 
 // Task phases.
@@ -197,7 +159,7 @@ type Config struct {
 type Pipeline struct {
 	Config
 	Store    Store
-	Health   Health
+	Health   place.Health
 	Tasks    Tasks
 	Rebooter Rebooter
 	Clock    Clock
@@ -287,10 +249,10 @@ type Seen struct {
 	// read), sorted; nil when it read none.
 	InFlight []string
 	// Queued says whether the node waits in its group's queue, not blocked, as the run left it:
-	// it is then told when a place opens for it (see Woken), and needs to hear nothing else.
+	// it is then told when a place opens for it (see place.Woken), and needs to hear nothing else.
 	Queued bool
 	// Woke are the entries of the nodes the run's writes told that a place is theirs to look at,
-	// as written then: each must answer within lock.AnswerWithin (see PassTurns).
+	// as written then: each must answer within lock.AnswerWithin (see place.PassTurns).
 	Woke []lock.QueueEntry
 }
 
@@ -298,7 +260,7 @@ type Seen struct {
 func (s *Seen) saw(rec lock.Record) { s.Lock = &rec }
 
 // sawView keeps what the run last read: its lock record, and the reboots in flight for node.
-func (s *Seen) sawView(v View, node string) {
+func (s *Seen) sawView(v place.View, node string) {
 	s.saw(v.Lock)
 	s.InFlight = slices.Sorted(maps.Keys(v.InFlight(node)))
 	if s.InFlight == nil {
@@ -367,7 +329,7 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 	// A reboot that happened is finished under a stop flag too (see finish): nothing else is.
 	rebooted := holds && h.Phase != lock.Preparing
 	if v.Stop.Set && !rebooted {
-		return Result{}, stopError(v.Stop)
+		return Result{}, place.StopError(v.Stop)
 	}
 	now := p.Clock.Now()
 	recheck = rec.NextDeadline(now, v.Sightings)
@@ -399,7 +361,7 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 		log.Info("reboot required", logkey.Gate, "trigger", logkey.By, p.request.Why)
 	}
 	if hostHolds {
-		return Result{}, FleetLockHolds(h, p.Node, v.Group)
+		return Result{}, place.FleetLockHolds(h, p.Node, v.Group)
 	}
 	return p.prepare(ctx, held, p.request.Why)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
+	"github.com/rebootmgr/rebootmgr/place"
 )
 
 // prepare is the part before the reboot, in the README's phases: the gates, the place in the
@@ -242,7 +243,7 @@ func (p *Pipeline) undoReboot(ctx context.Context, cause error) error {
 
 // releasesOnError says whether an error before the reboot gives the lock back.
 func (p *Pipeline) releasesOnError(ctx context.Context, err error) bool {
-	return ctx.Err() == nil && !errors.Is(err, ending.ErrStopped) && !errors.Is(err, ending.ErrLockLost) && !errors.Is(err, errWaitInPlace)
+	return ctx.Err() == nil && !errors.Is(err, ending.ErrStopped) && !errors.Is(err, ending.ErrLockLost) && !errors.Is(err, place.ErrWaitInPlace)
 }
 
 // abandon gives the lock back after a run that will not reboot, and ends the maintenance

@@ -7,6 +7,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
+	"github.com/rebootmgr/rebootmgr/place"
 )
 
 // queueAfter keeps this node's entry in its group's queue as the run's end says, against the
@@ -27,7 +28,7 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queue
 	switch {
 	case err == nil && res.Outcome == NothingToDo && in:
 		change, after = func(q lock.Queue) lock.Queue { return q.Leave(p.Node) }, false
-	case errors.Is(err, errWaitInPlace):
+	case errors.Is(err, place.ErrWaitInPlace):
 		// It holds a place already.
 	case errors.Is(err, errWorking):
 		// It could take a place, and waits for what it must first: it keeps its turn.
@@ -35,7 +36,7 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queue
 		change, after = func(q lock.Queue) lock.Queue { return q.Keep(p.Node, now) }, true
 	case errors.Is(err, lock.ErrQueued) && ready && p.quietSinceFreed():
 		// A place is free and nodes before it go first: it says that it is there and waits (a
-		// node woken that does not answer is passed over: see PassTurns).
+		// node woken that does not answer is passed over: see place.PassTurns).
 		now := p.Clock.Now()
 		change = func(q lock.Queue) lock.Queue { return q.Keep(p.Node, now) }
 	case errors.Is(err, lock.ErrYields):
@@ -108,7 +109,7 @@ func ownGate(err error) string {
 // WaitsForTurn says whether a run ended waiting for a place in its group's lock by count or
 // order alone (the lock is full by its limit or its zones, or nodes before it in the queue go
 // first) with the node in the queue to be told of it (res.Seen.Queued). Such a node has nothing
-// to look at until a place opens for it (see Woken); a Python holder, a place held elsewhere, a
+// to look at until a place opens for it (see place.Woken); a Python holder, a place held elsewhere, a
 // holder waiting in place, or a node whose entry in the queue could not be written is no such
 // end.
 func WaitsForTurn(res Result, err error) bool {

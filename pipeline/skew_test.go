@@ -14,6 +14,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/internal/pipelinetest"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 )
 
 // skewedNode is a daemon's pipeline on a node whose clock is off by some offset from the
@@ -48,8 +49,8 @@ func newSkewedNode(t *testing.T, st *pipelinetest.Store, name string, now time.T
 // release gives node's place back as the pipeline does, at the time of its own clock.
 func release(t *testing.T, st *pipelinetest.Store, node string, now time.Time) {
 	t.Helper()
-	_, _, err := pipeline.ChangeLock(t.Context(), st, slog.New(slog.DiscardHandler), func(v pipeline.View) (pipeline.Change, error) {
-		return pipeline.ReleaseIn(v, node, now), nil
+	_, _, err := place.ChangeLock(t.Context(), st, slog.New(slog.DiscardHandler), func(v place.View) (place.Change, error) {
+		return place.ReleaseIn(v, node, now), nil
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/logkey"
+	"github.com/rebootmgr/rebootmgr/place"
 )
 
 func (p *Pipeline) settleTime(ctx context.Context) (time.Duration, error) {
@@ -126,7 +127,7 @@ func (p *Pipeline) whileNotStopped(ctx context.Context, fn func(context.Context)
 		f, err := p.Store.WaitStop(wctx)
 		if err == nil && f.Set {
 			p.Logger.Warn("stop flag appeared: halting", logkey.Value, clip.OneLine(f.Value))
-			cancel(stopError(f))
+			cancel(place.StopError(f))
 		}
 	}()
 	err := fn(wctx)

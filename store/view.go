@@ -15,7 +15,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/cas"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
-	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 )
 
 // Holders is the fleet's record of every node holding a place in any group's lock.
@@ -78,16 +78,16 @@ type viewState struct {
 // View reads the group's lock record and limit, the fleet's record and the Python
 // rebootmgr's keys in one consistent transaction. A session lock held on a Python lock key, or
 // a Python marker that rebootmgr did not write, is a Python holder (View.Legacy).
-func (c *Consul) View(ctx context.Context) (pipeline.View, error) {
+func (c *Consul) View(ctx context.Context) (place.View, error) {
 	lockKey, limitKey, fleetKey := c.Keys.GroupLock(c.Group), c.Keys.GroupLimit(c.Group), c.Keys.Holders()
 	stopKey, groupStopKey, queueKey := c.Keys.Stop(), c.Keys.GroupStop(c.Group), c.Keys.GroupQueue(c.Group)
 	legacy, claimsKey, pyStopKey := c.Keys.LegacyKeys(c.Group), c.Keys.Claims(), c.Keys.PythonGroupStop(c.Group)
 	keys := append([]string{lockKey, limitKey, fleetKey, stopKey, groupStopKey, pyStopKey, queueKey, claimsKey}, legacy...)
 	pairs, err := c.getAll(ctx, keys)
 	if err != nil {
-		return pipeline.View{}, err
+		return place.View{}, err
 	}
-	v := pipeline.View{Group: groupName(c.Group), Lock: lock.Record{Version: lock.Version}, Limit: lock.One,
+	v := place.View{Group: groupName(c.Group), Lock: lock.Record{Version: lock.Version}, Limit: lock.One,
 		Fleet: lock.Fleet{Version: lock.Version}, Legacy: map[string]string{}}
 	state := &viewState{index: map[string]uint64{}, markers: map[string]string{}}
 	for _, key := range keys {
@@ -105,12 +105,12 @@ func (c *Consul) View(ctx context.Context) (pipeline.View, error) {
 	}
 	if p := pairs[lockKey]; p != nil {
 		if v.Lock, err = lock.Decode(p.Value); err != nil {
-			return pipeline.View{}, fmt.Errorf("reboot lock %s: %w (fix or delete the key by hand after checking which nodes are rebooting)", lockKey, err)
+			return place.View{}, fmt.Errorf("reboot lock %s: %w (fix or delete the key by hand after checking which nodes are rebooting)", lockKey, err)
 		}
 	}
 	if p := pairs[limitKey]; p != nil {
 		if v.Limit, err = lock.ParseLimit(string(p.Value)); err != nil {
-			return pipeline.View{}, fmt.Errorf("key %s: %w", limitKey, err)
+			return place.View{}, fmt.Errorf("key %s: %w", limitKey, err)
 		}
 		if v.Limit.Percent > 0 || v.Limit.PerZone > 0 {
 			// The share is of the nodes Consul knows now, and the zones are theirs: read beside
@@ -118,7 +118,7 @@ func (c *Consul) View(ctx context.Context) (pipeline.View, error) {
 			// depends on (a zone orders the queue; the holders' own zones judge the places).
 			n, zones, err := c.groupCatalog(ctx)
 			if err != nil {
-				return pipeline.View{}, err
+				return place.View{}, err
 			}
 			if v.Limit.Percent > 0 {
 				v.GroupNodes = n
@@ -131,15 +131,15 @@ func (c *Consul) View(ctx context.Context) (pipeline.View, error) {
 	v.Queue = lock.Queue{Version: lock.Version}
 	if p := pairs[queueKey]; p != nil {
 		if v.Queue, err = lock.DecodeQueue(p.Value); err != nil {
-			return pipeline.View{}, fmt.Errorf("group's queue %s: %w (delete the key: it only orders the nodes waiting)", queueKey, err)
+			return place.View{}, fmt.Errorf("group's queue %s: %w (delete the key: it only orders the nodes waiting)", queueKey, err)
 		}
 	}
 	if v.Claims, err = decodeClaims(claimsKey, pairs[claimsKey]); err != nil {
-		return pipeline.View{}, err
+		return place.View{}, err
 	}
 	if p := pairs[fleetKey]; p != nil {
 		if v.Fleet, err = lock.DecodeFleet(p.Value); err != nil {
-			return pipeline.View{}, fmt.Errorf("fleet's lock holders %s: %w (fix or delete the key by hand after checking which nodes are rebooting)", fleetKey, err)
+			return place.View{}, fmt.Errorf("fleet's lock holders %s: %w (fix or delete the key by hand after checking which nodes are rebooting)", fleetKey, err)
 		}
 	}
 	for _, key := range legacy {
@@ -244,11 +244,11 @@ func (c *Consul) getAll(ctx context.Context, keys []string) (map[string]*api.KVP
 var ErrFiltered = errors.New("results hidden by Consul's ACLs (X-Consul-Results-Filtered-By-ACLs): the token needs read access to them (node_prefix, service_prefix and key_prefix read)")
 
 // Commit writes ch in one transaction if nothing v holds changed since it was read (see
-// pipeline.Change); false, and nothing written, when something did. The Python rebootmgr's
+// place.Change); false, and nothing written, when something did. The Python rebootmgr's
 // markers go in the same transaction (see markerOps); with PythonMarkers, so does a check that
 // none of its keys changed since v, so that a Python node that took its lock after v was read
 // fails the write.
-func (c *Consul) Commit(ctx context.Context, v pipeline.View, ch pipeline.Change) (bool, error) {
+func (c *Consul) Commit(ctx context.Context, v place.View, ch place.Change) (bool, error) {
 	state, ok := v.Version.(*viewState)
 	if !ok {
 		return false, errors.New("commit: the view was not read from this store")
@@ -294,9 +294,9 @@ func (c *Consul) Commit(ctx context.Context, v pipeline.View, ch pipeline.Change
 		}
 	}
 	// The nodes the change brings to the front of the queue are told in the same transaction
-	// (see pipeline.Woken). A policy from before the turn keys denies that: the change is written
+	// (see place.Woken). A policy from before the turn keys denies that: the change is written
 	// alone, and those nodes see their place at their next tick.
-	if wakes := c.wakeOps(pipeline.Woken(v, ch), len(ops)); len(wakes) > 0 {
+	if wakes := c.wakeOps(place.Woken(v, ch), len(ops)); len(wakes) > 0 {
 		ok, err := c.txn(ctx, append(slices.Clip(ops), wakes...))
 		if err == nil || !denied(err) {
 			return ok, err
@@ -311,7 +311,7 @@ func (c *Consul) Commit(ctx context.Context, v pipeline.View, ch pipeline.Change
 
 // wakeOps write the turn key of each node woken (TurnValue), within what one transaction takes
 // beside the change's used ops. A name Consul would clean into another key is never woken there.
-func (c *Consul) wakeOps(wakes []pipeline.Wake, used int) api.TxnOps {
+func (c *Consul) wakeOps(wakes []place.Wake, used int) api.TxnOps {
 	now := time.Now()
 	var ops api.TxnOps
 	for _, w := range wakes {
@@ -324,7 +324,7 @@ func (c *Consul) wakeOps(wakes []pipeline.Wake, used int) api.TxnOps {
 
 // TurnValue is what a turn key holds: "place" when a place opened for the node, "look" when
 // only a holder's deadline changed; then when.
-func TurnValue(w pipeline.Wake, now time.Time) string {
+func TurnValue(w place.Wake, now time.Time) string {
 	why := "look"
 	if w.Place {
 		why = "place"

@@ -15,6 +15,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/fleet"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
@@ -126,7 +127,7 @@ func (f *checkFlags) state(ctx context.Context, o *operator, node string, here b
 	if s.Health, err = hc.Check(ctx, node, v.InFlight(node)); err != nil {
 		return s, err
 	}
-	s.RuleLess, err = pipeline.RuleLess(ctx, hc, v, node)
+	s.RuleLess, err = place.RuleLess(ctx, hc, v, node)
 	return s, err
 }
 

@@ -14,7 +14,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
-	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
@@ -175,24 +175,24 @@ func TestWaitingDaemonWakesAtTheDeadline(t *testing.T) {
 // check-and-set, telling the nodes of the queue what they must hear.
 func commitHolder(t testing.TB, n *testNode, h lock.Holder) {
 	t.Helper()
-	changeLock(t, n, func(v pipeline.View) (pipeline.Change, error) {
+	changeLock(t, n, func(v place.View) (place.Change, error) {
 		rec, err := v.Lock.Update(h)
-		return pipeline.Change{Lock: rec}, err
+		return place.Change{Lock: rec}, err
 	})
 }
 
 // releaseHolder gives node's place in the default group's lock back as its daemon would.
 func releaseHolder(t testing.TB, n *testNode, node string) {
 	t.Helper()
-	changeLock(t, n, func(v pipeline.View) (pipeline.Change, error) {
-		return pipeline.ReleaseIn(v, node, time.Now()), nil
+	changeLock(t, n, func(v place.View) (place.Change, error) {
+		return place.ReleaseIn(v, node, time.Now()), nil
 	})
 }
 
-func changeLock(t testing.TB, n *testNode, change func(pipeline.View) (pipeline.Change, error)) {
+func changeLock(t testing.TB, n *testNode, change func(place.View) (place.Change, error)) {
 	t.Helper()
 	s := &store.Consul{Client: n.agent.Client, Keys: n.keys()}
-	if _, _, err := pipeline.ChangeLock(context.Background(), s, slog.New(slog.DiscardHandler), change); err != nil {
+	if _, _, err := place.ChangeLock(context.Background(), s, slog.New(slog.DiscardHandler), change); err != nil {
 		t.Fatal(err)
 	}
 }
