@@ -3,6 +3,8 @@ package ending
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/rebootmgr/rebootmgr/lock"
 )
@@ -113,4 +115,24 @@ func GroupFlag(group string) string {
 		return ""
 	}
 	return " --group " + group
+}
+
+// taskMark is in the disabled mark a failed task leaves, before the time and a closing
+// parenthesis.
+const taskMark = " (rebootmgr, "
+
+// TaskMark is the disabled mark a task that failed at for reason leaves.
+func TaskMark(reason string, at time.Time) string {
+	return reason + taskMark + at.UTC().Format(time.RFC3339) + ")"
+}
+
+// DisabledByTask says whether a disabled mark's value is one rebootmgr wrote when a task
+// failed (not an operator's).
+func DisabledByTask(value string) bool {
+	i := strings.LastIndex(value, taskMark)
+	if i < 0 || !strings.HasSuffix(value, ")") {
+		return false
+	}
+	_, err := time.Parse(time.RFC3339, value[i+len(taskMark):len(value)-1])
+	return err == nil
 }

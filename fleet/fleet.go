@@ -5,6 +5,7 @@
 package fleet
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"sort"
@@ -12,10 +13,10 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/ending"
+	"github.com/rebootmgr/rebootmgr/gate"
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
-	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/place"
 	"github.com/rebootmgr/rebootmgr/store"
 )
@@ -62,9 +63,10 @@ type Snapshot struct {
 
 // Local is what only the node status or check runs on knows of itself: the settings its daemon
 // judges by (from its configuration), its boot id and whether the reboot command ran on that
-// boot, and its tasks.
+// boot, its tasks, and its reboot-required files that exist, with their write times.
 type Local struct {
 	Settings  Settings
+	Files     []gate.File
 	BootID    string
 	RebootRan bool
 	Tasks     map[string]int
@@ -391,14 +393,9 @@ func node(s Snapshot, name string, services []health.Service, ruleLess map[strin
 	if hasDaemon {
 		n.Daemon = &DaemonRow{State: daemonState(d.State), Status: d.Status, Version: d.Settings.Version, Enabled: d.Settings.Enabled}
 	}
-	verdicts := Gates(st)
-	if v := Blocking(verdicts); v != nil {
-		reason := v.Err.Error()
-		if g := ending.Sentinel(v.Err); g != nil {
-			reason = strings.TrimPrefix(reason, g.Error()+": ")
-		}
-		n.Blocked = &Block{Gate: v.Gate, Reason: reason}
-		if v.Gate == GateWindow {
+	if v := gate.First(Gates(st)); v != nil {
+		n.Blocked = &Block{Gate: v.Gate, Reason: v.Why()}
+		if v.Gate == gate.Window {
 			if next := st.Schedule.Next(st.Now); !next.IsZero() {
 				n.NextWindow = &next
 			}
@@ -475,33 +472,30 @@ func (s Snapshot) NodeState(name string, services []health.Service) NodeState {
 	if m, ok := s.Disabled[name]; ok {
 		st.Disabled = &m
 	}
-	var requested []string
-	if _, ok := s.Requests[name]; ok {
-		requested = append(requested, "key")
-		st.Request = pipeline.Request{Why: "key reboot_required"}
-	}
+	// What asks for its reboot, as the pipeline asks (see gate.Sources): the files only the
+	// node itself sees, then its key.
+	asks := gate.Sources{Every: true, Key: func(context.Context) (place.Flag, error) {
+		m, ok := s.Requests[name]
+		return place.Flag{Set: ok, Value: m.Value}, nil
+	}}
 	var settings *Settings
 	if d, ok := s.Daemons[name]; ok && d.SettingsError == "" {
 		settings = &d.Settings
 	} else if ok {
 		st.SettingsError = d.SettingsError
 	}
-	if name == s.Local {
-		for i, f := range s.LocalFiles {
-			requested = append(requested, "file "+f)
-			if i == 0 {
-				// The pipeline looks at the files first.
-				st.Request = pipeline.Request{Why: "file " + f}
-			}
+	if l := s.LocalState; name == s.Local && l != nil {
+		for _, f := range l.Files {
+			asks.Files = append(asks.Files, f.Path)
 		}
-		if l := s.LocalState; l != nil {
-			st.BootID, st.RebootRan, st.Tasks, st.TasksErr, st.TasksUnknown = l.BootID, l.RebootRan, l.Tasks, l.TasksErr, false
-			if settings == nil {
-				settings = &l.Settings
-			}
+		asks.Stat = gate.FilesFound(l.Files)
+		st.BootID, st.RebootRan, st.Tasks, st.TasksErr, st.TasksUnknown = l.BootID, l.RebootRan, l.Tasks, l.TasksErr, false
+		if settings == nil {
+			settings = &l.Settings
 		}
 	}
-	st.Requested = strings.Join(requested, ", ")
+	// Nothing is read: the files were seen and the key is the snapshot's.
+	st.Asked, _ = asks.Ask(context.Background())
 	if settings != nil {
 		sch, err := settings.Schedule(name)
 		if err != nil {
@@ -543,7 +537,7 @@ func attention(s Snapshot, st NodeState, d Daemon, hasDaemon bool) *Attention {
 		reason, command, _ := strings.Cut(d.Status, ending.ResolveSep)
 		return &Attention{Reason: reason, Command: command}
 	}
-	if st.Disabled != nil && pipeline.DisabledByTask(st.Disabled.Value) {
+	if st.Disabled != nil && ending.DisabledByTask(st.Disabled.Value) {
 		reason := "disabled after a failed task: " + st.Disabled.Value
 		return &Attention{Reason: reason, Command: ending.ResolveDisabledByTask(st.Node)}
 	}

@@ -154,3 +154,10 @@ func truncate(s string) string {
 	}
 	return s[:maxReason] + "..."
 }
+
+func orNone(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "(no reason given)"
+	}
+	return clip.OneLine(s)
+}

@@ -369,7 +369,11 @@ func (l *Locks) stopOverdue(ctx context.Context, st *store.Consul, log *slog.Log
 	if by == "" {
 		by = "rebootmgr fleetlock"
 	}
-	stopped, err := place.StopOverdue(ctx, st, log, v.Lock, now, v.Sightings, by, false)
+	unreported, err := place.UnreportedIn(ctx, st, v.Lock, now, v.Sightings)
+	if err != nil {
+		return err
+	}
+	stopped, err := place.StopOverdue(ctx, st, log, unreported, now, by)
 	for _, o := range stopped {
 		e := history.Entry{Node: o.Holder.Node, Start: o.Holder.RebootStarted, End: now, Outcome: history.DeadlinePassed, TriggeredBy: o.Holder.TriggeredBy}
 		if _, err := st.AppendHistory(ctx, e); err != nil {

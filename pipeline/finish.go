@@ -4,15 +4,14 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
-	"github.com/rebootmgr/rebootmgr/place"
 )
 
-// finish is the part after the reboot: the node holds the lock in phase rebooting or finishing.
+// finish is the part after the reboot: the node holds the lock in phase finishing (a dry run's
+// may still say rebooting), its reboot having happened (see rebooted).
 // A stop flag does not hold it: a stop means that nothing further starts, and this reboot
 // started already. Its node finishes it (health, post-boot tasks, health, maintenance off) and
 // gives its place back, which nobody can take while the flag is set; left halted, the node
@@ -20,38 +19,6 @@ import (
 // brought to a stop with no holder left (as an upgrade wants).
 func (p *Pipeline) finish(ctx context.Context, h lock.Holder) (Result, error) {
 	log := p.Logger
-	if h.Phase == lock.Rebooting {
-		bootID, err := p.BootID()
-		if err != nil {
-			return Result{}, err
-		}
-		ran, err := p.Note.Has(bootID)
-		if err != nil {
-			return Result{}, err
-		}
-		if err := RebootedGate(p.Node, h, bootID, ran); err != nil {
-			return Result{}, err
-		}
-		if bootID == h.BootID {
-			// The run that moved to rebooting ended before the command: nothing rebooted,
-			// nothing was asked to. Back to preparing, keeping the place, and over again.
-			log.Warn("the reboot lock says this node is rebooting, but the reboot command never ran (the run ended between the phase change and the command): starting over from the gates, keeping the place", logkey.Since, h.RebootStarted)
-			if p.DryRun {
-				return Result{Outcome: DryRunPassed, Message: "dry run: the reboot command never ran; would put the lock back to preparing and start over from the gates"}, nil
-			}
-			if err := p.undoReboot(ctx, nil); err != nil {
-				return Result{}, err
-			}
-			return p.prepare(ctx, true, h.TriggeredBy)
-		}
-		if !p.DryRun {
-			var err error
-			if h, err = p.updateHolder(ctx, func(h lock.Holder) lock.Holder { h.Phase = lock.Finishing; return h }); err != nil {
-				return Result{}, err
-			}
-		}
-		log.Info("node rebooted", logkey.Step, "finishing", logkey.BootID, bootID)
-	}
 	if err := p.checkHealth(ctx, "health after reboot"); err != nil {
 		return Result{}, err
 	}
@@ -92,17 +59,6 @@ func (p *Pipeline) finish(ctx context.Context, h lock.Holder) (Result, error) {
 	p.tell(ctx, NotifyRebootFinished, "")
 	log.Info("reboot finished: lock released", logkey.Step, "done")
 	return Result{Outcome: Finished, Message: "reboot finished"}, nil
-}
-
-// stopOverdue stops the group when a holder is past its deadline (see place.StopOverdue), and
-// records and tells each stop it set.
-func (p *Pipeline) stopOverdue(ctx context.Context, rec lock.Record, now time.Time, seen *lock.Sightings) error {
-	stopped, err := place.StopOverdue(ctx, p.Store, p.Logger, rec, now, seen, "rebootmgr on "+p.Node, p.DryRun)
-	for _, o := range stopped {
-		p.record(ctx, history.Entry{Node: o.Holder.Node, Start: o.Holder.RebootStarted, End: now.UTC(), Outcome: history.DeadlinePassed, TriggeredBy: o.Holder.TriggeredBy})
-		p.tell(ctx, NotifyGroupStopped, o.Reason)
-	}
-	return err
 }
 
 // record appends to the group's history and trips the circuit breaker when the failures in its

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/ending"
+	"github.com/rebootmgr/rebootmgr/gate"
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/internal/pipelinetest"
@@ -33,7 +34,7 @@ type machine struct {
 	// notifier, when set, hears every notification.
 	notifier func(kind string)
 	// sentinels are the reboot-required commands; command is one that says no until told.
-	sentinels []pipeline.Sentinel
+	sentinels []gate.Sentinel
 	command   *pipelinetest.Sentinel
 	config    pipeline.Config
 	boots     int
@@ -54,7 +55,7 @@ func newMachine(t *testing.T) *machine {
 		dir:    t.TempDir(),
 	}
 	m.command = &pipelinetest.Sentinel{Name: "needrestart -b | grep -q 'KSTA: 3'"}
-	m.sentinels = []pipeline.Sentinel{m.command}
+	m.sentinels = []gate.Sentinel{m.command}
 	m.config.TriggerFiles = []string{m.triggerFile()}
 	m.health.Set(pipelinetest.Service("galera", nil, "n1", "n2"))
 	return m

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/ending"
+	"github.com/rebootmgr/rebootmgr/gate"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
-	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/place"
 	"github.com/rebootmgr/rebootmgr/window"
 )
@@ -165,7 +165,7 @@ type Pipeline struct {
 	Clock    Clock
 	// Sentinels are the reboot-required commands, asked (with CheckTriggers) when no file and
 	// no key asks for a reboot.
-	Sentinels []Sentinel
+	Sentinels []gate.Sentinel
 	// BootID reads the machine's boot id.
 	BootID func() (string, error)
 	// Note is where the reboot command is noted before it runs (see RebootNote).
@@ -179,8 +179,9 @@ type Pipeline struct {
 
 	// seen is what the current run learnt so far; runs of one Pipeline never overlap.
 	seen Seen
-	// request is what asked for the current run's reboot.
-	request Request
+	// holding says that the current run must give its place back if it ends before the
+	// reboot (see releasesOnError).
+	holding bool
 	// unrecorded is the disabled mark a failed task called for and that could not be written:
 	// until it is, every run only tries to write it again.
 	unrecorded string
@@ -289,10 +290,8 @@ func (s *Seen) asked(why string) { s.Asked, s.Required = true, why }
 // Run runs the pipeline once: it either starts a reboot, finishes one after the node came
 // back, or ends at a gate with an error that says why.
 func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
-	log := p.Logger
 	var recheck time.Time
-	p.seen, p.queue, p.claim = Seen{}, lock.Queue{}, nil
-	p.request = Request{}
+	p.seen, p.queue, p.claim, p.holding = Seen{}, lock.Queue{}, nil, false
 	defer func() {
 		if until := ending.Until(err); !until.IsZero() {
 			recheck = earliest(recheck, until)
@@ -309,10 +308,19 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 		res.Seen.Queued = queued
 		p.claimAfter(ctx, err)
 	}()
+	// Every error before the reboot gives a place this run holds back, but a stop-flag halt
+	// (which leaves everything for the operator to see), a node held back with its place, a lost
+	// place and a cancelled run (a shutdown, which must leave the lock as a crash would).
+	defer func() {
+		if err != nil && p.holding && p.releasesOnError(ctx, err) {
+			p.abandon(ctx, err)
+		}
+	}()
 	if err := p.recordDisabled(ctx); err != nil {
 		return Result{}, err
 	}
-	v, err := p.locks().View(ctx)
+	s := p.snapshot(ctx)
+	v, err := s.View.Get()
 	if err != nil {
 		return Result{}, err
 	}
@@ -320,48 +328,6 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 	if cl, ok := v.Claims.Of(p.Node); ok {
 		p.claim = &cl
 	}
-	rec := v.Lock
-	p.seen.saw(rec)
-	h, holds := rec.Holder(p.Node)
-	// A FleetLock host of this node's name may hold that place: its reboot is not this node's.
-	hostHolds := holds && h.FleetLock()
-	holds = holds && !hostHolds
-	// A reboot that happened is finished under a stop flag too (see finish): nothing else is.
-	rebooted := holds && h.Phase != lock.Preparing
-	if v.Stop.Set && !rebooted {
-		return Result{}, place.StopError(v.Stop)
-	}
-	now := p.Clock.Now()
-	recheck = rec.NextDeadline(now, v.Sightings)
-	if !v.Stop.Set {
-		if err := p.stopOverdue(ctx, rec, now, v.Sightings); err != nil {
-			return Result{}, err
-		}
-	}
-	p.request = Request{Why: "an operator's rebootmgr reboot"}
-	if rebooted {
-		log.Info("this node holds the reboot lock: finishing the reboot", logkey.Phase, h.Phase, logkey.Since, h.Since)
-		return p.finish(ctx, h)
-	}
-	held := holds
-	if held {
-		log.Info("this node holds the reboot lock from a run that did not reboot: starting over from the gates", logkey.Phase, h.Phase, logkey.Since, h.Since)
-		p.seen.asked("the reboot lock it holds")
-	}
-	if !held && p.CheckTriggers {
-		p.request, err = p.triggered(ctx)
-		if err != nil {
-			return Result{}, err
-		}
-		p.seen.asked(p.request.Why)
-		if p.request.Why == "" {
-			log.Info("no reboot required", logkey.Gate, "trigger")
-			return Result{Outcome: NothingToDo, Message: "no reboot required"}, nil
-		}
-		log.Info("reboot required", logkey.Gate, "trigger", logkey.By, p.request.Why)
-	}
-	if hostHolds {
-		return Result{}, place.FleetLockHolds(h, p.Node, v.Group)
-	}
-	return p.prepare(ctx, held, p.request.Why)
+	recheck = v.Lock.NextDeadline(s.Now, v.Sightings)
+	return p.walk(ctx, s)
 }

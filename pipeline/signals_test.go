@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/ending"
+	"github.com/rebootmgr/rebootmgr/gate"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/internal/pipelinetest"
 	"github.com/rebootmgr/rebootmgr/pipeline"
@@ -20,7 +21,7 @@ import (
 func TestSentinelCommand(t *testing.T) {
 	m := newMachine(t)
 	cmd := &pipelinetest.Sentinel{Name: "! needs-restarting -r"}
-	m.sentinels = []pipeline.Sentinel{cmd}
+	m.sentinels = []gate.Sentinel{cmd}
 	for range 3 {
 		if res, err := m.run(t.Context()); err != nil || res.Outcome != pipeline.NothingToDo {
 			t.Fatalf("the command says no: %v, %v", res, err)
@@ -206,19 +207,19 @@ func TestIntervalGate(t *testing.T) {
 	for _, tt := range []struct {
 		name     string
 		interval time.Duration
-		req      pipeline.Request
+		req      gate.Request
 		err      error
 	}{
-		{"another node's reboot", 2 * time.Hour, pipeline.Request{Why: "key reboot_required"}, nil},
-		{"this node's, long ago", 2 * time.Hour, pipeline.Request{Why: "key reboot_required"}, nil},
-		{"this node's, within", 4 * time.Hour, pipeline.Request{Why: "key reboot_required"}, ending.ErrOutsideWindow},
-		{"the same command", 4 * time.Hour, pipeline.Request{Why: "command c", Command: true}, ending.ErrSignalNotCleared},
-		{"another command", 4 * time.Hour, pipeline.Request{Why: "command d", Command: true}, ending.ErrOutsideWindow},
-		{"a file from before", 4 * time.Hour, pipeline.Request{Why: "file f", Written: now.Add(-4 * time.Hour)}, ending.ErrSignalNotCleared},
-		{"off", 0, pipeline.Request{Why: "command c", Command: true}, nil},
+		{"another node's reboot", 2 * time.Hour, gate.Request{Why: "key reboot_required"}, nil},
+		{"this node's, long ago", 2 * time.Hour, gate.Request{Why: "key reboot_required"}, nil},
+		{"this node's, within", 4 * time.Hour, gate.Request{Why: "key reboot_required"}, ending.ErrOutsideWindow},
+		{"the same command", 4 * time.Hour, gate.Request{Why: "command c", Command: true}, ending.ErrSignalNotCleared},
+		{"another command", 4 * time.Hour, gate.Request{Why: "command d", Command: true}, ending.ErrOutsideWindow},
+		{"a file from before", 4 * time.Hour, gate.Request{Why: "file f", Written: now.Add(-4 * time.Hour)}, ending.ErrSignalNotCleared},
+		{"off", 0, gate.Request{Why: "command c", Command: true}, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			err := pipeline.IntervalGate(l, "n1", tt.interval, now, tt.req)
+			err := gate.WithinInterval(l, "n1", tt.interval, now, tt.req)
 			if (tt.err == nil) != (err == nil) || (tt.err != nil && !errors.Is(err, tt.err)) {
 				t.Fatalf("%v, want %v", err, tt.err)
 			}

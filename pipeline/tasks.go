@@ -3,8 +3,6 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/clip"
@@ -65,7 +63,7 @@ func (p *Pipeline) runTasks(ctx context.Context, phase string) error {
 	reason := phaseName(phase) + " " + err.Error()
 	if !p.DryRun {
 		now := p.Clock.Now().UTC()
-		mark := fmt.Sprintf("%s%s%s)", reason, taskMark, now.Format(time.RFC3339))
+		mark := ending.TaskMark(reason, now)
 		p.unrecorded = mark
 		if derr := p.recordDisabled(ctx); derr != nil {
 			p.Logger.Error("could not mark the node disabled: halted until it can", logkey.Err, derr)
@@ -80,21 +78,6 @@ func (p *Pipeline) runTasks(ctx context.Context, phase string) error {
 		p.tell(ctx, NotifyTaskFailed, reason+"; the node is disabled")
 	}
 	return ending.Wrap(ending.ErrTaskFailed, err, "%s tasks", phaseName(phase))
-}
-
-// taskMark is in the disabled mark a failed task leaves, before the time and a closing
-// parenthesis.
-const taskMark = " (rebootmgr, "
-
-// DisabledByTask says whether a disabled mark's value is one rebootmgr wrote when a task
-// failed (not an operator's).
-func DisabledByTask(value string) bool {
-	i := strings.LastIndex(value, taskMark)
-	if i < 0 || !strings.HasSuffix(value, ")") {
-		return false
-	}
-	_, err := time.Parse(time.RFC3339, value[i+len(taskMark):len(value)-1])
-	return err == nil
 }
 
 // recordDisabled writes the disabled mark a failed task called for, if one is still unwritten.

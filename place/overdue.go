@@ -7,7 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
@@ -51,14 +50,10 @@ type Overdue struct {
 	Reason string
 }
 
-// StopOverdue stops the group (through g) when a holder of rec is past its deadline at now (as
-// seen judges it: see lock.Holder.DeadlineOf) and
-// its miss is not reported yet (see Unreported): the lock stays, and nothing else moves until an
-// operator has looked. No time ever releases a lock by itself. by says who stops it ("rebootmgr
-// on n1"). It returns the holders for which it set the stop flag (a flag already set is kept,
-// and not returned); the caller records each miss in the history, which reports it. A dry run
-// stops nothing and ends at the stop flag a real run would set.
-func StopOverdue(ctx context.Context, g Group, log *slog.Logger, rec lock.Record, now time.Time, seen *lock.Sightings, by string, dryRun bool) ([]Overdue, error) {
+// UnreportedIn are the holders of rec past their deadline at now (as seen judges it: see
+// lock.Holder.DeadlineOf) whose miss g's history does not hold yet (see Unreported); the history
+// is read only when a holder is past its deadline.
+func UnreportedIn(ctx context.Context, g Group, rec lock.Record, now time.Time, seen *lock.Sightings) ([]lock.Holder, error) {
 	overdue := rec.Overdue(now, seen)
 	if len(overdue) == 0 {
 		return nil, nil
@@ -67,13 +62,19 @@ func StopOverdue(ctx context.Context, g Group, log *slog.Logger, rec lock.Record
 	if err != nil {
 		return nil, err
 	}
+	return Unreported(overdue, l), nil
+}
+
+// StopOverdue stops the group (through g) for each holder of unreported, past its deadline at
+// now and its miss not reported yet (see UnreportedIn): the lock stays, and nothing else moves
+// until an operator has looked. No time ever releases a lock by itself. by says who stops it
+// ("rebootmgr on n1"). It returns the holders for which it set the stop flag (a flag already
+// set is kept, and not returned); the caller records each miss in the history, which reports
+// it.
+func StopOverdue(ctx context.Context, g Group, log *slog.Logger, unreported []lock.Holder, now time.Time, by string) ([]Overdue, error) {
 	var stopped []Overdue
-	for _, h := range Unreported(overdue, l) {
+	for _, h := range unreported {
 		reason := OverdueReason(h)
-		if dryRun {
-			// A real run stops the group here, and then ends at the stop flag.
-			return nil, ending.Fail(ending.ErrStopped, "dry run: the group would be stopped: %s", reason)
-		}
 		log.Error("reboot deadline passed: stopping the group", logkey.Holder, h.Node, logkey.Deadline, h.Deadline)
 		set, err := g.StopGroup(ctx, reason+" ("+by+", "+now.UTC().Format(time.RFC3339)+")")
 		if err != nil {

@@ -270,16 +270,26 @@ func healthIn(ctx context.Context, hc Health, log *slog.Logger, v View, node, ga
 	if err != nil {
 		return rep, err
 	}
-	if !rep.OK() {
-		// A tag that cannot be read wraps health.ErrMalformedTag too: a problem of configuration.
-		ge := ending.Error{Gate: ending.ErrUnhealthy, Msg: fmt.Sprintf("%s: %s", gate, rep.Reason()), Err: rep.Malformed()}
-		if rep.RoomOnly {
-			return rep, &RoomError{gate: &ge, AtOnce: rep.Scarcity(), Services: rep.Roomier(), Seen: slices.DeleteFunc(v.Fleet.Nodes(), func(n string) bool { return n == node })}
-		}
-		return rep, &ge
+	if err := Unhealthy(rep, v, node, gate); err != nil {
+		return rep, err
 	}
 	log.Info("health checks pass", logkey.Gate, gate, logkey.Services, len(rep.Services))
 	return rep, nil
+}
+
+// Unhealthy is the end of a run at the health gate (named gate) for rep, node's services judged
+// with the reboots in flight as v has them; nil when rep passes. A health gate that fails only
+// for the reboots in flight is a RoomError.
+func Unhealthy(rep health.Report, v View, node, gate string) error {
+	if rep.OK() {
+		return nil
+	}
+	// A tag that cannot be read wraps health.ErrMalformedTag too: a problem of configuration.
+	ge := ending.Error{Gate: ending.ErrUnhealthy, Msg: fmt.Sprintf("%s: %s", gate, rep.Reason()), Err: rep.Malformed()}
+	if rep.RoomOnly {
+		return &RoomError{gate: &ge, AtOnce: rep.Scarcity(), Services: rep.Roomier(), Seen: slices.DeleteFunc(v.Fleet.Nodes(), func(n string) bool { return n == node })}
+	}
+	return &ge
 }
 
 // ErrWaitInPlace marks a holder that may not reboot yet (its group's limit was lowered, or the

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/fleet"
+	"github.com/rebootmgr/rebootmgr/gate"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
@@ -34,8 +35,8 @@ func TestCheckAgreesWithReboot(t *testing.T) {
 		mention string
 	}{
 		{"every gate passes", func(*testing.T, *testNode) {}, nil, 0, "", ""},
-		{"outside the reboot window", func(*testing.T, *testNode) {}, []string{"--reboot-window", closedWindow()}, exitWindow, fleet.GateWindow, "outside the reboot window"},
-		{"a blackout date", func(*testing.T, *testNode) {}, []string{"--blackout", time.Now().UTC().Format("2006-01-02") + "," + time.Now().Format("2006-01-02")}, exitWindow, fleet.GateWindow, "outside"},
+		{"outside the reboot window", func(*testing.T, *testNode) {}, []string{"--reboot-window", closedWindow()}, exitWindow, gate.Window, "outside the reboot window"},
+		{"a blackout date", func(*testing.T, *testNode) {}, []string{"--blackout", time.Now().UTC().Format("2006-01-02") + "," + time.Now().Format("2006-01-02")}, exitWindow, gate.Window, "outside"},
 		{"within the cooldown", func(t *testing.T, n *testNode) {
 			now := time.Now().UTC()
 			l := history.Log{Version: 1}.Append(history.Entry{Node: "n9", Start: now.Add(-time.Minute), End: now, Outcome: history.Finished})
@@ -44,7 +45,7 @@ func TestCheckAgreesWithReboot(t *testing.T) {
 				t.Fatal(err)
 			}
 			n.put(n.keys().GroupHistory("default"), string(data))
-		}, []string{"--cooldown", "1h"}, exitWindow, fleet.GateCooldown, "cooldown"},
+		}, []string{"--cooldown", "1h"}, exitWindow, gate.Cooldown, "cooldown"},
 		{"within the min reboot interval", func(t *testing.T, n *testNode) {
 			now := time.Now().UTC()
 			l := history.Log{Version: 1}.Append(history.Entry{Node: "n1", Start: now.Add(-time.Minute), End: now, Outcome: history.Finished})
@@ -53,25 +54,25 @@ func TestCheckAgreesWithReboot(t *testing.T) {
 				t.Fatal(err)
 			}
 			n.put(n.keys().GroupHistory("default"), string(data))
-		}, []string{"--min-reboot-interval", "1h"}, exitWindow, fleet.GateInterval, "min reboot interval"},
+		}, []string{"--min-reboot-interval", "1h"}, exitWindow, gate.Interval, "min reboot interval"},
 		{"did not reboot", func(t *testing.T, n *testNode) {
 			boot := fmt.Sprintf("boot-%d", n.boots)
 			putHolder(t, n, lock.Holder{Node: "n1", Phase: lock.Rebooting, Since: time.Now(), BootID: boot, RebootStarted: time.Now()})
 			writeFile(t, rebootNote(n.lockFile), boot+"\n") // the reboot command ran
-		}, nil, exitNotRebooted, fleet.GateRebooted, "did not change"},
-		{"disabled", func(t *testing.T, n *testNode) { n.put(n.keys().Disabled("n1"), "disk swap") }, nil, exitDisabled, fleet.GateDisabled, "disk swap"},
-		{"stopped", func(t *testing.T, n *testNode) { n.put(n.keys().Stop(), "freeze") }, nil, exitStopped, fleet.GateStop, "freeze"},
+		}, nil, exitNotRebooted, gate.Rebooted, "did not change"},
+		{"disabled", func(t *testing.T, n *testNode) { n.put(n.keys().Disabled("n1"), "disk swap") }, nil, exitDisabled, gate.Disabled, "disk swap"},
+		{"stopped", func(t *testing.T, n *testNode) { n.put(n.keys().Stop(), "freeze") }, nil, exitStopped, gate.Stop, "freeze"},
 		{"stopped by the circuit breaker", func(t *testing.T, n *testNode) {
 			n.put(n.keys().GroupStop("default"), "circuit breaker: 3 failed reboots within 1h0m0s: n4, n5, n6; look, then rebootmgr resume")
-		}, nil, exitStopped, fleet.GateStop, "circuit breaker"},
+		}, nil, exitStopped, gate.Stop, "circuit breaker"},
 		{"a holder past its deadline", func(t *testing.T, n *testNode) {
 			putHolder(t, n, lock.Holder{Node: "n7", Phase: lock.Rebooting, Since: past, RebootStarted: past, Deadline: past.Add(30 * time.Minute)})
-		}, nil, exitStopped, fleet.GateStop, "did not finish its reboot by its deadline"},
+		}, nil, exitStopped, gate.Stop, "did not finish its reboot by its deadline"},
 		{"lock held", func(t *testing.T, n *testNode) {
 			putHolder(t, n, lock.Holder{Node: "n7", Phase: lock.Preparing, Since: time.Now()})
-		}, nil, exitLockHeld, fleet.GateLock, "n7"},
-		{"unhealthy", func(t *testing.T, n *testNode) { n.agent.SetService("galera", "critical") }, nil, exitUnhealthy, fleet.GateHealth, "galera"},
-		{"unhealthy, with stay-green", func(t *testing.T, n *testNode) { n.agent.SetService("galera", "critical") }, []string{"--stay-green", "1m"}, exitUnhealthy, fleet.GateHealth, "galera"},
+		}, nil, exitLockHeld, gate.Lock, "n7"},
+		{"unhealthy", func(t *testing.T, n *testNode) { n.agent.SetService("galera", "critical") }, nil, exitUnhealthy, gate.Health, "galera"},
+		{"unhealthy, with stay-green", func(t *testing.T, n *testNode) { n.agent.SetService("galera", "critical") }, []string{"--stay-green", "1m"}, exitUnhealthy, gate.Health, "galera"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			n := dev(t)
