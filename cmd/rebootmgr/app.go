@@ -14,20 +14,11 @@ import (
 	"github.com/rebootmgr/rebootmgr/health"
 )
 
-// Exit codes besides the gates' (ending.List), and the gates' by name for the tests.
+// Exit codes besides the gates' (see ending.List, where each gate's is).
 const (
 	exitOK    = 0
 	exitError = 1
 	exitUsage = 64
-
-	exitUnhealthy   = 2
-	exitWindow      = 3
-	exitLockHeld    = 4
-	exitLockLost    = 5
-	exitTaskFailed  = 100
-	exitDisabled    = 101
-	exitStopped     = 102
-	exitNotRebooted = 103
 )
 
 // errUsage marks a command line that cannot be run.
@@ -41,8 +32,6 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.Is(err, errUsage):
 		return exitUsage
-	case errors.Is(err, errNotEnabled):
-		return exitDisabled
 	case errors.Is(err, health.ErrMalformedTag):
 		// The health gate failed on a service's definition, not on its health: an operator
 		// must fix the tag.
