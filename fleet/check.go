@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -110,3 +111,69 @@ func (m *Mark) flag() place.Flag {
 // Gates evaluates every gate of a node, in the pipeline's order, without stopping at the first
 // that fails (see gate.All).
 func Gates(s NodeState) []gate.Verdict { return gate.All(s.State()) }
+
+// NodeState is what the gates of node read, from the snapshot: services are the services it
+// runs with the tag rebootmgr (see servicesByNode). The settings are those its daemon
+// published, else (for the node the snapshot was taken on) its own configuration.
+func (s Snapshot) NodeState(name string, services []health.Service) NodeState {
+	group := s.groupOf(name)
+	g := s.group(group)
+	st := NodeState{
+		Node: name, Group: group, Lock: g.Lock, Limit: g.Limit, GroupNodes: s.groupNodes(group), Zone: s.Zones[name], Zones: s.Zones, Queue: g.Queue, Legacy: s.legacy(group),
+		Fleet: s.Fleet, Claims: s.Claims,
+		Now: s.At, History: g.History, TasksUnknown: true,
+	}
+	_, st.Daemon = s.Daemons[name]
+	switch {
+	case s.Stop != nil:
+		st.Stop = s.Stop
+	case g.Stop != nil:
+		st.Stop = &Mark{Value: "group " + group + ": " + g.Stop.Value}
+	}
+	switch {
+	case g.Error != "":
+		st.LockError = g.Error
+	case s.FleetError != "":
+		st.LockError = s.FleetError
+	case g.HistoryError != "":
+		st.LockError = g.HistoryError
+	}
+	if m, ok := s.Disabled[name]; ok {
+		st.Disabled = &m
+	}
+	// What asks for its reboot, as the pipeline asks (see gate.Sources): the files only the
+	// node itself sees, then its key.
+	asks := gate.Sources{Every: true, Key: func(context.Context) (place.Flag, error) {
+		m, ok := s.Requests[name]
+		return place.Flag{Set: ok, Value: m.Value}, nil
+	}}
+	var settings *Settings
+	if d, ok := s.Daemons[name]; ok && d.SettingsError == "" {
+		settings = &d.Settings
+	} else if ok {
+		st.SettingsError = d.SettingsError
+	}
+	if l := s.LocalState; name == s.Local && l != nil {
+		for _, f := range l.Files {
+			asks.Files = append(asks.Files, f.Path)
+		}
+		asks.Stat = gate.FilesFound(l.Files)
+		st.BootID, st.RebootRan, st.Tasks, st.TasksErr, st.TasksUnknown = l.BootID, l.RebootRan, l.Tasks, l.TasksErr, false
+		if settings == nil {
+			settings = &l.Settings
+		}
+	}
+	// Nothing is read: the files were seen and the key is the snapshot's.
+	st.Asked, _ = asks.Ask(context.Background())
+	if settings != nil {
+		sch, err := settings.Schedule(name)
+		if err != nil {
+			st.SettingsError = err.Error()
+		}
+		st.Schedule, st.Cooldown, st.StayGreen, st.MinRebootInterval = sch, settings.Cooldown, settings.StayGreen, settings.MinRebootInterval
+	} else if st.SettingsError == "" {
+		st.SettingsError = Unpublished(name)
+	}
+	st.Health = health.Evaluate(name, services, s.InFlight(name, group))
+	return st
+}
