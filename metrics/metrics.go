@@ -91,7 +91,7 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 		}),
 		blocked: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "rebootmgr_blocked",
-			Help: "1 for the gate the last run ended at (stop, disabled, not_now, health, lock_held, lock_lost, task_failed, not_rebooted, error); all 0 when it passed every gate or had nothing to do.",
+			Help: "1 for the gate the last run ended at (" + strings.Join(gateLabels(), ", ") + "); all 0 when it passed every gate or had nothing to do.",
 		}, []string{"gate"}),
 		lockHeld: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "rebootmgr_lock_held",
