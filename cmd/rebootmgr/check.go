@@ -124,17 +124,34 @@ func (f *checkFlags) state(ctx context.Context, o *operator, node string, here b
 		}
 		return place.RuleLess(ctx, hc, v, node)
 	})
-	if !here {
-		s.Tasks = gate.Known(gate.TasksFound{Unknown: true})
-		return s, nil
+	s.Tasks = gate.Known(gate.TasksFound{Unknown: true})
+	if here {
+		l, err := f.localState(node, log)
+		if err != nil {
+			return nil, err
+		}
+		s.Boot = gate.Known(gate.Boot{ID: l.BootID, Ran: l.RebootRan})
+		s.Tasks = gate.Known(gate.TasksFound{Err: l.TasksErr, Pre: l.Tasks[tasks.Pre], Post: l.Tasks[tasks.Post]})
 	}
-	l, err := f.localState(node, log)
-	if err != nil {
-		return nil, err
+	return s, readAll(s)
+}
+
+// readAll reads every part of s that check shows, before any verdict is printed: a part that
+// cannot be read (a node Consul does not know, a history that cannot be decoded) is an error of
+// check's, not a gate's. Only a lock that cannot be read is the lock gate's to say.
+func readAll(s *gate.State) error {
+	for _, read := range []func() error{
+		func() error { _, err := s.History.Get(); return err },
+		func() error { _, err := s.Disabled.Get(); return err },
+		func() error { _, err := s.Request.Get(); return err },
+		func() error { _, err := s.Health.Get(); return err },
+		func() error { _, err := s.RuleLess.Get(); return err },
+	} {
+		if err := read(); err != nil {
+			return err
+		}
 	}
-	s.Boot = gate.Known(gate.Boot{ID: l.BootID, Ran: l.RebootRan})
-	s.Tasks = gate.Known(gate.TasksFound{Err: l.TasksErr, Pre: l.Tasks[tasks.Pre], Post: l.Tasks[tasks.Post]})
-	return s, nil
+	return nil
 }
 
 // judgedBy gives s the node's settings: this node's flags, or what another node's daemon
