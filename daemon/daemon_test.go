@@ -15,6 +15,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 	"github.com/rebootmgr/rebootmgr/watch"
 )
 
@@ -393,7 +394,7 @@ func TestPassesOverSilentNodes(t *testing.T) {
 	for i, next := range [][]lock.QueueEntry{{{Node: "c"}, {Node: "d"}}, {{Node: "e"}}, nil} {
 		select {
 		case c := <-p.passed:
-			if c.woke[0].Node != woke[0].Node || c.more != pipeline.PassReach(i) {
+			if c.woke[0].Node != woke[0].Node || c.more != place.PassReach(i) {
 				t.Fatalf("pass %d: %+v, more %d", i, c.woke, c.more)
 			}
 			c.reply <- next

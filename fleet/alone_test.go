@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rebootmgr/rebootmgr/gate"
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/lock"
 )
@@ -47,7 +48,7 @@ func TestStatusAlone(t *testing.T) {
 				rows[n.Node] = n
 			}
 			c2 := rows["c2"]
-			blocked := c2.Blocked != nil && c2.Blocked.Gate == GateLock && strings.Contains(c2.Blocked.Reason, tt.holder+" holds a place and runs no service with a rule over the fleet")
+			blocked := c2.Blocked != nil && c2.Blocked.Gate == gate.Lock && strings.Contains(c2.Blocked.Reason, tt.holder+" holds a place and runs no service with a rule over the fleet")
 			if blocked != tt.waits {
 				t.Fatalf("c2 blocked by %+v, want waiting for %s: %v", c2.Blocked, tt.holder, tt.waits)
 			}

@@ -9,9 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/gate"
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/lock"
-	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -54,7 +55,7 @@ func fleetSnapshot() Snapshot {
 
 func TestCompute(t *testing.T) {
 	st := Compute(fleetSnapshot())
-	want := map[string]string{"n1": GateLock, "n2": "", "n3": GateDisabled, "n4": GateHealth, "n5": GateHealth, "n6": GateHealth, "c1": "", "c2": ""}
+	want := map[string]string{"n1": gate.Lock, "n2": "", "n3": gate.Disabled, "n4": gate.Health, "n5": gate.Health, "n6": gate.Health, "c1": "", "c2": ""}
 	for _, n := range st.Nodes {
 		got := ""
 		if n.Blocked != nil {
@@ -69,7 +70,7 @@ func TestCompute(t *testing.T) {
 	stopped := fleetSnapshot()
 	stopped.Stop = &Mark{Value: "storage upgrade"}
 	for _, n := range Compute(stopped).Nodes {
-		if blockedByStop := n.Blocked != nil && n.Blocked.Gate == GateStop; blockedByStop == (n.Node == "n2") {
+		if blockedByStop := n.Blocked != nil && n.Blocked.Gate == gate.Stop; blockedByStop == (n.Node == "n2") {
 			t.Errorf("%s blocked by %+v under the stop flag", n.Node, n.Blocked)
 		}
 	}
@@ -80,7 +81,7 @@ func TestCompute(t *testing.T) {
 	g.Stop = &Mark{Value: "nova upgrade"}
 	groupStopped.Groups["compute"] = g
 	for _, n := range Compute(groupStopped).Nodes {
-		blockedByStop := n.Blocked != nil && n.Blocked.Gate == GateStop
+		blockedByStop := n.Blocked != nil && n.Blocked.Gate == gate.Stop
 		if blockedByStop != (n.Group == "compute") {
 			t.Errorf("%s (group %s) blocked by %+v", n.Node, n.Group, n.Blocked)
 		}
@@ -90,7 +91,7 @@ func TestCompute(t *testing.T) {
 	g.Limit = lock.One
 	full.Groups["compute"] = g
 	for _, n := range Compute(full).Nodes {
-		if n.Node == "c2" && (n.Blocked == nil || n.Blocked.Gate != GateLock) {
+		if n.Node == "c2" && (n.Blocked == nil || n.Blocked.Gate != gate.Lock) {
 			t.Errorf("c2 not blocked by its group's full lock: %+v", n.Blocked)
 		}
 	}
@@ -141,19 +142,19 @@ func TestPythonHolders(t *testing.T) {
 		python map[string]string // group -> its python_holders, as LegacyHeld says them
 	}{
 		{name: "session lock of no group", fleet: map[string]string{"service/rebootmgr/lock/.lock": ""},
-			want:   map[string]string{"n1": GateLock, "c2": GateLock},
+			want:   map[string]string{"n1": gate.Lock, "c2": gate.Lock},
 			python: map[string]string{lock.DefaultGroup: "service/rebootmgr/lock/.lock", "compute": "service/rebootmgr/lock/.lock"}},
 		{name: "marker of no group", fleet: map[string]string{"service/rebootmgr/reboot_in_progress": "py-1"},
-			want:   map[string]string{"n1": GateHealth, "c2": GateHealth},
+			want:   map[string]string{"n1": gate.Health, "c2": gate.Health},
 			python: map[string]string{lock.DefaultGroup: "service/rebootmgr/reboot_in_progress = py-1", "compute": "service/rebootmgr/reboot_in_progress = py-1"}},
 		{name: "the default group's marker", groups: map[string]map[string]string{lock.DefaultGroup: {"service/rebootmgr/default_reboot_in_progress": "py-1"}},
-			want:   map[string]string{"n1": GateHealth, "c2": ""},
+			want:   map[string]string{"n1": gate.Health, "c2": ""},
 			python: map[string]string{lock.DefaultGroup: "service/rebootmgr/default_reboot_in_progress = py-1"}},
 		{name: "the group's session lock", groups: map[string]map[string]string{"compute": {"service/rebootmgr/compute_lock/.lock": ""}},
-			want:   map[string]string{"n1": "", "c2": GateLock},
+			want:   map[string]string{"n1": "", "c2": gate.Lock},
 			python: map[string]string{"compute": "service/rebootmgr/compute_lock/.lock"}},
 		{name: "the group's marker", groups: map[string]map[string]string{"compute": {"service/rebootmgr/compute_reboot_in_progress": "py-1"}},
-			want:   map[string]string{"n1": "", "c2": GateHealth},
+			want:   map[string]string{"n1": "", "c2": gate.Health},
 			python: map[string]string{"compute": "service/rebootmgr/compute_reboot_in_progress = py-1"}},
 	}
 	for _, tt := range tests {
@@ -185,15 +186,15 @@ func TestPythonHolders(t *testing.T) {
 				if got != want {
 					t.Errorf("%s: blocked by %+v, want gate %q", n.Node, n.Blocked, want)
 				}
-				if want == GateLock && !strings.Contains(n.Blocked.Reason, "the Python rebootmgr holds the lock") {
+				if want == gate.Lock && !strings.Contains(n.Blocked.Reason, "the Python rebootmgr holds it") {
 					t.Errorf("%s: blocked by %+v", n.Node, n.Blocked)
 				}
-				if want == GateHealth && !strings.Contains(n.Blocked.Reason, "py-1") {
+				if want == gate.Health && !strings.Contains(n.Blocked.Reason, "py-1") {
 					t.Errorf("%s: blocked by %+v, not by py-1 in flight", n.Node, n.Blocked)
 				}
 			}
 			for _, g := range st.Groups {
-				if got := pipeline.LegacyHeld(g.Python); got != tt.python[g.Name] {
+				if got := place.LegacyHeld(g.Python); got != tt.python[g.Name] {
 					t.Errorf("group %s: python holders %q, want %q", g.Name, got, tt.python[g.Name])
 				}
 			}

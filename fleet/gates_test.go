@@ -1,22 +1,25 @@
 package fleet
 
 import (
+	"github.com/rebootmgr/rebootmgr/tasks"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/ending"
+	"github.com/rebootmgr/rebootmgr/gate"
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
-	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 	"github.com/rebootmgr/rebootmgr/window"
 )
 
-// TestEveryGateBlocksAndIsKnown walks the gates in their order: each that can hold a node back
-// does so in a state made for it, is the first blocking gate there (what status shows), ends as
-// a gate the pipeline knows (its exit code, metric label and daemon status come from
-// pipeline.Endings), and the status table names it. A gate added to GateOrder without a state
-// here fails the test.
+// TestEveryGateBlocksAndIsKnown walks the list of gates (gate.List): each that can hold a node
+// back does so in a state made for it, is the first blocking gate there (what status shows),
+// ends as the list says it ends (its exit code, metric label and daemon status come from that
+// ending), and the status table names it. A gate added to the list without a state here fails
+// the test.
 func TestEveryGateBlocksAndIsKnown(t *testing.T) {
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	closed, err := window.Parse(now.Add(12*time.Hour).Format("Mon 15:04") + "-" + now.Add(12*time.Hour+time.Minute).Format("15:04") + " UTC")
@@ -26,42 +29,44 @@ func TestEveryGateBlocksAndIsKnown(t *testing.T) {
 	finishedNow := history.Log{Version: 1}.Append(history.Entry{Node: "n1", Start: now.Add(-time.Minute), End: now, Outcome: history.Finished})
 	failing := health.Service{Name: "galera", Tags: []string{health.Tag}, Instances: []health.Instance{{Node: "n1", ServiceID: "galera", Checks: []health.Check{{Node: "n1", CheckID: "c", Status: "critical"}}}}}
 	states := map[string]func(*NodeState){
-		GateStop: func(s *NodeState) { s.Stop = &Mark{Value: "freeze"} },
-		GateRebooted: func(s *NodeState) {
+		gate.Stop: func(s *NodeState) { s.Stop = &Mark{Value: "freeze"} },
+		gate.Rebooted: func(s *NodeState) {
 			s.Lock = holding(lock.Holder{Node: "n1", Phase: lock.Rebooting, BootID: "b1"})
 			s.BootID, s.RebootRan = "b1", true
 		},
-		GateDisabled: func(s *NodeState) { s.Disabled = &Mark{Value: "disk swap"} },
-		GateWindow:   func(s *NodeState) { s.Schedule = window.Schedule{Windows: []window.Window{closed}} },
-		GateInterval: func(s *NodeState) { s.MinRebootInterval, s.History = time.Hour, finishedNow },
-		GateHealth:   func(s *NodeState) { s.Health = health.Evaluate("n1", []health.Service{failing}, nil) },
-		GateTasks:    func(s *NodeState) { s.TasksErr = &testError{"tasks directory is writable by others"} },
-		GateCooldown: func(s *NodeState) { s.Cooldown, s.History = time.Hour, finishedNow },
-		GateLock:     func(s *NodeState) { s.Lock = holding(lock.Holder{Node: "n7", Phase: lock.Preparing, Since: now}) },
+		gate.Disabled: func(s *NodeState) { s.Disabled = &Mark{Value: "disk swap"} },
+		gate.Window:   func(s *NodeState) { s.Schedule = window.Schedule{Windows: []window.Window{closed}} },
+		gate.Interval: func(s *NodeState) { s.MinRebootInterval, s.History = time.Hour, finishedNow },
+		gate.Health:   func(s *NodeState) { s.Health = health.Evaluate("n1", []health.Service{failing}, nil) },
+		gate.Tasks:    func(s *NodeState) { s.TasksErr = &testError{"tasks directory is writable by others"} },
+		gate.Lock:     func(s *NodeState) { s.Lock = holding(lock.Holder{Node: "n7", Phase: lock.Preparing, Since: now}) },
+		gate.Cooldown: func(s *NodeState) { s.Cooldown, s.History = time.Hour, finishedNow },
 	}
-	// These only ever say something; they hold no node back by themselves (stay-green is
-	// watched by the pipeline over time, a trigger only says whether the daemon acts at all).
-	sayOnly := map[string]bool{GateTrigger: true, GateStayGreen: true}
-	for _, gate := range GateOrder() {
-		t.Run(gate, func(t *testing.T) {
-			if sayOnly[gate] {
+	// A trigger only says whether the daemon acts at all; stay green holds a node back only
+	// over time, as the pipeline watches health (judged at one moment, it is the health gate).
+	sayOnly := map[string]bool{gate.Trigger: true, gate.StayGreen: true}
+	for _, g := range gate.List() {
+		t.Run(g.Name, func(t *testing.T) {
+			set, ok := states[g.Name]
+			switch {
+			case sayOnly[g.Name] && ok:
+				t.Fatalf("gate %q says only, and has a state that holds a node back", g.Name)
+			case sayOnly[g.Name]:
 				return
-			}
-			set, ok := states[gate]
-			if !ok {
-				t.Fatalf("gate %q has no state that makes it hold a node back", gate)
+			case !ok:
+				t.Fatalf("gate %q has no state that makes it hold a node back", g.Name)
 			}
 			s := NodeState{Node: "n1", Group: "default", Limit: lock.One, Lock: lock.Record{Version: lock.Version}, Now: now, Tasks: map[string]int{}}
 			set(&s)
-			v := Blocking(Gates(s))
-			if v == nil || v.Gate != gate {
-				t.Fatalf("first blocking gate %+v, want %s", v, gate)
+			v := gate.First(Gates(s))
+			if v == nil || v.Gate != g.Name {
+				t.Fatalf("first blocking gate %+v, want %s", v, g.Name)
 			}
-			if _, known := pipeline.EndingOf(v.Err); !known && gate != GateTasks {
-				t.Fatalf("gate %s ends with %v, which no ending of the pipeline knows", gate, v.Err)
+			if got := ending.Sentinel(v.Err); got != g.Ends {
+				t.Fatalf("gate %s ends with %v (ending %v), the list says %v", g.Name, v.Err, got, g.Ends)
 			}
 			row := now2(Node{Node: "n1", Group: "default", InCatalog: true, Blocked: &Block{Gate: v.Gate, Reason: v.Err.Error()}})
-			if !strings.Contains(row, "blocked by "+gate) {
+			if !strings.Contains(row, "blocked by "+g.Name) {
 				t.Fatalf("the status table says %q", row)
 			}
 		})
@@ -142,13 +147,21 @@ func TestLockGateYieldsAsThePipeline(t *testing.T) {
 				fleet = fleet.With(n, "default")
 				rec.Holders = append(rec.Holders, lock.Holder{Node: n, Phase: lock.Rebooting, Since: now})
 			}
-			down := pipeline.InFlight("n1", fleet, map[string]lock.Record{"default": rec}, nil)
+			down := place.InFlight("n1", fleet, map[string]lock.Record{"default": rec}, nil)
 			s := NodeState{Node: "n1", Group: "default", Limit: lock.Limit{Auto: true}, Lock: rec, Fleet: fleet, Now: now, Tasks: map[string]int{},
 				Claims: lock.Claims{Version: lock.Version, Claims: []lock.Claim{claim}}, Health: health.Evaluate("n1", []health.Service{svc("max_failing=2")}, down)}
-			v := Blocking(Gates(s))
-			if yields := v != nil && v.Gate == GateLock && strings.Contains(v.Err.Error(), "ctl1 waits for room in quobyte"); yields != tt.yields {
+			v := gate.First(Gates(s))
+			if yields := v != nil && v.Gate == gate.Lock && strings.Contains(v.Err.Error(), "ctl1 waits for room in quobyte"); yields != tt.yields {
 				t.Fatalf("first blocking gate %+v: yields %v, want %v", v, yields, tt.yields)
 			}
 		})
+	}
+}
+
+// TestTaskPhaseNames: the phases fleet counts the tasks of are named as package tasks names
+// them.
+func TestTaskPhaseNames(t *testing.T) {
+	if preBoot != tasks.Pre || postBoot != tasks.Post {
+		t.Fatalf("fleet's phases %q and %q, tasks' %q and %q", preBoot, postBoot, tasks.Pre, tasks.Post)
 	}
 }

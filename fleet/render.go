@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/clip"
-	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 )
 
 // WriteJSON writes the status as the documented JSON document.
@@ -45,75 +45,80 @@ func WriteTable(w io.Writer, st Status, color bool) error {
 		fmt.Fprintf(&b, "stop flag: %s\n", "not set")
 	}
 	for _, g := range st.Groups {
-		fmt.Fprintf(&b, "group %s (limit %s): ", g.Name, g.LimitSpec)
-		switch {
-		case g.Error != "":
-			fmt.Fprintf(&b, "%s %s\n", paint(red+bold, "UNREADABLE:"), g.Error)
-			continue
-		case g.Stop != nil:
-			fmt.Fprintf(&b, "%s %s; ", paint(red+bold, "STOPPED:"), orNone(g.Stop.Value))
-		}
-		var holders []string
-		for _, h := range st.Holders {
-			if h.Group == g.Name {
-				name := paint(yellow, h.Node)
-				if h.FleetLock {
-					name += " (FleetLock host)"
-				}
-				holders = append(holders, fmt.Sprintf("%s %s since %s (%s)", name, h.Phase, h.Since.UTC().Format(time.RFC3339), time.Duration(h.ForSeconds)*time.Second))
-			}
-		}
-		if len(g.Python) > 0 {
-			holders = append(holders, paint(yellow, "the Python rebootmgr")+" ("+pipeline.LegacyHeld(g.Python)+")")
-		}
-		if len(holders) == 0 {
-			b.WriteString("lock free\n")
-		} else {
-			b.WriteString(strings.Join(holders, ", ") + "\n")
-		}
+		fmt.Fprintf(&b, "group %s (limit %s): %s\n", g.Name, g.LimitSpec, groupLine(g, st.Holders, paint))
 	}
 	b.WriteString("\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tGROUP\tREQUESTED\tDISABLED\tMAINT\tPHASE\tDAEMON\tNOW")
 	for _, n := range st.Nodes {
-		req := strings.Join(n.RebootRequired, ",")
-		if req == "" {
-			req = "-"
-		}
-		disabled := "-"
-		if n.Disabled != nil {
-			disabled = "yes"
-		}
-		maint := "-"
-		if n.Maintenance != nil {
-			maint = "yes"
-		}
-		phase := "-"
-		if n.Phase != "" {
-			phase = string(n.Phase)
-		}
-		if n.FleetLock {
-			// The place is a FleetLock host's, never the daemon's of a node of the same name.
-			phase += " (FleetLock host)"
-		}
-		daemon := "none"
-		if n.Daemon != nil {
-			daemon = n.Daemon.State
-			if !n.Daemon.Enabled && n.Daemon.State != "down" {
-				daemon = "not enabled"
-			}
-		}
-		group := n.Group
-		if n.Python == PythonGroupUnknown {
-			group += "?" // a Python node given --group: Consul does not hold it
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Node, group, req, disabled, maint, phase, daemon, now(n, paint))
+		fmt.Fprintln(tw, strings.Join(nodeRow(n, paint), "\t"))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// groupLine says what holds group g's lock, of holders (every group's), after its limit.
+func groupLine(g Group, holders []Holder, paint func(c, s string) string) string {
+	if g.Error != "" {
+		return paint(red+bold, "UNREADABLE:") + " " + g.Error
+	}
+	stopped := ""
+	if g.Stop != nil {
+		stopped = paint(red+bold, "STOPPED:") + " " + orNone(g.Stop.Value) + "; "
+	}
+	var held []string
+	for _, h := range holders {
+		if h.Group == g.Name {
+			name := paint(yellow, h.Node)
+			if h.FleetLock {
+				name += " (FleetLock host)"
+			}
+			held = append(held, fmt.Sprintf("%s %s since %s (%s)", name, h.Phase, h.Since.UTC().Format(time.RFC3339), time.Duration(h.ForSeconds)*time.Second))
+		}
+	}
+	if len(g.Python) > 0 {
+		held = append(held, paint(yellow, "the Python rebootmgr")+" ("+place.LegacyHeld(g.Python)+")")
+	}
+	if len(held) == 0 {
+		return stopped + "lock free"
+	}
+	return stopped + strings.Join(held, ", ")
+}
+
+// nodeRow is the table's row of n.
+func nodeRow(n Node, paint func(c, s string) string) []string {
+	or := func(s, none string) string {
+		if s == "" {
+			return none
+		}
+		return s
+	}
+	yes := func(set bool) string {
+		if set {
+			return "yes"
+		}
+		return "-"
+	}
+	phase := or(string(n.Phase), "-")
+	if n.FleetLock {
+		// The place is a FleetLock host's, never the daemon's of a node of the same name.
+		phase += " (FleetLock host)"
+	}
+	daemon := "none"
+	if n.Daemon != nil {
+		daemon = n.Daemon.State
+		if !n.Daemon.Enabled && n.Daemon.State != "down" {
+			daemon = "not enabled"
+		}
+	}
+	group := n.Group
+	if n.Python == PythonGroupUnknown {
+		group += "?" // a Python node given --group: Consul does not hold it
+	}
+	return []string{n.Node, group, or(strings.Join(n.RebootRequired, ","), "-"), yes(n.Disabled != nil), yes(n.Maintenance != nil), phase, daemon, now(n, paint)}
 }
 
 // now says in a few words what the node would do now.
@@ -153,4 +158,11 @@ func truncate(s string) string {
 		return s
 	}
 	return s[:maxReason] + "..."
+}
+
+func orNone(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "(no reason given)"
+	}
+	return clip.OneLine(s)
 }

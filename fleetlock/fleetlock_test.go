@@ -20,7 +20,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/lock"
-	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
@@ -548,7 +548,7 @@ func TestFleetLockMinRebootInterval(t *testing.T) {
 	post(t, base, "steady-state", zincatiBody("host-a", "workers"), nil).is(t, 200, "")
 	post(t, base, "pre-reboot", zincatiBody("host-c", "workers"), nil).is(t, 200, "")
 	l := historyOf(t, c, "workers")
-	if _, ok := pipeline.LastReboot(l, "host-a"); ok {
+	if _, ok := place.LastReboot(l, "host-a"); ok {
 		t.Fatalf("a FleetLock host's reboot counted as a node's: %+v", l.Entries)
 	}
 }

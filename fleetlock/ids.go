@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
@@ -59,7 +59,7 @@ func notANode(ctx context.Context, st *store.Consul, host, group string) error {
 // mayTake refuses host, which holds no place in v's group, when it may not take one there
 // now: it holds a place in another group, or waits in another group's queue (see
 // queuedElsewhere), or its last reboot ended less than the min reboot interval ago.
-func (l *Locks) mayTake(ctx context.Context, st *store.Consul, v pipeline.View, host string, now time.Time) error {
+func (l *Locks) mayTake(ctx context.Context, st *store.Consul, v place.View, host string, now time.Time) error {
 	if g, ok := v.Fleet.Group(host); ok && g != v.Group {
 		return otherGroup(host, g, "holds a place in")
 	}
@@ -80,7 +80,7 @@ func (l *Locks) mayTake(ctx context.Context, st *store.Consul, v pipeline.View, 
 	if err != nil {
 		return err
 	}
-	if last, ok := pipeline.LastHostReboot(hl, host); ok && now.Before(last.End.Add(l.MinRebootInterval)) {
+	if last, ok := place.LastHostReboot(hl, host); ok && now.Before(last.End.Add(l.MinRebootInterval)) {
 		return &Refusal{Kind: KindTooSoon, Value: fmt.Sprintf("%s finished a reboot at %s: the next may start at %s (min reboot interval %s)",
 			host, last.End.UTC().Format(time.RFC3339), last.End.Add(l.MinRebootInterval).UTC().Format(time.RFC3339), l.MinRebootInterval)}
 	}

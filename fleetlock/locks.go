@@ -2,7 +2,7 @@
 // before they reboot a host: POST /v1/pre-reboot and /v1/steady-state) on rebootmgr's own lock:
 // the same lock records, groups, limits, stop flags, fleet's holders and history as the daemons,
 // a host holding a place under its FleetLock id as a node does under its name. A place is granted
-// by the pipeline's own rules (pipeline.AcquireIn), judged on one consistent read and written
+// by the pipeline's own rules (place.AcquireIn), judged on one consistent read and written
 // with check-and-set against it, so several servers and the daemons may hand out places at once.
 package fleetlock
 
@@ -18,11 +18,12 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/rebootmgr/rebootmgr/clip"
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
-	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
@@ -88,10 +89,10 @@ func (l *Locks) store(group string) *store.Consul {
 }
 
 // locks are st's locks, their Views judged by the server's sightings.
-func (l *Locks) locks(st *store.Consul) pipeline.Locks { return pipeline.Sighted(st, l.Sightings) }
+func (l *Locks) locks(st *store.Consul) place.Locks { return place.Sighted(st, l.Sightings) }
 
 // health judges a host's services as the pipeline judges a node's (see hostHealth).
-func (l *Locks) health(st *store.Consul, log *slog.Logger) pipeline.Health {
+func (l *Locks) health(st *store.Consul, log *slog.Logger) place.Health {
 	return hostHealth{Health: store.Health{Client: l.Client, Members: st, Remember: true}, members: st, log: log}
 }
 
@@ -218,32 +219,32 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 			return err
 		}
 	}
-	_, _, err = pipeline.ChangeLock(ctx, l.locks(st), log, func(v pipeline.View) (pipeline.Change, error) {
+	_, _, err = place.ChangeLock(ctx, l.locks(st), log, func(v place.View) (place.Change, error) {
 		if cur, ok := v.Lock.Holder(host); ok {
 			if !ours(cur) {
-				return pipeline.Change{}, &Refusal{Kind: KindLockHeld, Value: fmt.Sprintf("%s holds a place in group %s's lock (%s) that no FleetLock request took: a node of that name reboots through rebootmgr itself", host, v.Group, cur.Phase)}
+				return place.Change{}, &Refusal{Kind: KindLockHeld, Value: fmt.Sprintf("%s holds a place in group %s's lock (%s) that no FleetLock request took: a node of that name reboots through rebootmgr itself", host, v.Group, cur.Phase)}
 			}
 			if v.Stop.Set {
-				return pipeline.Change{}, stopRefusal(v.Stop)
+				return place.Change{}, stopRefusal(v.Stop)
 			}
-			return pipeline.Change{}, errHolds
+			return place.Change{}, errHolds
 		}
 		if g, ok := v.Fleet.Group(host); ok && g != v.Group {
-			return pipeline.Change{}, otherGroup(host, g, "holds a place in")
+			return place.Change{}, otherGroup(host, g, "holds a place in")
 		}
 		if held := v.LegacyHeld(); held != "" {
 			// The pipeline's own words name the Python rebootmgr's keys.
 			log.Info("the Python rebootmgr holds the group's lock", logkey.Holder, held)
-			return pipeline.Change{}, &Refusal{Kind: KindLockHeld, Value: "the Python rebootmgr holds group " + v.Group + "'s lock: wait until its node is back"}
+			return place.Change{}, &Refusal{Kind: KindLockHeld, Value: "the Python rebootmgr holds group " + v.Group + "'s lock: wait until its node is back"}
 		}
-		return pipeline.AcquireIn(ctx, l.health(st, log), log, v, h, "health, counting every reboot in flight")
+		return place.AcquireIn(ctx, l.health(st, log), log, v, h, "health, counting every reboot in flight")
 	})
 	if errors.Is(err, errHolds) {
 		log.Info("pre-reboot from the holder: its place stays granted")
 		return nil
 	}
 	l.asked(group, host, err == nil)
-	if errors.Is(err, pipeline.ErrLockHeld) && !errors.Is(err, lock.ErrYields) {
+	if errors.Is(err, ending.ErrLockHeld) && !errors.Is(err, lock.ErrYields) {
 		// The host waits its turn in the group's queue, as a daemon does: it keeps its place
 		// in the order across its retries (one every few minutes, for Zincati), and this server
 		// answers for it when a place opens meanwhile (see Run). One that yields to a node with
@@ -286,15 +287,15 @@ func (l *Locks) join(ctx context.Context, st *store.Consul, log *slog.Logger, ho
 	if most <= 0 {
 		most = DefaultMaxQueue
 	}
-	_, _, err := pipeline.ChangeLock(ctx, l.locks(st), log, func(v pipeline.View) (pipeline.Change, error) {
+	_, _, err := place.ChangeLock(ctx, l.locks(st), log, func(v place.View) (place.Change, error) {
 		if _, in := v.Queue.Place(host); !in && len(v.Queue.Entries) >= most {
-			return pipeline.Change{}, &Refusal{Kind: KindQueueFull, Value: fmt.Sprintf("no room in group %s's lock, and its queue is full (%d waiting, the most a FleetLock host may join): %s waits without a place in the order, and may take a place that opens once those in the queue let their turn pass", v.Group, len(v.Queue.Entries), host)}
+			return place.Change{}, &Refusal{Kind: KindQueueFull, Value: fmt.Sprintf("no room in group %s's lock, and its queue is full (%d waiting, the most a FleetLock host may join): %s waits without a place in the order, and may take a place that opens once those in the queue let their turn pass", v.Group, len(v.Queue.Entries), host)}
 		}
 		q := v.Queue.Join(host, now)
 		if q.Equal(v.Queue) {
-			return pipeline.Change{}, errHolds
+			return place.Change{}, errHolds
 		}
-		return pipeline.Change{Lock: v.Lock, Queue: &q}, nil
+		return place.Change{Lock: v.Lock, Queue: &q}, nil
 	})
 	var full *Refusal
 	switch {
@@ -328,17 +329,17 @@ func (l *Locks) SteadyState(ctx context.Context, host, group string) (released b
 	if err := l.stopOverdue(ctx, st, log, v); err != nil && !errors.As(err, &refused) {
 		return false, err
 	}
-	if err := pipeline.HealthIn(ctx, l.health(st, log), log, v, host, "health after the reboot"); err != nil {
+	if err := place.HealthIn(ctx, l.health(st, log), log, v, host, "health after the reboot"); err != nil {
 		return false, err
 	}
 	var held lock.Holder
-	v, ch, err := pipeline.ChangeLock(ctx, l.locks(st), log, func(v pipeline.View) (pipeline.Change, error) {
+	v, ch, err := place.ChangeLock(ctx, l.locks(st), log, func(v place.View) (place.Change, error) {
 		h, ok := v.Lock.Holder(host)
 		if !ok || !ours(h) {
-			return pipeline.Change{}, errNotHolder
+			return place.Change{}, errNotHolder
 		}
 		held = h
-		return pipeline.ReleaseIn(v, host, time.Now()), nil
+		return place.ReleaseIn(v, host, time.Now()), nil
 	})
 	if errors.Is(err, errNotHolder) {
 		// Given back meanwhile (another server, an operator's unlock): nothing left to do.
@@ -347,7 +348,7 @@ func (l *Locks) SteadyState(ctx context.Context, host, group string) (released b
 	if err != nil {
 		return false, err
 	}
-	l.follow(group, pipeline.WokeEntries(v, ch))
+	l.follow(group, place.WokeEntries(v, ch))
 	start := held.RebootStarted
 	if start.IsZero() {
 		start = held.Since
@@ -360,15 +361,19 @@ func (l *Locks) SteadyState(ctx context.Context, host, group string) (released b
 }
 
 // stopOverdue stops the group for every holder of v past its deadline, as a daemon does (see
-// pipeline.StopOverdue), and records each stop in the group's history. A stop it set is a
+// place.StopOverdue), and records each stop in the group's history. A stop it set is a
 // refusal (stopped): v, read before, does not have it.
-func (l *Locks) stopOverdue(ctx context.Context, st *store.Consul, log *slog.Logger, v pipeline.View) error {
+func (l *Locks) stopOverdue(ctx context.Context, st *store.Consul, log *slog.Logger, v place.View) error {
 	now := l.now()
 	by := l.By
 	if by == "" {
 		by = "rebootmgr fleetlock"
 	}
-	stopped, err := pipeline.StopOverdue(ctx, st, log, v.Lock, now, v.Sightings, by, false)
+	unreported, err := place.UnreportedIn(ctx, st, v.Lock, now, v.Sightings)
+	if err != nil {
+		return err
+	}
+	stopped, err := place.StopOverdue(ctx, st, log, unreported, now, by)
 	for _, o := range stopped {
 		e := history.Entry{Node: o.Holder.Node, Start: o.Holder.RebootStarted, End: now, Outcome: history.DeadlinePassed, TriggeredBy: o.Holder.TriggeredBy}
 		if _, err := st.AppendHistory(ctx, e); err != nil {
@@ -384,7 +389,7 @@ func (l *Locks) stopOverdue(ctx context.Context, st *store.Consul, log *slog.Log
 	return nil
 }
 
-func stopRefusal(f pipeline.Flag) *Refusal {
+func stopRefusal(f place.Flag) *Refusal {
 	value := "stop flag is set: nothing moves until it is removed"
 	if reason := clip.OneLine(f.Value); reason != "" {
 		value = "stop flag is set (" + reason + "): nothing moves until it is removed"

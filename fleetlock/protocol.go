@@ -12,9 +12,10 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/clip"
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/logkey"
-	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
@@ -87,11 +88,11 @@ func refusalOf(err error) *Refusal {
 	case errors.Is(err, health.ErrMalformedTag):
 		// A service's definition is wrong: no waiting fixes it.
 		return &Refusal{Kind: KindError, Value: "a service of the host carries a rebootmgr rule tag that cannot be read: an operator must fix the service's definition"}
-	case errors.Is(err, pipeline.ErrStopped):
+	case errors.Is(err, ending.ErrStopped):
 		return &Refusal{Kind: KindStopped, Value: clip.OneLine(err.Error())}
-	case errors.Is(err, pipeline.ErrUnhealthy):
+	case errors.Is(err, ending.ErrUnhealthy):
 		return &Refusal{Kind: KindUnhealthy, Value: clip.OneLine(err.Error())}
-	case errors.Is(err, pipeline.ErrLockHeld), errors.Is(err, pipeline.ErrHeldElsewhere):
+	case errors.Is(err, ending.ErrLockHeld), errors.Is(err, place.ErrHeldElsewhere):
 		return &Refusal{Kind: KindLockHeld, Value: clip.OneLine(err.Error())}
 	case errors.Is(err, store.ErrUnavailable):
 		return &Refusal{Kind: KindConsulUnavailable, Value: "the reboot lock cannot be read or written now: try again later"}

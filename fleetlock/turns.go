@@ -8,7 +8,7 @@ import (
 
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
-	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 	"github.com/rebootmgr/rebootmgr/store"
 	"github.com/rebootmgr/rebootmgr/watch"
 )
@@ -20,9 +20,9 @@ import (
 const HostTurn = 6 * time.Minute
 
 // turns is what the server does for the hosts it queued, between their requests: it hears when
-// a place opens for one (its turn key: see pipeline.Woken), answers for it at once and keeps its
+// a place opens for one (its turn key: see place.Woken), answers for it at once and keeps its
 // turn (lock.Queue.Keep) until it asks again, for HostTurn at most; and it follows the nodes its
-// own releases told of a place, passing over those that do not answer (see pipeline.PassTurns),
+// own releases told of a place, passing over those that do not answer (see place.PassTurns),
 // as a daemon does.
 type turns struct {
 	mu sync.Mutex
@@ -173,7 +173,7 @@ func (l *Locks) keepTurns(ctx context.Context) {
 	for group, hosts := range keep {
 		st := l.store(group)
 		now := time.Now()
-		err := pipeline.ChangeQueue(ctx, l.locks(st), l.Logger, func(q lock.Queue) lock.Queue {
+		err := place.ChangeQueue(ctx, l.locks(st), l.Logger, func(q lock.Queue) lock.Queue {
 			for _, host := range hosts {
 				if q.Ready(host) {
 					q = q.Keep(host, now)
@@ -189,7 +189,7 @@ func (l *Locks) keepTurns(ctx context.Context) {
 
 // follow passes over, once they had their time to answer, the nodes of group that a release of
 // this server told of a place and that did not answer, and follows whom that told in turn (see
-// pipeline.PassTurns).
+// place.PassTurns).
 func (l *Locks) follow(group string, woke []lock.QueueEntry) {
 	if len(woke) == 0 {
 		return
@@ -203,7 +203,7 @@ func (l *Locks) follow(group string, woke []lock.QueueEntry) {
 				return
 			case <-time.After(lock.AnswerWithin):
 			}
-			next, err := pipeline.PassTurns(ctx, l.locks(st), l.Logger, woke, pipeline.PassReach(round))
+			next, err := place.PassTurns(ctx, l.locks(st), l.Logger, woke, place.PassReach(round))
 			if err != nil {
 				if !errors.Is(err, context.Canceled) {
 					l.Logger.Warn("could not pass over the nodes told of a place that did not answer", logkey.Group, group, logkey.Err, err)

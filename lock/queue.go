@@ -43,7 +43,7 @@ const MissedTurn = "missed its turn"
 
 // AnswerWithin is how long a node told that a place is its to look at (its turn key) has to
 // answer in the queue: a daemon that runs does so within a moment; one that does not is passed
-// over (see pipeline.PassTurns).
+// over (see place.PassTurns).
 const AnswerWithin = 10 * time.Second
 
 // KeepEvery is how often a node working towards its place (its own waits before it takes it:

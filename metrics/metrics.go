@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/pipeline"
@@ -28,7 +29,7 @@ import (
 // gateLabels are the values of the gate label: every gate's, and "error".
 func gateLabels() []string {
 	var out []string
-	for _, e := range pipeline.Endings() {
+	for _, e := range ending.List() {
 		out = append(out, e.Label)
 	}
 	return append(out, "error")
@@ -37,7 +38,7 @@ func gateLabels() []string {
 // gateLabel names the gate a run ended at; "error" is a run that failed for an operational
 // reason (Consul unreachable or denying, bad configuration).
 func gateLabel(err error) string {
-	if e, ok := pipeline.EndingOf(err); ok {
+	if e, ok := ending.Of(err); ok {
 		return e.Label
 	}
 	return "error"
@@ -90,7 +91,7 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 		}),
 		blocked: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "rebootmgr_blocked",
-			Help: "1 for the gate the last run ended at (stop, disabled, not_now, health, lock_held, lock_lost, task_failed, not_rebooted, error); all 0 when it passed every gate or had nothing to do.",
+			Help: "1 for the gate the last run ended at (" + strings.Join(gateLabels(), ", ") + "); all 0 when it passed every gate or had nothing to do.",
 		}, []string{"gate"}),
 		lockHeld: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "rebootmgr_lock_held",
@@ -171,7 +172,7 @@ func (m *Metrics) ObserveRun(res pipeline.Result, err error, now time.Time) {
 	if err != nil {
 		gate = result
 	}
-	e, _ := pipeline.EndingOf(err)
+	e, _ := ending.Of(err)
 	m.operator.Set(bool01(e.Operator))
 	for _, g := range gateLabels() {
 		m.blocked.WithLabelValues(g).Set(bool01(g == gate))

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/tasks"
@@ -56,10 +57,10 @@ func TestObserveRun(t *testing.T) {
 			want{phase: "idle"}},
 		{"required, waiting for another holder",
 			pipeline.Result{Seen: pipeline.Seen{Lock: record(lock.Holder{Node: "n2", Phase: lock.Rebooting}), Asked: true, Required: "file /run/reboot_required"}},
-			fmt.Errorf("cannot take the reboot lock: %w", pipeline.ErrLockHeld),
+			fmt.Errorf("cannot take the reboot lock: %w", ending.ErrLockHeld),
 			want{required: 1, holders: 1, phase: "idle", blocked: "lock_held"}},
 		{"stopped before looking: what is not seen again stays",
-			pipeline.Result{}, fmt.Errorf("halted: %w", pipeline.ErrStopped),
+			pipeline.Result{}, fmt.Errorf("halted: %w", ending.ErrStopped),
 			want{required: 1, holders: 1, phase: "idle", blocked: "stop"}},
 		{"Consul unreachable",
 			pipeline.Result{}, errors.New("connection refused"),
@@ -69,10 +70,10 @@ func TestObserveRun(t *testing.T) {
 			want{required: 1, lockHeld: 1, holders: 1, phase: "rebooting"}},
 		{"unhealthy after the reboot",
 			pipeline.Result{Seen: pipeline.Seen{Lock: record(lock.Holder{Node: "n1", Phase: lock.Finishing})}},
-			fmt.Errorf("health after reboot: %w", pipeline.ErrUnhealthy),
+			fmt.Errorf("health after reboot: %w", ending.ErrUnhealthy),
 			want{required: 1, lockHeld: 1, holders: 1, phase: "finishing", blocked: "health"}},
 		{"did not reboot: waiting for an operator",
-			pipeline.Result{}, fmt.Errorf("boot id unchanged: %w", pipeline.ErrNotRebooted),
+			pipeline.Result{}, fmt.Errorf("boot id unchanged: %w", ending.ErrNotRebooted),
 			want{required: 1, lockHeld: 1, holders: 1, phase: "finishing", blocked: "not_rebooted", operator: 1}},
 		{"finished",
 			pipeline.Result{Outcome: pipeline.Finished, Seen: pipeline.Seen{Lock: record()}}, nil,
@@ -124,14 +125,14 @@ func TestRunResult(t *testing.T) {
 		{pipeline.Result{Outcome: pipeline.RebootStarted}, nil, "reboot_started"},
 		{pipeline.Result{Outcome: pipeline.Finished}, nil, "finished"},
 		{pipeline.Result{Outcome: pipeline.DryRunPassed}, nil, "dry_run_passed"},
-		{pipeline.Result{}, pipeline.ErrStopped, "stop"},
-		{pipeline.Result{}, pipeline.ErrDisabled, "disabled"},
-		{pipeline.Result{}, pipeline.ErrOutsideWindow, "not_now"},
-		{pipeline.Result{}, pipeline.ErrUnhealthy, "health"},
-		{pipeline.Result{}, pipeline.ErrLockHeld, "lock_held"},
-		{pipeline.Result{}, pipeline.ErrLockLost, "lock_lost"},
-		{pipeline.Result{}, pipeline.ErrTaskFailed, "task_failed"},
-		{pipeline.Result{}, pipeline.ErrNotRebooted, "not_rebooted"},
+		{pipeline.Result{}, ending.ErrStopped, "stop"},
+		{pipeline.Result{}, ending.ErrDisabled, "disabled"},
+		{pipeline.Result{}, ending.ErrOutsideWindow, "not_now"},
+		{pipeline.Result{}, ending.ErrUnhealthy, "health"},
+		{pipeline.Result{}, ending.ErrLockHeld, "lock_held"},
+		{pipeline.Result{}, ending.ErrLockLost, "lock_lost"},
+		{pipeline.Result{}, ending.ErrTaskFailed, "task_failed"},
+		{pipeline.Result{}, ending.ErrNotRebooted, "not_rebooted"},
 		{pipeline.Result{}, errors.New("403 (Permission denied)"), "error"},
 	} {
 		if got := RunResult(tc.res, tc.err); got != tc.want {
@@ -144,7 +145,7 @@ func TestObserveTask(t *testing.T) {
 	m, _ := newMetrics(t)
 	m.ObserveTask(tasks.Pre, "50-evacuate", 90*time.Second, nil)
 	m.ObserveTask(tasks.Pre, "50-evacuate", 120*time.Second, &tasks.Error{Task: "50-evacuate", TimedOut: true})
-	m.ObserveTask(tasks.Pre, "60-wait", time.Second, fmt.Errorf("task 60-wait ended: %w", pipeline.ErrStopped))
+	m.ObserveTask(tasks.Pre, "60-wait", time.Second, fmt.Errorf("task 60-wait ended: %w", ending.ErrStopped))
 	if got := testutil.ToFloat64(m.taskFailures.WithLabelValues(tasks.Pre, "50-evacuate")); got != 1 {
 		t.Errorf("failures of 50-evacuate = %v, want 1", got)
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/rebootmgr/rebootmgr/internal/pipelinetest"
 	"github.com/rebootmgr/rebootmgr/lock"
-	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 )
 
 // TestWokenNodeAnswers: a node told of a place that waits for the node before it says so in the
@@ -37,7 +37,7 @@ func TestWokenNodeAnswers(t *testing.T) {
 	if _, err := n2.p.Run(ctx); !errors.Is(err, lock.ErrQueued) {
 		t.Fatalf("n2 behind head, just freed: %v", err)
 	}
-	if _, err := pipeline.PassTurns(ctx, st, slog.New(slog.DiscardHandler), woke, 4); err != nil {
+	if _, err := place.PassTurns(ctx, st, slog.New(slog.DiscardHandler), woke, 4); err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range queueIn(t, st).Entries {

@@ -3,54 +3,14 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"time"
 
-	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
+	"github.com/rebootmgr/rebootmgr/place"
 )
 
-// roomError is a health gate that fails only for the reboots in flight (health.Report.RoomOnly):
-// the node waits for room, with what it would claim (see lock.Claims).
-type roomError struct {
-	gateError
-	// atOnce is what the node's scarcest service allows at once; services are those of its
-	// services that allow more; seen are the holders of the fleet's record it counted.
-	atOnce   int
-	services []string
-	seen     []string
-}
-
-// YieldIn is the gate of the claims of room: a node that does not hold a place yet leaves it to
-// a node whose services allow fewer reboots at once, that waits for room in a service it runs,
-// and that has not looked since a reboot it counted ended (lock.Claim.Holds). It says until when
-// at most (the claim's end), and is judged on the View the place would be taken in.
-func YieldIn(v View, node string, rep health.Report, now time.Time) error {
-	if _, holds := v.Lock.Holder(node); holds || len(v.Claims.Claims) == 0 {
-		return nil
-	}
-	services := make([]string, 0, len(rep.Services))
-	for _, s := range rep.Services {
-		services = append(services, s.Name)
-	}
-	atOnce := rep.Scarcity()
-	for _, cl := range v.Claims.Claims {
-		if _, holds := v.Fleet.Group(cl.Node); holds || cl.Node == node {
-			continue
-		}
-		if cl.Holds(atOnce, services, v.InFlight(cl.Node), now) {
-			ye := &lock.YieldError{Claim: cl}
-			return &notBeforeError{
-				gateError: gateError{gate: ErrLockHeld, msg: "cannot take the reboot lock yet: " + ye.Error(), err: ye},
-				until:     cl.End(),
-			}
-		}
-	}
-	return nil
-}
-
 // claimAfter keeps this node's claim of room as the run's end says: a node that waits for room
-// (roomError) in services it shares with nodes of more room claims it, judged on the holders of
+// (place.RoomError) in services it shares with nodes of more room claims it, judged on the holders of
 // the fleet's record it counted (which every node reads alike: a Python rebootmgr's marker of
 // its own group, which the others do not read, is no part of it); any other end takes its claim
 // away. A one-off run (no ClaimFor) that waits for room leaves the claim of the node's daemon as
@@ -62,16 +22,16 @@ func (p *Pipeline) claimAfter(ctx context.Context, err error) {
 		return
 	}
 	now := p.Clock.Now().UTC()
-	var re *roomError
+	var re *place.RoomError
 	room := errors.As(err, &re)
 	var change func(lock.Claims) (lock.Claims, error)
 	switch {
 	case room && p.ClaimFor <= 0:
 		// A one-off run waiting for room leaves the claim of this node's daemon as it is.
 		return
-	case room && len(re.services) > 0 && len(re.seen) > 0:
+	case room && len(re.Services) > 0 && len(re.Seen) > 0:
 		claimFor := min(p.ClaimFor, lock.MaxClaimFor)
-		cl := lock.Claim{Node: p.Node, AtOnce: re.atOnce, Services: re.services, Seen: re.seen, Judged: now, Until: now.Add(claimFor)}
+		cl := lock.Claim{Node: p.Node, AtOnce: re.AtOnce, Services: re.Services, Seen: re.Seen, Judged: now, Until: now.Add(claimFor)}
 		if p.claim != nil && p.claim.Same(cl) && p.claim.Until.After(now.Add(claimFor/2)) && !p.claim.Judged.After(now) {
 			return
 		}

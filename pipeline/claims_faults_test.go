@@ -5,9 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/internal/pipelinetest"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 )
 
 // TestPythonMarkerOfAnotherGroupHoldsUpNobody: a claimant counts a reboot of the Python
@@ -38,7 +40,7 @@ func TestPythonMarkerOfAnotherGroupHoldsUpNobody(t *testing.T) {
 	st.Put("holders", string(data))
 	st.SetLegacy("ctl_reboot_in_progress", "c2", true)
 
-	if _, err := ctl.run(t.Context()); !errors.Is(err, pipeline.ErrUnhealthy) {
+	if _, err := ctl.run(t.Context()); !errors.Is(err, ending.ErrUnhealthy) {
 		t.Fatalf("controller (c2 down for the Python rebootmgr): %v", err)
 	}
 	cl, ok := mustClaims(t, st).Of("c1")
@@ -55,7 +57,7 @@ func TestPythonMarkerOfAnotherGroupHoldsUpNobody(t *testing.T) {
 	for _, after := range []time.Duration{0, 5 * time.Minute, 10 * time.Minute, 30 * time.Minute, 3 * time.Hour} {
 		ctl.clock.Set(start.Add(after))
 		// The controller's daemon looks at every tick: nothing changed for it.
-		if _, err := ctl.run(t.Context()); !errors.Is(err, pipeline.ErrUnhealthy) {
+		if _, err := ctl.run(t.Context()); !errors.Is(err, ending.ErrUnhealthy) {
 			t.Fatalf("controller at +%v: %v", after, err)
 		}
 		// n1, group compute: its View, as Consul gives it, has no ctl_reboot_in_progress.
@@ -69,7 +71,7 @@ func TestPythonMarkerOfAnotherGroupHoldsUpNobody(t *testing.T) {
 		if !rep.OK() {
 			t.Fatalf("compute's health at +%v: %s", after, rep.Reason())
 		}
-		if err := pipeline.YieldIn(v, "n1", rep, ctl.clock.Now()); errors.Is(err, lock.ErrYields) {
+		if err := place.YieldIn(v, "n1", rep, ctl.clock.Now()); errors.Is(err, lock.ErrYields) {
 			t.Errorf("at +%v the compute still yields to a claimant that has looked at every tick and cannot go (nothing it counted ended): %v", after, err)
 		}
 	}
@@ -95,7 +97,7 @@ func TestRunWithoutClaimsTakesAClaimAway(t *testing.T) {
 	}
 	f.ctl.config.ClaimFor = 0
 	// A one-off run that waits for room too leaves the daemon's claim as it is.
-	if _, err := f.run(f.ctl); !errors.Is(err, pipeline.ErrUnhealthy) {
+	if _, err := f.run(f.ctl); !errors.Is(err, ending.ErrUnhealthy) {
 		t.Fatalf("controller's one-off run: %v", err)
 	}
 	if _, ok := f.claims(t).Of("c1"); !ok {

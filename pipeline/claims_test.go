@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/internal/pipelinetest"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
@@ -75,13 +76,13 @@ func (f claimFleet) claims(t *testing.T) lock.Claims {
 // takes its place, or stops waiting for room, gives its claim up.
 func TestClaimsOfRoom(t *testing.T) {
 	f := newClaimFleet(t)
-	if _, err := f.run(f.cmp); !errors.Is(err, pipeline.ErrUnhealthy) {
+	if _, err := f.run(f.cmp); !errors.Is(err, ending.ErrUnhealthy) {
 		t.Fatalf("compute, quobyte full: %v", err)
 	}
 	if c := f.claims(t); len(c.Claims) != 0 {
 		t.Fatalf("a node with no less room than what it waits for claims: %+v", c)
 	}
-	if _, err := f.run(f.ctl); !errors.Is(err, pipeline.ErrUnhealthy) {
+	if _, err := f.run(f.ctl); !errors.Is(err, ending.ErrUnhealthy) {
 		t.Fatalf("controller, quobyte full: %v", err)
 	}
 	cl, ok := f.claims(t).Of("c1")
@@ -91,7 +92,7 @@ func TestClaimsOfRoom(t *testing.T) {
 
 	// Nothing ended yet: the claimant has nothing new to look at, and the claim holds up nobody
 	// (quobyte is full anyway; health says so, not the claim).
-	if _, err := f.run(f.cmp); !errors.Is(err, pipeline.ErrUnhealthy) || errors.Is(err, lock.ErrYields) {
+	if _, err := f.run(f.cmp); !errors.Is(err, ending.ErrUnhealthy) || errors.Is(err, lock.ErrYields) {
 		t.Fatalf("compute before any reboot ended: %v", err)
 	}
 
@@ -99,7 +100,7 @@ func TestClaimsOfRoom(t *testing.T) {
 	// ends at the latest, and without joining the queue.
 	f.inFlight("h2")
 	res, err := f.run(f.cmp)
-	if !errors.Is(err, lock.ErrYields) || !errors.Is(err, pipeline.ErrLockHeld) || !res.Recheck.Equal(cl.Until) || res.Seen.Queued || pipeline.WaitsForTurn(res, err) {
+	if !errors.Is(err, lock.ErrYields) || !errors.Is(err, ending.ErrLockHeld) || !res.Recheck.Equal(cl.Until) || res.Seen.Queued || pipeline.WaitsForTurn(res, err) {
 		t.Fatalf("compute once h1 ended: %v, recheck %v, queued %v", err, res.Recheck, res.Seen.Queued)
 	}
 	if q := f.cmp.queueOf(); len(q.Entries) != 0 {
@@ -115,7 +116,7 @@ func TestClaimsOfRoom(t *testing.T) {
 	if c := f.claims(t); len(c.Claims) != 0 {
 		t.Fatalf("claim left once its node took a place: %+v", c)
 	}
-	if _, err := f.run(f.cmp); !errors.Is(err, pipeline.ErrUnhealthy) {
+	if _, err := f.run(f.cmp); !errors.Is(err, ending.ErrUnhealthy) {
 		t.Fatalf("compute after the controller went: %v", err)
 	}
 }
@@ -132,7 +133,7 @@ func TestClaimsHoldUpNobodyElse(t *testing.T) {
 			f.inFlight("h1", "h2", "c2")
 			f.run(f.ctl)
 			f.inFlight("h2", "c2")
-			if _, err := f.run(f.ctl); !errors.Is(err, pipeline.ErrUnhealthy) {
+			if _, err := f.run(f.ctl); !errors.Is(err, ending.ErrUnhealthy) {
 				t.Fatalf("controller: %v", err)
 			}
 		}, false},
@@ -198,7 +199,7 @@ func TestRoomOnlyNeedsRoom(t *testing.T) {
 	sick := pipelinetest.Service("galera", []string{"min_passing=2"}, "c1", "c2")
 	sick.Instances[0].Checks[0].Status = "critical"
 	f.ctl.health.Set(sick, pipelinetest.Service("quobyte", []string{"max_failing=1"}, "c1", "n1", "h1", "h2"))
-	if _, err := f.run(f.ctl); !errors.Is(err, pipeline.ErrUnhealthy) {
+	if _, err := f.run(f.ctl); !errors.Is(err, ending.ErrUnhealthy) {
 		t.Fatalf("controller: %v", err)
 	}
 	if c := f.claims(t); len(c.Claims) != 0 {

@@ -3,17 +3,15 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
 )
 
-// finish is the part after the reboot: the node holds the lock in phase rebooting or finishing.
+// finish is the part after the reboot: the node holds the lock in phase finishing (a dry run's
+// may still say rebooting), its reboot having happened (see rebooted).
 // A stop flag does not hold it: a stop means that nothing further starts, and this reboot
 // started already. Its node finishes it (health, post-boot tasks, health, maintenance off) and
 // gives its place back, which nobody can take while the flag is set; left halted, the node
@@ -21,38 +19,6 @@ import (
 // brought to a stop with no holder left (as an upgrade wants).
 func (p *Pipeline) finish(ctx context.Context, h lock.Holder) (Result, error) {
 	log := p.Logger
-	if h.Phase == lock.Rebooting {
-		bootID, err := p.BootID()
-		if err != nil {
-			return Result{}, err
-		}
-		ran, err := p.Note.Has(bootID)
-		if err != nil {
-			return Result{}, err
-		}
-		if err := RebootedGate(p.Node, h, bootID, ran); err != nil {
-			return Result{}, err
-		}
-		if bootID == h.BootID {
-			// The run that moved to rebooting ended before the command: nothing rebooted,
-			// nothing was asked to. Back to preparing, keeping the place, and over again.
-			log.Warn("the reboot lock says this node is rebooting, but the reboot command never ran (the run ended between the phase change and the command): starting over from the gates, keeping the place", logkey.Since, h.RebootStarted)
-			if p.DryRun {
-				return Result{Outcome: DryRunPassed, Message: "dry run: the reboot command never ran; would put the lock back to preparing and start over from the gates"}, nil
-			}
-			if err := p.undoReboot(ctx, nil); err != nil {
-				return Result{}, err
-			}
-			return p.prepare(ctx, true, h.TriggeredBy)
-		}
-		if !p.DryRun {
-			var err error
-			if h, err = p.updateHolder(ctx, func(h lock.Holder) lock.Holder { h.Phase = lock.Finishing; return h }); err != nil {
-				return Result{}, err
-			}
-		}
-		log.Info("node rebooted", logkey.Step, "finishing", logkey.BootID, bootID)
-	}
 	if err := p.checkHealth(ctx, "health after reboot"); err != nil {
 		return Result{}, err
 	}
@@ -93,80 +59,6 @@ func (p *Pipeline) finish(ctx context.Context, h lock.Holder) (Result, error) {
 	p.tell(ctx, NotifyRebootFinished, "")
 	log.Info("reboot finished: lock released", logkey.Step, "done")
 	return Result{Outcome: Finished, Message: "reboot finished"}, nil
-}
-
-// Unreported are the holders past their deadline whose miss the group's history does not hold
-// yet. A miss is reported once, with the group stopped: an operator who has looked and resumed
-// the group lets the holder finish (or unlocks it), and no run stops the group for it again.
-func Unreported(overdue []lock.Holder, l history.Log) []lock.Holder {
-	var out []lock.Holder
-	for _, h := range overdue {
-		reported := slices.ContainsFunc(l.Entries, func(e history.Entry) bool {
-			return e.Node == h.Node && e.Outcome == history.DeadlinePassed && e.Start.Equal(h.RebootStarted)
-		})
-		if !reported {
-			out = append(out, h)
-		}
-	}
-	return out
-}
-
-// OverdueReason says that h did not finish its reboot by its deadline, and what to do.
-func OverdueReason(h lock.Holder) string {
-	return fmt.Sprintf("%s did not finish its reboot by its deadline %s (phase %s since %s); its lock is kept (back, it finishes its reboot under the stop): look at %s, then resume the group, or rebootmgr unlock it (gone)",
-		h.Node, h.Deadline.UTC().Format(time.RFC3339), h.Phase, h.Updated.UTC().Format(time.RFC3339), h.Node)
-}
-
-// stopOverdue stops the group when a holder is past its deadline (see StopOverdue), and
-// records and tells each stop it set.
-func (p *Pipeline) stopOverdue(ctx context.Context, rec lock.Record, now time.Time, seen *lock.Sightings) error {
-	stopped, err := StopOverdue(ctx, p.Store, p.Logger, rec, now, seen, "rebootmgr on "+p.Node, p.DryRun)
-	for _, o := range stopped {
-		p.record(ctx, history.Entry{Node: o.Holder.Node, Start: o.Holder.RebootStarted, End: now.UTC(), Outcome: history.DeadlinePassed, TriggeredBy: o.Holder.TriggeredBy})
-		p.tell(ctx, NotifyGroupStopped, o.Reason)
-	}
-	return err
-}
-
-// Overdue is a holder past its deadline, and the reason its group was stopped with.
-type Overdue struct {
-	Holder lock.Holder
-	Reason string
-}
-
-// StopOverdue stops the group (through g) when a holder of rec is past its deadline at now (as
-// seen judges it: see lock.Holder.DeadlineOf) and
-// its miss is not reported yet (see Unreported): the lock stays, and nothing else moves until an
-// operator has looked. No time ever releases a lock by itself. by says who stops it ("rebootmgr
-// on n1"). It returns the holders for which it set the stop flag (a flag already set is kept,
-// and not returned); the caller records each miss in the history, which reports it. A dry run
-// stops nothing and ends at the stop flag a real run would set.
-func StopOverdue(ctx context.Context, g Group, log *slog.Logger, rec lock.Record, now time.Time, seen *lock.Sightings, by string, dryRun bool) ([]Overdue, error) {
-	overdue := rec.Overdue(now, seen)
-	if len(overdue) == 0 {
-		return nil, nil
-	}
-	l, _, err := g.History(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var stopped []Overdue
-	for _, h := range Unreported(overdue, l) {
-		reason := OverdueReason(h)
-		if dryRun {
-			// A real run stops the group here, and then ends at the stop flag.
-			return nil, gateFail(ErrStopped, "dry run: the group would be stopped: %s", reason)
-		}
-		log.Error("reboot deadline passed: stopping the group", logkey.Holder, h.Node, logkey.Deadline, h.Deadline)
-		set, err := g.StopGroup(ctx, reason+" ("+by+", "+now.UTC().Format(time.RFC3339)+")")
-		if err != nil {
-			return stopped, err
-		}
-		if set {
-			stopped = append(stopped, Overdue{Holder: h, Reason: reason})
-		}
-	}
-	return stopped, nil
 }
 
 // record appends to the group's history and trips the circuit breaker when the failures in its

@@ -2,27 +2,12 @@ package pipeline
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
-	"github.com/rebootmgr/rebootmgr/clip"
-	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
-	"github.com/rebootmgr/rebootmgr/window"
+	"github.com/rebootmgr/rebootmgr/place"
 )
-
-// RebootedGate is the gate of a node whose holder entry says it is rebooting: its boot id must
-// have changed since the reboot command ran (ran: the command was noted as run on this boot; a
-// command that never ran is no reboot that failed, and the pipeline starts over).
-func RebootedGate(node string, h lock.Holder, bootID string, ran bool) error {
-	if h.Phase != lock.Rebooting || bootID != h.BootID || !ran {
-		return nil
-	}
-	return gateFail(ErrNotRebooted, "the reboot lock says %s is rebooting since %s, but the boot id %s did not change: the reboot did not happen (check the reboot command; the lock stays until an operator unlocks it)",
-		node, h.RebootStarted.Format(time.RFC3339), bootID)
-}
 
 func (p *Pipeline) checkStop(ctx context.Context) error {
 	f, err := p.Store.Stop(ctx)
@@ -30,32 +15,7 @@ func (p *Pipeline) checkStop(ctx context.Context) error {
 		return err
 	}
 	if f.Set {
-		return stopError(f)
-	}
-	return nil
-}
-
-func stopError(f Flag) error {
-	if f.Value == "" {
-		return gateFail(ErrStopped, "stop flag is set: halted, nothing further is started")
-	}
-	return gateFail(ErrStopped, "stop flag is set (%s): halted, nothing further is started", clip.OneLine(f.Value))
-}
-
-func (p *Pipeline) checkDisabled(ctx context.Context) error {
-	f, err := p.Store.Disabled(ctx, p.Node)
-	if err != nil {
-		return err
-	}
-	if f.Set {
-		reason := clip.OneLine(f.Value)
-		if reason == "" {
-			reason = "no reason given"
-		}
-		if DisabledByTask(f.Value) {
-			return &gateError{gate: ErrDisabled, msg: fmt.Sprintf("node %s is disabled: %s", p.Node, reason), err: errDisabledByTask}
-		}
-		return gateFail(ErrDisabled, "node %s is disabled: %s", p.Node, reason)
+		return place.StopError(f)
 	}
 	return nil
 }
@@ -95,69 +55,6 @@ func (p *Pipeline) stayGreen(ctx context.Context) error {
 	}
 }
 
-// checkCooldown keeps the group's reboots apart: the next starts only when the cooldown since
-// the last finished one has passed.
-func (p *Pipeline) checkCooldown(ctx context.Context) error {
-	if p.Cooldown <= 0 {
-		return nil
-	}
-	l, _, err := p.Store.History(ctx)
-	if err != nil {
-		return err
-	}
-	return CooldownGate(l, p.Cooldown, p.Clock.Now(), p.Sightings)
-}
-
-// CooldownGate is the cooldown gate judged on the group's history at now: nil, or a "not now"
-// error that knows when it opens. The end of the last reboot was written with the clock of the
-// node that rebooted: it is judged by when seen saw it (see lock.Sightings).
-func CooldownGate(l history.Log, cooldown time.Duration, now time.Time, seen *lock.Sightings) error {
-	if cooldown <= 0 {
-		return nil
-	}
-	var last time.Time
-	for _, e := range l.Entries {
-		if e.Outcome == history.Finished && e.End.After(last) {
-			last = e.End
-		}
-	}
-	last = seen.At("history/finished", last, now)
-	until := last.Add(cooldown)
-	if last.IsZero() || !now.Before(until) {
-		return nil
-	}
-	return &notBeforeError{
-		gateError: gateError{gate: ErrOutsideWindow, name: "cooldown", msg: fmt.Sprintf("cooldown: the group's last reboot finished at %s; the next may start at %s", last.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339))},
-		until:     until,
-	}
-}
-
-// earliest is the earlier of two times, zero meaning none.
-func earliest(a, b time.Time) time.Time {
-	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
-		return b
-	}
-	return a
-}
-
-// checkWindow is the reboot window gate: a node outside its windows, or on a blackout date,
-// does not start (and does not hold the lock while it waits).
-func (p *Pipeline) checkWindow() error {
-	return WindowGate(p.Schedule, p.Clock.Now())
-}
-
-// WindowGate is the reboot window gate at now.
-func WindowGate(s window.Schedule, now time.Time) error {
-	if s.Open(now) {
-		return nil
-	}
-	next := s.Next(now)
-	if next.IsZero() {
-		return gateFail(ErrOutsideWindow, "outside every reboot window, and none opens within 400 days")
-	}
-	return gateFail(ErrOutsideWindow, "outside the reboot window: the next opens at %s", next.Format(time.RFC3339))
-}
-
 // checkHealth is the health gate: every rule of every service of the node holds, with every
 // reboot in flight anywhere in the fleet counted as a failing instance.
 func (p *Pipeline) checkHealth(ctx context.Context, gate string) error {
@@ -169,123 +66,7 @@ func (p *Pipeline) checkHealth(ctx context.Context, gate string) error {
 }
 
 // checkHealthIn is the health gate with the reboots in flight as v has them.
-func (p *Pipeline) checkHealthIn(ctx context.Context, v View, gate string) error {
+func (p *Pipeline) checkHealthIn(ctx context.Context, v place.View, gate string) error {
 	p.seen.sawView(v, p.Node)
-	return HealthIn(ctx, p.Health, p.Logger, v, p.Node, gate)
-}
-
-// LastReboot is node's last finished reboot in the group's history (false: none recorded). A
-// FleetLock host's reboot under the same name is another machine's, and not counted (see
-// LastHostReboot).
-func LastReboot(l history.Log, node string) (history.Entry, bool) {
-	return lastFinished(l, node, false)
-}
-
-// LastHostReboot is the last finished reboot of the FleetLock host host in the group's history
-// (false: none recorded); a node's of the same name is not counted.
-func LastHostReboot(l history.Log, host string) (history.Entry, bool) {
-	return lastFinished(l, host, true)
-}
-
-func lastFinished(l history.Log, name string, fleetLock bool) (history.Entry, bool) {
-	var last history.Entry
-	found := false
-	for _, e := range l.Entries {
-		if e.Node == name && e.Outcome == history.Finished && (e.TriggeredBy == lock.FleetLockTriggeredBy) == fleetLock && (!found || e.End.After(last.End)) {
-			last, found = e, true
-		}
-	}
-	return last, found
-}
-
-// FleetLockHolds is the gate of a node whose name a FleetLock host holds a place under (see
-// lock.Holder.FleetLock): that host is another machine, whose reboot this node neither
-// finishes nor gives back. The node waits until the host's steady-state (or an operator) gives
-// the place back.
-func FleetLockHolds(h lock.Holder, node, group string) error {
-	return gateFail(ErrLockHeld, "a FleetLock host named %s holds a place in group %s's lock (%s since %s): it is not this node, which neither finishes nor gives back its reboot, and waits until the host's steady-state gives the place back (or rebootmgr unlock %s --force%s, once the host is known to be up); give the host an id no node has",
-		node, group, h.Phase, h.Since.UTC().Format(time.RFC3339), node, GroupFlag(group))
-}
-
-// IntervalGate is the least time between two reboots of node, judged on its group's history at
-// now for the request req: nil, or a "not now" error that knows when it opens. When req is the
-// very request the last reboot was for (a reboot-required file not written since that reboot
-// finished, or the same reboot-required command, whose answer carries no date, still saying
-// so), the reboot did not clear it, and the error wraps ErrSignalNotCleared too.
-func IntervalGate(l history.Log, node string, interval time.Duration, now time.Time, req Request) error {
-	if interval <= 0 {
-		return nil
-	}
-	last, ok := LastReboot(l, node)
-	if !ok {
-		return nil
-	}
-	until := last.End.Add(interval)
-	if !now.Before(until) {
-		return nil
-	}
-	end, next := last.End.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339)
-	if signalNotCleared(last, req) {
-		return &notBeforeError{
-			gateError: gateError{gate: ErrOutsideWindow, err: ErrSignalNotCleared, name: intervalGate, msg: fmt.Sprintf(
-				"the reboot signal did not clear after the reboot: %s still asks for one, as it did before this node's reboot that finished at %s; no reboot before %s (min reboot interval %s): look at what asks",
-				req.Why, end, next, interval)},
-			until: until,
-		}
-	}
-	return &notBeforeError{
-		gateError: gateError{gate: ErrOutsideWindow, name: intervalGate, msg: fmt.Sprintf("min reboot interval: this node's last reboot finished at %s; the next may start at %s", end, next)},
-		until:     until,
-	}
-}
-
-// intervalGate names the min reboot interval's gate.
-const intervalGate = "min reboot interval"
-
-// signalNotCleared says whether req is the request the reboot last did was for.
-func signalNotCleared(last history.Entry, req Request) bool {
-	switch {
-	case !req.Written.IsZero():
-		// A file the reboot's end did not remove, or that the boot wrote again.
-		return !req.Written.After(last.End)
-	case req.Command:
-		return req.Why == last.TriggeredBy
-	}
-	return false
-}
-
-// checkInterval is the least time between two reboots of this node. A request that the reboot
-// did not clear is reported once (a warning, a notification and an entry in the group's
-// history), however often it is seen until it clears or the interval has passed.
-func (p *Pipeline) checkInterval(ctx context.Context) error {
-	if p.MinRebootInterval <= 0 {
-		return nil
-	}
-	if p.lastReboot != nil && !p.Clock.Now().Before(p.lastReboot.Add(p.MinRebootInterval)) {
-		// This node's last reboot, as this process knows it, is long enough ago: a newer one
-		// would have been this process's own (it records it) or would have restarted it.
-		return nil
-	}
-	l, _, err := p.Store.History(ctx)
-	if err != nil {
-		return err
-	}
-	last, _ := LastReboot(l, p.Node)
-	p.lastReboot = &last.End
-	gerr := IntervalGate(l, p.Node, p.MinRebootInterval, p.Clock.Now(), p.request)
-	if !errors.Is(gerr, ErrSignalNotCleared) {
-		return gerr
-	}
-	for _, e := range l.Entries {
-		if e.Node == p.Node && e.Outcome == history.SignalNotCleared && e.End.After(last.End) {
-			return gerr
-		}
-	}
-	p.Logger.Warn("the reboot signal did not clear after the reboot: not rebooting again before the min reboot interval has passed", logkey.Gate, "min reboot interval", logkey.By, p.request.Why, logkey.LastReboot, last.End.UTC())
-	if !p.DryRun {
-		now := p.Clock.Now().UTC()
-		p.record(ctx, history.Entry{Node: p.Node, Start: now, End: now, Outcome: history.SignalNotCleared, Detail: gerr.Error(), TriggeredBy: p.request.Why})
-		p.tell(ctx, NotifySignalNotCleared, gerr.Error())
-	}
-	return gerr
+	return place.HealthIn(ctx, p.Health, p.Logger, v, p.Node, gate)
 }

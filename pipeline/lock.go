@@ -3,20 +3,19 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"fmt"
-	"log/slog"
 
-	"github.com/rebootmgr/rebootmgr/cas"
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
+	"github.com/rebootmgr/rebootmgr/place"
 )
 
-// errConflict is a change whose View went out of date before it was written.
-var errConflict = errors.New("reboot lock changed while writing it")
+// locks are the pipeline's locks, their Views judged by its sightings.
+func (p *Pipeline) locks() place.Locks { return place.Sighted(p.Store, p.Sightings) }
 
-// changeLock is ChangeLock on the pipeline's store, keeping what it read and wrote as seen.
-func (p *Pipeline) changeLock(ctx context.Context, change func(View) (Change, error)) (lock.Record, error) {
-	v, ch, err := ChangeLock(ctx, p.locks(), p.Logger, func(v View) (Change, error) {
+// changeLock is place.ChangeLock on the pipeline's store, keeping what it read and wrote as seen.
+func (p *Pipeline) changeLock(ctx context.Context, change func(place.View) (place.Change, error)) (lock.Record, error) {
+	v, ch, err := place.ChangeLock(ctx, p.locks(), p.Logger, func(v place.View) (place.Change, error) {
 		p.seen.sawView(v, p.Node)
 		return change(v)
 	})
@@ -24,8 +23,8 @@ func (p *Pipeline) changeLock(ctx context.Context, change func(View) (Change, er
 		return lock.Record{}, err
 	}
 	p.seen.saw(ch.Lock)
-	// Whom the change told is followed (see PassTurns), but this node itself: it runs.
-	for _, e := range WokeEntries(v, ch) {
+	// Whom the change told is followed (see place.PassTurns), but this node itself: it runs.
+	for _, e := range place.WokeEntries(v, ch) {
 		if e.Node != p.Node {
 			p.seen.Woke = append(p.seen.Woke, e)
 		}
@@ -33,53 +32,21 @@ func (p *Pipeline) changeLock(ctx context.Context, change func(View) (Change, er
 	return ch.Lock, nil
 }
 
-// changeQueue changes the group's queue alone (see ChangeQueue), keeping whom it woke as seen.
+// changeQueue changes the group's queue alone (see place.ChangeQueue), keeping whom it woke as seen.
 func (p *Pipeline) changeQueue(ctx context.Context, change func(lock.Queue) lock.Queue) error {
-	_, err := p.changeLock(ctx, func(v View) (Change, error) {
+	_, err := p.changeLock(ctx, func(v place.View) (place.Change, error) {
 		q := change(v.Queue)
-		return Change{Lock: v.Lock, Queue: &q}, nil
+		return place.Change{Lock: v.Lock, Queue: &q}, nil
 	})
 	return err
 }
 
-// ChangeLock reads a View from locks and applies change to it, reading it again when something
-// changed before the write: each attempt judges a View and writes against that very View. It
-// returns the View the change was written against, and the change.
-func ChangeLock(ctx context.Context, locks Locks, log *slog.Logger, change func(View) (Change, error)) (View, Change, error) {
-	var view View
-	var written Change
-	err := cas.Loop(ctx, func() (bool, error) {
-		v, err := locks.View(ctx)
-		if err != nil {
-			return false, err
-		}
-		ch, err := change(v)
-		if err != nil {
-			return false, err
-		}
-		ok, err := locks.Commit(ctx, v, ch)
-		if ok {
-			view, written = v, ch
-		} else if err == nil {
-			log.Debug("reboot lock changed under us: reading it again")
-		}
-		return ok, err
-	})
-	if errors.Is(err, cas.ErrRaces) {
-		return View{}, Change{}, fmt.Errorf("%w: %w", errConflict, err)
-	}
-	if err != nil {
-		return View{}, Change{}, err
-	}
-	return view, written, nil
-}
-
-// acquire takes a place in the group's lock (see AcquireIn).
+// acquire takes a place in the group's lock (see place.AcquireIn).
 func (p *Pipeline) acquire(ctx context.Context, why string) error {
 	now := p.Clock.Now().UTC()
 	h := lock.Holder{Node: p.Node, Zone: p.Zone, Phase: lock.Preparing, Since: now, Updated: now, TriggeredBy: why}
-	if _, err := p.changeLock(ctx, func(v View) (Change, error) {
-		return AcquireIn(ctx, p.Health, p.Logger, v, h, placeGate)
+	if _, err := p.changeLock(ctx, func(v place.View) (place.Change, error) {
+		return place.AcquireIn(ctx, p.Health, p.Logger, v, h, placeGate)
 	}); err != nil {
 		return err
 	}
@@ -97,18 +64,18 @@ func (p *Pipeline) checkLockFree(ctx context.Context) error {
 		return err
 	}
 	p.seen.sawView(v, p.Node)
-	return Admit(ctx, p.Health, p.Logger, v, lock.Holder{Node: p.Node, Zone: p.Zone}, placeGate, p.Clock.Now())
+	return place.Admit(ctx, p.Health, p.Logger, v, lock.Holder{Node: p.Node, Zone: p.Zone}, placeGate, p.Clock.Now())
 }
 
 // lockFree says whether this node could take a place in the lock as v has it, or go on with
 // the place it holds (nil), or why not.
-func (p *Pipeline) lockFree(v View) error {
-	return LockFree(v, lock.Holder{Node: p.Node, Zone: p.Zone}, true, p.Clock.Now())
+func (p *Pipeline) lockFree(v place.View) error {
+	return place.LockFree(v, lock.Holder{Node: p.Node, Zone: p.Zone}, true, p.Clock.Now())
 }
 
 // LookAtLock is what a node waiting for the lock does when only the lock changed: it reads the
 // View and writes nothing. It returns nil when a whole run is due, because a place is free or a
-// holder is past its deadline (the whole run stops the group); else ErrLockHeld, with the next
+// holder is past its deadline (the whole run stops the group); else ending.ErrLockHeld, with the next
 // holder's deadline as the time to look again.
 func (p *Pipeline) LookAtLock(ctx context.Context) (Result, error) {
 	v, err := p.locks().View(ctx)
@@ -123,14 +90,11 @@ func (p *Pipeline) LookAtLock(ctx context.Context) (Result, error) {
 		return res, nil
 	}
 	err = p.lockFree(v)
-	var nb *notBeforeError
-	if errors.As(err, &nb) {
-		res.Recheck = earliest(res.Recheck, nb.until)
-	}
+	res.Recheck = earliest(res.Recheck, ending.Until(err))
 	return res, err
 }
 
-// holder returns this node's entry in the lock, or ErrLockLost.
+// holder returns this node's entry in the lock, or ending.ErrLockLost.
 func (p *Pipeline) holder(ctx context.Context) (lock.Holder, error) {
 	rec, _, err := p.Store.Lock(ctx)
 	if err != nil {
@@ -141,25 +105,21 @@ func (p *Pipeline) holder(ctx context.Context) (lock.Holder, error) {
 }
 
 func (p *Pipeline) holderIn(rec lock.Record) (lock.Holder, error) {
-	h, ok := rec.Holder(p.Node)
-	if !ok {
-		return lock.Holder{}, gateFail(ErrLockLost, "this node no longer holds the reboot lock (was it unlocked by an operator?): not rebooting")
-	}
-	return h, nil
+	return place.HolderIn(rec, p.Node)
 }
 
 // updateHolder changes this node's entry (not its place: the fleet's record is left alone).
 func (p *Pipeline) updateHolder(ctx context.Context, update func(lock.Holder) lock.Holder) (lock.Holder, error) {
 	var out lock.Holder
-	_, err := p.changeLock(ctx, func(v View) (Change, error) {
+	_, err := p.changeLock(ctx, func(v place.View) (place.Change, error) {
 		h, err := p.holderIn(v.Lock)
 		if err != nil {
-			return Change{}, err
+			return place.Change{}, err
 		}
 		out = update(h)
 		out.Updated = p.Clock.Now().UTC()
 		rec, err := v.Lock.Update(out)
-		return Change{Lock: rec}, err
+		return place.Change{Lock: rec}, err
 	})
 	return out, err
 }
@@ -170,15 +130,15 @@ func (p *Pipeline) updateHolder(ctx context.Context, update func(lock.Holder) lo
 // lost place found then (or before the write) puts the entry back to preparing: the node keeps
 // its place and does not reboot.
 func (p *Pipeline) beginReboot(ctx context.Context, update func(lock.Holder) lock.Holder) error {
-	_, err := p.changeLock(ctx, func(v View) (Change, error) {
+	_, err := p.changeLock(ctx, func(v place.View) (place.Change, error) {
 		if err := p.mayReboot(v); err != nil {
-			return Change{}, err
+			return place.Change{}, err
 		}
 		h, _ := v.Lock.Holder(p.Node)
 		next := update(h)
 		next.Updated = p.Clock.Now().UTC()
 		rec, err := v.Lock.Update(next)
-		return Change{Lock: rec}, err
+		return place.Change{Lock: rec}, err
 	})
 	if err != nil {
 		return err
@@ -191,29 +151,27 @@ func (p *Pipeline) beginReboot(ctx context.Context, update func(lock.Holder) loc
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, ErrLockLost) {
+	if errors.Is(err, ending.ErrLockLost) {
 		return err
 	}
 	_ = p.undoReboot(ctx, err)
 	return err
 }
 
-// mayReboot says whether this node, holding a place, may be rebooting in v.
-func (p *Pipeline) mayReboot(v View) error {
-	if v.Stop.Set {
-		return stopError(v.Stop)
-	}
-	if _, err := p.holderIn(v.Lock); err != nil {
-		return err
-	}
-	if held := v.LegacyHeld(); held != "" {
-		return waitInPlace("the Python rebootmgr holds the lock (%s): not rebooting; this node keeps its place and waits", held)
-	}
-	return withinLimit(v, lock.Holder{Node: p.Node, Zone: p.Zone})
+// mayReboot says whether this node, holding a place, may be rebooting in v (see
+// place.MayReboot).
+func (p *Pipeline) mayReboot(v place.View) error {
+	return place.MayReboot(v, lock.Holder{Node: p.Node, Zone: p.Zone})
 }
 
 // release gives this node's place back, in the group's record and the fleet's.
 func (p *Pipeline) release(ctx context.Context) error {
-	_, err := p.changeLock(ctx, func(v View) (Change, error) { return ReleaseIn(v, p.Node, p.Clock.Now()), nil })
+	_, err := p.changeLock(ctx, func(v place.View) (place.Change, error) { return place.ReleaseIn(v, p.Node, p.Clock.Now()), nil })
 	return err
+}
+
+// PassTurns passes over the nodes of woke that did not answer (see place.PassTurns), on this
+// pipeline's store.
+func (p *Pipeline) PassTurns(ctx context.Context, woke []lock.QueueEntry, more int) ([]lock.QueueEntry, error) {
+	return place.PassTurns(ctx, p.locks(), p.Logger, woke, more)
 }

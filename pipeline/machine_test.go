@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/ending"
+	"github.com/rebootmgr/rebootmgr/gate"
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/internal/pipelinetest"
@@ -32,7 +34,7 @@ type machine struct {
 	// notifier, when set, hears every notification.
 	notifier func(kind string)
 	// sentinels are the reboot-required commands; command is one that says no until told.
-	sentinels []pipeline.Sentinel
+	sentinels []gate.Sentinel
 	command   *pipelinetest.Sentinel
 	config    pipeline.Config
 	boots     int
@@ -53,7 +55,7 @@ func newMachine(t *testing.T) *machine {
 		dir:    t.TempDir(),
 	}
 	m.command = &pipelinetest.Sentinel{Name: "needrestart -b | grep -q 'KSTA: 3'"}
-	m.sentinels = []pipeline.Sentinel{m.command}
+	m.sentinels = []gate.Sentinel{m.command}
 	m.config.TriggerFiles = []string{m.triggerFile()}
 	m.health.Set(pipelinetest.Service("galera", nil, "n1", "n2"))
 	return m
@@ -145,7 +147,7 @@ func TestStateMachine(t *testing.T) {
 	if ran, _ := m.note().Has("boot-1"); !ran {
 		t.Fatal("the reboot command was not noted")
 	}
-	if _, err := m.run(t.Context()); !errors.Is(err, pipeline.ErrNotRebooted) || m.reboot.Count() != 1 {
+	if _, err := m.run(t.Context()); !errors.Is(err, ending.ErrNotRebooted) || m.reboot.Count() != 1 {
 		t.Fatalf("a run on the same boot: %v, %d reboots", err, m.reboot.Count())
 	}
 	m.boot()
@@ -241,60 +243,60 @@ func TestGates(t *testing.T) {
 		mention string
 		place   bool
 	}{
-		{"stop flag", func(m *machine) { m.store.SetStop("freeze", true) }, pipeline.ErrStopped, "freeze", false},
-		{"group stop flag", func(m *machine) { m.store.SetGroupStop("nova", true) }, pipeline.ErrStopped, "group default: nova", false},
-		{"disabled", func(m *machine) { m.store.Put("n1/disabled", "disk") }, pipeline.ErrDisabled, "disk", false},
+		{"stop flag", func(m *machine) { m.store.SetStop("freeze", true) }, ending.ErrStopped, "freeze", false},
+		{"group stop flag", func(m *machine) { m.store.SetGroupStop("nova", true) }, ending.ErrStopped, "group default: nova", false},
+		{"disabled", func(m *machine) { m.store.Put("n1/disabled", "disk") }, ending.ErrDisabled, "disk", false},
 		{"another holder, limit 1", func(m *machine) {
 			m.health.Set(pipelinetest.Service("galera", nil, "n1"))
 			m.store.PutLock(other(lock.Preparing))
-		}, pipeline.ErrLockHeld, "n2", false},
+		}, ending.ErrLockHeld, "n2", false},
 		{"this node failing", func(m *machine) {
 			svc := pipelinetest.Service("galera", nil, "n1")
 			svc.Instances[0].Checks[0].Status = "critical"
 			m.health.Set(svc)
-		}, pipeline.ErrUnhealthy, "galera", false},
+		}, ending.ErrUnhealthy, "galera", false},
 		{"another group's holder in flight", func(m *machine) {
 			m.health.Set(pipelinetest.Service("cassandra", []string{"max_failing=0"}, "n1", "n2"))
 			f := lock.Fleet{}.With("n2", "other")
 			data, _ := f.Encode()
 			m.store.Put("holders", string(data))
-		}, pipeline.ErrUnhealthy, "reboot in flight", false},
-		{"a Python rebootmgr's marker", func(m *machine) { m.store.SetLegacy("reboot_in_progress", "n7", true) }, pipeline.ErrLockHeld, "Python", false},
+		}, ending.ErrUnhealthy, "reboot in flight", false},
+		{"a Python rebootmgr's marker", func(m *machine) { m.store.SetLegacy("reboot_in_progress", "n7", true) }, ending.ErrLockHeld, "Python", false},
 		{"outside the window", func(m *machine) {
 			w, err := window.Parse("Mon 03:00-04:00 UTC")
 			if err != nil {
 				panic(err)
 			}
 			m.config.Schedule = window.Schedule{Windows: []window.Window{w}}
-		}, pipeline.ErrOutsideWindow, "window", false},
+		}, ending.ErrOutsideWindow, "window", false},
 		{"within the cooldown", func(m *machine) {
 			m.config.Cooldown = time.Hour
 			now := m.clock.Now()
 			if _, err := m.store.AppendHistory(context.Background(), history.Entry{Node: "n9", Start: now.Add(-time.Minute), End: now, Outcome: history.Finished}); err != nil {
 				panic(err)
 			}
-		}, pipeline.ErrOutsideWindow, "cooldown", false},
+		}, ending.ErrOutsideWindow, "cooldown", false},
 		{"stop flag during the tasks", func(m *machine) {
 			m.tasks.During = func(ctx context.Context, _ string) error {
 				m.store.SetStop("mid-task", true)
 				<-ctx.Done()
 				return context.Cause(ctx)
 			}
-		}, pipeline.ErrStopped, "mid-task", true},
+		}, ending.ErrStopped, "mid-task", true},
 		{"stop flag set by the reboot's announcement", func(m *machine) {
 			m.notifier = func(kind string) {
 				if kind == pipeline.NotifyRebootStarted {
 					m.store.SetStop("webhook", true)
 				}
 			}
-		}, pipeline.ErrStopped, "webhook", true},
+		}, ending.ErrStopped, "webhook", true},
 		{"limit lowered while preparing", func(m *machine) {
 			m.health.Set(pipelinetest.Service("galera", nil, "n1"))
 			m.store.SetLimit(2)
 			m.store.PutLock(other(lock.Rebooting))
 			m.tasks.During = func(context.Context, string) error { m.store.SetLimit(1); return nil }
-		}, pipeline.ErrLockHeld, "keeps its place", true},
-		{"a task fails", func(m *machine) { m.tasks.Fail = map[string]error{pipeline.PreBoot: errors.New("evacuation failed")} }, pipeline.ErrTaskFailed, "evacuation failed", false},
+		}, ending.ErrLockHeld, "keeps its place", true},
+		{"a task fails", func(m *machine) { m.tasks.Fail = map[string]error{pipeline.PreBoot: errors.New("evacuation failed")} }, ending.ErrTaskFailed, "evacuation failed", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			m := newMachine(t)
@@ -326,11 +328,11 @@ func TestUnwrittenMarkHalts(t *testing.T) {
 	m.tasks.Fail = map[string]error{pipeline.PreBoot: errors.New("evacuation failed")}
 	m.store.FailDisabledWrites(true)
 	p := m.pipeline()
-	if _, err := p.Run(t.Context()); !errors.Is(err, pipeline.ErrTaskFailed) {
+	if _, err := p.Run(t.Context()); !errors.Is(err, ending.ErrTaskFailed) {
 		t.Fatalf("first run: %v", err)
 	}
 	for range 3 {
-		if _, err := p.Run(t.Context()); !errors.Is(err, pipeline.ErrDisabled) || !strings.Contains(err.Error(), "cannot be written") {
+		if _, err := p.Run(t.Context()); !errors.Is(err, ending.ErrDisabled) || !strings.Contains(err.Error(), "cannot be written") {
 			t.Fatalf("a run with the mark unwritten: %v", err)
 		}
 	}
@@ -338,7 +340,7 @@ func TestUnwrittenMarkHalts(t *testing.T) {
 		t.Fatalf("the failing task ran %d times", got)
 	}
 	m.store.FailDisabledWrites(false)
-	if _, err := p.Run(t.Context()); !errors.Is(err, pipeline.ErrDisabled) || !strings.Contains(err.Error(), "evacuation failed") {
+	if _, err := p.Run(t.Context()); !errors.Is(err, ending.ErrDisabled) || !strings.Contains(err.Error(), "evacuation failed") {
 		t.Fatalf("the run that writes the mark: %v", err)
 	}
 	if f, _ := m.store.Disabled(t.Context(), "n1"); !f.Set {
@@ -373,14 +375,14 @@ func TestClockJumps(t *testing.T) {
 	}
 	start := m.clock.Now()
 	m.clock.Set(start.Add(-24 * time.Hour))
-	if _, err := m.run(t.Context()); !errors.Is(err, pipeline.ErrNotRebooted) {
+	if _, err := m.run(t.Context()); !errors.Is(err, ending.ErrNotRebooted) {
 		t.Fatalf("clock set back: %v", err)
 	}
 	if f, _ := m.store.Stop(t.Context()); f.Set {
 		t.Fatalf("group stopped with the clock set back: %+v", f)
 	}
 	m.clock.Set(start.Add(time.Hour))
-	if _, err := m.run(t.Context()); !errors.Is(err, pipeline.ErrNotRebooted) {
+	if _, err := m.run(t.Context()); !errors.Is(err, ending.ErrNotRebooted) {
 		t.Fatalf("clock past the deadline: %v", err)
 	}
 	if f, _ := m.store.Stop(t.Context()); !f.Set || !strings.Contains(f.Value, "did not finish its reboot by its deadline") {
@@ -558,7 +560,7 @@ func TestQueue(t *testing.T) {
 	m.store.SetTrigger("n1", "", true)
 	rec, _ := lock.Record{Version: lock.Version}.Acquire(lock.Holder{Node: "n2", Phase: lock.Rebooting, Since: t0}, 1)
 	m.store.PutLock(rec)
-	if _, err := m.run(t.Context()); !errors.Is(err, pipeline.ErrLockHeld) {
+	if _, err := m.run(t.Context()); !errors.Is(err, ending.ErrLockHeld) {
 		t.Fatalf("a full lock: %v", err)
 	}
 	if q := m.queueOf(); len(q.Entries) != 1 || q.Entries[0].Node != "n1" {
@@ -573,7 +575,7 @@ func TestQueue(t *testing.T) {
 	}{{"in the queue", false, true}, {"its entry not written", true, false}} {
 		m.store.FailQueueWrites(tt.fail)
 		res, err := m.run(t.Context())
-		if !errors.Is(err, pipeline.ErrLockHeld) || pipeline.WaitsForTurn(res, err) != tt.want || res.Seen.Queued != tt.want {
+		if !errors.Is(err, ending.ErrLockHeld) || pipeline.WaitsForTurn(res, err) != tt.want || res.Seen.Queued != tt.want {
 			t.Fatalf("%s: %v, waits for its turn %v, want %v", tt.name, err, pipeline.WaitsForTurn(res, err), tt.want)
 		}
 		m.putQueue(lock.Queue{Version: lock.Version})
@@ -617,7 +619,7 @@ func TestQueue(t *testing.T) {
 	m.store.SetTrigger("n1", "", true)
 	m.putQueue(lock.Queue{Version: lock.Version, Entries: []lock.QueueEntry{{Node: "n1", Since: t0}}})
 	m.health.Set(pipelinetest.Service("galera", []string{"max_failing=1"}, "n1", "n2"), health.Service{Name: "broken", Tags: []string{health.Tag}, Instances: []health.Instance{{Node: "n1", ServiceID: "broken", Checks: []health.Check{{Node: "n1", CheckID: "x", Status: "critical"}}}}})
-	if _, err := m.run(t.Context()); !errors.Is(err, pipeline.ErrUnhealthy) {
+	if _, err := m.run(t.Context()); !errors.Is(err, ending.ErrUnhealthy) {
 		t.Fatalf("unhealthy: %v", err)
 	}
 	if q := m.queueOf(); len(q.Entries) != 1 || q.Entries[0].Blocked != "health" || !q.Entries[0].Since.Equal(t0) {
@@ -671,7 +673,7 @@ func TestRebootFinishesUnderStop(t *testing.T) {
 			}
 			m.clean()
 			m.store.SetTrigger("n1", "", true)
-			if _, err := m.run(t.Context()); !errors.Is(err, pipeline.ErrStopped) {
+			if _, err := m.run(t.Context()); !errors.Is(err, ending.ErrStopped) {
 				t.Fatalf("asked again while stopped: %v", err)
 			}
 			if len(m.lock().Holders) != 0 || m.reboot.Count() != 1 {

@@ -12,59 +12,32 @@ import (
 	"slices"
 	"time"
 
-	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/ending"
+	"github.com/rebootmgr/rebootmgr/gate"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
-	"github.com/rebootmgr/rebootmgr/logkey"
+	"github.com/rebootmgr/rebootmgr/place"
 	"github.com/rebootmgr/rebootmgr/window"
 )
-
-// Flag is a key that means something by existing: the stop flag, a node's disabled mark, a
-// node's reboot request. Value is what it holds (a reason, often), Index its ModifyIndex.
-type Flag struct {
-	Set   bool
-	Value string
-	Index uint64
-}
 
 // Flags are the keys that mean something by existing: the stop flags, a node's disabled mark,
 // a node's reboot request.
 type Flags interface {
-	Stop(ctx context.Context) (Flag, error)
+	Stop(ctx context.Context) (place.Flag, error)
 	// WaitStop returns when the stop flag is set (or ctx ends).
-	WaitStop(ctx context.Context) (Flag, error)
-	Disabled(ctx context.Context, node string) (Flag, error)
+	WaitStop(ctx context.Context) (place.Flag, error)
+	Disabled(ctx context.Context, node string) (place.Flag, error)
 	// SetDisabled marks node disabled with reason, keeping a mark that is already there.
 	SetDisabled(ctx context.Context, node, reason string) error
-	Trigger(ctx context.Context, node string) (Flag, error)
+	Trigger(ctx context.Context, node string) (place.Flag, error)
 	// DeleteTrigger deletes node's reboot request if its ModifyIndex is still index.
 	DeleteTrigger(ctx context.Context, node string, index uint64) (bool, error)
-}
-
-// Locks are the group's lock record and the fleet's holders, read at one moment and written
-// against that read.
-type Locks interface {
-	// Lock reads the lock record and its index (0: no record).
-	Lock(ctx context.Context) (lock.Record, uint64, error)
-	// View reads the stop flags, the group's lock record and limit, the fleet's holders and
-	// the Python rebootmgr's keys at one moment.
-	View(ctx context.Context) (View, error)
-	// Commit writes ch if nothing v holds changed since it was read; false (nothing written)
-	// if something did.
-	Commit(ctx context.Context, v View, ch Change) (bool, error)
-	// ChangeClaims writes the fleet's claims of room as change makes them from the record as
-	// read, with check-and-set (read again when another node wrote it meanwhile).
-	ChangeClaims(ctx context.Context, change func(lock.Claims) (lock.Claims, error)) error
 }
 
 // Group is what the group keeps besides its lock: its stop flag as the pipeline sets it, and
 // its history.
 type Group interface {
-	// StopGroup sets the group's stop flag with reason, keeping one already set; it reports
-	// whether it set it.
-	StopGroup(ctx context.Context, reason string) (bool, error)
-	// History reads the group's history.
-	History(ctx context.Context) (history.Log, uint64, error)
+	place.Group
 	// AppendHistory records a reboot (or a failed one) and returns the group's history.
 	AppendHistory(ctx context.Context, e history.Entry) (history.Log, error)
 }
@@ -80,19 +53,9 @@ type Maintenance interface {
 // Store is everything the pipeline keeps in Consul.
 type Store interface {
 	Flags
-	Locks
+	place.Locks
 	Group
 	Maintenance
-}
-
-// Health judges the services a node's reboot depends on.
-type Health interface {
-	// Check judges node's services; every node in down counts as a failing instance (the
-	// value says why), whatever its checks say.
-	Check(ctx context.Context, node string, down map[string]string) (health.Report, error)
-	// Ruled says whether node (another node: a holder) runs a service with a rule over the
-	// fleet (see health.FleetRule).
-	Ruled(ctx context.Context, node string) (bool, error)
 }
 
 // Task phases.
@@ -196,13 +159,13 @@ type Config struct {
 type Pipeline struct {
 	Config
 	Store    Store
-	Health   Health
+	Health   place.Health
 	Tasks    Tasks
 	Rebooter Rebooter
 	Clock    Clock
 	// Sentinels are the reboot-required commands, asked (with CheckTriggers) when no file and
 	// no key asks for a reboot.
-	Sentinels []Sentinel
+	Sentinels []gate.Sentinel
 	// BootID reads the machine's boot id.
 	BootID func() (string, error)
 	// Note is where the reboot command is noted before it runs (see RebootNote).
@@ -216,8 +179,9 @@ type Pipeline struct {
 
 	// seen is what the current run learnt so far; runs of one Pipeline never overlap.
 	seen Seen
-	// request is what asked for the current run's reboot.
-	request Request
+	// holding says that the current run must give its place back if it ends before the
+	// reboot (see releasesOnError).
+	holding bool
 	// unrecorded is the disabled mark a failed task called for and that could not be written:
 	// until it is, every run only tries to write it again.
 	unrecorded string
@@ -286,10 +250,10 @@ type Seen struct {
 	// read), sorted; nil when it read none.
 	InFlight []string
 	// Queued says whether the node waits in its group's queue, not blocked, as the run left it:
-	// it is then told when a place opens for it (see Woken), and needs to hear nothing else.
+	// it is then told when a place opens for it (see place.Woken), and needs to hear nothing else.
 	Queued bool
 	// Woke are the entries of the nodes the run's writes told that a place is theirs to look at,
-	// as written then: each must answer within lock.AnswerWithin (see PassTurns).
+	// as written then: each must answer within lock.AnswerWithin (see place.PassTurns).
 	Woke []lock.QueueEntry
 }
 
@@ -297,7 +261,7 @@ type Seen struct {
 func (s *Seen) saw(rec lock.Record) { s.Lock = &rec }
 
 // sawView keeps what the run last read: its lock record, and the reboots in flight for node.
-func (s *Seen) sawView(v View, node string) {
+func (s *Seen) sawView(v place.View, node string) {
 	s.saw(v.Lock)
 	s.InFlight = slices.Sorted(maps.Keys(v.InFlight(node)))
 	if s.InFlight == nil {
@@ -326,16 +290,12 @@ func (s *Seen) asked(why string) { s.Asked, s.Required = true, why }
 // Run runs the pipeline once: it either starts a reboot, finishes one after the node came
 // back, or ends at a gate with an error that says why.
 func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
-	log := p.Logger
 	var recheck time.Time
-	p.seen, p.queue, p.claim = Seen{}, lock.Queue{}, nil
-	p.request = Request{}
+	p.seen, p.queue, p.claim, p.holding = Seen{}, lock.Queue{}, nil, false
 	defer func() {
-		var nb *notBeforeError
-		switch {
-		case errors.As(err, &nb):
-			recheck = earliest(recheck, nb.until)
-		case errors.Is(err, ErrOutsideWindow):
+		if until := ending.Until(err); !until.IsZero() {
+			recheck = earliest(recheck, until)
+		} else if errors.Is(err, ending.ErrOutsideWindow) {
 			recheck = earliest(recheck, p.Schedule.Next(p.Clock.Now()))
 		}
 		if errors.Is(err, errWorking) {
@@ -348,10 +308,19 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 		res.Seen.Queued = queued
 		p.claimAfter(ctx, err)
 	}()
+	// Every error before the reboot gives a place this run holds back, but a stop-flag halt
+	// (which leaves everything for the operator to see), a node held back with its place, a lost
+	// place and a cancelled run (a shutdown, which must leave the lock as a crash would).
+	defer func() {
+		if err != nil && p.holding && p.releasesOnError(ctx, err) {
+			p.abandon(ctx, err)
+		}
+	}()
 	if err := p.recordDisabled(ctx); err != nil {
 		return Result{}, err
 	}
-	v, err := p.locks().View(ctx)
+	s := p.snapshot(ctx)
+	v, err := s.View.Get()
 	if err != nil {
 		return Result{}, err
 	}
@@ -359,48 +328,6 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 	if cl, ok := v.Claims.Of(p.Node); ok {
 		p.claim = &cl
 	}
-	rec := v.Lock
-	p.seen.saw(rec)
-	h, holds := rec.Holder(p.Node)
-	// A FleetLock host of this node's name may hold that place: its reboot is not this node's.
-	hostHolds := holds && h.FleetLock()
-	holds = holds && !hostHolds
-	// A reboot that happened is finished under a stop flag too (see finish): nothing else is.
-	rebooted := holds && h.Phase != lock.Preparing
-	if v.Stop.Set && !rebooted {
-		return Result{}, stopError(v.Stop)
-	}
-	now := p.Clock.Now()
-	recheck = rec.NextDeadline(now, v.Sightings)
-	if !v.Stop.Set {
-		if err := p.stopOverdue(ctx, rec, now, v.Sightings); err != nil {
-			return Result{}, err
-		}
-	}
-	p.request = Request{Why: "an operator's rebootmgr reboot"}
-	if rebooted {
-		log.Info("this node holds the reboot lock: finishing the reboot", logkey.Phase, h.Phase, logkey.Since, h.Since)
-		return p.finish(ctx, h)
-	}
-	held := holds
-	if held {
-		log.Info("this node holds the reboot lock from a run that did not reboot: starting over from the gates", logkey.Phase, h.Phase, logkey.Since, h.Since)
-		p.seen.asked("the reboot lock it holds")
-	}
-	if !held && p.CheckTriggers {
-		p.request, err = p.triggered(ctx)
-		if err != nil {
-			return Result{}, err
-		}
-		p.seen.asked(p.request.Why)
-		if p.request.Why == "" {
-			log.Info("no reboot required", logkey.Gate, "trigger")
-			return Result{Outcome: NothingToDo, Message: "no reboot required"}, nil
-		}
-		log.Info("reboot required", logkey.Gate, "trigger", logkey.By, p.request.Why)
-	}
-	if hostHolds {
-		return Result{}, FleetLockHolds(h, p.Node, v.Group)
-	}
-	return p.prepare(ctx, held, p.request.Why)
+	recheck = v.Lock.NextDeadline(s.Now, v.Sightings)
+	return p.walk(ctx, s)
 }

@@ -7,43 +7,22 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/clip"
+	"github.com/rebootmgr/rebootmgr/ending"
+	"github.com/rebootmgr/rebootmgr/gate"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
+	"github.com/rebootmgr/rebootmgr/place"
 )
 
-// prepare is the part before the reboot, in docs/design.md's phases: the gates, the place in the
-// lock, the pre-boot tasks, the confirmation after the settle, and the reboot. resumed says that
-// this node already holds a place from a run that did not reboot (then stay-green and the
-// cooldown, which only hold back a node about to take a place, are not waited for again).
-// Every error before the reboot gives the place back, but a stop-flag halt (which leaves
-// everything for the operator to see), a node held back with its place, a lost place and a
-// cancelled run (a shutdown, which must leave the lock as a crash would).
-func (p *Pipeline) prepare(ctx context.Context, resumed bool, why string) (res Result, err error) {
-	if p.DryRun {
-		// A dry run writes nothing: a place this node already holds is left as it is.
-		resumed = false
-	}
-	// holding: this run must give the place back if it ends before the reboot.
-	holding := resumed
-	defer func() {
-		if err != nil && holding && p.releasesOnError(ctx, err) {
-			p.abandon(ctx, err)
-		}
-	}()
-
-	if err := p.gates(ctx, resumed); err != nil {
-		return Result{}, err
-	}
-	if !resumed {
-		if err := p.waits(ctx); err != nil {
-			return Result{}, err
-		}
-	}
+// prepare is the part before the reboot, in the README's phases, once the gates passed (see
+// walk): the place in the lock, the pre-boot tasks, the confirmation after the settle, and the
+// reboot. why is what the reboot is for.
+func (p *Pipeline) prepare(ctx context.Context, why string) (Result, error) {
 	if err := p.takePlace(ctx, why); err != nil {
 		return Result{}, err
 	}
-	holding = !p.DryRun
+	p.holding = !p.DryRun
 	// A stop flag set between the read the place was judged on and its write keeps the tasks
 	// from starting.
 	if err := p.checkStop(ctx); err != nil {
@@ -52,57 +31,14 @@ func (p *Pipeline) prepare(ctx context.Context, resumed bool, why string) (res R
 	if err := p.preBoot(ctx); err != nil {
 		return Result{}, err
 	}
-	if res, done, err := p.confirm(ctx, &holding); done || err != nil {
+	if res, done, err := p.confirm(ctx); done || err != nil {
 		return res, err
 	}
 	if p.DryRun {
 		p.Logger.Info("dry run: every gate passed; would reboot now")
 		return Result{Outcome: DryRunPassed, Message: "dry run: every gate passed, would reboot"}, nil
 	}
-	return p.reboot(ctx, why, &holding)
-}
-
-// gates are the node's own gates before a place is taken: disabled, window, the least time
-// between two reboots of the node, health, the tasks checked.
-func (p *Pipeline) gates(ctx context.Context, resumed bool) error {
-	if err := p.checkDisabled(ctx); err != nil {
-		return err
-	}
-	if err := p.checkWindow(); err != nil {
-		return err
-	}
-	if !resumed {
-		if err := p.checkInterval(ctx); err != nil {
-			return err
-		}
-	}
-	if err := p.checkHealth(ctx, "health, counting every reboot in flight"); err != nil {
-		return err
-	}
-	return p.Tasks.Validate()
-}
-
-// waits are the waits on the way to a place, once the node's own gates pass: the group's
-// cooldown and stay-green. Only a node that could take a place now (the lock has room, and it is
-// its turn in the group's queue) waits for them: the others wait for their turn first, in the
-// queue, and hear when it comes. A node that waits keeps its turn (see workingError): nobody
-// behind it overtakes it while it works towards its place.
-func (p *Pipeline) waits(ctx context.Context) error {
-	if p.Cooldown <= 0 && p.StayGreen <= 0 {
-		return nil
-	}
-	v, err := p.locks().View(ctx)
-	if err != nil {
-		return err
-	}
-	p.seen.sawView(v, p.Node)
-	if err := p.lockFree(v); err != nil {
-		return err
-	}
-	if err := p.checkCooldown(ctx); err != nil {
-		return working(err)
-	}
-	return p.stayGreen(ctx)
+	return p.reboot(ctx, why)
 }
 
 // takePlace takes a place in the lock (a dry run only says whether it could).
@@ -121,42 +57,47 @@ func (p *Pipeline) preBoot(ctx context.Context) error {
 	return p.settle(ctx)
 }
 
-// confirm checks again, after the settle, what may have changed meanwhile: stop flag, disabled,
-// the place still held, the request still there, the window, health. done is a run that ends
-// here without an error (the request was withdrawn: the place is given back).
-func (p *Pipeline) confirm(ctx context.Context, holding *bool) (res Result, done bool, err error) {
-	if err := p.checkStop(ctx); err != nil {
-		return Result{}, false, err
-	}
-	if err := p.checkDisabled(ctx); err != nil {
-		return Result{}, false, err
+// confirm judges again, after the settle and on a new snapshot, what may have changed
+// meanwhile: the stop flags, disabled, the place still held, the request still there, the
+// window, health. done is a run that ends here without an error (the request was withdrawn: the
+// place is given back).
+func (p *Pipeline) confirm(ctx context.Context) (res Result, done bool, err error) {
+	s := p.snapshot(ctx)
+	s.HealthLook = "health after settle, counting every reboot in flight"
+	for _, name := range []string{gate.Stop, gate.Disabled} {
+		if _, err := p.judge(ctx, s, gate.Named(name)); err != nil {
+			return Result{}, false, err
+		}
 	}
 	if !p.DryRun {
-		if _, err := p.holder(ctx); err != nil {
-			*holding = false
+		v, err := s.View.Get()
+		if err != nil {
+			return Result{}, false, err
+		}
+		if _, err := p.holderIn(v.Lock); err != nil {
+			p.holding = false
 			return Result{}, false, err
 		}
 	}
 	if p.CheckTriggers {
-		req, err := p.triggered(ctx)
+		a, err := s.Request.Get()
 		if err != nil {
 			return Result{}, false, err
 		}
-		p.seen.asked(req.Why)
-		if req.Why == "" {
-			p.Logger.Info("reboot request withdrawn while preparing: not rebooting", logkey.Gate, "trigger")
-			if *holding {
+		p.seen.asked(a.Why)
+		if a.Why == "" {
+			p.Logger.Info("reboot request withdrawn while preparing: not rebooting", logkey.Gate, gate.Trigger)
+			if p.holding {
 				p.abandon(ctx, nil)
-				*holding = false
+				p.holding = false
 			}
 			return Result{Outcome: NothingToDo, Message: "reboot request withdrawn: not rebooting"}, true, nil
 		}
 	}
-	if err := p.checkWindow(); err != nil {
-		return Result{}, false, err
-	}
-	if err := p.checkHealth(ctx, "health after settle, counting every reboot in flight"); err != nil {
-		return Result{}, false, err
+	for _, name := range []string{gate.Window, gate.Health} {
+		if _, err := p.judge(ctx, s, gate.Named(name)); err != nil {
+			return Result{}, false, err
+		}
 	}
 	return Result{}, false, nil
 }
@@ -165,7 +106,7 @@ func (p *Pipeline) confirm(ctx context.Context, holding *bool) (res Result, done
 // with the last read behind it, the note, and the reboot command. From the phase change on,
 // the place stays: the node is going down, or the command failed and the next run must see
 // that it did not reboot (exit 103) rather than try again.
-func (p *Pipeline) reboot(ctx context.Context, why string, holding *bool) (Result, error) {
+func (p *Pipeline) reboot(ctx context.Context, why string) (Result, error) {
 	log := p.Logger
 	if err := p.checkStop(ctx); err != nil {
 		return Result{}, err
@@ -201,10 +142,10 @@ func (p *Pipeline) reboot(ctx context.Context, why string, holding *bool) (Resul
 		}
 		return h
 	}); err != nil {
-		if errors.Is(err, ErrLockLost) {
-			*holding = false
+		if errors.Is(err, ending.ErrLockLost) {
+			p.holding = false
 		}
-		if errors.Is(err, ErrStopped) {
+		if errors.Is(err, ending.ErrStopped) {
 			log.Warn("stop flag set after the reboot was announced: not rebooting", logkey.Gate, "stop")
 		}
 		return Result{}, err
@@ -213,7 +154,7 @@ func (p *Pipeline) reboot(ctx context.Context, why string, holding *bool) (Resul
 		_ = p.undoReboot(ctx, err)
 		return Result{}, err
 	}
-	*holding = false
+	p.holding = false
 	log.Info("running the reboot command", logkey.Step, "reboot", logkey.BootID, bootID)
 	if err := p.Rebooter.Reboot(ctx); err != nil {
 		reason := clip.OneLine(err.Error())
@@ -241,7 +182,7 @@ func (p *Pipeline) undoReboot(ctx context.Context, cause error) error {
 
 // releasesOnError says whether an error before the reboot gives the lock back.
 func (p *Pipeline) releasesOnError(ctx context.Context, err error) bool {
-	return ctx.Err() == nil && !errors.Is(err, ErrStopped) && !errors.Is(err, ErrLockLost) && !errors.Is(err, errWaitInPlace)
+	return ctx.Err() == nil && !errors.Is(err, ending.ErrStopped) && !errors.Is(err, ending.ErrLockLost) && !errors.Is(err, place.ErrWaitInPlace)
 }
 
 // abandon gives the lock back after a run that will not reboot, and ends the maintenance

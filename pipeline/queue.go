@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
+	"github.com/rebootmgr/rebootmgr/place"
 )
 
 // queueAfter keeps this node's entry in its group's queue as the run's end says, against the
@@ -26,7 +28,7 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queue
 	switch {
 	case err == nil && res.Outcome == NothingToDo && in:
 		change, after = func(q lock.Queue) lock.Queue { return q.Leave(p.Node) }, false
-	case errors.Is(err, errWaitInPlace):
+	case errors.Is(err, place.ErrWaitInPlace):
 		// It holds a place already.
 	case errors.Is(err, errWorking):
 		// It could take a place, and waits for what it must first: it keeps its turn.
@@ -34,7 +36,7 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queue
 		change, after = func(q lock.Queue) lock.Queue { return q.Keep(p.Node, now) }, true
 	case errors.Is(err, lock.ErrQueued) && ready && p.answerDue():
 		// A place is free and nodes before it go first: it says that it is there and waits (a
-		// node woken that does not answer is passed over: see PassTurns). Whether it said so
+		// node woken that does not answer is passed over: see place.PassTurns). Whether it said so
 		// since it was woken is judged by its own clock alone (see answerDue): its entry's time
 		// and the moment the place opened are of two clocks. A node that comes to the front by
 		// its own write is not followed by its own daemon (see Pipeline.changeLock).
@@ -43,7 +45,7 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queue
 	case errors.Is(err, lock.ErrYields):
 		// A node with less room goes first (see lock.Claims): the lock has room, and nobody
 		// waits for this node's turn.
-	case errors.Is(err, ErrLockHeld) && !ready:
+	case errors.Is(err, ending.ErrLockHeld) && !ready:
 		now := p.Clock.Now()
 		change, after = func(q lock.Queue) lock.Queue { return q.Join(p.Node, now) }, true
 	case ready && ownGate(err) != "":
@@ -103,7 +105,7 @@ func ownGate(err error) string {
 		return ""
 	}
 	switch e.Err {
-	case ErrDisabled, ErrOutsideWindow, ErrUnhealthy:
+	case ending.ErrDisabled, ending.ErrOutsideWindow, ending.ErrUnhealthy:
 		return e.Label
 	}
 	return ""
@@ -112,9 +114,9 @@ func ownGate(err error) string {
 // WaitsForTurn says whether a run ended waiting for a place in its group's lock by count or
 // order alone (the lock is full by its limit or its zones, or nodes before it in the queue go
 // first) with the node in the queue to be told of it (res.Seen.Queued). Such a node has nothing
-// to look at until a place opens for it (see Woken); a Python holder, a place held elsewhere, a
+// to look at until a place opens for it (see place.Woken); a Python holder, a place held elsewhere, a
 // holder waiting in place, or a node whose entry in the queue could not be written is no such
 // end.
 func WaitsForTurn(res Result, err error) bool {
-	return res.Seen.Queued && errors.Is(err, ErrLockHeld) && (errors.Is(err, lock.ErrFull) || errors.Is(err, lock.ErrQueued))
+	return res.Seen.Queued && errors.Is(err, ending.ErrLockHeld) && (errors.Is(err, lock.ErrFull) || errors.Is(err, lock.ErrQueued))
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/ending"
+	"github.com/rebootmgr/rebootmgr/gate"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/internal/pipelinetest"
 	"github.com/rebootmgr/rebootmgr/pipeline"
@@ -19,7 +21,7 @@ import (
 func TestSentinelCommand(t *testing.T) {
 	m := newMachine(t)
 	cmd := &pipelinetest.Sentinel{Name: "! needs-restarting -r"}
-	m.sentinels = []pipeline.Sentinel{cmd}
+	m.sentinels = []gate.Sentinel{cmd}
 	for range 3 {
 		if res, err := m.run(t.Context()); err != nil || res.Outcome != pipeline.NothingToDo {
 			t.Fatalf("the command says no: %v, %v", res, err)
@@ -128,17 +130,17 @@ func TestMinRebootInterval(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, pipeline.ErrOutsideWindow) || m.reboot.Count() != 1 {
+			if !errors.Is(err, ending.ErrOutsideWindow) || m.reboot.Count() != 1 {
 				t.Fatalf("asked again 10 minutes after: %v, %d reboots; want not now", err, m.reboot.Count())
 			}
-			if e, _ := pipeline.EndingOf(err); e.Exit != 3 {
+			if e, _ := ending.Of(err); e.Exit != 3 {
 				t.Fatalf("exit %d, want 3", e.Exit)
 			}
 			until := end.Add(interval)
 			if !res.Recheck.Equal(until) || !strings.Contains(err.Error(), until.UTC().Format(time.RFC3339)) {
 				t.Fatalf("%q, recheck at %s; want it to say until %s", err, res.Recheck, until)
 			}
-			if errors.Is(err, pipeline.ErrSignalNotCleared) != tt.notCleared {
+			if errors.Is(err, ending.ErrSignalNotCleared) != tt.notCleared {
 				t.Fatalf("%q: did not clear: %v, want %v", err, !tt.notCleared, tt.notCleared)
 			}
 			if h, holds := m.lock().Holder("n1"); holds {
@@ -146,7 +148,7 @@ func TestMinRebootInterval(t *testing.T) {
 			}
 			for range 3 {
 				m.clock.Set(m.clock.Now().Add(10 * time.Minute))
-				if _, err := m.run(t.Context()); !errors.Is(err, pipeline.ErrOutsideWindow) {
+				if _, err := m.run(t.Context()); !errors.Is(err, ending.ErrOutsideWindow) {
 					t.Fatalf("asked again within the interval: %v", err)
 				}
 			}
@@ -185,7 +187,7 @@ func TestMinRebootIntervalDryRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.config.DryRun = true
-	if _, err := m.run(t.Context()); !errors.Is(err, pipeline.ErrSignalNotCleared) {
+	if _, err := m.run(t.Context()); !errors.Is(err, ending.ErrSignalNotCleared) {
 		t.Fatalf("dry run: %v", err)
 	}
 	l, _, _ := m.store.History(t.Context())
@@ -205,23 +207,23 @@ func TestIntervalGate(t *testing.T) {
 	for _, tt := range []struct {
 		name     string
 		interval time.Duration
-		req      pipeline.Request
+		req      gate.Request
 		err      error
 	}{
-		{"another node's reboot", 2 * time.Hour, pipeline.Request{Why: "key reboot_required"}, nil},
-		{"this node's, long ago", 2 * time.Hour, pipeline.Request{Why: "key reboot_required"}, nil},
-		{"this node's, within", 4 * time.Hour, pipeline.Request{Why: "key reboot_required"}, pipeline.ErrOutsideWindow},
-		{"the same command", 4 * time.Hour, pipeline.Request{Why: "command c", Command: true}, pipeline.ErrSignalNotCleared},
-		{"another command", 4 * time.Hour, pipeline.Request{Why: "command d", Command: true}, pipeline.ErrOutsideWindow},
-		{"a file from before", 4 * time.Hour, pipeline.Request{Why: "file f", Written: now.Add(-4 * time.Hour)}, pipeline.ErrSignalNotCleared},
-		{"off", 0, pipeline.Request{Why: "command c", Command: true}, nil},
+		{"another node's reboot", 2 * time.Hour, gate.Request{Why: "key reboot_required"}, nil},
+		{"this node's, long ago", 2 * time.Hour, gate.Request{Why: "key reboot_required"}, nil},
+		{"this node's, within", 4 * time.Hour, gate.Request{Why: "key reboot_required"}, ending.ErrOutsideWindow},
+		{"the same command", 4 * time.Hour, gate.Request{Why: "command c", Command: true}, ending.ErrSignalNotCleared},
+		{"another command", 4 * time.Hour, gate.Request{Why: "command d", Command: true}, ending.ErrOutsideWindow},
+		{"a file from before", 4 * time.Hour, gate.Request{Why: "file f", Written: now.Add(-4 * time.Hour)}, ending.ErrSignalNotCleared},
+		{"off", 0, gate.Request{Why: "command c", Command: true}, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			err := pipeline.IntervalGate(l, "n1", tt.interval, now, tt.req)
+			err := gate.WithinInterval(l, "n1", tt.interval, now, tt.req)
 			if (tt.err == nil) != (err == nil) || (tt.err != nil && !errors.Is(err, tt.err)) {
 				t.Fatalf("%v, want %v", err, tt.err)
 			}
-			if tt.err == pipeline.ErrOutsideWindow && errors.Is(err, pipeline.ErrSignalNotCleared) {
+			if tt.err == ending.ErrOutsideWindow && errors.Is(err, ending.ErrSignalNotCleared) {
 				t.Fatalf("%v: a new request taken as one that did not clear", err)
 			}
 		})

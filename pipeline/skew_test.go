@@ -10,9 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/internal/pipelinetest"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 )
 
 // skewedNode is a daemon's pipeline on a node whose clock is off by some offset from the
@@ -47,8 +49,8 @@ func newSkewedNode(t *testing.T, st *pipelinetest.Store, name string, now time.T
 // release gives node's place back as the pipeline does, at the time of its own clock.
 func release(t *testing.T, st *pipelinetest.Store, node string, now time.Time) {
 	t.Helper()
-	_, _, err := pipeline.ChangeLock(t.Context(), st, slog.New(slog.DiscardHandler), func(v pipeline.View) (pipeline.Change, error) {
-		return pipeline.ReleaseIn(v, node, now), nil
+	_, _, err := place.ChangeLock(t.Context(), st, slog.New(slog.DiscardHandler), func(v place.View) (place.Change, error) {
+		return place.ReleaseIn(v, node, now), nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +117,7 @@ func TestClockSkew(t *testing.T) {
 			t.Fatalf("n1's reboot: %v %v", res.Outcome, err)
 		}
 		n2 := newSkewedNode(t, st, "n2", t0)
-		if _, err := n2.p.Run(ctx); pipeline.Gate(err) == nil || errors.Is(err, pipeline.ErrStopped) {
+		if _, err := n2.p.Run(ctx); ending.Sentinel(err) == nil || errors.Is(err, ending.ErrStopped) {
 			t.Fatalf("n2 while n1 reboots: %v", err)
 		}
 		if f, _ := st.Stop(ctx); f.Set {
@@ -124,14 +126,14 @@ func TestClockSkew(t *testing.T) {
 		// The deadline passes thirty minutes after n2 saw the reboot begin (a skew before, at
 		// the earliest).
 		n2.clock.Set(t0.Add(29*time.Minute - lock.Skew))
-		if _, err := n2.p.Run(ctx); errors.Is(err, pipeline.ErrStopped) {
+		if _, err := n2.p.Run(ctx); errors.Is(err, ending.ErrStopped) {
 			t.Fatalf("n2 stopped the group before n1's deadline: %v", err)
 		}
 		if f, _ := st.Stop(ctx); f.Set {
 			t.Fatalf("group stopped before n1's deadline: %s", f.Value)
 		}
 		n2.clock.Set(t0.Add(30*time.Minute + time.Second))
-		if _, err := n2.p.Run(ctx); pipeline.Gate(err) == nil {
+		if _, err := n2.p.Run(ctx); ending.Sentinel(err) == nil {
 			t.Fatalf("n2 past n1's deadline: %v", err)
 		}
 		if f, _ := st.Stop(ctx); !f.Set || !strings.Contains(f.Value, "deadline") {

@@ -3,13 +3,13 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/clip"
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/logkey"
+	"github.com/rebootmgr/rebootmgr/place"
 )
 
 func (p *Pipeline) settleTime(ctx context.Context) (time.Duration, error) {
@@ -57,13 +57,13 @@ func (p *Pipeline) runTasks(ctx context.Context, phase string) error {
 	} else {
 		err = run(ctx)
 	}
-	if err == nil || errors.Is(err, ErrStopped) || ctx.Err() != nil {
+	if err == nil || errors.Is(err, ending.ErrStopped) || ctx.Err() != nil {
 		return err
 	}
 	reason := phaseName(phase) + " " + err.Error()
 	if !p.DryRun {
 		now := p.Clock.Now().UTC()
-		mark := fmt.Sprintf("%s%s%s)", reason, taskMark, now.Format(time.RFC3339))
+		mark := ending.TaskMark(reason, now)
 		p.unrecorded = mark
 		if derr := p.recordDisabled(ctx); derr != nil {
 			p.Logger.Error("could not mark the node disabled: halted until it can", logkey.Err, derr)
@@ -77,22 +77,7 @@ func (p *Pipeline) runTasks(ctx context.Context, phase string) error {
 		p.record(ctx, history.Entry{Node: p.Node, Start: start, End: now, Outcome: history.TaskFailed, Detail: reason})
 		p.tell(ctx, NotifyTaskFailed, reason+"; the node is disabled")
 	}
-	return gateWrap(ErrTaskFailed, err, "%s tasks", phaseName(phase))
-}
-
-// taskMark is in the disabled mark a failed task leaves, before the time and a closing
-// parenthesis.
-const taskMark = " (rebootmgr, "
-
-// DisabledByTask says whether a disabled mark's value is one rebootmgr wrote when a task
-// failed (not an operator's).
-func DisabledByTask(value string) bool {
-	i := strings.LastIndex(value, taskMark)
-	if i < 0 || !strings.HasSuffix(value, ")") {
-		return false
-	}
-	_, err := time.Parse(time.RFC3339, value[i+len(taskMark):len(value)-1])
-	return err == nil
+	return ending.Wrap(ending.ErrTaskFailed, err, "%s tasks", phaseName(phase))
 }
 
 // recordDisabled writes the disabled mark a failed task called for, if one is still unwritten.
@@ -102,7 +87,7 @@ func (p *Pipeline) recordDisabled(ctx context.Context) error {
 		return nil
 	}
 	if err := p.Store.SetDisabled(ctx, p.Node, p.unrecorded); err != nil {
-		return gateWrap(ErrDisabled, err, "a task failed and this node must be disabled (%s), but the mark cannot be written: halted, nothing runs until it can be", clip.OneLine(p.unrecorded))
+		return ending.Wrap(ending.ErrDisabled, err, "a task failed and this node must be disabled (%s), but the mark cannot be written: halted, nothing runs until it can be", clip.OneLine(p.unrecorded))
 	}
 	p.unrecorded = ""
 	return nil
@@ -115,7 +100,7 @@ func phaseName(phase string) string {
 	return "post-boot"
 }
 
-// whileNotStopped runs fn with a context that ends, with ErrStopped as its cause, as soon as
+// whileNotStopped runs fn with a context that ends, with ending.ErrStopped as its cause, as soon as
 // the stop flag appears.
 func (p *Pipeline) whileNotStopped(ctx context.Context, fn func(context.Context) error) error {
 	wctx, cancel := context.WithCancelCause(ctx)
@@ -125,13 +110,13 @@ func (p *Pipeline) whileNotStopped(ctx context.Context, fn func(context.Context)
 		f, err := p.Store.WaitStop(wctx)
 		if err == nil && f.Set {
 			p.Logger.Warn("stop flag appeared: halting", logkey.Value, clip.OneLine(f.Value))
-			cancel(stopError(f))
+			cancel(place.StopError(f))
 		}
 	}()
 	err := fn(wctx)
 	cancel(nil)
 	<-done
-	if cause := context.Cause(wctx); errors.Is(cause, ErrStopped) {
+	if cause := context.Cause(wctx); errors.Is(cause, ending.ErrStopped) {
 		return cause
 	}
 	return err

@@ -7,64 +7,24 @@ import (
 	"os"
 	"time"
 
-	"github.com/rebootmgr/rebootmgr/clip"
+	"github.com/rebootmgr/rebootmgr/gate"
 	"github.com/rebootmgr/rebootmgr/logkey"
+	"github.com/rebootmgr/rebootmgr/place"
 )
 
-// Sentinel is a command that says whether the machine needs a reboot (exit 0: it does).
-type Sentinel interface {
-	// Ask runs the command once: required only when it says a reboot is required; said is its
-	// verdict in a few words. A command that cannot run, is killed or times out never asks.
-	Ask(ctx context.Context) (required bool, said string)
-	// String names the command.
-	String() string
-}
-
-// Request is what asks for a reboot of this node.
-type Request struct {
-	// Why names it: "file PATH", "key reboot_required[: VALUE]", "command CMD" ("" when nothing
-	// does).
-	Why string
-	// Written is when a reboot-required file was last written (zero for a key or a command).
-	Written time.Time
-	// Command: a reboot-required command asked (its answer carries no date).
-	Command bool
-}
-
-// triggered is what requests a reboot of this node (Why "" when nothing does): a
-// reboot-required file, the node's reboot_required key, or a reboot-required command, in that
-// order (the commands, the slowest, run only when nothing else asks).
-func (p *Pipeline) triggered(ctx context.Context) (Request, error) {
-	for _, path := range p.TriggerFiles {
-		fi, err := os.Stat(path)
-		if err == nil {
-			return Request{Why: "file " + path, Written: fi.ModTime()}, nil
-		}
-		if !errors.Is(err, os.ErrNotExist) {
-			return Request{}, fmt.Errorf("reboot-required file: %w", err)
-		}
+// triggered is what asks for a reboot of this node (Why "" when nothing does), as the sources
+// are asked (see gate.Sources): a reboot-required file, the node's reboot_required key, or a
+// reboot-required command, the first that asks.
+func (p *Pipeline) triggered(ctx context.Context) (gate.Asked, error) {
+	a, err := gate.Sources{
+		Files:    p.TriggerFiles,
+		Key:      func(ctx context.Context) (place.Flag, error) { return p.Store.Trigger(ctx, p.Node) },
+		Commands: p.Sentinels,
+	}.Ask(ctx)
+	for _, said := range a.Said {
+		p.Logger.Debug("reboot-required command asked", logkey.Outcome, said)
 	}
-	f, err := p.Store.Trigger(ctx, p.Node)
-	if err != nil {
-		return Request{}, err
-	}
-	if f.Set {
-		if v := clip.OneLine(f.Value); v != "" {
-			return Request{Why: "key reboot_required: " + v}, nil
-		}
-		return Request{Why: "key reboot_required"}, nil
-	}
-	for _, s := range p.Sentinels {
-		required, said := s.Ask(ctx)
-		if err := context.Cause(ctx); err != nil {
-			return Request{}, err
-		}
-		if required {
-			return Request{Why: "command " + s.String(), Command: true}, nil
-		}
-		p.Logger.Debug("reboot-required command says no reboot", logkey.Command, s.String(), logkey.Outcome, said)
-	}
-	return Request{}, nil
+	return a, err
 }
 
 // removeTriggerFiles removes the reboot-required files that asked for the reboot just done;

@@ -11,6 +11,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/internal/pipelinetest"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 )
 
 // TestStayGreenKeepsTheTurn: a node whose turn it is, staying green for longer than a turn
@@ -88,7 +89,7 @@ func TestWaitingNodeAnswers(t *testing.T) {
 		}
 	}
 	woke := []lock.QueueEntry{{Node: "n2", Since: t0.Add(-time.Hour)}}
-	if next, err := pipeline.PassTurns(ctx, st, n2.p.Logger, woke, 4); err != nil || len(next) != 0 {
+	if next, err := place.PassTurns(ctx, st, n2.p.Logger, woke, 4); err != nil || len(next) != 0 {
 		t.Fatalf("a pass over n2, which answered: %v %v", next, err)
 	}
 	if got := queueIn(t, st); got.Entries[1].Blocked != "" {
@@ -124,7 +125,7 @@ func TestPassTurns(t *testing.T) {
 			if tt.held {
 				st.PutLock(lock.Record{Version: lock.Version, Holders: []lock.Holder{{Node: "z", Phase: lock.Preparing, Since: t0}}})
 			}
-			next, err := pipeline.PassTurns(ctx, st, slog.New(slog.DiscardHandler), woke, 4)
+			next, err := place.PassTurns(ctx, st, slog.New(slog.DiscardHandler), woke, 4)
 			if err != nil {
 				t.Fatal(err)
 			}

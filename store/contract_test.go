@@ -16,6 +16,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/internal/pipelinetest"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
@@ -94,11 +95,11 @@ func TestStoreContract(t *testing.T) {
 			v, _ := s.View(ctx)
 			rec, _ := v.Lock.Acquire(lock.Holder{Node: "n1", Phase: lock.Preparing}, v.Limit.Places(v.GroupNodes, true))
 			fleet := v.Fleet.With("n1", v.Group)
-			if ok, err := s.Commit(ctx, v, pipeline.Change{Lock: rec, Fleet: &fleet}); !ok || err != nil {
+			if ok, err := s.Commit(ctx, v, place.Change{Lock: rec, Fleet: &fleet}); !ok || err != nil {
 				t.Fatalf("take: %v %v", ok, err)
 			}
 			other, _ := v.Lock.Acquire(lock.Holder{Node: "n2", Phase: lock.Preparing}, v.Limit.Places(v.GroupNodes, true))
-			if ok, err := s.Commit(ctx, v, pipeline.Change{Lock: other}); ok || err != nil {
+			if ok, err := s.Commit(ctx, v, place.Change{Lock: other}); ok || err != nil {
 				t.Fatalf("a write against a view gone stale: %v %v", ok, err)
 			}
 			v2, _ := s.View(ctx)
@@ -106,7 +107,7 @@ func TestStoreContract(t *testing.T) {
 				t.Fatalf("view after the place: %+v", v2)
 			}
 			released := v2.Fleet.Without("n1", v2.Group)
-			if ok, err := s.Commit(ctx, v2, pipeline.Change{Lock: v2.Lock.Release("n1"), Fleet: &released}); !ok || err != nil {
+			if ok, err := s.Commit(ctx, v2, place.Change{Lock: v2.Lock.Release("n1"), Fleet: &released}); !ok || err != nil {
 				t.Fatalf("give back: %v %v", ok, err)
 			}
 			if rec, index, _ := s.Lock(ctx); index != 0 || len(rec.Holders) != 0 {
@@ -119,12 +120,12 @@ func TestStoreContract(t *testing.T) {
 		{"the fleet's record changed under a view", func(t *testing.T, ctx context.Context, s subject) {
 			v, _ := s.View(ctx)
 			fleet := v.Fleet.With("n9", "other")
-			if ok, err := s.Commit(ctx, v, pipeline.Change{Lock: v.Lock, Fleet: &fleet}); !ok || err != nil {
+			if ok, err := s.Commit(ctx, v, place.Change{Lock: v.Lock, Fleet: &fleet}); !ok || err != nil {
 				t.Fatalf("another group's place: %v %v", ok, err)
 			}
 			mine := v.Fleet.With("n1", v.Group)
 			rec, _ := v.Lock.Acquire(lock.Holder{Node: "n1", Phase: lock.Preparing}, 1)
-			if ok, err := s.Commit(ctx, v, pipeline.Change{Lock: rec, Fleet: &mine}); ok || err != nil {
+			if ok, err := s.Commit(ctx, v, place.Change{Lock: rec, Fleet: &mine}); ok || err != nil {
 				t.Fatalf("a place taken on a view that missed another group's: %v %v", ok, err)
 			}
 		}},
@@ -143,14 +144,14 @@ func TestStoreContract(t *testing.T) {
 			s.setLimit(1)
 			v, _ := s.View(ctx)
 			two := lock.Limit{N: 2}
-			if ok, err := s.Commit(ctx, v, pipeline.Change{Lock: v.Lock, Limit: &two}); !ok || err != nil {
+			if ok, err := s.Commit(ctx, v, place.Change{Lock: v.Lock, Limit: &two}); !ok || err != nil {
 				t.Fatalf("limit: %v %v", ok, err)
 			}
 			if v2, _ := s.View(ctx); v2.Limit != two {
 				t.Fatalf("limit after the change: %+v", v2.Limit)
 			}
 			three := lock.Limit{N: 3}
-			if ok, err := s.Commit(ctx, v, pipeline.Change{Lock: v.Lock, Limit: &three}); ok || err != nil {
+			if ok, err := s.Commit(ctx, v, place.Change{Lock: v.Lock, Limit: &three}); ok || err != nil {
 				t.Fatalf("a limit written on a view that missed another: %v %v", ok, err)
 			}
 		}},
@@ -294,7 +295,7 @@ func TestStoreContract(t *testing.T) {
 			}
 		}},
 		{"a wait on the stop flags ends when one is set", func(t *testing.T, ctx context.Context, s subject) {
-			got := make(chan pipeline.Flag, 1)
+			got := make(chan place.Flag, 1)
 			go func() {
 				f, _ := s.WaitStop(ctx)
 				got <- f

@@ -21,7 +21,7 @@ const DaemonService = "rebootmgr"
 const DaemonCheck = "rebootmgr:daemon"
 
 // WakesMeta is the meta key of the daemon's service that says it tells the nodes waiting in its
-// group's queue when it gives a place back (their turn keys: see pipeline.Woken), with the value
+// group's queue when it gives a place back (their turn keys: see place.Woken), with the value
 // WakesTurn. A daemon from before the turn keys says nothing of it: the nodes waiting behind it
 // must watch the lock themselves.
 const (

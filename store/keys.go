@@ -68,7 +68,7 @@ func (k Keys) GroupQueue(group string) string { return k.GroupPrefix(group) + "q
 func (k Keys) GroupTurns(group string) string { return k.GroupPrefix(group) + "turn/" }
 
 // GroupTurn is where a node waiting in the group's queue hears that a place opened for it (see
-// pipeline.Woken): its value is why and when (see TurnValue).
+// place.Woken): its value is why and when (see TurnValue).
 func (k Keys) GroupTurn(group, node string) string { return k.GroupTurns(group) + node }
 
 // GroupHistory is a group's bounded record of reboots.

@@ -7,7 +7,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/rebootmgr/rebootmgr/lock"
-	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 )
 
 // take gives node a place in s's group, as the pipeline's acquire does; false on a conflict.
@@ -23,7 +23,7 @@ func take(t *testing.T, s *Consul, node string) bool {
 		t.Fatal(err)
 	}
 	fleet := v.Fleet.With(node, v.Group)
-	ok, err := s.Commit(ctx, v, pipeline.Change{Lock: rec, Fleet: &fleet})
+	ok, err := s.Commit(ctx, v, place.Change{Lock: rec, Fleet: &fleet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func give(t *testing.T, s *Consul, node string) {
 		t.Fatal(err)
 	}
 	fleet := v.Fleet.Without(node, v.Group)
-	if ok, err := s.Commit(ctx, v, pipeline.Change{Lock: v.Lock.Release(node), Fleet: &fleet}); !ok || err != nil {
+	if ok, err := s.Commit(ctx, v, place.Change{Lock: v.Lock.Release(node), Fleet: &fleet}); !ok || err != nil {
 		t.Fatalf("release %s: %v %v", node, ok, err)
 	}
 }
@@ -205,7 +205,7 @@ func TestPythonLockAfterTheView(t *testing.T) {
 			tt.meddle(t, kv, session)
 			rec, _ := v.Lock.Acquire(lock.Holder{Node: "n1", Phase: lock.Preparing}, v.Limit.Places(v.GroupNodes, true))
 			fleet := v.Fleet.With("n1", v.Group)
-			ok, err := s.Commit(ctx, v, pipeline.Change{Lock: rec, Fleet: &fleet})
+			ok, err := s.Commit(ctx, v, place.Change{Lock: rec, Fleet: &fleet})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -11,7 +11,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/rebootmgr/rebootmgr/lock"
-	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 )
 
 // ErrConflict means a key changed between reading and writing it: nothing was written.
@@ -22,27 +22,27 @@ var ErrExists = errors.New("already set")
 
 // Create writes key only if it does not exist; an existing key keeps its value and ErrExists is
 // returned with it.
-func (c *Consul) Create(ctx context.Context, key, value string) (pipeline.Flag, error) {
+func (c *Consul) Create(ctx context.Context, key, value string) (place.Flag, error) {
 	if err := CheckKey(key); err != nil {
-		return pipeline.Flag{}, err
+		return place.Flag{}, err
 	}
 	ok, err := c.cas(ctx, &api.KVPair{Key: key, Value: []byte(value)}, "write key "+key)
 	if err != nil {
-		return pipeline.Flag{}, err
+		return place.Flag{}, err
 	}
 	if ok {
-		return pipeline.Flag{}, nil
+		return place.Flag{}, nil
 	}
 	existing, err := c.Flag(ctx, key)
 	if err != nil {
-		return pipeline.Flag{}, err
+		return place.Flag{}, err
 	}
 	return existing, fmt.Errorf("%s: %w", key, ErrExists)
 }
 
 // Remove deletes key if it exists and has not changed since it was read; it returns what it
 // deleted (Set false when there was nothing).
-func (c *Consul) Remove(ctx context.Context, key string) (pipeline.Flag, error) {
+func (c *Consul) Remove(ctx context.Context, key string) (place.Flag, error) {
 	f, err := c.Flag(ctx, key)
 	if err != nil || !f.Set {
 		return f, err
@@ -96,11 +96,11 @@ func (c *Consul) Unlock(ctx context.Context, node string, judge func(lock.Holder
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	_, _, err = pipeline.ChangeLock(ctx, c, log, func(now pipeline.View) (pipeline.Change, error) {
+	_, _, err = place.ChangeLock(ctx, c, log, func(now place.View) (place.Change, error) {
 		if again, holds := now.Lock.Holder(node); holds != ok || (ok && !again.Equal(h)) {
-			return pipeline.Change{}, fmt.Errorf("reboot lock %s: %s's entry: %w", c.Keys.GroupLock(c.Group), node, ErrConflict)
+			return place.Change{}, fmt.Errorf("reboot lock %s: %s's entry: %w", c.Keys.GroupLock(c.Group), node, ErrConflict)
 		}
-		return pipeline.ReleaseIn(now, node, time.Now()), nil
+		return place.ReleaseIn(now, node, time.Now()), nil
 	})
 	if err != nil {
 		return lock.Holder{}, err
@@ -184,7 +184,7 @@ func (c *Consul) NodeAlive(ctx context.Context, node string) (bool, error) {
 // after it was read is ErrConflict, never lost. A limit that gives the group more room than
 // its holders take opens places: the queue notes it in the same transaction (its Freed), so the
 // first nodes of the queue hear of it and take the new places in their order (see
-// pipeline.Woken), not whoever looks first.
+// place.Woken), not whoever looks first.
 func (c *Consul) SetLimit(ctx context.Context, l lock.Limit, index uint64) error {
 	key := c.Keys.GroupLimit(c.Group)
 	if err := CheckKey(key); err != nil {
@@ -201,11 +201,11 @@ func (c *Consul) SetLimit(ctx context.Context, l lock.Limit, index uint64) error
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	_, _, err := pipeline.ChangeLock(ctx, c, log, func(v pipeline.View) (pipeline.Change, error) {
+	_, _, err := place.ChangeLock(ctx, c, log, func(v place.View) (place.Change, error) {
 		if state, _ := v.Version.(*viewState); state == nil || state.index[key] != index {
-			return pipeline.Change{}, fmt.Errorf("%s: %w", key, ErrConflict)
+			return place.Change{}, fmt.Errorf("%s: %w", key, ErrConflict)
 		}
-		ch := pipeline.Change{Lock: v.Lock, Limit: &l}
+		ch := place.Change{Lock: v.Lock, Limit: &l}
 		if lock.Free(v.Lock, l, nodes) > 0 && len(v.Queue.Entries) > 0 {
 			q := v.Queue
 			q.Freed = time.Now().UTC()

@@ -9,7 +9,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/rebootmgr/rebootmgr/clip"
-	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 )
 
 // The Python rebootmgr's own marks, which a fleet moving from it holds on both sides: a node's
@@ -85,15 +85,15 @@ func PythonGroup(value []byte) string {
 
 // pythonDisabledFlag is the disabled mark a Python config pair gives its node (Set false when
 // it gives none).
-func (c *Consul) pythonDisabledFlag(node string, p *api.KVPair) pipeline.Flag {
+func (c *Consul) pythonDisabledFlag(node string, p *api.KVPair) place.Flag {
 	if p == nil {
-		return pipeline.Flag{}
+		return place.Flag{}
 	}
 	reason, disabled := PythonDisabled(p.Value)
 	if !disabled {
-		return pipeline.Flag{}
+		return place.Flag{}
 	}
-	return pipeline.Flag{Set: true, Value: "the Python rebootmgr's config " + c.Keys.PythonConfig(node) + " " + reason, Index: p.ModifyIndex}
+	return place.Flag{Set: true, Value: "the Python rebootmgr's config " + c.Keys.PythonConfig(node) + " " + reason, Index: p.ModifyIndex}
 }
 
 // SetPythonEnabled writes enabled (and message, why) into node's Python config, keeping its
@@ -137,7 +137,7 @@ func (c *Consul) SetPythonEnabled(ctx context.Context, node string, enabled bool
 }
 
 // pythonGroupStop is groupStop for the Python rebootmgr's stop flag of the group.
-func (c *Consul) pythonGroupStop(f pipeline.Flag) pipeline.Flag {
+func (c *Consul) pythonGroupStop(f place.Flag) place.Flag {
 	if f.Set {
 		f.Value = "group " + groupName(c.Group) + " (the Python rebootmgr's " + c.Keys.PythonGroupStop(c.Group) + "): " + f.Value
 	}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/logkey"
-	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 	"github.com/rebootmgr/rebootmgr/watch"
 )
 
@@ -27,12 +27,12 @@ type flagWatch struct {
 	running bool
 	waiters int
 	known   bool
-	flag    pipeline.Flag
+	flag    place.Flag
 	changed chan struct{}
 }
 
 // wait returns when the key exists (or ctx ends, with its cause).
-func (w *flagWatch) wait(ctx context.Context) (pipeline.Flag, error) {
+func (w *flagWatch) wait(ctx context.Context) (place.Flag, error) {
 	w.mu.Lock()
 	w.waiters++
 	if w.changed == nil {
@@ -52,7 +52,7 @@ func (w *flagWatch) wait(ctx context.Context) (pipeline.Flag, error) {
 		select {
 		case <-ctx.Done():
 			w.mu.Lock()
-			return pipeline.Flag{}, context.Cause(ctx)
+			return place.Flag{}, context.Cause(ctx)
 		case <-changed:
 		}
 		w.mu.Lock()

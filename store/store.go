@@ -20,6 +20,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 	"github.com/rebootmgr/rebootmgr/watch"
 )
 
@@ -101,27 +102,27 @@ func (c *Consul) deleteCAS(ctx context.Context, p *api.KVPair, what string) (boo
 }
 
 // Flag reads a key that means something by existing.
-func (c *Consul) Flag(ctx context.Context, key string) (pipeline.Flag, error) {
+func (c *Consul) Flag(ctx context.Context, key string) (place.Flag, error) {
 	if err := CheckKey(key); err != nil {
-		return pipeline.Flag{}, err
+		return place.Flag{}, err
 	}
 	pair, err := c.get(ctx, key, "read key "+key)
 	if err != nil {
-		return pipeline.Flag{}, err
+		return place.Flag{}, err
 	}
 	return flagOf(pair), nil
 }
 
-func flagOf(pair *api.KVPair) pipeline.Flag {
+func flagOf(pair *api.KVPair) place.Flag {
 	if pair == nil {
-		return pipeline.Flag{}
+		return place.Flag{}
 	}
-	return pipeline.Flag{Set: true, Value: string(pair.Value), Index: pair.ModifyIndex}
+	return place.Flag{Set: true, Value: string(pair.Value), Index: pair.ModifyIndex}
 }
 
 // Stop reads the fleet's stop flag and the group's (its own, then the Python rebootmgr's, see
 // Keys.PythonGroupStop); the fleet's wins when both are set.
-func (c *Consul) Stop(ctx context.Context) (pipeline.Flag, error) {
+func (c *Consul) Stop(ctx context.Context) (place.Flag, error) {
 	f, err := c.Flag(ctx, c.Keys.Stop())
 	if err != nil || f.Set {
 		return f, err
@@ -134,7 +135,7 @@ func (c *Consul) Stop(ctx context.Context) (pipeline.Flag, error) {
 }
 
 // groupStop says, in the value of the group's stop flag, whose flag it is.
-func (c *Consul) groupStop(f pipeline.Flag) pipeline.Flag {
+func (c *Consul) groupStop(f place.Flag) place.Flag {
 	if f.Set {
 		f.Value = "group " + groupName(c.Group) + ": " + f.Value
 	}
@@ -143,17 +144,17 @@ func (c *Consul) groupStop(f pipeline.Flag) pipeline.Flag {
 
 // WaitStop blocks on the fleet's and the group's stop flags (the Python rebootmgr's too) until one is set, retrying errors
 // with backoff. Every wait of the store shares one query per flag (see flagWatch).
-func (c *Consul) WaitStop(ctx context.Context) (pipeline.Flag, error) {
+func (c *Consul) WaitStop(ctx context.Context) (place.Flag, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
-		f   pipeline.Flag
+		f   place.Flag
 		err error
 	}
 	keys := []string{c.Keys.Stop(), c.Keys.GroupStop(c.Group), c.Keys.PythonGroupStop(c.Group)}
 	for _, key := range keys {
 		if err := CheckKey(key); err != nil {
-			return pipeline.Flag{}, err
+			return place.Flag{}, err
 		}
 	}
 	results := make(chan result, len(keys))
@@ -310,14 +311,14 @@ func (c *Consul) backOff() backoff.BackOff {
 
 // Disabled reads node's disabled mark: its own, else the one its Python rebootmgr's config
 // gives it (see PythonDisabled), read together.
-func (c *Consul) Disabled(ctx context.Context, node string) (pipeline.Flag, error) {
+func (c *Consul) Disabled(ctx context.Context, node string) (place.Flag, error) {
 	if err := ValidNode(node); err != nil {
-		return pipeline.Flag{}, err
+		return place.Flag{}, err
 	}
 	key, py := c.Keys.Disabled(node), c.Keys.PythonConfig(node)
 	pairs, err := c.getAll(ctx, []string{key, py})
 	if err != nil {
-		return pipeline.Flag{}, err
+		return place.Flag{}, err
 	}
 	if f := flagOf(pairs[key]); f.Set {
 		return f, nil
@@ -337,9 +338,9 @@ func (c *Consul) SetDisabled(ctx context.Context, node, reason string) error {
 }
 
 // Trigger reads node's reboot request.
-func (c *Consul) Trigger(ctx context.Context, node string) (pipeline.Flag, error) {
+func (c *Consul) Trigger(ctx context.Context, node string) (place.Flag, error) {
 	if err := ValidNode(node); err != nil {
-		return pipeline.Flag{}, err
+		return place.Flag{}, err
 	}
 	return c.Flag(ctx, c.Keys.RebootRequired(node))
 }

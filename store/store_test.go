@@ -17,7 +17,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/lock"
-	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 )
 
 func newStore(t *testing.T) (*Consul, *consultest.Agent) {
@@ -201,7 +201,7 @@ func TestLongTextIsCut(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				if ok, err := s.Commit(ctx, v, pipeline.Change{Lock: rec}); !ok {
+				if ok, err := s.Commit(ctx, v, place.Change{Lock: rec}); !ok {
 					return fmt.Errorf("not written: %w", err)
 				}
 				return nil
@@ -402,7 +402,7 @@ func TestViewZonesFromTheCatalog(t *testing.T) {
 	if _, err := a.Client.KV().Put(&api.KVPair{Key: s.Keys.GroupLimit("compute"), Value: []byte("2 per-zone=1")}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := pipeline.ChangeQueue(ctx, s, s.Logger, func(q lock.Queue) lock.Queue { return q.Join("c1", time.Now()) }); err != nil {
+	if err := place.ChangeQueue(ctx, s, s.Logger, func(q lock.Queue) lock.Queue { return q.Join("c1", time.Now()) }); err != nil {
 		t.Fatal(err)
 	}
 	v, err := s.View(ctx)

@@ -14,7 +14,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/cas"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
-	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 )
 
 // markerTag starts the value of every marker rebootmgr writes in the Python rebootmgr's keys.
@@ -44,16 +44,16 @@ type viewState struct {
 // View reads the group's lock record and limit, the fleet's record and the Python
 // rebootmgr's keys in one consistent transaction. A session lock held on a Python lock key, or
 // a Python marker that rebootmgr did not write, is a Python holder (View.Legacy).
-func (c *Consul) View(ctx context.Context) (pipeline.View, error) {
+func (c *Consul) View(ctx context.Context) (place.View, error) {
 	stopKey, groupStopKey, pyStopKey := c.Keys.Stop(), c.Keys.GroupStop(c.Group), c.Keys.PythonGroupStop(c.Group)
 	legacy := c.Keys.LegacyKeys(c.Group)
 	keys := append([]string{c.Keys.GroupLock(c.Group), c.Keys.GroupLimit(c.Group), c.Keys.Holders(), stopKey, groupStopKey, pyStopKey,
 		c.Keys.GroupQueue(c.Group), c.Keys.Claims()}, legacy...)
 	pairs, err := c.getAll(ctx, keys)
 	if err != nil {
-		return pipeline.View{}, err
+		return place.View{}, err
 	}
-	v := pipeline.View{Group: groupName(c.Group), Legacy: map[string]string{}}
+	v := place.View{Group: groupName(c.Group), Legacy: map[string]string{}}
 	state := &viewState{index: map[string]uint64{}, markers: map[string]string{}}
 	for _, key := range keys {
 		state.index[key] = 0
@@ -69,7 +69,7 @@ func (c *Consul) View(ctx context.Context) (pipeline.View, error) {
 		v.Stop = c.pythonGroupStop(flagOf(pairs[pyStopKey]))
 	}
 	if err := c.viewRecords(ctx, &v, pairs); err != nil {
-		return pipeline.View{}, err
+		return place.View{}, err
 	}
 	for _, key := range legacy {
 		p := pairs[key]
@@ -89,7 +89,7 @@ func (c *Consul) View(ctx context.Context) (pipeline.View, error) {
 // viewRecords decodes into v the records pairs hold (each as it is when absent): the group's
 // lock record, limit and queue, the fleet's holders and claims. A record that cannot be read
 // is an error, never an empty one.
-func (c *Consul) viewRecords(ctx context.Context, v *pipeline.View, pairs map[string]*api.KVPair) error {
+func (c *Consul) viewRecords(ctx context.Context, v *place.View, pairs map[string]*api.KVPair) error {
 	lockKey, fleetKey, queueKey, claimsKey := c.Keys.GroupLock(c.Group), c.Keys.Holders(), c.Keys.GroupQueue(c.Group), c.Keys.Claims()
 	v.Lock, v.Fleet, v.Queue = lock.Record{Version: lock.Version}, lock.Fleet{Version: lock.Version}, lock.Queue{Version: lock.Version}
 	var err error
@@ -120,7 +120,7 @@ func (c *Consul) viewRecords(ctx context.Context, v *pipeline.View, pairs map[st
 // viewLimit decodes into v the group's limit its key's pair holds (lock.One when absent) and,
 // for a limit that is a share of the group's nodes or bounded per zone, reads them from the
 // catalog.
-func (c *Consul) viewLimit(ctx context.Context, v *pipeline.View, p *api.KVPair) error {
+func (c *Consul) viewLimit(ctx context.Context, v *place.View, p *api.KVPair) error {
 	v.Limit = lock.One
 	if p == nil {
 		return nil
@@ -232,11 +232,11 @@ func (c *Consul) getAll(ctx context.Context, keys []string) (map[string]*api.KVP
 }
 
 // Commit writes ch in one transaction if nothing v holds changed since it was read (see
-// pipeline.Change); false, and nothing written, when something did. The Python rebootmgr's
+// place.Change); false, and nothing written, when something did. The Python rebootmgr's
 // markers go in the same transaction (see markerOps); with PythonMarkers, so does a check that
 // none of its keys changed since v, so that a Python node that took its lock after v was read
 // fails the write.
-func (c *Consul) Commit(ctx context.Context, v pipeline.View, ch pipeline.Change) (bool, error) {
+func (c *Consul) Commit(ctx context.Context, v place.View, ch place.Change) (bool, error) {
 	state, ok := v.Version.(*viewState)
 	if !ok {
 		return false, errors.New("commit: the view was not read from this store")
@@ -282,9 +282,9 @@ func (c *Consul) Commit(ctx context.Context, v pipeline.View, ch pipeline.Change
 		}
 	}
 	// The nodes the change brings to the front of the queue are told in the same transaction
-	// (see pipeline.Woken). A policy from before the turn keys denies that: the change is written
+	// (see place.Woken). A policy from before the turn keys denies that: the change is written
 	// alone, and those nodes see their place at their next tick.
-	if wakes := c.wakeOps(pipeline.Woken(v, ch), len(ops)); len(wakes) > 0 {
+	if wakes := c.wakeOps(place.Woken(v, ch), len(ops)); len(wakes) > 0 {
 		ok, err := c.txn(ctx, append(slices.Clip(ops), wakes...))
 		if err == nil || !denied(err) {
 			return ok, err
@@ -299,7 +299,7 @@ func (c *Consul) Commit(ctx context.Context, v pipeline.View, ch pipeline.Change
 
 // wakeOps write the turn key of each node woken (TurnValue), within what one transaction takes
 // beside the change's used ops. A name Consul would clean into another key is never woken there.
-func (c *Consul) wakeOps(wakes []pipeline.Wake, used int) api.TxnOps {
+func (c *Consul) wakeOps(wakes []place.Wake, used int) api.TxnOps {
 	now := time.Now()
 	var ops api.TxnOps
 	for _, w := range wakes {
@@ -312,7 +312,7 @@ func (c *Consul) wakeOps(wakes []pipeline.Wake, used int) api.TxnOps {
 
 // TurnValue is what a turn key holds: "place" when a place opened for the node, "look" when
 // only a holder's deadline changed; then when.
-func TurnValue(w pipeline.Wake, now time.Time) string {
+func TurnValue(w place.Wake, now time.Time) string {
 	why := "look"
 	if w.Place {
 		why = "place"

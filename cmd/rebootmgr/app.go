@@ -9,46 +9,35 @@ import (
 	"strings"
 
 	"github.com/rebootmgr/rebootmgr/clip"
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/flock"
 	"github.com/rebootmgr/rebootmgr/health"
-	"github.com/rebootmgr/rebootmgr/pipeline"
 )
 
-// Exit codes besides the gates' (pipeline.Endings), and the gates' by name for the tests.
+// Exit codes besides the gates' (see ending.List, where each gate's is).
 const (
 	exitOK    = 0
 	exitError = 1
 	exitUsage = 64
-
-	exitUnhealthy   = 2
-	exitWindow      = 3
-	exitLockHeld    = 4
-	exitLockLost    = 5
-	exitTaskFailed  = 100
-	exitDisabled    = 101
-	exitStopped     = 102
-	exitNotRebooted = 103
 )
 
 // errUsage marks a command line that cannot be run.
 var errUsage = errors.New("usage")
 
 // exitCode maps a run's error to the process's exit code: the gate it ended at (see
-// pipeline.Endings), a usage error, or any other error.
+// ending.List), a usage error, or any other error.
 func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.Is(err, errUsage):
 		return exitUsage
-	case errors.Is(err, errNotEnabled):
-		return exitDisabled
 	case errors.Is(err, health.ErrMalformedTag):
 		// The health gate failed on a service's definition, not on its health: an operator
 		// must fix the tag.
 		return exitError
 	}
-	if e, ok := pipeline.EndingOf(err); ok {
+	if e, ok := ending.Of(err); ok {
 		return e.Exit
 	}
 	return exitError

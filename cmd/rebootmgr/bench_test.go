@@ -22,7 +22,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
-	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
@@ -137,7 +137,7 @@ func BenchmarkDaemonHandOff(b *testing.B) {
 			b.Fatal(err)
 		}
 		l = append(l, measure(b, d.Log, `msg="reboot lock taken"`, func() {
-			if ok, err := s.Commit(context.Background(), v, pipeline.ReleaseIn(v, "n9", time.Now())); !ok || err != nil {
+			if ok, err := s.Commit(context.Background(), v, place.ReleaseIn(v, "n9", time.Now())); !ok || err != nil {
 				b.Fatalf("release: %v, %v", ok, err)
 			}
 		}))

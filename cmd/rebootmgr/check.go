@@ -2,19 +2,19 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/fleet"
-	"github.com/rebootmgr/rebootmgr/lock"
-	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/gate"
+	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/history"
+	"github.com/rebootmgr/rebootmgr/place"
 	"github.com/rebootmgr/rebootmgr/store"
+	"github.com/rebootmgr/rebootmgr/tasks"
 )
 
 // checkFlags are check's flags: how to reach Consul, the node judged and its group, and what
@@ -66,154 +66,140 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	verdicts := fleet.Gates(s)
+	verdicts := gate.All(s)
 	printVerdicts(stdout, verdicts)
-	if err := fleet.First(verdicts); err != nil {
-		if m := s.Health.Malformed(); m != nil && errors.Is(err, pipeline.ErrUnhealthy) {
-			// A tag that cannot be read: exit as reboot does (a configuration error).
-			return alsoIs{err, m}
-		}
-		return err
+	if v := gate.First(verdicts); v != nil {
+		return v.Err
 	}
 	fmt.Fprintf(stdout, "%s may reboot now\n", node)
 	return nil
 }
 
-// state is what check judges node by, as the pipeline would: here is whether node is this
-// machine's, whose files and commands are its own.
-func (f *checkFlags) state(ctx context.Context, o *operator, node string, here bool, log *slog.Logger) (fleet.NodeState, error) {
+// state is what check judges node by, as the pipeline would, each part read when a gate first
+// needs it (see gate.State): here is whether node is this machine's, whose files, commands,
+// boot and tasks are its own.
+func (f *checkFlags) state(ctx context.Context, o *operator, node string, here bool, log *slog.Logger) (*gate.State, error) {
 	// One read of the node's catalog entry: its group and its zone.
 	_, meta, err := o.store.CatalogNode(ctx, node)
 	if err != nil {
-		return fleet.NodeState{}, err
+		return nil, err
 	}
 	group, err := groupIn(node, f.group, meta)
 	if err != nil {
-		return fleet.NodeState{}, err
+		return nil, err
 	}
 	if f.group != "" {
 		if err := o.requireGroup(ctx, group, "nothing judged", false); err != nil {
-			return fleet.NodeState{}, err
+			return nil, err
 		}
 	}
 	o = o.inGroup(group)
 	// Judged as its daemon would judge it: a place of its name that a FleetLock request took is
 	// a host's, not its own.
-	s := fleet.NodeState{Node: node, Group: group, Zone: meta[store.ZoneMeta], Limit: lock.One, Now: time.Now(), Daemon: true}
-	if err := f.judgedBy(ctx, o, &s, here, log); err != nil {
-		return s, err
+	s := &gate.State{Node: node, Zone: meta[store.ZoneMeta], Now: time.Now(), Daemon: true}
+	if err := f.judgedBy(ctx, o, s, here); err != nil {
+		return nil, err
 	}
-	v, err := o.store.View(ctx)
-	if err != nil {
-		s.LockError = err.Error()
-	} else {
-		s.Lock, s.Limit, s.GroupNodes, s.Zones, s.Queue, s.Fleet, s.Claims = v.Lock, v.Limit, v.GroupNodes, v.Zones, v.Queue, v.Fleet, v.Claims
-		if v.Stop.Set {
-			s.Stop = &fleet.Mark{Value: v.Stop.Value}
-		}
-		s.Legacy = v.Legacy
-	}
-	if flag, err := o.store.Disabled(ctx, node); err != nil {
-		return s, err
-	} else if flag.Set {
-		s.Disabled = &fleet.Mark{Value: flag.Value}
-	}
-	if err := f.requests(ctx, o, &s, here, log); err != nil {
-		return s, err
-	}
+	s.View = gate.Read(func() (place.View, error) { return o.store.View(ctx) })
+	s.Stop = gate.Read(func() (place.Flag, error) {
+		// A lock that cannot be read is the lock gate's to say.
+		v, _ := s.View.Get()
+		return v.Stop, nil
+	})
+	s.History = gate.Read(func() (history.Log, error) {
+		l, _, err := o.store.History(ctx)
+		return l, err
+	})
+	s.Disabled = gate.Read(func() (place.Flag, error) { return o.store.Disabled(ctx, node) })
+	s.Request = gate.Read(func() (gate.Asked, error) { return f.requests(ctx, o, node, here, log) })
 	hc := store.Health{Client: o.client, Members: o.store}
-	if s.Health, err = hc.Check(ctx, node, v.InFlight(node)); err != nil {
-		return s, err
+	s.Health = gate.Read(func() (health.Report, error) {
+		v, _ := s.View.Get()
+		return hc.Check(ctx, node, v.InFlight(node))
+	})
+	s.RuleLess = gate.Read(func() ([]string, error) {
+		v, err := s.View.Get()
+		if err != nil {
+			return nil, nil
+		}
+		return place.RuleLess(ctx, hc, v, node)
+	})
+	s.Tasks = gate.Known(gate.TasksFound{Unknown: true})
+	if here {
+		l, err := f.localState(node, log)
+		if err != nil {
+			return nil, err
+		}
+		s.Boot = gate.Known(gate.Boot{ID: l.BootID, Ran: l.RebootRan})
+		s.Tasks = gate.Known(gate.TasksFound{Err: l.TasksErr, Pre: l.Tasks[tasks.Pre], Post: l.Tasks[tasks.Post]})
 	}
-	s.RuleLess, err = pipeline.RuleLess(ctx, hc, v, node)
-	return s, err
+	return s, readAll(s)
 }
 
-// judgedBy gives s the node's settings (this node's flags, or what another node's daemon
-// published), its history, and what only the node itself knows.
-func (f *checkFlags) judgedBy(ctx context.Context, o *operator, s *fleet.NodeState, here bool, log *slog.Logger) error {
+// readAll reads every part of s that check shows, before any verdict is printed: a part that
+// cannot be read (a node Consul does not know, a history that cannot be decoded) is an error of
+// check's, not a gate's. Only a lock that cannot be read is the lock gate's to say.
+func readAll(s *gate.State) error {
+	for _, read := range []func() error{
+		func() error { _, err := s.History.Get(); return err },
+		func() error { _, err := s.Disabled.Get(); return err },
+		func() error { _, err := s.Request.Get(); return err },
+		func() error { _, err := s.Health.Get(); return err },
+		func() error { _, err := s.RuleLess.Get(); return err },
+	} {
+		if err := read(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// judgedBy gives s the node's settings: this node's flags, or what another node's daemon
+// published.
+func (f *checkFlags) judgedBy(ctx context.Context, o *operator, s *gate.State, here bool) error {
 	var err error
 	if s.Schedule, err = f.schedule(s.Node); err != nil {
 		return err
 	}
 	s.Cooldown, s.StayGreen, s.MinRebootInterval = f.cooldown, f.stayGreen, f.minRebootInterval
-	if !here {
-		// Another node is judged by the settings its daemon published.
-		d, ok, err := o.store.Daemon(ctx, s.Node)
-		switch {
-		case err != nil:
-			return err
-		case !ok:
-			s.SettingsError = fleet.Unpublished(s.Node)
-		case d.SettingsError != "":
-			s.SettingsError = d.SettingsError
-		default:
-			if s.Schedule, err = d.Settings.Schedule(s.Node); err != nil {
-				s.SettingsError = err.Error()
-			}
-			s.Cooldown, s.StayGreen, s.MinRebootInterval = d.Settings.Cooldown, d.Settings.StayGreen, d.Settings.MinRebootInterval
-		}
-	}
-	// The history: for the cooldown, the min reboot interval, and the deadlines already reported.
-	if s.History, _, err = o.store.History(ctx); err != nil {
-		return err
-	}
-	if !here {
-		s.TasksUnknown = true
+	if here {
 		return nil
 	}
-	l, err := f.localState(s.Node, log)
-	if err != nil {
+	// Another node is judged by the settings its daemon published.
+	d, ok, err := o.store.Daemon(ctx, s.Node)
+	switch {
+	case err != nil:
 		return err
+	case !ok:
+		s.SettingsError = fleet.Unpublished(s.Node)
+	case d.SettingsError != "":
+		s.SettingsError = d.SettingsError
+	default:
+		if s.Schedule, err = d.Settings.Schedule(s.Node); err != nil {
+			s.SettingsError = err.Error()
+		}
+		s.Cooldown, s.StayGreen, s.MinRebootInterval = d.Settings.Cooldown, d.Settings.StayGreen, d.Settings.MinRebootInterval
 	}
-	s.BootID, s.RebootRan, s.Tasks, s.TasksErr = l.BootID, l.RebootRan, l.Tasks, l.TasksErr
 	return nil
 }
 
-// requests gives s what asks for the node's reboot, and the request the pipeline would act on:
-// a file first, then the key, then the first command that says so. Files and commands are
-// looked at only on the node itself.
-func (f *checkFlags) requests(ctx context.Context, o *operator, s *fleet.NodeState, here bool, log *slog.Logger) error {
-	var requested []string
-	ask := func(what string, r pipeline.Request) {
-		requested = append(requested, what)
-		if s.Request.Why == "" {
-			s.Request = r
-		}
-	}
+// requests is what asks for the node's reboot, every source asked for the evidence, in the
+// pipeline's order (see gate.Sources): files and commands are looked at only on the node
+// itself.
+func (f *checkFlags) requests(ctx context.Context, o *operator, node string, here bool, log *slog.Logger) (gate.Asked, error) {
+	src := gate.Sources{Every: true, Key: func(ctx context.Context) (place.Flag, error) { return o.store.Trigger(ctx, node) }}
 	if here {
-		for _, p := range f.triggerFiles.values {
-			if fi, err := os.Stat(p); err == nil {
-				ask("file "+p, pipeline.Request{Why: "file " + p, Written: fi.ModTime()})
-			}
-		}
+		src.Files, src.Commands = f.triggerFiles.values, f.sentinels(log)
 	}
-	if flag, err := o.store.Trigger(ctx, s.Node); err != nil {
-		return err
-	} else if flag.Set {
-		ask("key "+o.keys.RebootRequired(s.Node), pipeline.Request{Why: "key reboot_required"})
+	a, err := src.Ask(ctx)
+	if !here && len(f.triggerCommands.values) > 0 {
+		a.Said = []string{"reboot-required commands: not run from this node (rebootmgr check on " + node + " runs them)"}
 	}
-	switch {
-	case here:
-		for _, c := range f.sentinelCommands(log) {
-			v := c.Run(ctx)
-			if err := context.Cause(ctx); err != nil {
-				return err
-			}
-			s.Commands = append(s.Commands, fmt.Sprintf("command %s: %s", c.Command, v.Said))
-			if v.Required {
-				ask("command "+c.Command, pipeline.Request{Why: "command " + c.Command, Command: true})
-			}
-		}
-	case len(f.triggerCommands.values) > 0:
-		s.Commands = []string{"reboot-required commands: not run from this node (rebootmgr check on " + s.Node + " runs them)"}
-	}
-	s.Requested = strings.Join(requested, ", ")
-	return nil
+	return a, err
 }
 
 // printVerdicts prints each gate's verdict with its evidence.
-func printVerdicts(w io.Writer, verdicts []fleet.Verdict) {
+func printVerdicts(w io.Writer, verdicts []gate.Verdict) {
 	for _, v := range verdicts {
 		verdict := "pass"
 		if !v.Pass {

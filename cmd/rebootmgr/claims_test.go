@@ -10,7 +10,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
-	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
@@ -18,10 +18,10 @@ import (
 // daemon taking one would (a reboot in flight on a node with no daemon).
 func holdPlace(t testing.TB, n *testNode, node string) {
 	t.Helper()
-	changeLock(t, n, func(v pipeline.View) (pipeline.Change, error) {
+	changeLock(t, n, func(v place.View) (place.Change, error) {
 		rec, err := v.Lock.Acquire(lock.Holder{Node: node, Phase: lock.Rebooting, Since: time.Now()}, 10)
 		fleet := v.Fleet.With(node, v.Group)
-		return pipeline.Change{Lock: rec, Fleet: &fleet}, err
+		return place.Change{Lock: rec, Fleet: &fleet}, err
 	})
 }
 

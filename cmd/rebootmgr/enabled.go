@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
 
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/systemd"
 )
@@ -47,9 +47,9 @@ func requireEnabled(e env) error {
 		name, v, where(from)), errNotEnabled}
 }
 
-// errNotEnabled ends a reboot refused because the node's daemon is not enabled: exit 101, as a
-// node that is disabled.
-var errNotEnabled = errors.New("not enabled")
+// errNotEnabled ends a reboot refused because the node's daemon is not enabled: it ends as a
+// node that is disabled (exit 101).
+var errNotEnabled = fmt.Errorf("not enabled: %w", ending.ErrDisabled)
 
 // enableHint says how to enable the daemon, given where --enabled=false came from.
 func enableHint(e env) string {

@@ -3,11 +3,14 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/fleet"
+	"github.com/rebootmgr/rebootmgr/gate"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
@@ -20,79 +23,143 @@ func closedWindow() string {
 	return fmt.Sprintf("%s %s-%s UTC", at.Format("Mon"), at.Format("15:04"), at.Add(time.Minute).Format("15:04"))
 }
 
-// TestCheckAgreesWithReboot: for every gate, check exits as a run of the pipeline would and
-// names the gate, and status --json shows the same gate as the node's first blocking one; the
-// gates come from the same code.
-func TestCheckAgreesWithReboot(t *testing.T) {
+// agreeCase is a state of a node made for one gate to hold it back: setup writes it, flags are
+// the node's settings, mention is what the reason says; asked runs reboot as a daemon does,
+// acting only on a request (check and status look at the requests always).
+type agreeCase struct {
+	name    string
+	setup   func(t *testing.T, n *testNode)
+	flags   []string
+	mention string
+	asked   bool
+}
+
+// agreeCases are, for each gate of the list that can hold a node back at one moment, states
+// that make it do so.
+func agreeCases() map[string][]agreeCase {
 	past := time.Now().Add(-time.Hour)
-	for _, tt := range []struct {
-		name    string
-		setup   func(t *testing.T, n *testNode)
-		flags   []string
-		code    int
-		gate    string // status's first blocking gate ("" for none)
-		mention string
-	}{
-		{"every gate passes", func(*testing.T, *testNode) {}, nil, 0, "", ""},
-		{"outside the reboot window", func(*testing.T, *testNode) {}, []string{"--reboot-window", closedWindow()}, exitWindow, fleet.GateWindow, "outside the reboot window"},
-		{"a blackout date", func(*testing.T, *testNode) {}, []string{"--blackout", time.Now().UTC().Format("2006-01-02") + "," + time.Now().Format("2006-01-02")}, exitWindow, fleet.GateWindow, "outside"},
-		{"within the cooldown", func(t *testing.T, n *testNode) {
+	none := func(*testing.T, *testNode) {}
+	finished := func(node string) func(t *testing.T, n *testNode) {
+		return func(t *testing.T, n *testNode) {
 			now := time.Now().UTC()
-			l := history.Log{Version: 1}.Append(history.Entry{Node: "n9", Start: now.Add(-time.Minute), End: now, Outcome: history.Finished})
+			l := history.Log{Version: 1}.Append(history.Entry{Node: node, Start: now.Add(-time.Minute), End: now, Outcome: history.Finished})
 			data, err := l.Encode()
 			if err != nil {
 				t.Fatal(err)
 			}
 			n.put(n.keys().GroupHistory("default"), string(data))
-		}, []string{"--cooldown", "1h"}, exitWindow, fleet.GateCooldown, "cooldown"},
-		{"within the min reboot interval", func(t *testing.T, n *testNode) {
-			now := time.Now().UTC()
-			l := history.Log{Version: 1}.Append(history.Entry{Node: "n1", Start: now.Add(-time.Minute), End: now, Outcome: history.Finished})
-			data, err := l.Encode()
-			if err != nil {
-				t.Fatal(err)
-			}
-			n.put(n.keys().GroupHistory("default"), string(data))
-		}, []string{"--min-reboot-interval", "1h"}, exitWindow, fleet.GateInterval, "min reboot interval"},
-		{"did not reboot", func(t *testing.T, n *testNode) {
+		}
+	}
+	return map[string][]agreeCase{
+		gate.Stop: {
+			{"stopped", func(t *testing.T, n *testNode) { n.put(n.keys().Stop(), "freeze") }, nil, "freeze", false},
+			{"stopped by the circuit breaker", func(t *testing.T, n *testNode) {
+				n.put(n.keys().GroupStop("default"), "circuit breaker: 3 failed reboots within 1h0m0s: n4, n5, n6; look, then rebootmgr resume")
+			}, nil, "circuit breaker", false},
+			{"a holder past its deadline", func(t *testing.T, n *testNode) {
+				putHolder(t, n, lock.Holder{Node: "n7", Phase: lock.Rebooting, Since: past, RebootStarted: past, Deadline: past.Add(30 * time.Minute)})
+			}, nil, "did not finish its reboot by its deadline", false},
+		},
+		gate.Rebooted: {{"did not reboot", func(t *testing.T, n *testNode) {
 			boot := fmt.Sprintf("boot-%d", n.boots)
 			putHolder(t, n, lock.Holder{Node: "n1", Phase: lock.Rebooting, Since: time.Now(), BootID: boot, RebootStarted: time.Now()})
 			writeFile(t, rebootNote(n.lockFile), boot+"\n") // the reboot command ran
-		}, nil, exitNotRebooted, fleet.GateRebooted, "did not change"},
-		{"disabled", func(t *testing.T, n *testNode) { n.put(n.keys().Disabled("n1"), "disk swap") }, nil, exitDisabled, fleet.GateDisabled, "disk swap"},
-		{"stopped", func(t *testing.T, n *testNode) { n.put(n.keys().Stop(), "freeze") }, nil, exitStopped, fleet.GateStop, "freeze"},
-		{"stopped by the circuit breaker", func(t *testing.T, n *testNode) {
-			n.put(n.keys().GroupStop("default"), "circuit breaker: 3 failed reboots within 1h0m0s: n4, n5, n6; look, then rebootmgr resume")
-		}, nil, exitStopped, fleet.GateStop, "circuit breaker"},
-		{"a holder past its deadline", func(t *testing.T, n *testNode) {
-			putHolder(t, n, lock.Holder{Node: "n7", Phase: lock.Rebooting, Since: past, RebootStarted: past, Deadline: past.Add(30 * time.Minute)})
-		}, nil, exitStopped, fleet.GateStop, "did not finish its reboot by its deadline"},
-		{"lock held", func(t *testing.T, n *testNode) {
+		}, nil, "did not change", false}},
+		gate.Disabled: {{"disabled", func(t *testing.T, n *testNode) { n.put(n.keys().Disabled("n1"), "disk swap") }, nil, "disk swap", false}},
+		gate.Window: {
+			{"outside the reboot window", none, []string{"--reboot-window", closedWindow()}, "outside the reboot window", false},
+			{"a blackout date", none, []string{"--blackout", time.Now().UTC().Format("2006-01-02") + "," + time.Now().Format("2006-01-02")}, "outside", false},
+		},
+		gate.Interval: {
+			{"within the min reboot interval", finished("n1"), []string{"--min-reboot-interval", "1h"}, "min reboot interval", false},
+			{"a request file the last reboot did not clear", func(t *testing.T, n *testNode) {
+				writeFile(t, n.trigger, "")
+				before := time.Now().Add(-time.Hour)
+				if err := os.Chtimes(n.trigger, before, before); err != nil {
+					t.Fatal(err)
+				}
+				finished("n1")(t, n)
+			}, []string{"--min-reboot-interval", "1h"}, "did not clear", true},
+		},
+		gate.Health: {
+			{"unhealthy", func(t *testing.T, n *testNode) { n.agent.SetService("galera", "critical") }, nil, "galera", false},
+			{"unhealthy, with stay-green", func(t *testing.T, n *testNode) { n.agent.SetService("galera", "critical") }, []string{"--stay-green", "1m"}, "galera", false},
+		},
+		gate.Tasks: {{"a tasks directory that does not exist", none, []string{"--tasks-dir", "/nonexistent/rebootmgr"}, "does not exist", false}},
+		gate.Lock: {{"lock held", func(t *testing.T, n *testNode) {
 			putHolder(t, n, lock.Holder{Node: "n7", Phase: lock.Preparing, Since: time.Now()})
-		}, nil, exitLockHeld, fleet.GateLock, "n7"},
-		{"unhealthy", func(t *testing.T, n *testNode) { n.agent.SetService("galera", "critical") }, nil, exitUnhealthy, fleet.GateHealth, "galera"},
-		{"unhealthy, with stay-green", func(t *testing.T, n *testNode) { n.agent.SetService("galera", "critical") }, []string{"--stay-green", "1m"}, exitUnhealthy, fleet.GateHealth, "galera"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			n := dev(t)
-			n.agent.RegisterService("galera", []string{"rebootmgr"}, "passing")
-			tt.setup(t, n)
-			check := n.run("check", tt.flags...)
-			run := n.run("reboot", append([]string{"--dry-run"}, tt.flags...)...)
-			if check.code != run.code || check.code != tt.code {
-				t.Fatalf("check exits %d, reboot %d, want %d\ncheck: %s\nreboot: %s", check.code, run.code, tt.code, check, run)
-			}
-			if tt.code != 0 {
-				n.expect(check, tt.code, tt.mention)
-			}
-			row := statusOf(t, n, "n1", tt.flags...)
-			switch {
-			case tt.gate == "" && row.Blocked != nil:
-				t.Fatalf("status: blocked by %+v, check and reboot pass", row.Blocked)
-			case tt.gate != "" && (row.Blocked == nil || row.Blocked.Gate != tt.gate || row.Blocked.Reason == ""):
-				t.Fatalf("status: blocked by %+v, want gate %q with its reason", row.Blocked, tt.gate)
-			}
-		})
+		}, nil, "n7", false}},
+		gate.Cooldown: {{"within the cooldown", finished("n9"), []string{"--cooldown", "1h"}, "cooldown", false}},
+	}
+}
+
+// TestCheckAgreesWithReboot walks the list of gates (gate.List): for each gate that can hold a
+// node back, in a state made for it, check, a dry run and a real run of reboot end as the list
+// says the gate ends (its exit code), check names the gate as the one that fails, status --json
+// shows it as the node's first blocking gate, and nothing reboots. With every gate passing, all
+// three say so and the real run reboots. The gates come from the same code; a gate added to the
+// list without a state here fails the test.
+func TestCheckAgreesWithReboot(t *testing.T) {
+	// A trigger only says whether a daemon acts at all; stay green holds a node back only over
+	// time, as the pipeline watches health (at one moment, it is the health gate: see above).
+	sayOnly := map[string]bool{gate.Trigger: true, gate.StayGreen: true}
+	cases := agreeCases()
+	t.Run("every gate passes", func(t *testing.T) { agree(t, gate.Gate{}, agreeCase{setup: func(*testing.T, *testNode) {}}) })
+	for _, g := range gate.List() {
+		cs, ok := cases[g.Name]
+		switch {
+		case sayOnly[g.Name] && ok:
+			t.Errorf("gate %q says only, and has a state that holds a node back", g.Name)
+		case sayOnly[g.Name]:
+		case !ok:
+			t.Errorf("gate %q has no state that makes it hold a node back", g.Name)
+		}
+		for _, c := range cs {
+			t.Run(g.Name+"/"+c.name, func(t *testing.T) { agree(t, g, c) })
+		}
+	}
+}
+
+// agree sets up c on a node and says whether check, reboot (dry run, then a real run) and status
+// agree that g holds it back (none: g's Name is "").
+func agree(t *testing.T, g gate.Gate, c agreeCase) {
+	n := dev(t)
+	n.agent.RegisterService("galera", []string{"rebootmgr"}, "passing")
+	c.setup(t, n)
+	code := exitOK
+	if g.Name != "" {
+		code = exitError
+		if g.Ends != nil {
+			code = exitOf(g.Ends)
+		}
+	}
+	rebootFlags := c.flags
+	if c.asked {
+		rebootFlags = append([]string{"--check-triggers"}, c.flags...)
+	}
+	check := n.run("check", c.flags...)
+	dry := n.run("reboot", append([]string{"--dry-run"}, rebootFlags...)...)
+	if check.code != code || dry.code != code {
+		t.Fatalf("check exits %d, reboot --dry-run %d, want %d\ncheck: %s\nreboot: %s", check.code, dry.code, code, check, dry)
+	}
+	if g.Name != "" {
+		n.expect(check, code, c.mention)
+		n.expect(dry, code, c.mention)
+		if failed := fmt.Sprintf("%-9s FAIL", g.Name); !strings.Contains(check.stdout, failed) {
+			t.Fatalf("check does not say %q:\n%s", failed, check.stdout)
+		}
+	}
+	row := statusOf(t, n, "n1", c.flags...)
+	switch {
+	case g.Name == "" && row.Blocked != nil:
+		t.Fatalf("status: blocked by %+v, check and reboot pass", row.Blocked)
+	case g.Name != "" && (row.Blocked == nil || row.Blocked.Gate != g.Name || !strings.Contains(row.Blocked.Reason, c.mention)):
+		t.Fatalf("status: blocked by %+v, want gate %q, its reason mentioning %q", row.Blocked, g.Name, c.mention)
+	}
+	real := n.run("reboot", rebootFlags...)
+	n.expect(real, code, c.mention)
+	if rebooted := n.rebootCount() != 0; rebooted != (g.Name == "") {
+		t.Fatalf("rebooted: %v (exit %d)", rebooted, real.code)
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
-	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
@@ -114,11 +114,12 @@ func lockAt(t *testing.T, n *testNode, group string) lock.Record {
 }
 
 // TestDeadlinePassed: a holder past its deadline stops its group with a reason naming it, and
-// keeps the lock; nothing releases it by itself.
+// keeps the lock; nothing releases it by itself. The run that stops the group ends at the stop
+// gate, as check says it would, asked to reboot or not.
 func TestDeadlinePassed(t *testing.T) {
 	n := dev(t)
 	putHolder(t, n, lock.Holder{Node: "n7", Phase: lock.Rebooting, Since: time.Now().Add(-time.Hour), Deadline: time.Now().Add(-time.Minute)})
-	n.expect(n.run("reboot", "--check-triggers"), 0, "no reboot required")
+	n.expect(n.run("reboot", "--check-triggers"), exitStopped, "n7 did not finish")
 	stop := n.get(n.keys().GroupStop("default"))
 	if stop == nil || !strings.Contains(string(stop.Value), "n7 did not finish its reboot") {
 		t.Fatalf("group not stopped for the overdue holder: %v", stop)
@@ -175,24 +176,24 @@ func TestWaitingDaemonWakesAtTheDeadline(t *testing.T) {
 // check-and-set, telling the nodes of the queue what they must hear.
 func commitHolder(t testing.TB, n *testNode, h lock.Holder) {
 	t.Helper()
-	changeLock(t, n, func(v pipeline.View) (pipeline.Change, error) {
+	changeLock(t, n, func(v place.View) (place.Change, error) {
 		rec, err := v.Lock.Update(h)
-		return pipeline.Change{Lock: rec}, err
+		return place.Change{Lock: rec}, err
 	})
 }
 
 // releaseHolder gives node's place in the default group's lock back as its daemon would.
 func releaseHolder(t testing.TB, n *testNode, node string) {
 	t.Helper()
-	changeLock(t, n, func(v pipeline.View) (pipeline.Change, error) {
-		return pipeline.ReleaseIn(v, node, time.Now()), nil
+	changeLock(t, n, func(v place.View) (place.Change, error) {
+		return place.ReleaseIn(v, node, time.Now()), nil
 	})
 }
 
-func changeLock(t testing.TB, n *testNode, change func(pipeline.View) (pipeline.Change, error)) {
+func changeLock(t testing.TB, n *testNode, change func(place.View) (place.Change, error)) {
 	t.Helper()
 	s := &store.Consul{Client: n.agent.Client, Keys: n.keys()}
-	if _, _, err := pipeline.ChangeLock(context.Background(), s, slog.New(slog.DiscardHandler), change); err != nil {
+	if _, _, err := place.ChangeLock(context.Background(), s, slog.New(slog.DiscardHandler), change); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -5,7 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
+
+	"github.com/rebootmgr/rebootmgr/ending"
 )
 
 // runMan prints rebootmgr(8), made from the commands' own help so that it cannot drift from it.
@@ -29,24 +32,7 @@ func runMan(ctx context.Context, _ []string, e env, stdout, _ io.Writer) error {
 		b.WriteString(preformatted(help.String()))
 	}
 	b.WriteString(".SH EXIT STATUS\n")
-	for _, x := range []struct {
-		code int
-		what string
-	}{
-		{exitOK, "rebooted, finished after a reboot, or nothing to do"},
-		{exitError, "error: Consul unreachable or denied, bad configuration (a malformed quorum tag too), unsafe task"},
-		{exitUnhealthy, "health checks failed"},
-		{exitWindow, "not now: outside the reboot window, a blackout date, the group's cooldown, or the node's min reboot interval"},
-		{exitLockHeld, "another node holds the reboot lock"},
-		{exitLockLost, "lost the lock while preparing"},
-		{exitTaskFailed, "a task failed or timed out"},
-		{exitDisabled, "this node is disabled: its disabled mark in Consul, or, for reboot without --force, its daemon not enabled (REBOOTMGR_ENABLED=false)"},
-		{exitStopped, "stop flag set"},
-		{exitNotRebooted, "the lock says this node is rebooting, but the boot id did not change"},
-		{exitUsage, "usage error"},
-	} {
-		fmt.Fprintf(&b, ".TP\n.B %d\n%s\n", x.code, roffEscape(x.what))
-	}
+	b.WriteString(exitStatus())
 	b.WriteString(".SH FILES\n")
 	for _, f := range []struct{ path, what string }{
 		{DefaultConfigFile, "the settings of every command on this node, as NAME=VALUE lines (REBOOTMGR_<FLAG>, CONSUL_HTTP_*): the daemon, check, status and the operator's commands read the same ones; rebootmgr config shows them and where each comes from"},
@@ -91,4 +77,27 @@ func roffEscape(s string) string {
 		}
 	}
 	return strings.Join(lines, "\n")
+}
+
+// exitStatus is the manual's table of exit codes: success, an error, each gate's ending (see
+// ending.List) by its code, and a usage error.
+func exitStatus() string {
+	type exit struct {
+		code int
+		what string
+	}
+	exits := []exit{
+		{exitOK, "rebooted, finished after a reboot, or nothing to do"},
+		{exitError, "error: Consul unreachable or denied, bad configuration (a malformed quorum tag too), unsafe task"},
+	}
+	endings := ending.List()
+	slices.SortFunc(endings, func(a, b ending.Ending) int { return a.Exit - b.Exit })
+	for _, e := range endings {
+		exits = append(exits, exit{e.Exit, e.Says})
+	}
+	var b strings.Builder
+	for _, x := range append(exits, exit{exitUsage, "usage error"}) {
+		fmt.Fprintf(&b, ".TP\n.B %d\n%s\n", x.code, roffEscape(x.what))
+	}
+	return b.String()
 }

@@ -119,17 +119,9 @@ func (m markCommand) run(ctx context.Context, args []string, e env, stdout, stde
 	if err != nil {
 		return err
 	}
-	node := ""
-	if m.perNode {
-		if node, err = o.node(ctx, pos, g.node); err != nil {
-			return err
-		}
-		if len(pos) == 0 && g.node == "" {
-			// The agent's node, by default: said when it is not this machine.
-			if here, host, err := e.isThisMachine(node); err == nil && !here {
-				fmt.Fprintf(stderr, "%s is the node of the consul agent rebootmgr talks to, not this machine (%s)\n", node, host)
-			}
-		}
+	node, err := m.target(ctx, o, e, pos, g.node, stderr)
+	if err != nil {
+		return err
 	}
 	key := m.key(o.keys, node, g.group)
 	if !m.set {
@@ -138,6 +130,30 @@ func (m markCommand) run(ctx context.Context, args []string, e env, stdout, stde
 	if err := m.mayWrite(ctx, o, node, g.group, g.force); err != nil {
 		return err
 	}
+	return m.write(ctx, o, e, node, key, g, stdout)
+}
+
+// target is the node whose key a per-node mark writes (the argument, --node, else the agent's
+// node, said when it is not this machine); "" for a mark of the fleet or a group.
+func (m markCommand) target(ctx context.Context, o *operator, e env, pos []string, flagNode string, stderr io.Writer) (string, error) {
+	if !m.perNode {
+		return "", nil
+	}
+	node, err := o.node(ctx, pos, flagNode)
+	if err != nil {
+		return "", err
+	}
+	if len(pos) == 0 && flagNode == "" {
+		// The agent's node, by default: said when it is not this machine.
+		if here, host, err := e.isThisMachine(node); err == nil && !here {
+			fmt.Fprintf(stderr, "%s is the node of the consul agent rebootmgr talks to, not this machine (%s)\n", node, host)
+		}
+	}
+	return node, nil
+}
+
+// write sets the mark's key, and the Python rebootmgr's half of it, saying what it did.
+func (m markCommand) write(ctx context.Context, o *operator, e env, node, key string, g *markFlags, stdout io.Writer) error {
 	value := withReason(g.reason, e, time.Now())
 	existing, err := o.store.Create(ctx, key, value)
 	switch {

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/rebootmgr/rebootmgr/fleet"
+	"github.com/rebootmgr/rebootmgr/gate"
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
@@ -84,10 +85,10 @@ func TestPythonHolderHoldsEveryGate(t *testing.T) {
 			}
 			n.expect(n.run("reboot"), exitLockHeld, "the Python rebootmgr holds it", named)
 			n.expect(n.run("reboot", "--dry-run"), exitLockHeld, "the Python rebootmgr holds it", named)
-			n.expect(n.run("check"), exitLockHeld, "the Python rebootmgr holds the lock", named)
+			n.expect(n.run("check"), exitLockHeld, "the Python rebootmgr holds it", named)
 			st := status(t, n)
 			for _, node := range st.Nodes {
-				if node.Node == "n1" && (node.Blocked == nil || node.Blocked.Gate != fleet.GateLock || !strings.Contains(node.Blocked.Reason, named)) {
+				if node.Node == "n1" && (node.Blocked == nil || node.Blocked.Gate != gate.Lock || !strings.Contains(node.Blocked.Reason, named)) {
 					t.Errorf("status: n1 blocked by %+v", node.Blocked)
 				}
 			}

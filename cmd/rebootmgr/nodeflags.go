@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/fleet"
+	"github.com/rebootmgr/rebootmgr/gate"
 	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/store"
@@ -106,8 +107,8 @@ func (f *actionFlags) register(fs *flag.FlagSet) {
 }
 
 // sentinels are the reboot-required commands.
-func (f *askFlags) sentinels(log *slog.Logger) []pipeline.Sentinel {
-	var out []pipeline.Sentinel
+func (f *askFlags) sentinels(log *slog.Logger) []gate.Sentinel {
+	var out []gate.Sentinel
 	for _, c := range f.sentinelCommands(log) {
 		out = append(out, c)
 	}
@@ -178,7 +179,7 @@ func (f *gateFlags) settings(enabled bool) (fleet.Settings, error) {
 }
 
 // localState is what only this node knows of itself: the settings it judges by, its boot id
-// and whether the reboot command ran on this boot, and its tasks.
+// and whether the reboot command ran on this boot, its tasks, and its reboot-required files.
 func (f *gateFlags) localState(node string, log *slog.Logger) (*fleet.Local, error) {
 	settings, err := f.settings(true)
 	if err != nil {
@@ -192,6 +193,9 @@ func (f *gateFlags) localState(node string, log *slog.Logger) (*fleet.Local, err
 		return nil, err
 	}
 	if l.RebootRan, err = pipeline.RebootNote(rebootNote(f.lockFile)).Has(l.BootID); err != nil {
+		return nil, err
+	}
+	if l.Files, err = gate.StatFiles(f.triggerFiles.values); err != nil {
 		return nil, err
 	}
 	r := &tasks.Runner{Dir: f.tasksDir, Owner: os.Geteuid(), Logger: log.With(logkey.Component, "tasks")}

@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
 	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/fleet"
+	"github.com/rebootmgr/rebootmgr/gate"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/internal/fleettest"
@@ -206,7 +208,7 @@ func TestStatus(t *testing.T) {
 	for _, row := range st.Nodes {
 		rows[row.Node] = row
 	}
-	if got := rows["n1"]; strings.Join(got.RebootRequired, ",") != "key,file" || got.Blocked == nil || got.Blocked.Gate != fleet.GateHealth {
+	if got := rows["n1"]; strings.Join(got.RebootRequired, ",") != "key,file" || got.Blocked == nil || got.Blocked.Gate != gate.Health {
 		t.Fatalf("n1: %+v %+v", got, got.Blocked)
 	}
 	if got := rows["n3"]; got.Disabled == nil || !strings.Contains(*got.Disabled, "broken fan") {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
-	"github.com/rebootmgr/rebootmgr/fleet"
+	"github.com/rebootmgr/rebootmgr/gate"
 	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/store"
 )
@@ -30,7 +30,7 @@ func TestStatusShowsTheDaemon(t *testing.T) {
 	n.put(n.keys().RebootRequired("n1"), "kernel")
 	fleettest.WaitSeen(t, d.Log.Seen("not now"), "the window gate")
 	row = statusOf(t, n, "n1")
-	if row.Blocked == nil || row.Blocked.Gate != fleet.GateWindow || row.NextWindow == nil {
+	if row.Blocked == nil || row.Blocked.Gate != gate.Window || row.NextWindow == nil {
 		t.Fatalf("status judges the node without its daemon's window: %+v", row)
 	}
 	d.stop()

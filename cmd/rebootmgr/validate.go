@@ -292,11 +292,16 @@ func hostPort(s string) error {
 		return nil
 	}
 	for _, r := range host {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_') {
+		if !hostChar(r) {
 			return fmt.Errorf("host %q", host)
 		}
 	}
 	return nil
+}
+
+// hostChar says whether r may be in a host name.
+func hostChar(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_'
 }
 
 // listenAddr checks an address to listen on: HOST:PORT or :PORT.

@@ -17,6 +17,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
@@ -96,11 +97,11 @@ func isLegacyKey(key string) bool {
 func denied(key string) error {
 	return fmt.Errorf("write key %s: Permission denied: %w", key, store.ErrDenied)
 }
-func flagOf(e entry, ok bool) pipeline.Flag {
+func flagOf(e entry, ok bool) place.Flag {
 	if !ok {
-		return pipeline.Flag{}
+		return place.Flag{}
 	}
-	return pipeline.Flag{Set: true, Value: e.value, Index: e.index}
+	return place.Flag{Set: true, Value: e.value, Index: e.index}
 }
 
 // Put writes key as an operator would (no check-and-set): the setup of a test.
@@ -248,16 +249,16 @@ func (s *Store) read(ctx context.Context) (func(), error) {
 }
 
 // Stop reads the fleet's stop flag, else the group's (its value says whose it is).
-func (s *Store) Stop(ctx context.Context) (pipeline.Flag, error) {
+func (s *Store) Stop(ctx context.Context) (place.Flag, error) {
 	unlock, err := s.read(ctx)
 	if err != nil {
-		return pipeline.Flag{}, err
+		return place.Flag{}, err
 	}
 	defer unlock()
 	return s.stop(), nil
 }
 
-func (s *Store) stop() pipeline.Flag {
+func (s *Store) stop() place.Flag {
 	if f := flagOf(s.kv[stopKey()], hasKey(s.kv, stopKey())); f.Set {
 		return f
 	}
@@ -274,7 +275,7 @@ func hasKey(kv map[string]entry, key string) bool {
 }
 
 // WaitStop returns when a stop flag is set, or ctx ends (with its cause).
-func (s *Store) WaitStop(ctx context.Context) (pipeline.Flag, error) {
+func (s *Store) WaitStop(ctx context.Context) (place.Flag, error) {
 	for {
 		s.mu.Lock()
 		f, changed := s.stop(), s.changed
@@ -284,26 +285,26 @@ func (s *Store) WaitStop(ctx context.Context) (pipeline.Flag, error) {
 		}
 		select {
 		case <-ctx.Done():
-			return pipeline.Flag{}, context.Cause(ctx)
+			return place.Flag{}, context.Cause(ctx)
 		case <-changed:
 		}
 	}
 }
 
 // Disabled reads node's disabled mark.
-func (s *Store) Disabled(ctx context.Context, node string) (pipeline.Flag, error) {
+func (s *Store) Disabled(ctx context.Context, node string) (place.Flag, error) {
 	return s.flag(ctx, disabledKey(node))
 }
 
 // Trigger reads node's reboot request.
-func (s *Store) Trigger(ctx context.Context, node string) (pipeline.Flag, error) {
+func (s *Store) Trigger(ctx context.Context, node string) (place.Flag, error) {
 	return s.flag(ctx, triggerKey(node))
 }
 
-func (s *Store) flag(ctx context.Context, key string) (pipeline.Flag, error) {
+func (s *Store) flag(ctx context.Context, key string) (place.Flag, error) {
 	unlock, err := s.read(ctx)
 	if err != nil {
-		return pipeline.Flag{}, err
+		return place.Flag{}, err
 	}
 	defer unlock()
 	e, ok := s.kv[key]
@@ -366,20 +367,20 @@ func (s *Store) lock() (lock.Record, uint64, error) {
 }
 
 // View reads everything a View holds at one moment.
-func (s *Store) View(ctx context.Context) (pipeline.View, error) {
+func (s *Store) View(ctx context.Context) (place.View, error) {
 	unlock, err := s.read(ctx)
 	if err != nil {
-		return pipeline.View{}, err
+		return place.View{}, err
 	}
 	defer unlock()
 	rec, _, err := s.lock()
 	if err != nil {
-		return pipeline.View{}, err
+		return place.View{}, err
 	}
-	v := pipeline.View{Group: s.Group, Stop: s.stop(), Lock: rec, Limit: lock.One, Fleet: lock.Fleet{Version: lock.Version}, Legacy: map[string]string{}}
+	v := place.View{Group: s.Group, Stop: s.stop(), Lock: rec, Limit: lock.One, Fleet: lock.Fleet{Version: lock.Version}, Legacy: map[string]string{}}
 	if e, ok := s.kv[limitKey(s.Group)]; ok {
 		if v.Limit, err = lock.ParseLimit(e.value); err != nil {
-			return pipeline.View{}, fmt.Errorf("key %s: %w", limitKey(s.Group), err)
+			return place.View{}, fmt.Errorf("key %s: %w", limitKey(s.Group), err)
 		}
 		if v.Limit.Percent > 0 {
 			v.GroupNodes = s.GroupNodes
@@ -390,16 +391,16 @@ func (s *Store) View(ctx context.Context) (pipeline.View, error) {
 	}
 	if e, ok := s.kv[fleetKey()]; ok {
 		if v.Fleet, err = lock.DecodeFleet([]byte(e.value)); err != nil {
-			return pipeline.View{}, fmt.Errorf("fleet's lock holders: %w", err)
+			return place.View{}, fmt.Errorf("fleet's lock holders: %w", err)
 		}
 	}
 	if v.Claims, err = s.claims(); err != nil {
-		return pipeline.View{}, err
+		return place.View{}, err
 	}
 	v.Queue = lock.Queue{Version: lock.Version}
 	if e, ok := s.kv[queueKey(s.Group)]; ok {
 		if v.Queue, err = lock.DecodeQueue([]byte(e.value)); err != nil {
-			return pipeline.View{}, fmt.Errorf("group's queue: %w", err)
+			return place.View{}, fmt.Errorf("group's queue: %w", err)
 		}
 	}
 	version := map[string]uint64{}
@@ -416,7 +417,7 @@ func (s *Store) View(ctx context.Context) (pipeline.View, error) {
 // Commit writes ch if the group's lock record (and, when ch writes them, the fleet's and the
 // group's queue) is still as v read it; a lock or queue the change leaves as it is is only
 // checked.
-func (s *Store) Commit(ctx context.Context, v pipeline.View, ch pipeline.Change) (bool, error) {
+func (s *Store) Commit(ctx context.Context, v place.View, ch place.Change) (bool, error) {
 	version, ok := v.Version.(map[string]uint64)
 	if !ok {
 		return false, errors.New("commit: the view was not read from this store")
@@ -453,7 +454,7 @@ func (s *Store) Commit(ctx context.Context, v pipeline.View, ch pipeline.Change)
 				return err
 			}
 		}
-		for _, w := range pipeline.Woken(v, ch) {
+		for _, w := range place.Woken(v, ch) {
 			s.put(turnKey(s.Group, w.Node), store.TurnValue(w, time.Now()))
 		}
 		applied = true

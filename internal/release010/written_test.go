@@ -17,7 +17,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/internal/pipelinetest"
 	"github.com/rebootmgr/rebootmgr/internal/release010"
 	"github.com/rebootmgr/rebootmgr/lock"
-	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 )
 
 // written is one record as this version writes it, with the decoder rebootmgr 0.1.0 reads it
@@ -129,12 +129,12 @@ func isZero(v any) bool {
 type story struct {
 	t      *testing.T
 	health pipelinetest.Health
-	v      pipeline.View
+	v      place.View
 	out    []written
 	now    time.Time
 }
 
-func (s *story) keep(name string, ch pipeline.Change) {
+func (s *story) keep(name string, ch place.Change) {
 	s.t.Helper()
 	s.v.Lock = ch.Lock
 	if ch.Fleet != nil {
@@ -168,7 +168,7 @@ func (s *story) write(name string) {
 func (s *story) acquire(name string, h lock.Holder) {
 	s.t.Helper()
 	h.Since, h.Updated = s.now, s.now
-	ch, err := pipeline.AcquireIn(context.Background(), &s.health, slog.New(slog.NewTextHandler(io.Discard, nil)), s.v, h, "health")
+	ch, err := place.AcquireIn(context.Background(), &s.health, slog.New(slog.NewTextHandler(io.Discard, nil)), s.v, h, "health")
 	if err != nil {
 		s.t.Fatalf("%s: %v", name, err)
 	}
@@ -185,19 +185,19 @@ func (s *story) update(name string, change func(lock.Holder) lock.Holder, node s
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	s.keep(name, pipeline.Change{Lock: rec})
+	s.keep(name, place.Change{Lock: rec})
 }
 
 func (s *story) queue(name string, change func(lock.Queue) lock.Queue) {
 	q := change(s.v.Queue)
-	s.keep(name, pipeline.Change{Lock: s.v.Lock, Queue: &q})
+	s.keep(name, place.Change{Lock: s.v.Lock, Queue: &q})
 }
 
 // lockStory plays a group bounded per zone and a group of FleetLock hosts through their reboots.
 func lockStory(t *testing.T) []written {
 	now := time.Date(2026, 11, 24, 18, 0, 0, 123456789, time.UTC)
 	long := strings.Repeat("a reboot request that says a lot ", 4000)
-	s := &story{t: t, now: now, v: pipeline.View{Group: "compute", Lock: lock.Record{Version: lock.Version}, Limit: lock.Limit{N: 3, PerZone: 2},
+	s := &story{t: t, now: now, v: place.View{Group: "compute", Lock: lock.Record{Version: lock.Version}, Limit: lock.Limit{N: 3, PerZone: 2},
 		Fleet: lock.Fleet{Version: lock.Version}, Queue: lock.Queue{Version: lock.Version}, Legacy: map[string]string{}}}
 	s.acquire("a holder preparing, of a zone", lock.Holder{Node: "c1", Zone: "a", Phase: lock.Preparing, TriggeredBy: "key service/rebootmgr/c1/reboot_required"})
 	s.acquire("two holders of one zone, a long request", lock.Holder{Node: "c2.example_x", Zone: "a", Phase: lock.Preparing, TriggeredBy: long})
@@ -221,14 +221,14 @@ func lockStory(t *testing.T) []written {
 		return h
 	}, "c1")
 	s.update("a holder finishing", func(h lock.Holder) lock.Holder { h.Phase, h.Updated = lock.Finishing, now.Add(time.Minute); return h }, "c1")
-	s.keep("a holder released: a place freed", pipeline.ReleaseIn(s.v, "c1", now.Add(2*time.Minute)))
-	s.keep("the other released", pipeline.ReleaseIn(s.v, "c2.example_x", now.Add(3*time.Minute)))
+	s.keep("a holder released: a place freed", place.ReleaseIn(s.v, "c1", now.Add(2*time.Minute)))
+	s.keep("the other released", place.ReleaseIn(s.v, "c2.example_x", now.Add(3*time.Minute)))
 	s.queue("the node blocked runs again", func(q lock.Queue) lock.Queue { return q.Join("c4", now) })
 	s.now = now.Add(10 * time.Minute)
 	s.acquire("a node behind takes a place, the first let its turn pass", lock.Holder{Node: "c4", Phase: lock.Preparing})
 
 	// A group of FleetLock hosts under auto, many at once, beside the other group's holder.
-	s.v = pipeline.View{Group: "workers", Lock: lock.Record{Version: lock.Version}, Limit: lock.Limit{Auto: true},
+	s.v = place.View{Group: "workers", Lock: lock.Record{Version: lock.Version}, Limit: lock.Limit{Auto: true},
 		Fleet: s.v.Fleet, Queue: lock.Queue{Version: lock.Version}, Legacy: map[string]string{}}
 	s.queue("a FleetLock host waits in the queue", func(q lock.Queue) lock.Queue { return q.Join(fmt.Sprintf("%032x", 0), now) })
 	hosts := []string{fmt.Sprintf("%032x", 0), fmt.Sprintf("%032x", 1), fmt.Sprintf("%032x", 2)}

@@ -1,4 +1,4 @@
-package pipeline
+package place
 
 import (
 	"context"
@@ -62,7 +62,7 @@ func PassTurns(ctx context.Context, locks Locks, log *slog.Logger, woke []lock.Q
 }
 
 // silent are the nodes of woke still in v's queue as they were woken: ready, with the same
-// Since, and no place.
+// Since, and no
 func silent(v View, woke []lock.QueueEntry) []string {
 	var out []string
 	for _, w := range woke {
@@ -98,9 +98,3 @@ func readyAfter(q lock.Queue, rec lock.Record, woke []lock.QueueEntry, n int) []
 // PassReach is how many ready nodes of the queue the pass numbered round (from 0) of those a
 // release told tells besides (see PassTurns): more at each, 32 at most.
 func PassReach(round int) int { return min(4<<min(round, 8), 32) }
-
-// PassTurns passes over the nodes of woke that did not answer (see PassTurns), on this
-// pipeline's store.
-func (p *Pipeline) PassTurns(ctx context.Context, woke []lock.QueueEntry, more int) ([]lock.QueueEntry, error) {
-	return PassTurns(ctx, p.locks(), p.Logger, woke, more)
-}

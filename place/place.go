@@ -1,4 +1,10 @@
-package pipeline
+// Package place holds the rules of a place in a group's reboot lock, judged on one View of the
+// locks: who may take a place, give it back or go on with it, who goes first, who is told that
+// a place opened, and what a holder past its deadline does to its group. The pipeline takes and
+// gives back its node's place with them, and so does anything else that hands out places in the
+// same lock (the FleetLock server, an operator's unlock): one set of rules, whoever asks. It
+// consumes a small interface of the store (Locks) and of health (Health).
+package place
 
 import (
 	"context"
@@ -10,14 +16,45 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
 )
 
-// The rules of a place in a group's lock, judged on one View. The pipeline takes and gives back
-// its node's place with them, and so does anything else that hands out places in the same lock
-// (the FleetLock server): one set of rules, whoever asks.
+// Flag is a key that means something by existing: the stop flag, a node's disabled mark, a
+// node's reboot request. Value is what it holds (a reason, often), Index its ModifyIndex.
+type Flag struct {
+	Set   bool
+	Value string
+	Index uint64
+}
+
+// Locks are the group's lock record and the fleet's holders, read at one moment and written
+// against that read.
+type Locks interface {
+	// Lock reads the lock record and its index (0: no record).
+	Lock(ctx context.Context) (lock.Record, uint64, error)
+	// View reads the stop flags, the group's lock record and limit, the fleet's holders and
+	// the Python rebootmgr's keys at one moment.
+	View(ctx context.Context) (View, error)
+	// Commit writes ch if nothing v holds changed since it was read; false (nothing written)
+	// if something did.
+	Commit(ctx context.Context, v View, ch Change) (bool, error)
+	// ChangeClaims writes the fleet's claims of room as change makes them from the record as
+	// read, with check-and-set (read again when another node wrote it meanwhile).
+	ChangeClaims(ctx context.Context, change func(lock.Claims) (lock.Claims, error)) error
+}
+
+// Health judges the services a node's reboot depends on.
+type Health interface {
+	// Check judges node's services; every node in down counts as a failing instance (the
+	// value says why), whatever its checks say.
+	Check(ctx context.Context, node string, down map[string]string) (health.Report, error)
+	// Ruled says whether node (another node: a holder) runs a service with a rule over the
+	// fleet (see health.FleetRule).
+	Ruled(ctx context.Context, node string) (bool, error)
+}
 
 // ErrHeldElsewhere means the fleet's holders give the node a place in another group's lock: a
 // node holds one place at most. It is no gate of a run (an operator must unlock the old place),
@@ -33,7 +70,7 @@ var ErrHeldElsewhere = errors.New("holds a place in another group's lock")
 // its entry as it is.
 func AcquireIn(ctx context.Context, health Health, log *slog.Logger, v View, h lock.Holder, gate string) (Change, error) {
 	if g, ok := v.Fleet.Group(h.Node); ok && g != v.Group {
-		return Change{}, &gateError{gate: ErrHeldElsewhere, msg: fmt.Sprintf("the fleet's holders say %s holds a place in group %s's lock, and it is now in group %s: it takes no second place; if that reboot is over, rebootmgr unlock %s --group %s", h.Node, g, v.Group, h.Node, g)}
+		return Change{}, &ending.Error{Gate: ErrHeldElsewhere, Msg: fmt.Sprintf("the fleet's holders say %s holds a place in group %s's lock, and it is now in group %s: it takes no second place; if that reboot is over, rebootmgr unlock %s --group %s", h.Node, g, v.Group, h.Node, g)}
 	}
 	if v.Limit.PerZone == 0 {
 		// A holder's zone is kept only where it counts.
@@ -50,7 +87,7 @@ func AcquireIn(ctx context.Context, health Health, log *slog.Logger, v View, h l
 	}
 	fleet, err := v.Fleet.Bounded(h.Node, v.Group)
 	if err != nil {
-		return Change{}, gateWrap(ErrLockHeld, err, "cannot take the reboot lock")
+		return Change{}, ending.Wrap(ending.ErrLockHeld, err, "cannot take the reboot lock")
 	}
 	ch := Change{Lock: rec, Fleet: &fleet}
 	if q := v.Queue.Served(h.Node, now, zoneAdmits(v), v.Sightings); !q.Equal(v.Queue) {
@@ -94,7 +131,7 @@ func Admit(ctx context.Context, health Health, log *slog.Logger, v View, h lock.
 // (see Alone).
 func admit(ctx context.Context, health Health, log *slog.Logger, v View, h lock.Holder, gate string, now time.Time) (ruled bool, err error) {
 	if v.Stop.Set {
-		return false, stopError(v.Stop)
+		return false, StopError(v.Stop)
 	}
 	if err := LockFree(v, h, true, now); err != nil {
 		return false, err
@@ -151,7 +188,7 @@ func Alone(v View, node string, ruleLess []string) error {
 	if len(ruleLess) > 1 {
 		who = strings.Join(ruleLess, ", ") + " hold places and run"
 	}
-	return gateFail(ErrLockHeld, "cannot take the reboot lock: %s no service with a rule over the fleet (none tagged %s, or only local_only ones): under the group's limit auto it reboots alone, and this node waits until it has finished", who, health.Tag)
+	return ending.Fail(ending.ErrLockHeld, "cannot take the reboot lock: %s no service with a rule over the fleet (none tagged %s, or only local_only ones): under the group's limit auto it reboots alone, and this node waits until it has finished", who, health.Tag)
 }
 
 // LockFree says whether h.Node (of zone h.Zone) could take a place in the lock as v has it at
@@ -164,7 +201,7 @@ func LockFree(v View, h lock.Holder, ruled bool, now time.Time) error {
 		if _, ok := v.Lock.Holder(h.Node); ok {
 			return waitInPlace("the Python rebootmgr holds the lock (%s): not rebooting; this node keeps its place and waits", held)
 		}
-		return gateFail(ErrLockHeld, "cannot take the reboot lock: the Python rebootmgr holds it (%s); wait for that node, or delete the key once it is back", held)
+		return ending.Fail(ending.ErrLockHeld, "cannot take the reboot lock: the Python rebootmgr holds it (%s); wait for that node, or delete the key once it is back", held)
 	}
 	if mine, ok := v.Lock.Holder(h.Node); ok {
 		if mine.Phase != lock.Preparing {
@@ -176,7 +213,7 @@ func LockFree(v View, h lock.Holder, ruled bool, now time.Time) error {
 		if v.Limit.Auto && !ruled {
 			err = fmt.Errorf("%w; the group's limit is auto and no service of this node has a rule over the fleet (none tagged %s, or only local_only ones): with no rule to decide by, it reboots only alone", err, health.Tag)
 		}
-		return gateWrap(ErrLockHeld, err, "cannot take the reboot lock")
+		return ending.Wrap(ending.ErrLockHeld, err, "cannot take the reboot lock")
 	}
 	// The places free now go to the first nodes of the queue that may go: as many as there
 	// are places (one at a time under auto, where the rules, not a count, say how many).
@@ -189,10 +226,7 @@ func LockFree(v View, h lock.Holder, ruled bool, now time.Time) error {
 		if !in {
 			place = len(v.Queue.Entries)
 		}
-		return &notBeforeError{
-			gateError: gateError{gate: ErrLockHeld, msg: "cannot take the reboot lock yet: " + (&lock.QueuedError{Place: place + 1, Free: free, Ahead: ahead, Until: until}).Error(), err: lock.ErrQueued},
-			until:     until,
-		}
+		return &ending.Error{Gate: ending.ErrLockHeld, Msg: "cannot take the reboot lock yet: " + (&lock.QueuedError{Place: place + 1, Free: free, Ahead: ahead, Until: until}).Error(), Err: lock.ErrQueued, Until: until}
 	}
 	return nil
 }
@@ -236,14 +270,57 @@ func healthIn(ctx context.Context, hc Health, log *slog.Logger, v View, node, ga
 	if err != nil {
 		return rep, err
 	}
-	if !rep.OK() {
-		// A tag that cannot be read wraps health.ErrMalformedTag too: a problem of configuration.
-		ge := gateError{gate: ErrUnhealthy, msg: fmt.Sprintf("%s: %s", gate, rep.Reason()), err: rep.Malformed()}
-		if rep.RoomOnly {
-			return rep, &roomError{gateError: ge, atOnce: rep.Scarcity(), services: rep.Roomier(), seen: slices.DeleteFunc(v.Fleet.Nodes(), func(n string) bool { return n == node })}
-		}
-		return rep, &ge
+	if err := Unhealthy(rep, v, node, gate); err != nil {
+		return rep, err
 	}
 	log.Info("health checks pass", logkey.Gate, gate, logkey.Services, len(rep.Services))
 	return rep, nil
+}
+
+// Unhealthy is the end of a run at the health gate (named gate) for rep, node's services judged
+// with the reboots in flight as v has them; nil when rep passes. A health gate that fails only
+// for the reboots in flight is a RoomError.
+func Unhealthy(rep health.Report, v View, node, gate string) error {
+	if rep.OK() {
+		return nil
+	}
+	// A tag that cannot be read wraps health.ErrMalformedTag too: a problem of configuration.
+	ge := ending.Error{Gate: ending.ErrUnhealthy, Msg: fmt.Sprintf("%s: %s", gate, rep.Reason()), Err: rep.Malformed()}
+	if rep.RoomOnly {
+		return &RoomError{gate: &ge, AtOnce: rep.Scarcity(), Services: rep.Roomier(), Seen: slices.DeleteFunc(v.Fleet.Nodes(), func(n string) bool { return n == node })}
+	}
+	return &ge
+}
+
+// ErrWaitInPlace marks a holder that may not reboot yet (its group's limit was lowered, or the
+// Python rebootmgr holds the lock) and keeps its place while it waits.
+var ErrWaitInPlace = errors.New("waiting in place")
+
+func waitInPlace(format string, args ...any) error {
+	return &ending.Error{Gate: ending.ErrLockHeld, Msg: fmt.Sprintf(format, args...), Err: ErrWaitInPlace}
+}
+
+// HolderIn is node's entry in rec, or the end of a run whose node lost its
+func HolderIn(rec lock.Record, node string) (lock.Holder, error) {
+	h, ok := rec.Holder(node)
+	if !ok {
+		return lock.Holder{}, ending.Fail(ending.ErrLockLost, "this node no longer holds the reboot lock (was it unlocked by an operator?): not rebooting")
+	}
+	return h, nil
+}
+
+// MayReboot says whether h.Node (of zone h.Zone), holding a place, may be rebooting in v (nil),
+// or why not: a stop flag, its place lost, a Python holder, or a limit lowered below the
+// group's reboots (those two keep its place: see ErrWaitInPlace).
+func MayReboot(v View, h lock.Holder) error {
+	if v.Stop.Set {
+		return StopError(v.Stop)
+	}
+	if _, err := HolderIn(v.Lock, h.Node); err != nil {
+		return err
+	}
+	if held := v.LegacyHeld(); held != "" {
+		return waitInPlace("the Python rebootmgr holds the lock (%s): not rebooting; this node keeps its place and waits", held)
+	}
+	return withinLimit(v, h)
 }

@@ -1,4 +1,4 @@
-package pipeline
+package place
 
 import (
 	"context"
@@ -77,9 +77,6 @@ func (s sighted) View(ctx context.Context) (View, error) {
 	v.Sightings = s.seen
 	return v, err
 }
-
-// locks are the pipeline's locks, their Views judged by its sightings.
-func (p *Pipeline) locks() Locks { return Sighted(p.Store, p.Sightings) }
 
 // InFlight is every node whose reboot is under way anywhere in the fleet, except self, with
 // why (see InFlight).
