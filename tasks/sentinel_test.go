@@ -59,7 +59,7 @@ func TestSentinel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if pid, _ := strconv.Atoi(strings.TrimSpace(string(data))); alive(pid) {
+		if pid, _ := strconv.Atoi(strings.TrimSpace(string(data))); !gone(pid) {
 			t.Fatalf("the child %d of a command survived it (%s)", pid, filepath.Base(f))
 		}
 	}

@@ -131,7 +131,7 @@ func TestTimeoutKillsTheWholeGroup(t *testing.T) {
 				t.Fatal(err)
 			}
 			pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
-			if alive(pid) {
+			if !gone(pid) {
 				t.Fatalf("child %d of the timed-out task survived", pid)
 			}
 		})
@@ -139,6 +139,17 @@ func TestTimeoutKillsTheWholeGroup(t *testing.T) {
 }
 
 // alive reports whether pid runs (a zombie waiting for its parent does not).
+// gone says whether pid ends within 5 s: a SIGKILL sent to it takes effect only once the kernel
+// runs it, which on a busy machine may be a moment after the kill returned.
+func gone(pid int) bool {
+	for deadline := time.Now().Add(5 * time.Second); alive(pid); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
+}
+
 func alive(pid int) bool {
 	if syscall.Kill(pid, 0) != nil {
 		return false
