@@ -13,6 +13,7 @@ import (
 
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/internal/fleettest"
+	"github.com/rebootmgr/rebootmgr/internal/pipelinetest"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/watch"
@@ -151,11 +152,31 @@ func newDaemon(retry func() backoff.BackOff) (*Daemon, *scripted, *fleettest.Log
 		Pipeline:      p,
 		Sources:       []Source{gate{}},
 		Events:        watch.NewEvents(),
-		RebootTimeout: 50 * time.Millisecond,
+		RebootTimeout: 10 * time.Minute,
 		Notifier:      nopNotifier{},
-		Logger:        slog.New(slog.NewTextHandler(buf, nil)),
+		Logger:        slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Retry:         retry,
+		Clock:         pipelinetest.NewManualClock(epoch),
 	}, p, buf
+}
+
+// epoch is when the daemons of these tests start.
+var epoch = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+// clockOf is the daemon's clock, which the test moves.
+func clockOf(d *Daemon) *pipelinetest.ManualClock { return d.Clock.(*pipelinetest.ManualClock) }
+
+// waits checks the moments the daemon waits for, from the start, in the order set.
+func waits(t *testing.T, c *pipelinetest.ManualClock, want ...time.Duration) {
+	t.Helper()
+	got := c.Waits()
+	ok := len(got) == len(want)
+	for i := 0; ok && i < len(got); i++ {
+		ok = got[i].Equal(epoch.Add(want[i]))
+	}
+	if !ok {
+		t.Fatalf("the daemon waits for %v, want %v after %v", got, want, epoch)
+	}
 }
 
 func start(t *testing.T, d *Daemon) (context.CancelFunc, chan error) {
@@ -225,6 +246,9 @@ func TestWaitingForTheLockLooksAtTheLockOnly(t *testing.T) {
 	p.next(t, queuedBehind)
 	d.Events.Send(lock)
 	p.check(t, errors.New("consul unreachable")) // trouble: a whole run after the backoff
+	fleettest.WaitSeen(t, clockOf(d).Pending(1), "the wait before the retry")
+	p.none(t)
+	clockOf(d).Advance(time.Minute)
 	p.next(t, outcome{res: pipeline.Result{Outcome: pipeline.NothingToDo, Message: "no reboot required"}})
 
 	d.Events.Send(lock)
@@ -243,22 +267,50 @@ func TestWaitingForTheLockLooksAtTheLockOnly(t *testing.T) {
 }
 
 // TestOperationalErrorsAreRetried: Consul trouble is tried again after a backoff without any
-// event; a gate is not.
+// event; a gate is not, and a gate resets the backoff.
 func TestOperationalErrorsAreRetried(t *testing.T) {
-	d, p, _ := newDaemon(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Millisecond) })
+	d, p, _ := newDaemon(func() backoff.BackOff {
+		b := backoff.NewExponentialBackOff()
+		b.InitialInterval, b.Multiplier, b.RandomizationFactor = time.Second, 2, 0
+		b.Reset()
+		return b
+	})
+	clock := clockOf(d)
 	start(t, d)
-	p.next(t, outcome{err: errors.New("consul unreachable")})
-	p.next(t, outcome{err: errors.New("consul unreachable")})
+	trouble := outcome{err: errors.New("consul unreachable")}
+	p.next(t, trouble)
+	fleettest.WaitSeen(t, clock.Pending(1), "the wait before the first retry")
+	waits(t, clock, time.Second)
+	clock.Advance(time.Second)
+	p.next(t, trouble)
+	fleettest.WaitSeen(t, clock.Pending(1), "the wait before the second retry")
+	waits(t, clock, 3*time.Second) // twice as long, from the first retry
+	clock.Advance(time.Second)
+	waits(t, clock, 3*time.Second) // not yet
+	clock.Advance(time.Second)
 	p.next(t, outcome{err: held})
-	time.Sleep(20 * time.Millisecond) // many backoff periods: nothing may come
-	p.none(t)
+	// A gate: no retry. The next run, asked by an event, sees the daemon wait for nothing.
+	d.Events.Send(watch.Event{Source: watch.SourceHealth})
+	reply := <-p.runs
+	waits(t, clock)
+	reply <- trouble
+	fleettest.WaitSeen(t, clock.Pending(1), "the wait before the retry")
+	waits(t, clock, 4*time.Second) // the backoff starts over
 }
 
+// TestRebootTimeout: a machine still up RebootTimeout after the reboot started ends the daemon
+// with ErrStillRunning; nothing is evaluated meanwhile.
 func TestRebootTimeout(t *testing.T) {
 	d, p, _ := newDaemon(nil)
+	clock := clockOf(d)
 	_, done := start(t, d)
 	p.next(t, outcome{res: pipeline.Result{Outcome: pipeline.RebootStarted}})
 	d.Events.Send(watch.Event{Source: watch.SourceLock})
+	fleettest.WaitSeen(t, clock.Pending(1), "the wait for the machine to go down")
+	waits(t, clock, d.RebootTimeout)
+	clock.Advance(d.RebootTimeout - time.Second)
+	waits(t, clock, d.RebootTimeout)
+	clock.Advance(time.Second)
 	select {
 	case err := <-done:
 		if !errors.Is(err, ErrStillRunning) {
@@ -384,13 +436,17 @@ func TestYieldingWatchesTheClaims(t *testing.T) {
 // to answer, the daemon passes over those that did not, then follows whom that woke, reaching
 // further each time, until a pass wakes nobody.
 func TestPassesOverSilentNodes(t *testing.T) {
-	d, p, _ := newDaemon(nil)
+	d, p, log := newDaemon(nil)
 	p.passed = make(chan passCall)
-	d.AnswerWithin = 10 * time.Millisecond
+	d.AnswerWithin = 10 * time.Second
+	clock := clockOf(d)
 	start(t, d)
 	woke := []lock.QueueEntry{{Node: "a"}, {Node: "b"}}
 	p.next(t, outcome{res: pipeline.Result{Outcome: pipeline.Finished, Seen: pipeline.Seen{Woke: woke}}})
 	for i, next := range [][]lock.QueueEntry{{{Node: "c"}, {Node: "d"}}, {{Node: "e"}}, nil} {
+		fleettest.WaitSeen(t, clock.Pending(1), fmt.Sprintf("the wait before pass %d", i))
+		waits(t, clock, time.Duration(i+1)*d.AnswerWithin)
+		clock.Advance(d.AnswerWithin)
 		select {
 		case c := <-p.passed:
 			if c.woke[0].Node != woke[0].Node || c.more != pipeline.PassReach(i) {
@@ -402,9 +458,6 @@ func TestPassesOverSilentNodes(t *testing.T) {
 			t.Fatalf("pass %d never came", i)
 		}
 	}
-	select {
-	case c := <-p.passed:
-		t.Fatalf("a pass after one that woke nobody: %+v", c.woke)
-	case <-time.After(100 * time.Millisecond):
-	}
+	fleettest.WaitSeen(t, log.Seen("every node told of a place answered"), "the last pass")
+	waits(t, clock) // a pass that woke nobody: no pass after it
 }
