@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
+
 	"github.com/rebootmgr/rebootmgr/internal/fleettest"
+	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/watch"
 )
@@ -147,4 +150,91 @@ func TestSources(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOperationalErrorsAreRetried: Consul trouble is tried again after a backoff without any
+// event; a gate is not, and a gate resets the backoff.
+func TestOperationalErrorsAreRetried(t *testing.T) {
+	d, p, _ := newDaemon(func() backoff.BackOff {
+		b := backoff.NewExponentialBackOff()
+		b.InitialInterval, b.Multiplier, b.RandomizationFactor = time.Second, 2, 0
+		b.Reset()
+		return b
+	})
+	clock := clockOf(d)
+	start(t, d)
+	trouble := outcome{err: errors.New("consul unreachable")}
+	p.next(t, trouble)
+	fleettest.WaitSeen(t, clock.Pending(1), "the wait before the first retry")
+	waits(t, clock, time.Second)
+	clock.Advance(time.Second)
+	p.next(t, trouble)
+	fleettest.WaitSeen(t, clock.Pending(1), "the wait before the second retry")
+	waits(t, clock, 3*time.Second) // twice as long, from the first retry
+	clock.Advance(time.Second)
+	waits(t, clock, 3*time.Second) // not yet
+	clock.Advance(time.Second)
+	p.next(t, outcome{err: held})
+	// A gate: no retry. The next run, asked by an event, sees the daemon wait for nothing.
+	d.Events.Send(watch.Event{Source: watch.SourceHealth})
+	reply := <-p.runs
+	waits(t, clock)
+	reply <- trouble
+	fleettest.WaitSeen(t, clock.Pending(1), "the wait before the retry")
+	waits(t, clock, 4*time.Second) // the backoff starts over
+}
+
+// TestRebootTimeout: a machine still up RebootTimeout after the reboot started ends the daemon
+// with ErrStillRunning; nothing is evaluated meanwhile.
+func TestRebootTimeout(t *testing.T) {
+	d, p, _ := newDaemon(nil)
+	clock := clockOf(d)
+	_, done := start(t, d)
+	p.next(t, outcome{res: pipeline.Result{Outcome: pipeline.RebootStarted}})
+	d.Events.Send(watch.Event{Source: watch.SourceLock})
+	fleettest.WaitSeen(t, clock.Pending(1), "the wait for the machine to go down")
+	waits(t, clock, d.RebootTimeout)
+	clock.Advance(d.RebootTimeout - time.Second)
+	waits(t, clock, d.RebootTimeout)
+	clock.Advance(time.Second)
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrStillRunning) {
+			t.Fatalf("err = %v", err)
+		}
+		done <- err
+	case <-time.After(10 * time.Second):
+		t.Fatal("the daemon did not give up")
+	}
+	p.none(t)
+}
+
+// TestPassesOverSilentNodes: nodes a run woke for a place are followed: once they had their time
+// to answer, the daemon passes over those that did not, then follows whom that woke, reaching
+// further each time, until a pass wakes nobody.
+func TestPassesOverSilentNodes(t *testing.T) {
+	d, p, log := newDaemon(nil)
+	p.passed = make(chan passCall)
+	d.AnswerWithin = 10 * time.Second
+	clock := clockOf(d)
+	start(t, d)
+	woke := []lock.QueueEntry{{Node: "a"}, {Node: "b"}}
+	p.next(t, outcome{res: pipeline.Result{Outcome: pipeline.Finished, Seen: pipeline.Seen{Woke: woke}}})
+	for i, next := range [][]lock.QueueEntry{{{Node: "c"}, {Node: "d"}}, {{Node: "e"}}, nil} {
+		fleettest.WaitSeen(t, clock.Pending(1), fmt.Sprintf("the wait before pass %d", i))
+		waits(t, clock, time.Duration(i+1)*d.AnswerWithin)
+		clock.Advance(d.AnswerWithin)
+		select {
+		case c := <-p.passed:
+			if c.woke[0].Node != woke[0].Node || c.more != pipeline.PassReach(i) {
+				t.Fatalf("pass %d: %+v, more %d", i, c.woke, c.more)
+			}
+			c.reply <- next
+			woke = next
+		case <-time.After(10 * time.Second):
+			t.Fatalf("pass %d never came", i)
+		}
+	}
+	fleettest.WaitSeen(t, log.Seen("every node told of a place answered"), "the last pass")
+	waits(t, clock) // a pass that woke nobody: no pass after it
 }
