@@ -97,17 +97,11 @@ type Daemon struct {
 	// AnswerWithin is how long the nodes this daemon woke for a place have to answer before it
 	// passes over them (lock.AnswerWithin when zero; see pipeline.PassTurns).
 	AnswerWithin time.Duration
-	// Clock times the daemon's waits: its retries, deadlines, passes, refreshes and the reboot
-	// timeout (pipeline.SystemClock when nil). The pipeline's, so that a holder's deadline it
-	// finds is a moment on the same clock.
-	Clock Clock
-}
-
-// Clock is the pipeline's clock, whose waits the daemon can call off: pipeline.SystemClock, or
-// in a test one that a test moves by hand.
-type Clock interface {
-	pipeline.Clock
-	NewTimer(d time.Duration) pipeline.Timer
+	// Clock is the pipeline's clock (pipeline.SystemClock when nil), which its Results' times
+	// are of: it times the daemon's waits, its retries, deadlines, passes, refreshes and the
+	// reboot timeout, with timers it can call off where the clock has them (see
+	// pipeline.NewTimer).
+	Clock pipeline.Clock
 }
 
 // Run runs the daemon until ctx ends (nil), a source fails, or the machine does not go down
@@ -213,7 +207,7 @@ func (d *Daemon) publish(ctx context.Context, statuses <-chan presence) error {
 
 // waitForShutdown waits for the machine to go down after the reboot command.
 func (d *Daemon) waitForShutdown(ctx context.Context) error {
-	t := d.clock().NewTimer(d.RebootTimeout)
+	t := pipeline.NewTimer(d.clock(), d.RebootTimeout)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():

@@ -75,7 +75,7 @@ func (d *Daemon) runLoop(ctx context.Context, watching <-chan struct{}, statuses
 // loop is what the daemon's loop keeps between two evaluations.
 type loop struct {
 	d     *Daemon
-	clock Clock
+	clock pipeline.Clock
 	s     state
 	retry backoff.BackOff
 	// again: the next evaluation after operational trouble; deadline: just after a holder's
@@ -194,7 +194,7 @@ func (d *Daemon) hold(h holds) {
 	d.Claims.Set(h.claims)
 }
 
-func (d *Daemon) clock() Clock {
+func (d *Daemon) clock() pipeline.Clock {
 	if d.Clock == nil {
 		return pipeline.SystemClock{}
 	}
@@ -203,7 +203,7 @@ func (d *Daemon) clock() Clock {
 
 // timer is one of the loop's waits: none, or one set on the clock.
 type timer struct {
-	clock Clock
+	clock pipeline.Clock
 	t     pipeline.Timer
 }
 
@@ -218,7 +218,7 @@ func (w *timer) C() <-chan time.Time {
 // set waits for d, in place of the wait set before.
 func (w *timer) set(d time.Duration) {
 	w.stop()
-	w.t = w.clock.NewTimer(d)
+	w.t = pipeline.NewTimer(w.clock, d)
 }
 
 // stop calls the wait off.

@@ -143,6 +143,8 @@ func testPackageContents(t *testing.T, deb, _ string) {
 		"/usr/share/bash-completion/completions/rebootmgr":                       "-rw-r--r--",
 		"/usr/share/zsh/vendor-completions/_rebootmgr":                           "-rw-r--r--",
 		"/usr/share/doc/rebootmgr/README.md.gz":                                  "-rw-r--r--",
+		"/usr/share/doc/rebootmgr/docs/operations.md.gz":                         "-rw-r--r--",
+		"/usr/share/doc/rebootmgr/docs/configuration.md.gz":                      "-rw-r--r--",
 		"/usr/share/doc/rebootmgr/copyright":                                     "-rw-r--r--",
 		"/usr/share/doc/rebootmgr/changelog.gz":                                  "-rw-r--r--",
 		"/usr/share/doc/rebootmgr/examples/checks/galera":                        "-rwxr-xr-x",

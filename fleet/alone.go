@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/rebootmgr/rebootmgr/health"
-	"github.com/rebootmgr/rebootmgr/store"
 )
 
 // Where a node reboots alone: under a limit of auto, a node with no rule over the fleet, and
@@ -30,7 +29,7 @@ func Alone(s NodeState) string {
 		why = append(why, fmt.Sprintf("the limit is auto and it runs no service with a rule over the fleet (none tagged %s, or only local_only ones)", health.Tag))
 	}
 	if s.Limit.PerZone > 0 && s.Zone == "" {
-		why = append(why, "the limit is per zone and it has no zone (node meta "+store.ZoneMeta+"): a zone of its own")
+		why = append(why, "the limit is per zone and it has no zone (node meta rebootmgr-zone): a zone of its own")
 	}
 	return strings.Join(why, "; ")
 }

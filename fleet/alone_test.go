@@ -6,7 +6,6 @@ import (
 
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/lock"
-	"github.com/rebootmgr/rebootmgr/store"
 )
 
 // TestStatusAlone: status judges, as the pipeline does, who reboots alone. Under auto, c2 (it
@@ -62,7 +61,7 @@ func TestStatusAlone(t *testing.T) {
 	}
 	zoned := Snapshot{
 		At:     t0,
-		Groups: map[string]GroupState{store.DefaultGroup: {Limit: lock.Limit{N: 3, PerZone: 2}, Lock: lock.Record{Version: lock.Version}}},
+		Groups: map[string]GroupState{lock.DefaultGroup: {Limit: lock.Limit{N: 3, PerZone: 2}, Lock: lock.Record{Version: lock.Version}}},
 		Nodes:  map[string]string{"n1": "", "n2": ""},
 		Zones:  map[string]string{"n2": "rack-a"},
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
-	"github.com/rebootmgr/rebootmgr/store"
 )
 
 // Snapshot is what Consul holds, read at one moment.
@@ -231,12 +230,12 @@ func (s Snapshot) group(name string) GroupState {
 
 // Compute derives the fleet's status from a snapshot.
 func Compute(s Snapshot) Status {
-	def := s.group(store.DefaultGroup)
-	st := Status{At: s.At, Limit: places(def.Limit, s.groupNodes(store.DefaultGroup)), LockError: def.Error, Holders: []Holder{}, Groups: []Group{}, Nodes: []Node{}}
+	def := s.group(lock.DefaultGroup)
+	st := Status{At: s.At, Limit: places(def.Limit, s.groupNodes(lock.DefaultGroup)), LockError: def.Error, Holders: []Holder{}, Groups: []Group{}, Nodes: []Node{}}
 	if s.Stop != nil {
 		st.Stop = &Stop{Value: s.Stop.Value}
 	}
-	groups := map[string]bool{store.DefaultGroup: true}
+	groups := map[string]bool{lock.DefaultGroup: true}
 	for g := range s.Groups {
 		groups[g] = true
 	}
@@ -299,7 +298,7 @@ func sortedKeys(m map[string]bool) []string {
 func (s Snapshot) groupNodes(group string) int {
 	n := 0
 	for _, g := range s.Nodes {
-		if g == group || (g == "" && group == store.DefaultGroup) {
+		if g == group || (g == "" && group == lock.DefaultGroup) {
 			n++
 		}
 	}
@@ -325,7 +324,7 @@ func (s Snapshot) InFlight(self, group string) map[string]string {
 }
 
 // legacy are the Python rebootmgr's holders that hold group's lock: those of no group, and
-// the group's own, as store.View reads them for a node of group.
+// the group's own, as the store's View reads them for a node of group.
 func (s Snapshot) legacy(group string) map[string]string {
 	out := maps.Clone(s.Legacy)
 	if out == nil {
@@ -350,7 +349,7 @@ func (s Snapshot) groupOf(node string) string {
 	if g := s.pythonGroupOf(node); g != "" {
 		return g
 	}
-	return store.DefaultGroup
+	return lock.DefaultGroup
 }
 
 func node(s Snapshot, name string, services []health.Service, ruleLess map[string]bool) Node {
@@ -387,7 +386,7 @@ func node(s Snapshot, name string, services []health.Service, ruleLess map[strin
 	}
 	d, hasDaemon := s.Daemons[name]
 	if hasDaemon {
-		n.Daemon = &DaemonRow{State: daemonState(d.State), Status: d.Status, Version: d.Settings.Version, Enabled: d.Settings.Enabled}
+		n.Daemon = &DaemonRow{State: d.State.String(), Status: d.Status, Version: d.Settings.Version, Enabled: d.Settings.Enabled}
 	}
 	verdicts := Gates(st)
 	if v := Blocking(verdicts); v != nil {
@@ -513,17 +512,6 @@ func (s Snapshot) NodeState(name string, services []health.Service) NodeState {
 	return st
 }
 
-// daemonState names the state of a daemon's check.
-func daemonState(check string) string {
-	switch check {
-	case store.DaemonRunning:
-		return "running"
-	case store.DaemonNeedsOperator:
-		return "waiting for an operator"
-	}
-	return "down"
-}
-
 // attention says why a node waits for an operator, if it does: its daemon says so, it is past
 // its reboot deadline, or a failed task disabled it.
 func attention(s Snapshot, st NodeState, d Daemon, hasDaemon bool) *Attention {
@@ -537,7 +525,7 @@ func attention(s Snapshot, st NodeState, d Daemon, hasDaemon bool) *Attention {
 			}
 		}
 	}
-	if hasDaemon && d.State == store.DaemonNeedsOperator {
+	if hasDaemon && d.State == DaemonNeedsOperator {
 		reason, command, _ := strings.Cut(d.Status, pipeline.ResolveSep)
 		return &Attention{Reason: reason, Command: command}
 	}

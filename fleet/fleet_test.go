@@ -12,7 +12,6 @@ import (
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
-	"github.com/rebootmgr/rebootmgr/store"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -34,7 +33,7 @@ func fleetSnapshot() Snapshot {
 	return Snapshot{
 		At: t0,
 		Groups: map[string]GroupState{
-			store.DefaultGroup: {Limit: lock.One, Lock: lock.Record{Version: lock.Version, Holders: []lock.Holder{
+			lock.DefaultGroup: {Limit: lock.One, Lock: lock.Record{Version: lock.Version, Holders: []lock.Holder{
 				{Node: "n2", Phase: lock.Rebooting, Since: t0.Add(-192 * time.Second), RebootStarted: t0.Add(-60 * time.Second)},
 			}}},
 			"compute": {Limit: lock.Limit{N: 2}, Lock: lock.Record{Version: lock.Version, Holders: []lock.Holder{
@@ -143,13 +142,13 @@ func TestPythonHolders(t *testing.T) {
 	}{
 		{name: "session lock of no group", fleet: map[string]string{"service/rebootmgr/lock/.lock": ""},
 			want:   map[string]string{"n1": GateLock, "c2": GateLock},
-			python: map[string]string{store.DefaultGroup: "service/rebootmgr/lock/.lock", "compute": "service/rebootmgr/lock/.lock"}},
+			python: map[string]string{lock.DefaultGroup: "service/rebootmgr/lock/.lock", "compute": "service/rebootmgr/lock/.lock"}},
 		{name: "marker of no group", fleet: map[string]string{"service/rebootmgr/reboot_in_progress": "py-1"},
 			want:   map[string]string{"n1": GateHealth, "c2": GateHealth},
-			python: map[string]string{store.DefaultGroup: "service/rebootmgr/reboot_in_progress = py-1", "compute": "service/rebootmgr/reboot_in_progress = py-1"}},
-		{name: "the default group's marker", groups: map[string]map[string]string{store.DefaultGroup: {"service/rebootmgr/default_reboot_in_progress": "py-1"}},
+			python: map[string]string{lock.DefaultGroup: "service/rebootmgr/reboot_in_progress = py-1", "compute": "service/rebootmgr/reboot_in_progress = py-1"}},
+		{name: "the default group's marker", groups: map[string]map[string]string{lock.DefaultGroup: {"service/rebootmgr/default_reboot_in_progress": "py-1"}},
 			want:   map[string]string{"n1": GateHealth, "c2": ""},
-			python: map[string]string{store.DefaultGroup: "service/rebootmgr/default_reboot_in_progress = py-1"}},
+			python: map[string]string{lock.DefaultGroup: "service/rebootmgr/default_reboot_in_progress = py-1"}},
 		{name: "the group's session lock", groups: map[string]map[string]string{"compute": {"service/rebootmgr/compute_lock/.lock": ""}},
 			want:   map[string]string{"n1": "", "c2": GateLock},
 			python: map[string]string{"compute": "service/rebootmgr/compute_lock/.lock"}},

@@ -7,13 +7,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rebootmgr/rebootmgr/store"
 	"github.com/rebootmgr/rebootmgr/window"
 )
 
 // Settings are what a node's daemon judges its gates by that Consul does not hold. The daemon
-// publishes them in the meta of its service (store.DaemonService), so that status and check on
-// any node judge that node as its daemon does.
+// publishes them in the meta of its service in Consul (see store.Registration), so that status
+// and check on any node judge that node as its daemon does.
 type Settings struct {
 	Version string
 	Enabled bool
@@ -66,8 +65,6 @@ func (s Settings) Meta(now time.Time) map[string]string {
 		metaStayGreen: s.StayGreen.String(),
 
 		metaMinRebootInterval: s.MinRebootInterval.String(),
-
-		store.WakesMeta: store.WakesTurn,
 	}
 	var unpublished []string
 	for _, k := range []string{metaWindows, metaBlackouts} {
@@ -124,13 +121,37 @@ func (s Settings) Schedule(node string) (window.Schedule, error) {
 // Daemon is a node's daemon as Consul knows it: whether it runs, its status line, and the
 // settings it judges by.
 type Daemon struct {
-	// State is its check's state (store.DaemonRunning, DaemonNeedsOperator, DaemonDown).
-	State string
+	// State is what its check says.
+	State DaemonState
 	// Status is its check's output: the daemon's one-line status.
 	Status   string
 	Settings Settings
 	// SettingsError says why its settings cannot be known ("" when they can).
 	SettingsError string
+}
+
+// DaemonState is what a daemon's check says of it.
+type DaemonState int
+
+// The states of a daemon.
+const (
+	// DaemonDown: it stopped, or has not said it runs for longer than its check's TTL.
+	DaemonDown DaemonState = iota
+	// DaemonRunning: it runs and goes on by itself.
+	DaemonRunning
+	// DaemonNeedsOperator: it runs, and its node waits for an operator.
+	DaemonNeedsOperator
+)
+
+// String names the state as status shows it.
+func (d DaemonState) String() string {
+	switch d {
+	case DaemonRunning:
+		return "running"
+	case DaemonNeedsOperator:
+		return "waiting for an operator"
+	}
+	return "down"
 }
 
 // Unpublished says that no daemon of node published its settings.

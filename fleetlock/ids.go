@@ -3,12 +3,10 @@ package fleetlock
 import (
 	"context"
 	"fmt"
-	"strings"
+	"maps"
+	"slices"
 	"time"
 
-	"github.com/hashicorp/consul/api"
-
-	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/store"
 )
@@ -34,7 +32,7 @@ func (l *Locks) mayAsk(ctx context.Context, st *store.Consul, host, group string
 	if err := known(ctx, st, group); err != nil {
 		return err
 	}
-	return l.notANode(ctx, host, group)
+	return notANode(ctx, st, host, group)
 }
 
 // notANode refuses host when Consul's catalog has a node of that name that runs rebootmgr's
@@ -43,24 +41,16 @@ func (l *Locks) mayAsk(ctx context.Context, st *store.Consul, host, group string
 // reading the host's entry as its own reboot, its min reboot interval the host's reboots). A
 // node without the daemon is a host's own Consul agent, by which it is judged (see hostHealth);
 // one whose node meta names a group other than group is refused too, naming it.
-func (l *Locks) notANode(ctx context.Context, host, group string) error {
-	n, meta, err := l.Client.Catalog().Node(host, (&api.QueryOptions{}).WithContext(ctx))
-	if err != nil {
-		return fmt.Errorf("look up node %s in consul: %w", host, err)
+func notANode(ctx context.Context, st *store.Consul, host, group string) error {
+	// A service the token may not read may be the daemon's: ErrFiltered.
+	n, known, err := st.CatalogEntry(ctx, host)
+	if err != nil || !known {
+		return err
 	}
-	if meta.ResultsFilteredByACLs {
-		// A node the token may not read may be one the daemon reboots.
-		return fmt.Errorf("look up node %s in consul: %w", host, store.ErrFiltered)
+	if slices.Contains(n.Services, store.DaemonService) {
+		return &Refusal{Kind: KindIDInUse, Value: fmt.Sprintf("%s is the name of a node that rebootmgr's daemon reboots: a FleetLock host takes no place under it (give the host an id no such node has)", host)}
 	}
-	if n == nil || n.Node == nil {
-		return nil
-	}
-	for _, svc := range n.Services {
-		if svc.Service == store.DaemonService {
-			return &Refusal{Kind: KindIDInUse, Value: fmt.Sprintf("%s is the name of a node that rebootmgr's daemon reboots: a FleetLock host takes no place under it (give the host an id no such node has)", host)}
-		}
-	}
-	if g := n.Node.Meta[store.GroupMeta]; g != "" && g != group {
+	if g := n.Meta[store.GroupMeta]; g != "" && g != group {
 		return &Refusal{Kind: KindIDInUse, Value: fmt.Sprintf("%s is a node of group %s (its node meta %s): it asks in that group only, not in %s", host, g, store.GroupMeta, group)}
 	}
 	return nil
@@ -75,7 +65,7 @@ func (l *Locks) mayTake(ctx context.Context, st *store.Consul, v pipeline.View, 
 	}
 	if _, queued := v.Queue.Place(host); !queued {
 		// Once in this group's queue it was judged when it joined: only a first ask looks.
-		g, err := l.queuedElsewhere(ctx, host, v.Group)
+		g, err := queuedElsewhere(ctx, st, host)
 		if err != nil {
 			return err
 		}
@@ -102,48 +92,19 @@ func otherGroup(host, g, what string) *Refusal {
 	return &Refusal{Kind: KindIDInUse, Value: fmt.Sprintf("%s %s group %s: a host's id belongs to one group at a time (it asks in group %s, or an operator frees the id there)", host, what, g, g)}
 }
 
-// queueReads bounds the keys of one transaction (Consul takes 64 operations at most).
-const queueReads = 64
-
-// queuedElsewhere is a group other than group whose queue host waits in, not blocked (see
-// lock.Queue.Ready; "" when none): every group with keys is looked at, its queue read in
-// transactions of queueReads keys. A queue that cannot be read orders nothing here and is
-// passed over. An entry blocked (a host that let its turn pass, as one that moved to another
-// group does once a place opens there) binds the id no more.
-func (l *Locks) queuedElsewhere(ctx context.Context, host, group string) (string, error) {
-	prefix := l.Keys.Prefix + "/groups/"
-	q := (&api.QueryOptions{}).WithContext(ctx)
-	dirs, _, err := l.Client.KV().Keys(prefix, "/", q)
+// queuedElsewhere is a group other than st's whose queue host waits in, not blocked (see
+// lock.Queue.Ready; "" when none): every group with keys is looked at (see
+// store.Consul.OtherQueues), the first by name that holds it answers. An entry blocked (a host
+// that let its turn pass, as one that moved to another group does once a place opens there)
+// binds the id no more.
+func queuedElsewhere(ctx context.Context, st *store.Consul, host string) (string, error) {
+	queues, err := st.OtherQueues(ctx)
 	if err != nil {
-		return "", fmt.Errorf("list the groups under %s: %w", prefix, err)
+		return "", err
 	}
-	var ops api.TxnOps
-	for _, d := range dirs {
-		g, ok := strings.CutSuffix(strings.TrimPrefix(d, prefix), "/")
-		if !ok || g == group || store.ValidGroup(g) != nil {
-			continue
-		}
-		ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVGetOrEmpty, Key: l.Keys.GroupQueue(g)}})
-	}
-	for start := 0; start < len(ops); start += queueReads {
-		ok, resp, _, err := l.Client.Txn().Txn(ops[start:min(start+queueReads, len(ops))], q)
-		if err != nil {
-			return "", fmt.Errorf("read the queues of the groups under %s: %w", prefix, err)
-		}
-		if !ok {
-			what := "refused"
-			if resp != nil && len(resp.Errors) > 0 {
-				what = resp.Errors[0].What
-			}
-			return "", fmt.Errorf("read the queues of the groups under %s: %s", prefix, what)
-		}
-		for _, r := range resp.Results {
-			if r.KV == nil || len(r.KV.Value) == 0 {
-				continue
-			}
-			if queue, err := lock.DecodeQueue(r.KV.Value); err == nil && queue.Ready(host) {
-				return strings.TrimSuffix(strings.TrimPrefix(r.KV.Key, prefix), "/queue"), nil
-			}
+	for _, g := range slices.Sorted(maps.Keys(queues)) {
+		if queues[g].Ready(host) {
+			return g, nil
 		}
 	}
 	return "", nil

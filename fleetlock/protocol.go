@@ -8,11 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
-
-	"github.com/hashicorp/consul/api"
 
 	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/health"
@@ -96,17 +93,10 @@ func refusalOf(err error) *Refusal {
 		return &Refusal{Kind: KindUnhealthy, Value: clip.OneLine(err.Error())}
 	case errors.Is(err, pipeline.ErrLockHeld), errors.Is(err, pipeline.ErrHeldElsewhere):
 		return &Refusal{Kind: KindLockHeld, Value: clip.OneLine(err.Error())}
-	case unavailable(err):
+	case errors.Is(err, store.ErrUnavailable):
 		return &Refusal{Kind: KindConsulUnavailable, Value: "the reboot lock cannot be read or written now: try again later"}
 	}
 	return &Refusal{Kind: KindError, Value: "the request could not be answered: an operator finds why in the server's log"}
-}
-
-// unavailable says whether err is Consul not answering, or answering with a server error.
-func unavailable(err error) bool {
-	var uerr *url.Error
-	var serr api.StatusError
-	return errors.As(err, &uerr) || (errors.As(err, &serr) && serr.Code >= 500)
 }
 
 // MaxBody bounds a request's body; a FleetLock request is a few dozen bytes.

@@ -6,8 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/consul/api"
-
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/pipeline"
@@ -113,7 +111,7 @@ func (l *Locks) watchTurns(ctx context.Context, group string) {
 		t.watched[group] = false
 		t.mu.Unlock()
 	}()
-	prefix := l.Keys.GroupTurn(group, "")
+	st := l.store(group)
 	retry := watch.DefaultRetry()
 	var index uint64
 	for ctx.Err() == nil {
@@ -123,8 +121,7 @@ func (l *Locks) watchTurns(ctx context.Context, group string) {
 		if none {
 			return
 		}
-		q := (&api.QueryOptions{WaitIndex: index, WaitTime: HostTurn, RequireConsistent: true}).WithContext(ctx)
-		pairs, meta, err := l.Client.KV().List(prefix, q)
+		turns, next, err := st.Turns(ctx, index, HostTurn)
 		if err != nil {
 			if ctx.Err() == nil {
 				l.Logger.Warn("could not watch the turn keys of the hosts queued", logkey.Group, group, logkey.Err, err)
@@ -136,24 +133,23 @@ func (l *Locks) watchTurns(ctx context.Context, group string) {
 			continue
 		}
 		retry.Reset()
-		index = meta.LastIndex
-		if l.told(group, pairs) {
+		index = next
+		if l.told(group, turns) {
 			l.keepTurns(ctx)
 		}
 	}
 }
 
 // told notes the hosts of group whose turn keys say a place opened for them since last seen.
-func (l *Locks) told(group string, pairs api.KVPairs) bool {
+func (l *Locks) told(group string, turns map[string]store.Turn) bool {
 	t := l.turnsOf()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	prefix := l.Keys.GroupTurn(group, "")
 	any := false
-	for _, p := range pairs {
-		h, ok := t.hosts[group][p.Key[len(prefix):]]
-		if ok && store.TurnIsPlace(p.Value) && p.ModifyIndex > h.index {
-			h.told, h.index, any = time.Now(), p.ModifyIndex, true
+	for host, turn := range turns {
+		h, ok := t.hosts[group][host]
+		if ok && turn.Place && turn.Index > h.index {
+			h.told, h.index, any = time.Now(), turn.Index, true
 		}
 	}
 	return any

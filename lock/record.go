@@ -168,6 +168,11 @@ func (e *FullError) Error() string {
 
 func (e *FullError) Unwrap() error { return ErrFull }
 
+// Equal says whether two entries are the same, as stored.
+func (h Holder) Equal(o Holder) bool {
+	return Record{Holders: []Holder{h}}.Equal(Record{Holders: []Holder{o}})
+}
+
 // Holder returns the entry of node, if it holds the lock.
 func (r Record) Holder(node string) (Holder, bool) {
 	for _, h := range r.Holders {

@@ -24,7 +24,12 @@ func (p *Pipeline) changeLock(ctx context.Context, change func(View) (Change, er
 		return lock.Record{}, err
 	}
 	p.seen.saw(ch.Lock)
-	p.seen.Woke = append(p.seen.Woke, WokeEntries(v, ch)...)
+	// Whom the change told is followed (see PassTurns), but this node itself: it runs.
+	for _, e := range WokeEntries(v, ch) {
+		if e.Node != p.Node {
+			p.seen.Woke = append(p.seen.Woke, e)
+		}
+	}
 	return ch.Lock, nil
 }
 

@@ -227,7 +227,7 @@ func TestCrashAfterEachWrite(t *testing.T) {
 }
 
 // TestGates: every gate, alone, ends the run there, says why, and leaves the lock as the
-// README says (a halt keeps the place; other gates before the reboot give it back).
+// docs/design.md says (a halt keeps the place; other gates before the reboot give it back).
 func TestGates(t *testing.T) {
 	other := func(phase lock.Phase) lock.Record {
 		rec, _ := lock.Record{Version: lock.Version}.Acquire(lock.Holder{Node: "n2", Phase: phase, Since: time.Now()}, 1)

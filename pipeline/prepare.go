@@ -12,7 +12,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/logkey"
 )
 
-// prepare is the part before the reboot, in the README's phases: the gates, the place in the
+// prepare is the part before the reboot, in docs/design.md's phases: the gates, the place in the
 // lock, the pre-boot tasks, the confirmation after the settle, and the reboot. resumed says that
 // this node already holds a place from a run that did not reboot (then stay-green and the
 // cooldown, which only hold back a node about to take a place, are not waited for again).

@@ -32,9 +32,12 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queue
 		// It could take a place, and waits for what it must first: it keeps its turn.
 		now := p.Clock.Now()
 		change, after = func(q lock.Queue) lock.Queue { return q.Keep(p.Node, now) }, true
-	case errors.Is(err, lock.ErrQueued) && ready && p.quietSinceFreed():
+	case errors.Is(err, lock.ErrQueued) && ready && p.answerDue():
 		// A place is free and nodes before it go first: it says that it is there and waits (a
-		// node woken that does not answer is passed over: see PassTurns).
+		// node woken that does not answer is passed over: see PassTurns). Whether it said so
+		// since it was woken is judged by its own clock alone (see answerDue): its entry's time
+		// and the moment the place opened are of two clocks. A node that comes to the front by
+		// its own write is not followed by its own daemon (see Pipeline.changeLock).
 		now := p.Clock.Now()
 		change = func(q lock.Queue) lock.Queue { return q.Keep(p.Node, now) }
 	case errors.Is(err, lock.ErrYields):
@@ -70,11 +73,13 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queue
 	return after
 }
 
-// quietSinceFreed says whether this node's entry, as the run first read the queue, has said
-// nothing since a place last opened.
-func (p *Pipeline) quietSinceFreed() bool {
+// answerDue says whether this node's entry, as the run first read the queue, last said that it
+// is there longer ago than a node told of a place has to answer (lock.AnswerWithin): by this
+// node's own clock, with which it wrote the entry. A node told twice within that time answers
+// once; one that runs without being told writes at most once as long.
+func (p *Pipeline) answerDue() bool {
 	i, ok := p.queue.Place(p.Node)
-	return ok && p.queue.Entries[i].Since.Before(p.queue.Freed)
+	return ok && p.Clock.Now().Sub(p.queue.Entries[i].Since) >= lock.AnswerWithin
 }
 
 // keepTurn says, in the group's queue, that this node works towards its place (see

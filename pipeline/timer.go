@@ -12,10 +12,28 @@ type Timer interface {
 	Stop() bool
 }
 
+// NewTimer waits for d on c: with a timer of c's own where c has them (SystemClock, a
+// ShiftedClock over one, a test's clock), else with c.After, a wait that Stop only forgets.
+func NewTimer(c Clock, d time.Duration) Timer {
+	if t, ok := c.(interface{ NewTimer(time.Duration) Timer }); ok {
+		return t.NewTimer(d)
+	}
+	return afterTimer{c.After(d)}
+}
+
 // NewTimer waits for d, unless stopped.
 func (SystemClock) NewTimer(d time.Duration) Timer { return systemTimer{time.NewTimer(d)} }
+
+// NewTimer waits for d as Clock does.
+func (c ShiftedClock) NewTimer(d time.Duration) Timer { return NewTimer(c.Clock, d) }
 
 type systemTimer struct{ t *time.Timer }
 
 func (t systemTimer) C() <-chan time.Time { return t.t.C }
 func (t systemTimer) Stop() bool          { return t.t.Stop() }
+
+// afterTimer is a wait of a clock without timers of its own: it cannot be called off.
+type afterTimer struct{ c <-chan time.Time }
+
+func (t afterTimer) C() <-chan time.Time { return t.c }
+func (t afterTimer) Stop() bool          { return false }

@@ -3,6 +3,8 @@ package pipeline_test
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -12,7 +14,7 @@ import (
 )
 
 // TestStayGreenKeepsTheTurn: a node whose turn it is, staying green for longer than a turn
-// lasts (five minutes, the README's suggestion), keeps its turn all along: the node behind it,
+// lasts (five minutes, docs/configuration.md's example), keeps its turn all along: the node behind it,
 // looking at any moment of it, waits; and it takes the place once green long enough.
 func TestStayGreenKeepsTheTurn(t *testing.T) {
 	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
@@ -48,5 +50,122 @@ func TestStayGreenKeepsTheTurn(t *testing.T) {
 	}
 	if want := int(n1.p.StayGreen / lock.KeepEvery); looks < want {
 		t.Fatalf("n1 kept its turn %d times in %s, want every %s", looks, n1.p.StayGreen, lock.KeepEvery)
+	}
+}
+
+// TestWaitingNodeAnswers: a node that finds a place free but others before it (it was told of
+// the place, or just looks) says in the queue that it is there (its entry's Since moves): the
+// process that told it then does not pass over it. It says so once within lock.AnswerWithin,
+// however often it looks.
+func TestWaitingNodeAnswers(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	st := pipelinetest.NewStore("default", "n2")
+	n2 := newSkewedNode(t, st, "n2", t0)
+	q := lock.Queue{Version: lock.Version}.Join("n1", t0.Add(-time.Hour)).Join("n2", t0.Add(-time.Hour))
+	q.Freed = t0
+	data, _ := q.Encode()
+	st.Put("groups/default/queue", string(data))
+	since := func() time.Time {
+		got := queueIn(t, st)
+		i, _ := got.Place("n2")
+		return got.Entries[i].Since
+	}
+	for _, tt := range []struct {
+		at   time.Duration
+		want time.Duration // n2's Since after its run, from t0
+	}{
+		{0, 0},
+		{lock.AnswerWithin / 2, 0},
+		{lock.AnswerWithin, lock.AnswerWithin},
+	} {
+		n2.clock.Set(t0.Add(tt.at))
+		if _, err := n2.p.Run(ctx); !errors.Is(err, lock.ErrQueued) {
+			t.Fatalf("at %s: %v", tt.at, err)
+		}
+		if got := since(); !got.Equal(t0.Add(tt.want)) {
+			t.Fatalf("at %s: n2's entry says %s, want %s", tt.at, got.Sub(t0), tt.want)
+		}
+	}
+	woke := []lock.QueueEntry{{Node: "n2", Since: t0.Add(-time.Hour)}}
+	if next, err := pipeline.PassTurns(ctx, st, n2.p.Logger, woke, 4); err != nil || len(next) != 0 {
+		t.Fatalf("a pass over n2, which answered: %v %v", next, err)
+	}
+	if got := queueIn(t, st); got.Entries[1].Blocked != "" {
+		t.Fatalf("n2 passed over although it answered: %+v", got.Entries)
+	}
+}
+
+// TestPassTurns: a pass marks the nodes woken that did not answer (still as woken: ready, the
+// same Since, no place) as having missed their turn, while a place is free, and tells the next;
+// it leaves alone those that answered, took the place or were blocked by their own gates, and
+// does nothing once the lock is full.
+func TestPassTurns(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	base := lock.Queue{Version: lock.Version, Freed: t0}.Join("a", t0.Add(-time.Hour)).Join("b", t0.Add(-time.Hour)).Join("c", t0.Add(-time.Hour)).Join("d", t0.Add(-time.Hour))
+	woke := []lock.QueueEntry{base.Entries[0], base.Entries[1]}
+	for _, tt := range []struct {
+		name   string
+		queue  lock.Queue
+		held   bool // the lock is full
+		passed []string
+		next   []string
+	}{
+		{"neither answered: both passed, the next two told", base, false, []string{"a", "b"}, []string{"c", "d"}},
+		{"a answered: b passed", base.Keep("a", t0.Add(time.Second)), false, []string{"b"}, []string{"c", "d"}},
+		{"a blocked by its own gates, b took the place: nothing to pass", base.Block("a", "health").Leave("b"), false, nil, nil},
+		{"the lock full meanwhile: nothing passed", base, true, nil, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			st := pipelinetest.NewStore("default", "x")
+			data, _ := tt.queue.Encode()
+			st.Put("groups/default/queue", string(data))
+			if tt.held {
+				st.PutLock(lock.Record{Version: lock.Version, Holders: []lock.Holder{{Node: "z", Phase: lock.Preparing, Since: t0}}})
+			}
+			next, err := pipeline.PassTurns(ctx, st, slog.New(slog.DiscardHandler), woke, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range queueIn(t, st).Entries {
+				if e.Blocked == lock.MissedTurn {
+					got = append(got, e.Node)
+				}
+			}
+			var told []string
+			for _, e := range next {
+				told = append(told, e.Node)
+			}
+			if !slices.Equal(got, tt.passed) || !slices.Equal(told, tt.next) {
+				t.Fatalf("passed %v and told %v, want %v and %v", got, told, tt.passed, tt.next)
+			}
+		})
+	}
+}
+
+// TestOwnWakeIsNotFollowed: a node whose own write brings it to the queue's front (it joins as
+// a place opens) is told of the place like any, but its run does not follow itself: its daemon
+// would pass over its own entry, which it does not rewrite within the time to answer.
+func TestOwnWakeIsNotFollowed(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	st := pipelinetest.NewStore("default", "n2")
+	// A place is free; head's turn to take it runs. n2 asks: it joins behind head, at the front.
+	q := lock.Queue{Version: lock.Version, Freed: t0}.Join("head", t0.Add(-time.Hour))
+	data, _ := q.Encode()
+	st.Put("groups/default/queue", string(data))
+	n2 := newSkewedNode(t, st, "n2", t0)
+	res, err := n2.p.Run(context.Background())
+	if !errors.Is(err, lock.ErrQueued) {
+		t.Fatalf("n2 behind head: %v", err)
+	}
+	if _, in := queueIn(t, st).Place("n2"); !in {
+		t.Fatal("n2 did not join the queue")
+	}
+	for _, e := range res.Seen.Woke {
+		if e.Node == "n2" {
+			t.Fatalf("n2's run follows its own wake: %+v", res.Seen.Woke)
+		}
 	}
 }

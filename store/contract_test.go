@@ -20,9 +20,11 @@ import (
 )
 
 // subject is a pipeline.Store with what a test needs to set up what an operator or another node
-// would write, and to see a node's maintenance.
+// would write, and to see a node's maintenance; keys is its layout, and put writes a key of it.
 type subject struct {
 	pipeline.Store
+	keys        store.Keys
+	put         func(key, value string)
 	setStop     func(value string)
 	setTrigger  func(node, value string)
 	setLimit    func(n int)
@@ -44,6 +46,8 @@ func subjects(t *testing.T) map[string]subject {
 	return map[string]subject{
 		"in memory": {
 			Store:       fake,
+			keys:        pipelinetest.Layout(),
+			put:         fake.Put,
 			setStop:     func(v string) { fake.SetStop(v, true) },
 			setTrigger:  func(node, v string) { fake.SetTrigger(node, v, true) },
 			setLimit:    fake.SetLimit,
@@ -51,6 +55,8 @@ func subjects(t *testing.T) map[string]subject {
 		},
 		"consul": {
 			Store:      &store.Consul{Client: a.Client, Keys: keys, Logger: slog.New(slog.DiscardHandler)},
+			keys:       keys,
+			put:        put,
 			setStop:    func(v string) { put(keys.Stop(), v) },
 			setTrigger: func(node, v string) { put(keys.RebootRequired(node), v) },
 			setLimit:   func(n int) { put(keys.GroupLimit(""), strconv.Itoa(n)) },
@@ -236,6 +242,47 @@ func TestStoreContract(t *testing.T) {
 			}
 			if v, err := s.View(ctx); err != nil || len(v.Claims.Claims) != 0 {
 				t.Fatalf("claims once all were taken away: %+v, %v", v.Claims, err)
+			}
+		}},
+		{"every record is read where the layout keeps it", func(t *testing.T, ctx context.Context, s subject) {
+			t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+			encode := func(r interface{ Encode() ([]byte, error) }) string {
+				data, err := r.Encode()
+				if err != nil {
+					t.Fatal(err)
+				}
+				return string(data)
+			}
+			k := s.keys
+			s.put(k.GroupLock(""), encode(lock.Record{Version: lock.Version, Holders: []lock.Holder{{Node: "n2", Phase: lock.Rebooting, Since: t0, Updated: t0}}}))
+			s.put(k.Holders(), encode(lock.Fleet{}.With("n2", "default")))
+			s.put(k.GroupQueue(""), encode(lock.Queue{Version: lock.Version}.Join("n3", t0)))
+			s.put(k.Claims(), encode(lock.Claims{Version: lock.Version, Claims: []lock.Claim{{Node: "n4", AtOnce: 1, Judged: t0, Until: t0.Add(time.Minute)}}}))
+			s.put(k.GroupLimit(""), "2")
+			s.put(k.GroupStop(""), "held")
+			s.put(k.LegacyMarker(), "py-1")
+			s.put(k.Disabled("n1"), "disk")
+			s.put(k.RebootRequired("n1"), "kernel")
+			s.put(k.GroupHistory(""), encode(history.Log{Version: 1}.Append(history.Entry{Node: "n2", Start: t0, End: t0, Outcome: history.Finished})))
+			v, err := s.View(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := v.Lock.Holder("n2"); !ok || v.Fleet.Holders["n2"] != "default" || len(v.Queue.Entries) != 1 || len(v.Claims.Claims) != 1 ||
+				v.Limit != (lock.Limit{N: 2}) || v.Stop.Value != "group default: held" || v.Legacy[k.LegacyMarker()] != "py-1" {
+				t.Fatalf("View: %+v", v)
+			}
+			if rec, index, err := s.Lock(ctx); err != nil || index == 0 || len(rec.Holders) != 1 {
+				t.Fatalf("Lock: %+v at %d, %v", rec, index, err)
+			}
+			if f, err := s.Disabled(ctx, "n1"); err != nil || f.Value != "disk" {
+				t.Fatalf("Disabled: %+v, %v", f, err)
+			}
+			if f, err := s.Trigger(ctx, "n1"); err != nil || f.Value != "kernel" {
+				t.Fatalf("Trigger: %+v, %v", f, err)
+			}
+			if l, _, err := s.History(ctx); err != nil || len(l.Entries) != 1 {
+				t.Fatalf("History: %+v, %v", l, err)
 			}
 		}},
 		{"a wait on the stop flags ends with its context", func(t *testing.T, _ context.Context, s subject) {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -32,14 +33,13 @@ const (
 // when it gives a place back (see WakesMeta): an older rebootmgr's. Daemons hidden by ACLs are an
 // error (they might be such daemons).
 func (c *Consul) SilentDaemons(ctx context.Context) ([]string, error) {
-	q := c.query(ctx)
-	q.Filter = fmt.Sprintf("ServiceMeta.%s != %q", WakesMeta, WakesTurn)
-	services, meta, err := c.Client.Catalog().Service(DaemonService, "", q)
+	opts := c.Options
+	opts.Filter = fmt.Sprintf("ServiceMeta.%s != %q", WakesMeta, WakesTurn)
+	services, _, err := read(ctx, opts, reading{what: "read the daemons that do not wake the queue"}, func(q *api.QueryOptions) ([]*api.CatalogService, *api.QueryMeta, error) {
+		return c.Client.Catalog().Service(DaemonService, "", q)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("read the daemons that do not wake the queue: %w", err)
-	}
-	if meta.ResultsFilteredByACLs {
-		return nil, fmt.Errorf("read the daemons that do not wake the queue: %w", ErrFiltered)
+		return nil, err
 	}
 	out := make([]string, 0, len(services))
 	for _, s := range services {
@@ -64,16 +64,23 @@ const (
 type Registration struct {
 	Client *api.Client
 	Node   string
-	Meta   map[string]string
-	TTL    time.Duration
+	// Meta is what the daemon publishes of its settings (fleet.Settings.Meta).
+	Meta map[string]string
+	TTL  time.Duration
 }
 
-// Register registers the service and its check (critical until the first Update).
+// Register registers the service and its check (critical until the first Update); its meta is
+// Meta, and WakesMeta: this daemon wakes the queue.
 func (r Registration) Register(ctx context.Context) error {
+	meta := maps.Clone(r.Meta)
+	if meta == nil {
+		meta = map[string]string{}
+	}
+	meta[WakesMeta] = WakesTurn
 	reg := &api.AgentServiceRegistration{
 		ID:   DaemonService,
 		Name: DaemonService,
-		Meta: r.Meta,
+		Meta: meta,
 		Check: &api.AgentServiceCheck{
 			CheckID: DaemonCheck,
 			Name:    "rebootmgr daemon",
@@ -83,7 +90,7 @@ func (r Registration) Register(ctx context.Context) error {
 		},
 	}
 	if err := r.Client.Agent().ServiceRegisterOpts(reg, api.ServiceRegisterOpts{}.WithContext(ctx)); err != nil {
-		return fmt.Errorf("register the %s service on %s: %w", DaemonService, r.Node, err)
+		return fmt.Errorf("register the %s service on %s: %w", DaemonService, r.Node, classify(err))
 	}
 	return nil
 }
@@ -93,7 +100,7 @@ func (r Registration) Update(ctx context.Context, state, output string) error {
 	// clip.Text keeps it within the 4 KiB an agent keeps of a check's output.
 	output = clip.Text(strings.TrimSpace(output))
 	if err := r.Client.Agent().UpdateTTLOpts(DaemonCheck, output, state, (&api.QueryOptions{}).WithContext(ctx)); err != nil {
-		return fmt.Errorf("update the %s check on %s: %w", DaemonService, r.Node, err)
+		return fmt.Errorf("update the %s check on %s: %w", DaemonService, r.Node, classify(err))
 	}
 	return nil
 }

@@ -49,12 +49,6 @@ func (c Health) Check(ctx context.Context, node string, down map[string]string) 
 	return health.Evaluate(node, services, down), nil
 }
 
-func (c Health) query(ctx context.Context) *api.QueryOptions {
-	q := c.Options
-	q.RequireConsistent, q.AllowStale = true, false
-	return q.WithContext(ctx)
-}
-
 // Services returns node's services tagged "rebootmgr" with all their instances.
 func (c Health) Services(ctx context.Context, node string) ([]health.Service, error) {
 	tags, err := c.catalogTags(ctx, node)
@@ -62,14 +56,14 @@ func (c Health) Services(ctx context.Context, node string) ([]health.Service, er
 		return nil, err
 	}
 	if c.Local {
-		var local map[string]*api.AgentService
-		q := c.Options
-		meta, err := c.Client.Raw().Query("/v1/agent/services", &local, q.WithContext(ctx))
+		r := reading{what: fmt.Sprintf("read the services registered with the local agent of %s", node)}
+		local, _, err := read(ctx, c.Options, r, func(q *api.QueryOptions) (map[string]*api.AgentService, *api.QueryMeta, error) {
+			var local map[string]*api.AgentService
+			meta, err := c.Client.Raw().Query("/v1/agent/services", &local, q)
+			return local, meta, err
+		})
 		if err != nil {
-			return nil, fmt.Errorf("read the services registered with the local agent of %s: %w", node, err)
-		}
-		if meta.ResultsFilteredByACLs {
-			return nil, fmt.Errorf("read the services registered with the local agent of %s: %w", node, ErrFiltered)
+			return nil, err
 		}
 		for _, svc := range local {
 			if t, ok := health.AddTags(tags[svc.Service], svc.Tags); ok {
@@ -119,12 +113,12 @@ func (c Health) Services(ctx context.Context, node string) ([]health.Service, er
 // catalogTags are the tags of node's services tagged "rebootmgr" as Consul's catalog lists
 // them, by service.
 func (c Health) catalogTags(ctx context.Context, node string) (map[string][]string, error) {
-	catalogNode, meta, err := c.Client.Catalog().Node(node, c.query(ctx))
+	r := reading{what: fmt.Sprintf("read services of node %s from consul", node)}
+	catalogNode, _, err := read(ctx, c.Options, r, func(q *api.QueryOptions) (*api.CatalogNode, *api.QueryMeta, error) {
+		return c.Client.Catalog().Node(node, q)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("read services of node %s from consul: %w", node, err)
-	}
-	if meta.ResultsFilteredByACLs {
-		return nil, fmt.Errorf("read services of node %s from consul: %w", node, ErrFiltered)
+		return nil, err
 	}
 	if catalogNode == nil || catalogNode.Node == nil {
 		return nil, fmt.Errorf("node %s is %w", node, ErrNodeUnknown)
@@ -207,12 +201,9 @@ func (c Health) members(ctx context.Context, service string, instances []health.
 // Instances reads all instances of a service in the cluster with their checks, in one
 // consistent request; results hidden by ACLs are an error.
 func (c Health) Instances(ctx context.Context, service string) ([]health.Instance, error) {
-	out, meta, err := watch.Instances(c.Client, service, c.query(ctx))
-	if err != nil {
-		return nil, fmt.Errorf("read health of service %s from consul: %w", service, err)
-	}
-	if meta.ResultsFilteredByACLs {
-		return nil, fmt.Errorf("read health of service %s from consul: %w", service, ErrFiltered)
-	}
-	return out, nil
+	r := reading{what: fmt.Sprintf("read health of service %s from consul", service)}
+	out, _, err := read(ctx, c.Options, r, func(q *api.QueryOptions) ([]health.Instance, *api.QueryMeta, error) {
+		return watch.Instances(c.Client, service, q)
+	})
+	return out, err
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -13,62 +12,23 @@ import (
 	"github.com/hashicorp/consul/api"
 )
 
-// MembersPrefix holds, for each service tagged rebootmgr, a key for every node seen running it:
-// members/<service>/<node>. A member with no instance in the catalog counts as failing until it
-// is forgotten.
-func (k Keys) MembersPrefix() string { return k.Prefix + "/members/" }
-
-// Member is the key that remembers node running service. Consul takes node names that could
-// not be a key's segment as they are (a space, a '/', ".."): such a name is written escaped
-// (see memberSegment), so that every node Consul knows can be remembered.
-func (k Keys) Member(service, node string) string {
-	return k.MembersPrefix() + service + "/" + memberSegment(node)
-}
-
-// memberSegment is node as a key segment: itself when it is a valid node name, else every byte
-// but letters, digits, '-' and '_' as %XX (dots too, so that no segment is "." or "..").
-func memberSegment(node string) string {
-	if ValidNode(node) == nil {
-		return node
-	}
-	var b strings.Builder
-	for i := 0; i < len(node); i++ {
-		c := node[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' {
-			b.WriteByte(c)
-		} else {
-			fmt.Fprintf(&b, "%%%02X", c)
-		}
-	}
-	return b.String()
-}
-
 // Members reads the nodes remembered running service, in one consistent request.
 func (c *Consul) Members(ctx context.Context, service string) ([]string, error) {
 	if err := ValidService(service); err != nil {
 		return nil, err
 	}
 	prefix := c.Keys.MembersPrefix() + service + "/"
-	q := c.Options
-	q.RequireConsistent, q.AllowStale = true, false
-	keys, meta, err := c.Client.KV().Keys(prefix, "", q.WithContext(ctx))
+	keys, bad, err := c.listMembers(ctx, prefix, reading{what: fmt.Sprintf("read members of %s (%s)", service, prefix)})
 	if err != nil {
-		return nil, fmt.Errorf("read members of %s (%s): %w", service, prefix, err)
+		return nil, err
 	}
-	if meta.ResultsFilteredByACLs {
-		return nil, fmt.Errorf("read members of %s (%s): %w", service, prefix, ErrFiltered)
+	if len(bad) > 0 {
+		// A member not read would be a member not counted: never fewer members.
+		return nil, fmt.Errorf("read members of %s: key %s: not a member's key as rebootmgr writes it", service, bad[0])
 	}
 	nodes := make([]string, 0, len(keys))
 	for _, k := range keys {
-		seg := strings.TrimPrefix(k, prefix)
-		if seg == "" || strings.Contains(seg, "/") {
-			continue
-		}
-		node, err := url.PathUnescape(seg)
-		if err != nil {
-			return nil, fmt.Errorf("read members of %s: key %s: %w", service, k, err)
-		}
-		nodes = append(nodes, node)
+		nodes = append(nodes, k.Node)
 	}
 	c.mu.Lock()
 	if c.known == nil {
@@ -77,6 +37,30 @@ func (c *Consul) Members(ctx context.Context, service string) ([]string, error) 
 	c.known[service] = setOf(nodes)
 	c.mu.Unlock()
 	return nodes, nil
+}
+
+// listMembers reads the members' keys under prefix (a service's, or every service's) into what
+// they are; bad are the keys of one member's place (members/<service>/<node>) that cannot be
+// read so (a node's name escaped otherwise than Keys.Member escapes it).
+func (c *Consul) listMembers(ctx context.Context, prefix string, r reading) (members []Key, bad []string, err error) {
+	keys, _, err := read(ctx, c.Options, r, func(q *api.QueryOptions) ([]string, *api.QueryMeta, error) {
+		return c.Client.KV().Keys(prefix, "", q)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, k := range keys {
+		key, ok := c.Keys.Parse(k)
+		if ok && key.Kind == KindMember {
+			members = append(members, key)
+			continue
+		}
+		service, node, one := strings.Cut(strings.TrimPrefix(k, c.Keys.MembersPrefix()), "/")
+		if one && service != "" && node != "" && !strings.Contains(node, "/") {
+			bad = append(bad, k)
+		}
+	}
+	return members, bad, nil
 }
 
 func setOf(nodes []string) map[string]bool {
@@ -134,8 +118,8 @@ func (c *Consul) Remember(ctx context.Context, service string, nodes []string) e
 		}
 		key := c.Keys.Member(service, node)
 		value := "first seen " + time.Now().UTC().Format(time.RFC3339)
-		if _, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: []byte(value)}, c.write(ctx)); err != nil {
-			return fmt.Errorf("remember %s as a member of %s (%s): %w", node, service, key, err)
+		if _, err := c.cas(ctx, &api.KVPair{Key: key, Value: []byte(value)}, fmt.Sprintf("remember %s as a member of %s (%s)", node, service, key)); err != nil {
+			return err
 		}
 		written = append(written, node)
 	}
@@ -169,16 +153,9 @@ func (c *Consul) Forget(ctx context.Context, node, service string) ([]string, er
 	}
 	services := []string{service}
 	if service == "" {
-		keys, _, err := c.Client.KV().Keys(c.Keys.MembersPrefix(), "", c.query(ctx))
-		if err != nil {
-			return nil, fmt.Errorf("read members (%s): %w", c.Keys.MembersPrefix(), err)
-		}
-		services = nil
-		for _, k := range keys {
-			svc, seg, ok := strings.Cut(strings.TrimPrefix(k, c.Keys.MembersPrefix()), "/")
-			if ok && seg == memberSegment(node) {
-				services = append(services, svc)
-			}
+		var err error
+		if services, err = c.memberOf(ctx, node, fmt.Sprintf("read members (%s)", c.Keys.MembersPrefix())); err != nil {
+			return nil, err
 		}
 	} else if err := ValidService(service); err != nil {
 		return nil, err
@@ -202,14 +179,12 @@ func (c *Consul) Forget(ctx context.Context, node, service string) ([]string, er
 // checkDeregistered fails with ErrStillRegistered when node has an instance of one of services
 // in the catalog, as one consistent read sees it.
 func (c *Consul) checkDeregistered(ctx context.Context, node string, services []string) error {
-	q := c.Options
-	q.RequireConsistent, q.AllowStale = true, false
-	entry, meta, err := c.Client.Catalog().Node(node, q.WithContext(ctx))
+	r := reading{what: fmt.Sprintf("read services of node %s from consul", node)}
+	entry, _, err := read(ctx, c.Options, r, func(q *api.QueryOptions) (*api.CatalogNode, *api.QueryMeta, error) {
+		return c.Client.Catalog().Node(node, q)
+	})
 	if err != nil {
-		return fmt.Errorf("read services of node %s from consul: %w", node, err)
-	}
-	if meta.ResultsFilteredByACLs {
-		return fmt.Errorf("read services of node %s from consul: %w", node, ErrFiltered)
+		return err
 	}
 	if entry == nil {
 		return nil
@@ -230,22 +205,19 @@ func (c *Consul) checkDeregistered(ctx context.Context, node string, services []
 
 // MemberOf reads the services node is remembered running, in one consistent request.
 func (c *Consul) MemberOf(ctx context.Context, node string) ([]string, error) {
-	prefix := c.Keys.MembersPrefix()
-	q := c.Options
-	q.RequireConsistent, q.AllowStale = true, false
-	keys, meta, err := c.Client.KV().Keys(prefix, "", q.WithContext(ctx))
+	return c.memberOf(ctx, node, fmt.Sprintf("read the services %s is remembered running (%s)", node, c.Keys.MembersPrefix()))
+}
+
+// memberOf is MemberOf, its read named what.
+func (c *Consul) memberOf(ctx context.Context, node, what string) ([]string, error) {
+	keys, _, err := c.listMembers(ctx, c.Keys.MembersPrefix(), reading{what: what})
 	if err != nil {
-		return nil, fmt.Errorf("read the services %s is remembered running (%s): %w", node, prefix, err)
+		return nil, err
 	}
-	if meta.ResultsFilteredByACLs {
-		return nil, fmt.Errorf("read the services %s is remembered running (%s): %w", node, prefix, ErrFiltered)
-	}
-	seg := memberSegment(node)
 	var out []string
 	for _, k := range keys {
-		service, member, ok := strings.Cut(strings.TrimPrefix(k, prefix), "/")
-		if ok && service != "" && member == seg {
-			out = append(out, service)
+		if k.Node == node {
+			out = append(out, k.Service)
 		}
 	}
 	slices.Sort(out)

@@ -26,9 +26,9 @@ func (c *Consul) Create(ctx context.Context, key, value string) (pipeline.Flag, 
 	if err := CheckKey(key); err != nil {
 		return pipeline.Flag{}, err
 	}
-	ok, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: []byte(value)}, c.write(ctx))
+	ok, err := c.cas(ctx, &api.KVPair{Key: key, Value: []byte(value)}, "write key "+key)
 	if err != nil {
-		return pipeline.Flag{}, fmt.Errorf("write key %s: %w", key, err)
+		return pipeline.Flag{}, err
 	}
 	if ok {
 		return pipeline.Flag{}, nil
@@ -56,9 +56,9 @@ func (c *Consul) RemoveAt(ctx context.Context, key string, index uint64) error {
 	if err := CheckKey(key); err != nil {
 		return err
 	}
-	ok, _, err := c.Client.KV().DeleteCAS(&api.KVPair{Key: key, ModifyIndex: index}, c.write(ctx))
+	ok, err := c.deleteCAS(ctx, &api.KVPair{Key: key, ModifyIndex: index}, "delete key "+key)
 	if err != nil {
-		return fmt.Errorf("delete key %s: %w", key, err)
+		return err
 	}
 	if !ok {
 		return fmt.Errorf("%s: %w", key, ErrConflict)
@@ -66,10 +66,12 @@ func (c *Consul) RemoveAt(ctx context.Context, key string, index uint64) error {
 	return nil
 }
 
-// Unlock removes node from the lock record (and the fleet's holders) and returns the entry removed. It reads the record
-// once, asks judge whether that entry may go (judge's error is returned and nothing written),
-// and writes with check-and-set against that very read: a change made after it, even while
-// judge looked, is ErrConflict and nothing is written.
+// Unlock removes node from the lock record (and the fleet's holders) and returns the entry
+// removed. It reads the record once, asks judge whether that entry may go (judge's error is
+// returned and nothing written), and writes with check-and-set: a change of that entry made
+// after it was judged, even while judge looked, is ErrConflict and nothing is written. A change
+// of anything else meanwhile (the queue, another holder) is read again and written against, as
+// a release is: it changes nothing judged.
 func (c *Consul) Unlock(ctx context.Context, node string, judge func(lock.Holder) error) (lock.Holder, error) {
 	if err := ValidNode(node); err != nil {
 		return lock.Holder{}, err
@@ -90,12 +92,18 @@ func (c *Consul) Unlock(ctx context.Context, node string, judge func(lock.Holder
 		return lock.Holder{}, err
 	}
 	// A place given back: the group's queue notes that one opened, as a release does.
-	ok, err = c.Commit(ctx, v, pipeline.ReleaseIn(v, node, time.Now()))
+	log := c.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	_, _, err = pipeline.ChangeLock(ctx, c, log, func(now pipeline.View) (pipeline.Change, error) {
+		if again, holds := now.Lock.Holder(node); holds != ok || (ok && !again.Equal(h)) {
+			return pipeline.Change{}, fmt.Errorf("reboot lock %s: %s's entry: %w", c.Keys.GroupLock(c.Group), node, ErrConflict)
+		}
+		return pipeline.ReleaseIn(now, node, time.Now()), nil
+	})
 	if err != nil {
 		return lock.Holder{}, err
-	}
-	if !ok {
-		return lock.Holder{}, fmt.Errorf("reboot lock %s: %w", c.Keys.GroupLock(c.Group), ErrConflict)
 	}
 	return h, nil
 }
@@ -106,24 +114,63 @@ func (c *Consul) CatalogNode(ctx context.Context, node string) (known bool, meta
 	if err := ValidNode(node); err != nil {
 		return false, nil, err
 	}
-	n, qm, err := c.Client.Catalog().Node(node, c.query(ctx))
+	r := reading{what: fmt.Sprintf("look up node %s in consul", node)}
+	n, qm, err := readSome(ctx, c.Options, r, func(q *api.QueryOptions) (*api.CatalogNode, *api.QueryMeta, error) {
+		return c.Client.Catalog().Node(node, q)
+	})
 	if err != nil {
-		return false, nil, fmt.Errorf("look up node %s in consul: %w", node, err)
+		return false, nil, err
 	}
 	if n == nil || n.Node == nil {
 		if qm.ResultsFilteredByACLs {
-			return false, nil, fmt.Errorf("look up node %s in consul: %w", node, ErrFiltered)
+			return false, nil, r.filtered()
 		}
 		return false, nil, nil
 	}
 	return true, n.Node.Meta, nil
 }
 
+// CatalogEntry is a node as Consul's catalog has it: its node meta, and the names of its
+// services.
+type CatalogEntry struct {
+	Meta     map[string]string
+	Services []string
+}
+
+// CatalogEntry reads node from Consul's catalog with all its services (services Consul hides
+// from the token are ErrFiltered: one of them may be the one asked about); false when Consul
+// knows no node of that name.
+func (c *Consul) CatalogEntry(ctx context.Context, node string) (CatalogEntry, bool, error) {
+	if err := ValidNode(node); err != nil {
+		return CatalogEntry{}, false, err
+	}
+	r := reading{what: fmt.Sprintf("look up node %s in consul", node)}
+	n, _, err := read(ctx, c.Options, r, func(q *api.QueryOptions) (*api.CatalogNode, *api.QueryMeta, error) {
+		return c.Client.Catalog().Node(node, q)
+	})
+	if err != nil || n == nil || n.Node == nil {
+		return CatalogEntry{}, false, err
+	}
+	e := CatalogEntry{Meta: n.Node.Meta}
+	for _, svc := range n.Services {
+		e.Services = append(e.Services, svc.Service)
+	}
+	return e, true, nil
+}
+
+// nodeChecks reads node's checks.
+func (c *Consul) nodeChecks(ctx context.Context, node string) (api.HealthChecks, error) {
+	checks, _, err := read(ctx, c.Options, reading{what: fmt.Sprintf("read health of node %s", node)}, func(q *api.QueryOptions) (api.HealthChecks, *api.QueryMeta, error) {
+		return c.Client.Health().Node(node, q)
+	})
+	return checks, err
+}
+
 // NodeAlive reports whether Consul sees node's agent alive (its serfHealth passing).
 func (c *Consul) NodeAlive(ctx context.Context, node string) (bool, error) {
-	checks, _, err := c.Client.Health().Node(node, c.query(ctx))
+	checks, err := c.nodeChecks(ctx, node)
 	if err != nil {
-		return false, fmt.Errorf("read health of node %s: %w", node, err)
+		return false, err
 	}
 	for _, ch := range checks {
 		if ch.CheckID == "serfHealth" {
@@ -169,11 +216,6 @@ func (c *Consul) SetLimit(ctx context.Context, l lock.Limit, index uint64) error
 	return err
 }
 
-// GroupPrefix is the prefix under which every key of group lives (lock, limit, stop, history).
-func (k Keys) GroupPrefix(group string) string {
-	return k.Prefix + "/groups/" + groupName(group) + "/"
-}
-
 // GroupKnown reports whether rebootmgr or Consul knows group: a key of it exists, or a node
 // names it in its node meta. The default group always exists. When neither is found and Consul
 // hid results from the token, it cannot tell: ErrFiltered, never "unknown".
@@ -182,33 +224,35 @@ func (c *Consul) GroupKnown(ctx context.Context, group string) (bool, error) {
 		return true, nil
 	}
 	prefix := c.Keys.GroupPrefix(group)
-	keys, kmeta, err := c.Client.KV().Keys(prefix, "/", c.query(ctx))
+	keys, kmeta, err := readSome(ctx, c.Options, reading{what: "list keys " + prefix}, func(q *api.QueryOptions) ([]string, *api.QueryMeta, error) {
+		return c.Client.KV().Keys(prefix, "/", q)
+	})
 	if err != nil {
-		return false, fmt.Errorf("list keys %s: %w", prefix, err)
+		return false, err
 	}
 	if len(keys) > 0 {
 		return true, nil
 	}
-	q := c.query(ctx)
-	q.NodeMeta = map[string]string{GroupMeta: group}
-	nodes, nmeta, err := c.Client.Catalog().Nodes(q)
+	opts := c.Options
+	opts.NodeMeta = map[string]string{GroupMeta: group}
+	nodes, nmeta, err := readSome(ctx, opts, reading{what: fmt.Sprintf("look up the nodes of group %s in consul", group)}, c.Client.Catalog().Nodes)
 	if err != nil {
-		return false, fmt.Errorf("look up the nodes of group %s in consul: %w", group, err)
+		return false, err
 	}
 	if len(nodes) > 0 {
 		return true, nil
 	}
 	if kmeta.ResultsFilteredByACLs || nmeta.ResultsFilteredByACLs {
-		return false, fmt.Errorf("look for group %s (keys under %s, nodes with node meta %s=%s): %w", group, prefix, GroupMeta, group, ErrFiltered)
+		return false, reading{what: fmt.Sprintf("look for group %s (keys under %s, nodes with node meta %s=%s)", group, prefix, GroupMeta, group)}.filtered()
 	}
 	return false, nil
 }
 
 // NodeMaintenance says whether node is in maintenance mode, and why, as the catalog has it.
 func (c *Consul) NodeMaintenance(ctx context.Context, node string) (reason string, on bool, err error) {
-	checks, _, err := c.Client.Health().Node(node, c.query(ctx))
+	checks, err := c.nodeChecks(ctx, node)
 	if err != nil {
-		return "", false, fmt.Errorf("read health of node %s: %w", node, err)
+		return "", false, err
 	}
 	for _, ch := range checks {
 		if ch.CheckID == nodeMaintenanceCheck {
@@ -218,11 +262,12 @@ func (c *Consul) NodeMaintenance(ctx context.Context, node string) (reason strin
 	return "", false, nil
 }
 
-// Nodes are the names of the nodes in Consul's catalog.
+// Nodes are the names of the nodes in Consul's catalog the token may see (for a shell's
+// completion: what it may not see, it does not offer).
 func (c *Consul) Nodes(ctx context.Context) ([]string, error) {
-	nodes, _, err := c.Client.Catalog().Nodes(c.query(ctx))
+	nodes, _, err := readSome(ctx, c.Options, reading{what: "read nodes from consul"}, c.Client.Catalog().Nodes)
 	if err != nil {
-		return nil, fmt.Errorf("read nodes from consul: %w", err)
+		return nil, err
 	}
 	out := make([]string, 0, len(nodes))
 	for _, n := range nodes {
@@ -231,25 +276,46 @@ func (c *Consul) Nodes(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// Groups are the groups nodes name in their meta, those with keys, and the default one.
+// Groups are the groups nodes name in their meta, those with keys, and the default one, as
+// far as the token may see them (for a shell's completion).
 func (c *Consul) Groups(ctx context.Context) ([]string, error) {
 	out := []string{DefaultGroup}
-	nodes, _, err := c.Client.Catalog().Nodes(c.query(ctx))
+	nodes, _, err := readSome(ctx, c.Options, reading{what: "read nodes from consul"}, c.Client.Catalog().Nodes)
 	if err != nil {
-		return nil, fmt.Errorf("read nodes from consul: %w", err)
+		return nil, err
 	}
 	for _, n := range nodes {
 		if g := n.Meta[GroupMeta]; g != "" {
 			out = append(out, g)
 		}
 	}
-	prefix := c.Keys.Prefix + "/groups/"
-	keys, _, err := c.Client.KV().Keys(prefix, "/", c.query(ctx))
+	withKeys, err := c.groupsWithKeys(ctx, false)
 	if err != nil {
-		return nil, fmt.Errorf("read groups under %s: %w", prefix, err)
+		return nil, err
 	}
-	for _, k := range keys {
-		out = append(out, strings.TrimSuffix(strings.TrimPrefix(k, prefix), "/"))
+	return append(out, withKeys...), nil
+}
+
+// groupsWithKeys lists the groups with keys under Keys.GroupsPrefix, by their names there: all
+// of them (a group hidden from the token is ErrFiltered), or, not whole, those the token may
+// see.
+func (c *Consul) groupsWithKeys(ctx context.Context, whole bool) ([]string, error) {
+	prefix := c.Keys.GroupsPrefix()
+	r := reading{what: "read groups under " + prefix, needs: fmt.Sprintf("key_prefix %q read", prefix)}
+	get := func(q *api.QueryOptions) ([]string, *api.QueryMeta, error) { return c.Client.KV().Keys(prefix, "/", q) }
+	how := readSome[[]string]
+	if whole {
+		how = read[[]string]
+	}
+	dirs, _, err := how(ctx, c.Options, r, get)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, d := range dirs {
+		if g, ok := strings.CutSuffix(strings.TrimPrefix(d, prefix), "/"); ok && g != "" {
+			out = append(out, g)
+		}
 	}
 	return out, nil
 }

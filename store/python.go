@@ -17,17 +17,6 @@ import (
 // Python rebootmgr does, and its disable, enable, stop --group and resume --group write them
 // too, so that every stop and disable holds a node whichever rebootmgr runs on it.
 
-// PythonConfig is node's config in the Python rebootmgr: nodes/<node>/config, a JSON object
-// whose "enabled" says whether the node may reboot ("message" why not), and whose "group" is
-// its group when it is given no --group.
-func (k Keys) PythonConfig(node string) string { return k.Prefix + "/nodes/" + node + "/config" }
-
-// PythonGroupStop is the Python rebootmgr's stop flag of group: <group>_stop
-// (default_stop for a Python node given --group default).
-func (k Keys) PythonGroupStop(group string) string {
-	return k.Prefix + "/" + groupName(group) + "_stop"
-}
-
 // PythonDisabled says whether a Python config disables its node there, and why, as the Python
 // rebootmgr judges it: not a JSON object, or without "enabled" (nor the older "disabled"), it
 // never reboots the node ("configuration missing"); an "enabled" that Python takes for false
@@ -117,9 +106,9 @@ func (c *Consul) SetPythonEnabled(ctx context.Context, node string, enabled bool
 		return "", err
 	}
 	key := c.Keys.PythonConfig(node)
-	pair, _, err := c.Client.KV().Get(key, c.query(ctx))
+	pair, err := c.get(ctx, key, "read key "+key)
 	if err != nil {
-		return "", fmt.Errorf("read key %s: %w", key, err)
+		return "", err
 	}
 	if pair == nil {
 		return "", nil
@@ -137,9 +126,9 @@ func (c *Consul) SetPythonEnabled(ctx context.Context, node string, enabled bool
 	if err != nil {
 		return "", fmt.Errorf("encode %s: %w", key, err)
 	}
-	ok, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: data, ModifyIndex: pair.ModifyIndex}, c.write(ctx))
+	ok, err := c.cas(ctx, &api.KVPair{Key: key, Value: data, ModifyIndex: pair.ModifyIndex}, "write key "+key)
 	if err != nil {
-		return "", fmt.Errorf("write key %s: %w", key, err)
+		return "", err
 	}
 	if !ok {
 		return "", fmt.Errorf("%s changed while it was written: %w", key, ErrConflict)

@@ -23,71 +23,6 @@ import (
 	"github.com/rebootmgr/rebootmgr/watch"
 )
 
-// DefaultPrefix is where rebootmgr keeps its keys.
-const DefaultPrefix = "service/rebootmgr"
-
-// Keys is the layout of rebootmgr's keys under a prefix. Its methods put names into keys as
-// they are given: a name must have passed ValidNode or ValidGroup. The store checks again
-// before it reads or writes (a node's name with ValidNode, any key with CheckKey), so that a
-// name that slipped through fails rather than reaching the key Consul would clean it into.
-type Keys struct{ Prefix string }
-
-// Stop is the fleet's stop flag: while it exists (any value), nothing starts.
-func (k Keys) Stop() string { return k.Prefix + "/stop" }
-
-// Lock is the reboot lock record of the default group.
-func (k Keys) Lock() string { return k.Prefix + "/lock" }
-
-// DefaultGroup is the group of the nodes that name none: the whole fleet.
-const DefaultGroup = lock.DefaultGroup
-
-func groupName(group string) string {
-	if group == "" {
-		return DefaultGroup
-	}
-	return group
-}
-
-// GroupLock is the reboot lock record of a group; the default group's is Lock.
-func (k Keys) GroupLock(group string) string {
-	if groupName(group) == DefaultGroup {
-		return k.Lock()
-	}
-	return k.Prefix + "/groups/" + group + "/lock"
-}
-
-// GroupStop is a group's stop flag, beside the fleet's.
-func (k Keys) GroupStop(group string) string {
-	return k.Prefix + "/groups/" + groupName(group) + "/stop"
-}
-
-// GroupLimit holds how many nodes of a group may hold its lock at once (1 when absent).
-func (k Keys) GroupLimit(group string) string {
-	return k.Prefix + "/groups/" + groupName(group) + "/limit"
-}
-
-// GroupQueue is the order in which the group's nodes asked for its lock (see lock.Queue).
-func (k Keys) GroupQueue(group string) string {
-	return k.Prefix + "/groups/" + groupName(group) + "/queue"
-}
-
-// GroupTurn is where a node waiting in the group's queue hears that a place opened for it (see
-// pipeline.Woken): its value is why and when (see TurnValue).
-func (k Keys) GroupTurn(group, node string) string {
-	return k.Prefix + "/groups/" + groupName(group) + "/turn/" + node
-}
-
-// GroupHistory is a group's bounded record of reboots.
-func (k Keys) GroupHistory(group string) string {
-	return k.Prefix + "/groups/" + groupName(group) + "/history"
-}
-
-// Disabled is a node's disabled mark; its value is the reason.
-func (k Keys) Disabled(node string) string { return k.Prefix + "/" + node + "/disabled" }
-
-// RebootRequired is a node's reboot request.
-func (k Keys) RebootRequired(node string) string { return k.Prefix + "/" + node + "/reboot_required" }
-
 // maintenancePrefix starts every maintenance reason rebootmgr sets, so that it never ends a
 // maintenance an operator started.
 const maintenancePrefix = "rebootmgr:"
@@ -96,7 +31,8 @@ const maintenancePrefix = "rebootmgr:"
 type Consul struct {
 	Client *api.Client
 	Keys   Keys
-	// Group is the group whose lock, stop flag and limit apply ("" for the default group).
+	// Group is the group whose lock, stop flag and limit apply ("" for the default group), set
+	// when the store is made (see ForGroup).
 	Group string
 	// Options are applied to every query (datacenter, token).
 	Options api.QueryOptions
@@ -119,6 +55,14 @@ type Consul struct {
 
 var _ pipeline.Store = (*Consul)(nil)
 
+// ForGroup is a store of group with all else c has (its client, layout, options, logger,
+// Python markers and retry policy): a store is of one group from when it is made, never made
+// another's after.
+func (c *Consul) ForGroup(group string) *Consul {
+	return &Consul{Client: c.Client, Keys: c.Keys, Group: group, Options: c.Options, Logger: c.Logger,
+		PythonMarkers: c.PythonMarkers, NewBackOff: c.NewBackOff}
+}
+
 func (c *Consul) query(ctx context.Context) *api.QueryOptions {
 	q := c.Options
 	return q.WithContext(ctx)
@@ -129,14 +73,41 @@ func (c *Consul) write(ctx context.Context) *api.WriteOptions {
 	return w.WithContext(ctx)
 }
 
+// get reads key (nil when absent; see read); what names the read in its errors.
+func (c *Consul) get(ctx context.Context, key, what string) (*api.KVPair, error) {
+	pair, _, err := read(ctx, c.Options, reading{what: what}, func(q *api.QueryOptions) (*api.KVPair, *api.QueryMeta, error) {
+		return c.Client.KV().Get(key, q)
+	})
+	return pair, err
+}
+
+// cas writes p with check-and-set at its ModifyIndex (0: only if absent); false when the key
+// changed (or exists). what names the write in its errors.
+func (c *Consul) cas(ctx context.Context, p *api.KVPair, what string) (bool, error) {
+	ok, _, err := c.Client.KV().CAS(p, c.write(ctx))
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", what, classify(err))
+	}
+	return ok, nil
+}
+
+// deleteCAS deletes p.Key if it is still at p.ModifyIndex (or absent); false when it changed.
+func (c *Consul) deleteCAS(ctx context.Context, p *api.KVPair, what string) (bool, error) {
+	ok, _, err := c.Client.KV().DeleteCAS(p, c.write(ctx))
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", what, classify(err))
+	}
+	return ok, nil
+}
+
 // Flag reads a key that means something by existing.
 func (c *Consul) Flag(ctx context.Context, key string) (pipeline.Flag, error) {
 	if err := CheckKey(key); err != nil {
 		return pipeline.Flag{}, err
 	}
-	pair, _, err := c.Client.KV().Get(key, c.query(ctx))
+	pair, err := c.get(ctx, key, "read key "+key)
 	if err != nil {
-		return pipeline.Flag{}, fmt.Errorf("read key %s: %w", key, err)
+		return pipeline.Flag{}, err
 	}
 	return flagOf(pair), nil
 }
@@ -230,11 +201,7 @@ func (c *Consul) StopGroup(ctx context.Context, reason string) (bool, error) {
 	if err := CheckKey(key); err != nil {
 		return false, err
 	}
-	ok, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: []byte(clip.Text(reason))}, c.write(ctx))
-	if err != nil {
-		return false, fmt.Errorf("write key %s: %w", key, err)
-	}
-	return ok, nil
+	return c.cas(ctx, &api.KVPair{Key: key, Value: []byte(clip.Text(reason))}, "write key "+key)
 }
 
 // History reads the group's history and its index (0: none yet).
@@ -243,9 +210,9 @@ func (c *Consul) History(ctx context.Context) (history.Log, uint64, error) {
 	if err := CheckKey(key); err != nil {
 		return history.Log{}, 0, err
 	}
-	pair, _, err := c.Client.KV().Get(key, c.query(ctx))
+	pair, err := c.get(ctx, key, "read history "+key)
 	if err != nil {
-		return history.Log{}, 0, fmt.Errorf("read history %s: %w", key, err)
+		return history.Log{}, 0, err
 	}
 	if pair == nil {
 		return history.Log{Version: 1}, 0, nil
@@ -271,9 +238,9 @@ func (c *Consul) AppendHistory(ctx context.Context, e history.Entry) (history.Lo
 		if err != nil {
 			return false, err
 		}
-		ok, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: data, ModifyIndex: index}, c.write(ctx))
+		ok, err := c.cas(ctx, &api.KVPair{Key: key, Value: data, ModifyIndex: index}, "write history "+key)
 		if err != nil {
-			return false, fmt.Errorf("write history %s: %w", key, err)
+			return false, err
 		}
 		out = l
 		return ok, nil
@@ -310,18 +277,16 @@ func (c *Consul) GroupNodes(ctx context.Context) (int, error) {
 // groupCatalog reads the nodes of the group in Consul's catalog: how many there are, and the
 // zones of those that name one (node meta rebootmgr-zone).
 func (c *Consul) groupCatalog(ctx context.Context) (int, map[string]string, error) {
-	q := c.query(ctx)
+	opts := c.Options
 	if group := groupName(c.Group); group != DefaultGroup {
 		// Only the group's nodes travel (the default group's are those without the meta: all
 		// must be read).
-		q.NodeMeta = map[string]string{GroupMeta: group}
+		opts.NodeMeta = map[string]string{GroupMeta: group}
 	}
-	nodes, meta, err := c.Client.Catalog().Nodes(q)
+	r := reading{what: "read the nodes of group " + groupName(c.Group), needs: `node_prefix "" read`}
+	nodes, _, err := read(ctx, opts, r, c.Client.Catalog().Nodes)
 	if err != nil {
-		return 0, nil, fmt.Errorf("read the nodes of group %s: %w", groupName(c.Group), err)
-	}
-	if meta.ResultsFilteredByACLs {
-		return 0, nil, fmt.Errorf("read the nodes of group %s: %w (node_prefix \"\" read)", groupName(c.Group), ErrFiltered)
+		return 0, nil, err
 	}
 	n, zones := 0, map[string]string{}
 	for _, node := range nodes {
@@ -367,10 +332,8 @@ func (c *Consul) SetDisabled(ctx context.Context, node, reason string) error {
 		return err
 	}
 	key := c.Keys.Disabled(node)
-	if _, _, err := c.Client.KV().CAS(&api.KVPair{Key: key, Value: []byte(clip.Text(reason))}, c.write(ctx)); err != nil {
-		return fmt.Errorf("write key %s: %w", key, err)
-	}
-	return nil
+	_, err := c.cas(ctx, &api.KVPair{Key: key, Value: []byte(clip.Text(reason))}, "write key "+key)
+	return err
 }
 
 // Trigger reads node's reboot request.
@@ -387,19 +350,15 @@ func (c *Consul) DeleteTrigger(ctx context.Context, node string, index uint64) (
 		return false, err
 	}
 	key := c.Keys.RebootRequired(node)
-	ok, _, err := c.Client.KV().DeleteCAS(&api.KVPair{Key: key, ModifyIndex: index}, c.write(ctx))
-	if err != nil {
-		return false, fmt.Errorf("delete key %s: %w", key, err)
-	}
-	return ok, nil
+	return c.deleteCAS(ctx, &api.KVPair{Key: key, ModifyIndex: index}, "delete key "+key)
 }
 
 // Lock reads the lock record; a record that cannot be read is an error, never "free".
 func (c *Consul) Lock(ctx context.Context) (lock.Record, uint64, error) {
 	key := c.Keys.GroupLock(c.Group)
-	pair, _, err := c.Client.KV().Get(key, c.query(ctx))
+	pair, err := c.get(ctx, key, "read reboot lock "+key)
 	if err != nil {
-		return lock.Record{}, 0, fmt.Errorf("read reboot lock %s: %w", key, err)
+		return lock.Record{}, 0, err
 	}
 	if pair == nil {
 		return lock.Record{Version: lock.Version}, 0, nil
@@ -430,7 +389,7 @@ func (c *Consul) StartMaintenance(ctx context.Context, node, reason string) erro
 		return nil
 	}
 	if err := c.Client.Agent().EnableNodeMaintenance(clip.Text(reason)); err != nil {
-		return fmt.Errorf("put node %s into maintenance: %w", node, err)
+		return fmt.Errorf("put node %s into maintenance: %w", node, classify(err))
 	}
 	return nil
 }
@@ -449,7 +408,7 @@ func (c *Consul) EndMaintenance(ctx context.Context, node string) error {
 		return nil
 	}
 	if err := c.Client.Agent().DisableNodeMaintenance(); err != nil {
-		return fmt.Errorf("end maintenance of node %s: %w", node, err)
+		return fmt.Errorf("end maintenance of node %s: %w", node, classify(err))
 	}
 	return nil
 }
@@ -460,7 +419,7 @@ const nodeMaintenanceCheck = "_node_maintenance"
 func (c *Consul) maintenance(ctx context.Context, node string) (*api.AgentCheck, error) {
 	checks, err := c.Client.Agent().ChecksWithFilterOpts("", c.query(ctx))
 	if err != nil {
-		return nil, fmt.Errorf("read checks of node %s: %w", node, err)
+		return nil, fmt.Errorf("read checks of node %s: %w", node, classify(err))
 	}
 	return checks[nodeMaintenanceCheck], nil
 }
@@ -501,7 +460,7 @@ func LocalNode(ctx context.Context, client *api.Client) (string, map[string]stri
 	}
 	q := &api.QueryOptions{}
 	if _, err := client.Raw().Query("/v1/agent/self", &self, q.WithContext(ctx)); err != nil {
-		return "", nil, fmt.Errorf("ask the local consul agent for its node name: %w", err)
+		return "", nil, fmt.Errorf("ask the local consul agent for its node name: %w", classify(err))
 	}
 	if self.Config.NodeName == "" {
 		return "", nil, errors.New("the local consul agent did not say its node name")

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/hashicorp/consul/api"
 
 	"github.com/rebootmgr/rebootmgr/clip"
@@ -384,7 +385,7 @@ func TestClaimsTooLargeToWrite(t *testing.T) {
 // the queue a node joins is written without one.
 func TestViewZonesFromTheCatalog(t *testing.T) {
 	s, a := newStore(t)
-	s.Group = "compute"
+	s = s.ForGroup("compute")
 	ctx := context.Background()
 	for node, zone := range map[string]string{"c1": "rack-1", "c2": "rack-2", "c3": ""} {
 		meta := map[string]string{GroupMeta: "compute"}
@@ -425,5 +426,19 @@ func TestViewZonesFromTheCatalog(t *testing.T) {
 	}
 	if v, err = s.View(ctx); err != nil || v.Zones != nil {
 		t.Fatalf("zones %v (%v), want none without a zone bound", v.Zones, err)
+	}
+}
+
+// TestForGroup: a store of another group is a new store with all else of the first; the first
+// stays of its own group.
+func TestForGroup(t *testing.T) {
+	back := func() backoff.BackOff { return &backoff.ZeroBackOff{} }
+	base := &Consul{Keys: Keys{Prefix: DefaultPrefix}, Options: api.QueryOptions{Datacenter: "dc2"}, Logger: slog.New(slog.DiscardHandler), PythonMarkers: true, NewBackOff: back}
+	g := base.ForGroup("compute")
+	if g == base || base.Group != "" || g.Group != "compute" {
+		t.Fatalf("ForGroup: %p %+v from %p %+v", g, g, base, base)
+	}
+	if g.Keys != base.Keys || g.Options.Datacenter != "dc2" || g.Logger != base.Logger || !g.PythonMarkers || g.NewBackOff == nil {
+		t.Fatalf("ForGroup lost what the store had: %+v", g)
 	}
 }

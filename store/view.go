@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -17,39 +16,6 @@ import (
 	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 )
-
-// Holders is the fleet's record of every node holding a place in any group's lock.
-func (k Keys) Holders() string { return k.Prefix + "/holders" }
-
-// Claims is the fleet's record of the nodes waiting for room that go first (see lock.Claims).
-func (k Keys) Claims() string { return k.Prefix + "/claims" }
-
-// LegacyKeys are the keys through which the Python rebootmgr holds a lock for group: its
-// session locks (lock/.lock fleet-wide, <group>_lock/.lock in a group) and its markers
-// (reboot_in_progress, <group>_reboot_in_progress), the default group's included, since a
-// Python node given --group default writes those.
-func (k Keys) LegacyKeys(group string) []string {
-	return []string{k.LegacySession(), k.LegacyMarker(), k.LegacyGroupSession(group), k.LegacyGroupMarker(group)}
-}
-
-// LegacySession is the key a Python node of no group locks with a session: lock/.lock.
-func (k Keys) LegacySession() string { return k.Prefix + "/lock/.lock" }
-
-// LegacyGroupSession is the key a Python node of group locks with a session:
-// <group>_lock/.lock (default_lock/.lock for the default group).
-func (k Keys) LegacyGroupSession(group string) string {
-	return k.Prefix + "/" + groupName(group) + "_lock/.lock"
-}
-
-// LegacyMarker is the key in which a Python node of no group marks its reboot in progress
-// with its name: reboot_in_progress. rebootmgr writes its own there too (see MarkerValue).
-func (k Keys) LegacyMarker() string { return k.Prefix + "/reboot_in_progress" }
-
-// LegacyGroupMarker is LegacyMarker for a Python node of group: <group>_reboot_in_progress
-// (default_reboot_in_progress for the default group).
-func (k Keys) LegacyGroupMarker(group string) string {
-	return k.Prefix + "/" + groupName(group) + "_reboot_in_progress"
-}
 
 // markerTag starts the value of every marker rebootmgr writes in the Python rebootmgr's keys.
 // The Python rebootmgr takes a marker that starts with its own host name for its own reboot
@@ -79,16 +45,15 @@ type viewState struct {
 // rebootmgr's keys in one consistent transaction. A session lock held on a Python lock key, or
 // a Python marker that rebootmgr did not write, is a Python holder (View.Legacy).
 func (c *Consul) View(ctx context.Context) (pipeline.View, error) {
-	lockKey, limitKey, fleetKey := c.Keys.GroupLock(c.Group), c.Keys.GroupLimit(c.Group), c.Keys.Holders()
-	stopKey, groupStopKey, queueKey := c.Keys.Stop(), c.Keys.GroupStop(c.Group), c.Keys.GroupQueue(c.Group)
-	legacy, claimsKey, pyStopKey := c.Keys.LegacyKeys(c.Group), c.Keys.Claims(), c.Keys.PythonGroupStop(c.Group)
-	keys := append([]string{lockKey, limitKey, fleetKey, stopKey, groupStopKey, pyStopKey, queueKey, claimsKey}, legacy...)
+	stopKey, groupStopKey, pyStopKey := c.Keys.Stop(), c.Keys.GroupStop(c.Group), c.Keys.PythonGroupStop(c.Group)
+	legacy := c.Keys.LegacyKeys(c.Group)
+	keys := append([]string{c.Keys.GroupLock(c.Group), c.Keys.GroupLimit(c.Group), c.Keys.Holders(), stopKey, groupStopKey, pyStopKey,
+		c.Keys.GroupQueue(c.Group), c.Keys.Claims()}, legacy...)
 	pairs, err := c.getAll(ctx, keys)
 	if err != nil {
 		return pipeline.View{}, err
 	}
-	v := pipeline.View{Group: groupName(c.Group), Lock: lock.Record{Version: lock.Version}, Limit: lock.One,
-		Fleet: lock.Fleet{Version: lock.Version}, Legacy: map[string]string{}}
+	v := pipeline.View{Group: groupName(c.Group), Legacy: map[string]string{}}
 	state := &viewState{index: map[string]uint64{}, markers: map[string]string{}}
 	for _, key := range keys {
 		state.index[key] = 0
@@ -103,60 +68,84 @@ func (c *Consul) View(ctx context.Context) (pipeline.View, error) {
 	if !v.Stop.Set {
 		v.Stop = c.pythonGroupStop(flagOf(pairs[pyStopKey]))
 	}
-	if p := pairs[lockKey]; p != nil {
-		if v.Lock, err = lock.Decode(p.Value); err != nil {
-			return pipeline.View{}, fmt.Errorf("reboot lock %s: %w (fix or delete the key by hand after checking which nodes are rebooting)", lockKey, err)
-		}
-	}
-	if p := pairs[limitKey]; p != nil {
-		if v.Limit, err = lock.ParseLimit(string(p.Value)); err != nil {
-			return pipeline.View{}, fmt.Errorf("key %s: %w", limitKey, err)
-		}
-		if v.Limit.Percent > 0 || v.Limit.PerZone > 0 {
-			// The share is of the nodes Consul knows now, and the zones are theirs: read beside
-			// the transaction, as the group's nodes change seldom and are no record the write
-			// depends on (a zone orders the queue; the holders' own zones judge the places).
-			n, zones, err := c.groupCatalog(ctx)
-			if err != nil {
-				return pipeline.View{}, err
-			}
-			if v.Limit.Percent > 0 {
-				v.GroupNodes = n
-			}
-			if v.Limit.PerZone > 0 {
-				v.Zones = zones
-			}
-		}
-	}
-	v.Queue = lock.Queue{Version: lock.Version}
-	if p := pairs[queueKey]; p != nil {
-		if v.Queue, err = lock.DecodeQueue(p.Value); err != nil {
-			return pipeline.View{}, fmt.Errorf("group's queue %s: %w (delete the key: it only orders the nodes waiting)", queueKey, err)
-		}
-	}
-	if v.Claims, err = decodeClaims(claimsKey, pairs[claimsKey]); err != nil {
+	if err := c.viewRecords(ctx, &v, pairs); err != nil {
 		return pipeline.View{}, err
-	}
-	if p := pairs[fleetKey]; p != nil {
-		if v.Fleet, err = lock.DecodeFleet(p.Value); err != nil {
-			return pipeline.View{}, fmt.Errorf("fleet's lock holders %s: %w (fix or delete the key by hand after checking which nodes are rebooting)", fleetKey, err)
-		}
 	}
 	for _, key := range legacy {
 		p := pairs[key]
-		switch {
-		case p == nil:
-		case strings.HasSuffix(key, "/.lock"):
-			if p.Session != "" {
-				v.Legacy[key] = ""
-			}
-		case OwnMarker(string(p.Value)):
+		if p == nil {
+			continue
+		}
+		session := key == c.Keys.LegacySession() || key == c.Keys.LegacyGroupSession(c.Group)
+		if node, held := pythonHolder(session, p); held {
+			v.Legacy[key] = node
+		} else if !session && OwnMarker(string(p.Value)) {
 			state.markers[key] = string(p.Value)
-		default:
-			v.Legacy[key] = strings.TrimSpace(string(p.Value))
 		}
 	}
 	return v, nil
+}
+
+// viewRecords decodes into v the records pairs hold (each as it is when absent): the group's
+// lock record, limit and queue, the fleet's holders and claims. A record that cannot be read
+// is an error, never an empty one.
+func (c *Consul) viewRecords(ctx context.Context, v *pipeline.View, pairs map[string]*api.KVPair) error {
+	lockKey, fleetKey, queueKey, claimsKey := c.Keys.GroupLock(c.Group), c.Keys.Holders(), c.Keys.GroupQueue(c.Group), c.Keys.Claims()
+	v.Lock, v.Fleet, v.Queue = lock.Record{Version: lock.Version}, lock.Fleet{Version: lock.Version}, lock.Queue{Version: lock.Version}
+	var err error
+	if p := pairs[lockKey]; p != nil {
+		if v.Lock, err = lock.Decode(p.Value); err != nil {
+			return fmt.Errorf("reboot lock %s: %w (fix or delete the key by hand after checking which nodes are rebooting)", lockKey, err)
+		}
+	}
+	if err := c.viewLimit(ctx, v, pairs[c.Keys.GroupLimit(c.Group)]); err != nil {
+		return err
+	}
+	if p := pairs[queueKey]; p != nil {
+		if v.Queue, err = lock.DecodeQueue(p.Value); err != nil {
+			return fmt.Errorf("group's queue %s: %w (delete the key: it only orders the nodes waiting)", queueKey, err)
+		}
+	}
+	if v.Claims, err = decodeClaims(claimsKey, pairs[claimsKey]); err != nil {
+		return err
+	}
+	if p := pairs[fleetKey]; p != nil {
+		if v.Fleet, err = lock.DecodeFleet(p.Value); err != nil {
+			return fmt.Errorf("fleet's lock holders %s: %w (fix or delete the key by hand after checking which nodes are rebooting)", fleetKey, err)
+		}
+	}
+	return nil
+}
+
+// viewLimit decodes into v the group's limit its key's pair holds (lock.One when absent) and,
+// for a limit that is a share of the group's nodes or bounded per zone, reads them from the
+// catalog.
+func (c *Consul) viewLimit(ctx context.Context, v *pipeline.View, p *api.KVPair) error {
+	v.Limit = lock.One
+	if p == nil {
+		return nil
+	}
+	var err error
+	if v.Limit, err = lock.ParseLimit(string(p.Value)); err != nil {
+		return fmt.Errorf("key %s: %w", p.Key, err)
+	}
+	if v.Limit.Percent == 0 && v.Limit.PerZone == 0 {
+		return nil
+	}
+	// The share is of the nodes Consul knows now, and the zones are theirs: read beside the
+	// transaction, as the group's nodes change seldom and are no record the write depends on (a
+	// zone orders the queue; the holders' own zones judge the places).
+	n, zones, err := c.groupCatalog(ctx)
+	if err != nil {
+		return err
+	}
+	if v.Limit.Percent > 0 {
+		v.GroupNodes = n
+	}
+	if v.Limit.PerZone > 0 {
+		v.Zones = zones
+	}
+	return nil
 }
 
 // decodeClaims is the claims record a key's pair holds (empty when absent).
@@ -218,17 +207,20 @@ func (c *Consul) getAll(ctx context.Context, keys []string) (map[string]*api.KVP
 	for i, key := range keys {
 		ops[i] = &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVGetOrEmpty, Key: key}}
 	}
-	q := c.Options
-	q.RequireConsistent, q.AllowStale = true, false
-	ok, resp, meta, err := c.Client.Txn().Txn(ops, q.WithContext(ctx))
+	resp, _, err := read(ctx, c.Options, reading{what: "read keys " + strings.Join(keys, ", ")}, func(q *api.QueryOptions) (*api.TxnResponse, *api.QueryMeta, error) {
+		ok, resp, meta, err := c.Client.Txn().Txn(ops, q)
+		switch {
+		case err != nil:
+			return nil, meta, err
+		case !ok:
+			return nil, meta, txnErrors(resp)
+		case len(resp.Results) != len(keys):
+			return nil, meta, ErrFiltered
+		}
+		return resp, meta, nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("read keys %s: %w", strings.Join(keys, ", "), err)
-	}
-	if !ok {
-		return nil, fmt.Errorf("read keys %s: %w", strings.Join(keys, ", "), txnErrors(resp))
-	}
-	if meta.ResultsFilteredByACLs || len(resp.Results) != len(keys) {
-		return nil, fmt.Errorf("read keys %s: %w", strings.Join(keys, ", "), ErrFiltered)
+		return nil, err
 	}
 	out := make(map[string]*api.KVPair, len(keys))
 	for _, r := range resp.Results {
@@ -238,10 +230,6 @@ func (c *Consul) getAll(ctx context.Context, keys []string) (map[string]*api.KVP
 	}
 	return out, nil
 }
-
-// ErrFiltered means Consul left out results the token may not read: what rebootmgr sees is not
-// the whole truth (a quorum counted on what is left could be wrong), so it does not act on it.
-var ErrFiltered = errors.New("results hidden by Consul's ACLs (X-Consul-Results-Filtered-By-ACLs): the token needs read access to them (node_prefix, service_prefix and key_prefix read)")
 
 // Commit writes ch in one transaction if nothing v holds changed since it was read (see
 // pipeline.Change); false, and nothing written, when something did. The Python rebootmgr's
@@ -336,13 +324,7 @@ func TurnValue(w pipeline.Wake, now time.Time) string {
 func TurnIsPlace(value []byte) bool { return strings.HasPrefix(string(value), "place ") }
 
 // denied says whether a write failed for want of ACL permission.
-func denied(err error) bool {
-	var status api.StatusError
-	if errors.As(err, &status) && status.Code == http.StatusForbidden {
-		return true
-	}
-	return strings.Contains(err.Error(), "Permission denied")
-}
+func denied(err error) bool { return errors.Is(err, ErrDenied) }
 
 // maxTxnOps is the most operations Consul takes in one transaction.
 const maxTxnOps = 64
@@ -422,14 +404,14 @@ func (c *Consul) txn(ctx context.Context, ops api.TxnOps) (bool, error) {
 	}
 	ok, resp, _, err := c.Client.Txn().Txn(ops, c.writeQuery(ctx))
 	if err != nil {
-		return false, fmt.Errorf("write keys %s: %w", strings.Join(names, ", "), err)
+		return false, fmt.Errorf("write keys %s: %w", strings.Join(names, ", "), classify(err))
 	}
 	if ok {
 		return true, nil
 	}
 	for _, e := range resp.Errors {
 		if !conflict(e.What) {
-			return false, fmt.Errorf("write keys %s: %w", strings.Join(names, ", "), txnErrors(resp))
+			return false, fmt.Errorf("write keys %s: %w", strings.Join(names, ", "), classify(txnErrors(resp)))
 		}
 	}
 	return false, nil

@@ -96,7 +96,7 @@ func (f *checkFlags) state(ctx context.Context, o *operator, node string, here b
 			return fleet.NodeState{}, err
 		}
 	}
-	o.store.Group = group
+	o = o.inGroup(group)
 	// Judged as its daemon would judge it: a place of its name that a FleetLock request took is
 	// a host's, not its own.
 	s := fleet.NodeState{Node: node, Group: group, Zone: meta[store.ZoneMeta], Limit: lock.One, Now: time.Now(), Daemon: true}
@@ -139,7 +139,7 @@ func (f *checkFlags) judgedBy(ctx context.Context, o *operator, s *fleet.NodeSta
 	s.Cooldown, s.StayGreen, s.MinRebootInterval = f.cooldown, f.stayGreen, f.minRebootInterval
 	if !here {
 		// Another node is judged by the settings its daemon published.
-		d, ok, err := fleet.DaemonOf(ctx, o.client, s.Node)
+		d, ok, err := o.store.Daemon(ctx, s.Node)
 		switch {
 		case err != nil:
 			return err

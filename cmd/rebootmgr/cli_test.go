@@ -237,12 +237,12 @@ func TestEachCommandOffersWhatItUses(t *testing.T) {
 		has, lacks []string
 	}{
 		{"status", []string{"json", "node", "reboot-window", "reboot-required-file", "consul-addr", "tasks-dir"},
-			[]string{"reboot-command", "dry-run", "settle", "group", "breaker", "reboot-required-command", "interval", "force", "task-timeout"}},
+			[]string{"reboot-command", "dry-run", "settle", "group", "breaker", "reboot-required-command", "interval", "force", "task-timeout", "clock-offset"}},
 		{"check", []string{"node", "group", "reboot-window", "cooldown", "reboot-required-command"},
-			[]string{"reboot-command", "dry-run", "settle", "breaker", "notify-url", "interval", "json", "task-timeout", "python-markers"}},
-		{"reboot", []string{"reboot-command", "check-triggers", "force", "dry-run", "reboot-window", "node", "group"},
+			[]string{"reboot-command", "dry-run", "settle", "breaker", "notify-url", "interval", "json", "task-timeout", "python-markers", "clock-offset"}},
+		{"reboot", []string{"reboot-command", "check-triggers", "force", "dry-run", "reboot-window", "node", "group", "clock-offset"},
 			[]string{"interval", "enabled", "json", "metrics-addr"}},
-		{"daemon", []string{"interval", "enabled", "metrics-addr", "reboot-command", "reboot-window"},
+		{"daemon", []string{"interval", "enabled", "metrics-addr", "reboot-command", "reboot-window", "clock-offset"},
 			[]string{"check-triggers", "force", "json"}},
 		{"trigger", []string{"node", "reason", "force"}, []string{"group", "reboot-command"}},
 		{"cancel", []string{"node"}, []string{"group", "reason", "force"}},

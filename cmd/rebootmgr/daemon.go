@@ -141,8 +141,9 @@ func (df *daemonFlags) daemon(w *wired, e env, lastStart, now time.Time) *daemon
 		Health:        ps.health,
 		Turn:          ps.turn,
 		Claims:        ps.claims,
-		// The pipeline's (see wire): a holder's deadline it finds is a moment on this clock.
-		Clock: pipeline.SystemClock{},
+		// The pipeline's: a holder's deadline it finds is a moment on this clock, which may be
+		// shifted (--clock-offset).
+		Clock: p.Clock,
 	}
 }
 

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,25 +31,37 @@ var (
 // computes in their own group with a limit of 2; quobyte, max_failing=1, shared by controllers
 // and computes; the services and rules of fleettest.OpenStack, as script checks; every
 // notification POSTed to a webhook) round after round (a node is asked to reboot again soon
-// after it finished) and, while it rolls, kills daemons, restarts agents (the server too),
-// makes client agents leave the cluster cleanly and come back, forgets a node that left, sets
-// the stop flag for a while, fails services for a while, makes tasks fail or hang and VMs
-// refuse to migrate until an operator repairs the node, and changes the groups' limits
-// between 1 and 3; the webhook answers late (up to 4.5 s) and at times sets the stop flag
-// before it answers a "reboot started".
+// after it finished) beside FleetLock hosts that ask a rebootmgr fleetlock server for places in
+// the same groups as Zincati does (one named as a compute, one in a group no operator made; see
+// faults_hosts_test.go). Every daemon runs with a clock of its own, seconds to an hour ahead or
+// behind, and a cooldown and stay-green of a few seconds of its own (faults_clock_test.go).
+// While it rolls, the run kills daemons, restarts daemons with another clock (kill -9 or
+// SIGTERM), restarts agents (the server too), makes client agents leave the cluster cleanly and
+// come back, forgets a node that left, sets the stop flag for a while, fails services for a
+// while, makes tasks fail or hang and VMs refuse to migrate until an operator repairs the node,
+// and changes the limit of a group whose nodes wait in its queue, to 1, 2, 3 or auto; the
+// webhook answers late (up to 4.5 s) and at times sets the stop flag before it answers a
+// "reboot started".
 //
-// After every step: the fleet's record of holders is the union of the groups' records, and
-// every place was taken within the group's limit. At every reboot, judged at the moments of
+// After every step: the fleet's record of holders is the union of the groups' records; every
+// place was taken within the group's limit (under auto, a FleetLock host, which runs no rule,
+// alone); no group was stopped on a deadline that cannot be true (its holder's reboot within
+// its deadline on the run's clock); nobody overtook a live node's turn; an eligible node got its
+// place within its bound (faults_queue_test.go). At every FleetLock request: a group no operator
+// made is refused unknown_group, a node's name is refused id_in_use while its daemon is
+// registered, no place is granted under the stop flag. At every reboot, judged at the moments of
 // the daemon's last reads (see the windows in faults_world_test.go): the node holds its place
-// in phase rebooting; fewer than the limit in force of its group's other holders were
-// rebooting or finishing when it moved there; the stop flag was not set; its own services
-// passed, and every rule of every service it runs held, counting as failing every other holder
-// anywhere (any phase; a node rebooted and not back yet holds one), every instance the catalog
-// showed failing, and every remembered member gone from the catalog; a compute had no VM left.
-// A node that left and was forgotten counts no more (forget is refused while Consul still lists
-// it); one that comes back is remembered again. Once the faults stop and an operator clears
-// what they left, every reboot asked for has happened exactly once and finished, computes with
-// their VMs back. Reproduce a run with -fault-seed.
+// in phase rebooting; fewer than the limit in force of its group's other holders (hosts
+// included) were rebooting or finishing when it moved there; the stop flag was not set; its own
+// services passed, and every rule of every service it runs held, counting as failing every
+// other holder anywhere (any phase; a node rebooted and not back yet holds one), every instance
+// the catalog showed failing, and every remembered member gone from the catalog; a compute had
+// no VM left. Every time a daemon wrote is read back on the run's clock (it knows each daemon's
+// offset). A node that left and was forgotten counts no more (forget is refused while Consul
+// still lists it); one that comes back is remembered again. Once the faults stop and an
+// operator clears what they left, every reboot asked for has happened exactly once and
+// finished, computes with their VMs back, and every host has finished its reboot. Reproduce a
+// run with -fault-seed.
 func TestFleetFaults(t *testing.T) {
 	seeds := []uint64{1, 2}
 	switch {
@@ -85,6 +99,19 @@ type simNode struct {
 	// the measures of its failures showing.
 	stopWatch    func()
 	stopFailures map[string]func()
+	// offset is its daemon's clock (see faults_clock_test.go), cooldown and stayGreen its
+	// settings; lives its daemons, live whether one runs, since readyAt (its first evaluation
+	// done); diedAt when the last one ended.
+	offset, cooldown, stayGreen time.Duration
+	lives                       []life
+	live                        bool
+	readyAt, diedAt             time.Time
+	// backAt is when its agent last came back after leaving, agentAt when it was last restarted.
+	backAt, agentAt time.Time
+	// eligibleFrom is when the run first saw it eligible for its place, and what it saw then
+	// (see faults_queue_test.go).
+	eligibleFrom time.Time
+	eligibleSaw  string
 }
 
 // faultRun is one seeded run of TestFleetFaults.
@@ -102,6 +129,26 @@ type faultRun struct {
 	pending  []pending
 	episodes map[string]int
 	cov      coverage
+	// hosts are the FleetLock hosts, served at hostsURL.
+	hosts    []*host
+	hostsURL string
+	// serverAt is when the server's agent was last restarted; prev the last read of the locks.
+	serverAt time.Time
+	prev     stateView
+}
+
+// stateView is one read of the locks (see fleettest.State): made after from, seen at at.
+type stateView struct {
+	fleettest.State
+	from, at time.Time
+}
+
+// state reads the locks.
+func (r *faultRun) state() stateView {
+	r.t.Helper()
+	from := time.Now()
+	s := r.fleet.State()
+	return stateView{State: s, from: from, at: time.Now()}
 }
 
 // coverage is what the run went through, logged at its end.
@@ -121,6 +168,13 @@ type coverage struct {
 	// verdict, the move to rebooting, the last read); spawn the longest from that read's log
 	// line to the reboot command's clock.
 	judged, spawn time.Duration
+	// The clocks, the hosts and the queue: clock jumps; the hosts' asks and reboots, their
+	// refusals for a group no operator made and for a node's name; limits changed while a node
+	// of the group waited in its queue, and to auto; entries marked as having missed their
+	// turn; waits of nodes eligible for their place, and the longest.
+	jumps, hostAsks, hostReboots, unknownGroup, idInUse int
+	limitsWhileWaiting, autoLimits, missed, eligible    int
+	longestWait                                         time.Duration
 }
 
 func runFaults(t *testing.T, seed uint64) {
@@ -141,8 +195,11 @@ func runFaults(t *testing.T, seed uint64) {
 		DaemonArgs:    []string{"--task-timeout", "2s", "--interval", "3s", "--notify-url", hook},
 	})
 	for _, n := range r.fleet.Nodes {
-		r.nodes = append(r.nodes, &simNode{Node: n, failing: map[string]bool{}, stopFailures: map[string]func(){}})
+		sn := &simNode{Node: n, failing: map[string]bool{}, stopFailures: map[string]func(){}}
+		r.drawSettings(sn)
+		r.nodes = append(r.nodes, sn)
 	}
+	t.Logf("nodes:%s", r.clocks())
 	first := r.nodes[0]
 	r.w.mu.Lock()
 	r.w.first = first.Node
@@ -151,10 +208,13 @@ func runFaults(t *testing.T, seed uint64) {
 	for group := range r.fleet.Groups() {
 		r.w.limits[group] = []limitChange{{limit: 1}}
 	}
-	r.setLimit(fleettest.Compute, 2)
+	r.setLimit(fleettest.Compute, "2")
 	for _, n := range r.nodes {
 		r.start(n)
 	}
+	r.hostsURL = r.hostsServer()
+	r.hosts = r.newHosts()
+	r.prev = r.state()
 	// Every daemon's health watch remembers the members of its services: wait for all, so
 	// that a node that leaves counts from the start.
 	for _, n := range r.nodes {
@@ -224,10 +284,15 @@ func (r *faultRun) faults() []fault {
 		}
 	}
 	return []fault{
-		{"kill -9 the daemon", false, func(n *simNode) { n.Daemon.Kill9(); r.start(n) }, nil, false},
+		{"kill -9 the daemon", false, func(n *simNode) { r.kill9(n); r.start(n) }, nil, false},
+		{"jump the daemon's clock: restart it with another offset", false, r.jump, nil, false},
 		{"kill -9 and restart the Consul agent (" + first.Name + "'s is the server)", false, func(n *simNode) {
 			n.Agent.Kill()
 			n.Agent.Start()
+			n.agentAt = time.Now()
+			if n == first {
+				r.serverAt = n.agentAt
+			}
 		}, nil, false},
 		{"set the stop flag for 0.5 to 4 s", true, func(*simNode) {
 			r.w.mu.Lock()
@@ -254,10 +319,7 @@ func (r *faultRun) faults() []fault {
 		{"make the pre-boot task fail", true, broken(func(n *simNode) { n.SetTaskFails(true) }), nil, false},
 		{"make the pre-boot task hang", true, broken(func(n *simNode) { n.SetTaskHangs(true) }), nil, false},
 		{"make the VMs stuck", true, broken(func(n *simNode) { n.SetVMsStuck(true) }), func(n *simNode) bool { return n.Compute }, false},
-		{"change the group's limit", true, func(n *simNode) {
-			r.setLimit(n.Group, 1+r.rng.IntN(3))
-			r.cov.limitChanges++
-		}, nil, false},
+		{"change the limit of a group with nodes waiting in its queue (1 to 3, or auto)", true, r.changeLimit, nil, true},
 		{"the agent leaves the cluster cleanly, back 1 to 10 s later (two at most away)", false, func(n *simNode) {
 			away := 0
 			for _, m := range r.nodes {
@@ -334,9 +396,11 @@ func (r *faultRun) try(args ...string) (string, error) {
 	return string(out), err
 }
 
-// start starts n's daemon.
+// start starts n's daemon, with its clock and settings.
 func (r *faultRun) start(n *simNode) {
-	n.Start()
+	n.lives = append(n.lives, life{offset: n.offset, from: time.Now()})
+	n.Start(n.daemonArgs()...)
+	n.live, n.readyAt = true, time.Now()
 	n.logs = append(n.logs, n.Daemon.Log)
 	n.waiting = n.Daemon.Log.Seen("waiting for an operator")
 }
@@ -353,13 +417,49 @@ func (r *faultRun) request(n *simNode) {
 	}
 }
 
-func (r *faultRun) setLimit(group string, limit int) {
+func (r *faultRun) setLimit(group, limit string) {
 	from := time.Now()
-	r.rebootmgr("limit", group, fmt.Sprint(limit))
+	r.rebootmgr("limit", group, limit)
+	places := math.MaxInt
+	if limit != "auto" {
+		places, _ = strconv.Atoi(limit)
+	}
 	r.w.mu.Lock()
-	r.w.limits[group] = append(r.w.limits[group], limitChange{from: from, to: time.Now(), limit: limit})
+	r.w.limits[group] = append(r.w.limits[group], limitChange{from: from, to: time.Now(), limit: places})
 	r.w.mu.Unlock()
-	r.t.Logf("  group %s: limit %d", group, limit)
+	r.t.Logf("  group %s: limit %s", group, limit)
+}
+
+// changeLimit sets the limit of a group in whose queue nodes wait (either group when none
+// does) to 1, 2, 3 or auto.
+func (r *faultRun) changeLimit(*simNode) {
+	s := r.state()
+	var groups []string
+	for group, q := range s.Queues {
+		if len(q.Entries) > 0 {
+			groups = append(groups, group)
+		}
+	}
+	if len(groups) == 0 {
+		for group := range r.fleet.Groups() {
+			groups = append(groups, group)
+		}
+	} else {
+		r.cov.limitsWhileWaiting++
+	}
+	slices.Sort(groups)
+	group := groups[r.rng.IntN(len(groups))]
+	// The first change is to auto, so that even a short run has one; then 1 to 3 or auto.
+	limit := "auto"
+	if r.cov.limitChanges > 0 {
+		limit = []string{"1", "2", "3", "auto"}[r.rng.IntN(4)]
+	}
+	if limit == "auto" {
+		r.cov.autoLimits++
+	}
+	r.t.Logf("  queue of group %s: %s", group, fmtQueue(s.Queues[group]))
+	r.setLimit(group, limit)
+	r.cov.limitChanges++
 }
 
 // setFailing fails or heals a service of n. A failure counts from the moment the catalog
@@ -451,6 +551,7 @@ func (r *faultRun) comeBack(n *simNode) {
 	r.w.mu.Unlock()
 	n.Agent.Start()
 	n.left = false
+	n.backAt = time.Now()
 	r.failuresShow(n, true)
 	if n.forgotten {
 		// It counts again once remembered; step waits for that, the fleet rolling on.
@@ -547,9 +648,14 @@ func (r *faultRun) step(when string) {
 	}
 	r.pending = later
 	r.endStop()
-	s := r.fleet.State()
+	r.stepHosts()
+	s := r.state()
+	r.checkStops(when, s)
+	r.checkTurns(when, r.prev, s)
+	r.checkProgress(when, s)
 	r.checkLocks(when, s)
 	r.askAgain(s)
+	r.prev = s
 }
 
 // endStop removes the stop flag once its time is up.
@@ -567,7 +673,7 @@ func (r *faultRun) endStop() {
 
 // askAgain asks for the reboot of every idle node (not asked, holding no place, up) 0 to 2 s
 // after it became idle, until the faults are over.
-func (r *faultRun) askAgain(s fleettest.State) {
+func (r *faultRun) askAgain(s stateView) {
 	r.w.mu.Lock()
 	calm := r.w.calm
 	r.w.mu.Unlock()
@@ -598,24 +704,24 @@ func (r *faultRun) operator(n *simNode) {
 	default:
 		return
 	}
-	if h, ok := n.Lock().Holder(n.Name); !ok || h.Phase != lock.Rebooting {
+	if h, ok := n.Lock().Holder(n.Name); !ok || h.Phase != lock.Rebooting || h.FleetLock() {
 		return
 	}
 	r.t.Logf("operator: %s did not reboot, unlocking it", n.Name)
 	if out := r.rebootmgr("unlock", n.Name, "--force", "--group", n.Group); !strings.Contains(out, "released") {
 		r.t.Fatalf("unlock %s: %s", n.Name, out)
 	}
-	n.Daemon.Kill9()
+	r.kill9(n)
 	r.start(n)
 }
 
 // checkLocks checks the locks as one read saw them: the fleet's record of holders is the union
 // of the groups' records, and every place was taken within the group's limit (a holder has at
 // least as many before it in its group's record as there were when it took its place).
-func (r *faultRun) checkLocks(when string, s fleettest.State) {
+func (r *faultRun) checkLocks(when string, s stateView) {
 	t, w := r.t, r.w
 	t.Helper()
-	now := time.Now()
+	now := s.at
 	inGroups := map[string]string{}
 	quobyte := 0
 	for group, rec := range s.Locks {
@@ -625,18 +731,27 @@ func (r *faultRun) checkLocks(when string, s fleettest.State) {
 			if h.Phase != lock.Preparing {
 				going++
 			}
-			if m := r.node(h.Node); (!m.left || !m.forgotten) && slices.ContainsFunc(m.Services, func(s fleettest.Service) bool { return s.Name == "quobyte" }) {
+			if m := r.nodeNamed(h.Node); m != nil && !r.isHost(h) && (!m.left || !m.forgotten) && slices.ContainsFunc(m.Services, func(s fleettest.Service) bool { return s.Name == "quobyte" }) {
 				quobyte++
 			}
 			if since, ok := r.places[h.Node]; ok && since.Equal(h.Since) {
 				continue
 			}
 			r.places[h.Node] = h.Since
+			// The place was taken on the read of a view (the limit in it) after its since was
+			// read from the taker's clock, on the run's clock.
+			taken, _ := r.realTimes(h, h.Since)
 			w.mu.Lock()
-			limit := w.maxLimit(group, h.Since.Add(-readLag), now)
+			limit := w.maxLimit(group, taken.Add(-readLag), now)
+			auto := w.minLimit(group, taken.Add(-readLag), now) == math.MaxInt
 			w.mu.Unlock()
 			if i >= limit {
 				t.Fatalf("%s: %s took a place in group %s with %d holders before it, limit at most %d: %+v", when, h.Node, group, i, limit, rec.Holders)
+			}
+			// Under auto a FleetLock host (no node: no rule over the fleet) reboots alone, both ways.
+			lone := func(h lock.Holder) bool { return r.host(h.Node) != nil }
+			if auto && i > 0 && (lone(h) || slices.ContainsFunc(rec.Holders[:i], lone)) {
+				t.Fatalf("%s: %s took a place in group %s beside %+v under the limit auto, where a FleetLock host, running no rule, reboots alone", when, h.Node, group, rec.Holders[:i])
 			}
 		}
 		r.cov.mostHolders[group] = max(r.cov.mostHolders[group], len(rec.Holders))
@@ -699,7 +814,7 @@ func (r *faultRun) reboot(n *simNode, cmd time.Time) {
 		t.Fatalf("%s ran its reboot command again at %s before it came back", n.Name, cmd.Format(time.StampMicro))
 	}
 	read := r.lastRead(n, cmd)
-	s := r.fleet.State()
+	s := r.state()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	announced, ok := w.announced[n.Name]
@@ -716,19 +831,30 @@ func (r *faultRun) reboot(n *simNode, cmd time.Time) {
 
 	rec := s.Locks[n.Group]
 	me, ok := rec.Holder(n.Name)
-	if !ok || me.Phase != lock.Rebooting || me.RebootStarted.After(cmd) {
+	if !ok || me.Phase != lock.Rebooting || me.FleetLock() {
 		fail("%s rebooted while the lock of group %s was %+v", n.Name, n.Group, rec.Holders)
 	}
+	moved, _ := r.realTimes(me, me.RebootStarted)
+	if moved.After(cmd) {
+		fail("%s rebooted at %s, before its move to rebooting at %s (both on the run's clock): %+v", n.Name, cmd.Format(time.StampMicro), moved.Format(time.StampMicro), me)
+	}
 	// The move to rebooting: fewer than the limit of the group's other holders were rebooting
-	// or finishing (those that moved before it), the limit being any in force from the move to
-	// the last read.
+	// or finishing (those that surely moved before it, on the run's clock: a FleetLock host is
+	// rebooting from its grant), the limit being any in force from the move to the last read.
 	going := 0
 	for _, h := range rec.Holders {
-		if h.Node != n.Name && h.Phase != lock.Preparing && h.RebootStarted.Before(me.RebootStarted) {
+		if h.Node == n.Name || h.Phase == lock.Preparing {
+			continue
+		}
+		start := h.RebootStarted
+		if start.IsZero() {
+			start = h.Since
+		}
+		if _, latest := r.realTimes(h, start); latest.Before(moved) {
 			going++
 		}
 	}
-	if limit := w.maxLimit(n.Group, me.RebootStarted.Add(-readLag), read); going >= limit {
+	if limit := w.maxLimit(n.Group, moved.Add(-readLag), read); going >= limit {
 		fail("%s rebooted with %d other nodes of group %s rebooting, limit %d: %+v", n.Name, going, n.Group, limit, rec.Holders)
 	}
 	if w.stop.held(read.Add(-readLag), read) {
@@ -740,7 +866,7 @@ func (r *faultRun) reboot(n *simNode, cmd time.Time) {
 	}
 	t.Logf("%s rebooted (holders %v)", n.Name, s.Fleet.Nodes())
 	// The machine goes down at once, its services with it; it boots a little later.
-	n.Daemon.Kill9()
+	r.kill9(n)
 	n.down = true
 	n.SetDown(true)
 	n.bootAt = time.Now().Add(r.between(100*time.Millisecond, 500*time.Millisecond))
@@ -750,7 +876,7 @@ func (r *faultRun) reboot(n *simNode, cmd time.Time) {
 // whose reads came after from and before until ("" when it did not): failed, as the catalog
 // showed; gone from the catalog while remembered; holding a place in a lock (a node rebooted
 // and not back yet holds one).
-func (r *faultRun) failingFor(m *simNode, svc string, from, until time.Time, s fleettest.State) string {
+func (r *faultRun) failingFor(m *simNode, svc string, from, until time.Time, s stateView) string {
 	w := r.w
 	_, holds := s.Fleet.Holders[m.Name]
 	seen, saw := w.holding[m.Name]
@@ -768,7 +894,7 @@ func (r *faultRun) failingFor(m *simNode, svc string, from, until time.Time, s f
 // checkRules checks at n's reboot every rule of every service n runs, as its last health
 // verdict had to see the fleet: that verdict's reads came after the webhook answered
 // (announced) and before the last read (read).
-func (r *faultRun) checkRules(n *simNode, announced, read time.Time, s fleettest.State, fail func(string, ...any)) {
+func (r *faultRun) checkRules(n *simNode, announced, read time.Time, s stateView, fail func(string, ...any)) {
 	t := r.t
 	t.Helper()
 	for _, svc := range n.Services {
@@ -776,7 +902,7 @@ func (r *faultRun) checkRules(n *simNode, announced, read time.Time, s fleettest
 		if err != nil {
 			t.Fatal(err)
 		}
-		if why := r.failingFor(n, svc.Name, announced, read, fleettest.State{}); why != "" {
+		if why := r.failingFor(n, svc.Name, announced, read, stateView{}); why != "" {
 			fail("%s rebooted with its own %s %s", n.Name, svc.Name, why)
 		}
 		if rules.LocalOnly {
@@ -850,8 +976,8 @@ func (r *faultRun) finish() {
 	deadline := time.Now().Add(4 * time.Minute)
 	for {
 		r.step("while healing")
-		s := r.fleet.State()
-		busy := slices.ContainsFunc(r.nodes, func(n *simNode) bool { return s.Requested[n.Name] || n.remembered != nil })
+		s := r.prev
+		busy := r.hostsBusy() || slices.ContainsFunc(r.nodes, func(n *simNode) bool { return s.Requested[n.Name] || n.remembered != nil })
 		if !busy && len(s.Fleet.Holders) == 0 {
 			break
 		}
@@ -879,6 +1005,8 @@ func (r *faultRun) finish() {
 	r.w.mu.Unlock()
 	t.Logf("covered: %d reboots; most holders at once %v, rebooting or finishing %v; quobyte nodes holding at once: %d; a compute waited for its place in %d steps below the limit, %d at it; %d leaves, %d forgets, %d limit changes; webhook: %d slow answers, %d stop flags set",
 		c.reboots, c.mostHolders, c.mostRebooting, c.quobyteAtOnce, c.underLimit, c.atLimit, c.leaves, c.forgets, c.limitChanges, slow, stops)
+	t.Logf("clocks: %d jumps; FleetLock hosts: %d asks, %d reboots, %d refused for a group no operator made, %d for a node's name; limits: %d changed with nodes waiting, %d to auto; queue: %d entries marked as having missed their turn, %d nodes eligible for their place, the longest waited %s",
+		c.jumps, c.hostAsks, c.hostReboots, c.unknownGroup, c.idInUse, c.limitsWhileWaiting, c.autoLimits, c.missed, c.eligible, c.longestWait)
 	t.Logf("longest: a failure to show in the catalog %s (check interval %s); the webhook's answer to the last read %s; the last read's log line to the reboot command %s",
 		visible, checkInterval, c.judged, c.spawn)
 	// No key is lost or corrupted: whatever is left under the prefix reads cleanly.

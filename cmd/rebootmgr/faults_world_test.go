@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -85,7 +86,7 @@ func (s spans) held(from, until time.Time) bool {
 }
 
 // limitChange is a group's limit set by the run: perhaps in force from from (when the command
-// started), surely from to (when it returned).
+// started), surely from to (when it returned); auto is math.MaxInt (no count: the rules decide).
 type limitChange struct {
 	from, to time.Time
 	limit    int
@@ -140,6 +141,23 @@ func (w *world) maxLimit(group string, from, until time.Time) int {
 			continue
 		}
 		best = max(best, c.limit)
+	}
+	return best
+}
+
+// minLimit is the lowest limit of group that may have been in force at some moment of [from,
+// until] (math.MaxInt: auto, surely).
+func (w *world) minLimit(group string, from, until time.Time) int {
+	changes := w.limits[group]
+	best := math.MaxInt
+	for i, c := range changes {
+		if c.from.After(until) {
+			break
+		}
+		if i+1 < len(changes) && changes[i+1].to.Before(from) {
+			continue
+		}
+		best = min(best, c.limit)
 	}
 	return best
 }

@@ -76,4 +76,5 @@ const (
 	connGroup   = "Connection and identity"
 	gatesGroup  = "What the gates judge"
 	actionGroup = "What a reboot does"
+	testGroup   = "For testing rebootmgr itself"
 )

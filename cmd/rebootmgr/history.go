@@ -35,7 +35,7 @@ func runHistory(ctx context.Context, args []string, e env, stdout, stderr io.Wri
 	if group == "" {
 		group = store.DefaultGroup
 	}
-	o.store.Group = group
+	o = o.inGroup(group)
 	l, _, err := o.store.History(ctx)
 	if err != nil {
 		return err

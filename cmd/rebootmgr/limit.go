@@ -36,7 +36,7 @@ func runLimit(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	o.store.Group = group
+	o = o.inGroup(group)
 	key := o.keys.GroupLimit(group)
 	if len(pos) == 1 {
 		if *perZone != 0 {

@@ -37,6 +37,11 @@ func (g *connFlags) operator(e env, stderr io.Writer) (*operator, error) {
 	return &operator{client: client, keys: keys, store: &store.Consul{Client: client, Keys: keys, Logger: log}}, nil
 }
 
+// inGroup is o with its store of group (see store.Consul.ForGroup).
+func (o *operator) inGroup(group string) *operator {
+	return &operator{client: o.client, keys: o.keys, store: o.store.ForGroup(group)}
+}
+
 // node is the node a command is about: its argument, else --node, else the local agent's.
 func (o *operator) node(ctx context.Context, args []string, flagNode string) (string, error) {
 	if len(args) > 0 {

@@ -138,34 +138,53 @@ func TestUnlock(t *testing.T) {
 	n.expect(n.run("unlock"), exitUsage, "NODE")
 }
 
-// TestUnlockConflict: unlock writes against the read it judged; a change while it judges is a
-// conflict, and the change stays.
+// TestUnlockConflict: unlock writes against a read in which the entry it judged is as judged; a
+// change of that entry while it judges is a conflict (nothing written, the change stays), a
+// change of anything else is read again and kept.
 func TestUnlockConflict(t *testing.T) {
 	n := dev(t)
 	now := time.Now()
-	rec, _ := lock.Record{Version: lock.Version}.Acquire(lock.Holder{Node: "gone", Phase: lock.Preparing, Since: now, Updated: now}, 2)
-	data, _ := rec.Encode()
-	n.put(n.keys().Lock(), string(data))
-	joined, _ := rec.Acquire(lock.Holder{Node: "n1", Phase: lock.Preparing, Since: now, Updated: now}, 2)
-	joinedData, _ := joined.Encode()
+	gone := lock.Holder{Node: "gone", Phase: lock.Preparing, Since: now, Updated: now}
+	moved := gone
+	moved.Phase, moved.Updated = lock.Rebooting, now.Add(time.Second)
 	var g connFlags
 	g.prefix, g.consulAddr, g.logLevel, g.logFormat = store.DefaultPrefix, n.agent.HTTPAddr, "info", "text"
 	o, err := g.operator(env{lookup: func(string) (string, bool) { return "", false }}, &fleettest.Log{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = o.store.Unlock(t.Context(), "gone", func(h lock.Holder) error {
-		if err := mayUnlock(t.Context(), o.store, h, time.Now()); err != nil {
-			return err // gone is not in Consul: it may go
-		}
-		n.put(n.keys().Lock(), string(joinedData)) // n1 takes the lock meanwhile
-		return nil
-	})
-	if !errors.Is(err, store.ErrConflict) {
-		t.Fatalf("err = %v, want a conflict", err)
-	}
-	if got := n.lockRecord(); len(got.Holders) != 2 {
-		t.Fatalf("the change made meanwhile was lost: %+v", got)
+	for _, tt := range []struct {
+		name      string
+		meanwhile lock.Record // written while the entry is judged
+		conflict  bool
+		after     []string // the holders left
+	}{
+		{"another node takes a place meanwhile: kept, and gone's given back", lock.Record{Version: lock.Version, Holders: []lock.Holder{gone, {Node: "n1", Phase: lock.Preparing, Since: now, Updated: now}}}, false, []string{"n1"}},
+		{"the entry judged changes meanwhile: nothing written", lock.Record{Version: lock.Version, Holders: []lock.Holder{moved}}, true, []string{"gone"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := lock.Record{Version: lock.Version, Holders: []lock.Holder{gone}}
+			data, _ := rec.Encode()
+			n.put(n.keys().Lock(), string(data))
+			meanwhile, _ := tt.meanwhile.Encode()
+			_, err := o.store.Unlock(t.Context(), "gone", func(h lock.Holder) error {
+				if err := mayUnlock(t.Context(), o.store, h, time.Now()); err != nil {
+					return err // gone is not in Consul: it may go
+				}
+				n.put(n.keys().Lock(), string(meanwhile))
+				return nil
+			})
+			if errors.Is(err, store.ErrConflict) != tt.conflict {
+				t.Fatalf("err = %v, want a conflict: %v", err, tt.conflict)
+			}
+			var left []string
+			for _, h := range n.lockRecord().Holders {
+				left = append(left, h.Node)
+			}
+			if !slices.Equal(left, tt.after) {
+				t.Fatalf("holders %v, want %v", left, tt.after)
+			}
+		})
 	}
 }
 

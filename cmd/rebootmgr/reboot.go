@@ -29,12 +29,31 @@ type pipelineFlags struct {
 	gateFlags
 	askFlags
 	actionFlags
+	testFlags
 }
 
 func (f *pipelineFlags) addTo(fs *flagSet) {
 	fs.group(connGroup, func(g *flag.FlagSet) { f.connFlags.register(g); f.nodeFlags.register(g) })
 	fs.group(gatesGroup, func(g *flag.FlagSet) { f.gateFlags.register(g); f.askFlags.register(g) })
 	fs.group(actionGroup, f.actionFlags.register)
+	fs.group(testGroup, f.testFlags.register)
+}
+
+// testFlags are for tests of rebootmgr itself, never for a fleet in service.
+type testFlags struct {
+	clockOffset time.Duration
+}
+
+func (f *testFlags) register(fs *flag.FlagSet) {
+	fs.DurationVar(&f.clockOffset, "clock-offset", 0, "shift this node's clock by this much, ahead (1h) or behind (-40m), for tests of how a fleet bears clocks that differ: every time the pipeline reads or writes is moved; its waits are not")
+}
+
+// clock is the pipeline's clock: the machine's, shifted by --clock-offset.
+func (f *testFlags) clock() pipeline.Clock {
+	if f.clockOffset == 0 {
+		return pipeline.SystemClock{}
+	}
+	return pipeline.ShiftedClock{Clock: pipeline.SystemClock{}, Offset: f.clockOffset}
 }
 
 const rebootExamples = `  rebootmgr reboot                            reboot this node now, if every gate allows it
@@ -200,7 +219,7 @@ func (f *pipelineFlags) pipeline(ctx context.Context, e env, opts wireOptions, l
 			Observe: opts.observeTask,
 		},
 		Rebooter:  tasks.RebootCommand{Command: f.rebootCommand, Logger: log},
-		Clock:     pipeline.SystemClock{},
+		Clock:     f.clock(),
 		Sentinels: f.sentinels(log),
 		BootID:    pipeline.BootIDFile(f.bootIDFile),
 		Note:      pipeline.RebootNote(rebootNote(f.lockFile)),

@@ -65,8 +65,8 @@ func runStatus(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		}
 	}
 	snap, err := fleet.Reader{
-		Client: o.client, Keys: o.keys,
-		Local: local, LocalFiles: f.triggerFiles.values, LocalState: self, FileExists: fileExists, Now: time.Now,
+		Source: o.store,
+		Local:  local, LocalFiles: f.triggerFiles.values, LocalState: self, FileExists: fileExists, Now: time.Now,
 	}.Read(ctx)
 	if err != nil {
 		return err

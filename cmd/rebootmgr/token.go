@@ -2,10 +2,6 @@ package main
 
 import (
 	"errors"
-	"net/http"
-	"strings"
-
-	"github.com/hashicorp/consul/api"
 
 	"github.com/rebootmgr/rebootmgr/store"
 )
@@ -59,10 +55,5 @@ func (e env) tokenSource() string {
 // aclRefused says whether err is Consul refusing the token: a 403 (a permission it lacks, a
 // token it does not know) or results it hid from it.
 func aclRefused(err error) bool {
-	var status api.StatusError
-	if errors.As(err, &status) && status.Code == http.StatusForbidden {
-		return true
-	}
-	msg := err.Error()
-	return errors.Is(err, store.ErrFiltered) || strings.Contains(msg, "Permission denied") || strings.Contains(msg, "ACL not found")
+	return errors.Is(err, store.ErrDenied) || errors.Is(err, store.ErrFiltered)
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/lock"
 )
 
-// TestUpgradeStopped is the README's upgrade with nothing moving, step by step, with real
+// TestUpgradeStopped is docs/migration.md's upgrade with nothing moving, step by step, with real
 // daemons: in a group of limit 2, n00 reboots, n01 prepares (a pre-boot task waits), n02 waits
 // for a place. `rebootmgr stop`: n01's task ends and it halts, keeping its place; n00, back from
 // its reboot, finishes it under the stop and gives its place back; n02 does not start. Status

@@ -54,5 +54,9 @@ key_prefix "service/rebootmgr/members/" { policy = "write" }
 # fleet takes an operator's token (rebootmgr-operator.hcl).
 key "service/rebootmgr/groups/GROUP/history" { policy = "write" }
 key "service/rebootmgr/groups/GROUP/stop" { policy = "write" }
+# The Python rebootmgr's stop flag of the group, which `rebootmgr stop --group GROUP` (with this
+# node's token) sets beside the group's own, so that a node still running the Python rebootmgr
+# halts too.
+key "service/rebootmgr/GROUP_stop" { policy = "write" }
 # This node's reboot request (deleted when done) and disabled mark (set when a task fails).
 key_prefix "service/rebootmgr/NODE/" { policy = "write" }

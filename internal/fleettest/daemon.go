@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Build builds rebootmgr for a test that runs it as a separate process (with the race detector
@@ -75,6 +76,17 @@ func Environ(extra ...string) []string {
 func (d *Daemon) Kill9() {
 	_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
 	<-d.done
+}
+
+// Stop stops the daemon as systemd does (SIGTERM), and waits until it is gone: after 20 s, it
+// is killed.
+func (d *Daemon) Stop() {
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+	case <-time.After(20 * time.Second):
+		d.Kill9()
+	}
 }
 
 // Pid is the daemon's process id.

@@ -18,10 +18,15 @@ type State struct {
 	// Locks are the groups' lock records, Limits their limits (1 when unset).
 	Locks  map[string]lock.Record
 	Limits map[string]lock.Limit
-	// Stop says whether the fleet's stop flag is set.
-	Stop bool
-	// Requested are the nodes whose reboot_required key exists.
-	Requested map[string]bool
+	// Stop says whether the fleet's stop flag is set; GroupStops are the groups' stop flags set,
+	// with their reasons.
+	Stop       bool
+	GroupStops map[string]string
+	// Queues are the groups' queues; Claims the fleet's claims of room.
+	Queues map[string]lock.Queue
+	Claims lock.Claims
+	// Requested are the nodes whose reboot_required key exists; Disabled those disabled.
+	Requested, Disabled map[string]bool
 }
 
 // waitTimeout bounds every wait of the harness on Consul.
@@ -38,14 +43,19 @@ func (f *Fleet) State() State {
 	ops := api.TxnOps{
 		{KV: &api.KVTxnOp{Verb: api.KVGetOrEmpty, Key: keys.Holders()}},
 		{KV: &api.KVTxnOp{Verb: api.KVGetOrEmpty, Key: keys.Stop()}},
+		{KV: &api.KVTxnOp{Verb: api.KVGetOrEmpty, Key: keys.Claims()}},
 	}
 	for group := range groups {
 		ops = append(ops,
 			&api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVGetOrEmpty, Key: keys.GroupLock(group)}},
-			&api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVGetOrEmpty, Key: keys.GroupLimit(group)}})
+			&api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVGetOrEmpty, Key: keys.GroupLimit(group)}},
+			&api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVGetOrEmpty, Key: keys.GroupStop(group)}},
+			&api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVGetOrEmpty, Key: keys.GroupQueue(group)}})
 	}
 	for _, n := range f.Nodes {
-		ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVGetOrEmpty, Key: keys.RebootRequired(n.Name)}})
+		ops = append(ops,
+			&api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVGetOrEmpty, Key: keys.RebootRequired(n.Name)}},
+			&api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVGetOrEmpty, Key: keys.Disabled(n.Name)}})
 	}
 	var resp *api.TxnResponse
 	f.retry("read the locks", func() error {
@@ -65,11 +75,18 @@ func (f *Fleet) State() State {
 			pairs[r.KV.Key] = r.KV
 		}
 	}
-	s := State{Fleet: lock.Fleet{Holders: map[string]string{}}, Locks: map[string]lock.Record{}, Limits: map[string]lock.Limit{}, Requested: map[string]bool{}}
+	s := State{Fleet: lock.Fleet{Holders: map[string]string{}}, Locks: map[string]lock.Record{}, Limits: map[string]lock.Limit{},
+		GroupStops: map[string]string{}, Queues: map[string]lock.Queue{}, Requested: map[string]bool{}, Disabled: map[string]bool{}}
 	for _, n := range f.Nodes {
 		s.Requested[n.Name] = pairs[keys.RebootRequired(n.Name)] != nil
+		s.Disabled[n.Name] = pairs[keys.Disabled(n.Name)] != nil
 	}
 	var err error
+	if p := pairs[keys.Claims()]; p != nil {
+		if s.Claims, err = lock.DecodeClaims(p.Value); err != nil {
+			t.Fatalf("claims %s: %v", keys.Claims(), err)
+		}
+	}
 	if p := pairs[keys.Holders()]; p != nil {
 		if s.Fleet, err = lock.DecodeFleet(p.Value); err != nil {
 			t.Fatalf("fleet's record %s: %v", keys.Holders(), err)
@@ -80,6 +97,14 @@ func (f *Fleet) State() State {
 		if p := pairs[keys.GroupLock(group)]; p != nil {
 			if s.Locks[group], err = lock.Decode(p.Value); err != nil {
 				t.Fatalf("lock record of group %s: %v", group, err)
+			}
+		}
+		if p := pairs[keys.GroupStop(group)]; p != nil {
+			s.GroupStops[group] = string(p.Value)
+		}
+		if p := pairs[keys.GroupQueue(group)]; p != nil {
+			if s.Queues[group], err = lock.DecodeQueue(p.Value); err != nil {
+				t.Fatalf("queue of group %s: %v", group, err)
 			}
 		}
 		s.Limits[group] = lock.One

@@ -11,11 +11,13 @@ import (
 	"maps"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/store"
 )
 
 // ErrKilled is what every call returns once the store has been told the process died.
@@ -66,21 +68,34 @@ func NewStore(group, node string) *Store {
 
 var _ pipeline.Store = (*Store)(nil)
 
-// The keys, as store.Keys lays them out (a fake needs no more than names that do not clash).
-func stopKey() string                { return "stop" }
-func groupStopKey(g string) string   { return "groups/" + g + "/stop" }
-func lockKey(g string) string        { return "groups/" + g + "/lock" }
-func limitKey(g string) string       { return "groups/" + g + "/limit" }
-func historyKey(g string) string     { return "groups/" + g + "/history" }
-func queueKey(g string) string       { return "groups/" + g + "/queue" }
-func fleetKey() string               { return "holders" }
-func claimsKey() string              { return "claims" }
-func turnKey(g, node string) string  { return "groups/" + g + "/turn/" + node }
-func disabledKey(node string) string { return node + "/disabled" }
-func triggerKey(node string) string  { return node + "/reboot_required" }
-func legacyKey(name string) string   { return "legacy/" + name }
-func isLegacyKey(key string) bool    { return strings.HasPrefix(key, "legacy/") }
-func legacyName(key string) string   { return strings.TrimPrefix(key, "legacy/") }
+// Layout is where the store keeps each key: store.Consul's layout (store.Keys) from the root,
+// without rebootmgr's prefix, so that a record is where store.Consul keeps it and a test writes
+// "holders" or "groups/default/queue" as an operator writes them under the prefix.
+func Layout() store.Keys { return store.Keys{} }
+
+func stopKey() string                { return Layout().Stop() }
+func groupStopKey(g string) string   { return Layout().GroupStop(g) }
+func lockKey(g string) string        { return Layout().GroupLock(g) }
+func limitKey(g string) string       { return Layout().GroupLimit(g) }
+func historyKey(g string) string     { return Layout().GroupHistory(g) }
+func queueKey(g string) string       { return Layout().GroupQueue(g) }
+func fleetKey() string               { return Layout().Holders() }
+func claimsKey() string              { return Layout().Claims() }
+func turnKey(g, node string) string  { return Layout().GroupTurn(g, node) }
+func disabledKey(node string) string { return Layout().Disabled(node) }
+func triggerKey(node string) string  { return Layout().RebootRequired(node) }
+
+// isLegacyKey says whether key is one of the Python rebootmgr's locks, of any group: the store
+// is of one group, and a test emulates another by reading its keys too.
+func isLegacyKey(key string) bool {
+	k, ok := Layout().Parse(key)
+	return ok && (k.Kind == store.KindPythonSession || k.Kind == store.KindPythonMarker)
+}
+
+// denied is the error of a write an ACL denies, as store.Consul hands it on.
+func denied(key string) error {
+	return fmt.Errorf("write key %s: Permission denied: %w", key, store.ErrDenied)
+}
 func flagOf(e entry, ok bool) pipeline.Flag {
 	if !ok {
 		return pipeline.Flag{}
@@ -121,8 +136,10 @@ func (s *Store) SetLimit(n int) { s.Put(limitKey(s.Group), fmt.Sprint(n)) }
 // SetLimitSpec sets the group's limit as its key holds it ("auto", "10%", "3 per-zone=1").
 func (s *Store) SetLimitSpec(spec string) { s.Put(limitKey(s.Group), spec) }
 
-// SetLegacy sets or removes a Python rebootmgr key naming node ("" for a session lock).
-func (s *Store) SetLegacy(name, node string, set bool) { s.setOrDelete(legacyKey(name), node, set) }
+// SetLegacy sets or removes a key of the Python rebootmgr's lock, by its name in the layout
+// ("reboot_in_progress", "compute_reboot_in_progress", "lock/.lock"), naming node ("" for a
+// session lock).
+func (s *Store) SetLegacy(name, node string, set bool) { s.setOrDelete(name, node, set) }
 
 // FailDisabledWrites makes every write of a disabled mark fail, as an ACL that denies it does.
 func (s *Store) FailDisabledWrites(fail bool) {
@@ -298,7 +315,7 @@ func (s *Store) flag(ctx context.Context, key string) (pipeline.Flag, error) {
 func (s *Store) SetDisabled(ctx context.Context, node, reason string) error {
 	return s.write(ctx, func() error {
 		if s.failDisabled {
-			return fmt.Errorf("write key %s: Permission denied", disabledKey(node))
+			return denied(disabledKey(node))
 		}
 		if !hasKey(s.kv, disabledKey(node)) {
 			s.put(disabledKey(node), clip.Text(reason))
@@ -388,7 +405,7 @@ func (s *Store) View(ctx context.Context) (pipeline.View, error) {
 	version := map[string]uint64{}
 	for key, e := range s.kv {
 		if isLegacyKey(key) {
-			v.Legacy[legacyName(key)] = e.value
+			v.Legacy[key] = e.value
 		}
 		version[key] = e.index
 	}
@@ -425,7 +442,7 @@ func (s *Store) Commit(ctx context.Context, v pipeline.View, ch pipeline.Change)
 		}
 		if ch.Queue != nil && !ch.Queue.Equal(v.Queue) {
 			if s.failQueue {
-				return errors.New("write key groups/" + s.Group + "/queue: Permission denied")
+				return denied(queueKey(s.Group))
 			}
 			if err := s.store(queueKey(s.Group), len(ch.Queue.Entries) == 0, ch.Queue.Encode); err != nil {
 				return err
@@ -437,7 +454,7 @@ func (s *Store) Commit(ctx context.Context, v pipeline.View, ch pipeline.Change)
 			}
 		}
 		for _, w := range pipeline.Woken(v, ch) {
-			s.put(turnKey(s.Group, w.Node), fmt.Sprintf("place=%v", w.Place))
+			s.put(turnKey(s.Group, w.Node), store.TurnValue(w, time.Now()))
 		}
 		applied = true
 		return nil

@@ -14,7 +14,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/lock"
 )
 
-// TestNewFieldRaisesVersion is the rule for a record rebootmgr 0.1.0 reads too (README: A record
+// TestNewFieldRaisesVersion is the rule for a record rebootmgr 0.1.0 reads too (docs/design.md: A record
 // the previous release reads): a field this version writes that 0.1.0 does not know raises the
 // record's version, so that 0.1.0 says it was written by a newer rebootmgr, rather than that it
 // is not a record at all (its decoders refuse a field they do not know), and never rewrites it
