@@ -1,6 +1,7 @@
 // Package daemon runs the reboot pipeline whenever something it depends on may have changed:
 // events from Consul blocking queries, the reboot-required files and a fallback tick, coalesced
-// so that a burst makes one evaluation.
+// so that a burst makes one evaluation. What a batch of events calls for is decided from the
+// state the last run left alone (see decide): nothing, a look at the lock, or a whole run.
 package daemon
 
 import (
@@ -8,16 +9,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/rungroup"
 	"github.com/rebootmgr/rebootmgr/watch"
 )
 
@@ -96,222 +98,53 @@ type Daemon struct {
 	// AnswerWithin is how long the nodes this daemon woke for a place have to answer before it
 	// passes over them (lock.AnswerWithin when zero; see pipeline.PassTurns).
 	AnswerWithin time.Duration
-	// Now is the pipeline's clock, which its Results' times are of (time.Now when nil).
-	Now func() time.Time
+	// Clock is the pipeline's clock (pipeline.SystemClock when nil), which its Results' times
+	// are of: it times the daemon's waits, its retries, deadlines, passes, refreshes and the
+	// reboot timeout, with timers it can call off where the clock has them (see
+	// pipeline.NewTimer).
+	Clock pipeline.Clock
 }
 
-// until is how long until t, a time of the pipeline's clock.
-func (d *Daemon) until(t time.Time) time.Duration {
-	if d.Now == nil {
-		return time.Until(t)
-	}
-	return t.Sub(d.Now())
-}
-
-// Run runs until ctx ends (nil), a source fails, or the machine does not go down after a
-// reboot (ErrStillRunning).
+// Run runs the daemon until ctx ends (nil), a source fails, or the machine does not go down
+// after a reboot (ErrStillRunning): see Add.
 func (d *Daemon) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	failed := make(chan error, len(d.Sources))
-	var wg, watching sync.WaitGroup
+	var g rungroup.Group
+	d.Add(&g)
+	return g.Run(ctx)
+}
+
+// Add adds the daemon's parts to g: each of its sources, the publisher of its presence (when
+// there is one), and the loop, which evaluates once every source watches, then at each batch of
+// events. The loop ends the group when its context ends or when the machine does not go down
+// after a reboot (ErrStillRunning); a source, when it fails.
+func (d *Daemon) Add(g *rungroup.Group) {
+	var watching sync.WaitGroup
 	watching.Add(len(d.Sources))
 	for _, s := range d.Sources {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Add(func(ctx context.Context) error {
 			ready := sync.OnceFunc(watching.Done)
-			defer ready()
-			if err := s.Run(ctx, d.Events, ready); err != nil {
-				failed <- err
+			err := s.Run(ctx, d.Events, ready)
+			ready()
+			if err != nil {
+				return err
 			}
-		}()
+			// A source that ends cleanly leaves the others be.
+			<-ctx.Done()
+			return nil
+		})
 	}
-	defer wg.Wait()
-	defer cancel()
-	publish := func(bool, string) {}
+	var statuses chan presence
 	if d.Presence != nil {
-		statuses := make(chan presence, 1)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d.publish(ctx, statuses)
-		}()
-		publish = func(operator bool, status string) {
-			select {
-			case <-statuses: // a status not published yet is replaced by the newer one
-			default:
-			}
-			statuses <- presence{operator, status}
-		}
+		statuses = make(chan presence, 1)
+		g.Add(func(ctx context.Context) error { return d.publish(ctx, statuses) })
 	}
-
-	// The first evaluation reads the state once every source watches it, so that no change
-	// falls between the two.
-	allWatching := make(chan struct{})
-	go func() { watching.Wait(); close(allWatching) }()
-	select {
-	case <-ctx.Done():
-		return nil
-	case err := <-failed:
-		return err
-	case <-allWatching:
-	}
-
-	retry := d.Retry
-	if retry == nil {
-		retry = watch.DefaultRetry
-	}
-	b := retry()
-	var again, deadline <-chan time.Time
-	// pass: when the nodes this daemon woke for a place have had their time to answer (see
-	// pipeline.PassTurns).
-	passes := passer{within: d.AnswerWithin}
-	if passes.within <= 0 {
-		passes.within = lock.AnswerWithin
-	}
-	last := ""
-	d.Events.Send(watch.Event{Source: watch.SourceStart})
-	// idle: the last run found nothing to do (no request, no place held).
-	ready, waitingForLock, idle := false, false, false
-	// waitingTurn: the last run waits for its turn in the group's queue (see Quiet); yielding:
-	// it leaves a place to a node with less room (see Claims).
-	waitingTurn, yielding := false, false
-	// inFlight: the reboots in flight the last run counted (see pipeline.NoneLanded); queued:
-	// the node waits in its group's queue (see pipeline.Seen.Queued).
-	var inFlight []string
-	queued := false
-	hold := func() {
-		d.Quiet.Set(idle || waitingTurn)
-		d.Health.Set(idle || waitingTurn)
-		d.Turn.Set(!waitingTurn)
-		d.Claims.Set(!yielding)
-	}
-	hold()
-	var lastErr error
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-failed:
-			return err
-		case <-d.Events.Wake():
-		case <-again:
-			again = nil
-			d.Events.Send(watch.Event{Source: watch.SourceRetry})
-			continue
-		case <-deadline:
-			deadline = nil
-			d.Events.Send(watch.Event{Source: watch.SourceDeadline})
-			continue
-		case <-passes.due:
-			passes.pass(ctx, d)
-			continue
-		}
-		evs := d.Events.Take()
-		if len(evs) == 0 {
-			continue
-		}
-		if idle && (onlyLockEvents(evs) || onlyFrom(evs, watch.SourceHealth)) {
-			// Nothing asks this node to reboot, and it holds no place: another node's lock, limit,
-			// queue or holders, or the health of its services, changed.
-			d.Logger.Debug("idle, and only the locks or health changed: not evaluating")
-			continue
-		}
-		if waitingTurn && onlyFrom(evs, watch.SourceLock, watch.SourceHolders, watch.SourcePython, watch.SourceHealth, watch.SourceClaims) {
-			// Held watches say once what changed since they were held: this node hears of a place
-			// from its turn key.
-			d.Logger.Debug("waiting for its turn in the group's queue, and only the locks or health changed: not evaluating")
-			continue
-		}
-		if onlyHolderEvents(evs) && !errors.Is(lastErr, pipeline.ErrUnhealthy) && !errors.Is(lastErr, pipeline.ErrLockHeld) {
-			// Another group's holders, or the Python rebootmgr's lock, changed: that matters to a
-			// node waiting for health (a reboot in flight counts as failing) or for the lock, not
-			// to one with nothing to do.
-			d.Logger.Debug("only the fleet's holders or the Python rebootmgr's lock changed, and this node waits for neither health nor the lock: not evaluating")
-			continue
-		}
-		if errors.Is(lastErr, pipeline.ErrUnhealthy) && onlyLockEvents(evs) {
-			// Waiting for health, and only the locks changed: a reboot taking a place, or moving
-			// on, leaves no rule more room; only one that ended does. A look at the locks says
-			// whether one did.
-			res, err := d.Pipeline.LookAtLock(ctx)
-			if (err == nil || pipeline.Gate(err) != nil) && pipeline.NoneLanded(inFlight, res.Seen.InFlight) {
-				d.Logger.Debug("waiting for health, and no reboot in flight ended: not evaluating")
-				if !res.Recheck.IsZero() {
-					deadline = time.After(d.until(res.Recheck) + deadlineSlack)
-				}
-				continue
-			}
-		}
-		d.logEvaluation(evs)
-		if idle {
-			// Each held health watch asks once more, and hears the next change (a member new to a
-			// service is remembered): once an evaluation, the tick's at least.
-			d.Health.Set(false)
-		}
-		var res pipeline.Result
-		var err error
-		looked := waitingForLock && queued && (onlyLockEvents(evs) || onlyFrom(evs, watch.SourceLook))
-		if looked {
-			// Waiting for the lock in the queue, and only the lock changed (or this node was told
-			// to look at it: a holder's deadline changed): the whole run is needed only once there
-			// is a place. (A node whose entry could not be written runs whole, and joins then.)
-			d.Logger.Debug("waiting for the lock, and only the lock changed: looking at the lock alone")
-			res, err = d.Pipeline.LookAtLock(ctx)
-			looked = err != nil
-		}
-		if !looked {
-			res, err = d.Pipeline.Run(ctx)
-		}
-		if ctx.Err() != nil {
-			d.Logger.Info("shutting down: the reboot lock stays as it is")
-			return nil
-		}
-		passes.woke(res.Seen.Woke)
-		waitingForLock = errors.Is(err, pipeline.ErrLockHeld)
-		inFlight, queued = res.Seen.InFlight, res.Seen.Queued
-		if turn := pipeline.WaitsForTurn(res, err) && d.allWake(ctx); turn != waitingTurn {
-			waitingTurn = turn
-			if turn {
-				d.Logger.Debug("waiting for its turn in the group's queue: holding its watches of the lock, the holders and health until a place opens for it")
-			}
-		}
-		lastErr = err
-		yielding = errors.Is(err, lock.ErrYields)
-		idle = err == nil && res.Outcome == pipeline.NothingToDo
-		hold()
-		if d.Observe != nil {
-			d.Observe(res, err)
-		}
-		deadline = nil
-		if !res.Recheck.IsZero() {
-			// A holder's deadline is a moment nothing else announces: look again just after it.
-			deadline = time.After(d.until(res.Recheck) + deadlineSlack)
-		}
-		status := pipeline.Resolution(Status(res, err), err, d.Node, d.Group)
-		if status != last {
-			d.log(res, err, status)
-			last = status
-			publish(pipeline.WaitsForOperator(err), status)
-		}
-		if !ready {
-			_ = d.Notifier.Ready(status)
-			ready = true
-		} else {
-			_ = d.Notifier.Status(status)
-		}
-		switch {
-		case err == nil && res.Outcome == pipeline.RebootStarted:
-			return d.waitForShutdown(ctx)
-		case err != nil && pipeline.Gate(err) == nil:
-			// Operational trouble: try again after a backoff, events or not.
-			again = time.After(b.NextBackOff())
-		default:
-			b.Reset()
-			again = nil
-		}
-	}
+	g.Add(func(ctx context.Context) error {
+		// The first evaluation reads the state once every source watches it, so that no change
+		// falls between the two.
+		allWatching := make(chan struct{})
+		go func() { watching.Wait(); close(allWatching) }()
+		return d.runLoop(ctx, allWatching, statuses)
+	})
 }
 
 // allWake says whether every daemon registered tells the nodes waiting in a queue when it gives
@@ -332,41 +165,6 @@ func (d *Daemon) allWake(ctx context.Context) bool {
 	return true
 }
 
-// passer follows the nodes a daemon woke for a place until they answered (see
-// pipeline.PassTurns): one pass when they had their time, and another for those each pass woke,
-// reaching further into the queue each time.
-type passer struct {
-	within  time.Duration
-	due     <-chan time.Time
-	pending []lock.QueueEntry
-	round   int
-}
-
-// woke notes the nodes a run woke (none: nothing to follow, or the last are followed still).
-func (p *passer) woke(entries []lock.QueueEntry) {
-	if len(entries) == 0 {
-		return
-	}
-	p.pending, p.round = entries, 0
-	p.due = time.After(p.within)
-}
-
-// pass passes over those of the nodes woken that did not answer, and follows whom that woke.
-func (p *passer) pass(ctx context.Context, d *Daemon) {
-	p.due = nil
-	woke, err := d.Pipeline.PassTurns(ctx, p.pending, pipeline.PassReach(p.round))
-	if err != nil {
-		d.Logger.Warn("could not pass over the nodes woken for a place that did not answer: they keep it until their turn passes", logkey.Err, err)
-		return
-	}
-	if len(woke) == 0 {
-		d.Logger.Debug("every node told of a place answered, or took it")
-		return
-	}
-	p.pending, p.round = woke, p.round+1
-	p.due = time.After(p.within)
-}
-
 // presence is a status to publish.
 type presence struct {
 	operator bool
@@ -375,22 +173,24 @@ type presence struct {
 
 // publish publishes each status it is given, and the last one again every Refresh, until ctx
 // ends. A status that cannot be published is logged once, and tried again at the next.
-func (d *Daemon) publish(ctx context.Context, statuses <-chan presence) {
+func (d *Daemon) publish(ctx context.Context, statuses <-chan presence) error {
 	refresh := d.Refresh
 	if refresh <= 0 {
 		refresh = time.Minute
 	}
-	t := time.NewTicker(refresh)
-	defer t.Stop()
+	every := timer{clock: d.clock()}
+	every.set(refresh)
+	defer every.stop()
 	var last presence
 	have, failing := false, false
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case last = <-statuses:
 			have = true
-		case <-t.C:
+		case <-every.C():
+			every.set(refresh)
 		}
 		if !have {
 			continue
@@ -406,53 +206,27 @@ func (d *Daemon) publish(ctx context.Context, statuses <-chan presence) {
 	}
 }
 
-// onlyLockEvents says whether every event is a change of the lock record or queue, the limit,
-// the fleet's holders or claims, or the Python rebootmgr's lock.
-func onlyLockEvents(evs []watch.Event) bool {
-	return onlyFrom(evs, watch.SourceLock, watch.SourceLimit, watch.SourceHolders, watch.SourceClaims, watch.SourcePython)
-}
-
-// onlyHolderEvents says whether every event is a change of the fleet's holders or of the
-// Python rebootmgr's lock: reboots in flight elsewhere. The Python rebootmgr takes its lock on
-// every run, and rebootmgr's fleet-wide marker changes with the fleet's holders.
-func onlyHolderEvents(evs []watch.Event) bool {
-	return onlyFrom(evs, watch.SourceHolders, watch.SourcePython)
-}
-
-// onlyFrom says whether every event comes from one of sources; a full batch may have dropped
-// others, so it never does.
-func onlyFrom(evs []watch.Event, sources ...watch.Source) bool {
-	if len(evs) >= watch.MaxPending {
-		return false
-	}
-	for _, ev := range evs {
-		if !slices.Contains(sources, ev.Source) {
-			return false
-		}
-	}
-	return true
-}
-
 // waitForShutdown waits for the machine to go down after the reboot command.
 func (d *Daemon) waitForShutdown(ctx context.Context) error {
-	t := time.NewTimer(d.RebootTimeout)
+	t := pipeline.NewTimer(d.clock(), d.RebootTimeout)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return nil
-	case <-t.C:
+	case <-t.C():
 		d.Logger.Error("the machine did not go down after the reboot command: giving up; the next start reports that it did not reboot",
 			logkey.Timeout, d.RebootTimeout)
 		return fmt.Errorf("%w (%s)", ErrStillRunning, d.RebootTimeout)
 	}
 }
 
-func (d *Daemon) logEvaluation(evs []watch.Event) {
+// logEvaluation says why the daemon runs the pipeline, and at which events.
+func (d *Daemon) logEvaluation(evs []watch.Event, why string) {
 	sources := make([]string, 0, len(evs))
 	for _, ev := range evs {
 		sources = append(sources, string(ev.Source))
 	}
-	d.Logger.Debug("evaluating", logkey.Events, len(evs), logkey.Sources, sources, logkey.Latency, time.Since(evs[0].At))
+	d.Logger.Debug(why, logkey.Events, len(evs), logkey.Sources, sources, logkey.Latency, time.Since(evs[0].At))
 }
 
 // log writes one line per change of the node's status: the status, the gate and the reason.
@@ -463,8 +237,8 @@ func (d *Daemon) log(res pipeline.Result, err error, status string) {
 	}
 	gate := "error"
 	level := slog.LevelError
-	if e, ok := pipeline.EndingOf(err); ok {
-		gate = pipeline.GateName(err)
+	if e, ok := ending.Of(err); ok {
+		gate = ending.GateName(err)
 		if !e.Operator {
 			level = slog.LevelInfo
 		}
@@ -492,7 +266,7 @@ func Status(res pipeline.Result, err error) string {
 	if errors.Is(err, health.ErrMalformedTag) {
 		return "configuration error, waiting for the tags to be fixed: " + err.Error()
 	}
-	if e, ok := pipeline.EndingOf(err); ok {
+	if e, ok := ending.Of(err); ok {
 		return e.Status + ": " + err.Error()
 	}
 	return "error, retrying: " + err.Error()

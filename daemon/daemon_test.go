@@ -11,11 +11,12 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/internal/fleettest"
+	"github.com/rebootmgr/rebootmgr/internal/pipelinetest"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
-	"github.com/rebootmgr/rebootmgr/place"
 	"github.com/rebootmgr/rebootmgr/watch"
 )
 
@@ -152,11 +153,31 @@ func newDaemon(retry func() backoff.BackOff) (*Daemon, *scripted, *fleettest.Log
 		Pipeline:      p,
 		Sources:       []Source{gate{}},
 		Events:        watch.NewEvents(),
-		RebootTimeout: 50 * time.Millisecond,
+		RebootTimeout: 10 * time.Minute,
 		Notifier:      nopNotifier{},
-		Logger:        slog.New(slog.NewTextHandler(buf, nil)),
+		Logger:        slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Retry:         retry,
+		Clock:         pipelinetest.NewManualClock(epoch),
 	}, p, buf
+}
+
+// epoch is when the daemons of these tests start.
+var epoch = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+// clockOf is the daemon's clock, which the test moves.
+func clockOf(d *Daemon) *pipelinetest.ManualClock { return d.Clock.(*pipelinetest.ManualClock) }
+
+// waits checks the moments the daemon waits for, from the start, in the order set.
+func waits(t *testing.T, c *pipelinetest.ManualClock, want ...time.Duration) {
+	t.Helper()
+	got := c.Waits()
+	ok := len(got) == len(want)
+	for i := 0; ok && i < len(got); i++ {
+		ok = got[i].Equal(epoch.Add(want[i]))
+	}
+	if !ok {
+		t.Fatalf("the daemon waits for %v, want %v after %v", got, want, epoch)
+	}
 }
 
 func start(t *testing.T, d *Daemon) (context.CancelFunc, chan error) {
@@ -167,7 +188,7 @@ func start(t *testing.T, d *Daemon) (context.CancelFunc, chan error) {
 	return cancel, done
 }
 
-var held = fmt.Errorf("%w: n7", pipeline.ErrLockHeld)
+var held = fmt.Errorf("%w: n7", ending.ErrLockHeld)
 
 // queuedBehind is a run that waits for the lock in the group's queue.
 var queuedBehind = outcome{err: held, res: pipeline.Result{Seen: pipeline.Seen{Queued: true}}}
@@ -217,7 +238,7 @@ func TestWaitingForTheLockLooksAtTheLockOnly(t *testing.T) {
 	lock := watch.Event{Source: watch.SourceLock}
 
 	d.Events.Send(lock)
-	p.check(t, fmt.Errorf("%w: n8", pipeline.ErrLockHeld)) // another holder: the status follows
+	p.check(t, fmt.Errorf("%w: n8", ending.ErrLockHeld)) // another holder: the status follows
 	d.Events.Send(lock)
 	p.check(t, nil) // a place: the whole run
 	p.next(t, queuedBehind)
@@ -226,6 +247,9 @@ func TestWaitingForTheLockLooksAtTheLockOnly(t *testing.T) {
 	p.next(t, queuedBehind)
 	d.Events.Send(lock)
 	p.check(t, errors.New("consul unreachable")) // trouble: a whole run after the backoff
+	fleettest.WaitSeen(t, clockOf(d).Pending(1), "the wait before the retry")
+	p.none(t)
+	clockOf(d).Advance(time.Minute)
 	p.next(t, outcome{res: pipeline.Result{Outcome: pipeline.NothingToDo, Message: "no reboot required"}})
 
 	d.Events.Send(lock)
@@ -243,42 +267,13 @@ func TestWaitingForTheLockLooksAtTheLockOnly(t *testing.T) {
 	}
 }
 
-// TestOperationalErrorsAreRetried: Consul trouble is tried again after a backoff without any
-// event; a gate is not.
-func TestOperationalErrorsAreRetried(t *testing.T) {
-	d, p, _ := newDaemon(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Millisecond) })
-	start(t, d)
-	p.next(t, outcome{err: errors.New("consul unreachable")})
-	p.next(t, outcome{err: errors.New("consul unreachable")})
-	p.next(t, outcome{err: held})
-	time.Sleep(20 * time.Millisecond) // many backoff periods: nothing may come
-	p.none(t)
-}
-
-func TestRebootTimeout(t *testing.T) {
-	d, p, _ := newDaemon(nil)
-	_, done := start(t, d)
-	p.next(t, outcome{res: pipeline.Result{Outcome: pipeline.RebootStarted}})
-	d.Events.Send(watch.Event{Source: watch.SourceLock})
-	select {
-	case err := <-done:
-		if !errors.Is(err, ErrStillRunning) {
-			t.Fatalf("err = %v", err)
-		}
-		done <- err
-	case <-time.After(10 * time.Second):
-		t.Fatal("the daemon did not give up")
-	}
-	p.none(t)
-}
-
 // TestMalformedTagIsAConfigurationError: a health gate that failed because a rule tag cannot
 // be read is logged at ERROR as a configuration error, not at INFO as waiting for health; both
 // wait for events (the fixed tag is one), neither is retried as trouble with Consul.
 func TestMalformedTagIsAConfigurationError(t *testing.T) {
-	malformed := fmt.Errorf(`%w: health: service web: %w`, pipeline.ErrUnhealthy,
+	malformed := fmt.Errorf(`%w: health: service web: %w`, ending.ErrUnhealthy,
 		fmt.Errorf(`service web: %w "min_passing=abc": want min_passing=N`, health.ErrMalformedTag))
-	unhealthy := fmt.Errorf("%w: health: web on this node: check critical", pipeline.ErrUnhealthy)
+	unhealthy := fmt.Errorf("%w: health: web on this node: check critical", ending.ErrUnhealthy)
 	tests := []struct {
 		name   string
 		err    error
@@ -335,7 +330,7 @@ func TestPythonLockEvents(t *testing.T) {
 	p.check(t, held)
 	d.Events.Send(python)
 	p.check(t, nil) // the Python node is done: the whole run
-	unhealthy := outcome{err: fmt.Errorf("%w: a reboot in flight", pipeline.ErrUnhealthy), res: pipeline.Result{Seen: pipeline.Seen{InFlight: []string{"n7"}}}}
+	unhealthy := outcome{err: fmt.Errorf("%w: a reboot in flight", ending.ErrUnhealthy), res: pipeline.Result{Seen: pipeline.Seen{InFlight: []string{"n7"}}}}
 	p.next(t, unhealthy)
 	d.Events.Send(python)
 	p.look(t, outcome{res: pipeline.Result{Seen: pipeline.Seen{InFlight: []string{"n7", "n9"}}}})
@@ -367,45 +362,16 @@ func TestYieldingWatchesTheClaims(t *testing.T) {
 	p.none(t)
 
 	d.Events.Send(watch.Event{Source: watch.SourceTrigger})
-	yields := outcome{err: fmt.Errorf("%w: %w", pipeline.ErrLockHeld, &lock.YieldError{Claim: lock.Claim{Node: "ctl2"}})}
+	yields := outcome{err: fmt.Errorf("%w: %w", ending.ErrLockHeld, &lock.YieldError{Claim: lock.Claim{Node: "ctl2"}})}
 	p.next(t, yields)
 	fleettest.WaitSeen(t, log.Seen("waiting: "), "the yielding status")
 	if d.Claims.Held() {
 		t.Fatal("a yielding node holds its watch of the claims")
 	}
 	d.Events.Send(claims)
-	p.next(t, outcome{err: fmt.Errorf("%w: quobyte full", pipeline.ErrUnhealthy)}) // ctl2 looked: a whole run
+	p.next(t, outcome{err: fmt.Errorf("%w: quobyte full", ending.ErrUnhealthy)}) // ctl2 looked: a whole run
 	fleettest.WaitSeen(t, log.Seen("waiting for health"), "the status waiting for health")
 	if !d.Claims.Held() {
 		t.Fatal("a node waiting for health watches the claims")
-	}
-}
-
-// TestPassesOverSilentNodes: nodes a run woke for a place are followed: once they had their time
-// to answer, the daemon passes over those that did not, then follows whom that woke, reaching
-// further each time, until a pass wakes nobody.
-func TestPassesOverSilentNodes(t *testing.T) {
-	d, p, _ := newDaemon(nil)
-	p.passed = make(chan passCall)
-	d.AnswerWithin = 10 * time.Millisecond
-	start(t, d)
-	woke := []lock.QueueEntry{{Node: "a"}, {Node: "b"}}
-	p.next(t, outcome{res: pipeline.Result{Outcome: pipeline.Finished, Seen: pipeline.Seen{Woke: woke}}})
-	for i, next := range [][]lock.QueueEntry{{{Node: "c"}, {Node: "d"}}, {{Node: "e"}}, nil} {
-		select {
-		case c := <-p.passed:
-			if c.woke[0].Node != woke[0].Node || c.more != place.PassReach(i) {
-				t.Fatalf("pass %d: %+v, more %d", i, c.woke, c.more)
-			}
-			c.reply <- next
-			woke = next
-		case <-time.After(10 * time.Second):
-			t.Fatalf("pass %d never came", i)
-		}
-	}
-	select {
-	case c := <-p.passed:
-		t.Fatalf("a pass after one that woke nobody: %+v", c.woke)
-	case <-time.After(100 * time.Millisecond):
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/hashicorp/consul/api"
@@ -29,8 +30,10 @@ type Message struct {
 	Time   time.Time `json:"time"`
 }
 
-// maxEventPayload keeps a Consul event's payload well under Consul's limit.
-const maxEventPayload = 400
+// maxEventPayload bounds a Consul event's payload, as encoded. Consul's limit, 512 bytes,
+// counts the event's own encoding too: an event named rebootmgr takes 398 bytes of payload at
+// most, fewer as its Lamport time grows.
+const maxEventPayload = 380
 
 // Notifier sends messages about one node.
 type Notifier struct {
@@ -75,17 +78,45 @@ func (n Notifier) Notify(ctx context.Context, m Message) {
 }
 
 func (n Notifier) event(ctx context.Context, m Message) error {
-	short := m
-	if len(short.Reason) > maxEventPayload-150 {
-		short.Reason = short.Reason[:maxEventPayload-150] + "..."
-	}
-	payload, err := json.Marshal(short)
+	payload, err := eventPayload(m)
 	if err != nil {
 		return err
 	}
 	w := (&api.WriteOptions{}).WithContext(ctx)
 	_, _, err = n.Client.Event().Fire(&api.UserEvent{Name: EventName, Payload: payload}, w)
 	return err
+}
+
+// eventPayload is m as a Consul event's payload: its reason cut at a character, and marked so
+// with "...", as far as needed for the payload as encoded to fit maxEventPayload. The cut is
+// judged on the encoded payload: JSON writes a quote in 2 bytes, and <, > and & in 6.
+func eventPayload(m Message) ([]byte, error) {
+	payload, err := json.Marshal(m)
+	if err != nil || len(payload) <= maxEventPayload {
+		return payload, err
+	}
+	// The longest beginning of the reason that fits, by halves: fits keeps lo, never hi.
+	reason := m.Reason
+	lo, hi := 0, len(reason)
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		m.Reason = cutAt(reason, mid)
+		if p, err := json.Marshal(m); err == nil && len(p) <= maxEventPayload {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	m.Reason = cutAt(reason, lo)
+	return json.Marshal(m)
+}
+
+// cutAt is the first n bytes of s, less the start of a character cut there, and "...".
+func cutAt(s string, n int) string {
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 func (n Notifier) post(ctx context.Context, m Message) error {

@@ -100,7 +100,7 @@ func (p *Pipeline) keepTurn(ctx context.Context) {
 // ownGate names the gate of the node's own that err ended at, "" for any other end: the gates a
 // node waiting in the queue may meet while the others may go on.
 func ownGate(err error) string {
-	e, ok := EndingOf(err)
+	e, ok := ending.Of(err)
 	if !ok {
 		return ""
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/metrics"
 	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/rungroup"
 	"github.com/rebootmgr/rebootmgr/store"
 	"github.com/rebootmgr/rebootmgr/systemd"
 	"github.com/rebootmgr/rebootmgr/watch"
@@ -57,7 +58,6 @@ func daemonFlagSet() (*flagSet, *daemonFlags) {
 func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
 	fs, df := daemonFlagSet()
 	f := &df.pipelineFlags
-	interval, rebootTimeout, watchEvents, metricsAddr := &df.interval, &df.rebootTimeout, &df.watchEvents, &df.metricsAddr
 	fs.Usage = fs.usage(stdout, "rebootmgr daemon [flags]", daemonExamples)
 	if err := parse(fs.FlagSet, args, e); err != nil {
 		return err
@@ -69,7 +69,7 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	opts := wireOptions{checkTriggers: true}
 	var m *metrics.Metrics
 	reg := prometheus.NewRegistry()
-	if *metricsAddr != "" {
+	if df.metricsAddr != "" {
 		var err error
 		if m, err = metrics.New(reg, version); err != nil {
 			return err
@@ -86,70 +86,89 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	if err := os.WriteFile(f.lockFile, []byte(startMark+now.UTC().Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
 		w.log.Warn("could not note the daemon's start in its lock file", logkey.File, f.lockFile, logkey.Err, err)
 	}
-	p, log := w.pipeline, w.log
-	// The daemon lives on: it judges the times other nodes wrote by when it saw them.
-	p.Sightings = lock.NewSightings()
-	if *watchEvents {
-		// A daemon that watches looks again at every reboot that ends, and at its tick: its claim
-		// of room holds for two ticks unless it judges again (see lock.Claims).
-		p.ClaimFor = 2 * *interval
-	}
-	observe, stopMetrics, err := startMetrics(ctx, m, reg, *metricsAddr, w)
+	// The daemon's parts, its metrics server's and its loop's, run as one: the first to end
+	// ends the others.
+	var g rungroup.Group
+	observe, unbind, err := addMetrics(&g, m, reg, df.metricsAddr, w)
 	if err != nil {
 		return err
 	}
-	defer stopMetrics()
-	// What a node need not hear as it is: see daemon.Daemon.Quiet.
-	ps := pauses{quiet: watch.NewPause(false), health: watch.NewPause(false), turn: watch.NewPause(true), claims: watch.NewPause(true)}
-	sources := df.sources(w, ps, lastStart, now)
+	defer unbind()
 	published, stopped, err := df.publish(ctx, w, now)
 	if err != nil {
 		return err
 	}
 	defer stopped()
-	d := &daemon.Daemon{
+	d := df.daemon(w, e, lastStart, now)
+	d.Observe, d.Presence = observe, published
+	d.Add(&g)
+	w.log.Info("rebootmgr daemon started", logkey.Node, w.pipeline.Node, logkey.Version, version)
+	if err := g.Run(ctx); err != nil {
+		return err
+	}
+	withdraw(w.pipeline, w.log)
+	// A clean stop is no restart loop: the next start watches at once.
+	if err := os.WriteFile(f.lockFile, nil, 0o644); err != nil {
+		w.log.Warn("could not clear the daemon's start from its lock file", logkey.File, f.lockFile, logkey.Err, err)
+	}
+	return nil
+}
+
+// daemon is the daemon of the node w wires, with its sources: see daemon.Daemon.
+func (df *daemonFlags) daemon(w *wired, e env, lastStart, now time.Time) *daemon.Daemon {
+	p := w.pipeline
+	// The daemon lives on: it judges the times other nodes wrote by when it saw them.
+	p.Sightings = lock.NewSightings()
+	if df.watchEvents {
+		// A daemon that watches looks again at every reboot that ends, and at its tick: its claim
+		// of room holds for two ticks unless it judges again (see lock.Claims).
+		p.ClaimFor = 2 * df.interval
+	}
+	// What a node need not hear as it is: see daemon.Daemon.Quiet.
+	ps := pauses{quiet: watch.NewPause(false), health: watch.NewPause(false), turn: watch.NewPause(true), claims: watch.NewPause(true)}
+	return &daemon.Daemon{
 		Pipeline:      p,
 		Events:        watch.NewEvents(),
-		Sources:       sources,
-		RebootTimeout: *rebootTimeout,
+		Sources:       df.sources(w, ps, lastStart, now),
+		RebootTimeout: df.rebootTimeout,
 		Notifier:      systemd.Notifier{Socket: e.get("NOTIFY_SOCKET")},
-		Logger:        log.With(logkey.Component, "daemon", logkey.Node, p.Node),
-		Observe:       observe,
+		Logger:        w.log.With(logkey.Component, "daemon", logkey.Node, p.Node),
 		Node:          p.Node,
 		Group:         w.group,
-		Presence:      published,
-		Refresh:       *interval,
+		Refresh:       df.interval,
 		Silent:        w.store.SilentDaemons,
 		Quiet:         ps.quiet,
 		Health:        ps.health,
 		Turn:          ps.turn,
 		Claims:        ps.claims,
-		Now:           p.Clock.Now,
+		// The pipeline's: a holder's deadline it finds is a moment on this clock, which may be
+		// shifted (--clock-offset).
+		Clock: p.Clock,
 	}
-	log.Info("rebootmgr daemon started", logkey.Node, p.Node, logkey.Version, version)
-	if err := d.Run(ctx); err != nil {
-		return err
-	}
-	withdraw(p, log)
-	// A clean stop is no restart loop: the next start watches at once.
-	if err := os.WriteFile(f.lockFile, nil, 0o644); err != nil {
-		log.Warn("could not clear the daemon's start from its lock file", logkey.File, f.lockFile, logkey.Err, err)
-	}
-	return nil
 }
 
-// startMetrics serves the metrics m, when there are (--metrics-addr), until stop; observe counts
-// each run into them (nil without metrics).
-func startMetrics(ctx context.Context, m *metrics.Metrics, reg *prometheus.Registry, addr string, w *wired) (observe func(pipeline.Result, error), stop func(), err error) {
+// addMetrics serves the metrics m, when there are (--metrics-addr), as a part of g; observe
+// counts each run into them (nil without metrics). The address is bound at once (a port in use
+// fails the start); unbind frees it should g not run. A server that fails later is logged,
+// never a reason to stop the daemon.
+func addMetrics(g *rungroup.Group, m *metrics.Metrics, reg *prometheus.Registry, addr string, w *wired) (observe func(pipeline.Result, error), unbind func(), err error) {
 	if m == nil {
 		return nil, func() {}, nil
 	}
 	m.Identify(w.pipeline.Node, w.group)
-	stop, err = serveMetrics(ctx, metrics.Server{Addr: addr, Gatherer: reg, Logger: w.log.With(logkey.Component, "metrics")})
+	srv := metrics.Server{Addr: addr, Gatherer: reg, Logger: w.log.With(logkey.Component, "metrics")}
+	ln, err := srv.Listen()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("--metrics-addr: %w", err)
 	}
-	return func(res pipeline.Result, err error) { m.ObserveRun(res, err, time.Now()) }, stop, nil
+	g.Add(func(ctx context.Context) error {
+		if err := srv.Serve(ctx, ln); err != nil {
+			srv.Logger.Error("metrics server failed: no more metrics until the daemon restarts", logkey.Err, err)
+			<-ctx.Done()
+		}
+		return nil
+	})
+	return func(res pipeline.Result, err error) { m.ObserveRun(res, err, time.Now()) }, func() { _ = ln.Close() }, nil
 }
 
 // publish registers the daemon in Consul with the settings it judges by; stopped says there that
@@ -286,22 +305,4 @@ func remember(st *store.Consul, log *slog.Logger) func(context.Context, string, 
 			log.Warn("could not remember the members of a service: a member that leaves the catalog before it is remembered is not counted", logkey.Service, service, logkey.Err, err)
 		}
 	}
-}
-
-// serveMetrics binds the metrics address (a port in use fails the start) and serves until stop.
-// A server that fails later is logged, never a reason to stop the daemon.
-func serveMetrics(ctx context.Context, srv metrics.Server) (stop func(), err error) {
-	ln, err := srv.Listen()
-	if err != nil {
-		return nil, fmt.Errorf("--metrics-addr: %w", err)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		if err := srv.Serve(ctx, ln); err != nil {
-			srv.Logger.Error("metrics server failed: no more metrics until the daemon restarts", logkey.Err, err)
-		}
-	}()
-	return func() { cancel(); <-served }, nil
 }

@@ -1,0 +1,156 @@
+package daemon
+
+import (
+	"errors"
+	"slices"
+
+	"github.com/rebootmgr/rebootmgr/ending"
+	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/watch"
+)
+
+// state is what the last run (or the look at the lock that stood for one) left: all the daemon
+// knows when it judges what a batch of events calls for. The zero state is the start's: the
+// daemon knows nothing yet, and runs at the first event.
+type state struct {
+	// idle: nothing asks this node to reboot, and it holds no place.
+	idle bool
+	// waitingTurn: it waits for its turn in its group's queue, and every daemon registered tells
+	// the queue of a place it gives back (see Daemon.Silent): a place opens through its turn
+	// key alone.
+	waitingTurn bool
+	// health: it waits for health (ending.ErrUnhealthy); forLock: for the lock
+	// (ending.ErrLockHeld). A run's error wraps one gate at most.
+	health, forLock bool
+	// yielding: it leaves a place to a node with less room (lock.ErrYields; see Daemon.Claims).
+	yielding bool
+	// queued: it waits in its group's queue (see pipeline.Seen.Queued).
+	queued bool
+	// inFlight are the reboots in flight it counted (see pipeline.NoneLanded).
+	inFlight []string
+}
+
+// stateAfter is the state a run that ended with res and err leaves; turn says that it waits for
+// its turn in the queue, its watches of the lock held (see Daemon.Silent).
+func stateAfter(res pipeline.Result, err error, turn bool) state {
+	return state{
+		idle:        err == nil && res.Outcome == pipeline.NothingToDo,
+		waitingTurn: turn,
+		health:      errors.Is(err, ending.ErrUnhealthy),
+		forLock:     errors.Is(err, ending.ErrLockHeld),
+		yielding:    errors.Is(err, lock.ErrYields),
+		queued:      res.Seen.Queued,
+		inFlight:    res.Seen.InFlight,
+	}
+}
+
+// action is what the daemon does with a batch of events.
+type action int
+
+const (
+	// skip: nothing; the events cannot change what the last run found.
+	skip action = iota
+	// look: a look at the lock alone (pipeline.LookAtLock), whose result afterLook judges.
+	look
+	// run: a whole run of the pipeline.
+	run
+	// keep: the look at the lock stands for a run: its result is the node's.
+	keep
+)
+
+func (a action) String() string {
+	return [...]string{"skip", "look", "run", "keep"}[a]
+}
+
+// decide says what a batch of events calls for in state s, and why (for the log; "" for no
+// event).
+func decide(s state, evs []watch.Event) (action, string) {
+	switch {
+	case len(evs) == 0:
+		return skip, "" // a wake whose events an evaluation took already
+	case s.idle && (onlyLockEvents(evs) || onlyFrom(evs, watch.SourceHealth)):
+		// Nothing asks this node to reboot, and it holds no place: another node's lock, limit,
+		// queue or holders, or the health of its services, changed.
+		return skip, "idle, and only the locks or health changed: not evaluating"
+	case s.waitingTurn && onlyFrom(evs, watch.SourceLock, watch.SourceHolders, watch.SourcePython, watch.SourceHealth, watch.SourceClaims):
+		// Held watches say once what changed since they were held: this node hears of a place
+		// from its turn key.
+		return skip, "waiting for its turn in the group's queue, and only the locks or health changed: not evaluating"
+	case onlyHolderEvents(evs) && !s.health && !s.forLock:
+		// Another group's holders, or the Python rebootmgr's lock, changed: that matters to a
+		// node waiting for health (a reboot in flight counts as failing) or for the lock, not
+		// to one with nothing to do.
+		return skip, "only the fleet's holders or the Python rebootmgr's lock changed, and this node waits for neither health nor the lock: not evaluating"
+	case s.health && onlyLockEvents(evs):
+		// A reboot taking a place, or moving on, leaves no rule more room; only one that ended
+		// does. A look at the locks says whether one did.
+		return look, "waiting for health, and only the locks changed: looking for a reboot in flight that ended"
+	case s.forLock && s.queued && (onlyLockEvents(evs) || onlyFrom(evs, watch.SourceLook)):
+		// Waiting for the lock in the queue, and only the lock changed (or this node was told to
+		// look at it: a holder's deadline changed): the whole run is needed only once there is
+		// a place. (A node whose entry could not be written runs whole, and joins then.)
+		return look, "waiting for the lock, and only the lock changed: looking at the lock alone"
+	}
+	return run, "evaluating"
+}
+
+// afterLook says what a look at the lock that decide asked for in state s leaves to do, given
+// what the look found: nothing (skip), a whole run (run), or nothing more, the look standing
+// for the run (keep).
+func afterLook(s state, res pipeline.Result, err error) (action, string) {
+	if s.health {
+		if (err == nil || ending.Sentinel(err) != nil) && pipeline.NoneLanded(s.inFlight, res.Seen.InFlight) {
+			return skip, "waiting for health, and no reboot in flight ended: not evaluating"
+		}
+		return run, "waiting for health, and a reboot in flight ended (or the locks could not be read): evaluating"
+	}
+	if err == nil {
+		return run, "a place is free in the lock: evaluating"
+	}
+	// Still held (the status follows the holder), or trouble: the look is the node's result.
+	return keep, "the lock is still held, or could not be read: the look stands for a run"
+}
+
+// holds says which of the watches a node does not need as it is are held: see Daemon.Quiet.
+type holds struct{ quiet, health, turn, claims bool }
+
+// watches is what the watches hold in state s; evaluating, as the daemon runs the pipeline
+// (an idle node lets its health watches ask once more, so that they hear the next change and
+// remember a member new to a service: once an evaluation, the tick's at least).
+func watches(s state, evaluating bool) holds {
+	quiet := s.idle || s.waitingTurn
+	return holds{
+		quiet:  quiet,
+		health: quiet && !(evaluating && s.idle),
+		turn:   !s.waitingTurn,
+		claims: !s.yielding,
+	}
+}
+
+// onlyLockEvents says whether every event is a change of the lock record or queue, the limit,
+// the fleet's holders or claims, or the Python rebootmgr's lock.
+func onlyLockEvents(evs []watch.Event) bool {
+	return onlyFrom(evs, watch.SourceLock, watch.SourceLimit, watch.SourceHolders, watch.SourceClaims, watch.SourcePython)
+}
+
+// onlyHolderEvents says whether every event is a change of the fleet's holders or of the
+// Python rebootmgr's lock: reboots in flight elsewhere. The Python rebootmgr takes its lock on
+// every run, and rebootmgr's fleet-wide marker changes with the fleet's holders.
+func onlyHolderEvents(evs []watch.Event) bool {
+	return onlyFrom(evs, watch.SourceHolders, watch.SourcePython)
+}
+
+// onlyFrom says whether every event comes from one of sources; a full batch may have dropped
+// others, so it never does.
+func onlyFrom(evs []watch.Event, sources ...watch.Source) bool {
+	if len(evs) >= watch.MaxPending {
+		return false
+	}
+	for _, ev := range evs {
+		if !slices.Contains(sources, ev.Source) {
+			return false
+		}
+	}
+	return true
+}
