@@ -139,6 +139,15 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 		Name: "rebootmgr_build_info",
 		Help: "1, labelled with the version and the node's name and group.",
 	}, []string{"version", "node", "group"})
+	if err := m.register(reg); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// register registers every metric (and the Go runtime's and the process's) with reg, and sets
+// each to its starting value.
+func (m *Metrics) register(reg prometheus.Registerer) error {
 	for _, c := range []prometheus.Collector{
 		m.runs, m.lastRun, m.required, m.blocked, m.lockHeld, m.phase, m.holders, m.lastReboot,
 		m.taskDuration, m.taskFailures, m.consulRequests, m.consulErrors, m.consulUp, m.operator, m.info,
@@ -146,14 +155,14 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
 		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("register metrics: %w", err)
+			return fmt.Errorf("register metrics: %w", err)
 		}
 	}
 	for _, g := range gateLabels() {
 		m.blocked.WithLabelValues(g)
 	}
 	m.setPhase("idle")
-	return m, nil
+	return nil
 }
 
 // Identify names the node the metrics are of, and its group. It is called once, before the

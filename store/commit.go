@@ -1,0 +1,229 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/logkey"
+	"github.com/rebootmgr/rebootmgr/place"
+)
+
+// Commit writes ch in one transaction if nothing v holds changed since it was read (see
+// place.Change); false, and nothing written, when something did. The Python rebootmgr's
+// markers go in the same transaction (see markerOps); with PythonMarkers, so does a check that
+// none of its keys changed since v, so that a Python node that took its lock after v was read
+// fails the write.
+func (c *Consul) Commit(ctx context.Context, v place.View, ch place.Change) (bool, error) {
+	state, ok := v.Version.(*viewState)
+	if !ok {
+		return false, errors.New("commit: the view was not read from this store")
+	}
+	lockKey, fleetKey, queueKey := c.Keys.GroupLock(c.Group), c.Keys.Holders(), c.Keys.GroupQueue(c.Group)
+	// A lock or queue the change leaves as it is is checked, not written (a write would wake
+	// every node watching it).
+	lockOp, err := checkOrCAS(lockKey, state.index[lockKey], ch.Lock.Equal(v.Lock), len(ch.Lock.Holders) == 0, ch.Lock.Encode)
+	if err != nil {
+		return false, err
+	}
+	ops := api.TxnOps{lockOp}
+	if ch.Queue != nil {
+		queueOp, err := checkOrCAS(queueKey, state.index[queueKey], ch.Queue.Equal(v.Queue), len(ch.Queue.Entries) == 0, ch.Queue.Encode)
+		if err != nil {
+			return false, err
+		}
+		ops = append(ops, queueOp)
+	}
+	if ch.Limit != nil {
+		limitKey := c.Keys.GroupLimit(c.Group)
+		ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: limitKey, Value: []byte(ch.Limit.String()), Index: state.index[limitKey]}})
+	}
+	fleet := v.Fleet
+	if ch.Fleet != nil {
+		fleet = *ch.Fleet
+		fleetOp, err := casOp(fleetKey, state.index[fleetKey], len(ch.Fleet.Holders) == 0, ch.Fleet.Encode)
+		if err != nil {
+			return false, err
+		}
+		ops = append(ops, fleetOp)
+	}
+	written := map[string]bool{}
+	for _, op := range c.markerOps(state, ch.Lock, fleet) {
+		written[op.KV.Key] = true
+		ops = append(ops, op)
+	}
+	if c.PythonMarkers {
+		for _, key := range c.Keys.LegacyKeys(c.Group) {
+			if !written[key] {
+				ops = append(ops, unchanged(key, state.index[key]))
+			}
+		}
+	}
+	// The nodes the change brings to the front of the queue are told in the same transaction
+	// (see place.Woken). A policy from before the turn keys denies that: the change is written
+	// alone, and those nodes see their place at their next tick.
+	if wakes := c.wakeOps(place.Woken(v, ch), len(ops)); len(wakes) > 0 {
+		ok, err := c.txn(ctx, append(slices.Clip(ops), wakes...))
+		if err == nil || !denied(err) {
+			return ok, err
+		}
+		if c.Logger != nil {
+			c.Logger.Warn("could not tell the nodes next in the group's queue that a place opened (the ACL policy does not let this node write their turn keys): they see it at their next tick",
+				logkey.Err, err)
+		}
+	}
+	return c.txn(ctx, ops)
+}
+
+// wakeOps write the turn key of each node woken (TurnValue), within what one transaction takes
+// beside the change's used ops. A name Consul would clean into another key is never woken there.
+func (c *Consul) wakeOps(wakes []place.Wake, used int) api.TxnOps {
+	now := time.Now()
+	var ops api.TxnOps
+	for _, w := range wakes {
+		if key := c.Keys.GroupTurn(c.Group, w.Node); CheckKey(key) == nil && used+len(ops) < maxTxnOps {
+			ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: key, Value: []byte(TurnValue(w, now))}})
+		}
+	}
+	return ops
+}
+
+// TurnValue is what a turn key holds: "place" when a place opened for the node, "look" when
+// only a holder's deadline changed; then when.
+func TurnValue(w place.Wake, now time.Time) string {
+	why := "look"
+	if w.Place {
+		why = "place"
+	}
+	return why + " " + now.UTC().Format(time.RFC3339Nano)
+}
+
+// TurnIsPlace says whether a turn key's value tells of a place opened (see TurnValue).
+func TurnIsPlace(value []byte) bool { return strings.HasPrefix(string(value), "place ") }
+
+// denied says whether a write failed for want of ACL permission.
+func denied(err error) bool { return errors.Is(err, ErrDenied) }
+
+// maxTxnOps is the most operations Consul takes in one transaction.
+const maxTxnOps = 64
+
+// markerOps keeps the Python rebootmgr's markers as the change leaves the locks, so that a
+// Python node sees a reboot of rebootmgr in progress and waits: the fleet-wide marker names
+// every holder of the fleet (a Python node of no group waits for all of them, as rebootmgr
+// waits for it whatever its group), the group's marker every holder of the group's lock. A
+// marker is written (with check-and-set) while there is a holder it stands for, with
+// PythonMarkers; one of rebootmgr's own is kept up to date while there is, with or without,
+// and deleted with the last holder. A marker the Python rebootmgr wrote is never touched.
+func (c *Consul) markerOps(state *viewState, rec lock.Record, fleet lock.Fleet) []*api.TxnOp {
+	group := make([]string, 0, len(rec.Holders))
+	for _, h := range rec.Holders {
+		group = append(group, h.Node)
+	}
+	var ops []*api.TxnOp
+	for _, m := range []struct {
+		key     string
+		holders []string
+	}{{c.Keys.LegacyMarker(), fleet.Nodes()}, {c.Keys.LegacyGroupMarker(c.Group), group}} {
+		index := state.index[m.key]
+		current, ours := state.markers[m.key]
+		if index != 0 && !ours {
+			continue
+		}
+		switch {
+		case len(m.holders) > 0 && (ours || c.PythonMarkers):
+			if value := MarkerValue(m.holders); value != current {
+				ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: m.key, Value: []byte(value), Index: index}})
+			}
+		case ours:
+			ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDeleteCAS, Key: m.key, Index: index}})
+		}
+	}
+	return ops
+}
+
+// checkOrCAS checks that key is still at index when same (the change leaves it as read), and
+// else writes it as casOp does.
+func checkOrCAS(key string, index uint64, same, empty bool, encode func() ([]byte, error)) (*api.TxnOp, error) {
+	if same {
+		return unchanged(key, index), nil
+	}
+	return casOp(key, index, empty, encode)
+}
+
+// casOp writes key with check-and-set at index (0: only if absent), or deletes it when empty.
+func casOp(key string, index uint64, empty bool, encode func() ([]byte, error)) (*api.TxnOp, error) {
+	if empty {
+		if index == 0 {
+			return unchanged(key, 0), nil
+		}
+		return &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDeleteCAS, Key: key, Index: index}}, nil
+	}
+	data, err := encode()
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", key, err)
+	}
+	return &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: key, Value: data, Index: index}}, nil
+}
+
+// unchanged checks that key is still at index (0: still absent).
+func unchanged(key string, index uint64) *api.TxnOp {
+	if index == 0 {
+		return &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCheckNotExists, Key: key}}
+	}
+	return &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCheckIndex, Key: key, Index: index}}
+}
+
+// txn runs a writing transaction: true when it was applied, false when one of its checks
+// failed (something changed: nothing was written), an error when Consul refused it.
+func (c *Consul) txn(ctx context.Context, ops api.TxnOps) (bool, error) {
+	names := make([]string, len(ops))
+	for i, op := range ops {
+		names[i] = op.KV.Key
+	}
+	ok, resp, _, err := c.Client.Txn().Txn(ops, c.writeQuery(ctx))
+	if err != nil {
+		return false, fmt.Errorf("write keys %s: %w", strings.Join(names, ", "), classify(err))
+	}
+	if ok {
+		return true, nil
+	}
+	for _, e := range resp.Errors {
+		if !conflict(e.What) {
+			return false, fmt.Errorf("write keys %s: %w", strings.Join(names, ", "), classify(txnErrors(resp)))
+		}
+	}
+	return false, nil
+}
+
+// writeQuery is the query options of a writing transaction (its token and datacenter).
+func (c *Consul) writeQuery(ctx context.Context) *api.QueryOptions {
+	q := api.QueryOptions{Datacenter: c.Options.Datacenter, Token: c.Options.Token}
+	return q.WithContext(ctx)
+}
+
+// conflict says whether a transaction error is a check that failed because a key changed.
+func conflict(what string) bool {
+	for _, s := range []string{"index is stale", "current modify index", "doesn't exist", "\" exists"} {
+		if strings.Contains(what, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func txnErrors(resp *api.TxnResponse) error {
+	if resp == nil || len(resp.Errors) == 0 {
+		return errors.New("transaction failed without saying why")
+	}
+	msgs := make([]string, len(resp.Errors))
+	for i, e := range resp.Errors {
+		msgs[i] = e.What
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
