@@ -17,11 +17,12 @@ import (
 // A name rebootmgr gives its tasks must stay known: a task may run rebootmgr itself.
 func otherNames() map[string]string {
 	return map[string]string{
-		"REBOOTMGR_CONFIG":   "the configuration file to read",
-		"REBOOTMGR_PHASE":    "given to tasks, with REBOOTMGR_NODE and REBOOTMGR_DRY_RUN (both flags too)",
-		"REBOOTMGR_BIN":      "read by the package's kernel hook",
-		"REBOOTMGR_DEFAULTS": "read by the package's kernel hook",
-		"REBOOTMGR_CACHE":    "read by scripts/install-consul and scripts/install-nfpm",
+		"REBOOTMGR_CONFIG":     "the configuration file to read",
+		"REBOOTMGR_PHASE":      "given to tasks, with REBOOTMGR_NODE and REBOOTMGR_DRY_RUN (both flags too)",
+		"REBOOTMGR_BIN":        "read by the package's kernel hook",
+		"REBOOTMGR_DEFAULTS":   "read by the package's kernel hook",
+		"REBOOTMGR_CACHE":      "read by scripts/install-consul and scripts/install-nfpm",
+		"REBOOTMGR_THIRDPARTY": "read by .ci/run: where the Python rebootmgr's copies are for scripts/python-race",
 	}
 }
 

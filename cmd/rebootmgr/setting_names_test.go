@@ -1,8 +1,10 @@
 package main
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -137,5 +139,33 @@ func TestTaskEnvironmentIsKnown(t *testing.T) {
 	environ["REBOOTMGR_CONFIG"] = ""
 	if r := runCLI(t, environ, "config"); r.code != 0 {
 		t.Fatalf("rebootmgr run with a task's environment: %s", r)
+	}
+}
+
+// TestScriptsNameKnownSettings: every REBOOTMGR_* name the repository's scripts, CI and
+// deploy files read or set is one rebootmgr knows: a name read only by a script, and exported
+// around rebootmgr, must not make rebootmgr refuse to run.
+func TestScriptsNameKnownSettings(t *testing.T) {
+	flags, others := flagNames(), otherNames()
+	name := regexp.MustCompile(`\bREBOOTMGR_[A-Z][A-Z0-9_]*[A-Z0-9]`)
+	for _, dir := range []string{"../../scripts", "../../.ci", "../../deploy"} {
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || strings.HasSuffix(path, ".go") || strings.HasSuffix(path, ".8") {
+				return err
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			for _, n := range name.FindAllString(string(data), -1) {
+				if !flags[n] && others[n] == "" && retiredNames()[n] == "" {
+					t.Errorf("%s names %s, which rebootmgr does not know: it would refuse to run with it set", path, n)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }
