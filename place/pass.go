@@ -62,7 +62,7 @@ func PassTurns(ctx context.Context, locks Locks, log *slog.Logger, woke []lock.Q
 }
 
 // silent are the nodes of woke still in v's queue as they were woken: ready, with the same
-// Since, and no
+// Since, and no place.
 func silent(v View, woke []lock.QueueEntry) []string {
 	var out []string
 	for _, w := range woke {

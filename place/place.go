@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -217,10 +216,7 @@ func LockFree(v View, h lock.Holder, ruled bool, now time.Time) error {
 	}
 	// The places free now go to the first nodes of the queue that may go: as many as there
 	// are places (one at a time under auto, where the rules, not a count, say how many).
-	free := 1
-	if places := v.Limit.Places(v.GroupNodes, ruled); places != math.MaxInt {
-		free = places - len(v.Lock.Holders)
-	}
+	free := lock.Free(v.Lock, v.Limit, v.GroupNodes)
 	if ahead, until := v.Queue.Ahead(h.Node, now, zoneAdmits(v), v.Sightings); len(ahead) >= free {
 		place, in := v.Queue.Place(h.Node)
 		if !in {
