@@ -73,10 +73,8 @@ func (c *Consul) Commit(ctx context.Context, v place.View, ch place.Change) (boo
 		if err == nil || !denied(err) {
 			return ok, err
 		}
-		if c.Logger != nil {
-			c.Logger.Warn("could not tell the nodes next in the group's queue that a place opened (the ACL policy does not let this node write their turn keys): they see it at their next tick",
-				logkey.Err, err)
-		}
+		c.logger().Warn("could not tell the nodes next in the group's queue that a place opened (the ACL policy does not let this node write their turn keys): they see it at their next tick",
+			logkey.Err, err)
 	}
 	return c.txn(ctx, ops)
 }

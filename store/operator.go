@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -92,11 +91,7 @@ func (c *Consul) Unlock(ctx context.Context, node string, judge func(lock.Holder
 		return lock.Holder{}, err
 	}
 	// A place given back: the group's queue notes that one opened, as a release does.
-	log := c.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	_, _, err = place.ChangeLock(ctx, c, log, func(now place.View) (place.Change, error) {
+	_, _, err = place.ChangeLock(ctx, c, c.logger(), func(now place.View) (place.Change, error) {
 		if again, holds := now.Lock.Holder(node); holds != ok || (ok && !again.Equal(h)) {
 			return place.Change{}, fmt.Errorf("reboot lock %s: %s's entry: %w", c.Keys.GroupLock(c.Group), node, ErrConflict)
 		}
@@ -197,11 +192,7 @@ func (c *Consul) SetLimit(ctx context.Context, l lock.Limit, index uint64) error
 			return err
 		}
 	}
-	log := c.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	_, _, err := place.ChangeLock(ctx, c, log, func(v place.View) (place.Change, error) {
+	_, _, err := place.ChangeLock(ctx, c, c.logger(), func(v place.View) (place.Change, error) {
 		if state, _ := v.Version.(*viewState); state == nil || state.index[key] != index {
 			return place.Change{}, fmt.Errorf("%s: %w", key, ErrConflict)
 		}

@@ -56,6 +56,14 @@ var _ pipeline.Store = (*Consul)(nil)
 
 // ForGroup is a store of group with all else c has (its client, layout, options, logger,
 // Python markers and retry policy): a store is of one group from when it is made, never made
+// logger is the store's logger, one that says nothing when none was given.
+func (c *Consul) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}
+
 // another's after.
 func (c *Consul) ForGroup(group string) *Consul {
 	return &Consul{Client: c.Client, Keys: c.Keys, Group: group, Options: c.Options, Logger: c.Logger,
