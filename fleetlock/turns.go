@@ -3,9 +3,11 @@ package fleetlock
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
+	"github.com/hashicorp/consul/api"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
 	"github.com/rebootmgr/rebootmgr/place"
@@ -113,7 +115,13 @@ func (l *Locks) watchTurns(ctx context.Context, group string) {
 	}()
 	st := l.store(group)
 	retry := watch.DefaultRetry()
-	var index uint64
+	var turns map[string]store.Turn
+	q := watch.Query{Wait: HostTurn, Fetch: func(ctx context.Context, q *api.QueryOptions) (string, uint64, error) {
+		var index uint64
+		var err error
+		turns, index, err = st.Turns(ctx, q.WaitIndex, q.WaitTime)
+		return fmt.Sprint(turns), index, err
+	}}
 	for ctx.Err() == nil {
 		t.mu.Lock()
 		none := len(t.hosts[group]) == 0
@@ -121,8 +129,7 @@ func (l *Locks) watchTurns(ctx context.Context, group string) {
 		if none {
 			return
 		}
-		turns, next, err := st.Turns(ctx, index, HostTurn)
-		if err != nil {
+		if _, err := q.Next(ctx); err != nil {
 			if ctx.Err() == nil {
 				l.Logger.Warn("could not watch the turn keys of the hosts queued", logkey.Group, group, logkey.Err, err)
 				select {
@@ -133,7 +140,6 @@ func (l *Locks) watchTurns(ctx context.Context, group string) {
 			continue
 		}
 		retry.Reset()
-		index = next
 		if l.told(group, turns) {
 			l.keepTurns(ctx)
 		}
