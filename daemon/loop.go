@@ -14,64 +14,112 @@ import (
 	"github.com/rebootmgr/rebootmgr/watch"
 )
 
-// runLoop selects the next thing to do, decides what it calls for, and does it, until ctx ends
-// or a reboot started.
+// runLoop waits for the next thing to do and does it (see loop.handle), until ctx ends or a
+// reboot started.
 func (d *Daemon) runLoop(ctx context.Context, watching <-chan struct{}, statuses chan presence) error {
 	select {
 	case <-ctx.Done():
 		return nil
 	case <-watching:
 	}
-	l := d.newLoop(statuses)
+	l := d.start(statuses)
 	defer l.stop()
-	d.Events.Send(watch.Event{Source: watch.SourceStart})
-	d.hold(watches(l.s, false))
 	for {
+		var w wake
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-d.Events.Wake():
+			w = wakeEvents
 		case <-l.again.C():
-			l.again.stop()
-			d.Events.Send(watch.Event{Source: watch.SourceRetry})
-			continue
+			w = wakeAgain
 		case <-l.deadline.C():
-			l.deadline.stop()
-			d.Events.Send(watch.Event{Source: watch.SourceDeadline})
-			continue
+			w = wakeDeadline
 		case <-l.passes.due.C():
-			l.passes.pass(ctx, d)
-			continue
+			w = wakePasses
 		}
-		evs := d.Events.Take()
-		act, why := decide(l.s, evs)
-		if act == skip {
-			if why != "" {
-				d.Logger.Debug(why)
-			}
-			continue
-		}
-		d.logEvaluation(evs, why)
-		var res pipeline.Result
-		var err error
-		if act == look {
-			act, res, err = l.look(ctx)
-		}
-		switch act {
-		case skip:
-			continue
-		case run:
-			d.hold(watches(l.s, true))
-			res, err = d.Pipeline.Run(ctx)
-		}
-		if ctx.Err() != nil {
-			d.Logger.Info("shutting down: the reboot lock stays as it is")
+		switch l.handle(ctx, w) {
+		case stepRebooting:
+			return d.waitForShutdown(ctx)
+		case stepShutdown:
 			return nil
 		}
-		if l.settle(ctx, res, err) {
-			return d.waitForShutdown(ctx)
-		}
 	}
+}
+
+// start is the loop at its start: its first evaluation is due, and it hears every change.
+func (d *Daemon) start(statuses chan presence) *loop {
+	l := d.newLoop(statuses)
+	d.Events.Send(watch.Event{Source: watch.SourceStart})
+	d.hold(watches(l.s, false))
+	return l
+}
+
+// wake is what woke the loop: events, or one of its waits that is over.
+type wake int
+
+const (
+	wakeEvents wake = iota
+	wakeAgain
+	wakeDeadline
+	wakePasses
+)
+
+// step is what handling a wake left: the loop goes on, a reboot started, or ctx ended.
+type step int
+
+const (
+	stepOn step = iota
+	stepRebooting
+	stepShutdown
+)
+
+// handle does what w calls for: a wait that is over becomes an event (a retry, a deadline) or
+// the passes it was set for; events are taken as a batch, and decide says what they call for.
+func (l *loop) handle(ctx context.Context, w wake) step {
+	d := l.d
+	switch w {
+	case wakeAgain:
+		l.again.stop()
+		d.Events.Send(watch.Event{Source: watch.SourceRetry})
+		return stepOn
+	case wakeDeadline:
+		l.deadline.stop()
+		d.Events.Send(watch.Event{Source: watch.SourceDeadline})
+		return stepOn
+	case wakePasses:
+		l.passes.pass(ctx, d)
+		return stepOn
+	}
+	evs := d.Events.Take()
+	act, why := decide(l.s, evs)
+	if act == skip {
+		if why != "" {
+			d.Logger.Debug(why)
+		}
+		return stepOn
+	}
+	d.logEvaluation(evs, why)
+	var res pipeline.Result
+	var err error
+	if act == look {
+		act, res, err = l.look(ctx)
+	}
+	switch act {
+	case skip:
+		return stepOn
+	case run:
+		d.hold(watches(l.s, true))
+		res, err = d.Pipeline.Run(ctx)
+	}
+	if ctx.Err() != nil {
+		d.Logger.Info("shutting down: the reboot lock stays as it is")
+		return stepShutdown
+	}
+	if l.settle(ctx, res, err) {
+		return stepRebooting
+	}
+	return stepOn
 }
 
 // loop is what the daemon's loop keeps between two evaluations.

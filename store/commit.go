@@ -82,7 +82,7 @@ func (c *Consul) Commit(ctx context.Context, v place.View, ch place.Change) (boo
 // wakeOps write the turn key of each node woken (TurnValue), within what one transaction takes
 // beside the change's used ops. A name Consul would clean into another key is never woken there.
 func (c *Consul) wakeOps(wakes []place.Wake, used int) api.TxnOps {
-	now := time.Now()
+	now := c.now()
 	var ops api.TxnOps
 	for _, w := range wakes {
 		if key := c.Keys.GroupTurn(c.Group, w.Node); CheckKey(key) == nil && used+len(ops) < maxTxnOps {

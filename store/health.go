@@ -34,6 +34,10 @@ type Health struct {
 	// moment before its services are; a node judged by the catalog alone then has nothing to
 	// check and passes. With Local, each such service is judged, its own instance missing.
 	Local bool
+	// InOrder reads the services one after the other, in the order of their names, where they
+	// are otherwise read side by side: the same requests in the same order at every run, as a
+	// simulator that chooses the order of every request needs.
+	InOrder bool
 }
 
 // ErrNodeUnknown means Consul's catalog has no node of the name asked for.
@@ -80,28 +84,34 @@ func (c Health) Services(ctx context.Context, node string) ([]health.Service, er
 	// members; any read that fails fails the whole.
 	out := make([]health.Service, len(names))
 	errs := make([]error, len(names))
-	slots := make(chan struct{}, parallelReads)
-	var wg sync.WaitGroup
-	for i, name := range names {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			slots <- struct{}{}
-			defer func() { <-slots }()
-			instances, err := c.Instances(ctx, name)
-			if err != nil {
-				errs[i] = err
-				return
+	readOne := func(i int) {
+		instances, err := c.Instances(ctx, names[i])
+		if err == nil {
+			var members []string
+			if members, err = c.members(ctx, names[i], instances); err == nil {
+				out[i] = health.Service{Name: names[i], Tags: tags[names[i]], Instances: instances, Members: members}
 			}
-			members, err := c.members(ctx, name, instances)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			out[i] = health.Service{Name: name, Tags: tags[name], Instances: instances, Members: members}
-		}()
+		}
+		errs[i] = err
 	}
-	wg.Wait()
+	if c.InOrder {
+		for i := range names {
+			readOne(i)
+		}
+	} else {
+		slots := make(chan struct{}, parallelReads)
+		var wg sync.WaitGroup
+		for i := range names {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				slots <- struct{}{}
+				defer func() { <-slots }()
+				readOne(i)
+			}()
+		}
+		wg.Wait()
+	}
 	for _, err := range errs {
 		if err != nil {
 			return nil, err

@@ -117,7 +117,7 @@ func (c *Consul) Remember(ctx context.Context, service string, nodes []string) e
 			continue
 		}
 		key := c.Keys.Member(service, node)
-		value := "first seen " + time.Now().UTC().Format(time.RFC3339)
+		value := "first seen " + c.now().UTC().Format(time.RFC3339)
 		if _, err := c.cas(ctx, &api.KVPair{Key: key, Value: []byte(value)}, fmt.Sprintf("remember %s as a member of %s (%s)", node, service, key)); err != nil {
 			return err
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/consul/api"
 
@@ -95,7 +94,7 @@ func (c *Consul) Unlock(ctx context.Context, node string, judge func(lock.Holder
 		if again, holds := now.Lock.Holder(node); holds != ok || (ok && !again.Equal(h)) {
 			return place.Change{}, fmt.Errorf("reboot lock %s: %s's entry: %w", c.Keys.GroupLock(c.Group), node, ErrConflict)
 		}
-		return place.ReleaseIn(now, node, time.Now()), nil
+		return place.ReleaseIn(now, node, c.now()), nil
 	})
 	if err != nil {
 		return lock.Holder{}, err
@@ -199,7 +198,7 @@ func (c *Consul) SetLimit(ctx context.Context, l lock.Limit, index uint64) error
 		ch := place.Change{Lock: v.Lock, Limit: &l}
 		if lock.Free(v.Lock, l, nodes) > 0 && len(v.Queue.Entries) > 0 {
 			q := v.Queue
-			q.Freed = time.Now().UTC()
+			q.Freed = c.now().UTC()
 			ch.Queue = &q
 		}
 		return ch, nil

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/hashicorp/consul/api"
@@ -44,6 +45,9 @@ type Consul struct {
 	PythonMarkers bool
 	// NewBackOff makes the retry policy of WaitStop (watch.DefaultRetry when nil).
 	NewBackOff func() backoff.BackOff
+	// Now is the time the store writes into what it keeps (a turn key's, a member's first
+	// sighting): time.Now when nil.
+	Now func() time.Time
 
 	mu      sync.Mutex
 	watches map[string]*flagWatch
@@ -54,8 +58,6 @@ type Consul struct {
 
 var _ pipeline.Store = (*Consul)(nil)
 
-// ForGroup is a store of group with all else c has (its client, layout, options, logger,
-// Python markers and retry policy): a store is of one group from when it is made, never made
 // logger is the store's logger, one that says nothing when none was given.
 func (c *Consul) logger() *slog.Logger {
 	if c.Logger == nil {
@@ -64,10 +66,20 @@ func (c *Consul) logger() *slog.Logger {
 	return c.Logger
 }
 
-// another's after.
+// now is the store's time (see Now).
+func (c *Consul) now() time.Time {
+	if c.Now == nil {
+		return time.Now()
+	}
+	return c.Now()
+}
+
+// ForGroup is a store of group with all else c has (its client, layout, options, logger,
+// Python markers, retry policy and time): a store is of one group from when it is made, never
+// made another's after.
 func (c *Consul) ForGroup(group string) *Consul {
 	return &Consul{Client: c.Client, Keys: c.Keys, Group: group, Options: c.Options, Logger: c.Logger,
-		PythonMarkers: c.PythonMarkers, NewBackOff: c.NewBackOff}
+		PythonMarkers: c.PythonMarkers, NewBackOff: c.NewBackOff, Now: c.Now}
 }
 
 func (c *Consul) query(ctx context.Context) *api.QueryOptions {
