@@ -65,6 +65,9 @@ func judgeStop(s *State) Verdict {
 		return failed(err)
 	}
 	flagged := "stop flag is set: " + orNone(f.Value)
+	if f.Key != "" {
+		flagged = "stop flag is set (" + f.Key + "): " + orNone(f.Value)
+	}
 	stopped := failShort(place.StopError(f), orNone(f.Value), flagged)
 	if _, err := s.View.Get(); err != nil {
 		if f.Set {
