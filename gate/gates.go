@@ -215,6 +215,10 @@ func judgeHealth(s *State) Verdict {
 			line += ": " + strings.Join(svc.Failing, "; ")
 		}
 		ev = append(ev, line)
+		if len(svc.Disagree) > 0 {
+			ev = append(ev, fmt.Sprintf("%s: instances tagged with other rules than this node's (%s): %s; the quorum rules judged by are this node's, and each instance's own ignore_maintenance says whether its node's maintenance counts",
+				svc.Name, svc.Rules, strings.Join(svc.Disagree, "; ")))
+		}
 	}
 	if len(rep.Services) == 0 {
 		ev = append(ev, "no service on this node carries the tag "+health.Tag)
