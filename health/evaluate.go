@@ -60,6 +60,8 @@ type ServiceReport struct {
 	// AtOnce is how many of its instances its rules let reboot at once (see Rules.AtOnce; 0
 	// when its tags cannot be read).
 	AtOnce int
+	// FailingOn are the nodes of the instances that do not pass, in Failing's order.
+	FailingOn []string
 	// Disagree names each instance on another node whose own tags give other rules than this
 	// node's, with its rules (see disagreeing).
 	Disagree []string
@@ -95,6 +97,25 @@ func (r Report) Malformed() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// NoteExcused adds a problem to a report that fails when key, the Python rebootmgr's
+// ignore_failed_checks, names nodes of failing instances: the Python rebootmgr ignored their
+// checks, rebootmgr counts them, and the line says what to do instead.
+func (r *Report) NoteExcused(key string, nodes []string) {
+	var named []string
+	for _, s := range r.Services {
+		for _, n := range s.FailingOn {
+			if slices.Contains(nodes, n) && !slices.Contains(named, n) {
+				named = append(named, n)
+			}
+		}
+	}
+	if r.OK() || len(named) == 0 {
+		return
+	}
+	r.Problems = append(r.Problems, fmt.Sprintf("%s names %s, whose failing checks the Python rebootmgr ignored: rebootmgr counts them (let the service's tags allow for it, max_failing=N or min_passing=N, or fix the check)",
+		key, strings.Join(named, ", ")))
 }
 
 // Scarcity is the fewest reboots at once any of the node's services allows (see
@@ -201,6 +222,7 @@ func evaluateService(node string, svc Service, down map[string]string) (ServiceR
 		}
 		why := fmt.Sprintf("%s: %s", instanceName(svc.Name, inst), strings.Join(failing, ", "))
 		sr.Failing = append(sr.Failing, why)
+		sr.FailingOn = append(sr.FailingOn, inst.Node)
 		if inst.Node == node {
 			problems = append(problems, fmt.Sprintf("%s on this node: %s", svc.Name, why))
 		}
