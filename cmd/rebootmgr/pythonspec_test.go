@@ -111,8 +111,10 @@ func pySpecsReboot() []pySpec {
 		{py: "test_reboot::test_reboot_fails_without_tasks", args: []string{"reboot", "--tasks-dir", "/nonexistent/rebootmgr"},
 			code: exitError, mention: []string{"does not exist"}, check: rebooted(0)},
 		{py: "test_reboot::test_reboot_succeeds_with_tasks",
-			setup: func(t *testing.T, n *testNode) { n.task("pre", "00_some_task.sh", "touch "+filepath.Join(n.dir, "ran")) },
-			code:  0, check: func(t *testing.T, n *testNode, r result) {
+			setup: func(t *testing.T, n *testNode) {
+				n.task("pre", "00_some_task.sh", "touch "+filepath.Join(n.dir, "ran"))
+			},
+			code: 0, check: func(t *testing.T, n *testNode, r result) {
 				rebooted(1)(t, n, r)
 				if _, err := os.Stat(filepath.Join(n.dir, "ran")); err != nil {
 					t.Fatal("the pre-boot task did not run")
