@@ -41,7 +41,7 @@ func List() []Ending {
 			}},
 		{Err: ErrDisabled, Label: "disabled", Exit: 101, Status: "disabled",
 			Says: "this node is disabled: its disabled mark in Consul, or, for reboot without --force, its daemon not enabled (REBOOTMGR_ENABLED=false)"},
-		{Err: ErrOutsideWindow, Label: "not_now", Exit: 3, Status: "not now",
+		{Err: ErrOutsideWindow, Label: "not_now", Exit: 6, Status: "not now",
 			Says: "not now: outside the reboot window, a blackout date, the group's cooldown, or the node's min reboot interval"},
 		{Err: ErrLockLost, Label: "lock_lost", Exit: 5, Status: "lost the lock", Operator: true, Says: "lost the lock while preparing",
 			Resolve: func(node, group string) string {

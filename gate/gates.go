@@ -65,6 +65,9 @@ func judgeStop(s *State) Verdict {
 		return failed(err)
 	}
 	flagged := "stop flag is set: " + orNone(f.Value)
+	if f.Key != "" {
+		flagged = "stop flag is set (" + f.Key + "): " + orNone(f.Value)
+	}
 	stopped := failShort(place.StopError(f), orNone(f.Value), flagged)
 	if _, err := s.View.Get(); err != nil {
 		if f.Set {
@@ -212,6 +215,10 @@ func judgeHealth(s *State) Verdict {
 			line += ": " + strings.Join(svc.Failing, "; ")
 		}
 		ev = append(ev, line)
+		if len(svc.Disagree) > 0 {
+			ev = append(ev, fmt.Sprintf("%s: instances tagged with other rules than this node's (%s): %s; the quorum rules judged by are this node's, and each instance's own ignore_maintenance says whether its node's maintenance counts",
+				svc.Name, svc.Rules, strings.Join(svc.Disagree, "; ")))
+		}
 	}
 	if len(rep.Services) == 0 {
 		ev = append(ev, "no service on this node carries the tag "+health.Tag)

@@ -60,6 +60,11 @@ type ServiceReport struct {
 	// AtOnce is how many of its instances its rules let reboot at once (see Rules.AtOnce; 0
 	// when its tags cannot be read).
 	AtOnce int
+	// FailingOn are the nodes of the instances that do not pass, in Failing's order.
+	FailingOn []string
+	// Disagree names each instance on another node whose own tags give other rules than this
+	// node's, with its rules (see disagreeing).
+	Disagree []string
 }
 
 // Report is the verdict on a node's services.
@@ -92,6 +97,25 @@ func (r Report) Malformed() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// NoteExcused adds a problem to a report that fails when key, the Python rebootmgr's
+// ignore_failed_checks, names nodes of failing instances: the Python rebootmgr ignored their
+// checks, rebootmgr counts them, and the line says what to do instead.
+func (r *Report) NoteExcused(key string, nodes []string) {
+	var named []string
+	for _, s := range r.Services {
+		for _, n := range s.FailingOn {
+			if slices.Contains(nodes, n) && !slices.Contains(named, n) {
+				named = append(named, n)
+			}
+		}
+	}
+	if r.OK() || len(named) == 0 {
+		return
+	}
+	r.Problems = append(r.Problems, fmt.Sprintf("%s names %s, whose failing checks the Python rebootmgr ignored: rebootmgr counts them (let the service's tags allow for it, max_failing=N or min_passing=N, or fix the check)",
+		key, strings.Join(named, ", ")))
 }
 
 // Scarcity is the fewest reboots at once any of the node's services allows (see
@@ -136,8 +160,10 @@ const (
 
 // Evaluate applies the rules of each service to its instances as they are now, this node's
 // own included. An instance passes when all its checks, service and node checks, pass
-// ("warning" fails). Consul's node maintenance check is ignored for this node (rebootmgr puts
-// it there itself) and for services tagged ignore_maintenance. An instance on a node in down
+// ("warning" fails). The quorum rules are those of this node's instance; whether a node's
+// maintenance counts is each instance's own: Consul's node maintenance check is ignored for
+// this node (rebootmgr puts it there itself) and for an instance tagged ignore_maintenance
+// (its owner says it serves in maintenance, which only it can say). An instance on a node in down
 // (a reboot in flight; the value says why) fails whatever its checks say, and so does a member
 // with no instance in the catalog.
 func Evaluate(node string, services []Service, down map[string]string) Report {
@@ -169,7 +195,7 @@ func evaluateService(node string, svc Service, down map[string]string) (ServiceR
 		return ServiceReport{Name: svc.Name, Total: len(svc.Instances), Malformed: err}, []string{fmt.Sprintf("service %s: %v", svc.Name, err)}
 	}
 	instances := withMissing(svc)
-	sr := ServiceReport{Name: svc.Name, Rules: rules, Total: len(instances), AtOnce: rules.AtOnce(len(instances))}
+	sr := ServiceReport{Name: svc.Name, Rules: rules, Total: len(instances), AtOnce: rules.AtOnce(len(instances)), Disagree: disagreeing(node, svc.Name, rules, instances)}
 	if rules.LocalOnly {
 		all := instances
 		instances = nil
@@ -183,7 +209,7 @@ func evaluateService(node string, svc Service, down map[string]string) (ServiceR
 	var problems []string
 	own := 0
 	for _, inst := range instances {
-		failing := failingChecks(inst, node, rules)
+		failing := failingChecks(inst, node)
 		if why, ok := down[inst.Node]; ok && inst.Node != node {
 			failing = append([]string{"reboot in flight: " + why}, failing...)
 		}
@@ -196,6 +222,7 @@ func evaluateService(node string, svc Service, down map[string]string) (ServiceR
 		}
 		why := fmt.Sprintf("%s: %s", instanceName(svc.Name, inst), strings.Join(failing, ", "))
 		sr.Failing = append(sr.Failing, why)
+		sr.FailingOn = append(sr.FailingOn, inst.Node)
 		if inst.Node == node {
 			problems = append(problems, fmt.Sprintf("%s on this node: %s", svc.Name, why))
 		}
@@ -242,13 +269,39 @@ func withMissing(svc Service) []Instance {
 	return out
 }
 
-func failingChecks(inst Instance, node string, rules Rules) []string {
+// disagreeing names each instance of service on another node, tagged rebootmgr, whose own tags
+// give other rules than rules (this node's), with its rules or why they cannot be read. The
+// quorum rules judged by stay this node's; an instance's ignore_maintenance is its own.
+func disagreeing(node, service string, rules Rules, instances []Instance) []string {
+	var out []string
+	for _, inst := range instances {
+		if inst.Node == node || !slices.Contains(inst.Tags, Tag) {
+			continue
+		}
+		theirs, err := ParseRules(inst.Tags)
+		switch {
+		case err != nil:
+			out = append(out, fmt.Sprintf("%s: %v", instanceName(service, inst), err))
+		case theirs != rules:
+			out = append(out, fmt.Sprintf("%s: %s", instanceName(service, inst), theirs))
+		}
+	}
+	return out
+}
+
+// ignoresMaintenance says whether an instance's own tags say that it serves while its node is
+// in maintenance (as the Python rebootmgr reads it: the tag alone).
+func ignoresMaintenance(inst Instance) bool {
+	return slices.Contains(inst.Tags, tagIgnoreMaintenance)
+}
+
+func failingChecks(inst Instance, node string) []string {
 	var out []string
 	for _, c := range inst.Checks {
 		if c.Status == "passing" {
 			continue
 		}
-		if c.CheckID == NodeMaintenanceCheck && (inst.Node == node || rules.IgnoreMaintenance) {
+		if c.CheckID == NodeMaintenanceCheck && (inst.Node == node || ignoresMaintenance(inst)) {
 			continue
 		}
 		if c.CheckID == missingCheck {

@@ -14,6 +14,11 @@ func inst(node, status string, extra ...Check) Instance {
 	return Instance{Node: node, ServiceID: "svc", Checks: append(checks, extra...)}
 }
 
+func tagged(i Instance, tags ...string) Instance {
+	i.Tags = tags
+	return i
+}
+
 func maint(node string) Check {
 	return Check{Node: node, CheckID: NodeMaintenanceCheck, Status: "critical", Output: "rebooting"}
 }
@@ -40,7 +45,10 @@ func TestEvaluate(t *testing.T) {
 		{"max_failing=0", []string{"max_failing=0"}, []Instance{inst("n1", "passing"), inst("n2", "critical")}, false, "max_failing=0"},
 		{"both rules, one broken", []string{"min_passing=1", "max_failing=0"}, []Instance{inst("n1", "passing"), inst("n2", "critical")}, false, "max_failing=0"},
 		{"other node in maintenance", nil, []Instance{inst("n1", "passing"), inst("n2", "passing", maint("n2"))}, false, NodeMaintenanceCheck},
-		{"other node in maintenance, ignore_maintenance", []string{"ignore_maintenance"}, []Instance{inst("n1", "passing"), inst("n2", "passing", maint("n2"))}, true, ""},
+		{"other node in maintenance, ignore_maintenance", []string{"ignore_maintenance"}, []Instance{inst("n1", "passing"), tagged(inst("n2", "passing", maint("n2")), Tag, "ignore_maintenance")}, true, ""},
+		// Whether a node's maintenance counts is its instance's own word, not this node's.
+		{"ignore_maintenance on the instance in maintenance only", nil, []Instance{inst("n1", "passing"), tagged(inst("n2", "passing", maint("n2")), Tag, "ignore_maintenance")}, true, ""},
+		{"ignore_maintenance on this node's instance only", []string{"ignore_maintenance"}, []Instance{inst("n1", "passing"), tagged(inst("n2", "passing", maint("n2")), Tag)}, false, NodeMaintenanceCheck},
 		{"own maintenance is always ignored", nil, []Instance{inst("n1", "passing", maint("n1")), inst("n2", "passing")}, true, ""},
 		{"malformed min_passing", []string{"min_passing=abc"}, []Instance{inst("n1", "passing")}, false, `"min_passing=abc"`},
 		{"negative max_failing", []string{"max_failing=-1"}, []Instance{inst("n1", "passing")}, false, `"max_failing=-1"`},
@@ -264,5 +272,21 @@ func TestFleetRule(t *testing.T) {
 		if got := Evaluate("n1", []Service{svc}, nil).FleetRuled(); tt.tags != nil && slices.Contains(tt.tags, Tag) && got != tt.want {
 			t.Errorf("report of %v: %v, want %v", tt.tags, got, tt.want)
 		}
+	}
+}
+
+// TestDisagreeingInstances: an instance on another node whose own tags give other rules than
+// this node's is named with its rules; one with the same rules, or not tagged rebootmgr, is not.
+func TestDisagreeingInstances(t *testing.T) {
+	rep := Evaluate("n1", []Service{{Name: "svc", Tags: []string{Tag, "min_passing=2"}, Instances: []Instance{
+		tagged(inst("n1", "passing"), Tag, "min_passing=2"),
+		tagged(inst("n2", "passing"), Tag, "min_passing=2"),
+		tagged(inst("n3", "passing"), Tag, "min_passing=1", "ignore_maintenance"),
+		tagged(inst("n4", "passing"), Tag, "min_passing=x"),
+		tagged(inst("n5", "passing"), "min_passing=1"),
+	}}}, nil)
+	got := rep.Services[0].Disagree
+	if len(got) != 2 || !strings.Contains(got[0], "n3: min_passing=1,ignore_maintenance") || !strings.Contains(got[1], "n4: ") || !strings.Contains(got[1], "min_passing=x") {
+		t.Fatalf("disagreeing instances %q", got)
 	}
 }

@@ -133,8 +133,8 @@ func TestMinRebootInterval(t *testing.T) {
 			if !errors.Is(err, ending.ErrOutsideWindow) || m.reboot.Count() != 1 {
 				t.Fatalf("asked again 10 minutes after: %v, %d reboots; want not now", err, m.reboot.Count())
 			}
-			if e, _ := ending.Of(err); e.Exit != 3 {
-				t.Fatalf("exit %d, want 3", e.Exit)
+			if e, _ := ending.Of(err); e.Exit != 6 {
+				t.Fatalf("exit %d, want 6", e.Exit)
 			}
 			until := end.Add(interval)
 			if !res.Recheck.Equal(until) || !strings.Contains(err.Error(), until.UTC().Format(time.RFC3339)) {

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/clip"
@@ -49,7 +50,14 @@ func (p *Pipeline) settle(ctx context.Context) error {
 
 // runTasks runs the tasks of phase; a stop flag ends the pre-boot tasks, never the post-boot
 // ones (see finish).
+//
+// Tasks that cannot be listed (a tasks directory missing or unsafe) are an error of the
+// configuration, the same in every phase (before the reboot it is the tasks gate's): it marks
+// nothing, and a node after its reboot keeps its place, in maintenance, until it is fixed.
 func (p *Pipeline) runTasks(ctx context.Context, phase string) error {
+	if err := p.Tasks.Validate(); err != nil {
+		return fmt.Errorf("%s tasks: %w", phaseName(phase), err)
+	}
 	run := func(ctx context.Context) error { return p.Tasks.Run(ctx, phase, p.DryRun) }
 	var err error
 	if phase == PreBoot {

@@ -1,6 +1,7 @@
 package place
 
 import (
+	"strings"
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/clip"
@@ -9,12 +10,22 @@ import (
 	"github.com/rebootmgr/rebootmgr/lock"
 )
 
-// StopError is the end of a run at a stop flag f that is set.
+// StopError is the end of a run at a stop flag f that is set. Its line names the flag's key
+// where it is known (the fleet's, the group's, or the Python rebootmgr's of the group).
 func StopError(f Flag) error {
-	if f.Value == "" {
+	// A group's flag says whose it is before its reason ("group G: "), which may be empty.
+	v := strings.TrimSuffix(clip.OneLine(f.Value), ":")
+	var about []string
+	if f.Key != "" && !strings.Contains(v, f.Key) {
+		about = append(about, f.Key)
+	}
+	if v != "" {
+		about = append(about, v)
+	}
+	if len(about) == 0 {
 		return ending.Fail(ending.ErrStopped, "stop flag is set: halted, nothing further is started")
 	}
-	return ending.Fail(ending.ErrStopped, "stop flag is set (%s): halted, nothing further is started", clip.OneLine(f.Value))
+	return ending.Fail(ending.ErrStopped, "stop flag is set (%s): halted, nothing further is started", strings.Join(about, ": "))
 }
 
 // LastReboot is node's last finished reboot in the group's history (false: none recorded). A

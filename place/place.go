@@ -22,11 +22,13 @@ import (
 )
 
 // Flag is a key that means something by existing: the stop flag, a node's disabled mark, a
-// node's reboot request. Value is what it holds (a reason, often), Index its ModifyIndex.
+// node's reboot request. Value is what it holds (a reason, often), Index its ModifyIndex, Key
+// the key it was read from ("" when not known).
 type Flag struct {
 	Set   bool
 	Value string
 	Index uint64
+	Key   string
 }
 
 // Locks are the group's lock record and the fleet's holders, read at one moment and written

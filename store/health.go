@@ -50,7 +50,11 @@ func (c Health) Check(ctx context.Context, node string, down map[string]string) 
 	if err != nil {
 		return health.Report{}, err
 	}
-	return health.Evaluate(node, services, down), nil
+	rep := health.Evaluate(node, services, down)
+	if !rep.OK() && c.Members != nil {
+		c.Members.noteExcused(ctx, &rep)
+	}
+	return rep, nil
 }
 
 // Services returns node's services tagged "rebootmgr" with all their instances.

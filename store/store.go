@@ -135,7 +135,7 @@ func flagOf(pair *api.KVPair) place.Flag {
 	if pair == nil {
 		return place.Flag{}
 	}
-	return place.Flag{Set: true, Value: string(pair.Value), Index: pair.ModifyIndex}
+	return place.Flag{Set: true, Value: string(pair.Value), Index: pair.ModifyIndex, Key: pair.Key}
 }
 
 // Stop reads the fleet's stop flag and the group's (its own, then the Python rebootmgr's, see

@@ -104,6 +104,17 @@ func run(ctx context.Context, args []string, e env, stdout, stderr io.Writer) in
 		// No command is never the reboot: a bare rebootmgr, typed to see what it does, gets
 		// the commands.
 		usage(stderr)
+		// The Python rebootmgr's command line has no command: its flags say what it was.
+		var hints []string
+		for _, a := range args {
+			if hint := pythonFlagHint(a); hint != "" {
+				hints = append(hints, hint)
+			}
+		}
+		if len(hints) > 0 {
+			fmt.Fprintf(stderr, "rebootmgr: no command given (rebootmgr reboot reboots this node), and %s\n", strings.Join(hints, "; and "))
+			return exitUsage
+		}
 		fmt.Fprintln(stderr, "rebootmgr: no command given: rebootmgr reboot reboots this node (rebootmgr help: the commands)")
 		return exitUsage
 	}

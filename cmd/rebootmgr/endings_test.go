@@ -39,7 +39,7 @@ func exitOf(sentinel error) int {
 // Every gate of the list (gate.List) that holds a node back ends at one of them.
 func TestEveryGateIsKnown(t *testing.T) {
 	python := map[error]int{
-		ending.ErrUnhealthy: 2, ending.ErrOutsideWindow: 3, ending.ErrLockHeld: 4, ending.ErrLockLost: 5,
+		ending.ErrUnhealthy: 2, ending.ErrOutsideWindow: 6, ending.ErrLockHeld: 4, ending.ErrLockLost: 5,
 		ending.ErrTaskFailed: 100, ending.ErrDisabled: 101, ending.ErrStopped: 102, ending.ErrNotRebooted: 103,
 	}
 	var man strings.Builder

@@ -106,6 +106,9 @@ func parseArgs(fs *flag.FlagSet, args []string, e env, maxArgs int) ([]string, e
 				}
 				return nil, err
 			}
+			if hint := unknownFlagHint(err); hint != "" {
+				return nil, commandLineError{fmt.Errorf("%w: %v: %s", errUsage, err, hint)}
+			}
 			return nil, commandLineError{fmt.Errorf("%w: %v", errUsage, err)}
 		}
 		if fs.NArg() == 0 {
