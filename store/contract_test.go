@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/rebootmgr/rebootmgr/history"
+	"github.com/rebootmgr/rebootmgr/internal/consulmodel"
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/internal/pipelinetest"
 	"github.com/rebootmgr/rebootmgr/lock"
@@ -32,9 +33,10 @@ type subject struct {
 	maintenance func() string
 }
 
-// subjects are the in-memory store the state machine's tests run on, and store.Consul on a real
-// agent: every contract below must hold for both, so that what the state machine is proved
-// against is what runs.
+// subjects are the in-memory store the state machine's tests run on, store.Consul on a real
+// agent, and store.Consul on the in-memory model of Consul the simulator runs on: every
+// contract below must hold for all three, so that what the state machine is proved against,
+// and what the simulator runs, is what runs.
 func subjects(t *testing.T) map[string]subject {
 	fake := pipelinetest.NewStore("default", "n1")
 	a := consultest.Dev(t, "n1")
@@ -44,7 +46,22 @@ func subjects(t *testing.T) map[string]subject {
 			t.Fatal(err)
 		}
 	}
+	model := consulmodel.New()
+	model.Register("n1", nil)
+	modelPut := func(key, value string) { model.Put(key, value) }
 	return map[string]subject{
+		"consul model": {
+			Store:      &store.Consul{Client: model.Client("n1", nil), Keys: keys, Logger: slog.New(slog.DiscardHandler)},
+			keys:       keys,
+			put:        modelPut,
+			setStop:    func(v string) { modelPut(keys.Stop(), v) },
+			setTrigger: func(node, v string) { modelPut(keys.RebootRequired(node), v) },
+			setLimit:   func(n int) { modelPut(keys.GroupLimit(""), strconv.Itoa(n)) },
+			maintenance: func() string {
+				reason, _ := model.Maintenance("n1")
+				return reason
+			},
+		},
 		"in memory": {
 			Store:       fake,
 			keys:        pipelinetest.Layout(),
