@@ -42,10 +42,7 @@ func (m *Model) agentRoute(c *Call, rest string) (endpoint, *reply) {
 			}}, nil
 		case "checks":
 			fl, err := parseFilter(c.Query.Get("filter"), checkFields(emptyNode, &ccheck{}))
-			if err != nil {
-				return endpoint{}, badRequest("%v", err)
-			}
-			return endpoint{read: func() reply { return m.agentChecks(c.Node, fl) }}, nil
+			return endpoint{read: func() reply { return m.agentChecks(c.Node, fl, err) }}, nil
 		}
 		r := textReply(http.StatusNotFound, "")
 		return endpoint{}, &r
@@ -98,11 +95,19 @@ func (m *Model) agentSelf(node string) reply {
 	})
 }
 
-func (m *Model) agentChecks(node string, fl filter) reply {
+// agentChecks answers /v1/agent/checks: a filter Consul cannot read fails (500) only when
+// there is a check to filter, as Consul's does.
+func (m *Model) agentChecks(node string, fl filter, bad error) reply {
 	out := map[string]*api.AgentCheck{}
 	if n := m.cat.nodes[node]; n != nil {
 		for id, chk := range n.checks {
-			if id != serfCheck && fl(checkFields(n, chk)) {
+			if id == serfCheck {
+				continue
+			}
+			if bad != nil {
+				return textReply(http.StatusInternalServerError, bad.Error())
+			}
+			if fl(checkFields(n, chk)) {
 				out[id] = agentCheck(n, chk)
 			}
 		}

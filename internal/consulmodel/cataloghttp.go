@@ -214,7 +214,8 @@ func (m *Model) catalogRoute(c *Call, p string) (endpoint, *reply) {
 		return endpoint{}, &r
 	}
 	if err != nil {
-		return endpoint{}, badRequest("%v", err)
+		r := textReply(http.StatusInternalServerError, err.Error())
+		return endpoint{}, &r
 	}
 	return ep, nil
 }

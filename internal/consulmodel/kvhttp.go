@@ -14,7 +14,7 @@ import (
 const MaxValueSize = 512 * 1024
 
 // kvSizeURL is where Consul's 413 of a KV write points.
-const kvSizeURL = "https://developer.hashicorp.com/docs/agent/config/config-files#kv_max_value_size"
+const kvSizeURL = "https://www.consul.io/docs/agent/config/config-files#kv_max_value_size"
 
 func (e *entry) pair(withValue bool) *api.KVPair {
 	p := &api.KVPair{Key: e.key, CreateIndex: e.createIndex, ModifyIndex: e.modifyIndex, LockIndex: e.lockIndex, Flags: e.flags, Session: e.session}

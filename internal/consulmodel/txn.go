@@ -8,8 +8,12 @@ import (
 	"github.com/hashicorp/consul/api"
 )
 
-// maxTxnOps is the most operations Consul takes in one transaction.
-const maxTxnOps = 64
+// txnSizeURL is where Consul's 413 of a transaction points.
+const txnSizeURL = "https://www.consul.io/docs/agent/config/config-files#txn_max_req_len"
+
+// maxTxnOps is the most operations Consul 1.20 takes in one transaction (its HTTP handler's
+// limit; older releases took 64).
+const maxTxnOps = 128
 
 // txnWrite says whether a KV verb changes state.
 func txnWrite(v api.KVOp) bool {
@@ -43,7 +47,7 @@ func (m *Model) txnRoute(c *Call) (endpoint, *reply) {
 		return endpoint{}, nil
 	}
 	if len(c.Body) > MaxValueSize {
-		r := textReply(http.StatusRequestEntityTooLarge, fmt.Sprintf("Request body too large, max size: %d bytes", MaxValueSize))
+		r := textReply(http.StatusRequestEntityTooLarge, fmt.Sprintf("Request body(%d bytes) too large, max size: %d bytes. See %s.", len(c.Body), MaxValueSize, txnSizeURL))
 		return endpoint{}, &r
 	}
 	var ops api.TxnOps
