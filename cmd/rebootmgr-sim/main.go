@@ -1,0 +1,102 @@
+// Command rebootmgr-sim runs a deterministic simulation of a fleet of rebootmgr daemons against
+// an in-memory Consul: every node runs the real daemon loop, pipeline and store; a seed chooses
+// the order of every request and timer, and the faults. It checks the fleet's promises after
+// every step; on a violation it shrinks the faults to the fewest that still break it, prints
+// the seed and a trace a person can read, and exits 1. Its last line is a summary.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rebootmgr/rebootmgr/sim"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("rebootmgr-sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg sim.Config
+	seed := fs.Uint64("seed", 1, "the first seed")
+	seeds := fs.Int("seeds", 1, "how many seeds to run, from --seed on")
+	fs.IntVar(&cfg.Nodes, "nodes", 12, "nodes in the fleet")
+	fs.IntVar(&cfg.Groups, "groups", 2, "groups the nodes are in")
+	fs.StringVar(&cfg.Limit, "limit", "2", "each group's limit (N, auto, P%, with per-zone=N)")
+	fs.IntVar(&cfg.Faults, "faults", 20, "faults injected in each run")
+	fs.DurationVar(&cfg.MaxSkew, "max-skew", 2*time.Minute, "how far a node's clock may be from true time, either way")
+	fs.DurationVar(&cfg.Cooldown, "cooldown", 0, "the daemons' --cooldown")
+	fs.DurationVar(&cfg.StayGreen, "stay-green", 0, "the daemons' --stay-green")
+	drop := fs.String("drop", "", "faults to leave out, by number (as a shrunk run prints them)")
+	verbose := fs.Bool("v", false, "print every step of the trace as it happens")
+	noShrink := fs.Bool("no-shrink", false, "report a violation as found, without shrinking it")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 64
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "rebootmgr-sim: unexpected argument %q\n", fs.Arg(0))
+		return 64
+	}
+	var err error
+	if cfg.Drop, err = parseDrop(*drop); err != nil {
+		fmt.Fprintf(stderr, "rebootmgr-sim: --drop: %v\n", err)
+		return 64
+	}
+	if *verbose {
+		cfg.Verbose = stdout
+	}
+	for s := *seed; s < *seed+uint64(*seeds); s++ {
+		cfg.Seed = s
+		res, trace, err := sim.One(cfg)
+		if err != nil {
+			fmt.Fprintln(stderr, "rebootmgr-sim:", err)
+			return 1
+		}
+		if len(res.Violations) == 0 {
+			fmt.Fprintln(stdout, res.Summary())
+			continue
+		}
+		if !*noShrink {
+			shrunk, strace, dropped, err := sim.Shrink(cfg, res)
+			if err != nil {
+				fmt.Fprintln(stderr, "rebootmgr-sim:", err)
+				return 1
+			}
+			res, trace = shrunk, strace
+			fmt.Fprintf(stdout, "shrunk: %d of %d faults left out; replay with --seed %d --drop %s\n", len(dropped), cfg.Faults, s, sim.Dropped(dropped))
+		}
+		for _, line := range sim.Readable(trace, 60) {
+			fmt.Fprintln(stdout, line)
+		}
+		fmt.Fprintf(stdout, "violation: %s\n", res.Violations[0])
+		fmt.Fprintln(stdout, res.Summary())
+		return 1
+	}
+	return 0
+}
+
+func parseDrop(s string) (map[int]bool, error) {
+	drop := map[int]bool{}
+	if s == "" {
+		return drop, nil
+	}
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q is not a fault's number", f)
+		}
+		drop[n] = true
+	}
+	return drop, nil
+}

@@ -1,0 +1,172 @@
+package sim
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/rebootmgr/rebootmgr/history"
+	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/store"
+)
+
+// The fleet's promises, checked as the run goes: at every reboot that starts, and at every
+// write of a key of rebootmgr's.
+
+// violate notes a broken promise; the run ends after the step.
+func (w *World) violate(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	w.log("!", "VIOLATION: %s", msg)
+	w.violations = append(w.violations, msg)
+}
+
+// rebootStarts is p's machine's reboot command: the last moment the daemon decides, where
+// every gate must hold in the truth of the simulation, not only in what the daemon read.
+func (w *World) rebootStarts(p *proc) error {
+	n := p.node
+	w.reboots++
+	w.log(n.name, "REBOOT starts (%d so far)", w.reboots)
+	if _, _, ok := w.model.Get(w.keys.Stop()); ok {
+		w.violate("%s started its reboot while the fleet's stop flag was set", n.name)
+	}
+	if _, _, ok := w.model.Get(w.keys.GroupStop(n.group)); ok {
+		w.violate("%s started its reboot while its group's stop flag was set", n.name)
+	}
+	if _, _, ok := w.model.Get(w.keys.Disabled(n.name)); ok {
+		w.violate("%s started its reboot while it was disabled", n.name)
+	}
+	rec := w.lockOf(n.group)
+	if _, ok := rec.Holder(n.name); !ok {
+		w.violate("%s started its reboot without a place in %s's lock (holders: %s)", n.name, n.group, holderNames(rec))
+	}
+	n.down = true
+	var down []*node
+	for _, o := range w.groupNodes(n.group) {
+		if o.down {
+			down = append(down, o)
+		}
+	}
+	if len(down) > len(rec.Holders) {
+		w.violate("%d nodes of %s down at once (%s) with %d places held", len(down), n.group, joinNames(down), len(rec.Holders))
+	}
+	w.checkQuorum(n)
+	if at, ok := w.asked[n.name]; ok {
+		w.waits = append(w.waits, w.sched.now.Sub(at))
+	}
+	if w.lastEnd >= 0 {
+		w.handoffs = append(w.handoffs, w.requests()-w.lastEnd)
+		w.lastEnd = -1
+	}
+	return nil
+}
+
+// checkQuorum checks every rule of n's services as the health gate reads them, at the moment n
+// goes down: n's instance still passing, every other machine down (a reboot in flight) failing.
+// min_passing=M: M instances pass; max_failing=F: at most F fail.
+func (w *World) checkQuorum(n *node) {
+	for _, svc := range n.services {
+		var total, down int
+		var names []string
+		for _, o := range w.nodes {
+			if !slices.Contains(o.services, svc) {
+				continue
+			}
+			total++
+			if o.down && o != n {
+				down++
+				names = append(names, o.name)
+			}
+		}
+		switch {
+		case svc == "shared" && total-down < w.sharedMin():
+			w.violate("%s: min_passing=%d broken by %s's reboot: %d of %d passing as it went down (down: %s)", svc, w.sharedMin(), n.name, total-down, total, strings.Join(names, ","))
+		case svc != "shared" && down > w.cfg.MaxFailing:
+			w.violate("%s: max_failing=%d broken by %s's reboot: %d others down as it went down (%s)", svc, w.cfg.MaxFailing, n.name, down, strings.Join(names, ","))
+		}
+	}
+}
+
+// lockOf is group's lock record as the model holds it (empty when it cannot be read).
+func (w *World) lockOf(group string) lock.Record {
+	v, _, ok := w.model.Get(w.keys.GroupLock(group))
+	if !ok {
+		return lock.Record{}
+	}
+	rec, err := lock.Decode([]byte(v))
+	if err != nil {
+		w.violate("%s's lock record cannot be read: %v", group, err)
+	}
+	return rec
+}
+
+func holderNames(r lock.Record) string {
+	names := make([]string, len(r.Holders))
+	for i, h := range r.Holders {
+		names[i] = h.Node
+	}
+	return strings.Join(names, ",")
+}
+
+// afterWrite checks each key written: within its bound; a lock record that grew within its
+// group's limit; no node in two groups' locks.
+func (w *World) afterWrite(keys []string) {
+	for _, key := range keys {
+		if key == "" {
+			continue
+		}
+		v, _, _ := w.model.Get(key)
+		k, ok := w.keys.Parse(key)
+		if !ok {
+			continue
+		}
+		bound := 0
+		switch k.Kind {
+		case store.KindLock, store.KindHolders, store.KindClaims:
+			bound = lock.MaxRecordBytes
+		case store.KindQueue:
+			bound = lock.MaxQueueBytes
+		case store.KindHistory:
+			bound = history.MaxBytes
+		}
+		if bound > 0 && len(v) > bound {
+			w.violate("%s holds %d bytes, over its bound of %d", key, len(v), bound)
+		}
+		if k.Kind == store.KindLock {
+			w.lockWritten(k.Group)
+		}
+	}
+}
+
+// lockWritten checks a group's lock record just written.
+func (w *World) lockWritten(group string) {
+	rec := w.lockOf(group)
+	before := w.held[group]
+	w.held[group] = len(rec.Holders)
+	if len(rec.Holders) < before && w.lastEnd < 0 {
+		w.lastEnd = w.requests()
+	}
+	if len(rec.Holders) > before {
+		v, _, _ := w.model.Get(w.keys.GroupLimit(group))
+		l, err := lock.ParseLimit(v)
+		if err == nil && !l.Auto {
+			if places := l.Places(len(w.groupNodes(group)), false); len(rec.Holders) > places {
+				w.violate("%s's lock holds %d places (%s) under its limit %q", group, len(rec.Holders), holderNames(rec), v)
+			}
+		}
+	}
+	seen := map[string]string{}
+	for g := range w.cfg.Groups {
+		name := fmt.Sprintf("g%d", g+1)
+		for _, h := range w.lockOf(name).Holders {
+			if other, ok := seen[h.Node]; ok {
+				w.violate("%s holds places in %s and %s", h.Node, other, name)
+			}
+			seen[h.Node] = name
+		}
+	}
+}
+
+// requests are the Consul requests of the whole fleet so far.
+func (w *World) requests() int {
+	return int(w.model.Stats().Total.Requests)
+}

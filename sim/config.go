@@ -1,0 +1,65 @@
+package sim
+
+import (
+	"io"
+	"time"
+)
+
+// Config is a simulated fleet and the run over it.
+type Config struct {
+	Seed uint64
+	// Nodes, in Groups (node i in group i%Groups+1, zone i%3+1); every SharedEvery-th node also
+	// runs a service shared across groups, with min_passing all but two of its instances.
+	Nodes, Groups, SharedEvery int
+	// Limit is each group's limit as its key holds it ("2", "auto", "10%", "2 per-zone=1").
+	Limit string
+	// MaxFailing is the max_failing of each group's own service.
+	MaxFailing int
+	// Faults is how many faults the run injects, spread over FaultTime.
+	Faults    int
+	FaultTime time.Duration
+	// MaxSkew bounds how far a node's clock is from true time, either way.
+	MaxSkew time.Duration
+	// The daemons' settings.
+	Interval, Deadline, Cooldown, StayGreen time.Duration
+	// RebootTime is how long a machine takes to come back, from half of it to one and a half.
+	RebootTime time.Duration
+	// Budget is the true time the whole run may take before the nodes still waiting are a
+	// violation of liveness (zero: see Bound).
+	Budget time.Duration
+	// MaxSteps ends a run that has not ended by then, as a violation.
+	MaxSteps int
+	// Verbose, when set, hears every line of the trace as it is written.
+	Verbose io.Writer
+	// Drop are the faults of the plan left out (by their number), as shrinking leaves them.
+	Drop map[int]bool
+}
+
+func (c Config) withDefaults() Config {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defD := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.Nodes, 12)
+	def(&c.Groups, 2)
+	def(&c.SharedEvery, 4)
+	def(&c.MaxFailing, 1)
+	def(&c.MaxSteps, 5_000_000)
+	if c.Limit == "" {
+		c.Limit = "2"
+	}
+	defD(&c.FaultTime, 30*time.Minute)
+	defD(&c.Interval, 5*time.Minute)
+	defD(&c.Deadline, 30*time.Minute)
+	defD(&c.RebootTime, 2*time.Minute)
+	if c.MaxSkew < 0 {
+		c.MaxSkew = 0
+	}
+	return c
+}

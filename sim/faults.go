@@ -1,0 +1,176 @@
+package sim
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/rebootmgr/rebootmgr/internal/consulmodel"
+)
+
+// A fault is one of the plan's: what befalls a node, or what an operator does, and its undoing
+// later.
+type fault struct {
+	num  int
+	at   time.Duration
+	kind string
+	node int
+	// arg picks among the kind's variants (a status, a limit, a jump).
+	arg int
+	// lasts is how long until it is undone (where it is).
+	lasts time.Duration
+}
+
+var faultKinds = []string{"kill", "pause", "agent-restart", "leave", "refuse", "slow", "clock-jump", "stop", "group-stop", "limit", "disable"}
+
+// plan draws the run's faults from the seed, before anything runs: shrinking drops some and
+// keeps the others as they were.
+func (w *World) plan() []fault {
+	out := make([]fault, w.cfg.Faults)
+	for i := range out {
+		out[i] = fault{
+			num:   i + 1,
+			at:    time.Duration(w.sched.rng.Int64N(int64(w.cfg.FaultTime))),
+			kind:  faultKinds[w.sched.rng.IntN(len(faultKinds))],
+			node:  w.sched.rng.IntN(len(w.nodes)),
+			arg:   w.sched.rng.IntN(4),
+			lasts: 5*time.Second + time.Duration(w.sched.rng.Int64N(int64(5*time.Minute))),
+		}
+	}
+	return out
+}
+
+// schedule puts the plan's faults, but those dropped, on the schedule.
+func (w *World) schedule(plan []fault) {
+	for _, f := range plan {
+		if w.cfg.Drop[f.num] {
+			continue
+		}
+		n := w.nodes[f.node]
+		w.sched.add(epoch.Add(f.at), n.name, "fault", func() { w.apply(f, n) })
+	}
+}
+
+// apply does f to n, and schedules its undoing.
+func (w *World) apply(f fault, n *node) {
+	w.faults++
+	later := func(what string, undo func()) {
+		w.sched.add(w.sched.now.Add(f.lasts), n.name, "undo", func() {
+			w.log(n.name, "fault #%d ends: %s", f.num, what)
+			undo()
+		})
+	}
+	say := func(format string, args ...any) {
+		w.log(n.name, "FAULT #%d %s", f.num, fmt.Sprintf(format, args...))
+	}
+	switch f.kind {
+	case "kill":
+		if n.proc == nil {
+			say("kill: no daemon running")
+			return
+		}
+		say("kill -9 of the daemon; restarted in %s", f.lasts)
+		w.kill(n.proc)
+		later("daemon restarts", func() {
+			if n.proc == nil && !n.down {
+				w.start(n)
+			}
+		})
+	case "pause":
+		say("daemon paused for %s", f.lasts)
+		n.pausedUntil = w.sched.now.Add(f.lasts)
+	case "slow":
+		say("Consul slow for this node (up to 10s a request) for %s", f.lasts)
+		n.slowUntil = w.sched.now.Add(f.lasts)
+	case "agent-restart":
+		say("the agent restarts: down for %s", f.lasts)
+		n.agentDownUntil = w.sched.now.Add(f.lasts)
+		w.model.SetCheck(n.name, "serfHealth", "", "critical")
+		later("agent back", func() {
+			if !n.down {
+				w.model.SetCheck(n.name, "serfHealth", "", "passing")
+			}
+		})
+	case "leave":
+		say("the agent leaves the cluster cleanly; it returns in %s", f.lasts)
+		n.agentDownUntil = w.sched.now.Add(f.lasts)
+		w.model.Leave(n.name)
+		n.left = true
+		later("agent rejoins", func() {
+			n.left = false
+			w.register(n)
+			if n.down {
+				w.model.SetCheck(n.name, "serfHealth", "", "critical")
+			}
+		})
+	case "refuse":
+		status := []int{403, 413, 429, 500}[f.arg]
+		say("the node's next %d writes are refused with %d", f.arg+1, status)
+		n.refuse, n.refuseStatus = f.arg+1, status
+	case "clock-jump":
+		jump := []time.Duration{time.Hour, -time.Hour, 10 * time.Minute, -10 * time.Minute}[f.arg]
+		say("the machine's clock jumps %s", jump)
+		n.offset += jump
+	default:
+		w.operator(f, n, say, later)
+	}
+}
+
+// operator does an operator's fault: a stop, a group's stop, a limit changed, a node disabled;
+// each undone later, as an operator resumes.
+func (w *World) operator(f fault, n *node, say func(string, ...any), later func(string, func())) {
+	switch f.kind {
+	case "stop":
+		say("an operator stops the fleet for %s", f.lasts)
+		w.model.Put(w.keys.Stop(), "sim: an operator stopped the fleet")
+		later("the fleet resumes", func() { w.model.Delete(w.keys.Stop()) })
+	case "group-stop":
+		say("an operator stops %s for %s", n.group, f.lasts)
+		w.model.Put(w.keys.GroupStop(n.group), "sim: an operator stopped the group")
+		later(n.group+" resumes", func() { w.model.Delete(w.keys.GroupStop(n.group)) })
+	case "limit":
+		limit := []string{"1", "2", "3", "auto"}[f.arg]
+		say("an operator sets %s's limit to %q for %s", n.group, limit, f.lasts)
+		w.model.Put(w.keys.GroupLimit(n.group), limit)
+		later(n.group+"'s limit back to "+w.cfg.Limit, func() { w.model.Put(w.keys.GroupLimit(n.group), w.cfg.Limit) })
+	case "disable":
+		say("an operator disables the node for %s", f.lasts)
+		w.model.Put(w.keys.Disabled(n.name), "sim: disabled by an operator")
+		later("enabled again", func() { w.model.Delete(w.keys.Disabled(n.name)) })
+	}
+}
+
+// latency is when a request of n's is answered: at once but for a small delay, later while
+// its daemon is paused or Consul slow for it.
+func (w *World) latency(n *node, _ *consulmodel.Call) time.Duration {
+	d := time.Duration(w.sched.rng.Int64N(int64(5 * time.Millisecond)))
+	if n.pausedUntil.After(w.sched.now) {
+		d += n.pausedUntil.Sub(w.sched.now)
+	}
+	if n.slowUntil.After(w.sched.now) {
+		d += time.Duration(w.sched.rng.Int64N(int64(10 * time.Second)))
+	}
+	return d
+}
+
+// refusal is what the fault plan answers in place of c, if anything: an agent down or gone
+// answers nothing; a refused write, its status.
+func (w *World) refusal(n *node, c *consulmodel.Call) *consulmodel.Refusal {
+	if n.agentDownUntil.After(w.sched.now) {
+		return &consulmodel.Refusal{Status: 500, Body: "rpc error: no known Consul servers"}
+	}
+	if c.Write && n.refuse > 0 {
+		n.refuse--
+		body := map[int]string{403: "Permission denied", 413: "Request body too large", 429: "rate limit exceeded", 500: "internal error"}[n.refuseStatus]
+		return &consulmodel.Refusal{Status: n.refuseStatus, Body: body}
+	}
+	return nil
+}
+
+// logCall writes a request into the trace.
+func (w *World) logCall(n *node, c *consulmodel.Call, r *consulmodel.Refusal) {
+	what := c.Method + " " + c.Path
+	if r != nil {
+		what += fmt.Sprintf(" -> REFUSED %d", r.Status)
+	}
+	w.log(n.name, "%s", what)
+}

@@ -1,0 +1,160 @@
+package sim
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rebootmgr/rebootmgr/lock"
+)
+
+// Result is what a run found.
+type Result struct {
+	Seed                  uint64
+	Nodes, Steps, Faults  int
+	Reboots               int
+	Violations            []string
+	Took                  time.Duration // true time from the ask to the last reboot's end
+	Bound                 time.Duration // the liveness bound the run was held to
+	HandoffRequestsMedian int
+	Requests              int
+}
+
+// Summary is the run's last line.
+func (r Result) Summary() string {
+	ratio := 0.0
+	if r.Bound > 0 {
+		ratio = r.Took.Seconds() / r.Bound.Seconds()
+	}
+	return fmt.Sprintf("sim: nodes=%d seed=%d steps=%d faults=%d reboots=%d violations=%d handoff_requests_p50=%d requests=%d roll=%s roll_vs_bound=%.2f",
+		r.Nodes, r.Seed, r.Steps, r.Faults, r.Reboots, len(r.Violations), r.HandoffRequestsMedian, r.Requests, r.Took.Round(time.Second), ratio)
+}
+
+// Run runs the fleet: every daemon starts, an operator asks every node to reboot, the plan's
+// faults befall it; the run ends when every node asked rebooted and gave its place back, at
+// the first violation, or at the liveness bound.
+func (w *World) Run() Result {
+	for _, n := range w.nodes {
+		w.start(n)
+	}
+	plan := w.plan()
+	w.schedule(plan)
+	// An operator asks every node to reboot, and again halfway through the faults: the second
+	// wave meets nodes fresh from a reboot, cooldowns and the faults still to come.
+	for _, at := range []time.Duration{time.Second, w.cfg.FaultTime / 2} {
+		w.sched.add(epoch.Add(at), "op", "ask", func() { w.ask() })
+	}
+	bound := w.bound()
+	deadline := epoch.Add(bound)
+	for len(w.violations) == 0 {
+		if w.done() {
+			break
+		}
+		if w.steps >= w.cfg.MaxSteps {
+			w.violate("no end after %d steps", w.steps)
+			break
+		}
+		it := w.sched.next()
+		if it == nil {
+			w.violate("nothing left to do with %d nodes still asked: %s", len(w.asked), w.waiting())
+			break
+		}
+		if w.sched.now.After(deadline) {
+			w.violate("liveness: %d nodes still wait after %s (bound): %s", len(w.asked), bound, w.waiting())
+			break
+		}
+		w.steps++
+		it.fire()
+	}
+	took := w.sched.now.Sub(epoch)
+	w.shutdown()
+	return Result{
+		Seed: w.cfg.Seed, Nodes: len(w.nodes), Steps: w.steps, Faults: w.faults, Reboots: w.reboots,
+		Violations: w.violations, Took: took, Bound: bound, HandoffRequestsMedian: median(w.handoffs),
+		Requests: w.requests(),
+	}
+}
+
+// bound is how long a roll may take: the faults' time, then each group's nodes a limit's
+// places at a time (one, for a limit of no fixed number), each a reboot, a place's hand-off
+// and its answer, and the daemons' tick twice over for what only a tick sees.
+func (w *World) bound() time.Duration {
+	if w.cfg.Budget > 0 {
+		return w.cfg.Budget
+	}
+	perGroup := (w.cfg.Nodes + w.cfg.Groups - 1) / w.cfg.Groups
+	places := 1
+	if l, err := lock.ParseLimit(w.cfg.Limit); err == nil && l.N > 0 {
+		places = l.N
+	}
+	rounds := (perGroup + places - 1) / places
+	each := w.cfg.RebootTime*3/2 + 2*lock.AnswerWithin + w.cfg.Cooldown + w.cfg.StayGreen + time.Minute
+	return w.cfg.FaultTime + 10*time.Minute + time.Duration(rounds)*each + 2*w.cfg.Interval
+}
+
+// done: every node asked rebooted since, none is down, and no lock holds a place.
+func (w *World) done() bool {
+	if w.asks < 2 || w.sched.now.Before(epoch.Add(w.cfg.FaultTime)) {
+		return false
+	}
+	for _, n := range w.nodes {
+		if n.down {
+			return false
+		}
+		if at, ok := w.asked[n.name]; ok && n.rebootedAfter(at) {
+			delete(w.asked, n.name)
+		}
+	}
+	if len(w.asked) > 0 {
+		return false
+	}
+	for g := range w.cfg.Groups {
+		if len(w.lockOf(fmt.Sprintf("g%d", g+1)).Holders) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// waiting names the nodes still asked.
+func (w *World) waiting() string {
+	var names []string
+	for _, n := range w.nodes {
+		if _, ok := w.asked[n.name]; ok {
+			names = append(names, n.name)
+		}
+	}
+	if len(names) > 10 {
+		names = append(names[:10], "…")
+	}
+	return strings.Join(names, ",")
+}
+
+// shutdown kills every daemon still running, so that no goroutine outlives the run.
+func (w *World) shutdown() {
+	for _, n := range w.nodes {
+		if n.proc != nil {
+			w.kill(n.proc)
+		}
+	}
+}
+
+func median(xs []int) int {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// ask is an operator asking every node to reboot.
+func (w *World) ask() {
+	w.asks++
+	w.log("op", "an operator asks every node to reboot (wave %d)", w.asks)
+	for _, n := range w.nodes {
+		w.asked[n.name] = w.sched.now
+		w.model.Put(w.keys.RebootRequired(n.name), "sim: kernel update")
+	}
+}

@@ -1,0 +1,114 @@
+package sim
+
+import (
+	"time"
+
+	"github.com/rebootmgr/rebootmgr/store"
+	"github.com/rebootmgr/rebootmgr/watch"
+)
+
+// The daemon's watches, as cmd/rebootmgr wires them: which key wakes a node with which source,
+// and which of the daemon's pauses holds that watch.
+
+// source is what a change of key tells n's daemon, and whether its watch is held now; ok false
+// when n does not watch key.
+func (p *proc) source(key string) (src watch.Source, held, ok bool) {
+	n, d := p.node, p.d
+	if key == "" {
+		return watch.SourceHealth, d.Health.Held(), len(n.services) > 0
+	}
+	k, ok := p.w.keys.Parse(key)
+	if !ok {
+		return "", false, false
+	}
+	switch k.Kind {
+	case store.KindStop:
+		return watch.SourceStop, false, true
+	case store.KindGroupStop:
+		return watch.SourceStop, false, k.Group == n.group
+	case store.KindRebootRequired:
+		return watch.SourceTrigger, false, k.Node == n.name
+	case store.KindDisabled:
+		return watch.SourceDisabled, false, k.Node == n.name
+	case store.KindLimit:
+		return watch.SourceLimit, false, k.Group == n.group
+	case store.KindTurn:
+		if k.Group != n.group || k.Node != n.name {
+			return "", false, false
+		}
+		src := watch.SourceLook
+		if v, _, ok := p.w.model.Get(key); ok && store.TurnIsPlace([]byte(v)) {
+			src = watch.SourceTurn
+		}
+		return src, d.Turn.Held(), true
+	case store.KindLock, store.KindQueue:
+		return watch.SourceLock, d.Quiet.Held(), k.Group == n.group
+	case store.KindHolders:
+		return watch.SourceHolders, d.Quiet.Held(), true
+	case store.KindClaims:
+		return watch.SourceClaims, d.Claims.Held(), true
+	}
+	return "", false, false
+}
+
+// onWrite is the model's news of a write: every daemon watching a key written hears of it after
+// a watch's latency, or once its watch is no longer held.
+func (w *World) onWrite(keys []string) {
+	w.afterWrite(keys)
+	for _, n := range w.nodes {
+		p := n.proc
+		if p == nil || p.dead {
+			continue
+		}
+		for _, key := range keys {
+			src, held, ok := p.source(key)
+			switch {
+			case !ok:
+			case held:
+				p.dirty[src] = true
+			default:
+				w.deliver(p, src)
+			}
+		}
+	}
+}
+
+// deliver tells p of src after a watch's latency: a blocking query's answer, then the event.
+func (w *World) deliver(p *proc, src watch.Source) {
+	lat := time.Duration(w.sched.rng.Int64N(int64(20 * time.Millisecond)))
+	w.sched.add(w.sched.now.Add(lat), p.node.name, "event "+string(src), func() {
+		if p.dead {
+			return
+		}
+		p.d.Events.Send(watch.Event{Source: src, At: p.clock().Now()})
+		w.poke(p)
+	})
+}
+
+// release delivers what p's held watches saw, for each watch no longer held.
+func (w *World) release(p *proc) {
+	for _, src := range heldSources {
+		if p.dirty[src] && !p.heldNow(src) {
+			delete(p.dirty, src)
+			w.deliver(p, src)
+		}
+	}
+}
+
+// heldSources are the sources a pause may hold, in the order they are released.
+var heldSources = []watch.Source{watch.SourceTurn, watch.SourceLook, watch.SourceLock, watch.SourceHolders, watch.SourceClaims, watch.SourceHealth}
+
+func (p *proc) heldNow(src watch.Source) bool {
+	d := p.d
+	switch src {
+	case watch.SourceHealth:
+		return d.Health.Held()
+	case watch.SourceTurn, watch.SourceLook:
+		return d.Turn.Held()
+	case watch.SourceLock, watch.SourceHolders:
+		return d.Quiet.Held()
+	case watch.SourceClaims:
+		return d.Claims.Held()
+	}
+	return false
+}

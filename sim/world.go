@@ -1,0 +1,192 @@
+// Package sim is a deterministic simulator of a fleet: every node runs the real daemon loop
+// (daemon.Stepper) and the real pipeline and store against an in-memory model of Consul's HTTP
+// API (internal/consulmodel), each on a clock of its own. One goroutine runs at a time: the
+// scheduler hands it the baton and waits until it parks again, at a request to Consul, a wait
+// on its clock, or the end of its step; what runs next, among everything ready, is chosen by a
+// seeded generator. The same seed and plan give the same trace, line for line. Faults and an
+// operator's actions are items of the same schedule, and the fleet's promises are checked
+// after every step (see check.go).
+package sim
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rebootmgr/rebootmgr/internal/consulmodel"
+	"github.com/rebootmgr/rebootmgr/store"
+)
+
+// Epoch is where the simulation's true time starts.
+var epoch = time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
+
+// World is one simulated fleet.
+type World struct {
+	cfg     Config
+	sched   scheduler
+	model   *consulmodel.Model
+	keys    store.Keys
+	nodes   []*node
+	byName  map[string]*node
+	yielded chan struct{}
+	dir     string
+	trace   []string
+	// violations found, in order; the run ends at the first.
+	violations []string
+	// steps done; reboots started.
+	steps, reboots, faults int
+	// asked: the nodes asked to reboot and not rebooted since, with when they were asked.
+	asked map[string]time.Time
+	// asks: the waves of asks so far.
+	asks int
+	// waits are how long each reboot asked for waited for its start.
+	waits []time.Duration
+	// handoffs: the Consul requests of the fleet between one reboot's end and the next start.
+	handoffs []int
+	lastEnd  int
+	// held is how many places each group's lock held at its last write.
+	held map[string]int
+}
+
+// node is one machine: its name, group, zone, services and clock offset, and the daemon
+// process running on it (nil while it is down).
+type node struct {
+	name, group, zone string
+	services          []string
+	offset            time.Duration
+	proc              *proc
+	gen               int
+	bootID            string
+	down              bool
+	left              bool
+	rebooted          int
+	// lastBoot is when it last came back from a reboot.
+	lastBoot time.Time
+	// Faults: until when its daemon is paused, Consul slow for it, its agent down; writes
+	// still to refuse, and with which status.
+	pausedUntil, slowUntil, agentDownUntil time.Time
+	refuse, refuseStatus                   int
+}
+
+// New builds the fleet of cfg; Run runs it.
+func New(cfg Config) (*World, error) {
+	cfg = cfg.withDefaults()
+	dir, err := os.MkdirTemp("", "rebootmgr-sim-")
+	if err != nil {
+		return nil, fmt.Errorf("sim: a directory for the nodes' reboot notes: %w", err)
+	}
+	w := &World{
+		cfg: cfg, model: consulmodel.New(), keys: store.Keys{Prefix: store.DefaultPrefix},
+		byName: map[string]*node{}, yielded: make(chan struct{}), dir: dir,
+		asked: map[string]time.Time{}, held: map[string]int{}, lastEnd: -1,
+	}
+	w.sched = scheduler{rng: rand.New(rand.NewPCG(cfg.Seed, 0x5eed)), now: epoch}
+	w.model.After = w.after
+	w.model.OnWrite = w.onWrite
+	w.build()
+	return w, nil
+}
+
+// after is the model's wait for a blocking query's wait time: never, here (no daemon of the
+// simulation holds a blocking query; see simStore).
+func (w *World) after(time.Duration) <-chan time.Time { return nil }
+
+// Close removes what the run kept on disk.
+func (w *World) Close() error { return os.RemoveAll(w.dir) }
+
+// build registers the nodes, their groups, zones and services, and sets the groups' limits.
+func (w *World) build() {
+	cfg := w.cfg
+	for i := range cfg.Nodes {
+		n := &node{
+			name:  fmt.Sprintf("n%04d", i+1),
+			group: fmt.Sprintf("g%d", i%cfg.Groups+1),
+			zone:  fmt.Sprintf("z%d", i%3+1),
+		}
+		n.offset = time.Duration(w.sched.rng.IntN(int(2*cfg.MaxSkew+1))) - cfg.MaxSkew
+		n.services = []string{"svc-" + n.group}
+		if i%cfg.SharedEvery == 0 {
+			n.services = append(n.services, "shared")
+		}
+		n.bootID = n.name + "-boot-0"
+		w.nodes = append(w.nodes, n)
+		w.byName[n.name] = n
+		w.register(n)
+	}
+	for g := range cfg.Groups {
+		w.model.Put(w.keys.GroupLimit(fmt.Sprintf("g%d", g+1)), cfg.Limit)
+	}
+}
+
+// register puts n into the catalog with its services, as its agent does at its start.
+func (w *World) register(n *node) {
+	w.model.Register(n.name, map[string]string{store.GroupMeta: n.group, store.ZoneMeta: n.zone})
+	for _, svc := range n.services {
+		tags := []string{"rebootmgr"}
+		if svc == "shared" {
+			tags = append(tags, fmt.Sprintf("min_passing=%d", w.sharedMin()))
+		} else {
+			tags = append(tags, fmt.Sprintf("max_failing=%d", w.cfg.MaxFailing))
+		}
+		w.model.AddService(n.name, svc, svc, tags, 80)
+		w.model.SetCheck(n.name, "service:"+svc, svc, "passing")
+	}
+}
+
+// sharedMin is the min_passing of the service shared across groups: all but two of its
+// instances.
+func (w *World) sharedMin() int {
+	return max(1, (w.cfg.Nodes+w.cfg.SharedEvery-1)/w.cfg.SharedEvery-2)
+}
+
+// notePath is where node's daemon notes its reboot command (a boot empties it).
+func (w *World) notePath(n *node) string { return filepath.Join(w.dir, n.name+".reboot") }
+
+// log adds a line to the trace.
+func (w *World) log(node, format string, args ...any) {
+	t := w.sched.now.Sub(epoch)
+	line := fmt.Sprintf("%10.3fs %-6s %s", t.Seconds(), node, fmt.Sprintf(format, args...))
+	w.trace = append(w.trace, line)
+	if w.cfg.Verbose != nil {
+		fmt.Fprintln(w.cfg.Verbose, line)
+	}
+}
+
+// groupNodes are the nodes of group, by name.
+func (w *World) groupNodes(group string) []*node {
+	var out []*node
+	for _, n := range w.nodes {
+		if n.group == group {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// resume hands the baton to the goroutine parked on ch and waits until it parks again or ends.
+func (w *World) resume(ch chan struct{}) {
+	ch <- struct{}{}
+	<-w.yielded
+}
+
+// awaitPark waits until the goroutine the scheduler just woke by another channel parks again or
+// ends.
+func (w *World) awaitPark() { <-w.yielded }
+
+// Trace is the run's trace, one line a step.
+func (w *World) Trace() []string { return slices.Clone(w.trace) }
+
+func joinNames(ns []*node) string {
+	names := make([]string, len(ns))
+	for i, n := range ns {
+		names[i] = n.name
+	}
+	return strings.Join(names, ",")
+}
+
+// rebootedAfter says whether n came back from a reboot since at.
+func (n *node) rebootedAfter(at time.Time) bool { return !n.lastBoot.IsZero() && n.lastBoot.After(at) }
