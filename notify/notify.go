@@ -27,6 +27,13 @@ import (
 // EventName is the name of the Consul user events rebootmgr fires.
 const EventName = "rebootmgr"
 
+// The kinds of notification an operator's command sends (the pipeline's are its own).
+const (
+	KindStopped  = "stopped"
+	KindResumed  = "resumed"
+	KindUnlocked = "unlocked"
+)
+
 // Message is one notification.
 type Message struct {
 	Kind   string    `json:"kind"`

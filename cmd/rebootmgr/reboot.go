@@ -15,7 +15,6 @@ import (
 
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/logkey"
-	"github.com/rebootmgr/rebootmgr/notify"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/store"
 	"github.com/rebootmgr/rebootmgr/tasks"
@@ -183,11 +182,16 @@ func (f *pipelineFlags) pipeline(ctx context.Context, e env, opts wireOptions, b
 	if err != nil {
 		return nil, err
 	}
+	notifier, err := f.notifier(client, "", "", base)
+	if err != nil {
+		return nil, err
+	}
 	id, err := f.identity(ctx, e, client)
 	if err != nil {
 		return nil, err
 	}
 	base = base.With(logkey.Node, id.node, logkey.Group, id.group)
+	notifier.Node, notifier.Group, notifier.Logger = id.node, id.group, base.With(logkey.Component, "notify")
 	log := base.With(logkey.Component, "pipeline")
 	schedule, err := f.schedule(id.node)
 	if err != nil {
@@ -225,7 +229,7 @@ func (f *pipelineFlags) pipeline(ctx context.Context, e env, opts wireOptions, b
 		Sentinels: f.sentinels(base),
 		BootID:    pipeline.BootIDFile(f.bootIDFile),
 		Note:      pipeline.RebootNote(rebootNote(f.lockFile)),
-		Notifier:  notify.Notifier{Client: client, URL: f.notifyURL, Node: id.node, Group: id.group, Logger: base.With(logkey.Component, "notify")},
+		Notifier:  notifier,
 		Logger:    log,
 	}
 	return &wired{pipeline: p, group: id.group, store: st, client: client}, nil
