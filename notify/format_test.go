@@ -278,6 +278,7 @@ func TestParseFormatAndTemplate(t *testing.T) {
 		"{{.Node":                    false,
 		`{{if eq .Kind "x"}}{{end}}`: true,
 		`{{template "nothing" .}}`:   false,
+		`{{.Node}}: {{.Kind}}{{if eq .Kind "task failed" "did not reboot"}} <!here>{{end}} {{.Reason}}`: true,
 	} {
 		if _, err := ParseTemplate(tmpl); (err == nil) != ok {
 			t.Errorf("ParseTemplate(%q): %v", tmpl, err)
