@@ -120,14 +120,23 @@ func (p *Pipeline) stopOverdue(ctx context.Context, s *gate.State) error {
 	return err
 }
 
-// notRebooted reports a reboot that did not happen (gerr, the rebooted gate's) once: an entry
-// in the group's history and a notification, however often it is seen until an operator
-// unlocks the node. A reboot command that failed was reported when it failed.
+// NotRebootedAfter is how long a reboot may take to take the machine down: a boot id unchanged
+// for longer after the reboot command is a reboot that did not happen, recorded and told.
+const NotRebootedAfter = 5 * time.Minute
+
+// notRebooted reports a reboot that did not happen (gerr, the rebooted gate's) once it is
+// NotRebootedAfter past the reboot command: an entry in the group's history and a
+// notification, however often it is seen until an operator unlocks the node. A reboot command
+// that failed was reported when it failed.
 func (p *Pipeline) notRebooted(ctx context.Context, s *gate.State, gerr error) {
 	v, _ := s.View.Peek()
 	h, _ := v.Lock.Holder(p.Node)
+	if p.DryRun || s.Now.Sub(h.RebootStarted) < NotRebootedAfter {
+		// The machine may be on its way down still.
+		return
+	}
 	l, err := s.History.Get()
-	if p.DryRun || err != nil {
+	if err != nil {
 		return
 	}
 	for _, e := range l.Entries {
