@@ -25,6 +25,9 @@ const (
 	DeadlinePassed = "deadline passed"
 	// RebootFailed: the reboot command itself failed (the lock stays in phase rebooting).
 	RebootFailed = "reboot command failed"
+	// NotRebooted: the reboot command ran, and the node's boot id did not change (the lock
+	// stays in phase rebooting until an operator unlocks it). Recorded once.
+	NotRebooted = "did not reboot"
 	// Unlocked: an operator released the node's place (rebootmgr unlock); it follows whatever
 	// went wrong, which has its own entry, so it is no failure of its own.
 	Unlocked = "unlocked"

@@ -132,7 +132,7 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 		}),
 		operator: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "rebootmgr_waiting_for_operator",
-			Help: "1 when the node's last run ended where only an operator can go on (did not reboot, a task failed, the lock lost); the daemon's status says what resolves it.",
+			Help: "1 when the node's last run ended where only an operator can go on (did not reboot, a task failed or the node is disabled by one, the lock lost); the daemon's status says what resolves it.",
 		}),
 	}
 	m.info = prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -181,8 +181,9 @@ func (m *Metrics) ObserveRun(res pipeline.Result, err error, now time.Time) {
 	if err != nil {
 		gate = result
 	}
-	e, _ := ending.Of(err)
-	m.operator.Set(bool01(e.Operator))
+	// As the daemon's status and its check in Consul judge it: a node a failed task disabled
+	// waits for an operator on every run after the failure, not only on the first.
+	m.operator.Set(bool01(ending.WaitsForOperator(err)))
 	for _, g := range gateLabels() {
 		m.blocked.WithLabelValues(g).Set(bool01(g == gate))
 	}

@@ -261,3 +261,34 @@ func TestServer(t *testing.T) {
 		t.Fatalf("Serve after cancel: %v", err)
 	}
 }
+
+// TestWaitingForOperator: the metric says what the daemon's status says, run after run; a node
+// a failed task disabled waits for an operator on every run after the failure, not only the
+// first.
+func TestWaitingForOperator(t *testing.T) {
+	byTask := &ending.Error{Gate: ending.ErrDisabled, Err: ending.ErrDisabledByTask, Msg: "node n1 is disabled: pre task 50-drain failed"}
+	byOperator := &ending.Error{Gate: ending.ErrDisabled, Msg: "node n1 is disabled: kernel testing"}
+	m, _ := newMetrics(t)
+	for _, s := range []struct {
+		name string
+		err  error
+		want float64
+	}{
+		{"a task failed", fmt.Errorf("pre tasks: %w", ending.ErrTaskFailed), 1},
+		{"the next run: disabled by the failed task", byTask, 1},
+		{"and the one after", byTask, 1},
+		{"enabled again: nothing to do", nil, 0},
+		{"disabled by an operator", byOperator, 0},
+		{"did not reboot", ending.ErrNotRebooted, 1},
+		{"lost the lock", ending.ErrLockLost, 1},
+		{"waiting for health", ending.ErrUnhealthy, 0},
+	} {
+		m.ObserveRun(pipeline.Result{}, s.err, time.Now())
+		if got := testutil.ToFloat64(m.operator); got != s.want {
+			t.Errorf("after %q: waiting_for_operator = %v, want %v", s.name, got, s.want)
+		}
+		if got, want := testutil.ToFloat64(m.operator) == 1, ending.WaitsForOperator(s.err); got != want {
+			t.Errorf("after %q: the metric says %v, the daemon's status %v", s.name, got, want)
+		}
+	}
+}

@@ -1,5 +1,6 @@
 // Package notify tells the outside world what rebootmgr did: a Consul user event named
-// "rebootmgr" and, optionally, a JSON POST to a webhook. Notifying is bounded in time and its
+// "rebootmgr" and, optionally, a POST to a webhook: the message as JSON, or its text (a
+// template's) in the shape a chat service takes (see Formats). Notifying is bounded in time and its
 // failures are logged, never passed on: a notification never blocks or breaks a reboot.
 package notify
 
@@ -8,18 +9,30 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"text/template"
 	"time"
 	"unicode/utf8"
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/hashicorp/consul/api"
+
+	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/logkey"
 )
 
 // EventName is the name of the Consul user events rebootmgr fires.
 const EventName = "rebootmgr"
+
+// The kinds of notification an operator's command sends (the pipeline's are its own).
+const (
+	KindStopped  = "stopped"
+	KindResumed  = "resumed"
+	KindUnlocked = "unlocked"
+)
 
 // Message is one notification.
 type Message struct {
@@ -44,6 +57,10 @@ type Notifier struct {
 	// URL receives a JSON POST ("" for none).
 	URL  string
 	HTTP *http.Client
+	// Format is what the URL takes (JSON when its Name is "").
+	Format Format
+	// Template makes a message's text for a chat format (DefaultTemplate when nil).
+	Template *template.Template
 	// Timeout bounds one notification, retries included (5s when zero).
 	Timeout time.Duration
 	Logger  *slog.Logger
@@ -119,8 +136,29 @@ func cutAt(s string, n int) string {
 	return s[:n] + "..."
 }
 
+// request is the body and content type of m, as the URL's format takes it.
+func (n Notifier) request(u *url.URL, m Message) ([]byte, string, error) {
+	f := n.Format
+	if f.Name == "" {
+		f, _ = ParseFormat(JSON, "")
+	}
+	t := n.Template
+	if t == nil {
+		t = template.Must(ParseTemplate(DefaultTemplate))
+	}
+	text, err := render(t, m, f.escape, f.maxText)
+	if err != nil {
+		return nil, "", fmt.Errorf("the notification's template: %w", err)
+	}
+	return f.body(u, m, text)
+}
+
 func (n Notifier) post(ctx context.Context, m Message) error {
-	body, err := json.Marshal(m)
+	u, err := url.Parse(n.URL)
+	if err != nil {
+		return err
+	}
+	body, contentType, err := n.request(u, m)
 	if err != nil {
 		return err
 	}
@@ -136,18 +174,39 @@ func (n Notifier) post(ctx context.Context, m Message) error {
 		if err != nil {
 			return backoff.Permanent(err)
 		}
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
+		if n.Format.Name == "ntfy" {
+			req.Header.Set("Title", "rebootmgr: "+m.Kind)
+		}
 		resp, err := client.Do(req)
 		if err != nil {
 			return err
 		}
+		answer, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 		resp.Body.Close()
+		said := ""
+		if a := clip.OneLine(string(answer)); a != "" {
+			if len(a) > maxSaid {
+				a = cutAt(a, maxSaid)
+			}
+			said = ": " + a
+		}
 		switch {
 		case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
-			return fmt.Errorf("webhook answered %s", resp.Status)
+			return fmt.Errorf("webhook answered %s%s", resp.Status, said)
 		case resp.StatusCode >= 300:
-			return backoff.Permanent(fmt.Errorf("webhook answered %s", resp.Status))
+			return backoff.Permanent(fmt.Errorf("webhook answered %s%s", resp.Status, said))
+		case n.Format.check != nil:
+			if err := n.Format.check(answer); err != nil {
+				return backoff.Permanent(err)
+			}
 		}
 		return nil
 	}, backoff.WithContext(b, ctx))
 }
+
+// maxAnswer bounds what is read of a webhook's answer.
+const maxAnswer = 4 << 10
+
+// maxSaid bounds what a log line repeats of a webhook's answer.
+const maxSaid = 200

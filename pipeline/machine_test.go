@@ -416,6 +416,45 @@ func TestRebootCommandFails(t *testing.T) {
 	}
 }
 
+// TestNotRebootedReportedOnce: a reboot command that ran and did not reboot the machine is
+// recorded in the history and told once, after the time a reboot takes to take the machine
+// down, however often it is seen; the lock stays in phase rebooting for an operator.
+func TestNotRebootedReportedOnce(t *testing.T) {
+	m := newMachine(t)
+	m.store.SetTrigger("n1", "", true)
+	var told []string
+	m.notifier = func(kind string) { told = append(told, kind) }
+	if _, err := m.run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	outcomes := func() (out []string) {
+		l, _, _ := m.store.History(t.Context())
+		for _, e := range l.Entries {
+			out = append(out, e.Outcome)
+		}
+		return out
+	}
+	// Right after the command, the machine may be going down still: nothing said.
+	if _, err := m.run(t.Context()); !errors.Is(err, ending.ErrNotRebooted) || len(outcomes()) != 0 {
+		t.Fatalf("a run right after the command: %v, history %v", err, outcomes())
+	}
+	m.clock.Set(m.clock.Now().Add(pipeline.NotRebootedAfter))
+	for range 3 {
+		if _, err := m.run(t.Context()); !errors.Is(err, ending.ErrNotRebooted) {
+			t.Fatalf("a run on the same boot: %v", err)
+		}
+	}
+	if got := outcomes(); !slices.Equal(got, []string{history.NotRebooted}) {
+		t.Fatalf("history: %v", got)
+	}
+	if !slices.Equal(told, []string{pipeline.NotifyRebootStarted, pipeline.NotifyNotRebooted}) {
+		t.Fatalf("told: %v", told)
+	}
+	if h, _ := m.lock().Holder("n1"); h.Phase != lock.Rebooting {
+		t.Fatalf("lock: %+v", m.lock())
+	}
+}
+
 // TestDeadlineReportedOnce: a holder past its deadline stops its group once, with the miss in
 // the history; back, it finishes its reboot under that stop (nothing else in the group starts
 // until an operator has looked and resumed), and nothing stops the group for it again.

@@ -84,6 +84,8 @@ const (
 	NotifyTaskFailed     = "task failed"
 	NotifyGroupStopped   = "group stopped"
 	NotifyRebootFailed   = "reboot command failed"
+	// NotifyNotRebooted: the reboot command ran and the node's boot id did not change.
+	NotifyNotRebooted = "did not reboot"
 	// NotifySignalNotCleared: what asked for a reboot still asks right after it (see
 	// IntervalGate).
 	NotifySignalNotCleared = "reboot signal did not clear"

@@ -89,6 +89,8 @@ func (p *Pipeline) judge(ctx context.Context, s *gate.State, g gate.Gate) (gate.
 	case v.Pass:
 	case g.Name == gate.Interval && errors.Is(v.Err, ending.ErrSignalNotCleared):
 		p.notCleared(ctx, s, v.Err)
+	case g.Name == gate.Rebooted && errors.Is(v.Err, ending.ErrNotRebooted):
+		p.notRebooted(ctx, s, v.Err)
 	case g.Name == gate.Cooldown:
 		return v, working(v.Err)
 	}
@@ -116,6 +118,35 @@ func (p *Pipeline) stopOverdue(ctx context.Context, s *gate.State) error {
 		p.tell(ctx, NotifyGroupStopped, o.Reason)
 	}
 	return err
+}
+
+// NotRebootedAfter is how long a reboot may take to take the machine down: a boot id unchanged
+// for longer after the reboot command is a reboot that did not happen, recorded and told.
+const NotRebootedAfter = 5 * time.Minute
+
+// notRebooted reports a reboot that did not happen (gerr, the rebooted gate's) once it is
+// NotRebootedAfter past the reboot command: an entry in the group's history and a
+// notification, however often it is seen until an operator unlocks the node. A reboot command
+// that failed was reported when it failed.
+func (p *Pipeline) notRebooted(ctx context.Context, s *gate.State, gerr error) {
+	v, _ := s.View.Peek()
+	h, _ := v.Lock.Holder(p.Node)
+	if p.DryRun || s.Now.Sub(h.RebootStarted) < NotRebootedAfter {
+		// The machine may be on its way down still.
+		return
+	}
+	l, err := s.History.Get()
+	if err != nil {
+		return
+	}
+	for _, e := range l.Entries {
+		if e.Node == p.Node && (e.Outcome == history.NotRebooted || e.Outcome == history.RebootFailed) && !e.End.Before(h.RebootStarted) {
+			return
+		}
+	}
+	now := p.Clock.Now().UTC()
+	p.record(ctx, history.Entry{Node: p.Node, Start: h.RebootStarted, End: now, Outcome: history.NotRebooted, Detail: gerr.Error(), TriggeredBy: h.TriggeredBy})
+	p.tell(ctx, NotifyNotRebooted, ending.Resolution(gerr.Error(), gerr, p.Node, ""))
 }
 
 // notCleared reports a request that the node's last reboot did not clear (gerr, the min reboot

@@ -77,4 +77,5 @@ const (
 	gatesGroup  = "What the gates judge"
 	actionGroup = "What a reboot does"
 	testGroup   = "For testing rebootmgr itself"
+	notifyGroup = "Notifications"
 )

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/clip"
+	"github.com/rebootmgr/rebootmgr/notify"
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
@@ -33,6 +34,8 @@ type markCommand struct {
 	unchanged func(node, value string) string
 	// python, when set, writes the Python rebootmgr's half of the mark as well.
 	python pythonSide
+	// told, when set, is the kind of notification a change of the mark sends.
+	told string
 }
 
 func markCommands() []markCommand {
@@ -46,7 +49,7 @@ func markCommands() []markCommand {
 	disabledKey := func(k store.Keys, node, _ string) string { return k.Disabled(node) }
 	return []markCommand{
 		{
-			name: "stop", synopsis: "rebootmgr stop [--group GROUP [--force]] [--reason TEXT]", set: true, existsIsError: true, key: stopKey, python: pythonGroupStop,
+			name: "stop", synopsis: "rebootmgr stop [--group GROUP [--force]] [--reason TEXT]", set: true, existsIsError: true, key: stopKey, python: pythonGroupStop, told: notify.KindStopped,
 			reasonHelp: "why the fleet stops (recorded with who, where and when)",
 			examples:   "  rebootmgr stop --reason \"galera upgrade, until 14:00\"     the whole fleet\n  rebootmgr stop --group compute --reason \"nova upgrade\"   one group\n",
 			done:       func(_, v string) string { return "stopped: " + v },
@@ -55,7 +58,7 @@ func markCommands() []markCommand {
 			},
 		},
 		{
-			name: "resume", synopsis: "rebootmgr resume [--group GROUP]", key: stopKey, python: pythonGroupStop,
+			name: "resume", synopsis: "rebootmgr resume [--group GROUP]", key: stopKey, python: pythonGroupStop, told: notify.KindResumed,
 			examples:  "  rebootmgr resume\n  rebootmgr resume --group compute\n",
 			done:      func(_, v string) string { return "resumed: removed the stop flag " + orNone(v) },
 			unchanged: func(string, string) string { return "not stopped" },
@@ -119,18 +122,40 @@ func (m markCommand) run(ctx context.Context, args []string, e env, stdout, stde
 	if err != nil {
 		return err
 	}
+	tell, err := m.teller(o, g, e)
+	if err != nil {
+		return err
+	}
 	node, err := m.target(ctx, o, e, pos, g.node, stderr)
 	if err != nil {
 		return err
 	}
 	key := m.key(o.keys, node, g.group)
 	if !m.set {
-		return m.remove(ctx, o, node, key, g.group, stdout)
+		return m.remove(ctx, o, node, key, g.group, stdout, tell)
 	}
 	if err := m.mayWrite(ctx, o, node, g.group, g.force); err != nil {
 		return err
 	}
-	return m.write(ctx, o, e, node, key, g, stdout)
+	return m.write(ctx, o, e, node, key, g, stdout, tell)
+}
+
+// teller tells of a change of the mark, whose value was value (nothing for a mark that tells
+// nothing): a stop with its reason, a resume with who resumed and the stop it ended.
+func (m markCommand) teller(o *operator, g *markFlags, e env) (func(ctx context.Context, value string), error) {
+	if m.told == "" {
+		return func(context.Context, string) {}, nil
+	}
+	n, err := g.notifier(o.client, "", g.group, o.store.Logger)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, value string) {
+		if !m.set {
+			value = stamp(e, time.Now()) + "; the stop was: " + orNone(value)
+		}
+		n.Tell(ctx, m.told, value)
+	}, nil
 }
 
 // target is the node whose key a per-node mark writes (the argument, --node, else the agent's
@@ -153,7 +178,7 @@ func (m markCommand) target(ctx context.Context, o *operator, e env, pos []strin
 }
 
 // write sets the mark's key, and the Python rebootmgr's half of it, saying what it did.
-func (m markCommand) write(ctx context.Context, o *operator, e env, node, key string, g *markFlags, stdout io.Writer) error {
+func (m markCommand) write(ctx context.Context, o *operator, e env, node, key string, g *markFlags, stdout io.Writer, tell func(context.Context, string)) error {
 	value := withReason(g.reason, e, time.Now())
 	existing, err := o.store.Create(ctx, key, value)
 	switch {
@@ -183,6 +208,9 @@ func (m markCommand) write(ctx context.Context, o *operator, e env, node, key st
 	if py != "" {
 		fmt.Fprintln(stdout, py)
 	}
+	if err == nil {
+		tell(ctx, value)
+	}
 	return nil
 }
 
@@ -200,7 +228,7 @@ func (m markCommand) mayWrite(ctx context.Context, o *operator, node, group stri
 
 // remove deletes the key, if it is there; of a group nothing knows it says so, rather than that
 // there was nothing to remove.
-func (m markCommand) remove(ctx context.Context, o *operator, node, key, group string, stdout io.Writer) error {
+func (m markCommand) remove(ctx context.Context, o *operator, node, key, group string, stdout io.Writer, tell func(context.Context, string)) error {
 	removed, err := o.store.Remove(ctx, key)
 	if err != nil {
 		return err
@@ -224,6 +252,9 @@ func (m markCommand) remove(ctx context.Context, o *operator, node, key, group s
 	if py != "" {
 		fmt.Fprintln(stdout, py)
 	}
+	if removed.Set {
+		tell(ctx, removed.Value)
+	}
 	return nil
 }
 
@@ -231,6 +262,7 @@ func (m markCommand) remove(ctx context.Context, o *operator, node, key, group s
 // group (of a stop flag), and what to write.
 type markFlags struct {
 	connFlags
+	notifyFlags
 	node   string
 	group  string
 	reason string
@@ -249,6 +281,9 @@ func (m markCommand) flagSet() (*flagSet, *markFlags) {
 			registerGroup(g, &f.group, "the group to "+m.name+", by its own stop flag (default: the whole fleet; never taken from REBOOTMGR_GROUP)")
 		}
 	})
+	if m.told != "" {
+		fs.group(notifyGroup, f.notifyFlags.register)
+	}
 	if !m.set {
 		return fs, &f
 	}

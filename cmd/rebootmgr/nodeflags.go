@@ -90,7 +90,7 @@ type actionFlags struct {
 	dryRun        bool
 	deadline      time.Duration
 	breaker       string
-	notifyURL     string
+	notifyFlags
 	pythonMarkers bool
 }
 
@@ -102,7 +102,7 @@ func (f *actionFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.dryRun, "dry-run", false, "run the checks and the tasks (with REBOOTMGR_DRY_RUN=1), change nothing, never reboot")
 	fs.DurationVar(&f.deadline, "reboot-deadline", 30*time.Minute, "from the start of the reboot to the end of the post-boot part; a node past it stops its group, keeping the lock (0: none)")
 	fs.StringVar(&f.breaker, "breaker", "off", "stop the group after FAILURES/PERIOD failed reboots (task failures, deadline misses), e.g. 3/1h")
-	fs.StringVar(&f.notifyURL, "notify-url", "", "also POST every notification (reboot started and finished, task failed, group stopped) as JSON to this URL; a Consul event named rebootmgr is always fired")
+	f.notifyFlags.register(fs)
 	fs.BoolVar(&f.pythonMarkers, "python-markers", true, "mark this node's reboots in the Python rebootmgr's reboot_in_progress keys, so that nodes still running it wait for them, and watch its keys (false once no node runs it)")
 }
 

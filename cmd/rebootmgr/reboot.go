@@ -15,7 +15,6 @@ import (
 
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/logkey"
-	"github.com/rebootmgr/rebootmgr/notify"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 	"github.com/rebootmgr/rebootmgr/store"
 	"github.com/rebootmgr/rebootmgr/tasks"
@@ -135,7 +134,7 @@ func (f *pipelineFlags) wire(ctx context.Context, e env, opts wireOptions, stder
 	if err != nil {
 		return nil, err
 	}
-	w, err := f.pipeline(ctx, e, opts, log.With(logkey.Component, "pipeline"))
+	w, err := f.pipeline(ctx, e, opts, log)
 	if err != nil {
 		release()
 		return nil, err
@@ -176,9 +175,14 @@ func (f *pipelineFlags) identity(ctx context.Context, e env, client *api.Client)
 	return id, err
 }
 
-// pipeline wires the pipeline from the flags, with the store and the Consul client it uses.
-func (f *pipelineFlags) pipeline(ctx context.Context, e env, opts wireOptions, log *slog.Logger) (*wired, error) {
+// pipeline wires the pipeline from the flags, with the store and the Consul client it uses; each
+// of its parts logs as its own component (a line names one).
+func (f *pipelineFlags) pipeline(ctx context.Context, e env, opts wireOptions, base *slog.Logger) (*wired, error) {
 	client, err := f.consulVia(e, opts.via)
+	if err != nil {
+		return nil, err
+	}
+	notifier, err := f.notifier(client, "", "", base)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +190,9 @@ func (f *pipelineFlags) pipeline(ctx context.Context, e env, opts wireOptions, l
 	if err != nil {
 		return nil, err
 	}
-	log = log.With(logkey.Node, id.node, logkey.Group, id.group)
+	base = base.With(logkey.Node, id.node, logkey.Group, id.group)
+	notifier.Node, notifier.Group, notifier.Logger = id.node, id.group, base.With(logkey.Component, "notify")
+	log := base.With(logkey.Component, "pipeline")
 	schedule, err := f.schedule(id.node)
 	if err != nil {
 		return nil, err
@@ -215,15 +221,15 @@ func (f *pipelineFlags) pipeline(ctx context.Context, e env, opts wireOptions, l
 		Health: store.Health{Client: client, Members: st, Remember: !f.dryRun, Local: id.local},
 		Tasks: &tasks.Runner{
 			Dir: f.tasksDir, Timeout: f.taskTimeout, Node: id.node,
-			Env: os.Environ(), Owner: os.Geteuid(), Logger: log.With(logkey.Component, "tasks"),
+			Env: os.Environ(), Owner: os.Geteuid(), Logger: base.With(logkey.Component, "tasks"),
 			Observe: opts.observeTask,
 		},
 		Rebooter:  tasks.RebootCommand{Command: f.rebootCommand, Logger: log},
 		Clock:     f.clock(),
-		Sentinels: f.sentinels(log),
+		Sentinels: f.sentinels(base),
 		BootID:    pipeline.BootIDFile(f.bootIDFile),
 		Note:      pipeline.RebootNote(rebootNote(f.lockFile)),
-		Notifier:  notify.Notifier{Client: client, URL: f.notifyURL, Node: id.node, Group: id.group, Logger: log.With(logkey.Component, "notify")},
+		Notifier:  notifier,
 		Logger:    log,
 	}
 	return &wired{pipeline: p, group: id.group, store: st, client: client}, nil

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/notify"
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
@@ -41,6 +42,10 @@ func runUnlock(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		return err
 	}
 	o, err := g.operator(e, stderr)
+	if err != nil {
+		return err
+	}
+	n, err := g.notifier(o.client, node, "", o.store.Logger)
 	if err != nil {
 		return err
 	}
@@ -80,6 +85,8 @@ func runUnlock(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		// The lock is released already; the history is the record, not the gate.
 		fmt.Fprintf(stderr, "the unlock could not be recorded in the history of group %s: %v\n", o.store.Group, err)
 	}
+	n.Group = o.store.Group
+	n.Tell(ctx, notify.KindUnlocked, entry.Detail)
 	return o.leftBehind(ctx, node, *cancelRequest, *endMaintenance, stdout)
 }
 
@@ -87,6 +94,7 @@ func runUnlock(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 // or give back.
 type unlockFlags struct {
 	connFlags
+	notifyFlags
 	group                                string
 	force, cancelRequest, endMaintenance bool
 }
@@ -103,6 +111,7 @@ func unlockFlagSet() (*flagSet, *unlockFlags) {
 		g.BoolVar(&f.cancelRequest, "cancel-request", false, "also withdraw the node's reboot request, which would start it again at once")
 		g.BoolVar(&f.endMaintenance, "end-maintenance", false, "also end the maintenance mode rebootmgr started (only on the node itself: maintenance belongs to its agent)")
 	})
+	fs.group(notifyGroup, f.notifyFlags.register)
 	return fs, &f
 }
 

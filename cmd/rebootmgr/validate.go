@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/history"
+	"github.com/rebootmgr/rebootmgr/notify"
 	"github.com/rebootmgr/rebootmgr/store"
 	"github.com/rebootmgr/rebootmgr/window"
 )
@@ -42,6 +43,8 @@ func rules() map[string]rule {
 		"reboot-required-command-timeout": duration(positive),
 		"breaker":                         str(breaker),
 		"notify-url":                      str(optional(notifyURL)),
+		"notify-format":                   str(oneOf(notify.FormatNames()...)),
+		"notify-template":                 str(notifyTemplate),
 		"listen":                          str(optional(listenAddr)),
 		"reboot-window":                   each(rebootWindow),
 		"blackout":                        each(blackout),

@@ -8,3 +8,5 @@ agent_prefix "" { policy = "read" }
 node_prefix "" { policy = "read" }
 service_prefix "" { policy = "read" }
 key_prefix "service/rebootmgr/" { policy = "write" }
+# The Consul event stop, resume and unlock fire, as every notification does.
+event "rebootmgr" { policy = "write" }

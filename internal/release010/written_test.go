@@ -254,7 +254,7 @@ func historyShapes(t *testing.T) []written {
 		}
 		out = append(out, written{record: "history", name: name, data: data, decode: decodeHistory})
 	}
-	outcomes := []string{history.Finished, history.TaskFailed, history.DeadlinePassed, history.RebootFailed, history.Unlocked, history.SignalNotCleared}
+	outcomes := []string{history.Finished, history.TaskFailed, history.DeadlinePassed, history.RebootFailed, history.Unlocked, history.SignalNotCleared, history.NotRebooted}
 	for i, o := range outcomes {
 		l = l.Append(history.Entry{Node: fmt.Sprintf("n%d", i), Start: now, End: now.Add(time.Minute), Outcome: o, Detail: long, TriggeredBy: long})
 		add("an entry "+o+", long texts", l)
