@@ -89,7 +89,14 @@ func refusalOf(err error) *Refusal {
 		// A service's definition is wrong: no waiting fixes it.
 		return &Refusal{Kind: KindError, Value: "a service of the host carries a rebootmgr rule tag that cannot be read: an operator must fix the service's definition"}
 	case errors.Is(err, ending.ErrStopped):
-		return &Refusal{Kind: KindStopped, Value: clip.OneLine(err.Error())}
+		// The flag's own words, without the key it is at.
+		if f, ok := place.StopFlagOf(err); ok {
+			if v := strings.TrimSuffix(clip.OneLine(f.Value), ":"); v != "" {
+				return &Refusal{Kind: KindStopped, Value: "stop flag is set (" + v + "): halted, nothing further is started"}
+			}
+			return &Refusal{Kind: KindStopped, Value: "stop flag is set: halted, nothing further is started"}
+		}
+		return &Refusal{Kind: KindStopped, Value: "stop flag is set: halted, nothing further is started"}
 	case errors.Is(err, ending.ErrUnhealthy):
 		return &Refusal{Kind: KindUnhealthy, Value: clip.OneLine(err.Error())}
 	case errors.Is(err, ending.ErrLockHeld), errors.Is(err, place.ErrHeldElsewhere):

@@ -1,6 +1,7 @@
 package place
 
 import (
+	"errors"
 	"strings"
 	"time"
 
@@ -23,9 +24,26 @@ func StopError(f Flag) error {
 		about = append(about, v)
 	}
 	if len(about) == 0 {
-		return ending.Fail(ending.ErrStopped, "stop flag is set: halted, nothing further is started")
+		return stopped{ending.Fail(ending.ErrStopped, "stop flag is set: halted, nothing further is started"), f}
 	}
-	return ending.Fail(ending.ErrStopped, "stop flag is set (%s): halted, nothing further is started", strings.Join(about, ": "))
+	return stopped{ending.Fail(ending.ErrStopped, "stop flag is set (%s): halted, nothing further is started", strings.Join(about, ": ")), f}
+}
+
+// stopped is a StopError, with the flag it is of.
+type stopped struct {
+	error
+	flag Flag
+}
+
+func (s stopped) Unwrap() error { return s.error }
+
+// StopFlagOf is the flag a StopError in err's chain is of.
+func StopFlagOf(err error) (Flag, bool) {
+	var s stopped
+	if errors.As(err, &s) {
+		return s.flag, true
+	}
+	return Flag{}, false
 }
 
 // LastReboot is node's last finished reboot in the group's history (false: none recorded). A
