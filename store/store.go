@@ -363,33 +363,6 @@ func (c *Consul) Trigger(ctx context.Context, node string) (place.Flag, error) {
 	return c.Flag(ctx, c.Keys.RebootRequired(node))
 }
 
-// RewriteTrigger writes node's reboot request with value if it is unchanged since index, and
-// returns the ModifyIndex of the write, as the transaction answers it (a read after the write
-// could see someone else's): 0 when the request changed or is gone. The value is cut (see
-// package clip).
-func (c *Consul) RewriteTrigger(ctx context.Context, node string, index uint64, value string) (uint64, error) {
-	if err := ValidNode(node); err != nil {
-		return 0, err
-	}
-	if index == 0 {
-		return 0, errors.New("rewrite a reboot request: no index to check it against")
-	}
-	key := c.Keys.RebootRequired(node)
-	ops := api.TxnOps{{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: key, Value: []byte(clip.Text(value)), Index: index}}}
-	ok, resp, _, err := c.Client.Txn().Txn(ops, c.writeQuery(ctx))
-	switch {
-	case err != nil:
-		return 0, fmt.Errorf("write key %s: %w", key, classify(err))
-	case !ok && resp != nil && len(resp.Errors) > 0 && conflict(resp.Errors[0].What):
-		return 0, nil
-	case !ok:
-		return 0, fmt.Errorf("write key %s: %w", key, classify(txnErrors(resp)))
-	case len(resp.Results) != 1 || resp.Results[0].KV == nil || resp.Results[0].KV.ModifyIndex == 0:
-		return 0, fmt.Errorf("write key %s: the transaction did not say the index it wrote", key)
-	}
-	return resp.Results[0].KV.ModifyIndex, nil
-}
-
 // DeleteTrigger deletes node's reboot request if it is unchanged since index.
 func (c *Consul) DeleteTrigger(ctx context.Context, node string, index uint64) (bool, error) {
 	if err := ValidNode(node); err != nil {
