@@ -22,10 +22,16 @@ const Marker = "… (cut)"
 // Text returns s when it is at most Max bytes long; else as much of its start as fits, cut
 // between two characters, followed by Marker: Max bytes at most in all.
 func Text(s string) string {
-	if len(s) <= Max {
+	return Within(s, Max)
+}
+
+// Within is Text with a bound of limit bytes (at least len(Marker)), for a text that shares Max
+// with what is written beside it.
+func Within(s string, limit int) string {
+	if len(s) <= limit {
 		return s
 	}
-	n := Max - len(Marker)
+	n := limit - len(Marker)
 	for i := 0; i < utf8.UTFMax && n > 0 && !utf8.RuneStart(s[n]); i++ {
 		n--
 	}

@@ -30,6 +30,10 @@ type Flags interface {
 	// SetDisabled marks node disabled with reason, keeping a mark that is already there.
 	SetDisabled(ctx context.Context, node, reason string) error
 	Trigger(ctx context.Context, node string) (place.Flag, error)
+	// RewriteTrigger writes node's reboot request with value if its ModifyIndex is still index,
+	// and returns the ModifyIndex of that write (0, nothing written, when the request changed
+	// or is gone).
+	RewriteTrigger(ctx context.Context, node string, index uint64, value string) (uint64, error)
 	// DeleteTrigger deletes node's reboot request if its ModifyIndex is still index.
 	DeleteTrigger(ctx context.Context, node string, index uint64) (bool, error)
 }

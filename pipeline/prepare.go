@@ -119,10 +119,6 @@ func (p *Pipeline) reboot(ctx context.Context, why string) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	trigger, err := p.Store.Trigger(ctx, p.Node)
-	if err != nil {
-		return Result{}, err
-	}
 	// The notification goes out before the last looks, so that nothing slow stands between
 	// them and the reboot command: a webhook may take seconds to answer, and whatever failed
 	// meanwhile, anywhere in the fleet, must still stop the reboot. So health is judged once
@@ -132,16 +128,23 @@ func (p *Pipeline) reboot(ctx context.Context, why string) (Result, error) {
 		return Result{}, err
 	}
 	now := p.Clock.Now().UTC()
+	// The request is taken before the phase change, which records the index of the take, and
+	// the stop flag is still read after both (see beginReboot).
+	trigger, err := p.takeRequest(ctx, now)
+	if err != nil {
+		return Result{}, err
+	}
 	if err := p.beginReboot(ctx, func(h lock.Holder) lock.Holder {
 		h.Phase = lock.Rebooting
 		h.BootID = bootID
 		h.RebootStarted = now
-		h.TriggerIndex = trigger.Index
+		h.TriggerIndex = trigger.index
 		if p.Deadline > 0 {
 			h.Deadline = now.Add(p.Deadline)
 		}
 		return h
 	}); err != nil {
+		p.giveBack(ctx, trigger)
 		if errors.Is(err, ending.ErrLockLost) {
 			p.holding = false
 		}
@@ -152,6 +155,7 @@ func (p *Pipeline) reboot(ctx context.Context, why string) (Result, error) {
 	}
 	if err := p.Note.Write(bootID); err != nil {
 		_ = p.undoReboot(ctx, err)
+		p.giveBack(ctx, trigger)
 		return Result{}, err
 	}
 	p.holding = false

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/internal/consulmodel"
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
@@ -207,6 +208,34 @@ func TestStoreContract(t *testing.T) {
 				t.Fatalf("still there: %+v", f)
 			}
 		}},
+		{"a request written again as it was keeps its index; rewritten, the next write is new", func(t *testing.T, ctx context.Context, s subject) {
+			s.setTrigger("n1", "kernel")
+			f, _ := s.Trigger(ctx, "n1")
+			if s.setTrigger("n1", "kernel"); mustTrigger(ctx, t, s).Index != f.Index {
+				t.Fatalf("written again with its value: a new index (Consul keeps it)")
+			}
+			if index, err := s.RewriteTrigger(ctx, "n1", f.Index+1, "x"); index != 0 || err != nil {
+				t.Fatalf("rewrite at another index: %d %v", index, err)
+			}
+			taken, err := s.RewriteTrigger(ctx, "n1", f.Index, strings.Repeat("x", 3*clip.Max))
+			if g := mustTrigger(ctx, t, s); err != nil || taken <= f.Index || g.Index != taken || len(g.Value) > clip.Max {
+				t.Fatalf("rewrite: index %d (was %d), %v; now %d, %d bytes", taken, f.Index, err, g.Index, len(g.Value))
+			}
+			s.setTrigger("n1", "kernel")
+			if ok, err := s.DeleteTrigger(ctx, "n1", taken); ok || err != nil {
+				t.Fatalf("the request written again after the rewrite was deleted: %v %v", ok, err)
+			}
+			g := mustTrigger(ctx, t, s)
+			if ok, err := s.DeleteTrigger(ctx, "n1", g.Index); !ok || err != nil {
+				t.Fatalf("delete: %v %v", ok, err)
+			}
+			if index, err := s.RewriteTrigger(ctx, "n1", g.Index, "x"); index != 0 || err != nil {
+				t.Fatalf("rewrite of a request gone: %d %v", index, err)
+			}
+			if g := mustTrigger(ctx, t, s); g.Set {
+				t.Fatalf("a rewrite created the request: %+v", g)
+			}
+		}},
 		{"the history is appended to", func(t *testing.T, ctx context.Context, s subject) {
 			now := time.Now().UTC().Truncate(time.Second)
 			for _, n := range []string{"n1", "n2"} {
@@ -339,4 +368,14 @@ func TestStoreContract(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mustTrigger reads n1's reboot request.
+func mustTrigger(ctx context.Context, t *testing.T, s subject) place.Flag {
+	t.Helper()
+	f, err := s.Trigger(ctx, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }

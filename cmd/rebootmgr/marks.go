@@ -36,6 +36,9 @@ type markCommand struct {
 	python pythonSide
 	// told, when set, is the kind of notification a change of the mark sends.
 	told string
+	// again: a reboot request that the reboot under way took is not one that still asks; it is
+	// written again (see store.Consul.AskAgain).
+	again bool
 }
 
 func markCommands() []markCommand {
@@ -64,7 +67,7 @@ func markCommands() []markCommand {
 			unchanged: func(string, string) string { return "not stopped" },
 		},
 		{
-			name: "trigger", synopsis: "rebootmgr trigger [NODE] [--reason TEXT]", perNode: true, set: true, key: requestKey,
+			name: "trigger", synopsis: "rebootmgr trigger [NODE] [--reason TEXT]", perNode: true, set: true, key: requestKey, again: true,
 			reasonHelp: "why the node should reboot",
 			examples:   "  rebootmgr trigger                     ask this node to reboot\n  rebootmgr trigger compute-17 --reason \"kernel 6.1.0-27\"\n",
 			done:       func(n, v string) string { return "asked " + n + " to reboot: " + v },
@@ -181,6 +184,15 @@ func (m markCommand) target(ctx context.Context, o *operator, e env, pos []strin
 func (m markCommand) write(ctx context.Context, o *operator, e env, node, key string, g *markFlags, stdout io.Writer, tell func(context.Context, string)) error {
 	value := withReason(g.reason, e, time.Now())
 	existing, err := o.store.Create(ctx, key, value)
+	if m.again && errors.Is(err, store.ErrExists) {
+		again, aerr := o.store.AskAgain(ctx, node, value, existing)
+		if aerr != nil || again {
+			if again {
+				fmt.Fprintf(stdout, "asked %s again: the earlier request was taken by the reboot under way: %s (%s)\n", node, value, key)
+			}
+			return aerr
+		}
+	}
 	switch {
 	case err != nil && m.name == "stop" && g.group == "" && aclRefused(err):
 		// A node's own token (its daemon's) may not stop the fleet: say the ways on.

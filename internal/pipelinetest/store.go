@@ -57,6 +57,8 @@ type Store struct {
 	failDisabled bool
 	// failQueue makes every change of the group's queue fail (an ACL that denies it).
 	failQueue bool
+	// failTrigger makes every rewrite of a reboot request fail (an ACL that denies it).
+	failTrigger bool
 }
 
 // NewStore returns an empty store of group with node as the local node.
@@ -156,6 +158,13 @@ func (s *Store) FailQueueWrites(fail bool) {
 	s.mu.Unlock()
 }
 
+// FailTriggerWrites makes every rewrite of a reboot request fail, as an ACL that denies it does.
+func (s *Store) FailTriggerWrites(fail bool) {
+	s.mu.Lock()
+	s.failTrigger = fail
+	s.mu.Unlock()
+}
+
 // PutLock writes the group's lock record as an operator or another node would.
 func (s *Store) PutLock(rec lock.Record) {
 	data, err := rec.Encode()
@@ -204,6 +213,10 @@ func (s *Store) setOrDelete(key, value string, set bool) {
 
 // put and del write under s.mu, waking waiters.
 func (s *Store) put(key, value string) {
+	if e, ok := s.kv[key]; ok && e.value == value {
+		// Consul keeps a key's index when it is written with the value it has.
+		return
+	}
 	s.index++
 	s.kv[key] = entry{value: value, index: s.index}
 	s.wake()
@@ -323,6 +336,23 @@ func (s *Store) SetDisabled(ctx context.Context, node, reason string) error {
 		}
 		return nil
 	})
+}
+
+// RewriteTrigger writes node's reboot request with value if it is still at index, cut as
+// store.Consul cuts it; 0 when it changed or is gone.
+func (s *Store) RewriteTrigger(ctx context.Context, node string, index uint64, value string) (uint64, error) {
+	var written uint64
+	err := s.write(ctx, func() error {
+		if s.failTrigger {
+			return denied(triggerKey(node))
+		}
+		if e, ok := s.kv[triggerKey(node)]; ok && e.index == index {
+			s.put(triggerKey(node), clip.Text(value))
+			written = s.kv[triggerKey(node)].index
+		}
+		return nil
+	})
+	return written, err
 }
 
 // DeleteTrigger deletes node's reboot request if it is still at index.
