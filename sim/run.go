@@ -155,6 +155,6 @@ func (w *World) ask() {
 	w.log("op", "an operator asks every node to reboot (wave %d)", w.asks)
 	for _, n := range w.nodes {
 		w.asked[n.name] = w.sched.now
-		w.model.Put(w.keys.RebootRequired(n.name), fmt.Sprintf("sim: kernel update %d", w.asks))
+		w.model.Put(w.keys.RebootRequired(n.name), "sim: kernel update")
 	}
 }
