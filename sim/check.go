@@ -49,6 +49,7 @@ func (w *World) rebootStarts(p *proc) error {
 	if len(down) > len(rec.Holders) {
 		w.violate("%d nodes of %s down at once (%s) with %d places held", len(down), n.group, joinNames(down), len(rec.Holders))
 	}
+	w.checkAlone(n, down)
 	w.checkQuorum(n)
 	if at, ok := w.asked[n.name]; ok {
 		w.waits = append(w.waits, w.sched.now.Sub(at))
@@ -58,6 +59,21 @@ func (w *World) rebootStarts(p *proc) error {
 		w.lastEnd = -1
 	}
 	return nil
+}
+
+// checkAlone checks that under a limit of auto a node with no rule over the fleet is down
+// alone in its group.
+func (w *World) checkAlone(n *node, down []*node) {
+	v, _, _ := w.model.Get(w.keys.GroupLimit(n.group))
+	if l, err := lock.ParseLimit(v); err != nil || !l.Auto || len(down) < 2 {
+		return
+	}
+	for _, o := range down {
+		if len(o.services) == 0 {
+			w.violate("%s, with no rule over the fleet, down beside %s under %s's limit auto", o.name, joinNames(down), n.group)
+			return
+		}
+	}
 }
 
 // checkQuorum checks every rule of n's services as the health gate reads them, at the moment n

@@ -11,6 +11,9 @@ type Config struct {
 	// Nodes, in Groups (node i in group i%Groups+1, zone i%3+1); every SharedEvery-th node also
 	// runs a service shared across groups, with min_passing all but two of its instances.
 	Nodes, Groups, SharedEvery int
+	// BareEvery, when set, leaves every BareEvery-th node without any service: no rule over the
+	// fleet, so that under a limit of auto it reboots alone.
+	BareEvery int
 	// Limit is each group's limit as its key holds it ("2", "auto", "10%", "2 per-zone=1").
 	Limit string
 	// MaxFailing is the max_failing of each group's own service.

@@ -15,7 +15,7 @@ func TestFleetKeepsItsPromises(t *testing.T) {
 	}{
 		{"limit 1, one group", Config{Nodes: 5, Groups: 1, Limit: "1", Faults: 10, Seed: 1}},
 		{"limit 2, two groups", Config{Nodes: 8, Groups: 2, Limit: "2", Faults: 15, Seed: 2}},
-		{"auto, quorum across groups", Config{Nodes: 8, Groups: 3, Limit: "auto", Faults: 15, Seed: 3}},
+		{"auto, quorum across groups, nodes with no rule alone", Config{Nodes: 8, Groups: 2, Limit: "auto", BareEvery: 4, Faults: 15, Seed: 3}},
 		{"per zone", Config{Nodes: 6, Groups: 1, Limit: "3 per-zone=1", Faults: 10, Seed: 4}},
 		{"cooldown and stay-green", Config{Nodes: 5, Groups: 2, Limit: "2", Faults: 10, Cooldown: 2 * time.Minute, StayGreen: 20 * time.Second, Seed: 5}},
 		{"clocks far apart", Config{Nodes: 6, Groups: 2, Limit: "2", Faults: 10, MaxSkew: 30 * time.Minute, Seed: 6}},

@@ -50,6 +50,8 @@ type World struct {
 	lastEnd  int
 	// held is how many places each group's lock held at its last write.
 	held map[string]int
+	// shared: the instances of the service shared across groups.
+	shared int
 }
 
 // node is one machine: its name, group, zone, services and clock offset, and the daemon
@@ -111,6 +113,14 @@ func (w *World) build() {
 		n.services = []string{"svc-" + n.group}
 		if i%cfg.SharedEvery == 0 {
 			n.services = append(n.services, "shared")
+			w.shared++
+		}
+		if cfg.BareEvery > 0 && i%cfg.BareEvery == cfg.BareEvery-1 {
+			// A node with no service: no rule over the fleet.
+			if i%cfg.SharedEvery == 0 {
+				w.shared--
+			}
+			n.services = nil
 		}
 		n.bootID = n.name + "-boot-0"
 		w.nodes = append(w.nodes, n)
@@ -140,7 +150,7 @@ func (w *World) register(n *node) {
 // sharedMin is the min_passing of the service shared across groups: all but two of its
 // instances.
 func (w *World) sharedMin() int {
-	return max(1, (w.cfg.Nodes+w.cfg.SharedEvery-1)/w.cfg.SharedEvery-2)
+	return max(1, w.shared-2)
 }
 
 // notePath is where node's daemon notes its reboot command (a boot empties it).

@@ -31,6 +31,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Nodes, "nodes", 12, "nodes in the fleet")
 	fs.IntVar(&cfg.Groups, "groups", 2, "groups the nodes are in")
 	fs.StringVar(&cfg.Limit, "limit", "2", "each group's limit (N, auto, P%, with per-zone=N)")
+	fs.IntVar(&cfg.BareEvery, "bare-every", 0, "leave every Nth node without a service (no rule over the fleet: alone under auto)")
 	fs.IntVar(&cfg.Faults, "faults", 20, "faults injected in each run")
 	fs.DurationVar(&cfg.MaxSkew, "max-skew", 2*time.Minute, "how far a node's clock may be from true time, either way")
 	fs.DurationVar(&cfg.Cooldown, "cooldown", 0, "the daemons' --cooldown")
