@@ -182,7 +182,8 @@ func (w *World) lockWritten(group string) {
 	}
 }
 
-// requests are the Consul requests of the whole fleet so far.
+// requests are the Consul requests of the whole fleet so far: those the model answered, and the
+// daemons' watches' (see deliver).
 func (w *World) requests() int {
-	return int(w.model.Stats().Total.Requests)
+	return int(w.model.Stats().Total.Requests) + w.watchRequests
 }

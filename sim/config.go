@@ -9,7 +9,8 @@ import (
 type Config struct {
 	Seed uint64
 	// Nodes, in Groups (node i in group i%Groups+1, zone i%3+1); every SharedEvery-th node also
-	// runs a service shared across groups, with min_passing all but two of its instances.
+	// runs a service shared across groups, with min_passing all but two of its instances (4 when
+	// zero; none when negative).
 	Nodes, Groups, SharedEvery int
 	// BareEvery, when set, leaves every BareEvery-th node without any service: no rule over the
 	// fleet, so that under a limit of auto it reboots alone.
@@ -27,6 +28,9 @@ type Config struct {
 	Interval, Deadline, Cooldown, StayGreen time.Duration
 	// RebootTime is how long a machine takes to come back, from half of it to one and a half.
 	RebootTime time.Duration
+	// Waves is how many times an operator asks every node to reboot: at the start, then spread
+	// over the faults' time (2 when zero).
+	Waves int
 	// Budget is the true time the whole run may take before the nodes still waiting are a
 	// violation of liveness (zero: see Bound).
 	Budget time.Duration
@@ -51,7 +55,10 @@ func (c Config) withDefaults() Config {
 	}
 	def(&c.Nodes, 12)
 	def(&c.Groups, 2)
-	def(&c.SharedEvery, 4)
+	if c.SharedEvery == 0 {
+		c.SharedEvery = 4
+	}
+	def(&c.Waves, 2)
 	def(&c.MaxFailing, 1)
 	def(&c.MaxSteps, 5_000_000)
 	if c.Limit == "" {

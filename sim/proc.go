@@ -51,6 +51,9 @@ func (w *World) start(n *node) {
 	n.proc = p
 	p.d = p.daemon()
 	w.log(n.name, "daemon starts (run %d, boot %s)", p.gen, n.bootID)
+	// Its start's requests the simulation stands in for: each watch's first read (ten keys and
+	// the health of each service), and its registration with its check.
+	w.watchRequests += 10 + len(n.services) + 2
 	p.armTick(time.Duration(w.sched.rng.Int64N(int64(w.cfg.Interval))))
 	go p.main()
 	w.awaitPark()

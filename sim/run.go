@@ -18,7 +18,9 @@ type Result struct {
 	Took                  time.Duration // true time from the ask to the last reboot's end
 	Bound                 time.Duration // the liveness bound the run was held to
 	HandoffRequestsMedian int
-	Requests              int
+	// Requests are the fleet's Consul requests in the whole run; RollRequests from the first ask
+	// on.
+	Requests, RollRequests int
 }
 
 // Summary is the run's last line.
@@ -27,8 +29,12 @@ func (r Result) Summary() string {
 	if r.Bound > 0 {
 		ratio = r.Took.Seconds() / r.Bound.Seconds()
 	}
-	return fmt.Sprintf("sim: nodes=%d seed=%d steps=%d faults=%d reboots=%d violations=%d handoff_requests_p50=%d requests=%d roll=%s roll_vs_bound=%.2f",
-		r.Nodes, r.Seed, r.Steps, r.Faults, r.Reboots, len(r.Violations), r.HandoffRequestsMedian, r.Requests, r.Took.Round(time.Second), ratio)
+	perReboot := 0
+	if r.Reboots > 0 {
+		perReboot = r.RollRequests / r.Reboots
+	}
+	return fmt.Sprintf("sim: nodes=%d seed=%d steps=%d faults=%d reboots=%d violations=%d handoff_requests_p50=%d requests_per_reboot=%d requests=%d roll=%s roll_vs_bound=%.2f",
+		r.Nodes, r.Seed, r.Steps, r.Faults, r.Reboots, len(r.Violations), r.HandoffRequestsMedian, perReboot, r.Requests, r.Took.Round(time.Second), ratio)
 }
 
 // Run runs the fleet: every daemon starts, an operator asks every node to reboot, the plan's
@@ -42,7 +48,8 @@ func (w *World) Run() Result {
 	w.schedule(plan)
 	// An operator asks every node to reboot, and again halfway through the faults: the second
 	// wave meets nodes fresh from a reboot, cooldowns and the faults still to come.
-	for _, at := range []time.Duration{time.Second, w.cfg.FaultTime / 2} {
+	for i := range w.cfg.Waves {
+		at := time.Second + w.cfg.FaultTime*time.Duration(i)/time.Duration(w.cfg.Waves)
 		w.sched.add(epoch.Add(at), "op", "ask", func() { w.ask() })
 	}
 	bound := w.bound()
@@ -72,7 +79,7 @@ func (w *World) Run() Result {
 	return Result{
 		Seed: w.cfg.Seed, Nodes: len(w.nodes), Steps: w.steps, Faults: w.faults, Reboots: w.reboots,
 		Violations: w.violations, Took: took, Bound: bound, HandoffRequestsMedian: median(w.handoffs),
-		Requests: w.requests(),
+		Requests: w.requests(), RollRequests: w.requests() - w.askedAt,
 	}
 }
 
@@ -95,7 +102,7 @@ func (w *World) bound() time.Duration {
 
 // done: every node asked rebooted since, none is down, and no lock holds a place.
 func (w *World) done() bool {
-	if w.asks < 2 || w.sched.now.Before(epoch.Add(w.cfg.FaultTime)) {
+	if w.asks < w.cfg.Waves || (w.cfg.Faults > 0 && w.sched.now.Before(epoch.Add(w.cfg.FaultTime))) {
 		return false
 	}
 	for _, n := range w.nodes {
@@ -151,6 +158,9 @@ func median(xs []int) int {
 
 // ask is an operator asking every node to reboot.
 func (w *World) ask() {
+	if w.asks == 0 {
+		w.askedAt = w.requests()
+	}
 	w.asks++
 	w.log("op", "an operator asks every node to reboot (wave %d)", w.asks)
 	for _, n := range w.nodes {

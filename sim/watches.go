@@ -75,6 +75,9 @@ func (w *World) onWrite(keys []string) {
 
 // deliver tells p of src after a watch's latency: a blocking query's answer, then the event.
 func (w *World) deliver(p *proc, src watch.Source) {
+	// The blocking query that returns with the change is a request of the node's, and its next
+	// one, made at once, is another.
+	w.watchRequests += 2
 	lat := time.Duration(w.sched.rng.Int64N(int64(20 * time.Millisecond)))
 	w.sched.add(w.sched.now.Add(lat), p.node.name, "event "+string(src), func() {
 		if p.dead {

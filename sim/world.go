@@ -41,8 +41,10 @@ type World struct {
 	steps, reboots, faults int
 	// asked: the nodes asked to reboot and not rebooted since, with when they were asked.
 	asked map[string]time.Time
-	// asks: the waves of asks so far.
-	asks int
+	// watchRequests are the requests the daemons' watches would have made (see deliver).
+	watchRequests int
+	// asks: the waves of asks so far; askedAt, the fleet's requests at the first.
+	asks, askedAt int
 	// waits are how long each reboot asked for waited for its start.
 	waits []time.Duration
 	// handoffs: the Consul requests of the fleet between one reboot's end and the next start.
@@ -111,13 +113,13 @@ func (w *World) build() {
 		}
 		n.offset = time.Duration(w.sched.rng.IntN(int(2*cfg.MaxSkew+1))) - cfg.MaxSkew
 		n.services = []string{"svc-" + n.group}
-		if i%cfg.SharedEvery == 0 {
+		if cfg.SharedEvery > 0 && i%cfg.SharedEvery == 0 {
 			n.services = append(n.services, "shared")
 			w.shared++
 		}
 		if cfg.BareEvery > 0 && i%cfg.BareEvery == cfg.BareEvery-1 {
 			// A node with no service: no rule over the fleet.
-			if i%cfg.SharedEvery == 0 {
+			if cfg.SharedEvery > 0 && i%cfg.SharedEvery == 0 {
 				w.shared--
 			}
 			n.services = nil

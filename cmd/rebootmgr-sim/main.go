@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -33,12 +34,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.Limit, "limit", "2", "each group's limit (N, auto, P%, with per-zone=N)")
 	fs.IntVar(&cfg.BareEvery, "bare-every", 0, "leave every Nth node without a service (no rule over the fleet: alone under auto)")
 	fs.IntVar(&cfg.Faults, "faults", 20, "faults injected in each run")
+	fs.IntVar(&cfg.SharedEvery, "shared-every", 4, "every Nth node also runs a service shared across groups (0: none)")
+	fs.IntVar(&cfg.Waves, "waves", 2, "how many times an operator asks every node to reboot")
+	fs.DurationVar(&cfg.RebootTime, "reboot-time", 2*time.Minute, "how long a machine takes to come back (from half of it to one and a half)")
+	fs.IntVar(&cfg.MaxFailing, "max-failing", 1, "max_failing of each group's own service")
 	fs.DurationVar(&cfg.MaxSkew, "max-skew", 2*time.Minute, "how far a node's clock may be from true time, either way")
 	fs.DurationVar(&cfg.Cooldown, "cooldown", 0, "the daemons' --cooldown")
 	fs.DurationVar(&cfg.StayGreen, "stay-green", 0, "the daemons' --stay-green")
 	drop := fs.String("drop", "", "faults to leave out, by number (as a shrunk run prints them)")
 	verbose := fs.Bool("v", false, "print every step of the trace as it happens")
 	noShrink := fs.Bool("no-shrink", false, "report a violation as found, without shrinking it")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -56,6 +62,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if *verbose {
 		cfg.Verbose = stdout
+	}
+	if cfg.SharedEvery == 0 {
+		cfg.SharedEvery = -1
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "rebootmgr-sim:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "rebootmgr-sim:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
 	}
 	for s := *seed; s < *seed+uint64(*seeds); s++ {
 		cfg.Seed = s
