@@ -187,3 +187,35 @@ func (w *World) lockWritten(group string) {
 func (w *World) requests() int {
 	return int(w.model.Stats().Total.Requests) + w.watchRequests
 }
+
+// checkHistory checks, at the end of a run, that each group's history holds one finished
+// reboot for every reboot each of its nodes came back from and finished, no more and no fewer
+// (while the history has not dropped its oldest entries).
+func (w *World) checkHistory() {
+	for g := range w.cfg.Groups {
+		group := fmt.Sprintf("g%d", g+1)
+		v, _, ok := w.model.Get(w.keys.GroupHistory(group))
+		if !ok {
+			v = `{"version":1,"entries":[]}`
+		}
+		l, err := history.Decode([]byte(v))
+		if err != nil {
+			w.violate("%s's history cannot be read: %v", group, err)
+			continue
+		}
+		if len(l.Entries) >= history.MaxEntries {
+			continue
+		}
+		recorded := map[string]int{}
+		for _, e := range l.Entries {
+			if e.Outcome == history.Finished {
+				recorded[e.Node]++
+			}
+		}
+		for _, n := range w.groupNodes(group) {
+			if got := recorded[n.name]; got != n.rebooted {
+				w.violate("%s's history records %d finished reboots of %s, which came back from %d", group, got, n.name, n.rebooted)
+			}
+		}
+	}
+}

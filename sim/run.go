@@ -75,6 +75,9 @@ func (w *World) Run() Result {
 		it.fire()
 	}
 	took := w.sched.now.Sub(epoch)
+	if len(w.violations) == 0 {
+		w.checkHistory()
+	}
 	w.shutdown()
 	return Result{
 		Seed: w.cfg.Seed, Nodes: len(w.nodes), Steps: w.steps, Faults: w.faults, Reboots: w.reboots,
@@ -100,13 +103,15 @@ func (w *World) bound() time.Duration {
 	return w.cfg.FaultTime + 10*time.Minute + time.Duration(rounds)*each + 2*w.cfg.Interval
 }
 
-// done: every node asked rebooted since, none is down, and no lock holds a place.
+// done: every node asked rebooted since, none is down, every daemon is idle, and no lock holds
+// a place.
 func (w *World) done() bool {
 	if w.asks < w.cfg.Waves || (w.cfg.Faults > 0 && w.sched.now.Before(epoch.Add(w.cfg.FaultTime))) {
 		return false
 	}
 	for _, n := range w.nodes {
-		if n.down {
+		if n.down || (n.proc != nil && n.proc.idle == nil) {
+			// Down, or its daemon is in the middle of a step.
 			return false
 		}
 		if at, ok := w.asked[n.name]; ok && n.rebootedAfter(at) {
