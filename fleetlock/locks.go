@@ -76,16 +76,19 @@ type Locks struct {
 	turns     *turns
 }
 
+// now is the server's clock as it reads it: with the monotonic reading time.Now gives, so that
+// what the server judges by its own clock (a holder's deadline, from when it saw the holder
+// begin) is not moved by a jump of its machine's wall clock. A time written takes .UTC().
 func (l *Locks) now() time.Time {
 	if l.Now != nil {
-		return l.Now().UTC()
+		return l.Now()
 	}
-	return time.Now().UTC()
+	return time.Now()
 }
 
 // store is the store of group's lock.
 func (l *Locks) store(group string) *store.Consul {
-	return &store.Consul{Client: l.Client, Keys: l.Keys, Group: group, PythonMarkers: l.PythonMarkers, Logger: l.Logger}
+	return &store.Consul{Client: l.Client, Keys: l.Keys, Group: group, PythonMarkers: l.PythonMarkers, Logger: l.Logger, Now: l.Now}
 }
 
 // locks are st's locks, their Views judged by the server's sightings.
@@ -199,9 +202,10 @@ var errNotHolder = errors.New("holds no place")
 func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 	st := l.store(group)
 	now := l.now()
-	h := lock.Holder{Node: host, Phase: lock.Rebooting, Since: now, Updated: now, RebootStarted: now, TriggeredBy: TriggeredBy}
+	at := now.UTC()
+	h := lock.Holder{Node: host, Phase: lock.Rebooting, Since: at, Updated: at, RebootStarted: at, TriggeredBy: TriggeredBy}
 	if l.Deadline > 0 {
-		h.Deadline = now.Add(l.Deadline)
+		h.Deadline = at.Add(l.Deadline)
 	}
 	log := l.Logger.With(logkey.Node, host, logkey.Group, group)
 	if err := l.mayAsk(ctx, st, host, group); err != nil {
@@ -282,7 +286,7 @@ func known(ctx context.Context, st *store.Consul, group string) error {
 // refused (queue_full) and left out. Any other queue that cannot be written is logged: it
 // orders the hosts, it never decides safety.
 func (l *Locks) join(ctx context.Context, st *store.Consul, log *slog.Logger, host string) *Refusal {
-	now := time.Now()
+	now := l.now()
 	most := l.MaxQueue
 	if most <= 0 {
 		most = DefaultMaxQueue
@@ -339,7 +343,7 @@ func (l *Locks) SteadyState(ctx context.Context, host, group string) (released b
 			return place.Change{}, errNotHolder
 		}
 		held = h
-		return place.ReleaseIn(v, host, time.Now()), nil
+		return place.ReleaseIn(v, host, l.now()), nil
 	})
 	if errors.Is(err, errNotHolder) {
 		// Given back meanwhile (another server, an operator's unlock): nothing left to do.
@@ -353,7 +357,7 @@ func (l *Locks) SteadyState(ctx context.Context, host, group string) (released b
 	if start.IsZero() {
 		start = held.Since
 	}
-	if _, err := st.AppendHistory(ctx, history.Entry{Node: host, Start: start, End: l.now(), Outcome: history.Finished, TriggeredBy: held.TriggeredBy}); err != nil {
+	if _, err := st.AppendHistory(ctx, history.Entry{Node: host, Start: start, End: l.now().UTC(), Outcome: history.Finished, TriggeredBy: held.TriggeredBy}); err != nil {
 		log.Error("could not record the reboot in the history", logkey.Err, err)
 	}
 	log.Info("reboot finished: lock released for a FleetLock host")
@@ -375,7 +379,7 @@ func (l *Locks) stopOverdue(ctx context.Context, st *store.Consul, log *slog.Log
 	}
 	stopped, err := place.StopOverdue(ctx, st, log, unreported, now, by)
 	for _, o := range stopped {
-		e := history.Entry{Node: o.Holder.Node, Start: o.Holder.RebootStarted, End: now, Outcome: history.DeadlinePassed, TriggeredBy: o.Holder.TriggeredBy}
+		e := history.Entry{Node: o.Holder.Node, Start: o.Holder.RebootStarted, End: now.UTC(), Outcome: history.DeadlinePassed, TriggeredBy: o.Holder.TriggeredBy}
 		if _, err := st.AppendHistory(ctx, e); err != nil {
 			log.Error("could not record the missed deadline in the history", logkey.Err, err)
 		}

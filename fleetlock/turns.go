@@ -155,7 +155,7 @@ func (l *Locks) told(group string, turns map[string]store.Turn) bool {
 	for host, turn := range turns {
 		h, ok := t.hosts[group][host]
 		if ok && turn.Place && turn.Index > h.index {
-			h.told, h.index, any = time.Now(), turn.Index, true
+			h.told, h.index, any = l.now(), turn.Index, true
 		}
 	}
 	return any
@@ -178,7 +178,7 @@ func (l *Locks) keepTurns(ctx context.Context) {
 	t.mu.Unlock()
 	for group, hosts := range keep {
 		st := l.store(group)
-		now := time.Now()
+		now := l.now()
 		err := place.ChangeQueue(ctx, l.locks(st), l.Logger, func(q lock.Queue) lock.Queue {
 			for _, host := range hosts {
 				if q.Ready(host) {

@@ -32,7 +32,7 @@ func (w *World) rebootStarts(p *proc) error {
 	if _, _, ok := w.model.Get(w.keys.GroupStop(n.group)); ok {
 		w.violate("%s started its reboot while its group's stop flag was set", n.name)
 	}
-	if _, _, ok := w.model.Get(w.keys.Disabled(n.name)); ok {
+	if _, _, ok := w.model.Get(w.keys.Disabled(n.name)); ok && !n.host {
 		w.violate("%s started its reboot while it was disabled", n.name)
 	}
 	rec := w.lockOf(n.group)
@@ -41,7 +41,7 @@ func (w *World) rebootStarts(p *proc) error {
 	}
 	n.down = true
 	var down []*node
-	for _, o := range w.groupNodes(n.group) {
+	for _, o := range w.groupMachines(n.group) {
 		if o.down {
 			down = append(down, o)
 		}

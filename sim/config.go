@@ -15,6 +15,11 @@ type Config struct {
 	// BareEvery, when set, leaves every BareEvery-th node without any service: no rule over the
 	// fleet, so that under a limit of auto it reboots alone.
 	BareEvery int
+	// Hosts are FleetLock hosts, in the groups by turn (see hosts.go).
+	Hosts int
+	// ServerJumps are jumps of the FleetLock server's clock, beside the plan's faults: each By,
+	// At after the start.
+	ServerJumps []Jump
 	// Limit is each group's limit as its key holds it ("2", "auto", "10%", "2 per-zone=1").
 	Limit string
 	// MaxFailing is the max_failing of each group's own service.
@@ -73,3 +78,6 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
+
+// Jump is a jump of a clock By, At after the start.
+type Jump struct{ At, By time.Duration }

@@ -108,6 +108,12 @@ func (w *World) apply(f fault, n *node) {
 		n.refuse, n.refuseStatus = f.arg+1, status
 	case "clock-jump":
 		jump := []time.Duration{time.Hour, -time.Hour, 10 * time.Minute, -10 * time.Minute}[f.arg]
+		if len(w.hosts) > 0 && f.node%4 == 0 {
+			// The FleetLock server's machine, as often as a node's.
+			say("the FleetLock server's clock jumps %s", jump)
+			w.jumpServer(jump)
+			return
+		}
 		say("the machine's clock jumps %s", jump)
 		n.offset += jump
 	default:
@@ -137,6 +143,12 @@ func (w *World) operator(f fault, n *node, say func(string, ...any), later func(
 		w.model.Put(w.keys.Disabled(n.name), "sim: disabled by an operator")
 		later("enabled again", func() { w.model.Delete(w.keys.Disabled(n.name)) })
 	}
+}
+
+// jumpServer jumps the FleetLock server's clock by d.
+func (w *World) jumpServer(d time.Duration) {
+	w.server()
+	w.fleetlockNode.offset += d
 }
 
 // latency is when a request of n's is answered: at once but for a small delay, later while

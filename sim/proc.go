@@ -41,6 +41,8 @@ type proc struct {
 	tick  *item
 	// status is the last status its daemon reported.
 	status string
+	// host: a FleetLock host's loop, not a daemon (see hosts.go).
+	host bool
 }
 
 // start starts node's daemon and runs it until it parks.
@@ -255,7 +257,9 @@ func (w *World) wentDown(p *proc) {
 	}
 	n.proc = nil
 	n.down = true
-	w.model.SetCheck(n.name, "serfHealth", "", "critical")
+	if !p.host {
+		w.model.SetCheck(n.name, "serfHealth", "", "critical")
+	}
 	took := w.cfg.RebootTime/2 + time.Duration(w.sched.rng.Int64N(int64(w.cfg.RebootTime)))
 	w.sched.add(w.sched.now.Add(took), n.name, "boot", func() { w.boot(n) })
 }
@@ -268,6 +272,10 @@ func (w *World) boot(n *node) {
 	n.bootID = fmt.Sprintf("%s-boot-%d", n.name, n.rebooted)
 	_ = os.Remove(w.notePath(n))
 	w.log(n.name, "boots")
+	if n.host {
+		w.startHost(n)
+		return
+	}
 	w.model.SetCheck(n.name, "serfHealth", "", "passing")
 	w.start(n)
 }

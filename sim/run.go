@@ -44,8 +44,17 @@ func (w *World) Run() Result {
 	for _, n := range w.nodes {
 		w.start(n)
 	}
+	for _, h := range w.hosts {
+		w.startHost(h)
+	}
 	plan := w.plan()
 	w.schedule(plan)
+	for _, j := range w.cfg.ServerJumps {
+		w.sched.add(epoch.Add(j.At), "fleetlock", "jump", func() {
+			w.log("fleetlock", "the FleetLock server's clock jumps %s", j.By)
+			w.jumpServer(j.By)
+		})
+	}
 	// An operator asks every node to reboot, and again halfway through the faults: the second
 	// wave meets nodes fresh from a reboot, cooldowns and the faults still to come.
 	for i := range w.cfg.Waves {
@@ -109,8 +118,8 @@ func (w *World) done() bool {
 	if w.asks < w.cfg.Waves || (w.cfg.Faults > 0 && w.sched.now.Before(epoch.Add(w.cfg.FaultTime))) {
 		return false
 	}
-	for _, n := range w.nodes {
-		if n.down || (n.proc != nil && n.proc.idle == nil) {
+	for _, n := range append(slices.Clone(w.nodes), w.hosts...) {
+		if n.down || n.finishing || (n.proc != nil && n.proc.idle == nil) {
 			// Down, or its daemon is in the middle of a step.
 			return false
 		}
@@ -132,7 +141,7 @@ func (w *World) done() bool {
 // waiting names the nodes still asked.
 func (w *World) waiting() string {
 	var names []string
-	for _, n := range w.nodes {
+	for _, n := range append(slices.Clone(w.nodes), w.hosts...) {
 		if _, ok := w.asked[n.name]; ok {
 			names = append(names, n.name)
 		}
@@ -145,7 +154,7 @@ func (w *World) waiting() string {
 
 // shutdown kills every daemon still running, so that no goroutine outlives the run.
 func (w *World) shutdown() {
-	for _, n := range w.nodes {
+	for _, n := range append(slices.Clone(w.nodes), w.hosts...) {
 		if n.proc != nil {
 			w.kill(n.proc)
 		}
@@ -171,5 +180,9 @@ func (w *World) ask() {
 	for _, n := range w.nodes {
 		w.asked[n.name] = w.sched.now
 		w.model.Put(w.keys.RebootRequired(n.name), "sim: kernel update")
+	}
+	for _, h := range w.hosts {
+		w.asked[h.name] = w.sched.now
+		h.wants = true
 	}
 }

@@ -19,6 +19,9 @@ func TestFleetKeepsItsPromises(t *testing.T) {
 		{"per zone", Config{Nodes: 6, Groups: 1, Limit: "3 per-zone=1", Faults: 10, Seed: 4}},
 		{"cooldown and stay-green", Config{Nodes: 5, Groups: 2, Limit: "2", Faults: 10, Cooldown: 2 * time.Minute, StayGreen: 20 * time.Second, Seed: 5}},
 		{"clocks far apart", Config{Nodes: 6, Groups: 2, Limit: "2", Faults: 10, MaxSkew: 30 * time.Minute, Seed: 6}},
+		{"FleetLock hosts beside daemons", Config{Nodes: 6, Groups: 2, Limit: "2", Hosts: 3, Faults: 10, Seed: 7}},
+		{"the FleetLock server's clock jumps while reboots are in flight", Config{Nodes: 8, Groups: 2, Limit: "2", Hosts: 2, Seed: 1, Waves: 1,
+			ServerJumps: []Jump{{At: 3 * time.Minute, By: time.Hour}, {At: 8 * time.Minute, By: -time.Hour}}}},
 	}
 	for _, c := range cases {
 		{

@@ -57,7 +57,7 @@ func (w *World) onWrite(keys []string) {
 	w.afterWrite(keys)
 	for _, n := range w.nodes {
 		p := n.proc
-		if p == nil || p.dead {
+		if p == nil || p.dead || p.host {
 			continue
 		}
 		for _, key := range keys {

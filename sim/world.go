@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/fleetlock"
 	"github.com/rebootmgr/rebootmgr/internal/consulmodel"
 	"github.com/rebootmgr/rebootmgr/store"
 )
@@ -26,15 +27,19 @@ var epoch = time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
 
 // World is one simulated fleet.
 type World struct {
-	cfg     Config
-	sched   scheduler
-	model   *consulmodel.Model
-	keys    store.Keys
-	nodes   []*node
-	byName  map[string]*node
-	yielded chan struct{}
-	dir     string
-	trace   []string
+	cfg    Config
+	sched  scheduler
+	model  *consulmodel.Model
+	keys   store.Keys
+	nodes  []*node
+	hosts  []*node
+	byName map[string]*node
+	// fleetlock is the FleetLock server the hosts ask (see server).
+	fleetlock     *fleetlock.Locks
+	fleetlockNode *node
+	yielded   chan struct{}
+	dir       string
+	trace     []string
 	// violations found, in order; the run ends at the first.
 	violations []string
 	// steps done; reboots started.
@@ -74,6 +79,9 @@ type node struct {
 	// still to refuse, and with which status.
 	pausedUntil, slowUntil, agentDownUntil time.Time
 	refuse, refuseStatus                   int
+	// A FleetLock host: whether it wants a place (an update is waiting), and whether it is back
+	// from its reboot and has not been told its place is given back.
+	host, wants, finishing bool
 }
 
 // New builds the fleet of cfg; Run runs it.
@@ -132,6 +140,7 @@ func (w *World) build() {
 	for g := range cfg.Groups {
 		w.model.Put(w.keys.GroupLimit(fmt.Sprintf("g%d", g+1)), cfg.Limit)
 	}
+	w.addHosts()
 }
 
 // register puts n into the catalog with its services, as its agent does at its start.
@@ -174,6 +183,17 @@ func (w *World) groupNodes(group string) []*node {
 	for _, n := range w.nodes {
 		if n.group == group {
 			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// groupMachines are the nodes and the FleetLock hosts of group.
+func (w *World) groupMachines(group string) []*node {
+	out := w.groupNodes(group)
+	for _, h := range w.hosts {
+		if h.group == group {
+			out = append(out, h)
 		}
 	}
 	return out

@@ -32,6 +32,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Nodes, "nodes", 12, "nodes in the fleet")
 	fs.IntVar(&cfg.Groups, "groups", 2, "groups the nodes are in")
 	fs.StringVar(&cfg.Limit, "limit", "2", "each group's limit (N, auto, P%, with per-zone=N)")
+	fs.IntVar(&cfg.Hosts, "hosts", 0, "FleetLock hosts, asking the FleetLock server for a place as Zincati does")
 	fs.IntVar(&cfg.BareEvery, "bare-every", 0, "leave every Nth node without a service (no rule over the fleet: alone under auto)")
 	fs.IntVar(&cfg.Faults, "faults", 20, "faults injected in each run")
 	fs.IntVar(&cfg.SharedEvery, "shared-every", 4, "every Nth node also runs a service shared across groups (0: none)")
