@@ -37,9 +37,9 @@ type World struct {
 	// fleetlock is the FleetLock server the hosts ask (see server).
 	fleetlock     *fleetlock.Locks
 	fleetlockNode *node
-	yielded   chan struct{}
-	dir       string
-	trace     []string
+	yielded       chan struct{}
+	dir           string
+	trace         []string
 	// violations found, in order; the run ends at the first.
 	violations []string
 	// steps done; reboots started.
