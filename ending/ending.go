@@ -26,6 +26,9 @@ var (
 	// ErrSignalNotCleared: what asks for a reboot is what asked for the node's last one, right
 	// after it. It comes with ErrOutsideWindow: the node waits.
 	ErrSignalNotCleared = errors.New("the reboot signal did not clear after the reboot")
+	// ErrAlerts: an alert the operator's filter chooses fires, or the alert source cannot be
+	// read: no node takes a place.
+	ErrAlerts = errors.New("alerts firing")
 	// ErrDisabledByTask marks a node that a failed task disabled (it comes with ErrDisabled):
 	// it waits for an operator.
 	ErrDisabledByTask = errors.New("disabled by a failed task")

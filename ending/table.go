@@ -51,6 +51,8 @@ func List() []Ending {
 		{Err: ErrTaskFailed, Label: "task_failed", Exit: 100, Status: "task failed", Operator: true, Says: "a task failed or timed out",
 			Resolve: func(node, _ string) string { return ResolveDisabledByTask(node) }},
 		{Err: ErrUnhealthy, Label: "health", Exit: 2, Status: "waiting for health", Says: "health checks failed"},
+		{Err: ErrAlerts, Label: "alerts", Exit: 8, Status: "held back by alerts",
+			Says: "an alert the alerts filter chooses fires, or the alert source cannot be read"},
 	}
 }
 

@@ -79,6 +79,8 @@ type NodeState struct {
 	// MinRebootInterval) are not known
 	// ("" when they are).
 	SettingsError string
+	// Alerts are the alerts that fire (see gate.AlertsFound).
+	Alerts gate.AlertsFound
 }
 
 // State is s as the gates read it (see gate.State): all of it known already, from the fleet's
@@ -103,6 +105,7 @@ func (s NodeState) State() *gate.State {
 	st.RuleLess = gate.Known(s.RuleLess)
 	st.Boot = gate.Known(gate.Boot{ID: s.BootID, Ran: s.RebootRan})
 	st.Tasks = gate.Known(gate.TasksFound{Unknown: s.TasksUnknown, Err: s.TasksErr, Pre: s.Tasks[preBoot], Post: s.Tasks[postBoot]})
+	st.Alerts = gate.Known(s.Alerts)
 	return st
 }
 
@@ -127,7 +130,7 @@ func (s Snapshot) NodeState(name string, services []health.Service) NodeState {
 	st := NodeState{
 		Node: name, Group: group, Lock: g.Lock, Limit: g.Limit, GroupNodes: s.groupNodes(group), Zone: s.Zones[name], Zones: s.Zones, Queue: g.Queue, Legacy: s.legacy(group),
 		Fleet: s.Fleet, Claims: s.Claims,
-		Now: s.At, History: g.History, TasksUnknown: true,
+		Now: s.At, History: g.History, TasksUnknown: true, Alerts: s.Alerts,
 	}
 	_, st.Daemon = s.Daemons[name]
 	switch {

@@ -54,6 +54,9 @@ type Snapshot struct {
 	// nodes in maintenance, with the reason.
 	Daemons     map[string]Daemon
 	Maintenance map[string]string
+	// Alerts are the alerts the alerts gate reads, from the source the reader was told of (not
+	// Consul's: the zero value, no source, when none).
+	Alerts gate.AlertsFound
 }
 
 // Local is what only the node status or check runs on knows of itself: the settings its daemon

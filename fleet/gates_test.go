@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/alerts"
 	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/gate"
 	"github.com/rebootmgr/rebootmgr/health"
@@ -38,6 +39,9 @@ func TestEveryGateBlocksAndIsKnown(t *testing.T) {
 		gate.Window:   func(s *NodeState) { s.Schedule = window.Schedule{Windows: []window.Window{closed}} },
 		gate.Interval: func(s *NodeState) { s.MinRebootInterval, s.History = time.Hour, finishedNow },
 		gate.Health:   func(s *NodeState) { s.Health = health.Evaluate("n1", []health.Service{failing}, nil) },
+		gate.Alerts: func(s *NodeState) {
+			s.Alerts = gate.AlertsFound{Source: "http://prometheus:9090", Firing: []alerts.Alert{{Name: "DiskFull"}}}
+		},
 		gate.Tasks:    func(s *NodeState) { s.TasksErr = &testError{"tasks directory is writable by others"} },
 		gate.Lock:     func(s *NodeState) { s.Lock = holding(lock.Holder{Node: "n7", Phase: lock.Preparing, Since: now}) },
 		gate.Cooldown: func(s *NodeState) { s.Cooldown, s.History = time.Hour, finishedNow },

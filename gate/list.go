@@ -22,6 +22,7 @@ const (
 	Window    = "window"
 	Interval  = "interval"
 	Health    = "health"
+	Alerts    = "alerts"
 	Tasks     = "tasks"
 	Lock      = "lock"
 	Cooldown  = "cooldown"
@@ -43,7 +44,7 @@ type Gate struct {
 
 // List is every gate, in the order the pipeline meets them: the stop flags (and a holder past
 // its deadline), whether a reboot under way happened, what asks for a reboot, the node's own
-// gates (disabled, window, min reboot interval, health, tasks), its place in the lock (room,
+// gates (disabled, window, min reboot interval, health), the alerts that fire, its tasks, its place in the lock (room,
 // turn in the queue, claims of room, alone under auto, zones), then the waits on the way to a
 // place, which only a node that could take one waits for, keeping its turn (cooldown, stay
 // green).
@@ -56,6 +57,7 @@ func List() []Gate {
 		{Name: Window, Ends: ending.ErrOutsideWindow, Judge: judgeWindow},
 		{Name: Interval, Ends: ending.ErrOutsideWindow, Judge: judgeInterval},
 		{Name: Health, Ends: ending.ErrUnhealthy, Finishing: true, Judge: judgeHealth},
+		{Name: Alerts, Ends: ending.ErrAlerts, Judge: judgeAlerts},
 		{Name: Tasks, Judge: judgeTasks},
 		{Name: Lock, Ends: ending.ErrLockHeld, Judge: judgeLock},
 		{Name: Cooldown, Ends: ending.ErrOutsideWindow, Judge: judgeCooldown},

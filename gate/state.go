@@ -54,6 +54,9 @@ type State struct {
 	RuleLess Part[[]string]
 	Boot     Part[Boot]
 	Tasks    Part[TasksFound]
+	// Alerts are the alerts that fire (the zero part: no alert source, the gate does not
+	// apply).
+	Alerts Part[AlertsFound]
 }
 
 // Settings are a node's settings that its gates judge.

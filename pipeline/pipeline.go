@@ -154,6 +154,8 @@ type Config struct {
 	// start of its next (0: none), so that a request a reboot does not clear cannot reboot the
 	// node in a loop.
 	MinRebootInterval time.Duration
+	// Alerts is the alert source whose firing alerts hold the reboot back (nil: none).
+	Alerts *gate.AlertSource
 	// ClaimFor is how long a claim of room this node writes lasts unless judged again (see
 	// lock.Claims): a daemon's, which looks again at every reboot that ends and at its tick,
 	// claims for twice its tick. Zero: the run claims nothing (a one-off run, which does not

@@ -59,7 +59,7 @@ func (p *Pipeline) preBoot(ctx context.Context) error {
 
 // confirm judges again, after the settle and on a new snapshot, what may have changed
 // meanwhile: the stop flags, disabled, the place still held, the request still there, the
-// window, health. done is a run that ends here without an error (the request was withdrawn: the
+// window, health, the alerts. done is a run that ends here without an error (the request was withdrawn: the
 // place is given back).
 func (p *Pipeline) confirm(ctx context.Context) (res Result, done bool, err error) {
 	s := p.snapshot(ctx)
@@ -94,7 +94,7 @@ func (p *Pipeline) confirm(ctx context.Context) (res Result, done bool, err erro
 			return Result{Outcome: NothingToDo, Message: "reboot request withdrawn: not rebooting"}, true, nil
 		}
 	}
-	for _, name := range []string{gate.Window, gate.Health} {
+	for _, name := range []string{gate.Window, gate.Health, gate.Alerts} {
 		if _, err := p.judge(ctx, s, gate.Named(name)); err != nil {
 			return Result{}, false, err
 		}

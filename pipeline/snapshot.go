@@ -65,5 +65,6 @@ func (p *Pipeline) snapshot(ctx context.Context) *gate.State {
 		return gate.Boot{ID: id, Ran: ran}, err
 	})
 	s.Tasks = gate.Read(func() (gate.TasksFound, error) { return gate.TasksFound{Err: p.Tasks.Validate()}, nil })
+	s.Alerts = gate.ReadAlerts(ctx, p.Alerts)
 	return s
 }

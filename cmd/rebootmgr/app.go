@@ -66,6 +66,7 @@ func commands() []command {
 		{"daemon", "run always: reboot this node whenever it is asked to and every gate allows it", runDaemon, flagsOf(daemonFlagSet)},
 		{"fleetlock", "serve the FleetLock protocol (Zincati's reboot lock) on rebootmgr's lock and gates", runFleetlock, flagsOf(fleetlockFlagSet)},
 		{"status", "the fleet at a glance: stop flag, lock holders, and what each node waits for", runStatus, flagsOf(statusFlagSet)},
+		{"web", "a live, read-only web view of the fleet: groups, nodes, queues, the roll as a timeline", runWeb, flagsOf(webFlagSet)},
 		{"check", "every gate of this node (or --node) with its evidence; changes nothing", runCheck, flagsOf(checkFlagSet)},
 		mark("stop", "stop the whole fleet: nothing further starts anywhere"),
 		mark("resume", "remove the fleet's stop flag"),

@@ -125,6 +125,11 @@ func (f *checkFlags) state(ctx context.Context, o *operator, node string, here b
 		return place.RuleLess(ctx, hc, v, node)
 	})
 	s.Tasks = gate.Known(gate.TasksFound{Unknown: true})
+	src, err := f.alertSource()
+	if err != nil {
+		return nil, err
+	}
+	s.Alerts = gate.ReadAlerts(ctx, src)
 	if here {
 		l, err := f.localState(node, log)
 		if err != nil {

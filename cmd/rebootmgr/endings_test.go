@@ -22,6 +22,7 @@ var (
 	exitDisabled    = exitOf(ending.ErrDisabled)
 	exitStopped     = exitOf(ending.ErrStopped)
 	exitNotRebooted = exitOf(ending.ErrNotRebooted)
+	exitAlerts      = exitOf(ending.ErrAlerts)
 )
 
 // exitOf is the exit code of a run that ends at the gate sentinel.
@@ -41,6 +42,8 @@ func TestEveryGateIsKnown(t *testing.T) {
 	python := map[error]int{
 		ending.ErrUnhealthy: 2, ending.ErrOutsideWindow: 6, ending.ErrLockHeld: 4, ending.ErrLockLost: 5,
 		ending.ErrTaskFailed: 100, ending.ErrDisabled: 101, ending.ErrStopped: 102, ending.ErrNotRebooted: 103,
+		// rebootmgr's own: the Python rebootmgr had no alerts gate (its 7 was a usage error).
+		ending.ErrAlerts: 8,
 	}
 	var man strings.Builder
 	if err := runMan(context.Background(), nil, testEnv(nil), &man, nil); err != nil {

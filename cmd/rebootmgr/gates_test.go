@@ -90,6 +90,8 @@ func agreeCases() map[string][]agreeCase {
 			putHolder(t, n, lock.Holder{Node: "n7", Phase: lock.Preparing, Since: time.Now()})
 		}, nil, "n7", false}},
 		gate.Cooldown: {{"within the cooldown", finished("n9"), []string{"--cooldown", "1h"}, "cooldown", false}},
+		// An alert that fires in a real Prometheus: see TestAlertsGate.
+		gate.Alerts: {{"an alert source that cannot be read", none, []string{"--alerts-url", "http://127.0.0.1:1"}, "the alert source cannot be read", false}},
 	}
 }
 

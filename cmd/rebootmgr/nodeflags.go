@@ -46,6 +46,7 @@ type gateFlags struct {
 	triggerFiles      listFlag
 	bootIDFile        string
 	lockFile          string
+	alertFlags
 }
 
 func (f *gateFlags) register(fs *flag.FlagSet) {
@@ -61,6 +62,7 @@ func (f *gateFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.triggerFiles, "reboot-required-file", "a file whose existence requests a reboot (repeatable; the environment takes a colon-separated list)")
 	fs.StringVar(&f.bootIDFile, "boot-id-file", "/proc/sys/kernel/random/boot_id", "file holding the boot id, which changes on every boot")
 	fs.StringVar(&f.lockFile, "lock-file", "/run/rebootmgr.lock", "file locked so that only one rebootmgr acts on this node at a time")
+	f.alertFlags.register(fs)
 }
 
 // defaultTriggerFiles are the reboot-required files looked for unless told otherwise: the

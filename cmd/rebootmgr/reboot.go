@@ -201,6 +201,10 @@ func (f *pipelineFlags) pipeline(ctx context.Context, e env, opts wireOptions, b
 	if err != nil {
 		return nil, fmt.Errorf("%w: --breaker: %v", errUsage, err)
 	}
+	alertSource, err := f.alertSource()
+	if err != nil {
+		return nil, err
+	}
 	st := &store.Consul{Client: client, Keys: store.Keys{Prefix: f.prefix}, Group: id.group, PythonMarkers: f.pythonMarkers, Logger: log}
 	p := &pipeline.Pipeline{
 		Config: pipeline.Config{
@@ -216,6 +220,7 @@ func (f *pipelineFlags) pipeline(ctx context.Context, e env, opts wireOptions, b
 			Cooldown:          f.cooldown,
 			StayGreen:         f.stayGreen,
 			MinRebootInterval: f.minRebootInterval,
+			Alerts:            alertSource,
 		},
 		Store:  st,
 		Health: store.Health{Client: client, Members: st, Remember: !f.dryRun, Local: id.local},

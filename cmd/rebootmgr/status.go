@@ -71,6 +71,13 @@ func runStatus(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	src, err := f.alertSource()
+	if err != nil {
+		return err
+	}
+	if src != nil {
+		snap.Alerts = src.Read(ctx)
+	}
 	st := fleet.Compute(snap)
 	if f.json {
 		return fleet.WriteJSON(stdout, st)

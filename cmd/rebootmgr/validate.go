@@ -46,6 +46,9 @@ func rules() map[string]rule {
 		"notify-format":                   str(oneOf(notify.FormatNames()...)),
 		"notify-template":                 str(notifyTemplate),
 		"listen":                          str(optional(listenAddr)),
+		"alerts-url":                      str(optional(notifyURL)),
+		"alerts-filter":                   str(alertsFilter),
+		"alerts-every":                    duration(positive),
 		"reboot-window":                   each(rebootWindow),
 		"blackout":                        each(blackout),
 	}
