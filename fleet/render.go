@@ -149,6 +149,9 @@ func now(n Node, paint func(c, s string) string) string {
 		return paint(green, "ready: may reboot now") + ", alone: " + truncate(n.Alone)
 	case len(n.RebootRequired) > 0:
 		return paint(green, "ready: may reboot now")
+	case n.Maintenance != nil:
+		// Never "ok": a node left in maintenance counts as failing for its services' peers.
+		return paint(yellow, "in maintenance") + ": " + orNone(*n.Maintenance)
 	}
 	return paint(green, "ok")
 }
