@@ -285,6 +285,12 @@ agent_prefix "" { policy = "read" }`))
 
 	// No token at all.
 	t.Setenv("CONSUL_HTTP_TOKEN", "")
+	// Results hidden by ACLs are never a typo.
+	r := run(nil, "trigger", "n2")
+	n.expect(r, exitError, "this token cannot see whether node n2 exists", "token: none")
+	if strings.Contains(r.stderr, "typo") {
+		t.Fatalf("a node hidden by ACLs reported as a typo: %s", r)
+	}
 	n.expect(run(nil, "stop"), exitError, "service/rebootmgr/stop", "token: none (CONSUL_HTTP_TOKEN and CONSUL_HTTP_TOKEN_FILE unset): anonymous")
 	if n.get(n.keys().Stop()) != nil || n.get(n.keys().Disabled("n2")) != nil {
 		t.Fatal("a refused command wrote")
