@@ -150,7 +150,15 @@ func agree(t *testing.T, g gate.Gate, c agreeCase) {
 			t.Fatalf("check does not say %q:\n%s", failed, check.stdout)
 		}
 	}
+	// status shows a gate blocking only where something asks for a reboot.
+	asked := n.get(n.keys().RebootRequired("n1")) != nil
+	if !asked {
+		n.put(n.keys().RebootRequired("n1"), "")
+	}
 	row := statusOf(t, n, "n1", c.flags...)
+	if !asked {
+		n.kv().Delete(n.keys().RebootRequired("n1"), nil)
+	}
 	switch {
 	case g.Name == "" && row.Blocked != nil:
 		t.Fatalf("status: blocked by %+v, check and reboot pass", row.Blocked)

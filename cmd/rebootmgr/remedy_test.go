@@ -66,3 +66,15 @@ func TestDidNotRebootRemedyWorksAsPrinted(t *testing.T) {
 		t.Fatalf("reboot commands run: %d, want 1 (the one that did not reboot)", n.rebootCount())
 	}
 }
+
+// TestCheckNeverClaimsWhatItCannotKnow: check --node for a node whose daemon published nothing
+// says that its window, interval and cooldown are not known, and never that it may reboot now.
+func TestCheckNeverClaimsWhatItCannotKnow(t *testing.T) {
+	n := dev(t)
+	n.agent.RegisterRemote("n2", "galera", []string{"rebootmgr"}, "passing")
+	r := n.run("check", "--node", "n2")
+	n.expect(r, 0, "not known")
+	if strings.Contains(r.stdout, "may reboot now") {
+		t.Fatalf("check claims what it cannot know:\n%s", r.stdout)
+	}
+}
