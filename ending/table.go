@@ -37,7 +37,7 @@ func List() []Ending {
 		{Err: ErrNotRebooted, Label: "not_rebooted", Exit: 103, Status: "waiting for an operator", Operator: true,
 			Says: "the lock says this node is rebooting, but the boot id did not change",
 			Resolve: func(node, _ string) string {
-				return "find why the reboot command did not reboot " + node + " (journalctl -u rebootmgr), then: rebootmgr unlock " + node
+				return "find why the reboot command did not reboot " + node + " (journalctl -u rebootmgr), then on " + node + ": rebootmgr unlock " + node + " --cancel-request --end-maintenance (without --cancel-request, the same reboot starts again at once)"
 			}},
 		{Err: ErrDisabled, Label: "disabled", Exit: 101, Status: "disabled",
 			Says: "this node is disabled: its disabled mark in Consul, or, for reboot without --force, its daemon not enabled (REBOOTMGR_ENABLED=false)"},

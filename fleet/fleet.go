@@ -280,6 +280,13 @@ func Compute(s Snapshot) Status {
 	for _, h := range st.Holders {
 		names[h.Node] = true
 	}
+	// A node gone from the catalog keeps its row while its services remember it (until
+	// rebootmgr forget): they count it as failing.
+	for _, nodes := range s.Members {
+		for _, n := range nodes {
+			names[n] = true
+		}
+	}
 	byNode := servicesByNode(s.Services, s.Members)
 	ruleLess := s.ruleLess(byNode)
 	for _, name := range sortedKeys(names) {

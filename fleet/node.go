@@ -67,7 +67,7 @@ func node(s Snapshot, name string, services []health.Service, ruleLess map[strin
 	if hasDaemon {
 		n.Daemon = &DaemonRow{State: d.State.String(), Status: d.Status, Version: d.Settings.Version, Enabled: d.Settings.Enabled}
 	}
-	if v := gate.First(Gates(st)); v != nil {
+	if v := gate.First(Gates(st)); v != nil && (busy(n) || idleShows[v.Gate]) {
 		n.Blocked = &Block{Gate: v.Gate, Reason: v.Why()}
 		if v.Gate == gate.Window {
 			if next := st.Schedule.Next(st.Now); !next.IsZero() {
@@ -80,6 +80,14 @@ func node(s Snapshot, name string, services []health.Service, ruleLess map[strin
 	n.Alone = Alone(st)
 	return n
 }
+
+// busy says whether anything asks for the node's reboot, or it holds a place: every gate blocks
+// something then. An idle node shows only the gates that say something of the node itself
+// (idleShows): a window closed, an interval or a cooldown running, a lock held elsewhere block
+// nothing while nothing asks.
+func busy(n Node) bool { return len(n.RebootRequired) > 0 || n.Phase != "" }
+
+var idleShows = map[string]bool{gate.Stop: true, gate.Rebooted: true, gate.Disabled: true, gate.Health: true, gate.Tasks: true}
 
 // queueRow is node's place in its group's queue, with an estimate of when it starts: the nodes
 // that may go before it, in rounds as wide as the group's limit (under auto, as many as hold
@@ -132,6 +140,8 @@ func attention(s Snapshot, st NodeState, d Daemon, hasDaemon bool) *Attention {
 	}
 	if hasDaemon && d.State == DaemonNeedsOperator {
 		reason, command, _ := strings.Cut(d.Status, ending.ResolveSep)
+		// The row says it waits for an operator already.
+		reason = strings.TrimPrefix(reason, DaemonNeedsOperator.String()+": ")
 		return &Attention{Reason: reason, Command: command}
 	}
 	if st.Disabled != nil && ending.DisabledByTask(st.Disabled.Value) {

@@ -145,12 +145,32 @@ func now(n Node, paint func(c, s string) string) string {
 	case n.Phase != "":
 		return paint(yellow, "in progress")
 
+	case len(n.RebootRequired) > 0 && nobodyReboots(n) != "":
+		return paint(red, "requested, but nothing reboots it") + ": " + nobodyReboots(n)
 	case len(n.RebootRequired) > 0 && n.Alone != "":
 		return paint(green, "ready: may reboot now") + ", alone: " + truncate(n.Alone)
 	case len(n.RebootRequired) > 0:
 		return paint(green, "ready: may reboot now")
+	case n.Maintenance != nil:
+		// Never "ok": a node left in maintenance counts as failing for its services' peers.
+		return paint(yellow, "in maintenance") + ": " + orNone(*n.Maintenance)
 	}
 	return paint(green, "ok")
+}
+
+// nobodyReboots says why no daemon will reboot the node, and what to do ("" when its daemon
+// runs and is enabled).
+func nobodyReboots(n Node) string {
+	d := n.Daemon
+	switch {
+	case d == nil:
+		return "no daemon of rebootmgr ever registered on " + n.Node + " (not installed, not enabled, or its token lacks service \"rebootmgr\" write); rebootmgr reboot on " + n.Node + " reboots it by hand"
+	case d.State == DaemonDown.String():
+		return "its daemon is down (" + clip.OneLine(d.Status) + "): systemctl status rebootmgr on " + n.Node
+	case !d.Enabled:
+		return "its daemon is not enabled: set REBOOTMGR_ENABLED=true in /etc/default/rebootmgr on " + n.Node + ", then systemctl restart rebootmgr"
+	}
+	return ""
 }
 
 func truncate(s string) string {

@@ -114,7 +114,7 @@ func judgeRebooted(s *State) Verdict {
 	if err != nil {
 		return failed(err)
 	}
-	switch err := NotRebooted(s.Node, h, b); {
+	switch err := NotRebooted(s.Node, h, b, s.Now); {
 	case b.ID == "":
 		return pass("this node holds the lock in phase rebooting since " + h.Since.UTC().Format(stamp) + ": whether it rebooted is seen only on the node")
 	case err != nil:

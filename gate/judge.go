@@ -2,6 +2,7 @@ package gate
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/ending"
@@ -14,13 +15,35 @@ import (
 // NotRebooted is the gate of a node whose holder entry h says it is rebooting: its boot id must
 // have changed since the reboot command ran (b.Ran: the command was noted as run on this boot;
 // a command that never ran is no reboot that failed, and the pipeline starts over).
-func NotRebooted(node string, h lock.Holder, b Boot) error {
+//
+// Until NotRebootedAfter has passed since the command, the machine may be on its way down: the
+// error says that the boot id has not changed yet, not that the reboot did not happen.
+func NotRebooted(node string, h lock.Holder, b Boot, now time.Time) error {
 	bootID := b.ID
 	if h.Phase != lock.Rebooting || bootID != h.BootID || !b.Ran {
 		return nil
 	}
-	return ending.Fail(ending.ErrNotRebooted, "the reboot lock says %s is rebooting since %s, but the boot id %s did not change: the reboot did not happen (check the reboot command; the lock stays until an operator unlocks it)",
-		node, h.RebootStarted.Format(time.RFC3339), bootID)
+	if in := now.Sub(h.RebootStarted); in < NotRebootedAfter {
+		return ending.Fail(ending.ErrNotRebooted, "the reboot command of %s ran at %s, %s ago, and the boot id %s has not changed yet: the machine may still be on its way down (a reboot that has not happened %s after its command did not happen)",
+			node, h.RebootStarted.UTC().Format(time.RFC3339), in.Round(time.Second), bootID, NotRebootedAfter)
+	}
+	return ending.Fail(ending.ErrNotRebooted, "the reboot lock says %s is rebooting since %s, but %s (check the reboot command; the lock stays until an operator unlocks it)",
+		node, h.RebootStarted.Format(time.RFC3339), didNotReboot(bootID))
+}
+
+// NotRebootedAfter is how long a reboot may take to take the machine down: a boot id unchanged
+// for longer after the reboot command is a reboot that did not happen.
+const NotRebootedAfter = 5 * time.Minute
+
+// didNotReboot is what a daemon's status says of a reboot that did not happen on boot bootID.
+func didNotReboot(bootID string) string {
+	return "the boot id " + bootID + " did not change: the reboot did not happen"
+}
+
+// SaysNotRebooted says whether a daemon's status says that its node did not reboot from boot
+// bootID (see NotRebooted).
+func SaysNotRebooted(status, bootID string) bool {
+	return bootID != "" && strings.Contains(status, didNotReboot(bootID))
 }
 
 // WithinCooldown is the cooldown gate judged on the group's history at now: nil, or a "not now"

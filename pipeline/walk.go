@@ -122,7 +122,7 @@ func (p *Pipeline) stopOverdue(ctx context.Context, s *gate.State) error {
 
 // NotRebootedAfter is how long a reboot may take to take the machine down: a boot id unchanged
 // for longer after the reboot command is a reboot that did not happen, recorded and told.
-const NotRebootedAfter = 5 * time.Minute
+const NotRebootedAfter = gate.NotRebootedAfter
 
 // notRebooted reports a reboot that did not happen (gerr, the rebooted gate's) once it is
 // NotRebootedAfter past the reboot command: an entry in the group's history and a

@@ -119,9 +119,26 @@ func (c *Consul) CatalogNode(ctx context.Context, node string) (known bool, meta
 		if qm.ResultsFilteredByACLs {
 			return false, nil, r.filtered()
 		}
-		return false, nil, nil
+		// Consul answers a node the token may not read as one it does not know.
+		return false, nil, c.hiddenNodes(ctx, r)
 	}
 	return true, n.Node.Meta, nil
+}
+
+// hiddenNodes is r's ErrFiltered when Consul hides nodes from the token: it says so, or (it does
+// not say so to an anonymous token) it shows none at all, when a catalog holds at least its
+// servers' nodes. Read only when a node is not found.
+func (c *Consul) hiddenNodes(ctx context.Context, r reading) error {
+	nodes, qm, err := readSome(ctx, c.Options, r, func(q *api.QueryOptions) ([]*api.Node, *api.QueryMeta, error) {
+		return c.Client.Catalog().Nodes(q)
+	})
+	if err != nil {
+		return err
+	}
+	if qm.ResultsFilteredByACLs || len(nodes) == 0 {
+		return r.filtered()
+	}
+	return nil
 }
 
 // CatalogEntry is a node as Consul's catalog has it: its node meta, and the names of its

@@ -52,10 +52,15 @@ type Query struct {
 	last     string
 	seen     bool
 	lastCall time.Time
+	// failed says that the last query failed: the next answer is returned at once, changed or
+	// not, so that whoever follows the query knows that Consul answers again (and looks again:
+	// anything may have changed while it could not see).
+	failed bool
 }
 
 // Next returns the fingerprint of the current result. The first call returns at once; later
-// calls block until the result differs from the one returned before.
+// calls block until the result differs from the one returned before, or until Consul answers
+// again after a query failed.
 func (w *Query) Next(ctx context.Context) (string, error) {
 	for again := false; ; again = true {
 		if again {
@@ -73,20 +78,25 @@ func (w *Query) Next(ctx context.Context) (string, error) {
 		w.lastCall = time.Now()
 		q := w.Options
 		q.WaitIndex = w.index
+		if w.failed {
+			// Not a blocking query: whether Consul answers again is the news.
+			q.WaitIndex = 0
+		}
 		q.WaitTime = w.Wait
 		if q.WaitTime == 0 {
 			q.WaitTime = DefaultWait
 		}
 		fp, index, err := w.Fetch(ctx, q.WithContext(ctx))
 		if err != nil {
+			w.failed = true
 			return "", err
 		}
 		next, changed := IndexRule(w.index, index)
 		w.index = next
-		if w.seen && (!changed || fp == w.last) {
+		if w.seen && !w.failed && (!changed || fp == w.last) {
 			continue
 		}
-		w.seen, w.last = true, fp
+		w.seen, w.last, w.failed = true, fp, false
 		return fp, nil
 	}
 }

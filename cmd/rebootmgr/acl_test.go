@@ -149,6 +149,41 @@ func TestOperatorPolicy(t *testing.T) {
 	} {
 		n.expect(n.run(args[0], args[1:]...), 0)
 	}
+	operatorRecovers(t, n)
+}
+
+// operatorRecovers runs, under the token in the environment, the recoveries the runbook and
+// status print: a reboot that did not happen on another node (n2, in maintenance), a node gone
+// for good, a group stopped, a node a failed task disabled.
+func operatorRecovers(t *testing.T, n *testNode) {
+	t.Helper()
+	maint := consultest.NodeCheck{CheckID: "_node_maintenance", Status: api.HealthCritical, Notes: "rebootmgr: rebooting n2"}
+	n.agent.RegisterRemote("n2", "galera", []string{"rebootmgr"}, "passing", maint)
+	putHolder(t, n, lock.Holder{Node: "n2", Phase: lock.Rebooting, Since: time.Now(), BootID: "boot-1"})
+	n.put(n.keys().RebootRequired("n2"), "kernel")
+	// From another node, all of it is done but the maintenance, which only n2's agent can end:
+	// said, with how.
+	r := n.run("unlock", "n2", "--force", "--cancel-request", "--end-maintenance")
+	n.expect(r, exitError, "released the reboot lock of n2", "withdrew the reboot request of n2", "done but one thing", "on n2, run consul maint -disable")
+	if n.get(n.keys().Lock()) != nil || n.get(n.keys().RebootRequired("n2")) != nil {
+		t.Fatalf("unlock from another node did not do what it could: lock %v, request %v", n.get(n.keys().Lock()), n.get(n.keys().RebootRequired("n2")))
+	}
+	// Meanwhile status never says ok of a node in maintenance.
+	if row := statusOf(t, n, "n2"); row.Maintenance == nil {
+		t.Fatalf("status does not show n2 in maintenance: %+v", row)
+	}
+	n.expect(n.run("status"), 0, "in maintenance: rebootmgr: rebooting n2")
+
+	// A node gone for good: unlocked, then forgotten once it left the catalog.
+	putHolder(t, n, lock.Holder{Node: "n3", Phase: lock.Rebooting, Since: time.Now(), BootID: "boot-1"})
+	n.put(n.keys().Member("galera", "n3"), "")
+	n.expect(n.run("unlock", "n3", "--force"), 0, "released the reboot lock of n3")
+	n.expect(n.run("forget", "n3"), 0, "forgot n3")
+	// A group stopped, a node a failed task disabled.
+	n.expect(n.run("stop", "--group", "default", "--reason", "breaker"), 0)
+	n.expect(n.run("resume", "--group", "default"), 0)
+	n.put(n.keys().Disabled("n2"), "pre-boot task 10-drain failed (rebootmgr, 2026-01-01T00:00:00Z)")
+	n.expect(n.run("enable", "n2"), 0)
 }
 
 // TestStatusNeverAnAllClearItCannotKnow: with ACLs on and a token that may not read what status
@@ -250,6 +285,12 @@ agent_prefix "" { policy = "read" }`))
 
 	// No token at all.
 	t.Setenv("CONSUL_HTTP_TOKEN", "")
+	// Results hidden by ACLs are never a typo.
+	r := run(nil, "trigger", "n2")
+	n.expect(r, exitError, "this token cannot see whether node n2 exists", "token: none")
+	if strings.Contains(r.stderr, "typo") {
+		t.Fatalf("a node hidden by ACLs reported as a typo: %s", r)
+	}
 	n.expect(run(nil, "stop"), exitError, "service/rebootmgr/stop", "token: none (CONSUL_HTTP_TOKEN and CONSUL_HTTP_TOKEN_FILE unset): anonymous")
 	if n.get(n.keys().Stop()) != nil || n.get(n.keys().Disabled("n2")) != nil {
 		t.Fatal("a refused command wrote")

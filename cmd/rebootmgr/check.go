@@ -71,6 +71,11 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	if v := gate.First(verdicts); v != nil {
 		return v.Err
 	}
+	if s.SettingsError != "" {
+		// The gates it cannot judge passed only as "not known".
+		fmt.Fprintf(stdout, "%s: no gate fails here, but its reboot window, min reboot interval and cooldown are not known: so whether it can reboot now is not known (%s)\n", node, s.SettingsError)
+		return nil
+	}
 	fmt.Fprintf(stdout, "%s may reboot now\n", node)
 	return nil
 }

@@ -244,7 +244,7 @@ func TestDaemonDidNotReboot(t *testing.T) {
 	if got := n.rebootCount(); got != 1 {
 		t.Fatalf("reboot command ran %d times", got)
 	}
-	if c := strings.Count(d.Log.String(), "did not change"); c != 1 {
+	if c := strings.Count(d.Log.String(), "has not changed yet"); c != 1 {
 		t.Fatalf("the did-not-reboot reason was logged %d times, want once", c)
 	}
 }

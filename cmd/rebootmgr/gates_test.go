@@ -62,7 +62,8 @@ func agreeCases() map[string][]agreeCase {
 		},
 		gate.Rebooted: {{"did not reboot", func(t *testing.T, n *testNode) {
 			boot := fmt.Sprintf("boot-%d", n.boots)
-			putHolder(t, n, lock.Holder{Node: "n1", Phase: lock.Rebooting, Since: time.Now(), BootID: boot, RebootStarted: time.Now()})
+			ago := time.Now().Add(-10 * time.Minute)
+			putHolder(t, n, lock.Holder{Node: "n1", Phase: lock.Rebooting, Since: ago, BootID: boot, RebootStarted: ago})
 			writeFile(t, rebootNote(n.lockFile), boot+"\n") // the reboot command ran
 		}, nil, "did not change", false}},
 		gate.Disabled: {{"disabled", func(t *testing.T, n *testNode) { n.put(n.keys().Disabled("n1"), "disk swap") }, nil, "disk swap", false}},
@@ -151,7 +152,15 @@ func agree(t *testing.T, g gate.Gate, c agreeCase) {
 			t.Fatalf("check does not say %q:\n%s", failed, check.stdout)
 		}
 	}
+	// status shows a gate blocking only where something asks for a reboot.
+	asked := n.get(n.keys().RebootRequired("n1")) != nil
+	if !asked {
+		n.put(n.keys().RebootRequired("n1"), "")
+	}
 	row := statusOf(t, n, "n1", c.flags...)
+	if !asked {
+		n.kv().Delete(n.keys().RebootRequired("n1"), nil)
+	}
 	switch {
 	case g.Name == "" && row.Blocked != nil:
 		t.Fatalf("status: blocked by %+v, check and reboot pass", row.Blocked)

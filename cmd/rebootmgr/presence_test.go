@@ -47,7 +47,7 @@ func TestStatusShowsTheDaemon(t *testing.T) {
 	fleettest.WaitSeen(t, d.Log.Seen("to resolve: find why the reboot command did not reboot n1"), "the resolution in the daemon's status")
 	waitDaemonCheck(t, n, "the daemon's check in warning", func(c *api.HealthCheck) bool { return c.Status == api.HealthWarning })
 	row = statusOf(t, n, "n1")
-	if row.Operator == nil || row.Operator.Command != "find why the reboot command did not reboot n1 (journalctl -u rebootmgr), then: rebootmgr unlock n1" {
+	if row.Operator == nil || row.Operator.Command != "find why the reboot command did not reboot n1 (journalctl -u rebootmgr), then on n1: rebootmgr unlock n1 --cancel-request --end-maintenance (without --cancel-request, the same reboot starts again at once)" {
 		t.Fatalf("status of a node waiting for an operator: %+v", row.Operator)
 	}
 	n.expect(n.run("status"), 0, "WAITS FOR AN OPERATOR", "run: find why")

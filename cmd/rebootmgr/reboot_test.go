@@ -429,11 +429,19 @@ func TestUnhealthyAfterRebootKeepsTheLock(t *testing.T) {
 	}
 }
 
+// TestDidNotReboot: a boot id unchanged after the reboot command is a reboot that did not happen
+// only once the time a reboot takes has passed; before, reboot and check say that the machine
+// may still be on its way down. Either way nothing runs the reboot command again.
 func TestDidNotReboot(t *testing.T) {
 	n := dev(t)
 	n.expect(n.run("reboot"), 0, "reboot started")
-	n.expect(n.run("reboot"), exitNotRebooted, "boot id", "did not change")
-	n.expect(n.run("reboot"), exitNotRebooted, "boot id")
+	n.expect(n.run("reboot"), exitNotRebooted, "boot id", "has not changed yet", "may still be on its way down")
+	r := n.run("check")
+	n.expect(r, exitNotRebooted, "has not changed yet")
+	if strings.Contains(r.stdout+r.stderr, "did not happen:") || strings.Contains(r.stdout+r.stderr, "did not change") {
+		t.Fatalf("check, right after the reboot command, says the reboot did not happen:\n%s", r)
+	}
+	n.expect(n.run("reboot", "--clock-offset", "10m"), exitNotRebooted, "boot id", "did not change: the reboot did not happen")
 	if got := n.rebootCount(); got != 1 {
 		t.Fatalf("reboot command ran %d times", got)
 	}

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/fleet"
+	"github.com/rebootmgr/rebootmgr/gate"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/notify"
@@ -144,9 +147,10 @@ func (o *operator) leftBehind(ctx context.Context, node string, cancel, endMaint
 		}
 		fmt.Fprintf(stdout, "ended the maintenance mode of %s\n", node)
 	case endMaint:
-		return fmt.Errorf("%s is in maintenance mode (%s), which only its own agent can end: run this on %s, or consul maint -disable there", node, reason, node)
+		// Everything else is done: what is left is said, with how to end it.
+		return fmt.Errorf("done but one thing: %s is still in maintenance mode (%s), which only its own agent can end (the local agent is %s's): on %s, run consul maint -disable (its token needs node:write on %s, as the shipped operator policy grants)", node, reason, cmp.Or(local, "no node"), node, node)
 	default:
-		fmt.Fprintf(stdout, "left behind: %s is in maintenance mode (%s); --end-maintenance on %s (or consul maint -disable there) ends it\n", node, reason, node)
+		fmt.Fprintf(stdout, "left behind: %s is in maintenance mode (%s); on %s, --end-maintenance (or consul maint -disable) ends it\n", node, reason, node)
 	}
 	return nil
 }
@@ -170,8 +174,9 @@ func (o *operator) holderGroup(ctx context.Context, node, given string) (string,
 
 // mayUnlock judges, without --force, whether h may be released at now. A holder still within
 // its phase's expected time may be working: rebooting or finishing, it is refused whether its
-// node is alive or not (its agent is down while it boots); preparing, it is refused while its
-// node is alive.
+// node is alive or not (its agent is down while it boots), unless its daemon says that the node
+// did not reboot from the boot the entry names; preparing, it is refused while its node is
+// alive.
 func mayUnlock(ctx context.Context, st *store.Consul, h lock.Holder, now time.Time) error {
 	last := h.Updated
 	if last.IsZero() {
@@ -184,6 +189,15 @@ func mayUnlock(ctx context.Context, st *store.Consul, h lock.Holder, now time.Ti
 	}
 	switch h.Phase {
 	case lock.Rebooting:
+		// Its daemon, back on the same boot, knows that the reboot did not happen: nothing is on
+		// its way down.
+		d, ok, err := st.Daemon(ctx, h.Node)
+		if err != nil {
+			return err
+		}
+		if ok && d.State == fleet.DaemonNeedsOperator && gate.SaysNotRebooted(d.Status, h.BootID) {
+			return nil
+		}
 		return fmt.Errorf("refusing to unlock %s: it has been rebooting for %s, within the %s expected; a rebooting node's agent is down until it is back, so that Consul sees it down or gone says nothing (use --force if you are sure it will not come back)",
 			h.Node, in.Round(time.Second), limit)
 	case lock.Finishing:

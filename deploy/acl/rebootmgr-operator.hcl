@@ -5,7 +5,10 @@
 # that /etc/default/rebootmgr names.
 
 agent_prefix "" { policy = "read" }
-node_prefix "" { policy = "read" }
+# Every node read; and written only for what rebootmgr unlock N --end-maintenance does, run on N
+# after a reboot that did not happen: end the maintenance rebootmgr started there (Consul asks
+# node:write of /v1/agent/maintenance on the node's own agent).
+node_prefix "" { policy = "write" }
 service_prefix "" { policy = "read" }
 key_prefix "service/rebootmgr/" { policy = "write" }
 # The Consul event stop, resume and unlock fire, as every notification does.
