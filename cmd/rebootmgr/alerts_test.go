@@ -43,6 +43,8 @@ func TestAlertsGate(t *testing.T) {
 	}
 	r = n.run("check", url...)
 	n.expect(r, exitAlerts, "alerts    FAIL", `DiskFull{severity="critical"}`, `NodeDown{instance="n2.example.com:9100"}`)
+	// status sees what asks through Consul (the file that asked reboot is the node's own).
+	n.put(n.keys().RebootRequired(n.agent.Node), "kernel")
 	r = n.run("status", url...)
 	if r.code != 0 || !strings.Contains(r.stdout, `DiskFull{severity="critical"}`) {
 		t.Fatalf("status does not show the alert that holds n1 back: %s", r)

@@ -204,6 +204,8 @@ func TestConfigurationFile(t *testing.T) {
 	env := map[string]string{"REBOOTMGR_CONFIG": file}
 	n.expect(n.runWith(t.Context(), env, &fleettest.Log{}, "check"), exitWindow, "outside the reboot window")
 	n.expect(n.runWith(t.Context(), env, &fleettest.Log{}, "reboot"), exitWindow, "outside the reboot window")
+	// status sees what asks through Consul (the file that asked reboot is the node's own).
+	n.put(n.keys().RebootRequired(n.agent.Node), "kernel")
 	st := n.runWith(t.Context(), env, &fleettest.Log{}, "status", "--json")
 	n.expect(st, 0, `"gate": "window"`, `"next_window"`)
 	if n.rebootCount() != 0 {
