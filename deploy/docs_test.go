@@ -183,8 +183,7 @@ func TestLicense(t *testing.T) {
 // holds, the changelog's top entry and the commits after the one that wrote it, never from tags
 // (a clone does not carry them): a clone without tags gets the version its origin gets. Versions
 // sort as the commits follow each other: a release, commits after it, a next version on its way,
-// its release. An entry that makes no Debian version
-// fails the build.
+// its release. An entry that makes no Debian version fails the build.
 func TestVersionFromChangelog(t *testing.T) {
 	script, err := filepath.Abs("../scripts/version")
 	if err != nil {
