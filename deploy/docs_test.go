@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -178,54 +179,77 @@ func TestLicense(t *testing.T) {
 	}
 }
 
-// TestVersionFromGit: scripts/version makes the package version from the release tags, so that
-// versions sort as the releases do: none yet, a release, commits after it, a pre-release, the
-// release after it. A tag that makes no Debian version fails the build.
-func TestVersionFromGit(t *testing.T) {
+// TestVersionFromChangelog: scripts/version makes the package version from what the repository
+// holds, the changelog's top entry and the commits after the one that wrote it, never from tags
+// (a clone does not carry them): a clone without tags gets the version its origin gets. Versions
+// sort as the commits follow each other: a release, commits after it, a next version on its way,
+// its release. An entry that makes no Debian version fails the build.
+func TestVersionFromChangelog(t *testing.T) {
 	script, err := filepath.Abs("../scripts/version")
 	if err != nil {
 		t.Fatal(err)
 	}
 	repo := t.TempDir()
-	git := func(args ...string) string {
+	gitIn := func(dir string, args ...string) string {
 		t.Helper()
 		cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "tag.gpgSign=false", "-c", "commit.gpgSign=false"}, args...)...)
-		cmd.Dir = repo
+		cmd.Dir = dir
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("git %v: %v\n%s", args, err, out)
 		}
 		return strings.TrimSpace(string(out))
 	}
+	git := func(args ...string) string { t.Helper(); return gitIn(repo, args...) }
+	versionIn := func(dir string) (string, error) {
+		cmd := exec.Command(script)
+		cmd.Dir = dir
+		out, err := cmd.Output()
+		return strings.TrimSpace(string(out)), err
+	}
+	changelog := filepath.Join(repo, "deploy", "debian", "changelog")
+	if err := os.MkdirAll(filepath.Dir(changelog), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entry := func(version, distribution string) string {
+		return fmt.Sprintf("rebootmgr (%s) %s; urgency=medium\n\n  * A change.\n\n -- t <t@example.com>  Thu, 26 Nov 2026 12:00:00 +0000\n\n", version, distribution)
+	}
+	write := func(text string) func() string {
+		return func() string {
+			if err := os.WriteFile(changelog, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			git("add", "-A")
+			git("commit", "-q", "-m", "the changelog")
+			return git("rev-parse", "--short", "HEAD")
+		}
+	}
 	commit := func() string {
 		git("commit", "-q", "--allow-empty", "-m", "a change")
 		return git("rev-parse", "--short", "HEAD")
 	}
-	version := func() (string, error) {
-		cmd := exec.Command(script)
-		cmd.Dir = repo
-		out, err := cmd.Output()
-		return strings.TrimSpace(string(out)), err
-	}
 	git("init", "-q")
+	git("commit", "-q", "--allow-empty", "-m", "start")
+	released := entry("0.1.0", "unstable")
 	steps := []struct {
 		name string
 		do   func() string // returns what %s in want stands for
 		want string
 	}{
-		{"no tag yet", func() string { return git("log", "-1", "--format=%cd.%h", "--date=format:%Y%m%d") }, "0.0.0~git%s"},
-		{"the first release", func() string { git("tag", "v0.1.0"); return "" }, "0.1.0"},
+		{"the first release", write(released), "0.1.0"},
 		{"a commit after it", commit, "0.1.0+1.g%s"},
-		{"two commits after it", func() string { commit(); return git("rev-parse", "--short", "HEAD") }, "0.1.0+2.g%s"},
-		{"a tag that is no release", func() string { git("tag", "vnext"); return git("rev-parse", "--short", "HEAD") }, "0.1.0+2.g%s"},
-		{"a pre-release", func() string { commit(); git("tag", "v0.2.0-rc1"); return "" }, "0.2.0~rc1"},
-		{"the release", func() string { commit(); git("tag", "-a", "-m", "0.2.0", "v0.2.0"); return "" }, "0.2.0"},
+		{"two commits after it", commit, "0.1.0+2.g%s"},
+		{"a tag that says otherwise", func() string { git("tag", "v9.9.9"); return git("rev-parse", "--short", "HEAD") }, "0.1.0+2.g%s"},
+		{"an older entry's fix", write(strings.Replace(released, "A change.", "A change, fixed.", 1)), "0.1.0+3.g%s"},
+		{"the next version on its way", write(entry("0.2.0", "UNRELEASED") + released), "0.2.0~0.g%s"},
+		{"a commit on its way", commit, "0.2.0~1.g%s"},
+		{"its release", write(entry("0.2.0", "unstable") + released), "0.2.0"},
+		{"a commit after that", commit, "0.2.0+1.g%s"},
 	}
-	git("commit", "-q", "--allow-empty", "-m", "start")
 	var versions []string
 	for _, st := range steps {
 		want := strings.ReplaceAll(st.want, "%s", st.do())
-		got, err := version()
+		got, err := versionIn(repo)
 		if err != nil || got != want {
 			t.Fatalf("%s: scripts/version = %q (%v), want %q", st.name, got, err, want)
 		}
@@ -236,9 +260,42 @@ func TestVersionFromGit(t *testing.T) {
 			t.Errorf("%s sorts before %s", versions[i], versions[i-1])
 		}
 	}
-	commit()
-	git("tag", "v1.0_beta")
-	if got, err := version(); err == nil {
-		t.Errorf("the tag v1.0_beta made version %q, want an error", got)
+	clone := filepath.Join(t.TempDir(), "clone")
+	gitIn(repo, "clone", "-q", "--no-tags", repo, clone)
+	if got, err := versionIn(clone); err != nil || got != versions[len(versions)-1] {
+		t.Errorf("a clone without tags: scripts/version = %q (%v), want %q", got, err, versions[len(versions)-1])
+	}
+	write(entry("1.0_beta", "unstable"))()
+	if got, err := versionIn(repo); err == nil {
+		t.Errorf("the entry 1.0_beta made version %q, want an error", got)
+	}
+}
+
+// TestVersionWithoutGit: in a tree without git (an export), the version is the changelog's top
+// entry's.
+func TestVersionWithoutGit(t *testing.T) {
+	exported := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(exported, "deploy", "debian"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(exported, "deploy", "debian", "changelog"), []byte("rebootmgr (0.2.0) unstable; urgency=medium\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Without git, the script finds the changelog beside itself: a copy of it in the tree.
+	if err := os.MkdirAll(filepath.Join(exported, "scripts"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile("../scripts/version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(exported, "scripts", "version"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(exported, "scripts", "version"))
+	cmd.Dir = exported
+	cmd.Env = append(os.Environ(), "GIT_CEILING_DIRECTORIES="+filepath.Dir(exported))
+	if out, err := cmd.Output(); err != nil || strings.TrimSpace(string(out)) != "0.2.0" {
+		t.Errorf("an exported tree: scripts/version = %q (%v), want 0.2.0", out, err)
 	}
 }

@@ -222,6 +222,11 @@ func TestMalformedTags(t *testing.T) {
 		{"failing, but well formed", []string{"min_passing=1"}, "critical", false},
 		{"given twice, the same", []string{"min_passing=2", "min_passing=2"}, "passing", false},
 		{"tags that are no rules", []string{"primary", "v=2", "min_passing_old=x"}, "passing", false},
+		// The Python rebootmgr's tags of one side of the reboot, alone: refused; beside the tag
+		// rebootmgr (both sides, in either rebootmgr): what it says.
+		{"the Python rebootmgr's preboot alone", []string{"rebootmgr_preboot"}, "passing", true},
+		{"the Python rebootmgr's postboot alone", []string{"rebootmgr_postboot", "min_passing=1"}, "passing", true},
+		{"the Python rebootmgr's postboot beside rebootmgr", []string{"rebootmgr", "rebootmgr_postboot"}, "passing", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

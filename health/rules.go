@@ -32,10 +32,21 @@ const (
 // NodeMaintenanceCheck is the check Consul adds to a node in maintenance mode.
 const NodeMaintenanceCheck = "_node_maintenance"
 
-// AddTags adds an instance's tags to to (each once) when the instance carries Tag, and reports
-// whether it did: the tags of a node's instances of a service are the rules it is judged by.
+// The Python rebootmgr's tags of a service whose health gated only the checks before the
+// reboot (PythonPreboot) or only those after it (PythonPostboot). rebootmgr judges a service
+// tagged Tag before the reboot and after it alike; one tagged only so is refused (see
+// ParseRules), never silently left out: it gated something, and what is meant cannot be
+// guessed.
+const (
+	PythonPreboot  = "rebootmgr_preboot"
+	PythonPostboot = "rebootmgr_postboot"
+)
+
+// AddTags adds an instance's tags to to (each once) when the instance carries Tag (or a tag of
+// the Python rebootmgr's, see PythonPreboot), and reports whether it did: the tags of a node's
+// instances of a service are the rules it is judged by.
 func AddTags(to, tags []string) ([]string, bool) {
-	if !slices.Contains(tags, Tag) {
+	if !slices.Contains(tags, Tag) && !slices.Contains(tags, PythonPreboot) && !slices.Contains(tags, PythonPostboot) {
 		return to, false
 	}
 	for _, t := range tags {
@@ -116,6 +127,9 @@ func (r Rules) String() string {
 // business (services carry many); a known tag with a bad value is an error, and so is the same
 // rule given twice with different values.
 func ParseRules(tags []string) (Rules, error) {
+	if err := pythonPhaseOnly(tags); err != nil {
+		return Rules{}, err
+	}
 	r := Rules{MinPassing: -1, MaxFailing: -1}
 	for _, tag := range tags {
 		key, value, hasValue := strings.Cut(tag, "=")
@@ -158,4 +172,27 @@ func (r Rules) quorumString() string {
 	q := r
 	q.IgnoreMaintenance, q.LocalOnly = false, false
 	return q.String()
+}
+
+// pythonPhaseOnly refuses a service tagged PythonPreboot or PythonPostboot without Tag: the
+// Python rebootmgr judged it on one side of the reboot only, which rebootmgr does not do. With
+// Tag as well, the Python rebootmgr judged it on both sides, as rebootmgr does.
+func pythonPhaseOnly(tags []string) error {
+	if slices.Contains(tags, Tag) {
+		return nil
+	}
+	for _, t := range tags {
+		side := ""
+		switch t {
+		case PythonPreboot:
+			side = "before"
+		case PythonPostboot:
+			side = "after"
+		default:
+			continue
+		}
+		return fmt.Errorf("%w %q: the Python rebootmgr's tag, whose service gated only the checks %s the reboot; rebootmgr gates by the tag %q, before the reboot and after it alike: add the tag %s (its health then gates both), or remove %s (it then gates nothing)",
+			ErrMalformedTag, t, side, Tag, Tag, t)
+	}
+	return nil
 }

@@ -28,8 +28,11 @@ const (
 	PostDir = "post_boot_tasks"
 )
 
-// DefaultTimeout is how long one task may run, unless told otherwise (--task-timeout).
-const DefaultTimeout = 2 * time.Minute
+// DefaultTimeout is how long one task may run, unless told otherwise (--task-timeout): the
+// Python rebootmgr's 120 minutes. A task that drains a node (a nova evacuation, a Kubernetes
+// drain) routinely takes tens of minutes, and one that times out disables its node; the bound
+// is for a task that hangs, not for one that works slowly.
+const DefaultTimeout = 2 * time.Hour
 
 // DefaultGrace is how long a task has to exit after SIGTERM before its process group is killed.
 const DefaultGrace = 10 * time.Second

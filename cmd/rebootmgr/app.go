@@ -158,7 +158,7 @@ func run(ctx context.Context, args []string, e env, stdout, stderr io.Writer) in
 		return exitCode(err)
 	}
 	fmt.Fprintln(stderr, "Usage: rebootmgr COMMAND [flags]  (rebootmgr help: the commands)")
-	fmt.Fprintf(stderr, "rebootmgr: unknown command %q (see rebootmgr help)\n", name)
+	fmt.Fprintln(stderr, unknownCommand(name))
 	return exitUsage
 }
 

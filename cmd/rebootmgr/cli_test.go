@@ -197,7 +197,18 @@ func TestCommandLine(t *testing.T) {
 		{args: []string{"status", "-json=maybe"}, code: exitUsage,
 			stderr: "Usage: rebootmgr status", reason: "rebootmgr status: usage: invalid boolean value"},
 		{args: []string{"frobnicate"}, code: exitUsage,
-			stderr: "Usage: rebootmgr COMMAND [flags]", reason: `rebootmgr: unknown command "frobnicate"`},
+			stderr: "Usage: rebootmgr COMMAND [flags]", reason: `rebootmgr: unknown command "frobnicate" (see rebootmgr help)`},
+		// A near-miss, or another tool's word, gets the command it may have meant.
+		{args: []string{"start"}, code: exitUsage,
+			stderr: "Usage: rebootmgr COMMAND [flags]", reason: `rebootmgr: unknown command "start": did you mean resume?`},
+		{args: []string{"unpause", "--group", "compute"}, code: exitUsage,
+			stderr: "Usage: rebootmgr COMMAND [flags]", reason: `rebootmgr: unknown command "unpause": did you mean resume?`},
+		{args: []string{"stauts"}, code: exitUsage,
+			stderr: "Usage: rebootmgr COMMAND [flags]", reason: `rebootmgr: unknown command "stauts": did you mean status?`},
+		{args: []string{"triger"}, code: exitUsage,
+			stderr: "Usage: rebootmgr COMMAND [flags]", reason: `rebootmgr: unknown command "triger": did you mean trigger?`},
+		{args: []string{"set-max", "3"}, code: exitUsage,
+			stderr: "Usage: rebootmgr COMMAND [flags]", reason: `rebootmgr: unknown command "set-max": did you mean limit?`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

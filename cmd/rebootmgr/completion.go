@@ -12,7 +12,10 @@ import (
 )
 
 // nodeCommands take a node's name as their argument.
-var nodeCommands = []string{"trigger", "cancel", "disable", "enable", "unlock", "forget"}
+var nodeCommands = []string{"trigger", "cancel", "disable", "enable", "unlock", "forget", "history"}
+
+// groupCommands take a group's name as their first argument.
+var groupCommands = []string{"limit"}
 
 func runCompletion(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
 	if len(args) != 1 {
@@ -71,9 +74,10 @@ func completionScript(ctx context.Context, shell string) (string, error) {
 %[4]s      esac
       case "$cmd:$cur" in
         %[5]s) words="$words $(rebootmgr completion nodes 2>/dev/null)" ;;
+        %[6]s) [ "$prev" = "$cmd" ] && words="$words $(rebootmgr completion groups 2>/dev/null)" ;;
       esac ;;
   esac
-`, "${COMP_WORDS[1]}", "${COMP_WORDS[COMP_CWORD-1]}", "${COMP_WORDS[COMP_CWORD]}", indent(cases.String(), "    "), nodeCases())
+`, "${COMP_WORDS[1]}", "${COMP_WORDS[COMP_CWORD-1]}", "${COMP_WORDS[COMP_CWORD]}", indent(cases.String(), "    "), argCases(nodeCommands), argCases(groupCommands))
 	switch shell {
 	case "bash":
 		return fmt.Sprintf(`# bash completion for rebootmgr: source <(rebootmgr completion bash)
@@ -114,11 +118,10 @@ fi
 	return "", fmt.Errorf("%w: completion takes bash or zsh, not %q", errUsage, shell)
 }
 
-// nodeCases is the shell pattern of the commands that take a node's name, while a word that is
-// no flag is completed.
-func nodeCases() string {
+// argCases is the shell pattern of the commands, while a word that is no flag is completed.
+func argCases(commands []string) string {
 	var out []string
-	for _, c := range nodeCommands {
+	for _, c := range commands {
 		out = append(out, c+":[!-]*", c+":")
 	}
 	return strings.Join(out, "|")

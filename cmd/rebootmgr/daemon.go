@@ -173,8 +173,13 @@ func addMetrics(g *rungroup.Group, m *metrics.Metrics, reg *prometheus.Registry,
 
 // publish registers the daemon in Consul with the settings it judges by; stopped says there that
 // it stopped. A daemon that cannot register still does its job: other nodes then see no daemon
-// here (presence nil).
+// here (presence nil). A dry run changes nothing in Consul: it registers nothing, so that it
+// neither takes over nor, when it stops, marks as stopped the node's daemon that runs beside it.
 func (df *daemonFlags) publish(ctx context.Context, w *wired, now time.Time) (presence daemon.Presence, stopped func(), err error) {
+	if df.dryRun {
+		w.log.Info("dry run: not registered in Consul; status shows this node's daemon, if one runs, not this dry run")
+		return nil, func() {}, nil
+	}
 	settings, err := df.settings(df.enabled)
 	if err != nil {
 		return nil, nil, err

@@ -101,6 +101,18 @@ func TestLimitCommand(t *testing.T) {
 		t.Fatalf("limit key: %v", p)
 	}
 	n.expect(n.run("limit", "compute", "auto"), 0, "auto (as many as the quorum rules allow)")
+	// --remove gives the group the default back, and takes nothing else.
+	for _, bad := range [][]string{{"--remove", "3"}, {"--remove", "--per-zone", "2"}, {"--remove", "--force"}} {
+		n.expect(n.run("limit", append([]string{"compute"}, bad...)...), exitUsage, "--remove takes only the GROUP")
+	}
+	n.expect(n.run("limit", "compute", "--remove"), 0, "group compute: 1 at a time (the default; removed", `"auto"`)
+	if n.get(n.keys().GroupLimit("compute")) != nil {
+		t.Fatal("the removed limit is still there")
+	}
+	n.expect(n.run("limit", "compute"), 0, "group compute: 1 at a time")
+	n.expect(n.run("limit", "default", "--remove"), 0, "group default had no limit set: 1 at a time")
+	// Its limit was all that knew group compute.
+	n.expect(n.run("limit", "compute", "--remove"), exitError, "no group compute", "nothing removed")
 	n.put(n.keys().GroupLimit("default"), "many")
 	n.expect(n.run("reboot"), exitError, "limit", "many")
 	if n.rebootCount() != 0 || n.get(n.keys().Lock()) != nil {

@@ -14,12 +14,13 @@ import (
 func runLimit(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
 	fs, lf := limitFlagSet()
 	g, perZone := &lf.connFlags, &lf.perZone
-	fs.Usage = fs.usage(stdout, "rebootmgr limit GROUP [N|auto|P%] [--per-zone N] [--force]", `  rebootmgr limit compute 5             let five compute nodes reboot at once
+	fs.Usage = fs.usage(stdout, "rebootmgr limit GROUP [N|auto|P%] [--per-zone N] [--force] | --remove", `  rebootmgr limit compute 5             let five compute nodes reboot at once
   rebootmgr limit compute auto          as many as the quorum rules of their services allow
   rebootmgr limit compute 10%           a tenth of the group's nodes (at least one)
   rebootmgr limit compute auto --per-zone 2
                                         two of one zone at a time, zone by zone
   rebootmgr limit default               show the fleet-wide group's limit
+  rebootmgr limit compute --remove      back to the default: one node at a time
 `)
 	pos, err := parseArgs(fs.FlagSet, args, e, 2)
 	if err != nil {
@@ -38,6 +39,12 @@ func runLimit(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	}
 	o = o.inGroup(group)
 	key := o.keys.GroupLimit(group)
+	if lf.remove {
+		if len(pos) > 1 || *perZone != 0 || lf.force {
+			return fmt.Errorf("%w: --remove takes only the GROUP: rebootmgr limit %s --remove", errUsage, group)
+		}
+		return o.removeLimit(ctx, group, stdout)
+	}
 	if len(pos) == 1 {
 		if *perZone != 0 {
 			return fmt.Errorf("%w: --per-zone goes with a limit: rebootmgr limit %s N|auto|P%% --per-zone %d", errUsage, group, *perZone)
@@ -75,6 +82,7 @@ type limitFlags struct {
 	connFlags
 	perZone int
 	force   bool
+	remove  bool
 }
 
 func limitFlagSet() (*flagSet, *limitFlags) {
@@ -87,6 +95,7 @@ func limitFlagSet() (*flagSet, *limitFlags) {
 
 func (l *limitFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&l.force, "force", false, "set the limit even of a group nothing knows yet (no node with its node meta "+store.GroupMeta+", no key of it)")
+	fs.BoolVar(&l.remove, "remove", false, "remove the group's limit: it is then the default, one node at a time")
 	fs.IntVar(&l.perZone, "per-zone", 0, "also at most this many of one zone (node meta "+store.ZoneMeta+") at once, one zone at a time (0: no zone bound)")
 }
 
@@ -117,5 +126,25 @@ func (o *operator) showLimit(ctx context.Context, group string, stdout io.Writer
 	default:
 		fmt.Fprintf(stdout, "group %s: %s\n", group, l.Describe(nodes))
 	}
+	return nil
+}
+
+// removeLimit deletes the group's limit key, if it is there and unchanged since it was read: the
+// group's limit is then the default, one node at a time. Nodes that hold the lock keep it; no
+// further one starts while the group holds as many as that.
+func (o *operator) removeLimit(ctx context.Context, group string, stdout io.Writer) error {
+	key := o.keys.GroupLimit(group)
+	removed, err := o.store.Remove(ctx, key)
+	if err != nil {
+		return err
+	}
+	if !removed.Set {
+		if err := o.requireGroup(ctx, group, "nothing removed", false); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "group %s had no limit set: %s (the default)\n", group, lock.One.Describe(0))
+		return nil
+	}
+	fmt.Fprintf(stdout, "group %s: %s (the default; removed %s = %q)\n", group, lock.One.Describe(0), key, removed.Value)
 	return nil
 }

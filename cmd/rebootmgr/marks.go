@@ -39,6 +39,8 @@ type markCommand struct {
 	// again: a reboot request that the reboot under way took is not one that still asks; it is
 	// written again (see store.Consul.AskAgain).
 	again bool
+	// warn: once written, say what keeps the node from acting on it (see operator.warnRequest).
+	warn bool
 }
 
 func markCommands() []markCommand {
@@ -67,7 +69,7 @@ func markCommands() []markCommand {
 			unchanged: func(string, string) string { return "not stopped" },
 		},
 		{
-			name: "trigger", synopsis: "rebootmgr trigger [NODE] [--reason TEXT]", perNode: true, set: true, key: requestKey, again: true,
+			name: "trigger", synopsis: "rebootmgr trigger [NODE] [--reason TEXT]", perNode: true, set: true, key: requestKey, again: true, warn: true,
 			reasonHelp: "why the node should reboot",
 			examples:   "  rebootmgr trigger                     ask this node to reboot\n  rebootmgr trigger compute-17 --reason \"kernel 6.1.0-27\"\n",
 			done:       func(n, v string) string { return "asked " + n + " to reboot: " + v },
@@ -140,7 +142,11 @@ func (m markCommand) run(ctx context.Context, args []string, e env, stdout, stde
 	if err := m.mayWrite(ctx, o, node, g.group, g.force); err != nil {
 		return err
 	}
-	return m.write(ctx, o, e, node, key, g, stdout, tell)
+	if err := m.write(ctx, o, e, node, key, g, stdout, tell); err != nil || !m.warn {
+		return err
+	}
+	o.warnRequest(ctx, node, stderr)
+	return nil
 }
 
 // teller tells of a change of the mark, whose value was value (nothing for a mark that tells

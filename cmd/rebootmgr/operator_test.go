@@ -308,6 +308,11 @@ func TestCompletion(t *testing.T) {
 		{"rebootmgr trigger ", []string{"n1", "compute-1"}, nil},
 		{"rebootmgr check --node comp", []string{"compute-1"}, nil},
 		{"rebootmgr history --group ", []string{"computes", "default"}, nil},
+		{"rebootmgr limit ", []string{"computes", "default"}, []string{"n1"}},
+		{"rebootmgr limit comp", []string{"computes"}, nil},
+		{"rebootmgr limit computes ", nil, []string{"computes", "default"}},
+		{"rebootmgr history ", []string{"n1", "compute-1"}, []string{"computes"}},
+		{"rebootmgr history --group computes comp", []string{"compute-1"}, nil},
 		{"rebootmgr completion ", []string{"bash", "zsh"}, nil},
 	} {
 		t.Run(tt.line, func(t *testing.T) {

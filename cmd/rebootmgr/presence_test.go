@@ -1,6 +1,8 @@
 package main
 
 import (
+	"maps"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -87,4 +89,40 @@ func waitDaemonCheck(t *testing.T, n *testNode, what string, ok func(*api.Health
 		}
 		return false, meta, nil
 	})
+}
+
+// TestDryRunDaemonLeavesTheDaemonsPresence: a daemon --dry-run beside the node's running daemon
+// (another lock file) changes nothing in Consul: it does not take the daemon's registration
+// over, and its stop does not mark the running daemon as stopped.
+func TestDryRunDaemonLeavesTheDaemonsPresence(t *testing.T) {
+	n := dev(t)
+	n.startDaemon()
+	waitDaemonCheck(t, n, "the daemon's check passes", func(c *api.HealthCheck) bool { return c.Status == api.HealthPassing })
+	before, _, err := n.agent.Client.Agent().Service(store.DaemonService, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dry := n.startDaemon("--dry-run", "--lock-file", filepath.Join(n.dir, "run", "dry-run.lock"), "--reboot-window", closedWindow())
+	fleettest.WaitSeen(t, dry.Log.Seen("dry run: not registered"), "the dry run's word that it leaves the daemon's presence alone")
+	if r := dry.stop(); r.code != 0 {
+		t.Fatalf("the dry run: %s", r)
+	}
+	// The agent holds a check's state at once: what the dry run did is there when it returned.
+	checks, err := n.agent.Client.Agent().Checks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := checks[store.DaemonCheck]; c == nil || c.Status != api.HealthPassing {
+		t.Fatalf("the running daemon's check after a dry run stopped: %+v", c)
+	}
+	after, _, err := n.agent.Client.Agent().Service(store.DaemonService, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(before.Meta, after.Meta) {
+		t.Fatalf("the dry run changed the daemon's registration: %v, was %v", after.Meta, before.Meta)
+	}
+	if row := statusOf(t, n, "n1"); row.Daemon == nil || row.Daemon.State == "down" {
+		t.Fatalf("status after a dry run stopped: %+v", row.Daemon)
+	}
 }

@@ -57,3 +57,32 @@ func TestTagChangeWakesTheDaemon(t *testing.T) {
 	n.agent.RegisterService("web", []string{"rebootmgr", "min_passing=1"}, "passing")
 	fleettest.WaitSeen(t, d.Log.Seen("msg=rebooting"), "the reboot once the rule allows it")
 }
+
+// TestPythonSideTags: a service tagged only rebootmgr_preboot or rebootmgr_postboot (the Python
+// rebootmgr's tags of a service that gated one side of the reboot) is never silently left out:
+// reboot and check refuse it with exit 1, naming the service, the tag and the two ways on,
+// and reboot nothing. Tagged rebootmgr as well, it gates both sides, as it did in the Python
+// rebootmgr, and the node reboots.
+func TestPythonSideTags(t *testing.T) {
+	for _, tt := range []struct{ tag, side string }{
+		{"rebootmgr_preboot", "before"},
+		{"rebootmgr_postboot", "after"},
+	} {
+		t.Run(tt.tag, func(t *testing.T) {
+			t.Parallel()
+			n := dev(t)
+			n.agent.RegisterService("nova-compute", []string{tt.tag}, "passing")
+			for _, command := range []string{"reboot", "check"} {
+				n.expect(n.run(command), exitError, "nova-compute", `"`+tt.tag+`"`, "gated only the checks "+tt.side+" the reboot", "add the tag rebootmgr", "or remove "+tt.tag)
+			}
+			if n.rebootCount() != 0 || n.get(n.keys().Lock()) != nil {
+				t.Fatal("rebooted, or kept the lock, with a service tagged " + tt.tag)
+			}
+			n.agent.RegisterService("nova-compute", []string{"rebootmgr", tt.tag}, "passing")
+			n.expect(n.run("reboot"), 0)
+			if n.rebootCount() != 1 {
+				t.Fatal("did not reboot with the service tagged rebootmgr too")
+			}
+		})
+	}
+}

@@ -161,9 +161,40 @@ const portAttempts = 5
 // errPortTaken means the agent could not bind a port it was given.
 var errPortTaken = errors.New("a port was taken before the agent bound it")
 
+// DevStock starts a dev agent as Dev does, but with script checks as a packaged agent has
+// them unless told otherwise: refused (no enable_script_checks). An agent that exits while it
+// starts (it refuses its configuration) is the error, with its log. Extra arguments go to the
+// agent.
+func DevStock(t testing.TB, node string, extra ...string) (*Agent, error) {
+	t.Helper()
+	return tryStart(t, node, func(p ports) []string {
+		var common []string
+		for _, arg := range commonArgs(node, p) {
+			if arg == "enable_script_checks = true" {
+				// And its "-hcl" before it.
+				common = common[:len(common)-1]
+				continue
+			}
+			common = append(common, arg)
+		}
+		args := append([]string{"agent", "-dev", "-server-port", strconv.Itoa(p.server), "-serf-wan-port", "-1"}, common...)
+		return append(args, extra...)
+	})
+}
+
 // start starts an agent with the arguments args makes for a set of free ports, picking other
 // ports when one was taken in between.
 func start(t testing.TB, node string, args func(ports) []string) *Agent {
+	t.Helper()
+	a, err := tryStart(t, node, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// tryStart is start, returning an agent's failure to start rather than failing the test.
+func tryStart(t testing.TB, node string, args func(ports) []string) (*Agent, error) {
 	t.Helper()
 	a := &Agent{Node: node, t: t, bin: Binary(t), dir: t.TempDir()}
 	t.Cleanup(func() {
@@ -190,11 +221,11 @@ func start(t testing.TB, node string, args func(ports) []string) *Agent {
 		a.Client = client
 		err = a.launch()
 		if err == nil {
-			return a
+			return a, nil
 		}
 		a.Kill()
 		if !errors.Is(err, errPortTaken) || attempt == portAttempts {
-			t.Fatal(err)
+			return nil, err
 		}
 		t.Logf("consul agent %s: %v; again on other ports", node, err)
 	}
