@@ -5,6 +5,7 @@ package history
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/clip"
@@ -62,11 +63,17 @@ type Log struct {
 
 // Append returns the log with e added (its texts cut, see package clip), keeping the last
 // entries that fit in MaxEntries and, encoded, in MaxBytes; e itself is always kept. A log
-// already past the bounds shrinks to them.
+// already past the bounds shrinks to them. A finished reboot of the same node and start as one
+// in the log is that one recorded again (a run that recorded it was killed before it gave its
+// place back, and the next run finishes it again): it takes that one's place, and the log holds
+// it once.
 func (l Log) Append(e Entry) Log {
 	e.Detail = clip.Text(e.Detail)
 	e.TriggeredBy = clip.Text(e.TriggeredBy)
-	entries := append(append([]Entry(nil), l.Entries...), e)
+	entries := slices.DeleteFunc(slices.Clone(l.Entries), func(o Entry) bool {
+		return e.Outcome == Finished && !e.Start.IsZero() && o.Node == e.Node && o.Outcome == e.Outcome && o.Start.Equal(e.Start)
+	})
+	entries = append(entries, e)
 	if len(entries) > MaxEntries {
 		entries = entries[len(entries)-MaxEntries:]
 	}

@@ -122,3 +122,40 @@ func TestAppendIsBoundedInBytes(t *testing.T) {
 		})
 	}
 }
+
+// TestAFinishedRebootRecordedAgainIsHeldOnce: a run killed after it recorded a reboot and
+// before it gave its place back finishes it again at its next run and records it again: the log
+// holds it once, with the later end; other entries, and finished reboots of other starts or
+// nodes, are each kept.
+func TestAFinishedRebootRecordedAgainIsHeldOnce(t *testing.T) {
+	t0 := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	done := func(node string, start, end int) Entry {
+		return Entry{Node: node, Start: t0.Add(time.Duration(start) * time.Minute), End: t0.Add(time.Duration(end) * time.Minute), Outcome: Finished}
+	}
+	failed := func(node string, start, end int) Entry {
+		e := done(node, start, end)
+		e.Outcome = TaskFailed
+		return e
+	}
+	tests := []struct {
+		name string
+		log  []Entry
+		add  Entry
+		want int
+	}{
+		{"the same reboot again", []Entry{done("n1", 0, 5)}, done("n1", 0, 7), 1},
+		{"the same reboot again, others between", []Entry{done("n1", 0, 5), done("n2", 1, 6)}, done("n1", 0, 7), 2},
+		{"another reboot of the node", []Entry{done("n1", 0, 5)}, done("n1", 10, 15), 2},
+		{"the same start of another node", []Entry{done("n1", 0, 5)}, done("n2", 0, 5), 2},
+		{"failures are each kept", []Entry{failed("n1", 0, 5)}, failed("n1", 0, 6), 2},
+	}
+	for _, tt := range tests {
+		l := Log{Version: 1, Entries: tt.log}.Append(tt.add)
+		if len(l.Entries) != tt.want {
+			t.Errorf("%s: %d entries, want %d: %+v", tt.name, len(l.Entries), tt.want, l.Entries)
+		}
+		if last := l.Entries[len(l.Entries)-1]; !last.End.Equal(tt.add.End) {
+			t.Errorf("%s: the entry added is not the last: %+v", tt.name, last)
+		}
+	}
+}

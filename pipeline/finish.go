@@ -46,15 +46,18 @@ func (p *Pipeline) finish(ctx context.Context, h lock.Holder) (Result, error) {
 	if err := p.removeTriggerFiles(h.RebootStarted); err != nil {
 		return Result{}, err
 	}
-	if err := p.release(ctx); err != nil {
-		return Result{}, err
-	}
+	// The reboot is recorded before its place is given back: a run killed between the two
+	// finishes it again and records it again, which the history holds once (see history.Log.Append);
+	// recorded after, a kill between would lose it.
 	start := h.RebootStarted
 	if start.IsZero() {
 		start = h.Since
 	}
 	end := p.Clock.Now().UTC()
 	p.record(ctx, history.Entry{Node: p.Node, Start: start, End: end, Outcome: history.Finished, TriggeredBy: h.TriggeredBy})
+	if err := p.release(ctx); err != nil {
+		return Result{}, err
+	}
 	p.lastReboot = &end
 	p.tell(ctx, NotifyRebootFinished, "")
 	log.Info("reboot finished: lock released", logkey.Step, "done")

@@ -225,6 +225,21 @@ func TestCrashAfterEachWrite(t *testing.T) {
 			t.Fatalf("kill after write %d: %d reboots", k, m.reboot.Count())
 		}
 		m.clean()
+		// The reboot is in the group's history once: neither lost by the kill nor recorded twice
+		// by the run that finished it again.
+		l, _, err := m.store.History(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		finished := 0
+		for _, e := range l.Entries {
+			if e.Node == "n1" && e.Outcome == history.Finished {
+				finished++
+			}
+		}
+		if finished != 1 {
+			t.Fatalf("kill after write %d: the history holds %d finished reboots, want 1: %+v", k, finished, l.Entries)
+		}
 	}
 }
 

@@ -1,10 +1,14 @@
 package sim
 
 import (
+	"context"
 	"fmt"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/internal/consulmodel"
+	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/store"
 )
 
 // A fault is one of the plan's: what befalls a node, or what an operator does, and its undoing
@@ -20,7 +24,7 @@ type fault struct {
 	lasts time.Duration
 }
 
-var faultKinds = []string{"kill", "pause", "agent-restart", "leave", "refuse", "slow", "clock-jump", "stop", "group-stop", "limit", "disable"}
+var faultKinds = []string{"kill", "pause", "agent-restart", "leave", "refuse", "slow", "clock-jump", "stop", "group-stop", "limit", "disable", "unlock"}
 
 // plan draws the run's faults from the seed, before anything runs: shrinking drops some and
 // keeps the others as they were.
@@ -138,11 +142,63 @@ func (w *World) operator(f fault, n *node, say func(string, ...any), later func(
 		say("an operator sets %s's limit to %q for %s", n.group, limit, f.lasts)
 		w.model.Put(w.keys.GroupLimit(n.group), limit)
 		later(n.group+"'s limit back to "+w.cfg.Limit, func() { w.model.Put(w.keys.GroupLimit(n.group), w.cfg.Limit) })
+	case "unlock":
+		w.unlock(n, say)
 	case "disable":
 		say("an operator disables the node for %s", f.lasts)
 		w.model.Put(w.keys.Disabled(n.name), "sim: disabled by an operator")
 		later("enabled again", func() { w.model.Delete(w.keys.Disabled(n.name)) })
 	}
+}
+
+// unlock is an operator giving back the place of a holder of n's group whose machine is up (its
+// daemon looks stuck: preparing, or finishing), as rebootmgr unlock --force does: the holder's
+// daemon must not go on to reboot without it, nor the fleet lose count of a reboot. A machine
+// that is down is never unlocked: that is a reboot under way, which only an operator who knows
+// it will not come back gives up.
+func (w *World) unlock(n *node, say func(string, ...any)) {
+	rec := w.lockOf(n.group)
+	var target string
+	var phase lock.Phase
+	for _, h := range rec.Holders {
+		if m := w.machine(h.Node); m != nil && !m.down {
+			target, phase = h.Node, h.Phase
+			break
+		}
+	}
+	if target == "" {
+		say("an operator would unlock a holder of %s whose machine is up: none", n.group)
+		return
+	}
+	say("an operator unlocks %s (%s) in %s", target, phase, n.group)
+	st := &store.Consul{Client: w.model.Client("operator", nil), Keys: w.keys, Group: n.group, Now: clock{w: w, node: &node{}}.Now}
+	removed, err := st.Unlock(context.Background(), target, func(h lock.Holder) error {
+		if m := w.machine(h.Node); m == nil || m.down {
+			return fmt.Errorf("%s is down now", h.Node)
+		}
+		return nil
+	})
+	if err != nil {
+		w.log("op", "unlock refused: %v", err)
+		return
+	}
+	// As the command records it.
+	if _, err := st.AppendHistory(context.Background(), history.Entry{Node: target, Start: removed.Since, End: w.sched.now.UTC(), Outcome: history.Unlocked, Detail: "sim: an operator"}); err != nil {
+		w.log("op", "unlock not recorded: %v", err)
+	}
+}
+
+// machine is the node or FleetLock host of that name (nil: none).
+func (w *World) machine(name string) *node {
+	if n, ok := w.byName[name]; ok {
+		return n
+	}
+	for _, h := range w.hosts {
+		if h.name == name {
+			return h
+		}
+	}
+	return nil
 }
 
 // jumpServer jumps the FleetLock server's clock by d.

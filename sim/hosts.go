@@ -61,9 +61,10 @@ func (p *proc) hostMain() {
 		}
 		switch {
 		case h.finishing:
-			released, err := srv.SteadyState(p.ctx, h.name, h.group)
+			// A 200 ends Zincati's steady-state calls, whether it released a place or held none.
+			released, err := srv.SteadyState(p.withServer(), h.name, h.group)
 			w.log(h.name, "steady-state: released %v (%v)", released, err)
-			if released {
+			if err == nil {
 				h.finishing = false
 			}
 		case h.wants:
