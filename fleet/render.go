@@ -125,6 +125,12 @@ func now(n Node, paint func(c, s string) string) string {
 		return paint(red+bold, "WAITS FOR AN OPERATOR") + ": " + clip.OneLine(n.Operator.Reason) + "; run: " + n.Operator.Command
 	case !n.InCatalog:
 		return paint(red, "not in Consul's catalog") + ": its agent left or was never there; nothing is known of its services"
+	case n.Phase == "" && NotEnabled(n.Daemon):
+		// Whatever its gates say, nothing takes it anywhere.
+		if len(n.RebootRequired) > 0 {
+			return paint(red, "requested, but daemon not enabled") + ": " + NotEnabledSays + " (" + enableRemedy(n) + ")"
+		}
+		return paint(yellow, "daemon not enabled") + ": " + NotEnabledSays + " (" + enableRemedy(n) + ")"
 	case n.Blocked != nil:
 		opens := ""
 		if n.NextWindow != nil {
@@ -165,9 +171,26 @@ func nobodyReboots(n Node) string {
 	case d.State == DaemonDown.String():
 		return "its daemon is down (" + clip.OneLine(d.Status) + "): systemctl status rebootmgr on " + n.Node
 	case !d.Enabled:
-		return "its daemon is not enabled: set REBOOTMGR_ENABLED=true in /etc/default/rebootmgr on " + n.Node + ", then systemctl restart rebootmgr"
+		return "its daemon is not enabled: " + NotEnabledSays + " (" + enableRemedy(n) + ")"
 	}
 	return ""
+}
+
+// NotEnabledSays is what status and check say of a node whose daemon is not enabled.
+const NotEnabledSays = "nothing reboots this node until REBOOTMGR_ENABLED=true"
+
+// NotEnabled says whether d is a daemon that runs, not enabled (REBOOTMGR_ENABLED=false).
+func NotEnabled(d *DaemonRow) bool { return d != nil && !d.Enabled && d.State != DaemonDown.String() }
+
+// enableRemedy says how to enable n's daemon: what the daemon says (it knows where its setting
+// came from), else the package's way.
+func enableRemedy(n Node) string {
+	if d := n.Daemon; d != nil {
+		if how, ok := strings.CutPrefix(clip.OneLine(d.Status), "not enabled: "); ok && how != "" {
+			return "on " + n.Node + ": " + how
+		}
+	}
+	return "on " + n.Node + ": set REBOOTMGR_ENABLED=true in /etc/default/rebootmgr, then systemctl restart rebootmgr"
 }
 
 func orNone(s string) string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/fleet"
@@ -68,8 +69,18 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	}
 	verdicts := gate.All(s)
 	printVerdicts(stdout, verdicts)
+	how, err := notEnabledHow(ctx, e, o, node, node == local)
+	if err != nil {
+		return err
+	}
+	if how != "" {
+		fmt.Fprintf(stdout, "%-9s %s  %s (on %s: %s)\n", "daemon", "not enabled", fleet.NotEnabledSays, node, how)
+	}
 	if v := gate.First(verdicts); v != nil {
 		return v.Err
+	}
+	if how != "" {
+		return alsoIs{fmt.Errorf("%s: its daemon is not enabled: %s", node, fleet.NotEnabledSays), errNotEnabled}
 	}
 	if s.SettingsError != "" {
 		// The gates it cannot judge passed only as "not known".
@@ -78,6 +89,23 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	}
 	fmt.Fprintf(stdout, "%s may reboot now\n", node)
 	return nil
+}
+
+// notEnabledHow says how to enable node's daemon when it is not enabled ("" when it is, or
+// nothing says it is not): this machine's setting, for its own node, else what its daemon
+// registered in Consul.
+func notEnabledHow(ctx context.Context, e env, o *operator, node string, here bool) (string, error) {
+	if here && requireEnabled(e) != nil {
+		return enableHint(e), nil
+	}
+	d, ok, err := o.store.Daemon(ctx, node)
+	if err != nil || !ok || d.State == fleet.DaemonDown || d.SettingsError != "" || d.Settings.Enabled {
+		return "", err
+	}
+	if how, ok := strings.CutPrefix(d.Status, "not enabled: "); ok && how != "" {
+		return how, nil
+	}
+	return "set REBOOTMGR_ENABLED=true in /etc/default/rebootmgr, then systemctl restart rebootmgr", nil
 }
 
 // state is what check judges node by, as the pipeline would, each part read when a gate first

@@ -63,7 +63,7 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		return err
 	}
 	if !df.enabled {
-		return notEnabled(ctx, e, f.connFlags, stderr)
+		return notEnabled(ctx, e, df, stderr)
 	}
 	// The daemon reboots only when asked.
 	opts := wireOptions{checkTriggers: true}
