@@ -130,6 +130,7 @@ func (f *checkFlags) state(ctx context.Context, o *operator, node string, here b
 	// Judged as its daemon would judge it: a place of its name that a FleetLock request took is
 	// a host's, not its own.
 	s := &gate.State{Node: node, Zone: meta[store.ZoneMeta], Now: time.Now(), Daemon: true}
+	s.Tasks = gate.Known(gate.TasksFound{Unknown: true})
 	if err := f.judgedBy(ctx, o, s, here); err != nil {
 		return nil, err
 	}
@@ -157,7 +158,6 @@ func (f *checkFlags) state(ctx context.Context, o *operator, node string, here b
 		}
 		return place.RuleLess(ctx, hc, v, node)
 	})
-	s.Tasks = gate.Known(gate.TasksFound{Unknown: true})
 	src, err := f.alertSource()
 	if err != nil {
 		return nil, err
@@ -203,8 +203,12 @@ func (f *checkFlags) judgedBy(ctx context.Context, o *operator, s *gate.State, h
 	if here {
 		return nil
 	}
-	// Another node is judged by the settings its daemon published.
+	// Another node is judged by the settings its daemon published, and its tasks by what that
+	// daemon found of them.
 	d, ok, err := o.store.Daemon(ctx, s.Node)
+	if ok && d.Tasks != nil {
+		s.Tasks = gate.Known(gate.TasksFound{Err: d.Tasks.Err, Pre: d.Tasks.Pre, Post: d.Tasks.Post})
+	}
 	switch {
 	case err != nil:
 		return err
