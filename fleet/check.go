@@ -172,6 +172,11 @@ func (s Snapshot) NodeState(name string, services []health.Service) NodeState {
 			settings = &l.Settings
 		}
 	}
+	if d, ok := s.Daemons[name]; ok && d.Tasks != nil {
+		// Only its daemon knows its tasks as they run: as root, with its --tasks-dir.
+		st.Tasks = map[string]int{preBoot: d.Tasks.Pre, postBoot: d.Tasks.Post}
+		st.TasksErr, st.TasksUnknown = d.Tasks.Err, false
+	}
 	// Nothing is read: the files were seen and the key is the snapshot's.
 	st.Asked, _ = asks.Ask(context.Background())
 	if settings != nil {

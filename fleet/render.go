@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/clip"
@@ -19,9 +18,6 @@ func WriteJSON(w io.Writer, st Status) error {
 	return enc.Encode(st)
 }
 
-// maxReason bounds a reason in the table; the JSON document has it whole.
-const maxReason = 140
-
 const (
 	red    = "\x1b[31m"
 	green  = "\x1b[32m"
@@ -30,8 +26,12 @@ const (
 	reset  = "\x1b[0m"
 )
 
-// WriteTable writes the status for people; color adds ANSI colours.
-func WriteTable(w io.Writer, st Status, color bool) error {
+// WriteTable writes the status for people, each row whole; color adds ANSI colours.
+func WriteTable(w io.Writer, st Status, color bool) error { return WriteTableFit(w, st, color, 0) }
+
+// WriteTableFit is WriteTable for a terminal width columns wide (0: not a terminal): the NOW
+// column wraps within it, never cut, so that no reason and no remedy is hidden.
+func WriteTableFit(w io.Writer, st Status, color bool, width int) error {
 	paint := func(c, s string) string {
 		if !color {
 			return s
@@ -48,14 +48,11 @@ func WriteTable(w io.Writer, st Status, color bool) error {
 		fmt.Fprintf(&b, "group %s (limit %s): %s\n", g.Name, g.LimitSpec, groupLine(g, st.Holders, paint))
 	}
 	b.WriteString("\n")
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tGROUP\tREQUESTED\tDISABLED\tMAINT\tPHASE\tDAEMON\tNOW")
+	rows := [][]string{{"NODE", "GROUP", "REQUESTED", "DISABLED", "MAINT", "PHASE", "DAEMON", "NOW"}}
 	for _, n := range st.Nodes {
-		fmt.Fprintln(tw, strings.Join(nodeRow(n, paint), "\t"))
+		rows = append(rows, nodeRow(n, paint))
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
+	writeRows(&b, rows, width)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -125,9 +122,15 @@ func nodeRow(n Node, paint func(c, s string) string) []string {
 func now(n Node, paint func(c, s string) string) string {
 	switch {
 	case n.Operator != nil:
-		return paint(red+bold, "WAITS FOR AN OPERATOR") + ": " + truncate(clip.OneLine(n.Operator.Reason)) + "; run: " + n.Operator.Command
+		return paint(red+bold, "WAITS FOR AN OPERATOR") + ": " + clip.OneLine(n.Operator.Reason) + "; run: " + n.Operator.Command
 	case !n.InCatalog:
 		return paint(red, "not in Consul's catalog") + ": its agent left or was never there; nothing is known of its services"
+	case n.Phase == "" && NotEnabled(n.Daemon):
+		// Whatever its gates say, nothing takes it anywhere.
+		if len(n.RebootRequired) > 0 {
+			return paint(red, "requested, but daemon not enabled") + ": " + NotEnabledSays + " (" + enableRemedy(n) + ")"
+		}
+		return paint(yellow, "daemon not enabled") + ": " + NotEnabledSays + " (" + enableRemedy(n) + ")"
 	case n.Blocked != nil:
 		opens := ""
 		if n.NextWindow != nil {
@@ -139,16 +142,16 @@ func now(n Node, paint func(c, s string) string) string {
 			if q.Estimate != nil {
 				queued += ", starts about " + q.Estimate.UTC().Format(time.RFC3339)
 			}
-			return paint(yellow, queued) + ": " + truncate(clip.OneLine(n.Blocked.Reason))
+			return paint(yellow, queued) + ": " + clip.OneLine(n.Blocked.Reason)
 		}
-		return paint(red, "blocked by "+n.Blocked.Gate) + opens + ": " + truncate(clip.OneLine(n.Blocked.Reason))
+		return paint(red, "blocked by "+n.Blocked.Gate) + opens + ": " + clip.OneLine(n.Blocked.Reason)
 	case n.Phase != "":
 		return paint(yellow, "in progress")
 
 	case len(n.RebootRequired) > 0 && nobodyReboots(n) != "":
 		return paint(red, "requested, but nothing reboots it") + ": " + nobodyReboots(n)
 	case len(n.RebootRequired) > 0 && n.Alone != "":
-		return paint(green, "ready: may reboot now") + ", alone: " + truncate(n.Alone)
+		return paint(green, "ready: may reboot now") + ", alone: " + n.Alone
 	case len(n.RebootRequired) > 0:
 		return paint(green, "ready: may reboot now")
 	case n.Maintenance != nil:
@@ -168,16 +171,26 @@ func nobodyReboots(n Node) string {
 	case d.State == DaemonDown.String():
 		return "its daemon is down (" + clip.OneLine(d.Status) + "): systemctl status rebootmgr on " + n.Node
 	case !d.Enabled:
-		return "its daemon is not enabled: set REBOOTMGR_ENABLED=true in /etc/default/rebootmgr on " + n.Node + ", then systemctl restart rebootmgr"
+		return "its daemon is not enabled: " + NotEnabledSays + " (" + enableRemedy(n) + ")"
 	}
 	return ""
 }
 
-func truncate(s string) string {
-	if len(s) <= maxReason {
-		return s
+// NotEnabledSays is what status and check say of a node whose daemon is not enabled.
+const NotEnabledSays = "nothing reboots this node until REBOOTMGR_ENABLED=true"
+
+// NotEnabled says whether d is a daemon that runs, not enabled (REBOOTMGR_ENABLED=false).
+func NotEnabled(d *DaemonRow) bool { return d != nil && !d.Enabled && d.State != DaemonDown.String() }
+
+// enableRemedy says how to enable n's daemon: what the daemon says (it knows where its setting
+// came from), else the package's way.
+func enableRemedy(n Node) string {
+	if d := n.Daemon; d != nil {
+		if how, ok := strings.CutPrefix(clip.OneLine(d.Status), "not enabled: "); ok && how != "" {
+			return "on " + n.Node + ": " + how
+		}
 	}
-	return s[:maxReason] + "..."
+	return "on " + n.Node + ": set REBOOTMGR_ENABLED=true in /etc/default/rebootmgr, then systemctl restart rebootmgr"
 }
 
 func orNone(s string) string {

@@ -1,12 +1,14 @@
 package fleet
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/window"
 )
 
@@ -128,6 +130,8 @@ type Daemon struct {
 	Settings Settings
 	// SettingsError says why its settings cannot be known ("" when they can).
 	SettingsError string
+	// Tasks is what it found of its tasks when it registered; nil when it did not say.
+	Tasks *Tasks
 }
 
 // DaemonState is what a daemon's check says of it.
@@ -157,4 +161,43 @@ func (d DaemonState) String() string {
 // Unpublished says that no daemon of node published its settings.
 func Unpublished(node string) string {
 	return "no daemon of " + node + " published its settings in Consul: its reboot windows, blackout dates, cooldown, stay-green and min reboot interval are not known here"
+}
+
+// metaTasks is the meta key of what a daemon found of its pre- and post-boot tasks when it
+// registered: "pre=N,post=M", or "error: " and why they cannot run (cut to fit a meta value).
+// Absent from an older daemon's meta: not known.
+const metaTasks = "tasks"
+
+// TasksMeta adds to meta what a daemon found of its tasks: how many of each phase, or why they
+// cannot run.
+func TasksMeta(meta map[string]string, pre, post int, err error) {
+	if err != nil {
+		meta[metaTasks] = clip.Within("error: "+clip.OneLine(err.Error()), maxMetaValue)
+		return
+	}
+	meta[metaTasks] = fmt.Sprintf("pre=%d,post=%d", pre, post)
+}
+
+// Tasks is what a daemon found of its tasks when it registered (see TasksMeta).
+type Tasks struct {
+	Pre, Post int
+	// Err is why they cannot run (nil when they can).
+	Err error
+}
+
+// ParseTasks reads what a daemon published of its tasks; false when it published nothing that
+// can be read (an older daemon): they are not known.
+func ParseTasks(meta map[string]string) (Tasks, bool) {
+	v, ok := meta[metaTasks]
+	if !ok {
+		return Tasks{}, false
+	}
+	if why, isErr := strings.CutPrefix(v, "error: "); isErr {
+		return Tasks{Err: errors.New("its daemon found, when it started: " + why)}, true
+	}
+	var t Tasks
+	if _, err := fmt.Sscanf(v, "pre=%d,post=%d", &t.Pre, &t.Post); err != nil {
+		return Tasks{}, false
+	}
+	return t, true
 }

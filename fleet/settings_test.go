@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -39,5 +40,39 @@ func TestSettingsMinRebootInterval(t *testing.T) {
 				t.Fatalf("%v, %v; want %s", s.MinRebootInterval, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestTasksMeta: what a daemon found of its tasks reads back as it found it, within the bound of
+// a meta value; a daemon that said nothing of them leaves them not known.
+func TestTasksMeta(t *testing.T) {
+	long := errors.New("task /etc/rebootmgr/pre_boot_tasks/10-drain is writable by others: " + strings.Repeat("x", 2000))
+	for _, tt := range []struct {
+		name      string
+		pre, post int
+		err       error
+	}{
+		{"tasks", 2, 1, nil},
+		{"none", 0, 0, nil},
+		{"missing", 0, 0, errors.New("tasks directory /etc/rebootmgr does not exist")},
+		{"unsafe, long", 0, 0, long},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			meta := map[string]string{}
+			TasksMeta(meta, tt.pre, tt.post, tt.err)
+			if len(meta[metaTasks]) > maxMetaValue {
+				t.Fatalf("%d bytes, over Consul's %d", len(meta[metaTasks]), maxMetaValue)
+			}
+			got, ok := ParseTasks(meta)
+			if !ok || got.Pre != tt.pre || got.Post != tt.post || (got.Err == nil) != (tt.err == nil) {
+				t.Fatalf("read back %+v, %v", got, ok)
+			}
+			if tt.err != nil && !strings.Contains(got.Err.Error(), tt.err.Error()[:40]) {
+				t.Fatalf("the reason is lost: %v", got.Err)
+			}
+		})
+	}
+	if _, ok := ParseTasks(map[string]string{}); ok {
+		t.Fatal("a daemon that said nothing of its tasks: known")
 	}
 }

@@ -30,7 +30,14 @@ func TestStatusTellsTheTruth(t *testing.T) {
 			d := running
 			d.Settings.Enabled = false
 			s.Daemons["n1"] = d
-		}, []string{"requested, but nothing reboots it", "REBOOTMGR_ENABLED=true"}, []string{"ready"}},
+		}, []string{"requested, but daemon not enabled: nothing reboots this node until REBOOTMGR_ENABLED=true"}, []string{"ready"}},
+		{"idle, its daemon not enabled", func(s *Snapshot) {
+			d := running
+			d.Settings.Enabled = false
+			d.Status = "not enabled: set REBOOTMGR_ENABLED=true in /etc/default/rebootmgr, then systemctl restart rebootmgr"
+			s.Daemons["n1"] = d
+			delete(s.Requests, "n1")
+		}, []string{"not enabled  daemon not enabled: nothing reboots this node until REBOOTMGR_ENABLED=true (on n1: set REBOOTMGR_ENABLED=true in /etc/default/rebootmgr, then systemctl restart rebootmgr)"}, []string{" ok"}},
 		{"requested, no daemon", func(s *Snapshot) { delete(s.Daemons, "n1") }, []string{"requested, but nothing reboots it", "no daemon"}, []string{"ready"}},
 		{"requested within its interval", func(s *Snapshot) {
 			s.Groups[lock.DefaultGroup] = GroupState{Limit: lock.One, Lock: lock.Record{Version: lock.Version}, History: lately}

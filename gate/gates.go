@@ -208,13 +208,40 @@ func judgeHealth(s *State) Verdict {
 	if err != nil {
 		return failed(err)
 	}
+	ev := healthEvidence(rep)
+	v, _ := s.View.Get()
+	look := s.HealthLook
+	if look == "" {
+		look = HealthGate
+	}
+	if err := place.Unhealthy(rep, v, s.Node, look); err != nil {
+		return failShort(err, rep.Reason(), ev...)
+	}
+	return pass(ev...)
+}
+
+// healthEvidence says each thing once: each service with its rules, its passing instances and
+// those that fail, or the problems it has (which say those); a tag that cannot be read as the
+// configuration error it is, with what to fix; then the problems of no one service.
+func healthEvidence(rep health.Report) []string {
 	var ev []string
+	said := 0
 	for _, svc := range rep.Services {
-		line := fmt.Sprintf("%s: %s, passing %d/%d", svc.Name, svc.Rules, svc.Passing, svc.Total)
-		if len(svc.Failing) > 0 {
-			line += ": " + strings.Join(svc.Failing, "; ")
+		said += len(svc.Problems)
+		switch {
+		case svc.Malformed != nil:
+			ev = append(ev, fmt.Sprintf("%s: %v: a configuration error, not health: fix the tags of service %s on %s (min_passing=N, max_failing=N, local_only, ignore_maintenance), then consul reload there",
+				svc.Name, svc.Malformed, svc.Name, rep.Node))
+			continue
+		case len(svc.Problems) > 0:
+			ev = append(ev, svc.Problems...)
+		default:
+			line := fmt.Sprintf("%s: %s, passing %d/%d", svc.Name, svc.Rules, svc.Passing, svc.Total)
+			if len(svc.Failing) > 0 {
+				line += ": " + strings.Join(svc.Failing, "; ")
+			}
+			ev = append(ev, line)
 		}
-		ev = append(ev, line)
 		if len(svc.Disagree) > 0 {
 			ev = append(ev, fmt.Sprintf("%s: instances tagged with other rules than this node's (%s): %s; the quorum rules judged by are this node's, and each instance's own ignore_maintenance says whether its node's maintenance counts",
 				svc.Name, svc.Rules, strings.Join(svc.Disagree, "; ")))
@@ -223,15 +250,10 @@ func judgeHealth(s *State) Verdict {
 	if len(rep.Services) == 0 {
 		ev = append(ev, "no service on this node carries the tag "+health.Tag)
 	}
-	v, _ := s.View.Get()
-	look := s.HealthLook
-	if look == "" {
-		look = HealthGate
+	if said < len(rep.Problems) {
+		ev = append(ev, rep.Problems[said:]...)
 	}
-	if err := place.Unhealthy(rep, v, s.Node, look); err != nil {
-		return failShort(err, rep.Reason(), append(ev, rep.Problems...)...)
-	}
-	return pass(ev...)
+	return ev
 }
 
 func judgeTasks(s *State) Verdict {

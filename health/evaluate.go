@@ -65,6 +65,8 @@ type ServiceReport struct {
 	// Disagree names each instance on another node whose own tags give other rules than this
 	// node's, with its rules (see disagreeing).
 	Disagree []string
+	// Problems are the service's part of the report's Problems.
+	Problems []string
 }
 
 // Report is the verdict on a node's services.
@@ -178,6 +180,7 @@ func evaluate(node string, services []Service, down map[string]string) Report {
 	rep := Report{Node: node}
 	for _, svc := range services {
 		sr, problems := evaluateService(node, svc, down)
+		sr.Problems = problems
 		rep.Services = append(rep.Services, sr)
 		rep.Problems = append(rep.Problems, problems...)
 		for _, inst := range svc.Instances {

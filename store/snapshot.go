@@ -292,6 +292,9 @@ func daemonOf(e *api.ServiceEntry) fleet.Daemon {
 	if d.Settings, err = fleet.ParseSettings(e.Service.Meta); err != nil {
 		d.SettingsError = err.Error()
 	}
+	if t, ok := fleet.ParseTasks(e.Service.Meta); ok {
+		d.Tasks = &t
+	}
 	return d
 }
 

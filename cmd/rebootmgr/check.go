@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/fleet"
@@ -68,8 +69,18 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	}
 	verdicts := gate.All(s)
 	printVerdicts(stdout, verdicts)
+	how, err := notEnabledHow(ctx, e, o, node, node == local)
+	if err != nil {
+		return err
+	}
+	if how != "" {
+		fmt.Fprintf(stdout, "%-9s %s  %s (on %s: %s)\n", "daemon", "not enabled", fleet.NotEnabledSays, node, how)
+	}
 	if v := gate.First(verdicts); v != nil {
 		return v.Err
+	}
+	if how != "" {
+		return alsoIs{fmt.Errorf("%s: its daemon is not enabled: %s", node, fleet.NotEnabledSays), errNotEnabled}
 	}
 	if s.SettingsError != "" {
 		// The gates it cannot judge passed only as "not known".
@@ -78,6 +89,23 @@ func runCheck(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	}
 	fmt.Fprintf(stdout, "%s may reboot now\n", node)
 	return nil
+}
+
+// notEnabledHow says how to enable node's daemon when it is not enabled ("" when it is, or
+// nothing says it is not): this machine's setting, for its own node, else what its daemon
+// registered in Consul.
+func notEnabledHow(ctx context.Context, e env, o *operator, node string, here bool) (string, error) {
+	if here && requireEnabled(e) != nil {
+		return enableHint(e), nil
+	}
+	d, ok, err := o.store.Daemon(ctx, node)
+	if err != nil || !ok || d.State == fleet.DaemonDown || d.SettingsError != "" || d.Settings.Enabled {
+		return "", err
+	}
+	if how, ok := strings.CutPrefix(d.Status, "not enabled: "); ok && how != "" {
+		return how, nil
+	}
+	return "set REBOOTMGR_ENABLED=true in /etc/default/rebootmgr, then systemctl restart rebootmgr", nil
 }
 
 // state is what check judges node by, as the pipeline would, each part read when a gate first
@@ -102,6 +130,7 @@ func (f *checkFlags) state(ctx context.Context, o *operator, node string, here b
 	// Judged as its daemon would judge it: a place of its name that a FleetLock request took is
 	// a host's, not its own.
 	s := &gate.State{Node: node, Zone: meta[store.ZoneMeta], Now: time.Now(), Daemon: true}
+	s.Tasks = gate.Known(gate.TasksFound{Unknown: true})
 	if err := f.judgedBy(ctx, o, s, here); err != nil {
 		return nil, err
 	}
@@ -129,7 +158,6 @@ func (f *checkFlags) state(ctx context.Context, o *operator, node string, here b
 		}
 		return place.RuleLess(ctx, hc, v, node)
 	})
-	s.Tasks = gate.Known(gate.TasksFound{Unknown: true})
 	src, err := f.alertSource()
 	if err != nil {
 		return nil, err
@@ -175,8 +203,12 @@ func (f *checkFlags) judgedBy(ctx context.Context, o *operator, s *gate.State, h
 	if here {
 		return nil
 	}
-	// Another node is judged by the settings its daemon published.
+	// Another node is judged by the settings its daemon published, and its tasks by what that
+	// daemon found of them.
 	d, ok, err := o.store.Daemon(ctx, s.Node)
+	if ok && d.Tasks != nil {
+		s.Tasks = gate.Known(gate.TasksFound{Err: d.Tasks.Err, Pre: d.Tasks.Pre, Post: d.Tasks.Post})
+	}
 	switch {
 	case err != nil:
 		return err

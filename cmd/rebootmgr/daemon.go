@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rebootmgr/rebootmgr/daemon"
+	"github.com/rebootmgr/rebootmgr/fleet"
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
@@ -22,6 +23,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/rungroup"
 	"github.com/rebootmgr/rebootmgr/store"
 	"github.com/rebootmgr/rebootmgr/systemd"
+	"github.com/rebootmgr/rebootmgr/tasks"
 	"github.com/rebootmgr/rebootmgr/watch"
 )
 
@@ -63,7 +65,7 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 		return err
 	}
 	if !df.enabled {
-		return notEnabled(ctx, e, f.connFlags, stderr)
+		return notEnabled(ctx, e, df, stderr)
 	}
 	// The daemon reboots only when asked.
 	opts := wireOptions{checkTriggers: true}
@@ -185,6 +187,9 @@ func (df *daemonFlags) publish(ctx context.Context, w *wired, now time.Time) (pr
 		return nil, nil, err
 	}
 	reg := store.Registration{Client: w.client, Node: w.pipeline.Node, TTL: 3 * df.interval, Meta: settings.Meta(now)}
+	// Its tasks as it found them: status and check elsewhere cannot see them.
+	counts, terr := df.listTasks(w.log)
+	fleet.TasksMeta(reg.Meta, counts[tasks.Pre], counts[tasks.Post], terr)
 	if err := reg.Register(ctx); err != nil {
 		w.log.Warn("could not register the daemon in Consul: status shows no daemon on this node (the token needs service \"rebootmgr\" write)", logkey.Err, err)
 		return nil, func() {}, nil

@@ -200,15 +200,21 @@ func (f *gateFlags) localState(node string, log *slog.Logger) (*fleet.Local, err
 	if l.Files, err = gate.StatFiles(f.triggerFiles.values); err != nil {
 		return nil, err
 	}
+	l.Tasks, l.TasksErr = f.listTasks(log)
+	return l, nil
+}
+
+// listTasks counts this node's tasks by phase, as the pipeline lists them to run them, or says
+// why they cannot run.
+func (f *gateFlags) listTasks(log *slog.Logger) (map[string]int, error) {
 	r := &tasks.Runner{Dir: f.tasksDir, Owner: os.Geteuid(), Logger: log.With(logkey.Component, "tasks")}
-	l.Tasks = map[string]int{}
+	counts := map[string]int{}
 	for _, phase := range []string{tasks.Pre, tasks.Post} {
 		list, err := r.List(phase)
 		if err != nil {
-			l.TasksErr = err
-			break
+			return counts, err
 		}
-		l.Tasks[phase] = len(list)
+		counts[phase] = len(list)
 	}
-	return l, nil
+	return counts, nil
 }

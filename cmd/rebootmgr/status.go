@@ -82,7 +82,7 @@ func runStatus(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	if f.json {
 		return fleet.WriteJSON(stdout, st)
 	}
-	return fleet.WriteTable(stdout, st, colorful(stdout, e))
+	return fleet.WriteTableFit(stdout, st, colorful(stdout, e), tableWidth(stdout, e))
 }
 
 func fileExists(path string) bool {

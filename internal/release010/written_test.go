@@ -289,7 +289,10 @@ func TestPreviousReleaseReadsLimitsAndSettings(t *testing.T) {
 			Spread: 90 * time.Minute, Cooldown: 10 * time.Minute, StayGreen: time.Minute, MinRebootInterval: time.Hour},
 		{Version: "0.2.0", Enabled: true, Windows: []string{strings.Repeat("Mon 01:00-02:00;", 100)}},
 	} {
-		got, err := release010.ParseSettings(s.Meta(now))
+		meta := s.Meta(now)
+		// What the daemon found of its tasks rides beside its settings: 0.1.0 reads past it.
+		fleet.TasksMeta(meta, 2, 1, nil)
+		got, err := release010.ParseSettings(meta)
 		want := release010.Settings{Version: s.Version, Enabled: s.Enabled, Windows: s.Windows, Blackouts: s.Blackouts, Spread: s.Spread, Cooldown: s.Cooldown, StayGreen: s.StayGreen, MinRebootInterval: s.MinRebootInterval}
 		if err != nil && strings.Contains(err.Error(), "too long to publish") {
 			continue // 0.1.0 says so too: judged only on the node
