@@ -82,7 +82,11 @@ func (g *connFlags) inDatacenters(ctx context.Context, e env, stdout io.Writer, 
 			continue
 		}
 		for _, line := range strings.SplitAfter(out.String(), "\n") {
-			if line != "" {
+			switch line {
+			case "":
+			case "\n":
+				fmt.Fprintf(stdout, "%s:\n", dc)
+			default:
 				fmt.Fprintf(stdout, "%s: %s", dc, line)
 			}
 		}

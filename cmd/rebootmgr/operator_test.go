@@ -308,6 +308,8 @@ func TestCompletion(t *testing.T) {
 		{"rebootmgr trigger ", []string{"n1", "compute-1"}, nil},
 		{"rebootmgr check --node comp", []string{"compute-1"}, nil},
 		{"rebootmgr history --group ", []string{"computes", "default"}, nil},
+		{"rebootmgr stop --all", []string{"--all-datacenters"}, nil},
+		{"rebootmgr status --datacenter ", []string{"dc1"}, nil},
 		{"rebootmgr completion ", []string{"bash", "zsh"}, nil},
 	} {
 		t.Run(tt.line, func(t *testing.T) {
