@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -118,9 +119,10 @@ func TestDatacenterFlagUsage(t *testing.T) {
 	}
 }
 
-// TestDaemonRebootsWithOtherDatacenterDown: a daemon reads only its own datacenter: another
-// datacenter's stop flag does not hold it, and it reboots while that datacenter's servers
-// are down.
+// TestDaemonRebootsWithOtherDatacenterDown: a daemon reads only its own datacenter, even where
+// the settings every command shares name another for the operator commands: another
+// datacenter's stop flag does not hold it, and it reboots while that datacenter's servers are
+// down.
 func TestDaemonRebootsWithOtherDatacenterDown(t *testing.T) {
 	d := newTwoDatacenters(t)
 	other := d.nodes[1]
@@ -129,7 +131,17 @@ func TestDaemonRebootsWithOtherDatacenterDown(t *testing.T) {
 	d.servers[1].Kill()
 
 	n := d.nodes[0]
-	daemon := n.startDaemon()
 	n.put(n.keys().RebootRequired(n.agent.Node), "")
-	fleettest.WaitSeen(t, daemon.Log.Seen("msg=rebooting"), "the reboot of a node of dc1 while dc2 is down")
+	ctx, cancel := context.WithCancel(t.Context())
+	log := &fleettest.Log{}
+	done := make(chan result, 1)
+	go func() { done <- n.runWith(ctx, map[string]string{"REBOOTMGR_DATACENTER": "dc2"}, log, "daemon") }()
+	t.Cleanup(func() {
+		cancel()
+		if r := <-done; t.Failed() {
+			t.Logf("daemon: %s", r)
+		}
+	})
+	fleettest.WaitSeen(t, log.Seen("msg=rebooting"), "the reboot of a node of dc1 while dc2 is down")
+	waitFile(t, n.reboots)
 }
