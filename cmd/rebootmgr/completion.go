@@ -29,7 +29,7 @@ func runCompletion(ctx context.Context, args []string, e env, stdout, stderr io.
 		}
 		_, err = io.WriteString(stdout, script)
 		return err
-	case "nodes", "groups":
+	case "nodes", "groups", "datacenters":
 		// Asked by the scripts while completing: names from Consul, quickly, or none.
 		return completeNames(ctx, args[0], e, stdout, stderr)
 	}
@@ -69,6 +69,7 @@ func completionScript(ctx context.Context, shell string) (string, error) {
   case "$prev" in
     --node) words=$(rebootmgr completion nodes 2>/dev/null) ;;
     --group) words=$(rebootmgr completion groups 2>/dev/null) ;;
+    --datacenter) words=$(rebootmgr completion datacenters 2>/dev/null) ;;
     *)
       case "$cmd" in
 %[4]s      esac
@@ -135,7 +136,8 @@ func indent(s, prefix string) string {
 	return strings.Join(lines, "\n") + "\n"
 }
 
-// completeNames prints the nodes Consul knows, or the groups rebootmgr knows, one a line. It
+// completeNames prints the nodes Consul knows, the groups rebootmgr knows, or the datacenters
+// Consul knows, one a line. It
 // gives up after two seconds: a shell waits for it.
 func completeNames(ctx context.Context, what string, e env, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -162,6 +164,12 @@ func completeNames(ctx context.Context, what string, e env, stdout, stderr io.Wr
 			return err
 		}
 		names = append(names, groups...)
+	case "datacenters":
+		dcs, err := g.datacenters(ctx, e)
+		if err != nil {
+			return err
+		}
+		names = append(names, dcs...)
 	}
 	slices.Sort(names)
 	for _, n := range slices.Compact(names) {

@@ -26,11 +26,14 @@ type connFlags struct {
 	consulAddr string
 	logFormat  string
 	logLevel   string
+	// datacenter and allDatacenters: see registerDatacenters; only operator commands take them.
+	datacenter     string
+	allDatacenters bool
 }
 
 func (g *connFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.prefix, "prefix", store.DefaultPrefix, "Consul KV prefix of rebootmgr's keys")
-	fs.StringVar(&g.consulAddr, "consul-addr", "", "Consul HTTP address (default: $CONSUL_HTTP_ADDR or 127.0.0.1:8500; token, TLS and datacenter follow Consul's CONSUL_* variables)")
+	fs.StringVar(&g.consulAddr, "consul-addr", "", "Consul HTTP address (default: $CONSUL_HTTP_ADDR or 127.0.0.1:8500; token and TLS follow Consul's CONSUL_* variables)")
 	fs.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
@@ -69,6 +72,9 @@ func (g *connFlags) consulVia(e env, wrap func(http.RoundTripper) http.RoundTrip
 		return nil, fmt.Errorf("%w: CONSUL_HTTP_ADDR=%q %s: %v", errUsage, cfg.Address, where(from), err)
 	}
 	cfg.Address = withDefaultPort(cfg.Address)
+	if g.datacenter != "" {
+		cfg.Datacenter = g.datacenter
+	}
 	if wrap != nil {
 		if err := wrapTransport(cfg, wrap); err != nil {
 			return nil, fmt.Errorf("consul client: %w", err)

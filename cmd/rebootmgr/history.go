@@ -27,6 +27,11 @@ func runHistory(ctx context.Context, args []string, e env, stdout, stderr io.Wri
 			return err
 		}
 	}
+	return g.inDatacenters(ctx, e, stdout, g.json, func(stdout io.Writer) error { return showHistory(ctx, e, g, pos, stdout, stderr) })
+}
+
+// showHistory prints the history of one datacenter's group (see connFlags.inDatacenters).
+func showHistory(ctx context.Context, e env, g *historyFlags, pos []string, stdout, stderr io.Writer) error {
 	o, err := g.operator(e, stderr)
 	if err != nil {
 		return err
@@ -93,6 +98,7 @@ func historyFlagSet() (*flagSet, *historyFlags) {
 	fs.group(connGroup, func(g *flag.FlagSet) {
 		f.connFlags.register(g)
 		registerGroup(g, &f.group, "the group whose reboots to show (default: "+store.DefaultGroup+")")
+		f.connFlags.registerDatacenters(g, "history")
 	})
 	fs.group("Output", func(g *flag.FlagSet) { g.BoolVar(&f.json, "json", false, "print the entries as JSON") })
 	return fs, &f

@@ -13,7 +13,7 @@ import (
 
 func runLimit(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
 	fs, lf := limitFlagSet()
-	g, perZone := &lf.connFlags, &lf.perZone
+	g := &lf.connFlags
 	fs.Usage = fs.usage(stdout, "rebootmgr limit GROUP [N|auto|P%] [--per-zone N] [--force] | --remove", `  rebootmgr limit compute 5             let five compute nodes reboot at once
   rebootmgr limit compute auto          as many as the quorum rules of their services allow
   rebootmgr limit compute 10%           a tenth of the group's nodes (at least one)
@@ -33,6 +33,12 @@ func runLimit(ctx context.Context, args []string, e env, stdout, stderr io.Write
 	if err := store.ValidGroup(group); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
+	return g.inDatacenters(ctx, e, stdout, false, func(stdout io.Writer) error { return lf.limitIn(ctx, e, group, pos, stdout, stderr) })
+}
+
+// limitIn shows or sets the group's limit in one datacenter (see connFlags.inDatacenters).
+func (lf *limitFlags) limitIn(ctx context.Context, e env, group string, pos []string, stdout, stderr io.Writer) error {
+	g, perZone := &lf.connFlags, &lf.perZone
 	o, err := g.operator(e, stderr)
 	if err != nil {
 		return err
@@ -88,7 +94,7 @@ type limitFlags struct {
 func limitFlagSet() (*flagSet, *limitFlags) {
 	var f limitFlags
 	fs := newFlagSet("limit")
-	fs.group("Connection", f.connFlags.register)
+	fs.group("Connection", func(g *flag.FlagSet) { f.connFlags.register(g); f.connFlags.registerDatacenters(g, "group's limit") })
 	fs.group("What to set", f.register)
 	return fs, &f
 }

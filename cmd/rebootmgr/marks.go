@@ -123,6 +123,11 @@ func (m markCommand) run(ctx context.Context, args []string, e env, stdout, stde
 		// Cut, it would lose what the operator wrote without saying so.
 		return fmt.Errorf("%w: --reason is %d bytes, more than the %d allowed: nothing written (give the gist, and where the details are)", errUsage, len(g.reason), clip.MaxReason)
 	}
+	return g.inDatacenters(ctx, e, stdout, false, func(stdout io.Writer) error { return m.act(ctx, e, g, pos, stdout, stderr) })
+}
+
+// act sets or removes the mark in one datacenter (see connFlags.inDatacenters).
+func (m markCommand) act(ctx context.Context, e env, g *markFlags, pos []string, stdout, stderr io.Writer) error {
 	o, err := g.operator(e, stderr)
 	if err != nil {
 		return err
@@ -297,6 +302,7 @@ func (m markCommand) flagSet() (*flagSet, *markFlags) {
 			registerNode(g, &f.node, "the node, as the NODE argument names it (default: the local Consul agent's node)")
 		} else {
 			registerGroup(g, &f.group, "the group to "+m.name+", by its own stop flag (default: the whole fleet; never taken from REBOOTMGR_GROUP)")
+			f.connFlags.registerDatacenters(g, "fleet")
 		}
 	})
 	if m.told != "" {

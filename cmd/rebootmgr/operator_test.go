@@ -313,6 +313,8 @@ func TestCompletion(t *testing.T) {
 		{"rebootmgr limit computes ", nil, []string{"computes", "default"}},
 		{"rebootmgr history ", []string{"n1", "compute-1"}, []string{"computes"}},
 		{"rebootmgr history --group computes comp", []string{"compute-1"}, nil},
+		{"rebootmgr stop --all", []string{"--all-datacenters"}, nil},
+		{"rebootmgr status --datacenter ", []string{"dc1"}, nil},
 		{"rebootmgr completion ", []string{"bash", "zsh"}, nil},
 	} {
 		t.Run(tt.line, func(t *testing.T) {

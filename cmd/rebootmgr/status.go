@@ -25,6 +25,7 @@ func statusFlagSet() (*flagSet, *statusFlags) {
 	fs.group(connGroup, func(g *flag.FlagSet) {
 		f.connFlags.register(g)
 		registerNode(g, &f.node, "this machine's node, whose files status reads (default: the local Consul agent's node, if it is this machine's host name)")
+		f.connFlags.registerDatacenters(g, "fleet")
 	})
 	fs.group(gatesGroup+" (this node's, where its daemon published none)", f.gateFlags.register)
 	fs.group("Output", func(g *flag.FlagSet) {
@@ -41,12 +42,21 @@ func runStatus(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 	if err := parse(fs.FlagSet, args, e); err != nil {
 		return err
 	}
+	return f.inDatacenters(ctx, e, stdout, f.json, func(stdout io.Writer) error { return showStatus(ctx, f, e, stdout, stderr) })
+}
+
+// showStatus prints the status of the fleet of one datacenter (see connFlags.inDatacenters).
+func showStatus(ctx context.Context, f *statusFlags, e env, stdout, stderr io.Writer) error {
 	o, err := f.operator(e, stderr)
 	if err != nil {
 		return err
 	}
 	local := f.node
-	if local == "" {
+	if !f.home(ctx, o.client) {
+		// This machine is a node of its agent's datacenter: a node of another is not it, even
+		// of the same name.
+		local = ""
+	} else if local == "" {
 		// Only the local node's files are visible; without an agent there is no local node, and
 		// the agent's node is this machine only if it bears its host name.
 		local, _ = o.node(ctx, nil, "")

@@ -30,6 +30,7 @@ func rules() map[string]rule {
 		"group":                           str(optional(groupName)),
 		"prefix":                          str(prefixKey),
 		"consul-addr":                     str(optional(consulAddr)),
+		"datacenter":                      str(optional(datacenterName)),
 		"log-level":                       str(logLevel),
 		"log-format":                      str(oneOf("text", "json")),
 		"task-timeout":                    duration(positive),

@@ -61,6 +61,8 @@ type Agent struct {
 	HTTPAddr string
 	SerfAddr string
 	Client   *api.Client
+	// SerfWANAddr is the WAN gossip address of a server started by WANServer ("" otherwise).
+	SerfWANAddr string
 
 	t      testing.TB
 	bin    string
@@ -72,7 +74,7 @@ type Agent struct {
 	log    *bytes.Buffer
 }
 
-type ports struct{ http, serf, server int }
+type ports struct{ http, serf, server, serfWAN int }
 
 func freePorts(t testing.TB) ports {
 	t.Helper()
@@ -82,7 +84,7 @@ func freePorts(t testing.TB) ports {
 			l.Close()
 		}
 	}()
-	var p [3]int
+	var p [4]int
 	for i := range p {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -91,7 +93,7 @@ func freePorts(t testing.TB) ports {
 		ls = append(ls, l)
 		p[i] = l.Addr().(*net.TCPAddr).Port
 	}
-	return ports{http: p[0], serf: p[1], server: p[2]}
+	return ports{http: p[0], serf: p[1], server: p[2], serfWAN: p[3]}
 }
 
 // commonArgs are the flags every test agent takes: loopback only, the listeners tests do not
@@ -130,6 +132,29 @@ func Server(t testing.TB, node string, extra ...string) *Agent {
 			"-hcl", "performance { raft_multiplier = 1 }", "-hcl", "disable_update_check = true"}, commonArgs(node, p)...)
 		return append(args, extra...)
 	})
+}
+
+// WANServer starts a server of datacenter dc for node, as Server does but with its WAN gossip
+// on, joined over the WAN to the server join (nil: none, the first datacenter). A client
+// agent of dc is Client with "-datacenter", dc.
+func WANServer(t testing.TB, node, dc string, join *Agent, extra ...string) *Agent {
+	t.Helper()
+	dir := t.TempDir()
+	a := start(t, node, func(p ports) []string {
+		args := append([]string{"agent", "-server", "-bootstrap-expect", "1", "-data-dir", dir, "-datacenter", dc,
+			"-server-port", strconv.Itoa(p.server), "-serf-wan-port", strconv.Itoa(p.serfWAN),
+			"-hcl", "performance { raft_multiplier = 1 }", "-hcl", "disable_update_check = true"}, commonArgs(node, p)...)
+		if join != nil {
+			args = append(args, "-retry-join-wan", join.SerfWANAddr)
+		}
+		return append(args, extra...)
+	})
+	for i, arg := range a.args {
+		if arg == "-serf-wan-port" {
+			a.SerfWANAddr = "127.0.0.1:" + a.args[i+1]
+		}
+	}
+	return a
 }
 
 // ManagementToken is the token of agents started with ACLs.
@@ -345,4 +370,24 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// WaitDatacenters waits until the agent reaches every datacenter of dcs: each is in its
+// catalog's list, and answers a read forwarded to it over the WAN.
+func (a *Agent) WaitDatacenters(dcs ...string) {
+	a.t.Helper()
+	deadline := time.Now().Add(startTimeout)
+	var last error
+	for _, dc := range dcs {
+		for {
+			_, _, last = a.Client.KV().Get("consultest/wan", &api.QueryOptions{Datacenter: dc})
+			if last == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				a.t.Fatalf("consul agent %s cannot reach datacenter %s after %s: %v", a.Node, dc, startTimeout, last)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 }
