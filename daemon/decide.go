@@ -25,6 +25,9 @@ type state struct {
 	health, forLock bool
 	// yielding: it leaves a place to a node with less room (lock.ErrYields; see Daemon.Claims).
 	yielding bool
+	// working: it works towards its place, waiting for the group's cooldown (see
+	// pipeline.Working); it looks again when its wait set for it is over.
+	working bool
 	// queued: it waits in its group's queue (see pipeline.Seen.Queued).
 	queued bool
 	// inFlight are the reboots in flight it counted (see pipeline.NoneLanded).
@@ -40,6 +43,7 @@ func stateAfter(res pipeline.Result, err error, turn bool) state {
 		health:      errors.Is(err, ending.ErrUnhealthy),
 		forLock:     errors.Is(err, ending.ErrLockHeld),
 		yielding:    errors.Is(err, lock.ErrYields),
+		working:     pipeline.Working(err),
 		queued:      res.Seen.Queued,
 		inFlight:    res.Seen.InFlight,
 	}
@@ -77,6 +81,10 @@ func decide(s state, evs []watch.Event) (action, string) {
 		// Held watches say once what changed since they were held: this node hears of a place
 		// from its turn key.
 		return skip, "waiting for its turn in the group's queue, and only the locks or health changed: not evaluating"
+	case s.working && onlyLockEvents(evs):
+		// Waiting for the group's cooldown, with its turn kept: a change of the locks (its own
+		// write of the queue among them) moves no cooldown on; its recheck runs it.
+		return skip, "working towards its place (the group's cooldown), and only the locks changed: not evaluating"
 	case onlyHolderEvents(evs) && !s.health && !s.forLock:
 		// Another group's holders, or the Python rebootmgr's lock, changed: that matters to a
 		// node waiting for health (a reboot in flight counts as failing) or for the lock, not

@@ -37,6 +37,8 @@ var (
 	idle         = state{idle: true}
 	waitingTurn  = state{waitingTurn: true, forLock: true, queued: true}
 	forHealth    = state{health: true, inFlight: []string{"n7"}}
+	// working: at the front of its queue with a place free, waiting for the group's cooldown.
+	working = state{working: true}
 	forLockQueue = state{forLock: true, queued: true}
 	// forLockOut waits for the lock, its entry in the queue not written.
 	forLockOut = state{forLock: true}
@@ -61,6 +63,14 @@ func TestDecide(t *testing.T) {
 	}{
 		{"no event", forLockQueue, nil, skip, ""},
 		{"the start", started, from(watch.SourceStart), run, "evaluating"},
+
+		// Waiting for the cooldown: its own write of the queue, or any change of the locks,
+		// gives it nothing to do; a wake for a place, a trigger or a tick does.
+		{"working: its own queue write", working, from(lockEv), skip, "cooldown"},
+		{"working: every lock event", working, from(lockEv, limitEv, holdersEv, claimsEv, pythonEv), skip, "cooldown"},
+		{"working: its turn", working, from(watch.SourceTurn), run, "evaluating"},
+		{"working: the tick", working, from(lockEv, watch.SourceTick), run, "evaluating"},
+		{"working: its recheck", working, from(watch.SourceDeadline), run, "evaluating"},
 
 		// Idle, and only the locks or health changed.
 		{"idle: the lock", idle, from(lockEv), skip, "idle"},

@@ -21,3 +21,9 @@ func working(err error) error {
 	}
 	return err
 }
+
+// Working says whether a run ended working towards its place (the group's cooldown: see
+// errWorking). Such a node keeps its turn at each run, and looks again within lock.KeepEvery:
+// a change of the locks alone (its own write of the queue among them) gives it nothing to do,
+// and must not run it again, or it would run as fast as Consul answers until the wait is over.
+func Working(err error) bool { return errors.Is(err, errWorking) }

@@ -31,14 +31,11 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queue
 	case errors.Is(err, place.ErrWaitInPlace):
 		// It holds a place already.
 	case errors.Is(err, errWorking):
-		// It could take a place, and waits for what it must first: it keeps its turn, saying so
-		// once a KeepEvery at most. (Said at every run, its own write would wake it for the
-		// next run at once, and again, as fast as Consul answers, until the wait is over.)
-		after = true
-		if !ready || p.keepDue() {
-			now := p.Clock.Now()
-			change = func(q lock.Queue) lock.Queue { return q.Keep(p.Node, now) }
-		}
+		// It could take a place, and waits for what it must first: it keeps its turn, which also
+		// answers a wake (see place.PassTurns). Its own write does not run it again: see
+		// Working.
+		now := p.Clock.Now()
+		change, after = func(q lock.Queue) lock.Queue { return q.Keep(p.Node, now) }, true
 	case errors.Is(err, lock.ErrQueued) && ready && p.answerDue():
 		// A place is free and nodes before it go first: it says that it is there and waits (a
 		// node woken that does not answer is passed over: see place.PassTurns). Whether it said so
@@ -87,14 +84,6 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queue
 func (p *Pipeline) answerDue() bool {
 	i, ok := p.queue.Place(p.Node)
 	return ok && p.Clock.Now().Sub(p.queue.Entries[i].Since) >= lock.AnswerWithin
-}
-
-// keepDue says whether this node's entry, as the run first read the queue, last said that the
-// node keeps its turn half a lock.KeepEvery ago or longer, by its own clock: the run that the
-// last one set for KeepEvery later says it again; a run woken sooner (by its own write) does not.
-func (p *Pipeline) keepDue() bool {
-	i, ok := p.queue.Place(p.Node)
-	return !ok || p.Clock.Now().Sub(p.queue.Entries[i].Since) >= lock.KeepEvery/2
 }
 
 // keepTurn says, in the group's queue, that this node works towards its place (see

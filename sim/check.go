@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
@@ -130,7 +131,7 @@ func (w *World) afterWrite(keys []string) {
 		if key == "" {
 			continue
 		}
-		v, _, _ := w.model.Get(key)
+		v, _, present := w.model.Get(key)
 		k, ok := w.keys.Parse(key)
 		if !ok {
 			continue
@@ -149,6 +150,9 @@ func (w *World) afterWrite(keys []string) {
 		}
 		if k.Kind == store.KindLock {
 			w.lockWritten(k.Group)
+		}
+		if k.Kind == store.KindQueue && present {
+			w.queueWritten(k.Group, v)
 		}
 	}
 }
@@ -223,4 +227,33 @@ func (w *World) checkHistory() {
 			}
 		}
 	}
+}
+
+// queueWritten checks a group's queue just written: a node marked as having missed its turn
+// (passed over for not answering a wake: see place.PassTurns) had no daemon to answer, or one
+// that trouble kept from answering (killed, paused, slow, its agent away, its writes refused,
+// its clock moved) within the time it had to answer; a daemon that runs answers at once.
+func (w *World) queueWritten(group, value string) {
+	q, err := lock.DecodeQueue([]byte(value))
+	if err != nil {
+		w.violate("%s's queue cannot be read: %v", group, err)
+		return
+	}
+	before := w.missed[group]
+	now := map[string]bool{}
+	for _, e := range q.Entries {
+		if e.Blocked != lock.MissedTurn {
+			continue
+		}
+		now[e.Node] = true
+		n := w.machine(e.Node)
+		if before[e.Node] || n == nil || n.host {
+			continue
+		}
+		quiet := w.sched.now.Sub(n.trouble)
+		if p := n.proc; p != nil && !p.dead && quiet > 2*lock.AnswerWithin {
+			w.violate("%s passed over in %s's queue as having missed its turn, with its daemon running and untroubled for %s", e.Node, group, quiet.Round(time.Second))
+		}
+	}
+	w.missed[group] = now
 }

@@ -57,6 +57,9 @@ func (w *World) schedule(plan []fault) {
 // apply does f to n, and schedules its undoing.
 func (w *World) apply(f fault, n *node) {
 	w.faults++
+	if until := w.sched.now.Add(f.lasts); f.kind != "unlock" && until.After(n.trouble) {
+		n.trouble = until
+	}
 	later := func(what string, undo func()) {
 		w.sched.add(w.sched.now.Add(f.lasts), n.name, "undo", func() {
 			w.log(n.name, "fault #%d ends: %s", f.num, what)

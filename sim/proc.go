@@ -51,6 +51,9 @@ func (w *World) start(n *node) {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &proc{w: w, node: n, gen: n.gen, ctx: ctx, cancel: cancel, dirty: map[watch.Source]bool{}}
 	n.proc = p
+	if w.sched.now.After(n.trouble) {
+		n.trouble = w.sched.now
+	}
 	p.d = p.daemon()
 	w.log(n.name, "daemon starts (run %d, boot %s)", p.gen, n.bootID)
 	// Its start's requests the simulation stands in for: each watch's first read (ten keys and

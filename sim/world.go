@@ -59,6 +59,8 @@ type World struct {
 	held map[string]int
 	// shared: the instances of the service shared across groups.
 	shared int
+	// missed are the nodes each group's queue held as having missed their turn at its last write.
+	missed map[string]map[string]bool
 }
 
 // node is one machine: its name, group, zone, services and clock offset, and the daemon
@@ -79,6 +81,9 @@ type node struct {
 	// still to refuse, and with which status.
 	pausedUntil, slowUntil, agentDownUntil time.Time
 	refuse, refuseStatus                   int
+	// trouble is when a fault last kept its daemon from answering at once (its start included),
+	// or will until.
+	trouble time.Time
 	// A FleetLock host: whether it wants a place (an update is waiting), and whether it is back
 	// from its reboot and has not been told its place is given back.
 	host, wants, finishing bool
@@ -94,7 +99,7 @@ func New(cfg Config) (*World, error) {
 	w := &World{
 		cfg: cfg, model: consulmodel.New(), keys: store.Keys{Prefix: store.DefaultPrefix},
 		byName: map[string]*node{}, yielded: make(chan struct{}), dir: dir,
-		asked: map[string]time.Time{}, held: map[string]int{}, lastEnd: -1,
+		asked: map[string]time.Time{}, held: map[string]int{}, lastEnd: -1, missed: map[string]map[string]bool{},
 	}
 	w.sched = scheduler{rng: rand.New(rand.NewPCG(cfg.Seed, 0x5eed)), now: epoch}
 	w.model.After = w.after

@@ -86,6 +86,8 @@ func TestPythonHolderHoldsEveryGate(t *testing.T) {
 			n.expect(n.run("reboot"), exitLockHeld, "the Python rebootmgr holds it", named)
 			n.expect(n.run("reboot", "--dry-run"), exitLockHeld, "the Python rebootmgr holds it", named)
 			n.expect(n.run("check"), exitLockHeld, "the Python rebootmgr holds it", named)
+			// status sees what asks through Consul (the file that asked reboot is the node's own).
+			n.put(n.keys().RebootRequired(n.agent.Node), "kernel")
 			st := status(t, n)
 			for _, node := range st.Nodes {
 				if node.Node == "n1" && (node.Blocked == nil || node.Blocked.Gate != gate.Lock || !strings.Contains(node.Blocked.Reason, named)) {
