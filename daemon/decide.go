@@ -123,7 +123,8 @@ func afterLook(s state, res pipeline.Result, err error) (action, string) {
 // holds says which of the watches a node does not need as it is are held: see Daemon.Quiet.
 type holds struct{ quiet, health, turn, claims bool }
 
-// watches is what the watches hold in state s; evaluating, as the daemon runs the pipeline
+// watches is what the watches hold in state s (a node that works towards its place hears its
+// turn key too: a wake asks it to answer, and only a run answers); evaluating, as the daemon runs the pipeline
 // (an idle node lets its health watches ask once more, so that they hear the next change and
 // remember a member new to a service: once an evaluation, the tick's at least).
 func watches(s state, evaluating bool) holds {
@@ -131,7 +132,7 @@ func watches(s state, evaluating bool) holds {
 	return holds{
 		quiet:  quiet,
 		health: quiet && !(evaluating && s.idle),
-		turn:   !s.waitingTurn,
+		turn:   !s.waitingTurn && !s.working,
 		claims: !s.yielding,
 	}
 }

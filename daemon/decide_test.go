@@ -207,6 +207,7 @@ func TestWatches(t *testing.T) {
 		{"waiting for the lock", forLockQueue, false, holds{quiet: false, health: false, turn: true, claims: true}},
 		{"waiting for health", forHealth, true, holds{quiet: false, health: false, turn: true, claims: true}},
 		{"yielding", state{forLock: true, yielding: true}, false, holds{quiet: false, health: false, turn: true, claims: false}},
+		{"working towards its place", working, false, holds{quiet: false, health: false, turn: false, claims: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -110,7 +111,11 @@ func (l *loop) handle(ctx context.Context, w wake) step {
 		return stepOn
 	case run:
 		d.hold(watches(l.s, true))
-		res, err = d.Pipeline.Run(ctx)
+		rctx := ctx
+		if toldOfPlace(evs) {
+			rctx = pipeline.Told(ctx)
+		}
+		res, err = d.Pipeline.Run(rctx)
 	}
 	if ctx.Err() != nil {
 		d.Logger.Info("shutting down: the reboot lock stays as it is")
@@ -120,6 +125,11 @@ func (l *loop) handle(ctx context.Context, w wake) step {
 		return stepRebooting
 	}
 	return stepOn
+}
+
+// toldOfPlace says whether evs hold a wake for a place (the node's turn key said so).
+func toldOfPlace(evs []watch.Event) bool {
+	return slices.ContainsFunc(evs, func(ev watch.Event) bool { return ev.Source == watch.SourceTurn })
 }
 
 // loop is what the daemon's loop keeps between two evaluations.

@@ -195,6 +195,8 @@ type Pipeline struct {
 	unrecorded string
 	// queue is the group's queue as the current run read it first (see queueAfter).
 	queue lock.Queue
+	// told: the run was woken by its turn key: a place opened for it (see Told).
+	told bool
 	// claim is this node's claim of room as the current run read it first (see claimAfter);
 	// claimFailing says that the last change of it could not be written (said once).
 	claim        *lock.Claim
@@ -299,7 +301,7 @@ func (s *Seen) asked(why string) { s.Asked, s.Required = true, why }
 // back, or ends at a gate with an error that says why.
 func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 	var recheck time.Time
-	p.seen, p.queue, p.claim, p.holding = Seen{}, lock.Queue{}, nil, false
+	p.seen, p.queue, p.claim, p.holding, p.told = Seen{}, lock.Queue{}, nil, false, IsTold(ctx)
 	defer func() {
 		if until := ending.Until(err); !until.IsZero() {
 			recheck = earliest(recheck, until)

@@ -36,7 +36,7 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queue
 		// Working.
 		now := p.Clock.Now()
 		change, after = func(q lock.Queue) lock.Queue { return q.Keep(p.Node, now) }, true
-	case errors.Is(err, lock.ErrQueued) && ready && p.answerDue():
+	case errors.Is(err, lock.ErrQueued) && ready && (p.told || p.answerDue()):
 		// A place is free and nodes before it go first: it says that it is there and waits (a
 		// node woken that does not answer is passed over: see place.PassTurns). Whether it said so
 		// since it was woken is judged by its own clock alone (see answerDue): its entry's time
@@ -77,10 +77,25 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queue
 	return after
 }
 
+// toldKey marks a run's context as one woken by its turn key.
+type toldKey struct{}
+
+// Told is ctx for a run that its turn key woke (a place opened for the node): the run answers in
+// the queue whenever it waits there, ready, however lately its entry said so before. The process
+// that woke it passes over a node whose entry did not change after the wake (see
+// place.PassTurns), whatever the entry said just before it.
+func Told(ctx context.Context) context.Context { return context.WithValue(ctx, toldKey{}, true) }
+
+// IsTold says whether ctx is a run's that its turn key woke (see Told).
+func IsTold(ctx context.Context) bool {
+	told, _ := ctx.Value(toldKey{}).(bool)
+	return told
+}
+
 // answerDue says whether this node's entry, as the run first read the queue, last said that it
 // is there longer ago than a node told of a place has to answer (lock.AnswerWithin): by this
-// node's own clock, with which it wrote the entry. A node told twice within that time answers
-// once; one that runs without being told writes at most once as long.
+// node's own clock, with which it wrote the entry: a run that was not told of a place (see Told)
+// writes at most once as long.
 func (p *Pipeline) answerDue() bool {
 	i, ok := p.queue.Place(p.Node)
 	return ok && p.Clock.Now().Sub(p.queue.Entries[i].Since) >= lock.AnswerWithin

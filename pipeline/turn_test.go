@@ -109,14 +109,17 @@ func TestPassTurns(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
 		queue  lock.Queue
-		held   bool // the lock is full
+		held   bool   // the lock is full
+		stop   string // a stop flag set: "fleet" or "group"
 		passed []string
 		next   []string
 	}{
-		{"neither answered: both passed, the next two told", base, false, []string{"a", "b"}, []string{"c", "d"}},
-		{"a answered: b passed", base.Keep("a", t0.Add(time.Second)), false, []string{"b"}, []string{"c", "d"}},
-		{"a blocked by its own gates, b took the place: nothing to pass", base.Block("a", "health").Leave("b"), false, nil, nil},
-		{"the lock full meanwhile: nothing passed", base, true, nil, nil},
+		{"neither answered: both passed, the next two told", base, false, "", []string{"a", "b"}, []string{"c", "d"}},
+		{"a answered: b passed", base.Keep("a", t0.Add(time.Second)), false, "", []string{"b"}, []string{"c", "d"}},
+		{"a blocked by its own gates, b took the place: nothing to pass", base.Block("a", "health").Leave("b"), false, "", nil, nil},
+		{"the lock full meanwhile: nothing passed", base, true, "", nil, nil},
+		{"the fleet stopped: nobody answers, nobody is passed", base, false, "fleet", nil, nil},
+		{"the group stopped: nobody answers, nobody is passed", base, false, "group", nil, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			st := pipelinetest.NewStore("default", "x")
@@ -124,6 +127,12 @@ func TestPassTurns(t *testing.T) {
 			st.Put("groups/default/queue", string(data))
 			if tt.held {
 				st.PutLock(lock.Record{Version: lock.Version, Holders: []lock.Holder{{Node: "z", Phase: lock.Preparing, Since: t0}}})
+			}
+			switch tt.stop {
+			case "fleet":
+				st.SetStop("upgrade", true)
+			case "group":
+				st.SetGroupStop("group default: upgrade", true)
 			}
 			next, err := place.PassTurns(ctx, st, slog.New(slog.DiscardHandler), woke, 4)
 			if err != nil {
@@ -168,5 +177,42 @@ func TestOwnWakeIsNotFollowed(t *testing.T) {
 		if e.Node == "n2" {
 			t.Fatalf("n2's run follows its own wake: %+v", res.Seen.Woke)
 		}
+	}
+}
+
+// TestToldAnswersAtOnce: a node woken for a place (its turn key said so) answers in the queue
+// whenever the nodes before it go first, however lately it last said it was there; a run it was
+// not told of answers at most once an answer's time. A node that answered just before a wake
+// and not after it would be passed over as gone while its daemon ran.
+func TestToldAnswersAtOnce(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		told    bool
+		last    time.Duration // how long ago its entry last said it was there
+		answers bool
+	}{
+		{"told, having said so 5 s ago", true, 5 * time.Second, true},
+		{"not told, having said so 5 s ago", false, 5 * time.Second, false},
+		{"not told, having said so 15 s ago", false, 15 * time.Second, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newMachine(t)
+			now := m.clock.Now()
+			q := lock.Queue{Version: lock.Version}.Join("n2", now.Add(-time.Minute)).Join("n1", now.Add(-time.Minute)).Keep("n1", now.Add(-tt.last))
+			data, _ := q.Encode()
+			m.store.Put("groups/default/queue", string(data))
+			m.store.SetTrigger("n1", "kernel", true)
+			ctx := t.Context()
+			if tt.told {
+				ctx = pipeline.Told(ctx)
+			}
+			before := m.store.Writes()
+			if _, err := m.run(ctx); !errors.Is(err, lock.ErrQueued) {
+				t.Fatalf("%v, want to wait for n2 in the queue", err)
+			}
+			if answered := m.store.Writes() > before; answered != tt.answers {
+				t.Fatalf("answered %v, want %v", answered, tt.answers)
+			}
+		})
 	}
 }

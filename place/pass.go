@@ -34,13 +34,19 @@ var errNothingToPass = errors.New("every node woken answered")
 // place, waits for its turn or works towards it (its entry says so: see lock.Queue.Keep), or is
 // held by its own gates (blocked). A node of woke whose entry is still as it was woken, while a
 // place is free, has no daemon to answer: it is marked as having missed its turn, and holds up
-// nobody until it runs again. The nodes the change brings to the front hear of it, and so do the
+// nobody until it runs again; under a stop flag nobody is passed over, since no node answers
+// then. The nodes the change brings to the front hear of it, and so do the
 // more ready nodes after them (more grows with each pass the caller makes: however many daemons
 // are gone at the queue's front, a few passes reach one that runs). It returns the entries its
 // change woke, for the next pass (none: nothing was left to pass).
 func PassTurns(ctx context.Context, locks Locks, log *slog.Logger, woke []lock.QueueEntry, more int) ([]lock.QueueEntry, error) {
 	var passed []string
 	v, ch, err := ChangeLock(ctx, locks, log, func(v View) (Change, error) {
+		if v.Stop.Set {
+			// Stopped, no node goes on to a place, and none answers a wake: nobody is passed
+			// over for it (each answers at its first run after the resume).
+			return Change{}, errNothingToPass
+		}
 		passed = silent(v, woke)
 		if len(passed) == 0 || lock.Free(v.Lock, v.Limit, v.GroupNodes) == 0 {
 			return Change{}, errNothingToPass

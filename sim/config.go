@@ -17,6 +17,9 @@ type Config struct {
 	BareEvery int
 	// Hosts are FleetLock hosts, in the groups by turn (see hosts.go).
 	Hosts int
+	// StrictTurns makes a node passed over in its queue while its daemon ran a violation, where
+	// it is otherwise counted (see World.queueWritten).
+	StrictTurns bool
 	// ServerJumps are jumps of the FleetLock server's clock, beside the plan's faults: each By,
 	// At after the start.
 	ServerJumps []Jump

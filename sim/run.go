@@ -21,6 +21,9 @@ type Result struct {
 	// Requests are the fleet's Consul requests in the whole run; RollRequests from the first ask
 	// on.
 	Requests, RollRequests int
+	// PassedLive are the nodes passed over in their queue while their daemon ran (see
+	// Config.StrictTurns).
+	PassedLive int
 }
 
 // Summary is the run's last line.
@@ -33,8 +36,8 @@ func (r Result) Summary() string {
 	if r.Reboots > 0 {
 		perReboot = r.RollRequests / r.Reboots
 	}
-	return fmt.Sprintf("sim: nodes=%d seed=%d steps=%d faults=%d reboots=%d violations=%d handoff_requests_p50=%d requests_per_reboot=%d requests=%d roll=%s roll_vs_bound=%.2f",
-		r.Nodes, r.Seed, r.Steps, r.Faults, r.Reboots, len(r.Violations), r.HandoffRequestsMedian, perReboot, r.Requests, r.Took.Round(time.Second), ratio)
+	return fmt.Sprintf("sim: nodes=%d seed=%d steps=%d faults=%d reboots=%d violations=%d passed_live=%d handoff_requests_p50=%d requests_per_reboot=%d requests=%d roll=%s roll_vs_bound=%.2f",
+		r.Nodes, r.Seed, r.Steps, r.Faults, r.Reboots, len(r.Violations), r.PassedLive, r.HandoffRequestsMedian, perReboot, r.Requests, r.Took.Round(time.Second), ratio)
 }
 
 // Run runs the fleet: every daemon starts, an operator asks every node to reboot, the plan's
@@ -91,7 +94,7 @@ func (w *World) Run() Result {
 	return Result{
 		Seed: w.cfg.Seed, Nodes: len(w.nodes), Steps: w.steps, Faults: w.faults, Reboots: w.reboots,
 		Violations: w.violations, Took: took, Bound: bound, HandoffRequestsMedian: median(w.handoffs),
-		Requests: w.requests(), RollRequests: w.requests() - w.askedAt,
+		Requests: w.requests(), RollRequests: w.requests() - w.askedAt, PassedLive: w.passedLive,
 	}
 }
 

@@ -86,7 +86,7 @@ func Readable(trace []string, last int) []string {
 }
 
 func important(line string) bool {
-	for _, s := range []string{"FAULT", "fault #", "REBOOT", "boots", "daemon starts", "VIOLATION", "operator", " PUT ", " DELETE ", " POST "} {
+	for _, s := range []string{"FAULT", "FINDING", "fault #", "REBOOT", "boots", "daemon starts", "VIOLATION", "operator", " PUT ", " DELETE ", " POST "} {
 		if strings.Contains(line, s) {
 			return true
 		}

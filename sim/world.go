@@ -59,6 +59,8 @@ type World struct {
 	held map[string]int
 	// shared: the instances of the service shared across groups.
 	shared int
+	// passedLive counts the nodes passed over in their queue while their daemon ran.
+	passedLive int
 	// missed are the nodes each group's queue held as having missed their turn at its last write.
 	missed map[string]map[string]bool
 }

@@ -44,6 +44,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.StayGreen, "stay-green", 0, "the daemons' --stay-green")
 	drop := fs.String("drop", "", "faults to leave out, by number (as a shrunk run prints them)")
 	verbose := fs.Bool("v", false, "print every step of the trace as it happens")
+	fs.BoolVar(&cfg.StrictTurns, "strict-turns", false, "a node passed over in its queue while its daemon ran is a violation (counted as passed_live otherwise)")
 	noShrink := fs.Bool("no-shrink", false, "report a violation as found, without shrinking it")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
 	if err := fs.Parse(args); err != nil {
