@@ -76,9 +76,7 @@ type Locks struct {
 	turns     *turns
 }
 
-// now is the server's clock as it reads it: with the monotonic reading time.Now gives, so that
-// what the server judges by its own clock (a holder's deadline, from when it saw the holder
-// begin) is not moved by a jump of its machine's wall clock. A time written takes .UTC().
+// now is the server's clock, monotonic reading and all: a wall clock's jump moves no deadline.
 func (l *Locks) now() time.Time {
 	if l.Now != nil {
 		return l.Now()

@@ -69,17 +69,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cfg.SharedEvery = -1
 	}
 	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+		stop, err := profile(*cpuProfile)
 		if err != nil {
 			fmt.Fprintln(stderr, "rebootmgr-sim:", err)
 			return 1
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintln(stderr, "rebootmgr-sim:", err)
-			return 1
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
 	for s := *seed; s < *seed+uint64(*seeds); s++ {
 		cfg.Seed = s
@@ -93,13 +88,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		if !*noShrink {
-			shrunk, strace, dropped, err := sim.Shrink(cfg, res)
-			if err != nil {
+			if res, trace, err = shrink(cfg, res, stdout); err != nil {
 				fmt.Fprintln(stderr, "rebootmgr-sim:", err)
 				return 1
 			}
-			res, trace = shrunk, strace
-			fmt.Fprintf(stdout, "shrunk: %d of %d faults left out; replay with --seed %d --drop %s\n", len(dropped), cfg.Faults, s, sim.Dropped(dropped))
 		}
 		for _, line := range sim.Readable(trace, 60) {
 			fmt.Fprintln(stdout, line)
@@ -124,4 +116,27 @@ func parseDrop(s string) (map[int]bool, error) {
 		drop[n] = true
 	}
 	return drop, nil
+}
+
+// profile writes a CPU profile to path until stop.
+func profile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// shrink leaves out every fault of a failing run it can, and says how to replay what is left.
+func shrink(cfg sim.Config, res sim.Result, stdout io.Writer) (sim.Result, []string, error) {
+	shrunk, trace, dropped, err := sim.Shrink(cfg, res)
+	if err != nil {
+		return sim.Result{}, nil, err
+	}
+	fmt.Fprintf(stdout, "shrunk: %d of %d faults left out; replay with --seed %d --drop %s\n", len(dropped), cfg.Faults, cfg.Seed, sim.Dropped(dropped))
+	return shrunk, trace, nil
 }
