@@ -33,12 +33,12 @@ func full(src watch.Source) []watch.Event {
 
 // The states a run leaves, as decide sees them.
 var (
-	started      = state{}
-	idle         = state{idle: true}
-	waitingTurn  = state{waitingTurn: true, forLock: true, queued: true}
-	forHealth    = state{health: true, inFlight: []string{"n7"}}
+	started     = state{}
+	idle        = state{idle: true}
+	waitingTurn = state{waitingTurn: true, forLock: true, queued: true}
+	forHealth   = state{health: true, inFlight: []string{"n7"}}
 	// working: at the front of its queue with a place free, waiting for the group's cooldown.
-	working = state{working: true}
+	working      = state{working: true}
 	forLockQueue = state{forLock: true, queued: true}
 	// forLockOut waits for the lock, its entry in the queue not written.
 	forLockOut = state{forLock: true}
