@@ -94,7 +94,7 @@ func testInstall(t *testing.T, deb, _ string) {
 	}
 	files := strings.Fields(query("--listfiles", "rebootmgr"))
 	for _, want := range []string{"/usr/bin/rebootmgr", "/usr/lib/systemd/system/rebootmgr.service", "/etc/default/rebootmgr",
-		"/usr/lib/systemd/system/rebootmgr-fleetlock.service", "/etc/default/rebootmgr-fleetlock",
+		"/usr/lib/systemd/system/rebootmgr-fleetlock.service", "/etc/default/rebootmgr-fleetlock", "/usr/lib/systemd/system/rebootmgr-web.service",
 		"/etc/kernel/postinst.d/zz-rebootmgr", "/etc/rebootmgr/pre_boot_tasks", "/usr/share/doc/rebootmgr/copyright",
 		"/usr/share/doc/rebootmgr/changelog.gz", "/usr/share/man/man8/rebootmgr.8.gz"} {
 		if !slices.Contains(files, want) {

@@ -132,6 +132,7 @@ func testPackageContents(t *testing.T, deb, _ string) {
 		"/usr/lib/systemd/system/rebootmgr.service":                              "-rw-r--r--",
 		"/etc/default/rebootmgr":                                                 "-rw-r--r--",
 		"/usr/lib/systemd/system/rebootmgr-fleetlock.service":                    "-rw-r--r--",
+		"/usr/lib/systemd/system/rebootmgr-web.service":                          "-rw-r--r--",
 		"/etc/default/rebootmgr-fleetlock":                                       "-rw-r--r--",
 		"/etc/kernel/postinst.d/zz-rebootmgr":                                    "-rwxr-xr-x",
 		"/etc/rebootmgr":                                                         "drwxr-xr-x",
@@ -210,7 +211,7 @@ func testUnitVerifies(t *testing.T, _, root string) {
 			os.Remove(target)
 		}
 	}()
-	for _, name := range []string{"rebootmgr.service", "rebootmgr-fleetlock.service"} {
+	for _, name := range []string{"rebootmgr.service", "rebootmgr-fleetlock.service", "rebootmgr-web.service"} {
 		out, err := exec.Command("systemd-analyze", "verify", "--man=no", "--root="+root, "/usr/lib/systemd/system/"+name).CombinedOutput()
 		if err != nil || len(bytes.TrimSpace(out)) > 0 {
 			t.Fatalf("systemd-analyze verify %s: %v\n%s", name, err, out)
@@ -311,24 +312,28 @@ func testMaintainerScripts(t *testing.T, deb, _ string) {
 	}{
 		{"new install", "postinst", []string{"configure", ""}, true,
 			[]string{"deb-systemd-helper unmask rebootmgr.service", "deb-systemd-helper --quiet was-enabled rebootmgr.service", "deb-systemd-helper enable rebootmgr.service",
-				"deb-systemd-helper unmask rebootmgr-fleetlock.service", "deb-systemd-helper update-state rebootmgr-fleetlock.service"},
+				"deb-systemd-helper unmask rebootmgr-fleetlock.service", "deb-systemd-helper update-state rebootmgr-fleetlock.service",
+				"deb-systemd-helper unmask rebootmgr-web.service", "deb-systemd-helper update-state rebootmgr-web.service"},
 			"-", true},
 		{"upgrade, disabled by the operator", "postinst", []string{"configure", "1.0.0"}, false,
 			[]string{"deb-systemd-helper unmask rebootmgr.service", "deb-systemd-helper --quiet was-enabled rebootmgr.service", "deb-systemd-helper update-state rebootmgr.service",
-				"deb-systemd-helper unmask rebootmgr-fleetlock.service", "deb-systemd-helper update-state rebootmgr-fleetlock.service"},
+				"deb-systemd-helper unmask rebootmgr-fleetlock.service", "deb-systemd-helper update-state rebootmgr-fleetlock.service",
+				"deb-systemd-helper unmask rebootmgr-web.service", "deb-systemd-helper update-state rebootmgr-web.service"},
 			"REBOOTMGR_ENABLED=true\n", false},
 		{"upgrade of a node not enabled yet", "postinst", []string{"configure", "1.0.0"}, true,
 			[]string{"deb-systemd-helper unmask rebootmgr.service", "deb-systemd-helper --quiet was-enabled rebootmgr.service", "deb-systemd-helper enable rebootmgr.service",
-				"deb-systemd-helper unmask rebootmgr-fleetlock.service", "deb-systemd-helper update-state rebootmgr-fleetlock.service"},
+				"deb-systemd-helper unmask rebootmgr-fleetlock.service", "deb-systemd-helper update-state rebootmgr-fleetlock.service",
+				"deb-systemd-helper unmask rebootmgr-web.service", "deb-systemd-helper update-state rebootmgr-web.service"},
 			"REBOOTMGR_ENABLED=true\nREBOOTMGR_ENABLED='false'\n", true},
 		{"upgrade of an enabled node", "postinst", []string{"configure", "1.0.0"}, true,
 			[]string{"deb-systemd-helper unmask rebootmgr.service", "deb-systemd-helper --quiet was-enabled rebootmgr.service", "deb-systemd-helper enable rebootmgr.service",
-				"deb-systemd-helper unmask rebootmgr-fleetlock.service", "deb-systemd-helper update-state rebootmgr-fleetlock.service"},
+				"deb-systemd-helper unmask rebootmgr-fleetlock.service", "deb-systemd-helper update-state rebootmgr-fleetlock.service",
+				"deb-systemd-helper unmask rebootmgr-web.service", "deb-systemd-helper update-state rebootmgr-web.service"},
 			"# ours\nexport REBOOTMGR_ENABLED=\"true\"\n", false},
 		{"remove", "postrm", []string{"remove"}, true,
-			[]string{"deb-systemd-helper mask rebootmgr.service rebootmgr-fleetlock.service"}, "-", false},
+			[]string{"deb-systemd-helper mask rebootmgr.service rebootmgr-fleetlock.service rebootmgr-web.service"}, "-", false},
 		{"purge", "postrm", []string{"purge"}, true,
-			[]string{"deb-systemd-helper purge rebootmgr.service rebootmgr-fleetlock.service", "deb-systemd-helper unmask rebootmgr.service rebootmgr-fleetlock.service"}, "-", false},
+			[]string{"deb-systemd-helper purge rebootmgr.service rebootmgr-fleetlock.service rebootmgr-web.service", "deb-systemd-helper unmask rebootmgr.service rebootmgr-fleetlock.service rebootmgr-web.service"}, "-", false},
 	}
 	underSystemd := false
 	if fi, err := os.Stat("/run/systemd/system"); err == nil && fi.IsDir() {
