@@ -170,12 +170,7 @@ func (q Queue) Ahead(node string, now time.Time, may func(QueueEntry) bool, seen
 		if e.Blocked != "" || (may != nil && !may(e)) {
 			continue
 		}
-		// The turn of an entry begins when it joined or a place last opened, whichever is later.
-		turn := e.Since
-		if q.Freed.After(turn) {
-			turn = q.Freed
-		}
-		deadline := seen.At("turn/"+e.Node, turn, now).Add(QueueGrace)
+		deadline := q.turn(e, now, seen).Add(QueueGrace)
 		if !now.Before(deadline) {
 			continue
 		}
@@ -185,6 +180,20 @@ func (q Queue) Ahead(node string, now time.Time, may func(QueueEntry) bool, seen
 		ahead = append(ahead, e.Node)
 	}
 	return ahead, until
+}
+
+// turn is when e's turn began, as seen judges it at now: when it joined (or last said it keeps
+// its turn, see Keep) or when a place last opened, whichever is later. The two were written by
+// two clocks (the node's, and the releaser's): each is judged by its own sighting before they
+// are compared, so that a node whose clock is behind still moves its turn on when it keeps it.
+func (q Queue) turn(e QueueEntry, now time.Time, seen *Sightings) time.Time {
+	start := seen.At("turn/"+e.Node, e.Since, now)
+	if !q.Freed.IsZero() {
+		if freed := seen.At("freed/"+e.Node, q.Freed, now); freed.After(start) {
+			start = freed
+		}
+	}
+	return start
 }
 
 // Served is the queue once node takes a place at now: node leaves it, and the nodes before it

@@ -149,3 +149,37 @@ func TestQueueBounds(t *testing.T) {
 		t.Fatalf("entries blocked for less than a day left: %+v", got.Entries)
 	}
 }
+
+// TestKeptTurnOnAClockBehind: a node at the front whose clock is behind the releaser's keeps
+// its turn as long as it says so (Keep), as the node behind judges it: its entry's time and the
+// moment the place opened are of two clocks, each judged by when it was first seen. Compared as
+// written, its turn ended QueueGrace after the place opened, however often it kept it, and the
+// node behind took its place while it ran (passing it over as gone).
+func TestKeptTurnOnAClockBehind(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC) // the reader's clock
+	seen := NewSightings()
+	behind, ahead := -90*time.Second, 50*time.Second // the front's clock, the releaser's
+	q := Queue{Version: Version, Freed: t0.Add(ahead)}.Join("front", t0.Add(behind)).Join("me", t0)
+	if got, _ := q.Ahead("me", t0, nil, seen); len(got) != 1 {
+		t.Fatalf("as the place opens: ahead %v, want the front", got)
+	}
+	for _, tt := range []struct {
+		after time.Duration // since the place opened, on the reader's clock
+		keeps bool          // the front said it keeps its turn just before
+		ahead bool
+	}{
+		{time.Minute, true, true},
+		{2 * time.Minute, true, true},
+		{3 * time.Minute, true, true},
+		{6 * time.Minute, false, false}, // it stopped saying so at 3 minutes: its turn passed
+	} {
+		now := t0.Add(tt.after)
+		if tt.keeps {
+			q = q.Keep("front", now.Add(-time.Second).Add(behind))
+		}
+		got, _ := q.Ahead("me", now, nil, seen)
+		if (len(got) == 1) != tt.ahead {
+			t.Fatalf("%s after the place opened (kept: %v): ahead %v, want the front ahead: %v", tt.after, tt.keeps, got, tt.ahead)
+		}
+	}
+}
