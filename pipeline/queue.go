@@ -57,6 +57,13 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queue
 	if change == nil {
 		return ready
 	}
+	return p.changeEntry(ctx, change, ready, after)
+}
+
+// changeEntry writes change to the group's queue for queueAfter, and says whether the node waits in
+// the queue, not blocked, once done: after once written, ready (as the run read it) when the queue
+// could not be written, false when it has no room for the node.
+func (p *Pipeline) changeEntry(ctx context.Context, change func(lock.Queue) lock.Queue, ready, after bool) (queued bool) {
 	// A node the queue has no room for (see lock.MaxQueueBytes) waits outside it: it is told of
 	// no place, and looks at every change.
 	full := false

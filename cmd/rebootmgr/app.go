@@ -102,22 +102,7 @@ func run(ctx context.Context, args []string, e env, stdout, stderr io.Writer) in
 		}
 	}
 	if name == "" {
-		// No command is never the reboot: a bare rebootmgr, typed to see what it does, gets
-		// the commands.
-		usage(stderr)
-		// The Python rebootmgr's command line has no command: its flags say what it was.
-		var hints []string
-		for _, a := range args {
-			if hint := pythonFlagHint(a); hint != "" {
-				hints = append(hints, hint)
-			}
-		}
-		if len(hints) > 0 {
-			fmt.Fprintf(stderr, "rebootmgr: no command given (rebootmgr reboot reboots this node), and %s\n", strings.Join(hints, "; and "))
-			return exitUsage
-		}
-		fmt.Fprintln(stderr, "rebootmgr: no command given: rebootmgr reboot reboots this node (rebootmgr help: the commands)")
-		return exitUsage
+		return noCommand(args, stderr)
 	}
 	if name == "help" {
 		if len(args) == 1 && args[0] != "help" && !strings.HasPrefix(args[0], "-") {
@@ -159,6 +144,25 @@ func run(ctx context.Context, args []string, e env, stdout, stderr io.Writer) in
 	}
 	fmt.Fprintln(stderr, "Usage: rebootmgr COMMAND [flags]  (rebootmgr help: the commands)")
 	fmt.Fprintln(stderr, unknownCommand(name))
+	return exitUsage
+}
+
+// noCommand answers a command line without a command, args its flags, and returns the exit code.
+// No command is never the reboot: a bare rebootmgr, typed to see what it does, gets the commands.
+func noCommand(args []string, stderr io.Writer) int {
+	usage(stderr)
+	// The Python rebootmgr's command line has no command: its flags say what it was.
+	var hints []string
+	for _, a := range args {
+		if hint := pythonFlagHint(a); hint != "" {
+			hints = append(hints, hint)
+		}
+	}
+	if len(hints) > 0 {
+		fmt.Fprintf(stderr, "rebootmgr: no command given (rebootmgr reboot reboots this node), and %s\n", strings.Join(hints, "; and "))
+		return exitUsage
+	}
+	fmt.Fprintln(stderr, "rebootmgr: no command given: rebootmgr reboot reboots this node (rebootmgr help: the commands)")
 	return exitUsage
 }
 

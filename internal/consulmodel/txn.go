@@ -158,6 +158,17 @@ func (m *Model) txnOp(op *api.KVTxnOp, idx uint64) (api.TxnResults, []string, er
 		return nil, m.kv.deleteTree(k, idx), nil
 	case api.KVLock, api.KVUnlock:
 		return m.txnLock(op, idx)
+	case api.KVGet, api.KVGetOrEmpty, api.KVGetTree, api.KVCheckSession, api.KVCheckIndex, api.KVCheckNotExists:
+		return m.txnRead(op)
+	}
+	return nil, nil, fmt.Errorf("unknown KV verb %q", op.Verb)
+}
+
+// txnRead runs one KV operation that reads or checks and changes nothing: its results, or why it
+// failed (Consul's words, as txnOp's).
+func (m *Model) txnRead(op *api.KVTxnOp) (api.TxnResults, []string, error) {
+	k := op.Key
+	switch op.Verb {
 	case api.KVGet, api.KVGetOrEmpty:
 		e := m.kv.get(k)
 		if e == nil {

@@ -94,27 +94,36 @@ func (f *Fleet) State() State {
 	}
 	s.Stop = pairs[keys.Stop()] != nil
 	for group := range groups {
-		if p := pairs[keys.GroupLock(group)]; p != nil {
-			if s.Locks[group], err = lock.Decode(p.Value); err != nil {
-				t.Fatalf("lock record of group %s: %v", group, err)
-			}
-		}
-		if p := pairs[keys.GroupStop(group)]; p != nil {
-			s.GroupStops[group] = string(p.Value)
-		}
-		if p := pairs[keys.GroupQueue(group)]; p != nil {
-			if s.Queues[group], err = lock.DecodeQueue(p.Value); err != nil {
-				t.Fatalf("queue of group %s: %v", group, err)
-			}
-		}
-		s.Limits[group] = lock.One
-		if p := pairs[keys.GroupLimit(group)]; p != nil {
-			if s.Limits[group], err = lock.ParseLimit(string(p.Value)); err != nil {
-				t.Fatalf("limit of group %s: %v", group, err)
-			}
-		}
+		f.groupState(&s, keys, pairs, group)
 	}
 	return s
+}
+
+// groupState fills in s the lock record, stop flag, queue and limit of group (1 when unset) from
+// the pairs State read, failing the test on a record it cannot decode.
+func (f *Fleet) groupState(s *State, keys store.Keys, pairs map[string]*api.KVPair, group string) {
+	t := f.t
+	t.Helper()
+	var err error
+	if p := pairs[keys.GroupLock(group)]; p != nil {
+		if s.Locks[group], err = lock.Decode(p.Value); err != nil {
+			t.Fatalf("lock record of group %s: %v", group, err)
+		}
+	}
+	if p := pairs[keys.GroupStop(group)]; p != nil {
+		s.GroupStops[group] = string(p.Value)
+	}
+	if p := pairs[keys.GroupQueue(group)]; p != nil {
+		if s.Queues[group], err = lock.DecodeQueue(p.Value); err != nil {
+			t.Fatalf("queue of group %s: %v", group, err)
+		}
+	}
+	s.Limits[group] = lock.One
+	if p := pairs[keys.GroupLimit(group)]; p != nil {
+		if s.Limits[group], err = lock.ParseLimit(string(p.Value)); err != nil {
+			t.Fatalf("limit of group %s: %v", group, err)
+		}
+	}
 }
 
 // retry runs do until it succeeds, failing the test after waitTimeout: for reads that fail
