@@ -13,6 +13,9 @@ import (
 // WokeEntries are the entries of the nodes that ch, written against v, told that a place is
 // theirs to look at (see Woken), as ch wrote them.
 func WokeEntries(v View, ch Change) []lock.QueueEntry {
+	if ch.Untold {
+		return nil
+	}
 	q := v.Queue
 	if ch.Queue != nil {
 		q = *ch.Queue

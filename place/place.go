@@ -40,7 +40,8 @@ type Locks interface {
 	// the Python rebootmgr's keys at one moment.
 	View(ctx context.Context) (View, error)
 	// Commit writes ch if nothing v holds changed since it was read; false (nothing written)
-	// if something did.
+	// if something did. It returns true with ErrUntold when it wrote ch without telling the
+	// nodes ch woke.
 	Commit(ctx context.Context, v View, ch Change) (bool, error)
 	// ChangeClaims writes the fleet's claims of room as change makes them from the record as
 	// read, with check-and-set (read again when another node wrote it meanwhile).

@@ -58,6 +58,9 @@ type Change struct {
 	// Wake are nodes of the queue to tell that a place is theirs to look at, besides those the
 	// change brings to its front (see Woken).
 	Wake []string
+	// Untold: the change was written without telling the nodes it woke (the store's ACL policy
+	// denies their turn keys: see ErrUntold); nobody follows them (see WokeEntries).
+	Untold bool
 	// Limit is the group's limit as it is to be; nil when the change leaves it as it is (then it
 	// is neither written nor checked).
 	Limit *lock.Limit

@@ -75,6 +75,10 @@ func (c *Consul) Commit(ctx context.Context, v place.View, ch place.Change) (boo
 		}
 		c.logger().Warn("could not tell the nodes next in the group's queue that a place opened (the ACL policy does not let this node write their turn keys): they see it at their next tick",
 			logkey.Err, err)
+		if ok, err := c.txn(ctx, ops); !ok || err != nil {
+			return ok, err
+		}
+		return true, place.ErrUntold
 	}
 	return c.txn(ctx, ops)
 }
