@@ -10,45 +10,51 @@ import (
 // The daemon's watches, as cmd/rebootmgr wires them: which key wakes a node with which source,
 // and which of the daemon's pauses holds that watch.
 
-// source is what a change of key tells n's daemon, and whether its watch is held now; ok false
-// when n does not watch key.
+// source is what a change of key tells n's daemon, and whether its watch is held now (see
+// heldNow); ok false when n does not watch key.
 func (p *proc) source(key string) (src watch.Source, held, ok bool) {
-	n, d := p.node, p.d
+	src, ok = p.watched(key)
+	return src, ok && p.heldNow(src), ok
+}
+
+// watched is the source of the daemon's watch of key (see cmd/rebootmgr's daemon sources);
+// false when n does not watch key.
+func (p *proc) watched(key string) (watch.Source, bool) {
+	n := p.node
 	if key == "" {
-		return watch.SourceHealth, d.Health.Held(), len(n.services) > 0
+		return watch.SourceHealth, len(n.services) > 0
 	}
 	k, ok := p.w.keys.Parse(key)
 	if !ok {
-		return "", false, false
+		return "", false
 	}
 	switch k.Kind {
 	case store.KindStop:
-		return watch.SourceStop, false, true
+		return watch.SourceStop, true
 	case store.KindGroupStop:
-		return watch.SourceStop, false, k.Group == n.group
+		return watch.SourceStop, k.Group == n.group
 	case store.KindRebootRequired:
-		return watch.SourceTrigger, false, k.Node == n.name
+		return watch.SourceTrigger, k.Node == n.name
 	case store.KindDisabled:
-		return watch.SourceDisabled, false, k.Node == n.name
+		return watch.SourceDisabled, k.Node == n.name
 	case store.KindLimit:
-		return watch.SourceLimit, false, k.Group == n.group
+		return watch.SourceLimit, k.Group == n.group
 	case store.KindTurn:
 		if k.Group != n.group || k.Node != n.name {
-			return "", false, false
+			return "", false
 		}
-		src := watch.SourceLook
 		if v, _, ok := p.w.model.Get(key); ok && store.TurnIsPlace([]byte(v)) {
-			src = watch.SourceTurn
+			return watch.SourceTurn, true
 		}
-		return src, d.Turn.Held(), true
+		return watch.SourceLook, true
 	case store.KindLock, store.KindQueue:
-		return watch.SourceLock, d.Quiet.Held(), k.Group == n.group
+		return watch.SourceLock, k.Group == n.group
 	case store.KindHolders:
-		return watch.SourceHolders, d.Quiet.Held(), true
+		return watch.SourceHolders, true
 	case store.KindClaims:
-		return watch.SourceClaims, d.Claims.Held(), true
+		return watch.SourceClaims, true
 	}
-	return "", false, false
+	return "", false
 }
 
 // onWrite is the model's news of a write: every daemon watching a key written hears of it after
