@@ -123,6 +123,13 @@ func afterLook(s state, res pipeline.Result, err error) (action, string) {
 // holds says which of the watches a node does not need as it is are held: see Daemon.Quiet.
 type holds struct{ quiet, health, turn, claims bool }
 
+// NewPauses are the pauses of a daemon's watches (see Daemon.Quiet) as its loop starts: held as
+// the start's state holds them, so that no source hears before the loop what the loop would not.
+func NewPauses() (quiet, health, turn, claims *watch.Pause) {
+	h := watches(state{}, false)
+	return watch.NewPause(h.quiet), watch.NewPause(h.health), watch.NewPause(h.turn), watch.NewPause(h.claims)
+}
+
 // watches is what the watches hold in state s (a node that works towards its place hears its
 // turn key too: a wake asks it to answer, and only a run answers); evaluating, as the daemon runs the pipeline
 // (an idle node lets its health watches ask once more, so that they hear the next change and

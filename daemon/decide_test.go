@@ -192,6 +192,15 @@ func TestStateAfter(t *testing.T) {
 // TestWatches: what each state holds (see Daemon.Quiet): the lock's watches and health while
 // idle or waiting for its turn, the turn key unless it waits for it, the claims unless it
 // yields; an idle node's health watches ask once more at each evaluation.
+// TestNewPauses: the pauses a daemon starts with hold what the start's state holds.
+func TestNewPauses(t *testing.T) {
+	quiet, health, turn, claims := NewPauses()
+	got := holds{quiet: quiet.Held(), health: health.Held(), turn: turn.Held(), claims: claims.Held()}
+	if want := (holds{quiet: false, health: false, turn: true, claims: true}); got != want {
+		t.Fatalf("new pauses hold %+v, want %+v", got, want)
+	}
+}
+
 func TestWatches(t *testing.T) {
 	tests := []struct {
 		name       string

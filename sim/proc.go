@@ -202,14 +202,14 @@ func (p *proc) daemon() *daemon.Daemon {
 		Logger:    quiet,
 		Sightings: lock.NewSightings(),
 	}
-	return &daemon.Daemon{
+	d := &daemon.Daemon{
 		Pipeline: pl, Events: watch.NewEvents(), Notifier: noNotifier{}, Logger: quiet,
 		Node: n.name, Group: n.group, Retry: retry, Clock: ck, AnswerWithin: lock.AnswerWithin,
-		Quiet: watch.NewPause(false), Health: watch.NewPause(false),
-		Turn: watch.NewPause(true), Claims: watch.NewPause(true),
 		RebootTimeout: 10 * time.Minute,
 		Observe:       p.observe,
 	}
+	d.Quiet, d.Health, d.Turn, d.Claims = daemon.NewPauses()
+	return d
 }
 
 // observe writes a run's status into the trace when it changed.

@@ -127,7 +127,8 @@ func (df *daemonFlags) daemon(w *wired, e env, lastStart, now time.Time) *daemon
 		p.ClaimFor = 2 * df.interval
 	}
 	// What a node need not hear as it is: see daemon.Daemon.Quiet.
-	ps := pauses{quiet: watch.NewPause(false), health: watch.NewPause(false), turn: watch.NewPause(true), claims: watch.NewPause(true)}
+	var ps pauses
+	ps.quiet, ps.health, ps.turn, ps.claims = daemon.NewPauses()
 	return &daemon.Daemon{
 		Pipeline:      p,
 		Events:        watch.NewEvents(),
