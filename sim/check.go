@@ -52,9 +52,6 @@ func (w *World) rebootStarts(p *proc) error {
 	}
 	w.checkAlone(n, down)
 	w.checkQuorum(n)
-	if at, ok := w.asked[n.name]; ok {
-		w.waits = append(w.waits, w.sched.now.Sub(at))
-	}
 	if w.lastEnd >= 0 {
 		w.handoffs = append(w.handoffs, w.requests()-w.lastEnd)
 		w.lastEnd = -1

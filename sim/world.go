@@ -50,8 +50,6 @@ type World struct {
 	watchRequests int
 	// asks: the waves of asks so far; askedAt, the fleet's requests at the first.
 	asks, askedAt int
-	// waits are how long each reboot asked for waited for its start.
-	waits []time.Duration
 	// handoffs: the Consul requests of the fleet between one reboot's end and the next start.
 	handoffs []int
 	lastEnd  int
