@@ -121,13 +121,16 @@ func (w *World) done() bool {
 	if w.asks < w.cfg.Waves || (w.cfg.Faults > 0 && w.sched.now.Before(epoch.Add(w.cfg.FaultTime))) {
 		return false
 	}
-	for _, n := range append(slices.Clone(w.nodes), w.hosts...) {
-		if n.down || n.finishing || (n.proc != nil && n.proc.idle == nil) {
-			// Down, or its daemon is in the middle of a step.
-			return false
-		}
-		if at, ok := w.asked[n.name]; ok && n.rebootedAfter(at) {
-			delete(w.asked, n.name)
+	// Checked after every step: the machines are walked where they are, not copied.
+	for _, machines := range [][]*node{w.nodes, w.hosts} {
+		for _, n := range machines {
+			if n.down || n.finishing || (n.proc != nil && n.proc.idle == nil) {
+				// Down, or its daemon is in the middle of a step.
+				return false
+			}
+			if at, ok := w.asked[n.name]; ok && n.rebootedAfter(at) {
+				delete(w.asked, n.name)
+			}
 		}
 	}
 	if len(w.asked) > 0 {
