@@ -38,11 +38,7 @@ func (b *backend) await(name string, read func(q *api.QueryOptions) (string, uin
 	if !b.model && len(b.got) < len(b.want) {
 		want = strings.TrimPrefix(b.want[len(b.got)], name+": ")
 	}
-	// A real agent's view converges on the model's: a restarted agent passes once the leader
-	// reconciles it, at once when it hears the member join, else at its reconcile interval (a
-	// minute), which a loaded machine may need twice over. Blocking queries wait for each
-	// change, so the bound costs nothing when it converges at once.
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var index uint64
 	for {
