@@ -44,6 +44,10 @@ type Config struct {
 	Budget time.Duration
 	// MaxSteps ends a run that has not ended by then, as a violation.
 	MaxSteps int
+	// HealthReads makes the daemons' health watches read the model as watch.HealthSource does
+	// (see healthwatch.go), each answer a request counted with its bytes, where they are
+	// otherwise counted as two requests at each event they hear.
+	HealthReads bool
 	// Verbose, when set, hears every line of the trace as it is written.
 	Verbose io.Writer
 	// Drop are the faults of the plan left out (by their number), as shrinking leaves them.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/hashicorp/consul/api"
 
 	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/daemon"
@@ -43,6 +44,11 @@ type proc struct {
 	status string
 	// host: a FleetLock host's loop, not a daemon (see hosts.go).
 	host bool
+	// health are its health watches, with Config.HealthReads: they read through hclient, and
+	// remember the members they see in hstore.
+	health  []*hwatch
+	hclient *api.Client
+	hstore  *store.Consul
 }
 
 // start starts node's daemon and runs it until it parks.
@@ -57,8 +63,14 @@ func (w *World) start(n *node) {
 	p.d = p.daemon()
 	w.log(n.name, "daemon starts (run %d, boot %s)", p.gen, n.bootID)
 	// Its start's requests the simulation stands in for: each watch's first read (ten keys and
-	// the health of each service), and its registration with its check.
-	w.watchRequests += 10 + len(n.services) + 2
+	// the health of each service, unless the health watches read), and its registration with
+	// its check.
+	w.watchRequests += 10 + 2
+	if w.cfg.HealthReads {
+		w.startHealth(p)
+	} else {
+		w.watchRequests += len(n.services)
+	}
 	p.armTick(time.Duration(w.sched.rng.Int64N(int64(w.cfg.Interval))))
 	go p.main()
 	w.awaitPark()
@@ -75,6 +87,9 @@ func (p *proc) main() {
 				return
 			}
 			p.w.release(p)
+			if p.health != nil {
+				p.w.healthStepped(p)
+			}
 			if p.parkIdle() {
 				return
 			}

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"slices"
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/store"
@@ -61,6 +62,9 @@ func (p *proc) watched(key string) (watch.Source, bool) {
 // a watch's latency, or once its watch is no longer held.
 func (w *World) onWrite(keys []string) {
 	w.afterWrite(keys)
+	if w.cfg.HealthReads && slices.Contains(keys, "") {
+		w.healthChanged()
+	}
 	for _, n := range w.nodes {
 		p := n.proc
 		if p == nil || p.dead || p.host {
@@ -82,8 +86,10 @@ func (w *World) onWrite(keys []string) {
 // deliver tells p of src after a watch's latency: a blocking query's answer, then the event.
 func (w *World) deliver(p *proc, src watch.Source) {
 	// The blocking query that returns with the change is a request of the node's, and its next
-	// one, made at once, is another.
-	w.watchRequests += 2
+	// one, made at once, is another (the health watches' are counted as they read, when they do).
+	if src != watch.SourceHealth || !w.cfg.HealthReads {
+		w.watchRequests += 2
+	}
 	lat := time.Duration(w.sched.rng.Int64N(int64(20 * time.Millisecond)))
 	w.sched.add(w.sched.now.Add(lat), p.node.name, "event "+string(src), func() {
 		if p.dead {

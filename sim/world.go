@@ -48,6 +48,8 @@ type World struct {
 	asked map[string]time.Time
 	// watchRequests are the requests the daemons' watches would have made (see deliver).
 	watchRequests int
+	// hcost is what the health watches' answers cost, with Config.HealthReads.
+	hcost healthCost
 	// asks: the waves of asks so far; askedAt, the fleet's requests at the first.
 	asks, askedAt int
 	// handoffs: the Consul requests of the fleet between one reboot's end and the next start.

@@ -16,6 +16,8 @@ type Pause struct {
 	lifted chan struct{}
 	// waiting counts the queries held now.
 	waiting int
+	// lifts counts the times the pause was lifted.
+	lifts uint64
 }
 
 // NewPause returns a pause, held or not.
@@ -37,6 +39,7 @@ func (p *Pause) Set(held bool) {
 		p.lifted = make(chan struct{})
 	case !held && p.held:
 		close(p.lifted)
+		p.lifts++
 	}
 	p.held = held
 }
@@ -49,6 +52,17 @@ func (p *Pause) Held() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.held
+}
+
+// Lifts is how many times the pause was lifted: a query held then went on, even if the pause
+// holds again since (a simulator that stands in for the queries asks it after each step).
+func (p *Pause) Lifts() uint64 {
+	if p == nil {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lifts
 }
 
 // Wait returns once the queries may go on (nil), or the context's cause when it ends first.

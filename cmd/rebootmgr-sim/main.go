@@ -47,6 +47,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.StrictTurns, "strict-turns", false, "a node passed over in its queue while its daemon ran is a violation (counted as passed_live otherwise)")
 	noShrink := fs.Bool("no-shrink", false, "report a violation as found, without shrinking it")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
+	var idle sim.IdleConfig
+	idleSizes := fs.String("idle", "", "instead of a roll: what an idle daemon costs, for each of these sizes of its service (10,100,1000)")
+	fs.IntVar(&idle.Daemons, "idle-daemons", 2, "with --idle: the instances that run a daemon")
+	fs.IntVar(&idle.Ticks, "idle-ticks", 12, "with --idle: how many ticks the daemons are measured")
+	fs.DurationVar(&idle.Flap, "idle-flap", 0, "with --idle: how often a check of the service changes (0: never)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -67,6 +72,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if cfg.SharedEvery == 0 {
 		cfg.SharedEvery = -1
+	}
+	if *idleSizes != "" {
+		idle.Seed = *seed
+		return runIdle(idle, *idleSizes, stdout, stderr)
 	}
 	if *cpuProfile != "" {
 		stop, err := profile(*cpuProfile)
@@ -99,6 +108,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "violation: %s\n", res.Violations[0])
 		fmt.Fprintln(stdout, res.Summary())
 		return 1
+	}
+	return 0
+}
+
+// runIdle measures an idle daemon for each size of its service in sizes.
+func runIdle(cfg sim.IdleConfig, sizes string, stdout, stderr io.Writer) int {
+	for _, f := range strings.Split(sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			fmt.Fprintf(stderr, "rebootmgr-sim: --idle: %q is not a number of instances\n", f)
+			return 64
+		}
+		cfg.Instances = n
+		res, err := sim.Idle(cfg)
+		if err != nil {
+			fmt.Fprintln(stderr, "rebootmgr-sim:", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, res.Summary())
 	}
 	return 0
 }

@@ -54,6 +54,23 @@ func (m *Model) Index() uint64 {
 	return m.index
 }
 
+// HealthIndex is the index a read of service's health (/v1/health/service/NAME) would carry
+// now. It is no request: a simulator that stands in for a blocking query asks it whether the
+// query would return.
+func (m *Model) HealthIndex(service string) uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cat.serviceIndex(service, true)
+}
+
+// NodeIndex is the index a read of a node's catalog entry (/v1/catalog/node/NODE) would carry
+// now (the nodes' and services' tables'); no request, as HealthIndex.
+func (m *Model) NodeIndex() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return max(m.cat.nodesIdx, m.cat.servicesIdx, 1)
+}
+
 // next is the index the next change is given (m.mu held); commit makes it the model's.
 func (m *Model) next() uint64 { return m.index + 1 }
 
