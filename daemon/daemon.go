@@ -84,9 +84,13 @@ type Daemon struct {
 	// turn in its group's queue; Turn (its turn key, see pipeline.Woken) unless it waits for its
 	// turn. A hand-off then wakes the nodes a place opened for, not every node of the group,
 	// and no node re-reads a large service's health at every reboot of one of its members. An
-	// idle node lets Health go for one change at every evaluation (the tick at least): its reads
-	// remember the members of the services, so that one that leaves cleanly still counts.
-	Quiet, Health, Turn *watch.Pause
+	// idle node lets Health go at every evaluation (the tick at least) for the set of its
+	// services, and for each service at its turn only (see watch.HealthShares): the service's
+	// idle daemons take turns reading it whole, about two a tick, and remember the members they
+	// see, so that one that leaves cleanly still counts.
+	Quiet  *watch.Pause
+	Health *watch.HealthHold
+	Turn   *watch.Pause
 	// Claims, when set, holds the watch of the fleet's claims of room unless the node yields a
 	// place to a claim (lock.ErrYields): then it looks again once that node has looked.
 	Claims *watch.Pause

@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/lock"
@@ -120,25 +121,41 @@ func afterLook(s state, res pipeline.Result, err error) (action, string) {
 	return keep, "the lock is still held, or could not be read: the look stands for a run"
 }
 
-// holds says which of the watches a node does not need as it is are held: see Daemon.Quiet.
-type holds struct{ quiet, health, turn, claims bool }
+// holds says which of the watches a node does not need as it is are held (see Daemon.Quiet),
+// and what its health watches do.
+type holds struct {
+	quiet        bool
+	health       watch.HealthMode
+	turn, claims bool
+}
 
 // NewPauses are the pauses of a daemon's watches (see Daemon.Quiet) as its loop starts: held as
 // the start's state holds them, so that no source hears before the loop what the loop would not.
-func NewPauses() (quiet, health, turn, claims *watch.Pause) {
+// node and interval (its tick) say when an idle node takes its turn reading a service (see
+// watch.Reads).
+func NewPauses(node string, interval time.Duration) (quiet *watch.Pause, health *watch.HealthHold, turn, claims *watch.Pause) {
 	h := watches(state{}, false)
-	return watch.NewPause(h.quiet), watch.NewPause(h.health), watch.NewPause(h.turn), watch.NewPause(h.claims)
+	return watch.NewPause(h.quiet), watch.NewHealthHold(node, interval, h.health), watch.NewPause(h.turn), watch.NewPause(h.claims)
 }
 
 // watches is what the watches hold in state s (a node that works towards its place hears its
-// turn key too: a wake asks it to answer, and only a run answers); evaluating, as the daemon runs the pipeline
-// (an idle node lets its health watches ask once more, so that they hear the next change and
-// remember a member new to a service: once an evaluation, the tick's at least).
+// turn key too: a wake asks it to answer, and only a run answers); evaluating, as the daemon runs
+// the pipeline. An idle node's health watches share the reads of each service with the service's
+// other idle daemons as it evaluates (watch.HealthShares): the one of its set of services asks
+// once more, and each service's at this node's turn only, so that a large service is read by
+// about two of its idle daemons a tick, and not by every one.
 func watches(s state, evaluating bool) holds {
 	quiet := s.idle || s.waitingTurn
+	health := watch.HealthAsks
+	switch {
+	case evaluating && s.idle:
+		health = watch.HealthShares
+	case quiet:
+		health = watch.HealthHeld
+	}
 	return holds{
 		quiet:  quiet,
-		health: quiet && !(evaluating && s.idle),
+		health: health,
 		turn:   !s.waitingTurn && !s.working,
 		claims: !s.yielding,
 	}

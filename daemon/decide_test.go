@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/lock"
@@ -189,34 +190,36 @@ func TestStateAfter(t *testing.T) {
 	}
 }
 
-// TestWatches: what each state holds (see Daemon.Quiet): the lock's watches and health while
-// idle or waiting for its turn, the turn key unless it waits for it, the claims unless it
-// yields; an idle node's health watches ask once more at each evaluation.
 // TestNewPauses: the pauses a daemon starts with hold what the start's state holds.
 func TestNewPauses(t *testing.T) {
-	quiet, health, turn, claims := NewPauses()
-	got := holds{quiet: quiet.Held(), health: health.Held(), turn: turn.Held(), claims: claims.Held()}
-	if want := (holds{quiet: false, health: false, turn: true, claims: true}); got != want {
-		t.Fatalf("new pauses hold %+v, want %+v", got, want)
+	quiet, health, turn, claims := NewPauses("n1", 5*time.Minute)
+	if quiet.Held() || health.Held() || health.Services().Held() || health.Service("web").Held() || !turn.Held() || !claims.Held() {
+		t.Fatalf("new pauses hold quiet %v, health %v, turn %v, claims %v; want the turn key and the claims only",
+			quiet.Held(), health.Held(), turn.Held(), claims.Held())
 	}
 }
 
+// TestWatches: what each state holds (see Daemon.Quiet): the lock's watches and health while
+// idle or waiting for its turn, the turn key unless it waits for it, the claims unless it
+// yields; an idle node's health watches share the reads of each service as it evaluates (the
+// set of its services asks once more, each service at its turn).
 func TestWatches(t *testing.T) {
+	const asks, held, shares = watch.HealthAsks, watch.HealthHeld, watch.HealthShares
 	tests := []struct {
 		name       string
 		s          state
 		evaluating bool
 		want       holds
 	}{
-		{"the start", started, false, holds{quiet: false, health: false, turn: true, claims: true}},
-		{"idle", idle, false, holds{quiet: true, health: true, turn: true, claims: true}},
-		{"idle, evaluating", idle, true, holds{quiet: true, health: false, turn: true, claims: true}},
-		{"waiting for its turn", waitingTurn, false, holds{quiet: true, health: true, turn: false, claims: true}},
-		{"waiting for its turn, evaluating", waitingTurn, true, holds{quiet: true, health: true, turn: false, claims: true}},
-		{"waiting for the lock", forLockQueue, false, holds{quiet: false, health: false, turn: true, claims: true}},
-		{"waiting for health", forHealth, true, holds{quiet: false, health: false, turn: true, claims: true}},
-		{"yielding", state{forLock: true, yielding: true}, false, holds{quiet: false, health: false, turn: true, claims: false}},
-		{"working towards its place", working, false, holds{quiet: false, health: false, turn: false, claims: true}},
+		{"the start", started, false, holds{quiet: false, health: asks, turn: true, claims: true}},
+		{"idle", idle, false, holds{quiet: true, health: held, turn: true, claims: true}},
+		{"idle, evaluating", idle, true, holds{quiet: true, health: shares, turn: true, claims: true}},
+		{"waiting for its turn", waitingTurn, false, holds{quiet: true, health: held, turn: false, claims: true}},
+		{"waiting for its turn, evaluating", waitingTurn, true, holds{quiet: true, health: held, turn: false, claims: true}},
+		{"waiting for the lock", forLockQueue, false, holds{quiet: false, health: asks, turn: true, claims: true}},
+		{"waiting for health", forHealth, true, holds{quiet: false, health: asks, turn: true, claims: true}},
+		{"yielding", state{forLock: true, yielding: true}, false, holds{quiet: false, health: asks, turn: true, claims: false}},
+		{"working towards its place", working, false, holds{quiet: false, health: asks, turn: false, claims: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -249,7 +249,7 @@ func (l *loop) report(res pipeline.Result, err error) {
 // hold sets what the watches hold.
 func (d *Daemon) hold(h holds) {
 	d.Quiet.Set(h.quiet)
-	d.Health.Set(h.health)
+	d.Health.Set(h.health, d.clock().Now())
 	d.Turn.Set(h.turn)
 	d.Claims.Set(h.claims)
 }

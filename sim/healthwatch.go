@@ -54,7 +54,12 @@ func (w *World) startHealth(p *proc) {
 }
 
 // healthPause is the pause that holds p's watch of service ("" for the set of its services).
-func (p *proc) healthPause(string) *watch.Pause { return p.d.Health }
+func (p *proc) healthPause(service string) *watch.Pause {
+	if service == "" {
+		return p.d.Health.Services()
+	}
+	return p.d.Health.Service(service)
+}
 
 // index is the index a read of what hw watches would carry now.
 func (w *World) index(hw *hwatch) uint64 {
@@ -77,7 +82,9 @@ func (w *World) answer(p *proc, hw *hwatch) {
 		instances, meta, err := watch.Instances(p.hclient, hw.service, &api.QueryOptions{})
 		if err == nil {
 			hw.index = meta.LastIndex
-			_ = p.hstore.Remember(ctx, hw.service, nodesOf(instances))
+			nodes := nodesOf(instances)
+			p.d.Health.Saw(hw.service, len(nodes))
+			_ = p.hstore.Remember(ctx, hw.service, nodes)
 		}
 	}
 	after := w.nodeStats(p.node.name)

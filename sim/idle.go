@@ -14,8 +14,9 @@ type IdleConfig struct {
 	Seed uint64
 	// Instances of the service; Daemons, the nodes of them running a daemon (2 when zero).
 	Instances, Daemons int
-	// Ticks is how long the daemons are measured, in ticks, once their start is over (12 when
-	// zero).
+	// Ticks is how long the daemons are measured, in ticks, once their start is over (when
+	// zero: whole rounds of their turns at reading the service, an hour at least; see
+	// watch.Period).
 	Ticks int
 	// Interval is the daemons' tick (5m when zero).
 	Interval time.Duration
@@ -47,7 +48,8 @@ func Idle(cfg IdleConfig) (IdleResult, error) {
 		cfg.Daemons = 2
 	}
 	if cfg.Ticks <= 0 {
-		cfg.Ticks = 12
+		round := int(watch.Period(cfg.Instances))
+		cfg.Ticks = round * ((12 + round - 1) / round)
 	}
 	if cfg.Instances < cfg.Daemons {
 		return IdleResult{}, fmt.Errorf("idle: %d daemons among %d instances", cfg.Daemons, cfg.Instances)

@@ -223,7 +223,7 @@ func (p *proc) daemon() *daemon.Daemon {
 		RebootTimeout: 10 * time.Minute,
 		Observe:       p.observe,
 	}
-	d.Quiet, d.Health, d.Turn, d.Claims = daemon.NewPauses()
+	d.Quiet, d.Health, d.Turn, d.Claims = daemon.NewPauses(n.name, w.cfg.Interval)
 	return d
 }
 

@@ -141,15 +141,16 @@ type HealthSource struct {
 	// that they are remembered as its members; and no nodes when a read failed, since the
 	// nodes it heard last may have left and come back meanwhile.
 	Seen func(ctx context.Context, service string, nodes []string)
-	// Pause, when set, holds the watches (of the set of services and of each one's health)
-	// between two changes while it is held.
-	Pause *Pause
+	// Hold, when set, holds the watches (of the set of services, and of each one's health)
+	// between two changes as the daemon's state asks, and hears how many nodes run each service
+	// at every read of its health.
+	Hold *HealthHold
 }
 
 // Run watches until ctx ends. It is ready when it has read the set of services and the
 // health of each once.
 func (s HealthSource) Run(ctx context.Context, events *Events, ready func()) error {
-	services := &Query{Wait: s.Wait, Options: s.Options, Pause: s.Pause, Fetch: func(ctx context.Context, q *api.QueryOptions) (string, uint64, error) {
+	services := &Query{Wait: s.Wait, Options: s.Options, Pause: s.Hold.Services(), Fetch: func(ctx context.Context, q *api.QueryOptions) (string, uint64, error) {
 		node, meta, err := s.Client.Catalog().Node(s.Node, q)
 		if err != nil {
 			return "", 0, fmt.Errorf("watch services of node %s: %w", s.Node, err)
@@ -206,8 +207,11 @@ func (s HealthSource) watchServices(ctx context.Context, names []string, events 
 		all.Add(1)
 		go func() {
 			defer all.Done()
-			q := &Query{Wait: s.Wait, Options: s.Options, Pause: s.Pause, Fetch: func(ctx context.Context, q *api.QueryOptions) (string, uint64, error) {
+			q := &Query{Wait: s.Wait, Options: s.Options, Pause: s.Hold.Service(name), Fetch: func(ctx context.Context, q *api.QueryOptions) (string, uint64, error) {
 				fp, nodes, index, err := serviceHealth(ctx, s.Client, name, q)
+				if err == nil {
+					s.Hold.Saw(name, len(nodes))
+				}
 				if s.Seen != nil {
 					if err != nil {
 						nodes = nil

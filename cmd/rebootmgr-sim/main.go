@@ -50,7 +50,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var idle sim.IdleConfig
 	idleSizes := fs.String("idle", "", "instead of a roll: what an idle daemon costs, for each of these sizes of its service (10,100,1000)")
 	fs.IntVar(&idle.Daemons, "idle-daemons", 2, "with --idle: the instances that run a daemon")
-	fs.IntVar(&idle.Ticks, "idle-ticks", 12, "with --idle: how many ticks the daemons are measured")
+	fs.IntVar(&idle.Ticks, "idle-ticks", 0, "with --idle: how many ticks the daemons are measured (0: whole rounds of their turns at reading the service, an hour at least)")
 	fs.DurationVar(&idle.Flap, "idle-flap", 0, "with --idle: how often a check of the service changes (0: never)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

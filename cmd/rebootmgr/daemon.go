@@ -128,7 +128,7 @@ func (df *daemonFlags) daemon(w *wired, e env, lastStart, now time.Time) *daemon
 	}
 	// What a node need not hear as it is: see daemon.Daemon.Quiet.
 	var ps pauses
-	ps.quiet, ps.health, ps.turn, ps.claims = daemon.NewPauses()
+	ps.quiet, ps.health, ps.turn, ps.claims = daemon.NewPauses(p.Node, df.interval)
 	return &daemon.Daemon{
 		Pipeline:      p,
 		Events:        watch.NewEvents(),
@@ -199,7 +199,10 @@ func (df *daemonFlags) publish(ctx context.Context, w *wired, now time.Time) (pr
 }
 
 // pauses are what a node need not hear as it is: see daemon.Daemon.Quiet.
-type pauses struct{ quiet, health, turn, claims *watch.Pause }
+type pauses struct {
+	quiet, turn, claims *watch.Pause
+	health              *watch.HealthHold
+}
 
 // sources are what wakes the daemon: its tick and, when it watches, Consul's keys and health
 // and the reboot-required files.
@@ -226,7 +229,7 @@ func (df *daemonFlags) sources(w *wired, ps pauses, lastStart, now time.Time) []
 		key(keys.GroupQueue(w.group), watch.SourceLock, quiet),
 		key(keys.Holders(), watch.SourceHolders, quiet),
 		key(keys.Claims(), watch.SourceClaims, ps.claims),
-		watch.HealthSource{Client: client, Node: p.Node, Tag: health.Tag, Logger: wlog, Seen: remember(w.store, wlog), Pause: ps.health},
+		watch.HealthSource{Client: client, Node: p.Node, Tag: health.Tag, Logger: wlog, Seen: remember(w.store, wlog), Hold: ps.health},
 	}
 	if df.pythonMarkers {
 		// A Python holder holds the lock: its coming and going wakes a node waiting for it.
