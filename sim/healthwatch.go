@@ -74,9 +74,10 @@ func (w *World) answer(p *proc, hw *hwatch) {
 	before := w.nodeStats(p.node.name)
 	ctx := context.Background()
 	if hw.service == "" {
-		_, meta, err := p.hclient.Catalog().Node(p.node.name, nil)
+		entry, meta, err := p.hclient.Catalog().Node(p.node.name, nil)
 		if err == nil {
 			hw.index = meta.LastIndex
+			_ = p.hstore.RememberSelf(ctx, p.node.name, watch.Tagged(entry, health.Tag))
 		}
 	} else {
 		instances, meta, err := watch.Instances(p.hclient, hw.service, &api.QueryOptions{})

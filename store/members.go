@@ -139,6 +139,44 @@ func (c *Consul) Remember(ctx context.Context, service string, nodes []string) e
 	return nil
 }
 
+// RememberSelf writes node down as a member of each of services: the services it runs, as its
+// own catalog entry lists them. It costs one read of their keys, whatever their number, and a
+// write for each that is absent: at the node's first start, or after a forget while the node
+// was out of the catalog (see Forget). A daemon calls it at every read of its node's services,
+// so that a node running a daemon is remembered as soon as it runs, and again as soon as it
+// runs a service once more after it was forgotten.
+func (c *Consul) RememberSelf(ctx context.Context, node string, services []string) error {
+	if len(services) == 0 {
+		return nil
+	}
+	keys := make([]string, len(services))
+	for i, svc := range services {
+		if err := ValidService(svc); err != nil {
+			return err
+		}
+		keys[i] = c.Keys.Member(svc, node)
+	}
+	have, err := c.getAll(ctx, keys)
+	if err != nil {
+		return fmt.Errorf("read whether %s is remembered as a member of %s: %w", node, strings.Join(services, ", "), err)
+	}
+	for i, svc := range services {
+		if have[keys[i]] != nil {
+			continue
+		}
+		value := "first seen " + c.now().UTC().Format(time.RFC3339)
+		if _, err := c.cas(ctx, &api.KVPair{Key: keys[i], Value: []byte(value)}, fmt.Sprintf("remember %s as a member of %s (%s)", node, svc, keys[i])); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		if c.known[svc] != nil {
+			c.known[svc][node] = true
+		}
+		c.mu.Unlock()
+	}
+	return nil
+}
+
 // ErrStillRegistered means a node to forget still has an instance of the service in Consul's
 // catalog: its checks count for it, and a node forgotten while it is there would never be
 // remembered again by the daemons that saw it already.

@@ -141,6 +141,10 @@ type HealthSource struct {
 	// that they are remembered as its members; and no nodes when a read failed, since the
 	// nodes it heard last may have left and come back meanwhile.
 	Seen func(ctx context.Context, service string, nodes []string)
+	// Runs, when set, hears the services this node runs (tagged Tag) every time their set is
+	// read, so that the node remembers itself as their member: at once, and again should it have
+	// been forgotten meanwhile.
+	Runs func(ctx context.Context, services []string)
 	// Hold, when set, holds the watches (of the set of services, and of each one's health)
 	// between two changes as the daemon's state asks, and hears how many nodes run each service
 	// at every read of its health.
@@ -155,15 +159,10 @@ func (s HealthSource) Run(ctx context.Context, events *Events, ready func()) err
 		if err != nil {
 			return "", 0, fmt.Errorf("watch services of node %s: %w", s.Node, err)
 		}
-		var names []string
-		if node != nil {
-			for _, svc := range node.Services {
-				if slices.Contains(svc.Tags, s.Tag) && !slices.Contains(names, svc.Service) {
-					names = append(names, svc.Service)
-				}
-			}
+		names := Tagged(node, s.Tag)
+		if s.Runs != nil {
+			s.Runs(ctx, names)
 		}
-		sort.Strings(names)
 		return strings.Join(names, "\n"), meta.LastIndex, nil
 	}}
 	var (
@@ -193,6 +192,20 @@ func (s HealthSource) Run(ctx context.Context, events *Events, ready func()) err
 		}
 		return Event{Source: SourceHealth, Subject: "services of " + s.Node, Exists: fp != ""}, nil
 	})
+}
+
+// Tagged are the services of node (nil: not in the catalog) tagged tag, by name, sorted.
+func Tagged(node *api.CatalogNode, tag string) []string {
+	var names []string
+	if node != nil {
+		for _, svc := range node.Services {
+			if slices.Contains(svc.Tags, tag) && !slices.Contains(names, svc.Service) {
+				names = append(names, svc.Service)
+			}
+		}
+	}
+	sort.Strings(names)
+	return names
 }
 
 // watchServices watches the health of each service until ctx ends; ready is called when each

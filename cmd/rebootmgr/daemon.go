@@ -229,7 +229,7 @@ func (df *daemonFlags) sources(w *wired, ps pauses, lastStart, now time.Time) []
 		key(keys.GroupQueue(w.group), watch.SourceLock, quiet),
 		key(keys.Holders(), watch.SourceHolders, quiet),
 		key(keys.Claims(), watch.SourceClaims, ps.claims),
-		watch.HealthSource{Client: client, Node: p.Node, Tag: health.Tag, Logger: wlog, Seen: remember(w.store, wlog), Hold: ps.health},
+		watch.HealthSource{Client: client, Node: p.Node, Tag: health.Tag, Logger: wlog, Seen: remember(w.store, wlog), Runs: df.rememberSelf(w.store, p.Node, wlog), Hold: ps.health},
 	}
 	if df.pythonMarkers {
 		// A Python holder holds the lock: its coming and going wakes a node waiting for it.
@@ -309,6 +309,19 @@ func turnSource(p *api.KVPair) watch.Source {
 		return watch.SourceTurn
 	}
 	return watch.SourceLook
+}
+
+// rememberSelf writes the node down as a member of the services it runs, each time the health
+// watch reads them (see store.RememberSelf); nil for a dry run, which changes nothing.
+func (df *daemonFlags) rememberSelf(st *store.Consul, node string, log *slog.Logger) func(context.Context, []string) {
+	if df.dryRun {
+		return nil
+	}
+	return func(ctx context.Context, services []string) {
+		if err := st.RememberSelf(ctx, node, services); err != nil && ctx.Err() == nil {
+			log.Warn("could not remember this node as a member of the services it runs: it is remembered when a node reads them whole", logkey.Services, services, logkey.Err, err)
+		}
+	}
 }
 
 // remember writes down the nodes a health watch sees running a service as its members, so
