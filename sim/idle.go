@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/store"
 	"github.com/rebootmgr/rebootmgr/watch"
 )
 
@@ -23,6 +24,9 @@ type IdleConfig struct {
 	// Flap, when set, is how often a check of the service changes (warning and passing in turn,
 	// on a node without a daemon): a large service's health is seldom still.
 	Flap time.Duration
+	// Join, when set, is when a node without a daemon joins the service, after the daemons'
+	// start: IdleResult.Remembered says how long the daemons took to remember it.
+	Join time.Duration
 }
 
 // IdleResult is what the daemons cost, per daemon and minute of their clocks: every request of
@@ -33,16 +37,31 @@ type IdleResult struct {
 	Flap                        time.Duration
 	Requests, Bytes             float64
 	HealthRequests, HealthBytes float64
+	// Joined: a node joined (IdleConfig.Join); Remembered is how long after it joined it was
+	// remembered as a member (-1: not by the end of the run).
+	Joined     bool
+	Remembered time.Duration
 }
 
 // Summary is the result in one line.
 func (r IdleResult) Summary() string {
 	return fmt.Sprintf("idle: instances=%d daemons=%d ticks=%d flap=%s requests_per_daemon_minute=%.2f bytes_per_daemon_minute=%.0f health_requests_per_daemon_minute=%.2f health_bytes_per_daemon_minute=%.0f",
-		r.Instances, r.Daemons, r.Ticks, r.Flap, r.Requests, r.Bytes, r.HealthRequests, r.HealthBytes)
+		r.Instances, r.Daemons, r.Ticks, r.Flap, r.Requests, r.Bytes, r.HealthRequests, r.HealthBytes) + r.joined()
+}
+
+func (r IdleResult) joined() string {
+	switch {
+	case !r.Joined:
+		return ""
+	case r.Remembered < 0:
+		return " joined_remembered_after=never"
+	}
+	return fmt.Sprintf(" joined_remembered_after=%s", r.Remembered)
 }
 
 // Idle runs the daemons of cfg with nothing to do, their health watches reading as the source
-// does (Config.HealthReads), and measures them once their start is over. Every instance is remembered as a member already, as in a fleet that has run a while.
+// does (Config.HealthReads), and measures them once their start is over. Every instance is
+// remembered as a member already, as in a fleet that has run a while.
 func Idle(cfg IdleConfig) (IdleResult, error) {
 	if cfg.Daemons <= 0 {
 		cfg.Daemons = 2
@@ -74,6 +93,7 @@ func Idle(cfg IdleConfig) (IdleResult, error) {
 	interval := w.cfg.Interval
 	from := epoch.Add(watch.DefaultWait + interval)
 	to := from.Add(time.Duration(cfg.Ticks) * interval)
+	j := w.joining(cfg.Join)
 	var start idleCost
 	started := false
 	for {
@@ -87,6 +107,7 @@ func Idle(cfg IdleConfig) (IdleResult, error) {
 		}
 		w.steps++
 		it.fire()
+		j.check(w)
 	}
 	w.settleHealth(to)
 	end := w.idleCost(daemons)
@@ -101,7 +122,44 @@ func Idle(cfg IdleConfig) (IdleResult, error) {
 		Bytes:          float64(end.bytes-start.bytes) / per,
 		HealthRequests: float64(end.health.requests-start.health.requests) / per,
 		HealthBytes:    float64(end.health.bytes-start.health.bytes) / per,
+		Joined:         j.node != "",
+		Remembered:     j.took,
 	}, nil
+}
+
+// join is a node without a daemon joining the service at a moment, and how long the daemons
+// took to remember it.
+type join struct {
+	node   string
+	member string
+	at     time.Time
+	took   time.Duration
+}
+
+// joining registers a node of the service without a daemon after after (none when zero).
+func (w *World) joining(after time.Duration) *join {
+	if after <= 0 {
+		return &join{}
+	}
+	svc := w.nodes[0].services[0]
+	j := &join{node: "joiner", member: w.keys.Member(svc, "joiner"), at: epoch.Add(after), took: -1}
+	w.sched.add(j.at, j.node, "join", func() {
+		w.model.Register(j.node, map[string]string{store.GroupMeta: w.nodes[0].group})
+		w.model.AddService(j.node, svc, svc, []string{"rebootmgr", fmt.Sprintf("max_failing=%d", w.cfg.MaxFailing)}, 80)
+		w.model.SetCheck(j.node, "service:"+svc, svc, "passing")
+		w.log(j.node, "joins %s, with no daemon", svc)
+	})
+	return j
+}
+
+// check notes when the joined node is first remembered.
+func (j *join) check(w *World) {
+	if j.node == "" || j.took >= 0 || w.sched.now.Before(j.at) {
+		return
+	}
+	if _, _, ok := w.model.Get(j.member); ok {
+		j.took = w.sched.now.Sub(j.at)
+	}
 }
 
 // idleCost is what the daemons cost so far: requests and bytes, and their health watches'.

@@ -52,6 +52,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&idle.Daemons, "idle-daemons", 2, "with --idle: the instances that run a daemon")
 	fs.IntVar(&idle.Ticks, "idle-ticks", 0, "with --idle: how many ticks the daemons are measured (0: whole rounds of their turns at reading the service, an hour at least)")
 	fs.DurationVar(&idle.Flap, "idle-flap", 0, "with --idle: how often a check of the service changes (0: never)")
+	fs.DurationVar(&idle.Join, "idle-join", 0, "with --idle: when a node without a daemon joins the service (0: none), to see how long the daemons take to remember it")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

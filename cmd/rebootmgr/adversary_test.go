@@ -350,19 +350,33 @@ func TestAdversaryStopBetweenReadAndPlace(t *testing.T) {
 }
 
 // TestIdleDaemonRemembersNewMembers: an idle daemon holds its health watches (a reboot of one of
-// its services' members is nothing to it), yet a member new to one of its services is
-// remembered: the first at once, by the query the daemon left asking, and one that comes while
-// the watch is held at the daemon's next evaluation (here a tick of a second), so that a
-// member seen only by idle daemons still counts once it leaves cleanly.
+// its services' members is nothing to it), yet a member new to one of its services, with no
+// daemon of its own to remember itself (see TestMemberWithADaemonRemembersItself), is
+// remembered: the first at once, by the query the daemon left asking; those that come while the
+// watch is held when the daemon takes its turn at reading the service whole, once every
+// ceil(n/2) ticks for a service of n nodes at its last read (here ticks of a second): the next
+// tick for two nodes, one of the next three for six. So a member seen only by idle daemons still
+// counts once it leaves cleanly.
 func TestIdleDaemonRemembersNewMembers(t *testing.T) {
 	n := dev(t)
-	n.agent.RegisterService("cassandra", []string{"rebootmgr", "max_failing=0"}, "passing")
+	tags := []string{"rebootmgr", "max_failing=0"}
+	n.agent.RegisterService("cassandra", tags, "passing")
 	d := n.startDaemon("--interval", "1s")
 	fleettest.WaitSeen(t, d.Log.Seen(`msg="idle: no reboot required"`), "the daemon idle")
-	n.agent.RegisterRemote("n2", "cassandra", []string{"rebootmgr", "max_failing=0"}, "passing")
+	n.agent.RegisterRemote("n2", "cassandra", tags, "passing")
 	waitKey(t, n, n.keys().Member("cassandra", "n2"))
 	fleettest.WaitSeen(t, d.Log.Seen("idle, and only the locks or health changed: not evaluating"), "the change heard, and not evaluated")
-	n.agent.RegisterRemote("n3", "cassandra", []string{"rebootmgr", "max_failing=0"}, "passing")
+	// Two nodes at its last read: its turn is every tick.
+	for _, node := range []string{"n3", "n4", "n5", "n6"} {
+		n.agent.RegisterRemote(node, "cassandra", tags, "passing")
+	}
 	fleettest.WaitSeen(t, d.Log.Seen("sources=[tick]"), "the next tick")
-	waitKey(t, n, n.keys().Member("cassandra", "n3"))
+	for _, node := range []string{"n3", "n4", "n5", "n6"} {
+		waitKey(t, n, n.keys().Member("cassandra", node))
+	}
+	// Six nodes at its last read: its turn is one tick in three.
+	n.agent.RegisterRemote("n7", "cassandra", tags, "passing")
+	start := time.Now()
+	waitKey(t, n, n.keys().Member("cassandra", "n7"))
+	t.Logf("n7 remembered after %s (the daemon's turn comes every 3 ticks of 1s)", time.Since(start).Round(100*time.Millisecond))
 }
