@@ -84,7 +84,9 @@ func (w *World) answer(p *proc, hw *hwatch) {
 		if err == nil {
 			hw.index = meta.LastIndex
 			nodes := nodesOf(instances)
-			p.d.Health.Saw(hw.service, len(nodes))
+			if p.d.Health.Saw(hw.service, len(nodes)) {
+				_ = p.hstore.Remember(ctx, hw.service, nil)
+			}
 			_ = p.hstore.Remember(ctx, hw.service, nodes)
 		}
 	}

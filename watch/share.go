@@ -93,10 +93,12 @@ type HealthHold struct {
 	asked bool
 }
 
-// share is one service's watch: its pause, and how many nodes ran the service at its last read.
+// share is one service's watch: its pause, how many nodes ran the service at its last read, and
+// whether the pause held it since (blind to what happened meanwhile).
 type share struct {
 	pause *Pause
 	n     int
+	blind bool
 }
 
 // NewHealthHold returns the hold of node's health watches, in mode; interval is its daemon's tick.
@@ -116,7 +118,9 @@ func (h *HealthHold) Set(mode HealthMode, now time.Time) {
 	h.mode = mode
 	h.set.Set(mode == HealthHeld)
 	for name, s := range h.services {
-		s.pause.Set(h.holds(name, s.n, tick))
+		held := h.holds(name, s.n, tick)
+		s.blind = s.blind || held
+		s.pause.Set(held)
 	}
 	if mode != HealthHeld {
 		h.last, h.asked = tick, true
@@ -167,23 +171,27 @@ func (h *HealthHold) Service(service string) *Pause {
 	defer h.mu.Unlock()
 	s := h.services[service]
 	if s == nil {
-		s = &share{pause: NewPause(h.mode == HealthHeld)}
+		s = &share{pause: NewPause(h.mode == HealthHeld), blind: h.mode == HealthHeld}
 		h.services[service] = s
 	}
 	return s.pause
 }
 
-// Saw notes that n nodes ran service at its watch's last read: its next turns are of a service
-// of n nodes.
-func (h *HealthHold) Saw(service string, n int) {
+// Saw notes that n nodes ran service at a read of its watch: its next turns are of a service of
+// n nodes. It says whether the watch was held since its last read: it did not see what happened
+// meanwhile (a node that left the catalog and came back), and what it read now is all it knows.
+func (h *HealthHold) Saw(service string, n int) (blind bool) {
 	if h == nil {
-		return
+		return false
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if s := h.services[service]; s != nil {
-		s.n = n
+	s := h.services[service]
+	if s == nil {
+		return false
 	}
+	s.n, blind, s.blind = n, s.blind, false
+	return blind
 }
 
 // Held says whether every watch is held.

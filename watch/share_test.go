@@ -140,6 +140,15 @@ func TestHealthHold(t *testing.T) {
 			t.Fatalf("%s: Held() = %v", step.what, h.Held())
 		}
 	}
+	// Held since its last read, a watch is blind to what happened meanwhile: its next read says
+	// so, once.
+	if !h.Saw("cassandra", n) || h.Saw("cassandra", n) {
+		t.Fatal("a read after a hold is not told that the watch was blind, once")
+	}
+	h.Set(HealthAsks, at(turn+3*Period(n)))
+	if h.Saw("cassandra", n) {
+		t.Fatal("a watch that asks is told it was blind")
+	}
 	var none *HealthHold
 	none.Set(HealthHeld, time.Now())
 	if none.Services().Held() || none.Service("x").Held() || none.Held() {

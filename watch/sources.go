@@ -138,8 +138,9 @@ type HealthSource struct {
 	Logger  *slog.Logger
 	Retry   Retry
 	// Seen, when set, hears the nodes running each service every time its health is read, so
-	// that they are remembered as its members; and no nodes when a read failed, since the
-	// nodes it heard last may have left and come back meanwhile.
+	// that they are remembered as its members; and no nodes when a read failed, or before a
+	// read that follows a hold of the watch, since the nodes it heard last may have left and
+	// come back meanwhile.
 	Seen func(ctx context.Context, service string, nodes []string)
 	// Runs, when set, hears the services this node runs (tagged Tag) every time their set is
 	// read, so that the node remembers itself as their member: at once, and again should it have
@@ -222,10 +223,14 @@ func (s HealthSource) watchServices(ctx context.Context, names []string, events 
 			defer all.Done()
 			q := &Query{Wait: s.Wait, Options: s.Options, Pause: s.Hold.Service(name), Fetch: func(ctx context.Context, q *api.QueryOptions) (string, uint64, error) {
 				fp, nodes, index, err := serviceHealth(ctx, s.Client, name, q)
-				if err == nil {
-					s.Hold.Saw(name, len(nodes))
-				}
+				blind := err == nil && s.Hold.Saw(name, len(nodes))
 				if s.Seen != nil {
+					if blind {
+						// Held since its last read, it saw nothing of what happened meanwhile (a
+						// node that left, was forgotten and came back): Seen hears so first, as
+						// after a failed read.
+						s.Seen(ctx, name, nil)
+					}
 					if err != nil {
 						nodes = nil
 					}

@@ -355,8 +355,9 @@ func TestAdversaryStopBetweenReadAndPlace(t *testing.T) {
 // remembered: the first at once, by the query the daemon left asking; those that come while the
 // watch is held when the daemon takes its turn at reading the service whole, once every
 // ceil(n/2) ticks for a service of n nodes at its last read (here ticks of a second): the next
-// tick for two nodes, one of the next three for six. So a member seen only by idle daemons still
-// counts once it leaves cleanly.
+// tick for two nodes, one of the next three for six; and again when it was forgotten and came
+// back, however briefly it was gone. So a member seen only by idle daemons still counts once
+// it leaves cleanly.
 func TestIdleDaemonRemembersNewMembers(t *testing.T) {
 	n := dev(t)
 	tags := []string{"rebootmgr", "max_failing=0"}
@@ -379,4 +380,12 @@ func TestIdleDaemonRemembersNewMembers(t *testing.T) {
 	start := time.Now()
 	waitKey(t, n, n.keys().Member("cassandra", "n7"))
 	t.Logf("n7 remembered after %s (the daemon's turn comes every 3 ticks of 1s)", time.Since(start).Round(100*time.Millisecond))
+
+	// n7 leaves, is forgotten and comes back between two of the daemon's turns, most likely:
+	// the daemon's watch, held meanwhile, compares what it reads at its turn with the members
+	// afresh, and remembers n7 again.
+	deregisterNode(t, n.agent, "n7")
+	n.expect(n.run("forget", "n7", "cassandra"), 0, "forgot n7")
+	n.agent.RegisterRemote("n7", "cassandra", tags, "passing")
+	waitKey(t, n, n.keys().Member("cassandra", "n7"))
 }
