@@ -31,6 +31,8 @@ type hwatch struct {
 	// lifts are the lifts of its pause seen so far; held, its pause as last seen.
 	lifts uint64
 	held  bool
+	// parked: its pause held its query since its last answer.
+	parked bool
 }
 
 // healthCost is what the health watches' answers cost.
@@ -84,12 +86,16 @@ func (w *World) answer(p *proc, hw *hwatch) {
 		if err == nil {
 			hw.index = meta.LastIndex
 			nodes := nodesOf(instances)
-			if p.d.Health.Saw(hw.service, len(nodes)) {
+			// The source asks the hold whether its query waited at the pause; here no query
+			// waits, and the watch knows it was parked.
+			p.d.Health.Saw(hw.service, len(nodes))
+			if hw.parked {
 				_ = p.hstore.Remember(ctx, hw.service, nil)
 			}
 			_ = p.hstore.Remember(ctx, hw.service, nodes)
 		}
 	}
+	hw.parked = false
 	after := w.nodeStats(p.node.name)
 	w.hcost.requests += after.requests - before.requests
 	w.hcost.bytes += after.bytes - before.bytes
@@ -113,7 +119,7 @@ func (w *World) query(p *proc, hw *hwatch, lifted bool) {
 		}
 		w.answer(p, hw)
 	}
-	hw.inFlight = false
+	hw.inFlight, hw.parked = false, true
 }
 
 // settle answers hw's query in flight at each end of Consul's wait until now, at which the
@@ -122,7 +128,7 @@ func (w *World) settle(p *proc, hw *hwatch, now time.Time) {
 	for hw.inFlight && !hw.since.Add(watch.DefaultWait).After(now) {
 		hw.since = hw.since.Add(watch.DefaultWait)
 		w.answer(p, hw)
-		hw.inFlight = !hw.held
+		hw.inFlight, hw.parked = !hw.held, hw.held
 	}
 }
 

@@ -16,8 +16,8 @@ type Pause struct {
 	lifted chan struct{}
 	// waiting counts the queries held now.
 	waiting int
-	// lifts counts the times the pause was lifted.
-	lifts uint64
+	// lifts counts the times the pause was lifted; waited, the queries it held.
+	lifts, waited uint64
 }
 
 // NewPause returns a pause, held or not.
@@ -65,6 +65,16 @@ func (p *Pause) Lifts() uint64 {
 	return p.lifts
 }
 
+// Waited is how many queries the pause held so far (each Wait that found it held).
+func (p *Pause) Waited() uint64 {
+	if p == nil {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.waited
+}
+
 // Wait returns once the queries may go on (nil), or the context's cause when it ends first.
 func (p *Pause) Wait(ctx context.Context) error {
 	if p == nil {
@@ -74,6 +84,7 @@ func (p *Pause) Wait(ctx context.Context) error {
 	held, lifted := p.held, p.lifted
 	if held {
 		p.waiting++
+		p.waited++
 	}
 	p.mu.Unlock()
 	if !held {

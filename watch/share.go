@@ -94,11 +94,11 @@ type HealthHold struct {
 }
 
 // share is one service's watch: its pause, how many nodes ran the service at its last read, and
-// whether the pause held it since (blind to what happened meanwhile).
+// how many times the pause had held its query then.
 type share struct {
-	pause *Pause
-	n     int
-	blind bool
+	pause  *Pause
+	n      int
+	waited uint64
 }
 
 // NewHealthHold returns the hold of node's health watches, in mode; interval is its daemon's tick.
@@ -118,9 +118,7 @@ func (h *HealthHold) Set(mode HealthMode, now time.Time) {
 	h.mode = mode
 	h.set.Set(mode == HealthHeld)
 	for name, s := range h.services {
-		held := h.holds(name, s.n, tick)
-		s.blind = s.blind || held
-		s.pause.Set(held)
+		s.pause.Set(h.holds(name, s.n, tick))
 	}
 	if mode != HealthHeld {
 		h.last, h.asked = tick, true
@@ -171,15 +169,16 @@ func (h *HealthHold) Service(service string) *Pause {
 	defer h.mu.Unlock()
 	s := h.services[service]
 	if s == nil {
-		s = &share{pause: NewPause(h.mode == HealthHeld), blind: h.mode == HealthHeld}
+		s = &share{pause: NewPause(h.mode == HealthHeld)}
 		h.services[service] = s
 	}
 	return s.pause
 }
 
 // Saw notes that n nodes ran service at a read of its watch: its next turns are of a service of
-// n nodes. It says whether the watch was held since its last read: it did not see what happened
-// meanwhile (a node that left the catalog and came back), and what it read now is all it knows.
+// n nodes. It says whether the pause held the watch's query since its last read: the watch did
+// not see what happened meanwhile (a node that left the catalog and came back), and what it
+// read now is all it knows. (A query that waited in Consul saw every change.)
 func (h *HealthHold) Saw(service string, n int) (blind bool) {
 	if h == nil {
 		return false
@@ -190,7 +189,8 @@ func (h *HealthHold) Saw(service string, n int) (blind bool) {
 	if s == nil {
 		return false
 	}
-	s.n, blind, s.blind = n, s.blind, false
+	waited := s.pause.Waited()
+	s.n, blind, s.waited = n, waited != s.waited, waited
 	return blind
 }
 

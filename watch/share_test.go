@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"context"
 	"fmt"
 	"hash/fnv"
 	"testing"
@@ -140,19 +141,42 @@ func TestHealthHold(t *testing.T) {
 			t.Fatalf("%s: Held() = %v", step.what, h.Held())
 		}
 	}
-	// Held since its last read, a watch is blind to what happened meanwhile: its next read says
-	// so, once.
-	if !h.Saw("cassandra", n) || h.Saw("cassandra", n) {
-		t.Fatal("a read after a hold is not told that the watch was blind, once")
-	}
-	h.Set(HealthAsks, at(turn+3*Period(n)))
-	if h.Saw("cassandra", n) {
-		t.Fatal("a watch that asks is told it was blind")
-	}
 	var none *HealthHold
 	none.Set(HealthHeld, time.Now())
 	if none.Services().Held() || none.Service("x").Held() || none.Held() {
 		t.Fatal("a nil hold holds")
+	}
+}
+
+// TestHealthHoldSaysWhenAWatchWasBlind: a read that follows a hold of its query (the query
+// waited at the pause) is told that the watch saw nothing meanwhile, once; a read whose query
+// was never held (it waited in Consul, where every change returns it) is not.
+func TestHealthHoldSaysWhenAWatchWasBlind(t *testing.T) {
+	h := NewHealthHold("n1", 5*time.Minute, HealthAsks)
+	pause := h.Service("cassandra")
+	now := time.Unix(1_000_000_000, 0)
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, step := range []struct {
+		what  string
+		mode  HealthMode
+		blind bool
+	}{
+		{"asks", HealthAsks, false},
+		{"held", HealthHeld, true},
+		{"asks again", HealthAsks, false},
+		{"shares, not its turn", HealthShares, true},
+	} {
+		h.Set(step.mode, now) // one tick: a service's turn comes once in it at most
+		// The query asks again: it waits at the pause when it holds (here no longer than its
+		// context, which is over).
+		_ = pause.Wait(gone)
+		if got := h.Saw("cassandra", 10); got != step.blind {
+			t.Fatalf("%s: blind %v, want %v", step.what, got, step.blind)
+		}
+		if h.Saw("cassandra", 10) {
+			t.Fatalf("%s: a second read without a hold between is told it was blind", step.what)
+		}
 	}
 }
 
