@@ -42,12 +42,15 @@ func (c *Consul) Commit(ctx context.Context, v place.View, ch place.Change) (boo
 		ops = append(ops, queueOp)
 	}
 	// The limit the change was judged by is the one in force when it is written: a limit
-	// lowered between the read and the write fails the write, which is judged again.
+	// changed between the read and the write fails the write, which is judged again. (A limit
+	// read absent is not checked: every limit set allows a place at least, as the default does,
+	// and a check that a key is absent needs the right to write it, which a daemon lacks.)
 	limitKey := c.Keys.GroupLimit(c.Group)
-	if ch.Limit != nil {
-		ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: limitKey, Value: []byte(ch.Limit.String()), Index: state.index[limitKey]}})
-	} else {
-		ops = append(ops, unchanged(limitKey, state.index[limitKey]))
+	switch index := state.index[limitKey]; {
+	case ch.Limit != nil:
+		ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: limitKey, Value: []byte(ch.Limit.String()), Index: index}})
+	case index != 0:
+		ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCheckIndex, Key: limitKey, Index: index}})
 	}
 	fleet := v.Fleet
 	if ch.Fleet != nil {

@@ -135,6 +135,15 @@ func TestStoreContract(t *testing.T) {
 				t.Fatalf("fleet's holders left: %v", v3.Fleet.Holders)
 			}
 		}},
+		{"a limit set where none was leaves a place taken under the default", func(t *testing.T, ctx context.Context, s subject) {
+			v, _ := s.View(ctx)
+			s.setLimit(1)
+			rec, _ := v.Lock.Acquire(lock.Holder{Node: "n1", Phase: lock.Preparing}, v.Limit.Places(v.GroupNodes, true))
+			fleet := v.Fleet.With("n1", v.Group)
+			if ok, err := s.Commit(ctx, v, place.Change{Lock: rec, Fleet: &fleet}); !ok || err != nil {
+				t.Fatalf("a place taken under the default, every limit allowing one: %v %v", ok, err)
+			}
+		}},
 		{"a limit lowered under a view fails the place taken on it", func(t *testing.T, ctx context.Context, s subject) {
 			s.setLimit(2)
 			v, _ := s.View(ctx)

@@ -496,7 +496,7 @@ func (s *Store) asRead(version map[string]uint64, ch place.Change) bool {
 		return exists == read && (!exists || e.index == was)
 	}
 	return unchanged(lockKey(s.Group)) && (ch.Fleet == nil || unchanged(fleetKey())) && (ch.Queue == nil || unchanged(queueKey(s.Group))) &&
-		unchanged(limitKey(s.Group))
+		(ch.Limit == nil && version[limitKey(s.Group)] == 0 || unchanged(limitKey(s.Group)))
 }
 
 func (s *Store) claims() (lock.Claims, error) {
