@@ -70,8 +70,8 @@ func PassTurns(ctx context.Context, locks Locks, log *slog.Logger, woke []lock.Q
 	return WokeEntries(v, ch), nil
 }
 
-// silent are the nodes of woke still in v's queue as they were woken: ready, with the same
-// Since, and no place.
+// silent are the nodes of woke still in v's queue as they were woken: ready (or waiting for
+// their group's reboots in flight), with the same Since, and no place.
 func silent(v View, woke []lock.QueueEntry) []string {
 	var out []string
 	for _, w := range woke {
@@ -80,7 +80,7 @@ func silent(v View, woke []lock.QueueEntry) []string {
 			continue
 		}
 		e := v.Queue.Entries[i]
-		if _, holds := v.Lock.Holder(w.Node); !holds && e.Blocked == "" && e.Since.Equal(w.Since) {
+		if _, holds := v.Lock.Holder(w.Node); !holds && (e.Blocked == "" || e.Blocked == lock.ForRoom) && e.Since.Equal(w.Since) {
 			out = append(out, w.Node)
 		}
 	}
