@@ -216,10 +216,12 @@ type Attention struct {
 	Command string `json:"command"`
 }
 
-// Block is a gate that says no, and why.
+// Block is a gate that says no, and why: Reason in a few words (status's), Evidence whole, the
+// lines check prints for the gate (see gate.Verdict).
 type Block struct {
-	Gate   string `json:"gate"`
-	Reason string `json:"reason"`
+	Gate     string   `json:"gate"`
+	Reason   string   `json:"reason"`
+	Evidence []string `json:"evidence,omitempty"`
 }
 
 // group returns the state of a group, with the defaults of one without keys.

@@ -18,6 +18,7 @@ tr.operator td { background: #fde8e8; } .stop, .err { color: #b00; font-weight: 
 .phase-preparing { fill: #e6b800; background: #fff3bf; } .phase-rebooting { fill: #e8590c; background: #ffd8a8; } .phase-finishing { fill: #1c7ed6; background: #d0ebff; }
 .done { fill: #37b24d; } .failed { fill: #e03131; } .other { fill: #adb5bd; }
 .label, .axis { font: 11px system-ui, sans-serif; fill: #444; }
+ul.evidence { margin: 0; padding-left: 1.2em; font-size: 0.92em; }
 #state { color: #666; } #state.stale { color: #b00; font-weight: bold; }
 #filters select, #filters input { margin-right: 1em; }
 </style></head>

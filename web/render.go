@@ -83,7 +83,7 @@ var fleetTemplate = template.Must(template.New("fleet").Funcs(funcs).Parse(`
 {{range .Status.Nodes}}<tr id="node-{{.Node}}" data-node="{{.Node}}" data-group="{{.Group}}" data-phase="{{phaseOf .}}" data-gate="{{gateOf .}}"{{if .Operator}} class="operator"{{end}}>
 <td>{{.Node}}{{if not .InCatalog}} <small>(not in the catalog)</small>{{end}}</td><td>{{.Group}}</td><td class="phase">{{phaseOf .}}</td>
 <td class="daemon">{{if .Daemon}}{{.Daemon.State}}<br><small>{{.Daemon.Status}}</small>{{else}}none{{end}}</td>
-<td class="gate">{{if .Operator}}<b>waits for an operator:</b> {{.Operator.Reason}}<br><code>{{.Operator.Command}}</code>{{else if .Blocked}}<b>{{.Blocked.Gate}}</b>: {{.Blocked.Reason}}{{else}}-{{end}}</td>
+<td class="gate">{{if .Operator}}<b>waits for an operator:</b> {{.Operator.Reason}}<br><code>{{.Operator.Command}}</code>{{else if .Blocked}}<b>{{.Blocked.Gate}}</b>{{with .Blocked.Evidence}}<ul class="evidence">{{range .}}<li>{{.}}</li>{{end}}</ul>{{else}}: {{.Blocked.Reason}}{{end}}{{else}}-{{end}}</td>
 <td class="queue">{{with .Queue}}#{{.Place}} ({{.Ahead}} ahead){{if .Blocked}}, blocked by {{.Blocked}}{{end}}{{with .Estimate}}<br>starts about {{stamp .}}{{end}}{{else}}-{{end}}</td></tr>
 {{end}}</tbody></table></section>
 <section><h2>Last failures</h2>
