@@ -14,7 +14,7 @@ var rollAt = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 // render is the rendering of the snapshot s, or the test fails.
 func render(t testing.TB, s fleet.Snapshot) *Rendering {
 	t.Helper()
-	r, err := Render(s)
+	r, err := Render(s, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,5 +104,25 @@ func TestWebBytesPerChange(t *testing.T) {
 				t.Fatalf("the change is %d bytes, over a tenth of the whole state's %d", len(delta), len(full))
 			}
 		})
+	}
+}
+
+// TestRowsLentAreTheSame: a rendering that takes the unchanged nodes' rows from the one before
+// is the rendering made afresh.
+func TestRowsLentAreTheSame(t *testing.T) {
+	s := bigFleet(200, rollAt)
+	prev := render(t, s)
+	g := s.Groups["storage"]
+	g.Lock.Holders = append([]lock.Holder(nil), g.Lock.Holders...)
+	g.Lock.Holders[1].Phase = lock.Rebooting
+	s.Groups = maps.Clone(s.Groups)
+	s.Groups["storage"] = g
+	s.At = rollAt.Add(time.Minute)
+	lent, err := Render(s, prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresh := render(t, s); lent.Fleet() != fresh.Fleet() || lent.Timeline() != fresh.Timeline() {
+		t.Fatal("the rendering with rows lent differs from the one made afresh")
 	}
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"html/template"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -40,6 +41,15 @@ type Rendering struct {
 	Rows map[string][]Row
 	// timeline is the timeline's frame: its time axis and its rows (see Timeline).
 	timeline timelineFrame
+	// nodes are the nodes' rows as status computed them, by name, with their HTML: a row the
+	// next rendering computes the same is not rendered again.
+	nodes map[string]nodeRow
+}
+
+// nodeRow is a node's row as status computed it, and its HTML.
+type nodeRow struct {
+	node fleet.Node
+	html string
 }
 
 // Row is one row of a section: its name (its element's id without the section's prefix), its
@@ -57,10 +67,11 @@ type failure struct {
 	history.Entry
 }
 
-// Render is the rendering of snap.
-func Render(snap fleet.Snapshot) (*Rendering, error) {
+// Render is the rendering of snap; prev, the rendering before it (nil: none), lends it the rows
+// of the nodes that did not change.
+func Render(snap fleet.Snapshot, prev *Rendering) (*Rendering, error) {
 	st := fleet.Compute(snap)
-	r := &Rendering{At: st.At.Format(time.RFC3339), Parts: map[string]string{}, Rows: map[string][]Row{}}
+	r := &Rendering{At: st.At.Format(time.RFC3339), Parts: map[string]string{}, Rows: map[string][]Row{}, nodes: map[string]nodeRow{}}
 	holders := map[string][]fleet.Holder{}
 	for _, h := range st.Holders {
 		holders[h.Group] = append(holders[h.Group], h)
@@ -78,9 +89,17 @@ func Render(snap fleet.Snapshot) (*Rendering, error) {
 		}
 	}
 	for _, n := range st.Nodes {
+		// The template reads the node alone: the same node is the same HTML.
+		if was, ok := prev.node(n.Node); ok && reflect.DeepEqual(was.node, n) {
+			r.Rows[sectionNode] = append(r.Rows[sectionNode], Row{ID: n.Node, HTML: was.html, Key: was.html})
+			r.nodes[n.Node] = was
+			continue
+		}
 		if err := r.add(sectionNode, n.Node, "node", n); err != nil {
 			return nil, err
 		}
+		rows := r.Rows[sectionNode]
+		r.nodes[n.Node] = nodeRow{node: n, html: rows[len(rows)-1].HTML}
 	}
 	r.timeline = timeline(snap, st.At)
 	r.Parts[partMore] = r.timeline.more()
@@ -89,6 +108,15 @@ func Render(snap fleet.Snapshot) (*Rendering, error) {
 		r.Rows[sectionTimeline] = append(r.Rows[sectionTimeline], Row{ID: row.node, HTML: row.svg(&lay), Key: row.svg(nil)})
 	}
 	return r, nil
+}
+
+// node is the row of the node called name in r (none when r is nil).
+func (r *Rendering) node(name string) (nodeRow, bool) {
+	if r == nil {
+		return nodeRow{}, false
+	}
+	n, ok := r.nodes[name]
+	return n, ok
 }
 
 // add renders data with the template name as the row id of section.

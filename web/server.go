@@ -93,7 +93,10 @@ func (s *Server) refresh(ctx context.Context) {
 	}
 	var r *Rendering
 	if err == nil {
-		r, err = Render(snap)
+		s.mu.Lock()
+		prev := s.shown
+		s.mu.Unlock()
+		r, err = Render(snap, prev)
 	}
 	if err != nil {
 		s.Logger.Warn("cannot read the fleet: the page keeps the last view", logkey.Err, err)
