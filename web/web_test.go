@@ -69,11 +69,13 @@ type stream struct {
 	stop    func()
 }
 
-// update is an update of the stream, with the id of its event and its size on the wire.
+// update is an update of the stream, with the id of its event, its size on the wire and when it
+// came.
 type update struct {
 	web.Update
-	id    string
-	bytes int
+	id      string
+	bytes   int
+	arrived time.Time
 }
 
 // updates reads the view's event stream; lastID, if not "", is the id of the last event the
@@ -113,6 +115,7 @@ func updates(t testing.TB, url, lastID string) stream {
 				}
 			case line == "" && u.id != "":
 				u.bytes++
+				u.arrived = time.Now()
 				out <- u
 				u = update{}
 			case line == "":
