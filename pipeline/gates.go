@@ -52,10 +52,11 @@ func (p *Pipeline) stayGreen(ctx context.Context) error {
 		if err := p.checkHealthIn(ctx, v, "health while staying green"); err != nil {
 			return err
 		}
-		// A place given back meanwhile woke the front of the queue, this node among them: it
-		// answers at once, as a daemon between runs does (see place.PassTurns), or it would be
-		// passed over while it stays green.
-		if now.Sub(kept) >= lock.KeepEvery || !v.Queue.Freed.Equal(freed) {
+		// A node woken meanwhile (a place given back, or a pass reaching it: see
+		// place.PassTurns) answers within lock.AnswerWithin, as a daemon between runs does, or
+		// it would be passed over while it stays green: at once when a place opened, and every
+		// half of that anyway, since a run cannot hear its turn key.
+		if now.Sub(kept) >= lock.AnswerWithin/2 || !v.Queue.Freed.Equal(freed) {
 			p.keepTurn(ctx)
 			kept, freed = now, v.Queue.Freed
 		}
