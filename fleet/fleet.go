@@ -57,6 +57,10 @@ type Snapshot struct {
 	// Alerts are the alerts the alerts gate reads, from the source the reader was told of (not
 	// Consul's: the zero value, no source, when none).
 	Alerts gate.AlertsFound
+
+	// sizes counts the nodes of each group in Nodes, once Compute counted them (nil: count
+	// them at each ask), so that judging every node is not as slow as the fleet squared.
+	sizes map[string]int
 }
 
 // Local is what only the node status or check runs on knows of itself: the settings its daemon
@@ -216,10 +220,12 @@ type Attention struct {
 	Command string `json:"command"`
 }
 
-// Block is a gate that says no, and why.
+// Block is a gate that says no, and why: Reason in a few words (status's), Evidence whole, the
+// lines check prints for the gate (see gate.Verdict).
 type Block struct {
-	Gate   string `json:"gate"`
-	Reason string `json:"reason"`
+	Gate     string   `json:"gate"`
+	Reason   string   `json:"reason"`
+	Evidence []string `json:"evidence,omitempty"`
 }
 
 // group returns the state of a group, with the defaults of one without keys.
@@ -233,6 +239,13 @@ func (s Snapshot) group(name string) GroupState {
 
 // Compute derives the fleet's status from a snapshot.
 func Compute(s Snapshot) Status {
+	s.sizes = map[string]int{}
+	for _, g := range s.Nodes {
+		if g == "" {
+			g = lock.DefaultGroup
+		}
+		s.sizes[g]++
+	}
 	def := s.group(lock.DefaultGroup)
 	st := Status{At: s.At, Limit: places(def.Limit, s.groupNodes(lock.DefaultGroup)), LockError: def.Error, Holders: []Holder{}, Groups: []Group{}, Nodes: []Node{}}
 	if s.Stop != nil {
@@ -306,6 +319,9 @@ func sortedKeys(m map[string]bool) []string {
 
 // groupNodes is how many nodes of group Consul's catalog lists.
 func (s Snapshot) groupNodes(group string) int {
+	if s.sizes != nil {
+		return s.sizes[group]
+	}
 	n := 0
 	for _, g := range s.Nodes {
 		if g == group || (g == "" && group == lock.DefaultGroup) {

@@ -68,7 +68,7 @@ func node(s Snapshot, name string, services []health.Service, ruleLess map[strin
 		n.Daemon = &DaemonRow{State: d.State.String(), Status: d.Status, Version: d.Settings.Version, Enabled: d.Settings.Enabled}
 	}
 	if v := gate.First(Gates(st)); v != nil && (busy(n) || idleShows[v.Gate]) {
-		n.Blocked = &Block{Gate: v.Gate, Reason: v.Why()}
+		n.Blocked = &Block{Gate: v.Gate, Reason: v.Why(), Evidence: v.Evidence}
 		if v.Gate == gate.Window {
 			if next := st.Schedule.Next(st.Now); !next.IsZero() {
 				n.NextWindow = &next

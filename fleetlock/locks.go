@@ -2,8 +2,9 @@
 // before they reboot a host: POST /v1/pre-reboot and /v1/steady-state) on rebootmgr's own lock:
 // the same lock records, groups, limits, stop flags, fleet's holders and history as the daemons,
 // a host holding a place under its FleetLock id as a node does under its name. A place is granted
-// by the pipeline's own rules (place.AcquireIn), judged on one consistent read and written
-// with check-and-set against it, so several servers and the daemons may hand out places at once.
+// by the pipeline's own rules (place.AcquireIn) and, with an alert source, the daemons' alerts
+// gate, judged on one consistent read and written with check-and-set against it, so several
+// servers and the daemons may hand out places at once.
 package fleetlock
 
 import (
@@ -11,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -19,7 +19,7 @@ import (
 
 	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/ending"
-	"github.com/rebootmgr/rebootmgr/health"
+	"github.com/rebootmgr/rebootmgr/gate"
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
@@ -70,6 +70,9 @@ type Locks struct {
 	// Sightings judges the times other nodes wrote in the records (see lock.Sightings): the
 	// server's memory of them, as a daemon's.
 	Sightings *lock.Sightings
+	// Alerts is the alert source whose firing alerts hold every host back, as they hold the
+	// daemons' nodes (nil: none; see alertsHold).
+	Alerts *gate.AlertSource
 
 	// turns is what the server does between requests (see Run).
 	turnsOnce sync.Once
@@ -91,96 +94,6 @@ func (l *Locks) store(group string) *store.Consul {
 
 // locks are st's locks, their Views judged by the server's sightings.
 func (l *Locks) locks(st *store.Consul) place.Locks { return place.Sighted(st, l.Sightings) }
-
-// health judges a host's services as the pipeline judges a node's (see hostHealth).
-func (l *Locks) health(st *store.Consul, log *slog.Logger) place.Health {
-	return hostHealth{Health: store.Health{Client: l.Client, Members: st, Remember: true}, members: st, log: log}
-}
-
-// hostHealth judges the services of a host from afar: those Consul's catalog lists for its node,
-// and those rebootmgr remembers it running (see store.Members) that the catalog no longer
-// lists for it. The host's own agent cannot be asked, as a daemon asks its own: a host just
-// back from its reboot is in the catalog before its services are, or not yet at all (a client
-// agent leaves the cluster at shutdown), and judged by the catalog alone it would pass with
-// nothing to judge. A remembered service it has no instance of fails (its own instance
-// missing) until the catalog lists it again. A host Consul knows no node of and rebootmgr
-// remembers nothing of has no services to judge. The report it returns (whose words a
-// refusal carries to the client) leaves out the output of the checks, which may name
-// addresses of the fleet; the whole report goes to the log.
-type hostHealth struct {
-	store.Health
-	members *store.Consul
-	log     *slog.Logger
-}
-
-func (h hostHealth) Check(ctx context.Context, node string, down map[string]string) (health.Report, error) {
-	services, err := h.Services(ctx, node)
-	if err != nil && !errors.Is(err, store.ErrNodeUnknown) {
-		return health.Report{}, err
-	}
-	remembered, err := h.members.MemberOf(ctx, node)
-	if err != nil {
-		return health.Report{}, err
-	}
-	for _, name := range remembered {
-		if slices.ContainsFunc(services, func(s health.Service) bool { return s.Name == name }) {
-			continue
-		}
-		svc, ok, err := h.absent(ctx, name)
-		if err != nil {
-			return health.Report{}, err
-		}
-		if ok {
-			services = append(services, svc)
-		}
-	}
-	if full := health.Evaluate(node, services, down); !full.OK() {
-		h.log.Info("the host's services do not pass", logkey.Reason, full.Reason())
-	}
-	return health.Evaluate(node, withoutOutput(services), down), nil
-}
-
-// withoutOutput is services with the output of every check left out.
-func withoutOutput(services []health.Service) []health.Service {
-	out := make([]health.Service, len(services))
-	for i, svc := range services {
-		svc.Instances = slices.Clone(svc.Instances)
-		for j, inst := range svc.Instances {
-			inst.Checks = slices.Clone(inst.Checks)
-			for k := range inst.Checks {
-				inst.Checks[k].Output = ""
-			}
-			svc.Instances[j] = inst
-		}
-		out[i] = svc
-	}
-	return out
-}
-
-// absent is a service the host is remembered running and the catalog does not list for it,
-// judged by the rules of the first of its other instances tagged rebootmgr; false when none is
-// any more (the service no longer gates reboots).
-func (h hostHealth) absent(ctx context.Context, name string) (health.Service, bool, error) {
-	instances, err := h.Instances(ctx, name)
-	if err != nil {
-		return health.Service{}, false, err
-	}
-	var tags []string
-	for _, inst := range instances {
-		if t, ok := health.AddTags(nil, inst.Tags); ok {
-			tags = t
-			break
-		}
-	}
-	if tags == nil {
-		return health.Service{}, false, nil
-	}
-	members, err := h.members.Members(ctx, name)
-	if err != nil {
-		return health.Service{}, false, err
-	}
-	return health.Service{Name: name, Tags: tags, Instances: instances, Members: members}, true, nil
-}
 
 // ours says whether a holder's place was taken by a FleetLock request. A place a node of the
 // same name took through rebootmgr's own pipeline is neither granted again nor given back here:
@@ -219,6 +132,13 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 	if _, holds := v.Lock.Holder(host); !holds {
 		if err := l.mayTake(ctx, st, v, host, now); err != nil {
 			return err
+		}
+		// A stop flag comes first, as in the gates' order: AcquireIn refuses it.
+		if !v.Stop.Set {
+			if err := l.alertsHold(ctx, log, v, host, now); err != nil {
+				l.asked(group, host, false)
+				return err
+			}
 		}
 	}
 	_, _, err = place.ChangeLock(ctx, l.locks(st), log, func(v place.View) (place.Change, error) {

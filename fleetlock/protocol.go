@@ -35,14 +35,16 @@ const (
 	KindQueueFull         = "queue_full"         // 423: no room, and the group's queue holds as many as a host may join
 	KindUnhealthy         = "unhealthy"          // 423: the host's services, or a quorum
 	KindTooSoon           = "too_soon"           // 423: the host's last reboot ended less than the min reboot interval ago
+	KindAlertsFiring      = "alerts_firing"      // 423: alerts the alerts gate counts fire
 	KindConsulUnavailable = "consul_unavailable" // 503: Consul did not answer, or failed
+	KindAlertsUnavailable = "alerts_unavailable" // 503: the alert source cannot be read
 	KindError             = "error"              // 500: anything else
 )
 
 // Kinds is the fixed set of kinds, in the order above.
 func Kinds() []string {
 	return []string{KindMissingHeader, KindBadRequest, KindUnknownGroup, KindUnauthorized, KindForbidden, KindNotFound, KindMethodNotAllowed,
-		KindIDInUse, KindStopped, KindLockHeld, KindQueueFull, KindUnhealthy, KindTooSoon, KindConsulUnavailable, KindError}
+		KindIDInUse, KindStopped, KindLockHeld, KindQueueFull, KindUnhealthy, KindTooSoon, KindAlertsFiring, KindConsulUnavailable, KindAlertsUnavailable, KindError}
 }
 
 // Status is the HTTP status of a kind.
@@ -60,9 +62,9 @@ func Status(kind string) int {
 		return http.StatusMethodNotAllowed
 	case KindIDInUse:
 		return http.StatusConflict
-	case KindStopped, KindLockHeld, KindQueueFull, KindUnhealthy, KindTooSoon:
+	case KindStopped, KindLockHeld, KindQueueFull, KindUnhealthy, KindTooSoon, KindAlertsFiring:
 		return http.StatusLocked
-	case KindConsulUnavailable:
+	case KindConsulUnavailable, KindAlertsUnavailable:
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError

@@ -9,6 +9,9 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/rebootmgr/rebootmgr/alerts"
+	"github.com/rebootmgr/rebootmgr/gate"
+	"github.com/rebootmgr/rebootmgr/internal/alerttest"
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 )
 
@@ -36,6 +39,9 @@ func TestFleetLockRefusalsNameNothingInternal(t *testing.T) {
 	base := serveLocks(t, &Locks{Client: c, Keys: keys, MinRebootInterval: time.Hour}, nil)
 	withTokens := serve(t, c, Tokens{"compute": "s3cret"})
 	tight := serveLocks(t, &Locks{Client: c, Keys: keys, MaxQueue: 1}, nil)
+	prom := alerttest.Prometheus(t, alerttest.Rule{Alert: "DiskFull", Expr: "vector(1)", Labels: map[string]string{"severity": "critical"}})
+	alerting := serveLocks(t, &Locks{Client: c, Keys: keys, Alerts: &gate.AlertSource{Source: alerts.Source{URL: prom}}}, nil)
+	noAlerts := serveLocks(t, &Locks{Client: c, Keys: keys, Alerts: &gate.AlertSource{Source: alerts.Source{URL: "http://" + closedAddr(t)}}}, nil)
 	for _, g := range []string{"full", "py", "odd", "compute", "stopped", "sick", "malformed", "soon"} {
 		put(t, c, keys.GroupLimit(g), "1")
 	}
@@ -84,6 +90,8 @@ func TestFleetLockRefusalsNameNothingInternal(t *testing.T) {
 		{"the Python rebootmgr holds the lock", base, "pre-reboot", zincatiBody("h-py", "py"), nil, KindLockHeld},
 		{"a failing check", base, "pre-reboot", zincatiBody("sick-1", "sick"), nil, KindUnhealthy},
 		{"too soon", base, "pre-reboot", zincatiBody("soon-1", "soon"), nil, KindTooSoon},
+		{"an alert fires", alerting, "pre-reboot", zincatiBody("h-alerts", "default"), nil, KindAlertsFiring},
+		{"the alert source cannot be read", noAlerts, "pre-reboot", zincatiBody("h-alerts", "default"), nil, KindAlertsUnavailable},
 		{"Consul down", serve(t, down, nil), "pre-reboot", zincatiBody("h1", "default"), nil, KindConsulUnavailable},
 		{"Consul refuses the server's token", serve(t, denied, nil), "pre-reboot", zincatiBody("h1", "default"), nil, KindError},
 		{"Consul denies the anonymous token", serve(t, anonymous, nil), "pre-reboot", zincatiBody("h1", "default"), nil, KindError},

@@ -81,6 +81,9 @@ type Report struct {
 	// RoomOnly says that the rules fail only for the reboots in flight: with none, every rule
 	// would hold. The node waits for room, not for its services to recover.
 	RoomOnly bool
+	// HeldBy are the nodes in flight whose return, healthy, would let every rule hold: set
+	// only when nothing else fails (every instance that fails is on a node in flight). Sorted.
+	HeldBy []string
 }
 
 // OK reports whether every rule holds.
@@ -172,8 +175,49 @@ func Evaluate(node string, services []Service, down map[string]string) Report {
 	rep := evaluate(node, services, down)
 	if !rep.OK() && len(down) > 0 {
 		rep.RoomOnly = evaluate(node, services, nil).OK()
+		if evaluate(node, returned(services, down), nil).OK() {
+			rep.HeldBy = inFlightIn(rep, down)
+		}
 	}
 	return rep
+}
+
+// returned is services as they would be once every node in down is back and healthy: each of
+// its instances passing, and a member of those with no instance in the catalog back in it.
+func returned(services []Service, down map[string]string) []Service {
+	out := make([]Service, 0, len(services))
+	for _, svc := range services {
+		back := svc
+		back.Instances = make([]Instance, 0, len(svc.Instances))
+		for _, inst := range withMissing(svc) {
+			if _, ok := down[inst.Node]; ok {
+				checks := make([]Check, len(inst.Checks))
+				for i, c := range inst.Checks {
+					c.Status = "passing"
+					checks[i] = c
+				}
+				inst.Checks = checks
+			}
+			back.Instances = append(back.Instances, inst)
+		}
+		back.Members = nil
+		out = append(out, back)
+	}
+	return out
+}
+
+// inFlightIn are the nodes of down whose instances rep counts failing, sorted.
+func inFlightIn(rep Report, down map[string]string) []string {
+	var out []string
+	for _, sr := range rep.Services {
+		for _, n := range sr.FailingOn {
+			if _, ok := down[n]; ok && !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func evaluate(node string, services []Service, down map[string]string) Report {

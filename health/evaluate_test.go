@@ -295,3 +295,37 @@ func TestDisagreeingInstances(t *testing.T) {
 		t.Fatalf("disagreeing instances %q", got)
 	}
 }
+
+// TestHeldBy: the nodes in flight whose return would let every rule hold are named only when
+// nothing else fails: a node rebooting (its checks critical), or gone from the catalog while in
+// flight, holds it; a failing instance of a node not in flight means its health is its own.
+func TestHeldBy(t *testing.T) {
+	three := []Instance{inst("n1", "passing"), inst("n2", "passing"), inst("n3", "passing")}
+	rebooting := []Instance{inst("n1", "passing"), inst("n2", "critical"), inst("n3", "passing")}
+	tests := []struct {
+		name      string
+		tags      []string
+		instances []Instance
+		members   []string
+		down      map[string]string
+		held      []string
+	}{
+		{"in flight, still passing", []string{"max_failing=0"}, three, nil, map[string]string{"n2": "x"}, []string{"n2"}},
+		{"in flight, rebooting", []string{"max_failing=0"}, rebooting, nil, map[string]string{"n2": "x"}, []string{"n2"}},
+		{"in flight and gone from the catalog", []string{"max_failing=0"}, three[:2], []string{"n3"}, map[string]string{"n3": "x"}, []string{"n3"}},
+		{"two in flight", []string{"max_failing=1"}, rebooting, nil, map[string]string{"n2": "x", "n3": "y"}, []string{"n2", "n3"}},
+		{"in flight beside a member gone that the rule allows", []string{"max_failing=1"}, three, []string{"n4"}, map[string]string{"n2": "x"}, []string{"n2"}},
+		{"in flight and another failing", []string{"max_failing=0"}, rebooting, nil, map[string]string{"n3": "x"}, nil},
+		{"failing, nobody in flight", []string{"max_failing=0"}, rebooting, nil, nil, nil},
+		{"this node failing", []string{"max_failing=0"}, []Instance{inst("n1", "critical"), inst("n2", "passing")}, nil, map[string]string{"n2": "x"}, nil},
+		{"passing: nothing holds it", []string{"max_failing=1"}, three, nil, map[string]string{"n2": "x"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := Evaluate("n1", []Service{{Name: "svc", Tags: tt.tags, Instances: tt.instances, Members: tt.members}}, tt.down)
+			if !slices.Equal(rep.HeldBy, tt.held) {
+				t.Fatalf("HeldBy = %q, want %q; problems: %q", rep.HeldBy, tt.held, rep.Problems)
+			}
+		})
+	}
+}

@@ -41,6 +41,11 @@ type QueueEntry struct {
 // MissedTurn is the Blocked of a node that did not take a place within QueueGrace of its turn.
 const MissedTurn = "missed its turn"
 
+// ForRoom is the Blocked of a node whose health fails only for its own group's reboots in
+// flight (see health.Report.HeldBy): it holds up nobody, as every node blocked, but a place its
+// group gives back is its chance, so it is told of it (see Front) and waits for that, quietly.
+const ForRoom = "health: its group's reboots in flight"
+
 // AnswerWithin is how long a node told that a place is its to look at (its turn key) has to
 // answer in the queue: a daemon that runs does so within a moment; one that does not is passed
 // over (see place.PassTurns).
@@ -115,7 +120,8 @@ func (q Queue) clone() Queue {
 	return Queue{Version: q.Version, Entries: slices.Clone(q.Entries), Freed: q.Freed}
 }
 
-// Join puts node at the end of the queue, or, already in it, clears what blocked it. Entries
+// Join puts node at the end of the queue, or, already in it, clears what blocked it (its turn
+// starting at now, see Ahead). Entries
 // blocked and silent for QueueExpiry leave (see QueueExpiry).
 func (q Queue) Join(node string, now time.Time) Queue {
 	out := q.clone()
@@ -123,7 +129,10 @@ func (q Queue) Join(node string, now time.Time) Queue {
 		return e.Node != node && e.Blocked != "" && e.Since.Before(now.Add(-QueueExpiry))
 	})
 	if i, ok := out.Place(node); ok {
-		out.Entries[i].Blocked = ""
+		if out.Entries[i].Blocked != "" {
+			// Its gates held it until now: its turn starts now, not when it last said so.
+			out.Entries[i].Blocked, out.Entries[i].Since = "", now.UTC()
+		}
 		return out
 	}
 	out.Entries = append(out.Entries, QueueEntry{Node: node, Since: now.UTC()})
@@ -136,6 +145,17 @@ func (q Queue) Join(node string, now time.Time) Queue {
 func (q Queue) Keep(node string, now time.Time) Queue {
 	out := q.Join(node, now)
 	i, _ := out.Place(node)
+	out.Entries[i].Since = now.UTC()
+	return out
+}
+
+// WaitRoom is the queue once node said at now that it waits for its group's reboots in flight
+// (ForRoom): it keeps its place (a node not in the queue joins it at the end), and its entry's
+// Since says when it last answered (see place.PassTurns).
+func (q Queue) WaitRoom(node string, now time.Time) Queue {
+	out := q.Join(node, now)
+	i, _ := out.Place(node)
+	out.Entries[i].Blocked = ForRoom
 	out.Entries[i].Since = now.UTC()
 	return out
 }
@@ -252,16 +272,26 @@ func Free(rec Record, l Limit, groupNodes int) int {
 // Front are the nodes of the queue that places open in rec (under limit l, in a group of
 // groupNodes nodes whose zones are zones) go to: the first that may go (not blocked, and let in
 // by the zones rec has), one per free place (see Free: the takers), and as many again after
-// them, who go when those let their turn pass. Only these need to hear that a place opened;
-// the rest of the queue waits on.
+// them, who go when those let their turn pass; and as many again of the first nodes that wait
+// for the group's reboots in flight (ForRoom), whose chance a place opening may be. Only these
+// need to hear that a place opened; the rest of the queue waits on.
 func (q Queue) Front(rec Record, l Limit, groupNodes int, zones map[string]string) []string {
 	free := Free(rec, l, groupNodes)
 	var out []string
+	ready, room := 0, 0
 	for _, e := range q.Entries {
-		if len(out) >= 2*free {
+		if ready >= 2*free && room >= 2*free {
 			break
 		}
-		if _, holds := rec.Holder(e.Node); holds || e.Blocked != "" || rec.ZoneError(e.Node, zones[e.Node], l.PerZone) != nil {
+		if _, holds := rec.Holder(e.Node); holds || rec.ZoneError(e.Node, zones[e.Node], l.PerZone) != nil {
+			continue
+		}
+		switch {
+		case e.Blocked == "" && ready < 2*free:
+			ready++
+		case e.Blocked == ForRoom && room < 2*free:
+			room++
+		default:
 			continue
 		}
 		out = append(out, e.Node)

@@ -39,8 +39,14 @@ func TestQueueAhead(t *testing.T) {
 	if len(served.Entries) != 2 || served.Entries[0].Blocked != MissedTurn || served.Entries[1].Blocked != MissedTurn {
 		t.Fatalf("served past the turns of a and b: %+v", served)
 	}
-	if again := served.Join("a", t0.Add(time.Hour)); again.Entries[0].Blocked != "" || !again.Entries[0].Since.Equal(t0) {
-		t.Fatalf("a joining again keeps its place, ready: %+v", again)
+	if again := served.Join("a", t0.Add(time.Hour)); again.Entries[0].Blocked != "" || !again.Entries[0].Since.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("a joining again keeps its place, ready, its turn starting now: %+v", again)
+	}
+	if room := q.WaitRoom("b", t0.Add(time.Hour)); room.Entries[1].Blocked != ForRoom || !room.Entries[1].Since.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("a node waiting for its group's reboots keeps its place, blocked, saying when it answered: %+v", room)
+	}
+	if ahead, _ := q.WaitRoom("a", t0).Ahead("c", t0.Add(time.Minute), nil, nil); !slices.Equal(ahead, []string{"b"}) {
+		t.Fatalf("a node waiting for its group's reboots holds up nobody: ahead %v", ahead)
 	}
 	if left := q.Leave("b"); len(left.Entries) != 2 || left.Entries[1].Node != "c" {
 		t.Fatalf("leave: %+v", left)
@@ -88,6 +94,9 @@ func TestQueueFront(t *testing.T) {
 		{"a share of the group", q, held("x"), Limit{Percent: 50}, 6, []string{"a", "b", "c", "d"}},
 		{"only the zone that reboots", q, held("x"), Limit{N: 3, PerZone: 3}, 6, []string{"a", "c", "e"}},
 		{"an empty queue", Queue{}, held(), One, 6, nil},
+		{"nodes waiting for the group's reboots hear of a place too", q.WaitRoom("a", t0).WaitRoom("b", t0).WaitRoom("c", t0), held(), One, 6, []string{"a", "b", "d", "e"}},
+		{"as many of them as of those ready", q.WaitRoom("b", t0).WaitRoom("c", t0).WaitRoom("d", t0).WaitRoom("e", t0), held(), One, 6, []string{"a", "b", "c", "f"}},
+		{"none of them while the lock is full", q.WaitRoom("a", t0), held("x"), One, 6, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := tt.q.Front(tt.rec, tt.limit, tt.nodes, zones); !slices.Equal(got, tt.want) {

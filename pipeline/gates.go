@@ -31,7 +31,7 @@ func (p *Pipeline) stayGreen(ctx context.Context) error {
 	p.Logger.Info("health must stay green before the lock is taken", logkey.Gate, "stay green", logkey.For, p.StayGreen)
 	p.keepTurn(ctx)
 	start := p.Clock.Now()
-	kept := start
+	kept, freed := start, p.queue.Freed
 	for {
 		select {
 		case <-ctx.Done():
@@ -45,12 +45,20 @@ func (p *Pipeline) stayGreen(ctx context.Context) error {
 		if err := p.checkStop(ctx); err != nil {
 			return err
 		}
-		if err := p.checkHealth(ctx, "health while staying green"); err != nil {
+		v, err := p.locks().View(ctx)
+		if err != nil {
 			return err
 		}
-		if now.Sub(kept) >= lock.KeepEvery {
+		if err := p.checkHealthIn(ctx, v, "health while staying green"); err != nil {
+			return err
+		}
+		// A node woken meanwhile (a place given back, or a pass reaching it: see
+		// place.PassTurns) answers within lock.AnswerWithin, as a daemon between runs does, or
+		// it would be passed over while it stays green: at once when a place opened, and every
+		// half of that anyway, since a run cannot hear its turn key.
+		if now.Sub(kept) >= lock.AnswerWithin/2 || !v.Queue.Freed.Equal(freed) {
 			p.keepTurn(ctx)
-			kept = now
+			kept, freed = now, v.Queue.Freed
 		}
 	}
 }

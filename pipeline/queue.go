@@ -44,13 +44,24 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queue
 		// its own write is not followed by its own daemon (see Pipeline.changeLock).
 		now := p.Clock.Now()
 		change = func(q lock.Queue) lock.Queue { return q.Keep(p.Node, now) }
+	case errors.Is(err, place.ErrForRoom):
+		// Its health waits for its group's reboots in flight: it keeps its place, holding up
+		// nobody, told when a place opens (see lock.ForRoom); it answers a wake, and says it is
+		// there once in lock.AnswerWithin at most otherwise.
+		if p.waitsForRoom() && !p.told && !p.answerDue() {
+			return true
+		}
+		now := p.Clock.Now()
+		change, after = func(q lock.Queue) lock.Queue { return q.WaitRoom(p.Node, now) }, true
 	case errors.Is(err, lock.ErrYields):
 		// A node with less room goes first (see lock.Claims): the lock has room, and nobody
 		// waits for this node's turn.
 	case errors.Is(err, ending.ErrLockHeld) && !ready:
 		now := p.Clock.Now()
 		change, after = func(q lock.Queue) lock.Queue { return q.Join(p.Node, now) }, true
-	case ready && ownGate(err) != "":
+	case (ready || p.waitsForRoom()) && ownGate(err) != "":
+		// (One that waited for its group's reboots in flight and now meets a gate of its own,
+		// its limit set to auto meanwhile, say, answers so too.)
 		gate := ownGate(err)
 		change, after = func(q lock.Queue) lock.Queue { return q.Block(p.Node, gate) }, false
 	}
@@ -108,6 +119,13 @@ func (p *Pipeline) answerDue() bool {
 	return ok && p.Clock.Now().Sub(p.queue.Entries[i].Since) >= lock.AnswerWithin
 }
 
+// waitsForRoom says whether this node's entry, as the run first read the queue, waits for its
+// group's reboots in flight (lock.ForRoom).
+func (p *Pipeline) waitsForRoom() bool {
+	i, in := p.queue.Place(p.Node)
+	return in && p.queue.Entries[i].Blocked == lock.ForRoom
+}
+
 // keepTurn says, in the group's queue, that this node works towards its place (see
 // lock.Queue.Keep), while it waits in a run. A dry run writes nothing; a queue that cannot be
 // written is logged (the queue orders the nodes, it never decides whether one may reboot).
@@ -137,10 +155,14 @@ func ownGate(err error) string {
 
 // WaitsForTurn says whether a run ended waiting for a place in its group's lock by count or
 // order alone (the lock is full by its limit or its zones, or nodes before it in the queue go
-// first) with the node in the queue to be told of it (res.Seen.Queued). Such a node has nothing
+// first), or for its group's reboots in flight alone (place.ErrForRoom), with the node in the
+// queue to be told of it (res.Seen.Queued). Such a node has nothing
 // to look at until a place opens for it (see place.Woken); a Python holder, a place held elsewhere, a
 // holder waiting in place, or a node whose entry in the queue could not be written is no such
 // end.
 func WaitsForTurn(res Result, err error) bool {
-	return res.Seen.Queued && errors.Is(err, ending.ErrLockHeld) && (errors.Is(err, lock.ErrFull) || errors.Is(err, lock.ErrQueued))
+	if !res.Seen.Queued {
+		return false
+	}
+	return errors.Is(err, place.ErrForRoom) || errors.Is(err, ending.ErrLockHeld) && (errors.Is(err, lock.ErrFull) || errors.Is(err, lock.ErrQueued))
 }

@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +11,9 @@ import (
 	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/health"
 	"github.com/rebootmgr/rebootmgr/internal/pipelinetest"
+	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
+	"github.com/rebootmgr/rebootmgr/place"
 )
 
 // flapping is health that fails while failing says so, at the time elapsed on clock since t0.
@@ -75,3 +78,58 @@ func TestStayGreenWithAFlappingService(t *testing.T) {
 
 // pipelinegate is how the health gate names itself at a run's first look.
 const pipelinegate = "health, counting every reboot in flight"
+
+// placeOpening is health that passes, and opens a place in the group's queue at opensAt into the
+// stay-green period, then notes the node's entry in the queue a look later.
+type placeOpening struct {
+	*pipelinetest.Health
+	store   *pipelinetest.Store
+	clock   *pipelinetest.Clock
+	t0      time.Time
+	opensAt time.Duration
+	opened  *time.Time
+	entry   *lock.QueueEntry
+}
+
+func (f placeOpening) Check(ctx context.Context, node string, down map[string]string) (health.Report, error) {
+	elapsed := f.clock.Now().Sub(f.t0)
+	switch {
+	case elapsed >= f.opensAt && f.opened.IsZero():
+		*f.opened = f.clock.Now()
+		if err := place.ChangeQueue(ctx, f.store, slog.New(slog.DiscardHandler), func(q lock.Queue) lock.Queue {
+			q.Freed = f.clock.Now()
+			return q
+		}); err != nil {
+			return health.Report{}, err
+		}
+	case !f.opened.IsZero() && elapsed >= f.opensAt+2*time.Second && f.entry.Node == "":
+		v, err := f.store.View(ctx)
+		if err != nil {
+			return health.Report{}, err
+		}
+		if i, ok := v.Queue.Place(node); ok {
+			*f.entry = v.Queue.Entries[i]
+		}
+	}
+	return f.Health.Check(ctx, node, down)
+}
+
+// TestStayGreenAnswersAWake: a place given back while a node stays green wakes it with the front
+// of the queue; it answers at its next look (its entry says so), as a daemon between runs does,
+// so that it is not passed over as a node whose daemon is gone. Its keeps every 30s alone came
+// too late for the 10s a node woken has to answer.
+func TestStayGreenAnswersAWake(t *testing.T) {
+	m := newMachine(t)
+	m.config.StayGreen = time.Minute
+	m.store.SetTrigger("n1", "", true)
+	var opened time.Time
+	var entry lock.QueueEntry
+	p := m.pipeline()
+	p.Health = placeOpening{Health: m.health, store: m.store, clock: m.clock, t0: m.clock.Now(), opensAt: 10 * time.Second, opened: &opened, entry: &entry}
+	if res, err := p.Run(t.Context()); err != nil || res.Outcome != pipeline.RebootStarted {
+		t.Fatalf("%v %v, want the reboot started", res.Outcome, err)
+	}
+	if entry.Node != "n1" || entry.Since.Before(opened) || entry.Since.Sub(opened) > 2*time.Second {
+		t.Fatalf("the node's entry two looks after a place opened at %s: %+v, want it answered", opened.Format(time.TimeOnly), entry)
+	}
+}

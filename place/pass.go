@@ -70,17 +70,20 @@ func PassTurns(ctx context.Context, locks Locks, log *slog.Logger, woke []lock.Q
 	return WokeEntries(v, ch), nil
 }
 
-// silent are the nodes of woke still in v's queue as they were woken: ready, with the same
-// Since, and no place.
+// silent are the nodes of woke still in v's queue as they were woken: ready (or waiting for
+// their group's reboots in flight), with the same Since, and no place, while their zone may
+// go. A node that a zone rebooting since keeps out (a node of its zone took a place first)
+// could not take one: it is no sign that its daemon is gone.
 func silent(v View, woke []lock.QueueEntry) []string {
 	var out []string
+	admits := zoneAdmits(v)
 	for _, w := range woke {
 		i, in := v.Queue.Place(w.Node)
 		if !in {
 			continue
 		}
 		e := v.Queue.Entries[i]
-		if _, holds := v.Lock.Holder(w.Node); !holds && e.Blocked == "" && e.Since.Equal(w.Since) {
+		if _, holds := v.Lock.Holder(w.Node); !holds && (e.Blocked == "" || e.Blocked == lock.ForRoom) && e.Since.Equal(w.Since) && admits(e) {
 			out = append(out, w.Node)
 		}
 	}

@@ -285,10 +285,35 @@ func Unhealthy(rep health.Report, v View, node, gate string) error {
 	}
 	// A tag that cannot be read wraps health.ErrMalformedTag too: a problem of configuration.
 	ge := ending.Error{Gate: ending.ErrUnhealthy, Msg: fmt.Sprintf("%s: %s", gate, rep.Reason()), Err: rep.Malformed()}
+	if forRoom(rep, v, node) {
+		return &ending.Error{Gate: ending.ErrUnhealthy, Msg: ge.Msg, Err: ErrForRoom}
+	}
 	if rep.RoomOnly {
 		return &RoomError{gate: &ge, AtOnce: rep.Scarcity(), Services: rep.Roomier(), Seen: slices.DeleteFunc(v.Fleet.Nodes(), func(n string) bool { return n == node })}
 	}
 	return &ge
+}
+
+// ErrForRoom marks a health gate that fails only for reboots in flight in the node's own group
+// under a limit that counts (see forRoom): the node waits in its group's queue (lock.ForRoom),
+// told when a place opens, and watches nothing else meanwhile.
+var ErrForRoom = errors.New("waiting for its group's reboots in flight")
+
+// forRoom says whether rep fails only for reboots in flight that hold places in v's lock (the
+// node's own group), under a limit that counts places: a place given back there is what the
+// node waits for, and its group's queue tells it (see lock.Queue.Front). Under auto, or for a
+// reboot of another group or of the Python rebootmgr, it waits for health as for any gate: any
+// release anywhere may be its chance (see RoomError for the claims of room).
+func forRoom(rep health.Report, v View, node string) bool {
+	if _, holds := v.Lock.Holder(node); holds || len(rep.HeldBy) == 0 || v.Limit.Auto {
+		return false
+	}
+	for _, n := range rep.HeldBy {
+		if _, holds := v.Lock.Holder(n); !holds {
+			return false
+		}
+	}
+	return true
 }
 
 // ErrWaitInPlace marks a holder that may not reboot yet (its group's limit was lowered, or the

@@ -145,6 +145,9 @@ func (w *World) afterWrite(keys []string) {
 		if bound > 0 && len(v) > bound {
 			w.violate("%s holds %d bytes, over its bound of %d", key, len(v), bound)
 		}
+		if k.Kind != store.KindHistory {
+			w.largest = max(w.largest, len(v))
+		}
 		if k.Kind == store.KindLock {
 			w.lockWritten(k.Group)
 		}
@@ -185,6 +188,18 @@ func (w *World) lockWritten(group string) {
 
 // requests are the Consul requests of the whole fleet so far: those the model answered, and the
 // daemons' watches' (see deliver).
+// joined notes that node's daemon ended a run: once every node of the first ask did, the join
+// is over (see World.joining).
+func (w *World) joined(node string) {
+	if w.joining == nil {
+		return
+	}
+	delete(w.joining, node)
+	if len(w.joining) == 0 {
+		w.joinRequests, w.joining = w.requests()-w.askedAt, nil
+	}
+}
+
 func (w *World) requests() int {
 	return int(w.model.Stats().Total.Requests) + w.watchRequests
 }

@@ -93,7 +93,7 @@ func Idle(cfg IdleConfig) (IdleResult, error) {
 	interval := w.cfg.Interval
 	from := epoch.Add(watch.DefaultWait + interval)
 	to := from.Add(time.Duration(cfg.Ticks) * interval)
-	j := w.joining(cfg.Join)
+	j := w.newcomer(cfg.Join)
 	var start idleCost
 	started := false
 	for {
@@ -127,22 +127,22 @@ func Idle(cfg IdleConfig) (IdleResult, error) {
 	}, nil
 }
 
-// join is a node without a daemon joining the service at a moment, and how long the daemons
-// took to remember it.
-type join struct {
+// newcomer is a node without a daemon joining the service at a moment, and how long the
+// daemons took to remember it.
+type newcomer struct {
 	node   string
 	member string
 	at     time.Time
 	took   time.Duration
 }
 
-// joining registers a node of the service without a daemon after after (none when zero).
-func (w *World) joining(after time.Duration) *join {
+// newcomer registers a node of the service without a daemon after after (none when zero).
+func (w *World) newcomer(after time.Duration) *newcomer {
 	if after <= 0 {
-		return &join{}
+		return &newcomer{}
 	}
 	svc := w.nodes[0].services[0]
-	j := &join{node: "joiner", member: w.keys.Member(svc, "joiner"), at: epoch.Add(after), took: -1}
+	j := &newcomer{node: "joiner", member: w.keys.Member(svc, "joiner"), at: epoch.Add(after), took: -1}
 	w.sched.add(j.at, j.node, "join", func() {
 		w.model.Register(j.node, map[string]string{store.GroupMeta: w.nodes[0].group})
 		w.model.AddService(j.node, svc, svc, []string{"rebootmgr", fmt.Sprintf("max_failing=%d", w.cfg.MaxFailing)}, 80)
@@ -153,7 +153,7 @@ func (w *World) joining(after time.Duration) *join {
 }
 
 // check notes when the joined node is first remembered.
-func (j *join) check(w *World) {
+func (j *newcomer) check(w *World) {
 	if j.node == "" || j.took >= 0 || w.sched.now.Before(j.at) {
 		return
 	}

@@ -237,6 +237,7 @@ func (p *proc) observe(res pipeline.Result, err error) {
 		p.status = status
 		p.w.log(p.node.name, "status: %s", clip.OneLine(status))
 	}
+	p.w.joined(p.node.name)
 }
 
 // simStore is the store, but for its wait on the stop flag, which holds blocking queries: the

@@ -24,6 +24,10 @@ type Result struct {
 	// PassedLive are the nodes passed over in their queue while their daemon ran (see
 	// Config.StrictTurns).
 	PassedLive int
+	// JoinRequests are the fleet's requests from the first ask until every node asked ended a
+	// run (-1: some never did); LargestRecord the largest value of rebootmgr's records written
+	// (its history aside, whose bound is its own).
+	JoinRequests, LargestRecord int
 }
 
 // Summary is the run's last line.
@@ -36,8 +40,12 @@ func (r Result) Summary() string {
 	if r.Reboots > 0 {
 		perReboot = r.RollRequests / r.Reboots
 	}
-	return fmt.Sprintf("sim: nodes=%d seed=%d steps=%d faults=%d reboots=%d violations=%d passed_live=%d handoff_requests_p50=%d requests_per_reboot=%d requests=%d roll=%s roll_vs_bound=%.2f",
-		r.Nodes, r.Seed, r.Steps, r.Faults, r.Reboots, len(r.Violations), r.PassedLive, r.HandoffRequestsMedian, perReboot, r.Requests, r.Took.Round(time.Second), ratio)
+	join := -1
+	if r.JoinRequests >= 0 && r.Nodes > 0 {
+		join = r.JoinRequests / r.Nodes
+	}
+	return fmt.Sprintf("sim: nodes=%d seed=%d steps=%d faults=%d reboots=%d violations=%d passed_live=%d join_requests_per_node=%d handoff_requests_p50=%d requests_per_reboot=%d requests=%d largest_record=%d roll=%s roll_vs_bound=%.2f",
+		r.Nodes, r.Seed, r.Steps, r.Faults, r.Reboots, len(r.Violations), r.PassedLive, join, r.HandoffRequestsMedian, perReboot, r.Requests, r.LargestRecord, r.Took.Round(time.Second), ratio)
 }
 
 // Run runs the fleet: every daemon starts, an operator asks every node to reboot, the plan's
@@ -95,6 +103,7 @@ func (w *World) Run() Result {
 		Seed: w.cfg.Seed, Nodes: len(w.nodes), Steps: w.steps, Faults: w.faults, Reboots: w.reboots,
 		Violations: w.violations, Took: took, Bound: bound, HandoffRequestsMedian: median(w.handoffs),
 		Requests: w.requests(), RollRequests: w.requests() - w.askedAt, PassedLive: w.passedLive,
+		JoinRequests: w.joinRequests, LargestRecord: w.largest,
 	}
 }
 
@@ -180,6 +189,10 @@ func median(xs []int) int {
 func (w *World) ask() {
 	if w.asks == 0 {
 		w.askedAt = w.requests()
+		w.joining = map[string]bool{}
+		for _, n := range w.nodes {
+			w.joining[n.name] = true
+		}
 	}
 	w.asks++
 	w.log("op", "an operator asks every node to reboot (wave %d)", w.asks)

@@ -63,6 +63,13 @@ type World struct {
 	passedLive int
 	// missed are the nodes each group's queue held as having missed their turn at its last write.
 	missed map[string]map[string]bool
+	// joining are the nodes asked at the first wave whose daemon has not ended a run since (see
+	// observe); joinRequests the fleet's requests from that ask until none was left (-1 until
+	// then): what it costs a fleet asked at once to sort itself into places and queues.
+	joining      map[string]bool
+	joinRequests int
+	// largest is the largest value of rebootmgr's own records written in the run.
+	largest int
 }
 
 // node is one machine: its name, group, zone, services and clock offset, and the daemon
@@ -101,7 +108,7 @@ func New(cfg Config) (*World, error) {
 	w := &World{
 		cfg: cfg, model: consulmodel.New(), keys: store.Keys{Prefix: store.DefaultPrefix},
 		byName: map[string]*node{}, yielded: make(chan struct{}), dir: dir,
-		asked: map[string]time.Time{}, held: map[string]int{}, lastEnd: -1, missed: map[string]map[string]bool{},
+		asked: map[string]time.Time{}, held: map[string]int{}, lastEnd: -1, joinRequests: -1, missed: map[string]map[string]bool{},
 	}
 	w.sched = scheduler{rng: rand.New(rand.NewPCG(cfg.Seed, 0x5eed)), now: epoch}
 	w.model.After = w.after

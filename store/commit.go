@@ -16,7 +16,8 @@ import (
 )
 
 // Commit writes ch in one transaction if nothing v holds changed since it was read (see
-// place.Change); false, and nothing written, when something did. The Python rebootmgr's
+// place.Change): the group's lock, queue and limit, the fleet's record; false, and nothing
+// written, when something did. The Python rebootmgr's
 // markers go in the same transaction (see markerOps); with PythonMarkers, so does a check that
 // none of its keys changed since v, so that a Python node that took its lock after v was read
 // fails the write.
@@ -40,9 +41,16 @@ func (c *Consul) Commit(ctx context.Context, v place.View, ch place.Change) (boo
 		}
 		ops = append(ops, queueOp)
 	}
-	if ch.Limit != nil {
-		limitKey := c.Keys.GroupLimit(c.Group)
-		ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: limitKey, Value: []byte(ch.Limit.String()), Index: state.index[limitKey]}})
+	// The limit the change was judged by is the one in force when it is written: a limit
+	// changed between the read and the write fails the write, which is judged again. (A limit
+	// read absent is not checked: every limit set allows a place at least, as the default does,
+	// and a check that a key is absent needs the right to write it, which a daemon lacks.)
+	limitKey := c.Keys.GroupLimit(c.Group)
+	switch index := state.index[limitKey]; {
+	case ch.Limit != nil:
+		ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: limitKey, Value: []byte(ch.Limit.String()), Index: index}})
+	case index != 0:
+		ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCheckIndex, Key: limitKey, Index: index}})
 	}
 	fleet := v.Fleet
 	if ch.Fleet != nil {

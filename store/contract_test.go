@@ -135,6 +135,32 @@ func TestStoreContract(t *testing.T) {
 				t.Fatalf("fleet's holders left: %v", v3.Fleet.Holders)
 			}
 		}},
+		{"a limit set where none was leaves a place taken under the default", func(t *testing.T, ctx context.Context, s subject) {
+			v, _ := s.View(ctx)
+			s.setLimit(1)
+			rec, _ := v.Lock.Acquire(lock.Holder{Node: "n1", Phase: lock.Preparing}, v.Limit.Places(v.GroupNodes, true))
+			fleet := v.Fleet.With("n1", v.Group)
+			if ok, err := s.Commit(ctx, v, place.Change{Lock: rec, Fleet: &fleet}); !ok || err != nil {
+				t.Fatalf("a place taken under the default, every limit allowing one: %v %v", ok, err)
+			}
+		}},
+		{"a limit lowered under a view fails the place taken on it", func(t *testing.T, ctx context.Context, s subject) {
+			s.setLimit(2)
+			v, _ := s.View(ctx)
+			s.setLimit(1)
+			rec, _ := v.Lock.Acquire(lock.Holder{Node: "n1", Phase: lock.Preparing}, v.Limit.Places(v.GroupNodes, true))
+			fleet := v.Fleet.With("n1", v.Group)
+			if ok, err := s.Commit(ctx, v, place.Change{Lock: rec, Fleet: &fleet}); ok || err != nil {
+				t.Fatalf("a place taken on a limit since lowered: %v %v", ok, err)
+			}
+			v2, _ := s.View(ctx)
+			if v2.Limit.N != 1 || len(v2.Lock.Holders) != 0 {
+				t.Fatalf("view after the refused write: %+v", v2)
+			}
+			if ok, err := s.Commit(ctx, v2, place.Change{Lock: rec, Fleet: &fleet}); !ok || err != nil {
+				t.Fatalf("the same place taken on a current view: %v %v", ok, err)
+			}
+		}},
 		{"the fleet's record changed under a view", func(t *testing.T, ctx context.Context, s subject) {
 			v, _ := s.View(ctx)
 			fleet := v.Fleet.With("n9", "other")

@@ -1,17 +1,18 @@
 // Package web serves a read-only live view of the fleet: every group with its limit, holders
-// and stop flag, every node with its phase, its daemon and the gate that holds it back, each
-// group's queue with the estimated start of each waiting node, the last failures and the roll
-// as a timeline drawn on the server (SVG). It reads what status reads (see fleet.Snapshot),
-// again whenever a blocking query says it may have changed, and pushes each new rendering to
-// the browsers by server-sent events. It writes nothing.
+// and stop flag, every node with its phase, its daemon and the gate that holds it back with its
+// evidence, each group's queue with the estimated start of each waiting node, the last failures
+// and the roll as a timeline (SVG). It reads what status reads (see fleet.Snapshot), again
+// whenever a blocking query says it may have changed, and pushes to the browsers by server-sent
+// events what changed: the rows of nodes, groups and the timeline that changed, and the parts
+// (see Update). A browser that connects receives the whole state once. It writes nothing.
 package web
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -27,23 +28,35 @@ type Server struct {
 	Watch  func(ctx context.Context, changed func()) error
 	Logger *slog.Logger
 
-	mu   sync.Mutex
-	last *Frame
-	subs map[chan *Frame]struct{}
+	mu sync.Mutex
+	// epoch names this server's run in the events' ids: an id of another run means nothing.
+	epoch string
+	// seq is the last update's, shown the last rendering, failed why the last read failed ("" when it did
+	// not), at when the page's state was last read or tried.
+	seq    int
+	shown  *Rendering
+	failed string
+	at     string
+	// recent are the last updates, as events, oldest first: a browser that missed fewer
+	// receives them, one that missed more the whole state.
+	recent []sent
+	// whole is the whole state at seq as an event, once a browser asked for it.
+	whole *sent
+	subs  map[chan struct{}]struct{}
 }
 
-// Frame is one rendering of the fleet, as a browser receives it.
-type Frame struct {
-	// Seq counts the renderings since the server started.
-	Seq int    `json:"seq"`
-	At  string `json:"at"`
-	// Fleet is the groups, nodes and failures (HTML); Timeline the roll (SVG).
-	Fleet    string `json:"fleet"`
-	Timeline string `json:"timeline"`
-	// Error says why the fleet could not be read ("" when it could): the page keeps the last
-	// rendering, and says so.
-	Error string `json:"error,omitempty"`
+// sent is an update as an event of the stream.
+type sent struct {
+	seq   int
+	event []byte
 }
+
+// The updates kept for browsers that missed some: at most this many, of at most this many
+// bytes in all.
+const (
+	keepUpdates = 64
+	keepBytes   = 4 << 20
+)
 
 // Run reads and renders the fleet, then again at every change, until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
@@ -57,10 +70,8 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		})
 	}()
-	seq := 0
 	for {
-		seq++
-		s.refresh(ctx, seq)
+		s.refresh(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -74,56 +85,90 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
-// refresh reads the fleet, renders it and hands the frame to every browser.
-func (s *Server) refresh(ctx context.Context, seq int) {
+// refresh reads the fleet, renders it and hands what changed to every browser.
+func (s *Server) refresh(ctx context.Context) {
 	snap, err := s.Read(ctx)
 	if ctx.Err() != nil {
 		return
 	}
-	var f *Frame
+	var r *Rendering
+	if err == nil {
+		s.mu.Lock()
+		prev := s.shown
+		s.mu.Unlock()
+		r, err = Render(snap, prev)
+	}
 	if err != nil {
 		s.Logger.Warn("cannot read the fleet: the page keeps the last view", logkey.Err, err)
-		s.mu.Lock()
-		prev := s.last
-		s.mu.Unlock()
-		f = &Frame{Seq: seq, At: time.Now().UTC().Format(time.RFC3339), Error: err.Error()}
-		if prev != nil {
-			f.Fleet, f.Timeline = prev.Fleet, prev.Timeline
-		}
-	} else {
-		f = Render(snap)
-		f.Seq = seq
 	}
-	s.publish(f)
+	s.publish(r, err)
 }
 
-// publish makes f the last frame and hands it to every browser; a browser that has not taken
-// the one before gets this one instead.
-func (s *Server) publish(f *Frame) {
+// publish makes r the rendering shown (nil: the fleet could not be read, for err), and hands
+// the update to every browser.
+func (s *Server) publish(r *Rendering, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.last = f
+	s.seq++
+	var u Update
+	if r != nil {
+		u = Diff(s.shown, r)
+		s.shown, s.failed, s.at = r, "", r.At
+	} else {
+		s.failed = err.Error()
+		if s.at == "" {
+			s.at = time.Now().UTC().Format(time.RFC3339)
+		}
+		u = Update{At: s.at}
+	}
+	u.Seq, u.Error = s.seq, s.failed
+	s.whole = nil
+	ev, encErr := u.event(s.epochLocked())
+	if encErr != nil {
+		// A browser that misses it receives the whole state: the recent ones stop here.
+		s.Logger.Warn("update not sent", logkey.Err, encErr)
+		s.recent = nil
+	} else {
+		s.keep(sent{seq: u.Seq, event: ev})
+	}
 	for ch := range s.subs {
 		select {
-		case <-ch:
-		default:
+		case ch <- struct{}{}:
+		default: // woken already: it reads this update too
 		}
-		ch <- f
 	}
 }
 
-// subscribe is a channel that receives the last frame, then each new one.
-func (s *Server) subscribe() (chan *Frame, func()) {
-	ch := make(chan *Frame, 1)
+// keep adds e to the recent updates, dropping the oldest beyond the bounds.
+func (s *Server) keep(e sent) {
+	s.recent = append(s.recent, e)
+	total := 0
+	for i := len(s.recent) - 1; i >= 0; i-- {
+		total += len(s.recent[i].event)
+		if total > keepBytes || len(s.recent)-i > keepUpdates {
+			s.recent = s.recent[i+1:]
+			return
+		}
+	}
+}
+
+// epochLocked is the server's epoch, chosen at first use (s.mu held).
+func (s *Server) epochLocked() string {
+	if s.epoch == "" {
+		s.epoch = strconv.FormatInt(time.Now().UnixNano(), 36)
+	}
+	return s.epoch
+}
+
+// subscribe is a channel that is woken at every update, until done.
+func (s *Server) subscribe() (wake chan struct{}, done func()) {
+	ch := make(chan struct{}, 1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.subs == nil {
-		s.subs = map[chan *Frame]struct{}{}
+		s.subs = map[chan struct{}]struct{}{}
 	}
 	s.subs[ch] = struct{}{}
-	if s.last != nil {
-		ch <- s.last
-	}
 	return ch, func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -152,53 +197,4 @@ func readOnly(next http.Handler) http.Handler {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		next.ServeHTTP(w, r)
 	})
-}
-
-func (s *Server) page(w http.ResponseWriter, _ *http.Request) {
-	s.mu.Lock()
-	f := s.last
-	s.mu.Unlock()
-	if f == nil {
-		f = &Frame{Error: "reading the fleet"}
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := pageTemplate.Execute(w, f); err != nil {
-		s.Logger.Debug("page not written", logkey.Err, err)
-	}
-}
-
-// heartbeat keeps an idle event stream open through proxies.
-const heartbeat = 15 * time.Second
-
-func (s *Server) events(w http.ResponseWriter, r *http.Request) {
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	ch, done := s.subscribe()
-	defer done()
-	tick := time.NewTicker(heartbeat)
-	defer tick.Stop()
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-tick.C:
-			if _, err := fmt.Fprint(w, ": heartbeat\n\n"); err != nil {
-				return
-			}
-		case f := <-ch:
-			data, err := json.Marshal(f)
-			if err != nil {
-				return
-			}
-			if _, err := fmt.Fprintf(w, "event: fleet\ndata: %s\n\n", data); err != nil {
-				return
-			}
-		}
-		flusher.Flush()
-	}
 }

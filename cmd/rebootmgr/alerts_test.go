@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/alerts"
+	"github.com/rebootmgr/rebootmgr/fleetlock"
 	"github.com/rebootmgr/rebootmgr/internal/alerttest"
 	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
@@ -98,4 +99,27 @@ func TestAlertsHoldTheDaemon(t *testing.T) {
 	}
 	alerttest.Resolve(t, am, firing)
 	waitFile(t, n.reboots)
+}
+
+// TestFleetlockAlertsGate: rebootmgr fleetlock takes the alert source from its settings (a
+// flag, or REBOOTMGR_ALERTS_URL in its own file's environment): while an alert the filter
+// chooses fires in a real Prometheus, a host's pre-reboot is refused 423 alerts_firing, naming
+// it, and takes no place; a filter that leaves it out lets the host take its place; a filter
+// that is no regular expression is a usage error.
+func TestFleetlockAlertsGate(t *testing.T) {
+	n := dev(t)
+	prom := alerttest.Prometheus(t, alerttest.Rule{Alert: "DiskFull", Expr: "vector(1)", Labels: map[string]string{"severity": "critical"}})
+	f := n.startFleetlock(map[string]string{"REBOOTMGR_ALERTS_URL": prom})
+	code, r := f.zincati(t, "pre-reboot", "host-1", "default")
+	if code != 423 || r.Kind != fleetlock.KindAlertsFiring || !strings.Contains(r.Value, `DiskFull{severity="critical"}`) {
+		t.Fatalf("pre-reboot while an alert fires: %d %+v", code, r)
+	}
+	if len(n.lockRecord().Holders) != 0 {
+		t.Fatalf("a host held back by an alert took a place: %+v", n.lockRecord())
+	}
+	other := n.startFleetlock(nil, "--alerts-url", prom, "--alerts-filter", "severity=warning")
+	if code, r := other.zincati(t, "pre-reboot", "host-1", "default"); code != 200 {
+		t.Fatalf("pre-reboot, the alert left out by the filter: %d %+v", code, r)
+	}
+	n.expect(n.run("fleetlock", "--listen", "127.0.0.1:0", "--insecure-no-auth", "--alerts-url", prom, "--alerts-filter", "("), exitUsage, "--alerts-filter")
 }

@@ -35,6 +35,7 @@ type fleetlockFlags struct {
 	deadline      time.Duration
 	minInterval   time.Duration
 	pythonMarkers bool
+	alertFlags
 }
 
 // fleetlockFlagSet: not --node or --group: a request names its host and group.
@@ -55,6 +56,7 @@ func fleetlockFlagSet() (*flagSet, *fleetlockFlags) {
 		g.DurationVar(&f.minInterval, "min-reboot-interval", time.Hour, "least time between the end of a host's reboot (its steady-state) and the grant of its next (0: none)")
 		g.BoolVar(&f.pythonMarkers, "python-markers", true, "mark the hosts' reboots in the Python rebootmgr's reboot_in_progress keys, as the daemons do (false once no node runs it)")
 	})
+	fs.group("The alerts (judged at each pre-reboot, as the daemons judge them)", f.alertFlags.registerHosts)
 	return fs, &f
 }
 
@@ -75,6 +77,10 @@ func runFleetlock(ctx context.Context, args []string, e env, stdout, stderr io.W
 	}
 	if f.maxQueue < 1 || f.maxQueue > fleetlock.MaxQueueBound {
 		return fmt.Errorf("%w: --max-queue %d: want 1 to %d", errUsage, f.maxQueue, fleetlock.MaxQueueBound)
+	}
+	alertSrc, err := f.alertSource()
+	if err != nil {
+		return err
 	}
 	switch {
 	case f.tokenFile == "" && !f.noAuth:
@@ -108,7 +114,7 @@ func runFleetlock(ctx context.Context, args []string, e env, stdout, stderr io.W
 		Locks: &fleetlock.Locks{
 			Client: client, Keys: store.Keys{Prefix: f.prefix}, PythonMarkers: f.pythonMarkers,
 			Deadline: f.deadline, MinRebootInterval: f.minInterval, MaxQueue: f.maxQueue, By: "rebootmgr fleetlock on " + host, Logger: log,
-			Sightings: lock.NewSightings(),
+			Sightings: lock.NewSightings(), Alerts: alertSrc,
 		},
 		Tokens: tokens,
 		Logger: log,

@@ -6,6 +6,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/internal/fleettest"
 	"github.com/rebootmgr/rebootmgr/lock"
 )
@@ -284,5 +285,77 @@ func TestOlderDaemonGivesAPlaceBack(t *testing.T) {
 	case <-d.Log.Seen(`msg="reboot lock taken"`):
 	case <-time.After(30 * time.Second):
 		t.Fatalf("%s did not take the place the older daemon gave back", n1.agent.Node)
+	}
+}
+
+// TestHealthWaitersHearOnlyTheFront: nodes whose health fails only for a reboot in flight in
+// their own group wait in the queue, blocked for that alone (lock.ForRoom), holding their
+// watches of health and the locks; the place given back wakes the first of them (two per free
+// place), and nobody behind: they hear the change once from the watches they held, and do not
+// evaluate. One of those woken takes the place, the rules allowing one once the holder is gone.
+func TestHealthWaitersHearOnlyTheFront(t *testing.T) {
+	nodes := cluster(t, []string{"", "", "", "", "", ""})
+	first := nodes[0]
+	first.expect(first.run("limit", "default", "2"), 0)
+	for _, n := range nodes {
+		n.agent.RegisterService("svc", []string{"rebootmgr", "max_failing=0"}, "passing")
+	}
+	for _, n := range nodes {
+		for _, o := range nodes {
+			n.agent.WaitCheck(o.agent.Node, "svc", consultest.ServiceCheckID("svc"), "passing")
+		}
+	}
+	holder := nodes[0].agent.Node
+	putHolder(t, first, lock.Holder{Node: holder, Phase: lock.Preparing, Since: time.Now()})
+	waiting := nodes[1:]
+	daemons := map[string]*daemonRun{}
+	for _, n := range waiting {
+		d := n.startDaemon()
+		n.put(n.keys().RebootRequired(n.agent.Node), "")
+		fleettest.WaitSeen(t, d.Log.Seen("holding its watches of the lock"), n.agent.Node+" waiting for its group's reboot in flight")
+		daemons[n.agent.Node] = d
+	}
+	q := queueOf(t, first)
+	if len(q.Entries) != len(waiting) {
+		t.Fatalf("queue: %+v", q)
+	}
+	for _, e := range q.Entries {
+		if e.Blocked != lock.ForRoom {
+			t.Fatalf("%s waits in the queue as %q, want %q: %+v", e.Node, e.Blocked, lock.ForRoom, q)
+		}
+	}
+	before := map[string]int{}
+	for name, d := range daemons {
+		before[name] = d.Log.Count("sources=[")
+	}
+	releaseHolder(t, first, holder)
+	// Two free places: the first four are told, and the first of them to answer takes one (the
+	// rules allow one); the fifth hears nothing.
+	taken := make(chan string, len(daemons))
+	for _, e := range q.Entries[:4] {
+		go func() {
+			select {
+			case <-daemons[e.Node].Log.Seen(`msg="reboot lock taken"`):
+				taken <- e.Node
+			case <-t.Context().Done():
+			}
+		}()
+	}
+	var head string
+	select {
+	case head = <-taken:
+	case <-time.After(30 * time.Second):
+		t.Fatal("none of the first four of the queue took the place")
+	}
+	last := q.Entries[4].Node
+	fleettest.WaitSeen(t, daemons[last].Log.Seen("only the locks or health changed: not evaluating"), last+" hearing the change from its held watches")
+	if got := daemons[last].Log.Count("sources=["); got != before[last] {
+		t.Fatalf("%s, behind the front, evaluated %d times at the hand-off", last, got-before[last])
+	}
+	if first.get(first.keys().GroupTurn("default", last)) != nil {
+		t.Fatalf("%s, behind the front, was woken", last)
+	}
+	if holders := first.lockRecord().Holders; len(holders) != 1 || holders[0].Node != head {
+		t.Fatalf("holders after the hand-off: %+v", holders)
 	}
 }

@@ -487,8 +487,8 @@ func (s *Store) Commit(ctx context.Context, v place.View, ch place.Change) (bool
 	return applied, err
 }
 
-// asRead says whether the group's lock record, and the fleet's, the group's queue and its limit
-// when ch writes them, are still as the view read them at version. The store is locked.
+// asRead says whether the group's lock record and limit, and the fleet's record and the group's
+// queue when ch writes them, are still as the view read them at version. The store is locked.
 func (s *Store) asRead(version map[string]uint64, ch place.Change) bool {
 	unchanged := func(key string) bool {
 		e, exists := s.kv[key]
@@ -496,7 +496,7 @@ func (s *Store) asRead(version map[string]uint64, ch place.Change) bool {
 		return exists == read && (!exists || e.index == was)
 	}
 	return unchanged(lockKey(s.Group)) && (ch.Fleet == nil || unchanged(fleetKey())) && (ch.Queue == nil || unchanged(queueKey(s.Group))) &&
-		(ch.Limit == nil || unchanged(limitKey(s.Group)))
+		(ch.Limit == nil && version[limitKey(s.Group)] == 0 || unchanged(limitKey(s.Group)))
 }
 
 func (s *Store) claims() (lock.Claims, error) {
