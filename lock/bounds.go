@@ -15,9 +15,10 @@ const (
 	// MaxRecordBytes bounds a group's lock record and the fleet's record of holders: a place that
 	// would pass it is not taken (the node waits, as for a full lock).
 	MaxRecordBytes = 64 << 10
-	// MaxQueueBytes bounds a group's queue: a node that would pass it waits outside the queue
-	// (it takes a place when nobody in the queue may), and a queue stored larger (by hand, or by
-	// another program) loses entries from its end at its next write (see Queue.Encode).
+	// MaxQueueBytes bounds a group's queue record: the nodes past it wait in asks of their own
+	// (see Ask; those are bounded by the group's nodes, one each), and a record stored larger
+	// (by hand, or by another program) loses entries from its end at its next write (see
+	// Queue.Encode).
 	MaxQueueBytes = 96 << 10
 	// QueueExpiry is how long an entry blocked by its node's own gates (or that missed its turn)
 	// stays without its node saying anything: then it leaves the queue at the next join, and its

@@ -18,7 +18,9 @@ const QueueGrace = 2 * time.Minute
 // Queue is the order in which the nodes of a group asked for its lock: a node that passed its
 // own gates and found the lock full joins it, and places are served in that order. A node
 // blocked by its own gates since (health, window, disabled: Blocked) keeps its place but holds
-// up nobody. Stored beside the group's lock and written, like it, only with check-and-set.
+// up nobody. Stored beside the group's lock and written, like it, only with check-and-set: its
+// record holds its front, and the nodes that joined since wait in asks of their own (see Ask and
+// Merged).
 type Queue struct {
 	Version int          `json:"version"`
 	Entries []QueueEntry `json:"entries"`
@@ -62,10 +64,12 @@ func DecodeQueue(data []byte) (Queue, error) {
 		func(q Queue) int { return q.Version }, func(q Queue) []QueueEntry { return q.Entries }, func(e QueueEntry) string { return e.Node })
 }
 
-// Encode is the queue as stored, within MaxQueueBytes: a queue larger than that (read so, from a
-// key written by hand or by another program) loses entries from its end, those blocked by their
-// own gates first, then those that wait (their nodes join again when they ask again). The queue
-// only orders the nodes waiting: it is never a reason for a write to fail.
+// Encode is the queue's record as stored, within MaxQueueBytes: a queue larger than that (read
+// so, from a key written by hand or by another program) loses entries from its end, those
+// blocked by their own gates first, then those that wait (their nodes join again when they ask
+// again). The queue only orders the nodes waiting: it is never a reason for a write to fail.
+// (The store writes into the record no more than fits: the rest of a long queue waits in its
+// asks, see PlanQueue.)
 func (q Queue) Encode() ([]byte, error) {
 	if q.Version == 0 {
 		q.Version = Version
@@ -88,20 +92,6 @@ func (q Queue) Encode() ([]byte, error) {
 		}
 	}
 	return json.Marshal(q)
-}
-
-// Fits says whether node may join the queue: it is in it already, or its entry keeps the queue
-// within MaxQueueBytes.
-func (q Queue) Fits(node string, now time.Time) bool {
-	if _, in := q.Place(node); in {
-		return true
-	}
-	data, err := q.Join(node, now).Encode()
-	if err != nil {
-		return false
-	}
-	var stored Queue
-	return json.Unmarshal(data, &stored) == nil && slices.ContainsFunc(stored.Entries, func(e QueueEntry) bool { return e.Node == node })
 }
 
 // Place is node's index in the queue, and whether it is in it.

@@ -123,8 +123,8 @@ func TestDecodeQueue(t *testing.T) {
 }
 
 // TestQueueBounds: a queue stored past its bound is cut to it at its next write, entries blocked
-// by their own gates first, from the end; a node that would pass it does not fit; entries blocked
-// and silent for a day leave at the next join.
+// by their own gates first, from the end; a node that would pass it does not fit the record (it
+// waits in an ask of its own); entries blocked and silent for a day leave at the next join.
 func TestQueueBounds(t *testing.T) {
 	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	q := Queue{Version: Version}
@@ -144,11 +144,11 @@ func TestQueueBounds(t *testing.T) {
 	if stored.Entries[0].Node != q.Entries[1].Node || stored.Entries[len(stored.Entries)-1].Node != q.Entries[len(stored.Entries)].Node {
 		t.Fatalf("cut the wrong entries: first %s, last %+v", stored.Entries[0].Node, stored.Entries[len(stored.Entries)-1])
 	}
-	if stored.Fits("newcomer", t0) {
-		t.Fatal("a newcomer fits a queue at its bound")
+	if _, ok := RecordOnly(stored, nil, stored.Join("newcomer", t0)); ok {
+		t.Fatal("a newcomer fits a record at its bound")
 	}
-	if !stored.Fits(stored.Entries[5].Node, t0) {
-		t.Fatal("a node in the queue does not fit it")
+	if _, ok := RecordOnly(stored, nil, stored.Join(stored.Entries[5].Node, t0)); !ok {
+		t.Fatal("a node in the record does not fit it")
 	}
 	old := Queue{Version: Version}.Join("a", t0).Join("b", t0).Block("a", MissedTurn).Block("b", "health")
 	if got := old.Join("c", t0.Add(QueueExpiry+time.Second)); len(got.Entries) != 1 || got.Entries[0].Node != "c" {
