@@ -13,6 +13,7 @@ import (
 	"github.com/rebootmgr/rebootmgr/internal/alerttest"
 	"github.com/rebootmgr/rebootmgr/internal/consultest"
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/store"
 )
 
 // firing are the names of the alerts src reads as firing now.
@@ -84,19 +85,12 @@ func TestFleetLockHeldByAlerts(t *testing.T) {
 	post(t, goOn, "pre-reboot", zincatiBody("h-3", "default"), nil).is(t, 200, "")
 }
 
-// queueOf is group's queue as Consul holds it (empty when it holds none).
+// queueOf is group's queue as Consul holds it (its record and its asks).
 func queueOf(t *testing.T, client *api.Client, group string) lock.Queue {
 	t.Helper()
-	pair, _, err := client.KV().Get(keys.GroupQueue(group), nil)
+	v, err := (&store.Consul{Client: client, Keys: keys, Group: group}).View(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pair == nil {
-		return lock.Queue{}
-	}
-	q, err := lock.DecodeQueue(pair.Value)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return q
+	return v.Queue
 }

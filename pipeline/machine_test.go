@@ -596,11 +596,9 @@ func (m *machine) queueOf() lock.Queue {
 
 func (m *machine) putQueue(q lock.Queue) {
 	m.t.Helper()
-	data, err := q.Encode()
-	if err != nil {
+	if err := m.store.PutQueue(q); err != nil {
 		m.t.Fatal(err)
 	}
-	m.store.Put("groups/default/queue", string(data))
 }
 
 // TestQueue: a node that finds the lock full joins its group's queue; a place that opens goes

@@ -73,24 +73,14 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queue
 
 // changeEntry writes change to the group's queue for queueAfter, and says whether the node waits in
 // the queue, not blocked, once done: after once written, ready (as the run read it) when the queue
-// could not be written, false when it has no room for the node.
+// could not be written. A queue has room for every node of its group: one joining it writes an
+// entry of its own (see lock.Ask), whatever the size of the queue's record; only a token that may
+// not write those, with the record full, leaves it outside (an error here: it is told of no
+// place, and looks at every change).
 func (p *Pipeline) changeEntry(ctx context.Context, change func(lock.Queue) lock.Queue, ready, after bool) (queued bool) {
-	// A node the queue has no room for (see lock.MaxQueueBytes) waits outside it: it is told of
-	// no place, and looks at every change.
-	full := false
-	werr := p.changeQueue(ctx, func(q lock.Queue) lock.Queue {
-		if full = !q.Fits(p.Node, p.Clock.Now()); full {
-			return q
-		}
-		return change(q)
-	})
-	switch {
-	case werr != nil:
+	if werr := p.changeQueue(ctx, change); werr != nil {
 		p.Logger.Warn("could not keep this node's place in the group's queue: the order of the nodes waiting may be off, never their safety", logkey.Err, werr)
 		return ready
-	case full:
-		p.Logger.Warn("the group's queue is full: this node waits outside it, and takes a place when nobody in the queue may", logkey.Bound, lock.MaxQueueBytes)
-		return false
 	}
 	return after
 }

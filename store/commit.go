@@ -20,27 +20,84 @@ import (
 // written, when something did. The Python rebootmgr's
 // markers go in the same transaction (see markerOps); with PythonMarkers, so does a check that
 // none of its keys changed since v, so that a Python node that took its lock after v was read
-// fails the write.
+// fails the write. The queue is written as lock.PlanQueue says: a node joining it creates its
+// own ask, and checks the lock and the queue's record as read; a write of the record folds asks
+// into it.
 func (c *Consul) Commit(ctx context.Context, v place.View, ch place.Change) (bool, error) {
 	state, ok := v.Version.(*viewState)
 	if !ok {
 		return false, errors.New("commit: the view was not read from this store")
 	}
-	lockKey, fleetKey, queueKey := c.Keys.GroupLock(c.Group), c.Keys.Holders(), c.Keys.GroupQueue(c.Group)
-	// A lock or queue the change leaves as it is is checked, not written (a write would wake
-	// every node watching it).
-	lockOp, err := checkOrCAS(lockKey, state.index[lockKey], ch.Lock.Equal(v.Lock), len(ch.Lock.Holders) == 0, ch.Lock.Encode)
+	ops, err := c.changeOps(state, v, ch)
 	if err != nil {
 		return false, err
 	}
-	ops := api.TxnOps{lockOp}
-	if ch.Queue != nil {
-		queueOp, err := checkOrCAS(queueKey, state.index[queueKey], ch.Queue.Equal(v.Queue), len(ch.Queue.Entries) == 0, ch.Queue.Encode)
-		if err != nil {
-			return false, err
+	// The nodes the change brings to the front of the queue are told in the same transaction
+	// (see place.Woken). A policy from before the turn keys denies that, and one from before the
+	// asks denies those: the change is written without them (the queue's record alone, see
+	// lock.RecordOnly), and those nodes see their place at their next tick.
+	woken := place.Woken(v, ch)
+	withAsks := false // whether the write wrote asks
+	write := func(asks, tell bool) (bool, error) {
+		all := slices.Clip(ops)
+		if ch.Queue != nil {
+			w, err := c.queueWrite(state, *ch.Queue, len(ops), len(woken), asks)
+			if err != nil {
+				return false, err
+			}
+			withAsks = w.Ops() > 0
+			qops, err := c.queueOps(state, w, *ch.Queue)
+			if err != nil {
+				return false, err
+			}
+			all = append(all, qops...)
 		}
-		ops = append(ops, queueOp)
+		if tell {
+			all = append(all, c.wakeOps(woken, len(all))...)
+		}
+		return c.txn(ctx, all)
 	}
+	wakes := len(c.wakeOps(woken, 0)) > 0
+	asks, tell := true, wakes
+	for {
+		ok, err := write(asks, tell)
+		switch {
+		case err == nil && wakes && !tell:
+			return ok, untold(ok)
+		case err == nil || !denied(err):
+			return ok, err
+		case withAsks:
+			c.logger().Warn("could not write the group's asks (the ACL policy does not let this node write them): the queue's record is written alone, a node joining it goes ahead of those that asked, and a change of theirs waits for a node that may",
+				logkey.Err, err)
+			asks = false
+		case tell:
+			c.logger().Warn("could not tell the nodes next in the group's queue that a place opened (the ACL policy does not let this node write their turn keys): they see it at their next tick",
+				logkey.Err, err)
+			asks, tell = true, false
+		default:
+			return ok, err
+		}
+	}
+}
+
+// untold is a change written without the wakes it called for: place.ErrUntold once written.
+func untold(ok bool) error {
+	if ok {
+		return place.ErrUntold
+	}
+	return nil
+}
+
+// changeOps are the operations of ch but its queue and wakes: the group's lock (written, or
+// checked when ch leaves it as it is: a write would wake every node watching it), the limit
+// the change was judged by, the fleet's record, the Python rebootmgr's markers and keys.
+func (c *Consul) changeOps(state *viewState, v place.View, ch place.Change) (api.TxnOps, error) {
+	lockKey, fleetKey := c.Keys.GroupLock(c.Group), c.Keys.Holders()
+	lockOp, err := checkOrCAS(lockKey, state.index[lockKey], ch.Lock.Equal(v.Lock), len(ch.Lock.Holders) == 0, ch.Lock.Encode)
+	if err != nil {
+		return nil, err
+	}
+	ops := api.TxnOps{lockOp}
 	// The limit the change was judged by is the one in force when it is written: a limit
 	// changed between the read and the write fails the write, which is judged again. (A limit
 	// read absent is not checked: every limit set allows a place at least, as the default does,
@@ -57,7 +114,7 @@ func (c *Consul) Commit(ctx context.Context, v place.View, ch place.Change) (boo
 		fleet = *ch.Fleet
 		fleetOp, err := casOp(fleetKey, state.index[fleetKey], len(ch.Fleet.Holders) == 0, ch.Fleet.Encode)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
 		ops = append(ops, fleetOp)
 	}
@@ -73,22 +130,7 @@ func (c *Consul) Commit(ctx context.Context, v place.View, ch place.Change) (boo
 			}
 		}
 	}
-	// The nodes the change brings to the front of the queue are told in the same transaction
-	// (see place.Woken). A policy from before the turn keys denies that: the change is written
-	// alone, and those nodes see their place at their next tick.
-	if wakes := c.wakeOps(place.Woken(v, ch), len(ops)); len(wakes) > 0 {
-		ok, err := c.txn(ctx, append(slices.Clip(ops), wakes...))
-		if err == nil || !denied(err) {
-			return ok, err
-		}
-		c.logger().Warn("could not tell the nodes next in the group's queue that a place opened (the ACL policy does not let this node write their turn keys): they see it at their next tick",
-			logkey.Err, err)
-		if ok, err := c.txn(ctx, ops); !ok || err != nil {
-			return ok, err
-		}
-		return true, place.ErrUntold
-	}
-	return c.txn(ctx, ops)
+	return ops, nil
 }
 
 // wakeOps write the turn key of each node woken (TurnValue), within what one transaction takes

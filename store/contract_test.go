@@ -28,6 +28,7 @@ type subject struct {
 	pipeline.Store
 	keys        store.Keys
 	put         func(key, value string)
+	has         func(key string) bool
 	setStop     func(value string)
 	setTrigger  func(node, value string)
 	setLimit    func(n int)
@@ -50,11 +51,27 @@ func subjects(t *testing.T) map[string]subject {
 	model := consulmodel.New()
 	model.Register("n1", nil)
 	modelPut := func(key, value string) { model.Put(key, value) }
+	modelHas := func(key string) bool {
+		_, _, ok := model.Get(key)
+		return ok
+	}
+	fakeHas := func(key string) bool {
+		_, ok := fake.Get(key)
+		return ok
+	}
+	has := func(key string) bool {
+		p, _, err := a.Client.KV().Get(key, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p != nil
+	}
 	return map[string]subject{
 		"consul model": {
 			Store:      &store.Consul{Client: model.Client("n1", nil), Keys: keys, Logger: slog.New(slog.DiscardHandler)},
 			keys:       keys,
 			put:        modelPut,
+			has:        modelHas,
 			setStop:    func(v string) { modelPut(keys.Stop(), v) },
 			setTrigger: func(node, v string) { modelPut(keys.RebootRequired(node), v) },
 			setLimit:   func(n int) { modelPut(keys.GroupLimit(""), strconv.Itoa(n)) },
@@ -67,6 +84,7 @@ func subjects(t *testing.T) map[string]subject {
 			Store:       fake,
 			keys:        pipelinetest.Layout(),
 			put:         fake.Put,
+			has:         fakeHas,
 			setStop:     func(v string) { fake.SetStop(v, true) },
 			setTrigger:  func(node, v string) { fake.SetTrigger(node, v, true) },
 			setLimit:    fake.SetLimit,
@@ -76,6 +94,7 @@ func subjects(t *testing.T) map[string]subject {
 			Store:      &store.Consul{Client: a.Client, Keys: keys, Logger: slog.New(slog.DiscardHandler)},
 			keys:       keys,
 			put:        put,
+			has:        has,
 			setStop:    func(v string) { put(keys.Stop(), v) },
 			setTrigger: func(node, v string) { put(keys.RebootRequired(node), v) },
 			setLimit:   func(n int) { put(keys.GroupLimit(""), strconv.Itoa(n)) },
@@ -317,6 +336,8 @@ func TestStoreContract(t *testing.T) {
 				t.Fatalf("claims once all were taken away: %+v, %v", v.Claims, err)
 			}
 		}},
+		{"nodes joining the queue at once write their own asks, folded in by the next write of its record", asksContract},
+		{"a fold never takes back a node that left, nor loses one that asked meanwhile", foldContract},
 		{"every record is read where the layout keeps it", func(t *testing.T, ctx context.Context, s subject) {
 			t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 			encode := func(r interface{ Encode() ([]byte, error) }) string {

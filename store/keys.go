@@ -64,6 +64,14 @@ func (k Keys) GroupLimit(group string) string { return k.GroupPrefix(group) + "l
 // GroupQueue is the order in which the group's nodes asked for its lock (see lock.Queue).
 func (k Keys) GroupQueue(group string) string { return k.GroupPrefix(group) + "queue" }
 
+// GroupAsks is the prefix of the group's asks (see GroupAsk).
+func (k Keys) GroupAsks(group string) string { return k.GroupPrefix(group) + "asks/" }
+
+// GroupAsk is node's entry in the group's queue kept in a key of its own (see lock.Ask): a node
+// joining the queue creates it, and the next write of the queue's record folds it in. A name
+// that could not be a key's segment is escaped as a member's (see Member).
+func (k Keys) GroupAsk(group, node string) string { return k.GroupAsks(group) + memberSegment(node) }
+
 // GroupTurns is the prefix of the group's turn keys (see GroupTurn).
 func (k Keys) GroupTurns(group string) string { return k.GroupPrefix(group) + "turn/" }
 
@@ -179,6 +187,8 @@ const (
 	KindHistory
 	// KindTurn is a node's turn key in its group's queue (Group, Node).
 	KindTurn
+	// KindAsk is a node's entry in its group's queue in a key of its own (Group, Node).
+	KindAsk
 	// KindDisabled and KindRebootRequired are a node's marks (Node).
 	KindDisabled
 	KindRebootRequired
@@ -224,6 +234,8 @@ func (k Keys) Of(key Key) string {
 		return k.GroupHistory(key.Group)
 	case KindTurn:
 		return k.GroupTurn(key.Group, key.Node)
+	case KindAsk:
+		return k.GroupAsk(key.Group, key.Node)
 	}
 	return k.ofNode(key)
 }
@@ -265,12 +277,12 @@ func (k Keys) Parse(key string) (Key, bool) {
 		return Key{}, false
 	}
 	parts := strings.Split(rest, "/")
-	if len(parts) == 3 && parts[0] == "members" {
-		node, err := url.PathUnescape(parts[2])
+	if len(parts) == 3 && parts[0] == "members" || len(parts) == 4 && parts[0] == "groups" && parts[2] == "asks" {
+		node, err := url.PathUnescape(parts[len(parts)-1])
 		if err != nil {
 			return Key{}, false
 		}
-		parts[2] = node
+		parts[len(parts)-1] = node
 	}
 	if slices.Contains(parts, "") {
 		return Key{}, false
@@ -284,8 +296,8 @@ func (k Keys) Parse(key string) (Key, bool) {
 	case 3:
 		out = parseThree(parts[0], parts[1], parts[2])
 	case 4:
-		if parts[0] == "groups" && parts[2] == "turn" {
-			out = Key{Kind: KindTurn, Group: parts[1], Node: parts[3]}
+		if kind := map[string]Kind{"turn": KindTurn, "asks": KindAsk}[parts[2]]; parts[0] == "groups" && kind != 0 {
+			out = Key{Kind: kind, Group: parts[1], Node: parts[3]}
 		}
 	}
 	if out.Kind == 0 || k.Of(out) != key {

@@ -14,6 +14,7 @@ func TestKeysParseWhatTheyBuild(t *testing.T) {
 		{Kind: KindGroupStop, Group: DefaultGroup}, {Kind: KindGroupStop, Group: "compute"},
 		{Kind: KindLimit, Group: "compute"}, {Kind: KindQueue, Group: "compute"}, {Kind: KindHistory, Group: DefaultGroup},
 		{Kind: KindTurn, Group: "compute", Node: "n1"}, {Kind: KindTurn, Group: DefaultGroup, Node: "host-a"},
+		{Kind: KindAsk, Group: "compute", Node: "n1"}, {Kind: KindAsk, Group: DefaultGroup, Node: "x/../y"},
 		{Kind: KindDisabled, Node: "n1"}, {Kind: KindDisabled, Node: "groups"}, {Kind: KindDisabled, Node: "lock"},
 		{Kind: KindRebootRequired, Node: "web-1.example.com"}, {Kind: KindRebootRequired, Node: "members"},
 		{Kind: KindMember, Service: "galera", Node: "db-1"},
@@ -43,7 +44,7 @@ func TestKeysParseWhatTheyBuild(t *testing.T) {
 		DefaultPrefix + "/_stop", DefaultPrefix + "/_reboot_in_progress", DefaultPrefix + "/_lock/.lock", DefaultPrefix + "/x/.lock",
 		DefaultPrefix + "/members/galera", DefaultPrefix + "/members/galera/", DefaultPrefix + "/members/galera/a%ZZ",
 		// A member's node written otherwise than Member writes it.
-		DefaultPrefix + "/members/galera/db%2D1",
+		DefaultPrefix + "/members/galera/db%2D1", DefaultPrefix + "/groups/compute/asks/n%2D1", DefaultPrefix + "/groups/compute/asks/",
 		DefaultPrefix + "/nodes/py-1/other", DefaultPrefix + "/nodes/py-1",
 	} {
 		if got, ok := keys.Parse(key); ok {
@@ -61,6 +62,8 @@ func TestKeysLayout(t *testing.T) {
 		{Keys{Prefix: DefaultPrefix}.GroupLock(""), "service/rebootmgr/lock"},
 		{Keys{Prefix: DefaultPrefix}.GroupTurn("", "n1"), "service/rebootmgr/groups/default/turn/n1"},
 		{Keys{Prefix: DefaultPrefix}.Member("galera", "a b"), "service/rebootmgr/members/galera/a%20b"},
+		{Keys{Prefix: DefaultPrefix}.GroupAsk("compute", "n1"), "service/rebootmgr/groups/compute/asks/n1"},
+		{Keys{}.GroupAsk("", "a.b c"), "groups/default/asks/a%2Eb%20c"},
 		{Keys{Prefix: DefaultPrefix}.LegacyGroupSession("compute"), "service/rebootmgr/compute_lock/.lock"},
 		{Keys{}.Stop(), "stop"},
 		{Keys{}.GroupQueue("default"), "groups/default/queue"},

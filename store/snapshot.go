@@ -57,21 +57,45 @@ func (c *Consul) snapshotKeys(ctx context.Context, s *fleet.Snapshot) error {
 		return err
 	}
 	var python []*api.KVPair
+	queues := map[string][]*api.KVPair{} // a group's queue record and asks
 	for _, p := range pairs {
 		k, ok := c.Keys.Parse(p.Key)
 		switch {
 		case !ok:
 		case k.Kind == KindPythonConfig || k.Kind == KindPythonStop:
 			python = append(python, p)
+		case k.Kind == KindQueue || k.Kind == KindAsk:
+			queues[k.Group] = append(queues[k.Group], p)
 		default:
 			takeKey(s, k, p)
 		}
+	}
+	for group, ps := range queues {
+		c.takeQueue(s, group, ps)
 	}
 	for _, p := range python {
 		k, _ := c.Keys.Parse(p.Key)
 		takePython(s, k, p)
 	}
 	return nil
+}
+
+// takeQueue takes in a group's queue as read from its record and its asks (see
+// Keys.DecodeGroupQueue).
+func (c *Consul) takeQueue(s *fleet.Snapshot, group string, pairs []*api.KVPair) {
+	var record *api.KVPair
+	for _, p := range pairs {
+		if p.Key == c.Keys.GroupQueue(group) {
+			record = p
+		}
+	}
+	g := snapshotGroup(s, group)
+	if q, err := c.Keys.DecodeGroupQueue(group, record, pairs); err != nil {
+		g.Error = err.Error()
+	} else {
+		g.Queue = q
+	}
+	s.Groups[group] = g
 }
 
 // takeKey takes in one of rebootmgr's keys, or one of the Python rebootmgr's locks.
@@ -124,12 +148,6 @@ func takeGroupKey(s *fleet.Snapshot, k Key, p *api.KVPair) {
 		}
 	case KindGroupStop:
 		g.Stop = &fleet.Mark{Value: string(p.Value)}
-	case KindQueue:
-		if q, err := lock.DecodeQueue(p.Value); err != nil {
-			g.Error = fmt.Sprintf("group's queue %s: %v", p.Key, err)
-		} else {
-			g.Queue = q
-		}
 	case KindHistory:
 		if l, err := history.Decode(p.Value); err != nil {
 			g.HistoryError = fmt.Sprintf("history %s: %v", p.Key, err)

@@ -382,7 +382,8 @@ func TestClaimsTooLargeToWrite(t *testing.T) {
 
 // TestViewZonesFromTheCatalog: a group bounded per zone has the zones of its nodes in its View,
 // read from the catalog's node meta (the queue record keeps none: rebootmgr 0.1.0 reads it), and
-// the queue a node joins is written without one.
+// the entry a node joins the queue with (its ask, folded into the record later) is written
+// without one.
 func TestViewZonesFromTheCatalog(t *testing.T) {
 	s, a := newStore(t)
 	s = s.ForGroup("compute")
@@ -413,12 +414,12 @@ func TestViewZonesFromTheCatalog(t *testing.T) {
 	if len(v.Zones) != len(want) || v.Zones["c1"] != "rack-1" || v.Zones["c2"] != "rack-2" {
 		t.Fatalf("zones %v, want %v (the group's nodes that name one, no other group's)", v.Zones, want)
 	}
-	pair, _, err := a.Client.KV().Get(s.Keys.GroupQueue("compute"), nil)
+	pair, _, err := a.Client.KV().Get(s.Keys.GroupAsk("compute", "c1"), nil)
 	if err != nil || pair == nil {
-		t.Fatalf("queue: %v %v", pair, err)
+		t.Fatalf("c1's ask: %v %v", pair, err)
 	}
 	if strings.Contains(string(pair.Value), "zone") {
-		t.Fatalf("the queue record names a zone, which rebootmgr 0.1.0 refuses: %s", pair.Value)
+		t.Fatalf("the queue's entry names a zone, which rebootmgr 0.1.0 refuses once folded into the record: %s", pair.Value)
 	}
 	// A limit not bounded per zone reads no zones.
 	if _, err := a.Client.KV().Put(&api.KVPair{Key: s.Keys.GroupLimit("compute"), Value: []byte("2")}, nil); err != nil {

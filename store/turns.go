@@ -39,33 +39,36 @@ func (c *Consul) Turns(ctx context.Context, index uint64, wait time.Duration) (m
 	return out, meta.LastIndex, nil
 }
 
-// OtherQueues reads the queues of the groups with keys other than the store's own, in
-// transactions of as many keys as Consul takes: group -> queue. A group whose name is none (a
-// key written by hand), or whose queue cannot be decoded, is left out: it orders nothing.
+// OtherQueues reads the queues (records and asks) of the groups with keys other than the
+// store's own, in transactions of as many operations as Consul takes: group -> queue. A group
+// whose name is none (a key written by hand), or whose queue is empty or cannot be decoded, is
+// left out: it orders nothing.
 func (c *Consul) OtherQueues(ctx context.Context) (map[string]lock.Queue, error) {
 	groups, err := c.groupsWithKeys(ctx, true)
 	if err != nil {
 		return nil, err
 	}
-	var keys []string
-	of := map[string]string{}
+	var others []string
 	for _, g := range groups {
-		if g == groupName(c.Group) || ValidGroup(g) != nil {
-			continue
+		if g != groupName(c.Group) && ValidGroup(g) == nil {
+			others = append(others, g)
 		}
-		key := c.Keys.GroupQueue(g)
-		keys = append(keys, key)
-		of[key] = g
 	}
 	out := map[string]lock.Queue{}
-	for start := 0; start < len(keys); start += maxTxnOps {
-		pairs, err := c.getAll(ctx, keys[start:min(start+maxTxnOps, len(keys))])
+	// Each group's record and asks: two operations of a transaction.
+	for start := 0; start < len(others); start += maxTxnOps / 2 {
+		chunk := others[start:min(start+maxTxnOps/2, len(others))]
+		var keys, prefixes []string
+		for _, g := range chunk {
+			keys, prefixes = append(keys, c.Keys.GroupQueue(g)), append(prefixes, c.Keys.GroupAsks(g))
+		}
+		pairs, asks, err := c.getTree(ctx, keys, prefixes...)
 		if err != nil {
 			return nil, err
 		}
-		for key, p := range pairs {
-			if q, err := lock.DecodeQueue(p.Value); err == nil {
-				out[of[key]] = q
+		for _, g := range chunk {
+			if q, err := c.Keys.DecodeGroupQueue(g, pairs[c.Keys.GroupQueue(g)], asks); err == nil && len(q.Entries) > 0 {
+				out[g] = q
 			}
 		}
 	}

@@ -37,22 +37,31 @@ func OwnMarker(value string) bool {
 type viewState struct {
 	index   map[string]uint64
 	markers map[string]string
+	// queue and asks are the group's queue as stored: its record, and its asks (see lock.Merged).
+	queue lock.Queue
+	asks  []lock.Ask
 }
 
-// View reads the group's lock record and limit, the fleet's record and the Python
-// rebootmgr's keys in one consistent transaction. A session lock held on a Python lock key, or
+// View reads the group's lock record, limit and queue (its record and its asks), the fleet's
+// record and the Python rebootmgr's keys in one consistent transaction. A session lock held on a Python lock key, or
 // a Python marker that rebootmgr did not write, is a Python holder (View.Legacy).
 func (c *Consul) View(ctx context.Context) (place.View, error) {
 	stopKey, groupStopKey, pyStopKey := c.Keys.Stop(), c.Keys.GroupStop(c.Group), c.Keys.PythonGroupStop(c.Group)
 	legacy := c.Keys.LegacyKeys(c.Group)
 	keys := append([]string{c.Keys.GroupLock(c.Group), c.Keys.GroupLimit(c.Group), c.Keys.Holders(), stopKey, groupStopKey, pyStopKey,
 		c.Keys.GroupQueue(c.Group), c.Keys.Claims()}, legacy...)
-	pairs, err := c.getAll(ctx, keys)
+	pairs, asks, err := c.getTree(ctx, keys, c.Keys.GroupAsks(c.Group))
 	if err != nil {
 		return place.View{}, err
 	}
 	v := place.View{Group: groupName(c.Group), Legacy: map[string]string{}}
 	state := &viewState{index: map[string]uint64{}, markers: map[string]string{}}
+	if state.queue, err = c.Keys.decodeQueueRecord(pairs[c.Keys.GroupQueue(c.Group)]); err != nil {
+		return place.View{}, err
+	}
+	if state.asks, err = c.Keys.DecodeAsks(c.Group, asks); err != nil {
+		return place.View{}, err
+	}
 	for _, key := range keys {
 		state.index[key] = 0
 		if p := pairs[key]; p != nil {
@@ -69,6 +78,7 @@ func (c *Consul) View(ctx context.Context) (place.View, error) {
 	if err := c.viewRecords(ctx, &v, pairs); err != nil {
 		return place.View{}, err
 	}
+	v.Queue = lock.Merged(state.queue, state.asks)
 	for _, key := range legacy {
 		p := pairs[key]
 		if p == nil {
@@ -85,11 +95,11 @@ func (c *Consul) View(ctx context.Context) (place.View, error) {
 }
 
 // viewRecords decodes into v the records pairs hold (each as it is when absent): the group's
-// lock record, limit and queue, the fleet's holders and claims. A record that cannot be read
-// is an error, never an empty one.
+// lock record and limit, the fleet's holders and claims. A record that cannot be read is an
+// error, never an empty one.
 func (c *Consul) viewRecords(ctx context.Context, v *place.View, pairs map[string]*api.KVPair) error {
-	lockKey, fleetKey, queueKey, claimsKey := c.Keys.GroupLock(c.Group), c.Keys.Holders(), c.Keys.GroupQueue(c.Group), c.Keys.Claims()
-	v.Lock, v.Fleet, v.Queue = lock.Record{Version: lock.Version}, lock.Fleet{Version: lock.Version}, lock.Queue{Version: lock.Version}
+	lockKey, fleetKey, claimsKey := c.Keys.GroupLock(c.Group), c.Keys.Holders(), c.Keys.Claims()
+	v.Lock, v.Fleet = lock.Record{Version: lock.Version}, lock.Fleet{Version: lock.Version}
 	var err error
 	if p := pairs[lockKey]; p != nil {
 		if v.Lock, err = lock.Decode(p.Value); err != nil {
@@ -98,11 +108,6 @@ func (c *Consul) viewRecords(ctx context.Context, v *place.View, pairs map[strin
 	}
 	if err := c.viewLimit(ctx, v, pairs[c.Keys.GroupLimit(c.Group)]); err != nil {
 		return err
-	}
-	if p := pairs[queueKey]; p != nil {
-		if v.Queue, err = lock.DecodeQueue(p.Value); err != nil {
-			return fmt.Errorf("group's queue %s: %w (delete the key: it only orders the nodes waiting)", queueKey, err)
-		}
 	}
 	if v.Claims, err = decodeClaims(claimsKey, pairs[claimsKey]); err != nil {
 		return err
@@ -201,30 +206,57 @@ func (c *Consul) ChangeClaims(ctx context.Context, change func(lock.Claims) (loc
 // getAll reads keys in one consistent transaction; an absent key has no pair. A key the token
 // may not read is an error, never "absent".
 func (c *Consul) getAll(ctx context.Context, keys []string) (map[string]*api.KVPair, error) {
-	ops := make(api.TxnOps, len(keys))
+	pairs, _, err := c.getTree(ctx, keys)
+	return pairs, err
+}
+
+// getTree is getAll, with every key under prefixes besides in the same transaction. A key under
+// them that the token may not read is an error too (Consul says it hid results).
+func (c *Consul) getTree(ctx context.Context, keys []string, prefixes ...string) (map[string]*api.KVPair, []*api.KVPair, error) {
+	ops := make(api.TxnOps, len(keys), len(keys)+len(prefixes))
 	for i, key := range keys {
 		ops[i] = &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVGetOrEmpty, Key: key}}
 	}
-	resp, _, err := read(ctx, c.Options, reading{what: "read keys " + strings.Join(keys, ", ")}, func(q *api.QueryOptions) (*api.TxnResponse, *api.QueryMeta, error) {
+	what := "read keys " + strings.Join(keys, ", ")
+	for _, prefix := range prefixes {
+		ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVGetTree, Key: prefix}})
+	}
+	if len(prefixes) > 0 {
+		what += " and under " + strings.Join(prefixes, ", ")
+	}
+	under := func(key string) bool {
+		return slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(key, p) })
+	}
+	resp, _, err := read(ctx, c.Options, reading{what: what}, func(q *api.QueryOptions) (*api.TxnResponse, *api.QueryMeta, error) {
 		ok, resp, meta, err := c.Client.Txn().Txn(ops, q)
 		switch {
 		case err != nil:
 			return nil, meta, err
 		case !ok:
 			return nil, meta, txnErrors(resp)
-		case len(resp.Results) != len(keys):
-			return nil, meta, ErrFiltered
 		}
 		return resp, meta, nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make(map[string]*api.KVPair, len(keys))
+	var tree []*api.KVPair
+	found := 0
 	for _, r := range resp.Results {
-		if r.KV != nil && r.KV.ModifyIndex != 0 {
+		switch {
+		case r.KV == nil:
+		case under(r.KV.Key):
+			tree = append(tree, r.KV)
+		case r.KV.ModifyIndex != 0:
 			out[r.KV.Key] = r.KV
+			found++
+		default:
+			found++
 		}
 	}
-	return out, nil
+	if found != len(keys) {
+		return nil, nil, reading{what: what}.filtered()
+	}
+	return out, tree, nil
 }

@@ -28,6 +28,10 @@ key "service/rebootmgr/holders" { policy = "write" }
 # The order in which the group's nodes asked for its lock: a node joins it when the lock is
 # full, and leaves it when it takes a place.
 key "service/rebootmgr/groups/GROUP/queue" { policy = "write" }
+# Each node's own entry in that queue, in a key of its own: a node joins by creating its own
+# (nodes asking at once never race on the queue), and whoever writes the queue next folds the
+# entries in (deletes them: each node may delete the others').
+key_prefix "service/rebootmgr/groups/GROUP/asks/" { policy = "write" }
 # Where a node waiting in that queue hears that a place opened for it: the node that gives a
 # place back tells the next ones, in the transaction that gives it back.
 key_prefix "service/rebootmgr/groups/GROUP/turn/" { policy = "write" }

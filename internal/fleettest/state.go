@@ -32,9 +32,9 @@ type State struct {
 // waitTimeout bounds every wait of the harness on Consul.
 const waitTimeout = 30 * time.Second
 
-// State reads the fleet's record, every group's lock record and limit, the stop flag and every
-// node's reboot request in one consistent transaction through the server's agent, trying again while Consul has no leader
-// (after the server was restarted).
+// State reads the fleet's record, every group's lock record, limit and queue (its record and
+// asks), the stop flag and every node's reboot request in one consistent transaction through the
+// server's agent, trying again while Consul has no leader (after the server was restarted).
 func (f *Fleet) State() State {
 	t := f.t
 	t.Helper()
@@ -50,7 +50,8 @@ func (f *Fleet) State() State {
 			&api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVGetOrEmpty, Key: keys.GroupLock(group)}},
 			&api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVGetOrEmpty, Key: keys.GroupLimit(group)}},
 			&api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVGetOrEmpty, Key: keys.GroupStop(group)}},
-			&api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVGetOrEmpty, Key: keys.GroupQueue(group)}})
+			&api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVGetOrEmpty, Key: keys.GroupQueue(group)}},
+			&api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVGetTree, Key: keys.GroupAsks(group)}})
 	}
 	for _, n := range f.Nodes {
 		ops = append(ops,
@@ -70,9 +71,11 @@ func (f *Fleet) State() State {
 		return nil
 	})
 	pairs := map[string]*api.KVPair{}
+	var asks []*api.KVPair
 	for _, r := range resp.Results {
 		if r.KV != nil && r.KV.ModifyIndex != 0 {
 			pairs[r.KV.Key] = r.KV
+			asks = append(asks, r.KV)
 		}
 	}
 	s := State{Fleet: lock.Fleet{Holders: map[string]string{}}, Locks: map[string]lock.Record{}, Limits: map[string]lock.Limit{},
@@ -94,14 +97,15 @@ func (f *Fleet) State() State {
 	}
 	s.Stop = pairs[keys.Stop()] != nil
 	for group := range groups {
-		f.groupState(&s, keys, pairs, group)
+		f.groupState(&s, keys, pairs, group, asks)
 	}
 	return s
 }
 
-// groupState fills in s the lock record, stop flag, queue and limit of group (1 when unset) from
-// the pairs State read, failing the test on a record it cannot decode.
-func (f *Fleet) groupState(s *State, keys store.Keys, pairs map[string]*api.KVPair, group string) {
+// groupState fills in s the lock record, stop flag, queue (its record and asks, among all) and
+// limit of group (1 when unset) from the pairs State read, failing the test on a record it
+// cannot decode.
+func (f *Fleet) groupState(s *State, keys store.Keys, pairs map[string]*api.KVPair, group string, all []*api.KVPair) {
 	t := f.t
 	t.Helper()
 	var err error
@@ -113,10 +117,8 @@ func (f *Fleet) groupState(s *State, keys store.Keys, pairs map[string]*api.KVPa
 	if p := pairs[keys.GroupStop(group)]; p != nil {
 		s.GroupStops[group] = string(p.Value)
 	}
-	if p := pairs[keys.GroupQueue(group)]; p != nil {
-		if s.Queues[group], err = lock.DecodeQueue(p.Value); err != nil {
-			t.Fatalf("queue of group %s: %v", group, err)
-		}
+	if s.Queues[group], err = keys.DecodeGroupQueue(group, pairs[keys.GroupQueue(group)], all); err != nil {
+		t.Fatalf("queue of group %s: %v", group, err)
 	}
 	s.Limits[group] = lock.One
 	if p := pairs[keys.GroupLimit(group)]; p != nil {

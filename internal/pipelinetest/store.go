@@ -24,10 +24,10 @@ import (
 // ErrKilled is what every call returns once the store has been told the process died.
 var ErrKilled = errors.New("killed")
 
-// entry is one key: its value and the index of its last write.
+// entry is one key: its value, the index of its last write and of its creation.
 type entry struct {
-	value string
-	index uint64
+	value          string
+	index, created uint64
 }
 
 // Store is the fleet's keys in memory, for one group and one local node, with Consul's
@@ -218,7 +218,11 @@ func (s *Store) put(key, value string) {
 		return
 	}
 	s.index++
-	s.kv[key] = entry{value: value, index: s.index}
+	created := s.index
+	if e, ok := s.kv[key]; ok {
+		created = e.created
+	}
+	s.kv[key] = entry{value: value, index: s.index, created: created}
 	s.wake()
 }
 
@@ -427,18 +431,16 @@ func (s *Store) View(ctx context.Context) (place.View, error) {
 	if v.Claims, err = s.claims(); err != nil {
 		return place.View{}, err
 	}
-	v.Queue = lock.Queue{Version: lock.Version}
-	if e, ok := s.kv[queueKey(s.Group)]; ok {
-		if v.Queue, err = lock.DecodeQueue([]byte(e.value)); err != nil {
-			return place.View{}, fmt.Errorf("group's queue: %w", err)
-		}
+	version := viewVersion{index: map[string]uint64{}}
+	if version.queue, version.asks, err = s.readQueue(); err != nil {
+		return place.View{}, err
 	}
-	version := map[string]uint64{}
+	v.Queue = lock.Merged(version.queue, version.asks)
 	for key, e := range s.kv {
 		if isLegacyKey(key) {
 			v.Legacy[key] = e.value
 		}
-		version[key] = e.index
+		version.index[key] = e.index
 	}
 	v.Version = version
 	return v, nil
@@ -446,15 +448,23 @@ func (s *Store) View(ctx context.Context) (place.View, error) {
 
 // Commit writes ch if the group's lock record (and, when ch writes them, the fleet's and the
 // group's queue) is still as v read it; a lock or queue the change leaves as it is is only
-// checked.
+// checked. The queue is written as store.Consul writes it (see lock.PlanQueue).
 func (s *Store) Commit(ctx context.Context, v place.View, ch place.Change) (bool, error) {
-	version, ok := v.Version.(map[string]uint64)
+	version, ok := v.Version.(viewVersion)
 	if !ok {
 		return false, errors.New("commit: the view was not read from this store")
 	}
+	woken := place.Woken(v, ch)
 	var applied bool
 	err := s.write(ctx, func() error {
-		if !s.asRead(version, ch) {
+		var w lock.QueueWrite
+		if ch.Queue != nil {
+			if s.failQueue && !ch.Queue.Equal(v.Queue) {
+				return denied(queueKey(s.Group))
+			}
+			w = lock.PlanQueue(version.queue, version.asks, *ch.Queue, queueBudget-min(len(woken), 32))
+		}
+		if !s.asRead(version.index, ch) || !s.asksAsRead(w) {
 			return nil
 		}
 		if ch.Limit != nil {
@@ -465,20 +475,15 @@ func (s *Store) Commit(ctx context.Context, v place.View, ch place.Change) (bool
 				return err
 			}
 		}
-		if ch.Queue != nil && !ch.Queue.Equal(v.Queue) {
-			if s.failQueue {
-				return denied(queueKey(s.Group))
-			}
-			if err := s.store(queueKey(s.Group), len(ch.Queue.Entries) == 0, ch.Queue.Encode); err != nil {
-				return err
-			}
+		if err := s.writeQueue(w, ch.Queue); err != nil {
+			return err
 		}
 		if ch.Fleet != nil {
 			if err := s.store(fleetKey(), len(ch.Fleet.Holders) == 0, ch.Fleet.Encode); err != nil {
 				return err
 			}
 		}
-		for _, w := range place.Woken(v, ch) {
+		for _, w := range woken {
 			s.put(turnKey(s.Group, w.Node), store.TurnValue(w, time.Now()))
 		}
 		applied = true

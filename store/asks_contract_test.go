@@ -1,0 +1,123 @@
+package store_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/place"
+)
+
+// queueNames are the nodes of q in its order, "!" after one blocked.
+func queueNames(q lock.Queue) string {
+	var out []string
+	for _, e := range q.Entries {
+		if e.Blocked != "" {
+			out = append(out, e.Node+"!")
+		} else {
+			out = append(out, e.Node)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// joined commits node's join of the queue against v (the lock left as read).
+func joined(ctx context.Context, t *testing.T, s subject, v place.View, node string, now time.Time) bool {
+	t.Helper()
+	q := v.Queue.Join(node, now)
+	ok, err := s.Commit(ctx, v, place.Change{Lock: v.Lock, Queue: &q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+func mustView(ctx context.Context, t *testing.T, s subject) place.View {
+	t.Helper()
+	v, err := s.View(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// asksContract: nodes that join on one view all join, each with its own key, in the order they
+// wrote; a join judged on a lock since changed fails; a release folds the asks into the record
+// (the queue reads the same) and deletes them.
+func asksContract(t *testing.T, ctx context.Context, s subject) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	k := s.keys
+	rec, _ := lock.Record{Version: lock.Version}.Acquire(lock.Holder{Node: "n2", Phase: lock.Rebooting, Since: t0, Updated: t0}, 1)
+	data, _ := rec.Encode()
+	s.put(k.GroupLock(""), string(data))
+	v := mustView(ctx, t, s)
+	for _, n := range []string{"n5", "n3", "n4"} {
+		if !joined(ctx, t, s, v, n, t0) {
+			t.Fatalf("%s's join on the view the others joined on failed", n)
+		}
+	}
+	if s.has(k.GroupQueue("")) || !s.has(k.GroupAsk("", "n3")) {
+		t.Fatalf("joins wrote the queue's record, or no ask")
+	}
+	v1 := mustView(ctx, t, s)
+	if got := queueNames(v1.Queue); got != "n5 n3 n4" {
+		t.Fatalf("queue %q, want the nodes in the order they joined", got)
+	}
+	if joined(ctx, t, s, v1, "n3", t0) {
+		// n3 is in the queue: its join changes nothing, and is written as nothing.
+		if again := mustView(ctx, t, s); queueNames(again.Queue) != "n5 n3 n4" {
+			t.Fatalf("a node joining again: %q", queueNames(again.Queue))
+		}
+	}
+	ch := place.ReleaseIn(v1, "n2", t0.Add(time.Minute))
+	if ok, err := s.Commit(ctx, v1, ch); !ok || err != nil {
+		t.Fatalf("release: %v %v", ok, err)
+	}
+	if joined(ctx, t, s, v1, "n6", t0) {
+		t.Fatal("a join judged on a lock since given back was written")
+	}
+	v2 := mustView(ctx, t, s)
+	if got := queueNames(v2.Queue); got != "n5 n3 n4" || !v2.Queue.Freed.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("queue after the release %q (freed %s), want as before, freed", got, v2.Queue.Freed)
+	}
+	if !s.has(k.GroupQueue("")) || s.has(k.GroupAsk("", "n5")) || s.has(k.GroupAsk("", "n4")) {
+		t.Fatal("the release did not fold the asks into the record")
+	}
+}
+
+// foldContract: an ask written after the view a record is written on stays, behind; an ask
+// deleted after it (its node left) fails the write that would fold it in.
+func foldContract(t *testing.T, ctx context.Context, s subject) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	k := s.keys
+	rec, _ := lock.Record{Version: lock.Version}.Acquire(lock.Holder{Node: "n2", Phase: lock.Rebooting, Since: t0, Updated: t0}, 1)
+	data, _ := rec.Encode()
+	s.put(k.GroupLock(""), string(data))
+	v := mustView(ctx, t, s)
+	joined(ctx, t, s, v, "n3", t0)
+	v1 := mustView(ctx, t, s)
+	joined(ctx, t, s, v1, "n4", t0)
+	blocked := v1.Queue.Block("n3", "health")
+	blocked.Freed = t0
+	if ok, err := s.Commit(ctx, v1, place.Change{Lock: v1.Lock, Queue: &blocked}); !ok || err != nil {
+		t.Fatalf("a record written beside an ask written since: %v %v", ok, err)
+	}
+	v2 := mustView(ctx, t, s)
+	if got := queueNames(v2.Queue); got != "n3! n4" {
+		t.Fatalf("queue %q, want n3 blocked, then n4", got)
+	}
+	left := v2.Queue.Leave("n4")
+	if ok, err := s.Commit(ctx, v2, place.Change{Lock: v2.Lock, Queue: &left}); !ok || err != nil || s.has(k.GroupAsk("", "n4")) {
+		t.Fatalf("n4 leaving: %v %v", ok, err)
+	}
+	again := v2.Queue.Join("n3", t0)
+	again.Freed = t0.Add(time.Minute)
+	if ok, err := s.Commit(ctx, v2, place.Change{Lock: v2.Lock, Queue: &again}); ok || err != nil {
+		t.Fatalf("a write that folds in an ask deleted since: %v %v", ok, err)
+	}
+	if got := queueNames(mustView(ctx, t, s).Queue); got != "n3!" {
+		t.Fatalf("queue %q, want n3 blocked alone", got)
+	}
+}
