@@ -74,28 +74,22 @@ func PlanQueue(rec Queue, asks []Ask, want Queue, budget int) QueueWrite {
 }
 
 // RecordOnly is how want is written by a writer that may not write the asks (a token from
-// before them): the record holds want's entries but those of the asks, which stay as they are (a
-// change of theirs, and a node of theirs leaving, wait for a writer that may). A node new to the
-// queue joins the record, ahead of the asks. It says false when that node is cut from the
-// record by its bound: there is no room for it.
+// before them): the record alone, holding want whole, as far as its bound allows. The asks stay
+// as they are: those of nodes the record now holds are hidden by it (and deleted by the next
+// writer that may), the rest are read after it as before; an ask of a node that left stays,
+// until a writer that may deletes it. It says false when a node new to the queue at its end is
+// cut from the record by its bound: there is no room for it.
 func RecordOnly(rec Queue, asks []Ask, want Queue) (QueueWrite, bool) {
-	own, _ := asksOf(rec, asks)
-	record := Queue{Version: want.Version, Freed: want.Freed}
+	record := Queue{Version: want.Version, Entries: slices.Clone(want.Entries), Freed: want.Freed}
 	if record.Version == 0 {
 		record.Version = Version
 	}
-	for _, e := range want.Entries {
-		if _, asked := own[e.Node]; !asked {
-			record.Entries = append(record.Entries, e)
-		}
-	}
-	if record.Equal(rec) {
+	if record.Equal(Merged(rec, asks)) {
 		return QueueWrite{}, true
 	}
 	if n := len(want.Entries); n > 0 {
 		last := want.Entries[n-1]
-		_, asked := own[last.Node]
-		if !asked && !slices.ContainsFunc(rec.Entries, func(e QueueEntry) bool { return e.Node == last.Node }) && !storedNodes(record)[last.Node] {
+		if _, in := Merged(rec, asks).Place(last.Node); !in && !storedNodes(record)[last.Node] {
 			return QueueWrite{}, false
 		}
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,12 +26,19 @@ func policy(t *testing.T, name, node string) string {
 }
 
 // oldDaemonPolicy is rebootmgr 0.1.0's daemon policy for node: the shipped one without the keys
-// added since (the turn keys, the claims of room).
+// added since (the turn keys, the claims of room, the queue's asks).
 func oldDaemonPolicy(t *testing.T, node string) string {
+	t.Helper()
+	return policyWithout(t, node, "/turn/", "/claims", "/asks/")
+}
+
+// policyWithout is the shipped daemon policy for node without the rules of keys that contain
+// any of parts.
+func policyWithout(t *testing.T, node string, parts ...string) string {
 	t.Helper()
 	var old []string
 	for _, line := range strings.Split(policy(t, "rebootmgr-daemon.hcl", node), "\n") {
-		if !strings.Contains(line, "/turn/") && !strings.Contains(line, "/claims") {
+		if !slices.ContainsFunc(parts, func(p string) bool { return strings.Contains(line, p) }) {
 			old = append(old, line)
 		}
 	}
@@ -76,8 +84,8 @@ func TestDaemonPolicy(t *testing.T) {
 	putHolder(t, n, lock.Holder{Node: "n7", Phase: lock.Preparing, Since: time.Now()})
 	n.put(n.keys().RebootRequired("n1"), "")
 	n.expect(n.run("reboot", "--check-triggers"), exitLockHeld, "n7")
-	if q := queueOf(t, n); len(q.Entries) != 1 || q.Entries[0].Node != "n1" {
-		t.Fatalf("the daemon policy could not join the queue: %+v", q)
+	if q := queueOf(t, n); len(q.Entries) != 1 || q.Entries[0].Node != "n1" || n.get(n.keys().GroupAsk("default", "n1")) == nil {
+		t.Fatalf("the daemon policy could not join the queue with its own ask: %+v", q)
 	}
 	n.kv().Delete(n.keys().RebootRequired("n1"), nil)
 	n.kv().Delete(n.keys().Lock(), nil)
@@ -95,33 +103,43 @@ func TestDaemonPolicy(t *testing.T) {
 }
 
 // TestTurnKeysUnderPolicies: under the shipped daemon policy, a node giving its place back tells
-// the next node of the queue in the same transaction. Under a policy from before the turn keys
-// (rebootmgr 0.1.0's), the place is still given back, the node says that it could not tell the
-// next one, and that one is told nothing (it sees the place at its tick).
+// the next node of the queue in the same transaction, and folds the next one's ask into the
+// queue's record. Under a policy from before the asks, it writes the record alone, the whole
+// queue in it (the next one's ask stays, hidden by the record), and still tells it. Under a
+// policy from before the turn keys too (rebootmgr 0.1.0's), the place is still given back, the
+// node says that it could not tell the next one, and that one is told nothing (it sees the place
+// at its tick). A node joining the queue under an older policy joins its record, in its order.
 func TestTurnKeysUnderPolicies(t *testing.T) {
 	for _, tt := range []struct {
-		name   string
-		policy string
-		woken  bool
+		name        string
+		policy      func(*testing.T) string
+		woken, asks bool
 	}{
-		{"the shipped policy", policy(t, "rebootmgr-daemon.hcl", "n1"), true},
-		{"a policy from before the turn keys", oldDaemonPolicy(t, "n1"), false},
+		{"the shipped policy", func(t *testing.T) string { return policy(t, "rebootmgr-daemon.hcl", "n1") }, true, true},
+		{"a policy from before the asks", func(t *testing.T) string { return policyWithout(t, "n1", "/asks/") }, true, false},
+		{"a policy from before the turn keys", func(t *testing.T) string { return oldDaemonPolicy(t, "n1") }, false, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			agent := consultest.DevACL(t, "n1")
 			n := newTestNode(t, agent)
 			n.agent.RegisterService("galera", []string{"rebootmgr"}, "passing")
 			n.put(n.keys().RebootRequired("n1"), "")
-			t.Setenv("CONSUL_HTTP_TOKEN", aclToken(t, agent, tt.policy))
+			t.Setenv("CONSUL_HTTP_TOKEN", aclToken(t, agent, tt.policy(t)))
 			n.expect(n.run("reboot", "--check-triggers"), 0, "reboot started")
-			// n2 joins the queue behind the full lock.
-			q, _ := lock.Queue{Version: lock.Version}.Join("n2", time.Now()).Encode()
-			n.put(n.keys().GroupQueue("default"), string(q))
+			// n2 joins the queue behind the full lock, with its own ask.
+			ask, _ := lock.EncodeAsk(lock.QueueEntry{Node: "n2", Since: time.Now()})
+			n.put(n.keys().GroupAsk("default", "n2"), string(ask))
 			n.boot()
 			r := n.run("reboot", "--check-triggers")
 			n.expect(r, 0, "reboot finished")
 			if n.get(n.keys().Lock()) != nil {
 				t.Fatalf("the place was not given back: %+v", n.lockRecord())
+			}
+			if q := queueOf(t, n); len(q.Entries) != 1 || q.Entries[0].Node != "n2" || q.Freed.IsZero() {
+				t.Fatalf("the queue once the place was given back: %+v", q)
+			}
+			if folded := n.get(n.keys().GroupAsk("default", "n2")) == nil; folded != tt.asks {
+				t.Fatalf("n2's ask folded into the record: %v, want %v", folded, tt.asks)
 			}
 			turn := n.get(n.keys().GroupTurn("default", "n2"))
 			if woken := turn != nil; woken != tt.woken {
@@ -129,6 +147,16 @@ func TestTurnKeysUnderPolicies(t *testing.T) {
 			}
 			if said := strings.Contains(r.stderr, "could not tell the nodes next in the group's queue"); said == tt.woken {
 				t.Fatalf("the node said it could not tell the next: %v, want %v:\n%s", said, !tt.woken, r.stderr)
+			}
+			// n1 asked again behind a full lock joins the queue, behind n2.
+			putHolder(t, n, lock.Holder{Node: "n7", Phase: lock.Preparing, Since: time.Now()})
+			n.put(n.keys().RebootRequired("n1"), "")
+			n.expect(n.run("reboot", "--check-triggers"), exitLockHeld, "n7")
+			if q := queueOf(t, n); len(q.Entries) != 2 || q.Entries[1].Node != "n1" {
+				t.Fatalf("n1 joining the queue: %+v", q.Entries)
+			}
+			if asked := n.get(n.keys().GroupAsk("default", "n1")) != nil; asked != tt.asks {
+				t.Fatalf("n1 joined with an ask of its own: %v, want %v", asked, tt.asks)
 			}
 		})
 	}
