@@ -308,7 +308,8 @@ func waitLockAndQueue(t *testing.T, n *testNode, group string, ok func(lock.Reco
 		if err != nil {
 			return false, meta, err
 		}
-		rec, queue := lock.Record{Version: lock.Version}, lock.Queue{Version: lock.Version}
+		rec := lock.Record{Version: lock.Version}
+		var record *api.KVPair
 		for _, p := range pairs {
 			switch p.Key {
 			case lockKey:
@@ -316,10 +317,12 @@ func waitLockAndQueue(t *testing.T, n *testNode, group string, ok func(lock.Reco
 					return false, meta, err
 				}
 			case queueKey:
-				if queue, err = lock.DecodeQueue(p.Value); err != nil {
-					return false, meta, err
-				}
+				record = p
 			}
+		}
+		queue, err := n.keys().DecodeGroupQueue(group, record, pairs)
+		if err != nil {
+			return false, meta, err
 		}
 		return ok(rec, queue), meta, nil
 	})

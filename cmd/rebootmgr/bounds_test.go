@@ -18,9 +18,10 @@ func longName(i, n int) string {
 // TestRecordsStayWithinTheirBounds: every record a place is taken and given back with has a
 // bound. A queue stored far larger than its bound (390 kB, 4,500 valid entries: a transaction
 // with it is more than Consul takes) does not wedge its group: the next write cuts it to its
-// bound, and a node still takes its place, reboots and gives it back. A node the queue has no
-// room for waits outside it, the entries there kept. A lock record at its bound takes no more
-// holders (the node waits, as for a full lock), and its holders still give their places back.
+// bound, and a node still takes its place, reboots and gives it back. A node joining a queue
+// whose record is at its bound waits behind it, in an ask of its own. A lock record at its bound
+// takes no more holders (the node waits, as for a full lock), and its holders still give their
+// places back.
 func TestRecordsStayWithinTheirBounds(t *testing.T) {
 	nodes := cluster(t, []string{"", ""})
 	first, n1 := nodes[0], nodes[1]
@@ -57,29 +58,29 @@ func TestRecordsStayWithinTheirBounds(t *testing.T) {
 		}
 	})
 
-	t.Run("a node the queue has no room for", func(t *testing.T) {
+	t.Run("a queue record at its bound", func(t *testing.T) {
 		putHolder(t, first, lock.Holder{Node: "x9", Phase: lock.Preparing, Since: time.Now()})
 		q := lock.Queue{Version: lock.Version}
-		for i := 0; q.Fits(n1.agent.Node, time.Now()); i++ {
-			name := longName(i, 200)
-			if i > 0 && !q.Fits(name, time.Now()) {
-				name = longName(i, 20)
-			}
-			q = q.Join(name, time.Now())
-		}
 		data, _ := q.Encode()
+		for len(data) < lock.MaxQueueBytes-300 {
+			q.Entries = append(q.Entries, lock.QueueEntry{Node: longName(len(q.Entries), 200), Since: time.Now()})
+			data, _ = q.Encode()
+		}
 		first.put(queueKey, string(data))
 		n1.put(n1.keys().RebootRequired(n1.agent.Node), "")
 		r := n1.run("reboot", "--check-triggers")
 		n1.expect(r, exitLockHeld, "x9")
-		if !strings.Contains(r.stderr, "queue is full") {
-			t.Fatalf("nothing said of the queue being full:\n%s", r.stderr)
-		}
 		got := queueOf(t, first)
-		if len(got.Entries) != len(q.Entries) {
-			t.Fatalf("queue of %d entries, want the %d there before, %s waiting outside it", len(got.Entries), len(q.Entries), n1.agent.Node)
+		if len(got.Entries) != len(q.Entries)+1 || got.Entries[len(q.Entries)].Node != n1.agent.Node {
+			t.Fatalf("queue of %d entries, want the %d there before, then %s", len(got.Entries), len(q.Entries), n1.agent.Node)
+		}
+		if record := first.get(queueKey); len(record.Value) > lock.MaxQueueBytes {
+			t.Fatalf("the queue record holds %d bytes, past its bound", len(record.Value))
 		}
 		first.put(queueKey, `{"version":1,"entries":[]}`)
+		if _, err := first.kv().DeleteTree(first.keys().GroupAsks("default"), nil); err != nil {
+			t.Fatal(err)
+		}
 		releaseHolder(t, first, "x9")
 	})
 

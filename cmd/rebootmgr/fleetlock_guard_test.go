@@ -78,12 +78,8 @@ func TestFleetLockQueueFlood(t *testing.T) {
 	if kinds := flood(40, fleetlock.MaxHostID); kinds[fleetlock.KindLockHeld] != 20 || kinds[fleetlock.KindQueueFull] != 20 {
 		t.Fatalf("ids of %d characters: %v, want 20 lock_held (queued) and 20 queue_full", fleetlock.MaxHostID, kinds)
 	}
-	pair, _, err := n.kv().Get(n.keys().GroupQueue("default"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if q, err := lock.DecodeQueue(pair.Value); err != nil || len(q.Entries) != 20 {
-		t.Fatalf("queue after the flood: %d entries, %v", len(q.Entries), err)
+	if q := queueOf(t, n); len(q.Entries) != 20 {
+		t.Fatalf("queue after the flood: %d entries", len(q.Entries))
 	}
 	if code, r := f.zincati(t, "steady-state", "holder-1", "default"); code != 200 {
 		t.Fatalf("the holder's steady-state after the flood: %d %+v", code, r)

@@ -63,9 +63,24 @@ func TestQueueOrder(t *testing.T) {
 	}
 }
 
+// queueOf is the default group's queue as read: its record, then its asks.
 func queueOf(t *testing.T, n *testNode) lock.Queue {
 	t.Helper()
-	return stored(t, n, n.keys().GroupQueue("default"), lock.DecodeQueue)
+	return groupQueue(t, n, "default")
+}
+
+// groupQueue is group's queue as read: its record, then its asks.
+func groupQueue(t testing.TB, n *testNode, group string) lock.Queue {
+	t.Helper()
+	pairs, _, err := n.kv().List(n.keys().GroupPrefix(group), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := n.keys().DecodeGroupQueue(group, n.get(n.keys().GroupQueue(group)), pairs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
 }
 
 func names(nodes []*testNode) []string {
