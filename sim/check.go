@@ -2,9 +2,12 @@ package sim
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/hashicorp/consul/api"
 
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
@@ -122,13 +125,14 @@ func holderNames(r lock.Record) string {
 }
 
 // afterWrite checks each key written: within its bound; a lock record that grew within its
-// group's limit; no node in two groups' locks.
+// group's limit; no node in two groups' locks; a queue (its record and asks) that reads.
 func (w *World) afterWrite(keys []string) {
+	queues := map[string]bool{}
 	for _, key := range keys {
 		if key == "" {
 			continue
 		}
-		v, _, present := w.model.Get(key)
+		v, _, _ := w.model.Get(key)
 		k, ok := w.keys.Parse(key)
 		if !ok {
 			continue
@@ -151,9 +155,12 @@ func (w *World) afterWrite(keys []string) {
 		if k.Kind == store.KindLock {
 			w.lockWritten(k.Group)
 		}
-		if k.Kind == store.KindQueue && present {
-			w.queueWritten(k.Group, v)
+		if k.Kind == store.KindQueue || k.Kind == store.KindAsk {
+			queues[k.Group] = true
 		}
+	}
+	for _, g := range slices.Sorted(maps.Keys(queues)) {
+		w.queueWritten(g)
 	}
 }
 
@@ -248,10 +255,9 @@ func (w *World) checkHistory() {
 // the time it had to answer; a daemon that runs answers at once. Such a node keeps its place in
 // the queue and holds up nobody until it runs again: this is the queue's order, not safety, and
 // is counted (passed_live) unless Config.StrictTurns makes it a violation.
-func (w *World) queueWritten(group, value string) {
-	q, err := lock.DecodeQueue([]byte(value))
-	if err != nil {
-		w.violate("%s's queue cannot be read: %v", group, err)
+func (w *World) queueWritten(group string) {
+	q, ok := w.queueOf(group)
+	if !ok {
 		return
 	}
 	before := w.missed[group]
@@ -276,4 +282,34 @@ func (w *World) queueWritten(group, value string) {
 		}
 	}
 	w.missed[group] = now
+}
+
+// queueOf is group's queue as read (its record, then its asks), checking that its asks are of
+// the group's machines alone, one each: its asks are bounded by the group's machines as its
+// record by its bytes.
+func (w *World) queueOf(group string) (lock.Queue, bool) {
+	var rec *api.KVPair
+	if v, index, ok := w.model.Get(w.keys.GroupQueue(group)); ok {
+		rec = &api.KVPair{Key: w.keys.GroupQueue(group), Value: []byte(v), ModifyIndex: index}
+	}
+	pairs := w.model.List(w.keys.GroupAsks(group))
+	asks := make([]*api.KVPair, len(pairs))
+	for i, p := range pairs {
+		asks[i] = &api.KVPair{Key: p.Key, Value: []byte(p.Value), CreateIndex: p.CreateIndex, ModifyIndex: p.ModifyIndex}
+	}
+	q, err := w.keys.DecodeGroupQueue(group, rec, asks)
+	if err != nil {
+		w.violate("%s's queue cannot be read: %v", group, err)
+		return lock.Queue{}, false
+	}
+	machines := map[string]bool{}
+	for _, n := range w.groupMachines(group) {
+		machines[n.name] = true
+	}
+	for _, p := range pairs {
+		if k, _ := w.keys.Parse(p.Key); !machines[k.Node] {
+			w.violate("%s's queue holds an ask of %s, no machine of the group's", group, p.Key)
+		}
+	}
+	return q, true
 }
