@@ -43,10 +43,12 @@ func decodeHistory(data []byte) (any, error) { return release010.DecodeHistory(d
 // zones in a group bounded per zone, FleetLock hosts; queue entries blocked and not, of zones,
 // a place freed; long texts; every outcome of the history. A record kept empty is deleted, never
 // written (see store.Commit), so none is here. The keys this version added (the claims of room,
-// the groups' turn keys) are no concern: 0.1.0 never reads them.
+// the groups' turn keys and asks) are no concern: 0.1.0 never reads them; a record written once
+// asks were folded into it is read as any other.
 func TestPreviousReleaseReadsWhatThisOneWrites(t *testing.T) {
 	var all []written
 	all = append(all, lockStory(t)...)
+	all = append(all, foldStory(t)...)
 	all = append(all, historyShapes(t)...)
 	for _, w := range all {
 		t.Run(w.record+"/"+w.name, func(t *testing.T) {
@@ -238,6 +240,48 @@ func lockStory(t *testing.T) []written {
 			Deadline: now.Add(30 * time.Minute), TriggeredBy: fleetlock.TriggeredBy})
 	}
 	return s.out
+}
+
+// foldStory is a group's queue record as this version's store writes it once nodes joined with
+// asks of their own (which 0.1.0 never reads) and a write of the record folded them in: a place
+// given back, a node blocked, a node joining beside a fold.
+func foldStory(t *testing.T) []written {
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	now := time.Date(2026, 11, 24, 18, 0, 0, 123456789, time.UTC)
+	st := pipelinetest.NewStore("default", "c1")
+	rec, _ := lock.Record{Version: lock.Version}.Acquire(lock.Holder{Node: "c0", Phase: lock.Rebooting, Since: now, Updated: now}, 1)
+	st.PutLock(rec)
+	var out []written
+	keep := func(name string, entries int) {
+		t.Helper()
+		data, _ := st.Get(pipelinetest.Layout().GroupQueue("default"))
+		if q, err := lock.DecodeQueue([]byte(data)); err != nil || len(q.Entries) != entries {
+			t.Fatalf("%s: a queue record of %d entries (%v), want %d folded in", name, len(q.Entries), err, entries)
+		}
+		out = append(out, written{record: "queue", name: name, data: []byte(data), decode: decodeQueue})
+	}
+	join := func(q lock.Queue, node string) lock.Queue { return q.Join(node, now) }
+	for _, n := range []string{"c1", "c2.example_x", "c3", "c4"} {
+		if err := place.ChangeQueue(ctx, st, log, func(q lock.Queue) lock.Queue { return join(q, n) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := place.ChangeQueue(ctx, st, log, func(q lock.Queue) lock.Queue { return q.Block("c3", "health") }); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := place.ChangeLock(ctx, st, log, func(v place.View) (place.Change, error) { return place.ReleaseIn(v, "c0", now), nil }); err != nil {
+		t.Fatal(err)
+	}
+	keep("a place given back folds the asks, one blocked, into the record", 4)
+	if err := place.ChangeQueue(ctx, st, log, func(q lock.Queue) lock.Queue { return join(q, "c5") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := place.ChangeQueue(ctx, st, log, func(q lock.Queue) lock.Queue { return q.Keep("c1", now.Add(time.Minute)) }); err != nil {
+		t.Fatal(err)
+	}
+	keep("a node keeping its turn folds the ask after it", 5)
+	return out
 }
 
 // historyShapes is a group's history with an entry of every outcome, long texts, and more
