@@ -133,14 +133,17 @@ func freed(q Queue) Queue {
 	return q
 }
 
-// TestPlanQueueBound: the record never passes its bound by folding; the asks beyond it stay.
+// TestPlanQueueBound: a group of 10,000 nodes waits whole, in order: a node joins behind them
+// with its ask alone, and the record takes in the front by folds, never past its bound, the rest
+// staying in the asks.
 func TestPlanQueueBound(t *testing.T) {
-	s := stored{index: 5000}
-	for i := range 1500 {
+	const nodes = 10000
+	s := stored{index: 2 * nodes}
+	for i := range nodes {
 		s.asks = append(s.asks, Ask{Entry: QueueEntry{Node: fmt.Sprintf("%s%04d", strings.Repeat("n", 60), i), Since: t0Asks}, Created: uint64(i + 1), Index: uint64(i + 1)})
 	}
 	if w := PlanQueue(s.rec, s.asks, s.read().Join("x", t0Asks), 60); w.Record != nil || w.Ops() != 1 {
-		t.Fatalf("a join behind 1500 asks: %+v", w)
+		t.Fatalf("a join behind %d asks: %+v", nodes, w)
 	}
 	want := s.read()
 	for i := range 100 {
@@ -148,7 +151,7 @@ func TestPlanQueueBound(t *testing.T) {
 		s = s.write(PlanQueue(s.rec, s.asks, want, 60))
 	}
 	data, _ := s.rec.Encode()
-	if len(data) > MaxQueueBytes || len(s.asks) == 0 || len(s.rec.Entries)+len(s.asks) != 1500 {
+	if len(data) > MaxQueueBytes || len(s.asks) == 0 || len(s.rec.Entries)+len(s.asks) != nodes {
 		t.Fatalf("after folds: a record of %d entries (%d bytes), %d asks", len(s.rec.Entries), len(data), len(s.asks))
 	}
 	if got := s.read(); !got.Equal(want) {
