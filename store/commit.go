@@ -67,7 +67,7 @@ func (c *Consul) Commit(ctx context.Context, v place.View, ch place.Change) (boo
 		case err == nil || !denied(err):
 			return ok, err
 		case withAsks:
-			c.logger().Warn("could not write the group's asks (the ACL policy does not let this node write them): the queue's record is written alone, a node joining it goes ahead of those that asked, and a change of theirs waits for a node that may",
+			c.logger().Warn("could not write the group's asks (the ACL policy does not let this node write them): the queue is written whole into its record instead, as far as its bound allows, and an ask of a node that left waits for a node that may delete it",
 				logkey.Err, err)
 			asks = false
 		case tell:
