@@ -23,12 +23,23 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("rebootmgr-sim", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var cfg sim.Config
-	seed := fs.Uint64("seed", 1, "the first seed")
-	seeds := fs.Int("seeds", 1, "how many seeds to run, from --seed on")
+// flags are the command's settings once parsed (see newFlags).
+type flags struct {
+	cfg               sim.Config
+	idle              sim.IdleConfig
+	seed              *uint64
+	seeds             *int
+	drop, idleSizes   *string
+	cpuProfile        *string
+	verbose, noShrink *bool
+}
+
+// newFlags defines the command's flags on fs.
+func newFlags(fs *flag.FlagSet) *flags {
+	f := &flags{}
+	cfg, idle := &f.cfg, &f.idle
+	f.seed = fs.Uint64("seed", 1, "the first seed")
+	f.seeds = fs.Int("seeds", 1, "how many seeds to run, from --seed on")
 	fs.IntVar(&cfg.Nodes, "nodes", 12, "nodes in the fleet")
 	fs.IntVar(&cfg.Groups, "groups", 2, "groups the nodes are in")
 	fs.StringVar(&cfg.Limit, "limit", "2", "each group's limit (N, auto, P%, with per-zone=N)")
@@ -42,17 +53,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.MaxSkew, "max-skew", 2*time.Minute, "how far a node's clock may be from true time, either way")
 	fs.DurationVar(&cfg.Cooldown, "cooldown", 0, "the daemons' --cooldown")
 	fs.DurationVar(&cfg.StayGreen, "stay-green", 0, "the daemons' --stay-green")
-	drop := fs.String("drop", "", "faults to leave out, by number (as a shrunk run prints them)")
-	verbose := fs.Bool("v", false, "print every step of the trace as it happens")
+	f.drop = fs.String("drop", "", "faults to leave out, by number (as a shrunk run prints them)")
+	f.verbose = fs.Bool("v", false, "print every step of the trace as it happens")
 	fs.BoolVar(&cfg.StrictTurns, "strict-turns", false, "a node passed over in its queue while its daemon ran is a violation (counted as passed_live otherwise)")
-	noShrink := fs.Bool("no-shrink", false, "report a violation as found, without shrinking it")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
-	var idle sim.IdleConfig
-	idleSizes := fs.String("idle", "", "instead of a roll: what an idle daemon costs, for each of these sizes of its service (10,100,1000)")
+	f.noShrink = fs.Bool("no-shrink", false, "report a violation as found, without shrinking it")
+	f.cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
+	f.idleSizes = fs.String("idle", "", "instead of a roll: what an idle daemon costs, for each of these sizes of its service (10,100,1000)")
 	fs.IntVar(&idle.Daemons, "idle-daemons", 2, "with --idle: the instances that run a daemon")
 	fs.IntVar(&idle.Ticks, "idle-ticks", 0, "with --idle: how many ticks the daemons are measured (0: whole rounds of their turns at reading the service, an hour at least)")
 	fs.DurationVar(&idle.Flap, "idle-flap", 0, "with --idle: how often a check of the service changes (0: never)")
 	fs.DurationVar(&idle.Join, "idle-join", 0, "with --idle: when a node without a daemon joins the service (0: none), to see how long the daemons take to remember it")
+	return f
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("rebootmgr-sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f := newFlags(fs)
+	seed, seeds, drop, verbose, noShrink, cpuProfile, idleSizes := f.seed, f.seeds, f.drop, f.verbose, f.noShrink, f.cpuProfile, f.idleSizes
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -63,6 +81,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rebootmgr-sim: unexpected argument %q\n", fs.Arg(0))
 		return 64
 	}
+	cfg, idle := f.cfg, f.idle
 	var err error
 	if cfg.Drop, err = parseDrop(*drop); err != nil {
 		fmt.Fprintf(stderr, "rebootmgr-sim: --drop: %v\n", err)
