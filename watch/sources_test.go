@@ -26,27 +26,7 @@ func TestHealthSourceSeesNothingWhileItCannotRead(t *testing.T) {
 			}
 		},
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = src.Run(ctx, NewEvents(), func() {})
-	}()
-	defer func() { cancel(); <-done }()
-	wait := func(want []string) {
-		t.Helper()
-		deadline := time.After(30 * time.Second)
-		for {
-			select {
-			case nodes := <-heard:
-				if slices.Equal(nodes, want) {
-					return
-				}
-			case <-deadline:
-				t.Fatalf("Seen never heard %v", want)
-			}
-		}
-	}
+	wait := runHealthSource(t, src, heard, "Seen")
 	wait([]string{"n1"})
 	a.Kill()
 	wait(nil)
@@ -63,28 +43,35 @@ func TestHealthSourceTellsWhatItRuns(t *testing.T) {
 		Client: a.Client, Node: "n1", Tag: "rebootmgr", Logger: slog.New(slog.DiscardHandler),
 		Runs: func(_ context.Context, services []string) { heard <- services },
 	}
+	wait := runHealthSource(t, src, heard, "Runs")
+	wait([]string{"galera"})
+	a.RegisterService("cassandra", []string{"rebootmgr"}, "passing")
+	wait([]string{"cassandra", "galera"})
+}
+
+// runHealthSource runs src until the test ends, and gives a wait for heard to carry want (what
+// names the callback that hears, for the failure).
+func runHealthSource(t *testing.T, src HealthSource, heard <-chan []string, what string) func(want []string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		_ = src.Run(ctx, NewEvents(), func() {})
 	}()
-	defer func() { cancel(); <-done }()
-	wait := func(want []string) {
+	t.Cleanup(func() { cancel(); <-done })
+	return func(want []string) {
 		t.Helper()
 		deadline := time.After(30 * time.Second)
 		for {
 			select {
-			case services := <-heard:
-				if slices.Equal(services, want) {
+			case got := <-heard:
+				if slices.Equal(got, want) {
 					return
 				}
 			case <-deadline:
-				t.Fatalf("Runs never heard %v", want)
+				t.Fatalf("%s never heard %v", what, want)
 			}
 		}
 	}
-	wait([]string{"galera"})
-	a.RegisterService("cassandra", []string{"rebootmgr"}, "passing")
-	wait([]string{"cassandra", "galera"})
 }
