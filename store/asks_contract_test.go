@@ -49,10 +49,7 @@ func mustView(ctx context.Context, t *testing.T, s subject) place.View {
 func asksContract(t *testing.T, ctx context.Context, s subject) {
 	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	k := s.keys
-	rec, _ := lock.Record{Version: lock.Version}.Acquire(lock.Holder{Node: "n2", Phase: lock.Rebooting, Since: t0, Updated: t0}, 1)
-	data, _ := rec.Encode()
-	s.put(k.GroupLock(""), string(data))
-	v := mustView(ctx, t, s)
+	v := n2Rebooting(ctx, t, s, t0)
 	for _, n := range []string{"n5", "n3", "n4"} {
 		if !joined(ctx, t, s, v, n, t0) {
 			t.Fatalf("%s's join on the view the others joined on failed", n)
@@ -92,10 +89,7 @@ func asksContract(t *testing.T, ctx context.Context, s subject) {
 func foldContract(t *testing.T, ctx context.Context, s subject) {
 	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	k := s.keys
-	rec, _ := lock.Record{Version: lock.Version}.Acquire(lock.Holder{Node: "n2", Phase: lock.Rebooting, Since: t0, Updated: t0}, 1)
-	data, _ := rec.Encode()
-	s.put(k.GroupLock(""), string(data))
-	v := mustView(ctx, t, s)
+	v := n2Rebooting(ctx, t, s, t0)
 	joined(ctx, t, s, v, "n3", t0)
 	v1 := mustView(ctx, t, s)
 	joined(ctx, t, s, v1, "n4", t0)
@@ -120,4 +114,14 @@ func foldContract(t *testing.T, ctx context.Context, s subject) {
 	if got := queueNames(mustView(ctx, t, s).Queue); got != "n3!" {
 		t.Fatalf("queue %q, want n3 blocked alone", got)
 	}
+}
+
+// n2Rebooting gives n2 the default group's one place, rebooting since t0, and reads the view
+// the contracts start from.
+func n2Rebooting(ctx context.Context, t *testing.T, s subject, t0 time.Time) place.View {
+	t.Helper()
+	rec, _ := lock.Record{Version: lock.Version}.Acquire(lock.Holder{Node: "n2", Phase: lock.Rebooting, Since: t0, Updated: t0}, 1)
+	data, _ := rec.Encode()
+	s.put(s.keys.GroupLock(""), string(data))
+	return mustView(ctx, t, s)
 }
