@@ -106,6 +106,17 @@ func (q Queue) Ready(node string) bool {
 	return ok && q.Entries[i].Blocked == ""
 }
 
+// WaitsForRoom says whether node waits in the queue for its group's reboots in flight
+// (ForRoom).
+func (q Queue) WaitsForRoom(node string) bool {
+	i, ok := q.Place(node)
+	return ok && q.Entries[i].Blocked == ForRoom
+}
+
+// HearsOfPlaces says whether e's node is told when a place opens (see Front): it waits, not
+// blocked, or waits for its group's reboots in flight.
+func (e QueueEntry) HearsOfPlaces() bool { return e.Blocked == "" || e.Blocked == ForRoom }
+
 func (q Queue) clone() Queue {
 	return Queue{Version: q.Version, Entries: slices.Clone(q.Entries), Freed: q.Freed}
 }

@@ -48,7 +48,7 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queue
 		// Its health waits for its group's reboots in flight: it keeps its place, holding up
 		// nobody, told when a place opens (see lock.ForRoom); it answers a wake, and says it is
 		// there once in lock.AnswerWithin at most otherwise.
-		if p.waitsForRoom() && !p.told && !p.answerDue() {
+		if p.queue.WaitsForRoom(p.Node) && !p.told && !p.answerDue() {
 			return true
 		}
 		now := p.Clock.Now()
@@ -59,7 +59,7 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queue
 	case errors.Is(err, ending.ErrLockHeld) && !ready:
 		now := p.Clock.Now()
 		change, after = func(q lock.Queue) lock.Queue { return q.Join(p.Node, now) }, true
-	case (ready || p.waitsForRoom()) && ownGate(err) != "":
+	case (ready || p.queue.WaitsForRoom(p.Node)) && ownGate(err) != "":
 		// (One that waited for its group's reboots in flight and now meets a gate of its own,
 		// its limit set to auto meanwhile, say, answers so too.)
 		gate := ownGate(err)
@@ -107,13 +107,6 @@ func IsTold(ctx context.Context) bool {
 func (p *Pipeline) answerDue() bool {
 	i, ok := p.queue.Place(p.Node)
 	return ok && p.Clock.Now().Sub(p.queue.Entries[i].Since) >= lock.AnswerWithin
-}
-
-// waitsForRoom says whether this node's entry, as the run first read the queue, waits for its
-// group's reboots in flight (lock.ForRoom).
-func (p *Pipeline) waitsForRoom() bool {
-	i, in := p.queue.Place(p.Node)
-	return in && p.queue.Entries[i].Blocked == lock.ForRoom
 }
 
 // keepTurn says, in the group's queue, that this node works towards its place (see

@@ -83,7 +83,7 @@ func silent(v View, woke []lock.QueueEntry) []string {
 			continue
 		}
 		e := v.Queue.Entries[i]
-		if _, holds := v.Lock.Holder(w.Node); !holds && (e.Blocked == "" || e.Blocked == lock.ForRoom) && e.Since.Equal(w.Since) && admits(e) {
+		if _, holds := v.Lock.Holder(w.Node); !holds && e.HearsOfPlaces() && e.Since.Equal(w.Since) && admits(e) {
 			out = append(out, w.Node)
 		}
 	}
