@@ -42,12 +42,13 @@ func (p *Pipeline) stayGreen(ctx context.Context) error {
 		if now.Sub(start) >= p.StayGreen {
 			return p.checkHealth(ctx, "health, green for "+p.StayGreen.String())
 		}
-		if err := p.checkStop(ctx); err != nil {
-			return err
-		}
+		// The view holds the stop flags, as the store's Stop reads them: one read for both.
 		v, err := p.locks().View(ctx)
 		if err != nil {
 			return err
+		}
+		if v.Stop.Set {
+			return place.StopError(v.Stop)
 		}
 		if err := p.checkHealthIn(ctx, v, "health while staying green"); err != nil {
 			return err

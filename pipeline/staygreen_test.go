@@ -133,3 +133,37 @@ func TestStayGreenAnswersAWake(t *testing.T) {
 		t.Fatalf("the node's entry two looks after a place opened at %s: %+v, want it answered", opened.Format(time.TimeOnly), entry)
 	}
 }
+
+// stopping is health that passes, and sets the fleet's stop flag at stopAt into the stay-green
+// period.
+type stopping struct {
+	*pipelinetest.Health
+	store  *pipelinetest.Store
+	clock  *pipelinetest.Clock
+	t0     time.Time
+	stopAt time.Duration
+}
+
+func (f stopping) Check(ctx context.Context, node string, down map[string]string) (health.Report, error) {
+	if f.clock.Now().Sub(f.t0) >= f.stopAt {
+		f.store.SetStop("an operator", true)
+	}
+	return f.Health.Check(ctx, node, down)
+}
+
+// TestStayGreenHaltsAtAStop: a stop flag set while a node stays green halts it at its next
+// look, before it takes a place.
+func TestStayGreenHaltsAtAStop(t *testing.T) {
+	m := newMachine(t)
+	m.config.StayGreen = time.Minute
+	m.store.SetTrigger("n1", "", true)
+	p := m.pipeline()
+	p.Health = stopping{Health: m.health, store: m.store, clock: m.clock, t0: m.clock.Now(), stopAt: 10 * time.Second}
+	_, err := p.Run(t.Context())
+	if !errors.Is(err, ending.ErrStopped) {
+		t.Fatalf("%v, want the stop gate", err)
+	}
+	if m.reboot.Count() != 0 || len(m.lock().Holders) != 0 {
+		t.Fatalf("rebooted (%d) or took a place (%+v) under a stop flag", m.reboot.Count(), m.lock())
+	}
+}
