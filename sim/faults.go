@@ -143,8 +143,8 @@ func (w *World) operator(f fault, n *node, say func(string, ...any), later func(
 	case "limit":
 		limit := []string{"1", "2", "3", "auto"}[f.arg]
 		say("an operator sets %s's limit to %q for %s", n.group, limit, f.lasts)
-		w.model.Put(w.keys.GroupLimit(n.group), limit)
-		later(n.group+"'s limit back to "+w.cfg.Limit, func() { w.model.Put(w.keys.GroupLimit(n.group), w.cfg.Limit) })
+		w.setLimit(n.group, limit)
+		later(n.group+"'s limit back to "+w.cfg.Limit, func() { w.setLimit(n.group, w.cfg.Limit) })
 	case "unlock":
 		w.unlock(n, say)
 	case "disable":
