@@ -29,6 +29,7 @@ func (w *World) violate(format string, args ...any) {
 func (w *World) rebootStarts(p *proc) error {
 	n := p.node
 	w.reboots++
+	w.chk.rebootAt[n.name] = w.sched.now
 	w.log(n.name, "REBOOT starts (%d so far)", w.reboots)
 	if _, _, ok := w.model.Get(w.keys.Stop()); ok {
 		w.violate("%s started its reboot while the fleet's stop flag was set", n.name)
@@ -54,6 +55,7 @@ func (w *World) rebootStarts(p *proc) error {
 		w.violate("%d nodes of %s down at once (%s) with %d places held", len(down), n.group, joinNames(down), len(rec.Holders))
 	}
 	w.checkAlone(n, down)
+	w.checkZones(n, down)
 	w.checkQuorum(n)
 	if w.lastEnd >= 0 {
 		w.handoffs = append(w.handoffs, w.requests()-w.lastEnd)
@@ -70,7 +72,7 @@ func (w *World) checkAlone(n *node, down []*node) {
 		return
 	}
 	for _, o := range down {
-		if len(o.services) == 0 {
+		if ruleLess(o) {
 			w.violate("%s, with no rule over the fleet, down beside %s under %s's limit auto", o.name, joinNames(down), n.group)
 			return
 		}
@@ -95,6 +97,8 @@ func (w *World) checkQuorum(n *node) {
 			}
 		}
 		switch {
+		case strings.HasPrefix(svc, localPrefix):
+			// local_only: only the node's own instance counts, and it passes.
 		case svc == "shared" && total-down < w.sharedMin():
 			w.violate("%s: min_passing=%d broken by %s's reboot: %d of %d passing as it went down (down: %s)", svc, w.sharedMin(), n.name, total-down, total, strings.Join(names, ","))
 		case svc != "shared" && down > w.cfg.MaxFailing:
@@ -152,8 +156,13 @@ func (w *World) afterWrite(keys []string) {
 		if k.Kind != store.KindHistory {
 			w.largest = max(w.largest, len(v))
 		}
-		if k.Kind == store.KindLock {
+		switch k.Kind {
+		case store.KindLock:
 			w.lockWritten(k.Group)
+		case store.KindGroupStop:
+			w.checkStopped(k.Group, v)
+		case store.KindLimit:
+			w.chk.limitAt[k.Group] = w.sched.now
 		}
 		if k.Kind == store.KindQueue || k.Kind == store.KindAsk {
 			queues[k.Group] = true
@@ -162,11 +171,13 @@ func (w *World) afterWrite(keys []string) {
 	for _, g := range slices.Sorted(maps.Keys(queues)) {
 		w.queueWritten(g)
 	}
+	w.checkQueues()
 }
 
 // lockWritten checks a group's lock record just written.
 func (w *World) lockWritten(group string) {
 	rec := w.lockOf(group)
+	w.checkOvertaken(group, rec)
 	before := w.held[group]
 	w.held[group] = len(rec.Holders)
 	if len(rec.Holders) < before && w.lastEnd < 0 {
@@ -282,6 +293,7 @@ func (w *World) queueWritten(group string) {
 		}
 	}
 	w.missed[group] = now
+	w.chk.queues[group] = q
 }
 
 // queueOf is group's queue as read (its record, then its asks), checking that its asks are of
@@ -307,7 +319,7 @@ func (w *World) queueOf(group string) (lock.Queue, bool) {
 		machines[n.name] = true
 	}
 	for _, p := range pairs {
-		if k, _ := w.keys.Parse(p.Key); !machines[k.Node] {
+		if k, _ := w.keys.Parse(p.Key); !machines[k.Node] && !(group == "g1" && w.chk.flood[k.Node]) {
 			w.violate("%s's queue holds an ask of %s, no machine of the group's", group, p.Key)
 		}
 	}

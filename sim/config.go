@@ -17,6 +17,13 @@ type Config struct {
 	BareEvery int
 	// Hosts are FleetLock hosts, in the groups by turn (see hosts.go).
 	Hosts int
+	// The fleet's rarer shapes (see shapes.go): every ZonelessEvery-th node has no zone, every
+	// LocalOnlyEvery-th node's own service is tagged local_only (no rule over the fleet);
+	// HostIDsOfNodes names each FleetLock host as a node of its group whose daemon is
+	// registered; Flood FleetLock ids of the longest length join the first group's queue at
+	// once and never ask again.
+	ZonelessEvery, LocalOnlyEvery, Flood int
+	HostIDsOfNodes                       bool
 	// StrictTurns makes a node passed over in its queue while its daemon ran a violation, where
 	// it is otherwise counted (see World.queueWritten).
 	StrictTurns bool

@@ -175,6 +175,8 @@ func (w *World) unlock(n *node, say func(string, ...any)) {
 	}
 	say("an operator unlocks %s (%s) in %s", target, phase, n.group)
 	st := &store.Consul{Client: w.model.Client("operator", nil), Keys: w.keys, Group: n.group, Now: clock{w: w, node: &node{}}.Now}
+	w.chk.operator = true
+	defer func() { w.chk.operator = false }()
 	removed, err := st.Unlock(context.Background(), target, func(h lock.Holder) error {
 		if m := w.machine(h.Node); m == nil || m.down {
 			return fmt.Errorf("%s is down now", h.Node)
@@ -244,4 +246,5 @@ func (w *World) logCall(n *node, c *consulmodel.Call, r *consulmodel.Refusal) {
 		what += fmt.Sprintf(" -> REFUSED %d", r.Status)
 	}
 	w.log(n.name, "%s", what)
+	w.countRequest(n)
 }

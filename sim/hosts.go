@@ -112,7 +112,7 @@ func (p *proc) gateFor(ctx context.Context, c *consulmodel.Call) *consulmodel.Re
 // addHosts adds the run's FleetLock hosts, in the groups by turn.
 func (w *World) addHosts() {
 	for i := range w.cfg.Hosts {
-		h := &node{name: fmt.Sprintf("host-%02d", i+1), group: fmt.Sprintf("g%d", i%w.cfg.Groups+1), host: true}
+		h := &node{name: w.hostID(i), group: fmt.Sprintf("g%d", i%w.cfg.Groups+1), host: true}
 		h.bootID = h.name + "-boot-0"
 		w.hosts = append(w.hosts, h)
 	}

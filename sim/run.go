@@ -60,6 +60,7 @@ func (w *World) Run() Result {
 	}
 	plan := w.plan()
 	w.schedule(plan)
+	w.scheduleFlood()
 	for _, j := range w.cfg.ServerJumps {
 		w.sched.add(epoch.Add(j.At), "fleetlock", "jump", func() {
 			w.log("fleetlock", "the FleetLock server's clock jumps %s", j.By)
@@ -201,7 +202,10 @@ func (w *World) ask() {
 		w.model.Put(w.keys.RebootRequired(n.name), "sim: kernel update")
 	}
 	for _, h := range w.hosts {
-		w.asked[h.name] = w.sched.now
+		if !w.cfg.HostIDsOfNodes {
+			// (A host named as a node is refused, and never reboots: see hostids.go.)
+			w.asked[h.name] = w.sched.now
+		}
 		h.wants = true
 	}
 }

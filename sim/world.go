@@ -70,6 +70,9 @@ type World struct {
 	joinRequests int
 	// largest is the largest value of rebootmgr's own records written in the run.
 	largest int
+	// chk is what the checks of the queue's order, the clocks, the zones and the requests' rate
+	// keep between steps (see checked).
+	chk checked
 }
 
 // node is one machine: its name, group, zone, services and clock offset, and the daemon
@@ -110,6 +113,7 @@ func New(cfg Config) (*World, error) {
 		byName: map[string]*node{}, yielded: make(chan struct{}), dir: dir,
 		asked: map[string]time.Time{}, held: map[string]int{}, lastEnd: -1, joinRequests: -1, missed: map[string]map[string]bool{},
 	}
+	w.chk = newChecked()
 	w.sched = scheduler{rng: rand.New(rand.NewPCG(cfg.Seed, 0x5eed)), now: epoch}
 	w.model.After = w.after
 	w.model.OnWrite = w.onWrite
@@ -139,6 +143,7 @@ func (w *World) build() {
 			n.services = append(n.services, "shared")
 			w.shared++
 		}
+		w.shape(i, n)
 		if cfg.BareEvery > 0 && i%cfg.BareEvery == cfg.BareEvery-1 {
 			// A node with no service: no rule over the fleet.
 			if cfg.SharedEvery > 0 && i%cfg.SharedEvery == 0 {
@@ -159,17 +164,16 @@ func (w *World) build() {
 
 // register puts n into the catalog with its services, as its agent does at its start.
 func (w *World) register(n *node) {
-	w.model.Register(n.name, map[string]string{store.GroupMeta: n.group, store.ZoneMeta: n.zone})
+	meta := map[string]string{store.GroupMeta: n.group}
+	if n.zone != "" {
+		meta[store.ZoneMeta] = n.zone
+	}
+	w.model.Register(n.name, meta)
 	for _, svc := range n.services {
-		tags := []string{"rebootmgr"}
-		if svc == "shared" {
-			tags = append(tags, fmt.Sprintf("min_passing=%d", w.sharedMin()))
-		} else {
-			tags = append(tags, fmt.Sprintf("max_failing=%d", w.cfg.MaxFailing))
-		}
-		w.model.AddService(n.name, svc, svc, tags, 80)
+		w.model.AddService(n.name, svc, svc, w.tags(svc), 80)
 		w.model.SetCheck(n.name, "service:"+svc, svc, "passing")
 	}
+	w.registerDaemon(n)
 }
 
 // sharedMin is the min_passing of the service shared across groups: all but two of its

@@ -1,0 +1,40 @@
+package sim
+
+import (
+	"time"
+
+	"github.com/rebootmgr/rebootmgr/lock"
+)
+
+// checked is what the checks of this file's kin keep between steps: the queue's order and its
+// hand-offs (order.go), the deadlines a group is stopped on (deadline.go), the zones (zones.go)
+// and the daemons' rate of requests (rate.go).
+type checked struct {
+	// queues are each group's queue, and holders its lock's holders, at their last write.
+	queues  map[string]lock.Queue
+	holders map[string][]string
+	// stalls are the groups whose free place waits for dead nodes at the front of the queue
+	// while a live node waits behind them (see checkHandOffs).
+	stalls map[string]stall
+	// released are the nodes the write being checked released, by group; operator says that an
+	// operator's command writes (it passes over nobody).
+	released map[string][]string
+	operator bool
+	// rebootAt is when each machine's last reboot started, in true time.
+	rebootAt map[string]time.Time
+	// limitAt is when each group's limit was last written, in true time.
+	limitAt map[string]time.Time
+	// minute is the simulated minute the counts of requests are of; requests, each node's.
+	minute   int64
+	requests map[string]int
+	// flood are the FleetLock ids of a flood (see flood.go).
+	flood map[string]bool
+}
+
+func newChecked() checked {
+	return checked{
+		queues: map[string]lock.Queue{}, holders: map[string][]string{}, stalls: map[string]stall{},
+		rebootAt: map[string]time.Time{}, limitAt: map[string]time.Time{}, requests: map[string]int{},
+		flood: map[string]bool{}, released: map[string][]string{},
+	}
+}
