@@ -70,6 +70,7 @@ func (w *World) start(n *node) {
 		w.startHealth(p)
 	} else {
 		w.watchRequests += len(n.services)
+		w.rememberSelf(p)
 	}
 	p.armTick(time.Duration(w.sched.rng.Int64N(int64(w.cfg.Interval))))
 	go p.main()
