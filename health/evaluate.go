@@ -211,13 +211,13 @@ func inFlightIn(rep Report, down map[string]string) []string {
 	var out []string
 	for _, sr := range rep.Services {
 		for _, n := range sr.FailingOn {
-			if _, ok := down[n]; ok && !slices.Contains(out, n) {
+			if _, ok := down[n]; ok {
 				out = append(out, n)
 			}
 		}
 	}
 	slices.Sort(out)
-	return out
+	return slices.Compact(out)
 }
 
 func evaluate(node string, services []Service, down map[string]string) Report {
@@ -307,8 +307,15 @@ const missingCheck = "rebootmgr:missing"
 // none in the catalog.
 func withMissing(svc Service) []Instance {
 	out := svc.Instances
+	if len(svc.Members) == 0 {
+		return out
+	}
+	in := make(map[string]bool, len(svc.Instances))
+	for _, i := range svc.Instances {
+		in[i.Node] = true
+	}
 	for _, m := range svc.Members {
-		if !slices.ContainsFunc(svc.Instances, func(i Instance) bool { return i.Node == m }) {
+		if !in[m] {
 			out = append(out[:len(out):len(out)], Instance{Node: m, Checks: []Check{{Node: m, CheckID: missingCheck, Status: "critical",
 				Output: fmt.Sprintf("gone from Consul's catalog, counted as failing (rebootmgr forget %s %s once it is gone for good)", m, svc.Name)}}})
 		}
