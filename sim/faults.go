@@ -231,6 +231,11 @@ func (w *World) refusal(n *node, c *consulmodel.Call) *consulmodel.Refusal {
 	}
 	if c.Write && n.refuse > 0 {
 		n.refuse--
+		// The fault keeps the daemon from answering at the write it refuses, which may come long
+		// after the fault was planned: its trouble is now.
+		if w.sched.now.After(n.trouble) {
+			n.trouble = w.sched.now
+		}
 		body := map[int]string{403: "Permission denied", 413: "Request body too large", 429: "rate limit exceeded", 500: "internal error"}[n.refuseStatus]
 		return &consulmodel.Refusal{Status: n.refuseStatus, Body: body}
 	}
