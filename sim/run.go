@@ -91,11 +91,13 @@ func (w *World) Run() Result {
 		}
 		it := w.sched.next()
 		if it == nil {
-			w.violate("nothing left to do with %d nodes still asked: %s", len(w.asked), w.waiting())
+			count, names := w.waiting()
+			w.violate("nothing left to do with %d nodes still asked: %s", count, names)
 			break
 		}
 		if w.sched.now.After(deadline) {
-			w.violate("liveness: %d nodes still wait after %s (bound): %s", len(w.asked), bound, w.waiting())
+			count, names := w.waiting()
+			w.violate("liveness: %d nodes still wait after %s (bound): %s", count, bound, names)
 			break
 		}
 		w.steps++
@@ -161,18 +163,20 @@ func (w *World) done() bool {
 	return true
 }
 
-// waiting names the nodes still asked.
-func (w *World) waiting() string {
+// waiting counts and names the nodes asked that have not rebooted since (done forgets them
+// only once every machine is idle).
+func (w *World) waiting() (int, string) {
 	var names []string
 	for _, n := range append(slices.Clone(w.nodes), w.hosts...) {
-		if _, ok := w.asked[n.name]; ok {
+		if at, ok := w.asked[n.name]; ok && !n.rebootedAfter(at) {
 			names = append(names, n.name)
 		}
 	}
-	if len(names) > 10 {
+	count := len(names)
+	if count > 10 {
 		names = append(names[:10], "…")
 	}
-	return strings.Join(names, ",")
+	return count, strings.Join(names, ",")
 }
 
 // shutdown kills every daemon still running, so that no goroutine outlives the run.
