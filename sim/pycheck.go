@@ -239,7 +239,11 @@ func (w *World) pyFault(f fault, n *node, say func(string, ...any)) bool {
 			say("kill: no run of the Python rebootmgr in progress")
 			return true
 		}
-		say("kill -9 of the Python rebootmgr's run (wedged: %v); its timer runs it again in %s", r.wedged, pyTick)
+		hung := ""
+		if r.wedged {
+			hung = " (it hung)"
+		}
+		say("kill -9 of the Python rebootmgr's run%s; its timer runs it again in %s", hung, pyTick)
 		w.pyKill(n)
 		w.pyArm(n, pyTick)
 		return true
