@@ -155,6 +155,9 @@ func (w *World) build() {
 		n.bootID = n.name + "-boot-0"
 		w.nodes = append(w.nodes, n)
 		w.byName[n.name] = n
+	}
+	// Registered once every node is built: the shared service's min_passing counts them all.
+	for _, n := range w.nodes {
 		w.register(n)
 	}
 	for g := range cfg.Groups {
