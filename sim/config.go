@@ -17,6 +17,13 @@ type Config struct {
 	BareEvery int
 	// Hosts are FleetLock hosts, in the groups by turn (see hosts.go).
 	Hosts int
+	// PythonEvery, when set, runs the Python rebootmgr on every PythonEvery-th node in place of
+	// the daemon (see python.go); the daemons then mark their reboots in its keys and watch
+	// them, as --python-markers does.
+	PythonEvery int
+	// PythonAgentFaults lets the faults of a node's agent (a restart, a leave, refused writes)
+	// befall Python nodes too, which they do not survive (see pyFault); left out otherwise.
+	PythonAgentFaults bool
 	// StrictTurns makes a node passed over in its queue while its daemon ran a violation, where
 	// it is otherwise counted (see World.queueWritten).
 	StrictTurns bool
