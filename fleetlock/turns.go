@@ -209,7 +209,7 @@ func (l *Locks) follow(group string, woke []lock.QueueEntry) {
 				return
 			case <-time.After(lock.AnswerWithin):
 			}
-			next, err := place.PassTurns(ctx, l.locks(st), l.Logger, woke, place.PassReach(round))
+			next, err := place.PassTurns(ctx, l.locks(st), l.Logger, woke, place.PassReach(round), l.now())
 			if err != nil {
 				if !errors.Is(err, context.Canceled) {
 					l.Logger.Warn("could not pass over the nodes told of a place that did not answer", logkey.Group, group, logkey.Err, err)

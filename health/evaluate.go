@@ -182,44 +182,6 @@ func Evaluate(node string, services []Service, down map[string]string) Report {
 	return rep
 }
 
-// returned is services as they would be once every node in down is back and healthy: each of
-// its instances passing, and a member of those with no instance in the catalog back in it.
-func returned(services []Service, down map[string]string) []Service {
-	out := make([]Service, 0, len(services))
-	for _, svc := range services {
-		back := svc
-		back.Instances = make([]Instance, 0, len(svc.Instances))
-		for _, inst := range withMissing(svc) {
-			if _, ok := down[inst.Node]; ok {
-				checks := make([]Check, len(inst.Checks))
-				for i, c := range inst.Checks {
-					c.Status = "passing"
-					checks[i] = c
-				}
-				inst.Checks = checks
-			}
-			back.Instances = append(back.Instances, inst)
-		}
-		back.Members = nil
-		out = append(out, back)
-	}
-	return out
-}
-
-// inFlightIn are the nodes of down whose instances rep counts failing, sorted.
-func inFlightIn(rep Report, down map[string]string) []string {
-	var out []string
-	for _, sr := range rep.Services {
-		for _, n := range sr.FailingOn {
-			if _, ok := down[n]; ok && !slices.Contains(out, n) {
-				out = append(out, n)
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
 func evaluate(node string, services []Service, down map[string]string) Report {
 	rep := Report{Node: node}
 	for _, svc := range services {
@@ -307,8 +269,15 @@ const missingCheck = "rebootmgr:missing"
 // none in the catalog.
 func withMissing(svc Service) []Instance {
 	out := svc.Instances
+	if len(svc.Members) == 0 {
+		return out
+	}
+	in := make(map[string]bool, len(svc.Instances))
+	for _, i := range svc.Instances {
+		in[i.Node] = true
+	}
 	for _, m := range svc.Members {
-		if !slices.ContainsFunc(svc.Instances, func(i Instance) bool { return i.Node == m }) {
+		if !in[m] {
 			out = append(out[:len(out):len(out)], Instance{Node: m, Checks: []Check{{Node: m, CheckID: missingCheck, Status: "critical",
 				Output: fmt.Sprintf("gone from Consul's catalog, counted as failing (rebootmgr forget %s %s once it is gone for good)", m, svc.Name)}}})
 		}

@@ -204,7 +204,8 @@ func (q Queue) Ahead(node string, now time.Time, may func(QueueEntry) bool, seen
 }
 
 // turn is when e's turn began, as seen judges it at now: when it joined (or last said it keeps
-// its turn, see Keep) or when a place last opened, whichever is later. The two were written by
+// its turn, see Keep) or when a place last opened, whichever is later, and never before the end
+// of the last stop of the group seen saw (see Sightings.Stopped). The two were written by
 // two clocks (the node's, and the releaser's): each is judged by its own sighting before they
 // are compared, so that a node whose clock is behind still moves its turn on when it keeps it.
 func (q Queue) turn(e QueueEntry, now time.Time, seen *Sightings) time.Time {
@@ -213,6 +214,9 @@ func (q Queue) turn(e QueueEntry, now time.Time, seen *Sightings) time.Time {
 		if freed := seen.At("freed/"+e.Node, q.Freed, now); freed.After(start) {
 			start = freed
 		}
+	}
+	if from := seen.TurnsFrom(now); from.After(start) {
+		start = from
 	}
 	return start
 }

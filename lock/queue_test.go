@@ -192,3 +192,56 @@ func TestKeptTurnOnAClockBehind(t *testing.T) {
 		}
 	}
 }
+
+// TestTurnsAfterAStop: a stop longer than a turn ends no turn. The front could not keep its turn
+// while the fleet was stopped (no node runs then), so the first node to run after the resume,
+// one far back, would take the place and pass it over. As a process that saw the stop judges
+// them, turns begin no earlier than the moment it first saw the stop lifted, and none passes
+// while it sees the group halted; a process that never saw the stop judges them as written.
+func TestTurnsAfterAStop(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	q := Queue{Version: Version, Freed: t0}.Join("front", t0).Join("me", t0)
+	for _, tt := range []struct {
+		name string
+		// stops are the reads of the stop flags, at offsets from t0: set or not.
+		stops []stopRead
+		at    time.Duration
+		ahead bool
+	}{
+		{"no stop, within the turn", nil, QueueGrace - time.Second, true},
+		{"no stop, the turn passed", nil, QueueGrace, false},
+		{"halted as it reads", []stopRead{{10 * time.Second, true}}, time.Hour, true},
+		{"a 5-minute stop, just after", []stopRead{{10 * time.Second, true}, {5 * time.Minute, false}}, 5*time.Minute + time.Second, true},
+		{"a 5-minute stop, a turn after", []stopRead{{10 * time.Second, true}, {5 * time.Minute, false}}, 5*time.Minute + QueueGrace, false},
+		{"lifted seen again later", []stopRead{{10 * time.Second, true}, {5 * time.Minute, false}, {6 * time.Minute, false}}, 5*time.Minute + QueueGrace, false},
+		{"a second stop", []stopRead{{10 * time.Second, true}, {5 * time.Minute, false}, {6 * time.Minute, true}, {20 * time.Minute, false}}, 21 * time.Minute, true},
+		{"never stopped, read clear", []stopRead{{10 * time.Second, false}}, QueueGrace, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			seen := NewSightings()
+			// The process saw the queue as the place opened.
+			q.Ahead("me", t0, nil, seen)
+			for _, s := range tt.stops {
+				seen.Stopped(s.set, t0.Add(s.at))
+			}
+			got, _ := q.Ahead("me", t0.Add(tt.at), nil, seen)
+			if (len(got) == 1) != tt.ahead {
+				t.Fatalf("at %s: ahead %v, want the front ahead: %v", tt.at, got, tt.ahead)
+			}
+			served := q.Served("me", t0.Add(tt.at), nil, seen)
+			if missed := served.Entries[0].Blocked == MissedTurn; missed == tt.ahead {
+				t.Fatalf("at %s: the front marked as having missed its turn: %v, want %v", tt.at, missed, !tt.ahead)
+			}
+		})
+	}
+	var none *Sightings
+	none.Stopped(true, t0) // a one-off command's: nothing to remember
+	if got, _ := q.Ahead("me", t0.Add(QueueGrace), nil, none); len(got) != 0 {
+		t.Fatalf("a one-off command judged a turn past as not past: %v", got)
+	}
+}
+
+type stopRead struct {
+	at  time.Duration
+	set bool
+}

@@ -31,6 +31,10 @@ const maxSightings = 4096
 type Sightings struct {
 	mu   sync.Mutex
 	seen map[string]sighting
+	// halted: the last stop flags this process read halted its group; resumed is when it first
+	// read them lifted after that (see Stopped).
+	halted  bool
+	resumed time.Time
 }
 
 type sighting struct {
@@ -78,4 +82,43 @@ func (s *Sightings) forget(then time.Time) {
 			delete(s.seen, what)
 		}
 	}
+}
+
+// Stopped notes what the stop flags of this process's group were when it read them at now:
+// set (halted) or not. A process that serves one group (a daemon) tells it every read.
+//
+// No node can take its place while its group is stopped, and none answers a wake (see
+// place.PassTurns), so a stop longer than a turn would otherwise end every turn at once: the
+// first node to run after the resume, perhaps one far back, would take the place and pass over
+// every node before it. So, as this process judges them, turns begin no earlier than the moment
+// it first saw the stop lifted (and, while it sees its group halted, no turn passes): each node
+// halted gets a whole turn from the resume on. A process that never saw the stop judges turns
+// as written.
+func (s *Sightings) Stopped(set bool, now time.Time) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case set:
+		s.halted = true
+	case s.halted:
+		s.halted, s.resumed = false, now
+	}
+}
+
+// TurnsFrom is the earliest a turn begins as this process judges at now (see Stopped): now while
+// its group is halted, the moment it saw the last stop lifted after, zero when it saw none (or
+// for a nil Sightings).
+func (s *Sightings) TurnsFrom(now time.Time) time.Time {
+	if s == nil {
+		return time.Time{}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.halted {
+		return now
+	}
+	return s.resumed
 }

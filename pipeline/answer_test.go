@@ -38,7 +38,7 @@ func TestWokenNodeAnswers(t *testing.T) {
 	if _, err := n2.p.Run(ctx); !errors.Is(err, lock.ErrQueued) {
 		t.Fatalf("n2 behind head, just freed: %v", err)
 	}
-	if _, err := place.PassTurns(ctx, st, slog.New(slog.DiscardHandler), woke, 4); err != nil {
+	if _, err := place.PassTurns(ctx, st, slog.New(slog.DiscardHandler), woke, 4, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range queueIn(t, st).Entries {
@@ -73,7 +73,7 @@ func TestNodeWaitingForRoomAnswers(t *testing.T) {
 	if _, err := n2.p.Run(pipeline.Told(ctx)); err == nil {
 		t.Fatal("n2 ran on with a reboot in flight that its rules cannot bear")
 	}
-	if _, err := place.PassTurns(ctx, st, slog.New(slog.DiscardHandler), woke, 4); err != nil {
+	if _, err := place.PassTurns(ctx, st, slog.New(slog.DiscardHandler), woke, 4, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	entries := queueIn(t, st).Entries

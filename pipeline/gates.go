@@ -14,6 +14,7 @@ func (p *Pipeline) checkStop(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	p.Sightings.Stopped(f.Set, p.Clock.Now())
 	if f.Set {
 		return place.StopError(f)
 	}

@@ -10,8 +10,24 @@ import (
 	"github.com/rebootmgr/rebootmgr/place"
 )
 
-// locks are the pipeline's locks, their Views judged by its sightings.
-func (p *Pipeline) locks() place.Locks { return place.Sighted(p.Store, p.Sightings) }
+// locks are the pipeline's locks, their Views judged by its sightings, which hear from each
+// whether the group was stopped (see lock.Sightings.Stopped).
+func (p *Pipeline) locks() place.Locks {
+	return stopsSeen{Locks: place.Sighted(p.Store, p.Sightings), p: p}
+}
+
+type stopsSeen struct {
+	place.Locks
+	p *Pipeline
+}
+
+func (s stopsSeen) View(ctx context.Context) (place.View, error) {
+	v, err := s.Locks.View(ctx)
+	if err == nil {
+		s.p.Sightings.Stopped(v.Stop.Set, s.p.Clock.Now())
+	}
+	return v, err
+}
 
 // changeLock is place.ChangeLock on the pipeline's store, keeping what it read and wrote as seen.
 func (p *Pipeline) changeLock(ctx context.Context, change func(place.View) (place.Change, error)) (lock.Record, error) {
@@ -173,5 +189,5 @@ func (p *Pipeline) release(ctx context.Context) error {
 // PassTurns passes over the nodes of woke that did not answer (see place.PassTurns), on this
 // pipeline's store.
 func (p *Pipeline) PassTurns(ctx context.Context, woke []lock.QueueEntry, more int) ([]lock.QueueEntry, error) {
-	return place.PassTurns(ctx, p.locks(), p.Logger, woke, more)
+	return place.PassTurns(ctx, p.locks(), p.Logger, woke, more, p.Clock.Now())
 }

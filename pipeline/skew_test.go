@@ -110,6 +110,43 @@ func TestClockSkew(t *testing.T) {
 		}
 	})
 
+	t.Run("a stop longer than a turn: the node behind does not pass the front over at the resume", func(t *testing.T) {
+		st := pipelinetest.NewStore("default", "n2")
+		queued(st, "head", "n2")
+		n2 := newSkewedNode(t, st, "n2", t0)
+		release(t, st, "r", t0)
+		if _, err := n2.p.Run(ctx); !errors.Is(err, lock.ErrQueued) {
+			t.Fatalf("n2 behind head, just freed: %v", err)
+		}
+		st.SetStop("an operator", true)
+		n2.clock.Set(t0.Add(10 * time.Second))
+		if _, err := n2.p.Run(ctx); !errors.Is(err, ending.ErrStopped) {
+			t.Fatalf("n2 under the stop flag: %v", err)
+		}
+		// head could not keep its turn while stopped; the stop ends five minutes later.
+		resumed := t0.Add(5 * time.Minute)
+		n2.clock.Set(resumed)
+		if _, err := n2.p.Run(ctx); !errors.Is(err, ending.ErrStopped) {
+			t.Fatalf("n2 under the stop flag: %v", err)
+		}
+		st.SetStop("", false)
+		n2.clock.Set(resumed.Add(time.Second))
+		res, err := n2.p.Run(ctx)
+		if !errors.Is(err, lock.ErrQueued) {
+			t.Fatalf("n2 just after the resume took head's place: %v", err)
+		}
+		if q := queueIn(t, st); q.Entries[0].Node != "head" || q.Entries[0].Blocked != "" {
+			t.Fatalf("head marked: %+v", q.Entries)
+		}
+		if want := resumed.Add(time.Second + lock.QueueGrace); res.Recheck.After(want) {
+			t.Fatalf("n2 looks again at %v, after head's turn from the resume (%v)", res.Recheck, want)
+		}
+		n2.clock.Set(resumed.Add(time.Second + lock.QueueGrace))
+		if res, err := n2.p.Run(ctx); err != nil || res.Outcome != pipeline.RebootStarted {
+			t.Fatalf("n2 once head's turn from the resume passed: %v %v", res.Outcome, err)
+		}
+	})
+
 	t.Run("a rebooting node forty minutes behind: the group is not stopped at its reboot", func(t *testing.T) {
 		st := pipelinetest.NewStore("default", "n1")
 		n1 := newSkewedNode(t, st, "n1", t0.Add(-40*time.Minute))

@@ -89,7 +89,7 @@ func TestWaitingNodeAnswers(t *testing.T) {
 		}
 	}
 	woke := []lock.QueueEntry{{Node: "n2", Since: t0.Add(-time.Hour)}}
-	if next, err := place.PassTurns(ctx, st, n2.p.Logger, woke, 4); err != nil || len(next) != 0 {
+	if next, err := place.PassTurns(ctx, st, n2.p.Logger, woke, 4, time.Now()); err != nil || len(next) != 0 {
 		t.Fatalf("a pass over n2, which answered: %v %v", next, err)
 	}
 	if got := queueIn(t, st); got.Entries[1].Blocked != "" {
@@ -100,26 +100,32 @@ func TestWaitingNodeAnswers(t *testing.T) {
 // TestPassTurns: a pass marks the nodes woken that did not answer (still as woken: ready, the
 // same Since, no place) as having missed their turn, while a place is free, and tells the next;
 // it leaves alone those that answered, took the place or were blocked by their own gates, and
-// does nothing once the lock is full.
+// does nothing once the lock is full. Under a stop flag nobody answers, so nobody is passed: the
+// pass is put off (it returns the nodes it was to pass) until they had the time to answer from
+// the moment the caller saw the stop lifted.
 func TestPassTurns(t *testing.T) {
 	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	ctx := context.Background()
 	base := lock.Queue{Version: lock.Version, Freed: t0}.Join("a", t0.Add(-time.Hour)).Join("b", t0.Add(-time.Hour)).Join("c", t0.Add(-time.Hour)).Join("d", t0.Add(-time.Hour))
 	woke := []lock.QueueEntry{base.Entries[0], base.Entries[1]}
 	for _, tt := range []struct {
-		name   string
-		queue  lock.Queue
-		held   bool   // the lock is full
-		stop   string // a stop flag set: "fleet" or "group"
+		name  string
+		queue lock.Queue
+		held  bool   // the lock is full
+		stop  string // a stop flag set: "fleet" or "group"
+		// lifted is how long before the pass the caller saw a stop lifted (0: it saw none).
+		lifted time.Duration
 		passed []string
 		next   []string
 	}{
-		{"neither answered: both passed, the next two told", base, false, "", []string{"a", "b"}, []string{"c", "d"}},
-		{"a answered: b passed", base.Keep("a", t0.Add(time.Second)), false, "", []string{"b"}, []string{"c", "d"}},
-		{"a blocked by its own gates, b took the place: nothing to pass", base.Block("a", "health").Leave("b"), false, "", nil, nil},
-		{"the lock full meanwhile: nothing passed", base, true, "", nil, nil},
-		{"the fleet stopped: nobody answers, nobody is passed", base, false, "fleet", nil, nil},
-		{"the group stopped: nobody answers, nobody is passed", base, false, "group", nil, nil},
+		{"neither answered: both passed, the next two told", base, false, "", 0, []string{"a", "b"}, []string{"c", "d"}},
+		{"a answered: b passed", base.Keep("a", t0.Add(time.Second)), false, "", 0, []string{"b"}, []string{"c", "d"}},
+		{"a blocked by its own gates, b took the place: nothing to pass", base.Block("a", "health").Leave("b"), false, "", 0, nil, nil},
+		{"the lock full meanwhile: nothing passed", base, true, "", 0, nil, nil},
+		{"the fleet stopped: nobody answers, nobody is passed yet", base, false, "fleet", 0, nil, []string{"a", "b"}},
+		{"the group stopped: nobody answers, nobody is passed yet", base, false, "group", 0, nil, []string{"a", "b"}},
+		{"a stop lifted just now: nobody is passed yet", base, false, "", lock.AnswerWithin - time.Second, nil, []string{"a", "b"}},
+		{"a stop lifted a time to answer ago: both passed", base, false, "", lock.AnswerWithin, []string{"a", "b"}, []string{"c", "d"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			st := pipelinetest.NewStore("default", "x")
@@ -134,7 +140,12 @@ func TestPassTurns(t *testing.T) {
 			case "group":
 				st.SetGroupStop("group default: upgrade", true)
 			}
-			next, err := place.PassTurns(ctx, st, slog.New(slog.DiscardHandler), woke, 4)
+			now, seen := t0.Add(time.Minute), lock.NewSightings()
+			if tt.lifted > 0 {
+				seen.Stopped(true, t0)
+				seen.Stopped(false, now.Add(-tt.lifted))
+			}
+			next, err := place.PassTurns(ctx, place.Sighted(st, seen), slog.New(slog.DiscardHandler), woke, 4, now)
 			if err != nil {
 				t.Fatal(err)
 			}

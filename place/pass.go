@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/logkey"
@@ -29,8 +30,12 @@ func WokeEntries(v View, ch Change) []lock.QueueEntry {
 	return out
 }
 
-// errNothingToPass ends a pass that finds every node it woke answered.
-var errNothingToPass = errors.New("every node woken answered")
+// errNothingToPass ends a pass that finds every node it woke answered; errPassLater puts off one
+// made while its group is stopped, or just after.
+var (
+	errNothingToPass = errors.New("every node woken answered")
+	errPassLater     = errors.New("stopped: no node answers a wake")
+)
 
 // PassTurns is what the process that woke nodes for a place (see Woken) does once they had
 // lock.AnswerWithin to answer: a node whose daemon runs answers at once, whether it takes the
@@ -38,17 +43,20 @@ var errNothingToPass = errors.New("every node woken answered")
 // held by its own gates (blocked). A node of woke whose entry is still as it was woken, while a
 // place is free, has no daemon to answer: it is marked as having missed its turn, and holds up
 // nobody until it runs again; under a stop flag nobody is passed over, since no node answers
-// then. The nodes the change brings to the front hear of it, and so do the
+// then: the pass waits, and is made once the nodes had lock.AnswerWithin from the resume to
+// answer, as the caller's sightings saw it (see lock.Sightings.Stopped), at the caller's next
+// pass. The nodes the change brings to the front hear of it, and so do the
 // more ready nodes after them (more grows with each pass the caller makes: however many daemons
 // are gone at the queue's front, a few passes reach one that runs). It returns the entries its
-// change woke, for the next pass (none: nothing was left to pass).
-func PassTurns(ctx context.Context, locks Locks, log *slog.Logger, woke []lock.QueueEntry, more int) ([]lock.QueueEntry, error) {
+// change woke, for the next pass (none: nothing was left to pass), or woke itself when the pass
+// waits for a resume.
+func PassTurns(ctx context.Context, locks Locks, log *slog.Logger, woke []lock.QueueEntry, more int, now time.Time) ([]lock.QueueEntry, error) {
 	var passed []string
 	v, ch, err := ChangeLock(ctx, locks, log, func(v View) (Change, error) {
-		if v.Stop.Set {
+		if v.Stop.Set || now.Sub(v.Sightings.TurnsFrom(now)) < lock.AnswerWithin {
 			// Stopped, no node goes on to a place, and none answers a wake: nobody is passed
 			// over for it (each answers at its first run after the resume).
-			return Change{}, errNothingToPass
+			return Change{}, errPassLater
 		}
 		passed = silent(v, woke)
 		if len(passed) == 0 || lock.Free(v.Lock, v.Limit, v.GroupNodes) == 0 {
@@ -62,6 +70,9 @@ func PassTurns(ctx context.Context, locks Locks, log *slog.Logger, woke []lock.Q
 	})
 	if errors.Is(err, errNothingToPass) {
 		return nil, nil
+	}
+	if errors.Is(err, errPassLater) {
+		return woke, nil
 	}
 	if err != nil {
 		return nil, err

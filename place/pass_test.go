@@ -36,7 +36,7 @@ func TestPassSparesNodesAZoneKeepsOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := place.PassTurns(t.Context(), st, slog.New(slog.DiscardHandler), woke, 4); err != nil {
+	if _, err := place.PassTurns(t.Context(), st, slog.New(slog.DiscardHandler), woke, 4, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	v, err := st.View(t.Context())

@@ -47,7 +47,8 @@ func (w *World) rebootStarts(p *proc) error {
 	n.down = true
 	var down []*node
 	for _, o := range w.groupMachines(n.group) {
-		if o.down {
+		// A Python node holds no place: one down beside n is checked as its holder (pycheck.go).
+		if o.down && o.py == nil {
 			down = append(down, o)
 		}
 	}
@@ -159,6 +160,7 @@ func (w *World) afterWrite(keys []string) {
 		switch k.Kind {
 		case store.KindLock:
 			w.lockWritten(k.Group)
+			w.pyLockWritten(k.Group)
 		case store.KindGroupStop:
 			w.checkStopped(k.Group, v)
 		case store.KindLimit:
@@ -251,6 +253,9 @@ func (w *World) checkHistory() {
 			}
 		}
 		for _, n := range w.groupNodes(group) {
+			if n.py != nil {
+				continue // the Python rebootmgr keeps no history
+			}
 			// A reboot whose place an operator gave back is recorded as unlocked, not finished.
 			if f, u := finished[n.name], unlocked[n.name]; f > n.rebooted || f+u < n.rebooted {
 				w.violate("%s's history records %d finished reboots of %s (and %d unlocked), which came back from %d", group, f, n.name, u, n.rebooted)

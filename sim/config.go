@@ -17,6 +17,13 @@ type Config struct {
 	BareEvery int
 	// Hosts are FleetLock hosts, in the groups by turn (see hosts.go).
 	Hosts int
+	// PythonEvery, when set, runs the Python rebootmgr on every PythonEvery-th node in place of
+	// the daemon (see python.go); the daemons then mark their reboots in its keys and watch
+	// them, as --python-markers does.
+	PythonEvery int
+	// PythonAgentFaults lets the faults of a node's agent (a restart, a leave, refused writes)
+	// befall Python nodes too, which they do not survive (see pyFault); left out otherwise.
+	PythonAgentFaults bool
 	// The fleet's rarer shapes (see shapes.go): every ZonelessEvery-th node has no zone, every
 	// LocalOnlyEvery-th node's own service is tagged local_only (no rule over the fleet);
 	// HostIDsOfNodes names each FleetLock host as a node of its group whose daemon is

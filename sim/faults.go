@@ -69,6 +69,9 @@ func (w *World) apply(f fault, n *node) {
 	say := func(format string, args ...any) {
 		w.log(n.name, "FAULT #%d %s", f.num, fmt.Sprintf(format, args...))
 	}
+	if n.py != nil && w.pyFault(f, n, say) {
+		return
+	}
 	switch f.kind {
 	case "kill":
 		if n.proc == nil {
@@ -139,7 +142,16 @@ func (w *World) operator(f fault, n *node, say func(string, ...any), later func(
 	case "group-stop":
 		say("an operator stops %s for %s", n.group, f.lasts)
 		w.model.Put(w.keys.GroupStop(n.group), "sim: an operator stopped the group")
-		later(n.group+" resumes", func() { w.model.Delete(w.keys.GroupStop(n.group)) })
+		if w.cfg.PythonEvery > 0 {
+			// rebootmgr stop --group sets the Python rebootmgr's too, and resume removes both.
+			w.model.Put(w.keys.PythonGroupStop(n.group), "sim: an operator stopped the group")
+		}
+		later(n.group+" resumes", func() {
+			w.model.Delete(w.keys.GroupStop(n.group))
+			if w.cfg.PythonEvery > 0 {
+				w.model.Delete(w.keys.PythonGroupStop(n.group))
+			}
+		})
 	case "limit":
 		limit := []string{"1", "2", "3", "auto"}[f.arg]
 		say("an operator sets %s's limit to %q for %s", n.group, limit, f.lasts)
@@ -150,7 +162,11 @@ func (w *World) operator(f fault, n *node, say func(string, ...any), later func(
 	case "disable":
 		say("an operator disables the node for %s", f.lasts)
 		w.model.Put(w.keys.Disabled(n.name), "sim: disabled by an operator")
-		later("enabled again", func() { w.model.Delete(w.keys.Disabled(n.name)) })
+		w.pyEnable(n, false)
+		later("enabled again", func() {
+			w.model.Delete(w.keys.Disabled(n.name))
+			w.pyEnable(n, true)
+		})
 	}
 }
 
@@ -233,6 +249,11 @@ func (w *World) refusal(n *node, c *consulmodel.Call) *consulmodel.Refusal {
 	}
 	if c.Write && n.refuse > 0 {
 		n.refuse--
+		// The fault keeps the daemon from answering at the write it refuses, which may come long
+		// after the fault was planned: its trouble is now.
+		if w.sched.now.After(n.trouble) {
+			n.trouble = w.sched.now
+		}
 		body := map[int]string{403: "Permission denied", 413: "Request body too large", 429: "rate limit exceeded", 500: "internal error"}[n.refuseStatus]
 		return &consulmodel.Refusal{Status: n.refuseStatus, Body: body}
 	}
@@ -242,6 +263,10 @@ func (w *World) refusal(n *node, c *consulmodel.Call) *consulmodel.Refusal {
 // logCall writes a request into the trace.
 func (w *World) logCall(n *node, c *consulmodel.Call, r *consulmodel.Refusal) {
 	what := c.Method + " " + c.Path
+	if n.py != nil && len(c.Query) > 0 {
+		// A Python node's lock is taken, given back and written by the query alone.
+		what += "?" + c.Query.Encode()
+	}
 	if r != nil {
 		what += fmt.Sprintf(" -> REFUSED %d", r.Status)
 	}

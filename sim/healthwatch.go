@@ -55,6 +55,15 @@ func (w *World) startHealth(p *proc) {
 	}
 }
 
+// rememberSelf writes p's node down as a member of its services, as the first read of the
+// health source does before the daemon's first evaluation (see store.RememberSelf), when the
+// health watches are stood in for.
+func (w *World) rememberSelf(p *proc) {
+	n := p.node
+	st := &store.Consul{Client: w.model.Client(n.name, nil), Keys: w.keys, Group: n.group, Logger: slog.New(slog.DiscardHandler), Now: p.clock().Now}
+	_ = st.RememberSelf(context.Background(), n.name, n.services)
+}
+
 // healthPause is the pause that holds p's watch of service ("" for the set of its services).
 func (p *proc) healthPause(service string) *watch.Pause {
 	if service == "" {

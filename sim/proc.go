@@ -53,6 +53,10 @@ type proc struct {
 
 // start starts node's daemon and runs it until it parks.
 func (w *World) start(n *node) {
+	if n.py != nil {
+		w.pyStart(n)
+		return
+	}
 	n.gen++
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &proc{w: w, node: n, gen: n.gen, ctx: ctx, cancel: cancel, dirty: map[watch.Source]bool{}}
@@ -66,10 +70,16 @@ func (w *World) start(n *node) {
 	// the health of each service, unless the health watches read), and its registration with
 	// its check.
 	w.watchRequests += 10 + 2
+	if w.cfg.PythonEvery > 0 {
+		// The Python rebootmgr's two session locks and two markers, its stop flag of the
+		// group and the node's config.
+		w.watchRequests += 6
+	}
 	if w.cfg.HealthReads {
 		w.startHealth(p)
 	} else {
 		w.watchRequests += len(n.services)
+		w.rememberSelf(p)
 	}
 	p.armTick(time.Duration(w.sched.rng.Int64N(int64(w.cfg.Interval))))
 	go p.main()
@@ -201,7 +211,7 @@ func (p *proc) daemon() *daemon.Daemon {
 	client := w.model.Client(n.name, p.gate)
 	ck := p.clock()
 	retry := func() backoff.BackOff { return backoff.NewConstantBackOff(5 * time.Second) }
-	st := &store.Consul{Client: client, Keys: w.keys, Group: n.group, Logger: quiet, Now: ck.Now, NewBackOff: retry}
+	st := &store.Consul{Client: client, Keys: w.keys, Group: n.group, Logger: quiet, Now: ck.Now, NewBackOff: retry, PythonMarkers: w.cfg.PythonEvery > 0}
 	pl := &pipeline.Pipeline{
 		Config: pipeline.Config{
 			Node: n.name, Zone: n.zone, CheckTriggers: true, Deadline: w.cfg.Deadline,
@@ -275,8 +285,13 @@ func (w *World) wentDown(p *proc) {
 		p.tick.gone = true
 	}
 	n.proc = nil
+	w.machineDown(n, !p.host)
+}
+
+// machineDown takes n's machine down (its agent too, when it has one), and boots it again later.
+func (w *World) machineDown(n *node, agent bool) {
 	n.down = true
-	if !p.host {
+	if agent {
 		w.model.SetCheck(n.name, "serfHealth", "", "critical")
 	}
 	took := w.cfg.RebootTime/2 + time.Duration(w.sched.rng.Int64N(int64(w.cfg.RebootTime)))

@@ -28,6 +28,9 @@ type Result struct {
 	// run (-1: some never did); LargestRecord the largest value of rebootmgr's records written
 	// (its history aside, whose bound is its own).
 	JoinRequests, LargestRecord int
+	// PythonNodes run the Python rebootmgr; PythonReboots are their reboots, PythonFindings what
+	// the Python code itself did that the daemons cannot answer for (see Config.PythonEvery).
+	PythonNodes, PythonReboots, PythonFindings int
 }
 
 // Summary is the run's last line.
@@ -44,8 +47,12 @@ func (r Result) Summary() string {
 	if r.JoinRequests >= 0 && r.Nodes > 0 {
 		join = r.JoinRequests / r.Nodes
 	}
-	return fmt.Sprintf("sim: nodes=%d seed=%d steps=%d faults=%d reboots=%d violations=%d passed_live=%d join_requests_per_node=%d handoff_requests_p50=%d requests_per_reboot=%d requests=%d largest_record=%d roll=%s roll_vs_bound=%.2f",
+	s := fmt.Sprintf("sim: nodes=%d seed=%d steps=%d faults=%d reboots=%d violations=%d passed_live=%d join_requests_per_node=%d handoff_requests_p50=%d requests_per_reboot=%d requests=%d largest_record=%d roll=%s roll_vs_bound=%.2f",
 		r.Nodes, r.Seed, r.Steps, r.Faults, r.Reboots, len(r.Violations), r.PassedLive, join, r.HandoffRequestsMedian, perReboot, r.Requests, r.LargestRecord, r.Took.Round(time.Second), ratio)
+	if r.PythonNodes > 0 {
+		s += fmt.Sprintf(" python_nodes=%d python_reboots=%d python_findings=%d", r.PythonNodes, r.PythonReboots, r.PythonFindings)
+	}
+	return s
 }
 
 // Run runs the fleet: every daemon starts, an operator asks every node to reboot, the plan's
@@ -85,11 +92,13 @@ func (w *World) Run() Result {
 		}
 		it := w.sched.next()
 		if it == nil {
-			w.violate("nothing left to do with %d nodes still asked: %s", len(w.asked), w.waiting())
+			count, names := w.waiting()
+			w.violate("nothing left to do with %d nodes still asked: %s", count, names)
 			break
 		}
 		if w.sched.now.After(deadline) {
-			w.violate("liveness: %d nodes still wait after %s (bound): %s", len(w.asked), bound, w.waiting())
+			count, names := w.waiting()
+			w.violate("liveness: %d nodes still wait after %s (bound): %s", count, bound, names)
 			break
 		}
 		w.steps++
@@ -105,6 +114,7 @@ func (w *World) Run() Result {
 		Violations: w.violations, Took: took, Bound: bound, HandoffRequestsMedian: median(w.handoffs),
 		Requests: w.requests(), RollRequests: w.requests() - w.askedAt, PassedLive: w.passedLive,
 		JoinRequests: w.joinRequests, LargestRecord: w.largest,
+		PythonNodes: w.pyNodes, PythonReboots: w.pyReboots, PythonFindings: w.pyFindings,
 	}
 }
 
@@ -122,7 +132,7 @@ func (w *World) bound() time.Duration {
 	}
 	rounds := (perGroup + places - 1) / places
 	each := w.cfg.RebootTime*3/2 + 2*lock.AnswerWithin + w.cfg.Cooldown + w.cfg.StayGreen + time.Minute
-	return w.cfg.FaultTime + 10*time.Minute + time.Duration(rounds)*each + 2*w.cfg.Interval
+	return w.cfg.FaultTime + 10*time.Minute + time.Duration(rounds)*each + 2*w.cfg.Interval + w.pyBound()
 }
 
 // done: every node asked rebooted since, none is down, every daemon is idle, and no lock holds
@@ -134,7 +144,7 @@ func (w *World) done() bool {
 	// Checked after every step: the machines are walked where they are, not copied.
 	for _, machines := range [][]*node{w.nodes, w.hosts} {
 		for _, n := range machines {
-			if n.down || n.finishing || (n.proc != nil && n.proc.idle == nil) {
+			if n.down || n.finishing || (n.proc != nil && n.proc.idle == nil) || (n.py != nil && n.py.run != nil) {
 				// Down, or its daemon is in the middle of a step.
 				return false
 			}
@@ -154,18 +164,20 @@ func (w *World) done() bool {
 	return true
 }
 
-// waiting names the nodes still asked.
-func (w *World) waiting() string {
+// waiting counts and names the nodes asked that have not rebooted since (done forgets them
+// only once every machine is idle).
+func (w *World) waiting() (int, string) {
 	var names []string
 	for _, n := range append(slices.Clone(w.nodes), w.hosts...) {
-		if _, ok := w.asked[n.name]; ok {
+		if at, ok := w.asked[n.name]; ok && !n.rebootedAfter(at) {
 			names = append(names, n.name)
 		}
 	}
-	if len(names) > 10 {
+	count := len(names)
+	if count > 10 {
 		names = append(names[:10], "…")
 	}
-	return strings.Join(names, ",")
+	return count, strings.Join(names, ",")
 }
 
 // shutdown kills every daemon still running, so that no goroutine outlives the run.
@@ -173,6 +185,9 @@ func (w *World) shutdown() {
 	for _, n := range append(slices.Clone(w.nodes), w.hosts...) {
 		if n.proc != nil {
 			w.kill(n.proc)
+		}
+		if n.py != nil {
+			w.pyKill(n)
 		}
 	}
 }
@@ -199,7 +214,7 @@ func (w *World) ask() {
 	w.log("op", "an operator asks every node to reboot (wave %d)", w.asks)
 	for _, n := range w.nodes {
 		w.asked[n.name] = w.sched.now
-		w.model.Put(w.keys.RebootRequired(n.name), "sim: kernel update")
+		w.model.Put(w.askKey(n), "sim: kernel update")
 	}
 	for _, h := range w.hosts {
 		if !w.cfg.HostIDsOfNodes {

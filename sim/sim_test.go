@@ -20,6 +20,9 @@ func TestFleetKeepsItsPromises(t *testing.T) {
 		{"cooldown and stay-green", Config{Nodes: 5, Groups: 2, Limit: "2", Faults: 10, Cooldown: 2 * time.Minute, StayGreen: 20 * time.Second, Seed: 5}},
 		{"clocks far apart", Config{Nodes: 6, Groups: 2, Limit: "2", Faults: 10, MaxSkew: 30 * time.Minute, Seed: 6}},
 		{"FleetLock hosts beside daemons", Config{Nodes: 6, Groups: 2, Limit: "2", Hosts: 3, Faults: 10, Seed: 7}},
+		// n0003 of g1 and n0006 of no group run the Python rebootmgr; n0003's run is killed
+		// holding its lock, which holds g1 until Consul ends its session.
+		{"Python rebootmgr nodes beside daemons", Config{Nodes: 6, Groups: 2, Limit: "2", PythonEvery: 3, Faults: 12, Seed: 27}},
 		{"the FleetLock server's clock jumps while reboots are in flight", Config{Nodes: 8, Groups: 2, Limit: "2", Hosts: 2, Seed: 1, Waves: 1,
 			ServerJumps: []Jump{{At: 3 * time.Minute, By: time.Hour}, {At: 8 * time.Minute, By: -time.Hour}}}},
 	}
@@ -43,7 +46,19 @@ func TestFleetKeepsItsPromises(t *testing.T) {
 
 // TestSameSeedSameTrace: a seed replays its run line for line; another seed runs another.
 func TestSameSeedSameTrace(t *testing.T) {
-	cfg := Config{Nodes: 8, Groups: 2, Limit: "2", Faults: 12, Seed: 7}
+	for _, c := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"daemons", Config{Nodes: 8, Groups: 2, Limit: "2", Faults: 12, Seed: 7}},
+		{"Python rebootmgr nodes beside daemons", Config{Nodes: 8, Groups: 2, Limit: "2", Faults: 12, Seed: 7, PythonEvery: 3}},
+	} {
+		t.Run(c.name, func(t *testing.T) { sameSeedSameTrace(t, c.cfg) })
+	}
+}
+
+func sameSeedSameTrace(t *testing.T, cfg Config) {
+	t.Helper()
 	_, a, err := One(cfg)
 	if err != nil {
 		t.Fatal(err)

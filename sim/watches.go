@@ -54,6 +54,13 @@ func (p *proc) watched(key string) (watch.Source, bool) {
 		return watch.SourceHolders, true
 	case store.KindClaims:
 		return watch.SourceClaims, true
+	case store.KindPythonSession, store.KindPythonMarker:
+		// As --python-markers watches them (LegacyKeys): the fleet's and the group's.
+		return watch.SourcePython, p.w.cfg.PythonEvery > 0 && (k.Group == "" || k.Group == n.group)
+	case store.KindPythonStop:
+		return watch.SourceStop, p.w.cfg.PythonEvery > 0 && k.Group == n.group
+	case store.KindPythonConfig:
+		return watch.SourceDisabled, p.w.cfg.PythonEvery > 0 && k.Node == n.name
 	}
 	return "", false
 }
@@ -111,7 +118,7 @@ func (w *World) release(p *proc) {
 }
 
 // heldSources are the sources a pause may hold, in the order they are released.
-var heldSources = []watch.Source{watch.SourceTurn, watch.SourceLook, watch.SourceLock, watch.SourceHolders, watch.SourceClaims, watch.SourceHealth}
+var heldSources = []watch.Source{watch.SourceTurn, watch.SourceLook, watch.SourceLock, watch.SourceHolders, watch.SourcePython, watch.SourceClaims, watch.SourceHealth}
 
 func (p *proc) heldNow(src watch.Source) bool {
 	d := p.d
@@ -120,7 +127,7 @@ func (p *proc) heldNow(src watch.Source) bool {
 		return d.Health.Held()
 	case watch.SourceTurn, watch.SourceLook:
 		return d.Turn.Held()
-	case watch.SourceLock, watch.SourceHolders:
+	case watch.SourceLock, watch.SourceHolders, watch.SourcePython:
 		return d.Quiet.Held()
 	case watch.SourceClaims:
 		return d.Claims.Held()

@@ -70,6 +70,9 @@ type World struct {
 	joinRequests int
 	// largest is the largest value of rebootmgr's own records written in the run.
 	largest int
+	// pyNodes run the Python rebootmgr; pyReboots are their reboots, pyFindings what the Python
+	// code itself did that the daemons cannot answer for (see pyFinding).
+	pyNodes, pyReboots, pyFindings int
 	// chk is what the checks of the queue's order, the clocks, the zones and the requests' rate
 	// keep between steps (see checked).
 	chk checked
@@ -97,8 +100,11 @@ type node struct {
 	// or will until.
 	trouble time.Time
 	// A FleetLock host: whether it wants a place (an update is waiting), and whether it is back
-	// from its reboot and has not been told its place is given back.
+	// from its reboot and has not been told its place is given back (a Python node: whether its
+	// marker names it).
 	host, wants, finishing bool
+	// py is the Python rebootmgr, on a node that runs it in place of the daemon (see python.go).
+	py *python
 }
 
 // New builds the fleet of cfg; Run runs it.
@@ -154,11 +160,15 @@ func (w *World) build() {
 		n.bootID = n.name + "-boot-0"
 		w.nodes = append(w.nodes, n)
 		w.byName[n.name] = n
+	}
+	// Registered once every node is built: the shared service's min_passing counts them all.
+	for _, n := range w.nodes {
 		w.register(n)
 	}
 	for g := range cfg.Groups {
 		w.model.Put(w.keys.GroupLimit(fmt.Sprintf("g%d", g+1)), cfg.Limit)
 	}
+	w.addPython()
 	w.addHosts()
 }
 

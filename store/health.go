@@ -198,14 +198,17 @@ func (c Health) members(ctx context.Context, service string, instances []health.
 	if err != nil {
 		return nil, err
 	}
+	known := setOf(members)
 	var unknown []string
 	for _, inst := range instances {
-		if !slices.Contains(members, inst.Node) && !slices.Contains(unknown, inst.Node) {
+		if !known[inst.Node] {
+			known[inst.Node] = true
 			unknown = append(unknown, inst.Node)
 		}
 	}
 	if c.Remember && len(unknown) > 0 {
-		if err := c.Members.Remember(ctx, service, unknown); err != nil {
+		// The members were read just now: no need to read them again, as Remember would.
+		if err := c.Members.writeMembers(ctx, service, unknown); err != nil {
 			return nil, err
 		}
 	}

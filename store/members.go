@@ -111,19 +111,26 @@ func (c *Consul) Remember(ctx context.Context, service string, nodes []string) e
 		}
 		known = setOf(members)
 	}
-	var written []string
+	var missing []string
 	for _, node := range nodes {
-		if known[node] || node == "" {
-			continue
+		if !known[node] && node != "" {
+			missing = append(missing, node)
 		}
-		key := c.Keys.Member(service, node)
-		value := "first seen " + c.now().UTC().Format(time.RFC3339)
-		if _, err := c.cas(ctx, &api.KVPair{Key: key, Value: []byte(value)}, fmt.Sprintf("remember %s as a member of %s (%s)", node, service, key)); err != nil {
+	}
+	return c.writeMembers(ctx, service, missing)
+}
+
+// writeMembers writes nodes down as members of service: each key created only where there is
+// none (an operator's forget, or a key another node wrote meanwhile, is never overwritten), in
+// transactions of as many creations as Consul takes. A daemon that starts beside a thousand
+// others, or judges its health before they have remembered themselves, writes the members it
+// does not know in a request for every 64 of them, not one for each.
+func (c *Consul) writeMembers(ctx context.Context, service string, nodes []string) error {
+	for start := 0; start < len(nodes); start += maxTxnOps {
+		chunk := nodes[start:min(start+maxTxnOps, len(nodes))]
+		if err := c.createMembers(ctx, service, chunk); err != nil {
 			return err
 		}
-		written = append(written, node)
-	}
-	if len(written) > 0 {
 		c.mu.Lock()
 		if c.known == nil {
 			c.known = map[string]map[string]bool{}
@@ -131,10 +138,48 @@ func (c *Consul) Remember(ctx context.Context, service string, nodes []string) e
 		if c.known[service] == nil {
 			c.known[service] = map[string]bool{}
 		}
-		for _, n := range written {
+		for _, n := range chunk {
 			c.known[service][n] = true
 		}
 		c.mu.Unlock()
+	}
+	return nil
+}
+
+// createMembers creates the member keys of nodes (at most maxTxnOps) in one transaction; keys
+// that exist by then are left as they are, and the others created in another.
+func (c *Consul) createMembers(ctx context.Context, service string, nodes []string) error {
+	value := []byte("first seen " + c.now().UTC().Format(time.RFC3339))
+	for len(nodes) > 0 {
+		ops := make(api.TxnOps, len(nodes))
+		for i, node := range nodes {
+			ops[i] = &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: c.Keys.Member(service, node), Value: value}}
+		}
+		what := fmt.Sprintf("remember %s as members of %s", strings.Join(nodes, ", "), service)
+		if len(nodes) == 1 {
+			what = fmt.Sprintf("remember %s as a member of %s (%s)", nodes[0], service, ops[0].KV.Key)
+		}
+		ok, resp, _, err := c.Client.Txn().Txn(ops, c.writeQuery(ctx))
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, classify(err))
+		}
+		if ok {
+			return nil
+		}
+		there := map[int]bool{}
+		for _, e := range resp.Errors {
+			if !conflict(e.What) || e.OpIndex < 0 || e.OpIndex >= len(nodes) {
+				return fmt.Errorf("%s: %w", what, classify(txnErrors(resp)))
+			}
+			there[e.OpIndex] = true
+		}
+		var rest []string
+		for i, node := range nodes {
+			if !there[i] {
+				rest = append(rest, node)
+			}
+		}
+		nodes = rest
 	}
 	return nil
 }

@@ -258,8 +258,10 @@ func serviceHealth(_ context.Context, client *api.Client, service string, q *api
 		return "", nil, 0, fmt.Errorf("watch health of service %s: %w", service, err)
 	}
 	var lines, nodes []string
+	seen := make(map[string]bool, len(instances))
 	for _, inst := range instances {
-		if !slices.Contains(nodes, inst.Node) {
+		if !seen[inst.Node] {
+			seen[inst.Node] = true
 			nodes = append(nodes, inst.Node)
 		}
 		lines = append(lines, inst.Node+"/"+inst.ServiceID+" tags "+strconv.Quote(strings.Join(inst.Tags, "\n")))

@@ -44,6 +44,8 @@ func newFlags(fs *flag.FlagSet) *flags {
 	fs.IntVar(&cfg.Groups, "groups", 2, "groups the nodes are in")
 	fs.StringVar(&cfg.Limit, "limit", "2", "each group's limit (N, auto, P%, with per-zone=N)")
 	fs.IntVar(&cfg.Hosts, "hosts", 0, "FleetLock hosts, asking the FleetLock server for a place as Zincati does")
+	fs.IntVar(&cfg.PythonEvery, "python-every", 0, "every Nth node runs the Python rebootmgr (0.0.32) in place of the daemon (0: none)")
+	fs.BoolVar(&cfg.PythonAgentFaults, "python-agent-faults", false, "let the faults of an agent (restart, leave, refused writes) befall Python nodes too: a Python run they meet may hang, holding its lock")
 	fs.IntVar(&cfg.BareEvery, "bare-every", 0, "leave every Nth node without a service (no rule over the fleet: alone under auto)")
 	fs.IntVar(&cfg.ZonelessEvery, "zoneless-every", 0, "leave every Nth node without a zone (under a limit per zone it is a zone of its own)")
 	fs.IntVar(&cfg.LocalOnlyEvery, "local-only-every", 0, "tag every Nth node's own service local_only instead of max_failing (no rule over the fleet: alone under auto)")

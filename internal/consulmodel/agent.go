@@ -20,7 +20,7 @@ func agentCheck(n *cnode, c *ccheck) *api.AgentCheck {
 		ServiceID: h.ServiceID, ServiceName: h.ServiceName, Type: h.Type}
 }
 
-// agentRoute serves the local agent's endpoints of node c.Node: self, services, checks
+// agentRoute serves the local agent's endpoints of node c.Node: self, services, members, checks
 // (?filter), maintenance, service register and deregister, check update (TTL), leave. The
 // agent keeps its state while its node is out of the catalog; serfHealth is the servers', not
 // the agent's, so it is not among the agent's checks.
@@ -40,6 +40,8 @@ func (m *Model) agentRoute(c *Call, rest string) (endpoint, *reply) {
 				}
 				return jsonReply(out)
 			}}, nil
+		case "members":
+			return m.memberRoute(c)
 		case "checks":
 			fl, err := parseFilter(c.Query.Get("filter"), checkFields(emptyNode, &ccheck{}))
 			return endpoint{read: func() reply { return m.agentChecks(c.Node, fl, err) }}, nil

@@ -102,6 +102,7 @@ func TestModelAgreesWithConsul(t *testing.T) {
 		{"maintenance", scenarioMaintenance},
 		{"sessions", scenarioSessions},
 		{"fail and leave", scenarioFailLeave},
+		{"members", scenarioMembers},
 	}
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
