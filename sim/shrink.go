@@ -64,7 +64,7 @@ func violationKind(vs []string) string {
 		return ""
 	}
 	v := vs[0]
-	for _, word := range []string{"while the Python rebootmgr", "stop flag", "disabled", "no rule over the fleet", "without a place", "down at once", "min_passing", "max_failing", "over its bound", "under its limit", "places in", "finished reboots of", "missed its turn", "overtaken", "held up", "cannot be true", "of no zone", "of zones", "nodes of zone", "requests of Consul", "liveness", "no end", "nothing left", "cannot be read"} {
+	for _, word := range []string{"while the Python rebootmgr", "cannot be true", "stop flag", "disabled", "no rule over the fleet", "without a place", "down at once", "min_passing", "max_failing", "over its bound", "under its limit", "places in", "finished reboots of", "missed its turn", "overtaken", "held up", "of no zone", "of zones", "nodes of zone", "requests of Consul", "liveness", "no end", "nothing left", "cannot be read"} {
 		if strings.Contains(v, word) {
 			return word
 		}
