@@ -14,7 +14,7 @@ import (
 
 // health judges a host's services as the pipeline judges a node's (see hostHealth).
 func (l *Locks) health(st *store.Consul, log *slog.Logger) place.Health {
-	return hostHealth{Health: store.Health{Client: l.Client, Members: st, Remember: true}, members: st, log: log}
+	return hostHealth{Health: store.Health{Client: l.Client, Members: st, Remember: true, InOrder: l.HealthInOrder}, members: st, log: log}
 }
 
 // hostHealth judges the services of a host from afar: those Consul's catalog lists for its node,

@@ -73,6 +73,9 @@ type Locks struct {
 	// Alerts is the alert source whose firing alerts hold every host back, as they hold the
 	// daemons' nodes (nil: none; see alertsHold).
 	Alerts *gate.AlertSource
+	// HealthInOrder reads a host's services one after the other (see store.Health.InOrder), as
+	// a simulation that runs one request at a time needs; concurrently otherwise.
+	HealthInOrder bool
 
 	// turns is what the server does between requests (see Run).
 	turnsOnce sync.Once
