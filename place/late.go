@@ -16,14 +16,18 @@ import (
 // what the change calls for (see WokenLate).
 
 // MayWakeLate says whether ch may call for a wake of a node that joined the queue after v was
-// read (see WokenLate): it leaves a place free, or changes a holder's deadline. Otherwise the
-// front of the queue is empty, and only a new deadline tells anyone.
+// read (see WokenLate): it opens a place (a holder leaves, or the limit makes more room), or
+// changes a holder's deadline. A node that joined judged the lock as v holds it: had a place been
+// free for it then, it would have taken it rather than wait, so a change that opens none tells it
+// nothing new. (Most changes open none: a node joining, keeping its turn, taking a place; they
+// read no asks.)
 func MayWakeLate(v View, ch Change) bool {
 	limit := v.Limit
 	if ch.Limit != nil {
 		limit = *ch.Limit
 	}
-	return lock.Free(ch.Lock, limit, v.GroupNodes) > 0 || !sameDeadlines(v.Lock, ch.Lock)
+	opened := len(ch.Lock.Holders) < len(v.Lock.Holders) || lock.Free(ch.Lock, limit, v.GroupNodes) > lock.Free(v.Lock, v.Limit, v.GroupNodes)
+	return opened || !sameDeadlines(v.Lock, ch.Lock)
 }
 
 // WokenLate are the wakes ch calls for (see Woken) among joined, the nodes whose asks were
