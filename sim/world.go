@@ -34,6 +34,8 @@ type World struct {
 	nodes  []*node
 	hosts  []*node
 	byName map[string]*node
+	// byGroup are the indexes in nodes of each group's nodes, in order.
+	byGroup map[string][]int
 	// fleetlock is the FleetLock server the hosts ask (see server).
 	fleetlock     *fleetlock.Locks
 	fleetlockNode *node
@@ -76,14 +78,16 @@ type World struct {
 // process running on it (nil while it is down).
 type node struct {
 	name, group, zone string
-	services          []string
-	offset            time.Duration
-	proc              *proc
-	gen               int
-	bootID            string
-	down              bool
-	left              bool
-	rebooted          int
+	// index is its place in World.nodes.
+	index    int
+	services []string
+	offset   time.Duration
+	proc     *proc
+	gen      int
+	bootID   string
+	down     bool
+	left     bool
+	rebooted int
 	// lastBoot is when it last came back from a reboot.
 	lastBoot time.Time
 	// Faults: until when its daemon is paused, Consul slow for it, its agent down; writes
@@ -107,7 +111,7 @@ func New(cfg Config) (*World, error) {
 	}
 	w := &World{
 		cfg: cfg, model: consulmodel.New(), keys: store.Keys{Prefix: store.DefaultPrefix},
-		byName: map[string]*node{}, yielded: make(chan struct{}), dir: dir,
+		byName: map[string]*node{}, byGroup: map[string][]int{}, yielded: make(chan struct{}), dir: dir,
 		asked: map[string]time.Time{}, held: map[string]int{}, lastEnd: -1, joinRequests: -1, missed: map[string]map[string]bool{},
 	}
 	w.sched = scheduler{rng: rand.New(rand.NewPCG(cfg.Seed, 0x5eed)), now: epoch}
@@ -130,6 +134,7 @@ func (w *World) build() {
 	for i := range cfg.Nodes {
 		n := &node{
 			name:  fmt.Sprintf("n%04d", i+1),
+			index: i,
 			group: fmt.Sprintf("g%d", i%cfg.Groups+1),
 			zone:  fmt.Sprintf("z%d", i%3+1),
 		}
@@ -149,6 +154,7 @@ func (w *World) build() {
 		n.bootID = n.name + "-boot-0"
 		w.nodes = append(w.nodes, n)
 		w.byName[n.name] = n
+		w.byGroup[n.group] = append(w.byGroup[n.group], i)
 		w.register(n)
 	}
 	for g := range cfg.Groups {
