@@ -304,11 +304,20 @@ func evaluateService(node string, svc Service, down map[string]string) (ServiceR
 const missingCheck = "rebootmgr:missing"
 
 // withMissing is the service's instances, plus one failing instance for each member that has
-// none in the catalog.
+// none in the catalog, in the members' order. The nodes with an instance are looked up in a
+// set: a service of thousands of instances, each a member, is judged at every look of every
+// node that waits on it.
 func withMissing(svc Service) []Instance {
 	out := svc.Instances
+	if len(svc.Members) == 0 {
+		return out
+	}
+	present := make(map[string]bool, len(svc.Instances))
+	for _, i := range svc.Instances {
+		present[i.Node] = true
+	}
 	for _, m := range svc.Members {
-		if !slices.ContainsFunc(svc.Instances, func(i Instance) bool { return i.Node == m }) {
+		if !present[m] {
 			out = append(out[:len(out):len(out)], Instance{Node: m, Checks: []Check{{Node: m, CheckID: missingCheck, Status: "critical",
 				Output: fmt.Sprintf("gone from Consul's catalog, counted as failing (rebootmgr forget %s %s once it is gone for good)", m, svc.Name)}}})
 		}
