@@ -34,6 +34,7 @@ type Model struct {
 	cat      catalog
 	sessions sessionTable
 	waits    waitRegistry
+	answers  answers
 	stats    map[string]*NodeStats
 }
 
@@ -96,6 +97,9 @@ func (m *Model) commit(idx uint64, c *changes) []string {
 	}
 	if idx > m.index {
 		m.index = idx
+	}
+	if c.ofCatalog() {
+		m.answers.gen++
 	}
 	m.waits.wake(c)
 	keys := dedupSorted(c.keys)
