@@ -36,6 +36,8 @@ type Model struct {
 	waits    waitRegistry
 	answers  answers
 	stats    map[string]*NodeStats
+	// requests counts every request, as the stats do node by node.
+	requests uint64
 }
 
 // New is an empty model: no keys, no nodes.
@@ -165,8 +167,17 @@ func (m *Model) Stats() Stats {
 	return s
 }
 
+// Requests is how many requests were made through every client: Stats().Total.Requests,
+// without going through every node's.
+func (m *Model) Requests() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.requests
+}
+
 // count adds one request's cost to node's (m.mu held).
 func (m *Model) count(node string, in, out int, write, refused bool) {
+	m.requests++
 	ns := m.stats[node]
 	if ns == nil {
 		ns = &NodeStats{Node: node}
