@@ -65,6 +65,8 @@ type World struct {
 	passedLive int
 	// missed are the nodes each group's queue held as having missed their turn at its last write.
 	missed map[string]map[string]bool
+	// queues are the groups' queues as the checks last read them (see queueWritten).
+	queues map[string]*queueSeen
 	// joining are the nodes asked at the first wave whose daemon has not ended a run since (see
 	// observe); joinRequests the fleet's requests from that ask until none was left (-1 until
 	// then): what it costs a fleet asked at once to sort itself into places and queues.
@@ -113,6 +115,7 @@ func New(cfg Config) (*World, error) {
 		cfg: cfg, model: consulmodel.New(), keys: store.Keys{Prefix: store.DefaultPrefix},
 		byName: map[string]*node{}, byGroup: map[string][]int{}, yielded: make(chan struct{}), dir: dir,
 		asked: map[string]time.Time{}, held: map[string]int{}, lastEnd: -1, joinRequests: -1, missed: map[string]map[string]bool{},
+		queues: map[string]*queueSeen{},
 	}
 	w.sched = scheduler{rng: rand.New(rand.NewPCG(cfg.Seed, 0x5eed)), now: epoch}
 	w.model.After = w.after
