@@ -81,10 +81,7 @@ func (w *World) checkQuorum(n *node) {
 	for _, svc := range n.services {
 		var total, down int
 		var names []string
-		for _, o := range w.nodes {
-			if !slices.Contains(o.services, svc) {
-				continue
-			}
+		for _, o := range w.bySvc[svc] {
 			total++
 			if o.down && o != n {
 				down++
@@ -124,6 +121,12 @@ func holderNames(r lock.Record) string {
 // afterWrite checks each key written: within its bound; a lock record that grew within its
 // group's limit; no node in two groups' locks; a queue (its record and asks) that reads.
 func (w *World) afterWrite(keys []string) {
+	// The locks written are read first: each is checked against every group's lock as it is.
+	for _, key := range keys {
+		if k, ok := w.keys.Parse(key); ok && k.Kind == store.KindLock {
+			w.locks[k.Group] = w.lockOf(k.Group)
+		}
+	}
 	queues := map[string][]string{}
 	for _, key := range keys {
 		if key == "" {
@@ -169,7 +172,7 @@ func (w *World) afterWrite(keys []string) {
 
 // lockWritten checks a group's lock record just written.
 func (w *World) lockWritten(group string) {
-	rec := w.lockOf(group)
+	rec := w.locks[group]
 	before := w.held[group]
 	w.held[group] = len(rec.Holders)
 	if len(rec.Holders) < before && w.lastEnd < 0 {
@@ -179,7 +182,7 @@ func (w *World) lockWritten(group string) {
 		v, _, _ := w.model.Get(w.keys.GroupLimit(group))
 		l, err := lock.ParseLimit(v)
 		if err == nil && !l.Auto {
-			if places := l.Places(len(w.groupNodes(group)), false); len(rec.Holders) > places {
+			if places := l.Places(len(w.byGroup[group]), false); len(rec.Holders) > places {
 				w.violate("%s's lock holds %d places (%s) under its limit %q", group, len(rec.Holders), holderNames(rec), v)
 			}
 		}
@@ -187,7 +190,7 @@ func (w *World) lockWritten(group string) {
 	seen := map[string]string{}
 	for g := range w.cfg.Groups {
 		name := fmt.Sprintf("g%d", g+1)
-		for _, h := range w.lockOf(name).Holders {
+		for _, h := range w.locks[name].Holders {
 			if other, ok := seen[h.Node]; ok {
 				w.violate("%s holds places in %s and %s", h.Node, other, name)
 			}

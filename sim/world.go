@@ -19,6 +19,7 @@ import (
 
 	"github.com/rebootmgr/rebootmgr/fleetlock"
 	"github.com/rebootmgr/rebootmgr/internal/consulmodel"
+	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
@@ -36,6 +37,10 @@ type World struct {
 	byName map[string]*node
 	// byGroup are the indexes in nodes of each group's nodes, in order.
 	byGroup map[string][]int
+	// bySvc are the nodes running each service, in order.
+	bySvc map[string][]*node
+	// locks are the groups' lock records as last written (see afterWrite).
+	locks map[string]lock.Record
 	// fleetlock is the FleetLock server the hosts ask (see server).
 	fleetlock     *fleetlock.Locks
 	fleetlockNode *node
@@ -113,7 +118,8 @@ func New(cfg Config) (*World, error) {
 	}
 	w := &World{
 		cfg: cfg, model: consulmodel.New(), keys: store.Keys{Prefix: store.DefaultPrefix},
-		byName: map[string]*node{}, byGroup: map[string][]int{}, yielded: make(chan struct{}), dir: dir,
+		byName: map[string]*node{}, byGroup: map[string][]int{}, bySvc: map[string][]*node{},
+		locks: map[string]lock.Record{}, yielded: make(chan struct{}), dir: dir,
 		asked: map[string]time.Time{}, held: map[string]int{}, lastEnd: -1, joinRequests: -1, missed: map[string]map[string]bool{},
 		queues: map[string]*queueSeen{},
 	}
@@ -155,6 +161,9 @@ func (w *World) build() {
 			n.services = nil
 		}
 		n.bootID = n.name + "-boot-0"
+		for _, svc := range n.services {
+			w.bySvc[svc] = append(w.bySvc[svc], n)
+		}
 		w.nodes = append(w.nodes, n)
 		w.byName[n.name] = n
 		w.byGroup[n.group] = append(w.byGroup[n.group], i)
