@@ -60,3 +60,51 @@ func TestWoken(t *testing.T) {
 		})
 	}
 }
+
+// TestWokenLate: nodes that joined the queue after the view a change was judged on are told what
+// the change calls for, as any node new at the queue's front: a place when it opens one for them,
+// a look when it changes a holder's deadline; nothing when they stand behind the front, or when
+// the change leaves no place free and every deadline as it was.
+func TestWokenLate(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	x := lock.Holder{Node: "x", Phase: lock.Rebooting, Since: t0, Deadline: t0.Add(time.Hour)}
+	full := func(q lock.Queue) place.View {
+		return place.View{Group: "default", Lock: lock.Record{Version: lock.Version, Holders: []lock.Holder{x}}, Limit: lock.One, Queue: q, Fleet: lock.Fleet{}.With("x", "default")}
+	}
+	empty := lock.Queue{Version: lock.Version}
+	late := func(nodes ...string) []lock.QueueEntry {
+		var out []lock.QueueEntry
+		for _, n := range nodes {
+			out = append(out, lock.QueueEntry{Node: n, Since: t0})
+		}
+		return out
+	}
+	newDeadline := place.Change{Lock: lock.Record{Version: lock.Version, Holders: []lock.Holder{{Node: "x", Phase: lock.Finishing, Since: t0, Deadline: t0.Add(2 * time.Hour)}}}}
+	newPhase := place.Change{Lock: lock.Record{Version: lock.Version, Holders: []lock.Holder{{Node: "x", Phase: lock.Finishing, Since: t0, Deadline: t0.Add(time.Hour)}}}}
+	for _, tt := range []struct {
+		name   string
+		v      place.View
+		ch     place.Change
+		joined []lock.QueueEntry
+		may    bool
+		want   []place.Wake
+	}{
+		{"a release judged on an empty queue tells the node that joined meanwhile of the place", full(empty), place.ReleaseIn(full(empty), "x", t0), late("n"), true, []place.Wake{{Node: "n", Place: true}}},
+		{"behind one node waiting, it is of the front still (it goes should the first miss its turn)", full(empty.Join("a", t0)), place.ReleaseIn(full(empty.Join("a", t0)), "x", t0), late("n"), true, []place.Wake{{Node: "n", Place: true}}},
+		{"behind the front, it hears nothing", full(empty.Join("a", t0).Join("b", t0)), place.ReleaseIn(full(empty.Join("a", t0).Join("b", t0)), "x", t0), late("n", "m"), true, nil},
+		{"of two that joined meanwhile, those of the front", full(empty.Join("a", t0)), place.ReleaseIn(full(empty.Join("a", t0)), "x", t0), late("n", "m"), true, []place.Wake{{Node: "n", Place: true}}},
+		{"a node the change's queue holds already was judged with it", full(empty), place.ReleaseIn(full(empty.Join("n", t0)), "x", t0), late("n"), true, nil},
+		{"a holder's new deadline tells it to look", full(empty), newDeadline, late("n"), true, []place.Wake{{Node: "n"}}},
+		{"a holder's new phase alone, the lock full, tells nobody", full(empty), newPhase, late("n"), false, nil},
+		{"nobody joined meanwhile", full(empty), place.ReleaseIn(full(empty), "x", t0), nil, true, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if may := place.MayWakeLate(tt.v, tt.ch); may != tt.may {
+				t.Fatalf("MayWakeLate %v, want %v", may, tt.may)
+			}
+			if got := place.WokenLate(tt.v, tt.ch, tt.joined); !slices.Equal(got, tt.want) {
+				t.Fatalf("woken %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

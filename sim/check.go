@@ -5,9 +5,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
-
-	"github.com/hashicorp/consul/api"
 
 	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/lock"
@@ -87,10 +84,7 @@ func (w *World) checkQuorum(n *node) {
 	for _, svc := range n.services {
 		var total, down int
 		var names []string
-		for _, o := range w.nodes {
-			if !slices.Contains(o.services, svc) {
-				continue
-			}
+		for _, o := range w.bySvc[svc] {
 			total++
 			if o.down && o != n {
 				down++
@@ -132,7 +126,13 @@ func holderNames(r lock.Record) string {
 // afterWrite checks each key written: within its bound; a lock record that grew within its
 // group's limit; no node in two groups' locks; a queue (its record and asks) that reads.
 func (w *World) afterWrite(keys []string) {
-	queues := map[string]bool{}
+	// The locks written are read first: each is checked against every group's lock as it is.
+	for _, key := range keys {
+		if k, ok := w.keys.Parse(key); ok && k.Kind == store.KindLock {
+			w.locks[k.Group] = w.lockOf(k.Group)
+		}
+	}
+	queues := map[string][]string{}
 	for _, key := range keys {
 		if key == "" {
 			continue
@@ -140,6 +140,12 @@ func (w *World) afterWrite(keys []string) {
 		v, _, _ := w.model.Get(key)
 		k, ok := w.keys.Parse(key)
 		if !ok {
+			// No key of rebootmgr's; but one under a group's asks is read as an ask.
+			for _, group := range slices.Sorted(maps.Keys(w.byGroup)) {
+				if strings.HasPrefix(key, w.keys.GroupAsks(group)) {
+					queues[group] = append(queues[group], key)
+				}
+			}
 			continue
 		}
 		bound := 0
@@ -167,18 +173,18 @@ func (w *World) afterWrite(keys []string) {
 			w.chk.limitAt[k.Group] = w.sched.now
 		}
 		if k.Kind == store.KindQueue || k.Kind == store.KindAsk {
-			queues[k.Group] = true
+			queues[k.Group] = append(queues[k.Group], key)
 		}
 	}
 	for _, g := range slices.Sorted(maps.Keys(queues)) {
-		w.queueWritten(g)
+		w.queueWritten(g, queues[g])
 	}
 	w.checkQueues()
 }
 
 // lockWritten checks a group's lock record just written.
 func (w *World) lockWritten(group string) {
-	rec := w.lockOf(group)
+	rec := w.locks[group]
 	w.checkOvertaken(group, rec)
 	before := w.held[group]
 	w.held[group] = len(rec.Holders)
@@ -189,7 +195,7 @@ func (w *World) lockWritten(group string) {
 		v, _, _ := w.model.Get(w.keys.GroupLimit(group))
 		l, err := lock.ParseLimit(v)
 		if err == nil && !l.Auto {
-			if places := l.Places(len(w.groupNodes(group)), false); len(rec.Holders) > places {
+			if places := l.Places(len(w.byGroup[group]), false); len(rec.Holders) > places {
 				w.violate("%s's lock holds %d places (%s) under its limit %q", group, len(rec.Holders), holderNames(rec), v)
 			}
 		}
@@ -197,7 +203,7 @@ func (w *World) lockWritten(group string) {
 	seen := map[string]string{}
 	for g := range w.cfg.Groups {
 		name := fmt.Sprintf("g%d", g+1)
-		for _, h := range w.lockOf(name).Holders {
+		for _, h := range w.locks[name].Holders {
 			if other, ok := seen[h.Node]; ok {
 				w.violate("%s holds places in %s and %s", h.Node, other, name)
 			}
@@ -221,7 +227,7 @@ func (w *World) joined(node string) {
 }
 
 func (w *World) requests() int {
-	return int(w.model.Stats().Total.Requests) + w.watchRequests
+	return int(w.model.Requests()) + w.watchRequests
 }
 
 // checkHistory checks, at the end of a run, that each group's history holds a finished reboot
@@ -262,71 +268,4 @@ func (w *World) checkHistory() {
 			}
 		}
 	}
-}
-
-// queueWritten checks a group's queue just written: a node marked as having missed its turn
-// (passed over for not answering a wake, or by a node behind it that took a place: see
-// place.PassTurns and lock.Queue.Served) had no daemon to answer, or one that trouble kept from
-// answering (killed, paused, slow, its agent away, its writes refused, its clock moved) within
-// the time it had to answer; a daemon that runs answers at once. Such a node keeps its place in
-// the queue and holds up nobody until it runs again: this is the queue's order, not safety, and
-// is counted (passed_live) unless Config.StrictTurns makes it a violation.
-func (w *World) queueWritten(group string) {
-	q, ok := w.queueOf(group)
-	if !ok {
-		return
-	}
-	before := w.missed[group]
-	now := map[string]bool{}
-	for _, e := range q.Entries {
-		if e.Blocked != lock.MissedTurn {
-			continue
-		}
-		now[e.Node] = true
-		n := w.machine(e.Node)
-		if before[e.Node] || n == nil || n.host {
-			continue
-		}
-		quiet := w.sched.now.Sub(n.trouble)
-		if p := n.proc; p != nil && !p.dead && quiet > 2*lock.AnswerWithin {
-			w.passedLive++
-			if w.cfg.StrictTurns {
-				w.violate("%s passed over in %s's queue as having missed its turn, with its daemon running and untroubled for %s", e.Node, group, quiet.Round(time.Second))
-			} else {
-				w.log(e.Node, "FINDING: passed over in %s's queue as having missed its turn, with its daemon running and untroubled for %s", group, quiet.Round(time.Second))
-			}
-		}
-	}
-	w.missed[group] = now
-	w.chk.queues[group] = q
-}
-
-// queueOf is group's queue as read (its record, then its asks), checking that its asks are of
-// the group's machines alone, one each: its asks are bounded by the group's machines as its
-// record by its bytes.
-func (w *World) queueOf(group string) (lock.Queue, bool) {
-	var rec *api.KVPair
-	if v, index, ok := w.model.Get(w.keys.GroupQueue(group)); ok {
-		rec = &api.KVPair{Key: w.keys.GroupQueue(group), Value: []byte(v), ModifyIndex: index}
-	}
-	pairs := w.model.List(w.keys.GroupAsks(group))
-	asks := make([]*api.KVPair, len(pairs))
-	for i, p := range pairs {
-		asks[i] = &api.KVPair{Key: p.Key, Value: []byte(p.Value), CreateIndex: p.CreateIndex, ModifyIndex: p.ModifyIndex}
-	}
-	q, err := w.keys.DecodeGroupQueue(group, rec, asks)
-	if err != nil {
-		w.violate("%s's queue cannot be read: %v", group, err)
-		return lock.Queue{}, false
-	}
-	machines := map[string]bool{}
-	for _, n := range w.groupMachines(group) {
-		machines[n.name] = true
-	}
-	for _, p := range pairs {
-		if k, _ := w.keys.Parse(p.Key); !machines[k.Node] && !(group == "g1" && w.chk.flood[k.Node]) {
-			w.violate("%s's queue holds an ask of %s, no machine of the group's", group, p.Key)
-		}
-	}
-	return q, true
 }

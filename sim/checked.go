@@ -2,17 +2,16 @@ package sim
 
 import (
 	"time"
-
-	"github.com/rebootmgr/rebootmgr/lock"
 )
 
 // checked is what the checks of this file's kin keep between steps: the queue's order and its
 // hand-offs (order.go), the deadlines a group is stopped on (deadline.go), the zones (zones.go)
 // and the daemons' rate of requests (rate.go).
 type checked struct {
-	// queues are each group's queue, and holders its lock's holders, at their last write.
-	queues  map[string]lock.Queue
+	// holders are each group's lock's holders at its last write (its queue: World.queues), and
+	// sizes how many nodes each group has.
 	holders map[string][]string
+	sizes   map[string]int
 	// stalls are the groups whose free place waits for dead nodes at the front of the queue
 	// while a live node waits behind them (see checkHandOffs).
 	stalls map[string]stall
@@ -33,7 +32,7 @@ type checked struct {
 
 func newChecked() checked {
 	return checked{
-		queues: map[string]lock.Queue{}, holders: map[string][]string{}, stalls: map[string]stall{},
+		sizes: map[string]int{}, holders: map[string][]string{}, stalls: map[string]stall{},
 		rebootAt: map[string]time.Time{}, limitAt: map[string]time.Time{}, requests: map[string]int{},
 		flood: map[string]bool{}, released: map[string][]string{},
 	}

@@ -54,22 +54,26 @@ func (w *World) checkOvertaken(group string, rec lock.Record) {
 			w.chk.released[group] = append(w.chk.released[group], n)
 		}
 	}
-	q := w.chk.queues[group]
+	q := w.queues[group]
+	if q == nil {
+		return
+	}
 	for _, taker := range holders {
 		if slices.Contains(before, taker) {
 			continue
 		}
-		end, in := q.Place(taker)
-		if !in {
-			end = len(q.Entries)
-		}
-		for _, e := range q.Entries[:end] {
+		// The nodes before taker in the queue (all of them, when it took a place from outside).
+		q.entries(func(e lock.QueueEntry) bool {
+			if e.Node == taker {
+				return false
+			}
 			n := w.byName[e.Node]
 			if e.Blocked == "" || slices.Contains(ownGates, e.Blocked) || n == nil || !w.live(n) || slices.Contains(holders, e.Node) {
-				continue
+				return true
 			}
 			w.queueOrderBroken(e.Node, group, fmt.Sprintf("overtaken by %s while blocked by %q, no gate of its own, with its daemon running and untroubled for %s", taker, e.Blocked, w.sched.now.Sub(n.trouble).Round(time.Second)))
-		}
+			return true
+		})
 	}
 }
 
@@ -153,26 +157,46 @@ func (w *World) behindDead(group string) (*node, []string) {
 	if err != nil || l.Auto {
 		return nil, nil
 	}
-	rec := w.lockOf(group)
-	if lock.Free(rec, l, len(w.groupNodes(group))) == 0 || w.stopped(group) {
+	rec := w.locks[group]
+	if lock.Free(rec, l, w.groupSize(group)) == 0 || w.stopped(group) {
 		return nil, nil
 	}
-	var dead []string
-	for _, e := range w.chk.queues[group].Entries {
+	q := w.queues[group]
+	if q == nil {
+		return nil, nil
+	}
+	var (
+		dead  []string
+		first *node
+	)
+	q.entries(func(e lock.QueueEntry) bool {
 		if _, holds := rec.Holder(e.Node); holds || e.Blocked != "" || rec.ZoneError(e.Node, w.zoneOf(e.Node), l.PerZone) != nil {
-			continue
+			return true
 		}
 		n := w.byName[e.Node]
 		if n == nil || !w.live(n) {
 			dead = append(dead, e.Node)
-			continue
+			return true
 		}
-		if _, _, disabled := w.model.Get(w.keys.Disabled(n.name)); disabled || len(dead) == 0 {
-			return nil, nil
+		if _, _, disabled := w.model.Get(w.keys.Disabled(n.name)); !disabled && len(dead) > 0 {
+			first = n
 		}
-		return n, dead
+		return false
+	})
+	if first == nil {
+		return nil, nil
 	}
-	return nil, nil
+	return first, dead
+}
+
+// groupSize is how many nodes group has (its machines less its FleetLock hosts), counted once.
+func (w *World) groupSize(group string) int {
+	n, ok := w.chk.sizes[group]
+	if !ok {
+		n = len(w.groupNodes(group))
+		w.chk.sizes[group] = n
+	}
+	return n
 }
 
 // stopped says whether the fleet's stop flag or group's is set.

@@ -303,6 +303,9 @@ func (w *World) boot(n *node) {
 	n.down = false
 	n.rebooted++
 	n.lastBoot = w.sched.now
+	if at, ok := w.asked[n.name]; ok && n.rebootedAfter(at) {
+		delete(w.asked, n.name)
+	}
 	n.bootID = fmt.Sprintf("%s-boot-%d", n.name, n.rebooted)
 	_ = os.Remove(w.notePath(n))
 	w.log(n.name, "boots")

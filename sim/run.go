@@ -141,20 +141,18 @@ func (w *World) done() bool {
 	if w.asks < w.cfg.Waves || (w.cfg.Faults > 0 && w.sched.now.Before(epoch.Add(w.cfg.FaultTime))) {
 		return false
 	}
-	// Checked after every step: the machines are walked where they are, not copied.
+	// Checked after every step: a machine leaves w.asked as it boots (see boot), so the
+	// machines are walked only once none is left.
+	if len(w.asked) > 0 {
+		return false
+	}
 	for _, machines := range [][]*node{w.nodes, w.hosts} {
 		for _, n := range machines {
 			if n.down || n.finishing || (n.proc != nil && n.proc.idle == nil) || (n.py != nil && n.py.run != nil) {
 				// Down, or its daemon is in the middle of a step.
 				return false
 			}
-			if at, ok := w.asked[n.name]; ok && n.rebootedAfter(at) {
-				delete(w.asked, n.name)
-			}
 		}
-	}
-	if len(w.asked) > 0 {
-		return false
 	}
 	for g := range w.cfg.Groups {
 		if len(w.lockOf(fmt.Sprintf("g%d", g+1)).Holders) > 0 {

@@ -11,23 +11,26 @@ import (
 // The daemon's watches, as cmd/rebootmgr wires them: which key wakes a node with which source,
 // and which of the daemon's pauses holds that watch.
 
+// written is a key written, read once for every daemon that may watch it.
+type written struct {
+	key  string
+	k    store.Key
+	turn bool // a turn key that now tells of a place (see store.TurnIsPlace)
+}
+
 // source is what a change of key tells n's daemon, and whether its watch is held now (see
 // heldNow); ok false when n does not watch key.
-func (p *proc) source(key string) (src watch.Source, held, ok bool) {
-	src, ok = p.watched(key)
+func (p *proc) source(wk written) (src watch.Source, held, ok bool) {
+	src, ok = p.watched(wk)
 	return src, ok && p.heldNow(src), ok
 }
 
-// watched is the source of the daemon's watch of key (see cmd/rebootmgr's daemon sources);
-// false when n does not watch key.
-func (p *proc) watched(key string) (watch.Source, bool) {
-	n := p.node
-	if key == "" {
+// watched is the source of the daemon's watch of a key written (see cmd/rebootmgr's daemon
+// sources); false when n does not watch it.
+func (p *proc) watched(wk written) (watch.Source, bool) {
+	n, k := p.node, wk.k
+	if wk.key == "" {
 		return watch.SourceHealth, len(n.services) > 0
-	}
-	k, ok := p.w.keys.Parse(key)
-	if !ok {
-		return "", false
 	}
 	switch k.Kind {
 	case store.KindStop:
@@ -44,7 +47,7 @@ func (p *proc) watched(key string) (watch.Source, bool) {
 		if k.Group != n.group || k.Node != n.name {
 			return "", false
 		}
-		if v, _, ok := p.w.model.Get(key); ok && store.TurnIsPlace([]byte(v)) {
+		if wk.turn {
 			return watch.SourceTurn, true
 		}
 		return watch.SourceLook, true
@@ -65,6 +68,59 @@ func (p *proc) watched(key string) (watch.Source, bool) {
 	return "", false
 }
 
+// watchable are the keys written that some daemon may watch, each read once.
+func (w *World) watchable(keys []string) []written {
+	var out []written
+	for _, key := range keys {
+		if key == "" {
+			out = append(out, written{})
+			continue
+		}
+		k, ok := w.keys.Parse(key)
+		if !ok {
+			continue
+		}
+		wk := written{key: key, k: k}
+		switch k.Kind {
+		case store.KindStop, store.KindGroupStop, store.KindRebootRequired, store.KindDisabled, store.KindLimit,
+			store.KindLock, store.KindQueue, store.KindHolders, store.KindClaims:
+		case store.KindTurn:
+			v, _, ok := w.model.Get(key)
+			wk.turn = ok && store.TurnIsPlace([]byte(v))
+		default:
+			continue
+		}
+		out = append(out, wk)
+	}
+	return out
+}
+
+// audience are the nodes that may watch one of the keys written, in the fleet's order: a
+// node's own key tells that node alone, a group's key its group's nodes.
+func (w *World) audience(ws []written) []*node {
+	var idx []int
+	for _, wk := range ws {
+		switch wk.k.Kind {
+		case store.KindRebootRequired, store.KindDisabled, store.KindTurn:
+			if n, ok := w.byName[wk.k.Node]; ok && !n.host {
+				idx = append(idx, n.index)
+			}
+		case store.KindGroupStop, store.KindLimit, store.KindLock, store.KindQueue:
+			idx = append(idx, w.byGroup[wk.k.Group]...)
+		default:
+			// The catalog, and the fleet's keys: every node.
+			return w.nodes
+		}
+	}
+	slices.Sort(idx)
+	idx = slices.Compact(idx)
+	out := make([]*node, len(idx))
+	for i, j := range idx {
+		out[i] = w.nodes[j]
+	}
+	return out
+}
+
 // onWrite is the model's news of a write: every daemon watching a key written hears of it after
 // a watch's latency, or once its watch is no longer held.
 func (w *World) onWrite(keys []string) {
@@ -72,13 +128,17 @@ func (w *World) onWrite(keys []string) {
 	if w.cfg.HealthReads && slices.Contains(keys, "") {
 		w.healthChanged()
 	}
-	for _, n := range w.nodes {
+	ws := w.watchable(keys)
+	if len(ws) == 0 {
+		return
+	}
+	for _, n := range w.audience(ws) {
 		p := n.proc
 		if p == nil || p.dead || p.host {
 			continue
 		}
-		for _, key := range keys {
-			src, held, ok := p.source(key)
+		for _, wk := range ws {
+			src, held, ok := p.source(wk)
 			switch {
 			case !ok:
 			case held:

@@ -19,6 +19,7 @@ import (
 
 	"github.com/rebootmgr/rebootmgr/fleetlock"
 	"github.com/rebootmgr/rebootmgr/internal/consulmodel"
+	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/store"
 )
 
@@ -34,6 +35,12 @@ type World struct {
 	nodes  []*node
 	hosts  []*node
 	byName map[string]*node
+	// byGroup are the indexes in nodes of each group's nodes, in order.
+	byGroup map[string][]int
+	// bySvc are the nodes running each service, in order.
+	bySvc map[string][]*node
+	// locks are the groups' lock records as last written (see afterWrite).
+	locks map[string]lock.Record
 	// fleetlock is the FleetLock server the hosts ask (see server).
 	fleetlock     *fleetlock.Locks
 	fleetlockNode *node
@@ -63,6 +70,8 @@ type World struct {
 	passedLive int
 	// missed are the nodes each group's queue held as having missed their turn at its last write.
 	missed map[string]map[string]bool
+	// queues are the groups' queues as the checks last read them (see queueWritten).
+	queues map[string]*queueSeen
 	// joining are the nodes asked at the first wave whose daemon has not ended a run since (see
 	// observe); joinRequests the fleet's requests from that ask until none was left (-1 until
 	// then): what it costs a fleet asked at once to sort itself into places and queues.
@@ -82,14 +91,16 @@ type World struct {
 // process running on it (nil while it is down).
 type node struct {
 	name, group, zone string
-	services          []string
-	offset            time.Duration
-	proc              *proc
-	gen               int
-	bootID            string
-	down              bool
-	left              bool
-	rebooted          int
+	// index is its place in World.nodes.
+	index    int
+	services []string
+	offset   time.Duration
+	proc     *proc
+	gen      int
+	bootID   string
+	down     bool
+	left     bool
+	rebooted int
 	// lastBoot is when it last came back from a reboot.
 	lastBoot time.Time
 	// Faults: until when its daemon is paused, Consul slow for it, its agent down; writes
@@ -116,8 +127,10 @@ func New(cfg Config) (*World, error) {
 	}
 	w := &World{
 		cfg: cfg, model: consulmodel.New(), keys: store.Keys{Prefix: store.DefaultPrefix},
-		byName: map[string]*node{}, yielded: make(chan struct{}), dir: dir,
+		byName: map[string]*node{}, byGroup: map[string][]int{}, bySvc: map[string][]*node{},
+		locks: map[string]lock.Record{}, yielded: make(chan struct{}), dir: dir,
 		asked: map[string]time.Time{}, held: map[string]int{}, lastEnd: -1, joinRequests: -1, missed: map[string]map[string]bool{},
+		queues: map[string]*queueSeen{},
 	}
 	w.chk = newChecked()
 	w.sched = scheduler{rng: rand.New(rand.NewPCG(cfg.Seed, 0x5eed)), now: epoch}
@@ -140,6 +153,7 @@ func (w *World) build() {
 	for i := range cfg.Nodes {
 		n := &node{
 			name:  fmt.Sprintf("n%04d", i+1),
+			index: i,
 			group: fmt.Sprintf("g%d", i%cfg.Groups+1),
 			zone:  fmt.Sprintf("z%d", i%3+1),
 		}
@@ -158,8 +172,12 @@ func (w *World) build() {
 			n.services = nil
 		}
 		n.bootID = n.name + "-boot-0"
+		for _, svc := range n.services {
+			w.bySvc[svc] = append(w.bySvc[svc], n)
+		}
 		w.nodes = append(w.nodes, n)
 		w.byName[n.name] = n
+		w.byGroup[n.group] = append(w.byGroup[n.group], i)
 	}
 	// Registered once every node is built: the shared service's min_passing counts them all.
 	for _, n := range w.nodes {

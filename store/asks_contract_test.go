@@ -8,6 +8,7 @@ import (
 
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/place"
+	"github.com/rebootmgr/rebootmgr/store"
 )
 
 // queueNames are the nodes of q in its order, "!" after one blocked.
@@ -113,6 +114,31 @@ func foldContract(t *testing.T, ctx context.Context, s subject) {
 	}
 	if got := queueNames(mustView(ctx, t, s).Queue); got != "n3!" {
 		t.Fatalf("queue %q, want n3 blocked alone", got)
+	}
+}
+
+// lateJoinContract: a node joins the queue after the view a release is judged on was read, and
+// before the release is written: its join, judged on the lock n2 still holds, is written, and so
+// is the release, which read no ask of it. The release tells it of the place it opens all the
+// same (before, neither write saw the other, and the node waited for a turn key nobody wrote).
+func lateJoinContract(t *testing.T, ctx context.Context, s subject) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	turn := s.keys.GroupTurn("", "n3")
+	v := n2Rebooting(ctx, t, s, t0)
+	if !joined(ctx, t, s, mustView(ctx, t, s), "n3", t0) {
+		t.Fatal("n3's join on the lock n2 holds failed")
+	}
+	if s.has(turn) {
+		t.Fatal("n3 was told of a place before any opened")
+	}
+	if ok, err := s.Commit(ctx, v, place.ReleaseIn(v, "n2", t0.Add(time.Minute))); !ok || err != nil {
+		t.Fatalf("n2's release, judged before n3 joined: %v %v", ok, err)
+	}
+	if value, ok := s.get(turn); !ok || !store.TurnIsPlace([]byte(value)) {
+		t.Fatalf("n3's turn key after the release: %q (%v), want it told of the place", value, ok)
+	}
+	if got := queueNames(mustView(ctx, t, s).Queue); got != "n3" {
+		t.Fatalf("queue after the release %q, want n3", got)
 	}
 }
 

@@ -22,7 +22,8 @@ import (
 // none of its keys changed since v, so that a Python node that took its lock after v was read
 // fails the write. The queue is written as lock.PlanQueue says: a node joining it creates its
 // own ask, and checks the lock and the queue's record as read; a write of the record folds asks
-// into it.
+// into it. A change that may wake a node that joined after v was read reads the asks in the same
+// transaction, and tells those nodes once it is written (see place.WokenLate).
 func (c *Consul) Commit(ctx context.Context, v place.View, ch place.Change) (bool, error) {
 	state, ok := v.Version.(*viewState)
 	if !ok {
@@ -38,10 +39,14 @@ func (c *Consul) Commit(ctx context.Context, v place.View, ch place.Change) (boo
 	// lock.RecordOnly), and those nodes see their place at their next tick.
 	woken := place.Woken(v, ch)
 	withAsks := false // whether the write wrote asks
-	write := func(asks, tell bool) (bool, error) {
+	var read api.TxnResults
+	write := func(asks, tell, late bool) (bool, error) {
 		all := slices.Clip(ops)
+		if late {
+			all = append(all, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVGetTree, Key: c.Keys.GroupAsks(c.Group)}})
+		}
 		if ch.Queue != nil {
-			w, err := c.queueWrite(state, *ch.Queue, len(ops), len(woken), asks)
+			w, err := c.queueWrite(state, *ch.Queue, len(all), len(woken), asks)
 			if err != nil {
 				return false, err
 			}
@@ -55,15 +60,20 @@ func (c *Consul) Commit(ctx context.Context, v place.View, ch place.Change) (boo
 		if tell {
 			all = append(all, c.wakeOps(woken, len(all))...)
 		}
-		return c.txn(ctx, all)
+		ok, results, err := c.txnResults(ctx, all)
+		read = results
+		return ok, err
 	}
 	wakes := len(c.wakeOps(woken, 0)) > 0
-	asks, tell := true, wakes
+	asks, tell, late := true, wakes, place.MayWakeLate(v, ch)
 	for {
-		ok, err := write(asks, tell)
+		ok, err := write(asks, tell, late)
 		switch {
 		case err == nil && wakes && !tell:
 			return ok, untold(ok)
+		case err == nil && ok && late:
+			c.tellLate(ctx, v, ch, state, read)
+			return ok, nil
 		case err == nil || !denied(err):
 			return ok, err
 		case withAsks:
@@ -77,6 +87,36 @@ func (c *Consul) Commit(ctx context.Context, v place.View, ch place.Change) (boo
 		default:
 			return ok, err
 		}
+	}
+}
+
+// tellLate tells the nodes that joined the group's queue while ch was judged (their asks among
+// those the write of ch read, and not among v's) what ch calls for (see place.WokenLate): their
+// joins were judged on the lock as v holds it, and ch on a queue without them. A wake that cannot
+// be written is logged: those nodes see their place at their next tick. Nobody follows them (see
+// place.WokeEntries): they joined a moment ago.
+func (c *Consul) tellLate(ctx context.Context, v place.View, ch place.Change, state *viewState, read api.TxnResults) {
+	// The get-tree's results are the asks with their values: Consul blanks the value of every
+	// other operation's.
+	var pairs []*api.KVPair
+	for _, r := range read {
+		if r.KV != nil && r.KV.Value != nil && strings.HasPrefix(r.KV.Key, c.Keys.GroupAsks(c.Group)) {
+			pairs = append(pairs, r.KV)
+		}
+	}
+	asks, err := c.Keys.DecodeAsks(c.Group, pairs)
+	var late []lock.Ask
+	for _, a := range asks {
+		if !slices.ContainsFunc(state.asks, func(b lock.Ask) bool { return b.Entry.Node == a.Entry.Node && b.Created == a.Created }) {
+			late = append(late, a)
+		}
+	}
+	if ops := c.wakeOps(place.WokenLate(v, ch, lock.Merged(lock.Queue{}, late).Entries), 0); len(ops) > 0 && err == nil {
+		_, err = c.txn(ctx, ops)
+	}
+	if err != nil {
+		c.logger().Warn("could not tell the nodes that joined the group's queue while a change was written what it opened for them: they see it at their next tick",
+			logkey.Err, err)
 	}
 }
 
@@ -234,23 +274,29 @@ func unchanged(key string, index uint64) *api.TxnOp {
 // txn runs a writing transaction: true when it was applied, false when one of its checks
 // failed (something changed: nothing was written), an error when Consul refused it.
 func (c *Consul) txn(ctx context.Context, ops api.TxnOps) (bool, error) {
+	ok, _, err := c.txnResults(ctx, ops)
+	return ok, err
+}
+
+// txnResults is txn, with the results of the transaction when it was applied.
+func (c *Consul) txnResults(ctx context.Context, ops api.TxnOps) (bool, api.TxnResults, error) {
 	names := make([]string, len(ops))
 	for i, op := range ops {
 		names[i] = op.KV.Key
 	}
 	ok, resp, _, err := c.Client.Txn().Txn(ops, c.writeQuery(ctx))
 	if err != nil {
-		return false, fmt.Errorf("write keys %s: %w", strings.Join(names, ", "), classify(err))
+		return false, nil, fmt.Errorf("write keys %s: %w", strings.Join(names, ", "), classify(err))
 	}
 	if ok {
-		return true, nil
+		return true, resp.Results, nil
 	}
 	for _, e := range resp.Errors {
 		if !conflict(e.What) {
-			return false, fmt.Errorf("write keys %s: %w", strings.Join(names, ", "), classify(txnErrors(resp)))
+			return false, nil, fmt.Errorf("write keys %s: %w", strings.Join(names, ", "), classify(txnErrors(resp)))
 		}
 	}
-	return false, nil
+	return false, nil, nil
 }
 
 // writeQuery is the query options of a writing transaction (its token and datacenter).

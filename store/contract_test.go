@@ -29,6 +29,7 @@ type subject struct {
 	keys        store.Keys
 	put         func(key, value string)
 	has         func(key string) bool
+	get         func(key string) (string, bool)
 	setStop     func(value string)
 	setTrigger  func(node, value string)
 	setLimit    func(n int)
@@ -59,19 +60,30 @@ func subjects(t *testing.T) map[string]subject {
 		_, ok := fake.Get(key)
 		return ok
 	}
-	has := func(key string) bool {
+	get := func(key string) (string, bool) {
 		p, _, err := a.Client.KV().Get(key, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return p != nil
+		if p == nil {
+			return "", false
+		}
+		return string(p.Value), true
+	}
+	has := func(key string) bool {
+		_, ok := get(key)
+		return ok
 	}
 	return map[string]subject{
 		"consul model": {
-			Store:      &store.Consul{Client: model.Client("n1", nil), Keys: keys, Logger: slog.New(slog.DiscardHandler)},
-			keys:       keys,
-			put:        modelPut,
-			has:        modelHas,
+			Store: &store.Consul{Client: model.Client("n1", nil), Keys: keys, Logger: slog.New(slog.DiscardHandler)},
+			keys:  keys,
+			put:   modelPut,
+			has:   modelHas,
+			get: func(key string) (string, bool) {
+				v, _, ok := model.Get(key)
+				return v, ok
+			},
 			setStop:    func(v string) { modelPut(keys.Stop(), v) },
 			setTrigger: func(node, v string) { modelPut(keys.RebootRequired(node), v) },
 			setLimit:   func(n int) { modelPut(keys.GroupLimit(""), strconv.Itoa(n)) },
@@ -85,6 +97,7 @@ func subjects(t *testing.T) map[string]subject {
 			keys:        pipelinetest.Layout(),
 			put:         fake.Put,
 			has:         fakeHas,
+			get:         fake.Get,
 			setStop:     func(v string) { fake.SetStop(v, true) },
 			setTrigger:  func(node, v string) { fake.SetTrigger(node, v, true) },
 			setLimit:    fake.SetLimit,
@@ -95,6 +108,7 @@ func subjects(t *testing.T) map[string]subject {
 			keys:       keys,
 			put:        put,
 			has:        has,
+			get:        get,
 			setStop:    func(v string) { put(keys.Stop(), v) },
 			setTrigger: func(node, v string) { put(keys.RebootRequired(node), v) },
 			setLimit:   func(n int) { put(keys.GroupLimit(""), strconv.Itoa(n)) },
@@ -338,6 +352,7 @@ func TestStoreContract(t *testing.T) {
 		}},
 		{"nodes joining the queue at once write their own asks, folded in by the next write of its record", asksContract},
 		{"a fold never takes back a node that left, nor loses one that asked meanwhile", foldContract},
+		{"a node that joined while a release was judged is told of the place it opens", lateJoinContract},
 		{"every record is read where the layout keeps it", func(t *testing.T, ctx context.Context, s subject) {
 			t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 			encode := func(r interface{ Encode() ([]byte, error) }) string {

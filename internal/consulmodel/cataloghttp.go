@@ -321,27 +321,33 @@ func (m *Model) catalogService(c *Call, service string, fl *filter) endpoint {
 func (m *Model) healthService(c *Call, service string, fl *filter) endpoint {
 	passing := has(c, "passing") && c.Query.Get("passing") != "false" && c.Query.Get("passing") != "0"
 	index := func() uint64 { return m.cat.serviceIndex(service, true) }
+	key := answerKey(c)
 	return endpoint{index: index, watch: m.waits.onService(service), read: func() reply {
-		out := []*serviceEntry{}
-		m.instances(service, func(n *cnode, s *cservice) {
-			if !nodeMetaOK(c, n) || !tagOK(c, s) || !(*fl)(serviceEntryFields(n, s)) {
-				return
-			}
-			e := &serviceEntry{Node: apiNode(n), Service: agentService(s), Checks: []*checkJSON{}}
-			allPassing := true
-			for _, chk := range sortedChecks(n) {
-				if chk.serviceID == "" || chk.serviceID == s.id {
-					e.Checks = append(e.Checks, healthCheck(n, chk))
-					allPassing = allPassing && chk.status == api.HealthPassing
-				}
-			}
-			if passing && !allPassing {
-				return
-			}
-			out = append(out, e)
-		})
-		return jsonReply(out).withIndex(index())
+		return m.answers.cached(key, func() reply { return m.healthEntries(c, service, fl, passing) }).withIndex(index())
 	}}
+}
+
+// healthEntries encodes the entries of /v1/health/service/NAME.
+func (m *Model) healthEntries(c *Call, service string, fl *filter, passing bool) reply {
+	out := []*serviceEntry{}
+	m.instances(service, func(n *cnode, s *cservice) {
+		if !nodeMetaOK(c, n) || !tagOK(c, s) || !(*fl)(serviceEntryFields(n, s)) {
+			return
+		}
+		e := &serviceEntry{Node: apiNode(n), Service: agentService(s), Checks: []*checkJSON{}}
+		allPassing := true
+		for _, chk := range sortedChecks(n) {
+			if chk.serviceID == "" || chk.serviceID == s.id {
+				e.Checks = append(e.Checks, healthCheck(n, chk))
+				allPassing = allPassing && chk.status == api.HealthPassing
+			}
+		}
+		if passing && !allPassing {
+			return
+		}
+		out = append(out, e)
+	})
+	return jsonReply(out)
 }
 
 // healthChecks is /v1/health/node/NODE, /v1/health/state/STATE ("any" for all) and

@@ -281,6 +281,17 @@ func (m *Model) Get(key string) (value string, modifyIndex uint64, ok bool) {
 	return string(e.value), e.modifyIndex, true
 }
 
+// Pair reads key with its indexes and session, and whether it exists.
+func (m *Model) Pair(key string) (Pair, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.kv.get(key)
+	if e == nil {
+		return Pair{}, false
+	}
+	return Pair{Key: e.key, Value: string(e.value), CreateIndex: e.createIndex, ModifyIndex: e.modifyIndex, Session: e.session}, true
+}
+
 // List reads the keys under prefix, sorted.
 func (m *Model) List(prefix string) []Pair {
 	m.mu.Lock()

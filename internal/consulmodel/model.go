@@ -34,7 +34,10 @@ type Model struct {
 	cat      catalog
 	sessions sessionTable
 	waits    waitRegistry
+	answers  answers
 	stats    map[string]*NodeStats
+	// requests counts every request, as the stats do node by node.
+	requests uint64
 }
 
 // New is an empty model: no keys, no nodes.
@@ -96,6 +99,9 @@ func (m *Model) commit(idx uint64, c *changes) []string {
 	}
 	if idx > m.index {
 		m.index = idx
+	}
+	if c.ofCatalog() {
+		m.answers.gen++
 	}
 	m.waits.wake(c)
 	keys := dedupSorted(c.keys)
@@ -161,8 +167,17 @@ func (m *Model) Stats() Stats {
 	return s
 }
 
+// Requests is how many requests were made through every client: Stats().Total.Requests,
+// without going through every node's.
+func (m *Model) Requests() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.requests
+}
+
 // count adds one request's cost to node's (m.mu held).
 func (m *Model) count(node string, in, out int, write, refused bool) {
+	m.requests++
 	ns := m.stats[node]
 	if ns == nil {
 		ns = &NodeStats{Node: node}

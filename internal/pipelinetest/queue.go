@@ -3,10 +3,13 @@ package pipelinetest
 import (
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/consul/api"
 
 	"github.com/rebootmgr/rebootmgr/lock"
+	"github.com/rebootmgr/rebootmgr/place"
+	"github.com/rebootmgr/rebootmgr/store"
 )
 
 // viewVersion is what a View of the store was read at: the index of every key, and the group's
@@ -66,6 +69,28 @@ func (s *Store) asksAsRead(w lock.QueueWrite) bool {
 		}
 	}
 	return true
+}
+
+// tellLate tells the nodes whose asks were written after the view of version was read what ch,
+// just written, calls for, as store.Consul does (see place.WokenLate). The store is locked.
+func (s *Store) tellLate(v place.View, ch place.Change, version viewVersion) error {
+	if !place.MayWakeLate(v, ch) {
+		return nil
+	}
+	_, asks, err := s.readQueue()
+	if err != nil {
+		return err
+	}
+	var late []lock.Ask
+	for _, a := range asks {
+		if !slices.ContainsFunc(version.asks, func(b lock.Ask) bool { return b.Entry.Node == a.Entry.Node && b.Created == a.Created }) {
+			late = append(late, a)
+		}
+	}
+	for _, w := range place.WokenLate(v, ch, lock.Merged(lock.Queue{}, late).Entries) {
+		s.put(turnKey(s.Group, w.Node), store.TurnValue(w, time.Now()))
+	}
+	return nil
 }
 
 // writeQueue writes w, the queue want as planned. The store is locked.

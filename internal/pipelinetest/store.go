@@ -486,6 +486,9 @@ func (s *Store) Commit(ctx context.Context, v place.View, ch place.Change) (bool
 		for _, w := range woken {
 			s.put(turnKey(s.Group, w.Node), store.TurnValue(w, time.Now()))
 		}
+		if err := s.tellLate(v, ch, version); err != nil {
+			return err
+		}
 		applied = true
 		return nil
 	})
