@@ -3,6 +3,7 @@ package sim
 import (
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/internal/monotonic"
 	"github.com/rebootmgr/rebootmgr/pipeline"
 )
 
@@ -17,9 +18,9 @@ type clock struct {
 var _ pipeline.Clock = clock{}
 
 // Now is the node's clock: its wall clock, the true time shifted by its offset, with the true
-// time since the epoch as its monotonic reading (see withMonotonic).
+// time since the epoch as its monotonic reading (see monotonic.Reading).
 func (c clock) Now() time.Time {
-	return withMonotonic(c.w.sched.now.Add(c.node.offset), c.w.sched.now.Sub(epoch)+time.Hour)
+	return monotonic.Reading(c.w.sched.now.Add(c.node.offset), c.w.sched.now.Sub(epoch)+time.Hour)
 }
 
 // After is a wait that the goroutine calling it is about to block on (the pipeline's settle and

@@ -1,4 +1,6 @@
-package sim
+// Package monotonic makes readings of a clock whose wall and monotonic faces differ: what a
+// machine's time.Now returns after its wall clock was stepped.
+package monotonic
 
 import (
 	"time"
@@ -10,9 +12,9 @@ import (
 // and compares and subtracts by the monotonic reading when both times have one: a daemon that
 // judges a deadline by times it read itself is not fooled by a jump of its wall clock. A
 // simulated node's clock must read the same way, and the time package offers no way to make such
-// a reading: withMonotonic lays one out as the time package does (see time.Time: a flag, 33 bits
+// a reading: Reading lays one out as the time package does (see time.Time: a flag, 33 bits
 // of seconds since 1885 and 30 of nanoseconds in wall; the monotonic reading in ext), and
-// TestClockJumpsAsAMachinesDo holds it to the package's own arithmetic.
+// TestReadingJumpsAsAMachinesDo holds it to the package's own arithmetic.
 
 const (
 	secondsPerDay  = 86400
@@ -28,9 +30,9 @@ type timeLayout struct {
 	loc  *time.Location
 }
 
-// withMonotonic is the reading of a clock whose wall shows wall (in UTC) and whose monotonic
+// Reading is the reading of a clock whose wall shows wall (in UTC) and whose monotonic
 // clock shows mono.
-func withMonotonic(wall time.Time, mono time.Duration) time.Time {
+func Reading(wall time.Time, mono time.Duration) time.Time {
 	sec := wall.Unix() + unixToInternal - wallToInternal
 	if sec < 0 || sec >= 1<<33 || mono <= 0 {
 		return wall
