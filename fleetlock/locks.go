@@ -162,7 +162,7 @@ func (l *Locks) PreReboot(ctx context.Context, host, group string) error {
 			log.Info("the Python rebootmgr holds the group's lock", logkey.Holder, held)
 			return place.Change{}, &Refusal{Kind: KindLockHeld, Value: "the Python rebootmgr holds group " + v.Group + "'s lock: wait until its node is back"}
 		}
-		return place.AcquireIn(ctx, l.health(st, log), log, v, h, "health, counting every reboot in flight")
+		return place.AcquireIn(ctx, l.health(st, log), log, v, h, now, "health, counting every reboot in flight")
 	})
 	if errors.Is(err, errHolds) {
 		log.Info("pre-reboot from the holder: its place stays granted")

@@ -59,10 +59,11 @@ func (p *Pipeline) changeQueue(ctx context.Context, change func(lock.Queue) lock
 
 // acquire takes a place in the group's lock (see place.AcquireIn).
 func (p *Pipeline) acquire(ctx context.Context, why string) error {
-	now := p.Clock.Now().UTC()
-	h := lock.Holder{Node: p.Node, Zone: p.Zone, Phase: lock.Preparing, Since: now, Updated: now, TriggeredBy: why}
+	now := p.Clock.Now()
+	at := now.UTC()
+	h := lock.Holder{Node: p.Node, Zone: p.Zone, Phase: lock.Preparing, Since: at, Updated: at, TriggeredBy: why}
 	if _, err := p.changeLock(ctx, func(v place.View) (place.Change, error) {
-		return place.AcquireIn(ctx, p.Health, p.Logger, v, h, placeGate)
+		return place.AcquireIn(ctx, p.Health, p.Logger, v, h, now, placeGate)
 	}); err != nil {
 		return err
 	}

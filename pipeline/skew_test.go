@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/ending"
+	"github.com/rebootmgr/rebootmgr/internal/monotonic"
 	"github.com/rebootmgr/rebootmgr/internal/pipelinetest"
 	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/pipeline"
@@ -144,6 +145,27 @@ func TestClockSkew(t *testing.T) {
 		n2.clock.Set(resumed.Add(time.Second + lock.QueueGrace))
 		if res, err := n2.p.Run(ctx); err != nil || res.Outcome != pipeline.RebootStarted {
 			t.Fatalf("n2 once head's turn from the resume passed: %v %v", res.Outcome, err)
+		}
+	})
+
+	t.Run("a wall clock stepped back: the turns go on by the monotonic clock", func(t *testing.T) {
+		st := pipelinetest.NewStore("default", "n2")
+		queued(st, "dead", "n2")
+		n2 := newSkewedNode(t, st, "n2", monotonic.Reading(t0, time.Hour))
+		release(t, st, "r", t0)
+		if _, err := n2.p.Run(ctx); !errors.Is(err, lock.ErrQueued) {
+			t.Fatalf("n2 behind dead, just freed: %v", err)
+		}
+		// dead's turn is over by the machine's monotonic clock, while its wall clock was stepped
+		// ten minutes back: n2 passes dead over, rather than wait for a turn already over (a
+		// look again due at once, run after run, until the wall clock caught up).
+		past := lock.QueueGrace + time.Second
+		n2.clock.Set(monotonic.Reading(t0.Add(past-10*time.Minute), time.Hour+past))
+		if res, err := n2.p.Run(ctx); err != nil || res.Outcome != pipeline.RebootStarted {
+			t.Fatalf("n2 once dead's turn passed by the monotonic clock: %v %v (look again at %v)", res.Outcome, err, res.Recheck)
+		}
+		if q := queueIn(t, st); len(q.Entries) != 1 || q.Entries[0].Node != "dead" || q.Entries[0].Blocked != lock.MissedTurn {
+			t.Fatalf("dead not passed over: %+v", q.Entries)
 		}
 	})
 

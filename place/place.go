@@ -69,8 +69,10 @@ var ErrHeldElsewhere = errors.New("holds a place in another group's lock")
 // node's services keep their quorum with every reboot in flight anywhere in the fleet counted as
 // failing (see Admit). Written with Locks.Commit against that very View (see ChangeLock), two
 // places are never taken on views that miss each other. A node that holds a place already keeps
-// its entry as it is.
-func AcquireIn(ctx context.Context, health Health, log *slog.Logger, v View, h lock.Holder, gate string) (Change, error) {
+// its entry as it is. The turns of the queue are judged at now, the clock as read: h.Since is
+// what is written, in UTC, without the monotonic reading the turns are judged by (see
+// lock.Sightings).
+func AcquireIn(ctx context.Context, health Health, log *slog.Logger, v View, h lock.Holder, now time.Time, gate string) (Change, error) {
 	if g, ok := v.Fleet.Group(h.Node); ok && g != v.Group {
 		return Change{}, &ending.Error{Gate: ErrHeldElsewhere, Msg: fmt.Sprintf("the fleet's holders say %s holds a place in group %s's lock, and it is now in group %s: it takes no second place; if that reboot is over, rebootmgr unlock %s --group %s", h.Node, g, v.Group, h.Node, g)}
 	}
@@ -78,7 +80,6 @@ func AcquireIn(ctx context.Context, health Health, log *slog.Logger, v View, h l
 		// A holder's zone is kept only where it counts.
 		h.Zone = ""
 	}
-	now := h.Since
 	ruled, err := admit(ctx, health, log, v, h, gate, now)
 	if err != nil {
 		return Change{}, err

@@ -170,7 +170,7 @@ func (s *story) write(name string) {
 func (s *story) acquire(name string, h lock.Holder) {
 	s.t.Helper()
 	h.Since, h.Updated = s.now, s.now
-	ch, err := place.AcquireIn(context.Background(), &s.health, slog.New(slog.NewTextHandler(io.Discard, nil)), s.v, h, "health")
+	ch, err := place.AcquireIn(context.Background(), &s.health, slog.New(slog.NewTextHandler(io.Discard, nil)), s.v, h, s.now, "health")
 	if err != nil {
 		s.t.Fatalf("%s: %v", name, err)
 	}
