@@ -23,14 +23,20 @@ const maxSightings = 4096
 // passes as late, as this process saw them begin, whatever the writer's clock said; a process
 // that first sees a time late (just started, or not watching) judges it later, never earlier.
 //
+// The moment of a sighting is this process's clock as it judges the time, never earlier: a run
+// judges at the moment it began, and one held up before it read the records (its process
+// paused, Consul slow) reads times written after that moment (see firstSeen).
+//
 // Each time is judged as an offset from its sighting: for a process on the machine's clock, a
 // jump of that clock after the sighting changes nothing judged by it.
 //
 // A nil *Sightings is a one-off command's, which has seen nothing before now: a time in its
 // future is taken as now, one in its past as written.
 type Sightings struct {
-	mu   sync.Mutex
-	seen map[string]sighting
+	// clock is this process's clock, with its monotonic reading (nil: see NewSightings).
+	clock func() time.Time
+	mu    sync.Mutex
+	seen  map[string]sighting
 	// halted: the last stop flags this process read halted its group; resumed is when it first
 	// read them lifted after that (see Stopped).
 	halted  bool
@@ -42,9 +48,10 @@ type sighting struct {
 	at      time.Time
 }
 
-// NewSightings is a memory of sightings for a process that lives on (a daemon, a server).
-func NewSightings() *Sightings {
-	return &Sightings{seen: map[string]sighting{}}
+// NewSightings is a memory of sightings for a process that lives on (a daemon, a server),
+// whose clock reads clock (nil: a time is first seen at the moment its caller judges it at).
+func NewSightings(clock func() time.Time) *Sightings {
+	return &Sightings{clock: clock, seen: map[string]sighting{}}
 }
 
 // At is when the event what (a name for what the time is of, such as "turn/n3") happened, as
@@ -67,12 +74,28 @@ func (s *Sightings) At(what string, written, now time.Time) time.Time {
 		if len(s.seen) >= maxSightings {
 			s.forget(now.Add(-24 * time.Hour))
 		}
-		sg = sighting{written: written, at: now}
+		sg = sighting{written: written, at: s.firstSeen(now)}
 		s.seen[what] = sg
 	}
 	// The time is given as an offset from the sighting, which carries the process's monotonic
 	// clock when now did: a jump of this machine's own clock then moves nothing judged by it.
 	return sg.at.Add(min(max(written.Sub(sg.at), -Skew), 0))
+}
+
+// firstSeen is the moment a time judged at now is first seen: now, or this process's clock
+// when that is later. A run judges at the moment it began (its now), and reads the records
+// after: a run held up between the two (its process paused, Consul slow) reads times written
+// after its now. Taken as seen at its now, such a time would be judged as old as the hold-up
+// is long, and a run after it would find a turn over, or a cooldown ended, that began moments
+// before it looked (a node passed over while it kept its turn).
+func (s *Sightings) firstSeen(now time.Time) time.Time {
+	if s.clock == nil {
+		return now
+	}
+	if c := s.clock(); c.After(now) {
+		return c
+	}
+	return now
 }
 
 // forget drops the sightings made before then.

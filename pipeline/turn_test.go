@@ -140,7 +140,7 @@ func TestPassTurns(t *testing.T) {
 			case "group":
 				st.SetGroupStop("group default: upgrade", true)
 			}
-			now, seen := t0.Add(time.Minute), lock.NewSightings()
+			now, seen := t0.Add(time.Minute), lock.NewSightings(nil)
 			if tt.lifted > 0 {
 				seen.Stopped(true, t0)
 				seen.Stopped(false, now.Add(-tt.lifted))
