@@ -279,6 +279,52 @@ func TestTurnsAfterAStop(t *testing.T) {
 	}
 }
 
+// TestTurnsAfterALimitChange: a limit changed by hand (or a bound per zone lifted) opens places
+// that no release noted in the queue. The nodes before the reader could not go until then, and
+// their turns did not run: as a process that saw the change judges them, turns begin no earlier
+// than the moment it first saw it. Judged from the last release, an hour before, every turn was
+// over the moment the places opened, and the first node to look took one, passing over every
+// node before it.
+func TestTurnsAfterALimitChange(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	q := Queue{Version: Version, Freed: t0.Add(-time.Hour)}.Join("front", t0.Add(-time.Hour)).Join("me", t0.Add(-time.Hour))
+	for _, tt := range []struct {
+		name   string
+		limits []limitRead // the reads of the group's limit, at offsets from t0
+		at     time.Duration
+		ahead  bool
+	}{
+		{"no limit read", nil, 0, false},
+		{"the same limit read again", []limitRead{{-time.Hour, "1"}, {0, "1"}}, time.Second, false},
+		{"the first limit read is no change", []limitRead{{0, "2"}}, time.Second, false},
+		{"raised by hand, just after", []limitRead{{-time.Hour, "1"}, {0, "2"}}, time.Second, true},
+		{"raised by hand, a turn after", []limitRead{{-time.Hour, "1"}, {0, "2"}}, QueueGrace, false},
+		{"a bound per zone lifted, just after", []limitRead{{-time.Hour, "3 per-zone=1"}, {0, "2"}}, time.Minute, true},
+		{"changed, then read again unchanged", []limitRead{{-time.Hour, "1"}, {0, "2"}, {time.Minute, "2"}}, QueueGrace, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			seen := NewSightings(nil)
+			q.Ahead("me", t0.Add(-time.Hour), nil, seen)
+			for _, l := range tt.limits {
+				seen.Limited(l.limit, t0.Add(l.at))
+			}
+			now := t0.Add(tt.at)
+			if got, _ := q.Ahead("me", now, nil, seen); (len(got) == 1) != tt.ahead {
+				t.Fatalf("at %s: ahead %v, want the front ahead: %v", tt.at, got, tt.ahead)
+			}
+			served := q.Served("me", now, nil, seen)
+			if missed := served.Entries[0].Blocked == MissedTurn; missed == tt.ahead {
+				t.Fatalf("at %s: the front marked as having missed its turn: %v, want %v", tt.at, missed, !tt.ahead)
+			}
+		})
+	}
+}
+
+type limitRead struct {
+	at    time.Duration
+	limit string
+}
+
 type stopRead struct {
 	at  time.Duration
 	set bool

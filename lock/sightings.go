@@ -41,6 +41,10 @@ type Sightings struct {
 	// read them lifted after that (see Stopped).
 	halted  bool
 	resumed time.Time
+	// limit: the group's limit this process last read (see Limited); relimited is when it
+	// first read it changed.
+	limit     string
+	relimited time.Time
 }
 
 type sighting struct {
@@ -131,9 +135,32 @@ func (s *Sightings) Stopped(set bool, now time.Time) {
 	}
 }
 
-// TurnsFrom is the earliest a turn begins as this process judges at now (see Stopped): now while
-// its group is halted, the moment it saw the last stop lifted after, zero when it saw none (or
-// for a nil Sightings).
+// Limited notes the limit of this process's group (its text: see Limit.String) as it read it at
+// now. A process that serves one group (a daemon) tells it every read.
+//
+// A limit key written by hand may open places that no release noted in the queue (see
+// Queue.Freed; rebootmgr limit notes them: see store.Consul.SetLimit), raising the count or
+// lifting a bound per zone. The nodes a full lock or a zone rebooting kept out had no turn
+// running while they could not go; judged from the last release, their turns would be over the
+// moment the places open, and the first node to look, perhaps one far back, would take one and
+// pass over every node before it. So, as this process judges them, turns begin no earlier than
+// the moment it first saw the limit changed. The first limit it reads is no change.
+func (s *Sightings) Limited(limit string, now time.Time) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.limit != "" && s.limit != limit {
+		s.relimited = now
+	}
+	s.limit = limit
+}
+
+// TurnsFrom is the earliest a turn begins as this process judges at now (see Stopped and
+// Limited): now while its group is halted, else the later of the moment it saw the last stop
+// lifted and the moment it saw the limit last changed; zero when it saw neither (or for a nil
+// Sightings).
 func (s *Sightings) TurnsFrom(now time.Time) time.Time {
 	if s == nil {
 		return time.Time{}
@@ -142,6 +169,9 @@ func (s *Sightings) TurnsFrom(now time.Time) time.Time {
 	defer s.mu.Unlock()
 	if s.halted {
 		return now
+	}
+	if s.relimited.After(s.resumed) {
+		return s.relimited
 	}
 	return s.resumed
 }
