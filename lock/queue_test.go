@@ -166,7 +166,7 @@ func TestQueueBounds(t *testing.T) {
 // node behind took its place while it ran (passing it over as gone).
 func TestKeptTurnOnAClockBehind(t *testing.T) {
 	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC) // the reader's clock
-	seen := NewSightings()
+	seen := NewSightings(nil)
 	behind, ahead := -90*time.Second, 50*time.Second // the front's clock, the releaser's
 	q := Queue{Version: Version, Freed: t0.Add(ahead)}.Join("front", t0.Add(behind)).Join("me", t0)
 	if got, _ := q.Ahead("me", t0, nil, seen); len(got) != 1 {
@@ -190,6 +190,44 @@ func TestKeptTurnOnAClockBehind(t *testing.T) {
 		if (len(got) == 1) != tt.ahead {
 			t.Fatalf("%s after the place opened (kept: %v): ahead %v, want the front ahead: %v", tt.after, tt.keeps, got, tt.ahead)
 		}
+	}
+}
+
+// TestTurnSeenAfterAHoldUp: a run judges at the moment it began (its now) and reads the queue
+// after; held up in between (its process paused, Consul slow), it reads the front's turn as the
+// front kept it meanwhile. The turn is seen when it was read, by the reader's clock: the next
+// run passes the front over only once it stopped keeping its turn. Seen at the held-up run's
+// now, a turn kept a moment before the read looked as old as the hold-up was long, and the
+// front was marked as having missed its turn while it ran.
+func TestTurnSeenAfterAHoldUp(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC) // the held-up run's now
+	for _, tt := range []struct {
+		name   string
+		holdUp time.Duration // from the run's now to its read of the queue
+		kept   time.Duration // when the front last kept its turn, from t0
+		next   time.Duration // the next run's now, from t0
+		missed bool
+	}{
+		{"no hold-up, kept just before", 0, -time.Second, 30 * time.Second, false},
+		{"no hold-up, a turn after it was kept", 0, -time.Second, QueueGrace, true},
+		{"a 3-minute hold-up, kept just before the read", 3 * time.Minute, 2*time.Minute + 50*time.Second, 3*time.Minute + time.Second, false},
+		{"a 3-minute hold-up, a turn after it was kept", 3 * time.Minute, 2*time.Minute + 50*time.Second, 2*time.Minute + 50*time.Second + QueueGrace, true},
+		{"a 3-minute hold-up, kept long before: a turn from the read at most", 3 * time.Minute, -time.Hour, 3*time.Minute + QueueGrace, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := t0.Add(tt.holdUp)
+			seen := NewSightings(func() time.Time { return clock })
+			q := Queue{Version: Version, Freed: t0.Add(-10 * time.Second)}.Join("front", t0.Add(-time.Hour)).Join("me", t0.Add(-time.Hour))
+			q = q.Keep("front", t0.Add(tt.kept))
+			if got, _ := q.Ahead("me", t0, nil, seen); len(got) != 1 {
+				t.Fatalf("the held-up run: ahead %v, want the front", got)
+			}
+			clock = t0.Add(tt.next)
+			served := q.Served("me", clock, nil, seen)
+			if missed := served.Entries[0].Blocked == MissedTurn; missed != tt.missed {
+				t.Fatalf("the next run at %s: the front marked as having missed its turn: %v, want %v", tt.next, missed, tt.missed)
+			}
+		})
 	}
 }
 
@@ -218,7 +256,7 @@ func TestTurnsAfterAStop(t *testing.T) {
 		{"never stopped, read clear", []stopRead{{10 * time.Second, false}}, QueueGrace, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			seen := NewSightings()
+			seen := NewSightings(nil)
 			// The process saw the queue as the place opened.
 			q.Ahead("me", t0, nil, seen)
 			for _, s := range tt.stops {
@@ -239,6 +277,52 @@ func TestTurnsAfterAStop(t *testing.T) {
 	if got, _ := q.Ahead("me", t0.Add(QueueGrace), nil, none); len(got) != 0 {
 		t.Fatalf("a one-off command judged a turn past as not past: %v", got)
 	}
+}
+
+// TestTurnsAfterALimitChange: a limit changed by hand (or a bound per zone lifted) opens places
+// that no release noted in the queue. The nodes before the reader could not go until then, and
+// their turns did not run: as a process that saw the change judges them, turns begin no earlier
+// than the moment it first saw it. Judged from the last release, an hour before, every turn was
+// over the moment the places opened, and the first node to look took one, passing over every
+// node before it.
+func TestTurnsAfterALimitChange(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	q := Queue{Version: Version, Freed: t0.Add(-time.Hour)}.Join("front", t0.Add(-time.Hour)).Join("me", t0.Add(-time.Hour))
+	for _, tt := range []struct {
+		name   string
+		limits []limitRead // the reads of the group's limit, at offsets from t0
+		at     time.Duration
+		ahead  bool
+	}{
+		{"no limit read", nil, 0, false},
+		{"the same limit read again", []limitRead{{-time.Hour, "1"}, {0, "1"}}, time.Second, false},
+		{"the first limit read is no change", []limitRead{{0, "2"}}, time.Second, false},
+		{"raised by hand, just after", []limitRead{{-time.Hour, "1"}, {0, "2"}}, time.Second, true},
+		{"raised by hand, a turn after", []limitRead{{-time.Hour, "1"}, {0, "2"}}, QueueGrace, false},
+		{"a bound per zone lifted, just after", []limitRead{{-time.Hour, "3 per-zone=1"}, {0, "2"}}, time.Minute, true},
+		{"changed, then read again unchanged", []limitRead{{-time.Hour, "1"}, {0, "2"}, {time.Minute, "2"}}, QueueGrace, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			seen := NewSightings(nil)
+			q.Ahead("me", t0.Add(-time.Hour), nil, seen)
+			for _, l := range tt.limits {
+				seen.Limited(l.limit, t0.Add(l.at))
+			}
+			now := t0.Add(tt.at)
+			if got, _ := q.Ahead("me", now, nil, seen); (len(got) == 1) != tt.ahead {
+				t.Fatalf("at %s: ahead %v, want the front ahead: %v", tt.at, got, tt.ahead)
+			}
+			served := q.Served("me", now, nil, seen)
+			if missed := served.Entries[0].Blocked == MissedTurn; missed == tt.ahead {
+				t.Fatalf("at %s: the front marked as having missed its turn: %v, want %v", tt.at, missed, !tt.ahead)
+			}
+		})
+	}
+}
+
+type limitRead struct {
+	at    time.Duration
+	limit string
 }
 
 type stopRead struct {

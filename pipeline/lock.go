@@ -11,7 +11,7 @@ import (
 )
 
 // locks are the pipeline's locks, their Views judged by its sightings, which hear from each
-// whether the group was stopped (see lock.Sightings.Stopped).
+// whether the group was stopped, and its limit (see lock.Sightings.Stopped and Limited).
 func (p *Pipeline) locks() place.Locks {
 	return stopsSeen{Locks: place.Sighted(p.Store, p.Sightings), p: p}
 }
@@ -24,7 +24,9 @@ type stopsSeen struct {
 func (s stopsSeen) View(ctx context.Context) (place.View, error) {
 	v, err := s.Locks.View(ctx)
 	if err == nil {
-		s.p.Sightings.Stopped(v.Stop.Set, s.p.Clock.Now())
+		now := s.p.Clock.Now()
+		s.p.Sightings.Stopped(v.Stop.Set, now)
+		s.p.Sightings.Limited(v.Limit.String(), now)
 	}
 	return v, err
 }

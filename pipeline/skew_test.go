@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/ending"
+	"github.com/rebootmgr/rebootmgr/history"
 	"github.com/rebootmgr/rebootmgr/internal/monotonic"
 	"github.com/rebootmgr/rebootmgr/internal/pipelinetest"
 	"github.com/rebootmgr/rebootmgr/lock"
@@ -41,7 +42,7 @@ func newSkewedNode(t *testing.T, st *pipelinetest.Store, name string, now time.T
 		BootID:    func() (string, error) { return "boot-" + name, nil },
 		Note:      pipeline.RebootNote(filepath.Join(t.TempDir(), "note")),
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Sightings: lock.NewSightings(),
+		Sightings: lock.NewSightings(n.clock.Now),
 	}
 	st.SetTrigger(name, "", true)
 	return n
@@ -169,6 +170,40 @@ func TestClockSkew(t *testing.T) {
 		}
 	})
 
+	t.Run("a run held up after it read its clock: the times it reads are seen when read", func(t *testing.T) {
+		// n2, behind head, begins a run at t0 and reads the records three minutes later (its
+		// process paused). Meanwhile r's reboot finished and r gave its place back, and head,
+		// waiting for the group's cooldown, kept its turn. Seen at the run's now, each of those
+		// times looked three minutes old: at its next run n2 found the cooldown over and head's
+		// turn passed, took the place beside it and marked head as having missed its turn.
+		st := pipelinetest.NewStore("default", "n2")
+		st.SetLimit(2)
+		queued(st, "head", "n2")
+		held := &heldUp{Store: st}
+		n2 := newSkewedNode(t, st, "n2", t0)
+		n2.p.Store, n2.p.Cooldown = held, 2*time.Minute
+		held.hold = func() {
+			if _, err := st.AppendHistory(ctx, history.Entry{Node: "r", Start: t0.Add(-time.Hour), End: t0.Add(2*time.Minute + 40*time.Second), Outcome: history.Finished}); err != nil {
+				t.Fatal(err)
+			}
+			release(t, st, "r", t0.Add(2*time.Minute+40*time.Second))
+			if err := place.ChangeQueue(ctx, st, slog.New(slog.DiscardHandler), func(q lock.Queue) lock.Queue { return q.Keep("head", t0.Add(2*time.Minute+50*time.Second)) }); err != nil {
+				t.Fatal(err)
+			}
+			n2.clock.Set(t0.Add(3 * time.Minute))
+		}
+		if _, err := n2.p.Run(ctx); !pipeline.Working(err) {
+			t.Fatalf("n2's held-up run, beside head in a lock of two: %v, want the cooldown", err)
+		}
+		n2.clock.Set(t0.Add(3*time.Minute + time.Second))
+		if res, err := n2.p.Run(ctx); !pipeline.Working(err) {
+			t.Fatalf("n2 a moment after its held-up run: %v %v, want the cooldown", res.Outcome, err)
+		}
+		if q := queueIn(t, st); q.Entries[0].Node != "head" || q.Entries[0].Blocked != "" {
+			t.Fatalf("head marked: %+v", q.Entries)
+		}
+	})
+
 	t.Run("a rebooting node forty minutes behind: the group is not stopped at its reboot", func(t *testing.T) {
 		st := pipelinetest.NewStore("default", "n1")
 		n1 := newSkewedNode(t, st, "n1", t0.Add(-40*time.Minute))
@@ -199,6 +234,21 @@ func TestClockSkew(t *testing.T) {
 			t.Fatalf("group not stopped past n1's deadline: %+v", f)
 		}
 	})
+}
+
+// heldUp is a store whose next View is read only once hold ran: a run held up after it read its
+// clock (its process paused, Consul slow).
+type heldUp struct {
+	*pipelinetest.Store
+	hold func()
+}
+
+func (s *heldUp) View(ctx context.Context) (place.View, error) {
+	if h := s.hold; h != nil {
+		s.hold = nil
+		h()
+	}
+	return s.Store.View(ctx)
 }
 
 func queueIn(t *testing.T, st *pipelinetest.Store) lock.Queue {

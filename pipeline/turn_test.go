@@ -140,7 +140,7 @@ func TestPassTurns(t *testing.T) {
 			case "group":
 				st.SetGroupStop("group default: upgrade", true)
 			}
-			now, seen := t0.Add(time.Minute), lock.NewSightings()
+			now, seen := t0.Add(time.Minute), lock.NewSightings(nil)
 			if tt.lifted > 0 {
 				seen.Stopped(true, t0)
 				seen.Stopped(false, now.Add(-tt.lifted))
@@ -225,5 +225,42 @@ func TestToldAnswersAtOnce(t *testing.T) {
 				t.Fatalf("answered %v, want %v", answered, tt.answers)
 			}
 		})
+	}
+}
+
+// TestLimitRaisedByHandKeepsTheTurn: a limit key written by hand (not with rebootmgr limit, which
+// notes the places it opens in the queue) opens a place no release noted. n2, behind head, saw
+// head's turn an hour ago, before r took the place; it sees the change first: head's turn
+// begins then, so n2 waits for it rather than take the place and pass head over; once head's
+// turn from the change passed, n2 goes.
+func TestLimitRaisedByHandKeepsTheTurn(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	ctx := t.Context()
+	st := pipelinetest.NewStore("default", "n2")
+	q := lock.Queue{Version: lock.Version, Freed: t0.Add(-time.Hour)}.Join("head", t0.Add(-time.Hour)).Join("n2", t0.Add(-time.Hour))
+	data, _ := q.Encode()
+	st.Put("groups/default/queue", string(data))
+	n2 := newSkewedNode(t, st, "n2", t0.Add(-time.Hour))
+	if _, err := n2.p.Run(ctx); !errors.Is(err, lock.ErrQueued) {
+		t.Fatalf("n2 behind head, a place just freed: %v", err)
+	}
+	st.PutLock(lock.Record{Version: lock.Version, Holders: []lock.Holder{{Node: "r", Phase: lock.Rebooting, Since: t0.Add(-time.Minute), Updated: t0}}})
+	f, _ := lock.Fleet{Version: lock.Version}.With("r", "default").Encode()
+	st.Put("holders", string(f))
+	n2.clock.Set(t0)
+	if _, err := n2.p.Run(ctx); !errors.Is(err, lock.ErrFull) {
+		t.Fatalf("n2 under a full lock: %v", err)
+	}
+	st.SetLimitSpec("2")
+	n2.clock.Set(t0.Add(time.Second))
+	if _, err := n2.p.Run(ctx); !errors.Is(err, lock.ErrQueued) {
+		t.Fatalf("n2 just after the limit was raised took head's place: %v", err)
+	}
+	if q := queueIn(t, st); q.Entries[0].Node != "head" || q.Entries[0].Blocked != "" {
+		t.Fatalf("head marked: %+v", q.Entries)
+	}
+	n2.clock.Set(t0.Add(time.Second + lock.QueueGrace))
+	if res, err := n2.p.Run(ctx); err != nil || res.Outcome != pipeline.RebootStarted {
+		t.Fatalf("n2 once head's turn from the change passed: %v %v", res.Outcome, err)
 	}
 }

@@ -26,6 +26,8 @@ type checked struct {
 	// minute is the simulated minute the counts of requests are of; requests, each node's.
 	minute   int64
 	requests map[string]int
+	// limits counts the operator's limit faults (every other one writes the key by hand).
+	limits int
 	// flood are the FleetLock ids of a flood (see flood.go).
 	flood map[string]bool
 }

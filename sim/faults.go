@@ -154,9 +154,15 @@ func (w *World) operator(f fault, n *node, say func(string, ...any), later func(
 		})
 	case "limit":
 		limit := []string{"1", "2", "3", "auto"}[f.arg]
-		say("an operator sets %s's limit to %q for %s", n.group, limit, f.lasts)
-		w.setLimit(n.group, limit)
-		later(n.group+"'s limit back to "+w.cfg.Limit, func() { w.setLimit(n.group, w.cfg.Limit) })
+		// Every other operator writes the key by hand, as consul kv put does.
+		w.chk.limits++
+		set, how := w.setLimit, "with rebootmgr limit"
+		if w.chk.limits%2 == 0 {
+			set, how = w.putLimit, "by hand"
+		}
+		say("an operator sets %s's limit to %q for %s, %s", n.group, limit, f.lasts, how)
+		set(n.group, limit)
+		later(n.group+"'s limit back to "+w.cfg.Limit, func() { set(n.group, w.cfg.Limit) })
 	case "unlock":
 		w.unlock(n, say)
 	case "disable":

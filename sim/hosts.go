@@ -32,7 +32,7 @@ func (w *World) server() *fleetlock.Locks {
 	w.fleetlock = &fleetlock.Locks{
 		Client: w.model.Client(srv.name, p.gateFor), Keys: w.keys, Deadline: w.cfg.Deadline,
 		By: "rebootmgr fleetlock on sim", Logger: slog.New(slog.DiscardHandler), Now: clock{w: w, node: srv}.Now,
-		Sightings: lock.NewSightings(), PythonMarkers: w.cfg.PythonEvery > 0, HealthInOrder: true,
+		Sightings: lock.NewSightings(clock{w: w, node: srv}.Now), PythonMarkers: w.cfg.PythonEvery > 0, HealthInOrder: true,
 	}
 	return w.fleetlock
 }

@@ -225,7 +225,7 @@ func (p *proc) daemon() *daemon.Daemon {
 		BootID:    func() (string, error) { return n.bootID, nil },
 		Note:      pipeline.RebootNote(w.notePath(n)),
 		Logger:    quiet,
-		Sightings: lock.NewSightings(),
+		Sightings: lock.NewSightings(ck.Now),
 	}
 	d := &daemon.Daemon{
 		Pipeline: pl, Events: watch.NewEvents(), Notifier: noNotifier{}, Logger: quiet,

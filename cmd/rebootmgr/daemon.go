@@ -120,7 +120,7 @@ func runDaemon(ctx context.Context, args []string, e env, stdout, stderr io.Writ
 func (df *daemonFlags) daemon(w *wired, e env, lastStart, now time.Time) *daemon.Daemon {
 	p := w.pipeline
 	// The daemon lives on: it judges the times other nodes wrote by when it saw them.
-	p.Sightings = lock.NewSightings()
+	p.Sightings = lock.NewSightings(p.Clock.Now)
 	if df.watchEvents {
 		// A daemon that watches looks again at every reboot that ends, and at its tick: its claim
 		// of room holds for two ticks unless it judges again (see lock.Claims).

@@ -114,7 +114,7 @@ func runFleetlock(ctx context.Context, args []string, e env, stdout, stderr io.W
 		Locks: &fleetlock.Locks{
 			Client: client, Keys: store.Keys{Prefix: f.prefix}, PythonMarkers: f.pythonMarkers,
 			Deadline: f.deadline, MinRebootInterval: f.minInterval, MaxQueue: f.maxQueue, By: "rebootmgr fleetlock on " + host, Logger: log,
-			Sightings: lock.NewSightings(), Alerts: alertSrc,
+			Sightings: lock.NewSightings(time.Now), Alerts: alertSrc,
 		},
 		Tokens: tokens,
 		Logger: log,
