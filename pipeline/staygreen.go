@@ -80,7 +80,9 @@ func (p *Pipeline) stayGreen(ctx context.Context) error {
 		changed, g.watching = lis.Take()
 	}
 	p.Logger.Info("health must stay green before the lock is taken", logkey.Gate, "stay green", logkey.For, p.StayGreen, logkey.Mode, g.mode())
-	p.keepTurn(ctx)
+	if freed, ok := p.keepTurn(ctx); ok {
+		g.freed = freed
+	}
 	for {
 		if now.Sub(g.start) >= p.StayGreen {
 			return p.checkHealth(ctx, "health, green for "+p.StayGreen.String())
@@ -128,7 +130,10 @@ func (p *Pipeline) greenLook(ctx context.Context, g *green, changed Change, now 
 		}
 	}
 	if keep {
-		p.keepTurn(ctx)
+		// A wake it answers is one a later look need not answer again.
+		if freed, ok := p.keepTurn(ctx); ok {
+			g.freed = freed
+		}
 		g.kept = now
 	}
 	return nil
