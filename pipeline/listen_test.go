@@ -189,10 +189,10 @@ func TestStayGreenHearsTheWatches(t *testing.T) {
 			failing: between(green, green+s), says: "green for " + green.String(), endsAt: green},
 		{name: "a stop flag, reported", listens: true, watching: true,
 			reports: []report{{at: 10500 * time.Millisecond, change: pipeline.ChangedStop, do: func(w *watched) { w.store.SetStop("an operator", true) }}},
-			says: "stop flag is set", endsAt: 10500 * time.Millisecond, looks: nil, stops: ms(10500 * time.Millisecond), count: true},
+			says:    "stop flag is set", endsAt: 10500 * time.Millisecond, looks: nil, stops: ms(10500 * time.Millisecond), count: true},
 		{name: "a wake, answered at once", listens: true, watching: true,
 			reports: []report{{at: 12500 * time.Millisecond, change: pipeline.ChangedTurn, do: openPlace}},
-			endsAt: green, looks: ms(30 * s), writes: ms(12500*time.Millisecond, 12500*time.Millisecond, 42500*time.Millisecond), count: true},
+			endsAt:  green, looks: ms(30 * s), writes: ms(12500*time.Millisecond, 12500*time.Millisecond, 42500*time.Millisecond), count: true},
 		{name: "a change the run does not wait on: nothing read", listens: true, watching: true,
 			reports: []report{{at: 15 * s}}, endsAt: green, looks: ms(30 * s), writes: ms(30 * s), count: true},
 	} {
