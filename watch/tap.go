@@ -19,7 +19,8 @@ type Tap struct {
 	wake  chan struct{}
 }
 
-// Tap starts hearing the events sent to e; the events pending now are heard at once.
+// Tap starts hearing the events sent to e; the events pending now are heard at once (a full
+// batch, which may have dropped some, as a watch that did not read).
 func (e *Events) Tap() *Tap {
 	t := &Tap{e: e, seen: map[Source]bool{}, wake: make(chan struct{}, 1)}
 	e.mu.Lock()
@@ -27,6 +28,8 @@ func (e *Events) Tap() *Tap {
 	for _, ev := range e.pending {
 		t.hear(ev.Source)
 	}
+	// A full batch may have dropped events of other sources: what they said is not known.
+	t.blind = len(e.pending) >= MaxPending
 	e.taps = append(e.taps, t)
 	return t
 }

@@ -34,6 +34,12 @@ func TestTap(t *testing.T) {
 			e.Reading("health of galera", true)
 			e.Reading("delayed source", false)
 		}, watching: false},
+		{name: "a full batch pending: what it dropped is not known", before: func(e *Events) {
+			e.Reading("health of galera", true)
+			for range MaxPending {
+				e.Send(Event{Source: SourceLock})
+			}
+		}, sources: []Source{SourceLock}, watching: false, pending: MaxPending - 1},
 		{name: "a watch that ended", before: func(e *Events) {
 			e.Reading("health of galera", true)
 			e.Reading("health of rabbitmq", false)
