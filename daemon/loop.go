@@ -111,9 +111,9 @@ func (l *loop) handle(ctx context.Context, w wake) step {
 		return stepOn
 	case run:
 		d.hold(watches(l.s, true))
-		rctx := ctx
+		rctx := pipeline.Listening(ctx, l.listen)
 		if toldOfPlace(evs) {
-			rctx = pipeline.Told(ctx)
+			rctx = pipeline.Told(rctx)
 		}
 		res, err = d.Pipeline.Run(rctx)
 	}

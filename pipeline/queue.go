@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/lock"
@@ -110,16 +111,23 @@ func (p *Pipeline) answerDue() bool {
 }
 
 // keepTurn says, in the group's queue, that this node works towards its place (see
-// lock.Queue.Keep), while it waits in a run. A dry run writes nothing; a queue that cannot be
-// written is logged (the queue orders the nodes, it never decides whether one may reboot).
-func (p *Pipeline) keepTurn(ctx context.Context) {
+// lock.Queue.Keep), while it waits in a run, and returns the moment a place last opened as the
+// queue it wrote says (see lock.Queue.Freed; ok false when it wrote nothing). A dry run writes
+// nothing; a queue that cannot be written is logged (the queue orders the nodes, it never
+// decides whether one may reboot).
+func (p *Pipeline) keepTurn(ctx context.Context) (freed time.Time, ok bool) {
 	if p.DryRun {
-		return
+		return time.Time{}, false
 	}
 	now := p.Clock.Now()
-	if err := p.changeQueue(ctx, func(q lock.Queue) lock.Queue { return q.Keep(p.Node, now) }); err != nil {
+	if err := p.changeQueue(ctx, func(q lock.Queue) lock.Queue {
+		freed = q.Freed
+		return q.Keep(p.Node, now)
+	}); err != nil {
 		p.Logger.Warn("could not keep this node's turn in the group's queue: a node behind it may go first", logkey.Err, err)
+		return time.Time{}, false
 	}
+	return freed, true
 }
 
 // ownGate names the gate of the node's own that err ended at, "" for any other end: the gates a

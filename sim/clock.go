@@ -32,6 +32,12 @@ func (c clock) After(d time.Duration) <-chan time.Time {
 		ch <- c.Now()
 		return ch
 	}
+	// A run may have let watches go that its daemon held (a node staying green hears its health
+	// and its turn key: see pipeline.Listening): what they saw while held is heard now.
+	c.w.release(p)
+	if p.health != nil {
+		c.w.healthStepped(p)
+	}
 	p.wait = c.w.sched.add(c.w.sched.now.Add(max(d, 0)), c.node.name, "wait "+d.String(), func() {
 		p.wait = nil
 		ch <- c.Now()

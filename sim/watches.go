@@ -162,9 +162,27 @@ func (w *World) deliver(p *proc, src watch.Source) {
 		if p.dead {
 			return
 		}
-		p.d.Events.Send(watch.Event{Source: src, At: p.clock().Now()})
-		w.poke(p)
+		w.hear(p, watch.Event{Source: src, At: p.clock().Now()})
 	})
+}
+
+// hear sends ev to p's daemon and wakes it: idle, it looks at what is due (see poke); parked
+// on a wait of a run that hears its watches (a node staying green: see pipeline.Listening), the
+// wait is over, and the run goes on until it parks again. Elsewhere (on a request), the run
+// finds the event when it is answered.
+func (w *World) hear(p *proc, ev watch.Event) {
+	// The wait is called off before the event is sent: the run's goroutine wakes at the send.
+	waiting := p.wait != nil && p.d.Events.Tapped()
+	if waiting {
+		p.wait.gone = true
+		p.wait = nil
+	}
+	p.d.Events.Send(ev)
+	if waiting {
+		w.awaitPark()
+		return
+	}
+	w.poke(p)
 }
 
 // release delivers what p's held watches saw, for each watch no longer held.

@@ -53,6 +53,11 @@ type Events struct {
 	mu      sync.Mutex
 	pending []Event
 	wake    chan struct{}
+	// taps hear every event sent, beside the evaluation (see Tap).
+	taps []*Tap
+	// reading says, of each watch that feeds these events, whether it reads what it watches now
+	// (see Reading): one that fails, or has not started, would not send what changed.
+	reading map[string]bool
 }
 
 // NewEvents returns an empty queue.
@@ -73,9 +78,17 @@ func (e *Events) Send(ev Event) {
 	if len(e.pending) < MaxPending {
 		e.pending = append(e.pending, ev)
 	}
+	for _, t := range e.taps {
+		t.hear(ev.Source)
+	}
 	e.mu.Unlock()
+	signal(e.wake)
+}
+
+// signal makes wake ready, without blocking.
+func signal(wake chan struct{}) {
 	select {
-	case e.wake <- struct{}{}:
+	case wake <- struct{}{}:
 	default:
 	}
 }

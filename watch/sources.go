@@ -34,14 +34,18 @@ type sink interface{ Send(Event) }
 // follow calls next until ctx ends and sends what it returns, except the first result: ready
 // is called after the first attempt, and the evaluation that follows readiness reads the state
 // itself. A recovery after failures sends an event too, since anything may have changed while
-// the source was blind.
-func follow(ctx context.Context, name string, events sink, log *slog.Logger, retry Retry, ready func(), next func(context.Context) (Event, error)) error {
+// the source was blind. events hears whether the watch reads, from before its first read until
+// it ends.
+func follow(ctx context.Context, name string, events *Events, log *slog.Logger, retry Retry, ready func(), next func(context.Context) (Event, error)) error {
 	first := true
+	events.Reading(name, false)
+	defer events.Gone(name)
 	return Retrying(ctx, name, log, retry, func(ctx context.Context) (bool, error) {
 		ev, err := next(ctx)
 		if ctx.Err() != nil {
 			return true, nil
 		}
+		events.Reading(name, err == nil)
 		if first {
 			first = false
 			ready()
@@ -318,11 +322,19 @@ type Delayed struct {
 
 // Run waits for Delay, then runs the source until ctx ends.
 func (d Delayed) Run(ctx context.Context, events *Events, ready func()) error {
+	// Until it has read its state, it watches nothing: a run that waits on what the watches
+	// report cannot rely on them (see Events.Watching).
+	name := fmt.Sprintf("delayed source %p", &d)
+	events.Reading(name, false)
+	defer events.Gone(name)
 	ready()
 	select {
 	case <-ctx.Done():
 		return nil
 	case <-time.After(d.Delay):
 	}
-	return d.Source.Run(ctx, events, func() { events.Send(Event{Source: SourceStart}) })
+	return d.Source.Run(ctx, events, func() {
+		events.Gone(name)
+		events.Send(Event{Source: SourceStart})
+	})
 }

@@ -311,3 +311,32 @@ func TestDaemonWaitsForHealthAfterBoot(t *testing.T) {
 		t.Fatal("lock not released")
 	}
 }
+
+// TestDaemonStaysGreenOnEvents: a daemon staying green looks at what its watches report: a
+// check that fails is heard at its event and stops the run before the lock; a stop flag set
+// while it stays green halts it at the stop key's event.
+func TestDaemonStaysGreenOnEvents(t *testing.T) {
+	n := dev(t)
+	n.agent.RegisterService("galera", []string{"rebootmgr"}, "passing")
+	d := n.startDaemon("--stay-green", "1h")
+	n.put(n.keys().RebootRequired("n1"), "")
+	fleettest.WaitSeen(t, d.Log.Seen(`mode="at each change the watches report"`), "the wait for green, on the watches")
+	if n.get(n.keys().Lock()) != nil {
+		t.Fatal("the lock was taken before the checks stayed green")
+	}
+	start := time.Now()
+	n.agent.SetService("galera", "critical")
+	fleettest.WaitSeen(t, d.Log.Seen("while staying green"), "the failing check heard")
+	t.Logf("check failing to the run stopped: %s", time.Since(start))
+
+	// Passing again, it stays green from the start, until the stop flag.
+	n.agent.SetService("galera", "passing")
+	fleettest.WaitSeen(t, d.Log.SeenN(`mode="at each change the watches report"`, 1), "the wait for green again")
+	start = time.Now()
+	n.put(n.keys().Stop(), "storage maintenance (carol)")
+	fleettest.WaitSeen(t, d.Log.Seen("halted"), "the halt")
+	t.Logf("stop key to halt: %s", time.Since(start))
+	if n.get(n.keys().Lock()) != nil || n.rebootCount() != 0 {
+		t.Fatal("rebooted or took the lock")
+	}
+}
