@@ -57,7 +57,9 @@ func (w *World) schedule(plan []fault) {
 // apply does f to n, and schedules its undoing.
 func (w *World) apply(f fault, n *node) {
 	w.faults++
-	if until := w.sched.now.Add(f.lasts); f.kind != "unlock" && until.After(n.trouble) {
+	// An operator's command is no trouble of the node the plan put it on: every node reads it.
+	operator := f.kind == "unlock" || f.kind == "stop" || f.kind == "group-stop" || f.kind == "limit"
+	if until := w.sched.now.Add(f.lasts); !operator && until.After(n.trouble) {
 		n.trouble = until
 	}
 	later := func(what string, undo func()) {

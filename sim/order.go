@@ -109,7 +109,9 @@ func (w *World) handOffBound() time.Duration {
 // not answer, further into the queue with each pass, so the first live node behind them hears
 // of it within a few passes however many they are (docs/design.md, "Answers and passes"). A
 // place an operator gave back or opened (unlock, limit) has no daemon to pass: its dead nodes
-// hold it for their turn (lock.QueueGrace), as do those of a releaser that died or was troubled.
+// hold it for their turn (lock.QueueGrace), as do those of a releaser that died or was troubled,
+// and nodes whose daemons went after the place was given back (not among those it waited for
+// then: the releaser's passes follow the nodes it woke).
 func (w *World) checkHandOffs(group string, released []string) {
 	st, ok := w.chk.stalls[group]
 	if ok && !st.reported && w.sched.now.Sub(st.since) > w.handOffBound() && w.stillLive(st) {
@@ -121,7 +123,7 @@ func (w *World) checkHandOffs(group string, released []string) {
 	switch {
 	case l == nil:
 		delete(w.chk.stalls, group)
-	case ok && st.node == l.name && st.gen == l.proc.gen:
+	case ok && st.node == l.name && st.gen == l.proc.gen && subset(dead, st.dead):
 	case len(released) == 1 && !w.chk.operator:
 		r := w.byName[released[0]]
 		if r == nil || r.proc == nil || r.host {
@@ -213,4 +215,14 @@ func (w *World) zoneOf(name string) string {
 		return n.zone
 	}
 	return ""
+}
+
+// subset says whether every name of a is in b.
+func subset(a, b []string) bool {
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
 }
