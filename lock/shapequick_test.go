@@ -1,7 +1,9 @@
 package lock
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 )
@@ -89,5 +91,36 @@ func BenchmarkDecodeQueue(b *testing.B) {
 		if _, err := DecodeQueue(data); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestStoredNodes: the nodes of a queue as stored are those its record, read back, holds.
+func TestStoredNodes(t *testing.T) {
+	var whole Queue
+	for i := range 3000 {
+		whole.Entries = append(whole.Entries, QueueEntry{Node: fmt.Sprintf("n%04d", i), Since: time.Unix(int64(i), 0).UTC()})
+	}
+	for _, tt := range []struct {
+		name string
+		q    Queue
+	}{
+		{"empty", Queue{}},
+		{"a few", Queue{Entries: []QueueEntry{{Node: "a"}, {Node: "b", Blocked: ForRoom}}}},
+		{"a name not UTF-8", Queue{Entries: []QueueEntry{{Node: "a\xff"}, {Node: "b"}}}},
+		{"beyond its bound", whole},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			data, err := tt.q.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stored Queue
+			if err := json.Unmarshal(data, &stored); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := storedNodes(tt.q), nodesOf(stored.Entries); !maps.Equal(got, want) {
+				t.Errorf("stored nodes %v, want %v", got, want)
+			}
+		})
 	}
 }
