@@ -100,6 +100,14 @@ func jsonFields(t reflect.Type) []string {
 // object in it may give a field twice, and every field must be one the shape s has, spelled as
 // Encode spells it.
 func checkShape(data []byte, s *shape) error {
+	if quickShape(data, s) {
+		return nil
+	}
+	return walkShape(data, s)
+}
+
+// walkShape is checkShape token by token, with the error it finds.
+func walkShape(data []byte, s *shape) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	tok, err := dec.Token()

@@ -3,6 +3,7 @@ package lock
 import (
 	"encoding/json"
 	"slices"
+	"unicode/utf8"
 )
 
 // PlanQueue is how want, a change of the queue read as record rec and asks (see Merged), is
@@ -129,9 +130,14 @@ func sameEntry(a, b QueueEntry) bool {
 
 // storedNodes are the nodes of q as stored: all of them, but those cut by its bound.
 func storedNodes(q Queue) map[string]bool {
-	data, err := q.Encode()
+	data, whole, err := q.encode()
 	if err != nil {
 		return map[string]bool{}
+	}
+	if whole && !slices.ContainsFunc(q.Entries, func(e QueueEntry) bool { return !utf8.ValidString(e.Node) }) {
+		// Stored whole, and every name as it is (JSON spells anew only what is not UTF-8):
+		// no need to read it back.
+		return nodesOf(q.Entries)
 	}
 	var stored Queue
 	if json.Unmarshal(data, &stored) != nil {

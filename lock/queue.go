@@ -71,6 +71,12 @@ func DecodeQueue(data []byte) (Queue, error) {
 // (The store writes into the record no more than fits: the rest of a long queue waits in its
 // asks, see PlanQueue.)
 func (q Queue) Encode() ([]byte, error) {
+	data, _, err := q.encode()
+	return data, err
+}
+
+// encode is Encode, and whether the record holds every entry.
+func (q Queue) encode() ([]byte, bool, error) {
 	if q.Version == 0 {
 		q.Version = Version
 	}
@@ -79,7 +85,7 @@ func (q Queue) Encode() ([]byte, error) {
 	}
 	data, err := json.Marshal(q)
 	if err != nil || len(data) <= MaxQueueBytes {
-		return data, err
+		return data, true, err
 	}
 	q.Entries = slices.Clone(q.Entries)
 	size := len(data)
@@ -91,7 +97,8 @@ func (q Queue) Encode() ([]byte, error) {
 			}
 		}
 	}
-	return json.Marshal(q)
+	data, err = json.Marshal(q)
+	return data, false, err
 }
 
 // Place is node's index in the queue, and whether it is in it.

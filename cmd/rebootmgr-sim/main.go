@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -20,6 +21,12 @@ import (
 )
 
 func main() {
+	if os.Getenv("GOGC") == "" {
+		// A run keeps little alive beside what it allocates (every daemon decodes every answer
+		// it reads): collecting four times less often spends memory a machine has to save a
+		// tenth of the CPU. The trace does not depend on it.
+		debug.SetGCPercent(400)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -329,25 +329,37 @@ func (m *Model) healthService(c *Call, service string, fl *filter) endpoint {
 
 // healthEntries encodes the entries of /v1/health/service/NAME.
 func (m *Model) healthEntries(c *Call, service string, fl *filter, passing bool) reply {
-	out := []*serviceEntry{}
+	// As json.Marshal of the entries: each entry's JSON, between brackets, after commas.
+	out := []byte{'['}
+	var err error
 	m.instances(service, func(n *cnode, s *cservice) {
-		if !nodeMetaOK(c, n) || !tagOK(c, s) || !(*fl)(serviceEntryFields(n, s)) {
+		if err != nil || !nodeMetaOK(c, n) || !tagOK(c, s) || !(*fl)(serviceEntryFields(n, s)) {
 			return
 		}
-		e := &serviceEntry{Node: apiNode(n), Service: agentService(s), Checks: []*checkJSON{}}
+		var checks []*ccheck
 		allPassing := true
 		for _, chk := range sortedChecks(n) {
 			if chk.serviceID == "" || chk.serviceID == s.id {
-				e.Checks = append(e.Checks, healthCheck(n, chk))
+				checks = append(checks, chk)
 				allPassing = allPassing && chk.status == api.HealthPassing
 			}
 		}
 		if passing && !allPassing {
 			return
 		}
-		out = append(out, e)
+		var e []byte
+		if e, err = m.answers.entryJSON(n, s, checks); err != nil {
+			return
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = append(out, e...)
 	})
-	return jsonReply(out)
+	if err != nil {
+		return textReply(http.StatusInternalServerError, err.Error())
+	}
+	return reply{status: http.StatusOK, body: append(out, ']')}
 }
 
 // healthChecks is /v1/health/node/NODE, /v1/health/state/STATE ("any" for all) and
