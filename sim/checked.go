@@ -8,10 +8,8 @@ import (
 // hand-offs (order.go), the deadlines a group is stopped on (deadline.go), the zones (zones.go)
 // and the daemons' rate of requests (rate.go).
 type checked struct {
-	// holders are each group's lock's holders at its last write (its queue: World.queues), and
-	// sizes how many nodes each group has.
+	// holders are each group's lock's holders at its last write (its queue: World.queues).
 	holders map[string][]string
-	sizes   map[string]int
 	// stalls are the groups whose free place waits for dead nodes at the front of the queue
 	// while a live node waits behind them (see checkHandOffs).
 	stalls map[string]stall
@@ -34,7 +32,7 @@ type checked struct {
 
 func newChecked() checked {
 	return checked{
-		sizes: map[string]int{}, holders: map[string][]string{}, stalls: map[string]stall{},
+		holders: map[string][]string{}, stalls: map[string]stall{},
 		rebootAt: map[string]time.Time{}, limitAt: map[string]time.Time{}, requests: map[string]int{},
 		flood: map[string]bool{}, released: map[string][]string{},
 	}

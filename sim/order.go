@@ -160,7 +160,7 @@ func (w *World) behindDead(group string) (*node, []string) {
 		return nil, nil
 	}
 	rec := w.locks[group]
-	if lock.Free(rec, l, w.groupSize(group)) == 0 || w.stopped(group) {
+	if lock.Free(rec, l, len(w.byGroup[group])) == 0 || w.stopped(group) {
 		return nil, nil
 	}
 	q := w.queues[group]
@@ -189,16 +189,6 @@ func (w *World) behindDead(group string) (*node, []string) {
 		return nil, nil
 	}
 	return first, dead
-}
-
-// groupSize is how many nodes group has (its machines less its FleetLock hosts), counted once.
-func (w *World) groupSize(group string) int {
-	n, ok := w.chk.sizes[group]
-	if !ok {
-		n = len(w.groupNodes(group))
-		w.chk.sizes[group] = n
-	}
-	return n
 }
 
 // stopped says whether the fleet's stop flag or group's is set.

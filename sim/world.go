@@ -225,11 +225,10 @@ func (w *World) log(node, format string, args ...any) {
 
 // groupNodes are the nodes of group, by name.
 func (w *World) groupNodes(group string) []*node {
-	var out []*node
-	for _, n := range w.nodes {
-		if n.group == group {
-			out = append(out, n)
-		}
+	idx := w.byGroup[group]
+	out := make([]*node, len(idx))
+	for i, j := range idx {
+		out[i] = w.nodes[j]
 	}
 	return out
 }
