@@ -33,20 +33,24 @@ type state struct {
 	queued bool
 	// inFlight are the reboots in flight it counted (see pipeline.NoneLanded).
 	inFlight []string
+	// groupInFlight are its group's nodes that held a place when it last read its group's lock
+	// (nil: it did not read it).
+	groupInFlight []string
 }
 
 // stateAfter is the state a run that ended with res and err leaves; turn says that it waits for
 // its turn in the queue, its watches of the lock held (see Daemon.Silent).
 func stateAfter(res pipeline.Result, err error, turn bool) state {
 	return state{
-		idle:        err == nil && res.Outcome == pipeline.NothingToDo,
-		waitingTurn: turn,
-		health:      errors.Is(err, ending.ErrUnhealthy),
-		forLock:     errors.Is(err, ending.ErrLockHeld),
-		yielding:    errors.Is(err, lock.ErrYields),
-		working:     pipeline.Working(err),
-		queued:      res.Seen.Queued,
-		inFlight:    res.Seen.InFlight,
+		idle:          err == nil && res.Outcome == pipeline.NothingToDo,
+		waitingTurn:   turn,
+		health:        errors.Is(err, ending.ErrUnhealthy),
+		forLock:       errors.Is(err, ending.ErrLockHeld),
+		yielding:      errors.Is(err, lock.ErrYields),
+		working:       pipeline.Working(err),
+		queued:        res.Seen.Queued,
+		inFlight:      res.Seen.InFlight,
+		groupInFlight: holderNodes(res.Seen.Lock),
 	}
 }
 
@@ -62,10 +66,13 @@ const (
 	run
 	// keep: the look at the lock stands for a run: its result is the node's.
 	keep
+	// turnLook: a look at the lock at a tick, for a node waiting for its turn, whose result
+	// afterTurnLook judges.
+	turnLook
 )
 
 func (a action) String() string {
-	return [...]string{"skip", "look", "run", "keep"}[a]
+	return [...]string{"skip", "look", "run", "keep", "turnLook"}[a]
 }
 
 // decide says what a batch of events calls for in state s, and why (for the log; "" for no
@@ -78,6 +85,10 @@ func decide(s state, evs []watch.Event) (action, string) {
 		// Nothing asks this node to reboot, and it holds no place: another node's lock, limit,
 		// queue or holders, or the health of its services, changed.
 		return skip, "idle, and only the locks or health changed: not evaluating"
+	case s.waitingTurn && slices.ContainsFunc(evs, isTick) && onlyFrom(evs, watch.SourceTick, watch.SourceLock, watch.SourceHolders, watch.SourcePython, watch.SourceHealth, watch.SourceClaims):
+		// The tick stands in for a wake lost (a daemon that gave a place back and was gone
+		// before it told anyone): the queue alone says whether one could have been this node's.
+		return turnLook, "waiting for its turn in the group's queue, at its tick: looking at the queue"
 	case s.waitingTurn && onlyFrom(evs, watch.SourceLock, watch.SourceHolders, watch.SourcePython, watch.SourceHealth, watch.SourceClaims):
 		// Held watches say once what changed since they were held: this node hears of a place
 		// from its turn key.
@@ -120,6 +131,47 @@ func afterLook(s state, res pipeline.Result, err error) (action, string) {
 	// Still held (the status follows the holder), or trouble: the look is the node's result.
 	return keep, "the lock is still held, or could not be read: the look stands for a run"
 }
+
+// afterTurnLook says what a look at the lock at a tick leaves to do for a node waiting for its
+// turn in state s, given what the look found. The tick stands in for a wake that was lost: the
+// node runs whole only where a hand-off would have told it, or where it could take a place now,
+// and where the look cannot say (the lock unread, a holder past its deadline, its entry gone or
+// blocked otherwise). Every other node of the queue waits on: a place opening tells it.
+func afterTurnLook(s state, res pipeline.Result, err error) (action, string) {
+	seen := res.Seen
+	switch {
+	case err != nil && ending.Sentinel(err) == nil:
+		return run, "waiting for its turn, and its group's lock could not be read at its tick: evaluating"
+	case seen.Overdue:
+		return run, "waiting for its turn, and a holder is past its deadline: evaluating"
+	case seen.Standing != pipeline.QueuedReady && seen.Standing != pipeline.QueuedForRoom:
+		return run, "waiting for its turn, and its entry in the queue is gone or blocked: evaluating"
+	case seen.Front:
+		return run, "waiting for its turn, and at its tick it is among the first of the queue a place goes to: evaluating"
+	case err != nil:
+		return skip, "waiting for its turn, and at its tick no place is its: not evaluating"
+	case seen.Standing == pipeline.QueuedReady:
+		return run, "waiting for its turn, and at its tick a place is free for it: evaluating"
+	case s.groupInFlight == nil || seen.Lock == nil || len(seen.Lock.Holders) < len(s.groupInFlight):
+		return run, "waiting for its group's reboots in flight, and fewer are in flight than when it was held back: evaluating"
+	}
+	return skip, "waiting for its group's reboots in flight, no fewer are in flight, and a place opening tells the first of the queue: not evaluating"
+}
+
+// holderNodes are the nodes holding a place in rec (nil when rec is nil).
+func holderNodes(rec *lock.Record) []string {
+	if rec == nil {
+		return nil
+	}
+	out := make([]string, 0, len(rec.Holders))
+	for _, h := range rec.Holders {
+		out = append(out, h.Node)
+	}
+	return out
+}
+
+// isTick says whether ev is the daemon's tick.
+func isTick(ev watch.Event) bool { return ev.Source == watch.SourceTick }
 
 // holds says which of the watches a node does not need as it is are held (see Daemon.Quiet),
 // and what its health watches do.

@@ -88,7 +88,8 @@ func TestDecide(t *testing.T) {
 		{"turn: its turn key gives it a place", waitingTurn, from(turnEv), run, "evaluating"},
 		{"turn: told to look", waitingTurn, from(lookEv), look, "looking at the lock alone"},
 		{"turn: the limit (not held)", waitingTurn, from(limitEv), look, "looking at the lock alone"},
-		{"turn: the tick", waitingTurn, from(lockEv, tickEv), run, "evaluating"},
+		{"turn: the tick", waitingTurn, from(lockEv, tickEv), turnLook, "at its tick: looking at the queue"},
+		{"turn: the tick, and its request", waitingTurn, from(tickEv, triggerEv), run, "evaluating"},
 
 		// Only holders' events, and waiting for neither health nor the lock.
 		{"not now: holders", notNow, from(holdersEv), skip, "holders"},
@@ -154,6 +155,51 @@ func TestAfterLook(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got, why := afterLook(tt.s, tt.res, tt.err); got != tt.want {
 				t.Fatalf("afterLook = %s (%q), want %s", got, why, tt.want)
+			}
+		})
+	}
+}
+
+// TestAfterTurnLook: at its tick, a node waiting for its turn runs whole only where a wake lost
+// could have been its, or where the look cannot say; the rest of the queue waits to be told.
+func TestAfterTurnLook(t *testing.T) {
+	look := func(st pipeline.Standing, front bool, holders ...string) pipeline.Result {
+		rec := lock.Record{}
+		for _, h := range holders {
+			rec.Holders = append(rec.Holders, lock.Holder{Node: h})
+		}
+		return pipeline.Result{Seen: pipeline.Seen{Standing: st, Front: front, Lock: &rec}}
+	}
+	forRoom := state{waitingTurn: true, health: true, queued: true, groupInFlight: []string{"n7", "n8"}}
+	queued := fmt.Errorf("%w: %w", ending.ErrLockHeld, lock.ErrQueued)
+	trouble := errors.New("consul unreachable")
+	overdue := look(pipeline.QueuedReady, false, "n7")
+	overdue.Seen.Overdue = true
+	tests := []struct {
+		name string
+		s    state
+		res  pipeline.Result
+		err  error
+		want action
+	}{
+		{"the look failed", waitingTurn, look(pipeline.QueuedReady, false), trouble, run},
+		{"a holder past its deadline", waitingTurn, overdue, nil, run},
+		{"out of the queue", waitingTurn, look(pipeline.NotQueued, false), queued, run},
+		{"marked as having missed its turn", waitingTurn, look(pipeline.QueuedBlocked, false), queued, run},
+		{"ready, at the front", waitingTurn, look(pipeline.QueuedReady, true), queued, run},
+		{"ready, a place free for it", waitingTurn, look(pipeline.QueuedReady, false), nil, run},
+		{"ready, nodes before it go first", waitingTurn, look(pipeline.QueuedReady, false), queued, skip},
+		{"for room, at the front", forRoom, look(pipeline.QueuedForRoom, true, "n7", "n8"), nil, run},
+		{"for room, as many in flight", forRoom, look(pipeline.QueuedForRoom, false, "n7", "n9"), nil, skip},
+		{"for room, more in flight", forRoom, look(pipeline.QueuedForRoom, false, "n7", "n8", "n9"), nil, skip},
+		{"for room, fewer in flight", forRoom, look(pipeline.QueuedForRoom, false, "n9"), nil, run},
+		{"for room, none counted before", state{waitingTurn: true, health: true, queued: true}, look(pipeline.QueuedForRoom, false, "n7"), nil, run},
+		{"for room, no place free", forRoom, look(pipeline.QueuedForRoom, false), queued, skip},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got, why := afterTurnLook(tt.s, tt.res, tt.err); got != tt.want {
+				t.Fatalf("afterTurnLook = %s (%q), want %s", got, why, tt.want)
 			}
 		})
 	}

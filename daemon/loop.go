@@ -103,8 +103,8 @@ func (l *loop) handle(ctx context.Context, w wake) step {
 	d.logEvaluation(evs, why)
 	var res pipeline.Result
 	var err error
-	if act == look {
-		act, res, err = l.look(ctx)
+	if act == look || act == turnLook {
+		act, res, err = l.look(ctx, act)
 	}
 	switch act {
 	case skip:
@@ -205,9 +205,12 @@ func (l *loop) settle(ctx context.Context, res pipeline.Result, err error) (rebo
 }
 
 // look looks at the lock alone, and says what that leaves to do (see afterLook).
-func (l *loop) look(ctx context.Context) (action, pipeline.Result, error) {
+func (l *loop) look(ctx context.Context, kind action) (action, pipeline.Result, error) {
 	res, err := l.d.Pipeline.LookAtLock(ctx)
 	act, why := afterLook(l.s, res, err)
+	if kind == turnLook {
+		act, why = afterTurnLook(l.s, res, err)
+	}
 	if act == skip {
 		l.recheck(res.Recheck)
 	}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/rebootmgr/rebootmgr/ending"
 	"github.com/rebootmgr/rebootmgr/lock"
@@ -105,7 +106,10 @@ func (p *Pipeline) LookAtLock(ctx context.Context) (Result, error) {
 	res := Result{Recheck: v.Lock.NextDeadline(now, v.Sightings)}
 	res.Seen.sawView(v, p.Node)
 	res.Seen.Queued = v.Queue.Ready(p.Node)
+	res.Seen.Standing = standingIn(v.Queue, p.Node)
+	res.Seen.Front = slices.Contains(v.Queue.Front(v.Lock, v.Limit, v.GroupNodes, v.Zones), p.Node)
 	if len(v.Lock.Overdue(now, v.Sightings)) > 0 {
+		res.Seen.Overdue = true
 		return res, nil
 	}
 	err = p.lockFree(v)

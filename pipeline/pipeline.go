@@ -265,6 +265,41 @@ type Seen struct {
 	// Woke are the entries of the nodes the run's writes told that a place is theirs to look at,
 	// as written then: each must answer within lock.AnswerWithin (see place.PassTurns).
 	Woke []lock.QueueEntry
+	// Standing is how the node stands in its group's queue on the View a look at the lock read
+	// (see LookAtLock), and Front whether it is among the nodes a place opening goes to there
+	// (lock.Queue.Front); Overdue, that a holder is past its deadline there. Runs leave them
+	// unset.
+	Standing Standing
+	Front    bool
+	Overdue  bool
+}
+
+// Standing is how a node stands in its group's queue.
+type Standing int
+
+const (
+	// NotQueued: it is not in the queue.
+	NotQueued Standing = iota
+	// QueuedReady: it waits, not blocked (lock.Queue.Ready).
+	QueuedReady
+	// QueuedForRoom: it waits for its group's reboots in flight (lock.ForRoom).
+	QueuedForRoom
+	// QueuedBlocked: its entry is blocked otherwise (its own gates, a turn it missed).
+	QueuedBlocked
+)
+
+// standingIn is how node stands in q.
+func standingIn(q lock.Queue, node string) Standing {
+	i, ok := q.Place(node)
+	switch {
+	case !ok:
+		return NotQueued
+	case q.Entries[i].Blocked == "":
+		return QueuedReady
+	case q.Entries[i].Blocked == lock.ForRoom:
+		return QueuedForRoom
+	}
+	return QueuedBlocked
 }
 
 // saw keeps the lock record the run last read or wrote.

@@ -11,10 +11,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rebootmgr/rebootmgr/sim"
@@ -179,7 +181,8 @@ func parseDrop(s string) (map[int]bool, error) {
 	return drop, nil
 }
 
-// profile writes a CPU profile to path until stop.
+// profile writes a CPU profile to path until stop. A run interrupted (SIGINT, SIGTERM) still
+// leaves its profile whole: a long run is often profiled for its first minutes only.
 func profile(path string) (stop func(), err error) {
 	f, err := os.Create(path)
 	if err != nil {
@@ -189,7 +192,16 @@ func profile(path string) (stop func(), err error) {
 		f.Close()
 		return nil, err
 	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		if _, ok := <-sigs; ok {
+			pprof.StopCPUProfile()
+			f.Close()
+			os.Exit(130)
+		}
+	}()
+	return func() { signal.Stop(sigs); close(sigs); pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // shrink leaves out every fault of a failing run it can, and says how to replay what is left.
