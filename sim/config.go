@@ -2,6 +2,8 @@ package sim
 
 import (
 	"io"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -37,7 +39,8 @@ type Config struct {
 	// ServerJumps are jumps of the FleetLock server's clock, beside the plan's faults: each By,
 	// At after the start.
 	ServerJumps []Jump
-	// Limit is each group's limit as its key holds it ("2", "auto", "10%", "2 per-zone=1").
+	// Limit is each group's limit as its key holds it ("2", "auto", "10%", "2 per-zone=1"), or
+	// several, comma-separated, that the groups take in turn (g1 the first, g2 the second, …).
 	Limit string
 	// MaxFailing is the max_failing of each group's own service.
 	MaxFailing int
@@ -98,6 +101,25 @@ func (c Config) withDefaults() Config {
 		c.MaxSkew = 0
 	}
 	return c
+}
+
+// Limits are the forms of limit the groups take in turn (see Limit).
+func (c Config) Limits() []string {
+	forms := strings.Split(c.Limit, ",")
+	for i := range forms {
+		forms[i] = strings.TrimSpace(forms[i])
+	}
+	return forms
+}
+
+// LimitOf is the limit group (g1, g2, …) starts with.
+func (c Config) LimitOf(group string) string {
+	forms := c.Limits()
+	n, err := strconv.Atoi(strings.TrimPrefix(group, "g"))
+	if err != nil || n < 1 {
+		return forms[0]
+	}
+	return forms[(n-1)%len(forms)]
 }
 
 // Jump is a jump of a clock By, At after the start.

@@ -164,7 +164,8 @@ func (w *World) operator(f fault, n *node, say func(string, ...any), later func(
 		}
 		say("an operator sets %s's limit to %q for %s, %s", n.group, limit, f.lasts, how)
 		set(n.group, limit)
-		later(n.group+"'s limit back to "+w.cfg.Limit, func() { set(n.group, w.cfg.Limit) })
+		back := w.cfg.LimitOf(n.group)
+		later(n.group+"'s limit back to "+back, func() { set(n.group, back) })
 	case "unlock":
 		w.unlock(n, say)
 	case "disable":

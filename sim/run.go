@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -118,17 +119,21 @@ func (w *World) Run() Result {
 	}
 }
 
-// bound is how long a roll may take: the faults' time, then each group's nodes a limit's
-// places at a time (one, for a limit of no fixed number), each a reboot, a place's hand-off
+// bound is how long a roll may take: the faults' time, then each group's nodes the fewest
+// places of its limits' forms at a time (one, for a limit of no fixed number), each a reboot, a place's hand-off
 // and its answer, and the daemons' tick twice over for what only a tick sees.
 func (w *World) bound() time.Duration {
 	if w.cfg.Budget > 0 {
 		return w.cfg.Budget
 	}
 	perGroup := (w.cfg.Nodes + w.cfg.Groups - 1) / w.cfg.Groups
-	places := 1
-	if l, err := lock.ParseLimit(w.cfg.Limit); err == nil && l.N > 0 {
-		places = l.N
+	places := math.MaxInt
+	for _, form := range w.cfg.Limits() {
+		n := 1
+		if l, err := lock.ParseLimit(form); err == nil && l.N > 0 {
+			n = l.N
+		}
+		places = min(places, n)
 	}
 	rounds := (perGroup + places - 1) / places
 	each := w.cfg.RebootTime*3/2 + 2*lock.AnswerWithin + w.cfg.Cooldown + w.cfg.StayGreen + time.Minute

@@ -184,7 +184,8 @@ func (w *World) build() {
 		w.register(n)
 	}
 	for g := range cfg.Groups {
-		w.model.Put(w.keys.GroupLimit(fmt.Sprintf("g%d", g+1)), cfg.Limit)
+		group := fmt.Sprintf("g%d", g+1)
+		w.model.Put(w.keys.GroupLimit(group), cfg.LimitOf(group))
 	}
 	w.addPython()
 	w.addHosts()

@@ -29,3 +29,23 @@ func TestSharedRuleCountsEveryInstance(t *testing.T) {
 		}
 	}
 }
+
+// TestLimitOf: the groups take the forms of --limit in turn.
+func TestLimitOf(t *testing.T) {
+	tests := []struct {
+		limit, group, want string
+	}{
+		{"2", "g1", "2"},
+		{"2", "g7", "2"},
+		{"5, auto,10%", "g1", "5"},
+		{"5, auto,10%", "g2", "auto"},
+		{"5, auto,10%", "g3", "10%"},
+		{"5, auto,10%", "g4", "5"},
+		{"3 per-zone=1,1", "g1", "3 per-zone=1"},
+	}
+	for _, tt := range tests {
+		if got := (Config{Limit: tt.limit}).LimitOf(tt.group); got != tt.want {
+			t.Errorf("Config{Limit: %q}.LimitOf(%q) = %q, want %q", tt.limit, tt.group, got, tt.want)
+		}
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/lock"
 	"github.com/rebootmgr/rebootmgr/sim"
 )
 
@@ -51,7 +52,7 @@ func newFlags(fs *flag.FlagSet) *flags {
 	f.seeds = fs.Int("seeds", 1, "how many seeds to run, from --seed on")
 	fs.IntVar(&cfg.Nodes, "nodes", 12, "nodes in the fleet")
 	fs.IntVar(&cfg.Groups, "groups", 2, "groups the nodes are in")
-	fs.StringVar(&cfg.Limit, "limit", "2", "each group's limit (N, auto, P%, with per-zone=N)")
+	fs.StringVar(&cfg.Limit, "limit", "2", "each group's limit (N, auto, P%, with per-zone=N), or several, comma-separated, that the groups take in turn")
 	fs.IntVar(&cfg.Hosts, "hosts", 0, "FleetLock hosts, asking the FleetLock server for a place as Zincati does")
 	fs.IntVar(&cfg.PythonEvery, "python-every", 0, "every Nth node runs the Python rebootmgr (0.0.32) in place of the daemon (0: none)")
 	fs.BoolVar(&cfg.PythonAgentFaults, "python-agent-faults", false, "let the faults of an agent (restart, leave, refused writes) befall Python nodes too: a Python run they meet may hang, holding its lock")
@@ -101,6 +102,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cfg.Drop, err = parseDrop(*drop); err != nil {
 		fmt.Fprintf(stderr, "rebootmgr-sim: --drop: %v\n", err)
 		return 64
+	}
+	for _, form := range cfg.Limits() {
+		if _, err := lock.ParseLimit(form); err != nil {
+			fmt.Fprintf(stderr, "rebootmgr-sim: --limit: %v\n", err)
+			return 64
+		}
 	}
 	if *verbose {
 		cfg.Verbose = stdout
