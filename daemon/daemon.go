@@ -29,6 +29,9 @@ type Pipeline interface {
 	// LookAtLock is what a node waiting for the lock does when only the lock changed: nil when
 	// a whole run is due (a place is free), else why not, with the time to look again.
 	LookAtLock(ctx context.Context) (pipeline.Result, error)
+	// LookAtQueue is LookAtLock on the queue's front alone: a node waiting for its turn, at its
+	// tick (see pipeline.Pipeline.LookAtQueue).
+	LookAtQueue(ctx context.Context) (pipeline.Result, error)
 	// PassTurns passes over the nodes this daemon woke for a place that did not answer (see
 	// pipeline.PassTurns), and returns whom that woke in turn.
 	PassTurns(ctx context.Context, woke []lock.QueueEntry, more int) ([]lock.QueueEntry, error)

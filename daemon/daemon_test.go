@@ -90,6 +90,11 @@ func (s *scripted) LookAtLock(ctx context.Context) (pipeline.Result, error) {
 	return o.res, o.err
 }
 
+// LookAtQueue is answered as a look at the lock: the script says what the front shows.
+func (s *scripted) LookAtQueue(ctx context.Context) (pipeline.Result, error) {
+	return s.LookAtLock(ctx)
+}
+
 // check waits for the daemon's next lock check and answers it with err, the node still in the
 // queue.
 func (s *scripted) check(t *testing.T, err error) {
@@ -265,6 +270,33 @@ func TestWaitingForTheLockLooksAtTheLockOnly(t *testing.T) {
 			t.Errorf("the status never named %s:\n%s", holder, log)
 		}
 	}
+}
+
+// TestTickOfANodeWaitingForItsTurn: at its tick, a node waiting for its turn looks at the
+// queue's front; it waits on where the front says no place is its, reads the whole queue where
+// the front cannot say, and runs only where that says it may.
+func TestTickOfANodeWaitingForItsTurn(t *testing.T) {
+	d, p, _ := newDaemon(nil)
+	start(t, d)
+	queued := fmt.Errorf("%w: %w", ending.ErrLockHeld, lock.ErrQueued)
+	waiting := outcome{err: queued, res: pipeline.Result{Seen: pipeline.Seen{Queued: true}}}
+	looked := func(partial, front bool) outcome {
+		return outcome{err: queued, res: pipeline.Result{Seen: pipeline.Seen{Queued: true, Standing: pipeline.QueuedReady, Partial: partial, Front: front}}}
+	}
+	tick := watch.Event{Source: watch.SourceTick}
+	p.next(t, waiting)
+
+	d.Events.Send(tick)
+	p.look(t, looked(true, false)) // far back, as the front says: it waits on
+	d.Events.Send(tick)
+	p.look(t, looked(true, true))   // the front cannot say: the whole queue
+	p.look(t, looked(false, false)) // behind the front of the whole queue: it waits on
+	d.Events.Send(tick)
+	p.look(t, looked(true, true))
+	p.look(t, looked(false, true)) // at the front of the whole queue: a run
+	p.next(t, waiting)
+	d.Events.Send(watch.Event{Source: watch.SourceLock})
+	p.none(t) // its held watches: nothing
 }
 
 // TestMalformedTagIsAConfigurationError: a health gate that failed because a rule tag cannot

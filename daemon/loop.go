@@ -206,10 +206,21 @@ func (l *loop) settle(ctx context.Context, res pipeline.Result, err error) (rebo
 
 // look looks at the lock alone, and says what that leaves to do (see afterLook).
 func (l *loop) look(ctx context.Context, kind action) (action, pipeline.Result, error) {
-	res, err := l.d.Pipeline.LookAtLock(ctx)
-	act, why := afterLook(l.s, res, err)
+	var res pipeline.Result
+	var err error
+	var act action
+	var why string
 	if kind == turnLook {
-		act, why = afterTurnLook(l.s, res, err)
+		// The queue's front first: what makes a node far back wait on holds of the whole queue
+		// too; the whole of it is read only where the front says the node might run.
+		res, err = l.d.Pipeline.LookAtQueue(ctx)
+		if act, why = afterTurnLook(l.s, res, err); act == run && res.Seen.Partial {
+			res, err = l.d.Pipeline.LookAtLock(ctx)
+			act, why = afterTurnLook(l.s, res, err)
+		}
+	} else {
+		res, err = l.d.Pipeline.LookAtLock(ctx)
+		act, why = afterLook(l.s, res, err)
 	}
 	if act == skip {
 		l.recheck(res.Recheck)

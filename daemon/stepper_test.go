@@ -28,6 +28,9 @@ func (p *inline) Run(context.Context) (pipeline.Result, error) {
 	return p.results[i], p.errs[i]
 }
 func (p *inline) LookAtLock(context.Context) (pipeline.Result, error) { return pipeline.Result{}, nil }
+func (p *inline) LookAtQueue(context.Context) (pipeline.Result, error) {
+	return pipeline.Result{}, nil
+}
 func (p *inline) PassTurns(context.Context, []lock.QueueEntry, int) ([]lock.QueueEntry, error) {
 	return nil, nil
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rebootmgr/rebootmgr/clip"
 	"github.com/rebootmgr/rebootmgr/lock"
 )
 
@@ -126,6 +127,21 @@ const taskMark = " (rebootmgr, "
 // TaskMark is the disabled mark a task that failed at for reason leaves.
 func TaskMark(reason string, at time.Time) string {
 	return reason + taskMark + at.UTC().Format(time.RFC3339) + ")"
+}
+
+// Disabled is why node, whose disabled mark holds value, does not reboot: ErrDisabled, and
+// ErrDisabledByTask as well for a mark a failed task left. Every check of the mark ends so, so
+// that the gate and the last read before the reboot say the same.
+func Disabled(node, value string) *Error {
+	reason := clip.OneLine(value)
+	if reason == "" {
+		reason = "no reason given"
+	}
+	e := &Error{Gate: ErrDisabled, Msg: fmt.Sprintf("node %s is disabled: %s", node, reason)}
+	if DisabledByTask(value) {
+		e.Err = ErrDisabledByTask
+	}
+	return e
 }
 
 // DisabledByTask says whether a disabled mark's value is one rebootmgr wrote when a task

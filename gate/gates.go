@@ -144,15 +144,7 @@ func judgeDisabled(s *State) Verdict {
 	if !f.Set {
 		return pass("not disabled")
 	}
-	reason := clip.OneLine(f.Value)
-	if reason == "" {
-		reason = "no reason given"
-	}
-	e := &ending.Error{Gate: ending.ErrDisabled, Msg: fmt.Sprintf("node %s is disabled: %s", s.Node, reason)}
-	if ending.DisabledByTask(f.Value) {
-		e.Err = ending.ErrDisabledByTask
-	}
-	return failShort(e, orNone(f.Value), "disabled: "+orNone(f.Value))
+	return failShort(ending.Disabled(s.Node, f.Value), orNone(f.Value), "disabled: "+orNone(f.Value))
 }
 
 func judgeWindow(s *State) Verdict {

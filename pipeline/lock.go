@@ -106,6 +106,7 @@ func (p *Pipeline) LookAtLock(ctx context.Context) (Result, error) {
 	res := Result{Recheck: v.Lock.NextDeadline(now, v.Sightings)}
 	res.Seen.sawView(v, p.Node)
 	res.Seen.Queued = v.Queue.Ready(p.Node)
+	res.Seen.Partial = v.Partial
 	res.Seen.Standing = standingIn(v.Queue, p.Node)
 	res.Seen.Front = slices.Contains(v.Queue.Front(v.Lock, v.Limit, v.GroupNodes, v.Zones), p.Node)
 	if len(v.Lock.Overdue(now, v.Sightings)) > 0 {
@@ -115,6 +116,15 @@ func (p *Pipeline) LookAtLock(ctx context.Context) (Result, error) {
 	err = p.lockFree(v)
 	res.Recheck = earliest(res.Recheck, ending.Until(err))
 	return res, err
+}
+
+// LookAtQueue is LookAtLock on a View of the queue's front alone (place.FrontOnly): what a node
+// waiting for its turn reads at its tick, whatever the group's size. Its Result says so
+// (Seen.Partial): the node's own entry, the lock and the holders are as stored; that the node is
+// not at the front, or that nodes before it go first, holds of the whole queue too; the
+// contrary is known only from the whole View (LookAtLock).
+func (p *Pipeline) LookAtQueue(ctx context.Context) (Result, error) {
+	return p.LookAtLock(place.FrontOnly(ctx, p.Node))
 }
 
 // holder returns this node's entry in the lock, or ending.ErrLockLost.
@@ -147,12 +157,14 @@ func (p *Pipeline) updateHolder(ctx context.Context, update func(lock.Holder) lo
 	return out, err
 }
 
-// beginReboot moves this node's entry to phase rebooting, then reads the stop flags, the lock,
-// the limit and the Python rebootmgr's keys once more: that read is the last thing before the
-// reboot command. A stop flag, a limit lowered below the group's reboots, a Python holder or a
-// lost place found then (or before the write) puts the entry back to preparing: the node keeps
-// its place and does not reboot.
+// beginReboot moves this node's entry to phase rebooting, then reads the stop flags, the node's
+// disabled mark, the lock, the limit and the Python rebootmgr's keys once more, in one read:
+// that read is the last thing before the reboot command. A stop flag, the node disabled, a limit
+// lowered below the group's reboots, a Python holder or a lost place found then (or before the
+// write) puts the entry back to preparing, and the node does not reboot. Its run ends as the
+// gate's would: a node disabled gives its place back, the others keep it.
 func (p *Pipeline) beginReboot(ctx context.Context, update func(lock.Holder) lock.Holder) error {
+	ctx = place.ForNode(ctx, p.Node)
 	_, err := p.changeLock(ctx, func(v place.View) (place.Change, error) {
 		if err := p.mayReboot(v); err != nil {
 			return place.Change{}, err

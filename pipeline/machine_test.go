@@ -305,6 +305,13 @@ func TestGates(t *testing.T) {
 				}
 			}
 		}, ending.ErrStopped, "webhook", true},
+		{"disabled at the reboot's announcement", func(m *machine) {
+			m.notifier = func(kind string) {
+				if kind == pipeline.NotifyRebootStarted {
+					m.store.Put("n1/disabled", "by ops, late")
+				}
+			}
+		}, ending.ErrDisabled, "by ops, late", false},
 		{"limit lowered while preparing", func(m *machine) {
 			m.health.Set(pipelinetest.Service("galera", nil, "n1"))
 			m.store.SetLimit(2)

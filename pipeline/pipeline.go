@@ -272,6 +272,8 @@ type Seen struct {
 	Standing Standing
 	Front    bool
 	Overdue  bool
+	// Partial: the look read the queue's front alone (see LookAtQueue).
+	Partial bool
 }
 
 // Standing is how a node stands in its group's queue.

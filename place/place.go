@@ -335,11 +335,15 @@ func HolderIn(rec lock.Record, node string) (lock.Holder, error) {
 }
 
 // MayReboot says whether h.Node (of zone h.Zone), holding a place, may be rebooting in v (nil),
-// or why not: a stop flag, its place lost, a Python holder, or a limit lowered below the
-// group's reboots (those two keep its place: see ErrWaitInPlace).
+// or why not: a stop flag, the node disabled (where v holds its mark: see ForNode), its place
+// lost, a Python holder, or a limit lowered below the group's reboots (those two keep its place:
+// see ErrWaitInPlace).
 func MayReboot(v View, h lock.Holder) error {
 	if v.Stop.Set {
 		return StopError(v.Stop)
+	}
+	if v.Disabled.Set {
+		return ending.Disabled(h.Node, v.Disabled.Value)
 	}
 	if _, err := HolderIn(v.Lock, h.Node); err != nil {
 		return err

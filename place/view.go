@@ -2,6 +2,7 @@ package place
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -43,7 +44,51 @@ type View struct {
 	// Sightings judges the times other nodes wrote in the records (see lock.Sightings): the
 	// reader's memory, nil for a one-off command.
 	Sightings *lock.Sightings
+	// Disabled is the reader's own disabled mark (rebootmgr's, else the Python rebootmgr's
+	// config), read with the rest for a reader named by ForNode; unset otherwise.
+	Disabled Flag
+	// Partial: Queue holds the queue's record and the reader's own ask alone, not the rest of
+	// the group's asks (see FrontOnly). The asks all stand behind the record, so the reader's
+	// own entry is at least as far back in the whole queue as here: what holds of the nodes
+	// before it here holds there too (Queue.Ahead, Queue.Front), but nothing more. Nothing is
+	// committed against it.
+	Partial bool
 }
+
+// frontOnly and reader are the context keys of FrontOnly and ForNode.
+type (
+	frontOnly struct{}
+	reader    struct{}
+)
+
+// ForNode asks the store to read node's own disabled mark in the same read as the View
+// (View.Disabled): the last read before a reboot judges it with the stop flags, so that a node
+// disabled while it settled and checked again does not reboot.
+func ForNode(ctx context.Context, node string) context.Context {
+	return context.WithValue(ctx, reader{}, node)
+}
+
+// NodeOf is the node ForNode named in ctx, if any.
+func NodeOf(ctx context.Context) (string, bool) {
+	node, ok := ctx.Value(reader{}).(string)
+	return node, ok
+}
+
+// FrontOnly asks the store to read, for node, a View whose queue is the queue's record and
+// node's own ask (View.Partial): what a node waiting far back in a long queue reads at its
+// tick, at a cost the group's size does not change. A store may read the whole View instead.
+func FrontOnly(ctx context.Context, node string) context.Context {
+	return context.WithValue(ctx, frontOnly{}, node)
+}
+
+// FrontFor is the node FrontOnly named in ctx, if any.
+func FrontFor(ctx context.Context) (string, bool) {
+	node, ok := ctx.Value(frontOnly{}).(string)
+	return node, ok
+}
+
+// ErrPartial is a Commit against a View of the queue's front alone (View.Partial).
+var ErrPartial = errors.New("a view of the queue's front alone is never written against: read the whole view")
 
 // Change is what a run writes against a View.
 type Change struct {

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -150,4 +151,68 @@ func n2Rebooting(ctx context.Context, t *testing.T, s subject, t0 time.Time) pla
 	data, _ := rec.Encode()
 	s.put(s.keys.GroupLock(""), string(data))
 	return mustView(ctx, t, s)
+}
+
+// frontContract: a View of the queue's front (place.FrontOnly) holds the queue's record and the
+// reader's own ask, never the other asks, says it is partial, and is never committed against.
+func frontContract(t *testing.T, ctx context.Context, s subject) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	v := n2Rebooting(ctx, t, s, t0)
+	joined(ctx, t, s, v, "n3", t0)
+	joined(ctx, t, s, v, "n4", t0)
+	v1 := mustView(ctx, t, s)
+	if ok, err := s.Commit(ctx, v1, place.ReleaseIn(v1, "n2", t0.Add(time.Minute))); !ok || err != nil {
+		t.Fatalf("release, folding n3 and n4 into the record: %v %v", ok, err)
+	}
+	joined(ctx, t, s, mustView(ctx, t, s), "n5", t0)
+	tests := []struct {
+		node, want string
+	}{
+		{"n5", "n3 n4 n5"},
+		{"n4", "n3 n4"},
+		{"n9", "n3 n4"},
+	}
+	whole := mustView(ctx, t, s)
+	if queueNames(whole.Queue) != "n3 n4 n5" || whole.Partial {
+		t.Fatalf("the whole queue %q (partial %v), want every node, whole", queueNames(whole.Queue), whole.Partial)
+	}
+	for _, tt := range tests {
+		front, err := s.View(place.FrontOnly(ctx, tt.node))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := queueNames(front.Queue); got != tt.want || !front.Partial {
+			t.Errorf("%s's front: queue %q (partial %v), want %q, partial", tt.node, got, front.Partial, tt.want)
+		}
+		if !front.Queue.Freed.Equal(whole.Queue.Freed) || len(front.Lock.Holders) != len(whole.Lock.Holders) {
+			t.Errorf("%s's front: freed %s, %d holders; the whole view's: %s, %d", tt.node, front.Queue.Freed, len(front.Lock.Holders), whole.Queue.Freed, len(whole.Lock.Holders))
+		}
+		left := front.Queue.Leave(tt.node)
+		if ok, err := s.Commit(ctx, front, place.Change{Lock: front.Lock, Queue: &left}); ok || !errors.Is(err, place.ErrPartial) {
+			t.Errorf("a write against %s's front: %v %v, want refused with place.ErrPartial", tt.node, ok, err)
+		}
+	}
+}
+
+// readerContract: a View read for a node (place.ForNode) holds that node's disabled mark, read
+// with the rest; a View read for nobody holds none.
+func readerContract(t *testing.T, ctx context.Context, s subject) {
+	s.put(s.keys.Disabled("n1"), "by ops")
+	tests := []struct {
+		ctx  context.Context
+		want place.Flag
+	}{
+		{place.ForNode(ctx, "n1"), place.Flag{Set: true, Value: "by ops"}},
+		{place.ForNode(ctx, "n2"), place.Flag{}},
+		{ctx, place.Flag{}},
+	}
+	for i, tt := range tests {
+		v, err := s.View(tt.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Disabled.Set != tt.want.Set || v.Disabled.Value != tt.want.Value {
+			t.Errorf("view %d: disabled %+v, want %+v", i, v.Disabled, tt.want)
+		}
+	}
 }

@@ -29,6 +29,9 @@ func (c *Consul) Commit(ctx context.Context, v place.View, ch place.Change) (boo
 	if !ok {
 		return false, errors.New("commit: the view was not read from this store")
 	}
+	if v.Partial {
+		return false, fmt.Errorf("commit: %w", place.ErrPartial)
+	}
 	ops, err := c.changeOps(state, v, ch)
 	if err != nil {
 		return false, err

@@ -353,6 +353,8 @@ func TestStoreContract(t *testing.T) {
 		{"nodes joining the queue at once write their own asks, folded in by the next write of its record", asksContract},
 		{"a fold never takes back a node that left, nor loses one that asked meanwhile", foldContract},
 		{"a node that joined while a release was judged is told of the place it opens", lateJoinContract},
+		{"a view of the queue's front holds its record and the reader's own ask, and is never written against", frontContract},
+		{"a view read for a node holds its disabled mark", readerContract},
 		{"every record is read where the layout keeps it", func(t *testing.T, ctx context.Context, s subject) {
 			t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 			encode := func(r interface{ Encode() ([]byte, error) }) string {

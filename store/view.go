@@ -42,19 +42,44 @@ type viewState struct {
 	asks  []lock.Ask
 }
 
-// View reads the group's lock record, limit and queue (its record and its asks), the fleet's
-// record and the Python rebootmgr's keys in one consistent transaction. A session lock held on a Python lock key, or
+// View reads the group's lock record, limit and queue (its record and its asks, or for
+// place.FrontOnly the reader's own ask alone), the fleet's record and the Python rebootmgr's
+// keys in one consistent transaction. A session lock held on a Python lock key, or
 // a Python marker that rebootmgr did not write, is a Python holder (View.Legacy).
 func (c *Consul) View(ctx context.Context) (place.View, error) {
 	stopKey, groupStopKey, pyStopKey := c.Keys.Stop(), c.Keys.GroupStop(c.Group), c.Keys.PythonGroupStop(c.Group)
 	legacy := c.Keys.LegacyKeys(c.Group)
 	keys := append([]string{c.Keys.GroupLock(c.Group), c.Keys.GroupLimit(c.Group), c.Keys.Holders(), stopKey, groupStopKey, pyStopKey,
 		c.Keys.GroupQueue(c.Group), c.Keys.Claims()}, legacy...)
-	pairs, asks, err := c.getTree(ctx, keys, c.Keys.GroupAsks(c.Group))
+	prefixes := []string{c.Keys.GroupAsks(c.Group)}
+	node, partial := place.FrontFor(ctx)
+	if partial {
+		// The queue's front: its record and the reader's own ask, not every ask of the group.
+		prefixes = nil
+		keys = append(keys, c.Keys.GroupAsk(c.Group, node))
+	}
+	self, named := place.NodeOf(ctx)
+	if named {
+		if err := ValidNode(self); err != nil {
+			return place.View{}, err
+		}
+		keys = append(keys, c.Keys.Disabled(self), c.Keys.PythonConfig(self))
+	}
+	pairs, asks, err := c.getTree(ctx, keys, prefixes...)
 	if err != nil {
 		return place.View{}, err
 	}
-	v := place.View{Group: groupName(c.Group), Legacy: map[string]string{}}
+	if partial {
+		if own := pairs[c.Keys.GroupAsk(c.Group, node)]; own != nil {
+			asks = []*api.KVPair{own}
+		}
+	}
+	v := place.View{Group: groupName(c.Group), Legacy: map[string]string{}, Partial: partial}
+	if named {
+		if v.Disabled = flagOf(pairs[c.Keys.Disabled(self)]); !v.Disabled.Set {
+			v.Disabled = c.pythonDisabledFlag(self, pairs[c.Keys.PythonConfig(self)])
+		}
+	}
 	state := &viewState{index: map[string]uint64{}, markers: map[string]string{}}
 	if state.queue, err = c.Keys.decodeQueueRecord(pairs[c.Keys.GroupQueue(c.Group)]); err != nil {
 		return place.View{}, err

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -435,6 +436,16 @@ func (s *Store) View(ctx context.Context) (place.View, error) {
 	if version.queue, version.asks, err = s.readQueue(); err != nil {
 		return place.View{}, err
 	}
+	if node, named := place.NodeOf(ctx); named {
+		if e, ok := s.kv[disabledKey(node)]; ok {
+			v.Disabled = place.Flag{Set: true, Value: e.value, Key: disabledKey(node)}
+		}
+	}
+	if node, partial := place.FrontFor(ctx); partial {
+		// The queue's front: its record and the reader's own ask (see place.FrontOnly).
+		v.Partial = true
+		version.asks = slices.DeleteFunc(version.asks, func(a lock.Ask) bool { return a.Entry.Node != node })
+	}
 	v.Queue = lock.Merged(version.queue, version.asks)
 	for key, e := range s.kv {
 		if isLegacyKey(key) {
@@ -453,6 +464,9 @@ func (s *Store) Commit(ctx context.Context, v place.View, ch place.Change) (bool
 	version, ok := v.Version.(viewVersion)
 	if !ok {
 		return false, errors.New("commit: the view was not read from this store")
+	}
+	if v.Partial {
+		return false, fmt.Errorf("commit: %w", place.ErrPartial)
 	}
 	woken := place.Woken(v, ch)
 	var applied bool
