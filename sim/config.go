@@ -59,7 +59,8 @@ type Config struct {
 	// Budget is the true time the whole run may take before the nodes still waiting are a
 	// violation of liveness (zero: see Bound).
 	Budget time.Duration
-	// MaxSteps ends a run that has not ended by then, as a violation.
+	// MaxSteps ends a run that has not ended by then, as a violation (5,000,000 when zero, or
+	// 1,000 a node in a fleet larger than that).
 	MaxSteps int
 	// HealthReads makes the daemons' health watches read the model as watch.HealthSource does
 	// (see healthwatch.go), each answer a request counted with its bytes, where they are
@@ -67,6 +68,9 @@ type Config struct {
 	HealthReads bool
 	// Verbose, when set, hears every line of the trace as it is written.
 	Verbose io.Writer
+	// Progress, when set, hears a line of how far the run got every simulated hour: a long run
+	// says that it moves.
+	Progress io.Writer
 	// Drop are the faults of the plan left out (by their number), as shrinking leaves them.
 	Drop map[int]bool
 }
@@ -89,7 +93,7 @@ func (c Config) withDefaults() Config {
 	}
 	def(&c.Waves, 2)
 	def(&c.MaxFailing, 1)
-	def(&c.MaxSteps, 5_000_000)
+	def(&c.MaxSteps, max(5_000_000, 1_000*c.Nodes))
 	if c.Limit == "" {
 		c.Limit = "2"
 	}

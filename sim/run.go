@@ -83,7 +83,12 @@ func (w *World) Run() Result {
 	}
 	bound := w.bound()
 	deadline := epoch.Add(bound)
+	report := epoch.Add(time.Hour)
 	for len(w.violations) == 0 {
+		if w.cfg.Progress != nil && !w.sched.now.Before(report) {
+			fmt.Fprintf(w.cfg.Progress, "sim: at %s: steps=%d reboots=%d requests=%d\n", report.Sub(epoch), w.steps, w.reboots, w.requests())
+			report = report.Add(time.Hour)
+		}
 		if w.done() {
 			break
 		}

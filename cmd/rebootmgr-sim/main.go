@@ -42,6 +42,7 @@ type flags struct {
 	drop, idleSizes   *string
 	cpuProfile        *string
 	verbose, noShrink *bool
+	progress          *bool
 }
 
 // newFlags defines the command's flags on fs.
@@ -71,6 +72,7 @@ func newFlags(fs *flag.FlagSet) *flags {
 	fs.DurationVar(&cfg.StayGreen, "stay-green", 0, "the daemons' --stay-green")
 	f.drop = fs.String("drop", "", "faults to leave out, by number (as a shrunk run prints them)")
 	f.verbose = fs.Bool("v", false, "print every step of the trace as it happens")
+	f.progress = fs.Bool("progress", false, "print to stderr how far a run got every simulated hour")
 	fs.BoolVar(&cfg.StrictTurns, "strict-turns", false, "a node passed over in its queue while its daemon ran is a violation (counted as passed_live otherwise)")
 	f.noShrink = fs.Bool("no-shrink", false, "report a violation as found, without shrinking it")
 	f.cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
@@ -111,6 +113,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if *verbose {
 		cfg.Verbose = stdout
+	}
+	if *f.progress {
+		cfg.Progress = stderr
 	}
 	if cfg.SharedEvery == 0 {
 		cfg.SharedEvery = -1
