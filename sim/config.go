@@ -44,6 +44,10 @@ type Config struct {
 	Limit string
 	// MaxFailing is the max_failing of each group's own service.
 	MaxFailing int
+	// ServiceSize splits each group's own service into services of at most that many of its
+	// nodes, in the order they join the group (0: one service for the whole group), as a large
+	// group's nodes are in cells or racks of their own.
+	ServiceSize int
 	// Faults is how many faults the run injects, spread over FaultTime.
 	Faults    int
 	FaultTime time.Duration
@@ -68,6 +72,9 @@ type Config struct {
 	HealthReads bool
 	// Verbose, when set, hears every line of the trace as it is written.
 	Verbose io.Writer
+	// Reboots, when set, ends the run once that many reboots started, every promise kept so
+	// far: what a join and the first hand-offs cost in a group too large to roll whole.
+	Reboots int
 	// Progress, when set, hears a line of how far the run got every simulated hour: a long run
 	// says that it moves.
 	Progress io.Writer

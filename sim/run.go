@@ -89,7 +89,7 @@ func (w *World) Run() Result {
 			fmt.Fprintf(w.cfg.Progress, "sim: at %s: steps=%d reboots=%d requests=%d\n", report.Sub(epoch), w.steps, w.reboots, w.requests())
 			report = report.Add(time.Hour)
 		}
-		if w.done() {
+		if w.done() || (w.cfg.Reboots > 0 && w.reboots >= w.cfg.Reboots) {
 			break
 		}
 		if w.steps >= w.cfg.MaxSteps {

@@ -159,6 +159,9 @@ func (w *World) build() {
 		}
 		n.offset = time.Duration(w.sched.rng.IntN(int(2*cfg.MaxSkew+1))) - cfg.MaxSkew
 		n.services = []string{"svc-" + n.group}
+		if cfg.ServiceSize > 0 {
+			n.services[0] = fmt.Sprintf("svc-%s-%d", n.group, i/cfg.Groups/cfg.ServiceSize+1)
+		}
 		if cfg.SharedEvery > 0 && i%cfg.SharedEvery == 0 {
 			n.services = append(n.services, "shared")
 			w.shared++

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 )
@@ -47,5 +48,26 @@ func TestLimitOf(t *testing.T) {
 		if got := (Config{Limit: tt.limit}).LimitOf(tt.group); got != tt.want {
 			t.Errorf("Config{Limit: %q}.LimitOf(%q) = %q, want %q", tt.limit, tt.group, got, tt.want)
 		}
+	}
+}
+
+// TestServiceSize: a group's own service is split into services of ServiceSize of its nodes, in
+// the order they join the group.
+func TestServiceSize(t *testing.T) {
+	w, err := New(Config{Nodes: 12, Groups: 2, ServiceSize: 4, SharedEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	got := map[string][]string{}
+	for _, n := range w.nodes {
+		got[n.services[0]] = append(got[n.services[0]], n.name)
+	}
+	want := map[string][]string{
+		"svc-g1-1": {"n0001", "n0003", "n0005", "n0007"}, "svc-g1-2": {"n0009", "n0011"},
+		"svc-g2-1": {"n0002", "n0004", "n0006", "n0008"}, "svc-g2-2": {"n0010", "n0012"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("services %v, want %v", got, want)
 	}
 }
