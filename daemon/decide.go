@@ -31,8 +31,10 @@ type state struct {
 	working bool
 	// queued: it waits in its group's queue (see pipeline.Seen.Queued).
 	queued bool
-	// inFlight are the reboots in flight it counted (see pipeline.NoneLanded).
-	inFlight []string
+	// inFlight are the reboots in flight it counted (see pipeline.NoneLanded); heldBy, those
+	// whose return would let its health pass, where that is all that failed (see
+	// pipeline.Seen.HeldBy).
+	inFlight, heldBy []string
 	// groupInFlight are its group's nodes that held a place when it last read its group's lock
 	// (nil: it did not read it).
 	groupInFlight []string
@@ -50,8 +52,18 @@ func stateAfter(res pipeline.Result, err error, turn bool) state {
 		working:       pipeline.Working(err),
 		queued:        res.Seen.Queued,
 		inFlight:      res.Seen.InFlight,
+		heldBy:        heldBy(res, err),
 		groupInFlight: holderNodes(res.Seen.Lock),
 	}
+}
+
+// heldBy are the reboots in flight a run that ended with res and err at the health gate waits
+// for (pipeline.Seen.HeldBy); nil for a run that ended elsewhere.
+func heldBy(res pipeline.Result, err error) []string {
+	if !errors.Is(err, ending.ErrUnhealthy) {
+		return nil
+	}
+	return res.Seen.HeldBy
 }
 
 // action is what the daemon does with a batch of events.
@@ -120,8 +132,8 @@ func decide(s state, evs []watch.Event) (action, string) {
 // for the run (keep).
 func afterLook(s state, res pipeline.Result, err error) (action, string) {
 	if s.health {
-		if (err == nil || ending.Sentinel(err) != nil) && pipeline.NoneLanded(s.inFlight, res.Seen.InFlight) {
-			return skip, "waiting for health, and no reboot in flight ended: not evaluating"
+		if (err == nil || ending.Sentinel(err) != nil) && !landed(s, res.Seen.InFlight) {
+			return skip, "waiting for health, and of the reboots in flight it waits for, no reboot in flight ended: not evaluating"
 		}
 		return run, "waiting for health, and a reboot in flight ended (or the locks could not be read): evaluating"
 	}
@@ -130,6 +142,16 @@ func afterLook(s state, res pipeline.Result, err error) (action, string) {
 	}
 	// Still held (the status follows the holder), or trouble: the look is the node's result.
 	return keep, "the lock is still held, or could not be read: the look stands for a run"
+}
+
+// landed says whether a reboot in flight that a node waiting for health in state s waits for
+// has ended, now that now are in flight: one of those its health was held by, where that is
+// all that failed (a reboot anywhere else runs none of its services); else any it counted.
+func landed(s state, now []string) bool {
+	if s.heldBy != nil && now != nil {
+		return slices.ContainsFunc(s.heldBy, func(n string) bool { return !slices.Contains(now, n) })
+	}
+	return !pipeline.NoneLanded(s.inFlight, now)
 }
 
 // afterTurnLook says what a look at the lock at a tick leaves to do for a node waiting for its

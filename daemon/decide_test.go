@@ -38,6 +38,8 @@ var (
 	idle        = state{idle: true}
 	waitingTurn = state{waitingTurn: true, forLock: true, queued: true}
 	forHealth   = state{health: true, inFlight: []string{"n7"}}
+	// heldByN7: waiting for health, which only n7's reboot fails, with n9 in flight too.
+	heldByN7 = state{health: true, inFlight: []string{"n7", "n9"}, heldBy: []string{"n7"}}
 	// working: at the front of its queue with a place free, waiting for the group's cooldown.
 	working      = state{working: true}
 	forLockQueue = state{forLock: true, queued: true}
@@ -145,6 +147,9 @@ func TestAfterLook(t *testing.T) {
 		{"health: every reboot landed", forHealth, inFlight(), nil, run},
 		{"health: none counted before", state{health: true}, inFlight("n7"), nil, run},
 		{"health: the look failed", forHealth, inFlight("n7"), trouble, run},
+		{"health held by n7: another landed", heldByN7, inFlight("n7"), nil, skip},
+		{"health held by n7: n7 landed", heldByN7, inFlight("n9"), nil, run},
+		{"health held by n7: the look read nothing", heldByN7, pipeline.Result{}, nil, run},
 		{"lock: a place", forLockQueue, pipeline.Result{}, nil, run},
 		{"lock: held still", forLockQueue, pipeline.Result{}, held, keep},
 		{"lock: the look failed", forLockQueue, pipeline.Result{}, trouble, keep},
@@ -221,6 +226,8 @@ func TestStateAfter(t *testing.T) {
 		{"finished", pipeline.Result{Outcome: pipeline.Finished}, nil, false, state{}},
 		{"trouble", pipeline.Result{}, errors.New("consul unreachable"), false, state{}},
 		{"waiting for health", pipeline.Result{Seen: pipeline.Seen{InFlight: []string{"n7"}}}, fmt.Errorf("%w: web", ending.ErrUnhealthy), false, forHealth},
+		{"waiting for health, held by n7", pipeline.Result{Seen: pipeline.Seen{InFlight: []string{"n7", "n9"}, HeldBy: []string{"n7"}}}, fmt.Errorf("%w: web", ending.ErrUnhealthy), false, heldByN7},
+		{"held by n7, but ended elsewhere", pipeline.Result{Seen: pipeline.Seen{HeldBy: []string{"n7"}}}, fmt.Errorf("%w: n8", ending.ErrLockHeld), false, state{forLock: true}},
 		{"waiting for its turn", queued, full, true, waitingTurn},
 		{"waiting for its turn, an older daemon about", queued, full, false, forLockQueue},
 		{"waiting for the lock, out of the queue", pipeline.Result{}, full, false, forLockOut},

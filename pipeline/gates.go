@@ -31,5 +31,5 @@ func (p *Pipeline) checkHealth(ctx context.Context, gate string) error {
 // checkHealthIn is the health gate with the reboots in flight as v has them.
 func (p *Pipeline) checkHealthIn(ctx context.Context, v place.View, gate string) error {
 	p.seen.sawView(v, p.Node)
-	return place.HealthIn(ctx, p.Health, p.Logger, v, p.Node, gate)
+	return place.HealthIn(ctx, p.health(), p.Logger, v, p.Node, gate)
 }

@@ -66,7 +66,7 @@ func (p *Pipeline) acquire(ctx context.Context, why string) error {
 	at := now.UTC()
 	h := lock.Holder{Node: p.Node, Zone: p.Zone, Phase: lock.Preparing, Since: at, Updated: at, TriggeredBy: why}
 	if _, err := p.changeLock(ctx, func(v place.View) (place.Change, error) {
-		return place.AcquireIn(ctx, p.Health, p.Logger, v, h, now, placeGate)
+		return place.AcquireIn(ctx, p.health(), p.Logger, v, h, now, placeGate)
 	}); err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func (p *Pipeline) checkLockFree(ctx context.Context) error {
 		return err
 	}
 	p.seen.sawView(v, p.Node)
-	return place.Admit(ctx, p.Health, p.Logger, v, lock.Holder{Node: p.Node, Zone: p.Zone}, placeGate, p.Clock.Now())
+	return place.Admit(ctx, p.health(), p.Logger, v, lock.Holder{Node: p.Node, Zone: p.Zone}, placeGate, p.Clock.Now())
 }
 
 // lockFree says whether this node could take a place in the lock as v has it, or go on with

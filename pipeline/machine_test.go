@@ -741,3 +741,46 @@ func TestRebootFinishesUnderStop(t *testing.T) {
 		})
 	}
 }
+
+// TestHeldBy: a run that ends at the health gate for reboots in flight alone names them
+// (Seen.HeldBy), and only those of its services; a run whose health fails for more names none.
+func TestHeldBy(t *testing.T) {
+	inFlight := func(m *machine, nodes ...string) {
+		f := lock.Fleet{}
+		for _, n := range nodes {
+			f = f.With(n, "other")
+		}
+		data, _ := f.Encode()
+		m.store.Put("holders", string(data))
+	}
+	tests := []struct {
+		name  string
+		setup func(m *machine)
+		want  []string
+	}{
+		{"n2 of its service in flight, n9 elsewhere", func(m *machine) {
+			m.health.Set(pipelinetest.Service("cassandra", []string{"max_failing=0"}, "n1", "n2"))
+			inFlight(m, "n2", "n9")
+		}, []string{"n2"}},
+		{"n3 failing besides", func(m *machine) {
+			svc := pipelinetest.Service("cassandra", []string{"max_failing=0"}, "n1", "n2", "n3")
+			svc.Instances[2].Checks[0].Status = "critical"
+			m.health.Set(svc)
+			inFlight(m, "n2")
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newMachine(t)
+			m.store.SetTrigger("n1", "", true)
+			tt.setup(m)
+			res, err := m.run(t.Context())
+			if !errors.Is(err, ending.ErrUnhealthy) {
+				t.Fatalf("run ended with %v, want at the health gate", err)
+			}
+			if !slices.Equal(res.Seen.HeldBy, tt.want) {
+				t.Fatalf("held by %v, want %v", res.Seen.HeldBy, tt.want)
+			}
+		})
+	}
+}

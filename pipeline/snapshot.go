@@ -47,7 +47,7 @@ func (p *Pipeline) snapshot(ctx context.Context) *gate.State {
 		if err != nil {
 			return health.Report{}, err
 		}
-		return p.Health.Check(ctx, p.Node, v.InFlight(p.Node))
+		return p.health().Check(ctx, p.Node, v.InFlight(p.Node))
 	})
 	s.RuleLess = gate.Read(func() ([]string, error) {
 		v, err := s.View.Get()

@@ -17,7 +17,7 @@ func (p *Pipeline) settleTime(ctx context.Context) (time.Duration, error) {
 	if p.Settle != SettleAuto {
 		return p.Settle, nil
 	}
-	rep, err := p.Health.Check(ctx, p.Node, nil)
+	rep, err := p.health().Check(ctx, p.Node, nil)
 	if err != nil {
 		return 0, err
 	}
