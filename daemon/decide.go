@@ -114,6 +114,11 @@ func decide(s state, evs []watch.Event) (action, string) {
 		// node waiting for health (a reboot in flight counts as failing) or for the lock, not
 		// to one with nothing to do.
 		return skip, "only the fleet's holders or the Python rebootmgr's lock changed, and this node waits for neither health nor the lock: not evaluating"
+	case s.health && s.heldBy != nil && onlyFrom(evs, watch.SourceHealth, watch.SourceLock, watch.SourceLimit, watch.SourceHolders, watch.SourceClaims, watch.SourcePython):
+		// Its health fails only for reboots in flight, which fail whatever their checks say: a
+		// change of health (their maintenance, their agent going down and back) leaves it
+		// failing until one of them ends, which a look at the locks sees.
+		return look, "waiting for health that only reboots in flight fail, and only health or the locks changed: looking for one that ended"
 	case s.health && onlyLockEvents(evs):
 		// A reboot taking a place, or moving on, leaves no rule more room; only one that ended
 		// does. A look at the locks says whether one did.

@@ -90,6 +90,11 @@ func TestDecide(t *testing.T) {
 		{"turn: its turn key gives it a place", waitingTurn, from(turnEv), run, "evaluating"},
 		{"turn: told to look", waitingTurn, from(lookEv), look, "looking at the lock alone"},
 		{"turn: the limit (not held)", waitingTurn, from(limitEv), look, "looking at the lock alone"},
+		{"held by n7: health", heldByN7, from(healthEv), look, "looking for one that ended"},
+		{"held by n7: health and the holders", heldByN7, from(healthEv, holdersEv), look, "looking for one that ended"},
+		{"held by n7: health and its request", heldByN7, from(healthEv, triggerEv), run, "evaluating"},
+		{"held by n7: the tick", heldByN7, from(tickEv), run, "evaluating"},
+		{"health, not held by reboots alone: health", forHealth, from(healthEv), run, "evaluating"},
 		{"turn: the tick", waitingTurn, from(lockEv, tickEv), turnLook, "at its tick: looking at the queue"},
 		{"turn: the tick, and its request", waitingTurn, from(tickEv, triggerEv), run, "evaluating"},
 
