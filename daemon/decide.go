@@ -97,10 +97,12 @@ func decide(s state, evs []watch.Event) (action, string) {
 		// Nothing asks this node to reboot, and it holds no place: another node's lock, limit,
 		// queue or holders, or the health of its services, changed.
 		return skip, "idle, and only the locks or health changed: not evaluating"
-	case s.waitingTurn && slices.ContainsFunc(evs, isTick) && onlyFrom(evs, watch.SourceTick, watch.SourceLock, watch.SourceHolders, watch.SourcePython, watch.SourceHealth, watch.SourceClaims):
+	case s.waitingTurn && slices.ContainsFunc(evs, isTimer) && onlyFrom(evs, watch.SourceTick, watch.SourceDeadline, watch.SourceLock, watch.SourceHolders, watch.SourcePython, watch.SourceHealth, watch.SourceClaims):
 		// The tick stands in for a wake lost (a daemon that gave a place back and was gone
-		// before it told anyone): the queue alone says whether one could have been this node's.
-		return turnLook, "waiting for its turn in the group's queue, at its tick: looking at the queue"
+		// before it told anyone), and the wait its last run set for a turn before it to end
+		// (or a holder's deadline) for what nothing announces: the queue alone says whether
+		// either could be this node's chance.
+		return turnLook, "waiting for its turn in the group's queue, at its tick or a wait's end: looking at the queue"
 	case s.waitingTurn && onlyFrom(evs, watch.SourceLock, watch.SourceHolders, watch.SourcePython, watch.SourceHealth, watch.SourceClaims):
 		// Held watches say once what changed since they were held: this node hears of a place
 		// from its turn key.
@@ -197,8 +199,10 @@ func holderNodes(rec *lock.Record) []string {
 	return out
 }
 
-// isTick says whether ev is the daemon's tick.
-func isTick(ev watch.Event) bool { return ev.Source == watch.SourceTick }
+// isTimer says whether ev is the daemon's tick, or the end of a wait its last run set.
+func isTimer(ev watch.Event) bool {
+	return ev.Source == watch.SourceTick || ev.Source == watch.SourceDeadline
+}
 
 // holds says which of the watches a node does not need as it is are held (see Daemon.Quiet),
 // and what its health watches do.

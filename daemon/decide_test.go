@@ -95,8 +95,9 @@ func TestDecide(t *testing.T) {
 		{"held by n7: health and its request", heldByN7, from(healthEv, triggerEv), run, "evaluating"},
 		{"held by n7: the tick", heldByN7, from(tickEv), run, "evaluating"},
 		{"health, not held by reboots alone: health", forHealth, from(healthEv), run, "evaluating"},
-		{"turn: the tick", waitingTurn, from(lockEv, tickEv), turnLook, "at its tick: looking at the queue"},
+		{"turn: the tick", waitingTurn, from(lockEv, tickEv), turnLook, "looking at the queue"},
 		{"turn: the tick, and its request", waitingTurn, from(tickEv, triggerEv), run, "evaluating"},
+		{"turn: a wait's end", waitingTurn, from(watch.SourceDeadline), turnLook, "looking at the queue"},
 
 		// Only holders' events, and waiting for neither health nor the lock.
 		{"not now: holders", notNow, from(holdersEv), skip, "holders"},
