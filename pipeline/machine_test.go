@@ -637,6 +637,10 @@ func TestQueue(t *testing.T) {
 		if !errors.Is(err, ending.ErrLockHeld) || pipeline.WaitsForTurn(res, err) != tt.want || res.Seen.Queued != tt.want {
 			t.Fatalf("%s: %v, waits for its turn %v, want %v", tt.name, err, pipeline.WaitsForTurn(res, err), tt.want)
 		}
+		// An entry not written is tried again well within the time a node told has to answer.
+		if soon := !res.Recheck.IsZero() && res.Recheck.Sub(m.clock.Now()) <= lock.AnswerWithin/2; soon != tt.fail {
+			t.Fatalf("%s: looks again at %v (now %v)", tt.name, res.Recheck, m.clock.Now())
+		}
 		m.putQueue(lock.Queue{Version: lock.Version})
 	}
 	m.store.FailQueueWrites(false)

@@ -195,8 +195,9 @@ type Pipeline struct {
 	unrecorded string
 	// queue is the group's queue as the current run read it first (see queueAfter).
 	queue lock.Queue
-	// told: the run was woken by its turn key: a place opened for it (see Told).
-	told bool
+	// told: the run was woken by its turn key: a place opened for it (see Told). unwritten: the
+	// run's change of its entry in the queue could not be written (see changeEntry).
+	told, unwritten bool
 	// claim is this node's claim of room as the current run read it first (see claimAfter);
 	// claimFailing says that the last change of it could not be written (said once).
 	claim        *lock.Claim
@@ -343,7 +344,7 @@ func (s *Seen) asked(why string) { s.Asked, s.Required = true, why }
 // back, or ends at a gate with an error that says why.
 func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 	var recheck time.Time
-	p.seen, p.queue, p.claim, p.holding, p.told = Seen{}, lock.Queue{}, nil, false, IsTold(ctx)
+	p.seen, p.queue, p.claim, p.holding, p.told, p.unwritten = Seen{}, lock.Queue{}, nil, false, IsTold(ctx), false
 	defer func() {
 		if until := ending.Until(err); !until.IsZero() {
 			recheck = earliest(recheck, until)
@@ -356,6 +357,11 @@ func (p *Pipeline) Run(ctx context.Context) (res Result, err error) {
 		}
 		res.Recheck = recheck
 		queued := p.queueAfter(ctx, res, err)
+		if p.unwritten {
+			// An answer to a wake (or a join) that could not be written is tried again well
+			// within the time the node has to answer (see place.PassTurns).
+			res.Recheck = earliest(res.Recheck, p.Clock.Now().Add(lock.AnswerWithin/2))
+		}
 		res.Seen = p.seen
 		res.Seen.Queued = queued
 		p.claimAfter(ctx, err)

@@ -80,7 +80,8 @@ func (p *Pipeline) queueAfter(ctx context.Context, res Result, err error) (queue
 // place, and looks at every change).
 func (p *Pipeline) changeEntry(ctx context.Context, change func(lock.Queue) lock.Queue, ready, after bool) (queued bool) {
 	if werr := p.changeQueue(ctx, change); werr != nil {
-		p.Logger.Warn("could not keep this node's place in the group's queue: the order of the nodes waiting may be off, never their safety", logkey.Err, werr)
+		p.Logger.Warn("could not keep this node's place in the group's queue: the order of the nodes waiting may be off, never their safety; trying again shortly", logkey.Err, werr)
+		p.unwritten = true
 		return ready
 	}
 	return after
