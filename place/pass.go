@@ -59,7 +59,10 @@ func PassTurns(ctx context.Context, locks Locks, log *slog.Logger, woke []lock.Q
 			return Change{}, errPassLater
 		}
 		passed = silent(v, woke)
-		if len(passed) == 0 || lock.Free(v.Lock, v.Limit, v.GroupNodes) == 0 {
+		if len(passed) == 0 || lock.Free(v.Lock, v.Limit, v.GroupNodes) == 0 || v.LegacyHeld() != "" {
+			// (The Python rebootmgr holding the lock keeps every node from a place: a node that
+			// waits for it looks at the lock, not at its turn key, and its silence is no sign
+			// that its daemon is gone.)
 			return Change{}, errNothingToPass
 		}
 		q := v.Queue

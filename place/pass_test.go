@@ -49,3 +49,36 @@ func TestPassSparesNodesAZoneKeepsOut(t *testing.T) {
 		}
 	}
 }
+
+// TestPassSparesNodesBehindAPythonHolder: while the Python rebootmgr holds the lock, no node of
+// the queue could take a place, and one that waits for it hears the lock, not its turn key: a
+// node woken that said nothing is not passed over (the simulator: --python-every 3
+// --strict-turns --seed 12).
+func TestPassSparesNodesBehindAPythonHolder(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name   string
+		python bool
+		want   string
+	}{{"a Python holder", true, ""}, {"none", false, lock.MissedTurn}} {
+		t.Run(tt.name, func(t *testing.T) {
+			st := pipelinetest.NewStore("default", "a1")
+			st.SetLimit(2)
+			q := lock.Queue{Version: lock.Version}.Join("a1", t0)
+			q.Freed = t0
+			data, _ := q.Encode()
+			st.Put("groups/default/queue", string(data))
+			st.SetLegacy("reboot_in_progress", "py1", tt.python)
+			if _, err := place.PassTurns(t.Context(), st, slog.New(slog.DiscardHandler), q.Entries, 4, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			v, err := st.View(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := v.Queue.Entries[0].Blocked; got != tt.want {
+				t.Fatalf("a1 after the pass: blocked %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
