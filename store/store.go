@@ -333,15 +333,25 @@ func (c *Consul) Disabled(ctx context.Context, node string) (place.Flag, error) 
 	if err := ValidNode(node); err != nil {
 		return place.Flag{}, err
 	}
-	key, py := c.Keys.Disabled(node), c.Keys.PythonConfig(node)
-	pairs, err := c.getAll(ctx, []string{key, py})
+	pairs, err := c.getAll(ctx, c.disabledKeys(node))
 	if err != nil {
 		return place.Flag{}, err
 	}
-	if f := flagOf(pairs[key]); f.Set {
-		return f, nil
+	return c.disabledIn(node, pairs), nil
+}
+
+// disabledKeys are the keys that say whether node is disabled (see disabledIn).
+func (c *Consul) disabledKeys(node string) []string {
+	return []string{c.Keys.Disabled(node), c.Keys.PythonConfig(node)}
+}
+
+// disabledIn is node's disabled mark in pairs, read with its disabledKeys: its own, else the one
+// its Python rebootmgr's config gives it.
+func (c *Consul) disabledIn(node string, pairs map[string]*api.KVPair) place.Flag {
+	if f := flagOf(pairs[c.Keys.Disabled(node)]); f.Set {
+		return f
 	}
-	return c.pythonDisabledFlag(node, pairs[py]), nil
+	return c.pythonDisabledFlag(node, pairs[c.Keys.PythonConfig(node)])
 }
 
 // SetDisabled marks node disabled, keeping a mark (and its reason) that is already there. A

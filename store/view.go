@@ -63,7 +63,7 @@ func (c *Consul) View(ctx context.Context) (place.View, error) {
 		if err := ValidNode(self); err != nil {
 			return place.View{}, err
 		}
-		keys = append(keys, c.Keys.Disabled(self), c.Keys.PythonConfig(self))
+		keys = append(keys, c.disabledKeys(self)...)
 	}
 	pairs, asks, err := c.getTree(ctx, keys, prefixes...)
 	if err != nil {
@@ -76,9 +76,7 @@ func (c *Consul) View(ctx context.Context) (place.View, error) {
 	}
 	v := place.View{Group: groupName(c.Group), Legacy: map[string]string{}, Partial: partial}
 	if named {
-		if v.Disabled = flagOf(pairs[c.Keys.Disabled(self)]); !v.Disabled.Set {
-			v.Disabled = c.pythonDisabledFlag(self, pairs[c.Keys.PythonConfig(self)])
-		}
+		v.Disabled = c.disabledIn(self, pairs)
 	}
 	state := &viewState{index: map[string]uint64{}, markers: map[string]string{}}
 	if state.queue, err = c.Keys.decodeQueueRecord(pairs[c.Keys.GroupQueue(c.Group)]); err != nil {
