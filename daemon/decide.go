@@ -35,25 +35,25 @@ type state struct {
 	// whose return would let its health pass, where that is all that failed (see
 	// pipeline.Seen.HeldBy).
 	inFlight, heldBy []string
-	// groupInFlight are its group's nodes that held a place when it last read its group's lock
-	// (nil: it did not read it).
-	groupInFlight []string
+	// groupLock is its group's lock as it last read it (nil: it did not read it): its holders
+	// are the group's reboots in flight then.
+	groupLock *lock.Record
 }
 
 // stateAfter is the state a run that ended with res and err leaves; turn says that it waits for
 // its turn in the queue, its watches of the lock held (see Daemon.Silent).
 func stateAfter(res pipeline.Result, err error, turn bool) state {
 	return state{
-		idle:          err == nil && res.Outcome == pipeline.NothingToDo,
-		waitingTurn:   turn,
-		health:        errors.Is(err, ending.ErrUnhealthy),
-		forLock:       errors.Is(err, ending.ErrLockHeld),
-		yielding:      errors.Is(err, lock.ErrYields),
-		working:       pipeline.Working(err),
-		queued:        res.Seen.Queued,
-		inFlight:      res.Seen.InFlight,
-		heldBy:        heldBy(res, err),
-		groupInFlight: holderNodes(res.Seen.Lock),
+		idle:        err == nil && res.Outcome == pipeline.NothingToDo,
+		waitingTurn: turn,
+		health:      errors.Is(err, ending.ErrUnhealthy),
+		forLock:     errors.Is(err, ending.ErrLockHeld),
+		yielding:    errors.Is(err, lock.ErrYields),
+		working:     pipeline.Working(err),
+		queued:      res.Seen.Queued,
+		inFlight:    res.Seen.InFlight,
+		heldBy:      heldBy(res, err),
+		groupLock:   res.Seen.Lock,
 	}
 }
 
@@ -181,22 +181,10 @@ func afterTurnLook(s state, res pipeline.Result, err error) (action, string) {
 		return skip, "waiting for its turn, and at its tick no place is its: not evaluating"
 	case seen.Standing == pipeline.QueuedReady:
 		return run, "waiting for its turn, and at its tick a place is free for it: evaluating"
-	case s.groupInFlight == nil || seen.Lock == nil || len(seen.Lock.Holders) < len(s.groupInFlight):
+	case s.groupLock == nil || seen.Lock == nil || len(seen.Lock.Holders) < len(s.groupLock.Holders):
 		return run, "waiting for its group's reboots in flight, and fewer are in flight than when it was held back: evaluating"
 	}
 	return skip, "waiting for its group's reboots in flight, no fewer are in flight, and a place opening tells the first of the queue: not evaluating"
-}
-
-// holderNodes are the nodes holding a place in rec (nil when rec is nil).
-func holderNodes(rec *lock.Record) []string {
-	if rec == nil {
-		return nil
-	}
-	out := make([]string, 0, len(rec.Holders))
-	for _, h := range rec.Holders {
-		out = append(out, h.Node)
-	}
-	return out
 }
 
 // isTimer says whether ev is the daemon's tick, or the end of a wait its last run set.

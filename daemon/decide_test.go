@@ -181,7 +181,7 @@ func TestAfterTurnLook(t *testing.T) {
 		}
 		return pipeline.Result{Seen: pipeline.Seen{Standing: st, Front: front, Lock: &rec}}
 	}
-	forRoom := state{waitingTurn: true, health: true, queued: true, groupInFlight: []string{"n7", "n8"}}
+	forRoom := state{waitingTurn: true, health: true, queued: true, groupLock: look(pipeline.QueuedForRoom, false, "n7", "n8").Seen.Lock}
 	queued := fmt.Errorf("%w: %w", ending.ErrLockHeld, lock.ErrQueued)
 	trouble := errors.New("consul unreachable")
 	overdue := look(pipeline.QueuedReady, false, "n7")

@@ -105,9 +105,9 @@ func (p *Pipeline) LookAtLock(ctx context.Context) (Result, error) {
 	now := p.Clock.Now()
 	res := Result{Recheck: v.Lock.NextDeadline(now, v.Sightings)}
 	res.Seen.sawView(v, p.Node)
-	res.Seen.Queued = v.Queue.Ready(p.Node)
-	res.Seen.Partial = v.Partial
 	res.Seen.Standing = standingIn(v.Queue, p.Node)
+	res.Seen.Queued = res.Seen.Standing == QueuedReady
+	res.Seen.Partial = v.Partial
 	res.Seen.Front = slices.Contains(v.Queue.Front(v.Lock, v.Limit, v.GroupNodes, v.Zones), p.Node)
 	if len(v.Lock.Overdue(now, v.Sightings)) > 0 {
 		res.Seen.Overdue = true
